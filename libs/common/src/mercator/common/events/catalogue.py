@@ -1,0 +1,173 @@
+"""The one catalogue of integration event payloads, shared by publishers and consumers.
+
+Changes are additive only: a new optional field is fine; renaming, removing or
+retyping a field is a new event type. Consumers ignore fields they do not know.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class EventPayload(BaseModel):
+    """Base of every payload. `owner` is the publishing service, `aggregate` the subject kind."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    owner: ClassVar[str]
+    aggregate: ClassVar[str]
+
+    @classmethod
+    def type_name(cls) -> str:
+        return cls.__name__
+
+
+CATALOGUE: dict[str, type[EventPayload]] = {}
+
+
+def event(owner: str, aggregate: str):
+    def register(cls: type[EventPayload]) -> type[EventPayload]:
+        cls.owner = owner
+        cls.aggregate = aggregate
+        if cls.__name__ in CATALOGUE:
+            raise ValueError(f"event type {cls.__name__} registered twice")
+        CATALOGUE[cls.__name__] = cls
+        return cls
+
+    return register
+
+
+def payload_model(type_name: str) -> type[EventPayload] | None:
+    return CATALOGUE.get(type_name)
+
+
+def types_owned_by(service: str) -> list[str]:
+    return [name for name, cls in CATALOGUE.items() if cls.owner == service]
+
+
+# --- contacts -----------------------------------------------------------------------
+
+class CompanyCard(EventPayload):
+    """The client card as it stands after the change (event-carried state)."""
+
+    company_id: uuid.UUID
+    name: str
+    legal_name: str | None = None
+    tax_id: str | None = None
+    status: str
+    owner_id: uuid.UUID
+    department_id: uuid.UUID | None = None
+    region_id: uuid.UUID | None = None
+    region_name: str | None = None
+    industry_id: uuid.UUID | None = None
+    industry_name: str | None = None
+    source_id: uuid.UUID | None = None
+    source_name: str | None = None
+    phones: list[str] = []
+    emails: list[str] = []
+    website: str | None = None
+    created_at: datetime
+    last_activity_at: datetime | None = None
+
+
+@event("contacts", "company")
+class CompanyCreated(CompanyCard):
+    pass
+
+
+@event("contacts", "company")
+class CompanyUpdated(CompanyCard):
+    changed: list[str] = []
+
+
+@event("contacts", "company")
+class CompanyReassigned(EventPayload):
+    company_id: uuid.UUID
+    from_owner_id: uuid.UUID
+    to_owner_id: uuid.UUID
+    department_id: uuid.UUID | None = None
+
+
+@event("contacts", "company")
+class CompanyMerged(EventPayload):
+    """`absorbed_id` no longer exists; everything it had now belongs to `company_id`."""
+
+    company_id: uuid.UUID
+    absorbed_id: uuid.UUID
+    moved_persons: int = 0
+    moved_activities: int = 0
+    moved_meetings: int = 0
+
+
+@event("contacts", "person")
+class PersonAdded(EventPayload):
+    person_id: uuid.UUID
+    company_id: uuid.UUID
+    name: str
+    position: str | None = None
+    phones: list[str] = []
+    emails: list[str] = []
+
+
+@event("contacts", "person")
+class PersonUpdated(PersonAdded):
+    pass
+
+
+@event("contacts", "activity")
+class ActivityLogged(EventPayload):
+    activity_id: uuid.UUID
+    company_id: uuid.UUID
+    kind: str
+    direction: str
+    subject: str | None = None
+    summary: str
+    happened_at: datetime
+    author_id: uuid.UUID
+    deal_id: uuid.UUID | None = None
+    person_id: uuid.UUID | None = None
+    meeting_id: uuid.UUID | None = None
+
+
+@event("contacts", "meeting")
+class MeetingScheduled(EventPayload):
+    meeting_id: uuid.UUID
+    company_id: uuid.UUID
+    kind: str
+    subject: str | None = None
+    starts_at: datetime
+    duration_minutes: int
+    place: str | None = None
+    owner_id: uuid.UUID
+    person_ids: list[uuid.UUID] = []
+    participant_user_ids: list[uuid.UUID] = []
+    reminder_minutes_before: int | None = None
+    deal_id: uuid.UUID | None = None
+
+
+@event("contacts", "meeting")
+class MeetingRescheduled(EventPayload):
+    meeting_id: uuid.UUID
+    company_id: uuid.UUID
+    starts_at: datetime
+    duration_minutes: int
+    reminder_minutes_before: int | None = None
+
+
+@event("contacts", "meeting")
+class MeetingCompleted(EventPayload):
+    meeting_id: uuid.UUID
+    company_id: uuid.UUID
+    activity_id: uuid.UUID
+    done_at: datetime
+
+
+@event("contacts", "meeting")
+class MeetingCancelled(EventPayload):
+    meeting_id: uuid.UUID
+    company_id: uuid.UUID
+    reason: str | None = None

@@ -1,0 +1,76 @@
+"""The CloudEvents 1.0 envelope, carried as Kafka headers in binary content mode."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+SPECVERSION = "1.0"
+CONTENT_TYPE = "application/json"
+
+# CloudEvents Kafka protocol binding: every attribute is a `ce_`-prefixed header.
+_ATTRS = ("id", "type", "source", "specversion", "time", "subject", "sequence",
+          "correlationid", "causationid", "actor")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One integration event: its attributes and its JSON payload (`data`)."""
+
+    type: str
+    source: str
+    subject: str
+    sequence: int
+    data: dict[str, Any]
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    actor: str | None = None
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        values = {
+            "id": str(self.id),
+            "type": self.type,
+            "source": self.source,
+            "specversion": SPECVERSION,
+            "time": self.time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "subject": self.subject,
+            "sequence": str(self.sequence),
+            "correlationid": self.correlation_id,
+            "causationid": self.causation_id,
+            "actor": self.actor,
+        }
+        hs = [(f"ce_{k}", v.encode()) for k, v in values.items() if v is not None]
+        hs.append(("content-type", CONTENT_TYPE.encode()))
+        return hs
+
+    def body(self) -> bytes:
+        return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_kafka(cls, headers: list[tuple[str, bytes]] | tuple, value: bytes) -> "Envelope":
+        h = {k: v.decode() for k, v in (headers or ()) if k.startswith("ce_")}
+        missing = [a for a in ("id", "type", "source", "subject") if f"ce_{a}" not in h]
+        if missing:
+            raise ValueError(f"not a CloudEvent: missing {', '.join('ce_' + m for m in missing)}")
+        time = h.get("ce_time")
+        return cls(
+            id=uuid.UUID(h["ce_id"]),
+            type=h["ce_type"],
+            source=h["ce_source"],
+            subject=h["ce_subject"],
+            sequence=int(h.get("ce_sequence", "0")),
+            time=datetime.fromisoformat(time.replace("Z", "+00:00")) if time else datetime.now(UTC),
+            correlation_id=h.get("ce_correlationid"),
+            causation_id=h.get("ce_causationid"),
+            actor=h.get("ce_actor"),
+            data=json.loads(value) if value else {},
+        )
+
+
+def attribute_names() -> tuple[str, ...]:
+    return _ATTRS

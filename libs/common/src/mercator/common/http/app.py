@@ -1,0 +1,79 @@
+"""The app factory: every service gets the same edge, errors, health, metrics and ops endpoints."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from mercator.common.auth import Caller
+from mercator.common.http.deps import RuntimeDep, ops_caller
+from mercator.common.http.errors import install_error_handlers
+from mercator.common.http.idempotency import IdempotencyMiddleware
+from mercator.common.http.middleware import EdgeMiddleware
+from mercator.common.runtime import Runtime
+
+OpsCaller = Annotated[Caller, Depends(ops_caller)]
+ops = APIRouter(tags=["ops"])
+
+
+@ops.get("/healthz")
+async def healthz() -> dict:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@ops.get("/readyz")
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    """Ready when the database answers. The broker is reported too: while it is down the service
+    still takes writes (they wait in the outbox), so it is `degraded`, not unready."""
+    database = await runtime.database_ok()
+    broker = await runtime.broker_ok()
+    status = "ready" if database and broker else ("degraded" if database else "unready")
+    if runtime.quiesced:
+        status = "stopping"
+    body = {"status": status, "database": "up" if database else "down", "broker": "up" if broker else "down"}
+    return JSONResponse(body, status_code=200 if database and not runtime.quiesced else 503)
+
+
+@ops.get("/metrics")
+async def metrics(runtime: RuntimeDep) -> Response:
+    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@ops.get("/ops/status")
+async def ops_status(runtime: RuntimeDep, _: OpsCaller) -> dict:
+    """Outbox backlog and consumer lag: what an orderly shutdown waits for."""
+    return await runtime.status()
+
+
+@ops.post("/ops/quiesce")
+async def ops_quiesce(runtime: RuntimeDep, _: OpsCaller) -> dict:
+    """Stop taking writes (503 with Retry-After); reads, the relay and consumers go on."""
+    runtime.quiesced = True
+    return await runtime.status()
+
+
+def create_app(runtime: Runtime, *, title: str, routers: list[APIRouter], version: str = "0.1.0",
+               description: str = "") -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(ops)
+    for router in routers:
+        app.include_router(router)
+    # Added last = outermost: the edge sees every request first.
+    app.add_middleware(IdempotencyMiddleware, settings=runtime.settings, sessionmaker=lambda: runtime.sessionmaker)
+    app.add_middleware(EdgeMiddleware, metrics=runtime.metrics, max_body_bytes=runtime.settings.max_body_bytes)
+    return app

@@ -1,0 +1,63 @@
+"""FastAPI dependencies every service uses: `UowDep`, `SessionDep`, `CurrentUser`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mercator.common.auth import Caller, InvalidToken, bearer, read_token
+from mercator.common.context import current_cause
+from mercator.common.http.errors import AppError, Forbidden, Unauthorized
+from mercator.common.runtime import Runtime
+from mercator.common.uow import UnitOfWork
+
+
+class Unavailable(AppError):
+    status, title = 503, "Service unavailable"
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_uow(runtime: RuntimeDep) -> AsyncIterator[UnitOfWork]:
+    if runtime.quiesced:
+        raise Unavailable("the service is shutting down; retry shortly", headers={"Retry-After": "5"})
+    async with runtime.uow() as uow:
+        yield uow
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    async with runtime.sessionmaker() as session:
+        yield session
+
+
+async def current_user(request: Request, runtime: RuntimeDep) -> Caller:
+    token = bearer(request.headers.get("authorization"))
+    if token is None:
+        raise Unauthorized("a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        caller = read_token(runtime.settings, token)
+    except InvalidToken as exc:
+        raise Unauthorized(f"the token is not valid: {exc}", headers={"WWW-Authenticate": "Bearer"}) from exc
+    # The caller is the actor of every event this request causes.
+    current_cause.set(replace(current_cause.get(), actor=str(caller.user_id)))
+    return caller
+
+
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+CurrentUser = Annotated[Caller, Depends(current_user)]
+
+
+async def ops_caller(caller: CurrentUser) -> Caller:
+    if not caller.has_role("ops", "admin"):
+        raise Forbidden("the ops role is required")
+    return caller

@@ -1,0 +1,115 @@
+"""Everything one service process runs besides its routes: database, relay, consumers, housekeeping."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, text
+
+from mercator.common.bus import tables
+from mercator.common.bus.consumer import Consumer, Handler
+from mercator.common.bus.kafka import wait_for_broker
+from mercator.common.bus.lock import relay_lock
+from mercator.common.bus.relay import Relay
+from mercator.common.db import make_engine, make_sessionmaker
+from mercator.common.events.catalogue import types_owned_by
+from mercator.common.metrics import Metrics
+from mercator.common.settings import ServiceSettings
+from mercator.common.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: ServiceSettings, consumers: dict[str, dict[str, Handler]] | None = None):
+        self.settings = settings
+        self.metrics = Metrics(settings.service_name)
+        self.engine = make_engine(settings.database_url)
+        self.sessionmaker = make_sessionmaker(self.engine)
+        topics = [f"{settings.topic_prefix}{t}" for t in types_owned_by(settings.service_name)]
+        self.relay = Relay(settings, lambda: self.sessionmaker(),
+                           relay_lock(self.engine, settings.database_url, settings.service_name),
+                           self.metrics, topics)
+        self.consumers = [
+            Consumer(f"{settings.topic_prefix}{settings.service_name}.{name}", handlers, settings, self.uow,
+                     self.metrics)
+            for name, handlers in (consumers or {}).items()
+        ]
+        self.quiesced = False
+        self._tasks: list[asyncio.Task] = []
+        self._broker_checked_at = 0.0
+        self._broker_up = False
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessionmaker, source=f"/mercator/{self.settings.service_name}",
+                          topic_prefix=self.settings.topic_prefix, on_commit=self.relay.notify)
+
+    async def start(self) -> None:
+        if self.settings.relay_enabled:
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
+        if self.settings.consumers_enabled:
+            for c in self.consumers:
+                self._tasks.append(asyncio.create_task(c.run(), name=f"consumer {c.name}"))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+
+    async def stop(self, drain_timeout: float = 10.0) -> None:
+        """Stop in order: no new writes, publish what is committed, then stop consuming."""
+        self.quiesced = True
+        if self.settings.relay_enabled:
+            left = await self.relay.drain(drain_timeout)
+            if left:
+                log.warning("stopping with unpublished outbox rows; they go out at the next start",
+                            extra={"rows": left})
+        for c in self.consumers:
+            await c.stop()
+        await self.relay.stop()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.engine.dispose()
+
+    async def database_ok(self) -> bool:
+        try:
+            async with self.sessionmaker() as s:
+                await asyncio.wait_for(s.execute(text("SELECT 1")), timeout=2)
+            return True
+        except Exception:
+            return False
+
+    async def broker_ok(self) -> bool:
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._broker_checked_at > 2.0:
+            self._broker_up = await wait_for_broker(self.settings.kafka_bootstrap, timeout=1.0)
+            self._broker_checked_at = loop.time()
+        return self._broker_up
+
+    async def status(self) -> dict:
+        return {
+            "service": self.settings.service_name,
+            "quiesced": self.quiesced,
+            "outbox_backlog": await self.relay.backlog(),
+            "relay": {"leader": self.relay.is_leader, "broker_ok": self.relay.broker_ok},
+            "consumers": {c.name: {"assigned": c.assigned.is_set(), "lag": c.total_lag()} for c in self.consumers},
+        }
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(600)
+            try:
+                await self.prune()
+            except Exception as exc:
+                log.warning("housekeeping failed", extra={"error": repr(exc)})
+
+    async def prune(self) -> None:
+        """Forget what is past its retention window: published outbox rows, inbox ids, idempotency keys."""
+        now = datetime.now(UTC)
+        await self.relay.prune()
+        async with self.sessionmaker() as s:
+            await s.execute(delete(tables.inbox).where(
+                tables.inbox.c.processed_at < now - timedelta(hours=self.settings.inbox_retention_hours)))
+            await s.execute(delete(tables.idempotency).where(
+                tables.idempotency.c.created_at < now - timedelta(hours=self.settings.idempotency_retention_hours)))
+            await s.commit()

@@ -1,0 +1,43 @@
+"""Settings every service shares; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Read from `MERCATOR_<SERVICE>_*` variables (the subclass sets the prefix).
+
+    Defaults are the embedded run's: SQLite under `var/`, Tansu on 127.0.0.1:9092.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MERCATOR_", extra="ignore")
+
+    service_name: str = "service"
+    database_url: str = "sqlite+aiosqlite:///var/service.db"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    topic_partitions: int = 3
+    token_secret: str = "mercator-dev-secret-change-me-0123456789"
+    token_audience: str = "mercator"
+    token_issuer: str = "mercator-gateway"
+    max_body_bytes: int = 1_048_576
+    log_level: str = "INFO"
+    json_logs: bool = True
+
+    relay_enabled: bool = True
+    relay_batch_size: int = 500
+    relay_poll_seconds: float = 0.5
+    relay_reset_check_seconds: float = 5.0
+    outbox_retention_hours: float = 24 * 7
+    inbox_retention_hours: float = 24 * 14
+    idempotency_retention_hours: float = 24
+
+    consumers_enabled: bool = True
+    consumer_max_attempts: int = 5
+    consumer_retry_base_seconds: float = 0.05
+    consumer_batch_size: int = 500
+    consumer_fetch_max_wait_ms: int = 100

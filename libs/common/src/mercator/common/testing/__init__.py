@@ -1,0 +1,1 @@
+"""Test support shared by every service: real PostgreSQL databases and a real Tansu broker."""

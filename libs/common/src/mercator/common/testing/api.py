@@ -1,0 +1,45 @@
+"""Helpers for API tests: an app whose every write is rolled back after the test, and tokens."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from mercator.common.auth import Caller, mint_token
+from mercator.common.runtime import Runtime
+from mercator.common.settings import ServiceSettings
+
+
+def caller(name: str = "Anna Petrova", roles: tuple[str, ...] = ("manager",), department_id=None) -> Caller:
+    return Caller(uuid.uuid4(), name, frozenset(roles), department_id)
+
+
+def auth(settings: ServiceSettings, who: Caller) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_token(settings, who)}"}
+
+
+@asynccontextmanager
+async def rolled_back_app(settings: ServiceSettings, engine: AsyncEngine,
+                          build_app: Callable[[ServiceSettings, Runtime], FastAPI]) -> AsyncIterator[FastAPI]:
+    """Every session of the app joins one outer transaction that is rolled back at the end;
+    a use case's commit only releases a savepoint."""
+    runtime = Runtime(settings)
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        runtime.sessionmaker = async_sessionmaker(bind=conn, expire_on_commit=False,
+                                                  join_transaction_mode="create_savepoint")
+        try:
+            yield build_app(settings, runtime)
+        finally:
+            await outer.rollback()
+    await runtime.engine.dispose()
+
+
+def client(app: FastAPI, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://contacts.test",
+                             headers=headers or {})

@@ -1,0 +1,104 @@
+"""Unit of work: one database transaction holding a use case's changes and the events they cause.
+
+The events are written to the outbox table in the same transaction (transactional outbox),
+so a change is never committed without its events, nor an event published without its change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mercator.common.bus import tables
+from mercator.common.context import current_cause
+from mercator.common.events.catalogue import EventPayload
+from mercator.common.events.envelope import Envelope
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """Set by the HTTP layer for a POST with an Idempotency-Key: the key is stored with the change."""
+
+    caller: str
+    key: str
+    fingerprint: str
+
+
+current_claim: ContextVar[IdempotencyClaim | None] = ContextVar("current_claim", default=None)
+
+
+class UnitOfWork:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, source: str,
+                 topic_prefix: str = "", on_commit: Callable[[], None] | None = None):
+        self._sessionmaker = sessionmaker
+        self.source = source
+        self.topic_prefix = topic_prefix
+        self._on_commit = on_commit
+        self.session: AsyncSession
+        self.events: list[Envelope] = []
+        self.committed = False
+
+    async def __aenter__(self) -> "UnitOfWork":
+        self.session = self._sessionmaker()
+        self.events = []
+        self.committed = False
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        try:
+            if not self.committed:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    def emit(self, payload: EventPayload, *, subject: uuid.UUID | str, sequence: int) -> Envelope:
+        cause = current_cause.get()
+        envelope = Envelope(
+            type=payload.type_name(),
+            source=self.source,
+            subject=str(subject),
+            sequence=sequence,
+            data=payload.model_dump(mode="json"),
+            correlation_id=cause.correlation_id,
+            causation_id=cause.causation_id,
+            actor=cause.actor,
+        )
+        self.events.append(envelope)
+        return envelope
+
+    async def commit(self) -> None:
+        now = datetime.now(UTC)
+        if self.events:
+            await self.session.execute(insert(tables.outbox), [
+                {
+                    "event_id": e.id,
+                    "type": e.type,
+                    "topic": f"{self.topic_prefix}{e.type}",
+                    "key": e.subject,
+                    "headers": [[k, v.decode()] for k, v in e.headers()],
+                    "payload": e.body().decode(),
+                    "created_at": now,
+                }
+                for e in self.events
+            ])
+        claim = current_claim.get()
+        if claim is not None:
+            # A duplicate key makes this insert, and so the whole change, fail: the HTTP
+            # layer then answers with the first request's response instead.
+            await self.session.execute(insert(tables.idempotency).values(
+                caller=claim.caller, key=claim.key, fingerprint=claim.fingerprint, created_at=now))
+            current_claim.set(None)
+        await self.session.commit()
+        self.committed = True
+        if self.events and self._on_commit is not None:
+            self._on_commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+        self.events = []

@@ -1,0 +1,1 @@
+"""Mercator contacts service: client cards, contact persons, history, scheduled meetings."""

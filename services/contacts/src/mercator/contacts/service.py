@@ -1,0 +1,549 @@
+"""Use cases of the contacts service: each one function, one transaction (its `uow.commit()`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mercator.common.auth import Caller
+from mercator.common.events import catalogue as ev
+from mercator.common.http.errors import AppError, NotFound, PreconditionFailed
+from mercator.common.http.pagination import decode_cursor, encode_cursor
+from mercator.common.uow import UnitOfWork
+from mercator.contacts import domain, schemas
+from mercator.contacts.tables import Activity, Company, CompanyContact, DictionaryEntry, Meeting, Person
+
+DICTIONARY_KINDS = {"regions": "region", "industries": "industry", "contact-sources": "source"}
+
+
+class UnknownReference(AppError):
+    status, title = 422, "Invalid request"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_version(record, expected: int | None) -> None:
+    if expected is not None and record.version != expected:
+        raise PreconditionFailed(
+            f"the record changed since you read it (your version {expected}, now {record.version}); "
+            "reload it and apply your change again")
+
+
+# --- reading ----------------------------------------------------------------------------
+
+async def get_company(session: AsyncSession, company_id: uuid.UUID) -> Company:
+    company = await session.get(Company, company_id)
+    if company is None:
+        raise NotFound(f"no client card {company_id}")
+    if company.merged_into_id is not None:
+        raise NotFound(f"client card {company_id} was merged into {company.merged_into_id}")
+    return company
+
+
+async def dictionary_names(session: AsyncSession, ids: set[uuid.UUID | None]) -> dict[uuid.UUID, str]:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    rows = await session.execute(select(DictionaryEntry.id, DictionaryEntry.name).where(DictionaryEntry.id.in_(ids)))
+    return dict(rows.all())
+
+
+async def _entry(session: AsyncSession, kind: str, entry_id: uuid.UUID | None, field: str) -> DictionaryEntry | None:
+    if entry_id is None:
+        return None
+    entry = await session.get(DictionaryEntry, entry_id)
+    if entry is None or entry.kind != kind:
+        raise UnknownReference(f"there is no {kind} {entry_id}", field=field)
+    return entry
+
+
+def _search_text(company: Company, persons: list[Person]) -> str:
+    parts = [company.name, company.legal_name or "", company.tax_id or "", *company.emails,
+             *(domain.phone_digits(p) for p in company.phones)]
+    for person in persons:
+        parts += [person.name, *person.emails, *(domain.phone_digits(p) for p in person.phones)]
+    return domain.search_key(" | ".join(p for p in parts if p))
+
+
+async def _reindex(session: AsyncSession, company: Company) -> None:
+    persons = (await session.execute(select(Person).where(Person.company_id == company.id))).scalars().all()
+    company.search_text = _search_text(company, list(persons))
+    company.sort_key = domain.search_key(company.name)[:300]
+    company.match_name = domain.matching_name(company.name)[:300]
+    await session.execute(delete(CompanyContact).where(CompanyContact.company_id == company.id))
+    contacts = {("phone", p) for p in company.phones} | {("email", e) for e in company.emails}
+    session.add_all(CompanyContact(company_id=company.id, kind=k, value=v) for k, v in sorted(contacts))
+
+
+def _card(company: Company, names: dict[uuid.UUID, str]) -> dict:
+    return dict(
+        company_id=company.id, name=company.name, legal_name=company.legal_name, tax_id=company.tax_id,
+        status=company.status, owner_id=company.owner_id, department_id=company.department_id,
+        region_id=company.region_id, region_name=names.get(company.region_id),
+        industry_id=company.industry_id, industry_name=names.get(company.industry_id),
+        source_id=company.source_id, source_name=names.get(company.source_id),
+        phones=list(company.phones), emails=list(company.emails), website=company.website,
+        created_at=company.created_at, last_activity_at=company.last_activity_at)
+
+
+async def _names_of(session: AsyncSession, company: Company) -> dict[uuid.UUID, str]:
+    return await dictionary_names(session, {company.region_id, company.industry_id, company.source_id})
+
+
+async def likely_duplicates(session: AsyncSession, name: str, tax_id: str | None, phones: list[str],
+                            emails: list[str], exclude: uuid.UUID | None = None) -> list[domain.LikelyDuplicate]:
+    # Pre-select with indexed lookups, then let the domain score the few candidates.
+    contacts = [("phone", p) for p in phones] + [("email", e) for e in emails]
+    conditions = [Company.match_name.like(f"%{domain.candidate_name_prefix(name)}%")]
+    if tax_id:
+        conditions.append(Company.tax_id == tax_id)
+    if contacts:
+        conditions.append(Company.id.in_(select(CompanyContact.company_id).where(
+            tuple_(CompanyContact.kind, CompanyContact.value).in_(contacts))))
+    rows = (await session.execute(
+        select(Company).where(or_(*conditions), Company.merged_into_id.is_(None)).limit(500))).scalars().all()
+    existing = [domain.CardFingerprint(c.id, c.name, c.tax_id, tuple(c.phones), tuple(c.emails))
+                for c in rows if c.id != exclude]
+    new = domain.CardFingerprint(exclude, name, tax_id, tuple(phones), tuple(emails))
+    return domain.find_likely_duplicates(new, existing)
+
+
+async def list_companies(session: AsyncSession, *, q: str | None, owner_id: uuid.UUID | None,
+                         region_id: uuid.UUID | None, industry_id: uuid.UUID | None,
+                         source_id: uuid.UUID | None, status: str | None, department_id: uuid.UUID | None,
+                         limit: int, cursor: str | None) -> tuple[list[Company], str | None]:
+    stmt = select(Company).where(Company.merged_into_id.is_(None))
+    if q:
+        terms = [domain.search_key(q)]
+        digits = domain.phone_digits(q)
+        if len(digits) >= 3 and len(digits) >= len(q.replace(" ", "")) // 2:
+            try:
+                terms.append(domain.phone_digits(domain.normalise_phone(q)))
+            except domain.DomainError:
+                terms.append(digits)
+        stmt = stmt.where(or_(*(Company.search_text.contains(t, autoescape=True) for t in terms)))
+    for column, value in ((Company.owner_id, owner_id), (Company.region_id, region_id),
+                          (Company.industry_id, industry_id), (Company.source_id, source_id),
+                          (Company.status, status), (Company.department_id, department_id)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    after = decode_cursor(cursor, 2)
+    if after:
+        stmt = stmt.where(tuple_(Company.sort_key, Company.id) > tuple_(after[0], uuid.UUID(after[1])))
+    rows = (await session.execute(stmt.order_by(Company.sort_key, Company.id).limit(limit + 1))).scalars().all()
+    page = list(rows[:limit])
+    nxt = encode_cursor([page[-1].sort_key, str(page[-1].id)]) if len(rows) > limit else None
+    return page, nxt
+
+
+async def list_history(session: AsyncSession, company_id: uuid.UUID, *, kind: str | None, limit: int,
+                       cursor: str | None) -> tuple[list[Activity], str | None]:
+    await get_company(session, company_id)
+    stmt = select(Activity).where(Activity.company_id == company_id)
+    if kind:
+        stmt = stmt.where(Activity.kind == kind)
+    after = decode_cursor(cursor, 2)
+    if after:
+        at = datetime.fromisoformat(after[0])
+        stmt = stmt.where(or_(Activity.happened_at < at,
+                              (Activity.happened_at == at) & (Activity.id < uuid.UUID(after[1]))))
+    rows = (await session.execute(
+        stmt.order_by(Activity.happened_at.desc(), Activity.id.desc()).limit(limit + 1))).scalars().all()
+    page = list(rows[:limit])
+    nxt = encode_cursor([page[-1].happened_at.isoformat(), str(page[-1].id)]) if len(rows) > limit else None
+    return page, nxt
+
+
+async def list_meetings(session: AsyncSession, *, company_id: uuid.UUID | None, owner_id: uuid.UUID | None,
+                        status: str | None, starts_from: datetime | None, starts_to: datetime | None,
+                        limit: int, cursor: str | None) -> tuple[list[Meeting], str | None]:
+    stmt = select(Meeting)
+    for column, value in ((Meeting.company_id, company_id), (Meeting.owner_id, owner_id), (Meeting.status, status)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if starts_from is not None:
+        stmt = stmt.where(Meeting.starts_at >= starts_from)
+    if starts_to is not None:
+        stmt = stmt.where(Meeting.starts_at < starts_to)
+    after = decode_cursor(cursor, 2)
+    if after:
+        at = datetime.fromisoformat(after[0])
+        stmt = stmt.where(or_(Meeting.starts_at > at, (Meeting.starts_at == at) & (Meeting.id > uuid.UUID(after[1]))))
+    rows = (await session.execute(stmt.order_by(Meeting.starts_at, Meeting.id).limit(limit + 1))).scalars().all()
+    page = list(rows[:limit])
+    nxt = encode_cursor([page[-1].starts_at.isoformat(), str(page[-1].id)]) if len(rows) > limit else None
+    return page, nxt
+
+
+async def list_persons(session: AsyncSession, company_id: uuid.UUID) -> list[Person]:
+    await get_company(session, company_id)
+    return list((await session.execute(
+        select(Person).where(Person.company_id == company_id).order_by(Person.name, Person.id))).scalars())
+
+
+async def list_dictionary(session: AsyncSession, kind: str, include_inactive: bool) -> list[DictionaryEntry]:
+    stmt = select(DictionaryEntry).where(DictionaryEntry.kind == kind)
+    if not include_inactive:
+        stmt = stmt.where(DictionaryEntry.active.is_(True))
+    return list((await session.execute(
+        stmt.order_by(DictionaryEntry.position, DictionaryEntry.name_key))).scalars())
+
+
+# --- dictionaries --------------------------------------------------------------------------
+
+async def add_dictionary_entry(uow: UnitOfWork, kind: str, data: schemas.DictionaryEntryCreate) -> DictionaryEntry:
+    key = domain.search_key(data.name)
+    clash = await uow.session.scalar(select(DictionaryEntry.id).where(
+        DictionaryEntry.kind == kind, DictionaryEntry.name_key == key))
+    if clash is not None:
+        raise UnknownReference(f"a {kind} named {data.name!r} exists already", field="name")
+    entry = DictionaryEntry(id=uuid.uuid4(), kind=kind, name=data.name, name_key=key, active=True,
+                            position=data.position, version=1)
+    uow.session.add(entry)
+    await uow.commit()
+    return entry
+
+
+async def update_dictionary_entry(uow: UnitOfWork, kind: str, entry_id: uuid.UUID,
+                                  data: schemas.DictionaryEntryUpdate) -> DictionaryEntry:
+    entry = await uow.session.get(DictionaryEntry, entry_id)
+    if entry is None or entry.kind != kind:
+        raise NotFound(f"no {kind} {entry_id}")
+    if data.name is not None:
+        key = domain.search_key(data.name)
+        clash = await uow.session.scalar(select(DictionaryEntry.id).where(
+            DictionaryEntry.kind == kind, DictionaryEntry.name_key == key, DictionaryEntry.id != entry_id))
+        if clash is not None:
+            raise UnknownReference(f"a {kind} named {data.name!r} exists already", field="name")
+        entry.name, entry.name_key = data.name, key
+    if data.active is not None:
+        entry.active = data.active
+    if data.position is not None:
+        entry.position = data.position
+    entry.version += 1
+    await uow.commit()
+    return entry
+
+
+# --- client cards --------------------------------------------------------------------------
+
+async def create_company(uow: UnitOfWork, data: schemas.CompanyCreate, caller: Caller
+                         ) -> tuple[Company, list[Person], list[domain.LikelyDuplicate]]:
+    s = uow.session
+    await _entry(s, "region", data.region_id, "region_id")
+    await _entry(s, "industry", data.industry_id, "industry_id")
+    await _entry(s, "source", data.source_id, "source_id")
+    phones, emails = list(dict.fromkeys(data.phones)), list(dict.fromkeys(data.emails))
+    duplicates = await likely_duplicates(s, data.name, data.tax_id, phones, emails)
+    at = now()
+    company = Company(
+        id=uuid.uuid4(), name=data.name, legal_name=data.legal_name, tax_id=data.tax_id, status=data.status.value,
+        owner_id=data.owner_id or caller.user_id,
+        department_id=data.department_id if "department_id" in data.model_fields_set else caller.department_id,
+        region_id=data.region_id, industry_id=data.industry_id, source_id=data.source_id,
+        phones=phones, emails=emails, address=data.address, website=data.website, notes=data.notes,
+        created_at=at, updated_at=at, version=1, search_text="", sort_key="", match_name="")
+    s.add(company)
+    await s.flush()
+    persons = [_new_person(company.id, p, at) for p in data.persons]
+    s.add_all(persons)
+    await s.flush()
+    await _reindex(s, company)
+    uow.emit(ev.CompanyCreated(**_card(company, await _names_of(s, company))), subject=company.id, sequence=1)
+    for person in persons:
+        uow.emit(ev.PersonAdded(**_person_event(person)), subject=person.id, sequence=1)
+    await uow.commit()
+    return company, persons, duplicates
+
+
+_COMPANY_FIELDS = ("name", "legal_name", "tax_id", "status", "region_id", "industry_id", "source_id",
+                   "phones", "emails", "address", "website", "notes")
+
+
+async def update_company(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.CompanyUpdate,
+                         expected_version: int) -> Company:
+    s = uow.session
+    company = await get_company(s, company_id)
+    _check_version(company, expected_version)
+    changes = {f: getattr(data, f) for f in data.model_fields_set if f in _COMPANY_FIELDS}
+    if "name" in changes and changes["name"] is None:
+        raise UnknownReference("a client card must have a name", field="name")
+    if "status" in changes:
+        if changes["status"] is None:
+            raise UnknownReference("a client card must have a status", field="status")
+        domain.check_status_change(domain.CompanyStatus(company.status), changes["status"])
+        changes["status"] = changes["status"].value
+    for kind, field in (("region", "region_id"), ("industry", "industry_id"), ("source", "source_id")):
+        if field in changes:
+            await _entry(s, kind, changes[field], field)
+    for field in ("phones", "emails"):
+        if field in changes:
+            changes[field] = list(dict.fromkeys(changes[field] or []))
+    changed = [f for f, v in changes.items() if getattr(company, f) != v]
+    if not changed:
+        return company
+    for field in changed:
+        setattr(company, field, changes[field])
+    company.version += 1
+    company.updated_at = now()
+    await _reindex(s, company)
+    uow.emit(ev.CompanyUpdated(**_card(company, await _names_of(s, company)), changed=sorted(changed)),
+             subject=company.id, sequence=company.version)
+    await uow.commit()
+    return company
+
+
+async def reassign_company(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.Reassign,
+                           expected_version: int | None) -> Company:
+    company = await get_company(uow.session, company_id)
+    _check_version(company, expected_version)
+    if company.owner_id == data.owner_id and company.department_id == data.department_id:
+        return company
+    previous = company.owner_id
+    company.owner_id = data.owner_id
+    if "department_id" in data.model_fields_set:
+        company.department_id = data.department_id
+    company.version += 1
+    company.updated_at = now()
+    uow.emit(ev.CompanyReassigned(company_id=company.id, from_owner_id=previous, to_owner_id=company.owner_id,
+                                  department_id=company.department_id), subject=company.id, sequence=company.version)
+    await uow.commit()
+    return company
+
+
+async def merge_companies(uow: UnitOfWork, survivor_id: uuid.UUID, absorbed_id: uuid.UUID,
+                          expected_version: int | None) -> Company:
+    s = uow.session
+    if survivor_id == absorbed_id:
+        raise UnknownReference("a client card cannot be merged into itself", field="absorbed_id")
+    survivor = await get_company(s, survivor_id)
+    _check_version(survivor, expected_version)
+    try:
+        absorbed = await get_company(s, absorbed_id)
+    except NotFound as exc:
+        raise UnknownReference(exc.detail, field="absorbed_id") from None
+    fields = ("name", "legal_name", "tax_id", "region_id", "industry_id", "source_id", "department_id",
+              "phones", "emails", "address", "website", "notes")
+    merged = domain.merge_cards({f: getattr(survivor, f) for f in fields}, {f: getattr(absorbed, f) for f in fields})
+    for f in fields:
+        setattr(survivor, f, merged[f])
+    if absorbed.last_activity_at and (survivor.last_activity_at is None
+                                      or absorbed.last_activity_at > survivor.last_activity_at):
+        survivor.last_activity_at = absorbed.last_activity_at
+    moved = {}
+    for table, key in ((Person, "persons"), (Activity, "activities"), (Meeting, "meetings")):
+        result = await s.execute(update(table).where(table.company_id == absorbed.id)
+                                 .values(company_id=survivor.id).execution_options(synchronize_session=False))
+        moved[key] = result.rowcount
+    await s.execute(delete(CompanyContact).where(CompanyContact.company_id == absorbed.id))
+    absorbed.merged_into_id = survivor.id
+    absorbed.version += 1
+    absorbed.updated_at = survivor.updated_at = now()
+    survivor.version += 1
+    await s.flush()
+    await _reindex(s, survivor)
+    uow.emit(ev.CompanyMerged(company_id=survivor.id, absorbed_id=absorbed.id, moved_persons=moved["persons"],
+                              moved_activities=moved["activities"], moved_meetings=moved["meetings"]),
+             subject=survivor.id, sequence=survivor.version)
+    uow.emit(ev.CompanyUpdated(**_card(survivor, await _names_of(s, survivor)), changed=["merged"]),
+             subject=survivor.id, sequence=survivor.version)
+    await uow.commit()
+    return survivor
+
+
+# --- contact persons ------------------------------------------------------------------------
+
+def _new_person(company_id: uuid.UUID, data: schemas.PersonCreate, at: datetime) -> Person:
+    return Person(id=uuid.uuid4(), company_id=company_id, name=data.name, position=data.position,
+                  phones=list(dict.fromkeys(data.phones)), emails=list(dict.fromkeys(data.emails)),
+                  notes=data.notes, created_at=at, updated_at=at, version=1, search_text="")
+
+
+def _person_event(person: Person) -> dict:
+    return dict(person_id=person.id, company_id=person.company_id, name=person.name, position=person.position,
+                phones=list(person.phones), emails=list(person.emails))
+
+
+async def add_person(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.PersonCreate) -> Person:
+    company = await get_company(uow.session, company_id)
+    person = _new_person(company.id, data, now())
+    uow.session.add(person)
+    await uow.session.flush()
+    await _reindex(uow.session, company)
+    uow.emit(ev.PersonAdded(**_person_event(person)), subject=person.id, sequence=1)
+    await uow.commit()
+    return person
+
+
+async def get_person(session: AsyncSession, company_id: uuid.UUID, person_id: uuid.UUID) -> Person:
+    person = await session.get(Person, person_id)
+    if person is None or person.company_id != company_id:
+        raise NotFound(f"no contact person {person_id} at client card {company_id}")
+    return person
+
+
+async def update_person(uow: UnitOfWork, company_id: uuid.UUID, person_id: uuid.UUID,
+                        data: schemas.PersonUpdate, expected_version: int) -> Person:
+    company = await get_company(uow.session, company_id)
+    person = await get_person(uow.session, company_id, person_id)
+    _check_version(person, expected_version)
+    changes = {f: getattr(data, f) for f in data.model_fields_set}
+    if "name" in changes and changes["name"] is None:
+        raise UnknownReference("a contact person must have a name", field="name")
+    for field in ("phones", "emails"):
+        if field in changes:
+            changes[field] = list(dict.fromkeys(changes[field] or []))
+    changed = [f for f, v in changes.items() if getattr(person, f) != v]
+    if not changed:
+        return person
+    for f in changed:
+        setattr(person, f, changes[f])
+    person.version += 1
+    person.updated_at = now()
+    await uow.session.flush()
+    await _reindex(uow.session, company)
+    uow.emit(ev.PersonUpdated(**_person_event(person)), subject=person.id, sequence=person.version)
+    await uow.commit()
+    return person
+
+
+# --- history ---------------------------------------------------------------------------------
+
+async def _check_person(session: AsyncSession, company_id: uuid.UUID, person_id: uuid.UUID | None, field: str):
+    if person_id is None:
+        return
+    person = await session.get(Person, person_id)
+    if person is None or person.company_id != company_id:
+        raise UnknownReference(f"{person_id} is not a contact person of this client card", field=field)
+
+
+def _write_activity(uow: UnitOfWork, company: Company, *, kind: str, direction: str, subject: str | None,
+                    summary: str, happened_at: datetime, author_id: uuid.UUID, deal_id=None, person_id=None,
+                    meeting_id=None) -> Activity:
+    activity = Activity(id=uuid.uuid4(), company_id=company.id, kind=kind, direction=direction, subject=subject,
+                        summary=summary, happened_at=happened_at, author_id=author_id, deal_id=deal_id,
+                        person_id=person_id, meeting_id=meeting_id, created_at=now())
+    uow.session.add(activity)
+    last = company.last_activity_at
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=UTC)
+    if last is None or happened_at > last:
+        company.last_activity_at = happened_at
+    uow.emit(ev.ActivityLogged(
+        activity_id=activity.id, company_id=company.id, kind=kind, direction=direction, subject=subject,
+        summary=summary, happened_at=happened_at, author_id=author_id, deal_id=deal_id, person_id=person_id,
+        meeting_id=meeting_id), subject=activity.id, sequence=1)
+    return activity
+
+
+async def log_activity(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.ActivityCreate,
+                       caller: Caller) -> Activity:
+    company = await get_company(uow.session, company_id)
+    await _check_person(uow.session, company.id, data.person_id, "person_id")
+    activity = _write_activity(
+        uow, company, kind=data.kind.value, direction=data.direction.value, subject=data.subject,
+        summary=data.summary, happened_at=(data.happened_at or now()).astimezone(UTC), author_id=caller.user_id,
+        deal_id=data.deal_id, person_id=data.person_id)
+    await uow.commit()
+    return activity
+
+
+# --- meetings --------------------------------------------------------------------------------
+
+async def get_meeting(session: AsyncSession, meeting_id: uuid.UUID) -> Meeting:
+    meeting = await session.get(Meeting, meeting_id)
+    if meeting is None:
+        raise NotFound(f"no meeting {meeting_id}")
+    return meeting
+
+
+def _as_domain(meeting: Meeting) -> domain.Meeting:
+    starts = meeting.starts_at if meeting.starts_at.tzinfo else meeting.starts_at.replace(tzinfo=UTC)
+    return domain.Meeting(kind=domain.MeetingKind(meeting.kind), starts_at=starts,
+                          duration_minutes=meeting.duration_minutes, status=domain.MeetingStatus(meeting.status))
+
+
+async def schedule_meeting(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.MeetingCreate,
+                           caller: Caller) -> Meeting:
+    company = await get_company(uow.session, company_id)
+    domain.validate_schedule(data.starts_at, data.duration_minutes, data.reminder_minutes_before)
+    for i, person_id in enumerate(data.person_ids):
+        await _check_person(uow.session, company.id, person_id, f"person_ids[{i}]")
+    at = now()
+    meeting = Meeting(
+        id=uuid.uuid4(), company_id=company.id, kind=data.kind.value, subject=data.subject,
+        starts_at=data.starts_at.astimezone(UTC), duration_minutes=data.duration_minutes, place=data.place,
+        owner_id=data.owner_id or caller.user_id, person_ids=[str(p) for p in dict.fromkeys(data.person_ids)],
+        participant_user_ids=[str(p) for p in dict.fromkeys(data.participant_user_ids)],
+        reminder_minutes_before=data.reminder_minutes_before, deal_id=data.deal_id,
+        status=domain.MeetingStatus.PLANNED.value, created_at=at, updated_at=at, version=1)
+    uow.session.add(meeting)
+    uow.emit(ev.MeetingScheduled(
+        meeting_id=meeting.id, company_id=company.id, kind=meeting.kind, subject=meeting.subject,
+        starts_at=meeting.starts_at, duration_minutes=meeting.duration_minutes, place=meeting.place,
+        owner_id=meeting.owner_id, person_ids=meeting.person_ids, participant_user_ids=meeting.participant_user_ids,
+        reminder_minutes_before=meeting.reminder_minutes_before, deal_id=meeting.deal_id),
+        subject=meeting.id, sequence=1)
+    await uow.commit()
+    return meeting
+
+
+async def reschedule_meeting(uow: UnitOfWork, meeting_id: uuid.UUID, data: schemas.MeetingReschedule,
+                             expected_version: int | None) -> Meeting:
+    meeting = await get_meeting(uow.session, meeting_id)
+    _check_version(meeting, expected_version)
+    duration = data.duration_minutes or meeting.duration_minutes
+    reminder = (data.reminder_minutes_before if "reminder_minutes_before" in data.model_fields_set
+                else meeting.reminder_minutes_before)
+    domain.validate_schedule(data.starts_at, duration, reminder)
+    model = _as_domain(meeting)
+    model.reschedule(data.starts_at, duration)
+    meeting.starts_at, meeting.duration_minutes = model.starts_at, model.duration_minutes
+    meeting.reminder_minutes_before = reminder
+    meeting.version += 1
+    meeting.updated_at = now()
+    uow.emit(ev.MeetingRescheduled(meeting_id=meeting.id, company_id=meeting.company_id,
+                                   starts_at=meeting.starts_at, duration_minutes=duration,
+                                   reminder_minutes_before=reminder), subject=meeting.id, sequence=meeting.version)
+    await uow.commit()
+    return meeting
+
+
+async def complete_meeting(uow: UnitOfWork, meeting_id: uuid.UUID, data: schemas.MeetingComplete,
+                           caller: Caller) -> tuple[Meeting, Activity]:
+    meeting = await get_meeting(uow.session, meeting_id)
+    company = await get_company(uow.session, meeting.company_id)
+    model = _as_domain(meeting)
+    draft = model.complete(data.summary, (data.done_at or now()).astimezone(UTC))
+    person_ids = [uuid.UUID(p) for p in meeting.person_ids]
+    activity = _write_activity(
+        uow, company, kind=draft.kind.value, direction=draft.direction.value, subject=meeting.subject,
+        summary=draft.summary, happened_at=draft.happened_at, author_id=caller.user_id, deal_id=meeting.deal_id,
+        person_id=person_ids[0] if len(person_ids) == 1 else None, meeting_id=meeting.id)
+    meeting.status = model.status.value
+    meeting.activity_id = activity.id
+    meeting.version += 1
+    meeting.updated_at = now()
+    uow.emit(ev.MeetingCompleted(meeting_id=meeting.id, company_id=company.id, activity_id=activity.id,
+                                 done_at=draft.happened_at), subject=meeting.id, sequence=meeting.version)
+    await uow.commit()
+    return meeting, activity
+
+
+async def cancel_meeting(uow: UnitOfWork, meeting_id: uuid.UUID, data: schemas.MeetingCancel) -> Meeting:
+    meeting = await get_meeting(uow.session, meeting_id)
+    model = _as_domain(meeting)
+    model.cancel()
+    meeting.status = model.status.value
+    meeting.cancel_reason = data.reason
+    meeting.version += 1
+    meeting.updated_at = now()
+    uow.emit(ev.MeetingCancelled(meeting_id=meeting.id, company_id=meeting.company_id, reason=data.reason),
+             subject=meeting.id, sequence=meeting.version)
+    await uow.commit()
+    return meeting

@@ -1,0 +1,132 @@
+"""How the contacts service stores its records (SQLAlchemy; the rules live in `domain`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mercator.common.db import Base as CommonBase
+from mercator.common.db import new_metadata
+
+
+class Base(CommonBase):
+    __abstract__ = True
+    metadata = new_metadata()
+
+
+class DictionaryEntry(Base):
+    """Regions, industries and contact sources: editable lists the client card picks from."""
+
+    __tablename__ = "dictionary_entries"
+    __table_args__ = (UniqueConstraint("kind", "name_key", name="uq_dictionary_entries_kind_name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Company(Base):
+    __tablename__ = "companies"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    legal_name: Mapped[str | None] = mapped_column(String(500))
+    tax_id: Mapped[str | None] = mapped_column(String(20), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    region_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("dictionary_entries.id"), index=True)
+    industry_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("dictionary_entries.id"), index=True)
+    source_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("dictionary_entries.id"), index=True)
+    phones: Mapped[list] = mapped_column(JSON, default=list)
+    emails: Mapped[list] = mapped_column(JSON, default=list)
+    address: Mapped[str | None] = mapped_column(Text)
+    website: Mapped[str | None] = mapped_column(String(300))
+    notes: Mapped[str | None] = mapped_column(Text)
+    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # Case- and script-insensitive search (SQLite's lower() knows no Cyrillic): kept by the service.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    sort_key: Mapped[str] = mapped_column(String(300), index=True)
+    match_name: Mapped[str] = mapped_column(String(300), index=True)
+
+
+class CompanyContact(Base):
+    """Each normalised phone and e-mail of a card, indexed, so duplicates are found without a scan."""
+
+    __tablename__ = "company_contacts"
+    __table_args__ = (Index("ix_company_contacts_value", "kind", "value"),)
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    value: Mapped[str] = mapped_column(String(320), primary_key=True)
+
+
+class Person(Base):
+    __tablename__ = "persons"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    position: Mapped[str | None] = mapped_column(String(300))
+    phones: Mapped[list] = mapped_column(JSON, default=list)
+    emails: Mapped[list] = mapped_column(JSON, default=list)
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    search_text: Mapped[str] = mapped_column(Text, default="")
+
+
+class Activity(Base):
+    """One entry of a client's history: a meeting, call, letter, fax, e-mail, note, demo, support."""
+
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_company_time", "company_id", "happened_at", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    direction: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    summary: Mapped[str] = mapped_column(Text)
+    happened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    author_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    deal_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("persons.id"))
+    meeting_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Meeting(Base):
+    __tablename__ = "meetings"
+    __table_args__ = (Index("ix_meetings_owner_start", "owner_id", "starts_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    place: Mapped[str | None] = mapped_column(String(500))
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    person_ids: Mapped[list] = mapped_column(JSON, default=list)
+    participant_user_ids: Mapped[list] = mapped_column(JSON, default=list)
+    reminder_minutes_before: Mapped[int | None] = mapped_column(Integer)
+    deal_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    activity_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)

@@ -1,0 +1,46 @@
+import asyncio
+
+import pytest
+
+from mercator.common.db import make_engine
+from mercator.common.migrate import upgrade
+from mercator.common.testing.api import auth, caller, client, rolled_back_app
+from mercator.contacts.app import MIGRATIONS, build_app
+from mercator.contacts.settings import ContactsSettings
+
+
+@pytest.fixture(scope="session")
+async def contacts_db(postgres) -> str:
+    url = await postgres.create("contacts")
+    await asyncio.to_thread(upgrade, url, MIGRATIONS)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def contacts_engine(contacts_db):
+    engine = make_engine(contacts_db)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def settings(contacts_db) -> ContactsSettings:
+    return ContactsSettings(database_url=contacts_db, relay_enabled=False, consumers_enabled=False,
+                            kafka_bootstrap="127.0.0.1:9")
+
+
+@pytest.fixture
+async def app(settings, contacts_engine):
+    async with rolled_back_app(settings, contacts_engine, build_app) as app:
+        yield app
+
+
+@pytest.fixture
+def manager():
+    return caller("Анна Петрова")
+
+
+@pytest.fixture
+async def api(app, settings, manager):
+    async with client(app, auth(settings, manager)) as c:
+        yield c
