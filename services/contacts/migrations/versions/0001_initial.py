@@ -182,7 +182,7 @@ def upgrade() -> None:
     sa.Column('kafka_offset', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('key', sa.String(length=200), nullable=True),
     sa.Column('headers', sa.JSON(), nullable=False),
-    sa.Column('payload', sa.Text(), nullable=False),
+    sa.Column('payload', sa.LargeBinary(), nullable=False),
     sa.Column('error', sa.Text(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('failed_at', sa.DateTime(timezone=True), nullable=False),

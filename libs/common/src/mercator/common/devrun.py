@@ -268,10 +268,14 @@ class Launcher:
             proc.wait()
 
     def kill_all(self) -> None:
+        # Plain os calls, no Popen locks: this also runs inside the signal handler.
         for proc in [*self.services.values(), self.broker]:
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()  # SIGKILL is immediate; reaping leaves no zombie behind
+            if proc is not None and proc.returncode is None:
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    os.waitpid(proc.pid, 0)  # reap it: no zombie left behind
+                except (ProcessLookupError, ChildProcessError):
+                    pass
         (self.data / "run.pids").unlink(missing_ok=True)
 
     def on_signal(self, signum: int, _frame) -> None:
@@ -292,7 +296,7 @@ def main() -> int:
         try:
             launcher.start(names)
         except Abort as exc:
-            launcher.say(f"cannot start: {exc}")
+            launcher.say(str(exc) if launcher.signalled else f"cannot start: {exc}")
             launcher.stop()
             return 0 if launcher.signalled else 1
         launcher.banner()

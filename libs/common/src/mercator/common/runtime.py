@@ -57,6 +57,9 @@ class Runtime:
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Stop in order: no new writes, publish what is committed, then stop consuming."""
         self.quiesced = True
+        if not self._tasks:
+            await self.engine.dispose()
+            return
         if self.settings.relay_enabled:
             left = await self.relay.drain(drain_timeout)
             if left:
@@ -65,6 +68,8 @@ class Runtime:
         for c in self.consumers:
             await c.stop()
         await self.relay.stop()
+        # Let the loops see the stop flag and close their clients; cancel what lingers.
+        await asyncio.wait(self._tasks, timeout=5)
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

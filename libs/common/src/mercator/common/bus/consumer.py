@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy import insert, select
@@ -73,19 +73,21 @@ class Consumer:
 
     async def run(self) -> None:
         backoff = 0.5
-        while not self._stopping:
-            try:
-                await self._start()
-                backoff = 0.5
-                await self._loop()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("consumer: restarting after error", extra={"consumer": self.name, "error": repr(exc)})
-                await self._close()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-        await self._close()
+        try:
+            while not self._stopping:
+                try:
+                    await self._start()
+                    backoff = 0.5
+                    await self._loop()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("consumer %s: restarting after error: %r", self.name, exc)
+                    await self._close()
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            await self._close()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -105,10 +107,9 @@ class Consumer:
             fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
             metadata_max_age_ms=10_000,
         )
-        listener = _Assignment(self)
-        consumer.subscribe(self.topics, listener=listener)
-        await consumer.start()
         self._consumer = consumer
+        consumer.subscribe(self.topics, listener=_Assignment(self))
+        await consumer.start()
         self._dlq_producer = make_producer(self.settings.kafka_bootstrap, f"{self.name}-dlq")
         await self._dlq_producer.start()
 
@@ -265,9 +266,9 @@ class Consumer:
         async with self._uow_factory() as uow:
             await uow.session.execute(insert(tables.dead_letters).values(
                 consumer=self.name, event_id=event_id, topic=record.topic, kafka_partition=record.partition,
-                kafka_offset=record.offset, key=record.key.decode(errors="replace") if record.key else None,
-                headers=[[k, v.decode(errors="replace")] for k, v in headers],
-                payload=(record.value or b"").decode(errors="replace"), error=text, attempts=attempts,
+                kafka_offset=record.offset, key=record.key.decode(errors="replace").replace("\x00", "") if record.key else None,
+                headers=[[k, v.decode(errors="replace").replace("\x00", "\ufffd")] for k, v in headers],
+                payload=record.value or b"", error=text.replace("\x00", "\ufffd"), attempts=attempts,
                 failed_at=datetime.now(UTC)))
             if event_id is not None:
                 # So a redelivery of the same event does not go through the retries again.
@@ -283,7 +284,7 @@ class Consumer:
             "consumer": self.name, "topic": record.topic, "offset": record.offset, "error": text})
 
 
-class _Assignment:
+class _Assignment(ConsumerRebalanceListener):
     """Rebalance listener: marks the consumer ready once partitions are assigned."""
 
     def __init__(self, owner: Consumer):
@@ -291,6 +292,8 @@ class _Assignment:
 
     async def on_partitions_revoked(self, revoked):
         self.owner.assigned.clear()
+        for tp in revoked:
+            self.owner.lag.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned):
         if assigned:

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -74,9 +74,9 @@ class Relay:
                 raise
             except Exception as exc:
                 self.broker_ok = False
-                log.warning("relay: publish failed, will retry", extra={"error": repr(exc), "retry_in": backoff})
+                log.warning("relay: publish failed, retrying in %.1fs: %r", backoff, exc)
                 await self._stop_producer()
-                await self._sleep(backoff)
+                await asyncio.sleep(backoff)  # not woken by commits: the broker needs the time
                 backoff = min(backoff * 2, 5.0)
 
     async def stop(self) -> None:
@@ -201,25 +201,28 @@ class Relay:
             await self._republish_window("offsets went back after publishing")
 
     async def check_broker_reset(self) -> bool:
-        """Compare the broker's end offsets with what this relay published; republish if it forgot."""
-        if not self._last_offsets:
-            return False
-        tps = [TopicPartition(t, p) for (t, p) in self._last_offsets]
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
-                                    enable_auto_commit=False, request_timeout_ms=10_000)
-        await consumer.start()
+        """Has the broker lost its log since this relay published? Then publish the window again.
+
+        The relay keeps an epoch topic on the broker; a broker that lost its state has lost
+        that topic too. (End offsets cannot tell: Tansu reports a partition's high watermark
+        as the base offset of its last batch + 1, short of the true end.)
+        """
+        epoch = f"{self.settings.topic_prefix}__mercator_relay_epoch.{self.settings.service_name}"
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=10_000)
+        await admin.start()
         try:
-            known = await consumer.topics()
-            missing = [tp for tp in tps if tp.topic not in known]
-            present = [tp for tp in tps if tp.topic in known]
-            ends = await asyncio.wait_for(consumer.end_offsets(present), timeout=10) if present else {}
+            present = epoch in await admin.list_topics()
         finally:
-            await consumer.stop()
-        behind = [tp for tp in present if ends.get(tp, 0) <= self._last_offsets[(tp.topic, tp.partition)]]
-        if missing or behind:
-            await self._republish_window(f"broker lost {len(missing)} topics and {len(behind)} partitions")
-            return True
-        return False
+            await admin.close()
+        if present:
+            return False
+        async with self._sm() as s:
+            published_before = (await s.execute(
+                select(outbox.c.id).where(outbox.c.published_at.is_not(None)).limit(1))).first() is not None
+        if published_before:
+            await self._republish_window("its epoch topic is gone")
+        await ensure_topics(self.settings.kafka_bootstrap, [epoch], 1)
+        return published_before
 
     async def _republish_window(self, why: str) -> None:
         self._metrics.broker_resets.inc()
@@ -229,8 +232,8 @@ class Relay:
                 .values(published_at=None, kafka_partition=None, kafka_offset=None))
             await s.commit()
         self._last_offsets = {}
-        log.warning("relay: the broker lost its log; publishing the retained window again",
-                    extra={"why": why, "rows": result.rowcount})
+        log.warning("relay: the broker lost its log (%s); publishing the %d retained rows again",
+                    why, result.rowcount)
         await ensure_topics(self.settings.kafka_bootstrap, self._topics, self.settings.topic_partitions)
 
     async def backlog(self) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, String, Table, Text, Uuid
+from sqlalchemy import JSON, Column, DateTime, Index, Integer, LargeBinary, String, Table, Text, Uuid
 
 from mercator.common.db import BigId, new_metadata
 
@@ -43,7 +43,7 @@ dead_letters = Table(
     Column("kafka_offset", BigId, nullable=False),
     Column("key", String(200)),
     Column("headers", JSON, nullable=False),
-    Column("payload", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
     Column("error", Text, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("failed_at", DateTime(timezone=True), nullable=False),

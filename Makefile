@@ -1,0 +1,44 @@
+# Mercator: one command each for the common jobs. Everything runs from the .venv it creates,
+# so a fresh machine needs only Python 3.11+ and make.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Every service that exists so far; a new services/<name>/pyproject.toml is picked up by itself.
+SERVICE_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
+PROJECTS := libs/common/pyproject.toml $(addsuffix /pyproject.toml,$(SERVICE_DIRS))
+PYTEST_ARGS ?=
+
+.PHONY: venv run test bench events clean
+
+venv: $(STAMP)
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "Mercator needs Python 3.11 or newer; '$(PYTHON)' is: $$($(PYTHON) --version 2>/dev/null || echo 'not found')." >&2; \
+	  echo "Install one, or name it: make PYTHON=python3.12 venv" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV) || { \
+	  echo "'$(PYTHON) -m venv' failed; on Debian/Ubuntu install the python3-venv package." >&2; \
+	  rm -rf $(VENV); exit 1; }
+
+# Re-install only when a pyproject.toml is newer than the stamp (the installs are editable,
+# so source edits need nothing).
+$(STAMP): $(PROJECTS) | $(PY)
+	$(PY) -m pip install --quiet -e 'libs/common[test]' $(addprefix -e ,$(SERVICE_DIRS))
+	@touch $@
+
+run: venv
+	$(PY) -m mercator.common.devrun
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(PY) bench/bus.py
+
+events: venv
+	$(PY) -m mercator.common.events.export --out docs/events
+
+clean:
+	rm -rf var/

@@ -1,0 +1,179 @@
+"""The bus against a real Tansu broker and PostgreSQL: outbox relay, consumer, inbox, DLQ."""
+
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from prometheus_client import generate_latest
+from sqlalchemy import func, select
+
+from mercator.common.bus import tables
+from mercator.common.runtime import Runtime
+from mercator.common.testing.broker import TansuBroker
+from mercator.common.testing.bus import (activity, bus_settings, count_it, projection, projector, read_topic, until,
+                                         write_events)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.broker]
+
+
+async def backlog_is(runtime, n):
+    return await runtime.relay.backlog() == n
+
+
+async def projected(runtime, n):
+    return len(await projection(runtime)) >= n
+
+
+async def test_relay_publishes_every_committed_event_in_commit_order(bus_db, tansu):
+    runtime = Runtime(bus_settings(bus_db, tansu.bootstrap))
+    company = uuid.uuid4()
+    ids = await write_events(runtime, 30, company)  # one key: one partition, so one order
+    await runtime.start()
+    try:
+        assert await until(lambda: backlog_is(runtime, 0))
+        records = await read_topic(tansu.bootstrap, f"{runtime.settings.topic_prefix}ActivityLogged", 30)
+        assert [uuid.UUID(dict(r.headers)["ce_id"].decode()) for r in records] == ids
+        headers = dict(records[0].headers)
+        assert headers["ce_type"] == b"ActivityLogged" and headers["ce_specversion"] == b"1.0"
+        assert headers["ce_subject"] == str(company).encode() and records[0].key == str(company).encode()
+        assert headers["content-type"] == b"application/json"
+    finally:
+        await runtime.stop()
+
+
+async def test_writes_go_on_while_the_broker_is_down_and_each_event_arrives_once(bus_db, projection_db):
+    broker = TansuBroker()  # not started: the broker is down
+    publisher = Runtime(bus_settings(bus_db, broker.bootstrap))
+    reader = projector(projection_db, broker.bootstrap, publisher.settings.topic_prefix)
+    await publisher.start()
+    await reader.start()
+    try:
+        ids = await write_events(publisher, 200)  # every write is accepted
+        assert await publisher.relay.backlog() == 200
+        broker.start()
+        assert await until(lambda: projected(reader, 200), timeout=90)
+        seen = await projection(reader)
+        assert set(seen) == set(ids) and set(seen.values()) == {1}
+        assert await publisher.relay.backlog() == 0
+    finally:
+        await reader.stop()
+        await publisher.stop()
+        broker.kill()
+
+
+async def test_a_poison_message_goes_to_the_dlq_and_the_next_is_still_processed(bus_db, tansu):
+    async def picky(uow, delivery):
+        if delivery.payload.summary == "poison":
+            raise RuntimeError("this handler cannot take it")
+        await count_it(uow, delivery)
+
+    publisher = Runtime(bus_settings(bus_db, tansu.bootstrap))
+    topic = f"{publisher.settings.topic_prefix}ActivityLogged"
+    reader = projector(bus_db, tansu.bootstrap, publisher.settings.topic_prefix, handler=picky)
+    producer = AIOKafkaProducer(bootstrap_servers=tansu.bootstrap, enable_idempotence=False)
+    await producer.start()
+    await publisher.start()
+    await reader.start()
+    try:
+        # On one partition: not a CloudEvent at all, then an event the handler always fails on, then a good one.
+        await producer.send_and_wait(topic, b"\x00garbage", key=b"one-key")
+        async with publisher.uow() as uow:
+            uow.emit(activity(summary="poison"), subject="one-key", sequence=1)
+            good = uow.emit(activity(summary="fine"), subject="one-key", sequence=2)
+            await uow.commit()
+        assert await until(lambda: projected(reader, 1), timeout=60)
+        assert set(await projection(reader)) == {good.id}
+        dlq = await read_topic(tansu.bootstrap, f"{topic}.DLQ", 2)
+        assert len(dlq) == 2
+        errors = [dict(r.headers)["x-error"].decode() for r in dlq]
+        assert "not a CloudEvent" in errors[0]
+        assert "this handler cannot take it" in errors[1] and dict(dlq[1].headers)["x-attempts"] == b"3"
+        async with reader.sessionmaker() as s:
+            assert await s.scalar(select(func.count()).select_from(tables.dead_letters)) == 2
+        metrics = generate_latest(reader.metrics.registry).decode()
+        assert f'events_dead_lettered_total{{consumer="{reader.consumers[0].name}",type="ActivityLogged"}} 2.0' \
+            in metrics
+    finally:
+        await producer.stop()
+        await reader.stop()
+        await publisher.stop()
+
+
+async def test_a_redelivered_event_changes_nothing(bus_db, tansu):
+    publisher = Runtime(bus_settings(bus_db, tansu.bootstrap))
+    prefix = publisher.settings.topic_prefix
+    ids = await write_events(publisher, 5)
+    await publisher.start()
+    reader = None
+    try:
+        assert await until(lambda: backlog_is(publisher, 0))
+        # The relay forgets it published (as after a crash before marking): everything goes out twice.
+        async with publisher.sessionmaker() as s:
+            await s.execute(tables.outbox.update().values(published_at=None))
+            await s.commit()
+        publisher.relay.notify()
+        assert await until(lambda: backlog_is(publisher, 0))
+        assert len(await read_topic(tansu.bootstrap, f"{prefix}ActivityLogged", 10)) == 10
+        reader = projector(bus_db, tansu.bootstrap, prefix)
+        await reader.start()
+        assert await until(lambda: projected(reader, 5))
+        assert await until(lambda: _all_read(reader, 10))
+        seen = await projection(reader)
+        assert set(seen) == set(ids) and set(seen.values()) == {1}
+    finally:
+        if reader:
+            await reader.stop()
+        await publisher.stop()
+
+
+async def _all_read(runtime, n):
+    text = generate_latest(runtime.metrics.registry).decode()
+    total = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line.startswith("events_consumed_total{"))
+    return total >= n
+
+
+async def test_a_broker_that_restarted_empty_gets_the_retained_window_again(bus_db, projection_db):
+    broker = TansuBroker().start()
+    publisher = Runtime(bus_settings(bus_db, broker.bootstrap))
+    reader = projector(projection_db, broker.bootstrap, publisher.settings.topic_prefix)
+    await publisher.start()
+    await reader.start()
+    try:
+        first = await write_events(publisher, 20)
+        assert await until(lambda: projected(reader, 20), timeout=60)
+        await reader.stop()  # the reader is away, its offsets kept only by the broker...
+        broker.restart()  # ...which forgets every topic and offset
+        second = await write_events(publisher, 20)
+        reader = projector(projection_db, broker.bootstrap, publisher.settings.topic_prefix)
+        await reader.start()
+        assert await until(lambda: projected(reader, 40), timeout=90)
+        seen = await projection(reader)
+        assert set(seen) == set(first) | set(second) and set(seen.values()) == {1}
+        assert "relay_broker_resets_total 1.0" in generate_latest(publisher.metrics.registry).decode()
+    finally:
+        await reader.stop()
+        await publisher.stop()
+        broker.kill()
+
+
+async def test_a_consumer_that_stays_up_through_a_broker_restart_misses_nothing(bus_db, projection_db):
+    broker = TansuBroker().start()
+    publisher = Runtime(bus_settings(bus_db, broker.bootstrap))
+    reader = projector(projection_db, broker.bootstrap, publisher.settings.topic_prefix)
+    await publisher.start()
+    await reader.start()
+    try:
+        first = await write_events(publisher, 10)
+        assert await until(lambda: projected(reader, 10), timeout=60)
+        broker.restart()
+        second = await write_events(publisher, 10)
+        assert await until(lambda: projected(reader, 20), timeout=120)
+        seen = await projection(reader)
+        assert set(seen) == set(first) | set(second) and set(seen.values()) == {1}
+    finally:
+        await reader.stop()
+        await publisher.stop()
+        broker.kill()
+
+
