@@ -93,3 +93,11 @@ async def test_a_request_without_a_valid_token_is_refused(app, settings):
 async def test_a_bad_cursor_is_refused(api):
     r = await api.get("/api/v1/companies", params={"cursor": "garbage!!"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "cursor"
+
+
+async def test_a_well_formed_cursor_with_wrong_values_is_refused(api):
+    from mercator.common.http.pagination import encode_cursor
+    r = await api.get("/api/v1/companies", params={"cursor": encode_cursor(["a", "not-a-uuid"])})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "cursor"
+    r = await api.get("/api/v1/meetings", params={"cursor": encode_cursor(["yesterday", "x"])})
+    assert r.status_code == 422

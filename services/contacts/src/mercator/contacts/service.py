@@ -132,9 +132,9 @@ async def list_companies(session: AsyncSession, *, q: str | None, owner_id: uuid
                           (Company.status, status), (Company.department_id, department_id)):
         if value is not None:
             stmt = stmt.where(column == value)
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, str, uuid.UUID)
     if after:
-        stmt = stmt.where(tuple_(Company.sort_key, Company.id) > tuple_(after[0], uuid.UUID(after[1])))
+        stmt = stmt.where(tuple_(Company.sort_key, Company.id) > tuple_(*after))
     rows = (await session.execute(stmt.order_by(Company.sort_key, Company.id).limit(limit + 1))).scalars().all()
     page = list(rows[:limit])
     nxt = encode_cursor([page[-1].sort_key, str(page[-1].id)]) if len(rows) > limit else None
@@ -147,11 +147,10 @@ async def list_history(session: AsyncSession, company_id: uuid.UUID, *, kind: st
     stmt = select(Activity).where(Activity.company_id == company_id)
     if kind:
         stmt = stmt.where(Activity.kind == kind)
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, datetime.fromisoformat, uuid.UUID)
     if after:
-        at = datetime.fromisoformat(after[0])
-        stmt = stmt.where(or_(Activity.happened_at < at,
-                              (Activity.happened_at == at) & (Activity.id < uuid.UUID(after[1]))))
+        at, last_id = after
+        stmt = stmt.where(or_(Activity.happened_at < at, (Activity.happened_at == at) & (Activity.id < last_id)))
     rows = (await session.execute(
         stmt.order_by(Activity.happened_at.desc(), Activity.id.desc()).limit(limit + 1))).scalars().all()
     page = list(rows[:limit])
@@ -170,10 +169,10 @@ async def list_meetings(session: AsyncSession, *, company_id: uuid.UUID | None, 
         stmt = stmt.where(Meeting.starts_at >= starts_from)
     if starts_to is not None:
         stmt = stmt.where(Meeting.starts_at < starts_to)
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, datetime.fromisoformat, uuid.UUID)
     if after:
-        at = datetime.fromisoformat(after[0])
-        stmt = stmt.where(or_(Meeting.starts_at > at, (Meeting.starts_at == at) & (Meeting.id > uuid.UUID(after[1]))))
+        at, last_id = after
+        stmt = stmt.where(or_(Meeting.starts_at > at, (Meeting.starts_at == at) & (Meeting.id > last_id)))
     rows = (await session.execute(stmt.order_by(Meeting.starts_at, Meeting.id).limit(limit + 1))).scalars().all()
     page = list(rows[:limit])
     nxt = encode_cursor([page[-1].starts_at.isoformat(), str(page[-1].id)]) if len(rows) > limit else None

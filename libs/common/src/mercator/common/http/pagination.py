@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -30,14 +31,15 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
+def decode_cursor(cursor: str | None, *parsers: Callable[[Any], Any]) -> list[Any] | None:
+    """The values of a cursor, each through its parser (e.g. `uuid.UUID`); anything off is a 422."""
     if not cursor:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        if not isinstance(values, list) or len(values) != len(parsers):
+            raise ValueError("wrong shape")
+        return [parse(v) for parse, v in zip(parsers, values)]
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise BadCursor() from exc
-    if not isinstance(values, list) or len(values) != size:
-        raise BadCursor()
-    return values

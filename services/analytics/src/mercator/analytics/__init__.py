@@ -1,0 +1,1 @@
+"""Mercator analytics service: projections of the business events and the reports read from them."""

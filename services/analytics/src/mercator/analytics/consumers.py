@@ -1,0 +1,172 @@
+"""Projections of the contacts events. The consumer commits each handler's writes with its inbox row.
+
+Every handler is order-tolerant and idempotent (see `domain`): the inbox drops a redelivered
+event, but an event replayed after the inbox forgot it must change nothing either. Counts are
+recomputed from the stored entries, never incremented.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mercator.analytics import domain
+from mercator.analytics.tables import Activity, Client, Meeting
+from mercator.common.bus.consumer import Delivery, Handler
+from mercator.common.events import catalogue as ev
+from mercator.common.uow import UnitOfWork
+
+# A merge chain longer than this is a corrupt stream, not a real history of duplicates.
+_MAX_MERGE_HOPS = 50
+
+
+async def _client(session: AsyncSession, company_id: uuid.UUID) -> Client:
+    """The projected card, locked, or a new placeholder. The lock serialises recounts of one
+    client across analytics instances that consume different partitions."""
+    client = await session.get(Client, company_id, with_for_update=True)
+    if client is None:
+        client = Client(company_id=company_id, version=0, owner_version=0, activity_count=0)
+        session.add(client)
+    return client
+
+
+async def _survivor(session: AsyncSession, company_id: uuid.UUID) -> uuid.UUID:
+    """The card that now holds `company_id`'s history, following merges."""
+    for _ in range(_MAX_MERGE_HOPS):
+        merged_into = await session.scalar(select(Client.merged_into_id).where(Client.company_id == company_id))
+        if merged_into is None:
+            return company_id
+        company_id = merged_into
+    return company_id
+
+
+async def _recount(session: AsyncSession, client: Client) -> None:
+    await session.flush()
+    count, last = (await session.execute(
+        select(func.count(), func.max(Activity.happened_at)).where(Activity.company_id == client.company_id))).one()
+    client.activity_count, client.last_activity_at = count, last
+
+
+async def company_snapshot(uow: UnitOfWork, delivery: Delivery) -> None:
+    card: ev.CompanyCard = delivery.payload
+    client = await _client(uow.session, card.company_id)
+    versions, take_card, take_owner = domain.CardVersions(client.version, client.owner_version).snapshot(
+        delivery.envelope.sequence)
+    if take_card:
+        for field in ("name", "status", "region_id", "region_name", "industry_id", "industry_name",
+                      "source_id", "source_name"):
+            setattr(client, field, getattr(card, field))
+        client.created_at = card.created_at.astimezone(UTC)
+    if take_owner:
+        client.owner_id, client.department_id = card.owner_id, card.department_id
+    client.version, client.owner_version = versions.card, versions.owner
+
+
+async def company_reassigned(uow: UnitOfWork, delivery: Delivery) -> None:
+    event: ev.CompanyReassigned = delivery.payload
+    client = await _client(uow.session, event.company_id)
+    versions, take = domain.CardVersions(client.version, client.owner_version).reassignment(
+        delivery.envelope.sequence)
+    if take:
+        client.owner_id, client.department_id = event.to_owner_id, event.department_id
+    client.owner_version = versions.owner
+
+
+async def company_merged(uow: UnitOfWork, delivery: Delivery) -> None:
+    # No version is recorded: contacts sends the survivor's new card as a CompanyUpdated with
+    # the same sequence, and that snapshot must still apply.
+    event: ev.CompanyMerged = delivery.payload
+    s = uow.session
+    survivor_id = await _survivor(s, event.company_id)
+    if survivor_id == event.absorbed_id:
+        return  # would make a cycle: a corrupt stream, and nothing sensible to do
+    survivor = await _client(s, survivor_id)
+    absorbed = await _client(s, event.absorbed_id)
+    absorbed.merged_into_id = survivor_id
+    # Cards merged into the absorbed one before now lead straight to the survivor.
+    await s.execute(update(Client).where(Client.merged_into_id == event.absorbed_id)
+                    .values(merged_into_id=survivor_id))
+    for table in (Activity, Meeting):
+        await s.execute(update(table).where(table.company_id == event.absorbed_id).values(company_id=survivor_id))
+    await _recount(s, survivor)
+    await _recount(s, absorbed)
+
+
+async def activity_logged(uow: UnitOfWork, delivery: Delivery) -> None:
+    event: ev.ActivityLogged = delivery.payload
+    s = uow.session
+    client = await _client(s, await _survivor(s, event.company_id))
+    if await s.get(Activity, event.activity_id) is None:  # an entry never changes: a replay adds nothing
+        s.add(Activity(activity_id=event.activity_id, company_id=client.company_id, kind=event.kind,
+                       direction=event.direction, author_id=event.author_id,
+                       happened_at=event.happened_at.astimezone(UTC), deal_id=event.deal_id))
+    await _recount(s, client)
+
+
+async def _meeting(session: AsyncSession, meeting_id: uuid.UUID, company_id: uuid.UUID) -> Meeting:
+    # Every meeting event names its card; after a merge they all resolve to the survivor.
+    company_id = await _survivor(session, company_id)
+    meeting = await session.get(Meeting, meeting_id, with_for_update=True)
+    if meeting is None:
+        meeting = Meeting(meeting_id=meeting_id, version=0, schedule_version=0)
+        session.add(meeting)
+    meeting.company_id = company_id
+    return meeting
+
+
+def _view(m: Meeting) -> domain.MeetingView:
+    return domain.MeetingView(domain.MeetingStatus(m.status) if m.status else None, m.starts_at, m.version,
+                              m.schedule_version)
+
+
+def _store(m: Meeting, view: domain.MeetingView) -> None:
+    m.status = view.status.value if view.status else None
+    m.starts_at = view.starts_at.astimezone(UTC) if view.starts_at else None
+    m.version, m.schedule_version = view.version, view.schedule_version
+
+
+async def meeting_scheduled(uow: UnitOfWork, delivery: Delivery) -> None:
+    event: ev.MeetingScheduled = delivery.payload
+    meeting = await _meeting(uow.session, event.meeting_id, event.company_id)
+    meeting.kind, meeting.owner_id = event.kind, event.owner_id  # only this event carries them
+    _store(meeting, _view(meeting).scheduled(event.starts_at, delivery.envelope.sequence))
+
+
+async def meeting_rescheduled(uow: UnitOfWork, delivery: Delivery) -> None:
+    event: ev.MeetingRescheduled = delivery.payload
+    meeting = await _meeting(uow.session, event.meeting_id, event.company_id)
+    _store(meeting, _view(meeting).rescheduled(event.starts_at, delivery.envelope.sequence))
+
+
+async def meeting_completed(uow: UnitOfWork, delivery: Delivery) -> None:
+    event: ev.MeetingCompleted = delivery.payload
+    meeting = await _meeting(uow.session, event.meeting_id, event.company_id)
+    _store(meeting, _view(meeting).settled(domain.MeetingStatus.DONE, delivery.envelope.sequence))
+
+
+async def meeting_cancelled(uow: UnitOfWork, delivery: Delivery) -> None:
+    event: ev.MeetingCancelled = delivery.payload
+    meeting = await _meeting(uow.session, event.meeting_id, event.company_id)
+    _store(meeting, _view(meeting).settled(domain.MeetingStatus.CANCELLED, delivery.envelope.sequence))
+
+
+async def not_projected(uow: UnitOfWork, delivery: Delivery) -> None:
+    """Contact persons are in no report yet; analytics still follows every contacts event (DESIGN §3)."""
+
+
+CONTACTS: dict[str, Handler] = {
+    "CompanyCreated": company_snapshot,
+    "CompanyUpdated": company_snapshot,
+    "CompanyReassigned": company_reassigned,
+    "CompanyMerged": company_merged,
+    "PersonAdded": not_projected,
+    "PersonUpdated": not_projected,
+    "ActivityLogged": activity_logged,
+    "MeetingScheduled": meeting_scheduled,
+    "MeetingRescheduled": meeting_rescheduled,
+    "MeetingCompleted": meeting_completed,
+    "MeetingCancelled": meeting_cancelled,
+}

@@ -1,0 +1,118 @@
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mercator.analytics import consumers
+from mercator.analytics.app import MIGRATIONS, build_app
+from mercator.analytics.settings import AnalyticsSettings
+from mercator.common.bus.consumer import Delivery
+from mercator.common.db import make_engine
+from mercator.common.events import catalogue as ev
+from mercator.common.events.catalogue import EventPayload
+from mercator.common.events.envelope import Envelope
+from mercator.common.migrate import upgrade
+from mercator.common.testing.api import auth, caller, client, rolled_back_app
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture(scope="session")
+async def analytics_db(postgres) -> str:
+    url = await postgres.create("analytics")
+    await asyncio.to_thread(upgrade, url, MIGRATIONS)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def analytics_engine(analytics_db):
+    engine = make_engine(analytics_db)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def settings(analytics_db) -> AnalyticsSettings:
+    return AnalyticsSettings(database_url=analytics_db, relay_enabled=False, consumers_enabled=False,
+                             kafka_bootstrap="127.0.0.1:9")
+
+
+@pytest.fixture
+async def app(settings, analytics_engine):
+    async with rolled_back_app(settings, analytics_engine, build_app) as app:
+        yield app
+
+
+@pytest.fixture
+def head_of_sales():
+    return caller("Ольга Смирнова", roles=("head_of_sales",))
+
+
+@pytest.fixture
+async def api(app, settings, head_of_sales):
+    async with client(app, auth(settings, head_of_sales)) as c:
+        yield c
+
+
+@pytest.fixture
+def deliver(app):
+    """Hand one event to its projection handler the way the consumer does, in its own transaction."""
+
+    async def deliver(payload: EventPayload, *, subject: uuid.UUID, sequence: int = 1) -> None:
+        envelope = Envelope(type=payload.type_name(), source="/mercator/contacts", subject=str(subject),
+                            sequence=sequence, data=payload.model_dump(mode="json"))
+        delivery = Delivery(envelope, type(payload).model_validate(envelope.data))
+        async with app.state.runtime.uow() as uow:
+            await consumers.CONTACTS[envelope.type](uow, delivery)
+            await uow.session.flush()
+            await uow.commit()  # what the consumer does after writing the inbox row
+
+    return deliver
+
+
+class Contacts:
+    """Publishes contacts events as the contacts service would, straight into the projections."""
+
+    def __init__(self, deliver):
+        self.deliver = deliver
+        self.default_owner = uuid.uuid4()
+
+    async def card(self, company_id: uuid.UUID, sequence: int = 1, **fields) -> ev.CompanyCard:
+        model = ev.CompanyCreated if sequence == 1 else ev.CompanyUpdated
+        card = model(**{"company_id": company_id, "name": "ООО «Ромашка»", "status": "client",
+                        "owner_id": self.default_owner, "created_at": NOW - timedelta(days=400), **fields})
+        await self.deliver(card, subject=company_id, sequence=sequence)
+        return card
+
+    async def reassign(self, company_id: uuid.UUID, sequence: int, to_owner_id: uuid.UUID, **fields) -> None:
+        await self.deliver(ev.CompanyReassigned(company_id=company_id, from_owner_id=self.default_owner,
+                                                to_owner_id=to_owner_id, **fields),
+                           subject=company_id, sequence=sequence)
+
+    async def merge(self, survivor_id: uuid.UUID, absorbed_id: uuid.UUID, sequence: int) -> None:
+        await self.deliver(ev.CompanyMerged(company_id=survivor_id, absorbed_id=absorbed_id),
+                           subject=survivor_id, sequence=sequence)
+
+    async def activity(self, company_id: uuid.UUID, happened_at: datetime, **fields) -> ev.ActivityLogged:
+        entry = ev.ActivityLogged(**{"activity_id": uuid.uuid4(), "company_id": company_id, "kind": "call",
+                                     "direction": "outbound", "summary": "обсудили поставку",
+                                     "happened_at": happened_at, "author_id": self.default_owner, **fields})
+        await self.deliver(entry, subject=entry.activity_id)
+        return entry
+
+
+@pytest.fixture
+def contacts(deliver) -> Contacts:
+    return Contacts(deliver)
+
+
+@pytest.fixture
+def read(app):
+    """One projected row as it is stored now (None if there is none)."""
+
+    async def read(table, key):
+        async with app.state.runtime.sessionmaker() as s:
+            return await s.get(table, key)
+
+    return read
