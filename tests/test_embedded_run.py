@@ -1,0 +1,96 @@
+"""The embedded run (`make run`): SIGKILL everything midway, run it again, every read model is complete."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from mercator.common.testing.broker import free_port
+from mercator.common.testing.bus import until
+from mercator.common.testing.processes import sigkill_pids, wait_http
+
+pytestmark = [pytest.mark.broker, pytest.mark.e2e]
+
+
+def launch(env: dict[str, str], log) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mercator.common.devrun"], env={**os.environ, **env},
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+async def up(launcher, *urls):
+    for url in urls:
+        await asyncio.to_thread(wait_http, f"{url}/healthz", 120, launcher)
+
+
+async def write(api: httpx.AsyncClient, companies: list[str], activities: list[str], n: int, tag: str):
+    """Opens n client cards with two history entries each; keeps what was acknowledged."""
+    for i in range(n):
+        try:
+            r = await api.post("/api/v1/companies", json={"name": f"{tag} клиент {i}"})
+            if r.status_code != 201:
+                continue
+            companies.append(r.json()["id"])
+            for kind in ("call", "meeting"):
+                r = await api.post(f"/api/v1/companies/{companies[-1]}/history", json={"kind": kind, "summary": tag})
+                if r.status_code == 201:
+                    activities.append(r.json()["id"])
+        except httpx.HTTPError:
+            return  # the service was killed under us
+
+
+async def test_sigkill_everything_midway_then_run_again_and_every_read_model_is_complete(tmp_path, token):
+    ports = {k: free_port() for k in ("broker", "gateway", "contacts", "deals", "billing", "notifications",
+                                      "analytics")}
+    env = {"MERCATOR_RUN_DATA_DIR": str(tmp_path / "var"),
+           **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()}}
+    contacts = f"http://127.0.0.1:{ports['contacts']}"
+    analytics = f"http://127.0.0.1:{ports['analytics']}"
+    headers = {"Authorization": f"Bearer {token}"}
+    log = open(tmp_path / "run.log", "ab")
+    companies: list[str] = []
+    activities: list[str] = []
+
+    launcher = launch(env, log)
+    try:
+        await up(launcher, contacts, analytics)
+        async with httpx.AsyncClient(base_url=contacts, headers=headers, timeout=10) as api:
+            await write(api, companies, activities, 10, "до")
+            # Kill everything while writes are still coming in: service, relay, consumer and broker alike.
+            writer = asyncio.create_task(write(api, companies, activities, 1000, "во время"))
+            await asyncio.sleep(0.5)
+            pids = [int(p) for p in (tmp_path / "var" / "run.pids").read_text().split()]
+            sigkill_pids([launcher.pid, *pids])
+            await writer
+        launcher.wait(10)
+        assert len(companies) > 10, "no write was in flight when everything was killed"
+
+        launcher = launch(env, log)  # the broker comes back empty
+        await up(launcher, contacts, analytics)
+        async with httpx.AsyncClient(base_url=contacts, headers=headers, timeout=10) as api:
+            await write(api, companies, activities, 5, "после")
+            # The source of truth: what contacts holds (it may hold a write whose answer was lost).
+            truth = (await api.get("/api/v1/companies", params={"limit": 200})).json()["items"]
+        truth_ids = {c["id"] for c in truth}
+        assert set(companies) <= truth_ids
+
+        async with httpx.AsyncClient(base_url=analytics, headers=headers, timeout=10) as reports:
+            async def complete():
+                base = (await reports.get("/api/v1/reports/client-base", params={"by": "status"})).json()
+                acts = (await reports.get("/api/v1/reports/activity", params={"by": "company"})).json()
+                return base.get("total") == len(truth_ids) and acts.get("total", 0) >= len(activities)
+            assert await until(complete, timeout=120, every=0.5), "analytics never caught up with contacts"
+            rows = (await reports.get("/api/v1/reports/activity", params={"by": "company"})).json()["rows"]
+            assert {r["key"] for r in rows} <= truth_ids
+
+        launcher.send_signal(signal.SIGINT)  # an orderly stop this time
+        assert launcher.wait(90) == 0
+        assert not (tmp_path / "var" / "run.pids").exists()
+    finally:
+        if launcher.poll() is None:
+            pidfile = tmp_path / "var" / "run.pids"
+            pids = [int(p) for p in pidfile.read_text().split()] if pidfile.exists() else []
+            sigkill_pids([launcher.pid, *pids])
