@@ -69,7 +69,9 @@ class Runtime:
             await c.stop()
         await self.relay.stop()
         # Let the loops see the stop flag and close their clients; cancel what lingers.
-        await asyncio.wait(self._tasks, timeout=5)
+        loops = [t for t in self._tasks if t.get_name() != "housekeeping"]
+        if loops:
+            await asyncio.wait(loops, timeout=5)
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -41,3 +41,6 @@ class ServiceSettings(BaseSettings):
     consumer_retry_base_seconds: float = 0.05
     consumer_batch_size: int = 500
     consumer_fetch_max_wait_ms: int = 100
+    # A new member waits about half the session timeout for its partitions (measured on Tansu).
+    consumer_session_timeout_ms: int = 6_000
+    consumer_heartbeat_interval_ms: int = 2_000

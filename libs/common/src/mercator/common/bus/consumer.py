@@ -105,6 +105,8 @@ class Consumer:
             # A new group must read what was published before it joined (see KAFKA-NOTES).
             auto_offset_reset="earliest",
             fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
+            session_timeout_ms=self.settings.consumer_session_timeout_ms,
+            heartbeat_interval_ms=self.settings.consumer_heartbeat_interval_ms,
             metadata_max_age_ms=10_000,
         )
         self._consumer = consumer

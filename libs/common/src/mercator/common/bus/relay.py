@@ -44,6 +44,7 @@ class Relay:
         self._next_backlog_update = 0.0
         self.broker_ok = False
         self.is_leader = False
+        self._epoch_topic = f"{settings.topic_prefix}__mercator_relay_epoch.{settings.service_name}"
 
     def notify(self) -> None:
         """Called after a commit that wrote outbox rows: publish now, not at the next poll."""
@@ -207,7 +208,7 @@ class Relay:
         that topic too. (End offsets cannot tell: Tansu reports a partition's high watermark
         as the base offset of its last batch + 1, short of the true end.)
         """
-        epoch = f"{self.settings.topic_prefix}__mercator_relay_epoch.{self.settings.service_name}"
+        epoch = self._epoch_topic
         admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=10_000)
         await admin.start()
         try:
@@ -221,7 +222,8 @@ class Relay:
                 select(outbox.c.id).where(outbox.c.published_at.is_not(None)).limit(1))).first() is not None
         if published_before:
             await self._republish_window("its epoch topic is gone")
-        await ensure_topics(self.settings.kafka_bootstrap, [epoch], 1)
+        else:
+            await ensure_topics(self.settings.kafka_bootstrap, [epoch], 1)
         return published_before
 
     async def _republish_window(self, why: str) -> None:
@@ -235,6 +237,7 @@ class Relay:
         log.warning("relay: the broker lost its log (%s); publishing the %d retained rows again",
                     why, result.rowcount)
         await ensure_topics(self.settings.kafka_bootstrap, self._topics, self.settings.topic_partitions)
+        await ensure_topics(self.settings.kafka_bootstrap, [self._epoch_topic], 1)
 
     async def backlog(self) -> int:
         async with self._sm() as s:

@@ -42,7 +42,8 @@ def bus_settings(url: str, bootstrap: str, **overrides) -> ServiceSettings:
     # A topic prefix per test keeps tests apart on one broker.
     values = dict(service_name="contacts", database_url=url, kafka_bootstrap=bootstrap,
                   topic_prefix=f"t{uuid.uuid4().hex[:8]}.", relay_poll_seconds=0.1, relay_reset_check_seconds=0.5,
-                  consumer_retry_base_seconds=0.01, consumer_max_attempts=3)
+                  consumer_retry_base_seconds=0.01, consumer_max_attempts=3,
+                  consumer_session_timeout_ms=2_000, consumer_heartbeat_interval_ms=500)
     values.update(overrides)
     return ServiceSettings(**values)
 
