@@ -177,3 +177,49 @@ async def test_a_consumer_that_stays_up_through_a_broker_restart_misses_nothing(
         broker.kill()
 
 
+
+
+async def test_two_instances_of_a_consumer_share_the_partitions_through_rebalances(bus_db, projection_db, tansu):
+    publisher = Runtime(bus_settings(bus_db, tansu.bootstrap))
+    prefix = publisher.settings.topic_prefix
+    first = projector(projection_db, tansu.bootstrap, prefix)
+    second = projector(projection_db, tansu.bootstrap, prefix)  # same group: a second instance
+    await publisher.start()
+    await first.start()
+    try:
+        ids = await write_events(publisher, 30)
+        assert await until(lambda: projected(first, 30))
+        await second.start()  # rebalance: the partitions are split between the two
+        assert await until(lambda: _both_assigned(first, second), timeout=60)
+        ids += await write_events(publisher, 30)
+        assert await until(lambda: projected(first, 60))
+        await first.stop()  # rebalance again: the second takes everything
+        ids += await write_events(publisher, 30)
+        assert await until(lambda: projected(second, 90), timeout=60)
+        seen = await projection(second)
+        assert set(seen) == set(ids) and set(seen.values()) == {1}
+    finally:
+        await second.stop()
+        await first.stop()
+        await publisher.stop()
+
+
+async def _both_assigned(a, b):
+    return a.consumers[0].assigned.is_set() and b.consumers[0].assigned.is_set()
+
+
+async def test_pruning_forgets_only_what_is_published_and_past_the_retention_window(bus_db):
+    from datetime import UTC, datetime, timedelta
+    runtime = Runtime(bus_settings(bus_db, "127.0.0.1:9", outbox_retention_hours=24))
+    await write_events(runtime, 3)
+    old, recent = datetime.now(UTC) - timedelta(hours=25), datetime.now(UTC) - timedelta(hours=1)
+    async with runtime.sessionmaker() as s:
+        ids = (await s.execute(select(tables.outbox.c.id).order_by(tables.outbox.c.id))).scalars().all()
+        await s.execute(tables.outbox.update().where(tables.outbox.c.id == ids[0]).values(published_at=old))
+        await s.execute(tables.outbox.update().where(tables.outbox.c.id == ids[1]).values(published_at=recent))
+        await s.commit()  # ids[2] is not published at all
+    await runtime.prune()
+    async with runtime.sessionmaker() as s:
+        left = (await s.execute(select(tables.outbox.c.id).order_by(tables.outbox.c.id))).scalars().all()
+    assert left == ids[1:]
+    await runtime.engine.dispose()
