@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from mercator.common.rules import InvalidValue  # noqa: F401 - part of this API
+
 
 class ClientBaseBy(StrEnum):
     REGION = "region"
@@ -31,16 +33,6 @@ class MeetingStatus(StrEnum):
     PLANNED = "planned"
     DONE = "done"
     CANCELLED = "cancelled"
-
-
-class InvalidValue(Exception):
-    """Input a schema cannot catch (a naive time, an empty period); `rule` is stable for clients."""
-
-    def __init__(self, rule: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.rule = rule
-        self.message = message
-        self.field = field
 
 
 # --- client cards ------------------------------------------------------------------------

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from mercator.common.http.app import create_app
-from mercator.common.http.errors import problem
 from mercator.common.runtime import Runtime
-from mercator.contacts import api, domain
+from mercator.contacts import api
 from mercator.contacts.settings import ContactsSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
@@ -20,11 +19,4 @@ def build_app(settings: ContactsSettings | None = None, runtime: Runtime | None 
     runtime = runtime or Runtime(settings)
     app = create_app(runtime, title="Mercator contacts", routers=[api.router],
                      description="Client cards, contact persons, history, scheduled meetings, dictionaries.")
-
-    @app.exception_handler(domain.DomainError)
-    async def _domain_error(_: Request, exc: domain.DomainError):
-        errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
-        title = "Invalid request" if isinstance(exc, domain.InvalidValue) else "Business rule violated"
-        return problem(422, title, exc.message, errors=errors, rule=exc.rule)
-
     return app

@@ -16,6 +16,8 @@ from enum import StrEnum
 import phonenumbers
 from rapidfuzz import fuzz
 
+from mercator.common.rules import DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
+
 
 class CompanyStatus(StrEnum):
     PROSPECT = "prospect"
@@ -49,24 +51,6 @@ class MeetingStatus(StrEnum):
     PLANNED = "planned"
     DONE = "done"
     CANCELLED = "cancelled"
-
-
-class DomainError(Exception):
-    """Base of domain errors; `rule` is stable so the API layer can map it to a code."""
-
-    def __init__(self, rule: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.rule = rule
-        self.message = message
-        self.field = field
-
-
-class InvalidValue(DomainError):
-    """Input a schema cannot catch: a bad phone, a wrong tax id checksum."""
-
-
-class RuleViolation(DomainError):
-    """A broken business rule, e.g. completing a cancelled meeting."""
 
 
 # --- text keys -------------------------------------------------------------

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mercator.common.rules import DomainError, RuleViolation
+
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 
@@ -107,6 +109,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app(_: Request, exc: AppError):
         return app_error_response(exc)
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError):
+        errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
+        title = "Business rule violated" if isinstance(exc, RuleViolation) else "Invalid request"
+        return problem(422, title, exc.message, errors=errors, rule=exc.rule)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception):
