@@ -223,3 +223,28 @@ async def test_pruning_forgets_only_what_is_published_and_past_the_retention_win
         left = (await s.execute(select(tables.outbox.c.id).order_by(tables.outbox.c.id))).scalars().all()
     assert left == ids[1:]
     await runtime.engine.dispose()
+
+
+async def test_only_one_relay_of_a_service_publishes_and_another_takes_over_when_it_stops(bus_db, tansu):
+    settings = bus_settings(bus_db, tansu.bootstrap)
+    one, two = Runtime(settings), Runtime(settings)  # two instances of one service, one database
+    await one.start()
+    await two.start()
+    try:
+        assert await until(lambda: _one_leader(one, two))
+        leader, follower = (one, two) if one.relay.is_leader else (two, one)
+        ids = await write_events(follower, 5)  # written through either instance...
+        assert await until(lambda: backlog_is(leader, 0))  # ...published by the leader
+        await leader.stop()
+        ids += await write_events(follower, 5)
+        assert await until(lambda: backlog_is(follower, 0), timeout=30)
+        assert follower.relay.is_leader
+        records = await read_topic(tansu.bootstrap, f"{settings.topic_prefix}ActivityLogged", 10)
+        assert sorted(uuid.UUID(dict(r.headers)["ce_id"].decode()) for r in records) == sorted(ids)
+    finally:
+        await one.stop()
+        await two.stop()
+
+
+async def _one_leader(a, b):
+    return a.relay.is_leader != b.relay.is_leader
