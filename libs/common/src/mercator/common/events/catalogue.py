@@ -7,10 +7,11 @@ retyping a field is a new event type. Consumers ignore fields they do not know.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import ClassVar
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, WithJsonSchema
 
 
 class EventPayload(BaseModel):
@@ -171,3 +172,170 @@ class MeetingCancelled(EventPayload):
     meeting_id: uuid.UUID
     company_id: uuid.UUID
     reason: str | None = None
+
+
+# --- deals --------------------------------------------------------------------------------
+# Money is a Decimal, serialised as a decimal string beside its ISO 4217 currency: never a float.
+Amount = Annotated[Decimal, WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$",
+                                            "description": "decimal string, e.g. 120000.00"})]
+
+class DealCard(EventPayload):
+    """The deal as it stands after the change (event-carried state)."""
+
+    deal_id: uuid.UUID
+    title: str
+    company_id: uuid.UUID
+    owner_id: uuid.UUID
+    department_id: uuid.UUID | None = None
+    pipeline_id: uuid.UUID
+    stage: str
+    status: str
+    amount: Amount | None = None
+    currency: str
+    expected_close_date: date | None = None
+    source_id: uuid.UUID | None = None
+    marketing_event_id: uuid.UUID | None = None
+    opened_at: datetime
+
+
+class DealLinePayload(BaseModel):
+    product_id: uuid.UUID
+    quantity: Amount
+    unit_price: Amount
+    discount_percent: Amount = Decimal(0)
+    total: Amount
+
+
+@event("deals", "deal")
+class DealOpened(DealCard):
+    lines: list[DealLinePayload] = []
+
+
+@event("deals", "deal")
+class DealUpdated(DealCard):
+    changed: list[str] = []
+    lines: list[DealLinePayload] = []
+
+
+@event("deals", "deal")
+class DealStageChanged(EventPayload):
+    """`kind` is move, automatic (caused by `cause_event_id`), won, lost or reopen."""
+
+    deal_id: uuid.UUID
+    company_id: uuid.UUID
+    owner_id: uuid.UUID
+    pipeline_id: uuid.UUID
+    from_stage: str | None = None
+    to_stage: str
+    at: datetime
+    seconds_in_previous: int | None = None
+    kind: str = "move"
+    comment: str | None = None
+    cause_event_id: uuid.UUID | None = None
+    author_id: uuid.UUID | None = None
+
+
+@event("deals", "deal")
+class DealInterestRated(EventPayload):
+    deal_id: uuid.UUID
+    company_id: uuid.UUID
+    rating: int
+    comment: str | None = None
+    at: datetime
+
+
+@event("deals", "deal")
+class ProposalSent(EventPayload):
+    """Notifications sends the documents; deals only records that the proposal went out."""
+
+    proposal_id: uuid.UUID
+    deal_id: uuid.UUID
+    company_id: uuid.UUID
+    documents: list[str]
+    recipient_person_ids: list[uuid.UUID]
+    channel: str = "email"
+    message: str | None = None
+    sent_at: datetime
+    author_id: uuid.UUID
+
+
+@event("deals", "deal")
+class PriceOffered(EventPayload):
+    offer_id: uuid.UUID
+    deal_id: uuid.UUID
+    company_id: uuid.UUID
+    side: str
+    amount: Amount
+    discount_percent: Amount = Decimal(0)
+    currency: str
+    valid_until: date | None = None
+    comment: str | None = None
+    at: datetime
+
+
+@event("deals", "deal")
+class OfferAccepted(EventPayload):
+    offer_id: uuid.UUID
+    deal_id: uuid.UUID
+    company_id: uuid.UUID
+    amount: Amount
+    currency: str
+    at: datetime
+
+
+@event("deals", "deal")
+class DealWon(EventPayload):
+    deal_id: uuid.UUID
+    company_id: uuid.UUID
+    owner_id: uuid.UUID
+    department_id: uuid.UUID | None = None
+    amount: Amount | None = None
+    currency: str
+    won_at: datetime
+    from_stage: str
+    lines: list[DealLinePayload] = []
+
+
+@event("deals", "deal")
+class DealLost(EventPayload):
+    deal_id: uuid.UUID
+    company_id: uuid.UUID
+    owner_id: uuid.UUID
+    department_id: uuid.UUID | None = None
+    reason_id: uuid.UUID | None = None
+    reason: str
+    lost_at_stage: str
+    lost_at: datetime
+    amount: Amount | None = None
+    currency: str
+
+
+@event("deals", "deal")
+class DealReopened(EventPayload):
+    deal_id: uuid.UUID
+    company_id: uuid.UUID
+    to_stage: str
+    at: datetime
+    comment: str | None = None
+
+
+class ProductCard(EventPayload):
+    product_id: uuid.UUID
+    code: str
+    name: str
+    group_id: uuid.UUID | None = None
+    group_name: str | None = None
+    unit: str
+    list_price: Amount
+    currency: str
+    active: bool = True
+
+
+@event("deals", "product")
+class ProductCreated(ProductCard):
+    pass
+
+
+@event("deals", "product")
+class ProductUpdated(ProductCard):
+    changed: list[str] = []
