@@ -1,0 +1,1 @@
+"""Mercator deals service: the pipeline from first contact to won or lost."""

@@ -1,0 +1,248 @@
+"""HTTP routes of the deals service: translate, call one use case, translate back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from mercator.common.http.deps import CurrentUser, RuntimeDep, SessionDep, UowDep
+from mercator.common.http.pagination import Page
+from mercator.common.http.versions import etag, expected_version
+from mercator.common.rules import InvalidValue
+from mercator.deals import domain, schemas, service
+from mercator.deals.clients import ClientCheck
+from mercator.deals.domain import DealStatus
+from mercator.deals.tables import Deal, Offer, Product, Proposal
+
+router = APIRouter(prefix="/api/v1")
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+def client_check(request: Request, runtime: RuntimeDep) -> ClientCheck:
+    return ClientCheck(request.app.state.contacts_http, request.headers.get("authorization"))
+
+
+Clients = Annotated[ClientCheck, Depends(client_check)]
+
+
+def _deal(row: Deal, model: domain.Deal | None = None) -> schemas.DealPublic:
+    public = schemas.DealPublic(
+        id=row.id, title=row.title, company_id=row.company_id, owner_id=row.owner_id, department_id=row.department_id,
+        pipeline_id=row.pipeline_id, stage=row.stage_code, status=row.status, amount=row.amount,
+        weighted_amount=model.weighted_amount() if model else None, currency=row.currency,
+        expected_close_date=row.expected_close_date, source_id=row.source_id,
+        marketing_event_id=row.marketing_event_id, interest_rating=row.interest_rating, lost_reason=row.lost_reason,
+        lost_at_stage=row.lost_at_stage, entered_stage_at=row.entered_stage_at, opened_at=row.opened_at,
+        closed_at=row.closed_at, version=row.version)
+    if model is not None:
+        public.lines = [schemas.DealLinePublic(product_id=l.product_id, quantity=l.quantity, unit_price=l.unit_price,
+                                               discount_percent=l.discount_percent, total=l.total(model.currency))
+                        for l in model.lines]
+        public.offers = [schemas.OfferPublic(id=o.id, side=o.side, amount=o.amount, discount_percent=o.discount_percent,
+                                             valid_until=o.valid_until, comment=o.comment, made_at=o.made_at,
+                                             author_id=o.author_id, status=o.status.value) for o in model.offers]
+    return public
+
+
+async def _full(session, row: Deal, response: Response) -> schemas.DealPublic:
+    _, model = await service.get_deal(session, row.id)
+    response.headers["ETag"] = etag(row.version)
+    return _deal(row, model)
+
+
+def _pipeline(row, model: domain.Pipeline) -> schemas.PipelinePublic:
+    return schemas.PipelinePublic(id=row.id, name=row.name, is_default=row.is_default, stages=[
+        schemas.StagePublic(code=s.code, name=s.name, position=s.position, probability=s.probability,
+                            stalled_after_days=s.stalled_after_days, kind=s.kind,
+                            require_to_enter=sorted(s.require_to_enter), require_to_leave=sorted(s.require_to_leave))
+        for s in model.stages])
+
+
+# --- deals ----------------------------------------------------------------------------------------
+
+@router.post("/deals", status_code=201, response_model=schemas.DealPublic, tags=["deals"])
+async def open_deal(body: schemas.DealCreate, uow: UowDep, caller: CurrentUser, clients: Clients,
+                    response: Response):
+    """Open a deal on a client card; it starts at the pipeline's first stage unless `stage` says otherwise."""
+    row = await service.open_deal(uow, body, caller, clients)
+    response.headers["Location"] = f"/api/v1/deals/{row.id}"
+    return await _full(uow.session, row, response)
+
+
+@router.get("/deals", response_model=Page[schemas.DealPublic], tags=["deals"])
+async def list_deals(session: SessionDep, _: CurrentUser, limit: Limit = 50, cursor: str | None = None,
+                     owner_id: uuid.UUID | None = None, department_id: uuid.UUID | None = None,
+                     company_id: uuid.UUID | None = None, pipeline_id: uuid.UUID | None = None,
+                     stage: str | None = None, status: DealStatus | None = None):
+    """Newest first."""
+    rows, nxt = await service.list_deals(session, owner_id=owner_id, department_id=department_id,
+                                         company_id=company_id, pipeline_id=pipeline_id, stage=stage,
+                                         status=status.value if status else None, limit=limit, cursor=cursor)
+    return Page(items=[_deal(r) for r in rows], next_cursor=nxt)
+
+
+@router.get("/deals/{deal_id}", response_model=schemas.DealPublic, tags=["deals"])
+async def get_deal(deal_id: uuid.UUID, session: SessionDep, _: CurrentUser, response: Response):
+    row, model = await service.get_deal(session, deal_id)
+    response.headers["ETag"] = etag(row.version)
+    return _deal(row, model)
+
+
+@router.patch("/deals/{deal_id}", response_model=schemas.DealPublic, tags=["deals"])
+async def update_deal(deal_id: uuid.UUID, body: schemas.DealUpdate, uow: UowDep, _: CurrentUser,
+                      response: Response, if_match: IfMatch = None):
+    row = await service.update_deal(uow, deal_id, body, expected_version(if_match))
+    return await _full(uow.session, row, response)
+
+
+@router.post("/deals/{deal_id}/reassign", response_model=schemas.DealPublic, tags=["deals"])
+async def reassign_deal(deal_id: uuid.UUID, body: schemas.DealReassign, uow: UowDep, _: CurrentUser,
+                        response: Response, if_match: IfMatch = None):
+    row = await service.reassign_deal(uow, deal_id, body, expected_version(if_match, required=False))
+    return await _full(uow.session, row, response)
+
+
+@router.post("/deals/{deal_id}/moves", response_model=schemas.DealPublic, tags=["deals"])
+async def move_deal(deal_id: uuid.UUID, body: schemas.Move, uow: UowDep, caller: CurrentUser, response: Response,
+                    if_match: IfMatch = None):
+    """Move to any open stage: forward, back or skipping. Kept with its time, author and comment."""
+    row = await service.move_deal(uow, deal_id, body, caller, expected_version(if_match, required=False))
+    return await _full(uow.session, row, response)
+
+
+@router.post("/deals/{deal_id}/interest", response_model=schemas.DealPublic, tags=["deals"])
+async def rate_interest(deal_id: uuid.UUID, body: schemas.InterestRating, uow: UowDep, caller: CurrentUser,
+                        response: Response):
+    """Rate the client's interest at the demo, 1 to 5."""
+    row = await service.rate_interest(uow, deal_id, body, caller)
+    return await _full(uow.session, row, response)
+
+
+@router.post("/deals/{deal_id}/proposals", status_code=201, response_model=schemas.ProposalPublic,
+             tags=["deals"])
+async def send_proposal(deal_id: uuid.UUID, body: schemas.ProposalCreate, uow: UowDep, caller: CurrentUser):
+    """Send the technical proposal: the documents go out through the notifications service."""
+    proposal: Proposal = await service.send_proposal(uow, deal_id, body, caller)
+    return schemas.ProposalPublic.model_validate(proposal, from_attributes=True)
+
+
+@router.post("/deals/{deal_id}/offers", status_code=201, response_model=schemas.OfferPublic, tags=["deals"])
+async def make_offer(deal_id: uuid.UUID, body: schemas.OfferCreate, uow: UowDep, caller: CurrentUser):
+    """Record a price offer, ours or the client's counter-offer; the standing open offer is superseded."""
+    offer: Offer = await service.make_offer(uow, deal_id, body, caller)
+    return schemas.OfferPublic.model_validate(offer, from_attributes=True)
+
+
+@router.post("/deals/{deal_id}/offers/{offer_id}/accept", response_model=schemas.DealPublic, tags=["deals"])
+async def accept_offer(deal_id: uuid.UUID, offer_id: uuid.UUID, uow: UowDep, _: CurrentUser, response: Response):
+    """Accept an offer: its net amount becomes the deal's amount."""
+    row = await service.accept_offer(uow, deal_id, offer_id)
+    return await _full(uow.session, row, response)
+
+
+@router.post("/deals/{deal_id}/win", response_model=schemas.DealPublic, tags=["deals"])
+async def win_deal(deal_id: uuid.UUID, body: schemas.Close, uow: UowDep, caller: CurrentUser, response: Response):
+    row = await service.win_deal(uow, deal_id, body, caller)
+    return await _full(uow.session, row, response)
+
+
+@router.post("/deals/{deal_id}/lose", response_model=schemas.DealPublic, tags=["deals"])
+async def lose_deal(deal_id: uuid.UUID, body: schemas.Lose, uow: UowDep, caller: CurrentUser, response: Response):
+    """Close as lost, with a reason from the dictionary; the stage it was lost at is recorded by itself."""
+    row = await service.lose_deal(uow, deal_id, body, caller)
+    return await _full(uow.session, row, response)
+
+
+@router.post("/deals/{deal_id}/reopen", response_model=schemas.DealPublic, tags=["deals"])
+async def reopen_deal(deal_id: uuid.UUID, body: schemas.Reopen, uow: UowDep, caller: CurrentUser,
+                      response: Response):
+    row = await service.reopen_deal(uow, deal_id, body, caller)
+    return await _full(uow.session, row, response)
+
+
+@router.get("/deals/{deal_id}/timeline", response_model=list[schemas.TimelineItem], tags=["deals"])
+async def deal_timeline(deal_id: uuid.UUID, session: SessionDep, _: CurrentUser):
+    """Transitions, interest ratings, offers and proposals, in the order they happened."""
+    return await service.timeline(session, deal_id)
+
+
+@router.get("/board", response_model=schemas.BoardPublic, tags=["deals"])
+async def pipeline_board(session: SessionDep, _: CurrentUser, pipeline_id: uuid.UUID | None = None,
+                         owner_id: uuid.UUID | None = None, department_id: uuid.UUID | None = None,
+                         as_of: Annotated[datetime | None, Query(description="the board as it stood then")] = None):
+    """Deals by stage: counts, sums and weighted sums per currency, stalled deals flagged."""
+    if as_of is not None and as_of.tzinfo is None:
+        raise InvalidValue("naive_time", "a time must carry its UTC offset (RFC 3339)", "as_of")
+    pipeline, columns, when = await service.board(session, pipeline_id=pipeline_id, owner_id=owner_id,
+                                                  department_id=department_id, as_of=as_of)
+    return schemas.BoardPublic(pipeline_id=pipeline.id, as_of=when, columns=[
+        schemas.BoardColumnPublic(stage=c.stage.code, name=c.stage.name, probability=c.stage.probability,
+                                  count=c.count, amounts=c.amounts, weighted=c.weighted, stalled=c.stalled,
+                                  stalled_deal_ids=list(c.stalled_ids)) for c in columns])
+
+
+# --- configuration as data -------------------------------------------------------------------------
+
+@router.get("/pipelines", response_model=list[schemas.PipelinePublic], tags=["pipelines"])
+async def list_pipelines(session: SessionDep, _: CurrentUser):
+    return [_pipeline(r, m) for r, m in await service.list_pipelines(session)]
+
+
+@router.post("/pipelines", status_code=201, response_model=schemas.PipelinePublic, tags=["pipelines"])
+async def create_pipeline(body: schemas.PipelineCreate, uow: UowDep, _: CurrentUser):
+    """Another pipeline (say, per product line): stages with order, probability, stall threshold, requirements."""
+    row, model = await service.create_pipeline(uow, body)
+    return _pipeline(row, model)
+
+
+@router.get("/lost-reasons", response_model=list[schemas.LostReasonPublic], tags=["lost reasons"])
+async def list_lost_reasons(session: SessionDep, _: CurrentUser, include_inactive: bool = False):
+    return await service.list_lost_reasons(session, include_inactive)
+
+
+@router.post("/lost-reasons", status_code=201, response_model=schemas.LostReasonPublic, tags=["lost reasons"])
+async def add_lost_reason(body: schemas.LostReasonCreate, uow: UowDep, _: CurrentUser):
+    return await service.add_lost_reason(uow, body)
+
+
+@router.patch("/lost-reasons/{reason_id}", response_model=schemas.LostReasonPublic, tags=["lost reasons"])
+async def update_lost_reason(reason_id: uuid.UUID, body: schemas.LostReasonUpdate, uow: UowDep, _: CurrentUser):
+    return await service.update_lost_reason(uow, reason_id, body)
+
+
+@router.get("/product-groups", response_model=list[schemas.ProductGroupPublic], tags=["products"])
+async def list_groups(session: SessionDep, _: CurrentUser):
+    return await service.list_groups(session)
+
+
+@router.post("/product-groups", status_code=201, response_model=schemas.ProductGroupPublic, tags=["products"])
+async def add_group(body: schemas.ProductGroupCreate, uow: UowDep, _: CurrentUser):
+    return await service.add_group(uow, body)
+
+
+@router.get("/products", response_model=Page[schemas.ProductPublic], tags=["products"])
+async def list_products(session: SessionDep, _: CurrentUser, limit: Limit = 50, cursor: str | None = None,
+                        group_id: uuid.UUID | None = None, include_inactive: bool = False):
+    """The catalogue by code; a group includes its subgroups."""
+    rows, nxt = await service.list_products(session, group_id=group_id, include_inactive=include_inactive,
+                                            limit=limit, cursor=cursor)
+    return Page(items=[schemas.ProductPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=nxt)
+
+
+@router.post("/products", status_code=201, response_model=schemas.ProductPublic, tags=["products"])
+async def create_product(body: schemas.ProductCreate, uow: UowDep, _: CurrentUser, response: Response):
+    row: Product = await service.create_product(uow, body)
+    response.headers["ETag"] = etag(row.version)
+    return schemas.ProductPublic.model_validate(row, from_attributes=True)
+
+
+@router.patch("/products/{product_id}", response_model=schemas.ProductPublic, tags=["products"])
+async def update_product(product_id: uuid.UUID, body: schemas.ProductUpdate, uow: UowDep, _: CurrentUser,
+                         response: Response, if_match: IfMatch = None):
+    row = await service.update_product(uow, product_id, body, expected_version(if_match, required=False))
+    response.headers["ETag"] = etag(row.version)
+    return schemas.ProductPublic.model_validate(row, from_attributes=True)

@@ -1,0 +1,538 @@
+"""Rules of the deals service: pipelines and stages, deals, offers, the board, history.
+
+Pure domain layer: no storage, no web framework. The service loads a Deal from rows,
+calls one method, and saves what changed plus the Transition it returns.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from enum import StrEnum
+
+from mercator.common.money import (
+    MAX_AMOUNT, apply_discount, check_currency, check_percent, parse_amount, parse_decimal,
+    quantize,
+)
+from mercator.common.rules import DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
+
+
+class DealStatus(StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+class StageKind(StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+class Requirement(StrEnum):
+    INTEREST_RATED = "interest_rated"
+    OFFER_ACCEPTED = "offer_accepted"
+    AMOUNT_SET = "amount_set"
+    LINES_SET = "lines_set"
+    CLOSE_DATE_SET = "close_date_set"
+
+
+class OfferSide(StrEnum):
+    OURS = "ours"
+    CLIENT = "client"
+
+
+class OfferStatus(StrEnum):
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    SUPERSEDED = "superseded"
+
+
+class TransitionKind(StrEnum):
+    MOVE = "move"
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+    REOPEN = "reopen"
+    AUTOMATIC = "automatic"
+
+
+# --- pipelines -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Stage:
+    code: str
+    name: str
+    position: int
+    probability: Decimal
+    stalled_after_days: int | None
+    kind: StageKind = StageKind.OPEN
+    require_to_enter: frozenset[Requirement] = frozenset()
+    require_to_leave: frozenset[Requirement] = frozenset()
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    id: uuid.UUID
+    name: str
+    stages: tuple[Stage, ...]
+
+    def stage(self, code: str) -> Stage:
+        for stage in self.stages:
+            if stage.code == code:
+                return stage
+        raise InvalidValue("unknown_stage", f"no stage {code!r} in pipeline {self.name!r}", "stage")
+
+    def _single(self, kind: StageKind) -> Stage:
+        found = [s for s in self.stages if s.kind == kind]
+        if len(found) != 1:
+            raise InvalidValue(f"{kind}_stage_count",
+                               f"a pipeline needs exactly one {kind} stage", "stages")
+        return found[0]
+
+    @property
+    def won_stage(self) -> Stage:
+        return self._single(StageKind.WON)
+
+    @property
+    def lost_stage(self) -> Stage:
+        return self._single(StageKind.LOST)
+
+    @property
+    def open_stages(self) -> tuple[Stage, ...]:
+        return tuple(sorted((s for s in self.stages if s.kind == StageKind.OPEN),
+                            key=lambda s: s.position))
+
+    @property
+    def first_stage(self) -> Stage:
+        if not self.open_stages:
+            raise InvalidValue("no_open_stage", "a pipeline needs an open stage", "stages")
+        return self.open_stages[0]
+
+
+_STAGE_CODE = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+def validate_pipeline(pipeline: Pipeline) -> None:
+    if not pipeline.name or not pipeline.name.strip():
+        raise InvalidValue("name_required", "a pipeline needs a name", "name")
+    codes: set[str] = set()
+    positions: set[int] = set()
+    for i, stage in enumerate(pipeline.stages):
+        at = f"stages[{i}]"
+        if not isinstance(stage.code, str) or not _STAGE_CODE.fullmatch(stage.code):
+            raise InvalidValue("bad_stage_code",
+                               "a stage code is lower-case latin, digits and '_'", f"{at}.code")
+        if stage.code in codes:
+            raise InvalidValue("duplicate_stage_code", f"stage {stage.code!r} twice", f"{at}.code")
+        if not stage.name or not stage.name.strip():
+            raise InvalidValue("name_required", "a stage needs a name", f"{at}.name")
+        if isinstance(stage.position, bool) or not isinstance(stage.position, int):
+            raise InvalidValue("bad_position", "a position is a whole number", f"{at}.position")
+        if stage.position in positions:
+            raise InvalidValue("duplicate_position", f"position {stage.position} twice",
+                               f"{at}.position")
+        # Floats are refused here too: 0.1 is not one tenth, and it multiplies money.
+        p = stage.probability
+        if not isinstance(p, Decimal) or not p.is_finite() or not 0 <= p <= 1:
+            raise InvalidValue("bad_probability", "a probability is a Decimal from 0 to 1",
+                               f"{at}.probability")
+        days = stage.stalled_after_days
+        if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
+            raise InvalidValue("bad_stalled_after_days", "stalled after 1 day or more, or never",
+                               f"{at}.stalled_after_days")
+        if stage.kind not in StageKind.__members__.values():
+            raise InvalidValue("bad_stage_kind", f"unknown stage kind {stage.kind!r}", f"{at}.kind")
+        for side in ("require_to_enter", "require_to_leave"):
+            unknown = set(getattr(stage, side)) - set(Requirement.__members__.values())
+            if unknown:
+                raise InvalidValue("unknown_requirement",
+                                   f"unknown requirement {sorted(unknown)[0]!r}", f"{at}.{side}")
+        codes.add(stage.code)
+        positions.add(stage.position)
+    for required in (StageKind.WON, StageKind.LOST):
+        pipeline._single(required)
+    pipeline.first_stage  # noqa: B018 - raises when no stage is open
+
+
+def _stage(code, name, position, probability, stalled, kind=StageKind.OPEN, enter=(), leave=()):
+    return Stage(code, name, position, Decimal(probability), stalled, kind,
+                 frozenset(enter), frozenset(leave))
+
+
+# Sales Expert's pipeline (DESIGN.md §2); companies copy and edit it as rows.
+DEFAULT_PIPELINE_STAGES: tuple[Stage, ...] = (
+    _stage("interest", "Interest", 1, "0.10", 14),
+    _stage("needs", "Needs identified", 2, "0.20", 14),
+    _stage("demo", "Demo", 3, "0.30", 14, leave=[Requirement.INTEREST_RATED]),
+    _stage("tech_proposal", "Technical proposal", 4, "0.40", 21),
+    _stage("commercial_proposal", "Commercial proposal", 5, "0.50", 21),
+    _stage("contract", "Contract", 6, "0.70", 30, enter=[Requirement.OFFER_ACCEPTED]),
+    _stage("payment", "Payment", 7, "0.85", 30),
+    _stage("delivery", "Delivery", 8, "0.95", 30),
+    _stage("won", "Won", 9, "1.00", None, StageKind.WON),
+    _stage("lost", "Lost", 10, "0", None, StageKind.LOST),
+)
+
+
+# --- deal parts --------------------------------------------------------------
+
+def _text(value: str | None) -> str | None:
+    return value.strip() if value and value.strip() else None
+
+
+def _utc(moment: datetime, name: str = "at") -> datetime:
+    # Naive times would make stage durations depend on the server's zone.
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        raise InvalidValue("naive_time", "time must carry a time zone", name)
+    return moment.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class DealLine:
+    """A catalogue product on a deal; checked (with 'lines[i].…' fields) as it joins one."""
+
+    product_id: uuid.UUID
+    quantity: Decimal
+    unit_price: Decimal
+    discount_percent: Decimal = Decimal(0)
+
+    def total(self, currency: str) -> Decimal:
+        return apply_discount(self.quantity * self.unit_price, self.discount_percent, currency)
+
+
+@dataclass
+class Offer:
+    id: uuid.UUID
+    side: OfferSide
+    amount: Decimal
+    discount_percent: Decimal
+    valid_until: date | None
+    comment: str | None
+    made_at: datetime
+    author_id: uuid.UUID | None
+    status: OfferStatus = OfferStatus.OPEN
+
+    def net(self, currency: str) -> Decimal:
+        return apply_discount(self.amount, self.discount_percent, currency)
+
+
+@dataclass(frozen=True)
+class Transition:
+    from_stage: str | None
+    to_stage: str
+    at: datetime
+    seconds_in_previous: int | None
+    author_id: uuid.UUID | None
+    comment: str | None
+    kind: str  # a TransitionKind
+    cause: str | None = None  # what moved it when no person did, e.g. the billing event id
+
+
+# --- the deal ------------------------------------------------------------------
+
+@dataclass
+class Deal:
+    id: uuid.UUID
+    pipeline: Pipeline
+    stage_code: str
+    status: DealStatus
+    currency: str
+    amount: Decimal | None
+    expected_close_date: date | None
+    entered_stage_at: datetime
+    interest_rating: int | None = None
+    lines: list[DealLine] = field(default_factory=list)
+    offers: list[Offer] = field(default_factory=list)
+    lost_reason: str | None = None
+    lost_at_stage: str | None = None
+    closed_at: datetime | None = None
+    closed_from_stage: str | None = None
+    interest_comment: str | None = None
+    interest_rated_at: datetime | None = None
+
+    @classmethod
+    def open(
+        cls, id: uuid.UUID, pipeline: Pipeline, at: datetime, author_id: uuid.UUID | None,
+        currency: str, amount: str | Decimal | int | None = None,
+        expected_close_date: date | None = None, stage_code: str | None = None,
+        lines: Iterable[DealLine] = (),
+    ) -> tuple[Deal, Transition]:
+        at = _utc(at)
+        currency = check_currency(currency)
+        stage = pipeline.stage(stage_code) if stage_code is not None else pipeline.first_stage
+        _require_open_stage(stage)
+        deal = cls(id, pipeline, stage.code, DealStatus.OPEN, currency,
+                   None if amount is None else parse_amount(amount, currency),
+                   expected_close_date, at)
+        deal.lines = deal._checked_lines(lines)
+        # Opening straight into a later stage (an import, a late entry) is entering it.
+        deal._require(stage.require_to_enter, f"cannot enter stage {stage.name!r}")
+        return deal, Transition(None, stage.code, at, None, author_id, None, TransitionKind.OPEN)
+
+    @property
+    def stage(self) -> Stage:
+        return self.pipeline.stage(self.stage_code)
+
+    # -- guards
+
+    def _require_status_open(self) -> None:
+        if self.status != DealStatus.OPEN:
+            raise RuleViolation("deal_closed", f"the deal is {self.status}; reopen it first",
+                                "status")
+
+    def _met(self, requirement: Requirement) -> bool:
+        return {
+            Requirement.INTEREST_RATED: self.interest_rating is not None,
+            Requirement.OFFER_ACCEPTED: any(o.status == OfferStatus.ACCEPTED for o in self.offers),
+            Requirement.AMOUNT_SET: self.amount is not None,
+            Requirement.LINES_SET: bool(self.lines),
+            Requirement.CLOSE_DATE_SET: self.expected_close_date is not None,
+        }[Requirement(requirement)]
+
+    def _require(self, requirements: Iterable[Requirement], context: str) -> None:
+        for requirement in sorted(requirements):  # sorted: the same refusal every time
+            if not self._met(requirement):
+                raise RuleViolation("requirement_missing", f"{context}: {requirement} is missing",
+                                    str(requirement))
+
+    def _checked_lines(self, lines: Iterable[DealLine]) -> list[DealLine]:
+        checked = []
+        for i, line in enumerate(lines):
+            at = f"lines[{i}]"
+            quantity = parse_decimal(line.quantity, f"{at}.quantity")
+            if quantity <= 0:
+                raise InvalidValue("bad_quantity", "the quantity must be above zero",
+                                   f"{at}.quantity")
+            price = parse_amount(line.unit_price, self.currency, f"{at}.unit_price")
+            if quantity * price > MAX_AMOUNT:
+                raise InvalidValue("amount_too_large", "the line total is absurd", at)
+            discount = check_percent(line.discount_percent, f"{at}.discount_percent")
+            checked.append(replace(line, quantity=quantity, unit_price=price,
+                                   discount_percent=discount))
+        return checked
+
+    def _transition(self, to: Stage, at: datetime, author_id, comment, kind, cause=None):
+        seconds = max(0, int((at - self.entered_stage_at).total_seconds()))  # clocks drift
+        transition = Transition(self.stage_code, to.code, at, seconds, author_id, _text(comment),
+                                kind, cause)
+        self.stage_code, self.entered_stage_at = to.code, at
+        return transition
+
+    # -- moving
+
+    def move_to(self, stage_code: str, at: datetime, author_id: uuid.UUID | None,
+                comment: str | None = None) -> Transition:
+        at = _utc(at)
+        self._require_status_open()
+        current, target = self.stage, self.pipeline.stage(stage_code)
+        if target.code == current.code:
+            raise RuleViolation("same_stage", f"the deal is already at {target.name!r}", "stage")
+        _require_open_stage(target)
+        # Exit criteria bind only going forward: stepping back from a premature demo
+        # must not demand a rating for a demo that did not happen.
+        if target.position > current.position:
+            self._require(current.require_to_leave, f"cannot leave stage {current.name!r}")
+        self._require(target.require_to_enter, f"cannot enter stage {target.name!r}")
+        return self._transition(target, at, author_id, comment, TransitionKind.MOVE)
+
+    def advance_automatically(self, stage_code: str, at: datetime, cause: str) -> Transition | None:
+        # Billing facts arrive late and out of order: anything that is not a step forward
+        # into an open stage of this pipeline is simply not news.
+        at = _utc(at)
+        if self.status != DealStatus.OPEN:
+            return None
+        target = next((s for s in self.pipeline.stages if s.code == stage_code), None)
+        if (target is None or target.kind != StageKind.OPEN
+                or target.position <= self.stage.position):
+            return None
+        return self._transition(target, at, None, None, TransitionKind.AUTOMATIC, cause)
+
+    def win(self, at: datetime, author_id: uuid.UUID | None,
+            comment: str | None = None) -> Transition:
+        at = _utc(at)
+        self._require_status_open()
+        won = self.pipeline.won_stage
+        self._require(won.require_to_enter, f"cannot enter stage {won.name!r}")
+        self.closed_from_stage = self.stage_code
+        transition = self._transition(won, at, author_id, comment, TransitionKind.WON)
+        self.status, self.closed_at = DealStatus.WON, at
+        return transition
+
+    def lose(self, reason: str, at: datetime, author_id: uuid.UUID | None,
+             comment: str | None = None) -> Transition:
+        at = _utc(at)
+        self._require_status_open()
+        if not _text(reason):
+            raise InvalidValue("reason_required", "say why the deal was lost", "reason")
+        lost = self.pipeline.lost_stage
+        self.closed_from_stage = self.lost_at_stage = self.stage_code
+        transition = self._transition(lost, at, author_id, comment, TransitionKind.LOST)
+        self.status, self.closed_at, self.lost_reason = DealStatus.LOST, at, _text(reason)
+        return transition
+
+    def reopen(self, at: datetime, author_id: uuid.UUID | None, comment: str | None = None,
+               stage_code: str | None = None) -> Transition:
+        at = _utc(at)
+        if self.status == DealStatus.OPEN:
+            raise RuleViolation("deal_not_closed", "only a won or lost deal can be reopened",
+                                "status")
+        back_to = stage_code or self.lost_at_stage or self.closed_from_stage
+        target = self.pipeline.stage(back_to) if back_to else self.pipeline.first_stage
+        _require_open_stage(target)
+        self._require(target.require_to_enter, f"cannot enter stage {target.name!r}")
+        transition = self._transition(target, at, author_id, comment, TransitionKind.REOPEN)
+        # The closure lives on in the 'won'/'lost' transition; on an open deal it would lie.
+        self.status = DealStatus.OPEN
+        self.lost_reason = self.lost_at_stage = self.closed_at = self.closed_from_stage = None
+        return transition
+
+    # -- facts gathered on the way
+
+    def rate_interest(self, rating: int, comment: str | None, at: datetime) -> None:
+        at = _utc(at)
+        self._require_status_open()
+        if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+            raise InvalidValue("bad_rating", "rate the interest from 1 to 5", "rating")
+        self.interest_rating, self.interest_rated_at = rating, at
+        self.interest_comment = _text(comment)
+
+    def set_lines(self, lines: Iterable[DealLine]) -> None:
+        self._require_status_open()
+        self.lines = self._checked_lines(lines)
+
+    def set_amount(self, amount: str | Decimal | int | None) -> None:
+        self._require_status_open()
+        self.amount = None if amount is None else parse_amount(amount, self.currency)
+
+    def set_expected_close_date(self, expected_close_date: date | None) -> None:
+        self._require_status_open()
+        self.expected_close_date = expected_close_date
+
+    def make_offer(
+        self, offer_id: uuid.UUID, side: OfferSide | str, amount: str | Decimal | int,
+        discount_percent: str | Decimal | int, valid_until: date | None, comment: str | None,
+        at: datetime, author_id: uuid.UUID | None, today: date,
+    ) -> Offer:
+        at = _utc(at)
+        self._require_status_open()
+        if side not in OfferSide.__members__.values():
+            raise InvalidValue("bad_offer_side", "an offer is 'ours' or the 'client''s", "side")
+        amount = parse_amount(amount, self.currency)
+        if not amount:
+            raise InvalidValue("zero_amount", "an offer must name a price", "amount")
+        discount = check_percent(discount_percent)
+        if valid_until is not None and valid_until < today:
+            raise InvalidValue("offer_expired_on_arrival", "the offer would already be expired",
+                               "valid_until")
+        if any(o.id == offer_id for o in self.offers):
+            raise RuleViolation("duplicate_offer", "this offer is already recorded", "offer_id")
+        # A counter-offer replaces the standing one; the chain itself is kept.
+        for earlier in self.offers:
+            if earlier.status == OfferStatus.OPEN:
+                earlier.status = OfferStatus.SUPERSEDED
+        offer = Offer(offer_id, OfferSide(side), amount, discount, valid_until, _text(comment),
+                      at, author_id)
+        self.offers.append(offer)
+        return offer
+
+    def accept_offer(self, offer_id: uuid.UUID, today: date) -> Offer:
+        self._require_status_open()
+        offer = next((o for o in self.offers if o.id == offer_id), None)
+        if offer is None:
+            raise InvalidValue("unknown_offer", "no such offer on this deal", "offer_id")
+        if offer.status != OfferStatus.OPEN:
+            raise RuleViolation("offer_not_open", f"the offer is {offer.status}", "offer_id")
+        if offer.valid_until is not None and today > offer.valid_until:
+            raise RuleViolation("offer_expired", "the offer has expired", "valid_until")
+        # One price stands at a time: a newly accepted offer retires an earlier acceptance.
+        for other in self.offers:
+            if other is not offer and other.status != OfferStatus.SUPERSEDED:
+                other.status = OfferStatus.SUPERSEDED
+        offer.status = OfferStatus.ACCEPTED
+        self.amount = offer.net(self.currency)
+        return offer
+
+    def weighted_amount(self) -> Decimal | None:
+        if self.amount is None:
+            return None
+        return quantize(self.amount * self.stage.probability, self.currency)
+
+
+def _require_open_stage(stage: Stage) -> None:
+    if stage.kind != StageKind.OPEN:
+        raise RuleViolation("use_win_or_lose",
+                            f"{stage.name!r} is reached only by winning or losing", "stage")
+
+
+# --- views -----------------------------------------------------------------------
+
+def is_stalled(stage: Stage, entered_stage_at: datetime, now: datetime) -> bool:
+    return (stage.kind == StageKind.OPEN and stage.stalled_after_days is not None
+            and now - entered_stage_at >= timedelta(days=stage.stalled_after_days))
+
+
+@dataclass(frozen=True)
+class BoardDeal:
+    deal_id: uuid.UUID
+    stage_code: str
+    amount: Decimal | None
+    currency: str
+    entered_stage_at: datetime
+
+
+@dataclass(frozen=True)
+class BoardColumn:
+    stage: Stage
+    count: int
+    amounts: dict[str, Decimal]
+    weighted: dict[str, Decimal]
+    stalled: int
+    stalled_ids: tuple[uuid.UUID, ...]
+
+
+def board(pipeline: Pipeline, deals: Iterable[BoardDeal], now: datetime) -> list[BoardColumn]:
+    by_stage: dict[str, list[BoardDeal]] = defaultdict(list)
+    for deal in deals:
+        by_stage[deal.stage_code].append(deal)
+    columns = []
+    for stage in sorted(pipeline.stages, key=lambda s: s.position):
+        here = by_stage.pop(stage.code, [])
+        amounts: dict[str, Decimal] = defaultdict(Decimal)
+        weighted: dict[str, Decimal] = defaultdict(Decimal)
+        for deal in here:
+            if deal.amount is not None:
+                amounts[deal.currency] += deal.amount
+                # Per deal, then summed: the column then agrees with every deal card.
+                weighted[deal.currency] += quantize(deal.amount * stage.probability, deal.currency)
+        stalled = tuple(d.deal_id for d in here if is_stalled(stage, d.entered_stage_at, now))
+        columns.append(BoardColumn(stage, len(here), dict(sorted(amounts.items())),
+                                   dict(sorted(weighted.items())), len(stalled), stalled))
+    if by_stage:  # a deal in a stage the pipeline lacks is corrupt data, not a view to hide
+        code = next(iter(by_stage))
+        raise InvalidValue("unknown_stage", f"deals in stage {code!r}, not in this pipeline",
+                           "stage")
+    return columns
+
+
+@dataclass(frozen=True)
+class StageAt:
+    deal_id: uuid.UUID
+    stage_code: str
+    entered_at: datetime
+
+
+def stages_as_of(transitions: Iterable[tuple[uuid.UUID, Transition]],
+                 when: datetime) -> dict[uuid.UUID, StageAt]:
+    found: dict[uuid.UUID, StageAt] = {}
+    for deal_id, transition in transitions:
+        if transition.at > when:
+            continue
+        known = found.get(deal_id)
+        if known is None or transition.at >= known.entered_at:  # '>=': later in the input wins ties
+            found[deal_id] = StageAt(deal_id, transition.to_stage, transition.at)
+    return found

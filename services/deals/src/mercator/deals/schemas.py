@@ -1,0 +1,286 @@
+"""What the HTTP API takes and gives: Create / Update / Public families. Money is a decimal string."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from mercator.deals.domain import OfferSide, Requirement, StageKind
+
+
+def _no_float(value):
+    # JSON numbers with a fraction arrive as floats: money and quantities must come exact.
+    if isinstance(value, float):
+        raise ValueError("send a decimal string such as \"120000.00\", not a number")
+    if isinstance(value, bool):
+        raise ValueError("not a number")
+    return value
+
+
+Exact = Annotated[Decimal, BeforeValidator(_no_float), Field(allow_inf_nan=False)]
+Currency = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$",
+                                description="ISO 4217 code, e.g. RUB")]
+Title = Annotated[str, Field(min_length=1, max_length=300)]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# --- reference data ---------------------------------------------------------------------------
+
+class StageIn(Input):
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    position: int = Field(ge=0, le=1000)
+    probability: Exact = Field(ge=0, le=1)
+    stalled_after_days: int | None = Field(None, ge=1, le=3650)
+    kind: StageKind = StageKind.OPEN
+    require_to_enter: list[Requirement] = []
+    require_to_leave: list[Requirement] = []
+
+
+class PipelineCreate(Input):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    stages: list[StageIn] = Field(min_length=3, max_length=50)
+
+
+class StagePublic(BaseModel):
+    code: str
+    name: str
+    position: int
+    probability: Decimal
+    stalled_after_days: int | None
+    kind: StageKind
+    require_to_enter: list[Requirement]
+    require_to_leave: list[Requirement]
+
+
+class PipelinePublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    is_default: bool
+    stages: list[StagePublic]
+
+
+class LostReasonCreate(Input):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    position: int = Field(0, ge=0, le=10_000)
+
+
+class LostReasonUpdate(Input):
+    name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    active: bool | None = None
+    position: int | None = Field(None, ge=0, le=10_000)
+
+
+class LostReasonPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    active: bool
+    position: int
+
+
+class ProductGroupCreate(Input):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    parent_id: uuid.UUID | None = None
+
+
+class ProductGroupPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    parent_id: uuid.UUID | None
+
+
+class ProductCreate(Input):
+    code: Annotated[str, Field(min_length=1, max_length=50)]
+    name: Annotated[str, Field(min_length=1, max_length=300)]
+    group_id: uuid.UUID | None = None
+    unit: Annotated[str, Field(min_length=1, max_length=20)] = "pcs"
+    list_price: Exact
+    currency: Currency = "RUB"
+
+
+class ProductUpdate(Input):
+    name: Annotated[str | None, Field(min_length=1, max_length=300)] = None
+    group_id: uuid.UUID | None = None
+    unit: Annotated[str | None, Field(min_length=1, max_length=20)] = None
+    list_price: Exact | None = None
+    currency: Currency | None = None
+    active: bool | None = None
+
+
+class ProductPublic(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    group_id: uuid.UUID | None
+    unit: str
+    list_price: Decimal
+    currency: str
+    active: bool
+    version: int
+
+
+# --- deals --------------------------------------------------------------------------------------
+
+class DealLineIn(Input):
+    product_id: uuid.UUID
+    quantity: Exact
+    unit_price: Exact
+    discount_percent: Exact = Decimal(0)
+
+
+class DealCreate(Input):
+    title: Title
+    company_id: uuid.UUID
+    owner_id: uuid.UUID | None = Field(None, description="defaults to the caller")
+    department_id: uuid.UUID | None = Field(None, description="defaults to the caller's department")
+    pipeline_id: uuid.UUID | None = Field(None, description="defaults to the default pipeline")
+    stage: str | None = Field(None, max_length=50, description="defaults to the pipeline's first stage")
+    source_id: uuid.UUID | None = Field(None, description="the contact source the client came from")
+    marketing_event_id: uuid.UUID | None = Field(None, description="the marketing event the client came from")
+    amount: Exact | None = Field(None, description="expected amount, a decimal string")
+    currency: Currency = "RUB"
+    expected_close_date: date | None = None
+    lines: list[DealLineIn] = Field(default_factory=list, max_length=200)
+
+
+class DealUpdate(Input):
+    """Only the fields sent change."""
+
+    title: Title | None = None
+    amount: Exact | None = None
+    expected_close_date: date | None = None
+    source_id: uuid.UUID | None = None
+    marketing_event_id: uuid.UUID | None = None
+    lines: list[DealLineIn] | None = Field(None, max_length=200)
+
+
+class DealReassign(Input):
+    owner_id: uuid.UUID
+    department_id: uuid.UUID | None = None
+
+
+class Move(Input):
+    stage: Annotated[str, Field(min_length=1, max_length=50)]
+    comment: str | None = Field(None, max_length=5000)
+
+
+class InterestRating(Input):
+    rating: int = Field(ge=1, le=5)
+    comment: str | None = Field(None, max_length=5000)
+
+
+class ProposalCreate(Input):
+    documents: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        min_length=1, max_length=20, description="document names or template ids")
+    recipient_person_ids: list[uuid.UUID] = Field(min_length=1, max_length=20)
+    channel: Literal["email", "fax"] = "email"
+    message: str | None = Field(None, max_length=20_000)
+
+
+class OfferCreate(Input):
+    side: OfferSide
+    amount: Exact
+    discount_percent: Exact = Decimal(0)
+    valid_until: date | None = None
+    comment: str | None = Field(None, max_length=5000)
+
+
+class Close(Input):
+    comment: str | None = Field(None, max_length=5000)
+
+
+class Lose(Input):
+    reason_id: uuid.UUID | None = Field(description="a lost reason from the dictionary")
+    comment: str | None = Field(None, max_length=5000)
+
+
+class Reopen(Input):
+    stage: str | None = Field(None, max_length=50, description="defaults to the stage it was closed at")
+    comment: str | None = Field(None, max_length=5000)
+
+
+class DealLinePublic(BaseModel):
+    product_id: uuid.UUID
+    quantity: Decimal
+    unit_price: Decimal
+    discount_percent: Decimal
+    total: Decimal
+
+
+class OfferPublic(BaseModel):
+    id: uuid.UUID
+    side: OfferSide
+    amount: Decimal
+    discount_percent: Decimal
+    valid_until: date | None
+    comment: str | None
+    made_at: datetime
+    author_id: uuid.UUID | None
+    status: str
+
+
+class ProposalPublic(BaseModel):
+    id: uuid.UUID
+    deal_id: uuid.UUID
+    documents: list[str]
+    recipient_person_ids: list[uuid.UUID]
+    channel: str
+    message: str | None
+    sent_at: datetime
+    author_id: uuid.UUID
+
+
+class DealPublic(BaseModel):
+    id: uuid.UUID
+    title: str
+    company_id: uuid.UUID
+    owner_id: uuid.UUID
+    department_id: uuid.UUID | None
+    pipeline_id: uuid.UUID
+    stage: str
+    status: str
+    amount: Decimal | None
+    weighted_amount: Decimal | None
+    currency: str
+    expected_close_date: date | None
+    source_id: uuid.UUID | None
+    marketing_event_id: uuid.UUID | None
+    interest_rating: int | None
+    lost_reason: str | None
+    lost_at_stage: str | None
+    entered_stage_at: datetime
+    opened_at: datetime
+    closed_at: datetime | None
+    version: int
+    lines: list[DealLinePublic] = []
+    offers: list[OfferPublic] = []
+
+
+class BoardColumnPublic(BaseModel):
+    stage: str
+    name: str
+    probability: Decimal
+    count: int
+    amounts: dict[str, Decimal]
+    weighted: dict[str, Decimal]
+    stalled: int
+    stalled_deal_ids: list[uuid.UUID]
+
+
+class BoardPublic(BaseModel):
+    pipeline_id: uuid.UUID
+    as_of: datetime
+    columns: list[BoardColumnPublic]
+
+
+class TimelineItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    at: datetime

@@ -1,0 +1,535 @@
+"""Use cases of the deals service: each one function, one transaction (its `uow.commit()`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mercator.common.auth import Caller
+from mercator.common.events import catalogue as ev
+from mercator.common.http.errors import AppError, NotFound, PreconditionFailed
+from mercator.common.http.pagination import decode_cursor, encode_cursor
+from mercator.common.money import check_currency, parse_amount, quantize
+from mercator.common.uow import UnitOfWork
+from mercator.deals import domain, repository, schemas
+from mercator.deals.clients import ClientCheck
+from mercator.deals.tables import (Client, Deal, LostReason, Offer, Pipeline, Product, ProductGroup,
+                                   Proposal, Rating, Stage, Transition, plain)
+
+
+class BadReference(AppError):
+    status, title = 422, "Invalid request"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_version(record, expected: int | None) -> None:
+    if expected is not None and record.version != expected:
+        raise PreconditionFailed(
+            f"the deal changed since you read it (your version {expected}, now {record.version}); "
+            "reload it and apply your change again")
+
+
+def _key(text: str) -> str:
+    return " ".join(text.casefold().replace("ё", "е").split())
+
+
+# --- events -------------------------------------------------------------------------------
+
+def _lines_payload(model: domain.Deal) -> list[dict]:
+    return [dict(product_id=l.product_id, quantity=l.quantity, unit_price=l.unit_price,
+                 discount_percent=l.discount_percent, total=l.total(model.currency)) for l in model.lines]
+
+
+def _card(row: Deal) -> dict:
+    return dict(deal_id=row.id, title=row.title, company_id=row.company_id, owner_id=row.owner_id,
+                department_id=row.department_id, pipeline_id=row.pipeline_id, stage=row.stage_code,
+                status=row.status, amount=row.amount, currency=row.currency,
+                expected_close_date=row.expected_close_date, source_id=row.source_id,
+                marketing_event_id=row.marketing_event_id, opened_at=row.opened_at)
+
+
+def _stage_changed(uow: UnitOfWork, row: Deal, t: domain.Transition) -> None:
+    uow.emit(ev.DealStageChanged(
+        deal_id=row.id, company_id=row.company_id, owner_id=row.owner_id, pipeline_id=row.pipeline_id,
+        from_stage=t.from_stage, to_stage=t.to_stage, at=t.at, seconds_in_previous=t.seconds_in_previous,
+        kind=str(t.kind), comment=t.comment, cause_event_id=uuid.UUID(t.cause) if t.cause else None,
+        author_id=t.author_id), subject=row.id, sequence=row.version)
+
+
+def _bump(row: Deal) -> None:
+    row.version += 1
+    row.updated_at = now()
+
+
+# --- reference data -------------------------------------------------------------------------
+
+async def _products(session: AsyncSession, lines: list[schemas.DealLineIn]) -> None:
+    ids = {l.product_id for l in lines}
+    if not ids:
+        return
+    found = set((await session.execute(select(Product.id).where(Product.id.in_(ids)))).scalars())
+    for i, line in enumerate(lines):
+        if line.product_id not in found:
+            raise BadReference(f"there is no product {line.product_id}", field=f"lines[{i}].product_id")
+
+
+def _domain_lines(lines: list[schemas.DealLineIn]) -> list[domain.DealLine]:
+    return [domain.DealLine(l.product_id, l.quantity, l.unit_price, l.discount_percent) for l in lines]
+
+
+async def list_pipelines(session: AsyncSession) -> list[tuple[Pipeline, domain.Pipeline]]:
+    rows = (await session.execute(select(Pipeline).order_by(Pipeline.is_default.desc(), Pipeline.name))).scalars()
+    return [(r, await repository.pipeline(session, r.id)) for r in rows]
+
+
+async def create_pipeline(uow: UnitOfWork, data: schemas.PipelineCreate) -> tuple[Pipeline, domain.Pipeline]:
+    model = domain.Pipeline(uuid.uuid4(), data.name, tuple(
+        domain.Stage(s.code, s.name, s.position, s.probability, s.stalled_after_days, s.kind,
+                     frozenset(s.require_to_enter), frozenset(s.require_to_leave)) for s in data.stages))
+    domain.validate_pipeline(model)
+    if await uow.session.scalar(select(Pipeline.id).where(Pipeline.name_key == _key(data.name))):
+        raise BadReference(f"a pipeline named {data.name!r} exists already", field="name")
+    row = Pipeline(id=model.id, name=data.name, name_key=_key(data.name), is_default=False, active=True,
+                   version=1, created_at=now())
+    uow.session.add(row)
+    await uow.session.flush()
+    uow.session.add_all(Stage(id=uuid.uuid4(), pipeline_id=model.id, code=s.code, name=s.name, position=s.position,
+                              probability=s.probability, stalled_after_days=s.stalled_after_days, kind=s.kind.value,
+                              require_to_enter=sorted(r.value for r in s.require_to_enter),
+                              require_to_leave=sorted(r.value for r in s.require_to_leave)) for s in model.stages)
+    await uow.commit()
+    return row, model
+
+
+async def list_lost_reasons(session: AsyncSession, include_inactive: bool) -> list[LostReason]:
+    stmt = select(LostReason)
+    if not include_inactive:
+        stmt = stmt.where(LostReason.active.is_(True))
+    return list((await session.execute(stmt.order_by(LostReason.position, LostReason.name_key))).scalars())
+
+
+async def add_lost_reason(uow: UnitOfWork, data: schemas.LostReasonCreate) -> LostReason:
+    if await uow.session.scalar(select(LostReason.id).where(LostReason.name_key == _key(data.name))):
+        raise BadReference(f"a lost reason named {data.name!r} exists already", field="name")
+    row = LostReason(id=uuid.uuid4(), name=data.name, name_key=_key(data.name), active=True, position=data.position)
+    uow.session.add(row)
+    await uow.commit()
+    return row
+
+
+async def update_lost_reason(uow: UnitOfWork, reason_id: uuid.UUID, data: schemas.LostReasonUpdate) -> LostReason:
+    row = await uow.session.get(LostReason, reason_id)
+    if row is None:
+        raise NotFound(f"no lost reason {reason_id}")
+    if data.name is not None:
+        if await uow.session.scalar(select(LostReason.id).where(LostReason.name_key == _key(data.name),
+                                                                LostReason.id != reason_id)):
+            raise BadReference(f"a lost reason named {data.name!r} exists already", field="name")
+        row.name, row.name_key = data.name, _key(data.name)
+    if data.active is not None:
+        row.active = data.active
+    if data.position is not None:
+        row.position = data.position
+    await uow.commit()
+    return row
+
+
+async def list_groups(session: AsyncSession) -> list[ProductGroup]:
+    return list((await session.execute(select(ProductGroup).order_by(ProductGroup.name))).scalars())
+
+
+async def add_group(uow: UnitOfWork, data: schemas.ProductGroupCreate) -> ProductGroup:
+    if data.parent_id is not None and await uow.session.get(ProductGroup, data.parent_id) is None:
+        raise BadReference(f"there is no product group {data.parent_id}", field="parent_id")
+    row = ProductGroup(id=uuid.uuid4(), name=data.name, parent_id=data.parent_id)
+    uow.session.add(row)
+    await uow.commit()
+    return row
+
+
+async def _group_name(session: AsyncSession, group_id: uuid.UUID | None) -> str | None:
+    if group_id is None:
+        return None
+    group = await session.get(ProductGroup, group_id)
+    return group.name if group else None
+
+
+def _product_event(row: Product, group_name: str | None) -> dict:
+    return dict(product_id=row.id, code=row.code, name=row.name, group_id=row.group_id, group_name=group_name,
+                unit=row.unit, list_price=row.list_price, currency=row.currency, active=row.active)
+
+
+async def list_products(session: AsyncSession, *, group_id: uuid.UUID | None, include_inactive: bool,
+                        limit: int, cursor: str | None) -> tuple[list[Product], str | None]:
+    stmt = select(Product)
+    if group_id is not None:
+        # The hierarchy: a group's products include those of its subgroups.
+        groups = {group_id}
+        frontier = {group_id}
+        while frontier:
+            frontier = set((await session.execute(
+                select(ProductGroup.id).where(ProductGroup.parent_id.in_(frontier)))).scalars()) - groups
+            groups |= frontier
+        stmt = stmt.where(Product.group_id.in_(groups))
+    if not include_inactive:
+        stmt = stmt.where(Product.active.is_(True))
+    after = decode_cursor(cursor, str, uuid.UUID)
+    if after:
+        stmt = stmt.where(tuple_(Product.code, Product.id) > tuple_(*after))
+    rows = (await session.execute(stmt.order_by(Product.code, Product.id).limit(limit + 1))).scalars().all()
+    page = list(rows[:limit])
+    return page, encode_cursor([page[-1].code, str(page[-1].id)]) if len(rows) > limit else None
+
+
+async def create_product(uow: UnitOfWork, data: schemas.ProductCreate) -> Product:
+    s = uow.session
+    if data.group_id is not None and await s.get(ProductGroup, data.group_id) is None:
+        raise BadReference(f"there is no product group {data.group_id}", field="group_id")
+    if await s.scalar(select(Product.id).where(Product.code == data.code)):
+        raise BadReference(f"a product with code {data.code!r} exists already", field="code")
+    currency = check_currency(data.currency)
+    at = now()
+    row = Product(id=uuid.uuid4(), code=data.code, name=data.name, group_id=data.group_id, unit=data.unit,
+                  list_price=parse_amount(data.list_price, currency, "list_price"), currency=currency, active=True,
+                  version=1, created_at=at, updated_at=at)
+    s.add(row)
+    uow.emit(ev.ProductCreated(**_product_event(row, await _group_name(s, row.group_id))), subject=row.id, sequence=1)
+    await uow.commit()
+    return row
+
+
+async def update_product(uow: UnitOfWork, product_id: uuid.UUID, data: schemas.ProductUpdate,
+                         expected_version: int | None) -> Product:
+    s = uow.session
+    row = await s.get(Product, product_id)
+    if row is None:
+        raise NotFound(f"no product {product_id}")
+    if expected_version is not None and row.version != expected_version:
+        raise PreconditionFailed("the product changed since you read it; reload it")
+    changes = {f: getattr(data, f) for f in data.model_fields_set}
+    if "group_id" in changes and changes["group_id"] is not None and await s.get(ProductGroup, changes["group_id"]) is None:
+        raise BadReference(f"there is no product group {changes['group_id']}", field="group_id")
+    currency = check_currency(changes.get("currency") or row.currency)
+    if "list_price" in changes or "currency" in changes:
+        changes["list_price"] = parse_amount(changes.get("list_price", row.list_price), currency, "list_price")
+        changes["currency"] = currency
+    for required in ("name", "unit", "list_price", "currency", "active"):
+        if required in changes and changes[required] is None:
+            raise BadReference(f"a product must have a {required}", field=required)
+    changed = sorted(f for f, v in changes.items() if getattr(row, f) != v)
+    if not changed:
+        return row
+    for f in changed:
+        setattr(row, f, changes[f])
+    row.version += 1
+    row.updated_at = now()
+    uow.emit(ev.ProductUpdated(**_product_event(row, await _group_name(s, row.group_id)), changed=changed),
+             subject=row.id, sequence=row.version)
+    await uow.commit()
+    return row
+
+
+# --- deals ------------------------------------------------------------------------------------
+
+async def open_deal(uow: UnitOfWork, data: schemas.DealCreate, caller: Caller, clients: ClientCheck) -> Deal:
+    s = uow.session
+    await clients.ensure_exists(s, data.company_id)
+    pipeline_id = data.pipeline_id or await repository.default_pipeline_id(s)
+    try:
+        pipeline = await repository.pipeline(s, pipeline_id)
+    except NotFound as exc:
+        raise BadReference(exc.detail, field="pipeline_id") from None
+    await _products(s, data.lines)
+    at = now()
+    model, transition = domain.Deal.open(
+        uuid.uuid4(), pipeline, at, caller.user_id, data.currency, data.amount, data.expected_close_date,
+        data.stage, _domain_lines(data.lines))
+    row = Deal(id=model.id, title=data.title, company_id=data.company_id, owner_id=data.owner_id or caller.user_id,
+               department_id=data.department_id if "department_id" in data.model_fields_set else caller.department_id,
+               pipeline_id=pipeline.id, currency=model.currency, source_id=data.source_id,
+               marketing_event_id=data.marketing_event_id, opened_at=at, updated_at=at, version=1)
+    repository.copy_state(row, model)
+    s.add(row)
+    await s.flush()
+    await repository.save_lines(s, row.id, model.lines)
+    repository.add_transition(s, row.id, transition)
+    uow.emit(ev.DealOpened(**_card(row), lines=_lines_payload(model)), subject=row.id, sequence=1)
+    await uow.commit()
+    return row
+
+
+_DEAL_FIELDS = ("title", "amount", "expected_close_date", "source_id", "marketing_event_id", "lines")
+
+
+async def update_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.DealUpdate, expected_version: int) -> Deal:
+    s = uow.session
+    row, model = await repository.load(s, deal_id, lock=True)
+    _check_version(row, expected_version)
+    fields = data.model_fields_set & set(_DEAL_FIELDS)
+    if "title" in fields and not data.title:
+        raise BadReference("a deal must have a title", field="title")
+    if "amount" in fields:
+        model.set_amount(data.amount)
+    if "expected_close_date" in fields:
+        model.set_expected_close_date(data.expected_close_date)
+    if "lines" in fields:
+        await _products(s, data.lines or [])
+        model.set_lines(_domain_lines(data.lines or []))
+        await repository.save_lines(s, row.id, model.lines)
+    for f in ("title", "source_id", "marketing_event_id"):
+        if f in fields:
+            setattr(row, f, getattr(data, f))
+    repository.copy_state(row, model)
+    _bump(row)
+    uow.emit(ev.DealUpdated(**_card(row), changed=sorted(fields), lines=_lines_payload(model)),
+             subject=row.id, sequence=row.version)
+    await uow.commit()
+    return row
+
+
+async def reassign_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.DealReassign,
+                        expected_version: int | None) -> Deal:
+    row, model = await repository.load(uow.session, deal_id, lock=True)
+    _check_version(row, expected_version)
+    row.owner_id = data.owner_id
+    if "department_id" in data.model_fields_set:
+        row.department_id = data.department_id
+    _bump(row)
+    uow.emit(ev.DealUpdated(**_card(row), changed=["owner_id"], lines=_lines_payload(model)),
+             subject=row.id, sequence=row.version)
+    await uow.commit()
+    return row
+
+
+async def _apply(uow: UnitOfWork, row: Deal, model: domain.Deal, transition: domain.Transition) -> None:
+    repository.copy_state(row, model)
+    _bump(row)
+    repository.add_transition(uow.session, row.id, transition)
+    _stage_changed(uow, row, transition)
+
+
+async def move_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Move, caller: Caller,
+                    expected_version: int | None) -> Deal:
+    row, model = await repository.load(uow.session, deal_id, lock=True)
+    _check_version(row, expected_version)
+    transition = model.move_to(data.stage, now(), caller.user_id, data.comment)
+    await _apply(uow, row, model, transition)
+    await uow.commit()
+    return row
+
+
+async def advance_automatically(uow: UnitOfWork, deal_id: uuid.UUID, stage_code: str, at: datetime,
+                                cause_event_id: uuid.UUID) -> Deal | None:
+    """Billing says the deal is further on: move it forward by itself, pointing at the cause."""
+    try:
+        row, model = await repository.load(uow.session, deal_id, lock=True)
+    except NotFound:
+        return None
+    transition = model.advance_automatically(stage_code, at, str(cause_event_id))
+    if transition is None:
+        return None
+    await _apply(uow, row, model, transition)
+    return row
+
+
+async def rate_interest(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.InterestRating, caller: Caller) -> Deal:
+    row, model = await repository.load(uow.session, deal_id, lock=True)
+    at = now()
+    model.rate_interest(data.rating, data.comment, at)
+    repository.copy_state(row, model)
+    _bump(row)
+    uow.session.add(Rating(deal_id=row.id, rating=data.rating, comment=data.comment, at=at, author_id=caller.user_id))
+    uow.emit(ev.DealInterestRated(deal_id=row.id, company_id=row.company_id, rating=data.rating,
+                                  comment=data.comment, at=at), subject=row.id, sequence=row.version)
+    await uow.commit()
+    return row
+
+
+async def send_proposal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.ProposalCreate,
+                        caller: Caller) -> Proposal:
+    row, model = await repository.load(uow.session, deal_id, lock=True)
+    if model.status != domain.DealStatus.OPEN:
+        raise domain.RuleViolation("deal_closed", f"the deal is {model.status}; reopen it first", "status")
+    at = now()
+    proposal = Proposal(id=uuid.uuid4(), deal_id=row.id, documents=list(data.documents),
+                        recipient_person_ids=[str(p) for p in data.recipient_person_ids], channel=data.channel,
+                        message=data.message, sent_at=at, author_id=caller.user_id)
+    uow.session.add(proposal)
+    _bump(row)
+    uow.emit(ev.ProposalSent(proposal_id=proposal.id, deal_id=row.id, company_id=row.company_id,
+                             documents=proposal.documents, recipient_person_ids=data.recipient_person_ids,
+                             channel=data.channel, message=data.message, sent_at=at, author_id=caller.user_id),
+             subject=row.id, sequence=row.version)
+    await uow.commit()
+    return proposal
+
+
+async def make_offer(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.OfferCreate, caller: Caller) -> Offer:
+    s = uow.session
+    row, model = await repository.load(s, deal_id, lock=True)
+    at = now()
+    offer = model.make_offer(uuid.uuid4(), data.side, data.amount, data.discount_percent, data.valid_until,
+                             data.comment, at, caller.user_id, today=at.date())
+    await repository.save_offers(s, row.id, model.offers)
+    _bump(row)
+    uow.emit(ev.PriceOffered(offer_id=offer.id, deal_id=row.id, company_id=row.company_id, side=offer.side.value,
+                             amount=offer.amount, discount_percent=offer.discount_percent, currency=row.currency,
+                             valid_until=offer.valid_until, comment=offer.comment, at=at),
+             subject=row.id, sequence=row.version)
+    await uow.commit()
+    return await s.get(Offer, offer.id)
+
+
+async def accept_offer(uow: UnitOfWork, deal_id: uuid.UUID, offer_id: uuid.UUID) -> Deal:
+    s = uow.session
+    row, model = await repository.load(s, deal_id, lock=True)
+    at = now()
+    offer = model.accept_offer(offer_id, today=at.date())
+    await repository.save_offers(s, row.id, model.offers)
+    repository.copy_state(row, model)
+    _bump(row)
+    uow.emit(ev.OfferAccepted(offer_id=offer.id, deal_id=row.id, company_id=row.company_id, amount=model.amount,
+                              currency=row.currency, at=at), subject=row.id, sequence=row.version)
+    await uow.commit()
+    return row
+
+
+async def win_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Close, caller: Caller) -> Deal:
+    row, model = await repository.load(uow.session, deal_id, lock=True)
+    transition = model.win(now(), caller.user_id, data.comment)
+    await _apply(uow, row, model, transition)
+    uow.emit(ev.DealWon(deal_id=row.id, company_id=row.company_id, owner_id=row.owner_id,
+                        department_id=row.department_id, amount=row.amount, currency=row.currency,
+                        won_at=transition.at, from_stage=transition.from_stage, lines=_lines_payload(model)),
+             subject=row.id, sequence=row.version)
+    await uow.commit()
+    return row
+
+
+async def lose_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Lose, caller: Caller) -> Deal:
+    s = uow.session
+    row, model = await repository.load(s, deal_id, lock=True)
+    if data.reason_id is None:
+        raise BadReference("say why the deal was lost: pick a lost reason", field="reason_id", rule="reason_required")
+    reason = await s.get(LostReason, data.reason_id)
+    if reason is None or not reason.active:
+        raise BadReference(f"there is no lost reason {data.reason_id}", field="reason_id")
+    transition = model.lose(reason.name, now(), caller.user_id, data.comment)
+    row.lost_reason_id = reason.id
+    await _apply(uow, row, model, transition)
+    uow.emit(ev.DealLost(deal_id=row.id, company_id=row.company_id, owner_id=row.owner_id,
+                         department_id=row.department_id, reason_id=reason.id, reason=reason.name,
+                         lost_at_stage=model.lost_at_stage, lost_at=transition.at, amount=row.amount,
+                         currency=row.currency), subject=row.id, sequence=row.version)
+    await uow.commit()
+    return row
+
+
+async def reopen_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Reopen, caller: Caller) -> Deal:
+    row, model = await repository.load(uow.session, deal_id, lock=True)
+    transition = model.reopen(now(), caller.user_id, data.comment, data.stage)
+    row.lost_reason_id = None
+    await _apply(uow, row, model, transition)
+    uow.emit(ev.DealReopened(deal_id=row.id, company_id=row.company_id, to_stage=transition.to_stage,
+                             at=transition.at, comment=data.comment), subject=row.id, sequence=row.version)
+    await uow.commit()
+    return row
+
+
+# --- views ---------------------------------------------------------------------------------
+
+async def get_deal(session: AsyncSession, deal_id: uuid.UUID) -> tuple[Deal, domain.Deal]:
+    return await repository.load(session, deal_id)
+
+
+async def list_deals(session: AsyncSession, *, owner_id, department_id, company_id, pipeline_id, stage, status,
+                     limit: int, cursor: str | None) -> tuple[list[Deal], str | None]:
+    stmt = select(Deal)
+    for column, value in ((Deal.owner_id, owner_id), (Deal.department_id, department_id),
+                          (Deal.company_id, company_id), (Deal.pipeline_id, pipeline_id), (Deal.stage_code, stage),
+                          (Deal.status, status)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    after = decode_cursor(cursor, datetime.fromisoformat, uuid.UUID)
+    if after:
+        stmt = stmt.where(tuple_(Deal.opened_at, Deal.id) < tuple_(*after))
+    rows = (await session.execute(stmt.order_by(Deal.opened_at.desc(), Deal.id.desc()).limit(limit + 1))).scalars().all()
+    page = list(rows[:limit])
+    return page, encode_cursor([page[-1].opened_at.isoformat(), str(page[-1].id)]) if len(rows) > limit else None
+
+
+async def timeline(session: AsyncSession, deal_id: uuid.UUID) -> list[dict]:
+    """Transitions, ratings, offers and proposals of a deal, in the order they happened."""
+    deal = await session.get(Deal, deal_id)
+    if deal is None:
+        raise NotFound(f"no deal {deal_id}")
+    items: list[dict] = []
+    for t in (await session.execute(select(Transition).where(Transition.deal_id == deal_id))).scalars():
+        items.append({"type": "transition", "at": t.at, "id": str(t.id), "kind": t.kind, "from_stage": t.from_stage,
+                      "to_stage": t.to_stage, "seconds_in_previous": t.seconds_in_previous,
+                      "author_id": t.author_id, "comment": t.comment, "cause": t.cause})
+    for r in (await session.execute(select(Rating).where(Rating.deal_id == deal_id))).scalars():
+        items.append({"type": "interest_rating", "at": r.at, "id": str(r.id), "rating": r.rating,
+                      "comment": r.comment, "author_id": r.author_id})
+    for o in (await session.execute(select(Offer).where(Offer.deal_id == deal_id))).scalars():
+        items.append({"type": "offer", "at": o.made_at, "id": str(o.id), "side": o.side,
+                      "amount": quantize(o.amount, deal.currency), "discount_percent": plain(o.discount_percent), "valid_until": o.valid_until, "status": o.status,
+                      "comment": o.comment, "author_id": o.author_id})
+    for p in (await session.execute(select(Proposal).where(Proposal.deal_id == deal_id))).scalars():
+        items.append({"type": "proposal", "at": p.sent_at, "id": str(p.id), "documents": p.documents,
+                      "recipient_person_ids": p.recipient_person_ids, "channel": p.channel,
+                      "author_id": p.author_id})
+    order = {"transition": 0, "interest_rating": 1, "offer": 2, "proposal": 3}
+    return sorted(items, key=lambda i: (i["at"], order[i["type"]], i["id"]))
+
+
+async def board(session: AsyncSession, *, pipeline_id: uuid.UUID | None, owner_id, department_id,
+                as_of: datetime | None) -> tuple[domain.Pipeline, list[domain.BoardColumn], datetime]:
+    pipeline_id = pipeline_id or await repository.default_pipeline_id(session)
+    pipeline = await repository.pipeline(session, pipeline_id)
+    stmt = select(Deal).where(Deal.pipeline_id == pipeline_id)
+    if owner_id is not None:
+        stmt = stmt.where(Deal.owner_id == owner_id)
+    if department_id is not None:
+        stmt = stmt.where(Deal.department_id == department_id)
+    deals = {d.id: d for d in (await session.execute(stmt)).scalars()}
+    when = as_of or now()
+    if as_of is None:
+        cards = [domain.BoardDeal(d.id, d.stage_code, d.amount, d.currency, d.entered_stage_at) for d in deals.values()]
+    else:
+        # The pipeline as it stood then, rebuilt from the kept transitions (amounts as they are now).
+        rows = (await session.execute(
+            select(Transition).where(Transition.deal_id.in_(deals), Transition.at <= as_of)
+            .order_by(Transition.at, Transition.id))).scalars()
+        kept = [(t.deal_id, domain.Transition(t.from_stage, t.to_stage, t.at, t.seconds_in_previous, t.author_id,
+                                              t.comment, t.kind, t.cause)) for t in rows]
+        cards = [domain.BoardDeal(deal_id, at.stage_code, deals[deal_id].amount, deals[deal_id].currency, at.entered_at)
+                 for deal_id, at in domain.stages_as_of(kept, as_of).items()]
+    return pipeline, domain.board(pipeline, cards, when), when
+
+
+# --- the replica of client cards (fed by contacts' events) --------------------------------------------
+
+async def apply_client_card(session: AsyncSession, company_id: uuid.UUID, sequence: int, name: str,
+                            owner_id: uuid.UUID, status: str) -> None:
+    row = await session.get(Client, company_id, with_for_update=True)
+    if row is None:
+        session.add(Client(company_id=company_id, name=name, owner_id=owner_id, status=status, version=sequence))
+    elif sequence > row.version:  # events of one card may arrive out of order across topics
+        row.name, row.owner_id, row.status, row.version = name, owner_id, status, sequence
+
+
+async def apply_client_merged(session: AsyncSession, survivor_id: uuid.UUID, absorbed_id: uuid.UUID) -> None:
+    row = await session.get(Client, absorbed_id, with_for_update=True)
+    if row is None:
+        session.add(Client(company_id=absorbed_id, version=0, merged_into_id=survivor_id))
+    else:
+        row.merged_into_id = survivor_id
+
+

@@ -1,0 +1,90 @@
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from mercator.common.bus.consumer import Delivery
+from mercator.common.db import make_engine
+from mercator.common.events import Envelope
+from mercator.common.events import catalogue as ev
+from mercator.common.migrate import upgrade
+from mercator.common.runtime import Runtime
+from mercator.common.testing.api import auth, caller, client, rolled_back_app
+from mercator.deals import consumers
+from mercator.deals.app import MIGRATIONS, build_app
+from mercator.deals.settings import DealsSettings
+
+
+@pytest.fixture(scope="session")
+async def deals_db(postgres) -> str:
+    url = await postgres.create("deals")
+    await asyncio.to_thread(upgrade, url, MIGRATIONS)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def deals_engine(deals_db):
+    engine = make_engine(deals_db)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def settings(deals_db) -> DealsSettings:
+    return DealsSettings(database_url=deals_db, relay_enabled=False, consumers_enabled=False,
+                         kafka_bootstrap="127.0.0.1:9")
+
+
+@pytest.fixture
+def contacts_says():
+    """What the contacts service answers about client cards not yet in the replica (a real HTTP
+    exchange through httpx's mock transport: this fake stands for the contacts service)."""
+    cards: dict[str, dict] = {}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        company_id = request.url.path.rsplit("/", 1)[-1]
+        if company_id in cards:
+            return httpx.Response(200, json=cards[company_id])
+        return httpx.Response(404, json={"title": "Not found"})
+
+    return cards, httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://contacts-fake")
+
+
+@pytest.fixture
+async def app(settings, deals_engine, contacts_says):
+    def build(s, runtime: Runtime):
+        return build_app(s, runtime, contacts_http=contacts_says[1])
+
+    async with rolled_back_app(settings, deals_engine, build) as app:
+        yield app
+
+
+@pytest.fixture
+def manager():
+    return caller("Анна Петрова")
+
+
+@pytest.fixture
+async def api(app, settings, manager):
+    async with client(app, auth(settings, manager)) as c:
+        yield c
+
+
+@pytest.fixture
+def card_event(app):
+    """Feeds the replica as contacts' CompanyCreated would, through the real handler."""
+    async def feed(name: str = "ООО «Ромашка»", company_id: uuid.UUID | None = None, sequence: int = 1,
+                   status: str = "prospect") -> uuid.UUID:
+        company_id = company_id or uuid.uuid4()
+        payload = ev.CompanyCreated(company_id=company_id, name=name, status=status, owner_id=uuid.uuid4(),
+                                    created_at=datetime.now(UTC))
+        envelope = Envelope(type="CompanyCreated", source="/mercator/contacts", subject=str(company_id),
+                            sequence=sequence, data=payload.model_dump(mode="json"))
+        async with app.state.runtime.uow() as uow:
+            await consumers.CONTACTS["CompanyCreated"](uow, Delivery(envelope, payload))
+            await uow.commit()
+        return company_id
+
+    return feed
