@@ -149,6 +149,8 @@ class Launcher:
                 p + "KAFKA_BOOTSTRAP": f"{self.s.host}:{self.s.broker_port}",
                 p + "TOKEN_SECRET": self.s.token_secret,
                 p + "JSON_LOGS": "true",  # the console filter below reads the level from JSON
+                # Where the others are (e.g. MERCATOR_DEALS_CONTACTS_URL); a service reads the ones it needs.
+                **{f"{p}{other.upper()}_URL": self.url(other) for other in SERVICES if other != name},
             })
             self.services[name] = self.spawn(name, [sys.executable, "-m", f"mercator.{name}", "serve"], env)
         self.tailer.start()
