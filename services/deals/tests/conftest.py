@@ -41,12 +41,15 @@ def settings(deals_db) -> DealsSettings:
 def contacts_says():
     """What the contacts service answers about client cards not yet in the replica (a real HTTP
     exchange through httpx's mock transport: this fake stands for the contacts service)."""
-    cards: dict[str, dict] = {}
+    cards: dict[str, dict] = {}  # company id -> card; a card's "persons" maps person id -> person
 
     def answer(request: httpx.Request) -> httpx.Response:
-        company_id = request.url.path.rsplit("/", 1)[-1]
-        if company_id in cards:
-            return httpx.Response(200, json=cards[company_id])
+        parts = request.url.path.split("/")  # /api/v1/companies/{id}[/persons/{pid}]
+        card = cards.get(parts[4])
+        if card is not None and len(parts) == 5:
+            return httpx.Response(200, json=card)
+        if card is not None and len(parts) == 7 and parts[6] in card.get("persons", {}):
+            return httpx.Response(200, json=card["persons"][parts[6]])
         return httpx.Response(404, json={"title": "Not found"})
 
     return cards, httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://contacts-fake")
@@ -86,5 +89,21 @@ def card_event(app):
             await consumers.CONTACTS["CompanyCreated"](uow, Delivery(envelope, payload))
             await uow.commit()
         return company_id
+
+    return feed
+
+
+@pytest.fixture
+def person_event(app):
+    """Feeds the persons replica as contacts' PersonAdded would."""
+    async def feed(company_id: uuid.UUID, name: str = "Иван Сидоров") -> uuid.UUID:
+        person_id = uuid.uuid4()
+        payload = ev.PersonAdded(person_id=person_id, company_id=company_id, name=name)
+        envelope = Envelope(type="PersonAdded", source="/mercator/contacts", subject=str(person_id), sequence=1,
+                            data=payload.model_dump(mode="json"))
+        async with app.state.runtime.uow() as uow:
+            await consumers.CONTACTS["PersonAdded"](uow, Delivery(envelope, payload))
+            await uow.commit()
+        return person_id
 
     return feed

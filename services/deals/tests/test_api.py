@@ -35,7 +35,7 @@ async def lost_reason(api, name="Цена") -> str:
     return next(r["id"] for r in (await api.get("/api/v1/lost-reasons")).json() if r["name"] == name)
 
 
-async def test_a_deal_goes_from_first_contact_to_won(api, app, card_event, manager):
+async def test_a_deal_goes_from_first_contact_to_won(api, app, card_event, person_event, manager):
     company = await card_event()
     p = await product(api)
     deal = await open_deal(api, company, amount="250000.00", expected_close_date="2027-01-31",
@@ -51,10 +51,13 @@ async def test_a_deal_goes_from_first_contact_to_won(api, app, card_event, manag
     assert refused.status_code == 422 and refused.json()["rule"] == "requirement_missing"
     assert (await api.post(f"{url}/interest", json={"rating": 4, "comment": "заинтересованы"})).status_code == 200
     assert (await api.post(f"{url}/moves", json={"stage": "tech_proposal"})).status_code == 200
-    person = str(uuid.uuid4())
+    person = str(await person_event(company))
     sent = await api.post(f"{url}/proposals", json={"documents": ["Техническое предложение.pdf"],
                                                     "recipient_person_ids": [person]})
     assert sent.status_code == 201
+    stranger = await api.post(f"{url}/proposals", json={"documents": ["x.pdf"],
+                                                        "recipient_person_ids": [str(uuid.uuid4())]})
+    assert stranger.status_code == 422 and stranger.json()["errors"][0]["field"] == "recipient_person_ids[0]"
     await api.post(f"{url}/moves", json={"stage": "commercial_proposal"})
     ours = (await api.post(f"{url}/offers", json={"side": "ours", "amount": "250000.00"})).json()
     theirs = (await api.post(f"{url}/offers", json={"side": "client", "amount": "220000.00",
@@ -228,3 +231,20 @@ async def test_expected_close_date_and_lines_update(api, card_event):
         "lines": [{"product_id": p["id"], "quantity": 3, "unit_price": "10.00"}]})
     assert r.status_code == 200
     assert r.json()["expected_close_date"] == "2027-03-01" and r.json()["lines"][0]["total"] == "30.00"
+
+
+async def test_a_proposal_to_a_person_added_a_moment_ago_is_checked_with_contacts(api, card_event, contacts_says,
+                                                                                  person_event):
+    cards, _ = contacts_says
+    company = await card_event()
+    other_company = await card_event("Чужая")
+    fresh = uuid.uuid4()
+    cards[str(company)] = {"id": str(company), "name": "x", "owner_id": str(uuid.uuid4()), "status": "prospect",
+                           "persons": {str(fresh): {"id": str(fresh), "name": "Новенький"}}}
+    deal = await open_deal(api, company)
+    url = f"/api/v1/deals/{deal['id']}/proposals"
+    ok = await api.post(url, json={"documents": ["КП.pdf"], "recipient_person_ids": [str(fresh)], "channel": "fax"})
+    assert ok.status_code == 201 and ok.json()["channel"] == "fax"
+    foreign = await person_event(other_company)
+    r = await api.post(url, json={"documents": ["КП.pdf"], "recipient_person_ids": [str(fresh), str(foreign)]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "recipient_person_ids[1]"

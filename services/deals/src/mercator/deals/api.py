@@ -124,9 +124,11 @@ async def rate_interest(deal_id: uuid.UUID, body: schemas.InterestRating, uow: U
 
 @router.post("/deals/{deal_id}/proposals", status_code=201, response_model=schemas.ProposalPublic,
              tags=["deals"])
-async def send_proposal(deal_id: uuid.UUID, body: schemas.ProposalCreate, uow: UowDep, caller: CurrentUser):
-    """Send the technical proposal: the documents go out through the notifications service."""
-    proposal: Proposal = await service.send_proposal(uow, deal_id, body, caller)
+async def send_proposal(deal_id: uuid.UUID, body: schemas.ProposalCreate, uow: UowDep, caller: CurrentUser,
+                        clients: Clients):
+    """Send the technical proposal to contact persons of the client: the documents go out through the
+    notifications service."""
+    proposal: Proposal = await service.send_proposal(uow, deal_id, body, caller, clients)
     return schemas.ProposalPublic.model_validate(proposal, from_attributes=True)
 
 

@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.http.errors import AppError
-from mercator.deals.tables import Client
+from mercator.deals.tables import Client, Person
 
 
 class UnknownClient(AppError):
@@ -47,4 +47,25 @@ class ClientCheck:
         # Version 0: the card's own events (sequence >= 1) will overwrite this.
         session.add(Client(company_id=company_id, name=card["name"], owner_id=uuid.UUID(card["owner_id"]),
                            status=card["status"], version=0))
+        await session.flush()
+
+    async def ensure_person_of(self, session: AsyncSession, company_id: uuid.UUID, person_id: uuid.UUID,
+                               field: str) -> None:
+        row = await session.get(Person, person_id)
+        if row is not None:
+            if row.company_id != company_id:
+                raise UnknownClient(f"{person_id} is a contact person of another client", field=field)
+            return
+        try:
+            answer = await self.http.get(f"/api/v1/companies/{company_id}/persons/{person_id}",
+                                         headers={"Authorization": self.authorization or ""}, timeout=5)
+        except httpx.HTTPError as exc:
+            raise ContactsUnavailable("the contact person cannot be checked right now; retry shortly",
+                                      headers={"Retry-After": "5"}) from exc
+        if answer.status_code == 404:
+            raise UnknownClient(f"{person_id} is not a contact person of this client", field=field)
+        if answer.status_code != 200:
+            raise ContactsUnavailable(f"contacts answered {answer.status_code} about the contact person",
+                                      headers={"Retry-After": "5"})
+        session.add(Person(person_id=person_id, company_id=company_id, name=answer.json()["name"], version=0))
         await session.flush()

@@ -1,4 +1,4 @@
-"""Event handlers of the deals service: its replica of the client cards."""
+"""Event handlers of the deals service: its replicas of client cards, contact persons and users."""
 
 from __future__ import annotations
 
@@ -16,4 +16,16 @@ async def on_merged(uow: UnitOfWork, d: Delivery) -> None:
     await service.apply_client_merged(uow.session, d.payload.company_id, d.payload.absorbed_id)
 
 
-CONTACTS = {"CompanyCreated": on_card, "CompanyUpdated": on_card, "CompanyMerged": on_merged}
+async def on_person(uow: UnitOfWork, d: Delivery) -> None:
+    p = d.payload
+    await service.apply_person(uow.session, p.person_id, p.company_id, p.name, d.envelope.sequence)
+
+
+async def on_user(uow: UnitOfWork, d: Delivery) -> None:
+    p = d.payload
+    await service.apply_user(uow.session, p.user_id, p.name, p.department_id, p.active, d.envelope.sequence)
+
+
+CONTACTS = {"CompanyCreated": on_card, "CompanyUpdated": on_card, "CompanyMerged": on_merged,
+            "PersonAdded": on_person, "PersonUpdated": on_person}
+GATEWAY = {"UserCreated": on_user, "UserUpdated": on_user}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.auth import Caller
@@ -16,8 +16,8 @@ from mercator.common.money import check_currency, parse_amount, quantize
 from mercator.common.uow import UnitOfWork
 from mercator.deals import domain, repository, schemas
 from mercator.deals.clients import ClientCheck
-from mercator.deals.tables import (Client, Deal, LostReason, Offer, Pipeline, Product, ProductGroup,
-                                   Proposal, Rating, Stage, Transition, plain)
+from mercator.deals.tables import (Client, Deal, LostReason, Offer, Person, Pipeline, Product, ProductGroup,
+                                   Proposal, Rating, Stage, Transition, User, plain)
 
 
 class BadReference(AppError):
@@ -352,10 +352,12 @@ async def rate_interest(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Inter
 
 
 async def send_proposal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.ProposalCreate,
-                        caller: Caller) -> Proposal:
+                        caller: Caller, contacts: ClientCheck) -> Proposal:
     row, model = await repository.load(uow.session, deal_id, lock=True)
     if model.status != domain.DealStatus.OPEN:
         raise domain.RuleViolation("deal_closed", f"the deal is {model.status}; reopen it first", "status")
+    for i, person_id in enumerate(data.recipient_person_ids):
+        await contacts.ensure_person_of(uow.session, row.company_id, person_id, f"recipient_person_ids[{i}]")
     at = now()
     proposal = Proposal(id=uuid.uuid4(), deal_id=row.id, documents=list(data.documents),
                         recipient_person_ids=[str(p) for p in data.recipient_person_ids], channel=data.channel,
@@ -531,5 +533,25 @@ async def apply_client_merged(session: AsyncSession, survivor_id: uuid.UUID, abs
         session.add(Client(company_id=absorbed_id, version=0, merged_into_id=survivor_id))
     else:
         row.merged_into_id = survivor_id
+    # The absorbed card's people now belong to the survivor (contacts moved them too).
+    await session.execute(update(Person).where(Person.company_id == absorbed_id).values(company_id=survivor_id))
+
+
+async def apply_person(session: AsyncSession, person_id: uuid.UUID, company_id: uuid.UUID, name: str,
+                       sequence: int) -> None:
+    row = await session.get(Person, person_id, with_for_update=True)
+    if row is None:
+        session.add(Person(person_id=person_id, company_id=company_id, name=name, version=sequence))
+    elif sequence > row.version:
+        row.name, row.version = name, sequence
+
+
+async def apply_user(session: AsyncSession, user_id: uuid.UUID, name: str, department_id: uuid.UUID | None,
+                     active: bool, sequence: int) -> None:
+    row = await session.get(User, user_id, with_for_update=True)
+    if row is None:
+        session.add(User(user_id=user_id, name=name, department_id=department_id, active=active, version=sequence))
+    elif sequence > row.version:
+        row.name, row.department_id, row.active, row.version = name, department_id, active, sequence
 
 

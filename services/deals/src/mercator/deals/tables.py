@@ -95,6 +95,29 @@ class Client(Base):
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
+class Person(Base):
+    """Replica of the clients' contact persons: proposals go to people of the deal's client."""
+
+    __tablename__ = "persons"
+
+    person_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class User(Base):
+    """Replica of the users, kept from the gateway's events."""
+
+    __tablename__ = "users"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    active: Mapped[bool] = mapped_column(default=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Deal(Base):
     __tablename__ = "deals"
     __table_args__ = (Index("ix_deals_pipeline_stage", "pipeline_id", "status", "stage_code"),)

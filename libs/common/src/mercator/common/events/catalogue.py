@@ -339,3 +339,24 @@ class ProductCreated(ProductCard):
 @event("deals", "product")
 class ProductUpdated(ProductCard):
     changed: list[str] = []
+
+
+# --- gateway ------------------------------------------------------------------------------
+
+class UserCard(EventPayload):
+    user_id: uuid.UUID
+    name: str
+    email: str | None = None
+    roles: list[str] = []
+    department_id: uuid.UUID | None = None
+    active: bool = True
+
+
+@event("gateway", "user")
+class UserCreated(UserCard):
+    pass
+
+
+@event("gateway", "user")
+class UserUpdated(UserCard):
+    changed: list[str] = []
