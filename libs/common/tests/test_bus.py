@@ -248,3 +248,28 @@ async def test_only_one_relay_of_a_service_publishes_and_another_takes_over_when
 
 async def _one_leader(a, b):
     return a.relay.is_leader != b.relay.is_leader
+
+
+async def test_a_batch_handler_takes_many_events_in_one_call_and_still_applies_each_once(bus_db, tansu):
+    from mercator.common.testing.bus import count_batch
+    calls = []
+
+    async def spy(uow, deliveries):
+        calls.append(len(deliveries))
+        await count_batch(uow, deliveries)
+    spy.takes_batch = True
+
+    publisher = Runtime(bus_settings(bus_db, tansu.bootstrap))
+    company = uuid.uuid4()
+    ids = await write_events(publisher, 60, company)  # one key, one partition: one batch
+    reader = projector(bus_db, tansu.bootstrap, publisher.settings.topic_prefix, handler=spy)
+    await publisher.start()
+    await reader.start()
+    try:
+        assert await until(lambda: projected(reader, 60))
+        seen = await projection(reader)
+        assert set(seen) == set(ids) and set(seen.values()) == {1}
+        assert max(calls) > 1 and sum(calls) == 60
+    finally:
+        await reader.stop()
+        await publisher.stop()

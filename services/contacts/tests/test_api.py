@@ -212,3 +212,23 @@ async def test_reassigning_a_card_records_who_owns_it(api, app):
     r = await api.post(f"/api/v1/companies/{card['id']}/reassign", json={"owner_id": str(boris)})
     assert r.status_code == 200 and r.json()["owner_id"] == str(boris)
     assert (await outbox_types(app))[-1] == "CompanyReassigned"
+
+
+async def test_a_phone_syncs_many_history_entries_at_once_all_or_nothing(api, app):
+    a, b = await new_company(api, name="А"), await new_company(api, name="Б", persons=[{"name": "Иван"}])
+    person = b["persons"][0]["id"]
+    entries = [{"company_id": a["id"], "kind": "call", "summary": "звонок", "happened_at": "2026-11-20T10:00:00Z"},
+               {"company_id": b["id"], "kind": "meeting", "summary": "встреча", "person_id": person,
+                "happened_at": "2026-11-21T10:00:00Z"}]
+    before = await outbox_types(app)
+    bad = await api.post("/api/v1/history/batch", json={"entries": entries + [
+        {"company_id": a["id"], "kind": "note", "summary": "x", "person_id": person}]})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "entries[2].person_id"
+    assert await outbox_types(app) == before
+    r = await api.post("/api/v1/history/batch", json={"entries": entries})
+    assert r.status_code == 201 and [i["summary"] for i in r.json()["items"]] == ["звонок", "встреча"]
+    assert (await outbox_types(app))[len(before):] == ["ActivityLogged", "ActivityLogged"]
+    card = (await api.get(f"/api/v1/companies/{b['id']}")).json()
+    assert card["last_activity_at"].startswith("2026-11-21")
+    too_many = await api.post("/api/v1/history/batch", json={"entries": entries * 251})
+    assert too_many.status_code == 422 and too_many.json()["errors"][0]["field"] == "entries"

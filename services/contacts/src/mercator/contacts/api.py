@@ -181,6 +181,12 @@ async def log_activity(company_id: uuid.UUID, body: schemas.ActivityCreate, uow:
     return _activity(await service.log_activity(uow, company_id, body, caller))
 
 
+@router.post("/history/batch", status_code=201, response_model=Page[schemas.ActivityPublic], tags=["history"])
+async def log_activities(body: schemas.ActivityBatch, uow: UowDep, caller: CurrentUser):
+    """Up to 500 history entries of any client cards at once (offline sync, imports): all or nothing."""
+    return Page(items=[_activity(a) for a in await service.log_activities(uow, body.entries, caller)])
+
+
 # --- meetings ----------------------------------------------------------------------------------
 
 @router.post("/companies/{company_id}/meetings", status_code=201, response_model=schemas.MeetingPublic,

@@ -199,6 +199,16 @@ class ActivityCreate(Input):
     person_id: uuid.UUID | None = None
 
 
+class ActivityBatchEntry(ActivityCreate):
+    company_id: uuid.UUID
+
+
+class ActivityBatch(Input):
+    """Many history entries in one request: a phone that was offline syncs what it logged."""
+
+    entries: list[ActivityBatchEntry] = Field(min_length=1, max_length=500)
+
+
 class ActivityPublic(BaseModel):
     id: uuid.UUID
     company_id: uuid.UUID

@@ -452,6 +452,32 @@ async def log_activity(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.Act
     return activity
 
 
+async def log_activities(uow: UnitOfWork, entries: list[schemas.ActivityBatchEntry], caller: Caller
+                         ) -> list[Activity]:
+    """All or nothing: one bad entry refuses the batch, naming it."""
+    s = uow.session
+    ids = {e.company_id for e in entries}
+    companies = {c.id: c for c in (await s.execute(select(Company).where(Company.id.in_(ids)))).scalars()}
+    person_ids = {e.person_id for e in entries if e.person_id}
+    persons = dict((await s.execute(select(Person.id, Person.company_id).where(Person.id.in_(person_ids)))).all()
+                   ) if person_ids else {}
+    for i, e in enumerate(entries):
+        company = companies.get(e.company_id)
+        if company is None or company.merged_into_id is not None:
+            raise UnknownReference(f"there is no client card {e.company_id}", field=f"entries[{i}].company_id")
+        if e.person_id is not None and persons.get(e.person_id) != e.company_id:
+            raise UnknownReference(f"{e.person_id} is not a contact person of this client card",
+                                   field=f"entries[{i}].person_id")
+    at = now()
+    written = [_write_activity(uow, companies[e.company_id], kind=e.kind.value, direction=e.direction.value,
+                               subject=e.subject, summary=e.summary,
+                               happened_at=(e.happened_at or at).astimezone(UTC), author_id=caller.user_id,
+                               deal_id=e.deal_id, person_id=e.person_id)
+               for e in entries]
+    await uow.commit()
+    return written
+
+
 # --- meetings --------------------------------------------------------------------------------
 
 async def get_meeting(session: AsyncSession, meeting_id: uuid.UUID) -> Meeting:

@@ -46,6 +46,13 @@ class Delivery:
 Handler = Callable[[UnitOfWork, Delivery], Awaitable[None]]
 
 
+def batch_handler(fn: Callable[[UnitOfWork, list[Delivery]], Awaitable[None]]) -> Handler:
+    """Marks a handler that takes a whole batch of one event type at once (set-based projection
+    writes); a failing batch is retried one delivery at a time, so it must accept a list of one."""
+    fn.takes_batch = True  # type: ignore[attr-defined]
+    return fn  # type: ignore[return-value]
+
+
 class Poison(Exception):
     """A message that can never be handled (not a CloudEvent, payload fails its schema)."""
 
@@ -200,17 +207,21 @@ class Consumer:
                 seen.add(d.envelope.id)
                 fresh.append(d)
             now = datetime.now(UTC)
-            for d in fresh:
-                handler = self.handlers.get(d.envelope.type)
+            for group in _runs_of_one_type(fresh):
+                handler = self.handlers.get(group[0].envelope.type)
                 if handler is None:
                     continue
-                token = current_cause.set(Cause(
-                    correlation_id=d.envelope.correlation_id or str(d.envelope.id),
-                    causation_id=str(d.envelope.id), actor=d.envelope.actor))
-                try:
-                    await handler(uow, d)
-                finally:
-                    current_cause.reset(token)
+                if getattr(handler, "takes_batch", False):
+                    await handler(uow, group)
+                    continue
+                for d in group:
+                    token = current_cause.set(Cause(
+                        correlation_id=d.envelope.correlation_id or str(d.envelope.id),
+                        causation_id=str(d.envelope.id), actor=d.envelope.actor))
+                    try:
+                        await handler(uow, d)
+                    finally:
+                        current_cause.reset(token)
             if fresh:
                 await uow.session.execute(insert(tables.inbox), [
                     {"consumer": self.name, "event_id": d.envelope.id, "type": d.envelope.type, "processed_at": now}
@@ -284,6 +295,16 @@ class Consumer:
         self._metrics.events_consumed.labels(self.name, event_type, "dead_lettered").inc()
         log.error("consumer: message dead-lettered", extra={
             "consumer": self.name, "topic": record.topic, "offset": record.offset, "error": text})
+
+
+def _runs_of_one_type(deliveries: list[Delivery]) -> list[list[Delivery]]:
+    runs: list[list[Delivery]] = []
+    for d in deliveries:
+        if runs and runs[-1][0].envelope.type == d.envelope.type:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    return runs
 
 
 class _Assignment(ConsumerRebalanceListener):

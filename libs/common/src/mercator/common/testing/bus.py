@@ -11,7 +11,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from mercator.common.bus import tables
-from mercator.common.bus.consumer import Delivery
+from mercator.common.bus.consumer import Delivery, batch_handler
 from mercator.common.db import make_engine
 from mercator.common.events import catalogue as ev
 from mercator.common.runtime import Runtime
@@ -27,6 +27,14 @@ applied = Table("applied", test_metadata,
 
 async def count_it(uow, delivery: Delivery) -> None:
     stmt = pg_insert(applied).values(event_id=delivery.envelope.id, subject=delivery.envelope.subject, n=1)
+    await uow.session.execute(stmt.on_conflict_do_update(index_elements=["event_id"], set_={"n": applied.c.n + 1}))
+
+
+@batch_handler
+async def count_batch(uow, deliveries: list[Delivery]) -> None:
+    """count_it for a whole batch in one statement: what a set-based projection does."""
+    stmt = pg_insert(applied).values([{"event_id": d.envelope.id, "subject": d.envelope.subject, "n": 1}
+                                      for d in deliveries])
     await uow.session.execute(stmt.on_conflict_do_update(index_elements=["event_id"], set_={"n": applied.c.n + 1}))
 
 
