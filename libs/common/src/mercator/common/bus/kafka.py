@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
 
 log = logging.getLogger(__name__)
+
+
+class KeyPartitioner:
+    """aiokafka's default (murmur2) partitioner, remembered per key: one aggregate's events keep
+    one partition, and the pure-Python hash is not paid again for every event of it."""
+
+    def __init__(self):
+        self._cached = functools.lru_cache(maxsize=65_536)(self._pick)
+
+    @staticmethod
+    def _pick(key: bytes, partitions: tuple[int, ...]) -> int:
+        return DefaultPartitioner()(key, list(partitions), list(partitions))
+
+    def __call__(self, key, all_partitions, available):
+        if key is None:
+            return DefaultPartitioner()(key, all_partitions, available)
+        return self._cached(key, tuple(all_partitions))
 
 
 def make_producer(bootstrap: str, client_id: str, **overrides) -> AIOKafkaProducer:
@@ -24,6 +43,7 @@ def make_producer(bootstrap: str, client_id: str, **overrides) -> AIOKafkaProduc
         request_timeout_ms=10_000,
         retry_backoff_ms=200,
         metadata_max_age_ms=10_000,
+        partitioner=KeyPartitioner(),
     )
     config.update(overrides)
     return AIOKafkaProducer(**config)

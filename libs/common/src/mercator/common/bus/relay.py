@@ -15,7 +15,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mercator.common.bus import tables
@@ -184,19 +184,31 @@ class Relay:
         now = datetime.now(UTC)
         reset = False
         last = self._last_offsets if self._last_offsets is not None else {}
+        per_type: dict[str, int] = {}
         for r, meta in done:
             tp = (r.topic, meta.partition)
             if tp in last and meta.offset <= last[tp]:
                 reset = True
             last[tp] = meta.offset
-            self._metrics.events_published.labels(r.type).inc()
+            per_type[r.type] = per_type.get(r.type, 0) + 1
+        for event_type, count in per_type.items():
+            self._metrics.events_published.labels(event_type).inc(count)
         self._last_offsets = last
         async with self._sm() as s:
-            await s.execute(
-                update(outbox).where(outbox.c.id == bindparam("rid")).values(
-                    published_at=bindparam("at"), kafka_partition=bindparam("p"), kafka_offset=bindparam("o")),
-                [{"rid": r.id, "at": now, "p": m.partition, "o": m.offset} for r, m in done],
-                execution_options={"synchronize_session": False})
+            if s.bind.dialect.name == "postgresql":
+                # One statement for the whole batch: an UPDATE per row was a third of the relay's time.
+                await s.execute(text(
+                    "UPDATE outbox SET published_at = :at, kafka_partition = v.p, kafka_offset = v.o "
+                    "FROM unnest(CAST(:ids AS bigint[]), CAST(:ps AS int[]), CAST(:os AS bigint[])) AS v(id, p, o) "
+                    "WHERE outbox.id = v.id"),
+                    {"at": now, "ids": [r.id for r, _ in done], "ps": [m.partition for _, m in done],
+                     "os": [m.offset for _, m in done]})
+            else:
+                await s.execute(
+                    update(outbox).where(outbox.c.id == bindparam("rid")).values(
+                        published_at=bindparam("at"), kafka_partition=bindparam("p"), kafka_offset=bindparam("o")),
+                    [{"rid": r.id, "at": now, "p": m.partition, "o": m.offset} for r, m in done],
+                    execution_options={"synchronize_session": False})
             await s.commit()
         if reset:
             await self._republish_window("offsets went back after publishing")
