@@ -360,3 +360,141 @@ class UserCreated(UserCard):
 @event("gateway", "user")
 class UserUpdated(UserCard):
     changed: list[str] = []
+
+
+# --- billing ------------------------------------------------------------------------------
+
+class Instalment(BaseModel):
+    due_date: date
+    amount: Amount
+
+
+@event("billing", "contract")
+class ContractSigned(EventPayload):
+    contract_id: uuid.UUID
+    number: str
+    deal_id: uuid.UUID
+    company_id: uuid.UUID
+    signed_on: date
+    amount: Amount
+    currency: str
+    due_in_days: int | None = None
+    instalments: list[Instalment] = []
+
+
+class InvoiceLinePayload(BaseModel):
+    product_id: uuid.UUID | None = None
+    description: str
+    quantity: Amount
+    unit_price: Amount
+    vat_rate: str
+    net: Amount
+    vat: Amount
+    gross: Amount
+
+
+@event("billing", "invoice")
+class InvoiceIssued(EventPayload):
+    invoice_id: uuid.UUID
+    number: str
+    deal_id: uuid.UUID | None = None
+    company_id: uuid.UUID
+    contract_id: uuid.UUID | None = None
+    issue_date: date
+    due_date: date
+    net: Amount
+    vat: Amount
+    total: Amount
+    currency: str
+    lines: list[InvoiceLinePayload] = []
+
+
+@event("billing", "invoice")
+class InvoiceCancelled(EventPayload):
+    invoice_id: uuid.UUID
+    number: str
+    deal_id: uuid.UUID | None = None
+    company_id: uuid.UUID
+    reason: str | None = None
+
+
+@event("billing", "invoice")
+class InvoiceCredited(EventPayload):
+    invoice_id: uuid.UUID
+    number: str
+    credit_note_id: uuid.UUID
+    deal_id: uuid.UUID | None = None
+    company_id: uuid.UUID
+    amount: Amount
+    currency: str
+    reason: str | None = None
+
+
+class AllocationPayload(BaseModel):
+    invoice_id: uuid.UUID
+    deal_id: uuid.UUID | None = None
+    amount: Amount
+
+
+@event("billing", "payment")
+class PaymentReceived(EventPayload):
+    payment_id: uuid.UUID
+    company_id: uuid.UUID
+    amount: Amount
+    currency: str
+    paid_on: date
+    bank_reference: str
+    method: str
+    allocations: list[AllocationPayload] = []
+    credit: Amount = Decimal(0)
+
+
+@event("billing", "invoice")
+class InvoicePaid(EventPayload):
+    invoice_id: uuid.UUID
+    number: str
+    deal_id: uuid.UUID | None = None
+    company_id: uuid.UUID
+    total: Amount
+    currency: str
+    paid_on: date
+
+
+@event("billing", "invoice")
+class InvoiceOverdue(EventPayload):
+    """Emitted once per invoice, the first time it is found past due with something outstanding."""
+
+    invoice_id: uuid.UUID
+    number: str
+    deal_id: uuid.UUID | None = None
+    company_id: uuid.UUID
+    outstanding: Amount
+    currency: str
+    due_date: date
+    days_overdue: int
+
+
+class DeliveryItemPayload(BaseModel):
+    product_id: uuid.UUID | None = None
+    description: str | None = None
+    quantity: Amount
+
+
+@event("billing", "delivery")
+class DeliveryShipped(EventPayload):
+    delivery_id: uuid.UUID
+    deal_id: uuid.UUID | None = None
+    company_id: uuid.UUID
+    waybill: str
+    shipped_on: date
+    carrier: str | None = None
+    items: list[DeliveryItemPayload] = []
+
+
+@event("billing", "delivery")
+class DeliveryDelivered(EventPayload):
+    delivery_id: uuid.UUID
+    deal_id: uuid.UUID | None = None
+    company_id: uuid.UUID
+    waybill: str
+    delivered_on: date
