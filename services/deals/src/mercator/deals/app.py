@@ -18,7 +18,8 @@ MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 def build_app(settings: DealsSettings | None = None, runtime: Runtime | None = None,
               contacts_http: httpx.AsyncClient | None = None) -> FastAPI:
     settings = settings or DealsSettings()
-    runtime = runtime or Runtime(settings, consumers={"contacts": consumers.CONTACTS, "gateway": consumers.GATEWAY})
+    runtime = runtime or Runtime(settings, consumers={"contacts": consumers.CONTACTS, "gateway": consumers.GATEWAY,
+                                                      "billing": consumers.BILLING})
     app = create_app(runtime, title="Mercator deals", routers=[api.router],
                      description="Pipelines and stages, deals from first contact to won or lost, offers, proposals, "
                                  "the product catalogue.")

@@ -1,0 +1,70 @@
+"""Billing's facts advance a deal by themselves: forward only, recorded as automatic with their cause."""
+
+import json
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from mercator.common.bus import tables
+from mercator.common.bus.consumer import Delivery
+from mercator.common.events import Envelope
+from mercator.common.events import catalogue as ev
+from mercator.deals import consumers
+
+pytestmark = pytest.mark.postgres
+
+
+async def billing_fact(app, payload) -> uuid.UUID:
+    envelope = Envelope(type=payload.type_name(), source="/mercator/billing", subject="x", sequence=1,
+                        data=payload.model_dump(mode="json"), time=datetime.now(UTC))
+    async with app.state.runtime.uow() as uow:
+        await consumers.BILLING[payload.type_name()](uow, Delivery(envelope, payload))
+        await uow.commit()
+    return envelope.id
+
+
+def invoice(deal_id, company_id):
+    return ev.InvoiceIssued(invoice_id=uuid.uuid4(), number="2026-000001", deal_id=deal_id, company_id=company_id,
+                            issue_date=date(2026, 11, 27), due_date=date(2026, 12, 7), net=Decimal("100.00"),
+                            vat=Decimal("20.00"), total=Decimal("120.00"), currency="RUB")
+
+
+async def test_invoice_payment_and_shipment_move_the_deal_forward_by_themselves(api, app, card_event):
+    company = await card_event()
+    deal = (await api.post("/api/v1/deals", json={"title": "Сделка", "company_id": str(company)})).json()
+    deal_id = uuid.UUID(deal["id"])
+    cause = await billing_fact(app, invoice(deal_id, company))
+    assert (await api.get(f"/api/v1/deals/{deal_id}")).json()["stage"] == "contract"
+    await billing_fact(app, ev.PaymentReceived(
+        payment_id=uuid.uuid4(), company_id=company, amount=Decimal("50.00"), currency="RUB",
+        paid_on=date(2026, 11, 28), bank_reference="п/п 1", method="bank_transfer",
+        allocations=[ev.AllocationPayload(invoice_id=uuid.uuid4(), deal_id=deal_id, amount=Decimal("50.00"))]))
+    assert (await api.get(f"/api/v1/deals/{deal_id}")).json()["stage"] == "payment"
+    # A late invoice (say, a second one) does not pull the deal back.
+    await billing_fact(app, invoice(deal_id, company))
+    await billing_fact(app, ev.DeliveryShipped(delivery_id=uuid.uuid4(), deal_id=deal_id, company_id=company,
+                                               waybill="ТН-77", shipped_on=date(2026, 11, 29)))
+    assert (await api.get(f"/api/v1/deals/{deal_id}")).json()["stage"] == "delivery"
+    timeline = [i for i in (await api.get(f"/api/v1/deals/{deal_id}/timeline")).json() if i["type"] == "transition"]
+    assert [(t["to_stage"], t["kind"]) for t in timeline] == [
+        ("interest", "open"), ("contract", "automatic"), ("payment", "automatic"), ("delivery", "automatic")]
+    assert timeline[1]["cause"] == str(cause) and timeline[1]["author_id"] is None
+    async with app.state.runtime.sessionmaker() as s:
+        changed = [json.loads(p) for t, p in (await s.execute(
+            select(tables.outbox.c.type, tables.outbox.c.payload))).all() if t == "DealStageChanged"]
+    assert [c["kind"] for c in changed] == ["automatic"] * 3 and changed[0]["cause_event_id"] == str(cause)
+
+
+async def test_a_closed_deal_is_not_moved_by_billing(api, app, card_event):
+    company = await card_event()
+    deal = (await api.post("/api/v1/deals", json={"title": "Сделка", "company_id": str(company)})).json()
+    await api.post(f"/api/v1/deals/{deal['id']}/win", json={})
+    await billing_fact(app, invoice(uuid.UUID(deal["id"]), company))
+    assert (await api.get(f"/api/v1/deals/{deal['id']}")).json()["stage"] == "won"
+
+
+async def test_a_fact_about_an_unknown_deal_changes_nothing(app):
+    await billing_fact(app, invoice(uuid.uuid4(), uuid.uuid4()))  # no exception: nothing to move
