@@ -8,8 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from mercator.common.http.deps import CurrentUser, RuntimeDep, SessionDep, UowDep
+from mercator.common.http.deps import CurrentUser, SessionDep, UowDep
 from mercator.common.http.pagination import Page
+from mercator.common.http.peers import Peer
 from mercator.common.http.versions import etag, expected_version
 from mercator.common.rules import InvalidValue
 from mercator.deals import domain, schemas, service
@@ -22,8 +23,8 @@ IfMatch = Annotated[str | None, Header(alias="If-Match")]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-def client_check(request: Request, runtime: RuntimeDep) -> ClientCheck:
-    return ClientCheck(request.app.state.contacts_http, request.headers.get("authorization"))
+def client_check(request: Request) -> ClientCheck:
+    return ClientCheck(Peer("contacts", request.app.state.contacts_http, request.headers.get("authorization")))
 
 
 Clients = Annotated[ClientCheck, Depends(client_check)]
