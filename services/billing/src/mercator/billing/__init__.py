@@ -1,0 +1,1 @@
+"""Mercator billing service: from contract to money received and goods delivered."""
