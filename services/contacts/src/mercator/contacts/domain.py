@@ -10,7 +10,8 @@ import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from enum import StrEnum
 
 import phonenumbers
@@ -34,6 +35,7 @@ class ActivityKind(StrEnum):
     NOTE = "note"
     DEMO = "demo"
     SUPPORT = "support"
+    SYSTEM = "system"  # written by contacts from other services' facts, never typed in by a user
 
 
 class Direction(StrEnum):
@@ -343,6 +345,46 @@ class Meeting:
         validate_schedule(starts_at, duration_minutes, None)
         self.starts_at = starts_at.astimezone(timezone.utc)
         self.duration_minutes = duration_minutes
+
+
+# --- system entries (facts of other services in the client's history) -------
+
+# Author of an entry no person caused (an automatic stage move, a nightly billing run).
+SYSTEM_AUTHOR = uuid.UUID(int=0)
+# An entry's id is uuid5(this, event id): one event can only ever be one entry, however often it comes.
+SYSTEM_ENTRY_NAMESPACE = uuid.UUID("6f1c3c52-8f0e-4d7e-9a55-3b0f6c2d9e41")
+
+
+@dataclass(frozen=True)
+class SystemEntry:
+    id: uuid.UUID
+    subject: str
+    summary: str
+    happened_at: datetime
+    author_id: uuid.UUID
+    deal_id: uuid.UUID | None = None
+
+
+def system_entry(event_id: uuid.UUID, event_type: str, summary: str, happened_at: datetime,
+                 actor: str | None, deal_id: uuid.UUID | None = None) -> SystemEntry:
+    try:
+        author = uuid.UUID(actor) if actor else SYSTEM_AUTHOR
+    except ValueError:  # an actor that is no user id (a service, a job): the system wrote it
+        author = SYSTEM_AUTHOR
+    # A naive time in a payload can only be UTC here; comparing naive with aware would fail.
+    at = happened_at.replace(tzinfo=timezone.utc) if happened_at.tzinfo is None else happened_at
+    return SystemEntry(uuid.uuid5(SYSTEM_ENTRY_NAMESPACE, str(event_id)), event_type, summary,
+                       at.astimezone(timezone.utc), author, deal_id)
+
+
+def day_start(day: date) -> datetime:
+    """A business date as a moment: 00:00 UTC of that day."""
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """'120 000,00 RUB': how amounts read in Russian documents."""
+    return f"{amount:,.2f}".replace(",", " ").replace(".", ",") + f" {currency}"
 
 
 def check_status_change(current: CompanyStatus, new: CompanyStatus) -> None:

@@ -189,8 +189,14 @@ class CompanyCreatedPublic(CompanyPublic):
 
 # --- history and meetings --------------------------------------------------------------
 
+def _typed_in(kind: ActivityKind) -> ActivityKind:
+    if kind is ActivityKind.SYSTEM:  # system entries record other services' facts; nobody types them in
+        raise ValueError("system entries are written by the system")
+    return kind
+
+
 class ActivityCreate(Input):
-    kind: ActivityKind
+    kind: Annotated[ActivityKind, AfterValidator(_typed_in)]
     direction: Direction = Direction.OUTBOUND
     subject: str | None = Field(None, max_length=500)
     summary: Annotated[str, Field(min_length=1, max_length=20_000)]

@@ -1,7 +1,11 @@
-"""Use cases of the contacts service: each one function, one transaction (its `uow.commit()`)."""
+"""Use cases of the contacts service: each one function, one transaction (its `uow.commit()`).
+
+The `record_*` use cases are called by event handlers: the consumer commits them with its inbox row.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 
@@ -15,6 +19,8 @@ from mercator.common.http.pagination import decode_cursor, encode_cursor
 from mercator.common.uow import UnitOfWork
 from mercator.contacts import domain, schemas
 from mercator.contacts.tables import Activity, Company, CompanyContact, DictionaryEntry, Meeting, Person
+
+log = logging.getLogger(__name__)
 
 DICTIONARY_KINDS = {"regions": "region", "industries": "industry", "contact-sources": "source"}
 
@@ -288,13 +294,18 @@ async def update_company(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.C
         return company
     for field in changed:
         setattr(company, field, changes[field])
-    company.version += 1
-    company.updated_at = now()
     await _reindex(s, company)
-    uow.emit(ev.CompanyUpdated(**_card(company, await _names_of(s, company)), changed=sorted(changed)),
-             subject=company.id, sequence=company.version)
+    await _card_changed(uow, company, changed)
     await uow.commit()
     return company
+
+
+async def _card_changed(uow: UnitOfWork, company: Company, changed: list[str]) -> None:
+    """A new version of the card, published whole (event-carried state) with what changed."""
+    company.version += 1
+    company.updated_at = now()
+    uow.emit(ev.CompanyUpdated(**_card(company, await _names_of(uow.session, company)), changed=sorted(changed)),
+             subject=company.id, sequence=company.version)
 
 
 async def reassign_company(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.Reassign,
@@ -423,8 +434,8 @@ async def _check_person(session: AsyncSession, company_id: uuid.UUID, person_id:
 
 def _write_activity(uow: UnitOfWork, company: Company, *, kind: str, direction: str, subject: str | None,
                     summary: str, happened_at: datetime, author_id: uuid.UUID, deal_id=None, person_id=None,
-                    meeting_id=None) -> Activity:
-    activity = Activity(id=uuid.uuid4(), company_id=company.id, kind=kind, direction=direction, subject=subject,
+                    meeting_id=None, activity_id: uuid.UUID | None = None) -> Activity:
+    activity = Activity(id=activity_id or uuid.uuid4(), company_id=company.id, kind=kind, direction=direction, subject=subject,
                         summary=summary, happened_at=happened_at, author_id=author_id, deal_id=deal_id,
                         person_id=person_id, meeting_id=meeting_id, created_at=now())
     uow.session.add(activity)
@@ -476,6 +487,47 @@ async def log_activities(uow: UnitOfWork, entries: list[schemas.ActivityBatchEnt
                for e in entries]
     await uow.commit()
     return written
+
+
+# --- facts of other services in the history (called by event handlers; the consumer commits) ----------
+
+async def _card_for_event(session: AsyncSession, company_id: uuid.UUID) -> Company | None:
+    """The live card an event about `company_id` belongs to (a merged card's survivor), locked so
+    concurrent consumers cannot move last_activity_at backwards or lose a status change."""
+    for _ in range(10):  # merges chain (A into B, B into C); the bound only guards against a cycle
+        company = await session.get(Company, company_id, with_for_update=True)
+        if company is None or company.merged_into_id is None:
+            return company
+        company_id = company.merged_into_id
+    return None
+
+
+async def record_system_entry(uow: UnitOfWork, company_id: uuid.UUID, entry: domain.SystemEntry) -> Company | None:
+    """Writes the entry once; returns its card, or None when the entry was skipped."""
+    company = await _card_for_event(uow.session, company_id)
+    if company is None:
+        # Contacts owns the cards: an unknown id is the sender's bug, and failing here would only
+        # send the event to the DLQ and hold nothing up. Say so and go on.
+        log.info("history: no client card %s for %s %s; skipped", company_id, entry.subject, entry.id)
+        return None
+    # The inbox already drops a redelivered event; the derived id makes a replay past it a no-op too.
+    if await uow.session.get(Activity, entry.id) is not None:
+        return None
+    _write_activity(uow, company, kind=domain.ActivityKind.SYSTEM.value, direction=domain.Direction.INTERNAL.value,
+                    subject=entry.subject, summary=entry.summary, happened_at=entry.happened_at,
+                    author_id=entry.author_id, deal_id=entry.deal_id, activity_id=entry.id)
+    return company
+
+
+async def record_deal_won(uow: UnitOfWork, company_id: uuid.UUID, entry: domain.SystemEntry) -> Company | None:
+    """The first won deal makes a prospect (or a former client) a client."""
+    company = await record_system_entry(uow, company_id, entry)
+    if company is None or company.status == domain.CompanyStatus.CLIENT:
+        return company
+    domain.check_status_change(domain.CompanyStatus(company.status), domain.CompanyStatus.CLIENT)
+    company.status = domain.CompanyStatus.CLIENT.value
+    await _card_changed(uow, company, ["status"])
+    return company
 
 
 # --- meetings --------------------------------------------------------------------------------
