@@ -38,7 +38,10 @@ class Runtime:
             for name, handlers in (consumers or {}).items()
         ]
         self.quiesced = False
+        # Periodic jobs of the service (coroutine factories), run beside the relay and consumers.
+        self.background: list = []
         self._tasks: list[asyncio.Task] = []
+        self._jobs: list[asyncio.Task] = []
         self._broker_checked_at = 0.0
         self._broker_up = False
 
@@ -52,11 +55,17 @@ class Runtime:
         if self.settings.consumers_enabled:
             for c in self.consumers:
                 self._tasks.append(asyncio.create_task(c.run(), name=f"consumer {c.name}"))
-        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        # Jobs only sleep between runs: they are cancelled at stop, not waited for.
+        self._jobs = [asyncio.create_task(self._housekeeping(), name="housekeeping")]
+        self._jobs += [asyncio.create_task(job(), name="job") for job in self.background]
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Stop in order: no new writes, publish what is committed, then stop consuming."""
         self.quiesced = True
+        for job in self._jobs:
+            job.cancel()
+        await asyncio.gather(*self._jobs, return_exceptions=True)
+        self._jobs.clear()
         if not self._tasks:
             await self.engine.dispose()
             return
@@ -69,9 +78,7 @@ class Runtime:
             await c.stop()
         await self.relay.stop()
         # Let the loops see the stop flag and close their clients; cancel what lingers.
-        loops = [t for t in self._tasks if t.get_name() != "housekeeping"]
-        if loops:
-            await asyncio.wait(loops, timeout=5)
+        await asyncio.wait(self._tasks, timeout=5)
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

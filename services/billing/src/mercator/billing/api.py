@@ -1,0 +1,141 @@
+"""HTTP routes of the billing service: translate, call one use case, translate back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import select
+
+from mercator.billing import domain, schemas, service
+from mercator.billing.tables import Allocation, Invoice, Payment
+from mercator.common.http.deps import CurrentUser, RuntimeDep, SessionDep, UowDep
+from mercator.common.http.peers import Peer
+from mercator.common.http.versions import etag
+
+router = APIRouter(prefix="/api/v1")
+
+
+def deals_peer(request: Request) -> Peer:
+    return Peer("deals", request.app.state.deals_http, request.headers.get("authorization"))
+
+
+Deals = Annotated[Peer, Depends(deals_peer)]
+
+
+async def _invoice(session, row: Invoice, response: Response | None = None) -> schemas.InvoicePublic:
+    _, model = await service.load_invoice(session, row.id)
+    if response is not None:
+        response.headers["ETag"] = etag(row.version)
+    return schemas.InvoicePublic(
+        id=row.id, number=row.number, deal_id=row.deal_id, company_id=row.company_id, contract_id=row.contract_id,
+        currency=row.currency, status=row.status, issue_date=row.issue_date, due_date=row.due_date, net=row.net,
+        vat=row.vat, total=row.total, paid=row.paid, credited=row.credited,
+        outstanding=row.total - row.credited - row.paid, version=row.version,
+        lines=[schemas.InvoiceLinePublic(product_id=l.product_id, description=l.description, quantity=l.quantity,
+                                         unit_price=l.unit_price, vat_rate=l.vat_rate, net=l.net(row.currency),
+                                         vat=l.vat(row.currency), gross=l.gross(row.currency)) for l in model.lines])
+
+
+@router.post("/contracts", status_code=201, response_model=schemas.ContractPublic, tags=["contracts"])
+async def sign_contract(body: schemas.ContractCreate, uow: UowDep, caller: CurrentUser, deals: Deals):
+    """A signed contract: amount and payment terms (due in N days, or instalments adding up to the amount)."""
+    return schemas.ContractPublic.model_validate(await service.sign_contract(uow, body, caller, deals),
+                                                 from_attributes=True)
+
+
+@router.post("/invoices", status_code=201, response_model=schemas.InvoicePublic, tags=["invoices"])
+async def draft_invoice(body: schemas.InvoiceCreate, uow: UowDep, _: CurrentUser, deals: Deals, response: Response):
+    """A draft: edit it freely; issuing gives it the next number of the year."""
+    row = await service.draft_invoice(uow, body, deals)
+    response.headers["Location"] = f"/api/v1/invoices/{row.id}"
+    return await _invoice(uow.session, row, response)
+
+
+@router.get("/invoices", response_model=list[schemas.InvoicePublic], tags=["invoices"])
+async def list_invoices(session: SessionDep, runtime: RuntimeDep, _: CurrentUser, company_id: uuid.UUID | None = None,
+                        deal_id: uuid.UUID | None = None, status: domain.InvoiceStatus | None = None,
+                        overdue: bool = False):
+    """By due date; `overdue=true` lists what is past due and unpaid today."""
+    rows = await service.list_invoices(session, company_id=company_id, deal_id=deal_id,
+                                       status=status.value if status else None,
+                                       overdue_on=service.today(runtime.settings.time_zone) if overdue else None)
+    return [await _invoice(session, r) for r in rows]
+
+
+@router.get("/invoices/{invoice_id}", response_model=schemas.InvoicePublic, tags=["invoices"])
+async def get_invoice(invoice_id: uuid.UUID, session: SessionDep, _: CurrentUser, response: Response):
+    row, _model = await service.load_invoice(session, invoice_id)
+    return await _invoice(session, row, response)
+
+
+@router.patch("/invoices/{invoice_id}", response_model=schemas.InvoicePublic, tags=["invoices"])
+async def update_draft(invoice_id: uuid.UUID, body: schemas.InvoiceUpdate, uow: UowDep, _: CurrentUser,
+                       response: Response):
+    """Only a draft changes; an issued invoice is cancelled or credited instead."""
+    return await _invoice(uow.session, await service.update_draft(uow, invoice_id, body), response)
+
+
+@router.post("/invoices/{invoice_id}/issue", response_model=schemas.InvoicePublic, tags=["invoices"])
+async def issue_invoice(invoice_id: uuid.UUID, uow: UowDep, runtime: RuntimeDep, _: CurrentUser, response: Response):
+    row = await service.issue_invoice(uow, invoice_id, runtime.settings.time_zone)
+    return await _invoice(uow.session, row, response)
+
+
+@router.post("/invoices/{invoice_id}/cancel", response_model=schemas.InvoicePublic, tags=["invoices"])
+async def cancel_invoice(invoice_id: uuid.UUID, body: schemas.CancelIn, uow: UowDep, _: CurrentUser,
+                         response: Response):
+    return await _invoice(uow.session, await service.cancel_invoice(uow, invoice_id, body.reason), response)
+
+
+@router.post("/invoices/{invoice_id}/credit", status_code=201, response_model=schemas.CreditNotePublic,
+             tags=["invoices"])
+async def credit_invoice(invoice_id: uuid.UUID, body: schemas.CreditCreate, uow: UowDep, runtime: RuntimeDep,
+                         _: CurrentUser):
+    """A credit note taking back part of an issued invoice's outstanding amount."""
+    return schemas.CreditNotePublic.model_validate(
+        await service.credit_invoice(uow, invoice_id, body, runtime.settings.time_zone), from_attributes=True)
+
+
+async def _payment(session, row: Payment) -> schemas.PaymentPublic:
+    parts = (await session.execute(select(Allocation).where(Allocation.payment_id == row.id)
+                                   .order_by(Allocation.id))).scalars()
+    public = schemas.PaymentPublic.model_validate(row, from_attributes=True)
+    public.allocations = [{"invoice_id": str(a.invoice_id), "amount": str(service.quantize(a.amount, row.currency))}
+                          for a in parts]
+    return public
+
+
+@router.post("/payments", status_code=201, response_model=schemas.PaymentPublic, tags=["payments"])
+async def record_payment(body: schemas.PaymentCreate, uow: UowDep, runtime: RuntimeDep, _: CurrentUser):
+    """Money received: spread over the named invoices, or the oldest due first; the rest is the client's credit."""
+    row = await service.record_payment(uow, body, runtime.settings.time_zone)
+    return await _payment(uow.session, row)
+
+
+@router.get("/payments", response_model=list[schemas.PaymentPublic], tags=["payments"])
+async def list_payments(session: SessionDep, _: CurrentUser, company_id: uuid.UUID):
+    rows = (await session.execute(select(Payment).where(Payment.company_id == company_id)
+                                  .order_by(Payment.received_on, Payment.id))).scalars()
+    return [await _payment(session, r) for r in rows]
+
+
+@router.post("/deliveries", status_code=201, response_model=schemas.DeliveryPublic, tags=["deliveries"])
+async def ship(body: schemas.DeliveryCreate, uow: UowDep, _: CurrentUser, deals: Deals):
+    """Goods shipped under a waybill."""
+    return schemas.DeliveryPublic.model_validate(await service.ship(uow, body, deals), from_attributes=True)
+
+
+@router.post("/deliveries/{delivery_id}/delivered", response_model=schemas.DeliveryPublic, tags=["deliveries"])
+async def delivered(delivery_id: uuid.UUID, body: schemas.DeliveredIn, uow: UowDep, _: CurrentUser):
+    return schemas.DeliveryPublic.model_validate(await service.mark_delivered(uow, delivery_id, body.delivered_on),
+                                                 from_attributes=True)
+
+
+@router.get("/receivables", response_model=schemas.Receivables, tags=["receivables"])
+async def receivables(session: SessionDep, runtime: RuntimeDep, _: CurrentUser,
+                      by: Literal["client", "manager"] = "client"):
+    """What each client (or each manager's clients) owes, with ageing of the overdue part."""
+    day = service.today(runtime.settings.time_zone)
+    return schemas.Receivables(by=by, as_of=day, rows=await service.receivables(session, by=by, day=day))

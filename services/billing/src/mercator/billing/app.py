@@ -1,0 +1,41 @@
+"""Wiring of the billing service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from mercator.billing import api, consumers, service
+from mercator.billing.settings import BillingSettings
+from mercator.common.http.app import create_app
+from mercator.common.runtime import Runtime
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+log = logging.getLogger(__name__)
+
+
+async def overdue_sweep(runtime: Runtime, settings: BillingSettings) -> None:
+    """Marks invoices overdue as their due dates pass (InvoiceOverdue once each)."""
+    while True:
+        try:
+            if not runtime.quiesced:
+                async with runtime.uow() as uow:
+                    await service.mark_overdue(uow, service.today(settings.time_zone))
+        except Exception as exc:  # the next sweep tries again; nothing is half-done (one transaction)
+            log.warning("overdue sweep failed: %r", exc)
+        await asyncio.sleep(settings.overdue_check_seconds)
+
+
+def build_app(settings: BillingSettings | None = None, runtime: Runtime | None = None,
+              deals_http: httpx.AsyncClient | None = None) -> FastAPI:
+    settings = settings or BillingSettings()
+    runtime = runtime or Runtime(settings, consumers={"deals": consumers.DEALS})
+    runtime.background.append(lambda: overdue_sweep(runtime, settings))
+    app = create_app(runtime, title="Mercator billing", routers=[api.router],
+                     description="Contracts, invoices, payments, deliveries (waybills), receivables.")
+    app.state.deals_http = deals_http or httpx.AsyncClient(base_url=settings.deals_url)
+    return app

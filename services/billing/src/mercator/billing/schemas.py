@@ -1,0 +1,194 @@
+"""What the HTTP API takes and gives. Money is a decimal string beside its ISO 4217 currency."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _no_float(value):
+    if isinstance(value, float) or isinstance(value, bool):
+        raise ValueError("send a decimal string such as \"120000.00\", not a number")
+    return value
+
+
+Exact = Annotated[Decimal, BeforeValidator(_no_float), Field(allow_inf_nan=False)]
+Currency = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$")]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class InstalmentIn(Input):
+    due_date: date
+    amount: Exact
+
+
+class ContractCreate(Input):
+    number: Annotated[str, Field(min_length=1, max_length=50)]
+    deal_id: uuid.UUID
+    signed_on: date
+    amount: Exact
+    currency: Currency = "RUB"
+    due_in_days: int | None = Field(None, description="payment due N days after each invoice")
+    instalments: list[InstalmentIn] = Field(default_factory=list, max_length=120)
+
+
+class ContractPublic(BaseModel):
+    id: uuid.UUID
+    number: str
+    deal_id: uuid.UUID
+    company_id: uuid.UUID
+    signed_on: date
+    amount: Decimal
+    currency: str
+    due_in_days: int | None
+    instalments: list[dict]
+
+
+class InvoiceLineIn(Input):
+    product_id: uuid.UUID | None = None
+    description: str | None = Field(None, max_length=500)
+    quantity: Exact
+    unit_price: Exact = Field(description="before VAT")
+    vat_rate: str = Field("22", description="'none' (без НДС), '0', '10', '20' or '22'")
+
+
+class InvoiceCreate(Input):
+    deal_id: uuid.UUID | None = None
+    contract_id: uuid.UUID | None = None
+    company_id: uuid.UUID | None = Field(None, description="only for an invoice outside any deal")
+    currency: Currency = "RUB"
+    due_date: date | None = Field(None, description="defaults to the contract's payment terms")
+    lines: list[InvoiceLineIn] = Field(default_factory=list, max_length=500)
+
+
+class InvoiceUpdate(Input):
+    due_date: date | None = None
+    lines: list[InvoiceLineIn] | None = Field(None, max_length=500)
+
+
+class InvoiceLinePublic(BaseModel):
+    product_id: uuid.UUID | None
+    description: str | None
+    quantity: Decimal
+    unit_price: Decimal
+    vat_rate: str
+    net: Decimal
+    vat: Decimal
+    gross: Decimal
+
+
+class InvoicePublic(BaseModel):
+    id: uuid.UUID
+    number: str | None
+    deal_id: uuid.UUID | None
+    company_id: uuid.UUID
+    contract_id: uuid.UUID | None
+    currency: str
+    status: str
+    issue_date: date | None
+    due_date: date | None
+    net: Decimal
+    vat: Decimal
+    total: Decimal
+    paid: Decimal
+    credited: Decimal
+    outstanding: Decimal
+    version: int
+    lines: list[InvoiceLinePublic] = []
+
+
+class CancelIn(Input):
+    reason: str | None = Field(None, max_length=2000)
+
+
+class CreditCreate(Input):
+    amount: Exact
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class CreditNotePublic(BaseModel):
+    id: uuid.UUID
+    invoice_id: uuid.UUID
+    amount: Decimal
+    reason: str
+    issued_on: date
+
+
+class AllocationIn(Input):
+    invoice_id: uuid.UUID
+    amount: Exact
+
+
+class PaymentCreate(Input):
+    company_id: uuid.UUID
+    amount: Exact
+    currency: Currency = "RUB"
+    received_on: date
+    method: Literal["bank_transfer", "card", "cash"] = "bank_transfer"
+    bank_reference: str | None = Field(None, max_length=100, description="the payment order number")
+    allocations: list[AllocationIn] | None = Field(
+        None, max_length=100, description="which invoices it pays; by default the oldest due first")
+
+
+class PaymentPublic(BaseModel):
+    id: uuid.UUID
+    company_id: uuid.UUID
+    amount: Decimal
+    currency: str
+    received_on: date
+    method: str
+    bank_reference: str | None
+    credit: Decimal
+    allocations: list[dict] = []
+
+
+class DeliveryItemIn(Input):
+    product_id: uuid.UUID
+    quantity: Exact
+
+
+class DeliveryCreate(Input):
+    deal_id: uuid.UUID
+    waybill_number: Annotated[str, Field(min_length=1, max_length=100)]
+    shipped_on: date
+    carrier: str | None = Field(None, max_length=200)
+    items: list[DeliveryItemIn] = Field(default_factory=list, max_length=500)
+
+
+class DeliveredIn(Input):
+    delivered_on: date
+
+
+class DeliveryPublic(BaseModel):
+    id: uuid.UUID
+    deal_id: uuid.UUID | None
+    company_id: uuid.UUID
+    waybill_number: str
+    shipped_on: date
+    delivered_on: date | None
+    carrier: str | None
+    status: str
+    items: list[dict]
+
+
+class ReceivableRow(BaseModel):
+    key: uuid.UUID | None
+    currency: str
+    invoiced: Decimal
+    credited: Decimal
+    paid: Decimal
+    debt: Decimal
+    ageing: dict[str, Decimal]
+
+
+class Receivables(BaseModel):
+    by: str
+    as_of: date
+    rows: list[ReceivableRow]

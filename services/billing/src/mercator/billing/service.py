@@ -1,0 +1,397 @@
+"""Use cases of the billing service: each one function, one transaction (its `uow.commit()`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mercator.billing import domain, schemas
+from mercator.billing.tables import (Allocation, Contract, CreditNote, DealReplica, Delivery, Invoice, InvoiceCounter,
+                                     InvoiceLine, Payment)
+from mercator.common.auth import Caller
+from mercator.common.events import catalogue as ev
+from mercator.common.http.errors import AppError, NotFound
+from mercator.common.http.peers import Peer
+from mercator.common.money import quantize
+from mercator.common.uow import UnitOfWork
+
+
+class BadReference(AppError):
+    status, title = 422, "Invalid request"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def plain(number: Decimal) -> Decimal:
+    """2.000 -> 2: quantities as people write them (stored with fixed decimal places)."""
+    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number.normalize()
+
+
+def today(time_zone: str) -> date:
+    return datetime.now(ZoneInfo(time_zone)).date()
+
+
+# --- the deal an operation is about ------------------------------------------------------------------
+
+async def deal_of(session: AsyncSession, deal_id: uuid.UUID, deals: Peer | None, field: str = "deal_id") -> DealReplica:
+    row = await session.get(DealReplica, deal_id)
+    if row is not None:
+        return row
+    found = await deals.get(f"/api/v1/deals/{deal_id}") if deals is not None else None
+    if found is None:
+        raise BadReference(f"there is no deal {deal_id}", field=field)
+    # Opened a moment ago: keep what its owner said until the deal's own events arrive (version 0).
+    row = DealReplica(deal_id=deal_id, company_id=uuid.UUID(found["company_id"]), owner_id=uuid.UUID(found["owner_id"]),
+                      title=found["title"], status=found["status"], currency=found["currency"], version=0)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+# --- contracts ----------------------------------------------------------------------------------------
+
+async def sign_contract(uow: UnitOfWork, data: schemas.ContractCreate, caller: Caller, deals: Peer) -> Contract:
+    s = uow.session
+    deal = await deal_of(s, data.deal_id, deals)
+    if await s.scalar(select(Contract.id).where(Contract.number == data.number)):
+        raise BadReference(f"contract {data.number} exists already", field="number")
+    model = domain.Contract.sign(
+        uuid.uuid4(), data.number, data.deal_id, deal.company_id, data.signed_on, data.amount, data.currency,
+        due_in_days=data.due_in_days,
+        instalments=[domain.Instalment(i.due_date, i.amount) for i in data.instalments])
+    row = Contract(id=model.id, number=model.number, deal_id=model.deal_id, company_id=model.client_id,
+                   signed_on=model.signed_on, amount=model.amount, currency=model.currency,
+                   due_in_days=model.due_in_days,
+                   instalments=[{"due_date": i.due_date.isoformat(), "amount": str(i.amount)} for i in model.instalments],
+                   author_id=caller.user_id, created_at=now())
+    s.add(row)
+    uow.emit(ev.ContractSigned(contract_id=row.id, number=row.number, deal_id=row.deal_id, company_id=row.company_id,
+                               signed_on=row.signed_on, amount=row.amount, currency=row.currency,
+                               due_in_days=row.due_in_days,
+                               instalments=[ev.Instalment(due_date=i.due_date, amount=i.amount)
+                                            for i in model.instalments]), subject=row.id, sequence=1)
+    await uow.commit()
+    return row
+
+
+def _contract_model(row: Contract) -> domain.Contract:
+    return domain.Contract(row.id, row.number, row.deal_id, row.company_id, row.signed_on, row.amount, row.currency,
+                           row.due_in_days, tuple(domain.Instalment(date.fromisoformat(i["due_date"]),
+                                                                    Decimal(i["amount"])) for i in row.instalments))
+
+
+# --- invoices -----------------------------------------------------------------------------------------
+
+async def load_invoice(session: AsyncSession, invoice_id: uuid.UUID, *, lock: bool = False,
+                       field: str | None = None) -> tuple[Invoice, domain.Invoice]:
+    stmt = select(Invoice).where(Invoice.id == invoice_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        if field:
+            raise BadReference(f"there is no invoice {invoice_id}", field=field)
+        raise NotFound(f"no invoice {invoice_id}")
+    lines = (await session.execute(select(InvoiceLine).where(InvoiceLine.invoice_id == invoice_id)
+                                   .order_by(InvoiceLine.id))).scalars()
+    model = domain.Invoice(
+        row.id, row.company_id, row.currency,
+        [domain.InvoiceLine(l.product_id, l.description, plain(l.quantity), quantize(l.unit_price, row.currency),
+                            l.vat_rate) for l in lines],
+        row.due_date, row.deal_id, row.contract_id, row.number, row.issue_date, domain.InvoiceStatus(row.status),
+        row.paid, row.credited)
+    return row, model
+
+
+def _copy(row: Invoice, model: domain.Invoice) -> None:
+    row.status, row.number, row.issue_date, row.due_date = model.status.value, model.number, model.issue_date, model.due_date
+    row.net, row.vat, row.total = model.net_total, model.vat_total, model.total
+    row.paid, row.credited = model.paid, model.credited
+    row.updated_at = now()
+    row.version += 1
+
+
+async def _save_lines(session: AsyncSession, invoice_id: uuid.UUID, lines: list[domain.InvoiceLine]) -> None:
+    await session.execute(InvoiceLine.__table__.delete().where(InvoiceLine.invoice_id == invoice_id))
+    session.add_all(InvoiceLine(invoice_id=invoice_id, product_id=l.product_id, description=l.description,
+                                quantity=l.quantity, unit_price=l.unit_price, vat_rate=l.vat_rate) for l in lines)
+
+
+def _lines(data: list[schemas.InvoiceLineIn]) -> list[domain.InvoiceLine]:
+    return [domain.InvoiceLine(l.product_id, l.description, l.quantity, l.unit_price, l.vat_rate) for l in data]
+
+
+async def draft_invoice(uow: UnitOfWork, data: schemas.InvoiceCreate, deals: Peer) -> Invoice:
+    s = uow.session
+    company_id, contract = data.company_id, None
+    if data.contract_id is not None:
+        contract = await s.get(Contract, data.contract_id)
+        if contract is None:
+            raise BadReference(f"there is no contract {data.contract_id}", field="contract_id")
+    deal_id = data.deal_id or (contract.deal_id if contract else None)
+    if deal_id is not None:
+        company_id = (await deal_of(s, deal_id, deals)).company_id
+    if company_id is None:
+        raise BadReference("name the deal, the contract or the client the invoice is for", field="deal_id")
+    model = domain.Invoice.draft(uuid.uuid4(), company_id, data.currency, _lines(data.lines), data.due_date,
+                                 deal_id, data.contract_id)
+    row = Invoice(id=model.id, deal_id=deal_id, company_id=company_id, contract_id=data.contract_id,
+                  currency=model.currency, status=model.status.value, created_at=now(), version=0)
+    _copy(row, model)
+    s.add(row)
+    await s.flush()
+    await _save_lines(s, row.id, model.lines)
+    await uow.commit()
+    return row
+
+
+async def update_draft(uow: UnitOfWork, invoice_id: uuid.UUID, data: schemas.InvoiceUpdate) -> Invoice:
+    row, model = await load_invoice(uow.session, invoice_id, lock=True)
+    if "lines" in data.model_fields_set:
+        model.set_lines(_lines(data.lines or []))
+        await _save_lines(uow.session, row.id, model.lines)
+    if "due_date" in data.model_fields_set:
+        model.set_due_date(data.due_date)
+    _copy(row, model)
+    await uow.commit()
+    return row
+
+
+async def _next_number(session: AsyncSession, year: int) -> str:
+    # The counter row is locked by the UPDATE until the issuing transaction ends: concurrent issues
+    # queue, and a rolled-back issue gives its number back, so the sequence has no gaps.
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    await session.execute(insert(InvoiceCounter).values(year=year, last=0).on_conflict_do_nothing())
+    seq = (await session.execute(update(InvoiceCounter).where(InvoiceCounter.year == year)
+                                 .values(last=InvoiceCounter.last + 1).returning(InvoiceCounter.last))).scalar_one()
+    return domain.format_invoice_number(year, seq)
+
+
+async def issue_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, time_zone: str) -> Invoice:
+    s = uow.session
+    row, model = await load_invoice(s, invoice_id, lock=True)
+    day = today(time_zone)
+    if model.due_date is None and row.contract_id is not None:
+        model.set_due_date(_contract_model(await s.get(Contract, row.contract_id)).due_date(day))
+    if model.status != domain.InvoiceStatus.DRAFT:
+        model.issue("0000-000000", day)  # the domain names the refusal; no number is taken
+    model.issue(await _next_number(s, day.year), day)
+    _copy(row, model)
+    uow.emit(ev.InvoiceIssued(
+        invoice_id=row.id, number=row.number, deal_id=row.deal_id, company_id=row.company_id,
+        contract_id=row.contract_id, issue_date=row.issue_date, due_date=row.due_date, net=row.net, vat=row.vat,
+        total=row.total, currency=row.currency,
+        lines=[ev.InvoiceLinePayload(product_id=l.product_id, description=l.description or "", quantity=l.quantity,
+                                     unit_price=l.unit_price, vat_rate=l.vat_rate, net=l.net(row.currency),
+                                     vat=l.vat(row.currency), gross=l.gross(row.currency)) for l in model.lines]),
+        subject=row.id, sequence=row.version)
+    await uow.commit()
+    return row
+
+
+async def cancel_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, reason: str | None) -> Invoice:
+    row, model = await load_invoice(uow.session, invoice_id, lock=True)
+    was_issued = model.number is not None
+    model.cancel()
+    _copy(row, model)
+    row.cancel_reason = reason
+    if was_issued:  # a draft was never news to anyone
+        uow.emit(ev.InvoiceCancelled(invoice_id=row.id, number=row.number, deal_id=row.deal_id,
+                                     company_id=row.company_id, reason=reason), subject=row.id, sequence=row.version)
+    await uow.commit()
+    return row
+
+
+async def credit_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, data: schemas.CreditCreate,
+                         time_zone: str) -> CreditNote:
+    row, model = await load_invoice(uow.session, invoice_id, lock=True)
+    note = domain.credit(model, data.amount, data.reason, today(time_zone))
+    _copy(row, model)
+    saved = CreditNote(id=uuid.uuid4(), invoice_id=row.id, amount=note.amount, reason=note.reason,
+                       issued_on=note.issued_on)
+    uow.session.add(saved)
+    uow.emit(ev.InvoiceCredited(invoice_id=row.id, number=row.number, credit_note_id=saved.id, deal_id=row.deal_id,
+                                company_id=row.company_id, amount=-note.amount, currency=row.currency,
+                                reason=note.reason), subject=row.id, sequence=row.version)
+    await uow.commit()
+    return saved
+
+
+# --- payments -----------------------------------------------------------------------------------------
+
+async def record_payment(uow: UnitOfWork, data: schemas.PaymentCreate, time_zone: str) -> Payment:
+    s = uow.session
+    day = today(time_zone)
+    known = (await s.execute(select(Payment.bank_reference).where(Payment.company_id == data.company_id,
+                                                                 Payment.bank_reference.is_not(None)))).scalars()
+    payment = domain.Payment.record(uuid.uuid4(), data.company_id, data.amount, data.currency, data.received_on,
+                                    data.method, data.bank_reference, list(known), day)
+    open_rows = (await s.execute(
+        select(Invoice.id).where(Invoice.company_id == data.company_id, Invoice.currency == payment.currency,
+                                 Invoice.status.in_([s_.value for s_ in (domain.InvoiceStatus.ISSUED,
+                                                                          domain.InvoiceStatus.PARTLY_PAID,
+                                                                          domain.InvoiceStatus.OVERDUE)]))
+        .with_for_update())).scalars().all()
+    loaded = {i: await load_invoice(s, i) for i in open_rows}
+    if data.allocations is not None:
+        for i, a in enumerate(data.allocations):
+            if a.invoice_id not in loaded:  # the domain says why: another client's, draft, cancelled, paid
+                row, model = await load_invoice(s, a.invoice_id, field=f"allocations[{i}].invoice_id")
+                if row.company_id != data.company_id:
+                    raise BadReference("the invoice is another client's", field=f"allocations[{i}].invoice_id")
+                loaded[a.invoice_id] = (row, model)
+    plan = domain.allocate(payment.amount, payment.currency, [m for _, m in loaded.values()],
+                           None if data.allocations is None else [(a.invoice_id, a.amount) for a in data.allocations])
+    row = Payment(id=payment.id, company_id=payment.client_id, amount=payment.amount, currency=payment.currency,
+                  received_on=payment.received_on, method=payment.method.value, bank_reference=payment.bank_reference,
+                  credit=plan.credit, created_at=now())
+    s.add(row)
+    await s.flush()
+    settled = []
+    for part in plan.parts:
+        invoice_row, model = loaded[part.invoice_id]
+        if model.apply_payment(part.amount):
+            settled.append(invoice_row)
+        _copy(invoice_row, model)
+        s.add(Allocation(payment_id=row.id, invoice_id=part.invoice_id, amount=part.amount))
+    uow.emit(ev.PaymentReceived(
+        payment_id=row.id, company_id=row.company_id, amount=row.amount, currency=row.currency,
+        paid_on=row.received_on, bank_reference=row.bank_reference or "", method=row.method,
+        allocations=[ev.AllocationPayload(invoice_id=p.invoice_id, deal_id=loaded[p.invoice_id][0].deal_id,
+                                          amount=p.amount) for p in plan.parts],
+        credit=plan.credit), subject=row.company_id, sequence=1)
+    for invoice_row in settled:
+        uow.emit(ev.InvoicePaid(invoice_id=invoice_row.id, number=invoice_row.number, deal_id=invoice_row.deal_id,
+                                company_id=invoice_row.company_id, total=invoice_row.total,
+                                currency=invoice_row.currency, paid_on=row.received_on),
+                 subject=invoice_row.id, sequence=invoice_row.version)
+    await uow.commit()
+    return row
+
+
+# --- deliveries ---------------------------------------------------------------------------------------
+
+async def ship(uow: UnitOfWork, data: schemas.DeliveryCreate, deals: Peer) -> Delivery:
+    s = uow.session
+    deal = await deal_of(s, data.deal_id, deals)
+    model = domain.Delivery.ship(uuid.uuid4(), deal.deal_id, data.waybill_number, data.shipped_on,
+                                 [domain.DeliveryItem(i.product_id, i.quantity) for i in data.items], data.carrier)
+    if await s.scalar(select(Delivery.id).where(Delivery.waybill_number == model.waybill_number)):
+        raise BadReference(f"waybill {model.waybill_number} is recorded already", field="waybill_number")
+    row = Delivery(id=model.id, deal_id=deal.deal_id, company_id=deal.company_id, waybill_number=model.waybill_number,
+                   shipped_on=model.shipped_on, carrier=model.carrier, status=model.status.value,
+                   items=[{"product_id": str(i.product_id), "quantity": str(i.quantity)} for i in model.items],
+                   created_at=now())
+    s.add(row)
+    uow.emit(ev.DeliveryShipped(delivery_id=row.id, deal_id=row.deal_id, company_id=row.company_id,
+                                waybill=row.waybill_number, shipped_on=row.shipped_on, carrier=row.carrier,
+                                items=[ev.DeliveryItemPayload(product_id=i.product_id, quantity=i.quantity)
+                                       for i in model.items]), subject=row.id, sequence=1)
+    await uow.commit()
+    return row
+
+
+async def mark_delivered(uow: UnitOfWork, delivery_id: uuid.UUID, delivered_on: date) -> Delivery:
+    row = await uow.session.get(Delivery, delivery_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    model = domain.Delivery(row.id, row.deal_id, row.waybill_number, row.shipped_on, (), row.carrier,
+                            domain.DeliveryStatus(row.status), row.delivered_on)
+    model.move_to(domain.DeliveryStatus.DELIVERED, delivered_on)
+    row.status, row.delivered_on = model.status.value, model.delivered_on
+    uow.emit(ev.DeliveryDelivered(delivery_id=row.id, deal_id=row.deal_id, company_id=row.company_id,
+                                  waybill=row.waybill_number, delivered_on=row.delivered_on), subject=row.id, sequence=2)
+    await uow.commit()
+    return row
+
+
+# --- the overdue sweep ----------------------------------------------------------------------------------
+
+async def mark_overdue(uow: UnitOfWork, day: date) -> int:
+    """Every open invoice past its due date becomes overdue, and InvoiceOverdue goes out once for each."""
+    s = uow.session
+    ids = (await s.execute(select(Invoice.id).where(
+        Invoice.status.in_([domain.InvoiceStatus.ISSUED.value, domain.InvoiceStatus.PARTLY_PAID.value]),
+        Invoice.due_date < day))).scalars().all()
+    for invoice_id in ids:
+        row, model = await load_invoice(s, invoice_id, lock=True)
+        if model.mark_overdue(day):
+            _copy(row, model)
+            uow.emit(ev.InvoiceOverdue(invoice_id=row.id, number=row.number, deal_id=row.deal_id,
+                                       company_id=row.company_id, outstanding=model.outstanding,
+                                       currency=row.currency, due_date=row.due_date,
+                                       days_overdue=model.days_overdue(day)), subject=row.id, sequence=row.version)
+    await uow.commit()
+    return len(ids)
+
+
+# --- views ------------------------------------------------------------------------------------------------
+
+async def list_invoices(session: AsyncSession, *, company_id, deal_id, status, overdue_on: date | None
+                        ) -> list[Invoice]:
+    stmt = select(Invoice)
+    for column, value in ((Invoice.company_id, company_id), (Invoice.deal_id, deal_id), (Invoice.status, status)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if overdue_on is not None:
+        stmt = stmt.where(Invoice.status.in_(["issued", "partly_paid", "overdue"]), Invoice.due_date < overdue_on)
+    return list((await session.execute(stmt.order_by(Invoice.due_date, Invoice.number, Invoice.id))).scalars())
+
+
+async def receivables(session: AsyncSession, *, by: str, day: date) -> list[dict]:
+    """Debt and its ageing per client, or per manager (the owner of the deal the invoice is for)."""
+    rows = (await session.execute(select(Invoice, DealReplica.owner_id).outerjoin(
+        DealReplica, DealReplica.deal_id == Invoice.deal_id).where(
+        Invoice.status.in_(["issued", "partly_paid", "overdue", "paid"])))).all()
+    sums: dict[tuple, dict] = {}
+    for invoice, owner_id in rows:
+        key = (invoice.company_id if by == "client" else owner_id, invoice.currency)
+        entry = sums.setdefault(key, {"invoiced": Decimal(0), "credited": Decimal(0), "paid": Decimal(0),
+                                      "ageing": {b: Decimal(0) for b in domain.AGEING_BUCKETS}})
+        entry["invoiced"] += invoice.total
+        entry["credited"] += invoice.credited
+        entry["paid"] += invoice.paid
+        outstanding = invoice.total - invoice.credited - invoice.paid
+        if outstanding:
+            entry["ageing"][domain.ageing_bucket((day - invoice.due_date).days)] += outstanding
+    out = [{"key": key, "currency": currency, **entry,
+            "debt": entry["invoiced"] - entry["credited"] - entry["paid"]} for (key, currency), entry in sums.items()]
+    return sorted(out, key=lambda r: (-r["debt"], str(r["key"]), r["currency"]))
+
+
+# --- replicas (fed by deals' events) ------------------------------------------------------------------------
+
+async def apply_deal(session: AsyncSession, card, sequence: int) -> None:
+    row = await session.get(DealReplica, card.deal_id, with_for_update=True)
+    if row is None:
+        session.add(DealReplica(deal_id=card.deal_id, company_id=card.company_id, owner_id=card.owner_id,
+                                title=card.title, status=card.status, currency=card.currency, version=sequence))
+    elif sequence > row.version:
+        row.company_id, row.owner_id, row.title = card.company_id, card.owner_id, card.title
+        row.status, row.currency, row.version = card.status, card.currency, sequence
+
+
+async def apply_deal_closed(uow: UnitOfWork, deal_id: uuid.UUID, company_id: uuid.UUID, status: str,
+                            sequence: int) -> None:
+    s = uow.session
+    row = await s.get(DealReplica, deal_id, with_for_update=True)
+    if row is None:
+        s.add(DealReplica(deal_id=deal_id, company_id=company_id, status=status, version=sequence))
+    elif sequence > row.version:
+        row.status, row.version = status, sequence
+    if status == "lost":
+        # A lost deal bills nothing more: its drafts go. Issued invoices stand (what is owed is owed)
+        # until someone cancels or credits them.
+        drafts = (await s.execute(select(Invoice).where(Invoice.deal_id == deal_id, Invoice.status == "draft")
+                                  .with_for_update())).scalars().all()
+        for draft in drafts:
+            draft.status, draft.cancel_reason, draft.updated_at = "cancelled", "the deal was lost", now()

@@ -1,0 +1,82 @@
+import asyncio
+import uuid
+
+import httpx
+import pytest
+
+from mercator.billing import consumers
+from mercator.billing.app import MIGRATIONS, build_app
+from mercator.billing.settings import BillingSettings
+from mercator.common.bus.consumer import Delivery
+from mercator.common.db import make_engine
+from mercator.common.events import Envelope
+from mercator.common.events import catalogue as ev
+from mercator.common.migrate import upgrade
+from mercator.common.runtime import Runtime
+from mercator.common.testing.api import auth, caller, client, rolled_back_app
+
+
+@pytest.fixture(scope="session")
+async def billing_db(postgres) -> str:
+    url = await postgres.create("billing")
+    await asyncio.to_thread(upgrade, url, MIGRATIONS)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def billing_engine(billing_db):
+    engine = make_engine(billing_db)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def settings(billing_db) -> BillingSettings:
+    return BillingSettings(database_url=billing_db, relay_enabled=False, consumers_enabled=False,
+                           kafka_bootstrap="127.0.0.1:9")
+
+
+@pytest.fixture
+def no_deals_service():
+    """Stands for the deals service over real HTTP (httpx's mock transport): it knows no deal."""
+    return httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(404, json={})),
+                             base_url="http://deals-fake")
+
+
+@pytest.fixture
+async def app(settings, billing_engine, no_deals_service):
+    async with rolled_back_app(settings, billing_engine,
+                               lambda s, rt: build_app(s, rt, deals_http=no_deals_service)) as app:
+        yield app
+
+
+@pytest.fixture
+def manager():
+    return caller("Анна Петрова")
+
+
+@pytest.fixture
+async def api(app, settings, manager):
+    async with client(app, auth(settings, manager)) as c:
+        yield c
+
+
+async def deliver(app, handlers, payload, sequence=1):
+    envelope = Envelope(type=payload.type_name(), source="/mercator/deals", subject="x", sequence=sequence,
+                        data=payload.model_dump(mode="json"))
+    async with app.state.runtime.uow() as uow:
+        await handlers[payload.type_name()](uow, Delivery(envelope, payload))
+        await uow.commit()
+
+
+@pytest.fixture
+def deal_event(app, manager):
+    """A deal as the deals service announced it (DealOpened through the real handler)."""
+    async def feed(company_id: uuid.UUID | None = None) -> tuple[uuid.UUID, uuid.UUID]:
+        from datetime import UTC, datetime
+        deal_id, company_id = uuid.uuid4(), company_id or uuid.uuid4()
+        await deliver(app, consumers.DEALS, ev.DealOpened(
+            deal_id=deal_id, title="Внедрение", company_id=company_id, owner_id=manager.user_id,
+            pipeline_id=uuid.uuid4(), stage="contract", status="open", currency="RUB", opened_at=datetime.now(UTC)))
+        return deal_id, company_id
+    return feed

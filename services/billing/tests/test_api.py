@@ -1,0 +1,159 @@
+"""The billing API against a real PostgreSQL; every test's writes are rolled back."""
+
+import json
+import uuid
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from mercator.billing import service
+from mercator.common.bus import tables
+
+pytestmark = pytest.mark.postgres
+TODAY = service.today("Europe/Moscow")
+
+
+async def events(app) -> list[tuple[str, dict]]:
+    async with app.state.runtime.sessionmaker() as s:
+        rows = (await s.execute(select(tables.outbox.c.type, tables.outbox.c.payload)
+                                .order_by(tables.outbox.c.id))).all()
+    return [(t, json.loads(p)) for t, p in rows]
+
+
+async def issued(api, deal_id, lines=None, due_date=None) -> dict:
+    r = await api.post("/api/v1/invoices", json={
+        "deal_id": str(deal_id), "due_date": str(due_date or TODAY + timedelta(days=10)),
+        "lines": lines or [{"description": "Лицензия Sales Expert", "quantity": "1", "unit_price": "100000.00"}]})
+    assert r.status_code == 201, r.text
+    r = await api.post(f"/api/v1/invoices/{r.json()['id']}/issue")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_contract_invoice_partial_and_final_payment_and_delivery(api, app, deal_event):
+    deal_id, company = await deal_event()
+    contract = await api.post("/api/v1/contracts", json={
+        "number": "Д-17/2026", "deal_id": str(deal_id), "signed_on": str(TODAY), "amount": "122000.00",
+        "due_in_days": 14})
+    assert contract.status_code == 201, contract.text
+    draft = (await api.post("/api/v1/invoices", json={"contract_id": contract.json()["id"], "lines": [
+        {"description": "Лицензия", "quantity": "1", "unit_price": "100000.00", "vat_rate": "22"}]})).json()
+    assert draft["status"] == "draft" and draft["number"] is None and draft["company_id"] == str(company)
+    invoice = (await api.post(f"/api/v1/invoices/{draft['id']}/issue")).json()
+    assert invoice["status"] == "issued" and invoice["number"] == f"{TODAY.year}-{int(invoice['number'][5:]):06d}"
+    assert (invoice["net"], invoice["vat"], invoice["total"]) == ("100000.00", "22000.00", "122000.00")
+    assert invoice["due_date"] == str(TODAY + timedelta(days=14))
+    edit = await api.patch(f"/api/v1/invoices/{invoice['id']}", json={"due_date": str(TODAY)})
+    assert edit.status_code == 422 and edit.json()["rule"] == "invoice_issued"
+
+    first = await api.post("/api/v1/payments", json={"company_id": str(company), "amount": "50000.00",
+                                                      "received_on": str(TODAY), "bank_reference": "п/п 101"})
+    assert first.status_code == 201 and first.json()["allocations"] == [
+        {"invoice_id": invoice["id"], "amount": "50000.00"}]
+    assert (await api.get(f"/api/v1/invoices/{invoice['id']}")).json()["status"] == "partly_paid"
+    final = await api.post("/api/v1/payments", json={"company_id": str(company), "amount": "80000.00",
+                                                      "received_on": str(TODAY), "bank_reference": "п/п 102"})
+    assert final.json()["credit"] == "8000.00"
+    settled = (await api.get(f"/api/v1/invoices/{invoice['id']}")).json()
+    assert settled["status"] == "paid" and settled["outstanding"] == "0.00"
+
+    shipped = await api.post("/api/v1/deliveries", json={"deal_id": str(deal_id), "waybill_number": "ТН-77",
+                                                         "shipped_on": str(TODAY), "carrier": "Деловые линии",
+                                                         "items": [{"product_id": str(uuid.uuid4()), "quantity": "1"}]})
+    assert shipped.status_code == 201 and shipped.json()["status"] == "shipped"
+    done = await api.post(f"/api/v1/deliveries/{shipped.json()['id']}/delivered", json={"delivered_on": str(TODAY)})
+    assert done.json()["status"] == "delivered"
+
+    types = [t for t, _ in await events(app)]
+    assert types == ["ContractSigned", "InvoiceIssued", "PaymentReceived", "PaymentReceived", "InvoicePaid",
+                     "DeliveryShipped", "DeliveryDelivered"]
+    payment = [p for t, p in await events(app) if t == "PaymentReceived"][0]
+    assert payment["allocations"][0]["deal_id"] == str(deal_id) and payment["amount"] == "50000.00"
+    debt = (await api.get("/api/v1/receivables")).json()["rows"]
+    assert [(r["key"], r["debt"]) for r in debt] == [(str(company), "0.00")]
+
+
+async def test_invoice_numbers_run_without_gaps_and_drafts_take_none(api, deal_event):
+    deal_id, _ = await deal_event()
+    a = await issued(api, deal_id)
+    await api.post("/api/v1/invoices", json={"deal_id": str(deal_id), "lines": []})  # a draft: no number
+    b = await issued(api, deal_id)
+    seq_a, seq_b = int(a["number"].split("-")[1]), int(b["number"].split("-")[1])
+    assert seq_b == seq_a + 1
+
+
+async def test_vat_is_rounded_per_line(api, deal_event):
+    deal_id, _ = await deal_event()
+    invoice = await issued(api, deal_id, lines=[
+        {"description": "Услуга", "quantity": "3", "unit_price": "33.33", "vat_rate": "20"},
+        {"description": "Книга", "quantity": "1", "unit_price": "10.05", "vat_rate": "10"},
+        {"description": "Экспорт", "quantity": "2", "unit_price": "5.00", "vat_rate": "0"}])
+    assert [l["vat"] for l in invoice["lines"]] == ["20.00", "1.01", "0.00"]
+    assert (invoice["net"], invoice["vat"], invoice["total"]) == ("120.04", "21.01", "141.05")
+
+
+async def test_overdue_is_marked_and_announced_once(api, app, deal_event):
+    deal_id, company = await deal_event()
+    invoice = await issued(api, deal_id, due_date=TODAY)
+    later = TODAY + timedelta(days=45)
+    for _ in range(2):
+        async with app.state.runtime.uow() as uow:
+            await service.mark_overdue(uow, later)
+    assert [t for t, _ in await events(app)].count("InvoiceOverdue") == 1
+    overdue = [p for t, p in await events(app) if t == "InvoiceOverdue"][0]
+    assert overdue["days_overdue"] == 45 and overdue["outstanding"] == "122000.00"
+    assert (await api.get(f"/api/v1/invoices/{invoice['id']}")).json()["status"] == "overdue"
+
+
+async def test_receivables_by_client_and_by_manager_with_ageing(api, app, deal_event, manager):
+    deal_a, client_a = await deal_event()
+    deal_b, client_b = await deal_event()
+    await issued(api, deal_a)
+    await issued(api, deal_b)
+    await api.post("/api/v1/payments", json={"company_id": str(client_b), "amount": "22000.00",
+                                              "received_on": str(TODAY), "bank_reference": "1"})
+    rows = (await api.get("/api/v1/receivables")).json()["rows"]
+    assert [(r["key"], r["debt"]) for r in rows] == [(str(client_a), "122000.00"), (str(client_b), "100000.00")]
+    assert rows[0]["ageing"]["current"] == "122000.00"
+    by_manager = (await api.get("/api/v1/receivables", params={"by": "manager"})).json()["rows"]
+    assert [(r["key"], r["debt"]) for r in by_manager] == [(str(manager.user_id), "222000.00")]
+
+
+async def test_a_lost_deal_takes_its_drafts_with_it(api, app, deal_event):
+    from datetime import UTC, datetime
+
+    from mercator.billing import consumers
+    from mercator.common.events import catalogue as ev
+    from mercator.common.events import Envelope
+    from mercator.common.bus.consumer import Delivery
+
+    async def deliver(app, handlers, payload, sequence):
+        envelope = Envelope(type=payload.type_name(), source="/t", subject="x", sequence=sequence,
+                            data=payload.model_dump(mode="json"))
+        async with app.state.runtime.uow() as uow:
+            await handlers[payload.type_name()](uow, Delivery(envelope, payload))
+            await uow.commit()
+    deal_id, company = await deal_event()
+    draft = (await api.post("/api/v1/invoices", json={"deal_id": str(deal_id), "lines": []})).json()
+    kept = await issued(api, deal_id)
+    await deliver(app, consumers.DEALS, ev.DealLost(deal_id=deal_id, company_id=company, owner_id=uuid.uuid4(),
+                                                    reason="Цена", lost_at_stage="contract",
+                                                    lost_at=datetime.now(UTC), currency="RUB"), sequence=5)
+    assert (await api.get(f"/api/v1/invoices/{draft['id']}")).json()["status"] == "cancelled"
+    assert (await api.get(f"/api/v1/invoices/{kept['id']}")).json()["status"] == "issued"
+
+
+async def test_a_credit_note_reduces_what_is_owed_and_cancel_needs_no_payments(api, deal_event):
+    deal_id, company = await deal_event()
+    invoice = await issued(api, deal_id)
+    note = await api.post(f"/api/v1/invoices/{invoice['id']}/credit", json={"amount": "22000.00",
+                                                                          "reason": "скидка"})
+    assert note.status_code == 201 and note.json()["amount"] == "-22000.00"
+    assert (await api.get(f"/api/v1/invoices/{invoice['id']}")).json()["outstanding"] == "100000.00"
+    other = await issued(api, deal_id)
+    await api.post("/api/v1/payments", json={"company_id": str(company), "amount": "1.00",
+                                              "received_on": str(TODAY), "bank_reference": "9",
+                                              "allocations": [{"invoice_id": other["id"], "amount": "1.00"}]})
+    refused = await api.post(f"/api/v1/invoices/{other['id']}/cancel", json={"reason": "ошибка"})
+    assert refused.status_code == 422 and refused.json()["rule"] == "invoice_has_payments"
