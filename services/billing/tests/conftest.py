@@ -12,7 +12,6 @@ from mercator.common.db import make_engine
 from mercator.common.events import Envelope
 from mercator.common.events import catalogue as ev
 from mercator.common.migrate import upgrade
-from mercator.common.runtime import Runtime
 from mercator.common.testing.api import auth, caller, client, rolled_back_app
 
 
