@@ -65,6 +65,10 @@ FACTS = {
     "InvoiceCancelled": (lambda c: ev.InvoiceCancelled(invoice_id=uuid.uuid4(), number="2026-000123", deal_id=DEAL,
                                                        company_id=c, reason="ошибка в реквизитах"),
                          "Счёт 2026-000123 аннулирован: ошибка в реквизитах", None),
+    "InvoiceCredited": (lambda c: ev.InvoiceCredited(invoice_id=uuid.uuid4(), number="2026-000123",
+                                                     credit_note_id=uuid.uuid4(), deal_id=DEAL, company_id=c,
+                                                     amount=Decimal("20000"), currency="RUB", reason="скидка"),
+                        "По счёту 2026-000123 выписана кредит-нота на 20 000,00 RUB: скидка", None),
     "PaymentReceived": (lambda c: ev.PaymentReceived(
         payment_id=uuid.uuid4(), company_id=c, amount=Decimal("50000"), currency="RUB", paid_on=date(2026, 12, 1),
         bank_reference="123", method="bank",
@@ -251,4 +255,4 @@ async def test_deal_and_billing_facts_are_two_consumer_groups(settings):
     assert groups == {"contacts.deals": set(consumers.DEALS), "contacts.billing": set(consumers.BILLING)}
     for owner, handlers in (("deals", consumers.DEALS), ("billing", consumers.BILLING)):
         assert {ev.payload_model(t).owner for t in handlers} == {owner}
-    assert len(HANDLERS) == len(FACTS) == 14
+    assert len(HANDLERS) == len(FACTS) == 15

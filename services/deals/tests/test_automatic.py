@@ -68,3 +68,68 @@ async def test_a_closed_deal_is_not_moved_by_billing(api, app, card_event):
 
 async def test_a_fact_about_an_unknown_deal_changes_nothing(app):
     await billing_fact(app, invoice(uuid.uuid4(), uuid.uuid4()))  # no exception: nothing to move
+
+
+async def test_a_fact_read_after_a_later_one_takes_its_place_in_the_path(api, app, card_event):
+    """Topics are read in no set order: the shipment may be read before the contract and the payment."""
+    from datetime import timedelta
+
+    from mercator.deals.tables import Deal
+    company = await card_event()
+    deal = (await api.post("/api/v1/deals", json={"title": "Сделка", "company_id": str(company)})).json()
+    deal_id = uuid.UUID(deal["id"])
+    t0 = datetime.now(UTC)
+    facts = {
+        "contract": (invoice(deal_id, company), t0 + timedelta(minutes=1)),
+        "payment": (ev.PaymentReceived(
+            payment_id=uuid.uuid4(), company_id=company, amount=Decimal("120.00"), currency="RUB",
+            paid_on=date(2026, 11, 28), bank_reference="1", method="bank_transfer",
+            allocations=[ev.AllocationPayload(invoice_id=uuid.uuid4(), deal_id=deal_id, amount=Decimal("120.00"))]),
+            t0 + timedelta(minutes=2)),
+        "delivery": (ev.DeliveryShipped(delivery_id=uuid.uuid4(), deal_id=deal_id, company_id=company,
+                                        waybill="ТН-1", shipped_on=date(2026, 11, 29)), t0 + timedelta(minutes=3)),
+    }
+    for stage in ("delivery", "contract", "payment"):  # read out of order
+        payload, at = facts[stage]
+        envelope = Envelope(type=payload.type_name(), source="/mercator/billing", subject="x", sequence=1,
+                            data=payload.model_dump(mode="json"), time=at)
+        async with app.state.runtime.uow() as uow:
+            await consumers.BILLING[payload.type_name()](uow, Delivery(envelope, payload))
+            await uow.commit()
+    timeline = [i for i in (await api.get(f"/api/v1/deals/{deal_id}/timeline")).json() if i["type"] == "transition"]
+    assert [(t["from_stage"], t["to_stage"]) for t in timeline] == [
+        (None, "interest"), ("interest", "contract"), ("contract", "payment"), ("payment", "delivery")]
+    assert [t["seconds_in_previous"] for t in timeline[2:]] == [60, 60]
+    assert (await api.get(f"/api/v1/deals/{deal_id}")).json()["stage"] == "delivery"
+    async with app.state.runtime.sessionmaker() as s:
+        assert (await s.get(Deal, deal_id)).stage_code == "delivery"
+
+
+async def test_a_late_payment_read_after_the_win_still_shows_in_the_path(api, app, card_event):
+    company = await card_event()
+    deal = (await api.post("/api/v1/deals", json={"title": "Сделка", "company_id": str(company)})).json()
+    deal_id = uuid.UUID(deal["id"])
+    opened = datetime.fromisoformat(deal["opened_at"])
+    t0 = datetime.now(UTC)  # shipped now; paid between the opening and the shipment
+    shipped = ev.DeliveryShipped(delivery_id=uuid.uuid4(), deal_id=deal_id, company_id=company, waybill="ТН-2",
+                                 shipped_on=date(2026, 11, 29))
+    paid = ev.PaymentReceived(payment_id=uuid.uuid4(), company_id=company, amount=Decimal("1.00"), currency="RUB",
+                              paid_on=date(2026, 11, 28), bank_reference="2", method="bank_transfer",
+                              allocations=[ev.AllocationPayload(invoice_id=uuid.uuid4(), deal_id=deal_id,
+                                                                amount=Decimal("1.00"))])
+    for payload, at in ((shipped, t0),):
+        envelope = Envelope(type=payload.type_name(), source="/b", subject="x", sequence=1,
+                            data=payload.model_dump(mode="json"), time=at)
+        async with app.state.runtime.uow() as uow:
+            await consumers.BILLING[payload.type_name()](uow, Delivery(envelope, payload))
+            await uow.commit()
+    await api.post(f"/api/v1/deals/{deal_id}/win", json={})
+    envelope = Envelope(type="PaymentReceived", source="/b", subject="x", sequence=1,
+                        data=paid.model_dump(mode="json"), time=opened + (t0 - opened) / 2)
+    async with app.state.runtime.uow() as uow:
+        await consumers.BILLING["PaymentReceived"](uow, Delivery(envelope, paid))
+        await uow.commit()
+    path = [t["to_stage"] for t in (await api.get(f"/api/v1/deals/{deal_id}/timeline")).json()
+            if t["type"] == "transition"]
+    assert path == ["interest", "payment", "delivery", "won"]
+    assert (await api.get(f"/api/v1/deals/{deal_id}")).json()["status"] == "won"

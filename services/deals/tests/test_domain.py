@@ -525,3 +525,29 @@ def test_stages_as_of_breaks_ties_by_the_order_given():
     assert stages_as_of([(deal, first), (deal, second)], hours(2))[deal].stage_code == (
         "tech_proposal")
     assert stages_as_of([(deal, second), (deal, first)], hours(2))[deal].stage_code == "demo"
+
+
+def _t(frm, to, minute, kind=TransitionKind.MOVE):
+    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    return Transition(frm, to, base + timedelta(minutes=minute), None, None, None, kind)
+
+
+def test_a_late_fact_is_spliced_into_the_path_where_it_belongs():
+    from mercator.deals.domain import splice_late_fact
+    pipeline = Pipeline(uuid.uuid4(), "p", DEFAULT_PIPELINE_STAGES)
+    kept = [_t(None, "interest", 0), _t("interest", "delivery", 30, TransitionKind.AUTOMATIC)]
+    inserted, index, rewritten = splice_late_fact(pipeline, kept, "contract", kept[0].at + timedelta(minutes=10), "e1")
+    assert (inserted.from_stage, inserted.to_stage, inserted.seconds_in_previous) == ("interest", "contract", 600)
+    assert inserted.kind == TransitionKind.AUTOMATIC and inserted.cause == "e1"
+    assert index == 1 and (rewritten.from_stage, rewritten.seconds_in_previous) == ("contract", 1200)
+
+
+def test_a_late_fact_that_disagrees_with_the_kept_path_is_left_out():
+    from mercator.deals.domain import splice_late_fact
+    pipeline = Pipeline(uuid.uuid4(), "p", DEFAULT_PIPELINE_STAGES)
+    back = [_t(None, "interest", 0), _t("interest", "delivery", 30), _t("delivery", "needs", 40)]
+    ten = back[0].at + timedelta(minutes=35)
+    assert splice_late_fact(pipeline, back, "payment", ten, "e") is None  # the deal went back after it
+    assert splice_late_fact(pipeline, back[:2], "needs", ten - timedelta(minutes=30), "e") is not None
+    assert splice_late_fact(pipeline, back[:2], "contract", back[0].at - timedelta(minutes=1), "e") is None
+    assert splice_late_fact(pipeline, back[:2], "won", back[0].at + timedelta(minutes=1), "e") is None

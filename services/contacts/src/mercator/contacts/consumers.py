@@ -71,6 +71,8 @@ BILLING: dict[str, Handler] = {
         day_start(p.issue_date))),
     # No business time in the payload: the moment billing cancelled it is the envelope's.
     "InvoiceCancelled": _on(lambda p: (f"Счёт {p.number} аннулирован{_tail(p.reason)}", None)),
+    "InvoiceCredited": _on(lambda p: (
+        f"По счёту {p.number} выписана кредит-нота на {money(p.amount, p.currency)}{_tail(p.reason)}", None)),
     "PaymentReceived": _on(lambda p: (
         f"Получен платёж {money(p.amount, p.currency)} (п/п {p.bank_reference})", day_start(p.paid_on))),
     "InvoicePaid": _on(lambda p: (

@@ -471,6 +471,37 @@ def _require_open_stage(stage: Stage) -> None:
 
 # --- views -----------------------------------------------------------------------
 
+def splice_late_fact(pipeline: Pipeline, transitions: list[Transition], stage_code: str, at: datetime,
+                     cause: str) -> tuple[Transition, int, Transition] | None:
+    """A billing fact read after a later one (topics are read in no set order), with a business time
+    before the deal's move past its stage: the kept path gets the step it missed, in its place in time.
+
+    Returns the transition to insert, the index (in `transitions`) of the one that follows it, and that
+    one as it must now read (it leaves the spliced stage); None when the fact does not fit the path.
+    """
+    at = _utc(at)
+    target = next((s for s in pipeline.stages if s.code == stage_code), None)
+    if target is None or target.kind != StageKind.OPEN:
+        return None
+    ordered = sorted(range(len(transitions)), key=lambda i: transitions[i].at)
+    before = [transitions[i] for i in ordered if transitions[i].at <= at]
+    after = [i for i in ordered if transitions[i].at > at]
+    if not before or not after:
+        return None
+    then = pipeline.stage(before[-1].to_stage)
+    following = transitions[after[0]]
+    # Only a step that was really skipped: forward from where the deal stood then, and before the
+    # deal went further still (not back, not elsewhere: then the kept path disagrees with the fact).
+    if (then.kind != StageKind.OPEN or target.position <= then.position
+            or pipeline.stage(following.to_stage).position <= target.position):
+        return None
+    inserted = Transition(then.code, target.code, at, max(0, int((at - before[-1].at).total_seconds())),
+                          None, None, TransitionKind.AUTOMATIC, cause)
+    rewritten = replace(following, from_stage=target.code,
+                        seconds_in_previous=max(0, int((following.at - at).total_seconds())))
+    return inserted, after[0], rewritten
+
+
 def is_stalled(stage: Stage, entered_stage_at: datetime, now: datetime) -> bool:
     return (stage.kind == StageKind.OPEN and stage.stalled_after_days is not None
             and now - entered_stage_at >= timedelta(days=stage.stalled_after_days))

@@ -94,3 +94,8 @@ def add_transition(session: AsyncSession, deal_id: uuid.UUID, t: domain.Transiti
     session.add(Transition(deal_id=deal_id, from_stage=t.from_stage, to_stage=t.to_stage, at=t.at,
                            seconds_in_previous=t.seconds_in_previous, author_id=t.author_id, comment=t.comment,
                            kind=str(t.kind), cause=t.cause))
+
+
+def as_domain(t: Transition) -> domain.Transition:
+    return domain.Transition(t.from_stage, t.to_stage, t.at, t.seconds_in_previous, t.author_id, t.comment, t.kind,
+                             t.cause)

@@ -326,15 +326,29 @@ async def move_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Move, cal
 
 async def advance_automatically(uow: UnitOfWork, deal_id: uuid.UUID, stage_code: str, at: datetime,
                                 cause_event_id: uuid.UUID) -> Deal | None:
-    """Billing says the deal is further on: move it forward by itself, pointing at the cause."""
+    """Billing says the deal is further on: move it forward by itself, pointing at the cause. A fact
+    read after a later one takes its place in the kept path at its own time."""
+    s = uow.session
     try:
-        row, model = await repository.load(uow.session, deal_id, lock=True)
+        row, model = await repository.load(s, deal_id, lock=True)
     except NotFound:
         return None
     transition = model.advance_automatically(stage_code, at, str(cause_event_id))
-    if transition is None:
+    if transition is not None:
+        await _apply(uow, row, model, transition)
+        return row
+    # Also after the deal was closed: the fact is from before, and the kept path should show it.
+    kept = list((await s.execute(select(Transition).where(Transition.deal_id == deal_id)
+                                 .order_by(Transition.at, Transition.id))).scalars())
+    spliced = domain.splice_late_fact(model.pipeline, [repository.as_domain(t) for t in kept], stage_code, at,
+                                      str(cause_event_id))
+    if spliced is None:
         return None
-    await _apply(uow, row, model, transition)
+    inserted, index, rewritten = spliced
+    kept[index].from_stage, kept[index].seconds_in_previous = rewritten.from_stage, rewritten.seconds_in_previous
+    repository.add_transition(s, row.id, inserted)
+    _bump(row)
+    _stage_changed(uow, row, inserted)
     return row
 
 
@@ -509,8 +523,7 @@ async def board(session: AsyncSession, *, pipeline_id: uuid.UUID | None, owner_i
         rows = (await session.execute(
             select(Transition).where(Transition.deal_id.in_(deals), Transition.at <= as_of)
             .order_by(Transition.at, Transition.id))).scalars()
-        kept = [(t.deal_id, domain.Transition(t.from_stage, t.to_stage, t.at, t.seconds_in_previous, t.author_id,
-                                              t.comment, t.kind, t.cause)) for t in rows]
+        kept = [(t.deal_id, repository.as_domain(t)) for t in rows]
         cards = [domain.BoardDeal(deal_id, at.stage_code, deals[deal_id].amount, deals[deal_id].currency, at.entered_at)
                  for deal_id, at in domain.stages_as_of(kept, as_of).items()]
     return pipeline, domain.board(pipeline, cards, when), when
