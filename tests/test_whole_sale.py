@@ -41,11 +41,11 @@ class Cluster:
         self.deals_rt = Runtime(DealsSettings(database_url=dbs["deals"], **common),
                                 consumers={"contacts": deals_consumers.CONTACTS, "billing": deals_consumers.BILLING})
         self.billing_rt = Runtime(BillingSettings(database_url=dbs["billing"], **common),
-                                  consumers={"deals": billing_consumers.DEALS})
+                                  consumers={"deals": billing_consumers.DEALS, "contacts": billing_consumers.CONTACTS})
         self.contacts_app = build_contacts(self.contacts_rt.settings, self.contacts_rt)
         self.deals_app = build_deals(self.deals_rt.settings, self.deals_rt, contacts_http=self._to(self.contacts_app))
         self.billing_app = build_billing(self.billing_rt.settings, self.billing_rt,
-                                         deals_http=self._to(self.deals_app))
+                                         deals_http=self._to(self.deals_app), contacts_http=self._to(self.contacts_app))
         self.runtimes = [self.contacts_rt, self.deals_rt, self.billing_rt]
 
     @staticmethod

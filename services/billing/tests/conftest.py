@@ -37,7 +37,8 @@ def settings(billing_db) -> BillingSettings:
 
 @pytest.fixture
 def no_deals_service():
-    """Stands for the deals service over real HTTP (httpx's mock transport): it knows no deal."""
+    """Stands for the deals and contacts services over real HTTP (httpx's mock transport): they know
+    nothing that has not reached billing's replicas."""
     return httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(404, json={})),
                              base_url="http://deals-fake")
 
@@ -45,7 +46,8 @@ def no_deals_service():
 @pytest.fixture
 async def app(settings, billing_engine, no_deals_service):
     async with rolled_back_app(settings, billing_engine,
-                               lambda s, rt: build_app(s, rt, deals_http=no_deals_service)) as app:
+                               lambda s, rt: build_app(s, rt, deals_http=no_deals_service,
+                                                       contacts_http=no_deals_service)) as app:
         yield app
 
 
@@ -74,6 +76,9 @@ def deal_event(app, manager):
     async def feed(company_id: uuid.UUID | None = None) -> tuple[uuid.UUID, uuid.UUID]:
         from datetime import UTC, datetime
         deal_id, company_id = uuid.uuid4(), company_id or uuid.uuid4()
+        await deliver(app, consumers.CONTACTS, ev.CompanyCreated(
+            company_id=company_id, name="ООО «Клиент»", status="prospect", owner_id=manager.user_id,
+            created_at=datetime.now(UTC)))
         await deliver(app, consumers.DEALS, ev.DealOpened(
             deal_id=deal_id, title="Внедрение", company_id=company_id, owner_id=manager.user_id,
             pipeline_id=uuid.uuid4(), stage="contract", status="open", currency="RUB", opened_at=datetime.now(UTC)))

@@ -157,3 +157,24 @@ async def test_a_credit_note_reduces_what_is_owed_and_cancel_needs_no_payments(a
                                               "allocations": [{"invoice_id": other["id"], "amount": "1.00"}]})
     refused = await api.post(f"/api/v1/invoices/{other['id']}/cancel", json={"reason": "ошибка"})
     assert refused.status_code == 422 and refused.json()["rule"] == "invoice_has_payments"
+
+
+async def test_a_merged_card_hands_its_debt_to_the_survivor(api, app, deal_event):
+    from mercator.billing import consumers
+    from mercator.common.bus.consumer import Delivery
+    from mercator.common.events import Envelope
+    from mercator.common.events import catalogue as ev
+    deal_id, absorbed = await deal_event()
+    _, survivor = await deal_event()
+    await issued(api, deal_id)
+    payload = ev.CompanyMerged(company_id=survivor, absorbed_id=absorbed)
+    async with app.state.runtime.uow() as uow:
+        await consumers.CONTACTS["CompanyMerged"](uow, Delivery(Envelope(
+            type="CompanyMerged", source="/c", subject=str(survivor), sequence=3,
+            data=payload.model_dump(mode="json")), payload))
+        await uow.commit()
+    rows = (await api.get("/api/v1/receivables")).json()["rows"]
+    assert [(r["key"], r["debt"]) for r in rows] == [(str(survivor), "122000.00")]
+    late = await api.post("/api/v1/payments", json={"company_id": str(absorbed), "amount": "1.00",
+                                                     "received_on": str(TODAY), "bank_reference": "x"})
+    assert late.status_code == 422 and str(survivor) in late.json()["detail"]

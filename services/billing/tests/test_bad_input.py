@@ -98,3 +98,11 @@ async def test_a_due_date_before_the_issue_date_and_an_unknown_deal_are_refused(
         {"description": "x", "quantity": "1", "unit_price": "5.00", "vat_rate": "18"}]})
     assert bad_vat.status_code == 422 and bad_vat.json()["errors"][0]["field"] == "lines[0].vat_rate"
     assert await state(app) == before
+
+
+async def test_money_from_an_unknown_client_is_refused(api, app):
+    before = await state(app)
+    r = await api.post("/api/v1/payments", json={"company_id": str(uuid.uuid4()), "amount": "1.00",
+                                                  "received_on": str(TODAY), "bank_reference": "1"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "company_id"
+    assert await state(app) == before

@@ -24,6 +24,13 @@ def deals_peer(request: Request) -> Peer:
 Deals = Annotated[Peer, Depends(deals_peer)]
 
 
+def contacts_peer(request: Request) -> Peer:
+    return Peer("contacts", request.app.state.contacts_http, request.headers.get("authorization"))
+
+
+Contacts = Annotated[Peer, Depends(contacts_peer)]
+
+
 async def _invoice(session, row: Invoice, response: Response | None = None) -> schemas.InvoicePublic:
     _, model = await service.load_invoice(session, row.id)
     if response is not None:
@@ -46,9 +53,10 @@ async def sign_contract(body: schemas.ContractCreate, uow: UowDep, caller: Curre
 
 
 @router.post("/invoices", status_code=201, response_model=schemas.InvoicePublic, tags=["invoices"])
-async def draft_invoice(body: schemas.InvoiceCreate, uow: UowDep, _: CurrentUser, deals: Deals, response: Response):
+async def draft_invoice(body: schemas.InvoiceCreate, uow: UowDep, _: CurrentUser, deals: Deals, contacts: Contacts,
+                        response: Response):
     """A draft: edit it freely; issuing gives it the next number of the year."""
-    row = await service.draft_invoice(uow, body, deals)
+    row = await service.draft_invoice(uow, body, deals, contacts)
     response.headers["Location"] = f"/api/v1/invoices/{row.id}"
     return await _invoice(uow.session, row, response)
 
@@ -108,9 +116,10 @@ async def _payment(session, row: Payment) -> schemas.PaymentPublic:
 
 
 @router.post("/payments", status_code=201, response_model=schemas.PaymentPublic, tags=["payments"])
-async def record_payment(body: schemas.PaymentCreate, uow: UowDep, runtime: RuntimeDep, _: CurrentUser):
+async def record_payment(body: schemas.PaymentCreate, uow: UowDep, runtime: RuntimeDep, _: CurrentUser,
+                         contacts: Contacts):
     """Money received: spread over the named invoices, or the oldest due first; the rest is the client's credit."""
-    row = await service.record_payment(uow, body, runtime.settings.time_zone)
+    row = await service.record_payment(uow, body, runtime.settings.time_zone, contacts)
     return await _payment(uow.session, row)
 
 

@@ -31,11 +31,12 @@ async def overdue_sweep(runtime: Runtime, settings: BillingSettings) -> None:
 
 
 def build_app(settings: BillingSettings | None = None, runtime: Runtime | None = None,
-              deals_http: httpx.AsyncClient | None = None) -> FastAPI:
+              deals_http: httpx.AsyncClient | None = None, contacts_http: httpx.AsyncClient | None = None) -> FastAPI:
     settings = settings or BillingSettings()
-    runtime = runtime or Runtime(settings, consumers={"deals": consumers.DEALS})
+    runtime = runtime or Runtime(settings, consumers={"deals": consumers.DEALS, "contacts": consumers.CONTACTS})
     runtime.background.append(lambda: overdue_sweep(runtime, settings))
     app = create_app(runtime, title="Mercator billing", routers=[api.router],
                      description="Contracts, invoices, payments, deliveries (waybills), receivables.")
     app.state.deals_http = deals_http or httpx.AsyncClient(base_url=settings.deals_url)
+    app.state.contacts_http = contacts_http or httpx.AsyncClient(base_url=settings.contacts_url)
     return app

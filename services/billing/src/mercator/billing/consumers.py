@@ -1,4 +1,4 @@
-"""Event handlers of the billing service: its replica of the deals it bills."""
+"""Event handlers of the billing service: its replicas of the deals and client cards it bills."""
 
 from __future__ import annotations
 
@@ -19,4 +19,14 @@ async def on_lost(uow: UnitOfWork, d: Delivery) -> None:
     await service.apply_deal_closed(uow, d.payload.deal_id, d.payload.company_id, "lost", d.envelope.sequence)
 
 
+async def on_card(uow: UnitOfWork, d: Delivery) -> None:
+    p = d.payload
+    await service.apply_client(uow.session, p.company_id, p.name, p.owner_id, d.envelope.sequence)
+
+
+async def on_merged(uow: UnitOfWork, d: Delivery) -> None:
+    await service.apply_client_merged(uow.session, d.payload.company_id, d.payload.absorbed_id)
+
+
+CONTACTS = {"CompanyCreated": on_card, "CompanyUpdated": on_card, "CompanyMerged": on_merged}
 DEALS = {"DealOpened": on_deal, "DealUpdated": on_deal, "DealWon": on_won, "DealLost": on_lost}

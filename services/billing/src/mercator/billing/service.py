@@ -13,8 +13,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.billing import domain, schemas
-from mercator.billing.tables import (Allocation, Contract, CreditNote, DealReplica, Delivery, Invoice, InvoiceCounter,
-                                     InvoiceLine, Payment)
+from mercator.billing.tables import (Allocation, ClientReplica, Contract, CreditNote, DealReplica, Delivery, Invoice,
+                                     InvoiceCounter, InvoiceLine, Payment)
 from mercator.common.auth import Caller
 from mercator.common.events import catalogue as ev
 from mercator.common.http.errors import AppError, NotFound
@@ -52,6 +52,22 @@ async def deal_of(session: AsyncSession, deal_id: uuid.UUID, deals: Peer | None,
     # Opened a moment ago: keep what its owner said until the deal's own events arrive (version 0).
     row = DealReplica(deal_id=deal_id, company_id=uuid.UUID(found["company_id"]), owner_id=uuid.UUID(found["owner_id"]),
                       title=found["title"], status=found["status"], currency=found["currency"], version=0)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def client_of(session: AsyncSession, company_id: uuid.UUID, contacts: Peer | None,
+                    field: str = "company_id") -> ClientReplica:
+    row = await session.get(ClientReplica, company_id)
+    if row is not None and row.merged_into_id is not None:
+        raise BadReference(f"client card {company_id} was merged into {row.merged_into_id}", field=field)
+    if row is not None:
+        return row
+    found = await contacts.get(f"/api/v1/companies/{company_id}") if contacts is not None else None
+    if found is None:
+        raise BadReference(f"there is no client card {company_id}", field=field)
+    row = ClientReplica(company_id=company_id, name=found["name"], owner_id=uuid.UUID(found["owner_id"]), version=0)
     session.add(row)
     await session.flush()
     return row
@@ -130,7 +146,7 @@ def _lines(data: list[schemas.InvoiceLineIn]) -> list[domain.InvoiceLine]:
     return [domain.InvoiceLine(l.product_id, l.description, l.quantity, l.unit_price, l.vat_rate) for l in data]
 
 
-async def draft_invoice(uow: UnitOfWork, data: schemas.InvoiceCreate, deals: Peer) -> Invoice:
+async def draft_invoice(uow: UnitOfWork, data: schemas.InvoiceCreate, deals: Peer, contacts: Peer) -> Invoice:
     s = uow.session
     company_id, contract = data.company_id, None
     if data.contract_id is not None:
@@ -142,6 +158,8 @@ async def draft_invoice(uow: UnitOfWork, data: schemas.InvoiceCreate, deals: Pee
         company_id = (await deal_of(s, deal_id, deals)).company_id
     if company_id is None:
         raise BadReference("name the deal, the contract or the client the invoice is for", field="deal_id")
+    if deal_id is None:
+        await client_of(s, company_id, contacts)
     model = domain.Invoice.draft(uuid.uuid4(), company_id, data.currency, _lines(data.lines), data.due_date,
                                  deal_id, data.contract_id)
     row = Invoice(id=model.id, deal_id=deal_id, company_id=company_id, contract_id=data.contract_id,
@@ -228,9 +246,10 @@ async def credit_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, data: schemas.C
 
 # --- payments -----------------------------------------------------------------------------------------
 
-async def record_payment(uow: UnitOfWork, data: schemas.PaymentCreate, time_zone: str) -> Payment:
+async def record_payment(uow: UnitOfWork, data: schemas.PaymentCreate, time_zone: str, contacts: Peer) -> Payment:
     s = uow.session
     day = today(time_zone)
+    await client_of(s, data.company_id, contacts)
     known = (await s.execute(select(Payment.bank_reference).where(Payment.company_id == data.company_id,
                                                                  Payment.bank_reference.is_not(None)))).scalars()
     payment = domain.Payment.record(uuid.uuid4(), data.company_id, data.amount, data.currency, data.received_on,
@@ -368,7 +387,7 @@ async def receivables(session: AsyncSession, *, by: str, day: date) -> list[dict
     return sorted(out, key=lambda r: (-r["debt"], str(r["key"]), r["currency"]))
 
 
-# --- replicas (fed by deals' events) ------------------------------------------------------------------------
+# --- replicas (fed by deals' and contacts' events) ------------------------------------------------------------------------
 
 async def apply_deal(session: AsyncSession, card, sequence: int) -> None:
     row = await session.get(DealReplica, card.deal_id, with_for_update=True)
@@ -395,3 +414,23 @@ async def apply_deal_closed(uow: UnitOfWork, deal_id: uuid.UUID, company_id: uui
                                   .with_for_update())).scalars().all()
         for draft in drafts:
             draft.status, draft.cancel_reason, draft.updated_at = "cancelled", "the deal was lost", now()
+
+
+async def apply_client(session: AsyncSession, company_id: uuid.UUID, name: str, owner_id: uuid.UUID,
+                       sequence: int) -> None:
+    row = await session.get(ClientReplica, company_id, with_for_update=True)
+    if row is None:
+        session.add(ClientReplica(company_id=company_id, name=name, owner_id=owner_id, version=sequence))
+    elif sequence > row.version:
+        row.name, row.owner_id, row.version = name, owner_id, sequence
+
+
+async def apply_client_merged(session: AsyncSession, survivor_id: uuid.UUID, absorbed_id: uuid.UUID) -> None:
+    row = await session.get(ClientReplica, absorbed_id, with_for_update=True)
+    if row is None:
+        session.add(ClientReplica(company_id=absorbed_id, merged_into_id=survivor_id, version=0))
+    else:
+        row.merged_into_id = survivor_id
+    # What the absorbed card owed, the survivor owes: contacts moved its history there too.
+    for table in (Invoice, Payment, Delivery, Contract):
+        await session.execute(update(table).where(table.company_id == absorbed_id).values(company_id=survivor_id))

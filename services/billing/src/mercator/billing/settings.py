@@ -10,6 +10,7 @@ class BillingSettings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///var/billing.db"
     http_port: int = 8003
     deals_url: str = "http://127.0.0.1:8002"
+    contacts_url: str = "http://127.0.0.1:8001"
     # How often open invoices are checked for having passed their due date.
     overdue_check_seconds: float = 3600
     # Whose calendar "today" is: due dates are the client's business days, not UTC's.

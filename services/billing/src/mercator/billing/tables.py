@@ -144,6 +144,18 @@ class DealReplica(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class ClientReplica(Base):
+    """The client cards billing bills, kept from contacts' events."""
+
+    __tablename__ = "clients"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(300))
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
 @event.listens_for(Invoice, "load")
 def _invoice_money(row: Invoice, _context) -> None:
     # Stored with 4 decimal places for every currency; used with the currency's own.
