@@ -178,3 +178,22 @@ async def test_a_merged_card_hands_its_debt_to_the_survivor(api, app, deal_event
     late = await api.post("/api/v1/payments", json={"company_id": str(absorbed), "amount": "1.00",
                                                      "received_on": str(TODAY), "bank_reference": "x"})
     assert late.status_code == 422 and str(survivor) in late.json()["detail"]
+
+
+async def test_an_overpayment_is_kept_as_credit_and_pays_the_next_invoice(api, app, deal_event):
+    deal_id, company = await deal_event()
+    first = await issued(api, deal_id)
+    over = await api.post("/api/v1/payments", json={"company_id": str(company), "amount": "130000.00",
+                                                     "received_on": str(TODAY), "bank_reference": "п/п 5"})
+    assert over.json()["credit"] == "8000.00"
+    rows = (await api.get("/api/v1/receivables")).json()["rows"]
+    assert [(r["debt"], r["credit"]) for r in rows] == [("0.00", "8000.00")]
+    second = await issued(api, deal_id, lines=[{"description": "Доработка", "quantity": "1",
+                                                "unit_price": "5000.00", "vat_rate": "22"}])
+    applied = await api.post(f"/api/v1/clients/{company}/credit/apply", json={"currency": "RUB"})
+    assert applied.status_code == 200
+    assert applied.json() == [{"payment_id": over.json()["id"], "invoice_id": second["id"], "amount": "6100.00"}]
+    assert (await api.get(f"/api/v1/invoices/{second['id']}")).json()["status"] == "paid"
+    rows = (await api.get("/api/v1/receivables")).json()["rows"]
+    assert [(r["debt"], r["credit"]) for r in rows] == [("0.00", "1900.00")]
+    assert first["id"]

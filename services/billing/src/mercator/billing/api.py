@@ -130,6 +130,13 @@ async def list_payments(session: SessionDep, _: CurrentUser, company_id: uuid.UU
     return [await _payment(session, r) for r in rows]
 
 
+@router.post("/clients/{company_id}/credit/apply", response_model=list[dict], tags=["payments"])
+async def apply_credit(company_id: uuid.UUID, body: schemas.ApplyCredit, uow: UowDep, _: CurrentUser):
+    """Let the client's credit (overpayments) pay its open invoices, oldest due first."""
+    made = await service.apply_credit(uow, company_id, body.currency)
+    return [{"payment_id": str(a.payment_id), "invoice_id": str(a.invoice_id), "amount": str(a.amount)} for a in made]
+
+
 @router.post("/deliveries", status_code=201, response_model=schemas.DeliveryPublic, tags=["deliveries"])
 async def ship(body: schemas.DeliveryCreate, uow: UowDep, _: CurrentUser, deals: Deals):
     """Goods shipped under a waybill."""

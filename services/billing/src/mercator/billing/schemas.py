@@ -185,6 +185,7 @@ class ReceivableRow(BaseModel):
     credited: Decimal
     paid: Decimal
     debt: Decimal
+    credit: Decimal = Field(description="money received that no invoice has taken yet (by client only)")
     ageing: dict[str, Decimal]
 
 
@@ -192,3 +193,7 @@ class Receivables(BaseModel):
     by: str
     as_of: date
     rows: list[ReceivableRow]
+
+
+class ApplyCredit(Input):
+    currency: Currency = "RUB"

@@ -297,6 +297,37 @@ async def record_payment(uow: UnitOfWork, data: schemas.PaymentCreate, time_zone
     return row
 
 
+async def apply_credit(uow: UnitOfWork, company_id: uuid.UUID, currency: str) -> list[Allocation]:
+    """The client's credit (overpayments) pays its open invoices, oldest due first."""
+    s = uow.session
+    payments = (await s.execute(select(Payment).where(
+        Payment.company_id == company_id, Payment.currency == currency, Payment.credit > 0)
+        .order_by(Payment.received_on, Payment.id).with_for_update())).scalars().all()
+    invoice_ids = (await s.execute(select(Invoice.id).where(
+        Invoice.company_id == company_id, Invoice.currency == currency,
+        Invoice.status.in_(["issued", "partly_paid", "overdue"])).with_for_update())).scalars().all()
+    loaded = [await load_invoice(s, i) for i in invoice_ids]
+    made: list[Allocation] = []
+    for payment in payments:
+        if not loaded:
+            break
+        plan = domain.allocate(payment.credit, currency, [m for _, m in loaded])
+        for part in plan.parts:
+            row, model = next((r, m) for r, m in loaded if r.id == part.invoice_id)
+            settled = model.apply_payment(part.amount)
+            _copy(row, model)
+            made.append(Allocation(payment_id=payment.id, invoice_id=row.id, amount=part.amount))
+            if settled:
+                uow.emit(ev.InvoicePaid(invoice_id=row.id, number=row.number, deal_id=row.deal_id,
+                                        company_id=row.company_id, total=row.total, currency=row.currency,
+                                        paid_on=today("UTC")), subject=row.id, sequence=row.version)
+        payment.credit = plan.credit
+        loaded = [(r, m) for r, m in loaded if m.outstanding]
+    s.add_all(made)
+    await uow.commit()
+    return made
+
+
 # --- deliveries ---------------------------------------------------------------------------------------
 
 async def ship(uow: UnitOfWork, data: schemas.DeliveryCreate, deals: Peer) -> Delivery:
@@ -367,7 +398,8 @@ async def list_invoices(session: AsyncSession, *, company_id, deal_id, status, o
 
 
 async def receivables(session: AsyncSession, *, by: str, day: date) -> list[dict]:
-    """Debt and its ageing per client, or per manager (the owner of the deal the invoice is for)."""
+    """Debt and its ageing per client, or per manager (the owner of the deal the invoice is for), beside
+    the client's credit: money received that no invoice has taken yet."""
     rows = (await session.execute(select(Invoice, DealReplica.owner_id).outerjoin(
         DealReplica, DealReplica.deal_id == Invoice.deal_id).where(
         Invoice.status.in_(["issued", "partly_paid", "overdue", "paid"])))).all()
@@ -382,7 +414,15 @@ async def receivables(session: AsyncSession, *, by: str, day: date) -> list[dict
         outstanding = invoice.total - invoice.credited - invoice.paid
         if outstanding:
             entry["ageing"][domain.ageing_bucket((day - invoice.due_date).days)] += outstanding
-    out = [{"key": key, "currency": currency, **entry,
+    if by == "client":
+        credits = (await session.execute(select(Payment.company_id, Payment.currency, Payment.credit)
+                                         .where(Payment.credit > 0))).all()
+        for company_id, currency, credit in credits:
+            entry = sums.setdefault((company_id, currency), {
+                "invoiced": Decimal(0), "credited": Decimal(0), "paid": Decimal(0),
+                "ageing": {b: Decimal(0) for b in domain.AGEING_BUCKETS}})
+            entry["credit"] = entry.get("credit", Decimal(0)) + quantize(credit, currency)
+    out = [{"key": key, "currency": currency, "credit": Decimal(0), **entry,
             "debt": entry["invoiced"] - entry["credited"] - entry["paid"]} for (key, currency), entry in sums.items()]
     return sorted(out, key=lambda r: (-r["debt"], str(r["key"]), r["currency"]))
 
