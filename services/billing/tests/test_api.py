@@ -197,3 +197,20 @@ async def test_an_overpayment_is_kept_as_credit_and_pays_the_next_invoice(api, a
     rows = (await api.get("/api/v1/receivables")).json()["rows"]
     assert [(r["debt"], r["credit"]) for r in rows] == [("0.00", "1900.00")]
     assert first["id"]
+
+
+async def test_the_overdue_list_shows_what_is_past_due_and_unpaid(api, app, deal_event):
+    deal_id, company = await deal_event()
+    late = await issued(api, deal_id, due_date=TODAY)
+    await issued(api, deal_id, due_date=TODAY + timedelta(days=30))
+    from mercator.billing.tables import Invoice
+    async with app.state.runtime.sessionmaker() as s:  # as if issued long ago with a due date a week back
+        row = await s.get(Invoice, uuid.UUID(late["id"]))
+        row.due_date = TODAY - timedelta(days=7)
+        await s.commit()
+    overdue = (await api.get("/api/v1/invoices", params={"overdue": "true"})).json()
+    assert [i["id"] for i in overdue] == [late["id"]]
+    await api.post("/api/v1/payments", json={"company_id": str(company), "amount": "122000.00",
+                                              "received_on": str(TODAY), "bank_reference": "late",
+                                              "allocations": [{"invoice_id": late["id"], "amount": "122000.00"}]})
+    assert (await api.get("/api/v1/invoices", params={"overdue": "true"})).json() == []
