@@ -248,3 +248,19 @@ async def test_a_proposal_to_a_person_added_a_moment_ago_is_checked_with_contact
     foreign = await person_event(other_company)
     r = await api.post(url, json={"documents": ["КП.pdf"], "recipient_person_ids": [str(fresh), str(foreign)]})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "recipient_person_ids[1]"
+
+
+async def test_a_stages_probability_and_requirements_are_edited_as_data(api, card_event):
+    pipeline = (await api.get("/api/v1/pipelines")).json()[0]
+    company = await card_event()
+    await open_deal(api, company, amount="100000.00")
+    url = f"/api/v1/pipelines/{pipeline['id']}/stages/interest"
+    r = await api.patch(url, json={"probability": "0.25", "name": "Интерес", "require_to_leave": ["amount_set"]})
+    assert r.status_code == 200, r.text
+    stage = next(s for s in r.json()["stages"] if s["code"] == "interest")
+    assert (stage["name"], stage["probability"], stage["require_to_leave"]) == ("Интерес", "0.25", ["amount_set"])
+    board = (await api.get("/api/v1/board")).json()
+    assert next(c for c in board["columns"] if c["stage"] == "interest")["weighted"] == {"RUB": "25000.00"}
+    clash = await api.patch(url, json={"position": 3})  # 'demo' has position 3
+    assert clash.status_code == 422
+    assert (await api.patch(f"/api/v1/pipelines/{pipeline['id']}/stages/nowhere", json={"name": "x"})).status_code == 422

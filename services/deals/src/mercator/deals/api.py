@@ -202,6 +202,13 @@ async def create_pipeline(body: schemas.PipelineCreate, uow: UowDep, _: CurrentU
     return _pipeline(row, model)
 
 
+@router.patch("/pipelines/{pipeline_id}/stages/{code}", response_model=schemas.PipelinePublic, tags=["pipelines"])
+async def update_stage(pipeline_id: uuid.UUID, code: str, body: schemas.StageUpdate, uow: UowDep, _: CurrentUser):
+    """Rename a stage, reorder it, change its win probability, stall threshold or required fields."""
+    row, model = await service.update_stage(uow, pipeline_id, code, body)
+    return _pipeline(row, model)
+
+
 @router.get("/lost-reasons", response_model=list[schemas.LostReasonPublic], tags=["lost reasons"])
 async def list_lost_reasons(session: SessionDep, _: CurrentUser, include_inactive: bool = False):
     return await service.list_lost_reasons(session, include_inactive)

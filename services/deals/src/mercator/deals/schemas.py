@@ -44,6 +44,17 @@ class StageIn(Input):
     require_to_leave: list[Requirement] = []
 
 
+class StageUpdate(Input):
+    """Only the fields sent change; a stage's code and kind are its identity in kept transitions."""
+
+    name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    position: int | None = Field(None, ge=0, le=1000)
+    probability: Exact | None = Field(None, ge=0, le=1)
+    stalled_after_days: int | None = Field(None, ge=1, le=3650)
+    require_to_enter: list[Requirement] | None = None
+    require_to_leave: list[Requirement] | None = None
+
+
 class PipelineCreate(Input):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     stages: list[StageIn] = Field(min_length=3, max_length=50)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select, tuple_, update
@@ -105,6 +106,32 @@ async def create_pipeline(uow: UnitOfWork, data: schemas.PipelineCreate) -> tupl
                               require_to_leave=sorted(r.value for r in s.require_to_leave)) for s in model.stages)
     await uow.commit()
     return row, model
+
+
+async def update_stage(uow: UnitOfWork, pipeline_id: uuid.UUID, code: str,
+                       data: schemas.StageUpdate) -> tuple[Pipeline, domain.Pipeline]:
+    s = uow.session
+    model = await repository.pipeline(s, pipeline_id)
+    stage = model.stage(code)
+    changes = {f: getattr(data, f) for f in data.model_fields_set}
+    for required in ("name", "position", "probability", "require_to_enter", "require_to_leave"):
+        if required in changes and changes[required] is None:
+            raise BadReference(f"a stage must have a {required}", field=required)
+    for f in ("require_to_enter", "require_to_leave"):
+        if f in changes:
+            changes[f] = frozenset(changes[f])
+    edited = replace(stage, **changes)
+    model = replace(model, stages=tuple(edited if st.code == code else st for st in model.stages))
+    domain.validate_pipeline(model)
+    row = (await s.execute(select(Stage).where(Stage.pipeline_id == pipeline_id, Stage.code == code))).scalar_one()
+    row.name, row.position, row.probability = edited.name, edited.position, edited.probability
+    row.stalled_after_days = edited.stalled_after_days
+    row.require_to_enter = sorted(r.value for r in edited.require_to_enter)
+    row.require_to_leave = sorted(r.value for r in edited.require_to_leave)
+    pipeline_row = await s.get(Pipeline, pipeline_id)
+    pipeline_row.version += 1
+    await uow.commit()
+    return pipeline_row, model
 
 
 async def list_lost_reasons(session: AsyncSession, include_inactive: bool) -> list[LostReason]:
