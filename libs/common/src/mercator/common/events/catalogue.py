@@ -362,6 +362,16 @@ class UserUpdated(UserCard):
     changed: list[str] = []
 
 
+@event("gateway", "department")
+class DepartmentChanged(EventPayload):
+    """A department as it stands after it was created or changed (departments form a tree)."""
+
+    department_id: uuid.UUID
+    name: str
+    parent_id: uuid.UUID | None = None
+    active: bool = True
+
+
 # --- billing ------------------------------------------------------------------------------
 
 class Instalment(BaseModel):

@@ -1,0 +1,40 @@
+"""Wiring of the gateway."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from mercator.common.http.app import create_app
+from mercator.common.runtime import Runtime
+from mercator.gateway import auth_api, composition, proxy, service
+from mercator.gateway.settings import GatewaySettings
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+log = logging.getLogger(__name__)
+
+
+def build_app(settings: GatewaySettings | None = None, runtime: Runtime | None = None,
+              transports: dict[str, httpx.AsyncBaseTransport] | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    runtime = runtime or Runtime(settings)
+
+    async def first_admin() -> None:
+        async with runtime.uow() as uow:
+            if await service.ensure_first_admin(uow, settings):
+                log.warning("created the first admin %s from the settings", settings.admin_email)
+
+    runtime.background.append(first_admin)
+    # The catch-all proxy goes last: the gateway's own routes answer first.
+    app = create_app(runtime, title="Mercator", routers=[auth_api.router, composition.router, proxy.router],
+                     description="The public API of Mercator: sign-in, users and roles, the client card, and every "
+                                 "service's resources under /api/v1.")
+    app.state.upstreams = proxy.Upstreams(settings, transports)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+                           allow_methods=["*"], allow_headers=["*"], expose_headers=["ETag", "Location", "X-Request-ID"])
+    return app

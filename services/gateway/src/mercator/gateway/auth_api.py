@@ -1,0 +1,237 @@
+"""HTTP routes of identity: tokens (OAuth2 password grant, refresh, logout), `/me`, and the admin's
+users, departments and partner API keys. Every write request here leaves a row in the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from starlette.exceptions import HTTPException
+
+from mercator.common.context import current_cause
+from mercator.common.http.deps import SessionDep, UowDep
+from mercator.common.http.errors import AppError, Forbidden
+from mercator.common.http.pagination import Page
+from mercator.common.http.versions import etag, expected_version
+from mercator.common.rules import DomainError
+from mercator.common.auth import Caller
+from mercator.gateway import schemas, service
+from mercator.gateway.identity import Principal, Role
+from mercator.gateway.service import authenticate
+from mercator.gateway.tables import ApiKey, Department, User
+
+__all__ = ["AdminDep", "Principal", "PrincipalDep", "authenticate", "router"]
+
+
+class AuditedRoute(APIRoute):
+    """Writes an audit row for every non-read request of these routes, with the status it was answered."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def audited(request: Request) -> Response:
+            if request.method in ("GET", "HEAD", "OPTIONS"):
+                return await handler(request)
+            status = 500
+            try:
+                response = await handler(request)
+                status = response.status_code
+                return response
+            except AppError as exc:
+                status = exc.status
+                raise
+            except (DomainError, RequestValidationError):
+                status = 422
+                raise
+            except HTTPException as exc:
+                status = exc.status_code
+                raise
+            finally:
+                principal: Principal | None = getattr(request.state, "principal", None)
+                await service.audit(request.app.state.runtime.sessionmaker,
+                                    caller=principal.caller if principal else None,
+                                    api_key_id=principal.api_key_id if principal else None,
+                                    method=request.method, path=request.url.path, status=status,
+                                    request_id=current_cause.get().correlation_id)
+
+        return audited
+
+
+router = APIRouter(prefix="/api/v1", route_class=AuditedRoute)
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+Limit = Annotated[int, Query(ge=1, le=200)]
+# Declared for the OpenAPI document ("Authorize" in /docs); `authenticate` reads the headers itself.
+_bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+async def current_principal(request: Request, _t: Annotated[str | None, Depends(_bearer_scheme)],
+                            _k: Annotated[str | None, Depends(_key_scheme)]) -> Principal:
+    runtime = request.app.state.runtime
+    principal = await authenticate(request, runtime.sessionmaker, runtime.settings)
+    request.state.principal = principal  # for the audit row
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+async def admin_principal(principal: PrincipalDep) -> Principal:
+    if not principal.caller.has_role(Role.ADMIN):
+        raise Forbidden("the admin role is required")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(admin_principal)]
+
+
+def _tokens(request: Request, response: Response, tokens: service.Tokens) -> schemas.TokenResponse:
+    request.state.principal = Principal(Caller(tokens.user_id))
+    response.headers["Cache-Control"] = "no-store"  # RFC 6749 §5.1
+    response.headers["Pragma"] = "no-cache"
+    return schemas.TokenResponse(access_token=tokens.access_token, expires_in=tokens.expires_in,
+                                 refresh_token=tokens.refresh_token)
+
+
+# --- tokens ----------------------------------------------------------------------------------------
+
+@router.post("/auth/token", response_model=schemas.TokenResponse, tags=["auth"])
+async def sign_in(request: Request, response: Response, uow: UowDep,
+                  username: Annotated[str, Form(max_length=320, description="the e-mail")],
+                  password: Annotated[str, Form(max_length=1024)],
+                  grant_type: Annotated[str | None, Form(pattern="^password$")] = None):
+    """OAuth2 password grant (RFC 6749 §4.3), form-encoded. A wrong e-mail or password is one and the same 401."""
+    return _tokens(request, response, await service.sign_in(uow, request.app.state.runtime.settings,
+                                                            username, password))
+
+
+@router.post("/auth/refresh", response_model=schemas.TokenResponse, tags=["auth"])
+async def refresh(request: Request, response: Response, body: schemas.RefreshIn, uow: UowDep):
+    """A new access token and a new refresh token; the one sent is spent. Sending a spent one again
+    revokes every token issued after it: somebody copied it."""
+    return _tokens(request, response, await service.refresh(uow, request.app.state.runtime.settings,
+                                                            body.refresh_token))
+
+
+@router.post("/auth/logout", status_code=204, tags=["auth"])
+async def sign_out(body: schemas.RefreshIn, uow: UowDep) -> Response:
+    """Revoke the refresh token. The access token lives on for its few minutes: forget it."""
+    await service.sign_out(uow, body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=schemas.MePublic, tags=["auth"])
+async def me(principal: PrincipalDep, session: SessionDep):
+    c = principal.caller
+    if principal.api_key_id is not None:
+        return schemas.MePublic(id=c.user_id, name=c.name, roles=sorted(c.roles), scopes=sorted(principal.scopes or ()),
+                                api_key_id=principal.api_key_id)
+    user = await service.get_user(session, c.user_id)
+    return schemas.MePublic(id=user.id, name=user.name, email=user.email, roles=user.roles,
+                            department_id=user.department_id)
+
+
+# --- users -------------------------------------------------------------------------------------------
+
+def _user(row: User, response: Response | None = None) -> schemas.UserPublic:
+    if response is not None:
+        response.headers["ETag"] = etag(row.version)
+    return schemas.UserPublic.model_validate(row, from_attributes=True)
+
+
+@router.post("/users", status_code=201, response_model=schemas.UserPublic, tags=["users"])
+async def create_user(_: AdminDep, body: schemas.UserCreate, uow: UowDep, response: Response):
+    row = await service.create_user(uow, body)
+    response.headers["Location"] = f"/api/v1/users/{row.id}"
+    return _user(row, response)
+
+
+@router.get("/users", response_model=Page[schemas.UserPublic], tags=["users"])
+async def list_users(_: AdminDep, session: SessionDep, limit: Limit = 50, cursor: str | None = None,
+                     department_id: uuid.UUID | None = None, active: bool | None = None):
+    """By e-mail."""
+    rows, nxt = await service.list_users(session, department_id=department_id, active=active, limit=limit,
+                                         cursor=cursor)
+    return Page(items=[_user(r) for r in rows], next_cursor=nxt)
+
+
+@router.get("/users/{user_id}", response_model=schemas.UserPublic, tags=["users"])
+async def get_user(_: AdminDep, user_id: uuid.UUID, session: SessionDep, response: Response):
+    return _user(await service.get_user(session, user_id), response)
+
+
+@router.patch("/users/{user_id}", response_model=schemas.UserPublic, tags=["users"])
+async def update_user(_: AdminDep, user_id: uuid.UUID, body: schemas.UserUpdate, uow: UowDep, response: Response,
+                      if_match: IfMatch = None):
+    """Change a user; a new password or `active: false` ends all their sessions."""
+    return _user(await service.update_user(uow, user_id, body, expected_version(if_match)), response)
+
+
+# --- departments --------------------------------------------------------------------------------------
+
+def _department(row: Department, response: Response | None = None) -> schemas.DepartmentPublic:
+    if response is not None:
+        response.headers["ETag"] = etag(row.version)
+    return schemas.DepartmentPublic.model_validate(row, from_attributes=True)
+
+
+@router.post("/departments", status_code=201, response_model=schemas.DepartmentPublic, tags=["departments"])
+async def create_department(_: AdminDep, body: schemas.DepartmentCreate, uow: UowDep, response: Response):
+    row = await service.create_department(uow, body)
+    response.headers["Location"] = f"/api/v1/departments/{row.id}"
+    return _department(row, response)
+
+
+@router.get("/departments", response_model=Page[schemas.DepartmentPublic], tags=["departments"])
+async def list_departments(_: AdminDep, session: SessionDep, limit: Limit = 50, cursor: str | None = None,
+                           include_inactive: bool = False):
+    """By name."""
+    rows, nxt = await service.list_departments(session, include_inactive=include_inactive, limit=limit,
+                                               cursor=cursor)
+    return Page(items=[_department(r) for r in rows], next_cursor=nxt)
+
+
+@router.get("/departments/{department_id}", response_model=schemas.DepartmentPublic, tags=["departments"])
+async def get_department(_: AdminDep, department_id: uuid.UUID, session: SessionDep, response: Response):
+    return _department(await service.get_department(session, department_id), response)
+
+
+@router.patch("/departments/{department_id}", response_model=schemas.DepartmentPublic, tags=["departments"])
+async def update_department(_: AdminDep, department_id: uuid.UUID, body: schemas.DepartmentUpdate, uow: UowDep,
+                            response: Response, if_match: IfMatch = None):
+    """Rename, move in the tree (never under itself) or close (once empty)."""
+    return _department(await service.update_department(uow, department_id, body, expected_version(if_match)),
+                       response)
+
+
+# --- partner API keys -----------------------------------------------------------------------------------
+
+@router.post("/api-keys", status_code=201, response_model=schemas.ApiKeyCreated, tags=["api-keys"])
+async def create_api_key(principal: AdminDep, body: schemas.ApiKeyCreate, uow: UowDep, response: Response):
+    """A key for a partner system, sent as `X-API-Key`. The answer holds the whole key, this once."""
+    row, key = await service.create_api_key(uow, body, principal.caller)
+    response.headers["Location"] = f"/api/v1/api-keys/{row.id}"
+    response.headers["Cache-Control"] = "no-store"
+    return schemas.ApiKeyCreated(**_api_key(row).model_dump(), key=key)
+
+
+def _api_key(row: ApiKey) -> schemas.ApiKeyPublic:
+    return schemas.ApiKeyPublic.model_validate(row, from_attributes=True)
+
+
+@router.get("/api-keys", response_model=Page[schemas.ApiKeyPublic], tags=["api-keys"])
+async def list_api_keys(_: AdminDep, session: SessionDep, limit: Limit = 50, cursor: str | None = None,
+                        include_revoked: bool = False):
+    rows, nxt = await service.list_api_keys(session, include_revoked=include_revoked, limit=limit, cursor=cursor)
+    return Page(items=[_api_key(r) for r in rows], next_cursor=nxt)
+
+
+@router.post("/api-keys/{api_key_id}/revoke", response_model=schemas.ApiKeyPublic, tags=["api-keys"])
+async def revoke_api_key(_: AdminDep, api_key_id: uuid.UUID, uow: UowDep):
+    """Refused from its next request on."""
+    return _api_key(await service.revoke_api_key(uow, api_key_id))

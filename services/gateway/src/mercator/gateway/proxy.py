@@ -1,0 +1,134 @@
+"""Routing to the services: the caller's identity forwarded as a short-lived signed token, timeouts,
+one retry for safe methods, a circuit breaker per service, per-caller rate limits, an audit row for
+every change."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from limits import parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from purgatory import AsyncCircuitBreakerFactory
+from purgatory.domain.model import OpenedState
+
+from mercator.common.auth import mint_token
+from mercator.common.context import current_cause
+from mercator.common.http.errors import AppError, Forbidden, NotFound
+from mercator.gateway.auth_api import PrincipalDep
+from mercator.gateway.identity import Principal
+from mercator.gateway.service import audit
+from mercator.gateway.settings import GatewaySettings
+
+# The first segment after /api/v1 names the resource; the resource names its owning service.
+ROUTES: dict[str, str] = {
+    **dict.fromkeys(("companies", "regions", "industries", "contact-sources", "history", "meetings"), "contacts"),
+    **dict.fromkeys(("deals", "pipelines", "lost-reasons", "products", "product-groups", "board"), "deals"),
+    **dict.fromkeys(("contracts", "invoices", "payments", "deliveries", "receivables", "clients"), "billing"),
+    "reports": "analytics",
+}
+SAFE = {"GET", "HEAD"}
+_FORWARDED = {"content-type", "accept", "if-match", "idempotency-key", "accept-language"}
+_RETURNED = {"content-type", "etag", "location", "retry-after", "idempotent-replayed"}
+
+
+class Unavailable(AppError):
+    status, title = 503, "Service unavailable"
+
+
+class TooManyRequests(AppError):
+    status, title = 429, "Too many requests"
+
+
+class Upstreams:
+    """One HTTP client and one circuit breaker per service."""
+
+    def __init__(self, settings: GatewaySettings, transports: dict[str, httpx.AsyncBaseTransport] | None = None):
+        self.settings = settings
+        transports = transports or {}
+        self.clients = {
+            name: httpx.AsyncClient(base_url=getattr(settings, f"{name}_url"), timeout=settings.upstream_timeout_seconds,
+                                    transport=transports.get(name))
+            for name in ("contacts", "deals", "billing", "notifications", "analytics")}
+        self.breakers = AsyncCircuitBreakerFactory(default_threshold=settings.breaker_failures,
+                                                   default_ttl=settings.breaker_reset_seconds)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limit = parse(settings.rate_limit)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.aclose() for c in self.clients.values()))
+
+    async def send(self, service: str, method: str, path: str, *, params=None, headers=None,
+                   content: bytes | None = None) -> httpx.Response:
+        """Through the service's breaker; a safe request is tried once more after a failure."""
+        attempts = 2 if method in SAFE else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                breaker = await self.breakers.get_breaker(service)
+                async with breaker:
+                    answer = await self.clients[service].request(method, path, params=params, headers=headers,
+                                                                 content=content)
+                    if answer.status_code in (502, 503, 504):
+                        raise httpx.HTTPStatusError("upstream unavailable", request=answer.request,
+                                                    response=answer)
+                    return answer
+            except OpenedState as exc:
+                raise Unavailable(f"{service} is failing; the gateway gives it a moment",
+                                  headers={"Retry-After": str(int(self.settings.breaker_reset_seconds))}) from exc
+            except httpx.HTTPStatusError as exc:
+                if attempt == attempts:
+                    return exc.response
+            except httpx.HTTPError as exc:
+                if attempt == attempts:
+                    raise Unavailable(f"{service} did not answer: {type(exc).__name__}",
+                                      headers={"Retry-After": "5"}) from exc
+            await asyncio.sleep(0.05)
+        raise AssertionError("unreachable")
+
+    async def check_rate(self, key: str) -> None:
+        if not await self.limiter.hit(self.limit, key):
+            stats = await self.limiter.get_window_stats(self.limit, key)
+            wait = max(1, int(stats.reset_time - time.time()) + 1)
+            raise TooManyRequests(f"at most {self.settings.rate_limit} per caller", headers={"Retry-After": str(wait)})
+
+
+def forwarded_headers(request: Request, principal: Principal, settings: GatewaySettings) -> dict[str, str]:
+    headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
+    token = mint_token(settings, principal.caller, timedelta(seconds=settings.forwarded_token_seconds))
+    headers["authorization"] = f"Bearer {token}"
+    headers["x-request-id"] = current_cause.get().correlation_id or ""
+    return headers
+
+
+def required_scope(method: str, resource: str) -> str:
+    return f"{'read' if method in SAFE else 'write'}:{resource}"
+
+
+router = APIRouter()
+
+
+@router.api_route("/api/v1/{resource}/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                  include_in_schema=False)
+@router.api_route("/api/v1/{resource}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def forward(request: Request, resource: str, principal: PrincipalDep, rest: str = "") -> Response:
+    service = ROUTES.get(resource)
+    if service is None:
+        raise NotFound(f"no resource /api/v1/{resource}")
+    if principal.scopes is not None and required_scope(request.method, resource) not in principal.scopes:
+        raise Forbidden(f"this API key lacks the scope {required_scope(request.method, resource)}")
+    upstreams: Upstreams = request.app.state.upstreams
+    settings: GatewaySettings = request.app.state.runtime.settings
+    await upstreams.check_rate(str(principal.caller.user_id))
+    body = await request.body()
+    answer = await upstreams.send(service, request.method, request.url.path, params=request.query_params,
+                                  headers=forwarded_headers(request, principal, settings), content=body or None)
+    if request.method not in SAFE:
+        await audit(request.app.state.runtime.sessionmaker, caller=principal.caller,
+                    api_key_id=principal.api_key_id, method=request.method, path=request.url.path,
+                    status=answer.status_code, request_id=current_cause.get().correlation_id)
+    return Response(answer.content, status_code=answer.status_code,
+                    headers={k: v for k, v in answer.headers.items() if k.lower() in _RETURNED})

@@ -1,0 +1,126 @@
+"""What the identity API takes and gives: Create / Update / Public families. No password hash ever leaves."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from mercator.gateway.identity import PASSWORD_MAX, Role
+
+# RFC 3339 in UTC, also from SQLite, which gives times back without their zone.
+Time = Annotated[datetime, AfterValidator(lambda t: t if t.tzinfo else t.replace(tzinfo=UTC))]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Policy (length, kinds of characters) is checked by `identity.check_password`, which names its rule.
+Password = Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX * 4)]
+Email = Annotated[str, Field(min_length=3, max_length=320)]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Secret(BaseModel):
+    # Passwords are taken as typed: no stripping.
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- tokens -------------------------------------------------------------------------------------
+
+class TokenResponse(BaseModel):
+    """RFC 6749 §5.1."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    refresh_token: str
+
+
+class RefreshIn(Input):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class MePublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    email: str | None = None
+    roles: list[str]
+    department_id: uuid.UUID | None = None
+    scopes: list[str] | None = Field(None, description="a partner key's scopes; absent for people")
+    api_key_id: uuid.UUID | None = None
+
+
+# --- users --------------------------------------------------------------------------------------
+
+class UserCreate(Secret):
+    name: Name
+    email: Email
+    password: Password
+    roles: list[Role] = Field(min_length=1, max_length=10)
+    department_id: uuid.UUID | None = None
+
+
+class UserUpdate(Secret):
+    name: Name | None = None
+    email: Email | None = None
+    password: Password | None = None
+    roles: list[Role] | None = Field(None, min_length=1, max_length=10)
+    department_id: uuid.UUID | None = None
+    active: bool | None = None
+
+
+class UserPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    email: str
+    roles: list[str]
+    department_id: uuid.UUID | None
+    active: bool
+    version: int
+    created_at: Time
+    updated_at: Time
+
+
+# --- departments --------------------------------------------------------------------------------
+
+class DepartmentCreate(Input):
+    name: Name
+    parent_id: uuid.UUID | None = None
+
+
+class DepartmentUpdate(Input):
+    name: Name | None = None
+    parent_id: uuid.UUID | None = None
+    active: bool | None = None
+
+
+class DepartmentPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    parent_id: uuid.UUID | None
+    active: bool
+    version: int
+
+
+# --- partner API keys -----------------------------------------------------------------------------
+
+class ApiKeyCreate(Input):
+    name: Name
+    scopes: list[str] = Field(min_length=1, max_length=50)
+
+
+class ApiKeyPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    key_id: str = Field(description="the public part of the key (`mk_<key_id>_...`), to tell keys apart")
+    scopes: list[str]
+    created_by: uuid.UUID
+    created_at: Time
+    revoked_at: Time | None
+    last_used_at: Time | None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str = Field(description="the whole key: shown this once, never again (only a hash is kept)")

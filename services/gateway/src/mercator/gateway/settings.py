@@ -1,0 +1,36 @@
+from pydantic_settings import SettingsConfigDict
+
+from mercator.common.settings import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="MERCATOR_GATEWAY_", extra="ignore")
+
+    service_name: str = "gateway"
+    database_url: str = "sqlite+aiosqlite:///var/gateway.db"
+    http_port: int = 8000
+
+    # Tokens the front ends hold: signed with a key of their own and another audience than the
+    # short-lived tokens the gateway forwards to services, so a public token opens no service directly.
+    public_token_secret: str = "mercator-dev-public-secret-change-me-0123456789"
+    public_audience: str = "mercator-public"
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+    forwarded_token_seconds: int = 60
+
+    # The first admin, created at start when no admin exists (never a default password).
+    admin_email: str | None = None
+    admin_password: str | None = None
+    admin_name: str = "Administrator"
+
+    cors_origins: list[str] = []
+    rate_limit: str = "300/minute"
+
+    contacts_url: str = "http://127.0.0.1:8001"
+    deals_url: str = "http://127.0.0.1:8002"
+    billing_url: str = "http://127.0.0.1:8003"
+    notifications_url: str = "http://127.0.0.1:8004"
+    analytics_url: str = "http://127.0.0.1:8005"
+    upstream_timeout_seconds: float = 10.0
+    breaker_failures: int = 5
+    breaker_reset_seconds: float = 10.0

@@ -1,0 +1,94 @@
+import asyncio
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+
+from mercator.common.db import make_engine
+from mercator.common.migrate import upgrade
+from mercator.common.testing.api import client, rolled_back_app
+from mercator.gateway import service
+from mercator.gateway.app import build_app
+from mercator.gateway.settings import GatewaySettings
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+PASSWORD = "Correct-horse-42"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_hashing():
+    """argon2 at its lowest cost: the same code paths, a hundred times faster."""
+    real, service.HASHER = service.HASHER, PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    service.HASHER = real
+
+
+@pytest.fixture(scope="session")
+async def gateway_db(postgres) -> str:
+    url = await postgres.create("gateway")
+    await asyncio.to_thread(upgrade, url, MIGRATIONS)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def gateway_engine(gateway_db):
+    engine = make_engine(gateway_db)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def settings(gateway_db) -> GatewaySettings:
+    return GatewaySettings(database_url=gateway_db, relay_enabled=False, consumers_enabled=False,
+                           kafka_bootstrap="127.0.0.1:9", admin_email=None, admin_password=None)
+
+
+@pytest.fixture
+def upstream_transports() -> dict:
+    """How the gateway reaches the services; tests of routing override this with in-process services."""
+    return {}
+
+
+@pytest.fixture
+async def app(settings, gateway_engine, upstream_transports):
+    async with rolled_back_app(settings, gateway_engine,
+                               lambda s, runtime: build_app(s, runtime, transports=upstream_transports)) as app:
+        yield app
+
+
+@pytest.fixture
+def make_user(app):
+    """A user straight through the use case (no API), returning the row."""
+    from mercator.gateway import schemas
+
+    async def make(email: str, roles=("manager",), password: str = PASSWORD, name: str = "Анна Петрова",
+                   department_id=None):
+        async with app.state.runtime.uow() as uow:
+            return await service.create_user(uow, schemas.UserCreate(
+                name=name, email=email, password=password, roles=list(roles), department_id=department_id))
+
+    return make
+
+
+@pytest.fixture
+async def anon(app):
+    async with client(app) as c:
+        yield c
+
+
+@pytest.fixture
+def sign_in(anon):
+    async def post(email: str, password: str = PASSWORD):
+        return await anon.post("/api/v1/auth/token", data={"username": email, "password": password,
+                                                           "grant_type": "password"})
+
+    return post
+
+
+@pytest.fixture
+async def admin_api(app, make_user, sign_in):
+    await make_user("admin@mercator.test", roles=("admin",), name="Администратор")
+    r = await sign_in("admin@mercator.test")
+    assert r.status_code == 200, r.text
+    async with client(app, {"Authorization": f"Bearer {r.json()['access_token']}"}) as c:
+        yield c

@@ -1,0 +1,160 @@
+"""The gateway in front of real contacts, deals and billing apps (in-process, each with its own
+PostgreSQL database): forwarding, identity, scopes, rate limits, retries, the circuit breaker, audit,
+and the client card with a service down."""
+
+import asyncio
+import uuid
+from datetime import date
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from mercator.billing.app import MIGRATIONS as BILLING_MIGRATIONS
+from mercator.billing.app import build_app as build_billing
+from mercator.billing.settings import BillingSettings
+from mercator.common.migrate import upgrade
+from mercator.common.runtime import Runtime
+from mercator.common.testing.api import client
+from mercator.contacts.app import MIGRATIONS as CONTACTS_MIGRATIONS
+from mercator.contacts.app import build_app as build_contacts
+from mercator.contacts.settings import ContactsSettings
+from mercator.deals.app import MIGRATIONS as DEALS_MIGRATIONS
+from mercator.deals.app import build_app as build_deals
+from mercator.deals.settings import DealsSettings
+from mercator.gateway.tables import AuditEntry
+
+pytestmark = pytest.mark.postgres
+
+
+class Switch(httpx.AsyncBaseTransport):
+    """A real service behind a switch the test can turn off, counting the requests that reach it."""
+
+    def __init__(self, app):
+        self.inner = httpx.ASGITransport(app=app)
+        self.down = False
+        self.calls = 0
+
+    async def handle_async_request(self, request):
+        self.calls += 1
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.fixture(scope="module")
+async def services(postgres):
+    urls = {}
+    for name, migrations in (("contacts", CONTACTS_MIGRATIONS), ("deals", DEALS_MIGRATIONS),
+                             ("billing", BILLING_MIGRATIONS)):
+        urls[name] = await postgres.create(f"gw_{name}")
+        await asyncio.to_thread(upgrade, urls[name], migrations)
+    off = dict(relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9")
+    contacts = build_contacts(s := ContactsSettings(database_url=urls["contacts"], **off), Runtime(s))
+    to_contacts = httpx.AsyncClient(transport=httpx.ASGITransport(app=contacts), base_url="http://contacts")
+    deals = build_deals(s := DealsSettings(database_url=urls["deals"], **off), Runtime(s), contacts_http=to_contacts)
+    to_deals = httpx.AsyncClient(transport=httpx.ASGITransport(app=deals), base_url="http://deals")
+    billing = build_billing(s := BillingSettings(database_url=urls["billing"], **off), Runtime(s),
+                            deals_http=to_deals, contacts_http=to_contacts)
+    yield {"contacts": contacts, "deals": deals, "billing": billing}
+    for app in (contacts, deals, billing):
+        await app.state.runtime.engine.dispose()
+
+
+@pytest.fixture
+def upstream_transports(services):
+    return {name: Switch(app) for name, app in services.items()}
+
+
+@pytest.fixture
+async def manager_api(app, make_user, sign_in):
+    await make_user("manager@mercator.test", roles=("manager",))
+    token = (await sign_in("manager@mercator.test")).json()["access_token"]
+    async with client(app, {"Authorization": f"Bearer {token}"}) as c:
+        yield c
+
+
+async def test_requests_reach_the_owning_service_as_the_signed_in_user(manager_api, app, services):
+    r = await manager_api.post("/api/v1/companies", json={"name": "ООО «Через шлюз»"},
+                               headers={"X-Request-ID": "gw-1"})
+    assert r.status_code == 201, r.text
+    assert r.headers["location"].startswith("/api/v1/companies/") and r.headers["etag"] == '"1"'
+    assert r.headers["x-request-id"] == "gw-1"
+    me = (await manager_api.get("/api/v1/me")).json()
+    assert r.json()["owner_id"] == me["id"]  # the service saw who called
+    listed = await manager_api.get("/api/v1/companies", params={"q": "шлюз"})
+    assert [c["name"] for c in listed.json()["items"]] == ["ООО «Через шлюз»"]
+    async with app.state.runtime.sessionmaker() as s:
+        audit = (await s.execute(select(AuditEntry).where(AuditEntry.path == "/api/v1/companies"))).scalars().all()
+    assert [(a.method, a.status, a.request_id) for a in audit] == [("POST", 201, "gw-1")]
+    assert (await manager_api.get("/api/v1/nowhere")).status_code == 404
+
+
+async def test_a_public_token_opens_no_service_directly_and_no_token_opens_nothing(manager_api, services, anon):
+    token = manager_api.headers["authorization"]
+    async with client(services["contacts"], {"Authorization": token}) as direct:
+        assert (await direct.get("/api/v1/companies")).status_code == 401
+    assert (await anon.get("/api/v1/companies")).status_code == 401
+
+
+async def test_a_partner_key_opens_only_its_scopes(admin_api, anon):
+    key = (await admin_api.post("/api/v1/api-keys", json={"name": "1С", "scopes": ["read:companies"]})).json()
+    secret = key.get("key") or key.get("api_key")
+    partner = {"X-API-Key": secret}
+    assert (await anon.get("/api/v1/companies", headers=partner)).status_code == 200
+    denied = await anon.post("/api/v1/companies", json={"name": "x"}, headers=partner)
+    assert denied.status_code == 403 and "write:companies" in denied.json()["detail"]
+    assert (await anon.get("/api/v1/deals", headers=partner)).status_code == 403
+
+
+async def test_too_many_requests_get_429_with_retry_after(manager_api, app):
+    app.state.upstreams.limit = __import__("limits").parse("3/minute")
+    answers = [(await manager_api.get("/api/v1/regions")).status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+    r = await manager_api.get("/api/v1/regions")
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+
+
+async def test_a_read_is_retried_once_a_write_is_not(manager_api, upstream_transports):
+    contacts = upstream_transports["contacts"]
+    contacts.down = True
+    before = contacts.calls
+    assert (await manager_api.get("/api/v1/regions")).status_code == 503
+    assert contacts.calls - before == 2
+    before = contacts.calls
+    assert (await manager_api.post("/api/v1/companies", json={"name": "x"})).status_code == 503
+    assert contacts.calls - before == 1
+
+
+async def test_a_failing_service_trips_its_breaker_and_the_others_go_on(manager_api, upstream_transports, app):
+    contacts = upstream_transports["contacts"]
+    contacts.down = True
+    for _ in range(app.state.runtime.settings.breaker_failures):
+        await manager_api.post("/api/v1/companies", json={"name": "x"})
+    calls = contacts.calls
+    r = await manager_api.get("/api/v1/companies")
+    assert r.status_code == 503 and r.headers["retry-after"]
+    assert contacts.calls == calls  # open: the service is not even asked
+    assert (await manager_api.get("/api/v1/pipelines")).status_code == 200
+
+
+async def test_the_client_card_in_one_call_and_partial_with_billing_down(manager_api, upstream_transports):
+    card = (await manager_api.post("/api/v1/companies", json={"name": "ООО «Карточка»",
+                                                               "persons": [{"name": "Иван"}]})).json()
+    await manager_api.post(f"/api/v1/companies/{card['id']}/history", json={"kind": "call", "summary": "звонок"})
+    deal = (await manager_api.post("/api/v1/deals", json={"title": "Поставка", "company_id": card["id"]})).json()
+    draft = (await manager_api.post("/api/v1/invoices", json={"deal_id": deal["id"], "due_date": str(date.today()),
+                                                               "lines": [{"description": "x", "quantity": "1",
+                                                                          "unit_price": "1000.00"}]})).json()
+    assert (await manager_api.post(f"/api/v1/invoices/{draft['id']}/issue")).status_code == 200
+    whole = (await manager_api.get(f"/api/v1/client-cards/{card['id']}")).json()
+    assert whole["partial"] is False and whole["missing"] == []
+    assert whole["company"]["name"] == "ООО «Карточка»" and [p["name"] for p in whole["persons"]] == ["Иван"]
+    assert [h["summary"] for h in whole["history"]] == ["звонок"]
+    assert [d["stage"] for d in whole["deals"]] == ["interest"] and whole["debt"] == {"RUB": "1220.00"}
+
+    upstream_transports["billing"].down = True
+    partial = (await manager_api.get(f"/api/v1/client-cards/{card['id']}")).json()
+    assert partial["partial"] is True and partial["missing"] == ["billing"]
+    assert partial["invoices"] is None and partial["debt"] is None and partial["deals"]
+    assert (await manager_api.get(f"/api/v1/client-cards/{uuid.uuid4()}")).status_code == 404
