@@ -18,6 +18,8 @@ class Caller:
     name: str = ""
     roles: frozenset[str] = field(default_factory=frozenset)
     department_id: uuid.UUID | None = None
+    # For a head of sales: their department and every one below it (the gateway works it out).
+    departments: frozenset[uuid.UUID] = field(default_factory=frozenset)
 
     def has_role(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
@@ -34,6 +36,7 @@ def mint_token(settings: ServiceSettings, caller: Caller, ttl: timedelta = timed
         "name": caller.name,
         "roles": sorted(caller.roles),
         "dept": str(caller.department_id) if caller.department_id else None,
+        "depts": sorted(str(d) for d in caller.departments),
         "iss": settings.token_issuer,
         "aud": settings.token_audience,
         "iat": now,
@@ -52,6 +55,7 @@ def read_token(settings: ServiceSettings, token: str) -> Caller:
             name=claims.get("name") or "",
             roles=frozenset(claims.get("roles") or ()),
             department_id=uuid.UUID(claims["dept"]) if claims.get("dept") else None,
+            departments=frozenset(uuid.UUID(d) for d in claims.get("depts") or ()),
         )
     except (jwt.PyJWTError, ValueError, KeyError) as exc:
         raise InvalidToken(str(exc)) from exc

@@ -37,7 +37,7 @@ async def client_card(company_id: uuid.UUID, request: Request, principal: Princi
     and the rest still comes (`partial: true`)."""
     upstreams: Upstreams = request.app.state.upstreams
     await upstreams.check_rate(str(principal.caller.user_id))
-    headers = forwarded_headers(request, principal, request.app.state.runtime.settings)
+    headers = await forwarded_headers(request, principal, request.app.state.runtime.settings)
     c = f"/api/v1/companies/{company_id}"
     company, persons, history, meetings, deals, invoices = await asyncio.gather(
         _get(upstreams, "contacts", c, headers),

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import httpx
@@ -16,13 +18,16 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 
-from mercator.common.auth import mint_token
+from sqlalchemy import select
+
+from mercator.common.auth import Caller, mint_token
 from mercator.common.context import current_cause
 from mercator.common.http.errors import AppError, Forbidden, NotFound
 from mercator.gateway.auth_api import PrincipalDep
-from mercator.gateway.identity import Principal
+from mercator.gateway.identity import Principal, subtree
 from mercator.gateway.service import audit
 from mercator.gateway.settings import GatewaySettings
+from mercator.gateway.tables import Department
 
 # The first segment after /api/v1 names the resource; the resource names its owning service.
 ROUTES: dict[str, str] = {
@@ -96,9 +101,19 @@ class Upstreams:
             raise TooManyRequests(f"at most {self.settings.rate_limit} per caller", headers={"Retry-After": str(wait)})
 
 
-def forwarded_headers(request: Request, principal: Principal, settings: GatewaySettings) -> dict[str, str]:
+async def visible_departments(request: Request, caller: Caller) -> frozenset[uuid.UUID]:
+    """A head sees their department and every one below it; the services get the list in the token."""
+    if "head" not in caller.roles or caller.department_id is None:
+        return frozenset()
+    async with request.app.state.runtime.sessionmaker() as s:
+        parents = dict((await s.execute(select(Department.id, Department.parent_id))).all())
+    return frozenset(subtree(caller.department_id, parents))
+
+
+async def forwarded_headers(request: Request, principal: Principal, settings: GatewaySettings) -> dict[str, str]:
     headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
-    token = mint_token(settings, principal.caller, timedelta(seconds=settings.forwarded_token_seconds))
+    caller = replace(principal.caller, departments=await visible_departments(request, principal.caller))
+    token = mint_token(settings, caller, timedelta(seconds=settings.forwarded_token_seconds))
     headers["authorization"] = f"Bearer {token}"
     headers["x-request-id"] = current_cause.get().correlation_id or ""
     return headers
@@ -125,7 +140,7 @@ async def forward(request: Request, resource: str, principal: PrincipalDep, rest
     await upstreams.check_rate(str(principal.caller.user_id))
     body = await request.body()
     answer = await upstreams.send(service, request.method, request.url.path, params=request.query_params,
-                                  headers=forwarded_headers(request, principal, settings), content=body or None)
+                                  headers=await forwarded_headers(request, principal, settings), content=body or None)
     if request.method not in SAFE:
         await audit(request.app.state.runtime.sessionmaker, caller=principal.caller,
                     api_key_id=principal.api_key_id, method=request.method, path=request.url.path,

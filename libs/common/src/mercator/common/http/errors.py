@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mercator.common.rules import DomainError, RuleViolation
+from mercator.common.visibility import NoAccess
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -109,6 +110,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app(_: Request, exc: AppError):
         return app_error_response(exc)
+
+    @app.exception_handler(NoAccess)
+    async def _no_access(_: Request, exc: NoAccess):
+        return problem(403, "Forbidden", str(exc))
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError):
