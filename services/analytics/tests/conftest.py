@@ -45,13 +45,14 @@ async def app(settings, analytics_engine):
 
 
 @pytest.fixture
-def head_of_sales():
-    return caller("Ольга Смирнова", roles=("head_of_sales",))
+def executive():
+    # The report tests read the whole base; narrower slices are in test_visibility.
+    return caller("Ольга Смирнова", roles=("executive",))
 
 
 @pytest.fixture
-async def api(app, settings, head_of_sales):
-    async with client(app, auth(settings, head_of_sales)) as c:
+async def api(app, settings, executive):
+    async with client(app, auth(settings, executive)) as c:
         yield c
 
 

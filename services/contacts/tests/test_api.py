@@ -78,19 +78,21 @@ async def test_lists_filter_and_page_in_a_stable_order(api, settings):
             await new_company(api2, name=f"Борис-{i}")
     for i in range(5):
         await new_company(api, name=f"Компания {i}")
-    seen, cursor = [], None
-    while True:
-        r = await api.get("/api/v1/companies", params={"limit": 2, **({"cursor": cursor} if cursor else {})})
-        page = r.json()
-        assert len(page["items"]) <= 2
-        seen += [c["name"] for c in page["items"]]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
-    assert seen == sorted(seen, key=str.casefold)
-    assert len(seen) == len(set(seen)) == 8
-    mine = await api.get("/api/v1/companies", params={"owner_id": str(other.user_id)})
-    assert sorted(c["name"] for c in mine.json()["items"]) == ["Борис-0", "Борис-1", "Борис-2"]
+    # Both managers' cards in one list: a reader who sees everything (a manager sees only their own).
+    async with client(api._transport.app, auth(settings, caller("CEO", roles=("executive",)))) as ceo:  # noqa: SLF001
+        seen, cursor = [], None
+        while True:
+            r = await ceo.get("/api/v1/companies", params={"limit": 2, **({"cursor": cursor} if cursor else {})})
+            page = r.json()
+            assert len(page["items"]) <= 2
+            seen += [c["name"] for c in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert seen == sorted(seen, key=str.casefold)
+        assert len(seen) == len(set(seen)) == 8
+        borises = await ceo.get("/api/v1/companies", params={"owner_id": str(other.user_id)})
+        assert sorted(c["name"] for c in borises.json()["items"]) == ["Борис-0", "Борис-1", "Борис-2"]
 
 
 async def test_likely_duplicates_are_reported_when_a_card_is_created(api):
@@ -188,15 +190,16 @@ async def test_a_cancelled_meeting_cannot_be_completed(api):
     assert [x["id"] for x in listed["items"]] == [m["id"]]
 
 
-async def test_dictionaries_are_seeded_and_editable(api):
+async def test_dictionaries_are_seeded_and_editable(api, app, settings):
     sources = [s["name"] for s in (await api.get("/api/v1/contact-sources")).json()]
     assert "Реклама в журнале" in sources and "Выставка" in sources
-    r = await api.post("/api/v1/contact-sources", json={"name": "Вебинар"})
-    assert r.status_code == 201
-    dup = await api.post("/api/v1/contact-sources", json={"name": "вебинар"})
-    assert dup.status_code == 422 and dup.json()["errors"][0]["field"] == "name"
-    retired = await api.patch(f"/api/v1/contact-sources/{r.json()['id']}", json={"active": False})
-    assert retired.json()["active"] is False
+    async with client(app, auth(settings, caller("Ольга", roles=("head",)))) as head:  # edits are for heads
+        r = await head.post("/api/v1/contact-sources", json={"name": "Вебинар"})
+        assert r.status_code == 201
+        dup = await head.post("/api/v1/contact-sources", json={"name": "вебинар"})
+        assert dup.status_code == 422 and dup.json()["errors"][0]["field"] == "name"
+        retired = await head.patch(f"/api/v1/contact-sources/{r.json()['id']}", json={"active": False})
+        assert retired.json()["active"] is False
     assert "Вебинар" not in [s["name"] for s in (await api.get("/api/v1/contact-sources")).json()]
 
 
@@ -206,10 +209,13 @@ async def test_status_rule_former_client_never_becomes_prospect(api):
     assert r.status_code == 422 and r.json()["rule"] == "status_change_not_allowed"
 
 
-async def test_reassigning_a_card_records_who_owns_it(api, app):
-    card = await new_company(api)
+async def test_reassigning_a_card_records_who_owns_it(api, app, settings):
+    dept = uuid.uuid4()
+    card = await new_company(api, department_id=str(dept))
     boris = uuid.uuid4()
-    r = await api.post(f"/api/v1/companies/{card['id']}/reassign", json={"owner_id": str(boris)})
+    # Handing a card to another manager is for the head of its department (a manager gets 403).
+    async with client(app, auth(settings, caller("Ольга", roles=("head",), department_id=dept))) as head:
+        r = await head.post(f"/api/v1/companies/{card['id']}/reassign", json={"owner_id": str(boris)})
     assert r.status_code == 200 and r.json()["owner_id"] == str(boris)
     assert (await outbox_types(app))[-1] == "CompanyReassigned"
 

@@ -90,6 +90,17 @@ async def test_a_request_without_a_valid_token_is_refused(app, settings):
         assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize("params, field", [
+    ({"name": "X", "phone": "12"}, "phone[0]"),
+    ({"name": "X", "email": ""}, "email[0]"),
+    ({"name": "X", "tax_id": "7707083890"}, "tax_id"),
+])
+async def test_a_bad_duplicate_check_names_the_parameter(api, params, field):
+    r = await api.get("/api/v1/companies/duplicates", params=params)
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in r.json()["errors"]] == [field]
+
+
 async def test_a_bad_cursor_is_refused(api):
     r = await api.get("/api/v1/companies", params={"cursor": "garbage!!"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "cursor"

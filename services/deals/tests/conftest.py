@@ -76,6 +76,18 @@ async def api(app, settings, manager):
 
 
 @pytest.fixture
+def head():
+    """A head of sales: the one (with admins) who edits pipelines, products and lost reasons."""
+    return caller("Ольга Смирнова", roles=("head",))
+
+
+@pytest.fixture
+async def head_api(app, settings, head):
+    async with client(app, auth(settings, head)) as c:
+        yield c
+
+
+@pytest.fixture
 def card_event(app):
     """Feeds the replica as contacts' CompanyCreated would, through the real handler."""
     async def feed(name: str = "ООО «Ромашка»", company_id: uuid.UUID | None = None, sequence: int = 1,

@@ -35,9 +35,9 @@ async def lost_reason(api, name="Цена") -> str:
     return next(r["id"] for r in (await api.get("/api/v1/lost-reasons")).json() if r["name"] == name)
 
 
-async def test_a_deal_goes_from_first_contact_to_won(api, app, card_event, person_event, manager):
+async def test_a_deal_goes_from_first_contact_to_won(api, head_api, app, card_event, person_event, manager):
     company = await card_event()
-    p = await product(api)
+    p = await product(head_api)
     deal = await open_deal(api, company, amount="250000.00", expected_close_date="2027-01-31",
                            lines=[{"product_id": p["id"], "quantity": "2", "unit_price": "100000.00",
                                    "discount_percent": "10"}])
@@ -169,13 +169,13 @@ async def test_the_pipeline_as_it_stood_on_a_past_date(api, app, card_event):
     assert naive.status_code == 422 and naive.json()["errors"][0]["field"] == "as_of"
 
 
-async def test_a_second_pipeline_is_data_not_code(api, card_event):
+async def test_a_second_pipeline_is_data_not_code(api, head_api, card_event):
     stages = [{"code": "lead", "name": "Lead", "position": 1, "probability": "0.2", "stalled_after_days": 7},
               {"code": "pilot", "name": "Pilot", "position": 2, "probability": "0.6",
                "require_to_enter": ["amount_set"]},
               {"code": "won", "name": "Won", "position": 3, "probability": "1", "kind": "won"},
               {"code": "lost", "name": "Lost", "position": 4, "probability": "0", "kind": "lost"}]
-    r = await api.post("/api/v1/pipelines", json={"name": "Пилоты", "stages": stages})
+    r = await head_api.post("/api/v1/pipelines", json={"name": "Пилоты", "stages": stages})
     assert r.status_code == 201, r.text
     pipeline = r.json()
     deal = await open_deal(api, await card_event(), pipeline_id=pipeline["id"])
@@ -184,23 +184,23 @@ async def test_a_second_pipeline_is_data_not_code(api, card_event):
     assert (await api.post(f"{url}/moves", json={"stage": "pilot"})).json()["rule"] == "requirement_missing"
     await api.patch(url, json={"amount": "90000.00"}, headers={"If-Match": f'"{deal["version"]}"'})
     assert (await api.post(f"{url}/moves", json={"stage": "pilot"})).json()["stage"] == "pilot"
-    broken = await api.post("/api/v1/pipelines", json={"name": "Без исхода", "stages": stages[:2] + stages[:1]})
+    broken = await head_api.post("/api/v1/pipelines", json={"name": "Без исхода", "stages": stages[:2] + stages[:1]})
     assert broken.status_code == 422
     names = [p["name"] for p in (await api.get("/api/v1/pipelines")).json()]
     assert names[0] == "Sales Expert" and "Пилоты" in names
 
 
-async def test_the_catalogue_keeps_a_group_hierarchy(api):
-    software = (await api.post("/api/v1/product-groups", json={"name": "Программы"})).json()
-    crm = (await api.post("/api/v1/product-groups", json={"name": "CRM", "parent_id": software["id"]})).json()
-    await api.post("/api/v1/products", json={"code": "CRM-10", "name": "CRM на 10 мест", "group_id": crm["id"],
-                                             "list_price": "90000.00"})
-    await api.post("/api/v1/products", json={"code": "SRV", "name": "Сервер", "list_price": "500000.00"})
+async def test_the_catalogue_keeps_a_group_hierarchy(api, head_api):
+    software = (await head_api.post("/api/v1/product-groups", json={"name": "Программы"})).json()
+    crm = (await head_api.post("/api/v1/product-groups", json={"name": "CRM", "parent_id": software["id"]})).json()
+    await head_api.post("/api/v1/products", json={"code": "CRM-10", "name": "CRM на 10 мест", "group_id": crm["id"],
+                                                  "list_price": "90000.00"})
+    await head_api.post("/api/v1/products", json={"code": "SRV", "name": "Сервер", "list_price": "500000.00"})
     in_software = (await api.get("/api/v1/products", params={"group_id": software["id"]})).json()["items"]
     assert [p["code"] for p in in_software] == ["CRM-10"]
     p = in_software[0]
-    r = await api.patch(f"/api/v1/products/{p['id']}", json={"list_price": "95000.00", "active": False},
-                        headers={"If-Match": '"1"'})
+    r = await head_api.patch(f"/api/v1/products/{p['id']}", json={"list_price": "95000.00", "active": False},
+                             headers={"If-Match": '"1"'})
     assert r.status_code == 200 and r.json()["list_price"] == "95000.00" and r.json()["version"] == 2
     assert (await api.get("/api/v1/products")).json()["items"][0]["code"] == "SRV"
 
@@ -223,8 +223,8 @@ async def test_two_managers_editing_one_deal_cannot_overwrite_each_other(api, ca
     assert (await api.get(url)).json()["title"] == "A"
 
 
-async def test_expected_close_date_and_lines_update(api, card_event):
-    p = await product(api, "X-1", "10.00")
+async def test_expected_close_date_and_lines_update(api, head_api, card_event):
+    p = await product(head_api, "X-1", "10.00")
     deal = await open_deal(api, await card_event())
     r = await api.patch(f"/api/v1/deals/{deal['id']}", headers={"If-Match": '"1"'}, json={
         "expected_close_date": str(date(2027, 3, 1)),
@@ -250,17 +250,18 @@ async def test_a_proposal_to_a_person_added_a_moment_ago_is_checked_with_contact
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "recipient_person_ids[1]"
 
 
-async def test_a_stages_probability_and_requirements_are_edited_as_data(api, card_event):
+async def test_a_stages_probability_and_requirements_are_edited_as_data(api, head_api, card_event):
     pipeline = (await api.get("/api/v1/pipelines")).json()[0]
     company = await card_event()
     await open_deal(api, company, amount="100000.00")
     url = f"/api/v1/pipelines/{pipeline['id']}/stages/interest"
-    r = await api.patch(url, json={"probability": "0.25", "name": "Интерес", "require_to_leave": ["amount_set"]})
+    r = await head_api.patch(url, json={"probability": "0.25", "name": "Интерес", "require_to_leave": ["amount_set"]})
     assert r.status_code == 200, r.text
     stage = next(s for s in r.json()["stages"] if s["code"] == "interest")
     assert (stage["name"], stage["probability"], stage["require_to_leave"]) == ("Интерес", "0.25", ["amount_set"])
     board = (await api.get("/api/v1/board")).json()
     assert next(c for c in board["columns"] if c["stage"] == "interest")["weighted"] == {"RUB": "25000.00"}
-    clash = await api.patch(url, json={"position": 3})  # 'demo' has position 3
+    clash = await head_api.patch(url, json={"position": 3})  # 'demo' has position 3
     assert clash.status_code == 422
-    assert (await api.patch(f"/api/v1/pipelines/{pipeline['id']}/stages/nowhere", json={"name": "x"})).status_code == 422
+    assert (await head_api.patch(f"/api/v1/pipelines/{pipeline['id']}/stages/nowhere",
+                                 json={"name": "x"})).status_code == 422

@@ -101,3 +101,15 @@ def make_engine(url: str, **kwargs) -> AsyncEngine:
 
 def make_sessionmaker(engine_or_conn) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine_or_conn, expire_on_commit=False)
+
+
+async def insert_if_absent(session: AsyncSession, model, **values):
+    """Adds a row unless one with its key exists (a replica row another transaction may be writing at
+    the same moment: the event and a look-up of the same record), and returns the row as stored."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    await session.execute(insert(model).values(**values).on_conflict_do_nothing())
+    key = tuple(values[c.key] for c in model.__mapper__.primary_key)
+    return await session.get(model, key if len(key) > 1 else key[0], populate_existing=True)

@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mercator.analytics import domain, schemas
 from mercator.analytics.domain import ActivityBy, ClientBaseBy
 from mercator.analytics.tables import Activity, Client
+from mercator.common.auth import Caller
 from mercator.common.http.pagination import decode_cursor, encode_cursor
+from mercator.common.visibility import Kind, sight
 
 # Placeholders (version 0) are cards whose snapshot has not arrived: not in the base yet.
 _IN_BASE = (Client.merged_into_id.is_(None), Client.version > 0)
@@ -26,6 +28,18 @@ _CLIENT_KEYS = {
 }
 
 
+def _seen_clients(caller: Caller) -> list:
+    """The clients a caller's reports count, as SQL conditions on Client: `Sight.sees` on the card's
+    owner and department (a manager their own, a head their department subtree and their own)."""
+    view = sight(caller, Kind.REPORT)
+    conditions = []
+    if not view.everything:
+        conditions.append(or_(Client.owner_id == view.owner_id, Client.department_id.in_(view.departments)))
+    if view.clients_only:
+        conditions.append(Client.status == "client")
+    return conditions
+
+
 def _key(value) -> str | None:
     return None if value is None else str(value)
 
@@ -36,11 +50,12 @@ def _ordered(rows: list, count_field: str) -> list:
                                        r.key or ""))
 
 
-async def client_base(session: AsyncSession, by: ClientBaseBy, *, status: str | None,
+async def client_base(session: AsyncSession, caller: Caller, by: ClientBaseBy, *, status: str | None,
                       owner_id: uuid.UUID | None) -> schemas.ClientBaseReport:
     key, label = _CLIENT_KEYS[by]
     # Grouped by id only: cards not updated since a region was renamed still carry the old name.
-    stmt = select(key, func.max(label) if label is not None else null(), func.count()).where(*_IN_BASE).group_by(key)
+    stmt = select(key, func.max(label) if label is not None else null(), func.count()).where(
+        *_IN_BASE, *_seen_clients(caller)).group_by(key)
     if status is not None:
         stmt = stmt.where(Client.status == status)
     if owner_id is not None:
@@ -49,8 +64,9 @@ async def client_base(session: AsyncSession, by: ClientBaseBy, *, status: str | 
     return schemas.ClientBaseReport(by=by, rows=_ordered(rows, "clients"), total=sum(r.clients for r in rows))
 
 
-async def activity(session: AsyncSession, by: ActivityBy, *, start: datetime | None,
+async def activity(session: AsyncSession, caller: Caller, by: ActivityBy, *, start: datetime | None,
                    end: datetime | None) -> schemas.ActivityReport:
+    seen = _seen_clients(caller)
     domain.check_period(start, end)
     key = {ActivityBy.AUTHOR: Activity.author_id, ActivityBy.KIND: Activity.kind,
            ActivityBy.COMPANY: Activity.company_id}[by]
@@ -59,6 +75,11 @@ async def activity(session: AsyncSession, by: ActivityBy, *, start: datetime | N
             Client, Client.company_id == Activity.company_id)
     else:
         stmt = select(key, null(), func.count()).select_from(Activity)
+        if seen:
+            stmt = stmt.join(Client, Client.company_id == Activity.company_id)
+    # An entry counts in the slice of its client: whoever wrote it, and an entry whose card is not
+    # projected yet only in the reports of those who see everything.
+    stmt = stmt.where(*seen)
     if start is not None:
         stmt = stmt.where(Activity.happened_at >= start)
     if end is not None:
@@ -69,11 +90,13 @@ async def activity(session: AsyncSession, by: ActivityBy, *, start: datetime | N
                                   total=sum(r.entries for r in rows))
 
 
-async def inactive_clients(session: AsyncSession, *, days: int, owner_id: uuid.UUID | None, now: datetime,
-                           limit: int, cursor: str | None) -> tuple[list[schemas.InactiveClient], str | None]:
+async def inactive_clients(session: AsyncSession, caller: Caller, *, days: int, owner_id: uuid.UUID | None,
+                           now: datetime, limit: int, cursor: str | None
+                           ) -> tuple[list[schemas.InactiveClient], str | None]:
     """Longest silence first: never-contacted clients, then by the oldest last entry."""
     last = Client.last_activity_at
-    stmt = select(Client).where(*_IN_BASE, or_(last.is_(None), last < now - timedelta(days=days)))
+    stmt = select(Client).where(*_IN_BASE, *_seen_clients(caller),
+                                or_(last.is_(None), last < now - timedelta(days=days)))
     if owner_id is not None:
         stmt = stmt.where(Client.owner_id == owner_id)
     after = decode_cursor(cursor, lambda v: datetime.fromisoformat(v) if v is not None else None, uuid.UUID)

@@ -32,7 +32,7 @@ Contacts = Annotated[Peer, Depends(contacts_peer)]
 
 
 async def _invoice(session, row: Invoice, response: Response | None = None) -> schemas.InvoicePublic:
-    _, model = await service.load_invoice(session, row.id)
+    model = await service.invoice_model(session, row)  # the row was read through the caller's sight
     if response is not None:
         response.headers["ETag"] = etag(row.version)
     return schemas.InvoicePublic(
@@ -53,57 +53,57 @@ async def sign_contract(body: schemas.ContractCreate, uow: UowDep, caller: Curre
 
 
 @router.post("/invoices", status_code=201, response_model=schemas.InvoicePublic, tags=["invoices"])
-async def draft_invoice(body: schemas.InvoiceCreate, uow: UowDep, _: CurrentUser, deals: Deals, contacts: Contacts,
-                        response: Response):
+async def draft_invoice(body: schemas.InvoiceCreate, uow: UowDep, caller: CurrentUser, deals: Deals,
+                        contacts: Contacts, response: Response):
     """A draft: edit it freely; issuing gives it the next number of the year."""
-    row = await service.draft_invoice(uow, body, deals, contacts)
+    row = await service.draft_invoice(uow, body, caller, deals, contacts)
     response.headers["Location"] = f"/api/v1/invoices/{row.id}"
     return await _invoice(uow.session, row, response)
 
 
 @router.get("/invoices", response_model=list[schemas.InvoicePublic], tags=["invoices"])
-async def list_invoices(session: SessionDep, runtime: RuntimeDep, _: CurrentUser, company_id: uuid.UUID | None = None,
-                        deal_id: uuid.UUID | None = None, status: domain.InvoiceStatus | None = None,
-                        overdue: bool = False):
-    """By due date; `overdue=true` lists what is past due and unpaid today."""
-    rows = await service.list_invoices(session, company_id=company_id, deal_id=deal_id,
+async def list_invoices(session: SessionDep, runtime: RuntimeDep, caller: CurrentUser,
+                        company_id: uuid.UUID | None = None, deal_id: uuid.UUID | None = None,
+                        status: domain.InvoiceStatus | None = None, overdue: bool = False):
+    """By due date; `overdue=true` lists what is past due and unpaid today. Only what the caller sees."""
+    rows = await service.list_invoices(session, caller, company_id=company_id, deal_id=deal_id,
                                        status=status.value if status else None,
                                        overdue_on=service.today(runtime.settings.time_zone) if overdue else None)
     return [await _invoice(session, r) for r in rows]
 
 
 @router.get("/invoices/{invoice_id}", response_model=schemas.InvoicePublic, tags=["invoices"])
-async def get_invoice(invoice_id: uuid.UUID, session: SessionDep, _: CurrentUser, response: Response):
-    row, _model = await service.load_invoice(session, invoice_id)
-    return await _invoice(session, row, response)
+async def get_invoice(invoice_id: uuid.UUID, session: SessionDep, caller: CurrentUser, response: Response):
+    return await _invoice(session, await service.get_invoice(session, invoice_id, caller), response)
 
 
 @router.patch("/invoices/{invoice_id}", response_model=schemas.InvoicePublic, tags=["invoices"])
-async def update_draft(invoice_id: uuid.UUID, body: schemas.InvoiceUpdate, uow: UowDep, _: CurrentUser,
+async def update_draft(invoice_id: uuid.UUID, body: schemas.InvoiceUpdate, uow: UowDep, caller: CurrentUser,
                        response: Response):
     """Only a draft changes; an issued invoice is cancelled or credited instead."""
-    return await _invoice(uow.session, await service.update_draft(uow, invoice_id, body), response)
+    return await _invoice(uow.session, await service.update_draft(uow, invoice_id, body, caller), response)
 
 
 @router.post("/invoices/{invoice_id}/issue", response_model=schemas.InvoicePublic, tags=["invoices"])
-async def issue_invoice(invoice_id: uuid.UUID, uow: UowDep, runtime: RuntimeDep, _: CurrentUser, response: Response):
-    row = await service.issue_invoice(uow, invoice_id, runtime.settings.time_zone)
+async def issue_invoice(invoice_id: uuid.UUID, uow: UowDep, runtime: RuntimeDep, caller: CurrentUser,
+                        response: Response):
+    row = await service.issue_invoice(uow, invoice_id, runtime.settings.time_zone, caller)
     return await _invoice(uow.session, row, response)
 
 
 @router.post("/invoices/{invoice_id}/cancel", response_model=schemas.InvoicePublic, tags=["invoices"])
-async def cancel_invoice(invoice_id: uuid.UUID, body: schemas.CancelIn, uow: UowDep, _: CurrentUser,
+async def cancel_invoice(invoice_id: uuid.UUID, body: schemas.CancelIn, uow: UowDep, caller: CurrentUser,
                          response: Response):
-    return await _invoice(uow.session, await service.cancel_invoice(uow, invoice_id, body.reason), response)
+    return await _invoice(uow.session, await service.cancel_invoice(uow, invoice_id, body.reason, caller), response)
 
 
 @router.post("/invoices/{invoice_id}/credit", status_code=201, response_model=schemas.CreditNotePublic,
              tags=["invoices"])
 async def credit_invoice(invoice_id: uuid.UUID, body: schemas.CreditCreate, uow: UowDep, runtime: RuntimeDep,
-                         _: CurrentUser):
+                         caller: CurrentUser):
     """A credit note taking back part of an issued invoice's outstanding amount."""
     return schemas.CreditNotePublic.model_validate(
-        await service.credit_invoice(uow, invoice_id, body, runtime.settings.time_zone), from_attributes=True)
+        await service.credit_invoice(uow, invoice_id, body, runtime.settings.time_zone, caller), from_attributes=True)
 
 
 async def _payment(session, row: Payment) -> schemas.PaymentPublic:
@@ -116,42 +116,41 @@ async def _payment(session, row: Payment) -> schemas.PaymentPublic:
 
 
 @router.post("/payments", status_code=201, response_model=schemas.PaymentPublic, tags=["payments"])
-async def record_payment(body: schemas.PaymentCreate, uow: UowDep, runtime: RuntimeDep, _: CurrentUser,
+async def record_payment(body: schemas.PaymentCreate, uow: UowDep, runtime: RuntimeDep, caller: CurrentUser,
                          contacts: Contacts):
     """Money received: spread over the named invoices, or the oldest due first; the rest is the client's credit."""
-    row = await service.record_payment(uow, body, runtime.settings.time_zone, contacts)
+    row = await service.record_payment(uow, body, runtime.settings.time_zone, caller, contacts)
     return await _payment(uow.session, row)
 
 
 @router.get("/payments", response_model=list[schemas.PaymentPublic], tags=["payments"])
-async def list_payments(session: SessionDep, _: CurrentUser, company_id: uuid.UUID):
-    rows = (await session.execute(select(Payment).where(Payment.company_id == company_id)
-                                  .order_by(Payment.received_on, Payment.id))).scalars()
-    return [await _payment(session, r) for r in rows]
+async def list_payments(session: SessionDep, caller: CurrentUser, company_id: uuid.UUID):
+    return [await _payment(session, r) for r in await service.list_payments(session, caller, company_id)]
 
 
 @router.post("/clients/{company_id}/credit/apply", response_model=list[dict], tags=["payments"])
-async def apply_credit(company_id: uuid.UUID, body: schemas.ApplyCredit, uow: UowDep, _: CurrentUser):
+async def apply_credit(company_id: uuid.UUID, body: schemas.ApplyCredit, uow: UowDep, caller: CurrentUser):
     """Let the client's credit (overpayments) pay its open invoices, oldest due first."""
-    made = await service.apply_credit(uow, company_id, body.currency)
+    made = await service.apply_credit(uow, company_id, body.currency, caller)
     return [{"payment_id": str(a.payment_id), "invoice_id": str(a.invoice_id), "amount": str(a.amount)} for a in made]
 
 
 @router.post("/deliveries", status_code=201, response_model=schemas.DeliveryPublic, tags=["deliveries"])
-async def ship(body: schemas.DeliveryCreate, uow: UowDep, _: CurrentUser, deals: Deals):
+async def ship(body: schemas.DeliveryCreate, uow: UowDep, caller: CurrentUser, deals: Deals):
     """Goods shipped under a waybill."""
-    return schemas.DeliveryPublic.model_validate(await service.ship(uow, body, deals), from_attributes=True)
+    return schemas.DeliveryPublic.model_validate(await service.ship(uow, body, caller, deals), from_attributes=True)
 
 
 @router.post("/deliveries/{delivery_id}/delivered", response_model=schemas.DeliveryPublic, tags=["deliveries"])
-async def delivered(delivery_id: uuid.UUID, body: schemas.DeliveredIn, uow: UowDep, _: CurrentUser):
-    return schemas.DeliveryPublic.model_validate(await service.mark_delivered(uow, delivery_id, body.delivered_on),
-                                                 from_attributes=True)
+async def delivered(delivery_id: uuid.UUID, body: schemas.DeliveredIn, uow: UowDep, caller: CurrentUser):
+    return schemas.DeliveryPublic.model_validate(
+        await service.mark_delivered(uow, delivery_id, body.delivered_on, caller), from_attributes=True)
 
 
 @router.get("/receivables", response_model=schemas.Receivables, tags=["receivables"])
-async def receivables(session: SessionDep, runtime: RuntimeDep, _: CurrentUser,
+async def receivables(session: SessionDep, runtime: RuntimeDep, caller: CurrentUser,
                       by: Literal["client", "manager"] = "client"):
-    """What each client (or each manager's clients) owes, with ageing of the overdue part."""
+    """What each client (or each manager's clients) owes, with ageing of the overdue part; a manager gets
+    their own clients (their own row), a head their departments'."""
     day = service.today(runtime.settings.time_zone)
-    return schemas.Receivables(by=by, as_of=day, rows=await service.receivables(session, by=by, day=day))
+    return schemas.Receivables(by=by, as_of=day, rows=await service.receivables(session, caller, by=by, day=day))

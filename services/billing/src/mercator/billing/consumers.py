@@ -12,21 +12,28 @@ async def on_deal(uow: UnitOfWork, d: Delivery) -> None:
 
 
 async def on_won(uow: UnitOfWork, d: Delivery) -> None:
-    await service.apply_deal_closed(uow, d.payload.deal_id, d.payload.company_id, "won", d.envelope.sequence)
+    await service.apply_deal_closed(uow, d.payload, "won", d.envelope.sequence)
 
 
 async def on_lost(uow: UnitOfWork, d: Delivery) -> None:
-    await service.apply_deal_closed(uow, d.payload.deal_id, d.payload.company_id, "lost", d.envelope.sequence)
+    await service.apply_deal_closed(uow, d.payload, "lost", d.envelope.sequence)
 
 
 async def on_card(uow: UnitOfWork, d: Delivery) -> None:
     p = d.payload
-    await service.apply_client(uow.session, p.company_id, p.name, p.owner_id, d.envelope.sequence)
+    await service.apply_client(uow.session, p.company_id, p.name, p.owner_id, p.department_id, d.envelope.sequence)
+
+
+async def on_reassigned(uow: UnitOfWork, d: Delivery) -> None:
+    """A card handed to another manager: its billing without a deal goes with it."""
+    p = d.payload
+    await service.apply_client(uow.session, p.company_id, None, p.to_owner_id, p.department_id, d.envelope.sequence)
 
 
 async def on_merged(uow: UnitOfWork, d: Delivery) -> None:
     await service.apply_client_merged(uow.session, d.payload.company_id, d.payload.absorbed_id)
 
 
-CONTACTS = {"CompanyCreated": on_card, "CompanyUpdated": on_card, "CompanyMerged": on_merged}
+CONTACTS = {"CompanyCreated": on_card, "CompanyUpdated": on_card, "CompanyReassigned": on_reassigned,
+            "CompanyMerged": on_merged}
 DEALS = {"DealOpened": on_deal, "DealUpdated": on_deal, "DealWon": on_won, "DealLost": on_lost}

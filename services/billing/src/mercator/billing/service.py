@@ -7,20 +7,23 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from mercator.billing import domain, schemas
 from mercator.billing.tables import (Allocation, ClientReplica, Contract, CreditNote, DealReplica, Delivery, Invoice,
                                      InvoiceCounter, InvoiceLine, Payment)
 from mercator.common.auth import Caller
+from mercator.common.db import insert_if_absent
 from mercator.common.events import catalogue as ev
 from mercator.common.http.errors import AppError, NotFound
 from mercator.common.http.peers import Peer
 from mercator.common.money import quantize
 from mercator.common.uow import UnitOfWork
+from mercator.common.visibility import Kind, Sight, sight
 
 
 class BadReference(AppError):
@@ -40,36 +43,78 @@ def today(time_zone: str) -> date:
     return datetime.now(ZoneInfo(time_zone)).date()
 
 
-# --- the deal an operation is about ------------------------------------------------------------------
+# --- who sees what: a record with a deal follows the deal's owner and department, one without a deal
+# the client card's (from the replicas); someone else's answers like a missing one ------------------------
 
-async def deal_of(session: AsyncSession, deal_id: uuid.UUID, deals: Peer | None, field: str = "deal_id") -> DealReplica:
+def billing_sight(caller: Caller, *, write: bool = False) -> Sight:
+    return sight(caller, Kind.BILLING, write=write)  # NoAccess (403) for marketing and support
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    return uuid.UUID(value) if value else None
+
+
+async def _sees(session: AsyncSession, seen: Sight, deal_id: uuid.UUID | None, company_id: uuid.UUID) -> bool:
+    if seen.everything:
+        return True
+    owner = (await session.get(DealReplica, deal_id) if deal_id is not None
+             else await session.get(ClientReplica, company_id))
+    return owner is not None and seen.sees(owner.owner_id, owner.department_id)
+
+
+def _seen(seen: Sight, deal_id, company_id) -> ColumnElement[bool] | None:
+    """`_sees` as a WHERE clause for lists (None: the caller sees all); `deal_id` None for records without one."""
+    if seen.everything:
+        return None
+
+    # Aliases: the subqueries correlate only with the listed table, even where it is joined to the replicas.
+    deal, card = aliased(DealReplica), aliased(ClientReplica)
+
+    def theirs(t):
+        return or_(t.owner_id == seen.owner_id, t.department_id.in_(seen.departments))
+    by_card = exists().where(card.company_id == company_id, theirs(card))
+    if deal_id is None:
+        return by_card
+    return or_(and_(deal_id.is_not(None), exists().where(deal.deal_id == deal_id, theirs(deal))),
+               and_(deal_id.is_(None), by_card))
+
+
+def _only_seen(stmt, seen: Sight, deal_id, company_id):
+    clause = _seen(seen, deal_id, company_id)
+    return stmt if clause is None else stmt.where(clause)
+
+
+async def deal_of(session: AsyncSession, deal_id: uuid.UUID, deals: Peer | None, seen: Sight,
+                  field: str = "deal_id") -> DealReplica:
     row = await session.get(DealReplica, deal_id)
-    if row is not None:
-        return row
-    found = await deals.get(f"/api/v1/deals/{deal_id}") if deals is not None else None
-    if found is None:
-        raise BadReference(f"there is no deal {deal_id}", field=field)
-    # Opened a moment ago: keep what its owner said until the deal's own events arrive (version 0).
-    row = DealReplica(deal_id=deal_id, company_id=uuid.UUID(found["company_id"]), owner_id=uuid.UUID(found["owner_id"]),
-                      title=found["title"], status=found["status"], currency=found["currency"], version=0)
-    session.add(row)
-    await session.flush()
+    if row is None:
+        found = await deals.get(f"/api/v1/deals/{deal_id}") if deals is not None else None
+        if found is None:
+            raise BadReference(f"there is no deal {deal_id}", field=field)
+        # Opened a moment ago: keep what its owner said until the deal's own events arrive (version 0).
+        row = await insert_if_absent(
+            session, DealReplica, deal_id=deal_id, company_id=uuid.UUID(found["company_id"]),
+            owner_id=uuid.UUID(found["owner_id"]), department_id=_uuid(found.get("department_id")),
+            title=found["title"], status=found["status"], currency=found["currency"], version=0)
+    if not (seen.everything or seen.sees(row.owner_id, row.department_id)):
+        raise BadReference(f"there is no deal {deal_id}", field=field)  # word for word as for a missing one
     return row
 
 
-async def client_of(session: AsyncSession, company_id: uuid.UUID, contacts: Peer | None,
+async def client_of(session: AsyncSession, company_id: uuid.UUID, contacts: Peer | None, seen: Sight,
                     field: str = "company_id") -> ClientReplica:
     row = await session.get(ClientReplica, company_id)
-    if row is not None and row.merged_into_id is not None:
-        raise BadReference(f"client card {company_id} was merged into {row.merged_into_id}", field=field)
-    if row is not None:
-        return row
-    found = await contacts.get(f"/api/v1/companies/{company_id}") if contacts is not None else None
-    if found is None:
+    if row is None:
+        found = await contacts.get(f"/api/v1/companies/{company_id}") if contacts is not None else None
+        if found is None:
+            raise BadReference(f"there is no client card {company_id}", field=field)
+        row = await insert_if_absent(session, ClientReplica, company_id=company_id, name=found["name"],
+                                     owner_id=uuid.UUID(found["owner_id"]),
+                                     department_id=_uuid(found.get("department_id")), version=0)
+    if not (seen.everything or seen.sees(row.owner_id, row.department_id)):
         raise BadReference(f"there is no client card {company_id}", field=field)
-    row = ClientReplica(company_id=company_id, name=found["name"], owner_id=uuid.UUID(found["owner_id"]), version=0)
-    session.add(row)
-    await session.flush()
+    if row.merged_into_id is not None:
+        raise BadReference(f"client card {company_id} was merged into {row.merged_into_id}", field=field)
     return row
 
 
@@ -77,7 +122,7 @@ async def client_of(session: AsyncSession, company_id: uuid.UUID, contacts: Peer
 
 async def sign_contract(uow: UnitOfWork, data: schemas.ContractCreate, caller: Caller, deals: Peer) -> Contract:
     s = uow.session
-    deal = await deal_of(s, data.deal_id, deals)
+    deal = await deal_of(s, data.deal_id, deals, billing_sight(caller, write=True))
     if await s.scalar(select(Contract.id).where(Contract.number == data.number)):
         raise BadReference(f"contract {data.number} exists already", field="number")
     model = domain.Contract.sign(
@@ -107,25 +152,29 @@ def _contract_model(row: Contract) -> domain.Contract:
 
 # --- invoices -----------------------------------------------------------------------------------------
 
-async def load_invoice(session: AsyncSession, invoice_id: uuid.UUID, *, lock: bool = False,
+async def load_invoice(session: AsyncSession, invoice_id: uuid.UUID, *, seen: Sight | None, lock: bool = False,
                        field: str | None = None) -> tuple[Invoice, domain.Invoice]:
+    """`seen=None` where no caller asks for this one invoice (the sweep, a client's own open invoices)."""
     stmt = select(Invoice).where(Invoice.id == invoice_id)
     if lock:
         stmt = stmt.with_for_update()
     row = (await session.execute(stmt)).scalar_one_or_none()
-    if row is None:
+    if row is None or (seen is not None and not await _sees(session, seen, row.deal_id, row.company_id)):
         if field:
             raise BadReference(f"there is no invoice {invoice_id}", field=field)
         raise NotFound(f"no invoice {invoice_id}")
-    lines = (await session.execute(select(InvoiceLine).where(InvoiceLine.invoice_id == invoice_id)
+    return row, await invoice_model(session, row)
+
+
+async def invoice_model(session: AsyncSession, row: Invoice) -> domain.Invoice:
+    lines = (await session.execute(select(InvoiceLine).where(InvoiceLine.invoice_id == row.id)
                                    .order_by(InvoiceLine.id))).scalars()
-    model = domain.Invoice(
+    return domain.Invoice(
         row.id, row.company_id, row.currency,
         [domain.InvoiceLine(l.product_id, l.description, plain(l.quantity), quantize(l.unit_price, row.currency),
                             l.vat_rate) for l in lines],
         row.due_date, row.deal_id, row.contract_id, row.number, row.issue_date, domain.InvoiceStatus(row.status),
         row.paid, row.credited)
-    return row, model
 
 
 def _copy(row: Invoice, model: domain.Invoice) -> None:
@@ -146,20 +195,22 @@ def _lines(data: list[schemas.InvoiceLineIn]) -> list[domain.InvoiceLine]:
     return [domain.InvoiceLine(l.product_id, l.description, l.quantity, l.unit_price, l.vat_rate) for l in data]
 
 
-async def draft_invoice(uow: UnitOfWork, data: schemas.InvoiceCreate, deals: Peer, contacts: Peer) -> Invoice:
+async def draft_invoice(uow: UnitOfWork, data: schemas.InvoiceCreate, caller: Caller, deals: Peer,
+                        contacts: Peer) -> Invoice:
     s = uow.session
+    seen = billing_sight(caller, write=True)
     company_id, contract = data.company_id, None
     if data.contract_id is not None:
         contract = await s.get(Contract, data.contract_id)
-        if contract is None:
+        if contract is None or not await _sees(s, seen, contract.deal_id, contract.company_id):
             raise BadReference(f"there is no contract {data.contract_id}", field="contract_id")
     deal_id = data.deal_id or (contract.deal_id if contract else None)
     if deal_id is not None:
-        company_id = (await deal_of(s, deal_id, deals)).company_id
+        company_id = (await deal_of(s, deal_id, deals, seen)).company_id
     if company_id is None:
         raise BadReference("name the deal, the contract or the client the invoice is for", field="deal_id")
     if deal_id is None:
-        await client_of(s, company_id, contacts)
+        await client_of(s, company_id, contacts, seen)
     model = domain.Invoice.draft(uuid.uuid4(), company_id, data.currency, _lines(data.lines), data.due_date,
                                  deal_id, data.contract_id)
     row = Invoice(id=model.id, deal_id=deal_id, company_id=company_id, contract_id=data.contract_id,
@@ -172,8 +223,8 @@ async def draft_invoice(uow: UnitOfWork, data: schemas.InvoiceCreate, deals: Pee
     return row
 
 
-async def update_draft(uow: UnitOfWork, invoice_id: uuid.UUID, data: schemas.InvoiceUpdate) -> Invoice:
-    row, model = await load_invoice(uow.session, invoice_id, lock=True)
+async def update_draft(uow: UnitOfWork, invoice_id: uuid.UUID, data: schemas.InvoiceUpdate, caller: Caller) -> Invoice:
+    row, model = await load_invoice(uow.session, invoice_id, seen=billing_sight(caller, write=True), lock=True)
     if "lines" in data.model_fields_set:
         model.set_lines(_lines(data.lines or []))
         await _save_lines(uow.session, row.id, model.lines)
@@ -194,9 +245,9 @@ async def _next_number(session: AsyncSession, year: int) -> str:
     return domain.format_invoice_number(year, seq)
 
 
-async def issue_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, time_zone: str) -> Invoice:
+async def issue_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, time_zone: str, caller: Caller) -> Invoice:
     s = uow.session
-    row, model = await load_invoice(s, invoice_id, lock=True)
+    row, model = await load_invoice(s, invoice_id, seen=billing_sight(caller, write=True), lock=True)
     day = today(time_zone)
     if model.due_date is None and row.contract_id is not None:
         model.set_due_date(_contract_model(await s.get(Contract, row.contract_id)).due_date(day))
@@ -216,8 +267,8 @@ async def issue_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, time_zone: str) 
     return row
 
 
-async def cancel_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, reason: str | None) -> Invoice:
-    row, model = await load_invoice(uow.session, invoice_id, lock=True)
+async def cancel_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, reason: str | None, caller: Caller) -> Invoice:
+    row, model = await load_invoice(uow.session, invoice_id, seen=billing_sight(caller, write=True), lock=True)
     was_issued = model.number is not None
     model.cancel()
     _copy(row, model)
@@ -230,8 +281,8 @@ async def cancel_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, reason: str | N
 
 
 async def credit_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, data: schemas.CreditCreate,
-                         time_zone: str) -> CreditNote:
-    row, model = await load_invoice(uow.session, invoice_id, lock=True)
+                         time_zone: str, caller: Caller) -> CreditNote:
+    row, model = await load_invoice(uow.session, invoice_id, seen=billing_sight(caller, write=True), lock=True)
     note = domain.credit(model, data.amount, data.reason, today(time_zone))
     _copy(row, model)
     saved = CreditNote(id=uuid.uuid4(), invoice_id=row.id, amount=note.amount, reason=note.reason,
@@ -246,10 +297,12 @@ async def credit_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, data: schemas.C
 
 # --- payments -----------------------------------------------------------------------------------------
 
-async def record_payment(uow: UnitOfWork, data: schemas.PaymentCreate, time_zone: str, contacts: Peer) -> Payment:
+async def record_payment(uow: UnitOfWork, data: schemas.PaymentCreate, time_zone: str, caller: Caller,
+                         contacts: Peer) -> Payment:
     s = uow.session
     day = today(time_zone)
-    await client_of(s, data.company_id, contacts)
+    seen = billing_sight(caller, write=True)
+    await client_of(s, data.company_id, contacts, seen)
     known = (await s.execute(select(Payment.bank_reference).where(Payment.company_id == data.company_id,
                                                                  Payment.bank_reference.is_not(None)))).scalars()
     payment = domain.Payment.record(uuid.uuid4(), data.company_id, data.amount, data.currency, data.received_on,
@@ -260,11 +313,11 @@ async def record_payment(uow: UnitOfWork, data: schemas.PaymentCreate, time_zone
                                                                           domain.InvoiceStatus.PARTLY_PAID,
                                                                           domain.InvoiceStatus.OVERDUE)]))
         .with_for_update())).scalars().all()
-    loaded = {i: await load_invoice(s, i) for i in open_rows}
+    loaded = {i: await load_invoice(s, i, seen=None) for i in open_rows}  # the client's: the payment is theirs
     if data.allocations is not None:
         for i, a in enumerate(data.allocations):
             if a.invoice_id not in loaded:  # the domain says why: another client's, draft, cancelled, paid
-                row, model = await load_invoice(s, a.invoice_id, field=f"allocations[{i}].invoice_id")
+                row, model = await load_invoice(s, a.invoice_id, seen=seen, field=f"allocations[{i}].invoice_id")
                 if row.company_id != data.company_id:
                     raise BadReference("the invoice is another client's", field=f"allocations[{i}].invoice_id")
                 loaded[a.invoice_id] = (row, model)
@@ -297,16 +350,18 @@ async def record_payment(uow: UnitOfWork, data: schemas.PaymentCreate, time_zone
     return row
 
 
-async def apply_credit(uow: UnitOfWork, company_id: uuid.UUID, currency: str) -> list[Allocation]:
+async def apply_credit(uow: UnitOfWork, company_id: uuid.UUID, currency: str, caller: Caller) -> list[Allocation]:
     """The client's credit (overpayments) pays its open invoices, oldest due first."""
     s = uow.session
+    if not await _sees(s, billing_sight(caller, write=True), None, company_id):
+        raise NotFound(f"no client {company_id}")
     payments = (await s.execute(select(Payment).where(
         Payment.company_id == company_id, Payment.currency == currency, Payment.credit > 0)
         .order_by(Payment.received_on, Payment.id).with_for_update())).scalars().all()
     invoice_ids = (await s.execute(select(Invoice.id).where(
         Invoice.company_id == company_id, Invoice.currency == currency,
         Invoice.status.in_(["issued", "partly_paid", "overdue"])).with_for_update())).scalars().all()
-    loaded = [await load_invoice(s, i) for i in invoice_ids]
+    loaded = [await load_invoice(s, i, seen=None) for i in invoice_ids]
     made: list[Allocation] = []
     for payment in payments:
         if not loaded:
@@ -330,9 +385,9 @@ async def apply_credit(uow: UnitOfWork, company_id: uuid.UUID, currency: str) ->
 
 # --- deliveries ---------------------------------------------------------------------------------------
 
-async def ship(uow: UnitOfWork, data: schemas.DeliveryCreate, deals: Peer) -> Delivery:
+async def ship(uow: UnitOfWork, data: schemas.DeliveryCreate, caller: Caller, deals: Peer) -> Delivery:
     s = uow.session
-    deal = await deal_of(s, data.deal_id, deals)
+    deal = await deal_of(s, data.deal_id, deals, billing_sight(caller, write=True))
     model = domain.Delivery.ship(uuid.uuid4(), deal.deal_id, data.waybill_number, data.shipped_on,
                                  [domain.DeliveryItem(i.product_id, i.quantity) for i in data.items], data.carrier)
     if await s.scalar(select(Delivery.id).where(Delivery.waybill_number == model.waybill_number)):
@@ -350,9 +405,10 @@ async def ship(uow: UnitOfWork, data: schemas.DeliveryCreate, deals: Peer) -> De
     return row
 
 
-async def mark_delivered(uow: UnitOfWork, delivery_id: uuid.UUID, delivered_on: date) -> Delivery:
+async def mark_delivered(uow: UnitOfWork, delivery_id: uuid.UUID, delivered_on: date, caller: Caller) -> Delivery:
+    seen = billing_sight(caller, write=True)
     row = await uow.session.get(Delivery, delivery_id, with_for_update=True)
-    if row is None:
+    if row is None or not await _sees(uow.session, seen, row.deal_id, row.company_id):
         raise NotFound(f"no delivery {delivery_id}")
     model = domain.Delivery(row.id, row.deal_id, row.waybill_number, row.shipped_on, (), row.carrier,
                             domain.DeliveryStatus(row.status), row.delivered_on)
@@ -373,7 +429,7 @@ async def mark_overdue(uow: UnitOfWork, day: date) -> int:
         Invoice.status.in_([domain.InvoiceStatus.ISSUED.value, domain.InvoiceStatus.PARTLY_PAID.value]),
         Invoice.due_date < day))).scalars().all()
     for invoice_id in ids:
-        row, model = await load_invoice(s, invoice_id, lock=True)
+        row, model = await load_invoice(s, invoice_id, seen=None, lock=True)  # the sweep: no caller
         if model.mark_overdue(day):
             _copy(row, model)
             uow.emit(ev.InvoiceOverdue(invoice_id=row.id, number=row.number, deal_id=row.deal_id,
@@ -386,9 +442,13 @@ async def mark_overdue(uow: UnitOfWork, day: date) -> int:
 
 # --- views ------------------------------------------------------------------------------------------------
 
-async def list_invoices(session: AsyncSession, *, company_id, deal_id, status, overdue_on: date | None
-                        ) -> list[Invoice]:
-    stmt = select(Invoice)
+async def get_invoice(session: AsyncSession, invoice_id: uuid.UUID, caller: Caller) -> Invoice:
+    return (await load_invoice(session, invoice_id, seen=billing_sight(caller)))[0]
+
+
+async def list_invoices(session: AsyncSession, caller: Caller, *, company_id, deal_id, status,
+                        overdue_on: date | None) -> list[Invoice]:
+    stmt = _only_seen(select(Invoice), billing_sight(caller), Invoice.deal_id, Invoice.company_id)
     for column, value in ((Invoice.company_id, company_id), (Invoice.deal_id, deal_id), (Invoice.status, status)):
         if value is not None:
             stmt = stmt.where(column == value)
@@ -397,14 +457,25 @@ async def list_invoices(session: AsyncSession, *, company_id, deal_id, status, o
     return list((await session.execute(stmt.order_by(Invoice.due_date, Invoice.number, Invoice.id))).scalars())
 
 
-async def receivables(session: AsyncSession, *, by: str, day: date) -> list[dict]:
-    """Debt and its ageing per client, or per manager (the owner of the deal the invoice is for), beside
-    the client's credit: money received that no invoice has taken yet."""
-    rows = (await session.execute(select(Invoice, DealReplica.owner_id).outerjoin(
-        DealReplica, DealReplica.deal_id == Invoice.deal_id).where(
-        Invoice.status.in_(["issued", "partly_paid", "overdue", "paid"])))).all()
+async def list_payments(session: AsyncSession, caller: Caller, company_id: uuid.UUID) -> list[Payment]:
+    stmt = _only_seen(select(Payment).where(Payment.company_id == company_id), billing_sight(caller), None,
+                      Payment.company_id)
+    return list((await session.execute(stmt.order_by(Payment.received_on, Payment.id))).scalars())
+
+
+async def receivables(session: AsyncSession, caller: Caller, *, by: str, day: date) -> list[dict]:
+    """Debt and its ageing per client, or per manager (the owner of the deal the invoice is for, or of the
+    client card when it is for none), beside the client's credit: money received that no invoice has taken
+    yet. Only what the caller sees: a manager gets their own clients, or their own row."""
+    seen = billing_sight(caller)
+    stmt = (select(Invoice, DealReplica.owner_id, ClientReplica.owner_id)
+            .outerjoin(DealReplica, DealReplica.deal_id == Invoice.deal_id)
+            .outerjoin(ClientReplica, ClientReplica.company_id == Invoice.company_id)
+            .where(Invoice.status.in_(["issued", "partly_paid", "overdue", "paid"])))
+    rows = (await session.execute(_only_seen(stmt, seen, Invoice.deal_id, Invoice.company_id))).all()
     sums: dict[tuple, dict] = {}
-    for invoice, owner_id in rows:
+    for invoice, deal_owner, card_owner in rows:
+        owner_id = deal_owner if invoice.deal_id is not None else card_owner
         key = (invoice.company_id if by == "client" else owner_id, invoice.currency)
         entry = sums.setdefault(key, {"invoiced": Decimal(0), "credited": Decimal(0), "paid": Decimal(0),
                                       "ageing": {b: Decimal(0) for b in domain.AGEING_BUCKETS}})
@@ -415,8 +486,8 @@ async def receivables(session: AsyncSession, *, by: str, day: date) -> list[dict
         if outstanding:
             entry["ageing"][domain.ageing_bucket((day - invoice.due_date).days)] += outstanding
     if by == "client":
-        credits = (await session.execute(select(Payment.company_id, Payment.currency, Payment.credit)
-                                         .where(Payment.credit > 0))).all()
+        credits = (await session.execute(_only_seen(select(Payment.company_id, Payment.currency, Payment.credit)
+                                                    .where(Payment.credit > 0), seen, None, Payment.company_id))).all()
         for company_id, currency, credit in credits:
             entry = sums.setdefault((company_id, currency), {
                 "invoiced": Decimal(0), "credited": Decimal(0), "paid": Decimal(0),
@@ -433,18 +504,21 @@ async def apply_deal(session: AsyncSession, card, sequence: int) -> None:
     row = await session.get(DealReplica, card.deal_id, with_for_update=True)
     if row is None:
         session.add(DealReplica(deal_id=card.deal_id, company_id=card.company_id, owner_id=card.owner_id,
-                                title=card.title, status=card.status, currency=card.currency, version=sequence))
+                                department_id=card.department_id, title=card.title, status=card.status,
+                                currency=card.currency, version=sequence))
     elif sequence > row.version:
-        row.company_id, row.owner_id, row.title = card.company_id, card.owner_id, card.title
+        row.company_id, row.owner_id, row.department_id = card.company_id, card.owner_id, card.department_id
+        row.title = card.title
         row.status, row.currency, row.version = card.status, card.currency, sequence
 
 
-async def apply_deal_closed(uow: UnitOfWork, deal_id: uuid.UUID, company_id: uuid.UUID, status: str,
-                            sequence: int) -> None:
+async def apply_deal_closed(uow: UnitOfWork, closed, status: str, sequence: int) -> None:
     s = uow.session
+    deal_id = closed.deal_id
     row = await s.get(DealReplica, deal_id, with_for_update=True)
-    if row is None:
-        s.add(DealReplica(deal_id=deal_id, company_id=company_id, status=status, version=sequence))
+    if row is None:  # heard before DealOpened, which is now too old to count: the owner comes from here
+        s.add(DealReplica(deal_id=deal_id, company_id=closed.company_id, owner_id=closed.owner_id,
+                          department_id=closed.department_id, status=status, version=sequence))
     elif sequence > row.version:
         row.status, row.version = status, sequence
     if status == "lost":
@@ -456,13 +530,16 @@ async def apply_deal_closed(uow: UnitOfWork, deal_id: uuid.UUID, company_id: uui
             draft.status, draft.cancel_reason, draft.updated_at = "cancelled", "the deal was lost", now()
 
 
-async def apply_client(session: AsyncSession, company_id: uuid.UUID, name: str, owner_id: uuid.UUID,
-                       sequence: int) -> None:
+async def apply_client(session: AsyncSession, company_id: uuid.UUID, name: str | None, owner_id: uuid.UUID,
+                       department_id: uuid.UUID | None, sequence: int) -> None:
+    """`name` None: a reassignment, which says nothing of the name."""
     row = await session.get(ClientReplica, company_id, with_for_update=True)
     if row is None:
-        session.add(ClientReplica(company_id=company_id, name=name, owner_id=owner_id, version=sequence))
+        session.add(ClientReplica(company_id=company_id, name=name, owner_id=owner_id, department_id=department_id,
+                                  version=sequence))
     elif sequence > row.version:
-        row.name, row.owner_id, row.version = name, owner_id, sequence
+        row.name = row.name if name is None else name
+        row.owner_id, row.department_id, row.version = owner_id, department_id, sequence
 
 
 async def apply_client_merged(session: AsyncSession, survivor_id: uuid.UUID, absorbed_id: uuid.UUID) -> None:

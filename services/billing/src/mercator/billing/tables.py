@@ -138,6 +138,7 @@ class DealReplica(Base):
     deal_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     company_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # with the owner: who sees its billing
     title: Mapped[str | None] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(10))
     currency: Mapped[str | None] = mapped_column(String(3))
@@ -152,6 +153,7 @@ class ClientReplica(Base):
     company_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     name: Mapped[str | None] = mapped_column(String(300))
     owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # who sees billing without a deal
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     version: Mapped[int] = mapped_column(Integer, default=0)
 

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from mercator.common.http.deps import CurrentUser, SessionDep, UowDep
 from mercator.common.http.pagination import Page
@@ -68,63 +70,70 @@ async def create_company(body: schemas.CompanyCreate, uow: UowDep, caller: Curre
 
 @router.get("/companies", response_model=Page[schemas.CompanyPublic], tags=["companies"])
 async def list_companies(
-    session: SessionDep, _: CurrentUser, limit: Limit = 50, cursor: str | None = None,
+    session: SessionDep, caller: CurrentUser, limit: Limit = 50, cursor: str | None = None,
     q: Annotated[str | None, Query(max_length=200, description="name, tax id, phone or e-mail")] = None,
     owner_id: uuid.UUID | None = None, department_id: uuid.UUID | None = None, region_id: uuid.UUID | None = None,
     industry_id: uuid.UUID | None = None, source_id: uuid.UUID | None = None,
     status: domain.CompanyStatus | None = None,
 ):
     items, nxt = await service.list_companies(
-        session, q=q, owner_id=owner_id, region_id=region_id, industry_id=industry_id, source_id=source_id,
+        session, caller, q=q, owner_id=owner_id, region_id=region_id, industry_id=industry_id, source_id=source_id,
         status=status.value if status else None, department_id=department_id, limit=limit, cursor=cursor)
     return Page(items=await _public(session, items), next_cursor=nxt)
 
 
 @router.get("/companies/duplicates", response_model=list[schemas.LikelyDuplicatePublic], tags=["companies"])
 async def find_duplicates(
-    session: SessionDep, _: CurrentUser, name: Annotated[str, Query(min_length=1, max_length=300)],
+    session: SessionDep, caller: CurrentUser, name: Annotated[str, Query(min_length=1, max_length=300)],
     tax_id: Annotated[str | None, Query(max_length=20)] = None,
     phone: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006 - FastAPI copies it
     email: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
 ):
-    """Check a card before opening it: the likely duplicates already in the base."""
-    probe = schemas.CompanyCreate(name=name, tax_id=tax_id, phones=phone, emails=email)
-    found = await service.likely_duplicates(session, probe.name, probe.tax_id, probe.phones, probe.emails)
+    """Check a card before opening it: the likely duplicates already in the base, the caller's or not
+    (only their id, name and reasons: a card the caller may not see still answers 404)."""
+    try:
+        probe = schemas.CompanyCreate(name=name, tax_id=tax_id, phones=phone, emails=email)
+    except ValidationError as exc:  # a bad phone or e-mail is the caller's 422 naming the parameter, not a 500
+        singular = {"phones": "phone", "emails": "email"}
+        raise RequestValidationError([{**e, "loc": ("query", singular.get(e["loc"][0], e["loc"][0]), *e["loc"][1:])}
+                                      for e in exc.errors()]) from None
+    found = await service.likely_duplicates(session, caller, probe.name, probe.tax_id, probe.phones, probe.emails)
     return [schemas.LikelyDuplicatePublic(company_id=d.company_id, name=d.name, reasons=list(d.reasons),
                                           score=round(d.score, 3)) for d in found]
 
 
 @router.get("/companies/{company_id}", response_model=schemas.CompanyPublic, tags=["companies"])
-async def get_company(company_id: uuid.UUID, session: SessionDep, _: CurrentUser, response: Response):
-    company = await service.get_company(session, company_id)
+async def get_company(company_id: uuid.UUID, session: SessionDep, caller: CurrentUser, response: Response):
+    company = await service.get_company(session, company_id, caller)
     response.headers["ETag"] = etag(company.version)
     return (await _public(session, [company]))[0]
 
 
 @router.patch("/companies/{company_id}", response_model=schemas.CompanyPublic, tags=["companies"])
-async def update_company(company_id: uuid.UUID, body: schemas.CompanyUpdate, uow: UowDep, _: CurrentUser,
+async def update_company(company_id: uuid.UUID, body: schemas.CompanyUpdate, uow: UowDep, caller: CurrentUser,
                          response: Response, if_match: IfMatch = None):
     """Change the fields sent. `If-Match` must carry the ETag you read: a stale one gets 412."""
-    company = await service.update_company(uow, company_id, body, expected_version(if_match))
+    company = await service.update_company(uow, company_id, body, expected_version(if_match), caller)
     response.headers["ETag"] = etag(company.version)
     return (await _public(uow.session, [company]))[0]
 
 
 @router.post("/companies/{company_id}/reassign", response_model=schemas.CompanyPublic, tags=["companies"])
-async def reassign_company(company_id: uuid.UUID, body: schemas.Reassign, uow: UowDep, _: CurrentUser,
+async def reassign_company(company_id: uuid.UUID, body: schemas.Reassign, uow: UowDep, caller: CurrentUser,
                            response: Response, if_match: IfMatch = None):
     """Hand the client card to another manager."""
-    company = await service.reassign_company(uow, company_id, body, expected_version(if_match, required=False))
+    company = await service.reassign_company(uow, company_id, body, expected_version(if_match, required=False),
+                                             caller)
     response.headers["ETag"] = etag(company.version)
     return (await _public(uow.session, [company]))[0]
 
 
 @router.post("/companies/{company_id}/merge", response_model=schemas.CompanyPublic, tags=["companies"])
-async def merge_companies(company_id: uuid.UUID, body: schemas.Merge, uow: UowDep, _: CurrentUser,
+async def merge_companies(company_id: uuid.UUID, body: schemas.Merge, uow: UowDep, caller: CurrentUser,
                           response: Response, if_match: IfMatch = None):
     """Merge a duplicate into this card: persons, history and meetings move here, blanks are filled."""
     company = await service.merge_companies(uow, company_id, body.absorbed_id,
-                                            expected_version(if_match, required=False))
+                                            expected_version(if_match, required=False), caller)
     response.headers["ETag"] = etag(company.version)
     return (await _public(uow.session, [company]))[0]
 
@@ -132,24 +141,24 @@ async def merge_companies(company_id: uuid.UUID, body: schemas.Merge, uow: UowDe
 # --- contact persons --------------------------------------------------------------------------
 
 @router.get("/companies/{company_id}/persons", response_model=list[schemas.PersonPublic], tags=["persons"])
-async def list_persons(company_id: uuid.UUID, session: SessionDep, _: CurrentUser):
-    return [_person(p) for p in await service.list_persons(session, company_id)]
+async def list_persons(company_id: uuid.UUID, session: SessionDep, caller: CurrentUser):
+    return [_person(p) for p in await service.list_persons(session, company_id, caller)]
 
 
 @router.post("/companies/{company_id}/persons", status_code=201, response_model=schemas.PersonPublic,
              tags=["persons"])
-async def add_person(company_id: uuid.UUID, body: schemas.PersonCreate, uow: UowDep, _: CurrentUser,
+async def add_person(company_id: uuid.UUID, body: schemas.PersonCreate, uow: UowDep, caller: CurrentUser,
                      response: Response):
-    person = await service.add_person(uow, company_id, body)
+    person = await service.add_person(uow, company_id, body, caller)
     response.headers["ETag"] = etag(person.version)
     response.headers["Location"] = f"/api/v1/companies/{company_id}/persons/{person.id}"
     return _person(person)
 
 
 @router.get("/companies/{company_id}/persons/{person_id}", response_model=schemas.PersonPublic, tags=["persons"])
-async def get_person(company_id: uuid.UUID, person_id: uuid.UUID, session: SessionDep, _: CurrentUser,
+async def get_person(company_id: uuid.UUID, person_id: uuid.UUID, session: SessionDep, caller: CurrentUser,
                      response: Response):
-    person = await service.get_person(session, company_id, person_id)
+    person = await service.get_person(session, company_id, person_id, caller)
     response.headers["ETag"] = etag(person.version)
     return _person(person)
 
@@ -157,8 +166,8 @@ async def get_person(company_id: uuid.UUID, person_id: uuid.UUID, session: Sessi
 @router.patch("/companies/{company_id}/persons/{person_id}", response_model=schemas.PersonPublic,
               tags=["persons"])
 async def update_person(company_id: uuid.UUID, person_id: uuid.UUID, body: schemas.PersonUpdate, uow: UowDep,
-                        _: CurrentUser, response: Response, if_match: IfMatch = None):
-    person = await service.update_person(uow, company_id, person_id, body, expected_version(if_match))
+                        caller: CurrentUser, response: Response, if_match: IfMatch = None):
+    person = await service.update_person(uow, company_id, person_id, body, expected_version(if_match), caller)
     response.headers["ETag"] = etag(person.version)
     return _person(person)
 
@@ -166,11 +175,11 @@ async def update_person(company_id: uuid.UUID, person_id: uuid.UUID, body: schem
 # --- history -----------------------------------------------------------------------------------
 
 @router.get("/companies/{company_id}/history", response_model=Page[schemas.ActivityPublic], tags=["history"])
-async def list_history(company_id: uuid.UUID, session: SessionDep, _: CurrentUser, limit: Limit = 50,
+async def list_history(company_id: uuid.UUID, session: SessionDep, caller: CurrentUser, limit: Limit = 50,
                        cursor: str | None = None, kind: domain.ActivityKind | None = None):
     """The client's history, newest first."""
-    items, nxt = await service.list_history(session, company_id, kind=kind.value if kind else None, limit=limit,
-                                            cursor=cursor)
+    items, nxt = await service.list_history(session, company_id, caller, kind=kind.value if kind else None,
+                                            limit=limit, cursor=cursor)
     return Page(items=[_activity(a) for a in items], next_cursor=nxt)
 
 
@@ -200,29 +209,30 @@ async def schedule_meeting(company_id: uuid.UUID, body: schemas.MeetingCreate, u
 
 
 @router.get("/meetings", response_model=Page[schemas.MeetingPublic], tags=["meetings"])
-async def list_meetings(session: SessionDep, _: CurrentUser, limit: Limit = 50, cursor: str | None = None,
+async def list_meetings(session: SessionDep, caller: CurrentUser, limit: Limit = 50, cursor: str | None = None,
                         company_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None,
                         status: domain.MeetingStatus | None = None,
                         starts_from: Annotated[datetime | None, Query(alias="from")] = None,
                         starts_to: Annotated[datetime | None, Query(alias="to")] = None):
     """A manager's calendar: meetings and calls by time."""
     items, nxt = await service.list_meetings(
-        session, company_id=company_id, owner_id=owner_id, status=status.value if status else None,
+        session, caller, company_id=company_id, owner_id=owner_id, status=status.value if status else None,
         starts_from=starts_from, starts_to=starts_to, limit=limit, cursor=cursor)
     return Page(items=[_meeting(m) for m in items], next_cursor=nxt)
 
 
 @router.get("/meetings/{meeting_id}", response_model=schemas.MeetingPublic, tags=["meetings"])
-async def get_meeting(meeting_id: uuid.UUID, session: SessionDep, _: CurrentUser, response: Response):
-    meeting = await service.get_meeting(session, meeting_id)
+async def get_meeting(meeting_id: uuid.UUID, session: SessionDep, caller: CurrentUser, response: Response):
+    meeting = await service.get_meeting(session, meeting_id, caller)
     response.headers["ETag"] = etag(meeting.version)
     return _meeting(meeting)
 
 
 @router.post("/meetings/{meeting_id}/reschedule", response_model=schemas.MeetingPublic, tags=["meetings"])
 async def reschedule_meeting(meeting_id: uuid.UUID, body: schemas.MeetingReschedule, uow: UowDep,
-                             _: CurrentUser, response: Response, if_match: IfMatch = None):
-    meeting = await service.reschedule_meeting(uow, meeting_id, body, expected_version(if_match, required=False))
+                             caller: CurrentUser, response: Response, if_match: IfMatch = None):
+    meeting = await service.reschedule_meeting(uow, meeting_id, body, expected_version(if_match, required=False),
+                                               caller)
     response.headers["ETag"] = etag(meeting.version)
     return _meeting(meeting)
 
@@ -236,27 +246,28 @@ async def complete_meeting(meeting_id: uuid.UUID, body: schemas.MeetingComplete,
 
 
 @router.post("/meetings/{meeting_id}/cancel", response_model=schemas.MeetingPublic, tags=["meetings"])
-async def cancel_meeting(meeting_id: uuid.UUID, body: schemas.MeetingCancel, uow: UowDep, _: CurrentUser):
-    return _meeting(await service.cancel_meeting(uow, meeting_id, body))
+async def cancel_meeting(meeting_id: uuid.UUID, body: schemas.MeetingCancel, uow: UowDep, caller: CurrentUser):
+    return _meeting(await service.cancel_meeting(uow, meeting_id, body, caller))
 
 
 # --- dictionaries (last: `/{kind}` must not shadow the routes above) ----------------------------------------------------------------------------
 
 @router.get("/{kind}", response_model=list[schemas.DictionaryEntryPublic], tags=["dictionaries"])
-async def list_dictionary(kind: DictionaryKind, session: SessionDep, _: CurrentUser,
+async def list_dictionary(kind: DictionaryKind, session: SessionDep, caller: CurrentUser,
                           include_inactive: bool = False):
     """Regions, industries or contact sources (advertisement, exhibition, referral, ...)."""
-    return await service.list_dictionary(session, service.DICTIONARY_KINDS[kind], include_inactive)
+    return await service.list_dictionary(session, service.DICTIONARY_KINDS[kind], include_inactive, caller)
 
 
 @router.post("/{kind}", status_code=201, response_model=schemas.DictionaryEntryPublic, tags=["dictionaries"])
 async def add_dictionary_entry(kind: DictionaryKind, body: schemas.DictionaryEntryCreate, uow: UowDep,
-                               _: CurrentUser):
-    return await service.add_dictionary_entry(uow, service.DICTIONARY_KINDS[kind], body)
+                               caller: CurrentUser):
+    """Heads of sales and admins only."""
+    return await service.add_dictionary_entry(uow, service.DICTIONARY_KINDS[kind], body, caller)
 
 
 @router.patch("/{kind}/{entry_id}", response_model=schemas.DictionaryEntryPublic, tags=["dictionaries"])
 async def update_dictionary_entry(kind: DictionaryKind, entry_id: uuid.UUID,
-                                  body: schemas.DictionaryEntryUpdate, uow: UowDep, _: CurrentUser):
-    """Rename, reorder or retire (`active: false`) an entry; cards keep pointing at it."""
-    return await service.update_dictionary_entry(uow, service.DICTIONARY_KINDS[kind], entry_id, body)
+                                  body: schemas.DictionaryEntryUpdate, uow: UowDep, caller: CurrentUser):
+    """Rename, reorder or retire (`active: false`) an entry; cards keep pointing at it. Heads and admins."""
+    return await service.update_dictionary_entry(uow, service.DICTIONARY_KINDS[kind], entry_id, body, caller)

@@ -17,6 +17,7 @@ from mercator.common.events import catalogue as ev
 from mercator.common.http.errors import AppError, NotFound, PreconditionFailed
 from mercator.common.http.pagination import decode_cursor, encode_cursor
 from mercator.common.uow import UnitOfWork
+from mercator.common.visibility import Kind, NoAccess, Sight, sight
 from mercator.contacts import domain, schemas
 from mercator.contacts.tables import Activity, Company, CompanyContact, DictionaryEntry, Meeting, Person
 
@@ -40,11 +41,31 @@ def _check_version(record, expected: int | None) -> None:
             "reload it and apply your change again")
 
 
+# --- who sees what (the policy is `mercator.common.visibility`; cards decide for their history too) ---
+
+def _sees(view: Sight, company: Company) -> bool:
+    return view.sees(company.owner_id, company.department_id, company.status)
+
+
+def _seen_cards(view: Sight) -> list:
+    """`Sight.sees` as SQL conditions on Company, so lists filter and page in the database."""
+    conditions = []
+    if not view.everything:
+        conditions.append(or_(Company.owner_id == view.owner_id, Company.department_id.in_(view.departments)))
+    if view.clients_only:
+        conditions.append(Company.status == domain.CompanyStatus.CLIENT.value)
+    return conditions
+
+
 # --- reading ----------------------------------------------------------------------------
 
-async def get_company(session: AsyncSession, company_id: uuid.UUID) -> Company:
+async def get_company(session: AsyncSession, company_id: uuid.UUID, caller: Caller, *, kind: Kind = Kind.CARD,
+                      write: bool = False) -> Company:
+    """The live card, if the caller may see it (`kind` HISTORY when it is for the card's history or
+    meetings). A card they may not see answers exactly like a missing one: ids are not probed."""
+    view = sight(caller, kind, write=write)
     company = await session.get(Company, company_id)
-    if company is None:
+    if company is None or not _sees(view, company):
         raise NotFound(f"no client card {company_id}")
     if company.merged_into_id is not None:
         raise NotFound(f"client card {company_id} was merged into {company.merged_into_id}")
@@ -101,8 +122,12 @@ async def _names_of(session: AsyncSession, company: Company) -> dict[uuid.UUID, 
     return await dictionary_names(session, {company.region_id, company.industry_id, company.source_id})
 
 
-async def likely_duplicates(session: AsyncSession, name: str, tax_id: str | None, phones: list[str],
+async def likely_duplicates(session: AsyncSession, caller: Caller, name: str, tax_id: str | None, phones: list[str],
                             emails: list[str], exclude: uuid.UUID | None = None) -> list[domain.LikelyDuplicate]:
+    sight(caller, Kind.CARD)  # only for who works with cards at all
+    # Deliberately not narrowed to what the caller sees: one sales department must not open the same
+    # client twice because the first card belongs to someone else. So callers get only what a duplicate
+    # report needs (id, name, reasons, score), never the card, which stays 404 to them.
     # Pre-select with indexed lookups, then let the domain score the few candidates.
     contacts = [("phone", p) for p in phones] + [("email", e) for e in emails]
     conditions = [Company.match_name.like(f"%{domain.candidate_name_prefix(name)}%")]
@@ -119,11 +144,11 @@ async def likely_duplicates(session: AsyncSession, name: str, tax_id: str | None
     return domain.find_likely_duplicates(new, existing)
 
 
-async def list_companies(session: AsyncSession, *, q: str | None, owner_id: uuid.UUID | None,
+async def list_companies(session: AsyncSession, caller: Caller, *, q: str | None, owner_id: uuid.UUID | None,
                          region_id: uuid.UUID | None, industry_id: uuid.UUID | None,
                          source_id: uuid.UUID | None, status: str | None, department_id: uuid.UUID | None,
                          limit: int, cursor: str | None) -> tuple[list[Company], str | None]:
-    stmt = select(Company).where(Company.merged_into_id.is_(None))
+    stmt = select(Company).where(Company.merged_into_id.is_(None), *_seen_cards(sight(caller, Kind.CARD)))
     if q:
         terms = [domain.search_key(q)]
         digits = domain.phone_digits(q)
@@ -147,9 +172,9 @@ async def list_companies(session: AsyncSession, *, q: str | None, owner_id: uuid
     return page, nxt
 
 
-async def list_history(session: AsyncSession, company_id: uuid.UUID, *, kind: str | None, limit: int,
-                       cursor: str | None) -> tuple[list[Activity], str | None]:
-    await get_company(session, company_id)
+async def list_history(session: AsyncSession, company_id: uuid.UUID, caller: Caller, *, kind: str | None,
+                       limit: int, cursor: str | None) -> tuple[list[Activity], str | None]:
+    await get_company(session, company_id, caller, kind=Kind.HISTORY)
     stmt = select(Activity).where(Activity.company_id == company_id)
     if kind:
         stmt = stmt.where(Activity.kind == kind)
@@ -164,10 +189,12 @@ async def list_history(session: AsyncSession, company_id: uuid.UUID, *, kind: st
     return page, nxt
 
 
-async def list_meetings(session: AsyncSession, *, company_id: uuid.UUID | None, owner_id: uuid.UUID | None,
-                        status: str | None, starts_from: datetime | None, starts_to: datetime | None,
-                        limit: int, cursor: str | None) -> tuple[list[Meeting], str | None]:
+async def list_meetings(session: AsyncSession, caller: Caller, *, company_id: uuid.UUID | None,
+                        owner_id: uuid.UUID | None, status: str | None, starts_from: datetime | None,
+                        starts_to: datetime | None, limit: int, cursor: str | None) -> tuple[list[Meeting], str | None]:
     stmt = select(Meeting)
+    if seen := _seen_cards(sight(caller, Kind.HISTORY)):
+        stmt = stmt.join(Company, Company.id == Meeting.company_id).where(*seen)
     for column, value in ((Meeting.company_id, company_id), (Meeting.owner_id, owner_id), (Meeting.status, status)):
         if value is not None:
             stmt = stmt.where(column == value)
@@ -185,13 +212,15 @@ async def list_meetings(session: AsyncSession, *, company_id: uuid.UUID | None, 
     return page, nxt
 
 
-async def list_persons(session: AsyncSession, company_id: uuid.UUID) -> list[Person]:
-    await get_company(session, company_id)
+async def list_persons(session: AsyncSession, company_id: uuid.UUID, caller: Caller) -> list[Person]:
+    await get_company(session, company_id, caller)
     return list((await session.execute(
         select(Person).where(Person.company_id == company_id).order_by(Person.name, Person.id))).scalars())
 
 
-async def list_dictionary(session: AsyncSession, kind: str, include_inactive: bool) -> list[DictionaryEntry]:
+async def list_dictionary(session: AsyncSession, kind: str, include_inactive: bool,
+                          caller: Caller) -> list[DictionaryEntry]:
+    sight(caller, Kind.SETTINGS)
     stmt = select(DictionaryEntry).where(DictionaryEntry.kind == kind)
     if not include_inactive:
         stmt = stmt.where(DictionaryEntry.active.is_(True))
@@ -201,7 +230,9 @@ async def list_dictionary(session: AsyncSession, kind: str, include_inactive: bo
 
 # --- dictionaries --------------------------------------------------------------------------
 
-async def add_dictionary_entry(uow: UnitOfWork, kind: str, data: schemas.DictionaryEntryCreate) -> DictionaryEntry:
+async def add_dictionary_entry(uow: UnitOfWork, kind: str, data: schemas.DictionaryEntryCreate,
+                               caller: Caller) -> DictionaryEntry:
+    sight(caller, Kind.SETTINGS, write=True)
     key = domain.search_key(data.name)
     clash = await uow.session.scalar(select(DictionaryEntry.id).where(
         DictionaryEntry.kind == kind, DictionaryEntry.name_key == key))
@@ -215,7 +246,8 @@ async def add_dictionary_entry(uow: UnitOfWork, kind: str, data: schemas.Diction
 
 
 async def update_dictionary_entry(uow: UnitOfWork, kind: str, entry_id: uuid.UUID,
-                                  data: schemas.DictionaryEntryUpdate) -> DictionaryEntry:
+                                  data: schemas.DictionaryEntryUpdate, caller: Caller) -> DictionaryEntry:
+    sight(caller, Kind.SETTINGS, write=True)
     entry = await uow.session.get(DictionaryEntry, entry_id)
     if entry is None or entry.kind != kind:
         raise NotFound(f"no {kind} {entry_id}")
@@ -240,16 +272,19 @@ async def update_dictionary_entry(uow: UnitOfWork, kind: str, entry_id: uuid.UUI
 async def create_company(uow: UnitOfWork, data: schemas.CompanyCreate, caller: Caller
                          ) -> tuple[Company, list[Person], list[domain.LikelyDuplicate]]:
     s = uow.session
+    owner_id = data.owner_id or caller.user_id
+    department_id = data.department_id if "department_id" in data.model_fields_set else caller.department_id
+    if not sight(caller, Kind.CARD, write=True).sees(owner_id, department_id, data.status.value):
+        raise NoAccess("opening a card for another manager is for the head of their department and admins")
     await _entry(s, "region", data.region_id, "region_id")
     await _entry(s, "industry", data.industry_id, "industry_id")
     await _entry(s, "source", data.source_id, "source_id")
     phones, emails = list(dict.fromkeys(data.phones)), list(dict.fromkeys(data.emails))
-    duplicates = await likely_duplicates(s, data.name, data.tax_id, phones, emails)
+    duplicates = await likely_duplicates(s, caller, data.name, data.tax_id, phones, emails)
     at = now()
     company = Company(
         id=uuid.uuid4(), name=data.name, legal_name=data.legal_name, tax_id=data.tax_id, status=data.status.value,
-        owner_id=data.owner_id or caller.user_id,
-        department_id=data.department_id if "department_id" in data.model_fields_set else caller.department_id,
+        owner_id=owner_id, department_id=department_id,
         region_id=data.region_id, industry_id=data.industry_id, source_id=data.source_id,
         phones=phones, emails=emails, address=data.address, website=data.website, notes=data.notes,
         created_at=at, updated_at=at, version=1, search_text="", sort_key="", match_name="")
@@ -271,9 +306,9 @@ _COMPANY_FIELDS = ("name", "legal_name", "tax_id", "status", "region_id", "indus
 
 
 async def update_company(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.CompanyUpdate,
-                         expected_version: int) -> Company:
+                         expected_version: int, caller: Caller) -> Company:
     s = uow.session
-    company = await get_company(s, company_id)
+    company = await get_company(s, company_id, caller, write=True)
     _check_version(company, expected_version)
     changes = {f: getattr(data, f) for f in data.model_fields_set if f in _COMPANY_FIELDS}
     if "name" in changes and changes["name"] is None:
@@ -309,15 +344,19 @@ async def _card_changed(uow: UnitOfWork, company: Company, changed: list[str]) -
 
 
 async def reassign_company(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.Reassign,
-                           expected_version: int | None) -> Company:
-    company = await get_company(uow.session, company_id)
+                           expected_version: int | None, caller: Caller) -> Company:
+    company = await get_company(uow.session, company_id, caller, write=True)
+    department_id = data.department_id if "department_id" in data.model_fields_set else company.department_id
+    # The new owner must be in the caller's sight too: a manager cannot give cards away, a head only
+    # within their department subtree.
+    if not sight(caller, Kind.CARD, write=True).sees(data.owner_id, department_id, company.status):
+        raise NoAccess("handing a card to another manager is for the head of their department and admins")
     _check_version(company, expected_version)
-    if company.owner_id == data.owner_id and company.department_id == data.department_id:
+    if company.owner_id == data.owner_id and company.department_id == department_id:
         return company
     previous = company.owner_id
     company.owner_id = data.owner_id
-    if "department_id" in data.model_fields_set:
-        company.department_id = data.department_id
+    company.department_id = department_id
     company.version += 1
     company.updated_at = now()
     uow.emit(ev.CompanyReassigned(company_id=company.id, from_owner_id=previous, to_owner_id=company.owner_id,
@@ -327,14 +366,14 @@ async def reassign_company(uow: UnitOfWork, company_id: uuid.UUID, data: schemas
 
 
 async def merge_companies(uow: UnitOfWork, survivor_id: uuid.UUID, absorbed_id: uuid.UUID,
-                          expected_version: int | None) -> Company:
+                          expected_version: int | None, caller: Caller) -> Company:
     s = uow.session
     if survivor_id == absorbed_id:
         raise UnknownReference("a client card cannot be merged into itself", field="absorbed_id")
-    survivor = await get_company(s, survivor_id)
+    survivor = await get_company(s, survivor_id, caller, write=True)
     _check_version(survivor, expected_version)
-    try:
-        absorbed = await get_company(s, absorbed_id)
+    try:  # a card the caller may not change is refused exactly like a missing one
+        absorbed = await get_company(s, absorbed_id, caller, write=True)
     except NotFound as exc:
         raise UnknownReference(exc.detail, field="absorbed_id") from None
     fields = ("name", "legal_name", "tax_id", "region_id", "industry_id", "source_id", "department_id",
@@ -379,8 +418,8 @@ def _person_event(person: Person) -> dict:
                 phones=list(person.phones), emails=list(person.emails))
 
 
-async def add_person(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.PersonCreate) -> Person:
-    company = await get_company(uow.session, company_id)
+async def add_person(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.PersonCreate, caller: Caller) -> Person:
+    company = await get_company(uow.session, company_id, caller, write=True)
     person = _new_person(company.id, data, now())
     uow.session.add(person)
     await uow.session.flush()
@@ -390,17 +429,21 @@ async def add_person(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.Perso
     return person
 
 
-async def get_person(session: AsyncSession, company_id: uuid.UUID, person_id: uuid.UUID) -> Person:
+async def get_person(session: AsyncSession, company_id: uuid.UUID, person_id: uuid.UUID, caller: Caller) -> Person:
+    return await _person_at(session, await get_company(session, company_id, caller), person_id)
+
+
+async def _person_at(session: AsyncSession, company: Company, person_id: uuid.UUID) -> Person:
     person = await session.get(Person, person_id)
-    if person is None or person.company_id != company_id:
-        raise NotFound(f"no contact person {person_id} at client card {company_id}")
+    if person is None or person.company_id != company.id:
+        raise NotFound(f"no contact person {person_id} at client card {company.id}")
     return person
 
 
 async def update_person(uow: UnitOfWork, company_id: uuid.UUID, person_id: uuid.UUID,
-                        data: schemas.PersonUpdate, expected_version: int) -> Person:
-    company = await get_company(uow.session, company_id)
-    person = await get_person(uow.session, company_id, person_id)
+                        data: schemas.PersonUpdate, expected_version: int, caller: Caller) -> Person:
+    company = await get_company(uow.session, company_id, caller, write=True)
+    person = await _person_at(uow.session, company, person_id)
     _check_version(person, expected_version)
     changes = {f: getattr(data, f) for f in data.model_fields_set}
     if "name" in changes and changes["name"] is None:
@@ -453,7 +496,7 @@ def _write_activity(uow: UnitOfWork, company: Company, *, kind: str, direction: 
 
 async def log_activity(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.ActivityCreate,
                        caller: Caller) -> Activity:
-    company = await get_company(uow.session, company_id)
+    company = await get_company(uow.session, company_id, caller, kind=Kind.HISTORY, write=True)
     await _check_person(uow.session, company.id, data.person_id, "person_id")
     activity = _write_activity(
         uow, company, kind=data.kind.value, direction=data.direction.value, subject=data.subject,
@@ -467,6 +510,7 @@ async def log_activities(uow: UnitOfWork, entries: list[schemas.ActivityBatchEnt
                          ) -> list[Activity]:
     """All or nothing: one bad entry refuses the batch, naming it."""
     s = uow.session
+    view = sight(caller, Kind.HISTORY, write=True)
     ids = {e.company_id for e in entries}
     companies = {c.id: c for c in (await s.execute(select(Company).where(Company.id.in_(ids)))).scalars()}
     person_ids = {e.person_id for e in entries if e.person_id}
@@ -474,7 +518,7 @@ async def log_activities(uow: UnitOfWork, entries: list[schemas.ActivityBatchEnt
                    ) if person_ids else {}
     for i, e in enumerate(entries):
         company = companies.get(e.company_id)
-        if company is None or company.merged_into_id is not None:
+        if company is None or company.merged_into_id is not None or not _sees(view, company):
             raise UnknownReference(f"there is no client card {e.company_id}", field=f"entries[{i}].company_id")
         if e.person_id is not None and persons.get(e.person_id) != e.company_id:
             raise UnknownReference(f"{e.person_id} is not a contact person of this client card",
@@ -532,9 +576,12 @@ async def record_deal_won(uow: UnitOfWork, company_id: uuid.UUID, entry: domain.
 
 # --- meetings --------------------------------------------------------------------------------
 
-async def get_meeting(session: AsyncSession, meeting_id: uuid.UUID) -> Meeting:
+async def get_meeting(session: AsyncSession, meeting_id: uuid.UUID, caller: Caller, *, write: bool = False) -> Meeting:
+    """A meeting is seen by who sees its card's history; one they may not see answers like a missing one."""
+    view = sight(caller, Kind.HISTORY, write=write)
     meeting = await session.get(Meeting, meeting_id)
-    if meeting is None:
+    company = meeting and await session.get(Company, meeting.company_id)
+    if company is None or not _sees(view, company):
         raise NotFound(f"no meeting {meeting_id}")
     return meeting
 
@@ -547,7 +594,7 @@ def _as_domain(meeting: Meeting) -> domain.Meeting:
 
 async def schedule_meeting(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.MeetingCreate,
                            caller: Caller) -> Meeting:
-    company = await get_company(uow.session, company_id)
+    company = await get_company(uow.session, company_id, caller, kind=Kind.HISTORY, write=True)
     domain.validate_schedule(data.starts_at, data.duration_minutes, data.reminder_minutes_before)
     for i, person_id in enumerate(data.person_ids):
         await _check_person(uow.session, company.id, person_id, f"person_ids[{i}]")
@@ -571,8 +618,8 @@ async def schedule_meeting(uow: UnitOfWork, company_id: uuid.UUID, data: schemas
 
 
 async def reschedule_meeting(uow: UnitOfWork, meeting_id: uuid.UUID, data: schemas.MeetingReschedule,
-                             expected_version: int | None) -> Meeting:
-    meeting = await get_meeting(uow.session, meeting_id)
+                             expected_version: int | None, caller: Caller) -> Meeting:
+    meeting = await get_meeting(uow.session, meeting_id, caller, write=True)
     _check_version(meeting, expected_version)
     duration = data.duration_minutes or meeting.duration_minutes
     reminder = (data.reminder_minutes_before if "reminder_minutes_before" in data.model_fields_set
@@ -593,8 +640,8 @@ async def reschedule_meeting(uow: UnitOfWork, meeting_id: uuid.UUID, data: schem
 
 async def complete_meeting(uow: UnitOfWork, meeting_id: uuid.UUID, data: schemas.MeetingComplete,
                            caller: Caller) -> tuple[Meeting, Activity]:
-    meeting = await get_meeting(uow.session, meeting_id)
-    company = await get_company(uow.session, meeting.company_id)
+    meeting = await get_meeting(uow.session, meeting_id, caller, write=True)
+    company = await get_company(uow.session, meeting.company_id, caller, kind=Kind.HISTORY, write=True)
     model = _as_domain(meeting)
     draft = model.complete(data.summary, (data.done_at or now()).astimezone(UTC))
     person_ids = [uuid.UUID(p) for p in meeting.person_ids]
@@ -612,8 +659,9 @@ async def complete_meeting(uow: UnitOfWork, meeting_id: uuid.UUID, data: schemas
     return meeting, activity
 
 
-async def cancel_meeting(uow: UnitOfWork, meeting_id: uuid.UUID, data: schemas.MeetingCancel) -> Meeting:
-    meeting = await get_meeting(uow.session, meeting_id)
+async def cancel_meeting(uow: UnitOfWork, meeting_id: uuid.UUID, data: schemas.MeetingCancel,
+                         caller: Caller) -> Meeting:
+    meeting = await get_meeting(uow.session, meeting_id, caller, write=True)
     model = _as_domain(meeting)
     model.cancel()
     meeting.status = model.status.value

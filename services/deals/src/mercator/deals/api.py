@@ -49,8 +49,8 @@ def _deal(row: Deal, model: domain.Deal | None = None) -> schemas.DealPublic:
     return public
 
 
-async def _full(session, row: Deal, response: Response) -> schemas.DealPublic:
-    _, model = await service.get_deal(session, row.id)
+async def _full(session, row: Deal, caller, response: Response) -> schemas.DealPublic:
+    _, model = await service.get_deal(session, row.id, caller)
     response.headers["ETag"] = etag(row.version)
     return _deal(row, model)
 
@@ -71,40 +71,41 @@ async def open_deal(body: schemas.DealCreate, uow: UowDep, caller: CurrentUser, 
     """Open a deal on a client card; it starts at the pipeline's first stage unless `stage` says otherwise."""
     row = await service.open_deal(uow, body, caller, clients)
     response.headers["Location"] = f"/api/v1/deals/{row.id}"
-    return await _full(uow.session, row, response)
+    return await _full(uow.session, row, caller, response)
 
 
 @router.get("/deals", response_model=Page[schemas.DealPublic], tags=["deals"])
-async def list_deals(session: SessionDep, _: CurrentUser, limit: Limit = 50, cursor: str | None = None,
+async def list_deals(session: SessionDep, caller: CurrentUser, limit: Limit = 50, cursor: str | None = None,
                      owner_id: uuid.UUID | None = None, department_id: uuid.UUID | None = None,
                      company_id: uuid.UUID | None = None, pipeline_id: uuid.UUID | None = None,
                      stage: str | None = None, status: DealStatus | None = None):
     """Newest first."""
-    rows, nxt = await service.list_deals(session, owner_id=owner_id, department_id=department_id,
+    rows, nxt = await service.list_deals(session, caller, owner_id=owner_id, department_id=department_id,
                                          company_id=company_id, pipeline_id=pipeline_id, stage=stage,
                                          status=status.value if status else None, limit=limit, cursor=cursor)
     return Page(items=[_deal(r) for r in rows], next_cursor=nxt)
 
 
 @router.get("/deals/{deal_id}", response_model=schemas.DealPublic, tags=["deals"])
-async def get_deal(deal_id: uuid.UUID, session: SessionDep, _: CurrentUser, response: Response):
-    row, model = await service.get_deal(session, deal_id)
+async def get_deal(deal_id: uuid.UUID, session: SessionDep, caller: CurrentUser, response: Response):
+    row, model = await service.get_deal(session, deal_id, caller)
     response.headers["ETag"] = etag(row.version)
     return _deal(row, model)
 
 
 @router.patch("/deals/{deal_id}", response_model=schemas.DealPublic, tags=["deals"])
-async def update_deal(deal_id: uuid.UUID, body: schemas.DealUpdate, uow: UowDep, _: CurrentUser,
+async def update_deal(deal_id: uuid.UUID, body: schemas.DealUpdate, uow: UowDep, caller: CurrentUser,
                       response: Response, if_match: IfMatch = None):
-    row = await service.update_deal(uow, deal_id, body, expected_version(if_match))
-    return await _full(uow.session, row, response)
+    row = await service.update_deal(uow, deal_id, body, expected_version(if_match), caller)
+    return await _full(uow.session, row, caller, response)
 
 
 @router.post("/deals/{deal_id}/reassign", response_model=schemas.DealPublic, tags=["deals"])
-async def reassign_deal(deal_id: uuid.UUID, body: schemas.DealReassign, uow: UowDep, _: CurrentUser,
+async def reassign_deal(deal_id: uuid.UUID, body: schemas.DealReassign, uow: UowDep, caller: CurrentUser,
                         response: Response, if_match: IfMatch = None):
-    row = await service.reassign_deal(uow, deal_id, body, expected_version(if_match, required=False))
-    return await _full(uow.session, row, response)
+    """To someone the caller sees: a head within their departments; executives and admins to anyone."""
+    row = await service.reassign_deal(uow, deal_id, body, expected_version(if_match, required=False), caller)
+    return await _full(uow.session, row, caller, response)
 
 
 @router.post("/deals/{deal_id}/moves", response_model=schemas.DealPublic, tags=["deals"])
@@ -112,7 +113,7 @@ async def move_deal(deal_id: uuid.UUID, body: schemas.Move, uow: UowDep, caller:
                     if_match: IfMatch = None):
     """Move to any open stage: forward, back or skipping. Kept with its time, author and comment."""
     row = await service.move_deal(uow, deal_id, body, caller, expected_version(if_match, required=False))
-    return await _full(uow.session, row, response)
+    return await _full(uow.session, row, caller, response)
 
 
 @router.post("/deals/{deal_id}/interest", response_model=schemas.DealPublic, tags=["deals"])
@@ -120,7 +121,7 @@ async def rate_interest(deal_id: uuid.UUID, body: schemas.InterestRating, uow: U
                         response: Response):
     """Rate the client's interest at the demo, 1 to 5."""
     row = await service.rate_interest(uow, deal_id, body, caller)
-    return await _full(uow.session, row, response)
+    return await _full(uow.session, row, caller, response)
 
 
 @router.post("/deals/{deal_id}/proposals", status_code=201, response_model=schemas.ProposalPublic,
@@ -141,46 +142,48 @@ async def make_offer(deal_id: uuid.UUID, body: schemas.OfferCreate, uow: UowDep,
 
 
 @router.post("/deals/{deal_id}/offers/{offer_id}/accept", response_model=schemas.DealPublic, tags=["deals"])
-async def accept_offer(deal_id: uuid.UUID, offer_id: uuid.UUID, uow: UowDep, _: CurrentUser, response: Response):
+async def accept_offer(deal_id: uuid.UUID, offer_id: uuid.UUID, uow: UowDep, caller: CurrentUser,
+                       response: Response):
     """Accept an offer: its net amount becomes the deal's amount."""
-    row = await service.accept_offer(uow, deal_id, offer_id)
-    return await _full(uow.session, row, response)
+    row = await service.accept_offer(uow, deal_id, offer_id, caller)
+    return await _full(uow.session, row, caller, response)
 
 
 @router.post("/deals/{deal_id}/win", response_model=schemas.DealPublic, tags=["deals"])
 async def win_deal(deal_id: uuid.UUID, body: schemas.Close, uow: UowDep, caller: CurrentUser, response: Response):
     row = await service.win_deal(uow, deal_id, body, caller)
-    return await _full(uow.session, row, response)
+    return await _full(uow.session, row, caller, response)
 
 
 @router.post("/deals/{deal_id}/lose", response_model=schemas.DealPublic, tags=["deals"])
 async def lose_deal(deal_id: uuid.UUID, body: schemas.Lose, uow: UowDep, caller: CurrentUser, response: Response):
     """Close as lost, with a reason from the dictionary; the stage it was lost at is recorded by itself."""
     row = await service.lose_deal(uow, deal_id, body, caller)
-    return await _full(uow.session, row, response)
+    return await _full(uow.session, row, caller, response)
 
 
 @router.post("/deals/{deal_id}/reopen", response_model=schemas.DealPublic, tags=["deals"])
 async def reopen_deal(deal_id: uuid.UUID, body: schemas.Reopen, uow: UowDep, caller: CurrentUser,
                       response: Response):
     row = await service.reopen_deal(uow, deal_id, body, caller)
-    return await _full(uow.session, row, response)
+    return await _full(uow.session, row, caller, response)
 
 
 @router.get("/deals/{deal_id}/timeline", response_model=list[schemas.TimelineItem], tags=["deals"])
-async def deal_timeline(deal_id: uuid.UUID, session: SessionDep, _: CurrentUser):
+async def deal_timeline(deal_id: uuid.UUID, session: SessionDep, caller: CurrentUser):
     """Transitions, interest ratings, offers and proposals, in the order they happened."""
-    return await service.timeline(session, deal_id)
+    return await service.timeline(session, deal_id, caller)
 
 
 @router.get("/board", response_model=schemas.BoardPublic, tags=["deals"])
-async def pipeline_board(session: SessionDep, _: CurrentUser, pipeline_id: uuid.UUID | None = None,
+async def pipeline_board(session: SessionDep, caller: CurrentUser, pipeline_id: uuid.UUID | None = None,
                          owner_id: uuid.UUID | None = None, department_id: uuid.UUID | None = None,
                          as_of: Annotated[datetime | None, Query(description="the board as it stood then")] = None):
-    """Deals by stage: counts, sums and weighted sums per currency, stalled deals flagged."""
+    """Deals by stage: counts, sums and weighted sums per currency, stalled deals flagged; only the deals
+    the caller sees."""
     if as_of is not None and as_of.tzinfo is None:
         raise InvalidValue("naive_time", "a time must carry its UTC offset (RFC 3339)", "as_of")
-    pipeline, columns, when = await service.board(session, pipeline_id=pipeline_id, owner_id=owner_id,
+    pipeline, columns, when = await service.board(session, caller, pipeline_id=pipeline_id, owner_id=owner_id,
                                                   department_id=department_id, as_of=as_of)
     return schemas.BoardPublic(pipeline_id=pipeline.id, as_of=when, columns=[
         schemas.BoardColumnPublic(stage=c.stage.code, name=c.stage.name, probability=c.stage.probability,
@@ -196,16 +199,17 @@ async def list_pipelines(session: SessionDep, _: CurrentUser):
 
 
 @router.post("/pipelines", status_code=201, response_model=schemas.PipelinePublic, tags=["pipelines"])
-async def create_pipeline(body: schemas.PipelineCreate, uow: UowDep, _: CurrentUser):
+async def create_pipeline(body: schemas.PipelineCreate, uow: UowDep, caller: CurrentUser):
     """Another pipeline (say, per product line): stages with order, probability, stall threshold, requirements."""
-    row, model = await service.create_pipeline(uow, body)
+    row, model = await service.create_pipeline(uow, body, caller)
     return _pipeline(row, model)
 
 
 @router.patch("/pipelines/{pipeline_id}/stages/{code}", response_model=schemas.PipelinePublic, tags=["pipelines"])
-async def update_stage(pipeline_id: uuid.UUID, code: str, body: schemas.StageUpdate, uow: UowDep, _: CurrentUser):
+async def update_stage(pipeline_id: uuid.UUID, code: str, body: schemas.StageUpdate, uow: UowDep,
+                       caller: CurrentUser):
     """Rename a stage, reorder it, change its win probability, stall threshold or required fields."""
-    row, model = await service.update_stage(uow, pipeline_id, code, body)
+    row, model = await service.update_stage(uow, pipeline_id, code, body, caller)
     return _pipeline(row, model)
 
 
@@ -215,13 +219,14 @@ async def list_lost_reasons(session: SessionDep, _: CurrentUser, include_inactiv
 
 
 @router.post("/lost-reasons", status_code=201, response_model=schemas.LostReasonPublic, tags=["lost reasons"])
-async def add_lost_reason(body: schemas.LostReasonCreate, uow: UowDep, _: CurrentUser):
-    return await service.add_lost_reason(uow, body)
+async def add_lost_reason(body: schemas.LostReasonCreate, uow: UowDep, caller: CurrentUser):
+    return await service.add_lost_reason(uow, body, caller)
 
 
 @router.patch("/lost-reasons/{reason_id}", response_model=schemas.LostReasonPublic, tags=["lost reasons"])
-async def update_lost_reason(reason_id: uuid.UUID, body: schemas.LostReasonUpdate, uow: UowDep, _: CurrentUser):
-    return await service.update_lost_reason(uow, reason_id, body)
+async def update_lost_reason(reason_id: uuid.UUID, body: schemas.LostReasonUpdate, uow: UowDep,
+                             caller: CurrentUser):
+    return await service.update_lost_reason(uow, reason_id, body, caller)
 
 
 @router.get("/product-groups", response_model=list[schemas.ProductGroupPublic], tags=["products"])
@@ -230,8 +235,8 @@ async def list_groups(session: SessionDep, _: CurrentUser):
 
 
 @router.post("/product-groups", status_code=201, response_model=schemas.ProductGroupPublic, tags=["products"])
-async def add_group(body: schemas.ProductGroupCreate, uow: UowDep, _: CurrentUser):
-    return await service.add_group(uow, body)
+async def add_group(body: schemas.ProductGroupCreate, uow: UowDep, caller: CurrentUser):
+    return await service.add_group(uow, body, caller)
 
 
 @router.get("/products", response_model=Page[schemas.ProductPublic], tags=["products"])
@@ -244,15 +249,15 @@ async def list_products(session: SessionDep, _: CurrentUser, limit: Limit = 50, 
 
 
 @router.post("/products", status_code=201, response_model=schemas.ProductPublic, tags=["products"])
-async def create_product(body: schemas.ProductCreate, uow: UowDep, _: CurrentUser, response: Response):
-    row: Product = await service.create_product(uow, body)
+async def create_product(body: schemas.ProductCreate, uow: UowDep, caller: CurrentUser, response: Response):
+    row: Product = await service.create_product(uow, body, caller)
     response.headers["ETag"] = etag(row.version)
     return schemas.ProductPublic.model_validate(row, from_attributes=True)
 
 
 @router.patch("/products/{product_id}", response_model=schemas.ProductPublic, tags=["products"])
-async def update_product(product_id: uuid.UUID, body: schemas.ProductUpdate, uow: UowDep, _: CurrentUser,
+async def update_product(product_id: uuid.UUID, body: schemas.ProductUpdate, uow: UowDep, caller: CurrentUser,
                          response: Response, if_match: IfMatch = None):
-    row = await service.update_product(uow, product_id, body, expected_version(if_match, required=False))
+    row = await service.update_product(uow, product_id, body, expected_version(if_match, required=False), caller)
     response.headers["ETag"] = etag(row.version)
     return schemas.ProductPublic.model_validate(row, from_attributes=True)

@@ -7,6 +7,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mercator.common.db import insert_if_absent
 from mercator.common.http.errors import AppError
 from mercator.common.http.peers import Peer
 from mercator.deals.tables import Client, Person
@@ -31,9 +32,8 @@ class ClientCheck:
         if card is None:
             raise UnknownClient(f"there is no client card {company_id}", field="company_id")
         # Version 0: the card's own events (sequence >= 1) will overwrite this.
-        session.add(Client(company_id=company_id, name=card["name"], owner_id=uuid.UUID(card["owner_id"]),
-                           status=card["status"], version=0))
-        await session.flush()
+        await insert_if_absent(session, Client, company_id=company_id, name=card["name"],
+                               owner_id=uuid.UUID(card["owner_id"]), status=card["status"], version=0)
 
     async def ensure_person_of(self, session: AsyncSession, company_id: uuid.UUID, person_id: uuid.UUID,
                                field: str) -> None:
@@ -45,5 +45,5 @@ class ClientCheck:
         person = await self.contacts.get(f"/api/v1/companies/{company_id}/persons/{person_id}")
         if person is None:
             raise UnknownClient(f"{person_id} is not a contact person of this client", field=field)
-        session.add(Person(person_id=person_id, company_id=company_id, name=person["name"], version=0))
-        await session.flush()
+        await insert_if_absent(session, Person, person_id=person_id, company_id=company_id, name=person["name"],
+                               version=0)

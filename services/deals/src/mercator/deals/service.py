@@ -15,6 +15,7 @@ from mercator.common.http.errors import AppError, NotFound, PreconditionFailed
 from mercator.common.http.pagination import decode_cursor, encode_cursor
 from mercator.common.money import check_currency, parse_amount, quantize
 from mercator.common.uow import UnitOfWork
+from mercator.common.visibility import Kind, NoAccess, sight
 from mercator.deals import domain, repository, schemas
 from mercator.deals.clients import ClientCheck
 from mercator.deals.tables import (Client, Deal, LostReason, Offer, Person, Pipeline, Product, ProductGroup,
@@ -34,6 +35,22 @@ def _check_version(record, expected: int | None) -> None:
         raise PreconditionFailed(
             f"the deal changed since you read it (your version {expected}, now {record.version}); "
             "reload it and apply your change again")
+
+
+def _edit_settings(caller: Caller) -> None:
+    sight(caller, Kind.SETTINGS, write=True)  # raises NoAccess (403) for all but heads, executives, admins
+
+
+def _may_hold(caller: Caller, owner_id: uuid.UUID, department_id: uuid.UUID | None) -> None:
+    """A deal is given only to someone the caller sees: a manager opens deals for themselves, a head for
+    people of their department subtree, executives and admins for anyone. The caller keeps sight of it."""
+    if not sight(caller, Kind.DEAL, write=True).sees(owner_id, department_id):
+        raise NoAccess("a deal can be given only to yourself or, for a head, to your departments")
+
+
+async def _load(session: AsyncSession, deal_id: uuid.UUID, caller: Caller, *, write: bool = True,
+                lock: bool = True) -> tuple[Deal, domain.Deal]:
+    return await repository.load(session, deal_id, sight=sight(caller, Kind.DEAL, write=write), lock=lock)
 
 
 def _key(text: str) -> str:
@@ -89,7 +106,9 @@ async def list_pipelines(session: AsyncSession) -> list[tuple[Pipeline, domain.P
     return [(r, await repository.pipeline(session, r.id)) for r in rows]
 
 
-async def create_pipeline(uow: UnitOfWork, data: schemas.PipelineCreate) -> tuple[Pipeline, domain.Pipeline]:
+async def create_pipeline(uow: UnitOfWork, data: schemas.PipelineCreate,
+                          caller: Caller) -> tuple[Pipeline, domain.Pipeline]:
+    _edit_settings(caller)
     model = domain.Pipeline(uuid.uuid4(), data.name, tuple(
         domain.Stage(s.code, s.name, s.position, s.probability, s.stalled_after_days, s.kind,
                      frozenset(s.require_to_enter), frozenset(s.require_to_leave)) for s in data.stages))
@@ -109,7 +128,8 @@ async def create_pipeline(uow: UnitOfWork, data: schemas.PipelineCreate) -> tupl
 
 
 async def update_stage(uow: UnitOfWork, pipeline_id: uuid.UUID, code: str,
-                       data: schemas.StageUpdate) -> tuple[Pipeline, domain.Pipeline]:
+                       data: schemas.StageUpdate, caller: Caller) -> tuple[Pipeline, domain.Pipeline]:
+    _edit_settings(caller)
     s = uow.session
     model = await repository.pipeline(s, pipeline_id)
     stage = model.stage(code)
@@ -141,7 +161,8 @@ async def list_lost_reasons(session: AsyncSession, include_inactive: bool) -> li
     return list((await session.execute(stmt.order_by(LostReason.position, LostReason.name_key))).scalars())
 
 
-async def add_lost_reason(uow: UnitOfWork, data: schemas.LostReasonCreate) -> LostReason:
+async def add_lost_reason(uow: UnitOfWork, data: schemas.LostReasonCreate, caller: Caller) -> LostReason:
+    _edit_settings(caller)
     if await uow.session.scalar(select(LostReason.id).where(LostReason.name_key == _key(data.name))):
         raise BadReference(f"a lost reason named {data.name!r} exists already", field="name")
     row = LostReason(id=uuid.uuid4(), name=data.name, name_key=_key(data.name), active=True, position=data.position)
@@ -150,7 +171,9 @@ async def add_lost_reason(uow: UnitOfWork, data: schemas.LostReasonCreate) -> Lo
     return row
 
 
-async def update_lost_reason(uow: UnitOfWork, reason_id: uuid.UUID, data: schemas.LostReasonUpdate) -> LostReason:
+async def update_lost_reason(uow: UnitOfWork, reason_id: uuid.UUID, data: schemas.LostReasonUpdate,
+                             caller: Caller) -> LostReason:
+    _edit_settings(caller)
     row = await uow.session.get(LostReason, reason_id)
     if row is None:
         raise NotFound(f"no lost reason {reason_id}")
@@ -171,7 +194,8 @@ async def list_groups(session: AsyncSession) -> list[ProductGroup]:
     return list((await session.execute(select(ProductGroup).order_by(ProductGroup.name))).scalars())
 
 
-async def add_group(uow: UnitOfWork, data: schemas.ProductGroupCreate) -> ProductGroup:
+async def add_group(uow: UnitOfWork, data: schemas.ProductGroupCreate, caller: Caller) -> ProductGroup:
+    _edit_settings(caller)
     if data.parent_id is not None and await uow.session.get(ProductGroup, data.parent_id) is None:
         raise BadReference(f"there is no product group {data.parent_id}", field="parent_id")
     row = ProductGroup(id=uuid.uuid4(), name=data.name, parent_id=data.parent_id)
@@ -214,7 +238,8 @@ async def list_products(session: AsyncSession, *, group_id: uuid.UUID | None, in
     return page, encode_cursor([page[-1].code, str(page[-1].id)]) if len(rows) > limit else None
 
 
-async def create_product(uow: UnitOfWork, data: schemas.ProductCreate) -> Product:
+async def create_product(uow: UnitOfWork, data: schemas.ProductCreate, caller: Caller) -> Product:
+    _edit_settings(caller)
     s = uow.session
     if data.group_id is not None and await s.get(ProductGroup, data.group_id) is None:
         raise BadReference(f"there is no product group {data.group_id}", field="group_id")
@@ -232,7 +257,8 @@ async def create_product(uow: UnitOfWork, data: schemas.ProductCreate) -> Produc
 
 
 async def update_product(uow: UnitOfWork, product_id: uuid.UUID, data: schemas.ProductUpdate,
-                         expected_version: int | None) -> Product:
+                         expected_version: int | None, caller: Caller) -> Product:
+    _edit_settings(caller)
     s = uow.session
     row = await s.get(Product, product_id)
     if row is None:
@@ -266,6 +292,9 @@ async def update_product(uow: UnitOfWork, product_id: uuid.UUID, data: schemas.P
 
 async def open_deal(uow: UnitOfWork, data: schemas.DealCreate, caller: Caller, clients: ClientCheck) -> Deal:
     s = uow.session
+    owner_id = data.owner_id or caller.user_id
+    department_id = data.department_id if "department_id" in data.model_fields_set else caller.department_id
+    _may_hold(caller, owner_id, department_id)
     await clients.ensure_exists(s, data.company_id)
     pipeline_id = data.pipeline_id or await repository.default_pipeline_id(s)
     try:
@@ -277,9 +306,8 @@ async def open_deal(uow: UnitOfWork, data: schemas.DealCreate, caller: Caller, c
     model, transition = domain.Deal.open(
         uuid.uuid4(), pipeline, at, caller.user_id, data.currency, data.amount, data.expected_close_date,
         data.stage, _domain_lines(data.lines))
-    row = Deal(id=model.id, title=data.title, company_id=data.company_id, owner_id=data.owner_id or caller.user_id,
-               department_id=data.department_id if "department_id" in data.model_fields_set else caller.department_id,
-               pipeline_id=pipeline.id, currency=model.currency, source_id=data.source_id,
+    row = Deal(id=model.id, title=data.title, company_id=data.company_id, owner_id=owner_id,
+               department_id=department_id, pipeline_id=pipeline.id, currency=model.currency, source_id=data.source_id,
                marketing_event_id=data.marketing_event_id, opened_at=at, updated_at=at, version=1)
     repository.copy_state(row, model)
     s.add(row)
@@ -294,9 +322,10 @@ async def open_deal(uow: UnitOfWork, data: schemas.DealCreate, caller: Caller, c
 _DEAL_FIELDS = ("title", "amount", "expected_close_date", "source_id", "marketing_event_id", "lines")
 
 
-async def update_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.DealUpdate, expected_version: int) -> Deal:
+async def update_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.DealUpdate, expected_version: int,
+                      caller: Caller) -> Deal:
     s = uow.session
-    row, model = await repository.load(s, deal_id, lock=True)
+    row, model = await _load(s, deal_id, caller)
     _check_version(row, expected_version)
     fields = data.model_fields_set & set(_DEAL_FIELDS)
     if "title" in fields and not data.title:
@@ -321,12 +350,12 @@ async def update_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.DealUpd
 
 
 async def reassign_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.DealReassign,
-                        expected_version: int | None) -> Deal:
-    row, model = await repository.load(uow.session, deal_id, lock=True)
+                        expected_version: int | None, caller: Caller) -> Deal:
+    row, model = await _load(uow.session, deal_id, caller)
     _check_version(row, expected_version)
-    row.owner_id = data.owner_id
-    if "department_id" in data.model_fields_set:
-        row.department_id = data.department_id
+    department_id = data.department_id if "department_id" in data.model_fields_set else row.department_id
+    _may_hold(caller, data.owner_id, department_id)
+    row.owner_id, row.department_id = data.owner_id, department_id
     _bump(row)
     uow.emit(ev.DealUpdated(**_card(row), changed=["owner_id"], lines=_lines_payload(model)),
              subject=row.id, sequence=row.version)
@@ -343,7 +372,7 @@ async def _apply(uow: UnitOfWork, row: Deal, model: domain.Deal, transition: dom
 
 async def move_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Move, caller: Caller,
                     expected_version: int | None) -> Deal:
-    row, model = await repository.load(uow.session, deal_id, lock=True)
+    row, model = await _load(uow.session, deal_id, caller)
     _check_version(row, expected_version)
     transition = model.move_to(data.stage, now(), caller.user_id, data.comment)
     await _apply(uow, row, model, transition)
@@ -357,7 +386,7 @@ async def advance_automatically(uow: UnitOfWork, deal_id: uuid.UUID, stage_code:
     read after a later one takes its place in the kept path at its own time."""
     s = uow.session
     try:
-        row, model = await repository.load(s, deal_id, lock=True)
+        row, model = await repository.load(s, deal_id, sight=None, lock=True)  # no caller: billing's fact
     except NotFound:
         return None
     transition = model.advance_automatically(stage_code, at, str(cause_event_id))
@@ -380,7 +409,7 @@ async def advance_automatically(uow: UnitOfWork, deal_id: uuid.UUID, stage_code:
 
 
 async def rate_interest(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.InterestRating, caller: Caller) -> Deal:
-    row, model = await repository.load(uow.session, deal_id, lock=True)
+    row, model = await _load(uow.session, deal_id, caller)
     at = now()
     model.rate_interest(data.rating, data.comment, at)
     repository.copy_state(row, model)
@@ -394,7 +423,7 @@ async def rate_interest(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Inter
 
 async def send_proposal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.ProposalCreate,
                         caller: Caller, contacts: ClientCheck) -> Proposal:
-    row, model = await repository.load(uow.session, deal_id, lock=True)
+    row, model = await _load(uow.session, deal_id, caller)
     if model.status != domain.DealStatus.OPEN:
         raise domain.RuleViolation("deal_closed", f"the deal is {model.status}; reopen it first", "status")
     for i, person_id in enumerate(data.recipient_person_ids):
@@ -415,7 +444,7 @@ async def send_proposal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Propo
 
 async def make_offer(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.OfferCreate, caller: Caller) -> Offer:
     s = uow.session
-    row, model = await repository.load(s, deal_id, lock=True)
+    row, model = await _load(s, deal_id, caller)
     at = now()
     offer = model.make_offer(uuid.uuid4(), data.side, data.amount, data.discount_percent, data.valid_until,
                              data.comment, at, caller.user_id, today=at.date())
@@ -429,9 +458,9 @@ async def make_offer(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.OfferCre
     return await s.get(Offer, offer.id)
 
 
-async def accept_offer(uow: UnitOfWork, deal_id: uuid.UUID, offer_id: uuid.UUID) -> Deal:
+async def accept_offer(uow: UnitOfWork, deal_id: uuid.UUID, offer_id: uuid.UUID, caller: Caller) -> Deal:
     s = uow.session
-    row, model = await repository.load(s, deal_id, lock=True)
+    row, model = await _load(s, deal_id, caller)
     at = now()
     offer = model.accept_offer(offer_id, today=at.date())
     await repository.save_offers(s, row.id, model.offers)
@@ -444,7 +473,7 @@ async def accept_offer(uow: UnitOfWork, deal_id: uuid.UUID, offer_id: uuid.UUID)
 
 
 async def win_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Close, caller: Caller) -> Deal:
-    row, model = await repository.load(uow.session, deal_id, lock=True)
+    row, model = await _load(uow.session, deal_id, caller)
     transition = model.win(now(), caller.user_id, data.comment)
     await _apply(uow, row, model, transition)
     uow.emit(ev.DealWon(deal_id=row.id, company_id=row.company_id, owner_id=row.owner_id,
@@ -457,7 +486,7 @@ async def win_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Close, cal
 
 async def lose_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Lose, caller: Caller) -> Deal:
     s = uow.session
-    row, model = await repository.load(s, deal_id, lock=True)
+    row, model = await _load(s, deal_id, caller)
     if data.reason_id is None:
         raise BadReference("say why the deal was lost: pick a lost reason", field="reason_id", rule="reason_required")
     reason = await s.get(LostReason, data.reason_id)
@@ -475,7 +504,7 @@ async def lose_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Lose, cal
 
 
 async def reopen_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Reopen, caller: Caller) -> Deal:
-    row, model = await repository.load(uow.session, deal_id, lock=True)
+    row, model = await _load(uow.session, deal_id, caller)
     transition = model.reopen(now(), caller.user_id, data.comment, data.stage)
     row.lost_reason_id = None
     await _apply(uow, row, model, transition)
@@ -487,13 +516,19 @@ async def reopen_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Reopen,
 
 # --- views ---------------------------------------------------------------------------------
 
-async def get_deal(session: AsyncSession, deal_id: uuid.UUID) -> tuple[Deal, domain.Deal]:
-    return await repository.load(session, deal_id)
+async def get_deal(session: AsyncSession, deal_id: uuid.UUID, caller: Caller) -> tuple[Deal, domain.Deal]:
+    return await _load(session, deal_id, caller, write=False, lock=False)
 
 
-async def list_deals(session: AsyncSession, *, owner_id, department_id, company_id, pipeline_id, stage, status,
-                     limit: int, cursor: str | None) -> tuple[list[Deal], str | None]:
-    stmt = select(Deal)
+def _seen(stmt, caller: Caller):
+    """Lists and the board hold only the deals the caller sees, filtered in SQL."""
+    clause = repository.visible(sight(caller, Kind.DEAL))
+    return stmt if clause is None else stmt.where(clause)
+
+
+async def list_deals(session: AsyncSession, caller: Caller, *, owner_id, department_id, company_id, pipeline_id,
+                     stage, status, limit: int, cursor: str | None) -> tuple[list[Deal], str | None]:
+    stmt = _seen(select(Deal), caller)
     for column, value in ((Deal.owner_id, owner_id), (Deal.department_id, department_id),
                           (Deal.company_id, company_id), (Deal.pipeline_id, pipeline_id), (Deal.stage_code, stage),
                           (Deal.status, status)):
@@ -507,11 +542,9 @@ async def list_deals(session: AsyncSession, *, owner_id, department_id, company_
     return page, encode_cursor([page[-1].opened_at.isoformat(), str(page[-1].id)]) if len(rows) > limit else None
 
 
-async def timeline(session: AsyncSession, deal_id: uuid.UUID) -> list[dict]:
+async def timeline(session: AsyncSession, deal_id: uuid.UUID, caller: Caller) -> list[dict]:
     """Transitions, ratings, offers and proposals of a deal, in the order they happened."""
-    deal = await session.get(Deal, deal_id)
-    if deal is None:
-        raise NotFound(f"no deal {deal_id}")
+    deal, _ = await _load(session, deal_id, caller, write=False, lock=False)
     items: list[dict] = []
     for t in (await session.execute(select(Transition).where(Transition.deal_id == deal_id))).scalars():
         items.append({"type": "transition", "at": t.at, "id": str(t.id), "kind": t.kind, "from_stage": t.from_stage,
@@ -532,11 +565,12 @@ async def timeline(session: AsyncSession, deal_id: uuid.UUID) -> list[dict]:
     return sorted(items, key=lambda i: (i["at"], order[i["type"]], i["id"]))
 
 
-async def board(session: AsyncSession, *, pipeline_id: uuid.UUID | None, owner_id, department_id,
+async def board(session: AsyncSession, caller: Caller, *, pipeline_id: uuid.UUID | None, owner_id, department_id,
                 as_of: datetime | None) -> tuple[domain.Pipeline, list[domain.BoardColumn], datetime]:
+    stmt = _seen(select(Deal), caller)  # first: marketing and support get 403 before anything is read
     pipeline_id = pipeline_id or await repository.default_pipeline_id(session)
     pipeline = await repository.pipeline(session, pipeline_id)
-    stmt = select(Deal).where(Deal.pipeline_id == pipeline_id)
+    stmt = stmt.where(Deal.pipeline_id == pipeline_id)
     if owner_id is not None:
         stmt = stmt.where(Deal.owner_id == owner_id)
     if department_id is not None:

@@ -15,8 +15,10 @@ from mercator.common.runtime import Runtime
 from mercator.common.settings import ServiceSettings
 
 
-def caller(name: str = "Anna Petrova", roles: tuple[str, ...] = ("manager",), department_id=None) -> Caller:
-    return Caller(uuid.uuid4(), name, frozenset(roles), department_id)
+def caller(name: str = "Anna Petrova", roles: tuple[str, ...] = ("manager",), department_id=None,
+           departments=()) -> Caller:
+    """`departments`: a head's department subtree, as the gateway puts it in the token."""
+    return Caller(uuid.uuid4(), name, frozenset(roles), department_id, frozenset(departments))
 
 
 def auth(settings: ServiceSettings, who: Caller) -> dict[str, str]:
