@@ -8,9 +8,13 @@ STAMP := $(VENV)/.installed
 # Every service that exists so far; a new services/<name>/pyproject.toml is picked up by itself.
 SERVICE_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
 PROJECTS := libs/common/pyproject.toml $(addsuffix /pyproject.toml,$(SERVICE_DIRS))
+# Each service with its `test` extra when its pyproject.toml declares one (`test = [` under
+# [project.optional-dependencies]), plainly otherwise.
+WITH_TEST_EXTRA := $(patsubst %/pyproject.toml,%,$(shell grep -lsE '^test[[:space:]]*=[[:space:]]*\[' $(addsuffix /pyproject.toml,$(SERVICE_DIRS)) </dev/null))
+SERVICE_INSTALLS := $(foreach d,$(SERVICE_DIRS),-e '$(d)$(if $(filter $(d),$(WITH_TEST_EXTRA)),[test])')
 PYTEST_ARGS ?=
 
-.PHONY: venv run test bench events clean
+.PHONY: venv run test bench bench-gateway events clean
 
 venv: $(STAMP)
 
@@ -25,7 +29,7 @@ $(PY):
 # Re-install only when a pyproject.toml is newer than the stamp (the installs are editable,
 # so source edits need nothing).
 $(STAMP): $(PROJECTS) | $(PY)
-	$(PY) -m pip install --quiet -e 'libs/common[test]' $(addprefix -e ,$(SERVICE_DIRS))
+	$(PY) -m pip install --quiet -e 'libs/common[test]' $(SERVICE_INSTALLS)
 	@touch $@
 
 run: venv
@@ -36,6 +40,9 @@ test: venv
 
 bench: venv
 	$(PY) bench/bus.py
+
+bench-gateway: venv
+	$(PY) bench/gateway.py
 
 events: venv
 	$(PY) -m mercator.common.events.export --out docs/events

@@ -112,3 +112,12 @@ async def test_a_well_formed_cursor_with_wrong_values_is_refused(api):
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "cursor"
     r = await api.get("/api/v1/meetings", params={"cursor": encode_cursor(["yesterday", "x"])})
     assert r.status_code == 422
+
+
+async def test_text_with_a_nul_character_is_refused_naming_the_field(api, app):
+    before = await counts(app)
+    r = await api.post("/api/v1/companies", json={"name": "Ромашка", "persons": [{"name": "Ива\u0000н"}]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "persons[0].name"
+    q = await api.get("/api/v1/companies", params={"q": "a\u0000"})
+    assert q.status_code == 422 and q.json()["errors"][0]["field"] == "q"
+    assert await counts(app) == before

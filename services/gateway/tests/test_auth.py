@@ -334,6 +334,18 @@ async def test_a_user_needs_a_strong_password_and_an_e_mail_of_their_own(admin_a
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "department_id"
 
 
+async def test_a_nul_character_is_the_callers_422_not_the_databases_500(admin_api):
+    """Found by test_fuzz: PostgreSQL text cannot hold U+0000."""
+    user = {"name": "Иван\u0000", "email": "ivan@mercator.test", "password": PASSWORD, "roles": ["manager"]}
+    for path, body, field in (("/api/v1/users", user, "name"),
+                              ("/api/v1/users", user | {"name": "Иван", "email": "iv\u0000an@mercator.test"}, "email"),
+                              ("/api/v1/departments", {"name": "Продажи\u0000"}, "name"),
+                              ("/api/v1/api-keys", {"name": "\u00001С", "scopes": ["read:companies"]}, "name")):
+        r = await admin_api.post(path, json=body)
+        assert r.status_code == 422, (path, r.status_code, r.text)
+        assert [e["field"] for e in r.json()["errors"]] == [field]
+
+
 async def test_updates_name_the_version_they_were_made_against(admin_api, make_user):
     anna = await make_user("anna@mercator.test")
     path = f"/api/v1/users/{anna.id}"

@@ -158,3 +158,22 @@ async def test_the_client_card_in_one_call_and_partial_with_billing_down(manager
     assert partial["partial"] is True and partial["missing"] == ["billing"]
     assert partial["invoices"] is None and partial["debt"] is None and partial["deals"]
     assert (await manager_api.get(f"/api/v1/client-cards/{uuid.uuid4()}")).status_code == 404
+
+
+async def test_a_path_cannot_climb_out_of_its_resource(admin_api, anon, upstream_transports):
+    """`..` in a path (sent encoded, so no client removes it) would be resolved when the gateway builds the
+    service's URL: `/api/v1/companies/../meetings` would reach meetings with a `read:companies` key, and enough
+    of them any path of the service (`/ops/status`). Refused before anything is forwarded."""
+    key = (await admin_api.post("/api/v1/api-keys", json={"name": "1С", "scopes": ["read:companies"]})).json()
+    partner = {"X-API-Key": key["key"]}
+    contacts = upstream_transports["contacts"]
+    before = contacts.calls
+    for path in ("/api/v1/companies/%2E%2E/meetings", "/api/v1/companies/%2e%2e%2Fmeetings",
+                 "/api/v1/companies/%2E%2E/%2E%2E/%2E%2E/ops/status", "/api/v1/companies/%2E/x"):
+        r = await anon.get(path, headers=partner)
+        assert r.status_code == 404, (path, r.status_code, r.text)
+    assert contacts.calls == before
+    # What is encoded stays encoded on the way to the service: a bad id is the service's 422, not a 500.
+    for path in ("/api/v1/companies/%7F", "/api/v1/companies/a%2Fb", "/api/v1/companies/%C3%A9t%C3%A9"):
+        r = await anon.get(path, headers=partner)
+        assert r.status_code in (404, 422), (path, r.status_code, r.text)

@@ -12,10 +12,19 @@ from mercator.gateway.identity import PASSWORD_MAX, Role
 
 # RFC 3339 in UTC, also from SQLite, which gives times back without their zone.
 Time = Annotated[datetime, AfterValidator(lambda t: t if t.tzinfo else t.replace(tzinfo=UTC))]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold U+0000: left in, it is the database's error (a 500), not the caller's 422.
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return value
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_no_nul)]
 # Policy (length, kinds of characters) is checked by `identity.check_password`, which names its rule.
 Password = Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX * 4)]
-Email = Annotated[str, Field(min_length=3, max_length=320)]
+Email = Annotated[str, Field(min_length=3, max_length=320), AfterValidator(_no_nul)]
 
 
 class Input(BaseModel):

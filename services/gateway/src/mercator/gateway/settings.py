@@ -32,5 +32,6 @@ class GatewaySettings(ServiceSettings):
     notifications_url: str = "http://127.0.0.1:8004"
     analytics_url: str = "http://127.0.0.1:8005"
     upstream_timeout_seconds: float = 10.0
+    upstream_connections: int = 100  # per service, at most; a request beyond waits for a free one
     breaker_failures: int = 5
     breaker_reset_seconds: float = 10.0

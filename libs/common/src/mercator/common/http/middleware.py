@@ -13,12 +13,48 @@ from mercator.common.metrics import Metrics
 _SKIP_METRICS = {"/metrics", "/healthz", "/readyz"}
 
 
-async def send_problem(send, status: int, title: str, detail: str, headers: list | None = None) -> None:
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+async def send_problem(send, status: int, title: str, detail: str, headers: list | None = None,
+                       errors: list[dict] | None = None) -> None:
+    problem = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if errors:
+        problem["errors"] = errors
+    body = json.dumps(problem).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())]
                 + (headers or [])})
     await send({"type": "http.response.body", "body": body})
+
+
+def _nul_path(value, path: str = "") -> str | None:
+    """Where in a JSON document a string holds U+0000 (PostgreSQL cannot store it in text)."""
+    if isinstance(value, str):
+        return path or "body" if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _nul_path(k, path) if "\x00" in k else _nul_path(v, f"{path}.{k}" if path else k)
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _nul_path(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def nul_field(body: bytes, query: bytes) -> str | None:
+    """The field whose text carries a NUL character, refused once here for every service."""
+    if b"%00" in query:
+        for pair in query.split(b"&"):
+            name, _, value = pair.partition(b"=")
+            if b"%00" in value or b"%00" in name:
+                return name.decode("latin-1") or "query"
+    if b"\\u0000" in body or b"\x00" in body:
+        try:
+            return _nul_path(json.loads(body)) or "body"
+        except ValueError:
+            return "body"
+    return None
 
 
 def replay_body(body: bytes, receive):
@@ -73,7 +109,15 @@ class EdgeMiddleware:
                 chunks.append(chunk)
                 if not message.get("more_body"):
                     break
-            receive = replay_body(b"".join(chunks), receive)
+            body = b"".join(chunks)
+            receive = replay_body(body, receive)
+        else:
+            body = b""
+        bad = nul_field(body, scope.get("query_string", b""))
+        if bad is not None:
+            current_cause.reset(token)
+            return await send_problem(send, 422, "Invalid request", "text may not contain NUL characters",
+                                      [rid_header], errors=[{"field": bad, "message": "NUL characters are not allowed"}])
 
         async def send_with_id(message):
             if message["type"] == "http.response.start":
