@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mercator.common.auth import Caller
 from mercator.common.events import catalogue as ev
 from mercator.common.http.errors import AppError, NotFound, PreconditionFailed
-from mercator.common.http.pagination import decode_cursor, encode_cursor
+from mercator.common.http.pagination import keyset_page
 from mercator.common.uow import UnitOfWork
 from mercator.common.visibility import Kind, NoAccess, Sight, sight
 from mercator.contacts import domain, schemas
@@ -163,13 +163,7 @@ async def list_companies(session: AsyncSession, caller: Caller, *, q: str | None
                           (Company.status, status), (Company.department_id, department_id)):
         if value is not None:
             stmt = stmt.where(column == value)
-    after = decode_cursor(cursor, str, uuid.UUID)
-    if after:
-        stmt = stmt.where(tuple_(Company.sort_key, Company.id) > tuple_(*after))
-    rows = (await session.execute(stmt.order_by(Company.sort_key, Company.id).limit(limit + 1))).scalars().all()
-    page = list(rows[:limit])
-    nxt = encode_cursor([page[-1].sort_key, str(page[-1].id)]) if len(rows) > limit else None
-    return page, nxt
+    return await keyset_page(session, stmt, (Company.sort_key, Company.id), limit, cursor)
 
 
 async def list_history(session: AsyncSession, company_id: uuid.UUID, caller: Caller, *, kind: str | None,
@@ -178,15 +172,7 @@ async def list_history(session: AsyncSession, company_id: uuid.UUID, caller: Cal
     stmt = select(Activity).where(Activity.company_id == company_id)
     if kind:
         stmt = stmt.where(Activity.kind == kind)
-    after = decode_cursor(cursor, datetime.fromisoformat, uuid.UUID)
-    if after:
-        at, last_id = after
-        stmt = stmt.where(or_(Activity.happened_at < at, (Activity.happened_at == at) & (Activity.id < last_id)))
-    rows = (await session.execute(
-        stmt.order_by(Activity.happened_at.desc(), Activity.id.desc()).limit(limit + 1))).scalars().all()
-    page = list(rows[:limit])
-    nxt = encode_cursor([page[-1].happened_at.isoformat(), str(page[-1].id)]) if len(rows) > limit else None
-    return page, nxt
+    return await keyset_page(session, stmt, (Activity.happened_at, Activity.id), limit, cursor, descending=True)
 
 
 async def list_meetings(session: AsyncSession, caller: Caller, *, company_id: uuid.UUID | None,
@@ -202,14 +188,7 @@ async def list_meetings(session: AsyncSession, caller: Caller, *, company_id: uu
         stmt = stmt.where(Meeting.starts_at >= starts_from)
     if starts_to is not None:
         stmt = stmt.where(Meeting.starts_at < starts_to)
-    after = decode_cursor(cursor, datetime.fromisoformat, uuid.UUID)
-    if after:
-        at, last_id = after
-        stmt = stmt.where(or_(Meeting.starts_at > at, (Meeting.starts_at == at) & (Meeting.id > last_id)))
-    rows = (await session.execute(stmt.order_by(Meeting.starts_at, Meeting.id).limit(limit + 1))).scalars().all()
-    page = list(rows[:limit])
-    nxt = encode_cursor([page[-1].starts_at.isoformat(), str(page[-1].id)]) if len(rows) > limit else None
-    return page, nxt
+    return await keyset_page(session, stmt, (Meeting.starts_at, Meeting.id), limit, cursor)
 
 
 async def list_persons(session: AsyncSession, company_id: uuid.UUID, caller: Caller) -> list[Person]:

@@ -6,13 +6,13 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.auth import Caller
 from mercator.common.events import catalogue as ev
 from mercator.common.http.errors import AppError, NotFound, PreconditionFailed
-from mercator.common.http.pagination import decode_cursor, encode_cursor
+from mercator.common.http.pagination import keyset_page
 from mercator.common.money import check_currency, parse_amount, quantize
 from mercator.common.uow import UnitOfWork
 from mercator.common.visibility import Kind, NoAccess, sight
@@ -230,12 +230,7 @@ async def list_products(session: AsyncSession, *, group_id: uuid.UUID | None, in
         stmt = stmt.where(Product.group_id.in_(groups))
     if not include_inactive:
         stmt = stmt.where(Product.active.is_(True))
-    after = decode_cursor(cursor, str, uuid.UUID)
-    if after:
-        stmt = stmt.where(tuple_(Product.code, Product.id) > tuple_(*after))
-    rows = (await session.execute(stmt.order_by(Product.code, Product.id).limit(limit + 1))).scalars().all()
-    page = list(rows[:limit])
-    return page, encode_cursor([page[-1].code, str(page[-1].id)]) if len(rows) > limit else None
+    return await keyset_page(session, stmt, (Product.code, Product.id), limit, cursor)
 
 
 async def create_product(uow: UnitOfWork, data: schemas.ProductCreate, caller: Caller) -> Product:
@@ -534,12 +529,7 @@ async def list_deals(session: AsyncSession, caller: Caller, *, owner_id, departm
                           (Deal.status, status)):
         if value is not None:
             stmt = stmt.where(column == value)
-    after = decode_cursor(cursor, datetime.fromisoformat, uuid.UUID)
-    if after:
-        stmt = stmt.where(tuple_(Deal.opened_at, Deal.id) < tuple_(*after))
-    rows = (await session.execute(stmt.order_by(Deal.opened_at.desc(), Deal.id.desc()).limit(limit + 1))).scalars().all()
-    page = list(rows[:limit])
-    return page, encode_cursor([page[-1].opened_at.isoformat(), str(page[-1].id)]) if len(rows) > limit else None
+    return await keyset_page(session, stmt, (Deal.opened_at, Deal.id), limit, cursor, descending=True)
 
 
 async def timeline(session: AsyncSession, deal_id: uuid.UUID, caller: Caller) -> list[dict]:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,7 +27,7 @@ from mercator.common.auth import Caller, InvalidToken, bearer
 from mercator.common.context import current_cause
 from mercator.common.events import catalogue as ev
 from mercator.common.http.errors import AppError, Conflict, NotFound, PreconditionFailed, Unauthorized
-from mercator.common.http.pagination import decode_cursor, encode_cursor
+from mercator.common.http.pagination import keyset_page
 from mercator.common.uow import UnitOfWork
 from mercator.gateway import identity, schemas
 from mercator.gateway.identity import Principal, Role
@@ -327,12 +327,7 @@ async def list_users(s: AsyncSession, *, department_id: uuid.UUID | None, active
         stmt = stmt.where(User.department_id == department_id)
     if active is not None:
         stmt = stmt.where(User.active.is_(active))
-    after = decode_cursor(cursor, str, uuid.UUID)
-    if after:
-        stmt = stmt.where(tuple_(User.email, User.id) > tuple_(*after))
-    rows = (await s.execute(stmt.order_by(User.email, User.id).limit(limit + 1))).scalars().all()
-    page = list(rows[:limit])
-    return page, encode_cursor([page[-1].email, str(page[-1].id)]) if len(rows) > limit else None
+    return await keyset_page(s, stmt, (User.email, User.id), limit, cursor)
 
 
 async def update_user(uow: UnitOfWork, user_id: uuid.UUID, data: schemas.UserUpdate,
@@ -451,12 +446,7 @@ async def list_departments(s: AsyncSession, *, include_inactive: bool, limit: in
     stmt = select(Department)
     if not include_inactive:
         stmt = stmt.where(Department.active.is_(True))
-    after = decode_cursor(cursor, str, uuid.UUID)
-    if after:
-        stmt = stmt.where(tuple_(Department.name, Department.id) > tuple_(*after))
-    rows = (await s.execute(stmt.order_by(Department.name, Department.id).limit(limit + 1))).scalars().all()
-    page = list(rows[:limit])
-    return page, encode_cursor([page[-1].name, str(page[-1].id)]) if len(rows) > limit else None
+    return await keyset_page(s, stmt, (Department.name, Department.id), limit, cursor)
 
 
 async def update_department(uow: UnitOfWork, department_id: uuid.UUID, data: schemas.DepartmentUpdate,
@@ -510,12 +500,7 @@ async def list_api_keys(s: AsyncSession, *, include_revoked: bool, limit: int,
     stmt = select(ApiKey)
     if not include_revoked:
         stmt = stmt.where(ApiKey.revoked_at.is_(None))
-    after = decode_cursor(cursor, str, uuid.UUID)
-    if after:
-        stmt = stmt.where(tuple_(ApiKey.name, ApiKey.id) > tuple_(*after))
-    rows = (await s.execute(stmt.order_by(ApiKey.name, ApiKey.id).limit(limit + 1))).scalars().all()
-    page = list(rows[:limit])
-    return page, encode_cursor([page[-1].name, str(page[-1].id)]) if len(rows) > limit else None
+    return await keyset_page(s, stmt, (ApiKey.name, ApiKey.id), limit, cursor)
 
 
 async def revoke_api_key(uow: UnitOfWork, api_key_id: uuid.UUID) -> ApiKey:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy import tuple_
 
 from mercator.common.http.errors import AppError
 
@@ -43,3 +45,28 @@ def decode_cursor(cursor: str | None, *parsers: Callable[[Any], Any]) -> list[An
         return [parse(v) for parse, v in zip(parsers, values)]
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise BadCursor() from exc
+
+
+def _parser(column) -> Callable[[Any], Any]:
+    kind = column.type.python_type
+    return kind.fromisoformat if kind is datetime else kind
+
+
+async def keyset_page(session, stmt, columns: tuple, limit: int, cursor: str | None, *, descending: bool = False):
+    """One page of `stmt` in the order of `columns` (the last one unique, e.g. the id), after `cursor`;
+    returns the rows and the cursor of the next page (None on the last)."""
+    after = decode_cursor(cursor, *(_parser(c) for c in columns))
+    if after:
+        key = tuple_(*columns)
+        stmt = stmt.where(key < tuple_(*after) if descending else key > tuple_(*after))
+    order = [c.desc() for c in columns] if descending else list(columns)
+    rows = (await session.execute(stmt.order_by(*order).limit(limit + 1))).scalars().all()
+    page = list(rows[:limit])
+    if len(rows) <= limit:
+        return page, None
+    last = page[-1]
+    return page, encode_cursor([_plain(getattr(last, c.key)) for c in columns])
+
+
+def _plain(value):
+    return value.isoformat() if isinstance(value, datetime) else str(value)
