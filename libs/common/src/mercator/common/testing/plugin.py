@@ -21,7 +21,7 @@ def need(what: str, why: str) -> None:
     message = f"needs {what}: {why}"
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{message} (CI must run every test)", pytrace=False)
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=True)
 
 
 async def _pg_available() -> str | None:
