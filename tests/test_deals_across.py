@@ -1,14 +1,12 @@
 """Contacts and deals together, over a real broker: the replica of client cards, and a deal opened
 a moment after its card was created."""
 
-import asyncio
 import json
 import uuid
 
 import httpx
 import pytest
 
-from mercator.common.migrate import upgrade
 from mercator.common.runtime import Runtime
 from mercator.common.testing.bus import read_topic, until
 from mercator.contacts.app import MIGRATIONS as CONTACTS_MIGRATIONS
@@ -24,9 +22,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.broker]
 
 
 async def test_deals_replicates_client_cards_and_checks_fresh_ones_with_contacts(postgres, tansu, token):
-    contacts_db, deals_db = await postgres.create("contacts"), await postgres.create("deals")
-    await asyncio.to_thread(upgrade, contacts_db, CONTACTS_MIGRATIONS)
-    await asyncio.to_thread(upgrade, deals_db, DEALS_MIGRATIONS)
+    contacts_db = await postgres.migrated("contacts", CONTACTS_MIGRATIONS)
+    deals_db = await postgres.migrated("deals", DEALS_MIGRATIONS)
     prefix = f"t{uuid.uuid4().hex[:8]}."
     common = dict(kafka_bootstrap=tansu.bootstrap, topic_prefix=prefix, relay_poll_seconds=0.1,
                   consumer_session_timeout_ms=2000, consumer_heartbeat_interval_ms=500)

@@ -7,7 +7,6 @@ import uuid
 import httpx
 import pytest
 
-from mercator.common.migrate import upgrade
 from mercator.common.runtime import Runtime
 from mercator.common.testing.broker import TansuBroker, free_port
 from mercator.common.testing.bus import projection, projector, read_topic, until
@@ -46,8 +45,7 @@ async def test_killing_the_service_between_commit_and_publish_loses_no_event(tmp
 
 
 async def test_200_changes_while_the_broker_is_down_each_reach_a_projection_exactly_once(postgres, token):
-    contacts_db = await postgres.create("contacts")
-    await asyncio.to_thread(upgrade, contacts_db, MIGRATIONS)
+    contacts_db = await postgres.migrated("contacts", MIGRATIONS)
     projection_db = await postgres.create("projection")
     from mercator.common.testing.bus import create_bus_database
     await create_bus_database(projection_db)

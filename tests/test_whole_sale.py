@@ -15,7 +15,6 @@ from mercator.billing.app import MIGRATIONS as BILLING_MIGRATIONS
 from mercator.billing.app import build_app as build_billing
 from mercator.billing.settings import BillingSettings
 from mercator.common.bus import tables
-from mercator.common.migrate import upgrade
 from mercator.common.runtime import Runtime
 from mercator.common.testing.bus import until
 from mercator.contacts import consumers as contacts_consumers
@@ -71,8 +70,7 @@ async def databases(postgres) -> dict[str, str]:
     dbs = {}
     for name, migrations in (("contacts", CONTACTS_MIGRATIONS), ("deals", DEALS_MIGRATIONS),
                              ("billing", BILLING_MIGRATIONS)):
-        dbs[name] = await postgres.create(name)
-        await asyncio.to_thread(upgrade, dbs[name], migrations)
+        dbs[name] = await postgres.migrated(name, migrations)
     return dbs
 
 

@@ -1,4 +1,3 @@
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +11,6 @@ from mercator.common.db import make_engine
 from mercator.common.events import catalogue as ev
 from mercator.common.events.catalogue import EventPayload
 from mercator.common.events.envelope import Envelope
-from mercator.common.migrate import upgrade
 from mercator.common.testing.api import auth, caller, client, rolled_back_app
 
 NOW = datetime.now(UTC)
@@ -20,8 +18,7 @@ NOW = datetime.now(UTC)
 
 @pytest.fixture(scope="session")
 async def analytics_db(postgres) -> str:
-    url = await postgres.create("analytics")
-    await asyncio.to_thread(upgrade, url, MIGRATIONS)
+    url = await postgres.migrated("analytics", MIGRATIONS)
     return url
 
 

@@ -1,4 +1,3 @@
-import asyncio
 import uuid
 
 import httpx
@@ -11,14 +10,12 @@ from mercator.common.bus.consumer import Delivery
 from mercator.common.db import make_engine
 from mercator.common.events import Envelope
 from mercator.common.events import catalogue as ev
-from mercator.common.migrate import upgrade
 from mercator.common.testing.api import auth, caller, client, rolled_back_app
 
 
 @pytest.fixture(scope="session")
 async def billing_db(postgres) -> str:
-    url = await postgres.create("billing")
-    await asyncio.to_thread(upgrade, url, MIGRATIONS)
+    url = await postgres.migrated("billing", MIGRATIONS)
     return url
 
 

@@ -1,9 +1,7 @@
-import asyncio
 
 import pytest
 
 from mercator.common.db import make_engine
-from mercator.common.migrate import upgrade
 from mercator.common.testing.api import auth, caller, client, rolled_back_app
 from mercator.contacts.app import MIGRATIONS, build_app
 from mercator.contacts.settings import ContactsSettings
@@ -11,8 +9,7 @@ from mercator.contacts.settings import ContactsSettings
 
 @pytest.fixture(scope="session")
 async def contacts_db(postgres) -> str:
-    url = await postgres.create("contacts")
-    await asyncio.to_thread(upgrade, url, MIGRATIONS)
+    url = await postgres.migrated("contacts", MIGRATIONS)
     return url
 
 

@@ -113,14 +113,12 @@ async def test_concurrent_twins_with_one_idempotency_key_create_one_card(postgre
     """Real commits here (no rollback): five copies of one request race each other."""
     import asyncio
 
-    from mercator.common.migrate import upgrade
     from mercator.common.runtime import Runtime
     from mercator.common.testing.api import auth, client
     from mercator.contacts.app import MIGRATIONS, build_app
     from mercator.contacts.settings import ContactsSettings
 
-    url = await postgres.create("contacts_twins")
-    await asyncio.to_thread(upgrade, url, MIGRATIONS)
+    url = await postgres.migrated("contacts_twins", MIGRATIONS)
     settings = ContactsSettings(database_url=url, relay_enabled=False, consumers_enabled=False,
                                 kafka_bootstrap="127.0.0.1:9")
     runtime = Runtime(settings)

@@ -1,4 +1,3 @@
-import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -9,7 +8,6 @@ from mercator.common.bus.consumer import Delivery
 from mercator.common.db import make_engine
 from mercator.common.events import Envelope
 from mercator.common.events import catalogue as ev
-from mercator.common.migrate import upgrade
 from mercator.common.runtime import Runtime
 from mercator.common.testing.api import auth, caller, client, rolled_back_app
 from mercator.deals import consumers
@@ -19,8 +17,7 @@ from mercator.deals.settings import DealsSettings
 
 @pytest.fixture(scope="session")
 async def deals_db(postgres) -> str:
-    url = await postgres.create("deals")
-    await asyncio.to_thread(upgrade, url, MIGRATIONS)
+    url = await postgres.migrated("deals", MIGRATIONS)
     return url
 
 

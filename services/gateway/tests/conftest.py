@@ -1,11 +1,9 @@
-import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 from argon2 import PasswordHasher
-
 from mercator.common.db import make_engine
-from mercator.common.migrate import upgrade
 from mercator.common.testing.api import client, rolled_back_app
 from mercator.gateway import service
 from mercator.gateway.app import build_app
@@ -25,8 +23,7 @@ def cheap_hashing():
 
 @pytest.fixture(scope="session")
 async def gateway_db(postgres) -> str:
-    url = await postgres.create("gateway")
-    await asyncio.to_thread(upgrade, url, MIGRATIONS)
+    url = await postgres.migrated("gateway", MIGRATIONS)
     return url
 
 
@@ -92,3 +89,41 @@ async def admin_api(app, make_user, sign_in):
     assert r.status_code == 200, r.text
     async with client(app, {"Authorization": f"Bearer {r.json()['access_token']}"}) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+async def services(postgres):
+    """contacts, deals and billing in-process, each with its own fresh database, talking to each other
+    over HTTP as the gateway talks to them (no broker: their relays and consumers are off)."""
+    from mercator.billing.app import MIGRATIONS as BILLING
+    from mercator.billing.app import build_app as build_billing
+    from mercator.billing.settings import BillingSettings
+    from mercator.common.runtime import Runtime
+    from mercator.common.testing.api import Switch
+    from mercator.contacts.app import MIGRATIONS as CONTACTS
+    from mercator.contacts.app import build_app as build_contacts
+    from mercator.contacts.settings import ContactsSettings
+    from mercator.deals.app import MIGRATIONS as DEALS
+    from mercator.deals.app import build_app as build_deals
+    from mercator.deals.settings import DealsSettings
+
+    off = dict(relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9")
+
+    urls = {name: await postgres.migrated(name, migrations)
+            for name, migrations in (("contacts", CONTACTS), ("deals", DEALS), ("billing", BILLING))}
+    contacts = build_contacts(s := ContactsSettings(database_url=urls["contacts"], **off), Runtime(s))
+    to_contacts = httpx.AsyncClient(transport=Switch(contacts), base_url="http://contacts")
+    deals = build_deals(s := DealsSettings(database_url=urls["deals"], **off), Runtime(s), contacts_http=to_contacts)
+    to_deals = httpx.AsyncClient(transport=Switch(deals), base_url="http://deals")
+    billing = build_billing(s := BillingSettings(database_url=urls["billing"], **off), Runtime(s),
+                            deals_http=to_deals, contacts_http=to_contacts)
+    yield {"contacts": contacts, "deals": deals, "billing": billing}
+    for app in (contacts, deals, billing):
+        await app.state.runtime.engine.dispose()
+
+
+@pytest.fixture
+def switched_services(services) -> dict:
+    """The gateway's way to each in-process service, with a switch to take it down."""
+    from mercator.common.testing.api import Switch
+    return {name: Switch(app) for name, app in services.items()}

@@ -9,14 +9,13 @@ from types import SimpleNamespace
 import jwt
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import select
-from starlette.requests import Request
-
 from mercator.common.auth import Caller, mint_token
 from mercator.common.bus import tables as bus
 from mercator.common.rules import InvalidValue
 from mercator.gateway import service
 from mercator.gateway.tables import AuditEntry, User
+from sqlalchemy import select
+from starlette.requests import Request
 
 pytestmark = pytest.mark.postgres
 PASSWORD = "Correct-horse-42"

@@ -20,18 +20,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mercator.billing.app import MIGRATIONS as BILLING_MIGRATIONS
-from mercator.billing.app import build_app as build_billing
-from mercator.billing.settings import BillingSettings
-from mercator.common.migrate import upgrade
-from mercator.common.runtime import Runtime
-from mercator.contacts.app import MIGRATIONS as CONTACTS_MIGRATIONS
-from mercator.contacts.app import build_app as build_contacts
-from mercator.contacts.settings import ContactsSettings
-from mercator.deals.app import MIGRATIONS as DEALS_MIGRATIONS
-from mercator.deals.app import build_app as build_deals
-from mercator.deals.settings import DealsSettings
-
 # The API used here (Config, GenerationMode, specs.openapi.checks) is schemathesis 4's. Missing, the module
 # is skipped naming it, and under CI that skip is a failure (CI runs everything).
 try:
@@ -69,28 +57,9 @@ def wire(app) -> httpx.ASGITransport:
     return httpx.ASGITransport(app=app, raise_app_exceptions=False)
 
 
-@pytest.fixture(scope="module")
-async def services(postgres):
-    urls = {}
-    for name, migrations in (("contacts", CONTACTS_MIGRATIONS), ("deals", DEALS_MIGRATIONS),
-                             ("billing", BILLING_MIGRATIONS)):
-        urls[name] = await postgres.create(f"fuzz_{name}")
-        await asyncio.to_thread(upgrade, urls[name], migrations)
-    off = dict(relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9")
-    contacts = build_contacts(s := ContactsSettings(database_url=urls["contacts"], **off), Runtime(s))
-    to_contacts = httpx.AsyncClient(transport=wire(contacts), base_url="http://contacts")
-    deals = build_deals(s := DealsSettings(database_url=urls["deals"], **off), Runtime(s), contacts_http=to_contacts)
-    to_deals = httpx.AsyncClient(transport=wire(deals), base_url="http://deals")
-    billing = build_billing(s := BillingSettings(database_url=urls["billing"], **off), Runtime(s),
-                            deals_http=to_deals, contacts_http=to_contacts)
-    yield {"contacts": contacts, "deals": deals, "billing": billing}
-    for app in (contacts, deals, billing):
-        await app.state.runtime.engine.dispose()
-
-
 @pytest.fixture
-def upstream_transports(services):
-    return {name: wire(app) for name, app in services.items()}
+def upstream_transports(switched_services):
+    return switched_services
 
 
 class LoopAdapter(requests.adapters.HTTPAdapter):

@@ -3,10 +3,23 @@
 import uuid
 
 import pytest
-
-from mercator.gateway.identity import (SCOPES, ApiKey, InvalidValue, Role, RuleViolation, check_parent,
-                                       check_password, check_scopes, must_keep_an_admin, needed_scope,
-                                       new_api_key, normalise_email, parse_api_key, subtree, user_roles)
+from mercator.gateway.identity import (
+    SCOPES,
+    ApiKey,
+    InvalidValue,
+    Role,
+    RuleViolation,
+    check_parent,
+    check_password,
+    check_scopes,
+    must_keep_an_admin,
+    needed_scope,
+    new_api_key,
+    normalise_email,
+    parse_api_key,
+    subtree,
+    user_roles,
+)
 
 
 @pytest.mark.parametrize("password", ["Short1!", "abcdefghijkl", "ABCDEFGHIJKL", "123456789012", "!!!!!!!!!!!!",

@@ -3,14 +3,13 @@ service's, fetched through the gateway; and the merge rules on small documents."
 
 import copy
 
-import httpx
 import pytest
-
 from mercator.analytics.app import build_app as build_analytics
 from mercator.analytics.settings import AnalyticsSettings
 from mercator.billing.app import build_app as build_billing
 from mercator.billing.settings import BillingSettings
 from mercator.common.runtime import Runtime
+from mercator.common.testing.api import Switch
 from mercator.contacts.app import build_app as build_contacts
 from mercator.contacts.settings import ContactsSettings
 from mercator.deals.app import build_app as build_deals
@@ -41,19 +40,6 @@ def assert_valid(doc: dict) -> None:
     assert all(name.replace("_", "").replace(".", "").replace("-", "").isalnum() for name in schemas)
 
 
-class Counting(httpx.AsyncBaseTransport):
-    def __init__(self, app):
-        self.inner = httpx.ASGITransport(app=app)
-        self.down = False
-        self.calls = 0
-
-    async def handle_async_request(self, request):
-        self.calls += 1
-        if self.down:
-            raise httpx.ConnectError("connection refused", request=request)
-        return await self.inner.handle_async_request(request)
-
-
 @pytest.fixture(scope="module")
 def service_apps():
     """The four services' apps; their `/openapi.json` touches no database, so none is made."""
@@ -71,7 +57,7 @@ def service_apps():
 
 @pytest.fixture
 def upstream_transports(service_apps):
-    return {name: Counting(app) for name, app in service_apps.items()}
+    return {name: Switch(app) for name, app in service_apps.items()}
 
 
 async def test_one_document_for_the_whole_public_api(anon, service_apps):

@@ -1,53 +1,19 @@
 """Every role against every kind of record and action, through the gateway and the real services:
 allowed and denied, including a manager guessing another manager's ids."""
 
-import asyncio
 from datetime import date
 
-import httpx
 import pytest
-
-from mercator.billing.app import MIGRATIONS as BILLING_MIGRATIONS
-from mercator.billing.app import build_app as build_billing
-from mercator.billing.settings import BillingSettings
-from mercator.common.migrate import upgrade
-from mercator.common.runtime import Runtime
 from mercator.common.testing.api import client
-from mercator.contacts.app import MIGRATIONS as CONTACTS_MIGRATIONS
-from mercator.contacts.app import build_app as build_contacts
-from mercator.contacts.settings import ContactsSettings
-from mercator.deals.app import MIGRATIONS as DEALS_MIGRATIONS
-from mercator.deals.app import build_app as build_deals
-from mercator.deals.settings import DealsSettings
 
 pytestmark = pytest.mark.postgres
 PASSWORD = "Correct-horse-42"
 ROLES = ("manager_a", "manager_b", "head", "executive", "marketing", "support", "admin", "partner")
 
 
-@pytest.fixture(scope="module")
-async def matrix_services(postgres):
-    urls = {}
-    for name, migrations in (("contacts", CONTACTS_MIGRATIONS), ("deals", DEALS_MIGRATIONS),
-                             ("billing", BILLING_MIGRATIONS)):
-        urls[name] = await postgres.create(f"matrix_{name}")
-        await asyncio.to_thread(upgrade, urls[name], migrations)
-    off = dict(relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9")
-    contacts = build_contacts(s := ContactsSettings(database_url=urls["contacts"], **off), Runtime(s))
-    to_contacts = httpx.AsyncClient(transport=httpx.ASGITransport(app=contacts), base_url="http://contacts")
-    deals = build_deals(s := DealsSettings(database_url=urls["deals"], **off), Runtime(s), contacts_http=to_contacts)
-    to_deals = httpx.AsyncClient(transport=httpx.ASGITransport(app=deals), base_url="http://deals")
-    billing = build_billing(s := BillingSettings(database_url=urls["billing"], **off), Runtime(s),
-                            deals_http=to_deals, contacts_http=to_contacts)
-    apps = {"contacts": contacts, "deals": deals, "billing": billing}
-    yield apps
-    for app in apps.values():
-        await app.state.runtime.engine.dispose()
-
-
 @pytest.fixture
-def upstream_transports(matrix_services):
-    return {name: httpx.ASGITransport(app=app) for name, app in matrix_services.items()}
+def upstream_transports(switched_services):
+    return switched_services
 
 
 @pytest.fixture

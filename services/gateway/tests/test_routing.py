@@ -2,68 +2,20 @@
 PostgreSQL database): forwarding, identity, scopes, rate limits, retries, the circuit breaker, audit,
 and the client card with a service down."""
 
-import asyncio
 import uuid
 from datetime import date
 
-import httpx
 import pytest
-from sqlalchemy import select
-
-from mercator.billing.app import MIGRATIONS as BILLING_MIGRATIONS
-from mercator.billing.app import build_app as build_billing
-from mercator.billing.settings import BillingSettings
-from mercator.common.migrate import upgrade
-from mercator.common.runtime import Runtime
 from mercator.common.testing.api import client
-from mercator.contacts.app import MIGRATIONS as CONTACTS_MIGRATIONS
-from mercator.contacts.app import build_app as build_contacts
-from mercator.contacts.settings import ContactsSettings
-from mercator.deals.app import MIGRATIONS as DEALS_MIGRATIONS
-from mercator.deals.app import build_app as build_deals
-from mercator.deals.settings import DealsSettings
 from mercator.gateway.tables import AuditEntry
+from sqlalchemy import select
 
 pytestmark = pytest.mark.postgres
 
 
-class Switch(httpx.AsyncBaseTransport):
-    """A real service behind a switch the test can turn off, counting the requests that reach it."""
-
-    def __init__(self, app):
-        self.inner = httpx.ASGITransport(app=app)
-        self.down = False
-        self.calls = 0
-
-    async def handle_async_request(self, request):
-        self.calls += 1
-        if self.down:
-            raise httpx.ConnectError("connection refused", request=request)
-        return await self.inner.handle_async_request(request)
-
-
-@pytest.fixture(scope="module")
-async def services(postgres):
-    urls = {}
-    for name, migrations in (("contacts", CONTACTS_MIGRATIONS), ("deals", DEALS_MIGRATIONS),
-                             ("billing", BILLING_MIGRATIONS)):
-        urls[name] = await postgres.create(f"gw_{name}")
-        await asyncio.to_thread(upgrade, urls[name], migrations)
-    off = dict(relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9")
-    contacts = build_contacts(s := ContactsSettings(database_url=urls["contacts"], **off), Runtime(s))
-    to_contacts = httpx.AsyncClient(transport=httpx.ASGITransport(app=contacts), base_url="http://contacts")
-    deals = build_deals(s := DealsSettings(database_url=urls["deals"], **off), Runtime(s), contacts_http=to_contacts)
-    to_deals = httpx.AsyncClient(transport=httpx.ASGITransport(app=deals), base_url="http://deals")
-    billing = build_billing(s := BillingSettings(database_url=urls["billing"], **off), Runtime(s),
-                            deals_http=to_deals, contacts_http=to_contacts)
-    yield {"contacts": contacts, "deals": deals, "billing": billing}
-    for app in (contacts, deals, billing):
-        await app.state.runtime.engine.dispose()
-
-
 @pytest.fixture
-def upstream_transports(services):
-    return {name: Switch(app) for name, app in services.items()}
+def upstream_transports(switched_services):
+    return switched_services
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import asyncio
 
 import httpx
 import pytest
-
 from mercator.gateway.proxy import Unavailable, Upstreams
 from mercator.gateway.settings import GatewaySettings
 

@@ -216,8 +216,38 @@ class InvoiceLine:
         return self.net(currency) + self.vat(currency)
 
 
+class Owed:
+    """What is owed on an invoice, from its figures: shared by the whole invoice and its stored balance."""
+
+    @property
+    def outstanding(self) -> Decimal:
+        # A draft is not owed yet and a cancelled invoice never was.
+        if self.status not in (*_OPEN, InvoiceStatus.PAID):
+            return quantize(0, self.currency)
+        return self.total - self.credited - self.paid
+
+    def days_overdue(self, today: date) -> int:
+        if self.status not in _OPEN or not self.outstanding:
+            return 0
+        return max(0, (_day(today, "today") - self.due_date).days)
+
+
+@dataclass(frozen=True)
+class Balance(Owed):
+    """An invoice's figures as stored, without its lines: enough for receivables and ageing.
+    `client_id` is the key the figures are summed under (a client, or the manager answering for it)."""
+
+    client_id: uuid.UUID | None
+    currency: str
+    status: InvoiceStatus
+    total: Decimal
+    credited: Decimal
+    paid: Decimal
+    due_date: date
+
+
 @dataclass
-class Invoice:
+class Invoice(Owed):
     id: uuid.UUID
     client_id: uuid.UUID
     currency: str
@@ -257,17 +287,6 @@ class Invoice:
     def total(self) -> Decimal:
         return self.net_total + self.vat_total
 
-    @property
-    def outstanding(self) -> Decimal:
-        # A draft is not owed yet and a cancelled invoice never was.
-        if self.status not in (*_OPEN, InvoiceStatus.PAID):
-            return quantize(0, self.currency)
-        return self.total - self.credited - self.paid
-
-    def days_overdue(self, today: date) -> int:
-        if self.status not in _OPEN or not self.outstanding:
-            return 0
-        return max(0, (_day(today, "today") - self.due_date).days)
 
     # -- editing a draft
 

@@ -7,21 +7,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-
-def _no_float(value):
-    if isinstance(value, float) or isinstance(value, bool):
-        raise ValueError("send a decimal string such as \"120000.00\", not a number")
-    return value
-
-
-Exact = Annotated[Decimal, BeforeValidator(_no_float), Field(allow_inf_nan=False)]
-Currency = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$")]
-
-
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+from mercator.common.http.fields import Currency, Exact, Input
 
 
 class InstalmentIn(Input):

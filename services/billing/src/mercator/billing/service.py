@@ -473,28 +473,27 @@ async def receivables(session: AsyncSession, caller: Caller, *, by: str, day: da
             .outerjoin(ClientReplica, ClientReplica.company_id == Invoice.company_id)
             .where(Invoice.status.in_(["issued", "partly_paid", "overdue", "paid"])))
     rows = (await session.execute(_only_seen(stmt, seen, Invoice.deal_id, Invoice.company_id))).all()
-    sums: dict[tuple, dict] = {}
-    for invoice, deal_owner, card_owner in rows:
-        owner_id = deal_owner if invoice.deal_id is not None else card_owner
-        key = (invoice.company_id if by == "client" else owner_id, invoice.currency)
-        entry = sums.setdefault(key, {"invoiced": Decimal(0), "credited": Decimal(0), "paid": Decimal(0),
-                                      "ageing": {b: Decimal(0) for b in domain.AGEING_BUCKETS}})
-        entry["invoiced"] += invoice.total
-        entry["credited"] += invoice.credited
-        entry["paid"] += invoice.paid
-        outstanding = invoice.total - invoice.credited - invoice.paid
-        if outstanding:
-            entry["ageing"][domain.ageing_bucket((day - invoice.due_date).days)] += outstanding
+    balances = [domain.Balance(
+        invoice.company_id if by == "client" else (deal_owner if invoice.deal_id is not None else card_owner),
+        invoice.currency, domain.InvoiceStatus(invoice.status), invoice.total, invoice.credited, invoice.paid,
+        invoice.due_date) for invoice, deal_owner, card_owner in rows]
+    out = {}
+    for r in domain.receivables(balances):
+        ageing = domain.ageing([b for b in balances if b.client_id == r.client_id], day).get(
+            r.currency, {bucket: quantize(0, r.currency) for bucket in domain.AGEING_BUCKETS})
+        out[r.client_id, r.currency] = {"key": r.client_id, "currency": r.currency, "invoiced": r.invoiced,
+                                        "credited": r.credited, "paid": r.paid, "debt": r.debt, "ageing": ageing,
+                                        "credit": quantize(0, r.currency)}
     if by == "client":
         credits = (await session.execute(_only_seen(select(Payment.company_id, Payment.currency, Payment.credit)
                                                     .where(Payment.credit > 0), seen, None, Payment.company_id))).all()
         for company_id, currency, credit in credits:
-            entry = sums.setdefault((company_id, currency), {
-                "invoiced": Decimal(0), "credited": Decimal(0), "paid": Decimal(0),
-                "ageing": {b: Decimal(0) for b in domain.AGEING_BUCKETS}})
-            entry["credit"] = entry.get("credit", Decimal(0)) + quantize(credit, currency)
-    out = [{"key": key, "currency": currency, "credit": Decimal(0), **entry,
-            "debt": entry["invoiced"] - entry["credited"] - entry["paid"]} for (key, currency), entry in sums.items()]
+            zero = quantize(0, currency)
+            row = out.setdefault((company_id, currency), {
+                "key": company_id, "currency": currency, "invoiced": zero, "credited": zero, "paid": zero,
+                "debt": zero, "ageing": {bucket: zero for bucket in domain.AGEING_BUCKETS}, "credit": zero})
+            row["credit"] += quantize(credit, currency)
+    out = list(out.values())
     return sorted(out, key=lambda r: (-r["debt"], str(r["key"]), r["currency"]))
 
 

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 
+from mercator.common.http.fields import Input
 from mercator.contacts import domain
 from mercator.contacts.domain import ActivityKind, CompanyStatus, Direction, MeetingKind, MeetingStatus
 
@@ -45,10 +46,6 @@ TaxId = Annotated[str | None, Field(max_length=20), AfterValidator(_tax_id)]
 AwareTime = Annotated[datetime, AfterValidator(_aware)]
 Name = Annotated[str, Field(min_length=1, max_length=300)]
 Text = Annotated[str, Field(max_length=10_000)]
-
-
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 # --- dictionaries -------------------------------------------------------------------

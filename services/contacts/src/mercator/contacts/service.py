@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.auth import Caller
 from mercator.common.events import catalogue as ev
-from mercator.common.http.errors import AppError, NotFound, PreconditionFailed
+from mercator.common.http.versions import check_version
+from mercator.common.http.errors import AppError, NotFound
 from mercator.common.http.pagination import keyset_page
 from mercator.common.uow import UnitOfWork
 from mercator.common.visibility import Kind, NoAccess, Sight, sight
@@ -32,13 +33,6 @@ class UnknownReference(AppError):
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def _check_version(record, expected: int | None) -> None:
-    if expected is not None and record.version != expected:
-        raise PreconditionFailed(
-            f"the record changed since you read it (your version {expected}, now {record.version}); "
-            "reload it and apply your change again")
 
 
 # --- who sees what (the policy is `mercator.common.visibility`; cards decide for their history too) ---
@@ -288,7 +282,7 @@ async def update_company(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.C
                          expected_version: int, caller: Caller) -> Company:
     s = uow.session
     company = await get_company(s, company_id, caller, write=True)
-    _check_version(company, expected_version)
+    check_version(company, expected_version, "client card")
     changes = {f: getattr(data, f) for f in data.model_fields_set if f in _COMPANY_FIELDS}
     if "name" in changes and changes["name"] is None:
         raise UnknownReference("a client card must have a name", field="name")
@@ -330,7 +324,7 @@ async def reassign_company(uow: UnitOfWork, company_id: uuid.UUID, data: schemas
     # within their department subtree.
     if not sight(caller, Kind.CARD, write=True).sees(data.owner_id, department_id, company.status):
         raise NoAccess("handing a card to another manager is for the head of their department and admins")
-    _check_version(company, expected_version)
+    check_version(company, expected_version, "client card")
     if company.owner_id == data.owner_id and company.department_id == department_id:
         return company
     previous = company.owner_id
@@ -350,7 +344,7 @@ async def merge_companies(uow: UnitOfWork, survivor_id: uuid.UUID, absorbed_id: 
     if survivor_id == absorbed_id:
         raise UnknownReference("a client card cannot be merged into itself", field="absorbed_id")
     survivor = await get_company(s, survivor_id, caller, write=True)
-    _check_version(survivor, expected_version)
+    check_version(survivor, expected_version, "client card")
     try:  # a card the caller may not change is refused exactly like a missing one
         absorbed = await get_company(s, absorbed_id, caller, write=True)
     except NotFound as exc:
@@ -423,7 +417,7 @@ async def update_person(uow: UnitOfWork, company_id: uuid.UUID, person_id: uuid.
                         data: schemas.PersonUpdate, expected_version: int, caller: Caller) -> Person:
     company = await get_company(uow.session, company_id, caller, write=True)
     person = await _person_at(uow.session, company, person_id)
-    _check_version(person, expected_version)
+    check_version(person, expected_version, "contact person")
     changes = {f: getattr(data, f) for f in data.model_fields_set}
     if "name" in changes and changes["name"] is None:
         raise UnknownReference("a contact person must have a name", field="name")
@@ -599,7 +593,7 @@ async def schedule_meeting(uow: UnitOfWork, company_id: uuid.UUID, data: schemas
 async def reschedule_meeting(uow: UnitOfWork, meeting_id: uuid.UUID, data: schemas.MeetingReschedule,
                              expected_version: int | None, caller: Caller) -> Meeting:
     meeting = await get_meeting(uow.session, meeting_id, caller, write=True)
-    _check_version(meeting, expected_version)
+    check_version(meeting, expected_version, "meeting")
     duration = data.duration_minutes or meeting.duration_minutes
     reminder = (data.reminder_minutes_before if "reminder_minutes_before" in data.model_fields_set
                 else meeting.reminder_minutes_before)

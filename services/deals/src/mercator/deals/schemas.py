@@ -7,28 +7,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from mercator.common.http.fields import Currency, Exact, Input
 
 from mercator.deals.domain import OfferSide, Requirement, StageKind
 
 
-def _no_float(value):
-    # JSON numbers with a fraction arrive as floats: money and quantities must come exact.
-    if isinstance(value, float):
-        raise ValueError("send a decimal string such as \"120000.00\", not a number")
-    if isinstance(value, bool):
-        raise ValueError("not a number")
-    return value
-
-
-Exact = Annotated[Decimal, BeforeValidator(_no_float), Field(allow_inf_nan=False)]
-Currency = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$",
-                                description="ISO 4217 code, e.g. RUB")]
 Title = Annotated[str, Field(min_length=1, max_length=300)]
-
-
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 # --- reference data ---------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.auth import Caller
 from mercator.common.events import catalogue as ev
-from mercator.common.http.errors import AppError, NotFound, PreconditionFailed
+from mercator.common.http.versions import check_version
+from mercator.common.http.errors import AppError, NotFound
 from mercator.common.http.pagination import keyset_page
 from mercator.common.money import check_currency, parse_amount, quantize
 from mercator.common.uow import UnitOfWork
@@ -28,13 +29,6 @@ class BadReference(AppError):
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def _check_version(record, expected: int | None) -> None:
-    if expected is not None and record.version != expected:
-        raise PreconditionFailed(
-            f"the deal changed since you read it (your version {expected}, now {record.version}); "
-            "reload it and apply your change again")
 
 
 def _edit_settings(caller: Caller) -> None:
@@ -258,8 +252,7 @@ async def update_product(uow: UnitOfWork, product_id: uuid.UUID, data: schemas.P
     row = await s.get(Product, product_id)
     if row is None:
         raise NotFound(f"no product {product_id}")
-    if expected_version is not None and row.version != expected_version:
-        raise PreconditionFailed("the product changed since you read it; reload it")
+    check_version(row, expected_version, "product")
     changes = {f: getattr(data, f) for f in data.model_fields_set}
     if "group_id" in changes and changes["group_id"] is not None and await s.get(ProductGroup, changes["group_id"]) is None:
         raise BadReference(f"there is no product group {changes['group_id']}", field="group_id")
@@ -321,7 +314,7 @@ async def update_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.DealUpd
                       caller: Caller) -> Deal:
     s = uow.session
     row, model = await _load(s, deal_id, caller)
-    _check_version(row, expected_version)
+    check_version(row, expected_version, "deal")
     fields = data.model_fields_set & set(_DEAL_FIELDS)
     if "title" in fields and not data.title:
         raise BadReference("a deal must have a title", field="title")
@@ -347,7 +340,7 @@ async def update_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.DealUpd
 async def reassign_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.DealReassign,
                         expected_version: int | None, caller: Caller) -> Deal:
     row, model = await _load(uow.session, deal_id, caller)
-    _check_version(row, expected_version)
+    check_version(row, expected_version, "deal")
     department_id = data.department_id if "department_id" in data.model_fields_set else row.department_id
     _may_hold(caller, data.owner_id, department_id)
     row.owner_id, row.department_id = data.owner_id, department_id
@@ -368,7 +361,7 @@ async def _apply(uow: UnitOfWork, row: Deal, model: domain.Deal, transition: dom
 async def move_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Move, caller: Caller,
                     expected_version: int | None) -> Deal:
     row, model = await _load(uow.session, deal_id, caller)
-    _check_version(row, expected_version)
+    check_version(row, expected_version, "deal")
     transition = model.move_to(data.stage, now(), caller.user_id, data.comment)
     await _apply(uow, row, model, transition)
     await uow.commit()

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from mercator.common.http.fields import Input
 from mercator.gateway.identity import PASSWORD_MAX, Role
 
 # RFC 3339 in UTC, also from SQLite, which gives times back without their zone.
@@ -25,10 +26,6 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 # Policy (length, kinds of characters) is checked by `identity.check_password`, which names its rule.
 Password = Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX * 4)]
 Email = Annotated[str, Field(min_length=3, max_length=320), AfterValidator(_no_nul)]
-
-
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class Secret(BaseModel):

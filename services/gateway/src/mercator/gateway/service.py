@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from mercator.common.auth import Caller, InvalidToken, bearer
 from mercator.common.context import current_cause
 from mercator.common.events import catalogue as ev
-from mercator.common.http.errors import AppError, Conflict, NotFound, PreconditionFailed, Unauthorized
+from mercator.common.http.versions import check_version
+from mercator.common.http.errors import AppError, Conflict, NotFound, Unauthorized
 from mercator.common.http.pagination import keyset_page
 from mercator.common.uow import UnitOfWork
 from mercator.gateway import identity, schemas
@@ -336,9 +337,7 @@ async def update_user(uow: UnitOfWork, user_id: uuid.UUID, data: schemas.UserUpd
     row = await s.get(User, user_id, with_for_update=True)
     if row is None:
         raise NotFound(f"no user {user_id}")
-    if expected_version is not None and row.version != expected_version:
-        raise PreconditionFailed(f"the user changed since you read it (your version {expected_version}, now "
-                                 f"{row.version}); reload it and apply your change again")
+    check_version(row, expected_version, "user")
     changes = {f: getattr(data, f) for f in data.model_fields_set}
     for required in ("name", "email", "password", "roles", "active"):
         if required in changes and changes[required] is None:
@@ -455,8 +454,7 @@ async def update_department(uow: UnitOfWork, department_id: uuid.UUID, data: sch
     row = await s.get(Department, department_id, with_for_update=True)
     if row is None:
         raise NotFound(f"no department {department_id}")
-    if expected_version is not None and row.version != expected_version:
-        raise PreconditionFailed("the department changed since you read it; reload it")
+    check_version(row, expected_version, "department")
     changes = {f: getattr(data, f) for f in data.model_fields_set}
     for required in ("name", "active"):
         if required in changes and changes[required] is None:

@@ -21,3 +21,11 @@ def expected_version(if_match: str | None, *, required: bool = True) -> int | No
     if not value.isdigit():
         raise PreconditionFailed("If-Match is not an ETag this service issued", field="If-Match")
     return int(value)
+
+
+def check_version(record, expected: int | None, what: str = "record") -> None:
+    """The update was made against the version the caller read, or it is refused (412): two people
+    editing one record cannot silently overwrite each other."""
+    if expected is not None and record.version != expected:
+        raise PreconditionFailed(f"the {what} changed since you read it (your version {expected}, now "
+                                 f"{record.version}); reload it and apply your change again")

@@ -8,11 +8,10 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-
 from mercator.common.auth import Caller, mint_token
 from mercator.common.runtime import Runtime
 from mercator.common.settings import ServiceSettings
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 
 def caller(name: str = "Anna Petrova", roles: tuple[str, ...] = ("manager",), department_id=None,
@@ -45,3 +44,19 @@ async def rolled_back_app(settings: ServiceSettings, engine: AsyncEngine,
 def client(app: FastAPI, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://contacts.test",
                              headers=headers or {})
+
+
+class Switch(httpx.AsyncBaseTransport):
+    """An in-process app reached as over the network (its unhandled error is its 500 answer), behind a
+    switch a test can turn off, counting the requests that reach it."""
+
+    def __init__(self, app: FastAPI):
+        self.inner = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        self.down = False
+        self.calls = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self.inner.handle_async_request(request)

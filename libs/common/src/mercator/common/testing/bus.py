@@ -7,15 +7,14 @@ import uuid
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
 from mercator.common.bus import tables
 from mercator.common.bus.consumer import Delivery, batch_handler
 from mercator.common.db import make_engine
 from mercator.common.events import catalogue as ev
 from mercator.common.runtime import Runtime
 from mercator.common.settings import ServiceSettings
+from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 test_metadata = MetaData()
 # A projection that counts how often each event was applied: exactly once means n == 1.

@@ -10,7 +10,6 @@ import os
 import uuid
 
 import pytest
-
 from mercator.common.testing.broker import TansuBroker
 
 PG_ADMIN_DSN = os.environ.get("MERCATOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -50,6 +49,13 @@ class PostgresDatabases:
             await conn.close()
         self.created.append(name)
         return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+    async def migrated(self, prefix: str, migrations_dir) -> str:
+        """A fresh database with a service's migrations applied (Alembic runs its own loop: a thread)."""
+        from mercator.common.migrate import upgrade
+        url = await self.create(prefix)
+        await asyncio.to_thread(upgrade, url, migrations_dir)
+        return url
 
     async def drop_all(self) -> None:
         import asyncpg
