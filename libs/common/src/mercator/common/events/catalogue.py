@@ -508,3 +508,115 @@ class DeliveryDelivered(EventPayload):
     company_id: uuid.UUID
     waybill: str
     delivered_on: date
+
+
+# --- contacts: marketing events ---------------------------------------------------------
+# Kept after the deals section only because they use `Amount`; the contacts service owns them.
+
+class MarketingEventCard(EventPayload):
+    """An exhibition, presentation, webinar or mailing as it stands after the change."""
+
+    marketing_event_id: uuid.UUID
+    name: str
+    kind: str  # exhibition | presentation | webinar | mailing
+    starts_on: date
+    ends_on: date | None = None
+    cost: Amount | None = None
+    currency: str
+    organiser_id: uuid.UUID
+    department_id: uuid.UUID | None = None
+    template_id: uuid.UUID | None = None
+    offer: str | None = None
+    created_at: datetime
+
+
+@event("contacts", "marketing_event")
+class MarketingEventCreated(MarketingEventCard):
+    pass
+
+
+@event("contacts", "marketing_event")
+class MarketingEventUpdated(MarketingEventCard):
+    changed: list[str] = []
+
+
+@event("contacts", "marketing_event")
+class ParticipantAdded(EventPayload):
+    marketing_event_id: uuid.UUID
+    company_id: uuid.UUID
+    status: str  # invited | attended | responded
+    added_at: datetime
+
+
+@event("contacts", "marketing_event")
+class ParticipantStatusChanged(EventPayload):
+    marketing_event_id: uuid.UUID
+    company_id: uuid.UUID
+    from_status: str
+    to_status: str
+    at: datetime
+
+
+class MailingRecipient(BaseModel):
+    company_id: uuid.UUID
+    person_id: uuid.UUID
+    name: str
+    email: str
+
+
+@event("contacts", "marketing_event")
+class MailingRequested(EventPayload):
+    """Carries its recipients, so the notifications service needs no copy of the client base."""
+
+    mailing_id: uuid.UUID
+    marketing_event_id: uuid.UUID
+    template_id: uuid.UUID | None = None
+    template_name: str | None = None
+    offer: str | None = None
+    recipients: list[MailingRecipient]
+    requested_by: uuid.UUID
+    requested_at: datetime
+
+
+# --- analytics ------------------------------------------------------------------------------
+
+@event("analytics", "company")
+class InactivityDetected(EventPayload):
+    """Once per crossing: a client card with no history entry for `threshold_days`."""
+
+    company_id: uuid.UUID
+    company_name: str | None = None
+    owner_id: uuid.UUID
+    department_id: uuid.UUID | None = None
+    last_activity_at: datetime | None = None
+    threshold_days: int
+    days_inactive: int
+    detected_at: datetime
+
+
+# --- notifications --------------------------------------------------------------------------
+
+class MessageOutcome(EventPayload):
+    message_id: uuid.UUID
+    channel: str  # email | fax
+    recipient: str  # the address or E.164 number it went to
+    subject: str | None = None
+    documents: list[str] = []
+    company_id: uuid.UUID | None = None
+    person_id: uuid.UUID | None = None
+    deal_id: uuid.UUID | None = None
+    author_id: uuid.UUID | None = None
+    cause_type: str | None = None  # the event type that asked for it, or "manual"
+    cause_event_id: uuid.UUID | None = None
+    attempts: int
+
+
+@event("notifications", "message")
+class MessageSent(MessageOutcome):
+    sent_at: datetime
+
+
+@event("notifications", "message")
+class MessageFailed(MessageOutcome):
+    error: str
+    failed_at: datetime
