@@ -14,7 +14,7 @@ WITH_TEST_EXTRA := $(patsubst %/pyproject.toml,%,$(shell grep -lsE '^test[[:spac
 SERVICE_INSTALLS := $(foreach d,$(SERVICE_DIRS),-e '$(d)$(if $(filter $(d),$(WITH_TEST_EXTRA)),[test])')
 PYTEST_ARGS ?=
 
-.PHONY: venv run test bench bench-gateway events clean
+.PHONY: venv system run test bench bench-gateway events clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ $(PY):
 $(STAMP): $(PROJECTS) | $(PY)
 	$(PY) -m pip install --quiet -e 'libs/common[test]' $(SERVICE_INSTALLS)
 	@touch $@
+
+# Debian packages the tests use as real components (deploy/debian-packages.txt); needs root.
+system:
+	bash deploy/system-packages
 
 run: venv
 	$(PY) -m mercator.common.devrun
