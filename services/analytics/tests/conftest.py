@@ -60,7 +60,7 @@ def deliver(app):
     async def deliver(payload: EventPayload, *, subject: uuid.UUID, sequence: int = 1) -> None:
         envelope = Envelope(type=payload.type_name(), source="/mercator/contacts", subject=str(subject),
                             sequence=sequence, data=payload.model_dump(mode="json"))
-        delivery = Delivery(envelope, type(payload).model_validate(envelope.data))
+        delivery = Delivery(envelope, type(payload).model_validate(envelope.payload()))
         async with app.state.runtime.uow() as uow:
             await consumers.CONTACTS[envelope.type](uow, delivery)
             await uow.session.flush()

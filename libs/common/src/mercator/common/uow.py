@@ -64,7 +64,7 @@ class UnitOfWork:
             source=self.source,
             subject=str(subject),
             sequence=sequence,
-            data=payload.model_dump(mode="json"),
+            raw=payload.model_dump_json().encode(),
             correlation_id=cause.correlation_id,
             causation_id=cause.causation_id,
             actor=cause.actor,

@@ -189,7 +189,7 @@ class Consumer:
             model = payload_model(envelope.type)
             if model is None:
                 raise Poison(f"unknown event type {envelope.type!r}")
-            return Delivery(envelope, model.model_validate(envelope.data))
+            return Delivery(envelope, model.model_validate_json(envelope.raw))
         except (ValueError, ValidationError, Poison) as exc:
             return exc if isinstance(exc, Poison) else Poison(f"{type(exc).__name__}: {exc}")
 

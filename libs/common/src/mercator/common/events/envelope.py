@@ -18,18 +18,30 @@ _ATTRS = ("id", "type", "source", "specversion", "time", "subject", "sequence",
 
 @dataclass(frozen=True)
 class Envelope:
-    """One integration event: its attributes and its JSON payload (`data`)."""
+    """One integration event: its attributes and its JSON payload.
+
+    The payload is `data` (a dict), or `raw` (its JSON bytes) when that is what we have: an
+    envelope read from Kafka keeps the bytes for the payload model to parse in one step, and
+    one emitted by a use case is serialised once, by the payload model."""
 
     type: str
     source: str
     subject: str
     sequence: int
-    data: dict[str, Any]
+    data: dict[str, Any] | None = None
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     correlation_id: str | None = None
     causation_id: str | None = None
     actor: str | None = None
+    raw: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.data is None and self.raw is None:
+            raise ValueError("an envelope needs its payload: data or raw")
+
+    def payload(self) -> dict[str, Any]:
+        return self.data if self.data is not None else json.loads(self.raw) if self.raw else {}
 
     def headers(self) -> list[tuple[str, bytes]]:
         values = {
@@ -49,6 +61,8 @@ class Envelope:
         return hs
 
     def body(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
         return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode()
 
     @classmethod
@@ -68,7 +82,7 @@ class Envelope:
             correlation_id=h.get("ce_correlationid"),
             causation_id=h.get("ce_causationid"),
             actor=h.get("ce_actor"),
-            data=json.loads(value) if value else {},
+            raw=value or b"{}",
         )
 
 

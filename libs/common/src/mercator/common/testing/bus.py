@@ -32,9 +32,10 @@ async def count_it(uow, delivery: Delivery) -> None:
 @batch_handler
 async def count_batch(uow, deliveries: list[Delivery]) -> None:
     """count_it for a whole batch in one statement: what a set-based projection does."""
-    stmt = pg_insert(applied).values([{"event_id": d.envelope.id, "subject": d.envelope.subject, "n": 1}
-                                      for d in deliveries])
-    await uow.session.execute(stmt.on_conflict_do_update(index_elements=["event_id"], set_={"n": applied.c.n + 1}))
+    # executemany, not one multi-VALUES statement: that one is compiled anew for every batch size.
+    stmt = pg_insert(applied).on_conflict_do_update(index_elements=["event_id"], set_={"n": applied.c.n + 1})
+    await uow.session.execute(stmt, [{"event_id": d.envelope.id, "subject": d.envelope.subject, "n": 1}
+                                     for d in deliveries])
 
 
 async def create_bus_database(url: str) -> None:
