@@ -81,7 +81,7 @@ class UnitOfWork:
                     "type": e.type,
                     "topic": f"{self.topic_prefix}{e.type}",
                     "key": e.subject,
-                    "headers": [[k, v.decode()] for k, v in e.headers()],
+                    "headers": [list(h) for h in e.attributes()],
                     "payload": e.body().decode(),
                     "created_at": now,
                 }

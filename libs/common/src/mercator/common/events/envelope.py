@@ -43,7 +43,8 @@ class Envelope:
     def payload(self) -> dict[str, Any]:
         return self.data if self.data is not None else json.loads(self.raw) if self.raw else {}
 
-    def headers(self) -> list[tuple[str, bytes]]:
+    def attributes(self) -> list[tuple[str, str]]:
+        """The headers as text (what the outbox stores); `headers()` is the same, encoded for Kafka."""
         values = {
             "id": str(self.id),
             "type": self.type,
@@ -56,9 +57,12 @@ class Envelope:
             "causationid": self.causation_id,
             "actor": self.actor,
         }
-        hs = [(f"ce_{k}", v.encode()) for k, v in values.items() if v is not None]
-        hs.append(("content-type", CONTENT_TYPE.encode()))
+        hs = [(f"ce_{k}", v) for k, v in values.items() if v is not None]
+        hs.append(("content-type", CONTENT_TYPE))
         return hs
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [(k, v.encode()) for k, v in self.attributes()]
 
     def body(self) -> bytes:
         if self.raw is not None:
