@@ -120,3 +120,18 @@ async def stack(postgres, tansu, tmp_path_factory):
         yield await s.start()
     finally:
         s.stop()
+
+
+@pytest.fixture
+async def make_stack(postgres, tansu, tmp_path):
+    """Starts stacks of the test's own shape: `await make_stack(names=(...), replicas=2)`."""
+    made: list[Stack] = []
+
+    async def make(**shape) -> Stack:
+        s = Stack(postgres, tansu.bootstrap, tmp_path / "logs", **shape)
+        made.append(s)
+        return await s.start()
+
+    yield make
+    for s in made:
+        s.stop()
