@@ -4,6 +4,7 @@ rules loaded), and JSON logs in which one request can be followed through every 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 import time
@@ -162,6 +163,22 @@ async def test_prometheus_scrapes_every_service_and_finds_each_key_series(stack,
             return {a["labels"].get("service") for a in alerts
                     if a["labels"]["alertname"] == "MercatorDeadLetter" and a["state"] == "firing"} >= set(CARD_READERS)
         assert await until(dead_letter_alert, timeout=30, every=1)
+        # Every panel of the Grafana dashboard is PromQL this Prometheus accepts, and the panels
+        # about what just happened show it.
+        dashboard = json.loads((ROOT / "deploy/grafana/dashboards/mercator.json").read_text())
+        empty = []
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                promql = target["expr"].replace("$__rate_interval", "1m").replace("$service", ".*")
+                r = await prom.get("/api/v1/query", params={"query": promql})
+                assert r.status_code == 200 and r.json()["status"] == "success", (panel["title"], r.text)
+                if not r.json()["data"]["result"]:
+                    empty.append(panel["title"])
+        for title in ("Replicas up", "Requests per second", "Latency p50 / p99", "Consumer lag per group",
+                      "Outbox backlog", "Oldest unpublished event", "Dead letters (last 24 h)",
+                      "Events published per second", "Events consumed per second"):
+            assert title not in empty, f"panel {title!r} shows nothing"
+
         # Nothing is down, so no service-down alert.
         alerts = (await prom.get("/api/v1/alerts")).json()["data"]["alerts"]
         assert not [a for a in alerts if a["labels"]["alertname"] == "MercatorServiceDown"]
