@@ -243,8 +243,11 @@ class Consumer:
                     {"consumer": self.name, "event_id": d.envelope.id, "type": d.envelope.type, "processed_at": now}
                     for d in fresh])
                 await uow.commit()
+            trail = log.isEnabledFor(logging.INFO)
             for d in fresh:
                 self._metrics.events_consumed.labels(self.name, d.envelope.type, "applied").inc()
+                if not trail:
+                    continue
                 # One line per applied event, so a request can be followed through every service.
                 log.info("event applied", extra={
                     "consumer": self.name, "event_type": d.envelope.type, "event_id": str(d.envelope.id),
