@@ -54,3 +54,22 @@ def test_every_alert_has_a_runbook_line_in_the_operations_guide():
         url = alert["annotations"]["runbook_url"]
         assert url.startswith("docs/operations.md#"), url
         assert url.split("#", 1)[1] in anchors, f"{alert['alert']}: no heading for {url} in docs/operations.md"
+
+
+def test_promtool_accepts_the_compose_prometheus_config_with_its_rules():
+    out = subprocess.run([promtool(), "check", "config", "prometheus.yml"], capture_output=True, text=True,
+                         cwd=ROOT / "deploy/prometheus")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "SUCCESS: 1 rule files found" in out.stdout
+
+
+def test_the_kubernetes_prometheus_config_gives_the_labels_the_alerts_and_dashboard_use():
+    # Debian's promtool is built without Kubernetes service discovery, so it cannot check this
+    # file; what the rules depend on is checked here: the job name and the service label.
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus-kubernetes.yml").read_text())
+    assert config["rule_files"] == ["alerts.yml"]
+    [job] = [j for j in config["scrape_configs"] if j["job_name"] == "mercator"]
+    targets = {r.get("target_label") for r in job["relabel_configs"]}
+    assert {"service", "instance", "__address__", "__metrics_path__"} <= targets
+    service = next(r for r in job["relabel_configs"] if r.get("target_label") == "service")
+    assert service["source_labels"] == ["__meta_kubernetes_pod_label_app_kubernetes_io_name"]

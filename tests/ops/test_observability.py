@@ -78,10 +78,15 @@ def prometheus(stack, tmp_path_factory):
 async def signed_in(stack):
     """The gateway, signed in as the first admin (made from the settings at start)."""
     async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=20) as api:
-        r = await api.post("/api/v1/auth/token", data={"username": stack.admin_email,
-                                                       "password": stack.admin_password, "grant_type": "password"})
-        assert r.status_code == 200, r.text
-        api.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+        answers: list[httpx.Response] = []
+
+        async def sign_in() -> bool:
+            answers.append(await api.post("/api/v1/auth/token", data={
+                "username": stack.admin_email, "password": stack.admin_password, "grant_type": "password"}))
+            return answers[-1].status_code == 200
+        # The gateway makes its first admin in a job beside serving: it may answer before it exists.
+        assert await until(sign_in, timeout=60, every=0.5), answers[-1].text
+        api.headers["Authorization"] = f"Bearer {answers[-1].json()['access_token']}"
         yield api
 
 
