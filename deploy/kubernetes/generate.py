@@ -59,6 +59,7 @@ def environment(service: str) -> list[dict]:
                 secret(p + "ADMIN_PASSWORD", "admin-password", optional=True)]
     if service == "notifications":
         env += [config(p + "SMTP_HOST", "smtp-host"), config(p + "SMTP_PORT", "smtp-port"),
+                config(p + "SMTP_SECURITY", "smtp-security"), config(p + "MAIL_FROM", "mail-from"),
                 secret(p + "SMTP_USERNAME", "smtp-username", optional=True),
                 secret(p + "SMTP_PASSWORD", "smtp-password", optional=True)]
     return env
@@ -134,7 +135,8 @@ def shared() -> dict[str, list[dict]]:
     configmap = {
         "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "mercator-config", "labels": LABELS},
         "data": {"kafka-bootstrap": "kafka-bootstrap.kafka:9092", "topic-prefix": "", "log-level": "INFO",
-                 "smtp-host": "smtp.mail.svc", "smtp-port": "587"},
+                 "smtp-host": "smtp.example.com", "smtp-port": "587", "smtp-security": "starttls",
+                 "mail-from": "Mercator <crm@example.com>"},
     }
     topics_job = {
         "apiVersion": "batch/v1", "kind": "Job",
