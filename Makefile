@@ -53,3 +53,8 @@ events: venv
 
 clean:
 	rm -rf var/
+
+# Kubernetes manifests in deploy/kubernetes, written from the table in generate.py (tests fail when they drift).
+.PHONY: k8s
+k8s: venv
+	$(PY) deploy/kubernetes/generate.py

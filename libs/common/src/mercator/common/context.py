@@ -14,3 +14,6 @@ class Cause:
 
 
 current_cause: ContextVar[Cause] = ContextVar("current_cause", default=Cause())
+
+# The X-Request-ID of the HTTP request being answered (None while handling an event).
+current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)

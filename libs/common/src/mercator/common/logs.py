@@ -7,7 +7,7 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
-from mercator.common.context import current_cause
+from mercator.common.context import current_cause, current_request_id
 
 
 class _CauseFilter(logging.Filter):
@@ -16,9 +16,12 @@ class _CauseFilter(logging.Filter):
         self.service = service
 
     def filter(self, record: logging.LogRecord) -> bool:
-        cause = current_cause.get()
         record.service = self.service
-        record.correlation_id = cause.correlation_id
+        # A line about an event names that event's correlation id itself (extra=...).
+        if getattr(record, "correlation_id", None) is None:
+            record.correlation_id = current_cause.get().correlation_id
+        if getattr(record, "request_id", None) is None:
+            record.request_id = current_request_id.get()
         return True
 
 
@@ -27,12 +30,14 @@ def configure_logging(service: str, level: str = "INFO", json_logs: bool = True)
     handler.addFilter(_CauseFilter(service))
     if json_logs:
         handler.setFormatter(JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(correlation_id)s",
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(request_id)s %(correlation_id)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(service)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Python's warnings as log records too: every line on stderr stays one JSON object.
+    logging.captureWarnings(True)
     for noisy in ("aiokafka", "kafka"):
         logging.getLogger(noisy).setLevel("WARNING")

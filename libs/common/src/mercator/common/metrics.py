@@ -29,3 +29,12 @@ class Metrics:
         self.consumer_lag = Gauge(
             "consumer_lag", "Messages behind the end of the partition", ["consumer", "topic", "partition"],
             registry=r)
+        self.consumer_last_poll = Gauge(
+            "consumer_last_poll_timestamp_seconds", "Unix time of the consumer's last completed poll of the broker",
+            ["consumer"], registry=r)
+        # "task", not "job": Prometheus gives every series a `job` label of its own.
+        self.task_last_success = Gauge(
+            "task_last_success_timestamp_seconds", "Unix time a periodic task last finished without error",
+            ["task"], registry=r)
+        self.task_failures = Counter(
+            "task_failures_total", "Runs of a periodic task that failed", ["task"], registry=r)

@@ -100,13 +100,22 @@ class Runtime:
             self._broker_checked_at = loop.time()
         return self._broker_up
 
+    def liveness(self) -> dict[str, float]:
+        """Seconds since each running consumer's loop last came round, for those past the limit."""
+        if not (self._tasks and self.settings.consumers_enabled):
+            return {}
+        limit = self.settings.liveness_poll_stale_seconds
+        return {c.name: round(c.since_last_poll(), 1) for c in self.consumers if c.since_last_poll() > limit}
+
     async def status(self) -> dict:
         return {
             "service": self.settings.service_name,
             "quiesced": self.quiesced,
             "outbox_backlog": await self.relay.backlog(),
             "relay": {"leader": self.relay.is_leader, "broker_ok": self.relay.broker_ok},
-            "consumers": {c.name: {"assigned": c.assigned.is_set(), "lag": c.total_lag()} for c in self.consumers},
+            "consumers": {c.name: {"assigned": c.assigned.is_set(), "lag": c.total_lag(),
+                                   "since_last_poll_seconds": round(c.since_last_poll(), 1)}
+                          for c in self.consumers},
         }
 
     async def _housekeeping(self) -> None:

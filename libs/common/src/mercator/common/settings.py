@@ -45,3 +45,6 @@ class ServiceSettings(BaseSettings):
     # A new member waits about half the session timeout for its partitions (measured on Tansu).
     consumer_session_timeout_ms: int = 6_000
     consumer_heartbeat_interval_ms: int = 2_000
+    # /livez fails when a running consumer's loop has not come round for this long (a hung
+    # handler): the orchestrator restarts the process. Far above a group join (up to ~20 s).
+    liveness_poll_stale_seconds: float = 120.0

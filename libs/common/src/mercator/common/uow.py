@@ -6,6 +6,7 @@ so a change is never committed without its events, nor an event published withou
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -19,6 +20,8 @@ from mercator.common.bus import tables
 from mercator.common.context import current_cause
 from mercator.common.events.catalogue import EventPayload
 from mercator.common.events.envelope import Envelope
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,12 @@ class UnitOfWork:
             current_claim.set(None)
         await self.session.commit()
         self.committed = True
+        if self.events and log.isEnabledFor(logging.INFO):
+            # With the request's (or the handled event's) correlation id: where a trail of events starts.
+            for e in self.events:
+                log.info("event recorded", extra={"event_type": e.type, "event_id": str(e.id), "subject": e.subject,
+                                                  "correlation_id": e.correlation_id,
+                                                  "causation_id": e.causation_id})
         if self.events and self._on_commit is not None:
             self._on_commit()
 

@@ -25,7 +25,10 @@ async def overdue_sweep(runtime: Runtime, settings: BillingSettings) -> None:
             if not runtime.quiesced:
                 async with runtime.uow() as uow:
                     await service.mark_overdue(uow, service.today(settings.time_zone))
+                # An alert fires when this stops moving (the sweep failing or not running at all).
+                runtime.metrics.task_last_success.labels("overdue_sweep").set_to_current_time()
         except Exception as exc:  # the next sweep tries again; nothing is half-done (one transaction)
+            runtime.metrics.task_failures.labels("overdue_sweep").inc()
             log.warning("overdue sweep failed: %r", exc)
         await asyncio.sleep(settings.overdue_check_seconds)
 

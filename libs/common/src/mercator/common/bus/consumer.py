@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable
@@ -70,6 +71,9 @@ class Consumer:
         self._stopping = False
         self.assigned = asyncio.Event()
         self.lag: dict[TopicPartition, int] = {}
+        # Monotonic time of the last completed poll (or of the start, before the first one):
+        # liveness fails when a loop stops coming round, e.g. a handler hung on a lock.
+        self.last_poll: float | None = None
 
     @property
     def topics(self) -> list[str]:
@@ -78,8 +82,17 @@ class Consumer:
     def _type_of_topic(self, topic: str) -> str:
         return topic[len(self.settings.topic_prefix):]
 
+    def since_last_poll(self) -> float:
+        """Seconds since the loop last came round (0 before it was started)."""
+        return 0.0 if self.last_poll is None else time.monotonic() - self.last_poll
+
+    def _polled(self) -> None:
+        self.last_poll = time.monotonic()
+        self._metrics.consumer_last_poll.labels(self.name).set(time.time())
+
     async def run(self) -> None:
         backoff = 0.5
+        self._polled()
         try:
             while not self._stopping:
                 try:
@@ -91,6 +104,8 @@ class Consumer:
                 except Exception as exc:
                     log.warning("consumer %s: restarting after error: %r", self.name, exc)
                     await self._close()
+                    # Reconnecting to a broker that is away is not a hung loop: the process stays live.
+                    self._polled()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
         finally:
@@ -143,6 +158,7 @@ class Consumer:
                 await self._process(tp, records)
                 await self._commit(tp, records[-1].offset + 1)
             await self._update_lag()
+            self._polled()
 
     async def _update_lag(self) -> None:
         consumer = self._consumer
@@ -227,8 +243,17 @@ class Consumer:
                     {"consumer": self.name, "event_id": d.envelope.id, "type": d.envelope.type, "processed_at": now}
                     for d in fresh])
                 await uow.commit()
+            trail = log.isEnabledFor(logging.INFO)
             for d in fresh:
                 self._metrics.events_consumed.labels(self.name, d.envelope.type, "applied").inc()
+                if not trail:
+                    continue
+                # One line per applied event, so a request can be followed through every service.
+                log.info("event applied", extra={
+                    "consumer": self.name, "event_type": d.envelope.type, "event_id": str(d.envelope.id),
+                    "subject": d.envelope.subject,
+                    "correlation_id": d.envelope.correlation_id or str(d.envelope.id),
+                    "causation_id": d.envelope.causation_id})
 
     async def _apply_with_retries(self, record: ConsumerRecord, delivery: Delivery) -> None:
         attempts = self.settings.consumer_max_attempts

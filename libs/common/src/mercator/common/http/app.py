@@ -26,6 +26,17 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
+@ops.get("/livez")
+async def livez(runtime: RuntimeDep) -> JSONResponse:
+    """Alive while every running consumer's poll loop keeps coming round; a hung one (a handler
+    stuck on a lock, a wedged client) answers 503 so the orchestrator restarts the process. The
+    broker being away is not a reason: the loop goes on reconnecting."""
+    stalled = runtime.liveness()
+    if stalled:
+        return JSONResponse({"status": "stalled", "consumers": stalled}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
 @ops.get("/readyz")
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
     """Ready when the database answers. The broker is reported too: while it is down the service

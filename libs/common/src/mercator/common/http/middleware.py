@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 
-from mercator.common.context import Cause, current_cause
+from mercator.common.context import Cause, current_cause, current_request_id
 from mercator.common.http.errors import PROBLEM
 from mercator.common.metrics import Metrics
 
-_SKIP_METRICS = {"/metrics", "/healthz", "/readyz"}
+_SKIP_METRICS = {"/metrics", "/healthz", "/readyz", "/livez"}
+log = logging.getLogger("mercator.http")
 
 
 async def send_problem(send, status: int, title: str, detail: str, headers: list | None = None,
@@ -126,14 +128,20 @@ class EdgeMiddleware:
                 message["headers"] = list(message.get("headers", [])) + [rid_header]
             await send(message)
 
+        rid_token = current_request_id.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            current_cause.reset(token)
             path = scope.get("path", "")
             if path not in _SKIP_METRICS:
                 route = scope.get("route")
                 template = getattr(route, "path", None) or "unmatched"
                 method = scope.get("method", "")
+                elapsed = time.perf_counter() - started
                 self.metrics.http_requests.labels(method, template, str(status_holder["status"])).inc()
-                self.metrics.http_latency.labels(method, template).observe(time.perf_counter() - started)
+                self.metrics.http_latency.labels(method, template).observe(elapsed)
+                # The access line: the route template, never the query (it may carry personal data).
+                log.info("request", extra={"method": method, "route": template, "status": status_holder["status"],
+                                           "duration_ms": round(elapsed * 1000, 1)})
+            current_request_id.reset(rid_token)
+            current_cause.reset(token)
