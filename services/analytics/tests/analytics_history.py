@@ -158,3 +158,13 @@ def sales_department() -> History:
     h.add(ev.ParticipantStatusChanged(marketing_event_id=SHOW, company_id=C1, from_status="invited",
                                       to_status="attended", at=T0), SHOW, 5)
     return h
+
+
+# Every report in the shapes the tests compare.
+REPORTS = [("workload", {}), ("inactivity", {}), ("receivables", {"by": "manager"}),
+           ("receivables", {"by": "client"}), ("receivables", {"by": "invoice"}), ("deal-duration", {}),
+           ("deal-duration", {"by": "product"}), ("losses", {}), ("results", {"by": "manager"}),
+           ("results", {"by": "product", "period": "quarter"}), ("results", {"by": "product_group"}),
+           ("sources", {}), ("marketing-events", {}), ("segments", {"by": "region"}),
+           ("segments", {"by": "industry"}), ("sales-volume", {"by": ["manager", "period"]}),
+           ("sales-volume", {"by": ["product_group", "region"]}), ("funnel", {}), ("forecast", {})]

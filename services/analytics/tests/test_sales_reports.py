@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import delete
 
 from analytics_history import (ANNA, BORIS, C2, C3, CEO, EAST, EAST_HEAD, LATHE, NOW, REPAIR, SALES, SHOW,
-                               TODAY, sales_department)
+                               REPORTS, TODAY, sales_department)
 from mercator.analytics import tables
 from mercator.analytics.app import CONSUMERS
 from mercator.common.bus.consumer import Delivery
@@ -19,15 +19,6 @@ from mercator.common.events.envelope import Envelope
 from mercator.common.testing.api import auth, client
 
 pytestmark = pytest.mark.postgres
-
-REPORTS = [("workload", {}), ("inactivity", {}), ("receivables", {"by": "manager"}),
-           ("receivables", {"by": "client"}), ("receivables", {"by": "invoice"}), ("deal-duration", {}),
-           ("deal-duration", {"by": "product"}), ("losses", {}), ("results", {"by": "manager"}),
-           ("results", {"by": "product", "period": "quarter"}), ("results", {"by": "product_group"}),
-           ("sources", {}), ("marketing-events", {}), ("segments", {"by": "region"}),
-           ("segments", {"by": "industry"}), ("sales-volume", {"by": ["manager", "period"]}),
-           ("sales-volume", {"by": ["product_group", "region"]}), ("funnel", {}), ("forecast", {})]
-
 
 @pytest.fixture
 def feed(app):
