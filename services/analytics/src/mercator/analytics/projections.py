@@ -28,6 +28,8 @@ async def _row(session: AsyncSession, table, key, **blank):
     if row is None:
         row = table(**blank)
         session.add(row)
+        # Written now, so the next event of the same batch finds it instead of adding it a second time.
+        await session.flush()
     return row
 
 
@@ -45,6 +47,7 @@ async def _deal(session: AsyncSession, deal_id: uuid.UUID) -> Deal:
 async def _transition(session: AsyncSession, deal_id: uuid.UUID, sequence: int, **fields) -> None:
     if await session.get(Transition, (deal_id, sequence)) is None:
         session.add(Transition(deal_id=deal_id, sequence=sequence, **fields))
+        await session.flush()
 
 
 async def _lines(session: AsyncSession, deal: Deal, lines: list[ev.DealLinePayload], sequence: int) -> None:

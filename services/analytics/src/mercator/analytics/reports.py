@@ -229,29 +229,20 @@ async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
     closed = (Deal.status.in_([DealStatus.WON.value, DealStatus.LOST.value]), Deal.opened_at.is_not(None),
               Deal.closed_at.is_not(None), *scope.within(Deal.closed_at), *deals)
     key = Deal.owner_id if by == "manager" else DealLine.product_id
-    stmt = select(key, Deal.status, Deal.opened_at, Deal.closed_at).where(*closed)
-    if by == "product":
-        stmt = stmt.join(DealLine, DealLine.deal_id == Deal.deal_id)
-    days: dict = defaultdict(lambda: {"won": [], "lost": []})
-    for k, status, opened, closed_at in (await session.execute(stmt)).all():
-        span = (domain.as_utc(closed_at) - domain.as_utc(opened)).total_seconds() / 86400
-        days[k][status].append(span)
+    join = (DealLine, DealLine.deal_id == Deal.deal_id) if by == "product" else None
+    days = await _spans(session, key, closed, join)
     if by == "manager":
         names = await _user_names(session, days)
     else:
         names = dict((await session.execute(select(Product.product_id, Product.name).where(
             Product.product_id.in_(list(days))))).all()) if days else {}
 
-    def figures(values):
-        m, md = domain.mean(values), domain.median(values)
-        return {"deals": len(values), "mean_days": None if m is None else round(m, 1),
-                "median_days": None if md is None else round(md, 1)}
-
-    rows = [{"key": _key(k), "name": names.get(k), "won": figures(v["won"]), "lost": figures(v["lost"])}
-            for k, v in days.items()]
+    rows = [{"key": _key(k), "name": names.get(k), "won": v["won"], "lost": v["lost"]} for k, v in days.items()]
     rows.sort(key=lambda r: (-(r["won"]["deals"] + r["lost"]["deals"]), r["key"] or ""))
-    everyone = {s: figures([d for v in days.values() for d in v[s]]) for s in ("won", "lost")} if by == "manager" \
-        else None
+    everyone = None
+    if by == "manager":
+        whole = await _spans(session, None, closed, None)
+        everyone = whole.get(None, {s: _figures(0, None, None) for s in ("won", "lost")})
     # Time in each stage: every step out of a stage says how long the deal stood in it.
     stages = (await session.execute(
         select(Transition.from_stage, func.count(), func.avg(Transition.seconds_in_previous))
@@ -268,6 +259,38 @@ async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
                    "conversion": share(reached[b], reached[a])}
                   for a, b in zip(codes, [*codes[1:], "won"])]
     return {"by": by, "rows": rows, "all": everyone, "stages": stage_rows, "conversion": conversion}
+
+
+def _figures(n: int, mean, median) -> dict:
+    return {"deals": n, "mean_days": None if mean is None else round(float(mean), 1),
+            "median_days": None if median is None else round(float(median), 1)}
+
+
+async def _spans(session: AsyncSession, key, where, join) -> dict:
+    """Per key, won and lost apart: how many deals, mean and median days from opening to close. PostgreSQL
+    computes the median itself; elsewhere (SQLite in the embedded run) the spans come back to Python."""
+    out: dict = defaultdict(lambda: {s: _figures(0, None, None) for s in ("won", "lost")})
+    keys = [] if key is None else [key]
+    if session.bind.dialect.name == "postgresql":
+        span = func.extract("epoch", Deal.closed_at - Deal.opened_at) / 86400
+        stmt = select(*keys, Deal.status, func.count(), func.avg(span),
+                      func.percentile_cont(0.5).within_group(span)).where(*where).group_by(*keys, Deal.status)
+        if join is not None:
+            stmt = stmt.join(*join)
+        for row in (await session.execute(stmt)).all():
+            k, (status, n, avg, med) = (row[0] if keys else None), row[len(keys):]
+            out[k][status] = _figures(n, avg, med)
+        return dict(out)
+    stmt = select(*keys, Deal.status, Deal.opened_at, Deal.closed_at).where(*where)
+    if join is not None:
+        stmt = stmt.join(*join)
+    spans: dict = defaultdict(list)
+    for row in (await session.execute(stmt)).all():
+        k, (status, opened, closed_at) = (row[0] if keys else None), row[len(keys):]
+        spans[(k, status)].append((domain.as_utc(closed_at) - domain.as_utc(opened)).total_seconds() / 86400)
+    for (k, status), values in spans.items():
+        out[k][status] = _figures(len(values), domain.mean(values), domain.median(values))
+    return dict(out)
 
 
 async def _reached(session: AsyncSession, deals: list, cohort: list) -> dict[str, int]:
