@@ -26,12 +26,12 @@ import asyncio
 import contextlib
 import csv
 import random
-import statistics
+import signal
 import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -439,7 +439,12 @@ async def main() -> None:
                               "invoices": args.invoices}, args.runs)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: the broker and the databases go
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
     sys.exit(0)
