@@ -14,7 +14,7 @@ WITH_TEST_EXTRA := $(patsubst %/pyproject.toml,%,$(shell grep -lsE '^test[[:spac
 SERVICE_INSTALLS := $(foreach d,$(SERVICE_DIRS),-e '$(d)$(if $(filter $(d),$(WITH_TEST_EXTRA)),[test])')
 PYTEST_ARGS ?=
 
-.PHONY: venv system run test bench bench-gateway events clean
+.PHONY: venv system run test bench bench-gateway events clean demo bench-analytics
 
 venv: $(STAMP)
 
@@ -47,6 +47,15 @@ bench: venv
 
 bench-gateway: venv
 	$(PY) bench/gateway.py
+
+# Fill a running, empty Mercator with the demo company through the gateway (make run does it by itself).
+demo: venv
+	$(VENV)/bin/mercator demo
+
+# Analytics projection throughput and report latency beside DuckDB; BENCH_ARGS="--deals 100000" for a quick run.
+bench-analytics: venv
+	$(PY) -m pip install --quiet -e 'services/analytics[bench]'
+	$(PY) bench/analytics.py $(BENCH_ARGS)
 
 events: venv
 	$(PY) -m mercator.common.events.export --out docs/events

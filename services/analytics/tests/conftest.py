@@ -1,5 +1,7 @@
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,9 @@ from mercator.common.events.envelope import Envelope
 from mercator.common.testing.api import auth, caller, client, rolled_back_app
 
 NOW = datetime.now(UTC)
+
+# The tests' shared history (analytics_history) is a module beside them, not a fixture.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from mercator.analytics.app import build_app
 from mercator.analytics.tables import Activity, Base, Client, Meeting
 from mercator.common.bus.tables import metadata as bus_metadata
 from mercator.common.events import catalogue as ev
+from mercator.common.events.catalogue import types_owned_by
 
 pytestmark = pytest.mark.postgres
 
@@ -19,13 +20,11 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 MOSCOW = uuid.uuid4()
 
 
-async def test_the_service_follows_every_contacts_event_in_one_group(settings):
+async def test_the_service_follows_every_event_of_contacts_deals_billing_and_the_gateway(settings):
     app = build_app(settings)
-    [consumer] = app.state.runtime.consumers
-    assert consumer.name == "analytics.contacts"
-    assert sorted(consumer.topics) == sorted([
-        "CompanyCreated", "CompanyUpdated", "CompanyReassigned", "CompanyMerged", "PersonAdded", "PersonUpdated",
-        "ActivityLogged", "MeetingScheduled", "MeetingRescheduled", "MeetingCompleted", "MeetingCancelled"])
+    groups = {c.name: sorted(c.topics) for c in app.state.runtime.consumers}
+    assert groups == {f"analytics.{owner}": sorted(types_owned_by(owner))
+                      for owner in ("contacts", "deals", "billing", "gateway")}
     await app.state.runtime.engine.dispose()
 
 

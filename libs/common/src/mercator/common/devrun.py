@@ -49,6 +49,10 @@ class RunSettings(BaseSettings):
     notifications_port: int = 8004
     analytics_port: int = 8005
     token_secret: str = ServiceSettings.model_fields["token_secret"].default
+    # Fill an empty install with the demo company (`mercator demo`) once everything answers; it needs the first
+    # admin (MERCATOR_GATEWAY_ADMIN_EMAIL/_PASSWORD) and skips an install that has client cards already.
+    demo: bool = True
+    demo_scale: float = 1.0
 
 
 class Abort(Exception):
@@ -198,6 +202,18 @@ class Launcher:
         lines.append("Services' warnings and errors appear below. Ctrl-C stops everything in order.")
         print("\n".join(lines), flush=True)
 
+    def demo(self) -> None:
+        """Starts `mercator demo` beside the services (its output in <logs>/demo.log), when it is installed and
+        an admin is named."""
+        if not (self.s.demo and "gateway" in self.services and installed("analytics")
+                and os.environ.get("MERCATOR_GATEWAY_ADMIN_EMAIL") and os.environ.get("MERCATOR_GATEWAY_ADMIN_PASSWORD")):
+            return
+        log = open(self.logs / "demo.log", "ab")
+        subprocess.Popen([sys.executable, "-m", "mercator.analytics.demo", "--gateway", self.url("gateway"),
+                          "--scale", str(self.s.demo_scale)], stdout=log, stderr=subprocess.STDOUT,
+                         env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        self.say(f"demo data: filling an empty install through the gateway (progress in {self.logs}/demo.log)")
+
     def watch(self) -> str | None:
         """Block until a signal comes (None) or a child dies (its name)."""
         while not self.signalled:
@@ -302,6 +318,7 @@ def main() -> int:
             launcher.stop()
             return 0 if launcher.signalled else 1
         launcher.banner()
+        launcher.demo()
         died = launcher.watch()
         if died:
             proc = launcher.broker if died == "broker" else launcher.services[died]

@@ -6,17 +6,21 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from mercator.analytics import api, consumers
+from mercator.analytics import api, consumers, jobs, projections, reports_api
 from mercator.analytics.settings import AnalyticsSettings
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+# One consumer group per publishing service: analytics follows every business event (DESIGN §3).
+CONSUMERS = {"contacts": {**consumers.CONTACTS, **projections.MARKETING}, "deals": projections.DEALS,
+             "billing": projections.BILLING, "gateway": projections.GATEWAY}
 
 
 def build_app(settings: AnalyticsSettings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or AnalyticsSettings()
-    runtime = runtime or Runtime(settings, consumers={"contacts": consumers.CONTACTS})
-    app = create_app(runtime, title="Mercator analytics", routers=[api.router],
+    runtime = runtime or Runtime(settings, consumers=CONSUMERS)
+    runtime.background.append(lambda: jobs.inactivity_watch(runtime, settings))
+    app = create_app(runtime, title="Mercator analytics", routers=[api.router, reports_api.router],
                      description="Read models of the business events and the reports built on them.")
     return app

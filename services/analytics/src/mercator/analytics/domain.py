@@ -8,7 +8,8 @@ is written against the aggregate's `sequence`, never against arrival order.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 from mercator.common.rules import InvalidValue  # noqa: F401 - part of this API
@@ -115,3 +116,105 @@ def as_utc(value: datetime | None) -> datetime | None:
 def days_since(last: datetime | None, now: datetime) -> int | None:
     """Whole days without a history entry; None when the client never had one."""
     return None if last is None else max(0, (now - as_utc(last)).days)
+
+
+# --- deals -------------------------------------------------------------------------------
+
+class DealStatus(StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+def current(sequence: int, version: int) -> bool:
+    """May an event at `sequence` set what was last set at `version`? Events of one version of an
+    aggregate agree with each other (a win is a DealStageChanged and a DealWon at one sequence),
+    so only an older version is stale."""
+    return sequence >= version
+
+
+def status_after(kind: str) -> DealStatus:
+    """The deal's status after a transition of this kind (move, automatic, open, won, lost, reopen)."""
+    return {"won": DealStatus.WON, "lost": DealStatus.LOST}.get(kind, DealStatus.OPEN)
+
+
+# The default pipeline's order and probabilities (deals' Sales Expert pipeline, DESIGN §2): the stage
+# order of the funnel and the weights of the forecast. Stages of other pipelines follow, unweighted.
+DEFAULT_STAGES: tuple[tuple[str, Decimal], ...] = (
+    ("interest", Decimal("0.10")), ("needs", Decimal("0.20")), ("demo", Decimal("0.30")),
+    ("tech_proposal", Decimal("0.40")), ("commercial_proposal", Decimal("0.50")), ("contract", Decimal("0.70")),
+    ("payment", Decimal("0.85")), ("delivery", Decimal("0.95")),
+)
+
+
+# --- report arithmetic --------------------------------------------------------------------
+
+def median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def share(part: int | Decimal, whole: int | Decimal) -> float | None:
+    """part / whole rounded to four places; None (not 0) when there is nothing to divide by."""
+    return round(float(part) / float(whole), 4) if whole else None
+
+
+def ageing_bucket(due: date, today: date) -> str:
+    """Receivables by how long they are past due, in the buckets accountants use."""
+    late = (today - due).days
+    if late <= 0:
+        return "current"
+    if late <= 30:
+        return "1-30"
+    if late <= 60:
+        return "31-60"
+    if late <= 90:
+        return "61-90"
+    return "90+"
+
+
+AGEING_BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
+
+
+class Period(StrEnum):
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+def period_key(moment: datetime | date, period: Period) -> str:
+    if period is Period.YEAR:
+        return f"{moment.year}"
+    if period is Period.QUARTER:
+        return f"{moment.year}-Q{(moment.month - 1) // 3 + 1}"
+    return f"{moment.year}-{moment.month:02d}"
+
+
+def trend(values: list[Decimal]) -> list[float | None]:
+    """Change of each period against the one before it, as a share (None for the first, or after nothing)."""
+    return [None] + [share(b - a, a) if a else None for a, b in zip(values, values[1:])]
+
+
+def below_team(count: int, team_mean: float | None, low_share: float) -> bool:
+    """A manager whose logged activities fall under `low_share` of the team's mean."""
+    return team_mean is not None and team_mean > 0 and count < low_share * team_mean
+
+
+def crossed_inactivity(last_activity_at: datetime | None, created_at: datetime | None, now: datetime,
+                       threshold_days: int) -> bool:
+    """A card is inactive once `threshold_days` pass without a history entry (counted from its creation
+    when it never had one)."""
+    since = as_utc(last_activity_at) or as_utc(created_at)
+    return since is not None and now - since >= timedelta(days=threshold_days)
+
+
+def already_announced(announced_for: datetime | None, has_alert: bool, last_activity_at: datetime | None) -> bool:
+    """One InactivityDetected per silence: the alert recorded for this last entry (or for none) still holds."""
+    return has_alert and as_utc(announced_for) == as_utc(last_activity_at)

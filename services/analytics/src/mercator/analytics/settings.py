@@ -9,3 +9,10 @@ class AnalyticsSettings(ServiceSettings):
     service_name: str = "analytics"
     database_url: str = "sqlite+aiosqlite:///var/analytics.db"
     http_port: int = 8005
+    # A client card with no history entry for this many days is inactive (reports, InactivityDetected).
+    inactivity_days: int = 14
+    inactivity_check_seconds: float = 3600
+    # A manager logging fewer activities than this share of the team's mean is flagged.
+    low_activity_share: float = 0.5
+    # Deals a participant opens within this many days after a marketing event count for the event.
+    marketing_window_days: int = 90

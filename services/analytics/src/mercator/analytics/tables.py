@@ -6,9 +6,10 @@ No foreign keys: events arrive in any order, so a row may name a client card not
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import DateTime, Index, Integer, String, Uuid
+from sqlalchemy import Boolean, Date, DateTime, Index, Integer, Numeric, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercator.common.db import Base as CommonBase
@@ -75,3 +76,171 @@ class Meeting(Base):
     status: Mapped[str | None] = mapped_column(String(20), index=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
     schedule_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+Money = Numeric(18, 2)
+
+
+class User(Base):
+    """A user of Mercator (a manager, a head), for names and departments in the reports."""
+
+    __tablename__ = "users"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(300))
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Department(Base):
+    __tablename__ = "departments"
+
+    department_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(300))
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    product_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    code: Mapped[str | None] = mapped_column(String(100))
+    name: Mapped[str | None] = mapped_column(String(300))
+    group_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    group_name: Mapped[str | None] = mapped_column(String(300))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Deal(Base):
+    """A deal as the deals service last described it. Card fields, the stage and the lines each keep the
+    sequence they come from, so an older event that arrives late cannot undo a newer one."""
+
+    __tablename__ = "deals"
+    __table_args__ = (Index("ix_deals_status_owner", "status", "owner_id"),
+                      Index("ix_deals_opened", "opened_at"), Index("ix_deals_closed", "closed_at"))
+
+    deal_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    company_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    title: Mapped[str | None] = mapped_column(String(300))
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    expected_close_date: Mapped[date | None] = mapped_column(Date)
+    source_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    marketing_event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    card_version: Mapped[int] = mapped_column(Integer, default=0)
+    stage: Mapped[str | None] = mapped_column(String(50))
+    status: Mapped[str | None] = mapped_column(String(10))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stage_version: Mapped[int] = mapped_column(Integer, default=0)
+    lost_reason: Mapped[str | None] = mapped_column(String(300))
+    lost_at_stage: Mapped[str | None] = mapped_column(String(50))
+    lost_version: Mapped[int] = mapped_column(Integer, default=0)
+    closed_version: Mapped[int] = mapped_column(Integer, default=0)
+    lines_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DealLine(Base):
+    __tablename__ = "deal_lines"
+
+    deal_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    product_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, index=True)
+    quantity: Mapped[Decimal] = mapped_column(Numeric(18, 3))
+    total: Mapped[Decimal] = mapped_column(Money)
+
+
+class Transition(Base):
+    """One step of a deal through the pipeline; the opening counts as the step into its first stage."""
+
+    __tablename__ = "deal_transitions"
+
+    deal_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
+    from_stage: Mapped[str | None] = mapped_column(String(50))
+    to_stage: Mapped[str] = mapped_column(String(50))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seconds_in_previous: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+
+
+class Invoice(Base):
+    """An invoice; what was paid is the sum of its allocations, so payments may come before it."""
+
+    __tablename__ = "invoices"
+
+    invoice_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    number: Mapped[str | None] = mapped_column(String(50))
+    deal_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    company_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    issue_date: Mapped[date | None] = mapped_column(Date)
+    due_date: Mapped[date | None] = mapped_column(Date, index=True)
+    total: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    paid: Mapped[Decimal] = mapped_column(Money, default=0)
+    credited: Mapped[Decimal] = mapped_column(Money, default=0)
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Allocation(Base):
+    """A payment's share that went to one invoice (or to a credit note's refund: a credit)."""
+
+    __tablename__ = "payment_allocations"
+
+    payment_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    paid_on: Mapped[date] = mapped_column(Date)
+
+
+class Credit(Base):
+    __tablename__ = "invoice_credits"
+
+    credit_note_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+
+
+class MarketingEvent(Base):
+    __tablename__ = "marketing_events"
+
+    marketing_event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(300))
+    kind: Mapped[str | None] = mapped_column(String(20))
+    starts_on: Mapped[date | None] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    cost: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    organiser_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Participant(Base):
+    __tablename__ = "marketing_participants"
+
+    marketing_event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    status_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class InactivityAlert(Base):
+    """The last crossing of the inactivity threshold announced for a client card: one InactivityDetected
+    per silence, however often the job runs; new activity opens the way for the next one."""
+
+    __tablename__ = "inactivity_alerts"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sequence: Mapped[int] = mapped_column(Integer, default=1)
+
+
+# Every read model: what `rebuild` empties before the topics are read again from the start.
+READ_MODELS = ("clients", "activities", "meetings", "users", "departments", "products", "deals", "deal_lines",
+               "deal_transitions", "invoices", "payment_allocations", "invoice_credits", "marketing_events",
+               "marketing_participants")

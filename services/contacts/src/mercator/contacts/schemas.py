@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from mercator.common.http.fields import Input
+from mercator.common.http.fields import Currency, Exact, Input
 from mercator.contacts import domain
 from mercator.contacts.domain import ActivityKind, CompanyStatus, Direction, MeetingKind, MeetingStatus
 
@@ -274,3 +274,99 @@ class MeetingPublic(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+# --- marketing events ------------------------------------------------------------------
+
+class MarketingEventCreate(Input):
+    name: Name
+    kind: domain.MarketingEventKind
+    starts_on: date
+    ends_on: date | None = None
+    cost: Exact | None = Field(None, ge=0, max_digits=18, decimal_places=2)
+    currency: Currency = "RUB"
+    organiser_id: uuid.UUID | None = Field(None, description="who runs it; the caller by default")
+    template_id: uuid.UUID | None = Field(None, description="a mailing's message template (notifications)")
+    offer: Text | None = Field(None, description="the special offer a mailing carries")
+    description: Text | None = None
+
+
+class MarketingEventUpdate(Input):
+    name: Name | None = None
+    starts_on: date | None = None
+    ends_on: date | None = None
+    cost: Exact | None = Field(None, ge=0, max_digits=18, decimal_places=2)
+    currency: Currency | None = None
+    organiser_id: uuid.UUID | None = None
+    template_id: uuid.UUID | None = None
+    offer: Text | None = None
+    description: Text | None = None
+
+
+class MarketingEventPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    kind: domain.MarketingEventKind
+    starts_on: date
+    ends_on: date | None
+    cost: str | None
+    currency: str
+    organiser_id: uuid.UUID
+    department_id: uuid.UUID | None
+    template_id: uuid.UUID | None
+    offer: str | None
+    description: str | None
+    audience_filter: dict | None
+    participants: dict[str, int] = Field(description="participants by status")
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class AudienceFilter(Input):
+    """A slice of the client base: every live card matching all the given fields."""
+
+    region_id: uuid.UUID | None = None
+    industry_id: uuid.UUID | None = None
+    source_id: uuid.UUID | None = None
+    status: CompanyStatus | None = None
+
+
+class ParticipantsAdd(Input):
+    """Client cards by hand (`company_ids`), or every card of a saved filter of the client base, or both."""
+
+    company_ids: list[uuid.UUID] = Field([], max_length=1000)
+    filter: AudienceFilter | None = None
+    status: domain.ParticipantStatus = domain.ParticipantStatus.INVITED
+
+
+class ParticipantChange(Input):
+    status: domain.ParticipantStatus
+
+
+class ParticipantPublic(BaseModel):
+    company_id: uuid.UUID
+    company_name: str
+    status: domain.ParticipantStatus
+    added_at: datetime
+    updated_at: datetime
+
+
+class ParticipantsAdded(BaseModel):
+    added: int
+    already: int = Field(description="cards that were participants already (left as they were)")
+
+
+class MailingCreate(Input):
+    template_id: uuid.UUID | None = Field(None, description="the event's template by default")
+    template_name: Name | None = None
+    offer: Text | None = Field(None, description="the event's special offer by default")
+
+
+class MailingPublic(BaseModel):
+    id: uuid.UUID
+    marketing_event_id: uuid.UUID
+    template_id: uuid.UUID | None
+    offer: str | None
+    recipients: int
+    requested_at: datetime

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Date, DateTime, Numeric, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercator.common.db import Base as CommonBase
@@ -130,3 +131,56 @@ class Meeting(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class MarketingEvent(Base):
+    """An exhibition, presentation, webinar or mailing run for a group of client cards."""
+
+    __tablename__ = "marketing_events"
+    __table_args__ = (Index("ix_marketing_events_start", "starts_on", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    cost: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    organiser_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    template_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    offer: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    # The saved filter of the client base the participants were last added from (region, industry, ...).
+    audience_filter: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    # Sequence of the aggregate's events: participants change it without changing the card's ETag.
+    sequence: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Participant(Base):
+    __tablename__ = "marketing_participants"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("marketing_events.id"), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), primary_key=True, index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    added_by: Mapped[uuid.UUID] = mapped_column(Uuid)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Mailing(Base):
+    """One send of a mailing event's template; the messages themselves are the notifications service's."""
+
+    __tablename__ = "marketing_mailings"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("marketing_events.id"), index=True)
+    template_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    template_name: Mapped[str | None] = mapped_column(String(300))
+    offer: Mapped[str | None] = mapped_column(Text)
+    recipients: Mapped[int] = mapped_column(Integer)
+    requested_by: Mapped[uuid.UUID] = mapped_column(Uuid)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

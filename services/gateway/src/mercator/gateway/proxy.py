@@ -33,7 +33,8 @@ from mercator.gateway.tables import Department
 
 # The first segment after /api/v1 names the resource; the resource names its owning service.
 ROUTES: dict[str, str] = {
-    **dict.fromkeys(("companies", "regions", "industries", "contact-sources", "history", "meetings"), "contacts"),
+    **dict.fromkeys(("companies", "regions", "industries", "contact-sources", "history", "meetings",
+                      "marketing-events"), "contacts"),
     **dict.fromkeys(("deals", "pipelines", "lost-reasons", "products", "product-groups", "board"), "deals"),
     **dict.fromkeys(("contracts", "invoices", "payments", "deliveries", "receivables", "clients"), "billing"),
     "reports": "analytics",

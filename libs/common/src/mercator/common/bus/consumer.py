@@ -160,6 +160,41 @@ class Consumer:
             await self._update_lag()
             self._polled()
 
+    async def replay(self) -> int:
+        """Reads this consumer's topics from the start up to their end as they are now, without the group (its
+        offsets stay), through the same inbox, retries and dead letters; for rebuilding read models. Returns
+        how many messages were read."""
+        reader = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=None,
+                                  client_id=f"{self.name}-replay", enable_auto_commit=False,
+                                  auto_offset_reset="earliest")
+        await ensure_topics(self.settings.kafka_bootstrap, self.topics, self.settings.topic_partitions)
+        await reader.start()
+        self._dlq_producer = make_producer(self.settings.kafka_bootstrap, f"{self.name}-replay-dlq")
+        await self._dlq_producer.start()
+        read = 0
+        try:
+            await reader.topics()  # metadata of every topic, so their partitions are known
+            partitions = [TopicPartition(t, p) for t in self.topics for p in sorted(reader.partitions_for_topic(t) or ())]
+            reader.assign(partitions)
+            await reader.seek_to_beginning(*partitions)
+            end = await reader.end_offsets(partitions)
+            left = {tp for tp in partitions if end[tp] > 0}
+            while left:
+                batches = await reader.getmany(*left, timeout_ms=500, max_records=self.settings.consumer_batch_size)
+                for tp, records in batches.items():
+                    records = [r for r in records if r.offset < end[tp]]
+                    if records:
+                        await self._process(tp, records)
+                        read += len(records)
+                for tp in list(left):
+                    if await reader.position(tp) >= end[tp]:
+                        left.discard(tp)
+        finally:
+            await reader.stop()
+            await self._dlq_producer.stop()
+            self._dlq_producer = None
+        return read
+
     async def _update_lag(self) -> None:
         consumer = self._consumer
         if consumer is None:

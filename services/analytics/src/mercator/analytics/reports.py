@@ -1,0 +1,585 @@
+"""The twelve reports of the head of sales, marketing and the CEO, read from the projections.
+
+Every report takes the same scope (period, department with its sub-departments, manager, currency) and
+counts only what the caller sees (mercator.common.visibility, Kind.REPORT): a manager their own deals and
+clients, a head their department subtree, marketing, executives and admins everything.
+Aggregation happens in SQL wherever the database can do it; Python only finishes (medians, trends, shares).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import and_, case, distinct, extract, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mercator.analytics import domain
+from mercator.analytics.domain import DealStatus, Period, share
+from mercator.analytics.service import _IN_BASE, _seen_clients
+from mercator.analytics.tables import (Activity, Client, Deal, DealLine, Department, Invoice, MarketingEvent,
+                                       Participant, Product, Transition, User)
+from mercator.common.auth import Caller
+from mercator.common.visibility import Kind, sight
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The filters every report takes. `start` inclusive, `end` exclusive; None: open-ended."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    department_id: uuid.UUID | None = None
+    owner_id: uuid.UUID | None = None
+    currency: str = "RUB"
+
+    def within(self, column) -> list:
+        conditions = []
+        if self.start is not None:
+            conditions.append(column >= self.start)
+        if self.end is not None:
+            conditions.append(column < self.end)
+        return conditions
+
+    def within_dates(self, column) -> list:
+        conditions = []
+        if self.start is not None:
+            conditions.append(column >= self.start.astimezone(UTC).date())
+        if self.end is not None:
+            conditions.append(column < self.end.astimezone(UTC).date())
+        return conditions
+
+
+def money(value) -> str:
+    return f"{Decimal(value or 0):.2f}"
+
+
+async def _subtree(session: AsyncSession, root: uuid.UUID) -> set[uuid.UUID]:
+    children: dict[uuid.UUID | None, list[uuid.UUID]] = defaultdict(list)
+    for dept, parent in (await session.execute(select(Department.department_id, Department.parent_id))).all():
+        children[parent].append(dept)
+    found, todo = {root}, [root]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+async def _owned(session: AsyncSession, caller: Caller, scope: Scope, owner, dept) -> list:
+    """Visibility and the department/manager filters as SQL conditions on an owner and a department column."""
+    view = sight(caller, Kind.REPORT)
+    conditions = []
+    if not view.everything:
+        conditions.append(or_(owner == view.owner_id, dept.in_(view.departments)))
+    if scope.department_id is not None:
+        conditions.append(dept.in_(await _subtree(session, scope.department_id)))
+    if scope.owner_id is not None:
+        conditions.append(owner == scope.owner_id)
+    return conditions
+
+
+async def _deals(session, caller, scope) -> list:
+    return [Deal.company_id.is_not(None), *await _owned(session, caller, scope, Deal.owner_id, Deal.department_id)]
+
+
+async def _clients(session, caller, scope) -> list:
+    conditions = [*_IN_BASE, *_seen_clients(caller)]
+    if scope.department_id is not None:
+        conditions.append(Client.department_id.in_(await _subtree(session, scope.department_id)))
+    if scope.owner_id is not None:
+        conditions.append(Client.owner_id == scope.owner_id)
+    return conditions
+
+
+async def _user_names(session: AsyncSession, ids) -> dict[uuid.UUID, str | None]:
+    ids = [i for i in ids if i is not None]
+    if not ids:
+        return {}
+    return dict((await session.execute(select(User.user_id, User.name).where(User.user_id.in_(ids)))).all())
+
+
+def _key(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _won(scope: Scope) -> list:
+    return [Deal.status == DealStatus.WON.value, Deal.currency == scope.currency, *scope.within(Deal.closed_at)]
+
+
+def _stage_positions() -> dict[str, int]:
+    return {code: i for i, (code, _) in enumerate(domain.DEFAULT_STAGES)}
+
+
+# 1. Workload --------------------------------------------------------------------------------------
+
+async def workload(session: AsyncSession, caller: Caller, scope: Scope) -> dict:
+    deals = (await session.execute(
+        select(Deal.owner_id, Deal.stage, func.count(), func.sum(Deal.amount))
+        .where(Deal.status == DealStatus.OPEN.value, *await _deals(session, caller, scope))
+        .group_by(Deal.owner_id, Deal.stage))).all()
+    clients = (await session.execute(
+        select(Client.owner_id, func.count()).where(*await _clients(session, caller, scope))
+        .group_by(Client.owner_id))).all()
+    rows: dict = defaultdict(lambda: {"clients": 0, "open_deals": 0, "open_amount": ZERO,
+                                      "by_stage": {code: 0 for code, _ in domain.DEFAULT_STAGES}})
+    for owner, n in clients:
+        rows[owner]["clients"] = n
+    for owner, stage, n, amount in deals:
+        row = rows[owner]
+        row["open_deals"] += n
+        row["open_amount"] += amount or ZERO
+        row["by_stage"][stage or "unknown"] = row["by_stage"].get(stage or "unknown", 0) + n
+    names = await _user_names(session, rows)
+    out = [{"manager_id": _key(o), "manager": names.get(o), **r, "open_amount": money(r["open_amount"])}
+           for o, r in rows.items()]
+    out.sort(key=lambda r: (-r["open_deals"], -r["clients"], r["manager_id"] or ""))
+    return {"rows": out}
+
+
+# 2. Inactivity ------------------------------------------------------------------------------------
+
+async def inactivity(session: AsyncSession, caller: Caller, scope: Scope, *, days: int, low_share: float,
+                     now: datetime) -> dict:
+    clients = await _clients(session, caller, scope)
+    cutoff = now - timedelta(days=days)
+    last = Client.last_activity_at
+    silent = or_(last < cutoff, and_(last.is_(None), or_(Client.created_at.is_(None), Client.created_at < cutoff)))
+    per_owner = (await session.execute(
+        select(Client.owner_id, func.count(), func.count().filter(silent)).where(*clients)
+        .group_by(Client.owner_id))).all()
+    entries = (await session.execute(
+        select(Activity.author_id, func.count()).join(Client, Client.company_id == Activity.company_id)
+        .where(*clients, Activity.kind != "system", *scope.within(Activity.happened_at))
+        .group_by(Activity.author_id))).all()
+    rows: dict = defaultdict(lambda: {"clients": 0, "inactive_clients": 0, "activities": 0})
+    for owner, n, inactive in per_owner:
+        rows[owner].update(clients=n, inactive_clients=inactive)
+    for author, n in entries:
+        if author in rows or scope.owner_id is None:
+            rows[author]["activities"] = n
+    # The team is the managers who hold cards: a head's own entries do not set the bar for their team.
+    team = [r["activities"] for o, r in rows.items() if r["clients"]]
+    team_mean = domain.mean(team)
+    names = await _user_names(session, rows)
+    out = [{"manager_id": _key(o), "manager": names.get(o), **r,
+            "low_activity": domain.below_team(r["activities"], team_mean, low_share)} for o, r in rows.items()]
+    out.sort(key=lambda r: (-r["inactive_clients"], r["activities"], r["manager_id"] or ""))
+    return {"days": days, "team_mean_activities": None if team_mean is None else round(team_mean, 2),
+            "rows": out}
+
+
+# 3. Receivables -----------------------------------------------------------------------------------
+
+async def receivables(session: AsyncSession, caller: Caller, scope: Scope, *, by: str, today: date) -> dict:
+    outstanding = Invoice.total - Invoice.credited - Invoice.paid
+    manager = func.coalesce(Deal.owner_id, Client.owner_id)
+    dept = func.coalesce(Deal.department_id, Client.department_id)
+    buckets = {
+        "current": Invoice.due_date >= today,
+        "1-30": and_(Invoice.due_date < today, Invoice.due_date >= today - timedelta(days=30)),
+        "31-60": and_(Invoice.due_date < today - timedelta(days=30), Invoice.due_date >= today - timedelta(days=60)),
+        "61-90": and_(Invoice.due_date < today - timedelta(days=60), Invoice.due_date >= today - timedelta(days=90)),
+        "90+": Invoice.due_date < today - timedelta(days=90),
+    }
+    base = (Invoice.total.is_not(None), Invoice.cancelled.is_(False), Invoice.currency == scope.currency,
+            outstanding > 0, *await _owned(session, caller, scope, manager, dept))
+    source = (select().select_from(Invoice).outerjoin(Deal, Deal.deal_id == Invoice.deal_id)
+              .outerjoin(Client, Client.company_id == Invoice.company_id))
+    if by == "invoice":
+        stmt = source.add_columns(Invoice.invoice_id, Invoice.number, Invoice.company_id, Client.name, manager,
+                                  Invoice.issue_date, Invoice.due_date, Invoice.total, outstanding).where(
+            *base, Invoice.due_date < today).order_by(Invoice.due_date, Invoice.invoice_id).limit(10_000)
+        rows = (await session.execute(stmt)).all()
+        names = await _user_names(session, {r[4] for r in rows})
+        return {"by": by, "rows": [
+            {"invoice_id": str(i), "number": n, "company_id": _key(c), "client": cn, "manager_id": _key(m),
+             "manager": names.get(m), "issue_date": issued.isoformat() if issued else None,
+             "due_date": due.isoformat(), "days_overdue": (today - due).days, "total": money(t),
+             "outstanding": money(o), "bucket": domain.ageing_bucket(due, today)}
+            for i, n, c, cn, m, issued, due, t, o in rows]}
+    key = manager if by == "manager" else Invoice.company_id
+    columns = [func.count(), func.sum(outstanding), func.count().filter(Invoice.due_date < today),
+               *(func.coalesce(func.sum(outstanding).filter(cond), 0) for cond in buckets.values())]
+    if by == "client":
+        columns.append(func.max(Client.name))
+    rows = (await session.execute(source.add_columns(key, *columns).where(*base).group_by(key))).all()
+    names = await _user_names(session, {r[0] for r in rows}) if by == "manager" else {}
+    out = []
+    for r in rows:
+        k, n, total, overdue_n, *amounts = r
+        name = amounts.pop() if by == "client" else names.get(k)
+        out.append({"key": _key(k), "name": name, "invoices": n, "overdue_invoices": overdue_n,
+                    "outstanding": money(total), "overdue": money(sum(amounts[1:], ZERO)),
+                    "ageing": {b: money(a) for b, a in zip(buckets, amounts)}})
+    out.sort(key=lambda r: (-Decimal(r["overdue"]), -Decimal(r["outstanding"]), r["key"] or ""))
+    return {"by": by, "rows": out}
+
+
+# 4. Deal duration ---------------------------------------------------------------------------------
+
+async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: str) -> dict:
+    deals = await _deals(session, caller, scope)
+    closed = (Deal.status.in_([DealStatus.WON.value, DealStatus.LOST.value]), Deal.opened_at.is_not(None),
+              Deal.closed_at.is_not(None), *scope.within(Deal.closed_at), *deals)
+    key = Deal.owner_id if by == "manager" else DealLine.product_id
+    join = (DealLine, DealLine.deal_id == Deal.deal_id) if by == "product" else None
+    days = await _spans(session, key, closed, join)
+    if by == "manager":
+        names = await _user_names(session, days)
+    else:
+        names = dict((await session.execute(select(Product.product_id, Product.name).where(
+            Product.product_id.in_(list(days))))).all()) if days else {}
+
+    rows = [{"key": _key(k), "name": names.get(k), "won": v["won"], "lost": v["lost"]} for k, v in days.items()]
+    rows.sort(key=lambda r: (-(r["won"]["deals"] + r["lost"]["deals"]), r["key"] or ""))
+    everyone = None
+    if by == "manager":
+        whole = await _spans(session, None, closed, None)
+        everyone = whole.get(None, {s: _figures(0, None, None) for s in ("won", "lost")})
+    # Time in each stage: every step out of a stage says how long the deal stood in it.
+    stages = (await session.execute(
+        select(Transition.from_stage, func.count(), func.avg(Transition.seconds_in_previous))
+        .join(Deal, Deal.deal_id == Transition.deal_id)
+        .where(Transition.from_stage.is_not(None), Transition.seconds_in_previous.is_not(None), *deals,
+               *scope.within(Transition.at))
+        .group_by(Transition.from_stage))).all()
+    order = _stage_positions()
+    stage_rows = sorted(({"stage": s, "exits": n, "mean_days": round(float(avg) / 86400, 2)} for s, n, avg in stages),
+                        key=lambda r: (order.get(r["stage"], 99), r["stage"]))
+    reached = await _reached(session, deals, scope.within(Deal.opened_at))
+    codes = [c for c, _ in domain.DEFAULT_STAGES]
+    conversion = [{"from_stage": a, "to_stage": b, "reached": reached[a], "went_on": reached[b],
+                   "conversion": share(reached[b], reached[a])}
+                  for a, b in zip(codes, [*codes[1:], "won"])]
+    return {"by": by, "rows": rows, "all": everyone, "stages": stage_rows, "conversion": conversion}
+
+
+def _figures(n: int, mean, median) -> dict:
+    return {"deals": n, "mean_days": None if mean is None else round(float(mean), 1),
+            "median_days": None if median is None else round(float(median), 1)}
+
+
+async def _spans(session: AsyncSession, key, where, join) -> dict:
+    """Per key, won and lost apart: how many deals, mean and median days from opening to close. PostgreSQL
+    computes the median itself; elsewhere (SQLite in the embedded run) the spans come back to Python."""
+    out: dict = defaultdict(lambda: {s: _figures(0, None, None) for s in ("won", "lost")})
+    keys = [] if key is None else [key]
+    if session.bind.dialect.name == "postgresql":
+        span = func.extract("epoch", Deal.closed_at - Deal.opened_at) / 86400
+        stmt = select(*keys, Deal.status, func.count(), func.avg(span),
+                      func.percentile_cont(0.5).within_group(span)).where(*where).group_by(*keys, Deal.status)
+        if join is not None:
+            stmt = stmt.join(*join)
+        for row in (await session.execute(stmt)).all():
+            k, (status, n, avg, med) = (row[0] if keys else None), row[len(keys):]
+            out[k][status] = _figures(n, avg, med)
+        return dict(out)
+    stmt = select(*keys, Deal.status, Deal.opened_at, Deal.closed_at).where(*where)
+    if join is not None:
+        stmt = stmt.join(*join)
+    spans: dict = defaultdict(list)
+    for row in (await session.execute(stmt)).all():
+        k, (status, opened, closed_at) = (row[0] if keys else None), row[len(keys):]
+        spans[(k, status)].append((domain.as_utc(closed_at) - domain.as_utc(opened)).total_seconds() / 86400)
+    for (k, status), values in spans.items():
+        out[k][status] = _figures(len(values), domain.mean(values), domain.median(values))
+    return dict(out)
+
+
+async def _reached(session: AsyncSession, deals: list, cohort: list) -> dict[str, int]:
+    """Of the deals in `cohort`, how many reached each stage of the default pipeline or went past it (stages may
+    be skipped: a deal won straight from the demo passed through the proposals too), and how many were won."""
+    positions = _stage_positions()
+    won_position = len(positions)
+    position = case({**positions, "won": won_position}, value=Transition.to_stage, else_=-1)
+    per_deal = (select(Deal.deal_id, func.max(position).label("p"),
+                       func.max(case((Deal.status == DealStatus.WON.value, won_position), else_=-1)).label("w"))
+                .join(Transition, Transition.deal_id == Deal.deal_id)
+                .where(*deals, *cohort).group_by(Deal.deal_id).subquery())
+    furthest_p = case((per_deal.c.w > per_deal.c.p, per_deal.c.w), else_=per_deal.c.p)
+    counts = dict((await session.execute(select(furthest_p, func.count()).group_by(furthest_p))).all())
+    reached = {}
+    for code, p in [*positions.items(), ("won", won_position)]:
+        reached[code] = sum(n for q, n in counts.items() if q is not None and q >= p)
+    return reached
+
+
+# 5. Losses ---------------------------------------------------------------------------------------
+
+async def losses(session: AsyncSession, caller: Caller, scope: Scope) -> dict:
+    lost = (Deal.status == DealStatus.LOST.value, *scope.within(Deal.closed_at))
+    team_scope = Scope(scope.start, scope.end, scope.department_id, None, scope.currency)
+    mine = (await session.execute(
+        select(Deal.owner_id, Deal.lost_reason, Deal.lost_at_stage, func.count())
+        .where(*lost, *await _deals(session, caller, scope))
+        .group_by(Deal.owner_id, Deal.lost_reason, Deal.lost_at_stage))).all()
+    team = (await session.execute(
+        select(Deal.lost_reason, Deal.lost_at_stage, func.count())
+        .where(*lost, *await _deals(session, caller, team_scope))
+        .group_by(Deal.lost_reason, Deal.lost_at_stage))).all()
+    team_total = sum(n for *_, n in team)
+    team_counts = {(r, s): n for r, s, n in team}
+    per_manager: dict = defaultdict(int)
+    for owner, *_, n in mine:
+        per_manager[owner] += n
+    names = await _user_names(session, per_manager)
+    rows = [{"manager_id": _key(o), "manager": names.get(o), "reason": r, "stage": s, "lost": n,
+             "share": share(n, per_manager[o]), "team_lost": team_counts.get((r, s), 0),
+             "team_share": share(team_counts.get((r, s), 0), team_total)} for o, r, s, n in mine]
+    rows.sort(key=lambda x: (x["manager_id"] or "", -x["lost"], x["reason"] or "", x["stage"] or ""))
+    team_rows = sorted(({"reason": r, "stage": s, "lost": n, "share": share(n, team_total)} for (r, s), n in
+                        team_counts.items()), key=lambda x: (-x["lost"], x["reason"] or "", x["stage"] or ""))
+    return {"rows": rows, "team": team_rows, "team_lost": team_total}
+
+
+# 6. Results --------------------------------------------------------------------------------------
+
+async def results(session: AsyncSession, caller: Caller, scope: Scope, *, by: str, period: Period) -> dict:
+    deals = await _deals(session, caller, scope)
+    year, month = extract("year", Deal.closed_at), extract("month", Deal.closed_at)
+    if by == "manager":
+        key, amount = Deal.owner_id, Deal.amount
+        stmt = select(key, year, month, func.count(distinct(Deal.deal_id)), func.sum(amount))
+    else:
+        key = DealLine.product_id if by == "product" else Product.group_id
+        stmt = (select(key, year, month, func.count(distinct(Deal.deal_id)), func.sum(DealLine.total))
+                .join(DealLine, DealLine.deal_id == Deal.deal_id))
+        if by == "product_group":
+            stmt = stmt.outerjoin(Product, Product.product_id == DealLine.product_id)
+    raw = (await session.execute(stmt.where(*_won(scope), *deals).group_by(key, year, month))).all()
+    cells: dict = defaultdict(lambda: [0, ZERO])
+    periods: set[str] = set()
+    for k, y, m, n, revenue in raw:
+        p = domain.period_key(date(int(y), int(m), 1), period)
+        periods.add(p)
+        cells[(k, p)][0] += n
+        cells[(k, p)][1] += revenue or ZERO
+    names = await _names(session, by, {k for k, _ in cells})
+    keys = set(names) | {k for k, _ in cells} if by != "manager" else {k for k, _ in cells}
+    ordered = sorted(periods)
+    rows, totals = [], []
+    for k in keys:
+        revenues = [cells[(k, p)][1] if (k, p) in cells else ZERO for p in ordered]
+        changes = domain.trend(revenues)
+        for p, rev, change in zip(ordered, revenues, changes):
+            if (k, p) in cells:
+                rows.append({"key": _key(k), "name": names.get(k), "period": p, "won": cells[(k, p)][0],
+                             "revenue": money(rev), "change": change})
+        totals.append({"key": _key(k), "name": names.get(k), "won": sum(cells[(k, p)][0] for p in ordered
+                                                                          if (k, p) in cells),
+                       "revenue": money(sum(revenues, ZERO))})
+    rows.sort(key=lambda r: (r["key"] or "", r["period"]))
+    totals.sort(key=lambda r: (-Decimal(r["revenue"]), -r["won"], r["key"] or ""))
+    return {"by": by, "period": period.value, "rows": rows, "totals": totals}
+
+
+async def _names(session: AsyncSession, by: str, keys: set) -> dict:
+    """Labels of report keys; for products and groups every one in the catalogue, so what does not sell shows."""
+    if by == "manager":
+        return await _user_names(session, keys)
+    if by == "product":
+        return dict((await session.execute(select(Product.product_id, Product.name))).all())
+    if by == "product_group":
+        return dict((await session.execute(select(Product.group_id, func.max(Product.group_name))
+                                            .group_by(Product.group_id))).all())
+    return {}
+
+
+# 7 and 9. Sources, regions, industries ---------------------------------------------------------------
+
+_SEGMENTS = {"source": (Client.source_id, Client.source_name), "region": (Client.region_id, Client.region_name),
+             "industry": (Client.industry_id, Client.industry_name)}
+
+
+async def segments(session: AsyncSession, caller: Caller, scope: Scope, *, by: str) -> dict:
+    """Client cards (opened in the period), the deals opened in it, how many of those were won and for how much."""
+    key, label = _SEGMENTS[by]
+    cards = (await session.execute(
+        select(key, func.max(label), func.count()).where(*await _clients(session, caller, scope),
+                                                         *scope.within(Client.created_at)).group_by(key))).all()
+    # A deal's own source (a campaign named on the deal) wins over its client's.
+    deal_key = func.coalesce(Deal.source_id, key) if by == "source" else key
+    deals = (await session.execute(
+        select(deal_key, func.count(), func.count().filter(Deal.status == DealStatus.WON.value),
+               func.sum(Deal.amount).filter(Deal.status == DealStatus.WON.value, Deal.currency == scope.currency))
+        .outerjoin(Client, Client.company_id == Deal.company_id)
+        .where(*await _deals(session, caller, scope), *scope.within(Deal.opened_at)).group_by(deal_key))).all()
+    rows: dict = defaultdict(lambda: {"name": None, "clients": 0, "deals": 0, "won": 0, "revenue": ZERO})
+    for k, name, n in cards:
+        rows[k].update(name=name, clients=n)
+    names = dict((await session.execute(select(key, func.max(label)).where(key.is_not(None))
+                                        .group_by(key))).all())
+    for k, n, won, revenue in deals:
+        rows[k].update(deals=n, won=won, revenue=revenue or ZERO)
+        rows[k]["name"] = rows[k]["name"] or names.get(k)
+    out = [{"key": _key(k), **r, "conversion": share(r["won"], r["deals"]), "revenue": money(r["revenue"])}
+           for k, r in rows.items()]
+    out.sort(key=lambda r: (-Decimal(r["revenue"]), -r["deals"], -r["clients"], r["key"] is None, r["key"] or ""))
+    return {"by": by, "rows": out}
+
+
+# 8. Marketing events -----------------------------------------------------------------------------
+
+async def marketing(session: AsyncSession, caller: Caller, scope: Scope, *, window_days: int) -> dict:
+    events = (await session.execute(
+        select(MarketingEvent).where(MarketingEvent.name.is_not(None), *scope.within_dates(MarketingEvent.starts_on))
+        .order_by(MarketingEvent.starts_on, MarketingEvent.marketing_event_id))).scalars().all()
+    ids = [e.marketing_event_id for e in events]
+    if not ids:
+        return {"window_days": window_days, "rows": []}
+    seen = [*_seen_clients(caller)]
+    statuses: dict = defaultdict(lambda: {"invited": 0, "attended": 0, "responded": 0})
+    pstmt = (select(Participant.marketing_event_id, Participant.status, func.count())
+             .where(Participant.marketing_event_id.in_(ids)))
+    if seen:
+        pstmt = pstmt.join(Client, Client.company_id == Participant.company_id).where(*seen)
+    for event_id, status, n in (await session.execute(
+            pstmt.group_by(Participant.marketing_event_id, Participant.status))).all():
+        statuses[event_id][status] = n
+    # The period chooses the events; their deals may come after it.
+    deals = await _deals(session, caller, Scope(None, None, scope.department_id, scope.owner_id, scope.currency))
+    # Deals a participant opened within the window after the event started, and deals that name the event.
+    attributed = (select(MarketingEvent.marketing_event_id.label("event_id"), Deal.deal_id.label("deal_id"))
+                  .join(Participant, Participant.marketing_event_id == MarketingEvent.marketing_event_id)
+                  .join(Deal, Deal.company_id == Participant.company_id)
+                  .where(MarketingEvent.marketing_event_id.in_(ids), Deal.opened_at.is_not(None)))
+    candidates = (await session.execute(
+        attributed.add_columns(MarketingEvent.starts_on, Deal.opened_at, Deal.status, Deal.amount, Deal.currency)
+        .where(*deals))).all()
+    named = (await session.execute(
+        select(Deal.marketing_event_id, Deal.deal_id, Deal.status, Deal.amount, Deal.currency)
+        .where(Deal.marketing_event_id.in_(ids), *deals))).all()
+    per_event: dict = defaultdict(dict)
+    for event_id, deal_id, starts_on, opened_at, status, amount, currency in candidates:
+        opened = domain.as_utc(opened_at).date()
+        if starts_on <= opened <= starts_on + timedelta(days=window_days):
+            per_event[event_id][deal_id] = (status, amount, currency)
+    for event_id, deal_id, status, amount, currency in named:
+        per_event[event_id][deal_id] = (status, amount, currency)
+    rows = []
+    for e in events:
+        found = per_event.get(e.marketing_event_id, {}).values()
+        won = [a or ZERO for s, a, c in found if s == DealStatus.WON.value and c == scope.currency]
+        revenue = sum(won, ZERO)
+        cost = e.cost if e.cost is not None else None
+        rows.append({"marketing_event_id": str(e.marketing_event_id), "name": e.name, "kind": e.kind,
+                     "starts_on": e.starts_on.isoformat() if e.starts_on else None,
+                     "participants": statuses[e.marketing_event_id], "deals": len(found), "won": len(won),
+                     "revenue": money(revenue), "cost": None if cost is None else money(cost),
+                     "return": share(revenue - cost, cost) if cost else None})
+    return {"window_days": window_days, "rows": rows}
+
+
+# 10. Sales volume --------------------------------------------------------------------------------
+
+VOLUME_DIMENSIONS = ("department", "manager", "product_group", "product", "region", "industry", "source", "period")
+
+
+async def volume(session: AsyncSession, caller: Caller, scope: Scope, *, by: list[str], period: Period) -> dict:
+    by = list(dict.fromkeys(by))
+    by_product = bool({"product", "product_group"} & set(by))
+    columns, labels = [], []
+    year, month = extract("year", Deal.closed_at), extract("month", Deal.closed_at)
+    for d in by:
+        if d == "department":
+            columns.append(Deal.department_id)
+        elif d == "manager":
+            columns.append(Deal.owner_id)
+        elif d == "product":
+            columns.append(DealLine.product_id)
+        elif d == "product_group":
+            columns.append(Product.group_id)
+        elif d in ("region", "industry", "source"):
+            columns.append(_SEGMENTS[d][0] if d != "source" else func.coalesce(Deal.source_id, Client.source_id))
+        elif d == "period":
+            columns += [year, month]
+    revenue = func.sum(DealLine.total) if by_product else func.sum(Deal.amount)
+    stmt = select(*columns, func.count(distinct(Deal.deal_id)), revenue).select_from(Deal)
+    if by_product:
+        stmt = stmt.join(DealLine, DealLine.deal_id == Deal.deal_id)
+        if "product_group" in by:
+            stmt = stmt.outerjoin(Product, Product.product_id == DealLine.product_id)
+    if {"region", "industry", "source"} & set(by):
+        stmt = stmt.outerjoin(Client, Client.company_id == Deal.company_id)
+    stmt = stmt.where(*_won(scope), *await _deals(session, caller, scope))
+    if columns:
+        stmt = stmt.group_by(*columns)
+    raw = (await session.execute(stmt)).all()
+    labels_of = {d: await _dimension_names(session, d) for d in by if d != "period"}
+    cells: dict = defaultdict(lambda: [0, ZERO])
+    for r in raw:
+        values, i = [], 0
+        for d in by:
+            if d == "period":
+                y, m = r[i], r[i + 1]
+                values.append(domain.period_key(date(int(y), int(m), 1), period) if y is not None else None)
+                i += 2
+            else:
+                values.append(r[i])
+                i += 1
+        cell = cells[tuple(values)]
+        cell[0] += r[i]
+        cell[1] += r[i + 1] or ZERO
+    rows = []
+    for values, (n, rev) in cells.items():
+        row = {}
+        for d, v in zip(by, values):
+            row[d] = _key(v)
+            if d != "period":
+                row[f"{d}_name"] = labels_of[d].get(v)
+        rows.append({**row, "deals": n, "revenue": money(rev), "average": money(rev / n) if n else None})
+    rows.sort(key=lambda r: (-Decimal(r["revenue"]), *[r[d] or "" for d in by]))
+    total_deals = sum(r["deals"] for r in rows) if not by_product else None
+    return {"by": by, "period": period.value, "rows": rows,
+            "total": {"revenue": money(sum((c[1] for c in cells.values()), ZERO)), "deals": total_deals}}
+
+
+async def _dimension_names(session: AsyncSession, d: str) -> dict:
+    if d == "manager":
+        return dict((await session.execute(select(User.user_id, User.name))).all())
+    if d == "department":
+        return dict((await session.execute(select(Department.department_id, Department.name))).all())
+    if d in ("product", "product_group"):
+        return await _names(session, d, set())
+    key, label = _SEGMENTS[d]
+    return dict((await session.execute(select(key, func.max(label)).where(key.is_not(None)).group_by(key))).all())
+
+
+# 11. Funnel --------------------------------------------------------------------------------------
+
+async def funnel(session: AsyncSession, caller: Caller, scope: Scope) -> dict:
+    reached = await _reached(session, await _deals(session, caller, scope), scope.within(Deal.opened_at))
+    first = reached[domain.DEFAULT_STAGES[0][0]]
+    rows = [{"stage": code, "reached": n, "share_of_first_contacts": share(n, first)} for code, n in reached.items()]
+    return {"first_contacts": first, "won": reached["won"], "win_rate": share(reached["won"], first), "rows": rows}
+
+
+# 12. Forecast ------------------------------------------------------------------------------------
+
+async def forecast(session: AsyncSession, caller: Caller, scope: Scope) -> dict:
+    year, month = extract("year", Deal.expected_close_date), extract("month", Deal.expected_close_date)
+    raw = (await session.execute(
+        select(year, month, Deal.stage, func.count(), func.sum(Deal.amount))
+        .where(Deal.status == DealStatus.OPEN.value, Deal.currency == scope.currency,
+               *scope.within_dates(Deal.expected_close_date), *await _deals(session, caller, scope))
+        .group_by(year, month, Deal.stage))).all()
+    weights = dict(domain.DEFAULT_STAGES)
+    months: dict = defaultdict(lambda: {"deals": 0, "amount": ZERO, "weighted": ZERO})
+    for y, m, stage, n, amount in raw:
+        key = f"{int(y)}-{int(m):02d}" if y is not None else "unscheduled"
+        cell = months[key]
+        cell["deals"] += n
+        cell["amount"] += amount or ZERO
+        cell["weighted"] += (amount or ZERO) * weights.get(stage, ZERO)
+    rows = [{"month": k, "deals": v["deals"], "amount": money(v["amount"]), "weighted": money(v["weighted"])}
+            for k, v in sorted(months.items(), key=lambda kv: (kv[0] == "unscheduled", kv[0]))]
+    return {"rows": rows, "total": {"deals": sum(v["deals"] for v in months.values()),
+                                    "amount": money(sum((v["amount"] for v in months.values()), ZERO)),
+                                    "weighted": money(sum((v["weighted"] for v in months.values()), ZERO))}}

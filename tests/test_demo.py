@@ -1,0 +1,69 @@
+"""`make run` on an empty install fills it with the demo company through the gateway, and every report of the
+head of sales, marketing and the CEO has something to show."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from mercator.common.testing.broker import free_port
+from mercator.common.testing.bus import until
+from mercator.common.testing.processes import sigkill_pids, wait_http
+
+pytestmark = [pytest.mark.broker, pytest.mark.e2e, pytest.mark.slow]
+
+ADMIN, PASSWORD = "admin@demo.example", "a long demo passphrase"
+
+
+async def test_an_empty_install_is_filled_with_the_demo_company(tmp_path):
+    ports = {k: free_port() for k in ("broker", "gateway", "contacts", "deals", "billing", "notifications",
+                                      "analytics")}
+    env = {**os.environ, "MERCATOR_RUN_DATA_DIR": str(tmp_path / "var"), "MERCATOR_RUN_DEMO_SCALE": "0.03",
+           "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN, "MERCATOR_GATEWAY_ADMIN_PASSWORD": PASSWORD,
+           **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()}}
+    gateway = f"http://127.0.0.1:{ports['gateway']}"
+    demo_log = tmp_path / "var" / "logs" / "demo.log"
+    log = open(tmp_path / "run.log", "ab")
+    launcher = subprocess.Popen([sys.executable, "-m", "mercator.common.devrun"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        for name in ("gateway", "analytics"):
+            await asyncio.to_thread(wait_http, f"http://127.0.0.1:{ports[name]}/healthz", 120, launcher)
+        async def demo_done():
+            return demo_log.exists() and "demo: done" in demo_log.read_text()
+        assert await until(demo_done, timeout=600, every=2), demo_log.read_text() if demo_log.exists() else "no log"
+        async with httpx.AsyncClient(base_url=gateway, timeout=30) as anon:
+            token = (await anon.post("/api/v1/auth/token", data={"username": ADMIN, "password": PASSWORD})).json()
+        async with httpx.AsyncClient(base_url=gateway, timeout=30,
+                                     headers={"Authorization": f"Bearer {token['access_token']}"}) as api:
+            async def caught_up():
+                funnel = (await api.get("/api/v1/reports/funnel")).json()
+                return funnel.get("first_contacts") == 60 and funnel.get("won", 0) >= 1
+            assert await until(caught_up, timeout=120, every=1), (await api.get("/api/v1/reports/funnel")).text
+            workload = (await api.get("/api/v1/reports/workload")).json()["rows"]
+            assert len([r for r in workload if r["clients"]]) == 12  # a dozen managers, each with clients
+            assert len((await api.get("/api/v1/departments")).json()["items"]) == 4  # sales and its three
+            losses = (await api.get("/api/v1/reports/losses")).json()
+            assert losses["team_lost"] > 0 and losses["team"][0]["reason"]
+            assert (await api.get("/api/v1/reports/results", params={"by": "product"})).json()["rows"]
+            events = (await api.get("/api/v1/reports/marketing-events")).json()["rows"]
+            assert len(events) == 5 and sum(e["participants"]["invited"] + e["participants"]["attended"]
+                                            + e["participants"]["responded"] for e in events) > 0
+            regions = (await api.get("/api/v1/reports/segments", params={"by": "region"})).json()["rows"]
+            assert sum(r["clients"] for r in regions) == 24
+            # The demo fills an empty install only: asked again, it leaves the company as it is.
+            again = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "mercator.analytics.demo",
+                                                              "--gateway", gateway], env=env, capture_output=True,
+                                            text=True, timeout=120)
+            assert again.returncode == 0 and "empty install only" in again.stdout, again.stdout + again.stderr
+        launcher.send_signal(signal.SIGINT)
+        assert launcher.wait(90) == 0
+    finally:
+        if launcher.poll() is None:
+            pidfile = tmp_path / "var" / "run.pids"
+            pids = [int(p) for p in pidfile.read_text().split()] if pidfile.exists() else []
+            sigkill_pids([launcher.pid, *pids])
