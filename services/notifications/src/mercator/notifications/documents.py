@@ -128,5 +128,6 @@ def render_document(title_source: str, body_source: str, context: dict[str, Any]
 
 
 def pdf_filename(title: str) -> str:
-    safe = "".join(c if c.isalnum() or c in " -_.№" else "_" for c in title).strip().replace(" ", "_")
+    # Only what file systems and mail clients choke on goes: the name stays readable in Russian.
+    safe = "".join("_" if c in '/\\:*?"<>|' or ord(c) < 32 else c for c in title).strip().replace(" ", "_")
     return f"{safe[:120] or 'document'}.pdf"

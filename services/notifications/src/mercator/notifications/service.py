@@ -269,6 +269,7 @@ async def enqueue(uow: UnitOfWork, d: Draft) -> tuple[Message, bool]:
                 owner_id=d.owner_id, department_id=d.department_id,
                 documents=[name for name, _ in d.attachments], created_at=at, updated_at=at)
     uow.session.add(m)
+    await uow.session.flush()  # the message row before its attachments (their foreign key)
     for i, (name, content) in enumerate(d.attachments):
         uow.session.add(Attachment(message_id=m.id, position=i, filename=name, content_type=PDF, content=content))
     if d.error is not None:

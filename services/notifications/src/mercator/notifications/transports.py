@@ -8,7 +8,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formataddr, format_datetime, make_msgid
+from email.utils import formataddr, format_datetime
 from pathlib import Path
 
 import aiosmtplib
