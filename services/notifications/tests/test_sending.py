@@ -207,3 +207,38 @@ async def test_an_overdue_invoice_alerts_the_manager_and_their_head(app, world, 
         assert mail["Subject"] == "Просрочена оплата счёта 2026-000042 — ООО «Ромашка»"
         assert "долг 120\u00a0000,00 RUB" in mail.get_body().get_content()
     assert len(smtp.messages) == 2
+
+
+async def test_the_morning_digest_lists_meetings_overdue_invoices_and_stalled_deals_once_a_day(app, world, deliver,
+                                                                                                smtp, settings):
+    from mercator.notifications import service
+    moscow = ZoneInfo(settings.time_zone)
+    today = datetime.now(moscow).date()
+    now = datetime(today.year, today.month, today.day, 8, 0, tzinfo=moscow)  # the morning the digest goes out
+    await deliver(ev.MeetingScheduled(meeting_id=uuid.uuid4(), company_id=world.company_id, kind="meeting",
+                                      subject="Подписание договора", starts_at=now + timedelta(hours=3),
+                                      duration_minutes=60, owner_id=world.manager.user_id))
+    await deliver(ev.InvoiceIssued(invoice_id=uuid.uuid4(), number="2026-000077", deal_id=world.deal_id,
+                                   company_id=world.company_id, issue_date=now.date() - timedelta(days=30),
+                                   due_date=now.date() - timedelta(days=3), net="100000", vat="22000",
+                                   total="122000", currency="RUB"))
+    stalled_id = uuid.uuid4()
+    await deliver(ev.DealOpened(deal_id=stalled_id, title="Ремонт линии", company_id=world.company_id,
+                                owner_id=world.manager.user_id, pipeline_id=uuid.uuid4(), stage="demo",
+                                status="open", currency="RUB", opened_at=now - timedelta(days=40)))
+    from mercator.notifications.tables import DealView
+    async with app.state.runtime.sessionmaker() as s:  # nothing heard of it for 20 days
+        await s.execute(update(DealView).where(DealView.deal_id == stalled_id)
+                        .values(changed_at=now - timedelta(days=20)))
+        await s.commit()
+    async with app.state.runtime.uow() as uow:
+        assert await service.make_digests(uow, settings, now) == 1  # the head has nothing of their own
+    async with app.state.runtime.uow() as uow:
+        assert await service.make_digests(uow, settings, now) == 0  # once a day
+    await send_due(app)
+    [mail] = smtp.to(world.manager_email)
+    text = mail.get_body().get_content()
+    assert "Встречи сегодня (1)" in text and "ООО «Ромашка»: Подписание договора" in text
+    assert "Просроченные счета (1)" in text and "2026-000077 ООО «Ромашка»: 122\u00a0000,00 RUB" in text
+    assert "Сделки без движения (1)" in text and "Ремонт линии (ООО «Ромашка»), этап «demo», 20 дн." in text
+    assert "Поставка станков" not in text  # heard of just now: not stalled
