@@ -77,10 +77,11 @@ async def test_smtp_down_then_up_loses_nothing_and_sends_nothing_twice(app, worl
     assert all("Connect" in m.last_error or "refused" in m.last_error.lower() for m in queued)
     assert all(m.next_attempt_at > datetime.now(UTC) - timedelta(seconds=1) for m in queued)
     smtp.up()
-    for _ in range(100):
+    for _ in range(500):  # retries are due within the backoff cap (0.2 s here)
         await send_due(app)
         if all(m.status == "sent" for m in await messages(app)):
             break
+        await asyncio.sleep(0.02)
     assert [m.status for m in await messages(app)] == ["sent", "sent"]
     assert len(smtp.to(world.person_email)) == 1 and len(smtp.to(world.manager_email)) == 1
     assert len(smtp.messages) == 2 and len(await outbox(app, "MessageSent")) == 2
@@ -90,11 +91,12 @@ async def test_smtp_down_then_up_loses_nothing_and_sends_nothing_twice(app, worl
 async def test_a_message_that_finally_fails_says_why(app, world, deliver, smtp, settings):
     smtp.down()
     await deliver(proposal(world, documents=["proposal"]))
-    for _ in range(200):
+    for _ in range(500):
         await send_due(app)
         [m] = await messages(app)
         if m.status == "failed":
             break
+        await asyncio.sleep(0.02)
     assert (m.status, m.attempts) == ("failed", settings.send_max_attempts)
     assert m.last_error.startswith(f"gave up after {settings.send_max_attempts} attempts: ")
     [failed] = await outbox(app, "MessageFailed")

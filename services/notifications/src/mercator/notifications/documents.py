@@ -3,6 +3,7 @@ Cyrillic: nothing but what pip installs)."""
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import date, datetime
 from decimal import Decimal
@@ -93,17 +94,25 @@ def check_template(source: str, field: str, sample: dict[str, Any], *, html: boo
         raise InvalidValue("template_error", f"{where}{type(exc).__name__}: {exc}", field) from exc
 
 
+@lru_cache(maxsize=512)
+def _compiled(source: str, html: bool):
+    # Compiling costs more than rendering; a template's source changes only with a new version.
+    return environment(html=html).from_string(source)
+
+
 def render_text(source: str, context: dict[str, Any], *, html: bool = False) -> str:
-    return environment(html=html).from_string(source).render(context)
+    return _compiled(source, html).render(context)
 
 
 class DocumentPDF(FPDF):
-    def __init__(self, title: str):
+    def __init__(self, title: str, styles: tuple[str, ...] = ("", "B", "I", "BI")):
         super().__init__(orientation="P", unit="mm", format="A4")
         self.set_title(title)
         self.set_creator("Mercator")
-        for style, file in _FONT_FILES.items():
-            self.add_font(FONT, style, str(fontpkg_pt_sans.ROOT / "files" / file))
+        # fpdf2 subsets every font added, used or not, and that is most of a document's cost: only the
+        # styles the HTML can use are added.
+        for style in styles:
+            self.add_font(FONT, style, str(fontpkg_pt_sans.ROOT / "files" / _FONT_FILES[style]))
         self.set_font(FONT, size=10)
         self.set_auto_page_break(True, margin=15)
         self.set_margins(18, 15, 15)
@@ -114,8 +123,12 @@ class DocumentPDF(FPDF):
         self.cell(0, 5, f"{self.title} — стр. {self.page_no()}/{{nb}}", align="C")
 
 
+_ITALIC = re.compile(r"<(i|em|cite|dfn|var|address)\b", re.IGNORECASE)
+
+
 def html_to_pdf(title: str, html: str) -> bytes:
-    pdf = DocumentPDF(title)
+    styles = ("", "B", "I", "BI") if _ITALIC.search(html) else ("", "B")
+    pdf = DocumentPDF(title, styles)
     pdf.add_page()
     pdf.write_html(html, font_family=FONT, table_line_separators=True)
     return bytes(pdf.output())

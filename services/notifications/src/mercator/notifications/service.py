@@ -3,6 +3,7 @@ consumer's commit for event handlers)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -344,7 +345,9 @@ async def render_documents(session: AsyncSession, names: list[str], context: dic
         template = await template_named(session, name, TemplateKind.DOCUMENT)
         if template is None:
             raise InvalidValue("unknown_document", f"no document template named '{name}'", "documents")
-        out.append(documents.render_document(template.subject, template.body, context))
+        # Laying out a PDF takes tens of milliseconds of CPU: off the event loop, so requests and consumers
+        # are not held up meanwhile.
+        out.append(await asyncio.to_thread(documents.render_document, template.subject, template.body, context))
     return out
 
 
