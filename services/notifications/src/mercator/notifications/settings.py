@@ -21,6 +21,8 @@ class NotificationsSettings(ServiceSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_timeout_seconds: float = 30
+    # The CA bundle the SMTP server's certificate is checked against (the system's when unset).
+    smtp_ca_file: str | None = None
     mail_from: str = "Mercator <crm@localhost>"
 
     # Fax: "email" sends the PDF to <number>@<fax_email_domain> (most fax providers take it so);

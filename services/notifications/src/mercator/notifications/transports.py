@@ -49,14 +49,18 @@ def build_email(m: Outgoing, sender: str, to: str, domain: str = "mercator.local
 
 
 def _smtp_outcome(exc: Exception) -> Outcome:
-    # 5xx answers (an unknown mailbox, a refused sender) stay so however often they are asked again.
+    """A 5xx about this message (an unknown mailbox, content refused) stays so however often it is sent
+    again: permanent. Anything about our side (a wrong login, a refused sender address, the server away)
+    is retried: once someone puts the settings right, the waiting messages go by themselves."""
     code = getattr(exc, "code", None)
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         return Outcome(False, f"recipient refused: {'; '.join(str(r) for r in exc.recipients)}",
                        permanent=all(500 <= c < 600 for c in codes))
-    if isinstance(exc, aiosmtplib.SMTPResponseException) and code is not None:
+    if isinstance(exc, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError) and code is not None:
         return Outcome(False, f"SMTP {code}: {exc.message}", permanent=500 <= code < 600)
+    if isinstance(exc, aiosmtplib.SMTPResponseException) and code is not None:
+        return Outcome(False, f"SMTP {code}: {exc.message}")
     return Outcome(False, f"{type(exc).__name__}: {exc}")
 
 
@@ -70,7 +74,7 @@ class Mailer:
             await aiosmtplib.send(
                 msg, hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username, password=s.smtp_password,
                 use_tls=s.smtp_security == "tls", start_tls=True if s.smtp_security == "starttls" else False,
-                timeout=s.smtp_timeout_seconds)
+                cert_bundle=s.smtp_ca_file, timeout=s.smtp_timeout_seconds)
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
             return _smtp_outcome(exc)
         return Outcome(True)
