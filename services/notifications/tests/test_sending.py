@@ -244,3 +244,42 @@ async def test_the_morning_digest_lists_meetings_overdue_invoices_and_stalled_de
     assert "Просроченные счета (1)" in text and "2026-000077 ООО «Ромашка»: 122\u00a0000,00 RUB" in text
     assert "Сделки без движения (1)" in text and "Ремонт линии (ООО «Ромашка»), этап «demo», 20 дн." in text
     assert "Поставка станков" not in text  # heard of just now: not stalled
+
+
+async def test_a_proposal_read_before_its_contact_person_waits_for_them(app, world, deliver, smtp):
+    """Persons come on contacts' topic, proposals on deals': the proposal may be read first."""
+    late = uuid.uuid4()
+    await deliver(proposal(world, documents=["proposal"], persons=[late]))
+    await send_due(app)
+    [m] = await messages(app)
+    assert (m.status, m.recipient) == ("queued", f"person:{late}")
+    assert m.last_error == f"contact person {late} is not known to notifications yet" and not smtp.messages
+    await deliver(ev.PersonAdded(person_id=late, company_id=world.company_id, name="Пётр Опоздавший",
+                                 emails=["petr@romashka.example"]))
+    for _ in range(100):
+        await send_due(app)
+        if smtp.messages:
+            break
+        await asyncio.sleep(0.02)
+    [mail] = smtp.to("petr@romashka.example")
+    [(name, content)] = attachments(mail).items()
+    assert "Пётр Опоздавший" in pdf_text(content) and "Станок токарный" in pdf_text(content)
+    [m] = await messages(app)
+    assert (m.status, m.recipient, m.documents) == ("sent", "petr@romashka.example", [name])
+    [sent] = await outbox(app, "MessageSent")
+    assert sent["recipient"] == "petr@romashka.example" and sent["documents"] == [name]
+
+
+async def test_a_contact_person_never_heard_of_fails_the_message_saying_so(app, world, deliver, smtp, settings):
+    ghost = uuid.uuid4()
+    await deliver(proposal(world, documents=["proposal"], persons=[ghost]))
+    for _ in range(500):
+        await send_due(app)
+        [m] = await messages(app)
+        if m.status == "failed":
+            break
+        await asyncio.sleep(0.02)
+    assert m.last_error == (f"gave up after {settings.send_max_attempts} attempts: "
+                            f"contact person {ghost} is not known to notifications yet")
+    [failed] = await outbox(app, "MessageFailed")
+    assert failed["person_id"] == str(ghost) and not smtp.messages

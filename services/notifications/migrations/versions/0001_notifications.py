@@ -114,6 +114,7 @@ def upgrade() -> None:
     sa.Column('owner_id', sa.Uuid(), nullable=True),
     sa.Column('department_id', sa.Uuid(), nullable=True),
     sa.Column('documents', sa.JSON(), nullable=False),
+    sa.Column('pending', sa.JSON(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),

@@ -253,6 +253,7 @@ class Draft:
     attachments: list[tuple[str, bytes]] = field(default_factory=list)
     not_before: datetime | None = None
     error: str | None = None  # known at once: the message is made failed, saying why
+    pending: dict | None = None  # what to fill it in from, once what it needs is known
 
 
 async def enqueue(uow: UnitOfWork, d: Draft) -> tuple[Message, bool]:
@@ -268,7 +269,7 @@ async def enqueue(uow: UnitOfWork, d: Draft) -> tuple[Message, bool]:
                 cause_event_id=d.cause_event_id, cause_key=d.cause_key, company_id=d.company_id,
                 person_id=d.person_id, deal_id=d.deal_id, meeting_id=d.meeting_id, author_id=d.author_id,
                 owner_id=d.owner_id, department_id=d.department_id,
-                documents=[name for name, _ in d.attachments], created_at=at, updated_at=at)
+                documents=[name for name, _ in d.attachments], pending=d.pending, created_at=at, updated_at=at)
     uow.session.add(m)
     await uow.session.flush()  # the message row before its attachments (their foreign key)
     for i, (name, content) in enumerate(d.attachments):
@@ -372,33 +373,83 @@ def _person_address(p: PersonView | None, person_id: uuid.UUID, channel: Channel
 
 # --- what triggers what -----------------------------------------------------------------------------
 
+async def _proposal_content(s: AsyncSession, settings: NotificationsSettings, spec: dict, person: PersonView | None
+                            ) -> tuple[str, str | None, list[tuple[str, bytes]], str, str]:
+    """(address, error, documents, subject, body) of a proposal to one contact person."""
+    person_id = uuid.UUID(spec["person_id"])
+    address, error = _person_address(person, person_id, Channel(spec["channel"]), settings.phone_region)
+    context = await document_context(s, settings, company_id=uuid.UUID(spec["company_id"]),
+                                     deal_id=uuid.UUID(spec["deal_id"]), person_id=person_id,
+                                     manager_id=uuid.UUID(spec["author_id"]), message=spec.get("message"))
+    files: list[tuple[str, bytes]] = []
+    if error is None:
+        try:
+            files = await render_documents(s, spec["documents"], context)
+        except InvalidValue as exc:
+            error = exc.message
+    context["documents"] = [f for f, _ in files]
+    subject, body = await render_email(s, "proposal_email", context)
+    return address, error, files, subject, body
+
+
 async def on_proposal_sent(uow: UnitOfWork, p: ev.ProposalSent, event_id: uuid.UUID,
                            settings: NotificationsSettings) -> None:
-    """The documents go to each chosen contact person by the proposal's channel."""
+    """The documents go to each chosen contact person by the proposal's channel. A person or deal this
+    service has not heard of yet (their event is on another topic, read at its own pace) is waited for:
+    the message is made pending and the sender fills it in once they are known."""
     s = uow.session
     channel = Channel(p.channel) if p.channel in ("email", "fax") else Channel.EMAIL
     deal = await s.get(DealView, p.deal_id)
     company = await s.get(CompanyView, p.company_id)
     for person_id in p.recipient_person_ids:
         person = await s.get(PersonView, person_id)
-        address, error = _person_address(person, person_id, channel, settings.phone_region)
-        key = f"{event_id}"
-        context = await document_context(s, settings, company_id=p.company_id, deal_id=p.deal_id,
-                                         person_id=person_id, manager_id=p.author_id, message=p.message)
-        files: list[tuple[str, bytes]] = []
-        if error is None:
-            try:
-                files = await render_documents(s, p.documents, context)
-            except InvalidValue as exc:
-                error = exc.message
-        context["documents"] = [f for f, _ in files]
-        subject, body = await render_email(s, "proposal_email", context)
-        await enqueue(uow, Draft(
-            channel=channel, kind="proposal", recipient=address, recipient_name=person.name if person else None,
-            subject=subject, body=body, cause_type="ProposalSent", cause_event_id=event_id, cause_key=key,
-            company_id=p.company_id, person_id=person_id, deal_id=p.deal_id, author_id=p.author_id,
-            owner_id=deal.owner_id if deal else (company.owner_id if company else p.author_id),
-            department_id=deal.department_id if deal else None, attachments=files, error=error))
+        spec = {"channel": channel.value, "person_id": str(person_id), "company_id": str(p.company_id),
+                "deal_id": str(p.deal_id), "author_id": str(p.author_id), "message": p.message,
+                "documents": list(p.documents)}
+        common = dict(channel=channel, kind="proposal", cause_type="ProposalSent", cause_event_id=event_id,
+                      cause_key=str(event_id), company_id=p.company_id, person_id=person_id, deal_id=p.deal_id,
+                      author_id=p.author_id,
+                      owner_id=deal.owner_id if deal else (company.owner_id if company else p.author_id),
+                      department_id=deal.department_id if deal else None)
+        if person is None or deal is None:
+            await enqueue(uow, Draft(recipient=f"person:{person_id}", subject="", body="", pending=spec, **common))
+            continue
+        address, error, files, subject, body = await _proposal_content(s, settings, spec, person)
+        await enqueue(uow, Draft(recipient=address, recipient_name=person.name, subject=subject, body=body,
+                                 attachments=files, error=error, **common))
+
+
+async def _fill_pending(uow: UnitOfWork, m: Message, settings: NotificationsSettings, at: datetime) -> bool:
+    """A pending proposal whose person and deal are now known gets its address, documents and text (True);
+    one still waiting tries again later, and fails saying why after the last attempt."""
+    s = uow.session
+    spec = m.pending
+    person = await s.get(PersonView, uuid.UUID(spec["person_id"]))
+    deal = await s.get(DealView, uuid.UUID(spec["deal_id"]))
+    if person is None or deal is None:
+        m.attempts += 1
+        missing = (f"contact person {spec['person_id']}" if person is None else f"deal {spec['deal_id']}")
+        outcome = domain.Outcome(False, f"{missing} is not known to notifications yet")
+        step = domain.after_attempt(outcome, m.attempts, at, settings.send_max_attempts, settings.retry_base_seconds,
+                                    settings.retry_max_seconds)
+        m.status, m.updated_at, m.last_error = step.status.value, at, outcome.error
+        if step.status is Status.FAILED:
+            m.failed_at, m.last_error = at, domain.give_up_reason(outcome, m.attempts)
+            _emit_outcome(uow, m)
+        else:
+            m.next_attempt_at = step.next_attempt_at
+        return False
+    address, error, files, subject, body = await _proposal_content(s, settings, spec, person)
+    m.recipient, m.recipient_name, m.subject, m.body, m.pending = address, person.name, subject, body, None
+    m.owner_id, m.department_id = deal.owner_id, deal.department_id
+    m.documents = [name for name, _ in files]
+    for i, (name, content) in enumerate(files):
+        s.add(Attachment(message_id=m.id, position=i, filename=name, content_type=PDF, content=content))
+    if error is not None:
+        m.status, m.last_error, m.failed_at, m.updated_at = Status.FAILED.value, error, at, at
+        _emit_outcome(uow, m)
+        return False
+    return True
 
 
 async def _reminder(uow: UnitOfWork, meeting: MeetingView, settings: NotificationsSettings,
@@ -630,6 +681,8 @@ async def claim_due(uow: UnitOfWork, settings: NotificationsSettings) -> list[Ou
         .with_for_update(skip_locked=True))).scalars().all()
     out = []
     for m in rows:
+        if m.pending is not None and not await _fill_pending(uow, m, settings, at):
+            continue
         m.status, m.updated_at = Status.SENDING.value, at
         files = (await uow.session.execute(select(Attachment).where(Attachment.message_id == m.id)
                                            .order_by(Attachment.position))).scalars().all()

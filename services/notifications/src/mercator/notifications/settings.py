@@ -32,6 +32,7 @@ class NotificationsSettings(ServiceSettings):
     fax_hylafax_host: str = "127.0.0.1"
     fax_hylafax_user: str = "mercator"
     fax_sendfax: str = "sendfax"
+    fax_timeout_seconds: float = 60
     # Numbers written without a country code are read as this country's.
     phone_region: str = "RU"
 

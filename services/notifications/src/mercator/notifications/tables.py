@@ -81,6 +81,8 @@ class Message(Base):
     owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # whose message it is, for who sees it
     department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     documents: Mapped[list] = mapped_column(JSON, default=list)  # the attachments' file names
+    # A message waiting for what it is made from (a contact person not heard of yet): how to fill it in.
+    pending: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -125,10 +125,12 @@ class HylaFaxTransport:
                     "-d", m.recipient, *files,
                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
                     env={"FAXUSER": self.s.fax_hylafax_user, "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
-                out, _ = await asyncio.wait_for(proc.communicate(), timeout=self.s.smtp_timeout_seconds)
+                out, _ = await asyncio.wait_for(proc.communicate(), timeout=self.s.fax_timeout_seconds)
             except FileNotFoundError:
                 return Outcome(False, f"{self.s.fax_sendfax} is not installed (Debian package hylafax-client)")
             except asyncio.TimeoutError:
+                proc.kill()  # the job may or may not have reached the server: the retry says so in its answer
+                await proc.wait()
                 return Outcome(False, "sendfax did not answer in time")
         text = out.decode(errors="replace").strip()
         if proc.returncode != 0 or not _JOB.search(text):
