@@ -177,7 +177,12 @@ async def test_a_mailing_is_throttled_and_each_message_tracked(app, world, deliv
                                       email=f"guest{i}@example.org") for i in range(4)]
     recipients.append(ev.MailingRecipient(company_id=world.company_id, person_id=uuid.uuid4(), name="Без адреса",
                                           email="not-an-address"))
-    await deliver(ev.MailingRequested(mailing_id=uuid.uuid4(), marketing_event_id=uuid.uuid4(),
+    event_id = uuid.uuid4()
+    await deliver(ev.MarketingEventCreated(marketing_event_id=event_id, name="Выставка «Металлообработка-2026»",
+                                           kind="exhibition", starts_on=datetime(2026, 5, 25).date(),
+                                           currency="RUB", organiser_id=world.manager.user_id,
+                                           created_at=datetime.now(UTC)))
+    await deliver(ev.MailingRequested(mailing_id=uuid.uuid4(), marketing_event_id=event_id,
                                       template_name="mailing", offer="Скидка 10% участникам выставки",
                                       recipients=recipients, requested_by=world.manager.user_id,
                                       requested_at=datetime.now(UTC)))
@@ -195,6 +200,7 @@ async def test_a_mailing_is_throttled_and_each_message_tracked(app, world, deliv
         await asyncio.sleep(0.05)
     assert sorted(m["To"].addresses[0].addr_spec for m in smtp.messages) == [f"guest{i}@example.org" for i in range(4)]
     assert all("Скидка 10% участникам выставки" in m.get_body().get_content() for m in smtp.messages)
+    assert {m["Subject"] for m in smtp.messages} == {"Выставка «Металлообработка-2026», 25.05.2026"}
     assert len(await outbox(app, "MessageSent")) == 4
 
 

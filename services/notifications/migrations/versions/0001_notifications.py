@@ -76,6 +76,16 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_invoices_company_id'), 'invoices', ['company_id'], unique=False)
     op.create_index(op.f('ix_invoices_deal_id'), 'invoices', ['deal_id'], unique=False)
+    op.create_table('marketing_events',
+    sa.Column('marketing_event_id', sa.Uuid(), nullable=False),
+    sa.Column('name', sa.String(length=300), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('starts_on', sa.Date(), nullable=False),
+    sa.Column('ends_on', sa.Date(), nullable=True),
+    sa.Column('offer', sa.Text(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('marketing_event_id', name=op.f('pk_marketing_events'))
+    )
     op.create_table('meetings',
     sa.Column('meeting_id', sa.Uuid(), nullable=False),
     sa.Column('company_id', sa.Uuid(), nullable=False),
@@ -243,6 +253,7 @@ def downgrade() -> None:
     op.drop_table('messages')
     op.drop_index(op.f('ix_meetings_owner_id'), table_name='meetings')
     op.drop_table('meetings')
+    op.drop_table('marketing_events')
     op.drop_index(op.f('ix_invoices_deal_id'), table_name='invoices')
     op.drop_index(op.f('ix_invoices_company_id'), table_name='invoices')
     op.drop_table('invoices')

@@ -46,6 +46,10 @@ async def on_mailing(uow: UnitOfWork, d: Delivery, settings: NotificationsSettin
     await service.on_mailing_requested(uow, d.payload, d.envelope.id, settings)
 
 
+async def on_marketing_event(uow: UnitOfWork, d: Delivery) -> None:
+    await service.apply_marketing_event(uow.session, d.payload, d.envelope.sequence)
+
+
 async def on_deal(uow: UnitOfWork, d: Delivery) -> None:
     await service.apply_deal(uow.session, d.payload, d.envelope.sequence, d.envelope.time)
 
@@ -114,7 +118,8 @@ def handlers(settings: NotificationsSettings) -> dict[str, dict[str, Handler]]:
                 "CompanyMerged": on_merged, "PersonAdded": on_person, "PersonUpdated": on_person,
                 "MeetingScheduled": bound(on_meeting_scheduled), "MeetingRescheduled": bound(on_meeting_rescheduled),
                 "MeetingCancelled": on_meeting_cancelled, "MeetingCompleted": on_meeting_completed,
-                "MailingRequested": bound(on_mailing)}
+                "MailingRequested": bound(on_mailing), "MarketingEventCreated": on_marketing_event,
+                "MarketingEventUpdated": on_marketing_event}
     deals = {"DealOpened": on_deal, "DealUpdated": on_deal, "DealStageChanged": on_stage, "DealWon": on_won,
              "DealLost": on_lost, "DealReopened": on_reopened, "ProductCreated": on_product,
              "ProductUpdated": on_product, "ProposalSent": bound(on_proposal)}

@@ -120,6 +120,6 @@ EMAILS = {
         "{{ d.days }} дн.\n{% else %}- нет\n{% endfor %}"),
     "mailing": (
         "Рассылка по маркетинговому мероприятию",
-        "{{ event.name }}",
+        "{{ event.name or 'Приглашение' }}{% if event.starts_on %}, {{ event.starts_on|date }}{% endif %}",
         "Уважаемый(ая) {{ recipient.name }}!\n\n{{ offer or 'Приглашаем вас принять участие.' }}\n"),
 }

@@ -27,7 +27,7 @@ from mercator.notifications import documents, domain, schemas
 from mercator.notifications.domain import Channel, Status, TemplateKind
 from mercator.notifications.settings import NotificationsSettings
 from mercator.notifications.tables import (Attachment, CompanyView, DealView, DepartmentView, InvoiceView,
-                                           MeetingView, Message, PersonView, ProductView, Template, TemplateVersion,
+                                           MarketingEventView, MeetingView, Message, PersonView, ProductView, Template, TemplateVersion,
                                            UserView)
 from mercator.notifications.transports import Outgoing
 
@@ -210,6 +210,11 @@ async def apply_user(session: AsyncSession, p: ev.UserCard, sequence: int) -> No
 async def apply_department(session: AsyncSession, p: ev.DepartmentChanged) -> None:
     await _upsert(session, DepartmentView, {"department_id": p.department_id},
                   dict(name=p.name, parent_id=p.parent_id), None)
+
+
+async def apply_marketing_event(session: AsyncSession, p: ev.MarketingEventCard, sequence: int) -> None:
+    await _upsert(session, MarketingEventView, {"marketing_event_id": p.marketing_event_id},
+                  dict(name=p.name, kind=p.kind, starts_on=p.starts_on, ends_on=p.ends_on, offer=p.offer), sequence)
 
 
 async def apply_invoice_issued(session: AsyncSession, p: ev.InvoiceIssued) -> None:
@@ -538,12 +543,16 @@ async def on_mailing_requested(uow: UnitOfWork, p: ev.MailingRequested, event_id
         Message.kind == "mailing", Message.status == Status.QUEUED.value))).scalar()
     start = max(now(), aware(last) + timedelta(seconds=1 / settings.mailing_rate_per_second)) if last else now()
     slots = iter(domain.mailing_slots(len(p.recipients), start, settings.mailing_rate_per_second))
+    event = await s.get(MarketingEventView, p.marketing_event_id)
+    event_ctx = ({"name": event.name, "kind": event.kind, "starts_on": event.starts_on, "ends_on": event.ends_on}
+                 if event else {"name": "", "kind": "mailing", "starts_on": None, "ends_on": None})
+    offer = p.offer or (event.offer if event else None)
     for r in p.recipients:
         company = await s.get(CompanyView, r.company_id)
         person = await s.get(PersonView, r.person_id)
         context = {"recipient": {"name": r.name, "email": r.email}, "person": ctx.person_ctx(person),
-                   "company": ctx.company_ctx(company), "offer": p.offer, "today": date.today(),
-                   "event": {"name": p.template_name or "", "id": str(p.marketing_event_id)}}
+                   "company": ctx.company_ctx(company), "offer": offer, "today": date.today(),
+                   "event": event_ctx}
         error = None
         try:
             address = domain.check_email(r.email)

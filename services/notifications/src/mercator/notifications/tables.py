@@ -214,3 +214,15 @@ class MeetingView(Base):
     reminder_minutes_before: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(12))  # planned | done | cancelled
     deal_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class MarketingEventView(Base):
+    __tablename__ = "marketing_events"
+
+    marketing_event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(20))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    offer: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=0)
