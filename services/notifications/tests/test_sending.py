@@ -66,7 +66,7 @@ async def test_a_redelivered_event_sends_nothing_twice(app, world, deliver, smtp
     assert len(await outbox(app, "MessageSent")) == 1
 
 
-async def test_smtp_down_then_up_loses_nothing_and_sends_nothing_twice(app, world, deliver, smtp):
+async def test_smtp_down_then_up_loses_nothing_and_sends_nothing_twice(app, world, deliver, smtp, api):
     smtp.down()
     await deliver(proposal(world, documents=["proposal"]))
     await deliver(ev.InactivityDetected(company_id=world.company_id, owner_id=world.manager.user_id,
@@ -86,6 +86,9 @@ async def test_smtp_down_then_up_loses_nothing_and_sends_nothing_twice(app, worl
     assert len(smtp.to(world.person_email)) == 1 and len(smtp.to(world.manager_email)) == 1
     assert len(smtp.messages) == 2 and len(await outbox(app, "MessageSent")) == 2
     assert await send_due(app) == 0
+    metrics = (await api.get("/metrics")).text  # what ops sees: the retries and the sends
+    assert 'message_attempts_total{channel="email",outcome="sent"} 2.0' in metrics
+    assert 'message_attempts_total{channel="email",outcome="retry"}' in metrics
 
 
 async def test_a_message_that_finally_fails_says_why(app, world, deliver, smtp, settings):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
+from prometheus_client import Counter, Histogram
 
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
@@ -30,6 +32,11 @@ class Sender:
         self.runtime, self.settings = runtime, settings
         self.transports = transports or Transports(settings)
         self.wake = asyncio.Event()
+        registry = runtime.metrics.registry
+        self.attempts = Counter("message_attempts_total", "Attempts to send a message, by what came of them "
+                                "(sent, retry, failed)", ["channel", "outcome"], registry=registry)
+        self.latency = Histogram("message_send_seconds", "Time one attempt took at the SMTP server or sendfax",
+                                 ["channel"], registry=registry, buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 
     async def run_once(self) -> int:
         async with self.runtime.uow() as uow:
@@ -40,13 +47,19 @@ class Sender:
 
         async def one(m: Outgoing) -> None:
             async with gate:
+                started = time.perf_counter()
                 try:
                     outcome = await self.transports.send(m)
                 except Exception as exc:  # noqa: BLE001 - a transport bug is one more failed attempt, not a dead sender
                     log.exception("sending %s failed", m.id)
                     outcome = Outcome(False, f"{type(exc).__name__}: {exc}")
+                self.latency.labels(m.channel).observe(time.perf_counter() - started)
                 async with self.runtime.uow() as uow:
-                    await service.record_outcome(uow, uuid.UUID(m.id), outcome, self.settings)
+                    row = await service.record_outcome(uow, uuid.UUID(m.id), outcome, self.settings)
+                if row is not None:
+                    self.attempts.labels(m.channel, {"sent": "sent", "failed": "failed"}.get(row.status, "retry")).inc()
+                if not outcome.ok:
+                    log.info("message %s to %s not sent: %s", m.id, m.recipient, outcome.error)
 
         await asyncio.gather(*(one(m) for m in batch))
         return len(batch)
