@@ -14,7 +14,7 @@ WITH_TEST_EXTRA := $(patsubst %/pyproject.toml,%,$(shell grep -lsE '^test[[:spac
 SERVICE_INSTALLS := $(foreach d,$(SERVICE_DIRS),-e '$(d)$(if $(filter $(d),$(WITH_TEST_EXTRA)),[test])')
 PYTEST_ARGS ?=
 
-.PHONY: venv system run test bench bench-gateway events clean demo bench-analytics
+.PHONY: venv system run test bench bench-gateway bench-notifications events clean demo bench-analytics
 
 venv: $(STAMP)
 
@@ -56,6 +56,9 @@ demo: venv
 bench-analytics: venv
 	$(PY) -m pip install --quiet -e 'services/analytics[bench]'
 	$(PY) bench/analytics.py $(BENCH_ARGS)
+
+bench-notifications: venv
+	$(PY) bench/notifications.py
 
 events: venv
 	$(PY) -m mercator.common.events.export --out docs/events

@@ -252,7 +252,46 @@ async def test_deal_and_billing_facts_are_two_consumer_groups(settings):
         groups = {c.name: set(c.handlers) for c in runtime.consumers}
     finally:
         await runtime.engine.dispose()
-    assert groups == {"contacts.deals": set(consumers.DEALS), "contacts.billing": set(consumers.BILLING)}
-    for owner, handlers in (("deals", consumers.DEALS), ("billing", consumers.BILLING)):
+    assert groups == {"contacts.deals": set(consumers.DEALS), "contacts.billing": set(consumers.BILLING),
+                      "contacts.notifications": set(consumers.NOTIFICATIONS)}
+    for owner, handlers in (("deals", consumers.DEALS), ("billing", consumers.BILLING),
+                            ("notifications", consumers.NOTIFICATIONS)):
         assert {ev.payload_model(t).owner for t in handlers} == {owner}
     assert len(HANDLERS) == len(FACTS) == 15
+
+
+# --- messages the notifications service sent or gave up on ------------------------------------------
+
+def message_outcome(company_id, sent: bool, **kw):
+    common = dict(message_id=uuid.uuid4(), channel=kw.pop("channel", "email"), recipient=kw.pop("recipient", "ivan@romashka.ru"),
+                  subject="Поставка станков: документы", documents=["Коммерческое_предложение.pdf"],
+                  company_id=company_id, deal_id=DEAL, cause_type="ProposalSent", attempts=1, **kw)
+    if sent:
+        return ev.MessageSent(**common, sent_at=T)
+    return ev.MessageFailed(**common, error="gave up after 6 attempts: SMTP 451", failed_at=T)
+
+
+async def feed_message(app, d: Delivery) -> None:
+    async with app.state.runtime.uow() as uow:
+        await consumers.NOTIFICATIONS[d.envelope.type](uow, d)
+        await uow.commit()
+
+
+@pytest.mark.parametrize("channel,recipient", [("email", "ivan@romashka.ru"), ("fax", "+74951234567")])
+async def test_a_sent_message_is_an_outgoing_entry_of_its_channel(api, app, manager, channel, recipient):
+    company = await new_company(api)
+    author = manager.user_id
+    d = delivery(message_outcome(uuid.UUID(company), True, channel=channel, recipient=recipient, author_id=author))
+    await feed_message(app, d)
+    await feed_message(app, d)  # replayed past the inbox: still one entry
+    async with app.state.runtime.sessionmaker() as s:
+        [entry] = (await s.execute(select(Activity).where(Activity.company_id == uuid.UUID(company)))).scalars().all()
+    assert (entry.kind, entry.direction, entry.happened_at, entry.author_id) == (channel, "outbound", T, author)
+    assert recipient in entry.summary and "Коммерческое_предложение.pdf" in entry.summary
+
+
+async def test_a_failed_message_is_a_system_note_saying_why(api, app):
+    company = await new_company(api)
+    await feed_message(app, delivery(message_outcome(uuid.UUID(company), False)))
+    [entry] = await system_entries(app, company)
+    assert entry.summary.startswith("Не отправлено: Письмо") and "SMTP 451" in entry.summary

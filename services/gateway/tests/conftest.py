@@ -117,8 +117,13 @@ async def services(postgres):
     to_deals = httpx.AsyncClient(transport=Switch(deals), base_url="http://deals")
     billing = build_billing(s := BillingSettings(database_url=urls["billing"], **off), Runtime(s),
                             deals_http=to_deals, contacts_http=to_contacts)
-    yield {"contacts": contacts, "deals": deals, "billing": billing}
-    for app in (contacts, deals, billing):
+    from mercator.notifications.app import MIGRATIONS as NOTIFICATIONS
+    from mercator.notifications.app import build_app as build_notifications
+    from mercator.notifications.settings import NotificationsSettings
+    urls["notifications"] = await postgres.migrated("notifications", NOTIFICATIONS)
+    notifications = build_notifications(s := NotificationsSettings(database_url=urls["notifications"], **off), Runtime(s))
+    yield {"contacts": contacts, "deals": deals, "billing": billing, "notifications": notifications}
+    for app in (contacts, deals, billing, notifications):
         await app.state.runtime.engine.dispose()
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from mercator.common.bus.consumer import Delivery, Handler
 from mercator.common.events import catalogue as ev
 from mercator.common.uow import UnitOfWork
-from mercator.contacts import service
+from mercator.contacts import domain, service
 from mercator.contacts.domain import day_start, money, system_entry
 
 # What a fact reads like in the history, and when it happened (None: the envelope's time).
@@ -86,5 +86,35 @@ BILLING: dict[str, Handler] = {
     "DeliveryDelivered": _on(lambda p: (f"Доставлено клиенту, накладная {p.waybill}", day_start(p.delivered_on))),
 }
 
+
+
+def _message(p: ev.MessageOutcome) -> str:
+    what = "Факс" if p.channel == "fax" else "Письмо"
+    docs = _tail(", ".join(p.documents), "; документы: ")
+    return f"{what} «{p.subject or ''}» на {p.recipient}{docs}"
+
+
+def _on_message(sent: bool) -> Handler:
+    """An e-mail or fax the notifications service sent is an outgoing entry of that kind in the history;
+    one it finally could not send is a system note saying why."""
+    async def handle(uow: UnitOfWork, d: Delivery) -> None:
+        p = d.payload
+        if p.company_id is None:
+            return  # a manager's reminder or digest: nothing of a client's
+        if sent:
+            entry = system_entry(d.envelope.id, d.envelope.type, _message(p), p.sent_at, str(p.author_id or "") or
+                                 d.envelope.actor, p.deal_id)
+            kind = domain.ActivityKind.FAX if p.channel == "fax" else domain.ActivityKind.EMAIL
+            await service.record_system_entry(uow, p.company_id, entry, kind=kind,
+                                              direction=domain.Direction.OUTBOUND, person_id=p.person_id)
+        else:
+            entry = system_entry(d.envelope.id, d.envelope.type, f"Не отправлено: {_message(p)}: {p.error}",
+                                 p.failed_at, d.envelope.actor, p.deal_id)
+            await service.record_system_entry(uow, p.company_id, entry)
+    return handle
+
+
+NOTIFICATIONS: dict[str, Handler] = {"MessageSent": _on_message(True), "MessageFailed": _on_message(False)}
+
 # One consumer group per publisher, so a slow billing topic does not hold up deal facts.
-CONSUMERS = {"deals": DEALS, "billing": BILLING}
+CONSUMERS = {"deals": DEALS, "billing": BILLING, "notifications": NOTIFICATIONS}

@@ -531,8 +531,12 @@ async def _card_for_event(session: AsyncSession, company_id: uuid.UUID) -> Compa
     return None
 
 
-async def record_system_entry(uow: UnitOfWork, company_id: uuid.UUID, entry: domain.SystemEntry) -> Company | None:
-    """Writes the entry once; returns its card, or None when the entry was skipped."""
+async def record_system_entry(uow: UnitOfWork, company_id: uuid.UUID, entry: domain.SystemEntry, *,
+                              kind: domain.ActivityKind = domain.ActivityKind.SYSTEM,
+                              direction: domain.Direction = domain.Direction.INTERNAL,
+                              person_id: uuid.UUID | None = None) -> Company | None:
+    """Writes the entry once; returns its card, or None when the entry was skipped. Another service's
+    outgoing e-mail or fax is written as that kind of entry, outgoing, not as a system note."""
     company = await _card_for_event(uow.session, company_id)
     if company is None:
         # Contacts owns the cards: an unknown id is the sender's bug, and failing here would only
@@ -542,9 +546,9 @@ async def record_system_entry(uow: UnitOfWork, company_id: uuid.UUID, entry: dom
     # The inbox already drops a redelivered event; the derived id makes a replay past it a no-op too.
     if await uow.session.get(Activity, entry.id) is not None:
         return None
-    _write_activity(uow, company, kind=domain.ActivityKind.SYSTEM.value, direction=domain.Direction.INTERNAL.value,
+    _write_activity(uow, company, kind=kind.value, direction=direction.value,
                     subject=entry.subject, summary=entry.summary, happened_at=entry.happened_at,
-                    author_id=entry.author_id, deal_id=entry.deal_id, activity_id=entry.id)
+                    author_id=entry.author_id, deal_id=entry.deal_id, activity_id=entry.id, person_id=person_id)
     return company
 
 

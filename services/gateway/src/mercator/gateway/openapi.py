@@ -36,7 +36,7 @@ from mercator.gateway.proxy import ROUTES, Upstreams
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("contacts", "deals", "billing", "analytics")
+SERVICES = ("contacts", "deals", "billing", "notifications", "analytics")
 PREFIX = "/api/v1/"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 GATEWAY = "gateway"

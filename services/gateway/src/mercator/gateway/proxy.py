@@ -38,6 +38,7 @@ ROUTES: dict[str, str] = {
     **dict.fromkeys(("deals", "pipelines", "lost-reasons", "products", "product-groups", "board"), "deals"),
     **dict.fromkeys(("contracts", "invoices", "payments", "deliveries", "receivables", "clients"), "billing"),
     "reports": "analytics",
+    **dict.fromkeys(("templates", "documents", "messages"), "notifications"),
 }
 SAFE = {"GET", "HEAD"}
 _FORWARDED = {"content-type", "accept", "if-match", "idempotency-key", "accept-language"}

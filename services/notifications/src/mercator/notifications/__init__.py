@@ -1,0 +1,1 @@
+"""Mercator notifications: templates, documents, e-mail and fax, reminders, alerts and digests."""

@@ -1,0 +1,125 @@
+"""HTTP routes of the notifications service: translate, call one use case, translate back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Header, Path, Query, Response
+
+from mercator.common.http.deps import CurrentUser, RuntimeDep, SessionDep, UowDep
+from mercator.common.http.pagination import Page
+from mercator.common.http.versions import etag, expected_version
+from mercator.notifications import schemas, service
+from mercator.notifications.domain import Status, TemplateKind
+
+router = APIRouter(prefix="/api/v1")
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+def _template(row, response: Response | None = None) -> schemas.TemplatePublic:
+    if response is not None:
+        response.headers["ETag"] = etag(row.version)
+    return schemas.TemplatePublic.model_validate(row, from_attributes=True)
+
+
+@router.post("/templates", status_code=201, response_model=schemas.TemplatePublic, tags=["templates"])
+async def create_template(body: schemas.TemplateCreate, uow: UowDep, caller: CurrentUser, response: Response):
+    """A template is checked when saved: one that does not parse, or fails on sample data, is refused
+    naming the field and the line."""
+    row = await service.create_template(uow, body, caller)
+    response.headers["Location"] = f"/api/v1/templates/{row.id}"
+    return _template(row, response)
+
+
+@router.get("/templates", response_model=Page[schemas.TemplatePublic], tags=["templates"])
+async def list_templates(session: SessionDep, _: CurrentUser, kind: TemplateKind | None = None, limit: Limit = 50,
+                         cursor: str | None = None):
+    rows, next_cursor = await service.list_templates(session, kind, limit, cursor)
+    return Page(items=[_template(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/templates/{template_id}", response_model=schemas.TemplatePublic, tags=["templates"])
+async def get_template(template_id: uuid.UUID, session: SessionDep, _: CurrentUser, response: Response):
+    return _template(await service.get_template(session, template_id), response)
+
+
+@router.patch("/templates/{template_id}", response_model=schemas.TemplatePublic, tags=["templates"])
+async def update_template(template_id: uuid.UUID, body: schemas.TemplateUpdate, uow: UowDep, caller: CurrentUser,
+                          response: Response, if_match: Annotated[str | None, Header()] = None):
+    """Each edit is a new version; the old ones stay readable under /versions."""
+    row = await service.update_template(uow, template_id, body, expected_version(if_match), caller)
+    return _template(row, response)
+
+
+@router.get("/templates/{template_id}/versions", response_model=list[schemas.TemplateVersionPublic],
+            tags=["templates"])
+async def template_versions(template_id: uuid.UUID, session: SessionDep, _: CurrentUser):
+    return [schemas.TemplateVersionPublic.model_validate(v, from_attributes=True)
+            for v in await service.template_versions(session, template_id)]
+
+
+@router.get("/templates/{template_id}/versions/{version}", response_model=schemas.TemplateVersionPublic,
+            tags=["templates"])
+async def template_version(template_id: uuid.UUID, version: int, session: SessionDep, _: CurrentUser):
+    return schemas.TemplateVersionPublic.model_validate(await service.template_version(session, template_id, version),
+                                                        from_attributes=True)
+
+
+def _pdf(filename: str, content: bytes) -> Response:
+    return Response(content, media_type="application/pdf",
+                    headers={"Content-Disposition": f"inline; filename*=UTF-8''{quote(filename)}"})
+
+
+@router.post("/documents", tags=["documents"], response_class=Response,
+             responses={200: {"content": {"application/pdf": {}}, "description": "the document as PDF"}})
+async def render_document(body: schemas.DocumentRequest, session: SessionDep, runtime: RuntimeDep,
+                          caller: CurrentUser):
+    """A document filled from the client card and the deal, as PDF: what a message would attach."""
+    filename, content = await service.preview_document(session, body, caller, runtime.settings)
+    return _pdf(filename, content)
+
+
+@router.post("/messages", status_code=202, response_model=schemas.MessagePublic, tags=["messages"])
+async def send_message(body: schemas.MessageCreate, uow: UowDep, runtime: RuntimeDep, caller: CurrentUser,
+                       response: Response):
+    """Queued now, sent by the sender in the background; follow its status at Location."""
+    m = await service.send_by_hand(uow, body, caller, runtime.settings)
+    response.headers["Location"] = f"/api/v1/messages/{m.id}"
+    return schemas.MessagePublic.model_validate(m, from_attributes=True)
+
+
+@router.get("/messages", response_model=Page[schemas.MessagePublic], tags=["messages"])
+async def list_messages(session: SessionDep, caller: CurrentUser, status: Status | None = None,
+                        company_id: uuid.UUID | None = None, deal_id: uuid.UUID | None = None,
+                        kind: str | None = Query(None, max_length=20), limit: Limit = 50, cursor: str | None = None):
+    """Newest first; only the caller's messages (a head: their departments')."""
+    rows, next_cursor = await service.list_messages(session, caller, status=status, company_id=company_id,
+                                                    deal_id=deal_id, kind=kind, limit=limit, cursor=cursor)
+    return Page(items=[schemas.MessagePublic.model_validate(r, from_attributes=True) for r in rows],
+                next_cursor=next_cursor)
+
+
+@router.get("/messages/{message_id}", response_model=schemas.MessagePublic, tags=["messages"])
+async def get_message(message_id: uuid.UUID, session: SessionDep, caller: CurrentUser):
+    return schemas.MessagePublic.model_validate(await service.get_message(session, message_id, caller),
+                                                from_attributes=True)
+
+
+@router.get("/messages/{message_id}/documents/{position}", tags=["messages"], response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}, "description": "the document as sent"}})
+async def message_document(message_id: uuid.UUID, position: Annotated[int, Path(ge=0, le=100)], session: SessionDep,
+                           caller: CurrentUser):
+    row = await service.attachment(session, message_id, position, caller)
+    return _pdf(row.filename, row.content)
+
+
+@router.post("/messages/{message_id}/retry", response_model=schemas.MessagePublic, tags=["messages"])
+async def retry_message(message_id: uuid.UUID, uow: UowDep, caller: CurrentUser):
+    """A failed message queued again (after the address or the server was put right)."""
+    return schemas.MessagePublic.model_validate(await service.retry_message(uow, message_id, caller),
+                                                from_attributes=True)
+
+
+
