@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy import select
 
-from mercator.billing import domain, schemas, service
+from mercator.billing import domain, schemas, service, statements
 from mercator.billing.tables import Allocation, Invoice, Payment
 from mercator.common.http.deps import CurrentUser, RuntimeDep, SessionDep, UowDep
 from mercator.common.http.peers import Peer
-from mercator.common.http.versions import etag
+from mercator.common.http.pagination import Page
+from mercator.common.http.versions import etag, expected_version
 
 router = APIRouter(prefix="/api/v1")
 
@@ -154,3 +155,66 @@ async def receivables(session: SessionDep, runtime: RuntimeDep, caller: CurrentU
     their own clients (their own row), a head their departments'."""
     day = service.today(runtime.settings.time_zone)
     return schemas.Receivables(by=by, as_of=day, rows=await service.receivables(session, caller, by=by, day=day))
+
+
+# --- bank statements ----------------------------------------------------------------------------------------
+
+def _line(row) -> schemas.StatementLinePublic:
+    return schemas.StatementLinePublic.model_validate(row, from_attributes=True)
+
+
+@router.post("/bank-statements", response_model=schemas.StatementImported, tags=["bank statements"],
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/xml": {"schema": {"type": "string", "format": "binary"}},
+                 "text/plain": {"schema": {"type": "string", "format": "binary"}}}}})
+async def import_statement(request: Request, runtime: RuntimeDep, caller: CurrentUser):
+    """A bank statement as the body: ISO 20022 camt.053 XML, or 1CClientBankExchange text (Windows-1251 or
+    UTF-8). Each incoming payment is kept once, however often the statement is imported; one that names an
+    open invoice by its number, comes from its client's tax id and pays its amount is recorded as a payment;
+    the rest is listed (`GET /bank-statements/lines?status=unmatched`) for a person to match."""
+    service.statement_sight(caller)
+    fmt, lines = statements.read_statement(await request.body())
+    new = matched = 0
+    unmatched = []
+    for read in lines:  # one transaction per payment: an interrupted import resumes where it stopped
+        async with runtime.uow() as uow:
+            row, is_new = await service.take_statement_line(uow, fmt, read, runtime.settings.time_zone, caller)
+        new += is_new
+        if is_new and row.status == "matched":
+            matched += 1
+        elif is_new:
+            unmatched.append(_line(row))
+    return schemas.StatementImported(format=fmt, lines=len(lines), new=new, matched=matched, unmatched=unmatched)
+
+
+@router.get("/bank-statements/lines", response_model=Page[schemas.StatementLinePublic], tags=["bank statements"])
+async def statement_lines(session: SessionDep, caller: CurrentUser,
+                          status: Literal["unmatched", "matched", "dismissed"] | None = None,
+                          limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: str | None = None):
+    """Incoming payments from imported statements, by booking date; `status=unmatched` is the work list."""
+    rows, next_cursor = await service.statement_lines(session, caller, status=status, limit=limit, cursor=cursor)
+    return Page(items=[_line(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.post("/bank-statements/lines/{line_id}/match", response_model=schemas.StatementLinePublic,
+             tags=["bank statements"])
+async def match_statement_line(line_id: uuid.UUID, body: schemas.StatementMatch, uow: UowDep, runtime: RuntimeDep,
+                               caller: CurrentUser, response: Response,
+                               if_match: Annotated[str | None, Header()] = None):
+    """Say which invoice an unmatched payment pays: it is recorded as a payment of that invoice's client."""
+    row = await service.match_statement_line(uow, line_id, body.invoice_id, expected_version(if_match, required=False),
+                                             runtime.settings.time_zone, caller)
+    response.headers["ETag"] = etag(row.version)
+    return _line(row)
+
+
+@router.post("/bank-statements/lines/{line_id}/dismiss", response_model=schemas.StatementLinePublic,
+             tags=["bank statements"])
+async def dismiss_statement_line(line_id: uuid.UUID, body: schemas.StatementDismiss, uow: UowDep,
+                                 caller: CurrentUser, response: Response,
+                                 if_match: Annotated[str | None, Header()] = None):
+    """Not a client's payment: off the work list, the reason kept."""
+    row = await service.dismiss_statement_line(uow, line_id, body.reason, expected_version(if_match, required=False),
+                                               caller)
+    response.headers["ETag"] = etag(row.version)
+    return _line(row)

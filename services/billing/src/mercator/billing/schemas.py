@@ -185,3 +185,39 @@ class Receivables(BaseModel):
 
 class ApplyCredit(Input):
     currency: Currency = "RUB"
+
+
+class StatementLinePublic(BaseModel):
+    id: uuid.UUID
+    format: str
+    account: str
+    booked_on: date
+    amount: Decimal
+    currency: str
+    payer_name: str | None
+    payer_tax_id: str | None
+    payer_account: str | None
+    purpose: str
+    document_number: str | None
+    status: Literal["unmatched", "matched", "dismissed"]
+    reason: str | None = Field(description="why it was not matched on import, or why it was dismissed")
+    invoice_id: uuid.UUID | None
+    company_id: uuid.UUID | None
+    payment_id: uuid.UUID | None
+    version: int
+
+
+class StatementImported(BaseModel):
+    format: Literal["camt.053", "1c"]
+    lines: int = Field(description="incoming payments in the file")
+    new: int = Field(description="not seen in an earlier import")
+    matched: int = Field(description="recorded as payments by this import")
+    unmatched: list[StatementLinePublic] = Field(description="new lines left for a person to match")
+
+
+class StatementMatch(Input):
+    invoice_id: uuid.UUID
+
+
+class StatementDismiss(Input):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
