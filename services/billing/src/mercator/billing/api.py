@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -127,6 +128,59 @@ async def record_payment(body: schemas.PaymentCreate, uow: UowDep, runtime: Runt
 @router.get("/payments", response_model=list[schemas.PaymentPublic], tags=["payments"])
 async def list_payments(session: SessionDep, caller: CurrentUser, company_id: uuid.UUID):
     return [await _payment(session, r) for r in await service.list_payments(session, caller, company_id)]
+
+
+@router.get("/deliveries", response_model=list[schemas.DeliveryRow], tags=["deliveries"])
+async def list_deliveries(session: SessionDep, caller: CurrentUser, company_id: uuid.UUID | None = None,
+                          deal_id: uuid.UUID | None = None, status: Literal["shipped", "delivered"] | None = None):
+    """By shipping date. Only what the caller sees."""
+    rows = await service.list_deliveries(session, caller, company_id=company_id, deal_id=deal_id, status=status)
+    return [schemas.DeliveryRow.model_validate(r, from_attributes=True) for r in rows]
+
+
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+def _period(period_from: date, period_to: date) -> None:
+    if period_to < period_from:
+        raise service.BadReference("the period ends before it starts", field="to")
+
+
+@router.get("/accounting/invoices", response_model=Page[schemas.AccountingInvoice], tags=["accounting"])
+async def accounting_invoices(session: SessionDep, caller: CurrentUser,
+                              period_from: Annotated[date, Query(alias="from")],
+                              period_to: Annotated[date, Query(alias="to")],
+                              limit: Limit = 50, cursor: str | None = None):
+    """Invoices issued in the period (both days included) for the accounting system, with their lines and
+    the client's tax id; `?format=csv` or `xlsx` for a file of the whole period."""
+    _period(period_from, period_to)
+    rows, next_cursor = await service.accounting_invoices(session, caller, period_from=period_from,
+                                                          period_to=period_to, limit=limit, cursor=cursor)
+    return Page(items=[schemas.AccountingInvoice(
+        number=r.number, issue_date=r.issue_date, due_date=r.due_date, status=r.status, client_id=r.company_id,
+        client_name=c.name if c else None, client_tax_id=c.tax_id if c else None, currency=r.currency, net=r.net,
+        vat=r.vat, total=r.total, credited=r.credited, paid=r.paid, cancel_reason=r.cancel_reason, invoice_id=r.id,
+        deal_id=r.deal_id, lines=[schemas.AccountingInvoiceLine(
+            description=l.description, quantity=l.quantity, unit_price=l.unit_price, vat_rate=l.vat_rate,
+            net=l.net(r.currency), vat=l.vat(r.currency), gross=l.gross(r.currency)) for l in m.lines])
+        for r, c, m in rows], next_cursor=next_cursor)
+
+
+@router.get("/accounting/payments", response_model=Page[schemas.AccountingPayment], tags=["accounting"])
+async def accounting_payments(session: SessionDep, caller: CurrentUser,
+                              period_from: Annotated[date, Query(alias="from")],
+                              period_to: Annotated[date, Query(alias="to")],
+                              limit: Limit = 50, cursor: str | None = None):
+    """Payments received in the period (both days included), each with the invoices it paid; `?format=csv`
+    or `xlsx` for a file of the whole period."""
+    _period(period_from, period_to)
+    rows, next_cursor = await service.accounting_payments(session, caller, period_from=period_from,
+                                                          period_to=period_to, limit=limit, cursor=cursor)
+    return Page(items=[schemas.AccountingPayment(
+        received_on=r.received_on, bank_reference=r.bank_reference, method=r.method, client_id=r.company_id,
+        client_name=c.name if c else None, client_tax_id=c.tax_id if c else None, amount=r.amount,
+        currency=r.currency, invoices=[f"{n}: {service.quantize(a, r.currency)}" for n, a in parts],
+        credit=r.credit, payment_id=r.id) for r, c, parts in rows], next_cursor=next_cursor)
 
 
 @router.post("/clients/{company_id}/credit/apply", response_model=list[dict], tags=["payments"])

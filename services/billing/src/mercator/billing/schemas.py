@@ -221,3 +221,61 @@ class StatementMatch(Input):
 
 class StatementDismiss(Input):
     reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class DeliveryRow(BaseModel):
+    id: uuid.UUID
+    deal_id: uuid.UUID | None
+    company_id: uuid.UUID
+    waybill_number: str
+    shipped_on: date
+    delivered_on: date | None
+    carrier: str | None
+    status: str
+    items: list[dict]
+
+
+class AccountingInvoiceLine(BaseModel):
+    description: str | None
+    quantity: Decimal
+    unit_price: Decimal
+    vat_rate: str
+    net: Decimal
+    vat: Decimal
+    gross: Decimal
+
+
+class AccountingInvoice(BaseModel):
+    """An issued invoice as an accounting system books it (a sale to a counterparty by tax id)."""
+
+    number: str
+    issue_date: date
+    due_date: date | None
+    status: str
+    client_id: uuid.UUID
+    client_name: str | None
+    client_tax_id: str | None
+    currency: str
+    net: Decimal
+    vat: Decimal
+    total: Decimal
+    credited: Decimal
+    paid: Decimal
+    cancel_reason: str | None
+    invoice_id: uuid.UUID
+    deal_id: uuid.UUID | None
+    lines: list[AccountingInvoiceLine]
+
+
+class AccountingPayment(BaseModel):
+    received_on: date
+    bank_reference: str | None
+    method: str
+    client_id: uuid.UUID
+    client_name: str | None
+    client_tax_id: str | None
+    amount: Decimal
+    currency: str
+    invoices: list[str] = Field(description="'number: amount' for each invoice it paid")
+    credit: Decimal = Field(description="left over as the client's credit")
+    payment_id: uuid.UUID

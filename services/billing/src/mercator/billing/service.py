@@ -680,3 +680,49 @@ async def statement_lines(session: AsyncSession, caller: Caller, *, status: str 
     if status is not None:
         stmt = stmt.where(StatementLine.status == status)
     return await keyset_page(session, stmt, (StatementLine.booked_on, StatementLine.id), limit, cursor)
+
+
+# --- lists for the accounting system, per period --------------------------------------------------------------------
+
+async def list_deliveries(session: AsyncSession, caller: Caller, *, company_id, deal_id, status) -> list[Delivery]:
+    stmt = _only_seen(select(Delivery), billing_sight(caller), Delivery.deal_id, Delivery.company_id)
+    for column, value in ((Delivery.company_id, company_id), (Delivery.deal_id, deal_id), (Delivery.status, status)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return list((await session.execute(stmt.order_by(Delivery.shipped_on, Delivery.id))).scalars())
+
+
+async def accounting_invoices(session: AsyncSession, caller: Caller, *, period_from: date, period_to: date,
+                              limit: int, cursor: str | None) -> tuple[list[tuple[Invoice, ClientReplica | None,
+                                                                                 domain.Invoice]], str | None]:
+    """Invoices issued in the period (cancelled ones too: accounting reverses them), by issue date and number."""
+    stmt = _only_seen(select(Invoice).where(Invoice.issue_date >= period_from, Invoice.issue_date <= period_to,
+                                            Invoice.number.is_not(None)),
+                      billing_sight(caller), Invoice.deal_id, Invoice.company_id)
+    rows, next_cursor = await keyset_page(session, stmt, (Invoice.issue_date, Invoice.id), limit, cursor)
+    clients = await _clients(session, {r.company_id for r in rows})
+    return [(r, clients.get(r.company_id), await invoice_model(session, r)) for r in rows], next_cursor
+
+
+async def accounting_payments(session: AsyncSession, caller: Caller, *, period_from: date, period_to: date,
+                              limit: int, cursor: str | None):
+    """Payments received in the period, each with the invoices it paid (by number) and what is left as credit."""
+    stmt = _only_seen(select(Payment).where(Payment.received_on >= period_from, Payment.received_on <= period_to),
+                      billing_sight(caller), None, Payment.company_id)
+    rows, next_cursor = await keyset_page(session, stmt, (Payment.received_on, Payment.id), limit, cursor)
+    clients = await _clients(session, {r.company_id for r in rows})
+    parts = (await session.execute(select(Allocation.payment_id, Invoice.number, Allocation.amount)
+                                   .join(Invoice, Invoice.id == Allocation.invoice_id)
+                                   .where(Allocation.payment_id.in_([r.id for r in rows]))
+                                   .order_by(Allocation.id))).all() if rows else []
+    paid: dict[uuid.UUID, list[tuple[str, Decimal]]] = {}
+    for payment_id, number, amount in parts:
+        paid.setdefault(payment_id, []).append((number, amount))
+    return [(r, clients.get(r.company_id), paid.get(r.id, [])) for r in rows], next_cursor
+
+
+async def _clients(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, ClientReplica]:
+    if not ids:
+        return {}
+    return {c.company_id: c for c in (await session.execute(
+        select(ClientReplica).where(ClientReplica.company_id.in_(ids)))).scalars()}
