@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
-from mercator.contacts import api, consumers
+from mercator.contacts import api, consumers, import_api, importer
 from mercator.contacts.settings import ContactsSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
@@ -17,6 +17,7 @@ MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 def build_app(settings: ContactsSettings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or ContactsSettings()
     runtime = runtime or Runtime(settings, consumers=consumers.CONSUMERS)
-    app = create_app(runtime, title="Mercator contacts", routers=[api.router],
+    runtime.background.append(lambda: importer.runner(runtime))
+    app = create_app(runtime, title="Mercator contacts", routers=[import_api.router, api.router],
                      description="Client cards, contact persons, history, scheduled meetings, dictionaries.")
     return app

@@ -244,6 +244,16 @@ async def update_dictionary_entry(uow: UnitOfWork, kind: str, entry_id: uuid.UUI
 
 async def create_company(uow: UnitOfWork, data: schemas.CompanyCreate, caller: Caller
                          ) -> tuple[Company, list[Person], list[domain.LikelyDuplicate]]:
+    made = await add_company(uow, data, caller)
+    await uow.commit()
+    return made
+
+
+async def add_company(uow: UnitOfWork, data: schemas.CompanyCreate, caller: Caller,
+                      duplicates: list[domain.LikelyDuplicate] | None = None
+                      ) -> tuple[Company, list[Person], list[domain.LikelyDuplicate]]:
+    """`create_company` without its commit (an import writes many in one transaction); `duplicates` when the
+    caller has looked for them already."""
     s = uow.session
     owner_id = data.owner_id or caller.user_id
     department_id = data.department_id if "department_id" in data.model_fields_set else caller.department_id
@@ -253,7 +263,8 @@ async def create_company(uow: UnitOfWork, data: schemas.CompanyCreate, caller: C
     await _entry(s, "industry", data.industry_id, "industry_id")
     await _entry(s, "source", data.source_id, "source_id")
     phones, emails = list(dict.fromkeys(data.phones)), list(dict.fromkeys(data.emails))
-    duplicates = await likely_duplicates(s, caller, data.name, data.tax_id, phones, emails)
+    if duplicates is None:
+        duplicates = await likely_duplicates(s, caller, data.name, data.tax_id, phones, emails)
     at = now()
     company = Company(
         id=uuid.uuid4(), name=data.name, legal_name=data.legal_name, tax_id=data.tax_id, status=data.status.value,
@@ -270,7 +281,6 @@ async def create_company(uow: UnitOfWork, data: schemas.CompanyCreate, caller: C
     uow.emit(ev.CompanyCreated(**_card(company, await _names_of(s, company))), subject=company.id, sequence=1)
     for person in persons:
         uow.emit(ev.PersonAdded(**_person_event(person)), subject=person.id, sequence=1)
-    await uow.commit()
     return company, persons, duplicates
 
 

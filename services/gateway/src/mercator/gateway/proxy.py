@@ -38,6 +38,7 @@ ROUTES: dict[str, str] = {
     **dict.fromkeys(("contracts", "invoices", "payments", "deliveries", "receivables", "clients"), "billing"),
     "reports": "analytics",
     **dict.fromkeys(("bank-statements", "accounting"), "billing"),
+    **dict.fromkeys(("imports", "import-mappings"), "contacts"),
 }
 SAFE = {"GET", "HEAD"}
 
