@@ -140,6 +140,8 @@ pg = pytest.mark.postgres
 
 
 @pg
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # a minute on an idle machine; far more when it is shared
 async def test_ten_thousand_rows_dry_run_then_for_real(app, api):
     await regions(app)
     already = await api.post("/api/v1/companies", json={"name": "ООО «Уже у нас»", "tax_id": inn(42)})

@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column('on_duplicate', sa.String(length=10), nullable=False),
         sa.Column('columns', sa.JSON(), nullable=False),
         sa.Column('file_name', sa.String(length=300), nullable=True),
-        sa.Column('data', sa.LargeBinary(), nullable=False),
+        sa.Column('uploaded_bytes', sa.Integer(), nullable=False),
         sa.Column('status', sa.String(length=12), nullable=False),
         sa.Column('total_rows', sa.Integer(), nullable=True),
         sa.Column('done_rows', sa.Integer(), nullable=False),
@@ -46,6 +46,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_import_jobs')),
     )
     op.create_index('ix_import_jobs_status', 'import_jobs', ['status'])
+    op.create_table(
+        'import_files',
+        sa.Column('job_id', sa.Uuid(), nullable=False),
+        sa.Column('data', sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(['job_id'], ['import_jobs.id'], name=op.f('fk_import_files_job_id_import_jobs'),
+                                ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('job_id', name=op.f('pk_import_files')),
+    )
     op.create_table(
         'import_rows',
         sa.Column('job_id', sa.Uuid(), nullable=False),
@@ -62,6 +70,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('import_rows')
+    op.drop_table('import_files')
     op.drop_index('ix_import_jobs_status', table_name='import_jobs')
     op.drop_table('import_jobs')
     op.drop_table('import_mappings')

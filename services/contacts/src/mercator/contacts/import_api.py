@@ -22,7 +22,7 @@ def _job(job: ImportJob) -> schemas.ImportJobPublic:
         id=job.id, kind=job.kind, dry_run=job.dry_run, on_duplicate=job.on_duplicate, columns=job.columns,
         file_name=job.file_name, status=job.status, total_rows=job.total_rows, done_rows=job.done_rows,
         counts=job.counts, error=job.error, created_at=job.created_at, started_at=job.started_at,
-        finished_at=job.finished_at, uploaded_bytes=len(job.data or b""))
+        finished_at=job.finished_at, uploaded_bytes=job.uploaded_bytes)
 
 
 @router.post("/import-mappings", status_code=201, response_model=schemas.ImportMappingPublic)

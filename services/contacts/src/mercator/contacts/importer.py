@@ -34,7 +34,8 @@ from mercator.common.rules import DomainError
 from mercator.common.uow import UnitOfWork
 from mercator.common.visibility import Kind, NoAccess, sight
 from mercator.contacts import domain, imports, schemas, service
-from mercator.contacts.tables import Company, CompanyContact, DictionaryEntry, ImportJob, ImportMapping, ImportRow
+from mercator.contacts.tables import (Company, CompanyContact, DictionaryEntry, ImportFile, ImportJob, ImportMapping,
+                                      ImportRow)
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -97,9 +98,11 @@ async def open_job(uow: UnitOfWork, *, kind: str, dry_run: bool, on_duplicate: s
         raise service.UnknownReference("name a saved mapping (mapping_id) or give the columns", field="columns")
     imports.check_mapping(kind, columns)
     job = ImportJob(id=uuid.uuid4(), kind=kind, dry_run=dry_run, on_duplicate=on_duplicate, columns=columns,
-                    file_name=file_name, data=b"", status="uploading", done_rows=0, counts={},
+                    file_name=file_name, uploaded_bytes=0, status="uploading", done_rows=0, counts={},
                     caller=_caller_json(caller), created_at=_now())
     uow.session.add(job)
+    await uow.session.flush()
+    uow.session.add(ImportFile(job_id=job.id, data=b""))
     await uow.commit()
     return job
 
@@ -115,7 +118,9 @@ async def add_part(uow: UnitOfWork, job_id: uuid.UUID, part: bytes, caller: Call
     job = await _own_job(uow.session, job_id, caller, lock=True)
     if job.status != "uploading":
         raise service.UnknownReference(f"the import is {job.status}: its file is complete", field="file")
-    job.data = job.data + part
+    file = await uow.session.get(ImportFile, job_id)
+    file.data = file.data + part
+    job.uploaded_bytes = len(file.data)
     await uow.commit()
     return job
 
@@ -125,7 +130,7 @@ async def start_job(uow: UnitOfWork, job_id: uuid.UUID, caller: Caller) -> Impor
     job = await _own_job(uow.session, job_id, caller, lock=True)
     if job.status != "uploading":
         raise service.UnknownReference(f"the import is {job.status} already", field="file")
-    header, rows = imports.read_rows(job.data)
+    header, rows = imports.read_rows((await uow.session.get(ImportFile, job_id)).data)
     imports.check_header(header, job.columns)
     job.total_rows = sum(1 for cells in rows if any(cells))
     job.status = "queued"
@@ -139,9 +144,11 @@ async def rerun(uow: UnitOfWork, job_id: uuid.UUID, on_duplicate: str | None, ca
     if not dry.dry_run or dry.status != "done":
         raise service.UnknownReference("only a finished dry run is run for real", field="job_id")
     job = ImportJob(id=uuid.uuid4(), kind=dry.kind, dry_run=False, on_duplicate=on_duplicate or dry.on_duplicate,
-                    columns=dry.columns, file_name=dry.file_name, data=dry.data, status="queued",
+                    columns=dry.columns, file_name=dry.file_name, uploaded_bytes=dry.uploaded_bytes, status="queued",
                     total_rows=dry.total_rows, done_rows=0, counts={}, caller=_caller_json(caller), created_at=_now())
     uow.session.add(job)
+    await uow.session.flush()
+    uow.session.add(ImportFile(job_id=job.id, data=(await uow.session.get(ImportFile, dry.id)).data))
     await uow.commit()
     return job
 
@@ -183,7 +190,8 @@ async def run_job(runtime, job_id: uuid.UUID, batch: int = BATCH) -> None:
         await s.execute(update(ImportJob).where(ImportJob.id == job_id).values(
             status="running", started_at=job.started_at or _now()))
         await s.commit()
-        kind, columns, dry_run, policy, data = job.kind, job.columns, job.dry_run, job.on_duplicate, job.data
+        kind, columns, dry_run, policy = job.kind, job.columns, job.dry_run, job.on_duplicate
+        data = await s.scalar(select(ImportFile.data).where(ImportFile.job_id == job_id))
         caller = _caller(job.caller)
     try:
         header, cells = imports.read_rows(data)
@@ -196,16 +204,27 @@ async def run_job(runtime, job_id: uuid.UUID, batch: int = BATCH) -> None:
                 state.remember(row)
         pending = [r for r in rows if r.number not in done]
         for start in range(0, len(pending), batch):
-            async with runtime.uow() as uow:
-                counts: dict[str, int] = {}
-                for row in pending[start:start + batch]:
-                    outcome = await state.take(uow, row)
-                    counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
-                    uow.session.add(outcome)
-                locked = await uow.session.get(ImportJob, job_id, with_for_update=True)
-                locked.done_rows += sum(counts.values())
-                locked.counts = {k: locked.counts.get(k, 0) + counts.get(k, 0) for k in {*locked.counts, *counts}}
-                await uow.commit()
+            chunk = pending[start:start + batch]
+            seen = dict(state.seen)
+            try:
+                await _write_batch(runtime, job_id, state, chunk)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # A write the checks did not foresee (a constraint, a lost connection): the batch is rolled
+                # back whole, then its rows go one per transaction, so one bad row cannot stop the import.
+                log.warning("import %s: batch from row %s failed (%r); going row by row", job_id, chunk[0].number,
+                            exc)
+                state.seen = seen
+                for row in chunk:
+                    try:
+                        await _write_batch(runtime, job_id, state, [row])
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as row_exc:
+                        await _write_outcomes(runtime, job_id, [ImportRow(
+                            job_id=job_id, row=row.number, outcome="rejected", duplicate_of=[],
+                            errors=[{"field": None, "column": None, "message": f"not written: {row_exc}"[:500]}])])
         async with runtime.uow() as uow:
             await uow.session.execute(update(ImportJob).where(ImportJob.id == job_id).values(
                 status="done", finished_at=_now()))
@@ -220,6 +239,29 @@ async def run_job(runtime, job_id: uuid.UUID, batch: int = BATCH) -> None:
             await uow.commit()
 
 
+async def _write_batch(runtime, job_id: uuid.UUID, state: "_State", rows: list[imports.Row]) -> None:
+    async with runtime.uow() as uow:
+        outcomes = await state.take_batch(uow, rows)
+        await _count(uow, job_id, outcomes)
+        await uow.commit()
+
+
+async def _write_outcomes(runtime, job_id: uuid.UUID, outcomes: list[ImportRow]) -> None:
+    async with runtime.uow() as uow:
+        await _count(uow, job_id, outcomes)
+        await uow.commit()
+
+
+async def _count(uow: UnitOfWork, job_id: uuid.UUID, outcomes: list[ImportRow]) -> None:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
+    uow.session.add_all(outcomes)
+    job = await uow.session.get(ImportJob, job_id, with_for_update=True)
+    job.done_rows += len(outcomes)
+    job.counts = {k: job.counts.get(k, 0) + counts.get(k, 0) for k in {*job.counts, *counts}}
+
+
 class _State:
     """What one run knows while it goes: the dictionaries by name, and the rows of this file taken so far
     (a dry run writes no cards, so the file's own duplicates are found here)."""
@@ -229,6 +271,7 @@ class _State:
         self.kind, self.policy, self.dry_run, self.caller = kind, policy, dry_run, caller
         self.dictionaries: dict[str, dict[str, uuid.UUID]] = {}
         self.seen: dict[tuple[str, str], int] = {}
+        self.created: dict[int, uuid.UUID] = {}  # row: the card it made
 
     async def load(self, session: AsyncSession) -> None:
         for kind, key, entry_id in (await session.execute(
@@ -241,13 +284,12 @@ class _State:
                 self.seen.setdefault(key, row.number)
 
     async def take(self, uow: UnitOfWork, row: imports.Row) -> ImportRow:
+        """A contact person or a history entry: one row at a time, each in a savepoint."""
         outcome = ImportRow(job_id=self.job_id, row=row.number, outcome="rejected", duplicate_of=[], errors=[])
         mark = len(uow.events)
         try:
             async with uow.session.begin_nested():
-                if self.kind == "companies":
-                    await self._company(uow, row, outcome)
-                elif self.kind == "persons":
+                if self.kind == "persons":
                     await self._person(uow, row, outcome)
                 else:
                     await self._history(uow, row, outcome)
@@ -295,29 +337,46 @@ class _State:
             raise _Rejected(errors)
         return card
 
-    async def _company(self, uow: UnitOfWork, row: imports.Row, outcome: ImportRow) -> None:
-        card = self._card(row)
-        s = uow.session
-        keys = imports.duplicate_keys({"tax_id": card.tax_id, "phones": card.phones, "emails": card.emails},
-                                      domain.matching_name(card.name))
-        in_file = sorted({self.seen[k] for k in keys if k in self.seen})
-        found = await _duplicates(s, card)
-        outcome.duplicate_of = ([{"company_id": str(d.company_id), "name": d.name, "reasons": list(d.reasons)}
-                                 for d in found] + [{"row": n} for n in in_file])
-        for key in keys:
-            self.seen.setdefault(key, row.number)
-        if outcome.duplicate_of and self.policy == "skip":
-            outcome.outcome = "skipped"
-            return
-        if outcome.duplicate_of and self.policy == "merge":
-            outcome.outcome = "merged"
-            if found and not self.dry_run:
-                outcome.record_id = await _merge_into(uow, found[0].company_id, card, self.caller)
-            return
-        outcome.outcome = "created"
-        if not self.dry_run:
-            company, _, _ = await service.add_company(uow, card, self.caller, duplicates=found)
-            outcome.record_id = company.id
+    async def take_batch(self, uow: UnitOfWork, rows: list[imports.Row]) -> list[ImportRow]:
+        if self.kind != "companies":
+            return [await self.take(uow, row) for row in rows]
+        outcomes, cards = [], []
+        for row in rows:
+            outcome = ImportRow(job_id=self.job_id, row=row.number, outcome="rejected", duplicate_of=[], errors=[])
+            outcomes.append(outcome)
+            try:
+                cards.append((row, outcome, self._card(row)))
+            except _Rejected as exc:
+                outcome.errors = exc.errors
+        there = await _duplicates(uow.session, [card for _, _, card in cards])
+        creating, merging = [], []
+        for row, outcome, card in cards:
+            keys = imports.duplicate_keys({"tax_id": card.tax_id, "phones": card.phones, "emails": card.emails},
+                                          domain.matching_name(card.name))
+            in_file = sorted({self.seen[k] for k in keys if k in self.seen})
+            found = there(card)
+            outcome.duplicate_of = ([{"company_id": str(d.company_id), "name": d.name, "reasons": list(d.reasons)}
+                                     for d in found] + [{"row": n} for n in in_file])
+            for key in keys:
+                self.seen.setdefault(key, row.number)
+            if outcome.duplicate_of and self.policy == "skip":
+                outcome.outcome = "skipped"
+            elif outcome.duplicate_of and self.policy == "merge":
+                outcome.outcome = "merged"
+                target = found[0].company_id if found else self.created.get(in_file[0])
+                merging.append((outcome, target, card))
+            else:
+                outcome.outcome = "created"
+                creating.append((row, outcome, card))
+        if self.dry_run:
+            return outcomes
+        made = await service.add_companies(uow, [card for _, _, card in creating], self.caller)
+        for (row, outcome, _), (company, _) in zip(creating, made):
+            outcome.record_id = self.created[row.number] = company.id
+        for outcome, target, card in merging:  # after the creations: a row may merge into one made just now
+            if target is not None:
+                outcome.record_id = await _merge_into(uow, target, card, self.caller)
+        return outcomes
 
     # --- contact persons and history: rows name their client card ---
 
@@ -454,23 +513,38 @@ def _normalised(values: dict) -> dict:
     return out
 
 
-async def _duplicates(s: AsyncSession, card: schemas.CompanyCreate) -> list[domain.LikelyDuplicate]:
-    """Cards already there that are likely this one: the same tax id, phone or e-mail, or the same name once
-    legal forms and quotes are set aside; scored by the domain's own rule. An exact name rather than the
-    editor's fuzzy search: a file of a hundred thousand rows cannot scan the table once per row."""
-    contacts = [("phone", p) for p in card.phones] + [("email", e) for e in card.emails]
-    conditions = [Company.match_name == domain.matching_name(card.name)[:300]]
-    if card.tax_id:
-        conditions.append(Company.tax_id == card.tax_id)
+async def _duplicates(s: AsyncSession, cards: list[schemas.CompanyCreate]):
+    """Cards already there that are likely one of these: the same tax id, phone or e-mail, or the same name
+    once legal forms and quotes are set aside; scored by the domain's own rule. One query for a batch, and an
+    exact name rather than the editor's fuzzy search: a file of a hundred thousand rows cannot scan the table
+    once per row. Returns the look-up for one card."""
+    tax_ids = {c.tax_id for c in cards if c.tax_id}
+    names = {domain.matching_name(c.name)[:300] for c in cards}
+    contacts = {("phone", p) for c in cards for p in c.phones} | {("email", e) for c in cards for e in c.emails}
+    conditions = [Company.match_name.in_(names)] if names else []
+    if tax_ids:
+        conditions.append(Company.tax_id.in_(tax_ids))
     if contacts:
         conditions.append(Company.id.in_(select(CompanyContact.company_id).where(
-            tuple_(CompanyContact.kind, CompanyContact.value).in_(contacts))))
+            tuple_(CompanyContact.kind, CompanyContact.value).in_(sorted(contacts)))))
     rows = (await s.execute(select(Company).where(or_(*conditions), Company.merged_into_id.is_(None))
-                            .limit(50))).scalars().all()
-    existing = [domain.CardFingerprint(c.id, c.name, c.tax_id, tuple(c.phones), tuple(c.emails)) for c in rows]
-    found = domain.find_likely_duplicates(domain.CardFingerprint(None, card.name, card.tax_id, tuple(card.phones),
-                                                                 tuple(card.emails)), existing)
-    return found or [domain.LikelyDuplicate(c.id, c.name, ("same_name",), 1.0) for c in rows[:1]]
+                            )).scalars().all() if conditions else []
+    by_key: dict[tuple[str, str], list[Company]] = {}
+    for c in rows:
+        for key in [("tax_id", c.tax_id), ("name", c.match_name), *(("phone", p) for p in c.phones),
+                    *(("email", e) for e in c.emails)]:
+            by_key.setdefault(key, []).append(c)
+
+    def of(card: schemas.CompanyCreate) -> list[domain.LikelyDuplicate]:
+        keys = [("tax_id", card.tax_id), ("name", domain.matching_name(card.name)[:300]),
+                *(("phone", p) for p in card.phones), *(("email", e) for e in card.emails)]
+        near = {c.id: c for k in keys for c in by_key.get(k, [])}
+        existing = [domain.CardFingerprint(c.id, c.name, c.tax_id, tuple(c.phones), tuple(c.emails))
+                    for c in near.values()]
+        found = domain.find_likely_duplicates(domain.CardFingerprint(
+            None, card.name, card.tax_id, tuple(card.phones), tuple(card.emails)), existing)
+        return found or [domain.LikelyDuplicate(c.id, c.name, ("same_name",), 1.0) for c in list(near.values())[:1]]
+    return of
 
 
 async def _merge_into(uow: UnitOfWork, company_id: uuid.UUID, card: schemas.CompanyCreate, caller: Caller) -> uuid.UUID:

@@ -158,7 +158,7 @@ class ImportJob(Base):
     on_duplicate: Mapped[str] = mapped_column(String(10))  # skip | merge | create
     columns: Mapped[dict] = mapped_column(JSON)
     file_name: Mapped[str | None] = mapped_column(String(300))
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_bytes: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(12), index=True)  # uploading | queued | running | done | failed
     total_rows: Mapped[int | None] = mapped_column(Integer)
     done_rows: Mapped[int] = mapped_column(Integer, default=0)
@@ -168,6 +168,15 @@ class ImportJob(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ImportFile(Base):
+    """The file of an import, apart from the job so that polling and counting never carry it."""
+
+    __tablename__ = "import_files"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ImportRow(Base):
