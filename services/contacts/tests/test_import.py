@@ -7,6 +7,7 @@ import csv
 import io
 import random
 import uuid
+from contextlib import asynccontextmanager
 
 import pytest
 from openpyxl import Workbook
@@ -245,16 +246,25 @@ async def test_persons_and_history_find_their_card_and_bad_requests_change_nothi
         assert (await boris.get(f"/api/v1/imports/{wrong_file['id']}")).status_code == 404
 
 
-@pg
-async def test_an_import_interrupted_halfway_resumes_without_creating_anything_twice(postgres, manager):
-    """On a database of its own, with real commits: the run is cancelled mid-way (as a stop would), then
-    resumed; every row ends with one outcome and one card."""
-    url = await postgres.migrated("contacts_import", MIGRATIONS)
+@asynccontextmanager
+async def own_app(postgres, name: str):
+    """contacts on a database of its own, with real commits: for a runner working beside the API."""
+    url = await postgres.migrated(name, MIGRATIONS)
     settings = ContactsSettings(database_url=url, relay_enabled=False, consumers_enabled=False,
                                 kafka_bootstrap="127.0.0.1:9")
     app = build_app(settings, Runtime(settings))
     try:
-        async with client(app, auth(settings, manager)) as api:
+        yield app
+    finally:
+        await app.state.runtime.engine.dispose()
+
+
+@pg
+async def test_an_import_interrupted_halfway_resumes_without_creating_anything_twice(postgres, manager):
+    """The run is cancelled mid-way (as a stop would), then resumed; every row ends with one outcome and one
+    card."""
+    async with own_app(postgres, "contacts_import") as app:
+        async with client(app, auth(app.state.runtime.settings, manager)) as api:
             await regions(app)
             rows, expect = client_list(1_200, seed=11)
             job = await upload(api, as_csv(rows))
@@ -281,5 +291,44 @@ async def test_an_import_interrupted_halfway_resumes_without_creating_anything_t
                 doubles = (await s.execute(select(Company.tax_id).group_by(Company.tax_id)
                                            .having(func.count() > 1))).all()
             assert doubles == []
-    finally:
-        await app.state.runtime.engine.dispose()
+
+
+@pg
+async def test_the_command_line_sends_the_file_follows_the_job_and_lists_rejected_rows(postgres, manager, tmp_path):
+    async with own_app(postgres, "contacts_cli") as app:
+        async with client(app, auth(app.state.runtime.settings, manager)) as api:
+            await command_line(app, api, tmp_path)
+
+
+async def command_line(app, api, tmp_path):
+    from rich.console import Console
+
+    from mercator.contacts import cli
+
+    await regions(app)
+    rows, expect = client_list(600, seed=3)
+    path = tmp_path / "клиенты.xlsx"
+    path.write_bytes(as_xlsx(rows))
+    args = cli.parser().parse_args(["import", str(path), "--save-mapping", "таблица",
+                                    *(f"--map={c}={f}" for c, f in COLUMNS.items())])
+    out = io.StringIO()
+
+    async def the_runner():  # what the contacts process does in the background
+        while True:
+            async with app.state.runtime.sessionmaker() as s:
+                job_id = await s.scalar(select(ImportJob.id).where(ImportJob.status == "queued"))
+            if job_id:
+                return await importer.run_job(app.state.runtime, job_id, batch=100)
+            await asyncio.sleep(0.05)
+
+    runner = asyncio.create_task(the_runner())
+    code = await cli.run(args, api, Console(file=out, width=120))
+    await runner
+    text = out.getvalue()
+    assert code == 0, text
+    assert f"rejected {len(expect['bad'])}" in text and "Эл. почта" in text and "Атлантида" in text
+    assert await count(app, Company) == 600 - len(expect["bad"]) - len(expect["repeats"])
+    assert [m["name"] for m in (await api.get("/api/v1/import-mappings")).json()] == ["таблица"]
+
+    wrong = cli.parser().parse_args(["import", str(path), "--mapping", "нет такой"])
+    assert await cli.run(wrong, api, Console(file=io.StringIO())) == 2
