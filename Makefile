@@ -14,7 +14,7 @@ WITH_TEST_EXTRA := $(patsubst %/pyproject.toml,%,$(shell grep -lsE '^test[[:spac
 SERVICE_INSTALLS := $(foreach d,$(SERVICE_DIRS),-e '$(d)$(if $(filter $(d),$(WITH_TEST_EXTRA)),[test])')
 PYTEST_ARGS ?=
 
-.PHONY: venv system run test bench bench-gateway events clean
+.PHONY: venv system run test bench bench-gateway bench-import events clean
 
 venv: $(STAMP)
 
@@ -47,6 +47,9 @@ bench: venv
 
 bench-gateway: venv
 	$(PY) bench/gateway.py
+
+bench-import: venv
+	$(PY) bench/import.py
 
 events: venv
 	$(PY) -m mercator.common.events.export --out docs/events
