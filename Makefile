@@ -14,7 +14,7 @@ WITH_TEST_EXTRA := $(patsubst %/pyproject.toml,%,$(shell grep -lsE '^test[[:spac
 SERVICE_INSTALLS := $(foreach d,$(SERVICE_DIRS),-e '$(d)$(if $(filter $(d),$(WITH_TEST_EXTRA)),[test])')
 PYTEST_ARGS ?=
 
-.PHONY: venv system run test bench bench-gateway bench-notifications events clean demo bench-analytics
+.PHONY: venv system run test bench bench-gateway bench-notifications bench-import events clean demo bench-analytics
 
 venv: $(STAMP)
 
@@ -59,6 +59,9 @@ bench-analytics: venv
 
 bench-notifications: venv
 	$(PY) bench/notifications.py
+
+bench-import: venv
+	$(PY) bench/import.py
 
 events: venv
 	$(PY) -m mercator.common.events.export --out docs/events

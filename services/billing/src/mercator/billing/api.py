@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy import select
 
-from mercator.billing import domain, schemas, service
+from mercator.billing import domain, schemas, service, statements
 from mercator.billing.tables import Allocation, Invoice, Payment
 from mercator.common.http.deps import CurrentUser, RuntimeDep, SessionDep, UowDep
 from mercator.common.http.peers import Peer
-from mercator.common.http.versions import etag
+from mercator.common.http.pagination import Page
+from mercator.common.http.versions import etag, expected_version
 
 router = APIRouter(prefix="/api/v1")
 
@@ -128,6 +130,59 @@ async def list_payments(session: SessionDep, caller: CurrentUser, company_id: uu
     return [await _payment(session, r) for r in await service.list_payments(session, caller, company_id)]
 
 
+@router.get("/deliveries", response_model=list[schemas.DeliveryRow], tags=["deliveries"])
+async def list_deliveries(session: SessionDep, caller: CurrentUser, company_id: uuid.UUID | None = None,
+                          deal_id: uuid.UUID | None = None, status: Literal["shipped", "delivered"] | None = None):
+    """By shipping date. Only what the caller sees."""
+    rows = await service.list_deliveries(session, caller, company_id=company_id, deal_id=deal_id, status=status)
+    return [schemas.DeliveryRow.model_validate(r, from_attributes=True) for r in rows]
+
+
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+def _period(period_from: date, period_to: date) -> None:
+    if period_to < period_from:
+        raise service.BadReference("the period ends before it starts", field="to")
+
+
+@router.get("/accounting/invoices", response_model=Page[schemas.AccountingInvoice], tags=["accounting"])
+async def accounting_invoices(session: SessionDep, caller: CurrentUser,
+                              period_from: Annotated[date, Query(alias="from")],
+                              period_to: Annotated[date, Query(alias="to")],
+                              limit: Limit = 50, cursor: str | None = None):
+    """Invoices issued in the period (both days included) for the accounting system, with their lines and
+    the client's tax id; `?format=csv` or `xlsx` for a file of the whole period."""
+    _period(period_from, period_to)
+    rows, next_cursor = await service.accounting_invoices(session, caller, period_from=period_from,
+                                                          period_to=period_to, limit=limit, cursor=cursor)
+    return Page(items=[schemas.AccountingInvoice(
+        number=r.number, issue_date=r.issue_date, due_date=r.due_date, status=r.status, client_id=r.company_id,
+        client_name=c.name if c else None, client_tax_id=c.tax_id if c else None, currency=r.currency, net=r.net,
+        vat=r.vat, total=r.total, credited=r.credited, paid=r.paid, cancel_reason=r.cancel_reason, invoice_id=r.id,
+        deal_id=r.deal_id, lines=[schemas.AccountingInvoiceLine(
+            description=l.description, quantity=l.quantity, unit_price=l.unit_price, vat_rate=l.vat_rate,
+            net=l.net(r.currency), vat=l.vat(r.currency), gross=l.gross(r.currency)) for l in m.lines])
+        for r, c, m in rows], next_cursor=next_cursor)
+
+
+@router.get("/accounting/payments", response_model=Page[schemas.AccountingPayment], tags=["accounting"])
+async def accounting_payments(session: SessionDep, caller: CurrentUser,
+                              period_from: Annotated[date, Query(alias="from")],
+                              period_to: Annotated[date, Query(alias="to")],
+                              limit: Limit = 50, cursor: str | None = None):
+    """Payments received in the period (both days included), each with the invoices it paid; `?format=csv`
+    or `xlsx` for a file of the whole period."""
+    _period(period_from, period_to)
+    rows, next_cursor = await service.accounting_payments(session, caller, period_from=period_from,
+                                                          period_to=period_to, limit=limit, cursor=cursor)
+    return Page(items=[schemas.AccountingPayment(
+        received_on=r.received_on, bank_reference=r.bank_reference, method=r.method, client_id=r.company_id,
+        client_name=c.name if c else None, client_tax_id=c.tax_id if c else None, amount=r.amount,
+        currency=r.currency, invoices=[f"{n}: {service.quantize(a, r.currency)}" for n, a in parts],
+        credit=r.credit, payment_id=r.id) for r, c, parts in rows], next_cursor=next_cursor)
+
+
 @router.post("/clients/{company_id}/credit/apply", response_model=list[dict], tags=["payments"])
 async def apply_credit(company_id: uuid.UUID, body: schemas.ApplyCredit, uow: UowDep, caller: CurrentUser):
     """Let the client's credit (overpayments) pay its open invoices, oldest due first."""
@@ -154,3 +209,66 @@ async def receivables(session: SessionDep, runtime: RuntimeDep, caller: CurrentU
     their own clients (their own row), a head their departments'."""
     day = service.today(runtime.settings.time_zone)
     return schemas.Receivables(by=by, as_of=day, rows=await service.receivables(session, caller, by=by, day=day))
+
+
+# --- bank statements ----------------------------------------------------------------------------------------
+
+def _line(row) -> schemas.StatementLinePublic:
+    return schemas.StatementLinePublic.model_validate(row, from_attributes=True)
+
+
+@router.post("/bank-statements", response_model=schemas.StatementImported, tags=["bank statements"],
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/xml": {"schema": {"type": "string", "format": "binary"}},
+                 "text/plain": {"schema": {"type": "string", "format": "binary"}}}}})
+async def import_statement(request: Request, runtime: RuntimeDep, caller: CurrentUser):
+    """A bank statement as the body: ISO 20022 camt.053 XML, or 1CClientBankExchange text (Windows-1251 or
+    UTF-8). Each incoming payment is kept once, however often the statement is imported; one that names an
+    open invoice by its number, comes from its client's tax id and pays its amount is recorded as a payment;
+    the rest is listed (`GET /bank-statements/lines?status=unmatched`) for a person to match."""
+    service.statement_sight(caller)
+    fmt, lines = statements.read_statement(await request.body())
+    new = matched = 0
+    unmatched = []
+    for read in lines:  # one transaction per payment: an interrupted import resumes where it stopped
+        async with runtime.uow() as uow:
+            row, is_new = await service.take_statement_line(uow, fmt, read, runtime.settings.time_zone, caller)
+        new += is_new
+        if is_new and row.status == "matched":
+            matched += 1
+        elif is_new:
+            unmatched.append(_line(row))
+    return schemas.StatementImported(format=fmt, lines=len(lines), new=new, matched=matched, unmatched=unmatched)
+
+
+@router.get("/bank-statements/lines", response_model=Page[schemas.StatementLinePublic], tags=["bank statements"])
+async def statement_lines(session: SessionDep, caller: CurrentUser,
+                          status: Literal["unmatched", "matched", "dismissed"] | None = None,
+                          limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: str | None = None):
+    """Incoming payments from imported statements, by booking date; `status=unmatched` is the work list."""
+    rows, next_cursor = await service.statement_lines(session, caller, status=status, limit=limit, cursor=cursor)
+    return Page(items=[_line(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.post("/bank-statements/lines/{line_id}/match", response_model=schemas.StatementLinePublic,
+             tags=["bank statements"])
+async def match_statement_line(line_id: uuid.UUID, body: schemas.StatementMatch, uow: UowDep, runtime: RuntimeDep,
+                               caller: CurrentUser, response: Response,
+                               if_match: Annotated[str | None, Header()] = None):
+    """Say which invoice an unmatched payment pays: it is recorded as a payment of that invoice's client."""
+    row = await service.match_statement_line(uow, line_id, body.invoice_id, expected_version(if_match, required=False),
+                                             runtime.settings.time_zone, caller)
+    response.headers["ETag"] = etag(row.version)
+    return _line(row)
+
+
+@router.post("/bank-statements/lines/{line_id}/dismiss", response_model=schemas.StatementLinePublic,
+             tags=["bank statements"])
+async def dismiss_statement_line(line_id: uuid.UUID, body: schemas.StatementDismiss, uow: UowDep,
+                                 caller: CurrentUser, response: Response,
+                                 if_match: Annotated[str | None, Header()] = None):
+    """Not a client's payment: off the work list, the reason kept."""
+    row = await service.dismiss_statement_line(uow, line_id, body.reason, expected_version(if_match, required=False),
+                                               caller)
+    response.headers["ETag"] = etag(row.version)
+    return _line(row)

@@ -21,7 +21,8 @@ async def on_lost(uow: UnitOfWork, d: Delivery) -> None:
 
 async def on_card(uow: UnitOfWork, d: Delivery) -> None:
     p = d.payload
-    await service.apply_client(uow.session, p.company_id, p.name, p.owner_id, p.department_id, d.envelope.sequence)
+    await service.apply_client(uow.session, p.company_id, p.name, p.owner_id, p.department_id, d.envelope.sequence,
+                               p.tax_id)
 
 
 async def on_reassigned(uow: UnitOfWork, d: Delivery) -> None:

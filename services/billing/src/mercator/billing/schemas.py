@@ -185,3 +185,97 @@ class Receivables(BaseModel):
 
 class ApplyCredit(Input):
     currency: Currency = "RUB"
+
+
+class StatementLinePublic(BaseModel):
+    id: uuid.UUID
+    format: str
+    account: str
+    booked_on: date
+    amount: Decimal
+    currency: str
+    payer_name: str | None
+    payer_tax_id: str | None
+    payer_account: str | None
+    purpose: str
+    document_number: str | None
+    status: Literal["unmatched", "matched", "dismissed"]
+    reason: str | None = Field(description="why it was not matched on import, or why it was dismissed")
+    invoice_id: uuid.UUID | None
+    company_id: uuid.UUID | None
+    payment_id: uuid.UUID | None
+    version: int
+
+
+class StatementImported(BaseModel):
+    format: Literal["camt.053", "1c"]
+    lines: int = Field(description="incoming payments in the file")
+    new: int = Field(description="not seen in an earlier import")
+    matched: int = Field(description="recorded as payments by this import")
+    unmatched: list[StatementLinePublic] = Field(description="new lines left for a person to match")
+
+
+class StatementMatch(Input):
+    invoice_id: uuid.UUID
+
+
+class StatementDismiss(Input):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class DeliveryRow(BaseModel):
+    id: uuid.UUID
+    deal_id: uuid.UUID | None
+    company_id: uuid.UUID
+    waybill_number: str
+    shipped_on: date
+    delivered_on: date | None
+    carrier: str | None
+    status: str
+    items: list[dict]
+
+
+class AccountingInvoiceLine(BaseModel):
+    description: str | None
+    quantity: Decimal
+    unit_price: Decimal
+    vat_rate: str
+    net: Decimal
+    vat: Decimal
+    gross: Decimal
+
+
+class AccountingInvoice(BaseModel):
+    """An issued invoice as an accounting system books it (a sale to a counterparty by tax id)."""
+
+    number: str
+    issue_date: date
+    due_date: date | None
+    status: str
+    client_id: uuid.UUID
+    client_name: str | None
+    client_tax_id: str | None
+    currency: str
+    net: Decimal
+    vat: Decimal
+    total: Decimal
+    credited: Decimal
+    paid: Decimal
+    cancel_reason: str | None
+    invoice_id: uuid.UUID
+    deal_id: uuid.UUID | None
+    lines: list[AccountingInvoiceLine]
+
+
+class AccountingPayment(BaseModel):
+    received_on: date
+    bank_reference: str | None
+    method: str
+    client_id: uuid.UUID
+    client_name: str | None
+    client_tax_id: str | None
+    amount: Decimal
+    currency: str
+    invoices: list[str] = Field(description="'number: amount' for each invoice it paid")
+    credit: Decimal = Field(description="left over as the client's credit")
+    payment_id: uuid.UUID

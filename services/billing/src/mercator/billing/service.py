@@ -13,17 +13,20 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from mercator.billing import domain, schemas
+from mercator.billing import domain, schemas, statements
 from mercator.billing.tables import (Allocation, ClientReplica, Contract, CreditNote, DealReplica, Delivery, Invoice,
-                                     InvoiceCounter, InvoiceLine, Payment)
+                                     InvoiceCounter, InvoiceLine, Payment, StatementLine)
 from mercator.common.auth import Caller
 from mercator.common.db import insert_if_absent
 from mercator.common.events import catalogue as ev
-from mercator.common.http.errors import AppError, NotFound
+from mercator.common.http.errors import AppError, NotFound, RuleBroken
+from mercator.common.http.pagination import keyset_page
+from mercator.common.http.versions import check_version
 from mercator.common.http.peers import Peer
 from mercator.common.money import quantize
 from mercator.common.uow import UnitOfWork
-from mercator.common.visibility import Kind, Sight, sight
+from mercator.common.rules import DomainError
+from mercator.common.visibility import Kind, NoAccess, Sight, sight
 
 
 class BadReference(AppError):
@@ -109,6 +112,7 @@ async def client_of(session: AsyncSession, company_id: uuid.UUID, contacts: Peer
         if found is None:
             raise BadReference(f"there is no client card {company_id}", field=field)
         row = await insert_if_absent(session, ClientReplica, company_id=company_id, name=found["name"],
+                                     tax_id=found.get("tax_id"),
                                      owner_id=uuid.UUID(found["owner_id"]),
                                      department_id=_uuid(found.get("department_id")), version=0)
     if not (seen.everything or seen.sees(row.owner_id, row.department_id)):
@@ -299,6 +303,14 @@ async def credit_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, data: schemas.C
 
 async def record_payment(uow: UnitOfWork, data: schemas.PaymentCreate, time_zone: str, caller: Caller,
                          contacts: Peer) -> Payment:
+    row = await add_payment(uow, data, time_zone, caller, contacts)
+    await uow.commit()
+    return row
+
+
+async def add_payment(uow: UnitOfWork, data: schemas.PaymentCreate, time_zone: str, caller: Caller,
+                      contacts: Peer | None) -> Payment:
+    """`record_payment` without its commit: a statement line and the payment it becomes are one change."""
     s = uow.session
     day = today(time_zone)
     seen = billing_sight(caller, write=True)
@@ -346,7 +358,6 @@ async def record_payment(uow: UnitOfWork, data: schemas.PaymentCreate, time_zone
                                 company_id=invoice_row.company_id, total=invoice_row.total,
                                 currency=invoice_row.currency, paid_on=row.received_on),
                  subject=invoice_row.id, sequence=invoice_row.version)
-    await uow.commit()
     return row
 
 
@@ -530,13 +541,15 @@ async def apply_deal_closed(uow: UnitOfWork, closed, status: str, sequence: int)
 
 
 async def apply_client(session: AsyncSession, company_id: uuid.UUID, name: str | None, owner_id: uuid.UUID,
-                       department_id: uuid.UUID | None, sequence: int) -> None:
-    """`name` None: a reassignment, which says nothing of the name."""
+                       department_id: uuid.UUID | None, sequence: int, tax_id: str | None = None) -> None:
+    """`name` None: a reassignment, which says nothing of the name (nor of the tax id)."""
     row = await session.get(ClientReplica, company_id, with_for_update=True)
     if row is None:
-        session.add(ClientReplica(company_id=company_id, name=name, owner_id=owner_id, department_id=department_id,
-                                  version=sequence))
+        session.add(ClientReplica(company_id=company_id, name=name, tax_id=tax_id, owner_id=owner_id,
+                                  department_id=department_id, version=sequence))
     elif sequence > row.version:
+        if name is not None:
+            row.tax_id = tax_id
         row.name = row.name if name is None else name
         row.owner_id, row.department_id, row.version = owner_id, department_id, sequence
 
@@ -550,3 +563,166 @@ async def apply_client_merged(session: AsyncSession, survivor_id: uuid.UUID, abs
     # What the absorbed card owed, the survivor owes: contacts moved its history there too.
     for table in (Invoice, Payment, Delivery, Contract):
         await session.execute(update(table).where(table.company_id == absorbed_id).values(company_id=survivor_id))
+
+
+# --- bank statements: each incoming payment once, matched to its invoice or left for a person ----------------------
+
+def statement_sight(caller: Caller) -> Sight:
+    """A statement holds every client's payments: it is for those who see all of billing."""
+    seen = billing_sight(caller, write=True)
+    if not seen.everything:
+        raise NoAccess("bank statements are for executives and admins: a statement holds every client's payments")
+    return seen
+
+
+async def _open_invoices(session: AsyncSession, *, numbers: list[str], tax_id: str | None) -> tuple[dict, list]:
+    """The open invoices a line names by number, and those of the payer's client cards, as the matching
+    rule sees them."""
+    open_states = ["issued", "partly_paid", "overdue"]
+    stmt = (select(Invoice, ClientReplica.tax_id).outerjoin(ClientReplica, ClientReplica.company_id == Invoice.company_id)
+            .where(Invoice.status.in_(open_states)))
+    named = (await session.execute(stmt.where(Invoice.number.in_(numbers)))).all() if numbers else []
+    digits = "".join(c for c in tax_id or "" if c.isdigit())
+    theirs = (await session.execute(stmt.where(ClientReplica.tax_id == digits))).all() if digits else []
+
+    def model(row: Invoice, client_tax_id) -> statements.OpenInvoice:
+        return statements.OpenInvoice(row.id, row.number, row.company_id, client_tax_id, row.currency, row.total,
+                                      row.total - row.credited - row.paid)
+    return {r.number: model(r, t) for r, t in named}, [model(r, t) for r, t in theirs]
+
+
+async def _pay_from_line(uow: UnitOfWork, line: StatementLine, invoice_id: uuid.UUID, company_id: uuid.UUID,
+                         time_zone: str, caller: Caller) -> Payment:
+    payment = await add_payment(uow, schemas.PaymentCreate(
+        company_id=company_id, amount=line.amount, currency=line.currency, received_on=line.booked_on,
+        method="bank_transfer",
+        # Payment order numbers restart every year: the day keeps them apart.
+        bank_reference=f"{line.document_number or line.entry_key[-40:]} / {line.booked_on.isoformat()}"[:100],
+        allocations=[schemas.AllocationIn(invoice_id=invoice_id, amount=min(
+            line.amount, (await load_invoice(uow.session, invoice_id, seen=None))[1].outstanding))]),
+        time_zone, caller, None)
+    line.status, line.reason = "matched", None
+    line.invoice_id, line.company_id, line.payment_id = invoice_id, company_id, payment.id
+    return payment
+
+
+async def take_statement_line(uow: UnitOfWork, fmt: str, read: statements.StatementLine, time_zone: str,
+                              caller: Caller) -> tuple[StatementLine, bool]:
+    """One incoming payment of a statement: kept once by its entry key (the same statement imported again
+    changes nothing), and recorded as a payment when it matches an open invoice. Returns the line and whether
+    it is new."""
+    s = uow.session
+    statement_sight(caller)
+    known = await s.scalar(select(StatementLine).where(StatementLine.entry_key == read.entry_key))
+    if known is not None:
+        return known, False
+    line = StatementLine(
+        id=uuid.uuid4(), entry_key=read.entry_key, format=fmt, account=read.account, booked_on=read.booked_on,
+        amount=read.amount, currency=read.currency, payer_name=read.payer_name and read.payer_name[:300],
+        payer_tax_id=read.payer_tax_id and read.payer_tax_id[:20], payer_account=read.payer_account,
+        purpose=read.purpose, document_number=read.document_number, status="unmatched", imported_at=now(),
+        version=1)
+    s.add(line)
+    by_number, of_payer = await _open_invoices(s, numbers=statements.invoice_numbers(read.purpose),
+                                               tax_id=read.payer_tax_id)
+    found = statements.match(read, by_number, of_payer)
+    line.reason = found.reason
+    if found.invoice is not None:
+        mark = len(uow.events)
+        try:
+            async with s.begin_nested():  # a refusal (e.g. the payment was entered by hand) leaves the line
+                await _pay_from_line(uow, line, found.invoice.id, found.invoice.client_id, time_zone, caller)
+        except (DomainError, AppError) as exc:
+            del uow.events[mark:]
+            line.status, line.reason = "unmatched", str(getattr(exc, "message", None) or exc)
+            line.invoice_id = line.company_id = line.payment_id = None
+    await uow.commit()
+    return line, True
+
+
+async def match_statement_line(uow: UnitOfWork, line_id: uuid.UUID, invoice_id: uuid.UUID, version: int | None,
+                               time_zone: str, caller: Caller) -> StatementLine:
+    """A person says which invoice an unmatched payment pays: it is recorded as that client's payment."""
+    s = uow.session
+    statement_sight(caller)
+    line = await s.get(StatementLine, line_id, with_for_update=True)
+    if line is None:
+        raise NotFound(f"no statement line {line_id}")
+    check_version(line, version, "statement line")
+    if line.status != "unmatched":
+        raise RuleBroken(f"the line is {line.status} already", rule="statement_line_taken")
+    invoice, _ = await load_invoice(s, invoice_id, seen=None, field="invoice_id")
+    await _pay_from_line(uow, line, invoice.id, invoice.company_id, time_zone, caller)
+    line.matched_by, line.version = caller.user_id, line.version + 1
+    await uow.commit()
+    return line
+
+
+async def dismiss_statement_line(uow: UnitOfWork, line_id: uuid.UUID, reason: str, version: int | None,
+                                 caller: Caller) -> StatementLine:
+    """Not a client's payment (a refund from a supplier, a loan): off the list, with the reason kept."""
+    statement_sight(caller)
+    line = await uow.session.get(StatementLine, line_id, with_for_update=True)
+    if line is None:
+        raise NotFound(f"no statement line {line_id}")
+    check_version(line, version, "statement line")
+    if line.status != "unmatched":
+        raise RuleBroken(f"the line is {line.status} already", rule="statement_line_taken")
+    line.status, line.reason, line.matched_by, line.version = "dismissed", reason, caller.user_id, line.version + 1
+    await uow.commit()
+    return line
+
+
+async def statement_lines(session: AsyncSession, caller: Caller, *, status: str | None, limit: int,
+                          cursor: str | None) -> tuple[list[StatementLine], str | None]:
+    statement_sight(caller)
+    stmt = select(StatementLine)
+    if status is not None:
+        stmt = stmt.where(StatementLine.status == status)
+    return await keyset_page(session, stmt, (StatementLine.booked_on, StatementLine.id), limit, cursor)
+
+
+# --- lists for the accounting system, per period --------------------------------------------------------------------
+
+async def list_deliveries(session: AsyncSession, caller: Caller, *, company_id, deal_id, status) -> list[Delivery]:
+    stmt = _only_seen(select(Delivery), billing_sight(caller), Delivery.deal_id, Delivery.company_id)
+    for column, value in ((Delivery.company_id, company_id), (Delivery.deal_id, deal_id), (Delivery.status, status)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return list((await session.execute(stmt.order_by(Delivery.shipped_on, Delivery.id))).scalars())
+
+
+async def accounting_invoices(session: AsyncSession, caller: Caller, *, period_from: date, period_to: date,
+                              limit: int, cursor: str | None) -> tuple[list[tuple[Invoice, ClientReplica | None,
+                                                                                 domain.Invoice]], str | None]:
+    """Invoices issued in the period (cancelled ones too: accounting reverses them), by issue date and number."""
+    stmt = _only_seen(select(Invoice).where(Invoice.issue_date >= period_from, Invoice.issue_date <= period_to,
+                                            Invoice.number.is_not(None)),
+                      billing_sight(caller), Invoice.deal_id, Invoice.company_id)
+    rows, next_cursor = await keyset_page(session, stmt, (Invoice.issue_date, Invoice.id), limit, cursor)
+    clients = await _clients(session, {r.company_id for r in rows})
+    return [(r, clients.get(r.company_id), await invoice_model(session, r)) for r in rows], next_cursor
+
+
+async def accounting_payments(session: AsyncSession, caller: Caller, *, period_from: date, period_to: date,
+                              limit: int, cursor: str | None):
+    """Payments received in the period, each with the invoices it paid (by number) and what is left as credit."""
+    stmt = _only_seen(select(Payment).where(Payment.received_on >= period_from, Payment.received_on <= period_to),
+                      billing_sight(caller), None, Payment.company_id)
+    rows, next_cursor = await keyset_page(session, stmt, (Payment.received_on, Payment.id), limit, cursor)
+    clients = await _clients(session, {r.company_id for r in rows})
+    parts = (await session.execute(select(Allocation.payment_id, Invoice.number, Allocation.amount)
+                                   .join(Invoice, Invoice.id == Allocation.invoice_id)
+                                   .where(Allocation.payment_id.in_([r.id for r in rows]))
+                                   .order_by(Allocation.id))).all() if rows else []
+    paid: dict[uuid.UUID, list[tuple[str, Decimal]]] = {}
+    for payment_id, number, amount in parts:
+        paid.setdefault(payment_id, []).append((number, amount))
+    return [(r, clients.get(r.company_id), paid.get(r.id, [])) for r in rows], next_cursor
+
+
+async def _clients(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, ClientReplica]:
+    if not ids:
+        return {}
+    return {c.company_id: c for c in (await session.execute(
+        select(ClientReplica).where(ClientReplica.company_id.in_(ids)))).scalars()}

@@ -152,10 +152,40 @@ class ClientReplica(Base):
 
     company_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     name: Mapped[str | None] = mapped_column(String(300))
+    tax_id: Mapped[str | None] = mapped_column(String(20), index=True)  # a bank statement's payer is found by it
     owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # who sees billing without a deal
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatementLine(Base):
+    """An incoming payment read from a bank statement, kept once however often the statement is imported:
+    matched (with the payment it became) or waiting for a person to match it."""
+
+    __tablename__ = "statement_lines"
+    __table_args__ = (Index("ix_statement_lines_status", "status", "booked_on"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    entry_key: Mapped[str] = mapped_column(String(300), unique=True)
+    format: Mapped[str] = mapped_column(String(10))
+    account: Mapped[str] = mapped_column(String(50))
+    booked_on: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Exact())
+    currency: Mapped[str] = mapped_column(String(3))
+    payer_name: Mapped[str | None] = mapped_column(String(300))
+    payer_tax_id: Mapped[str | None] = mapped_column(String(20))
+    payer_account: Mapped[str | None] = mapped_column(String(50))
+    purpose: Mapped[str] = mapped_column(Text)
+    document_number: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(10))  # unmatched | matched | dismissed
+    reason: Mapped[str | None] = mapped_column(Text)
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    company_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    payment_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    matched_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # None: matched on import
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
 
 @event.listens_for(Invoice, "load")

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
-from mercator.contacts import api, consumers, marketing_api
+from mercator.contacts import api, consumers, import_api, importer, marketing_api
 from mercator.contacts.settings import ContactsSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
@@ -17,8 +17,10 @@ MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 def build_app(settings: ContactsSettings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or ContactsSettings()
     runtime = runtime or Runtime(settings, consumers=consumers.CONSUMERS)
-    # Marketing routes first: `/api/v1/{dictionary}` would otherwise take `/api/v1/marketing-events`.
-    app = create_app(runtime, title="Mercator contacts", routers=[marketing_api.router, api.router],
+    runtime.background.append(lambda: importer.runner(runtime))
+    # Marketing and import routes first: `/api/v1/{dictionary}` would otherwise take them.
+    app = create_app(runtime, title="Mercator contacts",
+                     routers=[marketing_api.router, import_api.router, api.router],
                      description="Client cards, contact persons, history, scheduled meetings, dictionaries, "
-                                 "marketing events.")
+                                 "marketing events, imports.")
     return app

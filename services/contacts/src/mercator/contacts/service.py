@@ -93,12 +93,20 @@ def _search_text(company: Company, persons: list[Person]) -> str:
 
 async def _reindex(session: AsyncSession, company: Company) -> None:
     persons = (await session.execute(select(Person).where(Person.company_id == company.id))).scalars().all()
-    company.search_text = _search_text(company, list(persons))
+    _index(company, list(persons))
+    await session.execute(delete(CompanyContact).where(CompanyContact.company_id == company.id))
+    session.add_all(_contacts(company))
+
+
+def _index(company: Company, persons: list[Person]) -> None:
+    company.search_text = _search_text(company, persons)
     company.sort_key = domain.search_key(company.name)[:300]
     company.match_name = domain.matching_name(company.name)[:300]
-    await session.execute(delete(CompanyContact).where(CompanyContact.company_id == company.id))
+
+
+def _contacts(company: Company) -> list[CompanyContact]:
     contacts = {("phone", p) for p in company.phones} | {("email", e) for e in company.emails}
-    session.add_all(CompanyContact(company_id=company.id, kind=k, value=v) for k, v in sorted(contacts))
+    return [CompanyContact(company_id=company.id, kind=k, value=v) for k, v in sorted(contacts)]
 
 
 def _card(company: Company, names: dict[uuid.UUID, str]) -> dict:
@@ -244,34 +252,70 @@ async def update_dictionary_entry(uow: UnitOfWork, kind: str, entry_id: uuid.UUI
 
 async def create_company(uow: UnitOfWork, data: schemas.CompanyCreate, caller: Caller
                          ) -> tuple[Company, list[Person], list[domain.LikelyDuplicate]]:
-    s = uow.session
-    owner_id = data.owner_id or caller.user_id
-    department_id = data.department_id if "department_id" in data.model_fields_set else caller.department_id
-    if not sight(caller, Kind.CARD, write=True).sees(owner_id, department_id, data.status.value):
-        raise NoAccess("opening a card for another manager is for the head of their department and admins")
-    await _entry(s, "region", data.region_id, "region_id")
-    await _entry(s, "industry", data.industry_id, "industry_id")
-    await _entry(s, "source", data.source_id, "source_id")
-    phones, emails = list(dict.fromkeys(data.phones)), list(dict.fromkeys(data.emails))
-    duplicates = await likely_duplicates(s, caller, data.name, data.tax_id, phones, emails)
-    at = now()
-    company = Company(
-        id=uuid.uuid4(), name=data.name, legal_name=data.legal_name, tax_id=data.tax_id, status=data.status.value,
-        owner_id=owner_id, department_id=department_id,
-        region_id=data.region_id, industry_id=data.industry_id, source_id=data.source_id,
-        phones=phones, emails=emails, address=data.address, website=data.website, notes=data.notes,
-        created_at=at, updated_at=at, version=1, search_text="", sort_key="", match_name="")
-    s.add(company)
-    await s.flush()
-    persons = [_new_person(company.id, p, at) for p in data.persons]
-    s.add_all(persons)
-    await s.flush()
-    await _reindex(s, company)
-    uow.emit(ev.CompanyCreated(**_card(company, await _names_of(s, company))), subject=company.id, sequence=1)
-    for person in persons:
-        uow.emit(ev.PersonAdded(**_person_event(person)), subject=person.id, sequence=1)
+    made = await add_company(uow, data, caller)
     await uow.commit()
+    return made
+
+
+async def add_company(uow: UnitOfWork, data: schemas.CompanyCreate, caller: Caller,
+                      duplicates: list[domain.LikelyDuplicate] | None = None
+                      ) -> tuple[Company, list[Person], list[domain.LikelyDuplicate]]:
+    """`create_company` without its commit; `duplicates` when the caller has looked for them already."""
+    if duplicates is None:
+        phones, emails = list(dict.fromkeys(data.phones)), list(dict.fromkeys(data.emails))
+        duplicates = await likely_duplicates(uow.session, caller, data.name, data.tax_id, phones, emails)
+    (company, persons), = await add_companies(uow, [data], caller)
     return company, persons, duplicates
+
+
+async def add_companies(uow: UnitOfWork, cards: list[schemas.CompanyCreate], caller: Caller
+                        ) -> list[tuple[Company, list[Person]]]:
+    """Many new client cards in a handful of statements (an import writes a batch at once), each with its
+    contact persons and its events; no commit. Refused whole when one names a dictionary entry that is not
+    there or an owner the caller may not open cards for."""
+    s = uow.session
+    write = sight(caller, Kind.CARD, write=True)
+    for data in cards:
+        owner_id = data.owner_id or caller.user_id
+        department_id = data.department_id if "department_id" in data.model_fields_set else caller.department_id
+        if not write.sees(owner_id, department_id, data.status.value):
+            raise NoAccess("opening a card for another manager is for the head of their department and admins")
+    wanted = [(kind, getattr(d, f"{kind}_id")) for d in cards for kind in ("region", "industry", "source")
+              if getattr(d, f"{kind}_id") is not None]
+    entries: dict[uuid.UUID, DictionaryEntry] = {}
+    if wanted:
+        entries = {e.id: e for e in (await s.execute(select(DictionaryEntry).where(
+            DictionaryEntry.id.in_({i for _, i in wanted})))).scalars()}
+    for kind, entry_id in wanted:
+        if entry_id not in entries or entries[entry_id].kind != kind:
+            raise UnknownReference(f"there is no {kind} {entry_id}", field=f"{kind}_id")
+    names = {i: e.name for i, e in entries.items()}
+    at = now()
+    made = []
+    for data in cards:
+        owner_id = data.owner_id or caller.user_id
+        department_id = data.department_id if "department_id" in data.model_fields_set else caller.department_id
+        phones, emails = list(dict.fromkeys(data.phones)), list(dict.fromkeys(data.emails))
+        company = Company(
+            id=uuid.uuid4(), name=data.name, legal_name=data.legal_name, tax_id=data.tax_id,
+            status=data.status.value, owner_id=owner_id, department_id=department_id,
+            region_id=data.region_id, industry_id=data.industry_id, source_id=data.source_id,
+            phones=phones, emails=emails, address=data.address, website=data.website, notes=data.notes,
+            created_at=at, updated_at=at, version=1, last_activity_at=None)
+        persons = [_new_person(company.id, p, at) for p in data.persons]
+        _index(company, persons)
+        s.add(company)
+        made.append((company, persons))
+    await s.flush()  # the cards before what refers to them
+    for company, persons in made:
+        s.add_all(persons)
+        s.add_all(_contacts(company))
+    await s.flush()
+    for company, persons in made:
+        uow.emit(ev.CompanyCreated(**_card(company, names)), subject=company.id, sequence=1)
+        for person in persons:
+            uow.emit(ev.PersonAdded(**_person_event(person)), subject=person.id, sequence=1)
+    return made
 
 
 _COMPANY_FIELDS = ("name", "legal_name", "tax_id", "status", "region_id", "industry_id", "source_id",

@@ -6,7 +6,8 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, DateTime, Numeric, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text,
+                        UniqueConstraint, Uuid)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercator.common.db import Base as CommonBase
@@ -184,3 +185,62 @@ class Mailing(Base):
     recipients: Mapped[int] = mapped_column(Integer)
     requested_by: Mapped[uuid.UUID] = mapped_column(Uuid)
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+class ImportMapping(Base):
+    """A saved column mapping (`{column header: field}`), reused for the next file of the same shape."""
+
+    __tablename__ = "import_mappings"
+    __table_args__ = (UniqueConstraint("kind", "name", name="uq_import_mappings_kind_name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    columns: Mapped[dict] = mapped_column(JSON)
+    author_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ImportJob(Base):
+    """One file being imported (or tried in a dry run), with who runs it: a job outlives the request and the
+    process, and goes on from its first row without an outcome."""
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    dry_run: Mapped[bool] = mapped_column(default=False)
+    on_duplicate: Mapped[str] = mapped_column(String(10))  # skip | merge | create
+    columns: Mapped[dict] = mapped_column(JSON)
+    file_name: Mapped[str | None] = mapped_column(String(300))
+    uploaded_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(12), index=True)  # uploading | queued | running | done | failed
+    total_rows: Mapped[int | None] = mapped_column(Integer)
+    done_rows: Mapped[int] = mapped_column(Integer, default=0)
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)  # outcome: rows
+    error: Mapped[str | None] = mapped_column(Text)
+    caller: Mapped[dict] = mapped_column(JSON)  # who runs it: the rows are written in their name
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ImportFile(Base):
+    """The file of an import, apart from the job so that polling and counting never carry it."""
+
+    __tablename__ = "import_files"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ImportRow(Base):
+    """The outcome of one row, written in the transaction that wrote its record: a row with an outcome is
+    never written again, so an interrupted import resumes without doubles."""
+
+    __tablename__ = "import_rows"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True)
+    row: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    outcome: Mapped[str] = mapped_column(String(12))  # created | merged | skipped | rejected
+    record_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    duplicate_of: Mapped[list] = mapped_column(JSON, default=list)  # [{company_id, name, reasons}]
+    errors: Mapped[list] = mapped_column(JSON, default=list)  # [{field, column, message}]

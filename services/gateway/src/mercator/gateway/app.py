@@ -33,7 +33,8 @@ def build_app(settings: GatewaySettings | None = None, runtime: Runtime | None =
     app = create_app(runtime, title="Mercator",
                      routers=[auth_api.router, composition.router, openapi.router, proxy.router],
                      description="The public API of Mercator: sign-in, users and roles, the client card, and every "
-                                 "service's resources under /api/v1.")
+                                 "service's resources under /api/v1.",
+                     export_skip=proxy.forwarded_path)
     app.state.upstreams = proxy.Upstreams(settings, transports)
     app.state.public_openapi = openapi.Cached()
     if settings.cors_origins:

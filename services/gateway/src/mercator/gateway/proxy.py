@@ -39,8 +39,16 @@ ROUTES: dict[str, str] = {
     **dict.fromkeys(("contracts", "invoices", "payments", "deliveries", "receivables", "clients"), "billing"),
     "reports": "analytics",
     **dict.fromkeys(("templates", "documents", "messages"), "notifications"),
+    **dict.fromkeys(("bank-statements", "accounting"), "billing"),
+    **dict.fromkeys(("imports", "import-mappings"), "contacts"),
 }
 SAFE = {"GET", "HEAD"}
+
+
+def forwarded_path(path: str) -> bool:
+    """A path the gateway forwards: its service exports it as a file too (`?format=csv`), in one request."""
+    parts = path.split("/")
+    return len(parts) > 3 and parts[1:3] == ["api", "v1"] and parts[3] in ROUTES
 _FORWARDED = {"content-type", "accept", "if-match", "idempotency-key", "accept-language"}
 _RETURNED = {"content-type", "etag", "location", "retry-after", "idempotent-replayed"}
 

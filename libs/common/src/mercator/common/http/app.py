@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from mercator.common.auth import Caller
 from mercator.common.http.deps import RuntimeDep, ops_caller
 from mercator.common.http.errors import install_error_handlers
+from mercator.common.http.export import ExportMiddleware
 from mercator.common.http.idempotency import IdempotencyMiddleware
 from mercator.common.http.middleware import EdgeMiddleware
 from mercator.common.runtime import Runtime
@@ -69,7 +71,7 @@ async def ops_quiesce(runtime: RuntimeDep, _: OpsCaller) -> dict:
 
 
 def create_app(runtime: Runtime, *, title: str, routers: list[APIRouter], version: str = "0.1.0",
-               description: str = "") -> FastAPI:
+               description: str = "", export_skip: Callable[[str], bool] | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         await runtime.start()
@@ -84,6 +86,7 @@ def create_app(runtime: Runtime, *, title: str, routers: list[APIRouter], versio
     app.include_router(ops)
     for router in routers:
         app.include_router(router)
+    app.add_middleware(ExportMiddleware, skip=export_skip)  # innermost: it pages through the routes as JSON
     # Added last = outermost: the edge sees every request first.
     app.add_middleware(IdempotencyMiddleware, settings=runtime.settings, sessionmaker=lambda: runtime.sessionmaker)
     app.add_middleware(EdgeMiddleware, metrics=runtime.metrics, max_body_bytes=runtime.settings.max_body_bytes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -49,7 +49,7 @@ def decode_cursor(cursor: str | None, *parsers: Callable[[Any], Any]) -> list[An
 
 def _parser(column) -> Callable[[Any], Any]:
     kind = column.type.python_type
-    return kind.fromisoformat if kind is datetime else kind
+    return kind.fromisoformat if issubclass(kind, date) else kind  # datetime and date
 
 
 async def keyset_page(session, stmt, columns: tuple, limit: int, cursor: str | None, *, descending: bool = False):
