@@ -1,6 +1,6 @@
 import { useEffect, useState, useSyncExternalStore } from "react";
 import { useQuery } from "@tanstack/react-query";
-import { NavLink, Navigate, Route, Routes } from "react-router-dom";
+import { NavLink, Navigate, Route, Routes, useLocation } from "react-router-dom";
 import { get, onAuthChange, signedIn, signOut } from "./api";
 import { useI18n, type Key } from "./i18n";
 import { useLive } from "./live";
@@ -43,7 +43,8 @@ function SignedIn() {
   const me = useQuery({ queryKey: ["me"], queryFn: () => get<Me>("/me") });
   const [menuOpen, setMenuOpen] = useState(false);
   const live = useLive(!!me.data);
-  useEffect(() => setMenuOpen(false), [location.pathname]);
+  const { pathname } = useLocation();
+  useEffect(() => setMenuOpen(false), [pathname]);
   if (me.isPending) return <Loading />;
   if (me.isError) return <ErrorBox error={me.error} />;
   const links = screens(me.data);

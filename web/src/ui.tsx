@@ -59,8 +59,10 @@ export function withOffset(local: string): string {
   return new Date(local).toISOString();
 }
 
-export function today(): string {
+/** A local calendar day, `days` from today. */
+export function today(days = 0): string {
   const d = new Date();
+  d.setDate(d.getDate() + days);
   const pad = (n: number) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }

@@ -1,13 +1,20 @@
 import { memo, useEffect, useMemo, useRef, useState } from "react";
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link } from "react-router-dom";
-import { DndContext, DragOverlay, KeyboardSensor, PointerSensor, TouchSensor, useDraggable, useDroppable, useSensor, useSensors, type DragEndEvent, type DragStartEvent } from "@dnd-kit/core";
+import { DndContext, DragOverlay, pointerWithin, rectIntersection, type CollisionDetection, KeyboardSensor, PointerSensor, TouchSensor, useDraggable, useDroppable, useSensor, useSensors, type DragEndEvent, type DragStartEvent } from "@dnd-kit/core";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { get, patch, post, type Page } from "../api";
 import { useI18n } from "../i18n";
 import type { Board, Deal, LostReason, Pipeline, Stage } from "../types";
 import { ErrorBox, Field, Loading, hasRole, shortId, useMe } from "../ui";
 import { usePipelines } from "./CompanyCard";
+
+// Where the pointer is decides the column (a card half over two columns goes where the finger points);
+// the keyboard has no pointer, so there the card's overlap decides.
+const collision: CollisionDetection = (args) => {
+  const hits = pointerWithin(args);
+  return hits.length > 0 ? hits : rectIntersection(args);
+};
 
 interface Filters {
   pipeline_id: string;
@@ -89,7 +96,7 @@ export function BoardView({ pipeline, filters }: { pipeline: Pipeline; filters: 
     else move.mutate({ deal, to });
   };
   return (
-    <DndContext sensors={sensors} onDragStart={onDragStart} onDragEnd={onDragEnd} onDragCancel={() => setDragged(null)}>
+    <DndContext sensors={sensors} collisionDetection={collision} autoScroll={{ threshold: { x: 0.05, y: 0.1 } }} onDragStart={onDragStart} onDragEnd={onDragEnd} onDragCancel={() => setDragged(null)}>
       <ErrorBox error={board.error || moveError} />
       <div className="board" data-testid="board">
         {open.map((s) => (

@@ -207,8 +207,9 @@ function DealBilling({ deal, invoices, onDone }: { deal: Deal; invoices: Invoice
   const { t, money, date } = useI18n();
   const [line, setLine] = useState({ description: "", quantity: "1", unit_price: "", vat_rate: "22" });
   const [ship, setShip] = useState({ waybill_number: "", shipped_on: today(), carrier: "" });
+  const [due, setDue] = useState(() => today(14));
   const draft = useMutation({
-    mutationFn: () => post<Invoice>("/invoices", { deal_id: deal.id, currency: deal.currency, lines: [{ ...line, description: line.description || null }] }),
+    mutationFn: () => post<Invoice>("/invoices", { deal_id: deal.id, currency: deal.currency, due_date: due || null, lines: [{ ...line, description: line.description || null }] }),
     onSuccess: onDone,
   });
   const issue = useMutation({ mutationFn: (inv: Invoice) => post(`/invoices/${inv.id}/issue`, {}, inv.version), onSuccess: onDone });
@@ -240,6 +241,7 @@ function DealBilling({ deal, invoices, onDone }: { deal: Deal; invoices: Invoice
             {["22", "20", "10", "0", "none"].map((v) => (<option key={v} value={v}>{v}</option>))}
           </select>
         </Field>
+        <Field label={t("dueDate")} name="due_date" error={draft.error}><input type="date" value={due} onChange={(e) => setDue(e.target.value)} /></Field>
         <ErrorBox error={draft.error} />
         <div className="actions wide"><button type="submit">{t("draftInvoice")}</button></div>
       </form>
