@@ -6,6 +6,7 @@ Every screen is written to var/screenshots/."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -240,3 +241,129 @@ async def test_a_managers_day_in_the_browser(system, browser, viewport):
         assert not page.errors, page.errors
     finally:
         await page.context.close()
+
+
+async def open_card_via_api(system: System, who: str, name: str) -> tuple[str, str]:
+    """A client card with one open deal, made through the public API as `who`."""
+    token = await system.token(system.users[who]["email"])
+    async with system.api(token) as api:
+        company = (await api.post("/api/v1/companies", json={"name": name})).json()
+        r = await api.post("/api/v1/deals", json={"title": f"Deal of {name}", "company_id": company["id"],
+                                                  "amount": "50000"})
+        assert r.status_code == 201, r.text
+        return company["id"], r.json()["id"]
+
+
+async def test_a_manager_cannot_open_another_managers_client_by_url(system, browser):
+    from playwright.async_api import expect
+    company_id, deal_id = await open_card_via_api(system, "anna", "Anna's private client")
+    page = await page_for(browser, system, DESKTOP)
+    try:
+        await sign_in(page, system.users["boris"]["email"])
+        await page.goto(f"/clients/{company_id}")
+        await expect(page.get_by_role("alert")).to_contain_text("Not found, or not yours to see")
+        await expect(page.get_by_text("Anna's private client")).to_have_count(0)
+        await shot(page, "desktop-08-not-yours")
+        await page.goto(f"/deals/{deal_id}")
+        await expect(page.get_by_role("alert")).to_contain_text("Not found, or not yours to see")
+        await expect(page.get_by_text("Deal of Anna's private client")).to_have_count(0)
+        # Nor does it show in his lists.
+        await page.goto("/clients")
+        await expect(page.get_by_role("heading", name="Clients")).to_be_visible()
+        await expect(page.get_by_text("Anna's private client")).to_have_count(0)
+        # Anna herself opens it.
+        await page.get_by_role("button", name="Sign out").click()
+        await sign_in(page, system.users["anna"]["email"])
+        await page.goto(f"/clients/{company_id}")
+        await expect(page.get_by_role("heading", name="Anna's private client")).to_be_visible()
+    finally:
+        await page.context.close()
+
+
+async def test_an_open_board_follows_a_move_made_elsewhere_without_a_reload(system, browser):
+    """The head of sales watches the department's board; Anna moves her deal from her phone (the API); the
+    head's board shows it in the new column, and the page was never reloaded."""
+    from playwright.async_api import expect
+    company_id, deal_id = await open_card_via_api(system, "anna", "Live client")
+    page = await page_for(browser, system, DESKTOP)
+    try:
+        await sign_in(page, system.users["helen"]["email"])
+        await page.goto("/board")
+        await page.get_by_label("Owner").select_option(label="My department")
+        card = page.locator(f"[data-deal='{deal_id}']")
+        await expect(page.get_by_test_id("column-interest").locator(f"[data-deal='{deal_id}']")).to_be_visible()
+        await expect(page.get_by_test_id("live")).to_have_class(re.compile(r"\bon\b"))
+        await page.evaluate("window.__sameDocument = true")
+        token = await system.token(system.users["anna"]["email"])
+        async with system.api(token) as api:
+            r = await api.post(f"/api/v1/deals/{deal_id}/moves", json={"stage": "needs", "comment": "from the phone"})
+            assert r.status_code == 200, r.text
+        await expect(page.get_by_test_id("column-needs").locator(f"[data-deal='{deal_id}']")).to_be_visible(timeout=15000)
+        await expect(card).to_have_count(1)
+        assert await page.evaluate("window.__sameDocument === true"), "the page was reloaded"
+        await shot(page, "desktop-09-live-board")
+    finally:
+        await page.context.close()
+
+
+async def test_the_app_speaks_russian_with_russian_numbers_and_dates(system, browser):
+    from playwright.async_api import expect
+    company_id, deal_id = await open_card_via_api(system, "anna", "Клиент по-русски")
+    page = await page_for(browser, system, DESKTOP, lang="ru")
+    try:
+        await page.goto("/")
+        await page.get_by_label("Эл. почта").fill(system.users["anna"]["email"])
+        await page.get_by_label("Пароль").fill(PASSWORD)
+        await page.get_by_role("button", name="Войти").click()
+        await page.get_by_role("button", name="Выйти").wait_for()
+        await page.goto(f"/deals/{deal_id}")
+        # 50 000,00 ₽ — a narrow no-break space between the thousands and a decimal comma, as Russians write it.
+        await expect(page.get_by_test_id("deal")).to_contain_text("50\u00a0000,00\u00a0₽")
+        await expect(page.get_by_role("combobox", name="Перевести на этап")).to_be_visible()
+        await shot(page, "desktop-10-russian")
+        await page.get_by_label("Язык").select_option("en")
+        await expect(page.get_by_role("combobox", name="Move to")).to_be_visible()
+        await expect(page.get_by_test_id("deal")).to_contain_text("RUB\u00a050,000.00")
+    finally:
+        await page.context.close()
+
+
+async def sse_events(system: System, email: str, into: list[dict], ready: asyncio.Event) -> None:
+    token = await system.token(email)
+    async with system.api(token) as api:
+        async with api.stream("GET", "/api/v1/live", timeout=httpx.Timeout(5, read=60)) as r:
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+            async for line in r.aiter_lines():
+                if line.startswith("event: hello"):
+                    ready.set()
+                if line.startswith("data: {\"type\""):
+                    into.append(json.loads(line[len("data: "):]))
+
+
+async def test_the_live_stream_carries_only_what_the_viewer_may_see(system):
+    """Anna's move reaches her head of department, not Boris; Boris's own move reaches Boris (so his stream
+    was working when Anna's move went by)."""
+    _, annas = await open_card_via_api(system, "anna", "Streamed client A")
+    _, boriss = await open_card_via_api(system, "boris", "Streamed client B")
+    seen = {"helen": [], "boris": []}
+    ready = {k: asyncio.Event() for k in seen}
+    tasks = [asyncio.create_task(sse_events(system, system.users[k]["email"], seen[k], ready[k])) for k in seen]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ready.values())), 20)
+        await asyncio.sleep(1)  # the feed reads from the newest offset: let it settle on its partitions
+        for who, deal in (("anna", annas), ("boris", boriss)):
+            token = await system.token(system.users[who]["email"])
+            async with system.api(token) as api:
+                r = await api.post(f"/api/v1/deals/{deal}/moves", json={"stage": "needs"})
+                assert r.status_code == 200, r.text
+
+        async def until(who: str, deal: str):
+            while not any(e.get("deal_id") == deal and e["type"] == "DealStageChanged" for e in seen[who]):
+                await asyncio.sleep(0.1)
+
+        await asyncio.wait_for(asyncio.gather(until("helen", annas), until("boris", boriss)), 20)
+        assert not any(e.get("deal_id") == annas for e in seen["boris"]), seen["boris"]
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

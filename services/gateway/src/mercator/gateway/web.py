@@ -22,7 +22,7 @@ from mercator.common.http.errors import NotFound
 from mercator.common.visibility import SEE_ALL
 from mercator.gateway.auth_api import PrincipalDep
 from mercator.gateway.identity import Principal
-from mercator.gateway.proxy import forwarded_headers
+from mercator.gateway.proxy import Unavailable, forwarded_headers
 from mercator.gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -167,23 +167,23 @@ class Visibility:
 live_router = APIRouter(prefix="/api/v1")
 
 
-@live_router.get("/live", tags=["live"], response_class=StreamingResponse,
-                 responses={200: {"description": "`text/event-stream`: one event per change the caller may see, "
-                                                 "named by its type, with the ids it concerns as data",
-                                  "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+# Not in the OpenAPI document: a stream that never ends is no request-and-answer operation to fuzz or
+# generate a client for; the front end reads it with fetch (README, "Live updates").
+@live_router.get("/live", include_in_schema=False)
 async def live(request: Request, principal: PrincipalDep) -> StreamingResponse:
     """Live updates for open screens (server-sent events). The stream ends when the access token would
     expire; the client reconnects with a fresh one. Events missed while disconnected are not replayed:
     a client refreshes what it shows when it reconnects."""
     feed: LiveFeed | None = getattr(request.app.state, "live_feed", None)
+    if feed is None:
+        raise Unavailable("live updates are off in this gateway", headers={"Retry-After": "60"})
     settings: GatewaySettings = request.app.state.runtime.settings
     queue: asyncio.Queue = asyncio.Queue(maxsize=1000)
     visibility = Visibility(request, principal)
     until = time.monotonic() + settings.access_token_minutes * 60
 
     async def stream() -> AsyncIterator[bytes]:
-        if feed is not None:
-            feed.streams.add(queue)
+        feed.streams.add(queue)
         try:
             yield b"retry: 2000\nevent: hello\ndata: {}\n\n"
             while time.monotonic() < until:
@@ -196,8 +196,7 @@ async def live(request: Request, principal: PrincipalDep) -> StreamingResponse:
                     body = json.dumps({"type": envelope.type, **_ids(envelope.data)}, separators=(",", ":"))
                     yield f"id: {envelope.id}\nevent: {envelope.type}\ndata: {body}\n\n".encode()
         finally:
-            if feed is not None:
-                feed.streams.discard(queue)
+            feed.streams.discard(queue)
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
