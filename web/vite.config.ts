@@ -8,6 +8,5 @@ export default defineConfig({
   build: {
     outDir: "dist",
     chunkSizeWarningLimit: 1500,
-    rollupOptions: { output: { manualChunks: { echarts: ["echarts"] } } },
   },
 });

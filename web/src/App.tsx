@@ -1,4 +1,4 @@
-import { useEffect, useState, useSyncExternalStore } from "react";
+import { Suspense, lazy, useEffect, useState, useSyncExternalStore } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { NavLink, Navigate, Route, Routes, useLocation } from "react-router-dom";
 import { get, onAuthChange, signedIn, signOut } from "./api";
@@ -12,8 +12,9 @@ import { CompanyCard } from "./pages/CompanyCard";
 import { BoardPage } from "./pages/Board";
 import { DealPage } from "./pages/Deal";
 import { BillingPage } from "./pages/Billing";
-import { Dashboards } from "./pages/Dashboards";
-import { AdminPage } from "./pages/Admin";
+// Charts and administration are loaded when first opened: the board and the cards start without them.
+const Dashboards = lazy(() => import("./pages/Dashboards").then((m) => ({ default: m.Dashboards })));
+const AdminPage = lazy(() => import("./pages/Admin").then((m) => ({ default: m.AdminPage })));
 
 /** The screens each role opens; the services still decide what each one sees. */
 function screens(me: Me): { to: string; label: Key }[] {
@@ -78,6 +79,7 @@ function SignedIn() {
         </button>
       </header>
       <main>
+        <Suspense fallback={<Loading />}>
         <Routes>
           <Route path="/" element={<Navigate to={home(me.data)} replace />} />
           <Route path="/clients" element={<Companies />} />
@@ -89,6 +91,7 @@ function SignedIn() {
           <Route path="/admin" element={<AdminPage />} />
           <Route path="*" element={<ErrorBox error={t("notFound")} />} />
         </Routes>
+        </Suspense>
       </main>
     </MeContext.Provider>
   );

@@ -136,7 +136,7 @@ function Column({ stage, filters, summary, stalled }: { stage: Stage; filters: F
   const scroller = useRef<HTMLDivElement>(null);
   const virtual = useVirtualizer({ count: items.length, getScrollElement: () => scroller.current, estimateSize: () => CARD_HEIGHT, overscan: 6 });
   return (
-    <div ref={setNodeRef} className={`column${isOver ? " over" : ""}`} data-stage={stage.code} data-testid={`column-${stage.code}`}>
+    <div ref={setNodeRef} className={`column${isOver ? " over" : ""}`} data-stage={stage.code} data-testid={`column-${stage.code}`} data-loaded={deals.hasNextPage ? undefined : items.length}>
       <header>
         <b>{stage.name}</b>
         <div className="column-figures">
