@@ -14,7 +14,7 @@ WITH_TEST_EXTRA := $(patsubst %/pyproject.toml,%,$(shell grep -lsE '^test[[:spac
 SERVICE_INSTALLS := $(foreach d,$(SERVICE_DIRS),-e '$(d)$(if $(filter $(d),$(WITH_TEST_EXTRA)),[test])')
 PYTEST_ARGS ?=
 
-.PHONY: venv system run test bench bench-gateway bench-notifications bench-import events clean demo bench-analytics
+.PHONY: venv system run test bench bench-gateway bench-notifications bench-import events clean demo bench-analytics web
 
 venv: $(STAMP)
 
@@ -36,11 +36,19 @@ $(STAMP): $(PROJECTS) | $(PY)
 system:
 	bash deploy/system-packages
 
-run: venv
+run: venv web
 	$(PY) -m mercator.common.devrun
 
-test: venv
+test: venv web
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The web front end (web/, served by the gateway at /): rebuilt only when one of its sources changed.
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard web/index.html web/package.json \
+	web/package-lock.json web/vite.config.ts web/tsconfig.json web/build.py)
+web: web/dist/index.html
+
+web/dist/index.html: $(WEB_SOURCES) | $(PY)
+	$(PY) web/build.py
 
 bench: venv
 	$(PY) bench/bus.py

@@ -317,7 +317,7 @@ class Deal:
         return checked
 
     def _transition(self, to: Stage, at: datetime, author_id, comment, kind, cause=None):
-        seconds = max(0, int((at - self.entered_stage_at).total_seconds()))  # clocks drift
+        seconds = max(0, int((at - stored_utc(self.entered_stage_at)).total_seconds()))  # clocks drift
         transition = Transition(self.stage_code, to.code, at, seconds, author_id, _text(comment),
                                 kind, cause)
         self.stage_code, self.entered_stage_at = to.code, at
@@ -502,9 +502,15 @@ def splice_late_fact(pipeline: Pipeline, transitions: list[Transition], stage_co
     return inserted, after[0], rewritten
 
 
+def stored_utc(moment: datetime) -> datetime:
+    """A time read back from the database: SQLite (the embedded run) returns the stored UTC time without
+    its zone, which cannot be compared with an aware one."""
+    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=timezone.utc)
+
+
 def is_stalled(stage: Stage, entered_stage_at: datetime, now: datetime) -> bool:
     return (stage.kind == StageKind.OPEN and stage.stalled_after_days is not None
-            and now - entered_stage_at >= timedelta(days=stage.stalled_after_days))
+            and now - stored_utc(entered_stage_at) >= timedelta(days=stage.stalled_after_days))
 
 
 @dataclass(frozen=True)

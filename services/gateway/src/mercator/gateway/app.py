@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
-from mercator.gateway import auth_api, composition, openapi, proxy, service
+from mercator.gateway import auth_api, composition, openapi, proxy, service, web
 from mercator.gateway.settings import GatewaySettings
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
@@ -29,14 +29,16 @@ def build_app(settings: GatewaySettings | None = None, runtime: Runtime | None =
                 log.warning("created the first admin %s from the settings", settings.admin_email)
 
     runtime.background.append(first_admin)
-    # The catch-all proxy goes last: the gateway's own routes answer first.
+    # The catch-all proxy goes after the gateway's own routes; the web app's files after every API route.
     app = create_app(runtime, title="Mercator",
-                     routers=[auth_api.router, composition.router, openapi.router, proxy.router],
+                     routers=[auth_api.router, composition.router, openapi.router, web.live_router, proxy.router,
+                              web.static_router],
                      description="The public API of Mercator: sign-in, users and roles, the client card, and every "
                                  "service's resources under /api/v1.",
                      export_skip=proxy.forwarded_path)
     app.state.upstreams = proxy.Upstreams(settings, transports)
     app.state.public_openapi = openapi.Cached()
+    web.install(app, runtime, settings)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
                            allow_methods=["*"], allow_headers=["*"], expose_headers=["ETag", "Location", "X-Request-ID"])

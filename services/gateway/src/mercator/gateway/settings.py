@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from pydantic_settings import SettingsConfigDict
 
 from mercator.common.settings import ServiceSettings
@@ -35,3 +37,7 @@ class GatewaySettings(ServiceSettings):
     upstream_connections: int = 100  # per service, at most; a request beyond waits for a free one
     breaker_failures: int = 5
     breaker_reset_seconds: float = 10.0
+
+    # The web front end's built files (`make web`), served at `/`; live updates for it over SSE.
+    web_dist: Path = Path(__file__).resolve().parents[5] / "web" / "dist"
+    live_updates: bool = True

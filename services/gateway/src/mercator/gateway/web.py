@@ -1,0 +1,211 @@
+"""The web front end: its built files served at `/` (any other path that is no API answers with the app's
+index.html, the browser's router takes it from there), and live updates for it: `GET /api/v1/live`, a
+server-sent event stream of the events the viewer may see, read from Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, StreamingResponse
+
+from mercator.common.bus.kafka import ensure_topics
+from mercator.common.events.catalogue import CATALOGUE
+from mercator.common.events.envelope import Envelope
+from mercator.common.http.errors import NotFound
+from mercator.common.visibility import SEE_ALL
+from mercator.gateway.auth_api import PrincipalDep
+from mercator.gateway.identity import Principal
+from mercator.gateway.proxy import Unavailable, forwarded_headers
+from mercator.gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+# --- the built app ---------------------------------------------------------------------------------
+
+static_router = APIRouter()
+
+
+def dist_dir(settings: GatewaySettings) -> Path:
+    return Path(settings.web_dist).resolve()
+
+
+@static_router.get("/{path:path}", include_in_schema=False)
+async def web_app(path: str, request: Request):
+    if path == "api" or path.startswith("api/"):
+        raise NotFound(f"no resource /{path}")
+    dist = dist_dir(request.app.state.runtime.settings)
+    index = dist / "index.html"
+    if not index.is_file():
+        raise NotFound("the web front end is not built: `make web` builds it into web/dist")
+    wanted = (dist / path).resolve() if path else index
+    if wanted.is_file() and wanted.is_relative_to(dist):
+        # Vite names every asset by its content's hash: such a file never changes, anything else may.
+        immutable = path.startswith("assets/")
+        return FileResponse(wanted, headers={"Cache-Control": "public, max-age=31536000, immutable" if immutable
+                                             else "no-cache"})
+    if "." in path.rsplit("/", 1)[-1]:
+        raise NotFound(f"no file /{path}")  # a missing script or image is a 404, not the app's page
+    return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+
+# --- live updates ----------------------------------------------------------------------------------
+
+# What changes an open board, client card or invoice list; the stream carries only the type and the ids
+# (the screen fetches what it shows through the API, where every service applies its own rules).
+LIVE_TYPES = tuple(t for t in (
+    "DealCreated", "DealUpdated", "DealStageChanged", "DealInterestRated", "DealWon", "DealLost", "DealReopened",
+    "DealReassigned", "OfferMade", "OfferAccepted", "ProposalSent",
+    "CompanyCreated", "CompanyUpdated", "CompanyReassigned", "CompanyMerged",
+    "ActivityLogged", "MeetingScheduled", "MeetingRescheduled", "MeetingCompleted", "MeetingCancelled",
+    "InvoiceIssued", "InvoiceCancelled", "InvoiceCredited", "InvoicePaid", "InvoiceOverdue", "PaymentReceived",
+    "DeliveryShipped", "DeliveryDelivered",
+) if t in CATALOGUE)
+
+# Which service answers "may this caller see it?" for an event, by the most specific id it carries.
+_OWNERS = (("deal_id", "deals", "/api/v1/deals/{}"), ("invoice_id", "billing", "/api/v1/invoices/{}"),
+           ("company_id", "contacts", "/api/v1/companies/{}"))
+
+
+class LiveFeed:
+    """Reads the live event types from Kafka (no consumer group, from the newest offset: a screen that
+    was not open needs no history, and one that reconnects fetches afresh) and hands each event to every
+    open stream. Nothing here is a record of anything, so there is no inbox and no offset to commit."""
+
+    def __init__(self, settings: GatewaySettings):
+        self.settings = settings
+        self.streams: set[asyncio.Queue] = set()
+        self.connected = asyncio.Event()
+
+    async def run(self) -> None:
+        topics = [f"{self.settings.topic_prefix}{t}" for t in LIVE_TYPES]
+        pause = 1.0
+        while True:
+            consumer = None
+            try:
+                await ensure_topics(self.settings.kafka_bootstrap, topics, self.settings.topic_partitions,
+                                    client_id="gateway-live-admin")
+                consumer = AIOKafkaConsumer(*topics, bootstrap_servers=self.settings.kafka_bootstrap,
+                                            group_id=None, auto_offset_reset="latest", enable_auto_commit=False,
+                                            client_id="gateway-live")
+                await consumer.start()
+                self.connected.set()
+                pause = 1.0
+                async for record in consumer:
+                    try:
+                        envelope = Envelope.from_kafka(record.headers, record.value)
+                    except (ValueError, json.JSONDecodeError):
+                        continue
+                    for queue in list(self.streams):
+                        if queue.full():
+                            queue.get_nowait()  # a stalled screen loses the oldest hint, not the feed
+                        queue.put_nowait(envelope)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker is down or restarting: try again, quietly
+                log.debug("live feed interrupted: %s", exc)
+            finally:
+                self.connected.clear()
+                if consumer is not None:
+                    try:
+                        await consumer.stop()
+                    except Exception:
+                        pass
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)
+
+
+def _ids(data: dict) -> dict[str, str]:
+    return {k: v for k, v in data.items() if k.endswith("_id") and isinstance(v, str)}
+
+
+class Visibility:
+    """Whether one viewer may see one event: their own record or their departments' at once, otherwise
+    the owning service is asked with the viewer's identity (a 200 means yes), the answer kept a while."""
+
+    TTL = 30.0
+
+    def __init__(self, request: Request, principal: Principal):
+        self.request = request
+        self.principal = principal
+        self.caller = principal.caller
+        self.known: dict[str, tuple[float, bool]] = {}
+
+    async def allows(self, data: dict) -> bool:
+        if self.caller.roles & SEE_ALL:
+            return True
+        if data.get("owner_id") == str(self.caller.user_id) and "owner_id" in data:
+            return True
+        for key, service, path in _OWNERS:
+            value = data.get(key)
+            if isinstance(value, str):
+                return await self._ask(service, path.format(value))
+        return False
+
+    async def _ask(self, service: str, path: str) -> bool:
+        now = time.monotonic()
+        hit = self.known.get(path)
+        if hit and now - hit[0] < self.TTL:
+            return hit[1]
+        settings = self.request.app.state.runtime.settings
+        try:
+            answer = await self.request.app.state.upstreams.send(
+                service, "GET", path, headers=await forwarded_headers(self.request, self.principal, settings))
+            seen = answer.status_code == 200
+        except Exception:
+            seen = False
+        self.known[path] = (now, seen)
+        return seen
+
+
+live_router = APIRouter(prefix="/api/v1")
+
+
+# Not in the OpenAPI document: a stream that never ends is no request-and-answer operation to fuzz or
+# generate a client for; the front end reads it with fetch (README, "Live updates").
+@live_router.get("/live", include_in_schema=False)
+async def live(request: Request, principal: PrincipalDep) -> StreamingResponse:
+    """Live updates for open screens (server-sent events). The stream ends when the access token would
+    expire; the client reconnects with a fresh one. Events missed while disconnected are not replayed:
+    a client refreshes what it shows when it reconnects."""
+    feed: LiveFeed | None = getattr(request.app.state, "live_feed", None)
+    if feed is None:
+        raise Unavailable("live updates are off in this gateway", headers={"Retry-After": "60"})
+    settings: GatewaySettings = request.app.state.runtime.settings
+    queue: asyncio.Queue = asyncio.Queue(maxsize=1000)
+    visibility = Visibility(request, principal)
+    until = time.monotonic() + settings.access_token_minutes * 60
+
+    async def stream() -> AsyncIterator[bytes]:
+        feed.streams.add(queue)
+        try:
+            yield b"retry: 2000\nevent: hello\ndata: {}\n\n"
+            while time.monotonic() < until:
+                try:
+                    envelope: Envelope = await asyncio.wait_for(queue.get(), timeout=15)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                if await visibility.allows(envelope.data):
+                    body = json.dumps({"type": envelope.type, **_ids(envelope.data)}, separators=(",", ":"))
+                    yield f"id: {envelope.id}\nevent: {envelope.type}\ndata: {body}\n\n".encode()
+        finally:
+            feed.streams.discard(queue)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def install(app, runtime, settings: GatewaySettings) -> None:
+    """The live feed runs where the gateway reads the bus (not in tests that run it without a broker)."""
+    if settings.consumers_enabled and settings.live_updates:
+        feed = LiveFeed(settings)
+        app.state.live_feed = feed
+        runtime.background.append(feed.run)
+

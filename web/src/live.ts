@@ -1,0 +1,90 @@
+// Live updates: the gateway streams the events the viewer may see (server-sent events, read with
+// fetch so the bearer token goes in a header, not in the URL); each one refreshes what is on screen.
+import { useEffect, useState } from "react";
+import { useQueryClient } from "@tanstack/react-query";
+import { accessToken, get } from "./api";
+
+export interface LiveEvent {
+  type: string;
+  id?: string;
+  data: Record<string, unknown>;
+}
+
+type Listener = (e: LiveEvent) => void;
+const listeners = new Set<Listener>();
+export function onLiveEvent(f: Listener) {
+  listeners.add(f);
+  return () => {
+    listeners.delete(f);
+  };
+}
+
+export function useLive(enabled: boolean): boolean {
+  const client = useQueryClient();
+  const [connected, setConnected] = useState(false);
+  useEffect(() => {
+    if (!enabled) return;
+    const stop = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // Events come in bursts (a move writes a transition and a history entry): one refresh per burst.
+    const refresh = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => client.invalidateQueries({ predicate: (q) => q.queryKey[0] !== "me" }), 150);
+    };
+    (async () => {
+      let pause = 1000;
+      while (!stop.signal.aborted) {
+        try {
+          const r = await fetch("/api/v1/live", {
+            headers: { authorization: `Bearer ${accessToken()}`, accept: "text/event-stream" },
+            signal: stop.signal,
+          });
+          // An expired access token: any API call refreshes it, then the stream is opened again.
+          if (r.status === 401) await get("/me").catch(() => undefined);
+          if (!r.ok || !r.body) throw new Error(String(r.status));
+          setConnected(true);
+          pause = 1000;
+          const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+          let buffer = "";
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            buffer += value;
+            let cut;
+            while ((cut = buffer.indexOf("\n\n")) >= 0) {
+              const block = buffer.slice(0, cut);
+              buffer = buffer.slice(cut + 2);
+              const event: LiveEvent = { type: "message", data: {} };
+              for (const line of block.split("\n")) {
+                if (line.startsWith("event:")) event.type = line.slice(6).trim();
+                else if (line.startsWith("id:")) event.id = line.slice(3).trim();
+                else if (line.startsWith("data:")) {
+                  try {
+                    event.data = JSON.parse(line.slice(5));
+                  } catch {
+                    /* a keep-alive comment or a partial line */
+                  }
+                }
+              }
+              if (event.type !== "message") {
+                listeners.forEach((f) => f(event));
+                refresh();
+              }
+            }
+          }
+        } catch {
+          /* the connection dropped (or was refused): try again after a pause */
+        }
+        setConnected(false);
+        if (stop.signal.aborted) break;
+        await new Promise((ok) => setTimeout(ok, pause));
+        pause = Math.min(pause * 2, 30000);
+      }
+    })();
+    return () => {
+      stop.abort();
+      clearTimeout(timer);
+    };
+  }, [enabled, client]);
+  return connected;
+}
