@@ -278,7 +278,7 @@ class MeetingPublic(BaseModel):
 
 # --- imports ----------------------------------------------------------------------------------------------
 
-ImportKind = Literal["companies", "persons", "history"]
+ImportKind = Literal["companies", "persons", "history", "deals"]
 DuplicatePolicy = Literal["skip", "merge", "create"]
 Columns = Annotated[dict[Annotated[str, Field(min_length=1, max_length=200)], str], Field(min_length=1, max_length=100)]
 
