@@ -8,7 +8,9 @@ import io
 import random
 import uuid
 from contextlib import asynccontextmanager
+from decimal import Decimal
 
+import httpx
 import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
@@ -332,3 +334,68 @@ async def command_line(app, api, tmp_path):
 
     wrong = cli.parser().parse_args(["import", str(path), "--mapping", "нет такой"])
     assert await cli.run(wrong, api, Console(file=io.StringIO())) == 2
+
+
+@pg
+async def test_open_deals_go_through_the_deals_api_once_even_when_a_row_is_sent_again(postgres, manager):
+    """contacts and deals in-process, each on its own database, talking over HTTP as in production. The
+    outcomes of a finished deals import are then lost (as with a commit that never happened) and the job run
+    again: deals answers each row's Idempotency-Key with the deal it opened the first time."""
+    from mercator.common.testing.api import Switch
+    from mercator.deals.app import MIGRATIONS as DEALS
+    from mercator.deals.app import build_app as build_deals
+    from mercator.deals.settings import DealsSettings
+    from mercator.deals.tables import Deal
+
+    async with own_app(postgres, "contacts_deals_import") as contacts:
+        off = dict(relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9")
+        to_contacts = httpx.AsyncClient(transport=Switch(contacts), base_url="http://contacts")
+        deals_url = await postgres.migrated("deals_import", DEALS)
+        deals = build_deals(s := DealsSettings(database_url=deals_url, **off), Runtime(s), contacts_http=to_contacts)
+        to_deals = Switch(deals)
+        contacts.state.deals_http = httpx.AsyncClient(transport=to_deals, base_url="http://deals")
+        try:
+            async with client(contacts, auth(contacts.state.runtime.settings, manager)) as api:
+                card = (await api.post("/api/v1/companies", json={"name": "ООО «Сделка»", "tax_id": inn(9)})).json()
+                sheet = as_csv([["ИНН", "Сделка", "Сумма", "Закрытие"],
+                                [inn(9), "Поставка стоек", "1 250 000,50", "31.12.2026"],
+                                [inn(8), "Чужая", "10", ""],
+                                [inn(9), "Кривая сумма", "много", ""],
+                                [inn(9), "Внедрение", "", "2026-06-30"]])
+                opened = (await api.post("/api/v1/imports", json={"kind": "deals", "columns": {
+                    "ИНН": "company_tax_id", "Сделка": "title", "Сумма": "amount",
+                    "Закрытие": "expected_close_date"}})).json()
+                await api.post(f"/api/v1/imports/{opened['id']}/file", content=sheet)
+                assert (await api.post(f"/api/v1/imports/{opened['id']}/start")).status_code == 200
+                job_id = uuid.UUID(opened["id"])
+
+                to_deals.down = True  # deals unreachable: the job stops, resumable, and rejects nothing
+                await importer.run_job(contacts.state.runtime, job_id, deals=contacts.state.deals_http)
+                stopped = (await api.get(f"/api/v1/imports/{job_id}")).json()
+                assert stopped["status"] == "failed" and "deals cannot be reached" in stopped["error"]
+                to_deals.down = False
+                assert (await api.post(f"/api/v1/imports/{job_id}/resume")).json()["status"] == "queued"
+                await importer.run_job(contacts.state.runtime, job_id, deals=contacts.state.deals_http)
+                rows = await every_row(api, str(job_id))
+                assert [(r["row"], r["outcome"]) for r in rows] == [
+                    (2, "created"), (3, "rejected"), (4, "rejected"), (5, "created")]
+                assert rows[2]["errors"][0]["column"] == "Сумма"
+                async with deals.state.runtime.sessionmaker() as s:
+                    opened_deals = (await s.execute(select(Deal).order_by(Deal.title))).scalars().all()
+                assert [(d.title, d.amount, str(d.expected_close_date), str(d.company_id)) for d in opened_deals] == [
+                    ("Внедрение", None, "2026-06-30", card["id"]),
+                    ("Поставка стоек", Decimal("1250000.50"), "2026-12-31", card["id"])]
+                first = {r["row"]: r["record_id"] for r in rows}
+
+                async with contacts.state.runtime.uow() as uow:  # the outcomes lost, the job open again
+                    await uow.session.execute(ImportRow.__table__.delete().where(ImportRow.job_id == job_id))
+                    job = await uow.session.get(ImportJob, job_id)
+                    job.status, job.done_rows, job.counts = "running", 0, {}
+                    await uow.commit()
+                await importer.run_job(contacts.state.runtime, job_id, deals=contacts.state.deals_http)
+                again = await every_row(api, str(job_id))
+                assert {r["row"]: r["record_id"] for r in again} == first
+                async with deals.state.runtime.sessionmaker() as s:
+                    assert await s.scalar(select(func.count()).select_from(Deal)) == 2
+        finally:
+            await deals.state.runtime.engine.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from mercator.common.http.app import create_app
@@ -14,13 +15,15 @@ from mercator.contacts.settings import ContactsSettings
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 
 
-def build_app(settings: ContactsSettings | None = None, runtime: Runtime | None = None) -> FastAPI:
+def build_app(settings: ContactsSettings | None = None, runtime: Runtime | None = None,
+              deals_http: httpx.AsyncClient | None = None) -> FastAPI:
     settings = settings or ContactsSettings()
     runtime = runtime or Runtime(settings, consumers=consumers.CONSUMERS)
-    runtime.background.append(lambda: importer.runner(runtime))
+    runtime.background.append(lambda: importer.runner(runtime, lambda: app.state.deals_http))
     # Marketing and import routes first: `/api/v1/{dictionary}` would otherwise take them.
     app = create_app(runtime, title="Mercator contacts",
                      routers=[marketing_api.router, import_api.router, api.router],
                      description="Client cards, contact persons, history, scheduled meetings, dictionaries, "
                                  "marketing events, imports.")
+    app.state.deals_http = deals_http or httpx.AsyncClient(base_url=settings.deals_url)
     return app

@@ -128,9 +128,10 @@ async def run(args, api: httpx.AsyncClient, console: Console) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mercator", description="Mercator from the command line.")
     sub = p.add_subparsers(dest="command", required=True)
-    i = sub.add_parser("import", help="import client cards, contact persons or history entries from CSV or XLSX")
+    i = sub.add_parser("import", help="import client cards, contact persons, history entries or open deals "
+                                      "from CSV or XLSX")
     i.add_argument("file", nargs="?", help="the .csv or .xlsx file")
-    i.add_argument("--kind", choices=["companies", "persons", "history"], default="companies")
+    i.add_argument("--kind", choices=["companies", "persons", "history", "deals"], default="companies")
     i.add_argument("--map", action="append", default=[], metavar="COLUMN=FIELD",
                    help="which field a column fills (repeat for each column)")
     i.add_argument("--mapping", help="a saved mapping, by name")

@@ -1,13 +1,18 @@
-"""Importing a client list: client cards, contact persons and history entries from CSV or XLSX, as a job.
+"""Importing a client list: client cards, contact persons, history entries and open deals from CSV or XLSX,
+as a job.
 
-Why the job lives in contacts and not in the gateway: every kind of row it writes is contacts' own record, and
-so are the rules that say two cards are likely one client. Here a batch of rows is one transaction through
-contacts' own use cases (`service.add_company`, the history writer), with each row's events in the outbox and
+Why the job lives in contacts and not in the gateway: three of the four kinds of row are contacts' own records
+(cards, persons, history), and so are the rules that say two cards are likely one client, and the fourth
+(open deals) hangs off the cards the import finds here. Here a batch of rows is one transaction through
+contacts' own use cases (`service.add_companies`, the history writer), with each row's events in the outbox and
 each row's outcome (`import_rows`) committed in that same transaction. That outcome row is the idempotency key
 of job + row: a row that has one is never written again, so an import interrupted anywhere (a crash, a
 restart, a cancelled task) resumes from its first row without an outcome and creates nothing twice. As a
 client of the public API, the gateway would pay one HTTP call, one token check and one idempotency record per
-row, and still need a store of its own for the job.
+row, and still need a store of its own for the job. Open deals are the deals service's: each goes through
+its public API with an Idempotency-Key made of the job and the row, so a row sent again (its outcome lost with
+a commit that failed, or the job resumed) gets back the deal opened the first time; while deals cannot be
+reached the job stops as failed, rejecting nothing, and is resumed.
 
 A job keeps the file and who started it, so it outlives the request and the process: the runner in each
 contacts process picks up queued jobs and resumes running ones at start. A dry run goes through the same
@@ -22,12 +27,15 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+import httpx
 
 from pydantic import ValidationError
 from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercator.common.auth import Caller
+from mercator.common.auth import Caller, mint_token
 from mercator.common.http.errors import AppError, NotFound
 from mercator.common.http.pagination import keyset_page
 from mercator.common.rules import DomainError
@@ -59,7 +67,7 @@ def _caller(data: dict) -> Caller:
 
 
 def _importer(caller: Caller, kind: str) -> None:
-    sight(caller, Kind.HISTORY if kind == "history" else Kind.CARD, write=True)  # 403 for who cannot write them
+    sight(caller, {"history": Kind.HISTORY, "deals": Kind.DEAL}.get(kind, Kind.CARD), write=True)  # else 403
 
 
 # --- mappings -----------------------------------------------------------------------------------------------
@@ -178,7 +186,7 @@ async def job_rows(session: AsyncSession, job_id: uuid.UUID, caller: Caller, *, 
 
 # --- the run ------------------------------------------------------------------------------------------------
 
-async def run_job(runtime, job_id: uuid.UUID, batch: int = BATCH) -> None:
+async def run_job(runtime, job_id: uuid.UUID, batch: int = BATCH, deals: httpx.AsyncClient | None = None) -> None:
     """Every row without an outcome, a batch per transaction. Safe to call again at any point: rows written
     before are not looked at again."""
     async with runtime.sessionmaker() as s:
@@ -196,7 +204,7 @@ async def run_job(runtime, job_id: uuid.UUID, batch: int = BATCH) -> None:
     try:
         header, cells = imports.read_rows(data)
         rows = [r for n, c in enumerate(cells, start=2) if (r := imports.mapped(n, header, c, columns)) is not None]
-        state = _State(job_id, kind, policy, dry_run, caller)
+        state = _State(job_id, kind, policy, dry_run, caller, deals, runtime.settings)
         async with runtime.sessionmaker() as s:
             await state.load(s)
         for row in rows:  # what earlier runs took, later rows are compared with
@@ -208,7 +216,7 @@ async def run_job(runtime, job_id: uuid.UUID, batch: int = BATCH) -> None:
             seen = dict(state.seen)
             try:
                 await _write_batch(runtime, job_id, state, chunk)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, DealsUnavailable):
                 raise
             except Exception as exc:
                 # A write the checks did not foresee (a constraint, a lost connection): the batch is rolled
@@ -219,7 +227,7 @@ async def run_job(runtime, job_id: uuid.UUID, batch: int = BATCH) -> None:
                 for row in chunk:
                     try:
                         await _write_batch(runtime, job_id, state, [row])
-                    except asyncio.CancelledError:
+                    except (asyncio.CancelledError, DealsUnavailable):
                         raise
                     except Exception as row_exc:
                         await _write_outcomes(runtime, job_id, [ImportRow(
@@ -266,8 +274,9 @@ class _State:
     """What one run knows while it goes: the dictionaries by name, and the rows of this file taken so far
     (a dry run writes no cards, so the file's own duplicates are found here)."""
 
-    def __init__(self, job_id: uuid.UUID, kind: str, policy: str, dry_run: bool, caller: Caller):
-        self.job_id = job_id
+    def __init__(self, job_id: uuid.UUID, kind: str, policy: str, dry_run: bool, caller: Caller,
+                 deals: httpx.AsyncClient | None = None, settings=None):
+        self.job_id, self.deals, self.settings = job_id, deals, settings
         self.kind, self.policy, self.dry_run, self.caller = kind, policy, dry_run, caller
         self.dictionaries: dict[str, dict[str, uuid.UUID]] = {}
         self.seen: dict[tuple[str, str], int] = {}
@@ -291,6 +300,8 @@ class _State:
             async with uow.session.begin_nested():
                 if self.kind == "persons":
                     await self._person(uow, row, outcome)
+                elif self.kind == "deals":
+                    await self._deal(uow, row, outcome)
                 else:
                     await self._history(uow, row, outcome)
         except _Rejected as exc:
@@ -393,7 +404,8 @@ class _State:
         if len(found) != 1:
             message = "no client card has it" if not found else "more than one client card has it"
             raise _Rejected([{"field": field, "column": row.source[field], "message": message}])
-        view = sight(self.caller, Kind.HISTORY if self.kind == "history" else Kind.CARD, write=True)
+        view = sight(self.caller, Kind.HISTORY if self.kind == "history" else Kind.CARD,
+                     write=self.kind != "deals")  # a deal is opened on a card one may see
         if not service._sees(view, found[0]):
             raise _Rejected([{"field": field, "column": row.source[field], "message": "no client card has it"}])
         return found[0]
@@ -423,6 +435,46 @@ class _State:
             uow.emit(service.ev.PersonAdded(**service._person_event(made)), subject=made.id, sequence=1)
             outcome.record_id = made.id
 
+    async def _deal(self, uow: UnitOfWork, row: imports.Row, outcome: ImportRow) -> None:
+        """An open deal, through the deals service's API. The Idempotency-Key is the job and the row: when
+        this row is sent again (its outcome was lost with a failed commit, or the job is resumed), deals
+        answers with the deal it opened the first time instead of opening another."""
+        company = await self._card_of(uow.session, row)
+        v = row.values
+        body: dict = {"title": v["title"], "company_id": str(company.id), "currency": v.get("currency", "RUB").upper()}
+        errors = []
+        if v.get("amount"):
+            try:
+                body["amount"] = str(Decimal(v["amount"].replace(" ", "").replace("\u00a0", "").replace(",", ".")))
+            except InvalidOperation:
+                errors.append({"field": "amount", "column": row.source["amount"], "message": "not an amount"})
+        if v.get("expected_close_date"):
+            day = _day(v["expected_close_date"])
+            if day is None:
+                errors.append({"field": "expected_close_date", "column": row.source["expected_close_date"],
+                               "message": "not a date (ДД.ММ.ГГГГ or ГГГГ-ММ-ДД)"})
+            else:
+                body["expected_close_date"] = day
+        if errors:
+            raise _Rejected(errors)
+        outcome.outcome = "created"
+        if self.dry_run:
+            return
+        token = mint_token(self.settings, self.caller)
+        try:
+            answer = await self.deals.post("/api/v1/deals", json=body, timeout=30, headers={
+                "Authorization": f"Bearer {token}", "Idempotency-Key": f"import:{self.job_id}:{row.number}"})
+        except httpx.HTTPError as exc:
+            raise DealsUnavailable(f"deals cannot be reached ({exc!r}); resume the import when it is back") from exc
+        if answer.status_code in (200, 201):
+            outcome.record_id = uuid.UUID(answer.json()["id"])
+        elif answer.status_code in (400, 404, 409, 422):
+            found = answer.json().get("errors") or [{"field": None, "message": answer.json().get("detail")}]
+            raise _Rejected([{"field": e.get("field"), "column": row.source.get(e.get("field") or ""),
+                              "message": e.get("message")} for e in found])
+        else:
+            raise DealsUnavailable(f"deals answered {answer.status_code}; resume the import when it is back")
+
     async def _history(self, uow: UnitOfWork, row: imports.Row, outcome: ImportRow) -> None:
         company = await self._card_of(uow.session, row)
         v = dict(row.values)
@@ -445,6 +497,19 @@ class _State:
                 summary=entry.summary, happened_at=(entry.happened_at or _now()).astimezone(UTC),
                 author_id=self.caller.user_id)
             outcome.record_id = activity.id
+
+
+class DealsUnavailable(Exception):
+    """Stops the job (failed, resumable): rows are not rejected for what the deals service could not say."""
+
+
+def _day(text: str) -> str | None:
+    for pattern in ("%d.%m.%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text.strip()[:10], pattern).date().isoformat()
+        except ValueError:
+            pass
+    return None
 
 
 class _Rejected(Exception):
@@ -575,7 +640,7 @@ async def _merge_into(uow: UnitOfWork, company_id: uuid.UUID, card: schemas.Comp
     return company.id
 
 
-async def runner(runtime, poll_seconds: float = 1.0) -> None:
+async def runner(runtime, deals=lambda: None, poll_seconds: float = 1.0) -> None:
     """Takes queued jobs one at a time; at start, resumes those a stop interrupted (`running`)."""
     while True:
         try:
@@ -583,7 +648,7 @@ async def runner(runtime, poll_seconds: float = 1.0) -> None:
                 job_id = await s.scalar(select(ImportJob.id).where(ImportJob.status.in_(["running", "queued"]))
                                         .order_by(ImportJob.created_at).limit(1))
             if job_id is not None and not runtime.quiesced:
-                await run_job(runtime, job_id)
+                await run_job(runtime, job_id, deals=deals())
                 continue
         except asyncio.CancelledError:
             raise

@@ -1,6 +1,6 @@
 """Reading a client list from a spreadsheet: CSV (UTF-8 or Windows-1251, comma, semicolon or tab) or XLSX
 (openpyxl), and turning each row into the fields of a client card, a contact person or a history entry
-through a column mapping. Pure Python: no database, no framework.
+or an open deal through a column mapping. Pure Python: no database, no framework.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from mercator.common.rules import InvalidValue
 
-KINDS = ("companies", "persons", "history")
+KINDS = ("companies", "persons", "history", "deals")
 
 # What each kind of row can fill; `company_tax_id` / `company_name` find the card a person or an entry
 # belongs to.
@@ -25,6 +25,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
                   "person_emails"),
     "persons": ("company_tax_id", "company_name", "name", "position", "phones", "emails", "notes"),
     "history": ("company_tax_id", "company_name", "kind", "direction", "subject", "summary", "happened_at"),
+    "deals": ("company_tax_id", "company_name", "title", "amount", "currency", "expected_close_date"),
 }
 LISTS = {"phones", "emails", "person_phones", "person_emails"}
 _SPLIT = re.compile(r"[;,\n]+")
@@ -49,7 +50,7 @@ def check_mapping(kind: str, columns: dict[str, str]) -> dict[str, str]:
             raise InvalidValue("bad_mapping", f"columns {seen[field]!r} and {header!r} both fill {field}",
                                f"columns.{header}")
         seen[field] = header
-    needed = {"companies": "name", "persons": "name", "history": "summary"}[kind]
+    needed = {"companies": "name", "persons": "name", "history": "summary", "deals": "title"}[kind]
     missing = [needed] if needed not in seen else []
     if kind != "companies" and not {"company_tax_id", "company_name"} & set(seen):
         missing.append("company_tax_id or company_name")

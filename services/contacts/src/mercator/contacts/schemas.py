@@ -372,7 +372,7 @@ class MailingPublic(BaseModel):
     requested_at: datetime
 # --- imports ----------------------------------------------------------------------------------------------
 
-ImportKind = Literal["companies", "persons", "history"]
+ImportKind = Literal["companies", "persons", "history", "deals"]
 DuplicatePolicy = Literal["skip", "merge", "create"]
 Columns = Annotated[dict[Annotated[str, Field(min_length=1, max_length=200)], str], Field(min_length=1, max_length=100)]
 
