@@ -15,14 +15,18 @@ from mercator.common.testing.bus import until
 from mercator.common.testing.processes import sigkill_pids, wait_http
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e, pytest.mark.slow]
+SCALE = "0.02"  # 12 managers x 1 client card, 12 x 3 deals: the demo's own rounding
 
 ADMIN, PASSWORD = "admin@demo.example", "a long demo passphrase"
 
 
+# Seventeen Argon2 sign-ups and sign-ins and a few hundred requests through the gateway on SQLite: minutes on a
+# busy 2-core machine, more than the suite's default limit.
+@pytest.mark.timeout(900)
 async def test_an_empty_install_is_filled_with_the_demo_company(tmp_path):
     ports = {k: free_port() for k in ("broker", "gateway", "contacts", "deals", "billing", "notifications",
                                       "analytics")}
-    env = {**os.environ, "MERCATOR_RUN_DATA_DIR": str(tmp_path / "var"), "MERCATOR_RUN_DEMO_SCALE": "0.03",
+    env = {**os.environ, "MERCATOR_RUN_DATA_DIR": str(tmp_path / "var"), "MERCATOR_RUN_DEMO_SCALE": SCALE,
            "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN, "MERCATOR_GATEWAY_ADMIN_PASSWORD": PASSWORD,
            **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()}}
     gateway = f"http://127.0.0.1:{ports['gateway']}"
@@ -42,7 +46,7 @@ async def test_an_empty_install_is_filled_with_the_demo_company(tmp_path):
                                      headers={"Authorization": f"Bearer {token['access_token']}"}) as api:
             async def caught_up():
                 funnel = (await api.get("/api/v1/reports/funnel")).json()
-                return funnel.get("first_contacts") == 60 and funnel.get("won", 0) >= 1
+                return funnel.get("first_contacts") == 36 and funnel.get("won", 0) >= 1
             assert await until(caught_up, timeout=120, every=1), (await api.get("/api/v1/reports/funnel")).text
             workload = (await api.get("/api/v1/reports/workload")).json()["rows"]
             assert len([r for r in workload if r["clients"]]) == 12  # a dozen managers, each with clients
@@ -54,7 +58,7 @@ async def test_an_empty_install_is_filled_with_the_demo_company(tmp_path):
             assert len(events) == 5 and sum(e["participants"]["invited"] + e["participants"]["attended"]
                                             + e["participants"]["responded"] for e in events) > 0
             regions = (await api.get("/api/v1/reports/segments", params={"by": "region"})).json()["rows"]
-            assert sum(r["clients"] for r in regions) == 24
+            assert sum(r["clients"] for r in regions) == 12
             # The demo fills an empty install only: asked again, it leaves the company as it is.
             again = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "mercator.analytics.demo",
                                                               "--gateway", gateway], env=env, capture_output=True,
