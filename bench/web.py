@@ -102,7 +102,12 @@ async def seed(gateway: str, n: int, concurrency: int) -> tuple[dict, list[dict]
                 body = {"title": f"Deal {i:05d}", "company_id": companies[i % len(companies)],
                         "stage": OPEN_STAGES[i % len(OPEN_STAGES)], "amount": str(1000 + i)}
                 for attempt in range(20):  # the deals service learns a new card from the bus a moment later
-                    r = await api.post("/api/v1/deals", headers=h, json=body)
+                    try:
+                        r = await api.post("/api/v1/deals", headers=h, json=body)
+                    except httpx.TransportError as exc:  # a dropped connection: try again, report at the end
+                        print(f"retrying deal {i} after {type(exc).__name__}", file=sys.stderr)
+                        await asyncio.sleep(1)
+                        continue
                     if r.status_code == 201 or r.json().get("rule") == "requirement_missing":
                         break
                     await asyncio.sleep(0.5)
