@@ -4,7 +4,7 @@
 
 It starts the whole system as `make run` does (mercator.common.devrun: Tansu and every service, SQLite files
 in a temp dir, free loopback ports, the gateway's per-caller rate limit raised out of the way), signs a manager
-in, and opens `--deals` deals spread over the default pipeline's eight open stages through the public API.
+in, and opens `--deals` deals spread over seven of the default pipeline's eight open stages through the public API.
 Then, in Debian's chromium (Playwright, executable /usr/bin/chromium), for each round:
 
 1. static table: the same deals as one plain HTML table, no script, no network (the page is handed to the
@@ -46,7 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ADMIN = ("bench-admin@example.com", "a long bench passphrase")
 PASSWORD = "Correct-horse-42"
-OPEN_STAGES = ("interest", "needs", "demo", "tech_proposal", "commercial_proposal", "contract", "payment", "delivery")
+# The default pipeline's open stages a deal may be opened at directly ("contract" wants an accepted offer).
+OPEN_STAGES = ("interest", "needs", "demo", "tech_proposal", "commercial_proposal", "payment", "delivery")
 
 IDLE = "await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))"
 
@@ -101,11 +102,16 @@ async def seed(gateway: str, n: int, concurrency: int) -> tuple[dict, list[dict]
                 body = {"title": f"Deal {i:05d}", "company_id": companies[i % len(companies)],
                         "stage": OPEN_STAGES[i % len(OPEN_STAGES)], "amount": str(1000 + i)}
                 for attempt in range(20):  # the deals service learns a new card from the bus a moment later
-                    r = await api.post("/api/v1/deals", headers=h, json=body)
-                    if r.status_code == 201:
+                    try:
+                        r = await api.post("/api/v1/deals", headers=h, json=body)
+                    except httpx.TransportError as exc:  # a dropped connection: try again, report at the end
+                        print(f"retrying deal {i} after {type(exc).__name__}", file=sys.stderr)
+                        await asyncio.sleep(1)
+                        continue
+                    if r.status_code == 201 or r.json().get("rule") == "requirement_missing":
                         break
                     await asyncio.sleep(0.5)
-                else:
+                if r.status_code != 201:
                     raise AssertionError(r.text)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -118,7 +124,8 @@ async def seed(gateway: str, n: int, concurrency: int) -> tuple[dict, list[dict]
             cursor = page["next_cursor"]
             if not cursor:
                 break
-        assert len(deals) == n, len(deals)
+        # A write retried after a lost answer may have opened a deal twice: the figures use what is there.
+        assert len(deals) >= n, len(deals)
         return tokens, deals
 
 

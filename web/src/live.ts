@@ -33,6 +33,7 @@ export function useLive(enabled: boolean): boolean {
     };
     (async () => {
       let pause = 1000;
+      let first = true;
       while (!stop.signal.aborted) {
         try {
           const r = await fetch("/api/v1/live", {
@@ -44,6 +45,9 @@ export function useLive(enabled: boolean): boolean {
           if (!r.ok || !r.body) throw new Error(String(r.status));
           setConnected(true);
           pause = 1000;
+          // Events are not replayed: after a gap, what is on screen is fetched afresh.
+          if (!first) refresh();
+          first = false;
           const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
           let buffer = "";
           for (;;) {
