@@ -21,6 +21,8 @@ def build_app(settings: AnalyticsSettings | None = None, runtime: Runtime | None
     settings = settings or AnalyticsSettings()
     runtime = runtime or Runtime(settings, consumers=CONSUMERS)
     runtime.background.append(lambda: jobs.inactivity_watch(runtime, settings))
+    # Reports write their own CSV (a report is rarely one flat list); the common export would refuse most.
     app = create_app(runtime, title="Mercator analytics", routers=[api.router, reports_api.router],
-                     description="Read models of the business events and the reports built on them.")
+                     description="Read models of the business events and the reports built on them.",
+                     export_skip=lambda path: path.startswith("/api/v1/reports/"))
     return app
