@@ -192,8 +192,9 @@ async def live(request: Request, principal: PrincipalDep) -> StreamingResponse:
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
-                if await visibility.allows(envelope.data):
-                    body = json.dumps({"type": envelope.type, **_ids(envelope.data)}, separators=(",", ":"))
+                data = envelope.payload()
+                if await visibility.allows(data):
+                    body = json.dumps({"type": envelope.type, **_ids(data)}, separators=(",", ":"))
                     yield f"id: {envelope.id}\nevent: {envelope.type}\ndata: {body}\n\n".encode()
         finally:
             feed.streams.discard(queue)
