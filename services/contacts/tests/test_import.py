@@ -296,6 +296,44 @@ async def test_an_import_interrupted_halfway_resumes_without_creating_anything_t
 
 
 @pg
+async def test_with_two_contacts_processes_only_one_runs_the_imports(postgres, manager, monkeypatch):
+    """Two processes on one database (scaled out): every job is run by one runner, once."""
+    runs: list[tuple[int, uuid.UUID]] = []  # (which process, which job)
+
+    async def run_job(runtime, job_id, **_):
+        runs.append((id(runtime), job_id))
+        await asyncio.sleep(0.3)  # long enough for a second runner to find the job still queued
+        async with runtime.sessionmaker() as s:
+            job = await s.get(ImportJob, job_id)
+            job.status = "done"
+            await s.commit()
+
+    monkeypatch.setattr(importer, "run_job", run_job)
+    async with own_app(postgres, "contacts_two_runners") as first:
+        second_settings = first.state.runtime.settings.model_copy()
+        second = build_app(second_settings, Runtime(second_settings))
+        try:
+            async with client(first, auth(first.state.runtime.settings, manager)) as api:
+                await regions(first)
+                rows, _ = client_list(20, seed=5)
+                jobs = [uuid.UUID((await upload(api, as_csv(rows)))["id"]) for _ in range(3)]
+            runners = [asyncio.create_task(importer.runner(app.state.runtime, poll_seconds=0.05))
+                       for app in (first, second)]
+            for _ in range(200):
+                if len({job for _, job in runs}) == 3:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # time for a second run of any of them, if one were coming
+            for task in runners:
+                task.cancel()
+            await asyncio.gather(*runners, return_exceptions=True)
+        finally:
+            await second.state.runtime.engine.dispose()
+    assert sorted(job for _, job in runs) == sorted(jobs)  # each job once
+    assert len({process for process, _ in runs}) == 1  # by the runner holding the lock
+
+
+@pg
 async def test_the_command_line_sends_the_file_follows_the_job_and_lists_rejected_rows(postgres, manager, tmp_path):
     async with own_app(postgres, "contacts_cli") as app:
         async with client(app, auth(app.state.runtime.settings, manager)) as api:

@@ -36,6 +36,7 @@ from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.auth import Caller, mint_token
+from mercator.common.bus.lock import relay_lock
 from mercator.common.http.errors import AppError, NotFound
 from mercator.common.http.pagination import keyset_page
 from mercator.common.rules import DomainError
@@ -641,9 +642,23 @@ async def _merge_into(uow: UnitOfWork, company_id: uuid.UUID, card: schemas.Comp
 
 
 async def runner(runtime, deals=lambda: None, poll_seconds: float = 1.0) -> None:
-    """Takes queued jobs one at a time; at start, resumes those a stop interrupted (`running`)."""
+    """Takes queued jobs one at a time; at start, resumes those a stop interrupted (`running`).
+
+    With several contacts processes on one database only the one holding the importer lock runs
+    jobs: two runners on one job would write its rows twice over each other."""
+    lock = relay_lock(runtime.engine, runtime.settings.database_url, runtime.settings.service_name, "importer")
+    try:
+        await _run_jobs(runtime, lock, deals, poll_seconds)
+    finally:
+        await lock.release()
+
+
+async def _run_jobs(runtime, lock, deals, poll_seconds: float) -> None:
     while True:
         try:
+            if not await lock.acquire():
+                await asyncio.sleep(poll_seconds * 5)
+                continue
             async with runtime.sessionmaker() as s:
                 job_id = await s.scalar(select(ImportJob.id).where(ImportJob.status.in_(["running", "queued"]))
                                         .order_by(ImportJob.created_at).limit(1))

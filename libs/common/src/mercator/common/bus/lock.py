@@ -82,11 +82,12 @@ class FileLock(RelayLock):
             os.close(fd)
 
 
-def relay_lock(engine: AsyncEngine, url: str, service: str) -> RelayLock:
+def relay_lock(engine: AsyncEngine, url: str, service: str, purpose: str = "relay") -> RelayLock:
+    """The lock one process of `service` holds to do `purpose` alone (the outbox relay, the import runner)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database in ("", ":memory:"):
-            return FileLock(Path(f"/tmp/mercator-{service}-{os.getpid()}.relay.lock"))
-        return FileLock(Path(database + ".relay.lock"))
-    return AdvisoryLock(engine, f"mercator-relay-{service}")
+            return FileLock(Path(f"/tmp/mercator-{service}-{os.getpid()}.{purpose}.lock"))
+        return FileLock(Path(database + f".{purpose}.lock"))
+    return AdvisoryLock(engine, f"mercator-{purpose}-{service}")
