@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
@@ -91,10 +91,18 @@ class LiveFeed:
             try:
                 await ensure_topics(self.settings.kafka_bootstrap, topics, self.settings.topic_partitions,
                                     client_id="gateway-live-admin")
-                consumer = AIOKafkaConsumer(*topics, bootstrap_servers=self.settings.kafka_bootstrap,
+                consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
                                             group_id=None, auto_offset_reset="latest", enable_auto_commit=False,
                                             client_id="gateway-live")
                 await consumer.start()
+                # Pin every partition's end before saying "connected": a subscription resolves "latest"
+                # lazily, and an event published in between would be skipped by a screen already listening.
+                await consumer.topics()
+                partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+                consumer.assign(partitions)
+                await consumer.seek_to_end(*partitions)
+                for tp in partitions:
+                    await consumer.position(tp)
                 self.connected.set()
                 pause = 1.0
                 async for record in consumer:
