@@ -367,3 +367,61 @@ async def test_the_live_stream_carries_only_what_the_viewer_may_see(system):
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_marketing_event_gathers_its_participants_from_a_filter_and_sends_its_mailing(system, browser):
+    """The head of sales plans a mailing, adds every client card of one region from a filter (and not the card
+    elsewhere), marks one participant responded, and sends the mailing with a template picked from the list."""
+    from playwright.async_api import expect
+    admin = await system.token(*ADMIN)
+    async with system.api(admin) as api:
+        r = await api.post("/api/v1/regions", json={"name": "Ural (web)"})
+        assert r.status_code == 201, r.text
+        region = r.json()
+    anna = await system.token(system.users["anna"]["email"])
+    names = ["Uralmash (web)", "Uralkali (web)", "Volga trade (web)"]
+    async with system.api(anna) as api:
+        for i, name in enumerate(names):
+            r = await api.post("/api/v1/companies", json={
+                "name": name, "region_id": region["id"] if i < 2 else None,
+                "persons": [{"name": f"Buyer {i}", "emails": [f"buyer{i}@example.com"]}]})
+            assert r.status_code == 201, r.text
+    page = await page_for(browser, system, DESKTOP)
+    try:
+        await sign_in(page, system.users["helen"]["email"])
+        await page.get_by_role("link", name="Marketing events").click()
+        await page.get_by_role("button", name="New marketing event").click()
+        form = page.get_by_role("form", name="New marketing event")
+        await form.get_by_label("Name").fill("Spring offer to the Urals")
+        await form.get_by_label("Kind").select_option("mailing")
+        await form.get_by_label("Special offer").fill("10% off servers until May")
+        await form.get_by_role("button", name="Create").click()
+        await page.wait_for_url(re.compile(r"/marketing/[0-9a-f-]{36}$"))
+        await expect(page.get_by_role("heading", name="Spring offer to the Urals")).to_be_visible()
+        await expect(page.get_by_text("No participants yet")).to_be_visible()
+
+        await page.get_by_role("form", name="From a filter of the client base").get_by_label("Regions").select_option(
+            label="Ural (web)")
+        await page.get_by_role("button", name="Add from filter").click()
+        await expect(page.get_by_role("status")).to_have_text("Added: 2; already taking part: 0")
+        participants = page.get_by_test_id("participants")
+        await expect(participants).to_contain_text(names[0])
+        await expect(participants).to_contain_text(names[1])
+        await expect(participants.get_by_text(names[2])).to_have_count(0)
+        await participants.get_by_label(f"Status {names[0]}").select_option("responded")
+        await expect(page.get_by_test_id("participant-counts")).to_contain_text("responded: 1")
+        await expect(page.get_by_test_id("participant-counts")).to_contain_text("invited: 1")
+
+        mailing = page.get_by_role("form", name="Send the mailing")
+        await mailing.get_by_label("Template").select_option(label="mailing")
+        page.once("dialog", lambda d: asyncio.ensure_future(d.accept()))
+        await mailing.get_by_role("button", name="Send").click()
+        await expect(mailing.get_by_role("status")).to_have_text("The mailing is on its way to 2 recipients")
+        await shot(page, "desktop-11-marketing-event")
+        await page.get_by_role("link", name="Marketing events").first.click()
+        await expect(page.get_by_test_id("marketing-events").locator("tr", has_text="Spring offer to the Urals")
+                     ).to_contain_text("responded: 1")
+        await shot(page, "desktop-12-marketing-events")
+        assert not page.errors, page.errors
+    finally:
+        await page.context.close()
