@@ -425,3 +425,68 @@ async def test_a_marketing_event_gathers_its_participants_from_a_filter_and_send
         assert not page.errors, page.errors
     finally:
         await page.context.close()
+
+
+async def test_a_template_error_is_shown_at_its_line_and_every_edit_is_a_version(system, browser):
+    from playwright.async_api import expect
+    page = await page_for(browser, system, DESKTOP)
+    try:
+        await sign_in(page, system.users["helen"]["email"])
+        await page.get_by_role("link", name="Administration").click()
+        await page.get_by_role("tab", name="Templates").click()
+        await page.get_by_role("button", name="New template").click()
+        form = page.get_by_role("form", name="New template")
+        await form.get_by_label("Name").fill("web_offer")
+        await form.locator("textarea[name=subject]").fill("Offer for {{ company.name }}")
+        body = form.locator("textarea[name=body]")
+        await body.fill("Hello {{ person.name }}!\n{{ company.name | no_such_filter }}\nBye")
+        await form.get_by_role("button", name="Create").click()
+        await expect(form.get_by_test_id("error-body")).to_contain_text("line 2")
+        await expect(form.locator(".bad-line")).to_have_attribute("data-line", "2")
+        await shot(page, "desktop-13-template-error")
+        await body.fill("Hello {{ person.name }}!\n{{ company.name | upper }}\nBye")
+        await form.get_by_role("button", name="Create").click()
+
+        edit = page.get_by_role("form", name="Edit the template")
+        await expect(edit.get_by_role("heading")).to_contain_text("v1")
+        await edit.locator("textarea[name=body]").fill("Hello {{ person.name }}!\n{{ company.name | upper }}\nRegards")
+        await edit.get_by_role("button", name="Save").click()
+        await expect(edit.get_by_role("status")).to_have_text("Saved · v2")
+        versions = page.get_by_test_id("template-versions")
+        await expect(versions.get_by_role("button")).to_have_text(["v2", "v1"])
+        await versions.get_by_role("button", name="v1").click()
+        await expect(page.get_by_test_id("template-version")).to_contain_text("Bye")
+        await shot(page, "desktop-14-templates")
+        assert not page.errors, page.errors
+    finally:
+        await page.context.close()
+
+
+async def test_the_deliveries_list_shows_a_waybill_and_marks_it_delivered(system, browser):
+    from playwright.async_api import expect
+    _, deal_id = await open_card_via_api(system, "anna", "Shipped client")
+    async with system.api(await system.token(*ADMIN)) as api:
+        r = await api.post("/api/v1/products", json={"code": "RACK-web", "name": "Rack", "list_price": "900"})
+        assert r.status_code == 201, r.text
+        product = r.json()
+    token = await system.token(system.users["anna"]["email"])
+    async with system.api(token) as api:
+        r = await api.post("/api/v1/deliveries", json={"deal_id": deal_id, "waybill_number": "WB-web-1",
+                                                       "shipped_on": "2026-03-02", "carrier": "DPD",
+                                                       "items": [{"product_id": product["id"], "quantity": "2"}]})
+        assert r.status_code == 201, r.text
+    page = await page_for(browser, system, DESKTOP)
+    try:
+        await sign_in(page, system.users["anna"]["email"])
+        await page.get_by_role("link", name="Billing").click()
+        row = page.get_by_test_id("deliveries").locator("tr", has_text="WB-web-1")
+        await expect(row).to_contain_text("Shipped client")
+        await expect(row).to_contain_text("shipped")
+        await row.get_by_role("button", name="Mark delivered").click()
+        await expect(row).to_contain_text("delivered")
+        await expect(row.get_by_role("button", name="Mark delivered")).to_have_count(0)
+        await shot(page, "desktop-15-deliveries")
+        async with system.api(token) as api:
+            assert (await api.get("/api/v1/deliveries", params={"deal_id": deal_id})).json()[0]["status"] == "delivered"
+    finally:
+        await page.context.close()

@@ -66,11 +66,12 @@ function useEmailTemplates(enabled = true) {
   return useQuery({ queryKey: ["templates", "email"], enabled, queryFn: () => all<Template>("/templates", { kind: "email" }), staleTime: 60_000 });
 }
 
-function Counts({ counts }: { counts: Record<string, number> }) {
+function Counts({ counts, kind }: { counts: Record<string, number>; kind: string }) {
   const { t, num } = useI18n();
   return (
     <span className="counts">
-      {PARTICIPANT_STATUSES.map((s) => (
+      {/* nobody attends a mailing */}
+      {PARTICIPANT_STATUSES.filter((s) => kind !== "mailing" || s !== "attended").map((s) => (
         <span key={s} className={`badge p-${s}`} title={t(`p_${s}`)}>
           {t(`p_${s}`)}: {num(counts[s] ?? 0)}
         </span>
@@ -97,7 +98,7 @@ export function MarketingEvents() {
       { header: t("kind"), accessorKey: "kind", cell: (c) => t(`k_${c.getValue()}`) },
       { header: t("startsOn"), accessorKey: "starts_on", cell: (c) => date(String(c.getValue())) },
       { header: t("endsOn"), accessorKey: "ends_on", cell: (c) => date(c.getValue() as string | null) },
-      { header: t("participants"), accessorFn: (r) => Object.values(r.participants).reduce((a, b) => a + b, 0), cell: (c) => <Counts counts={c.row.original.participants} /> },
+      { header: t("participants"), accessorFn: (r) => Object.values(r.participants).reduce((a, b) => a + b, 0), cell: (c) => <Counts counts={c.row.original.participants} kind={c.row.original.kind} /> },
       { header: t("cost"), accessorFn: (r) => Number(r.cost ?? 0), cell: (c) => money(c.row.original.cost, c.row.original.currency) },
     ],
     [t, date, money]
@@ -230,7 +231,7 @@ export function MarketingEventPage() {
             <dt>{t("cost")}</dt><dd>{money(e.cost, e.currency)}</dd>
             {e.offer && (<><dt>{t("offer")}</dt><dd>{e.offer}</dd></>)}
             {e.description && (<><dt>{t("description")}</dt><dd>{e.description}</dd></>)}
-            <dt>{t("participants")}</dt><dd data-testid="participant-counts"><Counts counts={e.participants} /></dd>
+            <dt>{t("participants")}</dt><dd data-testid="participant-counts"><Counts counts={e.participants} kind={e.kind} /></dd>
           </dl>
         </div>
       )}
