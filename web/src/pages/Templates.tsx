@@ -75,7 +75,6 @@ function SourceEditor({ label, name, value, onChange, error, rows = 12 }: { labe
       </div>
       {message && (
         <small className="field-error" data-testid={`error-${name}`}>
-          {bad ? <b>{bad}: </b> : null}
           {message}
         </small>
       )}
@@ -149,7 +148,8 @@ function NewTemplate({ onDone }: { onDone: (id: string | null) => void }) {
       <Field label={t("description")} name="description" error={create.error}><input value={form.description} onChange={(e) => setForm({ ...form, description: e.target.value })} /></Field>
       <div className="wide"><SourceEditor label={form.kind === "email" ? t("subject") : t("title")} name="subject" rows={2} value={form.subject} onChange={(v) => setForm({ ...form, subject: v })} error={create.error} /></div>
       <div className="wide"><SourceEditor label={t("body")} name="body" value={form.body} onChange={(v) => setForm({ ...form, body: v })} error={create.error} /></div>
-      <ErrorBox error={create.error} />
+      {/* an error the service named a field for is shown at that field */}
+      {!(create.error instanceof ApiError && create.error.problem.errors?.some((e) => e.field === "subject" || e.field === "body")) && <ErrorBox error={create.error} />}
       <div className="actions wide">
         <button type="submit" disabled={create.isPending}>{t("create")}</button>
         <button type="button" className="secondary" onClick={() => onDone(null)}>{t("cancel")}</button>
@@ -193,7 +193,7 @@ function EditTemplate({ template }: { template: Template }) {
         {stale ? (
           <div className="warning wide" role="alert">{t("staleTemplate")} <button type="button" className="small" onClick={reload}>{t("reloadLatest")}</button></div>
         ) : (
-          save.error instanceof ApiError && !save.error.problem.errors?.length ? <ErrorBox error={save.error} /> : null
+          !(save.error instanceof ApiError && save.error.problem.errors?.some((e) => e.field === "subject" || e.field === "body")) && <ErrorBox error={save.error} />
         )}
         {save.isSuccess && <p className="ok wide" role="status">{t("saved")} · v{base}</p>}
         <div className="actions wide"><button type="submit" disabled={save.isPending}>{t("save")}</button></div>
