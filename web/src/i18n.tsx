@@ -226,6 +226,7 @@ const en = {
   versions: "Versions",
   restoreVersion: "Put this version into the editor",
   body: "Body",
+  deal: "Deal",
 };
 
 type Dict = typeof en;
@@ -455,6 +456,7 @@ const ru: Dict = {
   versions: "Версии",
   restoreVersion: "Вернуть эту версию в редактор",
   body: "Текст",
+  deal: "Сделка",
 };
 
 export type Lang = "ru" | "en";

@@ -195,7 +195,7 @@ function Deliveries() {
     () => [
       { header: t("waybill"), accessorKey: "waybill_number" },
       { header: t("client"), accessorKey: "company_id", cell: (c) => <Link to={`/clients/${c.getValue()}`}>{names[String(c.getValue())] ?? String(c.getValue()).slice(0, 8)}</Link> },
-      { header: t("deals"), accessorKey: "deal_id", cell: (c) => (c.getValue() ? <Link to={`/deals/${c.getValue()}`}>{String(c.getValue()).slice(0, 8)}</Link> : "—") },
+      { header: t("deal"), accessorKey: "deal_id", cell: (c) => (c.getValue() ? <Link to={`/deals/${c.getValue()}`}>{String(c.getValue()).slice(0, 8)}</Link> : "—") },
       { header: t("shippedOn"), accessorKey: "shipped_on", cell: (c) => date(String(c.getValue())) },
       { header: t("carrier"), accessorKey: "carrier", cell: (c) => c.getValue() || "—" },
       { header: t("status"), accessorKey: "status", cell: (c) => <span className={`badge ${c.getValue() === "delivered" ? "won" : ""}`}>{t(`d_${c.getValue()}`)}</span> },
