@@ -367,3 +367,126 @@ async def test_the_live_stream_carries_only_what_the_viewer_may_see(system):
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_marketing_event_gathers_its_participants_from_a_filter_and_sends_its_mailing(system, browser):
+    """The head of sales plans a mailing, adds every client card of one region from a filter (and not the card
+    elsewhere), marks one participant responded, and sends the mailing with a template picked from the list."""
+    from playwright.async_api import expect
+    admin = await system.token(*ADMIN)
+    async with system.api(admin) as api:
+        r = await api.post("/api/v1/regions", json={"name": "Ural (web)"})
+        assert r.status_code == 201, r.text
+        region = r.json()
+    anna = await system.token(system.users["anna"]["email"])
+    names = ["Uralmash (web)", "Uralkali (web)", "Volga trade (web)"]
+    async with system.api(anna) as api:
+        for i, name in enumerate(names):
+            r = await api.post("/api/v1/companies", json={
+                "name": name, "region_id": region["id"] if i < 2 else None,
+                "persons": [{"name": f"Buyer {i}", "emails": [f"buyer{i}@example.com"]}]})
+            assert r.status_code == 201, r.text
+    page = await page_for(browser, system, DESKTOP)
+    try:
+        await sign_in(page, system.users["helen"]["email"])
+        await page.get_by_role("link", name="Marketing events").click()
+        await page.get_by_role("button", name="New marketing event").click()
+        form = page.get_by_role("form", name="New marketing event")
+        await form.get_by_label("Name").fill("Spring offer to the Urals")
+        await form.get_by_label("Kind").select_option("mailing")
+        await form.get_by_label("Special offer").fill("10% off servers until May")
+        await form.get_by_role("button", name="Create").click()
+        await page.wait_for_url(re.compile(r"/marketing/[0-9a-f-]{36}$"))
+        await expect(page.get_by_role("heading", name="Spring offer to the Urals")).to_be_visible()
+        await expect(page.get_by_text("No participants yet")).to_be_visible()
+
+        await page.get_by_role("form", name="From a filter of the client base").get_by_label("Regions").select_option(
+            label="Ural (web)")
+        await page.get_by_role("button", name="Add from filter").click()
+        await expect(page.get_by_role("status")).to_have_text("Added: 2; already taking part: 0")
+        participants = page.get_by_test_id("participants")
+        await expect(participants).to_contain_text(names[0])
+        await expect(participants).to_contain_text(names[1])
+        await expect(participants.get_by_text(names[2])).to_have_count(0)
+        await participants.get_by_label(f"Status {names[0]}").select_option("responded")
+        await expect(page.get_by_test_id("participant-counts")).to_contain_text("responded: 1")
+        await expect(page.get_by_test_id("participant-counts")).to_contain_text("invited: 1")
+
+        mailing = page.get_by_role("form", name="Send the mailing")
+        await mailing.get_by_label("Template").select_option(label="mailing")
+        page.once("dialog", lambda d: asyncio.ensure_future(d.accept()))
+        await mailing.get_by_role("button", name="Send").click()
+        await expect(mailing.get_by_role("status")).to_have_text("The mailing is on its way to 2 recipients")
+        await shot(page, "desktop-11-marketing-event")
+        await page.get_by_role("link", name="Marketing events").first.click()
+        await expect(page.get_by_test_id("marketing-events").locator("tr", has_text="Spring offer to the Urals")
+                     ).to_contain_text("responded: 1")
+        await shot(page, "desktop-12-marketing-events")
+        assert not page.errors, page.errors
+    finally:
+        await page.context.close()
+
+
+async def test_a_template_error_is_shown_at_its_line_and_every_edit_is_a_version(system, browser):
+    from playwright.async_api import expect
+    page = await page_for(browser, system, DESKTOP)
+    try:
+        await sign_in(page, system.users["helen"]["email"])
+        await page.get_by_role("link", name="Administration").click()
+        await page.get_by_role("tab", name="Templates").click()
+        await page.get_by_role("button", name="New template").click()
+        form = page.get_by_role("form", name="New template")
+        await form.get_by_label("Name").fill("web_offer")
+        await form.locator("textarea[name=subject]").fill("Offer for {{ company.name }}")
+        body = form.locator("textarea[name=body]")
+        await body.fill("Hello {{ person.name }}!\n{{ company.name | no_such_filter }}\nBye")
+        await form.get_by_role("button", name="Create").click()
+        await expect(form.get_by_test_id("error-body")).to_contain_text("line 2")
+        await expect(form.locator(".bad-line")).to_have_attribute("data-line", "2")
+        await shot(page, "desktop-13-template-error")
+        await body.fill("Hello {{ person.name }}!\n{{ company.name | upper }}\nBye")
+        await form.get_by_role("button", name="Create").click()
+
+        edit = page.get_by_role("form", name="Edit the template")
+        await expect(edit.get_by_role("heading")).to_contain_text("v1")
+        await edit.locator("textarea[name=body]").fill("Hello {{ person.name }}!\n{{ company.name | upper }}\nRegards")
+        await edit.get_by_role("button", name="Save").click()
+        await expect(edit.get_by_role("status")).to_have_text("Saved · v2")
+        versions = page.get_by_test_id("template-versions")
+        await expect(versions.get_by_role("button")).to_have_text(["v2", "v1"])
+        await versions.get_by_role("button", name="v1").click()
+        await expect(page.get_by_test_id("template-version")).to_contain_text("Bye")
+        await shot(page, "desktop-14-templates")
+        assert not page.errors, page.errors
+    finally:
+        await page.context.close()
+
+
+async def test_the_deliveries_list_shows_a_waybill_and_marks_it_delivered(system, browser):
+    from playwright.async_api import expect
+    _, deal_id = await open_card_via_api(system, "anna", "Shipped client")
+    async with system.api(await system.token(*ADMIN)) as api:
+        r = await api.post("/api/v1/products", json={"code": "RACK-web", "name": "Rack", "list_price": "900"})
+        assert r.status_code == 201, r.text
+        product = r.json()
+    token = await system.token(system.users["anna"]["email"])
+    async with system.api(token) as api:
+        r = await api.post("/api/v1/deliveries", json={"deal_id": deal_id, "waybill_number": "WB-web-1",
+                                                       "shipped_on": "2026-03-02", "carrier": "DPD",
+                                                       "items": [{"product_id": product["id"], "quantity": "2"}]})
+        assert r.status_code == 201, r.text
+    page = await page_for(browser, system, DESKTOP)
+    try:
+        await sign_in(page, system.users["anna"]["email"])
+        await page.get_by_role("link", name="Billing").click()
+        row = page.get_by_test_id("deliveries").locator("tr", has_text="WB-web-1")
+        await expect(row).to_contain_text("Shipped client")
+        await expect(row).to_contain_text("shipped")
+        await row.get_by_role("button", name="Mark delivered").click()
+        await expect(row).to_contain_text("delivered")
+        await expect(row.get_by_role("button", name="Mark delivered")).to_have_count(0)
+        await shot(page, "desktop-15-deliveries")
+        async with system.api(token) as api:
+            assert (await api.get("/api/v1/deliveries", params={"deal_id": deal_id})).json()[0]["status"] == "delivered"
+    finally:
+        await page.context.close()

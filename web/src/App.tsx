@@ -12,6 +12,7 @@ import { CompanyCard } from "./pages/CompanyCard";
 import { BoardPage } from "./pages/Board";
 import { DealPage } from "./pages/Deal";
 import { BillingPage } from "./pages/Billing";
+import { MarketingEventPage, MarketingEvents } from "./pages/Marketing";
 // Charts and administration are loaded when first opened: the board and the cards start without them.
 const Dashboards = lazy(() => import("./pages/Dashboards").then((m) => ({ default: m.Dashboards })));
 const AdminPage = lazy(() => import("./pages/Admin").then((m) => ({ default: m.AdminPage })));
@@ -22,8 +23,9 @@ function screens(me: Me): { to: string; label: Key }[] {
   const sales = hasRole(me, "manager", "head", "executive", "admin");
   if (sales || hasRole(me, "marketing", "support")) out.push({ to: "/clients", label: "clients" });
   if (sales) out.push({ to: "/board", label: "board" }, { to: "/billing", label: "billing" });
+  if (sales || hasRole(me, "marketing")) out.push({ to: "/marketing", label: "marketing" });
   if (sales || hasRole(me, "marketing")) out.push({ to: "/dashboards", label: "dashboards" });
-  if (hasRole(me, "admin", "head")) out.push({ to: "/admin", label: "admin" });
+  if (hasRole(me, "admin", "head", "marketing")) out.push({ to: "/admin", label: "admin" });
   return out;
 }
 
@@ -87,6 +89,8 @@ function SignedIn() {
           <Route path="/board" element={<BoardPage />} />
           <Route path="/deals/:id" element={<DealPage />} />
           <Route path="/billing" element={<BillingPage />} />
+          <Route path="/marketing" element={<MarketingEvents />} />
+          <Route path="/marketing/:id" element={<MarketingEventPage />} />
           <Route path="/dashboards" element={<Dashboards />} />
           <Route path="/admin" element={<AdminPage />} />
           <Route path="*" element={<ErrorBox error={t("notFound")} />} />

@@ -4,6 +4,7 @@ import { all, get, patch, post } from "../api";
 import { useI18n } from "../i18n";
 import type { DictEntry, Pipeline, Stage } from "../types";
 import { ErrorBox, Field, hasRole, useMe } from "../ui";
+import { Templates } from "./Templates";
 
 const ROLES = ["manager", "head", "marketing", "executive", "support", "admin"];
 const REQUIREMENTS = ["interest_rated", "offer_accepted", "amount_set", "lines_set", "close_date_set"];
@@ -14,8 +15,9 @@ interface Department { id: string; name: string; parent_id: string | null; activ
 export function AdminPage() {
   const { t } = useI18n();
   const me = useMe();
-  const [tab, setTab] = useState(hasRole(me, "admin") ? "users" : "pipelines");
-  const tabs = [...(hasRole(me, "admin") ? ["users", "departments"] : []), "pipelines", "dictionaries"];
+  // Marketing writes templates too, and sees only that tab.
+  const tabs = hasRole(me, "admin", "head") ? [...(hasRole(me, "admin") ? ["users", "departments"] : []), "pipelines", "dictionaries", "templates"] : ["templates"];
+  const [tab, setTab] = useState(tabs[0]);
   return (
     <section>
       <div className="toolbar">
@@ -30,6 +32,7 @@ export function AdminPage() {
       {tab === "departments" && <Departments />}
       {tab === "pipelines" && <Pipelines />}
       {tab === "dictionaries" && <Dictionaries />}
+      {tab === "templates" && <Templates />}
     </section>
   );
 }

@@ -53,6 +53,7 @@ export function BillingPage() {
       {(paying || payingFree) && <PaymentForm invoice={paying} onDone={() => { setPaying(null); setPayingFree(false); }} />}
       <ErrorBox error={invoices.error} />
       {invoices.isPending ? <Loading /> : <DataTable data={invoices.data ?? []} columns={columns} rowClass={(r) => (r.status === "overdue" ? "overdue" : "")} testId="invoices" />}
+      <Deliveries />
       <Receivables />
     </section>
   );
@@ -158,6 +159,68 @@ function Receivables() {
           </tbody>
         </table>
       </div>
+    </div>
+  );
+}
+
+interface Delivery {
+  id: string;
+  deal_id: string | null;
+  company_id: string;
+  waybill_number: string;
+  shipped_on: string;
+  delivered_on: string | null;
+  carrier: string | null;
+  status: "shipped" | "delivered";
+  items: { product_id?: string; quantity?: string }[];
+}
+
+/** Shipments with their waybills, newest first; one still on its way can be marked delivered. */
+function Deliveries() {
+  const { t, date } = useI18n();
+  const client = useQueryClient();
+  const [status, setStatus] = useState("");
+  const [q, setQ] = useState("");
+  const list = useQuery({ queryKey: ["deliveries", status], queryFn: () => get<Delivery[]>("/deliveries", { status }) });
+  const rows = useMemo(() => {
+    const needle = q.trim().toLowerCase();
+    return [...(list.data ?? [])].reverse().filter((d) => !needle || d.waybill_number.toLowerCase().includes(needle) || (d.carrier ?? "").toLowerCase().includes(needle));
+  }, [list.data, q]);
+  const names = useCompanyNames(useMemo(() => [...new Set(rows.map((d) => d.company_id))], [rows]));
+  const delivered = useMutation({
+    mutationFn: (d: Delivery) => post(`/deliveries/${d.id}/delivered`, { delivered_on: today() }),
+    onSuccess: () => client.invalidateQueries({ queryKey: ["deliveries"] }),
+  });
+  const columns = useMemo<ColumnDef<Delivery>[]>(
+    () => [
+      { header: t("waybill"), accessorKey: "waybill_number" },
+      { header: t("client"), accessorKey: "company_id", cell: (c) => <Link to={`/clients/${c.getValue()}`}>{names[String(c.getValue())] ?? String(c.getValue()).slice(0, 8)}</Link> },
+      { header: t("deal"), accessorKey: "deal_id", cell: (c) => (c.getValue() ? <Link to={`/deals/${c.getValue()}`}>{String(c.getValue()).slice(0, 8)}</Link> : "—") },
+      { header: t("shippedOn"), accessorKey: "shipped_on", cell: (c) => date(String(c.getValue())) },
+      { header: t("carrier"), accessorKey: "carrier", cell: (c) => c.getValue() || "—" },
+      { header: t("status"), accessorKey: "status", cell: (c) => <span className={`badge ${c.getValue() === "delivered" ? "won" : ""}`}>{t(`d_${c.getValue()}`)}</span> },
+      { header: t("delivered"), accessorKey: "delivered_on", cell: (c) => date(c.getValue() as string | null) },
+      {
+        header: "",
+        id: "deliver",
+        cell: (c) => (c.row.original.status === "shipped" ? <button className="small" onClick={() => delivered.mutate(c.row.original)}>{t("markDelivered")}</button> : null),
+      },
+    ],
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [t, date, names]
+  );
+  return (
+    <div className="card">
+      <div className="toolbar">
+        <h3>{t("deliveries")}</h3>
+        <select aria-label={t("deliveryStatus")} value={status} onChange={(e) => setStatus(e.target.value)}>
+          <option value="">{t("status")}: {t("any")}</option>
+          {["shipped", "delivered"].map((s) => (<option key={s} value={s}>{t(`d_${s}`)}</option>))}
+        </select>
+        <input type="search" aria-label={t("findWaybill")} placeholder={t("findWaybill")} value={q} onChange={(e) => setQ(e.target.value)} />
+      </div>
+      <ErrorBox error={list.error || delivered.error} />
+      {list.isPending ? <Loading /> : rows.length === 0 ? <p className="muted">{t("nothing")}</p> : <DataTable data={rows} columns={columns} testId="deliveries" />}
     </div>
   );
 }

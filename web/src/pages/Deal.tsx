@@ -214,7 +214,7 @@ function DealBilling({ deal, invoices, onDone }: { deal: Deal; invoices: Invoice
   });
   const issue = useMutation({ mutationFn: (inv: Invoice) => post(`/invoices/${inv.id}/issue`, {}, inv.version), onSuccess: onDone });
   const deliver = useMutation({
-    mutationFn: () => post("/deliveries", { deal_id: deal.id, waybill_number: ship.waybill_number, shipped_on: ship.shipped_on, carrier: ship.carrier || null }),
+    mutationFn: () => post("/deliveries", { deal_id: deal.id, waybill_number: ship.waybill_number, shipped_on: ship.shipped_on, carrier: ship.carrier || null, items: deal.lines.map((l) => ({ product_id: l.product_id, quantity: l.quantity })) }),
     onSuccess: () => {
       setShip({ ...ship, waybill_number: "" });
       onDone();
