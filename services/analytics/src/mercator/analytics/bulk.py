@@ -1,9 +1,9 @@
 """Set-based writes for the projection handlers that take a whole batch of one event type.
 
 A batch locks every read-model row it touches in one statement, applies the same rules (`domain`) to them in
-memory event by event, in delivery order, and writes what changed back in one statement: a few round trips
-per batch instead of several per event. A batch of one is the single-event path, so there is one
-implementation of each rule.
+memory event by event, in delivery order, and writes what changed back in one executemany (a statement compiled
+once, the rows sent together): a few round trips per batch instead of several per event. A batch of one is the
+single-event path, so there is one implementation of each rule.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mercator.common.bus.consumer import Delivery, Handler, batch_handler
 from mercator.common.uow import UnitOfWork
 
-# Rows per statement: well under PostgreSQL's 32,767 and SQLite's 32,766 bound parameters for our widest table.
-_CHUNK = 500
+# Keys per IN (...): well under PostgreSQL's 32,767 and SQLite's 32,766 bound parameters.
+_CHUNK = 1000
 
 
 class Row(SimpleNamespace):
@@ -79,9 +79,8 @@ async def lock(session: AsyncSession, model, keys: Iterable[Hashable], blank: Ca
     key = _key(table)
     ordered = sorted(set(keys))
     ins = insert(session)
-    for part in chunks(ordered):
-        await session.execute(ins(table).values([blank(k) for k in part]).on_conflict_do_nothing(
-            index_elements=[key]))
+    if ordered:
+        await session.execute(ins(table).on_conflict_do_nothing(index_elements=[key]), [blank(k) for k in ordered])
     loaded: dict[Hashable, dict] = {}
     for part in chunks(ordered):
         result = await session.execute(select(table).where(key.in_(part)).order_by(key).with_for_update())
@@ -94,10 +93,12 @@ async def save(session: AsyncSession, rows: Rows) -> None:
     """Writes back the rows the batch changed, in one statement per chunk (they all exist and are locked)."""
     table, key = rows.table, _key(rows.table)
     ins = insert(session)
-    for part in chunks(rows.changed()):
-        stmt = ins(table).values(part)
+    changed = rows.changed()
+    if changed:
+        stmt = ins(table)
         await session.execute(stmt.on_conflict_do_update(
-            index_elements=[key], set_={c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key}))
+            index_elements=[key], set_={c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key}),
+            changed)
 
 
 async def add_new(session: AsyncSession, model, facts: dict[Hashable, dict]) -> None:
@@ -105,6 +106,6 @@ async def add_new(session: AsyncSession, model, facts: dict[Hashable, dict]) -> 
     already stored adds nothing. `facts` holds one dict per key, the first copy of the batch."""
     table: Table = model.__table__
     ins = insert(session)
-    for part in chunks(list(facts.values())):
-        await session.execute(ins(table).values(part).on_conflict_do_nothing(
-            index_elements=list(table.primary_key.columns)))
+    if facts:
+        await session.execute(ins(table).on_conflict_do_nothing(index_elements=list(table.primary_key.columns)),
+                              list(facts.values()))
