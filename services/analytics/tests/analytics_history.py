@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from mercator.common.bus.consumer import Delivery, Handler
 from mercator.common.events import catalogue as ev
 from mercator.common.events.catalogue import EventPayload
+from mercator.common.events.envelope import Envelope
 from mercator.common.testing.api import caller
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -37,6 +39,23 @@ class History:
 
     def add(self, payload: EventPayload, subject: uuid.UUID, sequence: int = 1) -> None:
         self.events.append((payload, subject, sequence))
+
+
+def delivery(payload: EventPayload, subject: uuid.UUID, sequence: int = 1) -> Delivery:
+    """An event the way the consumer hands it over."""
+    envelope = Envelope(type=payload.type_name(), source=f"/mercator/{payload.owner}", subject=str(subject),
+                        sequence=sequence, data=payload.model_dump(mode="json"))
+    return Delivery(envelope, type(payload).model_validate(envelope.payload()))
+
+
+async def hand_over(handler: Handler, uow, deliveries: list[Delivery]) -> None:
+    """What the consumer does with a run of deliveries of one type: a set-based handler takes the run at once,
+    any other handler one delivery at a time."""
+    if getattr(handler, "takes_batch", False):
+        await handler(uow, deliveries)
+        return
+    for d in deliveries:
+        await handler(uow, d)
 
 
 def line(product: uuid.UUID, total: str) -> ev.DealLinePayload:

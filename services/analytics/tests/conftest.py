@@ -20,6 +20,8 @@ NOW = datetime.now(UTC)
 # The tests' shared history (analytics_history) is a module beside them, not a fixture.
 sys.path.insert(0, str(Path(__file__).parent))
 
+from analytics_history import hand_over  # noqa: E402
+
 
 @pytest.fixture(scope="session")
 async def analytics_db(postgres) -> str:
@@ -67,7 +69,7 @@ def deliver(app):
                             sequence=sequence, data=payload.model_dump(mode="json"))
         delivery = Delivery(envelope, type(payload).model_validate(envelope.payload()))
         async with app.state.runtime.uow() as uow:
-            await consumers.CONTACTS[envelope.type](uow, delivery)
+            await hand_over(consumers.CONTACTS[envelope.type], uow, [delivery])
             await uow.session.flush()
             await uow.commit()  # what the consumer does after writing the inbox row
 

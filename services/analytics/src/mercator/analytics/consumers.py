@@ -13,7 +13,7 @@ from datetime import UTC
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercator.analytics import domain
+from mercator.analytics import bulk, domain
 from mercator.analytics.tables import Activity, Client, Meeting
 from mercator.common.bus.consumer import Delivery, Handler
 from mercator.common.events import catalogue as ev
@@ -50,19 +50,27 @@ async def _recount(session: AsyncSession, client: Client) -> None:
     client.activity_count, client.last_activity_at = count, last
 
 
-async def company_snapshot(uow: UnitOfWork, delivery: Delivery) -> None:
-    card: ev.CompanyCard = delivery.payload
-    client = await _client(uow.session, card.company_id)
-    versions, take_card, take_owner = domain.CardVersions(client.version, client.owner_version).snapshot(
-        delivery.envelope.sequence)
-    if take_card:
-        for field in ("name", "status", "region_id", "region_name", "industry_id", "industry_name",
-                      "source_id", "source_name"):
-            setattr(client, field, getattr(card, field))
-        client.created_at = card.created_at.astimezone(UTC)
-    if take_owner:
-        client.owner_id, client.department_id = card.owner_id, card.department_id
-    client.version, client.owner_version = versions.card, versions.owner
+def _blank_client(company_id: uuid.UUID) -> dict:
+    return {"company_id": company_id, "version": 0, "owner_version": 0, "activity_count": 0}
+
+
+@bulk.set_based
+async def company_snapshot(session: AsyncSession, deliveries: list[Delivery]) -> None:
+    clients = await bulk.lock(session, Client, (d.payload.company_id for d in deliveries), _blank_client)
+    for delivery in deliveries:
+        card: ev.CompanyCard = delivery.payload
+        client = clients[card.company_id]
+        versions, take_card, take_owner = domain.CardVersions(client.version, client.owner_version).snapshot(
+            delivery.envelope.sequence)
+        if take_card:
+            for field in ("name", "status", "region_id", "region_name", "industry_id", "industry_name",
+                          "source_id", "source_name"):
+                setattr(client, field, getattr(card, field))
+            client.created_at = card.created_at.astimezone(UTC)
+        if take_owner:
+            client.owner_id, client.department_id = card.owner_id, card.department_id
+        client.version, client.owner_version = versions.card, versions.owner
+    await bulk.save(session, clients)
 
 
 async def company_reassigned(uow: UnitOfWork, delivery: Delivery) -> None:
@@ -95,15 +103,46 @@ async def company_merged(uow: UnitOfWork, delivery: Delivery) -> None:
     await _recount(s, absorbed)
 
 
-async def activity_logged(uow: UnitOfWork, delivery: Delivery) -> None:
-    event: ev.ActivityLogged = delivery.payload
-    s = uow.session
-    client = await _client(s, await _survivor(s, event.company_id))
-    if await s.get(Activity, event.activity_id) is None:  # an entry never changes: a replay adds nothing
-        s.add(Activity(activity_id=event.activity_id, company_id=client.company_id, kind=event.kind,
-                       direction=event.direction, author_id=event.author_id,
-                       happened_at=event.happened_at.astimezone(UTC), deal_id=event.deal_id))
-    await _recount(s, client)
+async def _survivors(session: AsyncSession, company_ids: set[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """`_survivor` of each card, one query per hop for them all."""
+    survivor = {c: c for c in company_ids}
+    following = set(company_ids)
+    for _ in range(_MAX_MERGE_HOPS):
+        if not following:
+            break
+        merged = dict((await session.execute(select(Client.company_id, Client.merged_into_id).where(
+            Client.company_id.in_({survivor[c] for c in following}), Client.merged_into_id.is_not(None)))).all())
+        following = {c for c in following if survivor[c] in merged}
+        for c in following:
+            survivor[c] = merged[survivor[c]]
+    return survivor
+
+
+@bulk.set_based
+async def activity_logged(session: AsyncSession, deliveries: list[Delivery]) -> None:
+    survivor = await _survivors(session, {d.payload.company_id for d in deliveries})
+    # Locked before the entries are counted, so the count sees every entry of a batch that held the lock before.
+    await bulk.lock(session, Client, survivor.values(), _blank_client)
+    entries: dict[uuid.UUID, dict] = {}
+    for delivery in deliveries:
+        event: ev.ActivityLogged = delivery.payload
+        # An entry never changes: a replay adds nothing.
+        entries.setdefault(event.activity_id, dict(
+            activity_id=event.activity_id, company_id=survivor[event.company_id], kind=event.kind,
+            direction=event.direction, author_id=event.author_id, happened_at=event.happened_at.astimezone(UTC),
+            deal_id=event.deal_id))
+    await bulk.add_new(session, Activity, entries)
+    await _recount_all(session, set(survivor.values()))
+
+
+async def _recount_all(session: AsyncSession, company_ids: set[uuid.UUID]) -> None:
+    """`_recount` of many cards in one statement."""
+    a, c = Activity.__table__, Client.__table__
+    mine = a.c.company_id == c.c.company_id
+    for part in bulk.chunks(sorted(company_ids)):
+        await session.execute(update(c).where(c.c.company_id.in_(part)).values(
+            activity_count=select(func.count()).where(mine).scalar_subquery(),
+            last_activity_at=select(func.max(a.c.happened_at)).where(mine).scalar_subquery()))
 
 
 async def _meeting(session: AsyncSession, meeting_id: uuid.UUID, company_id: uuid.UUID) -> Meeting:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercator.analytics import domain
+from mercator.analytics import bulk, domain
 from mercator.analytics.tables import (Allocation, Credit, Deal, DealLine, Department, Invoice, MarketingEvent,
                                        Participant, Product, Transition, User)
 from mercator.common.bus.consumer import Delivery, Handler
@@ -39,47 +39,74 @@ def _utc(moment):
 
 # --- deals ---------------------------------------------------------------------------------------
 
-async def _deal(session: AsyncSession, deal_id: uuid.UUID) -> Deal:
-    return await _row(session, Deal, deal_id, deal_id=deal_id, card_version=0, stage_version=0, lost_version=0,
-                      closed_version=0, lines_version=0)
+def _blank_deal(deal_id: uuid.UUID) -> dict:
+    return {"deal_id": deal_id, "card_version": 0, "stage_version": 0, "lost_version": 0, "closed_version": 0,
+            "lines_version": 0}
 
 
-async def _transition(session: AsyncSession, deal_id: uuid.UUID, sequence: int, **fields) -> None:
-    if await session.get(Transition, (deal_id, sequence)) is None:
-        session.add(Transition(deal_id=deal_id, sequence=sequence, **fields))
-        await session.flush()
+class _DealFacts:
+    """What a batch of deal events adds beside the deal rows: transitions (written once) and each deal's
+    newest lines (replacing what it had)."""
+
+    def __init__(self):
+        self.transitions: dict[tuple[uuid.UUID, int], dict] = {}
+        self.lines: dict[uuid.UUID, list[dict]] = {}
+
+    def transition(self, deal_id: uuid.UUID, sequence: int, **fields) -> None:
+        self.transitions.setdefault((deal_id, sequence), dict(deal_id=deal_id, sequence=sequence, **fields))
+
+    def replace_lines(self, deal, lines: list[ev.DealLinePayload], sequence: int) -> None:
+        if not domain.current(sequence, deal.lines_version):
+            return
+        totals: dict[uuid.UUID, list] = {}
+        for line in lines:  # one product on two lines counts as one line of the product
+            q, t = totals.setdefault(line.product_id, [0, 0])
+            totals[line.product_id] = [q + line.quantity, t + line.total]
+        self.lines[deal.deal_id] = [dict(deal_id=deal.deal_id, product_id=p, quantity=q, total=t)
+                                    for p, (q, t) in totals.items()]
+        deal.lines_version = sequence
+
+    async def write(self, session: AsyncSession) -> None:
+        await bulk.add_new(session, Transition, self.transitions)
+        replaced = sorted(self.lines)
+        for part in bulk.chunks(replaced):
+            await session.execute(delete(DealLine.__table__).where(DealLine.__table__.c.deal_id.in_(part)))
+        await bulk.add_new(session, DealLine, {(line["deal_id"], line["product_id"]): line
+                                               for deal_id in replaced for line in self.lines[deal_id]})
 
 
-async def _lines(session: AsyncSession, deal: Deal, lines: list[ev.DealLinePayload], sequence: int) -> None:
-    if not domain.current(sequence, deal.lines_version):
-        return
-    await session.flush()
-    await session.execute(delete(DealLine).where(DealLine.deal_id == deal.deal_id))
-    totals: dict[uuid.UUID, list] = {}
-    for line in lines:  # one product on two lines counts as one line of the product
-        q, t = totals.setdefault(line.product_id, [0, 0])
-        totals[line.product_id] = [q + line.quantity, t + line.total]
-    session.add_all(DealLine(deal_id=deal.deal_id, product_id=p, quantity=q, total=t) for p, (q, t) in totals.items())
-    deal.lines_version = sequence
+def _deals(apply):
+    """A set-based handler of one deal event type: `apply(deal, payload, sequence, facts)` is its rule for one
+    event, run in delivery order over the batch's locked deal rows."""
+
+    @bulk.set_based
+    async def handler(session: AsyncSession, deliveries: list[Delivery]) -> None:
+        deals = await bulk.lock(session, Deal, (d.payload.deal_id for d in deliveries), _blank_deal)
+        facts = _DealFacts()
+        for d in deliveries:
+            apply(deals[d.payload.deal_id], d.payload, d.envelope.sequence, facts)
+        await bulk.save(session, deals)
+        await facts.write(session)
+
+    handler.__name__ = handler.__qualname__ = apply.__name__
+    handler.__doc__ = apply.__doc__
+    return handler
 
 
-def _stage(deal: Deal, sequence: int, stage: str | None, status: domain.DealStatus) -> None:
+def _stage(deal, sequence: int, stage: str | None, status: domain.DealStatus) -> None:
     if domain.current(sequence, deal.stage_version):
         if stage is not None:
             deal.stage = stage
         deal.status, deal.stage_version = status.value, sequence
 
 
-def _closed(deal: Deal, sequence: int, at) -> None:
+def _closed(deal, sequence: int, at) -> None:
     if domain.current(sequence, deal.closed_version):
         deal.closed_at, deal.closed_version = _utc(at), sequence
 
 
-async def deal_card(uow: UnitOfWork, delivery: Delivery) -> None:
-    card: ev.DealOpened | ev.DealUpdated = delivery.payload
-    seq = delivery.envelope.sequence
-    s = uow.session
-    deal = await _deal(s, card.deal_id)
+@_deals
+def deal_card(deal, card: ev.DealOpened | ev.DealUpdated, seq: int, facts: _DealFacts) -> None:
     if domain.current(seq, deal.card_version):
         for field in ("company_id", "owner_id", "department_id", "title", "amount", "currency",
                       "expected_close_date", "source_id", "marketing_event_id"):
@@ -87,40 +114,34 @@ async def deal_card(uow: UnitOfWork, delivery: Delivery) -> None:
         deal.opened_at, deal.card_version = _utc(card.opened_at), seq
     _stage(deal, seq, card.stage, domain.DealStatus(card.status))
     if isinstance(card, ev.DealOpened):
-        await _transition(s, card.deal_id, seq, from_stage=None, to_stage=card.stage, at=_utc(card.opened_at),
-                          seconds_in_previous=None, kind="open")
-    await _lines(s, deal, card.lines, seq)
+        facts.transition(card.deal_id, seq, from_stage=None, to_stage=card.stage, at=_utc(card.opened_at),
+                         seconds_in_previous=None, kind="open")
+    facts.replace_lines(deal, card.lines, seq)
 
 
-async def stage_changed(uow: UnitOfWork, delivery: Delivery) -> None:
-    event: ev.DealStageChanged = delivery.payload
-    seq = delivery.envelope.sequence
-    deal = await _deal(uow.session, event.deal_id)
-    await _transition(uow.session, event.deal_id, seq, from_stage=event.from_stage, to_stage=event.to_stage,
-                      at=_utc(event.at), seconds_in_previous=event.seconds_in_previous, kind=event.kind)
+@_deals
+def stage_changed(deal, event: ev.DealStageChanged, seq: int, facts: _DealFacts) -> None:
+    facts.transition(event.deal_id, seq, from_stage=event.from_stage, to_stage=event.to_stage, at=_utc(event.at),
+                     seconds_in_previous=event.seconds_in_previous, kind=event.kind)
     status = domain.status_after(event.kind)
     _stage(deal, seq, event.to_stage, status)
     if status is not domain.DealStatus.OPEN:
         _closed(deal, seq, event.at)
 
 
-async def deal_won(uow: UnitOfWork, delivery: Delivery) -> None:
-    event: ev.DealWon = delivery.payload
-    seq = delivery.envelope.sequence
-    deal = await _deal(uow.session, event.deal_id)
+@_deals
+def deal_won(deal, event: ev.DealWon, seq: int, facts: _DealFacts) -> None:
     if domain.current(seq, deal.card_version):
         # The amount it was won for is the revenue; the card's other fields wait for their snapshot.
         deal.amount, deal.currency = event.amount, event.currency
         deal.owner_id, deal.department_id, deal.company_id = event.owner_id, event.department_id, event.company_id
     _stage(deal, seq, None, domain.DealStatus.WON)
     _closed(deal, seq, event.won_at)
-    await _lines(uow.session, deal, event.lines, seq)
+    facts.replace_lines(deal, event.lines, seq)
 
 
-async def deal_lost(uow: UnitOfWork, delivery: Delivery) -> None:
-    event: ev.DealLost = delivery.payload
-    seq = delivery.envelope.sequence
-    deal = await _deal(uow.session, event.deal_id)
+@_deals
+def deal_lost(deal, event: ev.DealLost, seq: int, facts: _DealFacts) -> None:
     if deal.company_id is None:
         deal.owner_id, deal.department_id, deal.company_id = event.owner_id, event.department_id, event.company_id
     _stage(deal, seq, None, domain.DealStatus.LOST)
@@ -129,10 +150,9 @@ async def deal_lost(uow: UnitOfWork, delivery: Delivery) -> None:
         deal.lost_reason, deal.lost_at_stage, deal.lost_version = event.reason, event.lost_at_stage, seq
 
 
-async def deal_reopened(uow: UnitOfWork, delivery: Delivery) -> None:
-    event: ev.DealReopened = delivery.payload
-    deal = await _deal(uow.session, event.deal_id)
-    _stage(deal, delivery.envelope.sequence, event.to_stage, domain.DealStatus.OPEN)
+@_deals
+def deal_reopened(deal, event: ev.DealReopened, seq: int, facts: _DealFacts) -> None:
+    _stage(deal, seq, event.to_stage, domain.DealStatus.OPEN)
 
 
 async def product(uow: UnitOfWork, delivery: Delivery) -> None:
@@ -146,15 +166,23 @@ async def product(uow: UnitOfWork, delivery: Delivery) -> None:
 # --- billing -------------------------------------------------------------------------------------
 
 async def _invoice(session: AsyncSession, invoice_id: uuid.UUID) -> Invoice:
-    return await _row(session, Invoice, invoice_id, invoice_id=invoice_id, paid=0, credited=0, cancelled=False)
+    return await _row(session, Invoice, invoice_id, **_blank_invoice(invoice_id))
 
 
-async def invoice_issued(uow: UnitOfWork, delivery: Delivery) -> None:
-    event: ev.InvoiceIssued = delivery.payload
-    invoice = await _invoice(uow.session, event.invoice_id)
-    # An issued invoice never changes (corrections are credit notes), so any copy of this event says the same.
-    for field in ("number", "deal_id", "company_id", "issue_date", "due_date", "total", "currency"):
-        setattr(invoice, field, getattr(event, field))
+def _blank_invoice(invoice_id: uuid.UUID) -> dict:
+    return {"invoice_id": invoice_id, "paid": 0, "credited": 0, "cancelled": False}
+
+
+@bulk.set_based
+async def invoice_issued(session: AsyncSession, deliveries: list[Delivery]) -> None:
+    invoices = await bulk.lock(session, Invoice, (d.payload.invoice_id for d in deliveries), _blank_invoice)
+    for d in deliveries:
+        event: ev.InvoiceIssued = d.payload
+        invoice = invoices[event.invoice_id]
+        # An issued invoice never changes (corrections are credit notes), so any copy of this event says the same.
+        for field in ("number", "deal_id", "company_id", "issue_date", "due_date", "total", "currency"):
+            setattr(invoice, field, getattr(event, field))
+    await bulk.save(session, invoices)
 
 
 async def invoice_cancelled(uow: UnitOfWork, delivery: Delivery) -> None:
@@ -175,17 +203,22 @@ async def invoice_credited(uow: UnitOfWork, delivery: Delivery) -> None:
                                       .where(Credit.invoice_id == event.invoice_id))
 
 
-async def payment_received(uow: UnitOfWork, delivery: Delivery) -> None:
-    event: ev.PaymentReceived = delivery.payload
-    s = uow.session
-    for a in event.allocations:
-        invoice = await _invoice(s, a.invoice_id)
-        if await s.get(Allocation, (event.payment_id, a.invoice_id)) is None:
-            s.add(Allocation(payment_id=event.payment_id, invoice_id=a.invoice_id, amount=a.amount,
-                             paid_on=event.paid_on))
-        await s.flush()
-        invoice.paid = await s.scalar(select(func.coalesce(func.sum(Allocation.amount), 0))
-                                      .where(Allocation.invoice_id == a.invoice_id))
+@bulk.set_based
+async def payment_received(session: AsyncSession, deliveries: list[Delivery]) -> None:
+    allocations: dict[tuple[uuid.UUID, uuid.UUID], dict] = {}
+    for d in deliveries:
+        event: ev.PaymentReceived = d.payload
+        for a in event.allocations:
+            allocations.setdefault((event.payment_id, a.invoice_id), dict(
+                payment_id=event.payment_id, invoice_id=a.invoice_id, amount=a.amount, paid_on=event.paid_on))
+    invoice_ids = {invoice_id for _, invoice_id in allocations}
+    # Locked before the allocations are summed, so the sum sees those of a batch that held the lock before.
+    await bulk.lock(session, Invoice, invoice_ids, _blank_invoice)
+    await bulk.add_new(session, Allocation, allocations)
+    i, a = Invoice.__table__, Allocation.__table__
+    for part in bulk.chunks(sorted(invoice_ids)):
+        await session.execute(update(i).where(i.c.invoice_id.in_(part)).values(paid=select(
+            func.coalesce(func.sum(a.c.amount), 0)).where(a.c.invoice_id == i.c.invoice_id).scalar_subquery()))
 
 
 # --- gateway -------------------------------------------------------------------------------------

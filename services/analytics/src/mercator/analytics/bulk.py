@@ -1,0 +1,111 @@
+"""Set-based writes for the projection handlers that take a whole batch of one event type.
+
+A batch locks every read-model row it touches in one statement, applies the same rules (`domain`) to them in
+memory event by event, in delivery order, and writes what changed back in one executemany (a statement compiled
+once, the rows sent together): a few round trips per batch instead of several per event. A batch of one is the
+single-event path, so there is one implementation of each rule.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from types import SimpleNamespace
+
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mercator.common.bus.consumer import Delivery, Handler, batch_handler
+from mercator.common.uow import UnitOfWork
+
+# Keys per IN (...): well under PostgreSQL's 32,767 and SQLite's 32,766 bound parameters.
+_CHUNK = 1000
+
+
+class Row(SimpleNamespace):
+    """A read-model row loaded for a batch; the rules set its attributes like those of a mapped object."""
+
+
+class Rows(dict):
+    """Locked rows of one table by primary key, with what they held when loaded."""
+
+    def __init__(self, table: Table, loaded: dict[Hashable, dict]):
+        super().__init__({k: Row(**v) for k, v in loaded.items()})
+        self.table = table
+        self.loaded = loaded
+
+    def changed(self) -> list[dict]:
+        return [vars(row) for key, row in self.items() if vars(row) != self.loaded[key]]
+
+
+def set_based(fn: Callable[[AsyncSession, list[Delivery]], Awaitable[None]]) -> Handler:
+    """A batch handler that writes through Core statements beside the ORM session of the same transaction:
+    what the session holds is written first, and what it cached is read afresh afterwards."""
+
+    @batch_handler
+    @functools.wraps(fn)
+    async def handler(uow: UnitOfWork, deliveries: list[Delivery]) -> None:
+        await uow.session.flush()
+        await fn(uow.session, deliveries)
+        uow.session.expire_all()
+
+    return handler
+
+
+def insert(session: AsyncSession):
+    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL in tests and production, SQLite in `make run`)."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert
+
+
+def chunks(values: list, size: int = _CHUNK) -> Iterable[list]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def _key(table: Table):
+    [key] = table.primary_key.columns
+    return key
+
+
+async def lock(session: AsyncSession, model, keys: Iterable[Hashable], blank: Callable[[Hashable], dict]) -> Rows:
+    """Every row named by `keys`, locked: a missing one is written first as the placeholder `blank(key)` gives
+    (something about it came before its creation), so a concurrent batch on another instance waits for this
+    one instead of both inserting. Locked in key order, so two batches never wait on each other in a cycle."""
+    table: Table = model.__table__
+    key = _key(table)
+    ordered = sorted(set(keys))
+    ins = insert(session)
+    if ordered:
+        await session.execute(ins(table).on_conflict_do_nothing(index_elements=[key]), [blank(k) for k in ordered])
+    loaded: dict[Hashable, dict] = {}
+    for part in chunks(ordered):
+        result = await session.execute(select(table).where(key.in_(part)).order_by(key).with_for_update())
+        for row in result.mappings():
+            loaded[row[key.name]] = dict(row)
+    return Rows(table, loaded)
+
+
+async def save(session: AsyncSession, rows: Rows) -> None:
+    """Writes back the rows the batch changed, in one statement per chunk (they all exist and are locked)."""
+    table, key = rows.table, _key(rows.table)
+    ins = insert(session)
+    changed = rows.changed()
+    if changed:
+        stmt = ins(table)
+        await session.execute(stmt.on_conflict_do_update(
+            index_elements=[key], set_={c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key}),
+            changed)
+
+
+async def add_new(session: AsyncSession, model, facts: dict[Hashable, dict]) -> None:
+    """Facts that never change once written (a history entry, a transition, an allocation): a copy of one
+    already stored adds nothing. `facts` holds one dict per key, the first copy of the batch."""
+    table: Table = model.__table__
+    ins = insert(session)
+    if facts:
+        await session.execute(ins(table).on_conflict_do_nothing(index_elements=list(table.primary_key.columns)),
+                              list(facts.values()))
