@@ -57,6 +57,7 @@ def launch(tmp: Path) -> tuple[subprocess.Popen, str, Path]:
                                       "analytics")}
     env = {**os.environ, "MERCATOR_RUN_DATA_DIR": str(tmp / "var"),
            **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()},
+           "MERCATOR_RUN_DEMO": "false",  # the board holds the benchmark's deals only
            "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN[0], "MERCATOR_GATEWAY_ADMIN_PASSWORD": ADMIN[1],
            "MERCATOR_GATEWAY_RATE_LIMIT": "100000000/minute", "MERCATOR_LOG_LEVEL": "WARNING"}
     log = open(tmp / "run.log", "ab")

@@ -64,6 +64,7 @@ async def system(tmp_path_factory):
                                       "analytics")}
     env = {**os.environ, "MERCATOR_RUN_DATA_DIR": str(tmp / "var"),
            **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()},
+           "MERCATOR_RUN_DEMO": "false",  # the screens under test start empty
            "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN[0], "MERCATOR_GATEWAY_ADMIN_PASSWORD": ADMIN[1]}
     log = open(tmp / "run.log", "ab")
     launcher = subprocess.Popen([sys.executable, "-m", "mercator.common.devrun"], env=env, stdout=log,
@@ -134,6 +135,7 @@ async def open_menu(page, viewport) -> None:
 async def drag(page, source, target) -> None:
     """A drag as a hand makes it: press on the visible part of the card, move in steps, release just inside
     the target column (not at the screen's edge, where the board scrolls by itself)."""
+    from playwright.async_api import expect
     width = page.viewport_size["width"]  # a phone shows one column and a strip of the next
     a, b = await source.bounding_box(), await target.bounding_box()
     ax = (max(a["x"], 0) + min(a["x"] + a["width"], width)) / 2
@@ -145,6 +147,8 @@ async def drag(page, source, target) -> None:
     for i in range(1, 11):
         await page.mouse.move(ax + (bx - ax) * i / 10, ay + (by - ay) * i / 10)
         await page.wait_for_timeout(30)
+    # A hand lets go once the column it aims at is lit, not before.
+    await expect(target).to_have_class(re.compile(r"\bover\b"))
     await page.mouse.up()
 
 

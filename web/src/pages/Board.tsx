@@ -98,7 +98,9 @@ export function BoardView({ pipeline, filters }: { pipeline: Pipeline; filters: 
   return (
     <DndContext sensors={sensors} collisionDetection={collision} autoScroll={{ threshold: { x: 0.05, y: 0.1 } }} onDragStart={onDragStart} onDragEnd={onDragEnd} onDragCancel={() => setDragged(null)}>
       <ErrorBox error={board.error || moveError} />
-      <div className="board" data-testid="board">
+      {/* Snapping stays off while a card is dragged: each small auto-scroll step would otherwise snap a whole
+          column on, and the board would race past the column the finger is over. */}
+      <div className={`board${dragged ? " dragging" : ""}`} data-testid="board">
         {open.map((s) => (
           <Column key={s.code} stage={s} filters={filters} summary={board.data?.columns.find((c) => c.stage === s.code)} stalled={stalled} />
         ))}

@@ -78,6 +78,7 @@ class Launcher:
         self.logs = self.data / "logs"
         self.broker: subprocess.Popen | None = None
         self.services: dict[str, subprocess.Popen] = {}
+        self.filler: subprocess.Popen | None = None  # `mercator demo`, while it fills an empty install
         self.signalled = False
         self.tail_offsets: dict[str, int] = {}
         self.tail_stop = threading.Event()
@@ -209,9 +210,12 @@ class Launcher:
                 and os.environ.get("MERCATOR_GATEWAY_ADMIN_EMAIL") and os.environ.get("MERCATOR_GATEWAY_ADMIN_PASSWORD")):
             return
         log = open(self.logs / "demo.log", "ab")
-        subprocess.Popen([sys.executable, "-m", "mercator.analytics.demo", "--gateway", self.url("gateway"),
-                          "--scale", str(self.s.demo_scale)], stdout=log, stderr=subprocess.STDOUT,
-                         env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        self.filler = subprocess.Popen(
+            [sys.executable, "-m", "mercator.analytics.demo", "--gateway", self.url("gateway"),
+             "--scale", str(self.s.demo_scale)], stdout=log, stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
+        with open(self.data / "run.pids", "a") as pids:  # a test's SIGKILL sweep takes it too
+            pids.write(f"{self.filler.pid}\n")
         self.say(f"demo data: filling an empty install through the gateway (progress in {self.logs}/demo.log)")
 
     def watch(self) -> str | None:
@@ -224,6 +228,11 @@ class Launcher:
         return None
 
     def stop(self) -> None:
+        # The demo filler is intake too, and talks to services about to stop: it goes first. What it wrote is
+        # in the services' outboxes; a later start skips an install that has client cards already.
+        if self.filler is not None and self.filler.poll() is None:
+            self.say("stopping the demo filler")
+            self.end("demo", self.filler, 5)
         running = {n: p for n, p in self.services.items() if p.poll() is None}
         broker_up = self.broker is not None and self.broker.poll() is None
         with httpx.Client(headers={"Authorization": f"Bearer {self.token}"}, timeout=3) as http:
@@ -287,7 +296,7 @@ class Launcher:
 
     def kill_all(self) -> None:
         # Plain os calls, no Popen locks: this also runs inside the signal handler.
-        for proc in [*self.services.values(), self.broker]:
+        for proc in [self.filler, *self.services.values(), self.broker]:
             if proc is not None and proc.returncode is None:
                 try:
                     os.kill(proc.pid, signal.SIGKILL)
