@@ -40,6 +40,12 @@ def build_app(settings: BillingSettings | None = None, runtime: Runtime | None =
     runtime.background.append(lambda: overdue_sweep(runtime, settings))
     app = create_app(runtime, title="Mercator billing", routers=[api.router],
                      description="Contracts, invoices, payments, deliveries (waybills), receivables.")
-    app.state.deals_http = deals_http or httpx.AsyncClient(base_url=settings.deals_url)
-    app.state.contacts_http = contacts_http or httpx.AsyncClient(base_url=settings.contacts_url)
+    if deals_http is None:  # made here, so closed with the app; a client handed in belongs to the caller
+        deals_http = httpx.AsyncClient(base_url=settings.deals_url)
+        app.state.closing.append(deals_http)
+    app.state.deals_http = deals_http
+    if contacts_http is None:  # made here, so closed with the app; a client handed in belongs to the caller
+        contacts_http = httpx.AsyncClient(base_url=settings.contacts_url)
+        app.state.closing.append(contacts_http)
+    app.state.contacts_http = contacts_http
     return app

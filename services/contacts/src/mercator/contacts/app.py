@@ -25,5 +25,8 @@ def build_app(settings: ContactsSettings | None = None, runtime: Runtime | None 
                      routers=[marketing_api.router, import_api.router, api.router],
                      description="Client cards, contact persons, history, scheduled meetings, dictionaries, "
                                  "marketing events, imports.")
-    app.state.deals_http = deals_http or httpx.AsyncClient(base_url=settings.deals_url)
+    if deals_http is None:  # made here, so closed with the app; a client handed in belongs to the caller
+        deals_http = httpx.AsyncClient(base_url=settings.deals_url)
+        app.state.closing.append(deals_http)
+    app.state.deals_http = deals_http
     return app

@@ -23,5 +23,8 @@ def build_app(settings: DealsSettings | None = None, runtime: Runtime | None = N
     app = create_app(runtime, title="Mercator deals", routers=[api.router],
                      description="Pipelines and stages, deals from first contact to won or lost, offers, proposals, "
                                  "the product catalogue.")
-    app.state.contacts_http = contacts_http or httpx.AsyncClient(base_url=settings.contacts_url)
+    if contacts_http is None:  # made here, so closed with the app; a client handed in belongs to the caller
+        contacts_http = httpx.AsyncClient(base_url=settings.contacts_url)
+        app.state.closing.append(contacts_http)
+    app.state.contacts_http = contacts_http
     return app

@@ -79,9 +79,12 @@ def create_app(runtime: Runtime, *, title: str, routers: list[APIRouter], versio
             yield
         finally:
             await runtime.stop()
+            for client in app.state.closing:  # peers' HTTP clients the service made for itself
+                await client.aclose()
 
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.closing = []
     install_error_handlers(app)
     app.include_router(ops)
     for router in routers:
