@@ -509,6 +509,7 @@ def allocate(
                                 f"the payment in {currency}", name)
     parts: list[AllocationPart] = []
     left = amount
+
     def later(invoice: Invoice) -> bool:
         return received_on is not None and invoice.issue_date is not None and invoice.issue_date > received_on
 
