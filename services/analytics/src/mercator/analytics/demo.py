@@ -112,10 +112,23 @@ class Api:
         self.counter = counter
 
     async def call(self, method: str, path: str, etag: bool = False, **kw) -> dict | list | httpx.Response:
-        """The answer's JSON; with `etag`, the response itself (its ETag for an update)."""
+        """The answer's JSON; with `etag`, the response itself (its ETag for an update).
+
+        A POST carries an Idempotency-Key, so one that timed out on a busy machine is sent again safely: the
+        service answers a retry with the first answer (or 409 while the first is still being recorded)."""
+        if method == "POST":
+            kw["headers"] = {**kw.get("headers", {}), "Idempotency-Key": secrets.token_urlsafe(16)}
+        retried = False
         for attempt in range(30):
-            r = await self.http.request(method, f"/api/v1{path}", **kw)
-            if r.status_code in (429, 502, 503, 504):
+            try:
+                r = await self.http.request(method, f"/api/v1{path}", **kw)
+            except httpx.TransportError:
+                self.counter["waited"] = self.counter.get("waited", 0) + 1
+                retried = True
+                await asyncio.sleep(1 + random.random())
+                continue
+            if r.status_code in (429, 502, 503, 504) or (retried and r.status_code == 409
+                                                           and "already processed" in r.text):
                 self.counter["waited"] = self.counter.get("waited", 0) + 1
                 await asyncio.sleep(float(r.headers.get("retry-after", 1)) + random.random())
                 continue
@@ -138,11 +151,21 @@ class Api:
 
 
 async def sign_in(base: str, email: str, password: str) -> str:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        r = await http.post("/api/v1/auth/token", data={"username": email, "password": password})
-        if r.status_code != 200:
-            raise RuntimeError(f"cannot sign in as {email}: {r.status_code} {r.text[:200]}")
-        return r.json()["access_token"]
+    # A dozen Argon2 checks at once on a busy machine take their time; a sign-in that timed out is asked again.
+    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+        for attempt in range(10):
+            try:
+                r = await http.post("/api/v1/auth/token", data={"username": email, "password": password})
+            except httpx.TransportError:
+                await asyncio.sleep(1 + random.random())
+                continue
+            if r.status_code in (429, 502, 503, 504):
+                await asyncio.sleep(float(r.headers.get("retry-after", 1)) + random.random())
+                continue
+            if r.status_code != 200:
+                raise RuntimeError(f"cannot sign in as {email}: {r.status_code} {r.text[:200]}")
+            return r.json()["access_token"]
+        raise RuntimeError(f"cannot sign in as {email}: still refused after 10 tries")
 
 
 def person_name(rnd: random.Random) -> str:
