@@ -624,3 +624,26 @@ def test_ageing_sums_outstanding_per_currency():
 ])
 def test_stage_for_billing_events(event, stage):
     assert stage_for(event) == stage
+
+
+# --- history brought in ------------------------------------------------------------
+
+def test_a_year_s_invoice_numbers_follow_its_issue_dates():
+    invoice = draft()
+    broken("issue_date_out_of_order", invoice.issue, "2026-000008", date(2026, 2, 1),
+           previous_issue_date=date(2026, 2, 10))
+    assert invoice.status == "draft" and invoice.number is None
+    invoice.issue("2026-000008", date(2026, 2, 10), previous_issue_date=date(2026, 2, 10))
+    assert invoice.issue_date == date(2026, 2, 10)
+
+
+def test_money_received_before_an_invoice_was_issued_does_not_pay_it():
+    old = issued(price="100.00", today=date(2026, 1, 10), due=date(2026, 1, 20))
+    new = issued(price="50.00", today=date(2026, 2, 10), due=date(2026, 2, 20))
+    plan = allocate("150.00", "RUB", [old, new], received_on=date(2026, 2, 1))
+    assert [(p.invoice_id, p.amount) for p in plan.parts] == [(old.id, Decimal("100.00"))]
+    assert plan.credit == Decimal("50.00")
+    error = broken("paid_before_issue", allocate, "50.00", "RUB", [new], targets=[(new.id, "50.00")],
+                   received_on=date(2026, 2, 9))
+    assert error.field == "received_on"
+    assert allocate("50.00", "RUB", [new], targets=[(new.id, "50.00")], received_on=date(2026, 2, 10)).credit == 0

@@ -551,3 +551,23 @@ def test_a_late_fact_that_disagrees_with_the_kept_path_is_left_out():
     assert splice_late_fact(pipeline, back[:2], "needs", ten - timedelta(minutes=30), "e") is not None
     assert splice_late_fact(pipeline, back[:2], "contract", back[0].at - timedelta(minutes=1), "e") is None
     assert splice_late_fact(pipeline, back[:2], "won", back[0].at + timedelta(minutes=1), "e") is None
+
+
+# --- history brought in ------------------------------------------------------------
+
+def test_a_fact_brought_in_comes_no_earlier_than_the_deal_s_last_move():
+    deal = new_deal()
+    deal.move_to("needs", hours(48), ALICE)
+    assert deal.check_recorded_time(hours(48)) == hours(48)  # the same moment: the path still reads in order
+    error = broken("before_previous_move", deal.check_recorded_time, hours(47), "at")
+    assert error.field == "at"
+    broken("naive_time", deal.check_recorded_time, hours(49).replace(tzinfo=None))
+
+
+def test_a_billing_fact_known_by_its_day_is_placed_no_earlier_than_the_move_it_follows():
+    # The invoice's day starts at 00:00; the deal reached the contract at 10:00 that day by hand.
+    deal = at_stage("contract")
+    moved = T0.replace(hour=10)
+    deal.entered_stage_at = moved
+    step = deal.advance_automatically("payment", T0.replace(hour=0), "event-1")
+    assert step.at == moved and step.seconds_in_previous == 0 and deal.stage_code == "payment"

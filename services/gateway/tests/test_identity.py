@@ -53,7 +53,8 @@ def test_e_mail_addresses_are_normalised_and_checked():
 
 def test_people_have_known_roles_and_never_the_partner_one():
     assert user_roles(["manager", "head", "manager"]) == ["head", "manager"]
-    assert {r.value for r in Role} == {"manager", "head", "marketing", "executive", "support", "admin", "partner"}
+    assert {r.value for r in Role} == {"manager", "head", "marketing", "executive", "support", "admin", "importer",
+                                       "partner"}
     for bad, rule in [(["chief"], "unknown_role"), (["partner"], "partner_role"), ([], "no_role")]:
         with pytest.raises(InvalidValue) as e:
             user_roles(bad)

@@ -60,9 +60,12 @@ class UnitOfWork:
         finally:
             await self.session.close()
 
-    def emit(self, payload: EventPayload, *, subject: uuid.UUID | str, sequence: int) -> Envelope:
+    def emit(self, payload: EventPayload, *, subject: uuid.UUID | str, sequence: int,
+             time: datetime | None = None) -> Envelope:
+        """`time`: when the fact happened (the CloudEvents `time`), if not now: history brought in."""
         cause = current_cause.get()
         envelope = Envelope(
+            time=time.astimezone(UTC) if time is not None else datetime.now(UTC),
             type=payload.type_name(),
             source=self.source,
             subject=str(subject),

@@ -1,27 +1,30 @@
 """`mercator demo`: fills an empty Mercator through its public API (the gateway) with a believable company.
 
 Three sales departments with a head and four managers each, a marketing manager; about 600 client cards with
-their contact persons and two years of history; about 2,000 deals that go through the pipeline the way sales go
-(about one in ten is won, most are lost along the way with a reason, the rest are still open), with contracts,
-invoices, payments (some late, some part-paid, a few never), deliveries with waybills; and marketing events
-with their participants, so every report has something to show.
+their contact persons and two years of history; about 2,000 deals opened over the past 24 months that go through
+the pipeline the way sales go (about one in ten is won, most are lost along the way with a reason that fits the
+stage, the rest are still open), with contracts, invoices, payments (some late, some part-paid, a few never),
+deliveries with waybills; and marketing events with their participants, so every report has something to show.
 
-What the API lets it date in the past, it does: history entries over 24 months, contract, payment and delivery
-dates. Deals, their stage moves and invoices are dated by their services when they happen and cannot be
-back-dated through the API: deal durations and monthly results all fall on the day the demo runs, and the late
-payers' invoices (unpaid or part-paid, due within a week) turn overdue as the days pass.
+Everything is dated when it happened, through the API's history fields: a deal's opening and each move, the
+interest rating, offers, win or loss; an invoice's issue date (so its due date), payments, deliveries. The
+managers bring their own two years in, so they hold the importer role while the demo runs and lose it at the
+end. Deals open with the seasons (quiet in January and the summer, busy before the year closes) and a slowly
+growing trend; managers differ in skill (how many deals go on at each stage, how fast). Invoices are issued in
+the order of their dates, because a year's invoice numbers follow the dates.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import random
 import secrets
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 
@@ -41,10 +44,28 @@ PRODUCTS = {  # group: [(code, name, list price)]
                ("SV-03", "Обучение операторов", 90_000)],
 }
 OPEN_PATH = ("interest", "needs", "demo", "tech_proposal", "commercial_proposal")
-# Where a deal stops: the share that never gets past each stage (lost there or still open), then won. About one
-# in ten first contacts is won, as in the article.
-FATE = (("interest", 0.30), ("needs", 0.22), ("demo", 0.16), ("tech_proposal", 0.12),
-        ("commercial_proposal", 0.10), ("won", 0.10))
+# The share of deals that go on from each stage, for a manager of average skill: 70% of first contacts get to
+# needs, ... half of the commercial proposals are signed; about one in ten first contacts is won, as in the article.
+GO_ON = {"interest": 0.70, "needs": 0.686, "demo": 0.667, "tech_proposal": 0.625, "commercial_proposal": 0.50}
+# Days a deal stands at a stage before it moves on (at average skill), low and high.
+STAGE_DAYS = {"interest": (2, 10), "needs": (4, 18), "demo": (3, 14), "tech_proposal": (5, 20),
+              "commercial_proposal": (5, 25)}
+# Why deals are lost, by the stage they stop at (names of the default dictionary; weights).
+LOST_REASONS = {
+    "interest": (("Клиент пропал", 4), ("Нет бюджета", 3), ("Решение не принято", 3)),
+    "needs": (("Нет бюджета", 4), ("Продукт не подходит", 4), ("Клиент пропал", 2)),
+    "demo": (("Продукт не подходит", 4), ("Конкурент", 4), ("Решение не принято", 2)),
+    "tech_proposal": (("Конкурент", 5), ("Сроки", 3), ("Продукт не подходит", 2)),
+    "commercial_proposal": (("Цена", 6), ("Конкурент", 3), ("Сроки", 1)),
+}
+# Deals opened per calendar month, relative: the New Year holidays and the summer are quiet, the end of the year
+# (budgets spent before they lapse) and March busy.
+SEASON = {1: 0.5, 2: 0.9, 3: 1.15, 4: 1.0, 5: 0.8, 6: 0.9, 7: 0.7, 8: 0.7, 9: 1.1, 10: 1.2, 11: 1.3, 12: 1.25}
+MONTHS = 24
+# How clients pay, cycled over the sales in the order they are made so a small demo shows every kind too:
+# on time, late (after the due date), part (half, the rest owed), never.
+PAYERS = ("on_time", "never", "late", "on_time", "part", "on_time", "on_time", "late", "on_time", "on_time",
+          "on_time", "late", "on_time", "part", "on_time", "on_time", "late", "on_time", "never", "on_time")
 HISTORY_KINDS = ("call", "call", "email", "meeting", "letter", "demo", "fax")
 
 
@@ -56,6 +77,7 @@ class Manager:
     department_id: str
     user_id: str = ""
     token: str = ""
+    skill: float = 1.0  # above 1: more deals go on at each stage, and faster
 
 
 @dataclass
@@ -66,6 +88,22 @@ class Company:
     cards: list[dict] = field(default_factory=list)
 
 
+@dataclass
+class Sale:
+    """A deal that reached the contract: what is left once its invoice is issued (in date order, over all)."""
+
+    api: "Api"
+    rnd: random.Random
+    deal: dict
+    card: dict
+    invoice_id: str
+    issue_on: date
+    due_in_days: int
+    product: str
+    quantity: int
+    payer: str = "on_time"
+
+
 class Api:
     """The public API as one signed-in user; rate limits and restarts are waited out, not reported."""
 
@@ -73,16 +111,32 @@ class Api:
         self.http = httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
         self.counter = counter
 
-    async def call(self, method: str, path: str, **kw) -> dict | list:
+    async def call(self, method: str, path: str, etag: bool = False, **kw) -> dict | list | httpx.Response:
+        """The answer's JSON; with `etag`, the response itself (its ETag for an update).
+
+        A POST carries an Idempotency-Key, so one that timed out on a busy machine is sent again safely: the
+        service answers a retry with the first answer (or 409 while the first is still being recorded)."""
+        if method == "POST":
+            kw["headers"] = {**kw.get("headers", {}), "Idempotency-Key": secrets.token_urlsafe(16)}
+        retried = False
         for attempt in range(30):
-            r = await self.http.request(method, f"/api/v1{path}", **kw)
-            if r.status_code in (429, 502, 503, 504):
+            try:
+                r = await self.http.request(method, f"/api/v1{path}", **kw)
+            except httpx.TransportError:
+                self.counter["waited"] = self.counter.get("waited", 0) + 1
+                retried = True
+                await asyncio.sleep(1 + random.random())
+                continue
+            if r.status_code in (429, 502, 503, 504) or (retried and r.status_code == 409
+                                                           and "already processed" in r.text):
                 self.counter["waited"] = self.counter.get("waited", 0) + 1
                 await asyncio.sleep(float(r.headers.get("retry-after", 1)) + random.random())
                 continue
             self.counter["requests"] = self.counter.get("requests", 0) + 1
             if r.status_code >= 400:
                 raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
+            if etag:
+                return r
             return r.json() if r.content else {}
         raise RuntimeError(f"{method} {path}: still refused after 30 tries")
 
@@ -97,15 +151,38 @@ class Api:
 
 
 async def sign_in(base: str, email: str, password: str) -> str:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        r = await http.post("/api/v1/auth/token", data={"username": email, "password": password})
-        if r.status_code != 200:
-            raise RuntimeError(f"cannot sign in as {email}: {r.status_code} {r.text[:200]}")
-        return r.json()["access_token"]
+    # A dozen Argon2 checks at once on a busy machine take their time; a sign-in that timed out is asked again.
+    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+        for attempt in range(10):
+            try:
+                r = await http.post("/api/v1/auth/token", data={"username": email, "password": password})
+            except httpx.TransportError:
+                await asyncio.sleep(1 + random.random())
+                continue
+            if r.status_code in (429, 502, 503, 504):
+                await asyncio.sleep(float(r.headers.get("retry-after", 1)) + random.random())
+                continue
+            if r.status_code != 200:
+                raise RuntimeError(f"cannot sign in as {email}: {r.status_code} {r.text[:200]}")
+            return r.json()["access_token"]
+        raise RuntimeError(f"cannot sign in as {email}: still refused after 10 tries")
 
 
 def person_name(rnd: random.Random) -> str:
     return f"{rnd.choice(FIRST)} {rnd.choice(LAST)}"
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def later(rnd: random.Random, moment: datetime, low: float, high: float, skill: float = 1.0) -> datetime:
+    """Some working days after `moment` (a quicker manager takes less), at an office hour in Moscow."""
+    days = rnd.uniform(low, high) / skill ** 0.5
+    then = moment + timedelta(days=days)
+    hour = rnd.randint(6, 14)  # 09:00 to 17:59 in Moscow (UTC+3)
+    then = then.replace(hour=hour, minute=rnd.randint(0, 59), second=rnd.randint(0, 59), microsecond=0)
+    return then if then > moment else moment + timedelta(minutes=rnd.randint(5, 90))
 
 
 class Demo:
@@ -114,7 +191,11 @@ class Demo:
         self.base, self.admin_email, self.admin_password = base, admin_email, admin_password
         self.scale, self.rnd, self.say = scale, random.Random(seed), say
         self.counter: dict = {}
-        self.today = datetime.now(UTC).date()
+        self.now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)  # clocks of services may lag
+        self.today = self.now.date()
+        self.start = self.now - timedelta(days=round(MONTHS * 30.44))
+        self.sales: list[Sale] = []
+        self.payers = itertools.cycle(PAYERS)
 
     async def run(self, force: bool = False) -> dict:
         admin = Api(self.base, await sign_in(self.base, self.admin_email, self.admin_password), self.counter)
@@ -127,16 +208,25 @@ class Demo:
             cards_each = max(1, round(600 * self.scale / len(managers)))
             deals_each = max(1, round(2000 * self.scale / len(managers)))
             self.say(f"demo: {len(managers)} managers, {cards_each * len(managers)} client cards, "
-                     f"{deals_each * len(managers)} deals")
+                     f"{deals_each * len(managers)} deals over {MONTHS} months")
             results = await asyncio.gather(*(self._manager(m, cards_each, deals_each) for m in managers))
             cards = [c for r in results for c in r.cards]
+            await self._invoices()
+            gate = asyncio.Semaphore(len(managers))  # about as many at once as the managers' own work
+            async def paid(sale: Sale) -> None:
+                async with gate:
+                    await self._paid(sale)
+            await asyncio.gather(*(paid(sale) for sale in self.sales))
             await self._marketing(cards)
+            await self._history_role_back(admin, managers)
             won = self.counter.get("won", 0)
             self.say(f"demo: done: {len(cards)} client cards, {self.counter.get('deals', 0)} deals ({won} won, "
                      f"{self.counter.get('lost', 0)} lost), {self.counter.get('invoices', 0)} invoices, "
-                     f"{self.counter.get('requests', 0)} requests")
+                     f"{self.counter.get('payments', 0)} payments, {self.counter.get('requests', 0)} requests")
             return dict(self.counter, cards=len(cards))
         finally:
+            for api in {id(sale.api): sale.api for sale in self.sales}.values():
+                await api.close()
             await admin.close()
 
     # -- the company --------------------------------------------------------------------------------
@@ -146,6 +236,9 @@ class Demo:
         suffix = secrets.token_hex(3)
         root = await admin.post("/departments", {"name": "Отдел продаж"})
         self.departments: list[list[Manager]] = []
+        # Skills from a weak beginner to a star, dealt out at random across the departments.
+        skills = [0.6 + 0.9 * k / 11 for k in range(12)]
+        rnd.shuffle(skills)
         for i, name in enumerate(DEPARTMENTS):
             dept = await admin.post("/departments", {"name": name, "parent_id": root["id"]})
             head = Manager(person_name(rnd), f"head{i + 1}.{suffix}@demo.mercator.example", secrets.token_urlsafe(18),
@@ -155,9 +248,11 @@ class Demo:
             team = []
             for j in range(4):
                 m = Manager(person_name(rnd), f"manager{i * 4 + j + 1}.{suffix}@demo.mercator.example",
-                            secrets.token_urlsafe(18), dept["id"])
+                            secrets.token_urlsafe(18), dept["id"], skill=skills[i * 4 + j])
+                # The importer role: each manager brings their own two years in, dated as they happened.
                 m.user_id = (await admin.post("/users", {"name": m.name, "email": m.email, "password": m.password,
-                                                         "roles": ["manager"], "department_id": dept["id"]}))["id"]
+                                                         "roles": ["manager", "importer"],
+                                                         "department_id": dept["id"]}))["id"]
                 team.append(m)
             self.departments.append(team)
         self.marketer = Manager(person_name(rnd), f"marketing.{suffix}@demo.mercator.example",
@@ -168,10 +263,11 @@ class Demo:
         self.regions = await admin.get("/regions")
         self.industries = await admin.get("/industries")
         self.sources = await admin.get("/contact-sources")
-        self.reasons = await admin.get("/lost-reasons")
-        if not self.reasons:
-            for name in ("Дорого", "Выбрали конкурента", "Нет бюджета", "Проект отложен"):
-                self.reasons.append(await admin.post("/lost-reasons", {"name": name}))
+        reasons = await admin.get("/lost-reasons")
+        have = {r["name"]: r for r in reasons}
+        for name in sorted({n for options in LOST_REASONS.values() for n, _ in options} - set(have)):
+            have[name] = await admin.post("/lost-reasons", {"name": name})
+        self.reasons = have
         self.products = []
         for group, items in PRODUCTS.items():
             g = await admin.post("/product-groups", {"name": group})
@@ -180,22 +276,43 @@ class Demo:
                                                    "unit": "шт", "list_price": f"{price}.00"})
                 self.products.append((p["id"], price))
 
+    async def _history_role_back(self, admin: Api, managers: list[Manager]) -> None:
+        """History is in: from now on the managers' work happens when they do it."""
+        for m in managers:
+            r = await admin.call("GET", f"/users/{m.user_id}", etag=True)
+            await admin.call("PATCH", f"/users/{m.user_id}", json={"roles": ["manager"]},
+                             headers={"If-Match": r.headers["etag"]})
+
     # -- one manager's two years --------------------------------------------------------------------
 
     async def _manager(self, m: Manager, n_cards: int, n_deals: int) -> Company:
         rnd = random.Random(self.rnd.random())
         api = Api(self.base, await sign_in(self.base, m.email, m.password), self.counter)
         mine = Company(m)
+        keep = False
         try:
             for i in range(n_cards):
                 card = await api.post("/companies", self._card(rnd))
                 mine.cards.append(card)
                 await self._history(api, rnd, card)
-            for i in range(n_deals):
-                await self._deal(api, rnd, rnd.choice(mine.cards))
+            for opened in sorted(self._opening(rnd) for _ in range(n_deals)):
+                keep = await self._deal(api, rnd, m, rnd.choice(mine.cards), opened) or keep
         finally:
-            await api.close()
+            if not keep:  # the sales' payments and deliveries still need it
+                await api.close()
         return mine
+
+    def _opening(self, rnd: random.Random) -> datetime:
+        """When a deal opens: a month by the season and a growing trend, a day and an office hour in it."""
+        months = [(self.start.year + (self.start.month - 1 + k) // 12, (self.start.month - 1 + k) % 12 + 1)
+                  for k in range(MONTHS + 1)]
+        weights = [SEASON[mo] * (0.8 + 0.4 * k / MONTHS) for k, (_, mo) in enumerate(months)]
+        year, month = rnd.choices(months, weights)[0]
+        first = datetime(year, month, 1, tzinfo=UTC)
+        nxt = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        moment = first + (nxt - first) * rnd.random()
+        moment = moment.replace(hour=rnd.randint(6, 14), minute=rnd.randint(0, 59))
+        return min(max(moment, self.start), self.now - timedelta(hours=1))
 
     def _card(self, rnd: random.Random) -> dict:
         name = f"ООО «{rnd.choice(COMPANY_WORDS)}{rnd.choice(COMPANY_KINDS)}-{rnd.randint(1, 999)}»"
@@ -215,66 +332,126 @@ class Demo:
             entries.append({"company_id": card["id"], "kind": rnd.choice(HISTORY_KINDS),
                             "summary": rnd.choice(("обсудили потребность", "отправили каталог",
                                                    "уточнили сроки поставки", "договорились о встрече")),
-                            "happened_at": (datetime.now(UTC) - timedelta(days=days_ago,
-                                                                          minutes=rnd.randint(0, 600))).isoformat()})
+                            "happened_at": (self.now - timedelta(days=days_ago,
+                                                                 minutes=rnd.randint(0, 600))).isoformat()})
         await api.post("/history/batch", {"entries": entries})
 
-    async def _deal(self, api: Api, rnd: random.Random, card: dict) -> None:
+    async def _deal(self, api: Api, rnd: random.Random, m: Manager, card: dict, opened: datetime) -> bool:
+        """One deal from its first contact, each step dated; True when it became a sale waiting for its invoice."""
         product, price = rnd.choice(self.products)
         quantity = rnd.randint(1, 4)
         amount = price * quantity
-        expected = self.today + timedelta(days=rnd.randint(10, 180))
+        expected = (opened + timedelta(days=rnd.randint(30, 150))).date()
+        if expected <= self.today:  # an open deal's expected close lies ahead, as a manager would keep it
+            expected = self.today + timedelta(days=rnd.randint(7, 120))
         deal = await api.post("/deals", {
             "title": f"Поставка для {card['name']}"[:200], "company_id": card["id"], "amount": f"{amount}.00",
-            "expected_close_date": expected.isoformat(),
+            "expected_close_date": expected.isoformat(), "opened_at": iso(opened),
             "lines": [{"product_id": product, "quantity": str(quantity), "unit_price": f"{price}.00"}]})
         self.counter["deals"] = self.counter.get("deals", 0) + 1
-        fate = rnd.choices([f for f, _ in FATE], weights=[w for _, w in FATE])[0]
-        stop = OPEN_PATH.index(fate) if fate != "won" else len(OPEN_PATH) - 1
-        for stage in OPEN_PATH[1:stop + 1]:
-            if stage == "tech_proposal":
-                await api.post(f"/deals/{deal['id']}/interest", {"rating": rnd.randint(2, 5)})
-            await api.post(f"/deals/{deal['id']}/moves", {"stage": stage})
-        if fate == "won":
-            await self._sale(api, rnd, deal, card, amount, product, quantity)
-            return
-        if rnd.random() < 0.8:  # most deals that stop are lost; the rest are still being worked
-            await api.post(f"/deals/{deal['id']}/lose", {"reason_id": rnd.choice(self.reasons)["id"]})
-            self.counter["lost"] = self.counter.get("lost", 0) + 1
+        url, at = f"/deals/{deal['id']}", opened
+        for stage, nxt in zip(OPEN_PATH, [*OPEN_PATH[1:], "contract"]):
+            goes_on = rnd.random() < min(0.95, GO_ON[stage] * m.skill ** 0.3)
+            # When it moves on, or when it is lost (some days after the last step, with no skill to hurry it).
+            then = later(rnd, at, *STAGE_DAYS[stage], skill=m.skill) if goes_on else later(rnd, at, 3, 30)
+            if stage == "demo":  # the client's interest is rated at the demo, before it goes on or is lost
+                rated = at + (then - at) * rnd.uniform(0.2, 0.8)
+                if rated < self.now:
+                    await api.post(f"{url}/interest", {"rating": rnd.randint(4, 5) if goes_on else rnd.randint(1, 4),
+                                                       "at": iso(rated)})
+            if not goes_on:
+                await self._stop(api, rnd, url, stage, then)
+                return False
+            if then >= self.now:
+                return False  # still being worked
+            if nxt == "contract":
+                return await self._contract(api, rnd, m, deal, card, at, amount, product, quantity)
+            await api.post(f"{url}/moves", {"stage": nxt, "at": iso(then)})
+            at = then
+        return False
 
-    async def _sale(self, api: Api, rnd: random.Random, deal: dict, card: dict, amount: int, product: str,
-                    quantity: int) -> None:
-        """Price agreed, contract, invoice, payment (late or partial for some), delivery, won."""
-        offer = await api.post(f"/deals/{deal['id']}/offers", {"side": "ours", "amount": f"{amount}.00"})
-        await api.post(f"/deals/{deal['id']}/offers/{offer['id']}/accept", {})
-        await api.post(f"/deals/{deal['id']}/moves", {"stage": "contract"})
-        signed = self.today - timedelta(days=rnd.randint(20, 600))
+    async def _stop(self, api: Api, rnd: random.Random, url: str, stage: str, lost_at: datetime) -> None:
+        """The deal goes no further: lost with a reason that fits the stage, or, for a few, left open and
+        forgotten (the board shows them stalled)."""
+        if lost_at >= self.now or rnd.random() < 0.06:
+            return
+        names, weights = zip(*LOST_REASONS[stage])
+        reason = self.reasons[rnd.choices(names, weights)[0]]
+        await api.post(f"{url}/lose", {"reason_id": reason["id"], "at": iso(lost_at)})
+        self.counter["lost"] = self.counter.get("lost", 0) + 1
+
+    async def _contract(self, api: Api, rnd: random.Random, m: Manager, deal: dict, card: dict, since: datetime,
+                        amount: int, product: str, quantity: int) -> bool:
+        """Price agreed (sometimes after the client's counter-offer), contract signed, invoice drafted; it is
+        issued with the others in the order of the dates."""
+        url = f"/deals/{deal['id']}"
+        offered = later(rnd, since, 1, 6, m.skill)
+        offer = await api.post(f"{url}/offers", {"side": "ours", "amount": f"{amount}.00", "at": iso(offered)})
+        if rnd.random() < 0.4:
+            offered = later(rnd, offered, 1, 5)
+            discount = rnd.choice((3, 5, 7, 10))
+            offer = await api.post(f"{url}/offers", {"side": "client", "amount": f"{amount}.00",
+                                                     "discount_percent": str(discount), "at": iso(offered)})
+        accepted = later(rnd, offered, 1, 7, m.skill)
+        signed = later(rnd, accepted, 0, 3)
+        if signed >= self.now - timedelta(days=1):
+            return False  # still negotiating
+        deal = await api.post(f"{url}/offers/{offer['id']}/accept", {"at": iso(accepted)})
+        await api.post(f"{url}/moves", {"stage": "contract", "at": iso(signed)})
+        due_in_days = rnd.choice((10, 14, 14, 30))
         contract = await api.post("/contracts", {"number": f"Д-{secrets.token_hex(4)}", "deal_id": deal["id"],
-                                                 "signed_on": signed.isoformat(), "amount": f"{amount}.00",
-                                                 "due_in_days": 14})
-        payer = rnd.random()
-        # Late payers: unpaid or part-paid, due within days. Billing dates an invoice the day it is issued and
-        # refuses a due date before that, so they turn overdue as the days pass, not on the day of the demo.
-        due = self.today + timedelta(days=rnd.randint(1, 7) if payer < 0.25 else rnd.randint(10, 30))
+                                                 "signed_on": signed.date().isoformat(), "amount": deal["amount"],
+                                                 "due_in_days": due_in_days})
         invoice = await api.post("/invoices", {"deal_id": deal["id"], "contract_id": contract["id"],
-                                               "due_date": due.isoformat(),
                                                "lines": [{"description": deal["title"][:200], "quantity": "1",
-                                                          "unit_price": f"{amount}.00", "vat_rate": "none"}]})
-        invoice = await api.post(f"/invoices/{invoice['id']}/issue", {})
-        self.counter["invoices"] = self.counter.get("invoices", 0) + 1
-        if payer >= 0.1:
-            share = "0.5" if payer < 0.25 else "1"
-            paid = f"{float(invoice['total']) * float(share):.2f}"
-            await api.post("/payments", {"company_id": card["id"], "amount": paid,
-                                         "received_on": min(self.today, signed + timedelta(days=10)).isoformat(),
-                                         "bank_reference": f"ПП-{secrets.token_hex(5)}",
-                                         "allocations": [{"invoice_id": invoice["id"], "amount": paid}]})
-        if payer >= 0.25:
-            await api.post("/deliveries", {"deal_id": deal["id"], "waybill_number": f"ТН-{rnd.randint(10000, 99999)}",
-                                           "shipped_on": min(self.today, signed + timedelta(days=20)).isoformat(),
-                                           "carrier": rnd.choice(("ПЭК", "Деловые линии", "свой транспорт")),
-                                           "items": [{"product_id": product, "quantity": str(quantity)}]})
-        await api.post(f"/deals/{deal['id']}/win", {})
+                                                          "unit_price": deal["amount"], "vat_rate": "none"}]})
+        issue_on = min(self.today, signed.date() + timedelta(days=rnd.randint(0, 3)))
+        self.sales.append(Sale(api, rnd, deal, card, invoice["id"], issue_on, due_in_days, product, quantity))
+        return True
+
+    async def _invoices(self) -> None:
+        """A year's invoice numbers follow the dates: the sales' invoices are issued oldest first."""
+        self.sales.sort(key=lambda s: (s.issue_on, s.invoice_id))
+        for sale in self.sales:
+            body = {"issue_date": sale.issue_on.isoformat()} if sale.issue_on < self.today else {}
+            invoice = await sale.api.post(f"/invoices/{sale.invoice_id}/issue", body)
+            sale.deal["invoice"] = invoice
+            sale.payer = next(self.payers)
+            self.counter["invoices"] = self.counter.get("invoices", 0) + 1
+
+    async def _paid(self, sale: Sale) -> None:
+        """The client pays (on time, late, half, or never), the goods ship once it is paid, the deal is won."""
+        rnd, invoice, deal = sale.rnd, sale.deal["invoice"], sale.deal
+        issued, due = date.fromisoformat(invoice["issue_date"]), date.fromisoformat(invoice["due_date"])
+        if sale.payer == "never":
+            return
+        if sale.payer == "late":
+            paid_on = due + timedelta(days=rnd.randint(5, 75))
+        else:
+            paid_on = issued + timedelta(days=rnd.randint(1, max(1, (due - issued).days)))
+        if paid_on > self.today:
+            return  # not yet: the debt stands, current or overdue
+        share = "0.5" if sale.payer == "part" else "1"
+        paid = f"{float(invoice['total']) * float(share):.2f}"
+        await sale.api.post("/payments", {"company_id": sale.card["id"], "amount": paid,
+                                          "received_on": paid_on.isoformat(),
+                                          "bank_reference": f"ПП-{secrets.token_hex(5)}",
+                                          "allocations": [{"invoice_id": invoice["id"], "amount": paid}]})
+        self.counter["payments"] = self.counter.get("payments", 0) + 1
+        if sale.payer == "part":
+            return
+        shipped_on = paid_on + timedelta(days=rnd.randint(1, 10))
+        if shipped_on > self.today:
+            return
+        await sale.api.post("/deliveries", {"deal_id": deal["id"], "waybill_number": f"ТН-{secrets.token_hex(4)}",
+                                            "shipped_on": shipped_on.isoformat(),
+                                            "carrier": rnd.choice(("ПЭК", "Деловые линии", "свой транспорт")),
+                                            "items": [{"product_id": sale.product, "quantity": str(sale.quantity)}]})
+        won = datetime(shipped_on.year, shipped_on.month, shipped_on.day, tzinfo=UTC) + timedelta(
+            days=rnd.randint(1, 6), hours=rnd.randint(6, 14), minutes=rnd.randint(0, 59))
+        if won >= self.now:
+            return
+        await sale.api.post(f"/deals/{deal['id']}/win", {"at": iso(won)})
         self.counter["won"] = self.counter.get("won", 0) + 1
 
     # -- marketing ----------------------------------------------------------------------------------

@@ -88,8 +88,11 @@ async def update_draft(invoice_id: uuid.UUID, body: schemas.InvoiceUpdate, uow: 
 
 @router.post("/invoices/{invoice_id}/issue", response_model=schemas.InvoicePublic, tags=["invoices"])
 async def issue_invoice(invoice_id: uuid.UUID, uow: UowDep, runtime: RuntimeDep, caller: CurrentUser,
-                        response: Response):
-    row = await service.issue_invoice(uow, invoice_id, runtime.settings.time_zone, caller)
+                        response: Response, body: schemas.IssueIn | None = None):
+    """Issue a draft: it takes the next number of its year, gapless, and is due by its due date or its contract's
+    payment terms counted from the issue date."""
+    row = await service.issue_invoice(uow, invoice_id, runtime.settings.time_zone, caller,
+                                      body.issue_date if body else None)
     return await _invoice(uow.session, row, response)
 
 
@@ -191,9 +194,10 @@ async def apply_credit(company_id: uuid.UUID, body: schemas.ApplyCredit, uow: Uo
 
 
 @router.post("/deliveries", status_code=201, response_model=schemas.DeliveryPublic, tags=["deliveries"])
-async def ship(body: schemas.DeliveryCreate, uow: UowDep, caller: CurrentUser, deals: Deals):
-    """Goods shipped under a waybill."""
-    return schemas.DeliveryPublic.model_validate(await service.ship(uow, body, caller, deals), from_attributes=True)
+async def ship(body: schemas.DeliveryCreate, uow: UowDep, runtime: RuntimeDep, caller: CurrentUser, deals: Deals):
+    """Goods shipped under a waybill, on the waybill's date (not after today)."""
+    return schemas.DeliveryPublic.model_validate(
+        await service.ship(uow, body, caller, deals, runtime.settings.time_zone), from_attributes=True)
 
 
 @router.post("/deliveries/{delivery_id}/delivered", response_model=schemas.DeliveryPublic, tags=["deliveries"])

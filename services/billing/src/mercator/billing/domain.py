@@ -325,9 +325,18 @@ class Invoice(Owed):
 
     # -- life of an issued invoice
 
-    def issue(self, number: str, today: date) -> None:
+    def issue(self, number: str, today: date, previous_issue_date: date | None = None) -> None:
+        """Issued on `today`: the day it is issued, or the earlier day it was (history brought in).
+
+        `previous_issue_date` is the day the year's previous number was issued: numbers follow the dates
+        within a year, so an invoice brought in from the past cannot come before one already issued later.
+        """
         self._require_draft()
         today = _day(today, "today")
+        if previous_issue_date is not None and today < previous_issue_date:
+            raise InvalidValue("issue_date_out_of_order",
+                               f"the year's previous invoice was issued on {previous_issue_date.isoformat()}: "
+                               "numbers follow the dates, so bring past invoices in by date", "issue_date")
         year, seq = parse_invoice_number(number)
         if year != today.year:
             raise InvalidValue("invoice_number_year",
@@ -480,12 +489,14 @@ class Allocation:
 
 def allocate(
     amount: str | Decimal | int, currency: str, invoices: Sequence[Invoice],
-    targets: Sequence[tuple[uuid.UUID, str | Decimal | int]] | None = None,
+    targets: Sequence[tuple[uuid.UUID, str | Decimal | int]] | None = None, received_on: date | None = None,
 ) -> Allocation:
     """Spreads one payment (or a client credit) over invoices; changes none of them.
 
     With `targets` ((invoice id, amount), in order) exactly those amounts are booked;
     without, the oldest due invoice is paid first. Either way what is left is credit.
+    Money `received_on` a day cannot pay an invoice issued after it: named, that is refused;
+    by default such invoices are left for the client's credit to pay.
     """
     currency = check_currency(currency)
     amount = _positive(amount, currency, "amount")
@@ -498,9 +509,15 @@ def allocate(
                                 f"the payment in {currency}", name)
     parts: list[AllocationPart] = []
     left = amount
+
+    def later(invoice: Invoice) -> bool:
+        return received_on is not None and invoice.issue_date is not None and invoice.issue_date > received_on
+
     if targets is None:
         # Oldest due first is what the client's accountant expects and what ageing shows.
         for invoice in sorted(invoices, key=lambda i: (i.due_date, i.issue_date, i.number)):
+            if later(invoice):
+                continue
             share = min(left, invoice.outstanding)
             if share:
                 parts.append(AllocationPart(invoice.id, share))
@@ -515,6 +532,10 @@ def allocate(
                                f"{at}.invoice_id")
         if any(p.invoice_id == invoice_id for p in parts):
             raise InvalidValue("duplicate_allocation", "one line per invoice", f"{at}.invoice_id")
+        if later(invoice):
+            raise InvalidValue("paid_before_issue",
+                               f"invoice {invoice.number} was issued on {invoice.issue_date.isoformat()}, after "
+                               f"the payment's date", "received_on")
         wanted = _positive(wanted, currency, f"{at}.amount")
         if wanted > invoice.outstanding:
             raise InvalidValue("allocation_exceeds_outstanding",
@@ -553,7 +574,7 @@ class Delivery:
     @classmethod
     def ship(
         cls, id: uuid.UUID, deal_id: uuid.UUID | None, waybill_number: str, shipped_on: date,
-        items: Iterable[DeliveryItem], carrier: str | None,
+        items: Iterable[DeliveryItem], carrier: str | None, today: date | None = None,
     ) -> Delivery:
         waybill = normalise_reference(waybill_number)
         if waybill is None:
@@ -568,6 +589,9 @@ class Delivery:
             checked.append(DeliveryItem(item.product_id, quantity))
         if not checked:
             raise InvalidValue("items_required", "say what was shipped", "items")
+        if today is not None and _day(shipped_on, "shipped_on") > today:
+            raise InvalidValue("shipped_in_future", "a waybill dated after today is not a shipment yet",
+                               "shipped_on")
         return cls(id, deal_id, waybill, _day(shipped_on, "shipped_on"), tuple(checked),
                    _text(carrier))
 

@@ -56,6 +56,12 @@ class InvoiceCreate(Input):
     lines: list[InvoiceLineIn] = Field(default_factory=list, max_length=500)
 
 
+class IssueIn(Input):
+    issue_date: date | None = Field(None, description="the day it was really issued, if before today: history "
+                                                      "brought in, for admins and importers only; it takes a number "
+                                                      "of that year, after the year's invoices issued until then")
+
+
 class InvoiceUpdate(Input):
     due_date: date | None = None
     lines: list[InvoiceLineIn] | None = Field(None, max_length=500)

@@ -19,6 +19,7 @@ from mercator.billing.tables import (Allocation, ClientReplica, Contract, Credit
 from mercator.common.auth import Caller
 from mercator.common.db import insert_if_absent
 from mercator.common.events import catalogue as ev
+from mercator.common.history import moment_of, recorded_on
 from mercator.common.http.errors import AppError, NotFound, RuleBroken
 from mercator.common.http.pagination import keyset_page
 from mercator.common.http.versions import check_version
@@ -143,7 +144,8 @@ async def sign_contract(uow: UnitOfWork, data: schemas.ContractCreate, caller: C
                                signed_on=row.signed_on, amount=row.amount, currency=row.currency,
                                due_in_days=row.due_in_days,
                                instalments=[ev.Instalment(due_date=i.due_date, amount=i.amount)
-                                            for i in model.instalments]), subject=row.id, sequence=1)
+                                            for i in model.instalments]), subject=row.id, sequence=1,
+             time=moment_of(row.signed_on, now()))
     await uow.commit()
     return row
 
@@ -249,15 +251,24 @@ async def _next_number(session: AsyncSession, year: int) -> str:
     return domain.format_invoice_number(year, seq)
 
 
-async def issue_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, time_zone: str, caller: Caller) -> Invoice:
+async def issue_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, time_zone: str, caller: Caller,
+                        issue_date: date | None = None) -> Invoice:
+    """Issued today, or on the earlier `issue_date` brought in as history. A back-dated invoice takes the next
+    number of its own year: the tax office reads a year's numbers as one gapless run in the order of the dates,
+    so it may not come before an invoice of that year issued later (the domain refuses; the number goes back)."""
     s = uow.session
     row, model = await load_invoice(s, invoice_id, seen=billing_sight(caller, write=True), lock=True)
-    day = today(time_zone)
+    day = recorded_on(caller, issue_date, today(time_zone), "issue_date")
     if model.due_date is None and row.contract_id is not None:
         model.set_due_date(_contract_model(await s.get(Contract, row.contract_id)).due_date(day))
     if model.status != domain.InvoiceStatus.DRAFT:
         model.issue("0000-000000", day)  # the domain names the refusal; no number is taken
-    model.issue(await _next_number(s, day.year), day)
+    number = await _next_number(s, day.year)
+    year, seq = domain.parse_invoice_number(number)
+    # The counter row stays locked until this transaction ends: the previous number's day cannot change under us.
+    previous = None if seq == 1 else await s.scalar(
+        select(Invoice.issue_date).where(Invoice.number == domain.format_invoice_number(year, seq - 1)))
+    model.issue(number, day, previous_issue_date=previous)
     _copy(row, model)
     uow.emit(ev.InvoiceIssued(
         invoice_id=row.id, number=row.number, deal_id=row.deal_id, company_id=row.company_id,
@@ -266,7 +277,7 @@ async def issue_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, time_zone: str, 
         lines=[ev.InvoiceLinePayload(product_id=l.product_id, description=l.description or "", quantity=l.quantity,
                                      unit_price=l.unit_price, vat_rate=l.vat_rate, net=l.net(row.currency),
                                      vat=l.vat(row.currency), gross=l.gross(row.currency)) for l in model.lines]),
-        subject=row.id, sequence=row.version)
+        subject=row.id, sequence=row.version, time=moment_of(row.issue_date, now()))
     await uow.commit()
     return row
 
@@ -334,7 +345,8 @@ async def add_payment(uow: UnitOfWork, data: schemas.PaymentCreate, time_zone: s
                     raise BadReference("the invoice is another client's", field=f"allocations[{i}].invoice_id")
                 loaded[a.invoice_id] = (row, model)
     plan = domain.allocate(payment.amount, payment.currency, [m for _, m in loaded.values()],
-                           None if data.allocations is None else [(a.invoice_id, a.amount) for a in data.allocations])
+                           None if data.allocations is None else [(a.invoice_id, a.amount) for a in data.allocations],
+                           received_on=payment.received_on)
     row = Payment(id=payment.id, company_id=payment.client_id, amount=payment.amount, currency=payment.currency,
                   received_on=payment.received_on, method=payment.method.value, bank_reference=payment.bank_reference,
                   credit=plan.credit, created_at=now())
@@ -352,12 +364,12 @@ async def add_payment(uow: UnitOfWork, data: schemas.PaymentCreate, time_zone: s
         paid_on=row.received_on, bank_reference=row.bank_reference or "", method=row.method,
         allocations=[ev.AllocationPayload(invoice_id=p.invoice_id, deal_id=loaded[p.invoice_id][0].deal_id,
                                           amount=p.amount) for p in plan.parts],
-        credit=plan.credit), subject=row.company_id, sequence=1)
+        credit=plan.credit), subject=row.company_id, sequence=1, time=moment_of(row.received_on, now()))
     for invoice_row in settled:
         uow.emit(ev.InvoicePaid(invoice_id=invoice_row.id, number=invoice_row.number, deal_id=invoice_row.deal_id,
                                 company_id=invoice_row.company_id, total=invoice_row.total,
                                 currency=invoice_row.currency, paid_on=row.received_on),
-                 subject=invoice_row.id, sequence=invoice_row.version)
+                 subject=invoice_row.id, sequence=invoice_row.version, time=moment_of(row.received_on, now()))
     return row
 
 
@@ -396,11 +408,13 @@ async def apply_credit(uow: UnitOfWork, company_id: uuid.UUID, currency: str, ca
 
 # --- deliveries ---------------------------------------------------------------------------------------
 
-async def ship(uow: UnitOfWork, data: schemas.DeliveryCreate, caller: Caller, deals: Peer) -> Delivery:
+async def ship(uow: UnitOfWork, data: schemas.DeliveryCreate, caller: Caller, deals: Peer,
+               time_zone: str = "UTC") -> Delivery:
     s = uow.session
     deal = await deal_of(s, data.deal_id, deals, billing_sight(caller, write=True))
     model = domain.Delivery.ship(uuid.uuid4(), deal.deal_id, data.waybill_number, data.shipped_on,
-                                 [domain.DeliveryItem(i.product_id, i.quantity) for i in data.items], data.carrier)
+                                 [domain.DeliveryItem(i.product_id, i.quantity) for i in data.items], data.carrier,
+                                 today=today(time_zone))
     if await s.scalar(select(Delivery.id).where(Delivery.waybill_number == model.waybill_number)):
         raise BadReference(f"waybill {model.waybill_number} is recorded already", field="waybill_number")
     row = Delivery(id=model.id, deal_id=deal.deal_id, company_id=deal.company_id, waybill_number=model.waybill_number,
@@ -411,7 +425,8 @@ async def ship(uow: UnitOfWork, data: schemas.DeliveryCreate, caller: Caller, de
     uow.emit(ev.DeliveryShipped(delivery_id=row.id, deal_id=row.deal_id, company_id=row.company_id,
                                 waybill=row.waybill_number, shipped_on=row.shipped_on, carrier=row.carrier,
                                 items=[ev.DeliveryItemPayload(product_id=i.product_id, quantity=i.quantity)
-                                       for i in model.items]), subject=row.id, sequence=1)
+                                       for i in model.items]), subject=row.id, sequence=1,
+             time=moment_of(row.shipped_on, now()))
     await uow.commit()
     return row
 
@@ -426,7 +441,8 @@ async def mark_delivered(uow: UnitOfWork, delivery_id: uuid.UUID, delivered_on: 
     model.move_to(domain.DeliveryStatus.DELIVERED, delivered_on)
     row.status, row.delivered_on = model.status.value, model.delivered_on
     uow.emit(ev.DeliveryDelivered(delivery_id=row.id, deal_id=row.deal_id, company_id=row.company_id,
-                                  waybill=row.waybill_number, delivered_on=row.delivered_on), subject=row.id, sequence=2)
+                                  waybill=row.waybill_number, delivered_on=row.delivered_on), subject=row.id, sequence=2,
+             time=moment_of(row.delivered_on, now()))
     await uow.commit()
     return row
 

@@ -143,9 +143,9 @@ async def make_offer(deal_id: uuid.UUID, body: schemas.OfferCreate, uow: UowDep,
 
 @router.post("/deals/{deal_id}/offers/{offer_id}/accept", response_model=schemas.DealPublic, tags=["deals"])
 async def accept_offer(deal_id: uuid.UUID, offer_id: uuid.UUID, uow: UowDep, caller: CurrentUser,
-                       response: Response):
+                       response: Response, body: schemas.Accept | None = None):
     """Accept an offer: its net amount becomes the deal's amount."""
-    row = await service.accept_offer(uow, deal_id, offer_id, caller)
+    row = await service.accept_offer(uow, deal_id, offer_id, caller, body)
     return await _full(uow.session, row, caller, response)
 
 

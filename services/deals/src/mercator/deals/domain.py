@@ -323,6 +323,17 @@ class Deal:
         self.stage_code, self.entered_stage_at = to.code, at
         return transition
 
+    def check_recorded_time(self, at: datetime, field: str = "at") -> datetime:
+        """A fact brought in from the past (history) comes no earlier than the deal's latest move, so the kept
+        path stays in the order of time and every duration is one that really passed."""
+        at = _utc(at, field)
+        since = stored_utc(self.entered_stage_at)
+        if at < since:
+            raise InvalidValue("before_previous_move",
+                               f"the deal has been at {self.stage.name!r} since {since.isoformat()}; "
+                               "a later fact cannot have happened before that", field)
+        return at
+
     # -- moving
 
     def move_to(self, stage_code: str, at: datetime, author_id: uuid.UUID | None,
@@ -343,7 +354,9 @@ class Deal:
     def advance_automatically(self, stage_code: str, at: datetime, cause: str) -> Transition | None:
         # Billing facts arrive late and out of order: anything that is not a step forward
         # into an open stage of this pipeline is simply not news.
-        at = _utc(at)
+        # A fact known by its day (00:00 UTC of it) may come from the day the deal last moved: it is placed no
+        # earlier than that move, so the path keeps its order.
+        at = max(_utc(at), stored_utc(self.entered_stage_at))
         if self.status != DealStatus.OPEN:
             return None
         target = next((s for s in self.pipeline.stages if s.code == stage_code), None)

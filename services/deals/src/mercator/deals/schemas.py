@@ -15,6 +15,8 @@ from mercator.deals.domain import OfferSide, Requirement, StageKind
 
 
 Title = Annotated[str, Field(min_length=1, max_length=300)]
+HAPPENED_AT = ("when it really happened, if before now (RFC 3339): history brought in, for admins and importers "
+               "only; not before the deal's previous move")
 
 
 # --- reference data ---------------------------------------------------------------------------
@@ -145,6 +147,8 @@ class DealCreate(Input):
     currency: Currency = "RUB"
     expected_close_date: date | None = None
     lines: list[DealLineIn] = Field(default_factory=list, max_length=200)
+    opened_at: datetime | None = Field(None, description="when the deal was really opened, if before now (RFC "
+                                                         "3339): history brought in, for admins and importers only")
 
 
 class DealUpdate(Input):
@@ -166,11 +170,13 @@ class DealReassign(Input):
 class Move(Input):
     stage: Annotated[str, Field(min_length=1, max_length=50)]
     comment: str | None = Field(None, max_length=5000)
+    at: datetime | None = Field(None, description=HAPPENED_AT)
 
 
 class InterestRating(Input):
     rating: int = Field(ge=1, le=5)
     comment: str | None = Field(None, max_length=5000)
+    at: datetime | None = Field(None, description=HAPPENED_AT)
 
 
 class ProposalCreate(Input):
@@ -187,20 +193,28 @@ class OfferCreate(Input):
     discount_percent: Exact = Decimal(0)
     valid_until: date | None = None
     comment: str | None = Field(None, max_length=5000)
+    at: datetime | None = Field(None, description=HAPPENED_AT)
+
+
+class Accept(Input):
+    at: datetime | None = Field(None, description=HAPPENED_AT)
 
 
 class Close(Input):
     comment: str | None = Field(None, max_length=5000)
+    at: datetime | None = Field(None, description=HAPPENED_AT)
 
 
 class Lose(Input):
     reason_id: uuid.UUID | None = Field(description="a lost reason from the dictionary")
     comment: str | None = Field(None, max_length=5000)
+    at: datetime | None = Field(None, description=HAPPENED_AT)
 
 
 class Reopen(Input):
     stage: str | None = Field(None, max_length=50, description="defaults to the stage it was closed at")
     comment: str | None = Field(None, max_length=5000)
+    at: datetime | None = Field(None, description=HAPPENED_AT)
 
 
 class DealLinePublic(BaseModel):

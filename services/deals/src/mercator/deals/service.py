@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.auth import Caller
 from mercator.common.events import catalogue as ev
+from mercator.common.history import recorded_at
 from mercator.common.http.versions import check_version
 from mercator.common.http.errors import AppError, NotFound
 from mercator.common.http.pagination import keyset_page
@@ -66,12 +67,18 @@ def _card(row: Deal) -> dict:
                 marketing_event_id=row.marketing_event_id, opened_at=row.opened_at)
 
 
+def _when(caller: Caller, model: domain.Deal, at: datetime | None, field: str = "at") -> datetime:
+    """Now, or the earlier time the caller brings in as history: not before the deal's previous move."""
+    when = recorded_at(caller, at, now(), field)
+    return model.check_recorded_time(when, field) if at is not None else when
+
+
 def _stage_changed(uow: UnitOfWork, row: Deal, t: domain.Transition) -> None:
     uow.emit(ev.DealStageChanged(
         deal_id=row.id, company_id=row.company_id, owner_id=row.owner_id, pipeline_id=row.pipeline_id,
         from_stage=t.from_stage, to_stage=t.to_stage, at=t.at, seconds_in_previous=t.seconds_in_previous,
         kind=str(t.kind), comment=t.comment, cause_event_id=uuid.UUID(t.cause) if t.cause else None,
-        author_id=t.author_id), subject=row.id, sequence=row.version)
+        author_id=t.author_id), subject=row.id, sequence=row.version, time=t.at)
 
 
 def _bump(row: Deal) -> None:
@@ -290,7 +297,7 @@ async def open_deal(uow: UnitOfWork, data: schemas.DealCreate, caller: Caller, c
     except NotFound as exc:
         raise BadReference(exc.detail, field="pipeline_id") from None
     await _products(s, data.lines)
-    at = now()
+    at = recorded_at(caller, data.opened_at, now(), "opened_at")
     model, transition = domain.Deal.open(
         uuid.uuid4(), pipeline, at, caller.user_id, data.currency, data.amount, data.expected_close_date,
         data.stage, _domain_lines(data.lines))
@@ -302,7 +309,7 @@ async def open_deal(uow: UnitOfWork, data: schemas.DealCreate, caller: Caller, c
     await s.flush()
     await repository.save_lines(s, row.id, model.lines)
     repository.add_transition(s, row.id, transition)
-    uow.emit(ev.DealOpened(**_card(row), lines=_lines_payload(model)), subject=row.id, sequence=1)
+    uow.emit(ev.DealOpened(**_card(row), lines=_lines_payload(model)), subject=row.id, sequence=1, time=at)
     await uow.commit()
     return row
 
@@ -362,7 +369,7 @@ async def move_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Move, cal
                     expected_version: int | None) -> Deal:
     row, model = await _load(uow.session, deal_id, caller)
     check_version(row, expected_version, "deal")
-    transition = model.move_to(data.stage, now(), caller.user_id, data.comment)
+    transition = model.move_to(data.stage, _when(caller, model, data.at), caller.user_id, data.comment)
     await _apply(uow, row, model, transition)
     await uow.commit()
     return row
@@ -398,13 +405,13 @@ async def advance_automatically(uow: UnitOfWork, deal_id: uuid.UUID, stage_code:
 
 async def rate_interest(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.InterestRating, caller: Caller) -> Deal:
     row, model = await _load(uow.session, deal_id, caller)
-    at = now()
+    at = _when(caller, model, data.at)
     model.rate_interest(data.rating, data.comment, at)
     repository.copy_state(row, model)
     _bump(row)
     uow.session.add(Rating(deal_id=row.id, rating=data.rating, comment=data.comment, at=at, author_id=caller.user_id))
     uow.emit(ev.DealInterestRated(deal_id=row.id, company_id=row.company_id, rating=data.rating,
-                                  comment=data.comment, at=at), subject=row.id, sequence=row.version)
+                                  comment=data.comment, at=at), subject=row.id, sequence=row.version, time=at)
     await uow.commit()
     return row
 
@@ -433,7 +440,7 @@ async def send_proposal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Propo
 async def make_offer(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.OfferCreate, caller: Caller) -> Offer:
     s = uow.session
     row, model = await _load(s, deal_id, caller)
-    at = now()
+    at = _when(caller, model, data.at)
     offer = model.make_offer(uuid.uuid4(), data.side, data.amount, data.discount_percent, data.valid_until,
                              data.comment, at, caller.user_id, today=at.date())
     await repository.save_offers(s, row.id, model.offers)
@@ -441,33 +448,38 @@ async def make_offer(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.OfferCre
     uow.emit(ev.PriceOffered(offer_id=offer.id, deal_id=row.id, company_id=row.company_id, side=offer.side.value,
                              amount=offer.amount, discount_percent=offer.discount_percent, currency=row.currency,
                              valid_until=offer.valid_until, comment=offer.comment, at=at),
-             subject=row.id, sequence=row.version)
+             subject=row.id, sequence=row.version, time=at)
     await uow.commit()
     return await s.get(Offer, offer.id)
 
 
-async def accept_offer(uow: UnitOfWork, deal_id: uuid.UUID, offer_id: uuid.UUID, caller: Caller) -> Deal:
+async def accept_offer(uow: UnitOfWork, deal_id: uuid.UUID, offer_id: uuid.UUID, caller: Caller,
+                       data: schemas.Accept | None = None) -> Deal:
     s = uow.session
     row, model = await _load(s, deal_id, caller)
-    at = now()
+    given = data.at if data is not None else None
+    at = _when(caller, model, given)
+    made = next((o.made_at for o in model.offers if o.id == offer_id), None)
+    if given is not None and made is not None and at < domain.stored_utc(made):
+        raise domain.InvalidValue("before_offer", "an offer is accepted after it is made", "at")
     offer = model.accept_offer(offer_id, today=at.date())
     await repository.save_offers(s, row.id, model.offers)
     repository.copy_state(row, model)
     _bump(row)
     uow.emit(ev.OfferAccepted(offer_id=offer.id, deal_id=row.id, company_id=row.company_id, amount=model.amount,
-                              currency=row.currency, at=at), subject=row.id, sequence=row.version)
+                              currency=row.currency, at=at), subject=row.id, sequence=row.version, time=at)
     await uow.commit()
     return row
 
 
 async def win_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Close, caller: Caller) -> Deal:
     row, model = await _load(uow.session, deal_id, caller)
-    transition = model.win(now(), caller.user_id, data.comment)
+    transition = model.win(_when(caller, model, data.at), caller.user_id, data.comment)
     await _apply(uow, row, model, transition)
     uow.emit(ev.DealWon(deal_id=row.id, company_id=row.company_id, owner_id=row.owner_id,
                         department_id=row.department_id, amount=row.amount, currency=row.currency,
                         won_at=transition.at, from_stage=transition.from_stage, lines=_lines_payload(model)),
-             subject=row.id, sequence=row.version)
+             subject=row.id, sequence=row.version, time=transition.at)
     await uow.commit()
     return row
 
@@ -480,24 +492,25 @@ async def lose_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Lose, cal
     reason = await s.get(LostReason, data.reason_id)
     if reason is None or not reason.active:
         raise BadReference(f"there is no lost reason {data.reason_id}", field="reason_id")
-    transition = model.lose(reason.name, now(), caller.user_id, data.comment)
+    transition = model.lose(reason.name, _when(caller, model, data.at), caller.user_id, data.comment)
     row.lost_reason_id = reason.id
     await _apply(uow, row, model, transition)
     uow.emit(ev.DealLost(deal_id=row.id, company_id=row.company_id, owner_id=row.owner_id,
                          department_id=row.department_id, reason_id=reason.id, reason=reason.name,
                          lost_at_stage=model.lost_at_stage, lost_at=transition.at, amount=row.amount,
-                         currency=row.currency), subject=row.id, sequence=row.version)
+                         currency=row.currency), subject=row.id, sequence=row.version, time=transition.at)
     await uow.commit()
     return row
 
 
 async def reopen_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Reopen, caller: Caller) -> Deal:
     row, model = await _load(uow.session, deal_id, caller)
-    transition = model.reopen(now(), caller.user_id, data.comment, data.stage)
+    transition = model.reopen(_when(caller, model, data.at), caller.user_id, data.comment, data.stage)
     row.lost_reason_id = None
     await _apply(uow, row, model, transition)
     uow.emit(ev.DealReopened(deal_id=row.id, company_id=row.company_id, to_stage=transition.to_stage,
-                             at=transition.at, comment=data.comment), subject=row.id, sequence=row.version)
+                             at=transition.at, comment=data.comment), subject=row.id, sequence=row.version,
+             time=transition.at)
     await uow.commit()
     return row
 

@@ -23,6 +23,7 @@ class Role(StrEnum):
     EXECUTIVE = "executive"
     SUPPORT = "support"
     ADMIN = "admin"
+    IMPORTER = "importer"    # may record when things happened in the past (bringing history in); sees by other roles
     PARTNER = "partner"      # partner systems only: carried by API keys, never given to a person
 
 
