@@ -13,7 +13,7 @@ from datetime import UTC
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercator.analytics import bulk, domain
+from mercator.analytics import aggregates, bulk, domain
 from mercator.analytics.tables import Activity, Client, Meeting
 from mercator.common.bus.consumer import Delivery, Handler
 from mercator.common.events import catalogue as ev
@@ -71,16 +71,30 @@ async def company_snapshot(session: AsyncSession, deliveries: list[Delivery]) ->
             client.owner_id, client.department_id = card.owner_id, card.department_id
         client.version, client.owner_version = versions.card, versions.owner
     await bulk.save(session, clients)
+    tally = aggregates.Tally()
+    for company_id, client in clients.items():
+        tally.change(aggregates.card_cells(clients.loaded[company_id]), aggregates.card_cells(vars(client)))
+    await tally.write(session)
+
+
+def _card_cells(client: Client) -> list:
+    return aggregates.card_cells({c: getattr(client, c) for c in ("version", "merged_into_id", "owner_id",
+                                                                  "department_id", "status")})
 
 
 async def company_reassigned(uow: UnitOfWork, delivery: Delivery) -> None:
     event: ev.CompanyReassigned = delivery.payload
     client = await _client(uow.session, event.company_id)
+    before = _card_cells(client)
     versions, take = domain.CardVersions(client.version, client.owner_version).reassignment(
         delivery.envelope.sequence)
     if take:
         client.owner_id, client.department_id = event.to_owner_id, event.department_id
     client.owner_version = versions.owner
+    tally = aggregates.Tally()
+    tally.change(before, _card_cells(client))
+    await uow.session.flush()
+    await tally.write(uow.session)
 
 
 async def company_merged(uow: UnitOfWork, delivery: Delivery) -> None:
@@ -93,7 +107,12 @@ async def company_merged(uow: UnitOfWork, delivery: Delivery) -> None:
         return  # would make a cycle: a corrupt stream, and nothing sensible to do
     survivor = await _client(s, survivor_id)
     absorbed = await _client(s, event.absorbed_id)
+    before = _card_cells(absorbed)
     absorbed.merged_into_id = survivor_id
+    tally = aggregates.Tally()
+    tally.change(before, _card_cells(absorbed))
+    await s.flush()
+    await tally.write(s)
     # Cards merged into the absorbed one before now lead straight to the survivor.
     await s.execute(update(Client).where(Client.merged_into_id == event.absorbed_id)
                     .values(merged_into_id=survivor_id))

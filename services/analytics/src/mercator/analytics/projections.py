@@ -14,7 +14,7 @@ from datetime import UTC
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercator.analytics import bulk, domain
+from mercator.analytics import aggregates, bulk, domain
 from mercator.analytics.tables import (Allocation, Credit, Deal, DealLine, Department, Invoice, MarketingEvent,
                                        Participant, Product, Transition, User)
 from mercator.common.bus.consumer import Delivery, Handler
@@ -87,16 +87,25 @@ def _deals(apply):
             apply(deals[d.payload.deal_id], d.payload, d.envelope.sequence, facts)
         await bulk.save(session, deals)
         await facts.write(session)
+        # The furthest step is a maximum over the stored steps, so a repeated or late one changes it rightly.
+        stepped = {deal_id for deal_id, _ in facts.transitions}
+        for deal_id, reached in (await aggregates.recount_reached(session, stepped)).items():
+            deals[deal_id].reached = reached
+        tally = aggregates.Tally()
+        for deal_id, row in deals.items():
+            if vars(row) != deals.loaded[deal_id]:
+                tally.change(aggregates.deal_cells(deals.loaded[deal_id]), aggregates.deal_cells(vars(row)))
+        await tally.write(session)
 
     handler.__name__ = handler.__qualname__ = apply.__name__
     handler.__doc__ = apply.__doc__
     return handler
 
 
-def _stage(deal, sequence: int, stage: str | None, status: domain.DealStatus) -> None:
+def _stage(deal, sequence: int, stage: str | None, status: domain.DealStatus, probability=None) -> None:
     if domain.current(sequence, deal.stage_version):
         if stage is not None:
-            deal.stage = stage
+            deal.stage, deal.probability = stage, probability
         deal.status, deal.stage_version = status.value, sequence
 
 
@@ -112,7 +121,7 @@ def deal_card(deal, card: ev.DealOpened | ev.DealUpdated, seq: int, facts: _Deal
                       "expected_close_date", "source_id", "marketing_event_id"):
             setattr(deal, field, getattr(card, field))
         deal.opened_at, deal.card_version = _utc(card.opened_at), seq
-    _stage(deal, seq, card.stage, domain.DealStatus(card.status))
+    _stage(deal, seq, card.stage, domain.DealStatus(card.status), card.stage_probability)
     if isinstance(card, ev.DealOpened):
         facts.transition(card.deal_id, seq, from_stage=None, to_stage=card.stage, at=_utc(card.opened_at),
                          seconds_in_previous=None, kind="open")
@@ -124,7 +133,7 @@ def stage_changed(deal, event: ev.DealStageChanged, seq: int, facts: _DealFacts)
     facts.transition(event.deal_id, seq, from_stage=event.from_stage, to_stage=event.to_stage, at=_utc(event.at),
                      seconds_in_previous=event.seconds_in_previous, kind=event.kind)
     status = domain.status_after(event.kind)
-    _stage(deal, seq, event.to_stage, status)
+    _stage(deal, seq, event.to_stage, status, event.to_probability)
     if status is not domain.DealStatus.OPEN:
         _closed(deal, seq, event.at)
 
@@ -152,7 +161,7 @@ def deal_lost(deal, event: ev.DealLost, seq: int, facts: _DealFacts) -> None:
 
 @_deals
 def deal_reopened(deal, event: ev.DealReopened, seq: int, facts: _DealFacts) -> None:
-    _stage(deal, seq, event.to_stage, domain.DealStatus.OPEN)
+    _stage(deal, seq, event.to_stage, domain.DealStatus.OPEN, event.to_probability)
 
 
 async def product(uow: UnitOfWork, delivery: Delivery) -> None:

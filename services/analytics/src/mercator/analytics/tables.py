@@ -142,6 +142,11 @@ class Deal(Base):
     lost_version: Mapped[int] = mapped_column(Integer, default=0)
     closed_version: Mapped[int] = mapped_column(Integer, default=0)
     lines_version: Mapped[int] = mapped_column(Integer, default=0)
+    # The win probability of `stage` in the deal's pipeline, as the event that set the stage said.
+    probability: Mapped[Decimal | None] = mapped_column(Numeric(6, 4))
+    # The furthest position in the funnel (`domain.FUNNEL_POSITIONS`, -1 for another pipeline's stage) of any
+    # step of the deal stored in `deal_transitions`; None while none is.
+    reached: Mapped[int | None] = mapped_column(Integer)
 
 
 class DealLine(Base):
@@ -240,7 +245,72 @@ class InactivityAlert(Base):
     sequence: Mapped[int] = mapped_column(Integer, default=1)
 
 
+# --- aggregates: what the reports read, kept by the projections in the transaction of the facts ----------
+# Each row is one cell: `cell` is a digest of the key columns (which may be NULL, and NULLs never meet in a
+# unique index), the measures are sums over the facts in the cell. See `aggregates`.
+
+class OpenDeals(Base):
+    """Open deals by manager, department, stage, currency and expected close month (workload, forecast)."""
+
+    __tablename__ = "agg_open_deals"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    stage: Mapped[str | None] = mapped_column(String(50))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    close_month: Mapped[date | None] = mapped_column(Date)
+    deals: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[Decimal] = mapped_column(Numeric(24, 2), default=0)
+    weighted: Mapped[Decimal] = mapped_column(Numeric(28, 6), default=0)
+
+
+class ClosedDeals(Base):
+    """Won and lost deals by close month, manager, department, currency and, for losses, reason and stage
+    (losses, results by manager, sales volume by manager, department and period)."""
+
+    __tablename__ = "agg_closed_deals"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[date | None] = mapped_column(Date)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    status: Mapped[str] = mapped_column(String(10))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    lost_reason: Mapped[str | None] = mapped_column(String(300))
+    lost_at_stage: Mapped[str | None] = mapped_column(String(50))
+    deals: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[Decimal] = mapped_column(Numeric(24, 2), default=0)
+
+
+class Funnel(Base):
+    """Deals by opening month, manager, department and the furthest funnel position they reached (funnel)."""
+
+    __tablename__ = "agg_funnel"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[date | None] = mapped_column(Date)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    furthest: Mapped[int] = mapped_column(Integer)
+    deals: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ClientCards(Base):
+    """Client cards in the base by manager, department and status (workload)."""
+
+    __tablename__ = "agg_client_cards"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    status: Mapped[str | None] = mapped_column(String(20))
+    clients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+AGGREGATES = ("agg_open_deals", "agg_closed_deals", "agg_funnel", "agg_client_cards")
+
 # Every read model: what `rebuild` empties before the topics are read again from the start.
 READ_MODELS = ("clients", "activities", "meetings", "users", "departments", "products", "deals", "deal_lines",
                "deal_transitions", "invoices", "payment_allocations", "invoice_credits", "marketing_events",
-               "marketing_participants")
+               "marketing_participants", *AGGREGATES)
