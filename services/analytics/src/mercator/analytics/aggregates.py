@@ -19,11 +19,13 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import bulk, domain
-from mercator.analytics.tables import (AGGREGATES, Base, ClientCards, ClosedDeals, Client, Deal, Funnel, OpenDeals,
-                                       Transition)
+from mercator.analytics.tables import (AGGREGATES, Base, Client, ClientCards, ClientSegments, ClosedDeals, Deal,
+                                       DealSegments, Funnel, Invoice, OpenDeals, Receivables, Transition)
 
-_MEASURES = {OpenDeals: ("deals", "amount", "weighted"), ClosedDeals: ("deals", "amount"), Funnel: ("deals",),
-             ClientCards: ("clients",)}
+_MEASURES = {Receivables: ("invoices", "outstanding"), OpenDeals: ("deals", "amount", "weighted"), ClosedDeals: ("deals", "amount"), Funnel: ("deals",),
+             ClientCards: ("clients",), DealSegments: ("deals", "won", "won_amount"), ClientSegments: ("clients",)}
+# What a deal copies from its client card, and from where.
+CARD_KEYS = {"client_region_id": "region_id", "client_industry_id": "industry_id", "client_source_id": "source_id"}
 _KEYS = {model: tuple(c.name for c in model.__table__.columns if c.name != "cell" and c.name not in measures)
          for model, measures in _MEASURES.items()}
 _OPEN, _WON, _LOST = (s.value for s in (domain.DealStatus.OPEN, domain.DealStatus.WON, domain.DealStatus.LOST))
@@ -50,14 +52,131 @@ def deal_cells(d: Mapping) -> list[tuple[type, tuple, tuple]]:
     if d.get("reached") is not None:
         furthest = max(d["reached"], domain.FUNNEL_POSITIONS["won"] if status == _WON else -1)
         cells.append((Funnel, (domain.first_of_month(d.get("opened_at")), owner, dept, furthest), (1,)))
+    opened, won = domain.first_of_month(d.get("opened_at")), status == _WON
+    # A deal's own source (a campaign named on the deal) wins over its client's.
+    source = d.get("source_id") if d.get("source_id") is not None else d.get("client_source_id")
+    for kind, key in (("region", d.get("client_region_id")), ("industry", d.get("client_industry_id")),
+                      ("source", source)):
+        cells.append((DealSegments, (kind, key, opened, owner, dept, d.get("currency")),
+                      (1, 1 if won else 0, amount if won else ZERO)))
     return cells
 
 
 def card_cells(c: Mapping) -> list[tuple[type, tuple, tuple]]:
     """What one client card adds: a placeholder (version 0) or a card merged into another is not in the base."""
-    if not c.get("version") or c.get("merged_into_id") is not None:
+    if not c.get("version"):
         return []
-    return [(ClientCards, (c.get("owner_id"), c.get("department_id"), c.get("status")), (1,))]
+    in_base = c.get("merged_into_id") is None
+    owner, dept, status = c.get("owner_id"), c.get("department_id"), c.get("status")
+    cells = [(ClientCards, (owner, dept, status), (1,))] if in_base else []
+    created = domain.first_of_month(c.get("created_at"))
+    for kind in ("region", "industry", "source"):
+        cells.append((ClientSegments, (kind, c.get(f"{kind}_id"), c.get(f"{kind}_name"), created, owner, dept, status,
+                                       in_base), (1,)))
+    return cells
+
+
+CARD_COLUMNS = ("version", "merged_into_id", "owner_id", "department_id", "status", "created_at", "region_id",
+                "region_name", "industry_id", "industry_name", "source_id", "source_name")
+
+
+def blank_card(company_id) -> dict:
+    return {"company_id": company_id, "version": 0, "owner_version": 0, "activity_count": 0}
+
+
+async def client_keys(session: AsyncSession, company_ids: Iterable) -> dict:
+    """What deals copy from each client card (`CARD_KEYS`), the cards share-locked so that a card's change
+    waits for the batch that copies it, or the batch for the change; a card not projected yet is written
+    as its placeholder first, so there is a row to lock. Cards are locked before deals, in key order, by
+    every handler."""
+    ordered = sorted(set(company_ids))
+    if not ordered:
+        return {}
+    c = Client.__table__
+    await session.execute(bulk.insert(session)(c).on_conflict_do_nothing(index_elements=[c.c.company_id]),
+                          [blank_card(k) for k in ordered])
+    out = {}
+    for part in bulk.chunks(ordered):
+        result = await session.execute(select(c.c.company_id, *(c.c[n] for n in CARD_KEYS.values()))
+                                       .where(c.c.company_id.in_(part)).order_by(c.c.company_id)
+                                       .with_for_update(read=True))
+        for company_id, *values in result.all():
+            out[company_id] = dict(zip(CARD_KEYS, values))
+    return out
+
+
+async def follow_cards(session: AsyncSession, cards: dict, tally: Tally) -> None:
+    """Copies the new segment keys of changed client cards (`cards`: company -> CARD_KEYS values) into their
+    deals, moving what the deals add to the aggregates."""
+    d = Deal.__table__
+    deal_ids = []
+    for part in bulk.chunks(sorted(cards)):
+        deal_ids += (await session.execute(select(d.c.deal_id).where(d.c.company_id.in_(part)))).scalars().all()
+    if not deal_ids:
+        return
+    deals = await bulk.lock(session, Deal, deal_ids, lambda k: {"deal_id": k})
+    for deal_id, row in deals.items():
+        for field, value in cards[row.company_id].items():
+            setattr(row, field, value)
+        tally.change(deal_cells(deals.loaded[deal_id]), deal_cells(vars(row)))
+    await bulk.save(session, deals)
+
+
+def invoice_cells(i: Mapping) -> list[tuple[type, tuple, tuple]]:
+    """What one invoice adds to the receivables while something of it is unpaid. The debt is the deal's
+    manager's (and department's), else the client card's."""
+    if i.get("total") is None or i.get("cancelled"):
+        return []
+    outstanding = i["total"] - (i.get("credited") or ZERO) - (i.get("paid") or ZERO)
+    if outstanding <= 0:
+        return []
+    manager = i.get("deal_owner_id") if i.get("deal_owner_id") is not None else i.get("client_owner_id")
+    dept = i.get("deal_department_id") if i.get("deal_department_id") is not None else i.get("client_department_id")
+    return [(Receivables, (manager, dept, i.get("currency"), i.get("due_date")), (1, outstanding))]
+
+
+# What an invoice copies from its deal and from its client card.
+DEAL_OWNER = {"deal_owner_id": "owner_id", "deal_department_id": "department_id"}
+CARD_OWNER = {"client_owner_id": "owner_id", "client_department_id": "department_id"}
+INVOICE_COLUMNS = ("total", "cancelled", "credited", "paid", "currency", "due_date", *DEAL_OWNER, *CARD_OWNER)
+
+
+async def owners(session: AsyncSession, model, keys: Iterable, blank) -> dict:
+    """The manager and department of each deal or client card named, share-locked (a placeholder written
+    first where there is none yet), so that a change of owner waits for the batch copying it, or the batch for
+    the change. Locked in the order every handler takes: cards, then deals, then invoices."""
+    ordered = sorted(set(k for k in keys if k is not None))
+    if not ordered:
+        return {}
+    table = model.__table__
+    [key] = table.primary_key.columns
+    await session.execute(bulk.insert(session)(table).on_conflict_do_nothing(index_elements=[key]),
+                          [blank(k) for k in ordered])
+    out = {}
+    for part in bulk.chunks(ordered):
+        result = await session.execute(select(key, table.c.owner_id, table.c.department_id).where(key.in_(part))
+                                       .order_by(key).with_for_update(read=True))
+        out.update({k: {"owner_id": o, "department_id": d} for k, o, d in result.all()})
+    return out
+
+
+async def follow_owners(session: AsyncSession, by, copies: dict, changed: dict, tally: Tally) -> None:
+    """Copies new owners (`changed`: deal or card -> {owner_id, department_id}) into the invoices whose `by`
+    column names them, moving what those invoices add to the receivables."""
+    if not changed:
+        return
+    i = Invoice.__table__
+    invoice_ids = []
+    for part in bulk.chunks(sorted(changed)):
+        invoice_ids += (await session.execute(select(i.c.invoice_id).where(i.c[by].in_(part)))).scalars().all()
+    if not invoice_ids:
+        return
+    invoices = await bulk.lock(session, Invoice, invoice_ids, lambda k: {"invoice_id": k})
+    for invoice_id, row in invoices.items():
+        for field, column in copies.items():
+            setattr(row, field, changed[getattr(row, by)][column])
+        tally.change(invoice_cells(invoices.loaded[invoice_id]), invoice_cells(vars(row)))
+    await bulk.save(session, invoices)
 
 
 def _cell(key: tuple) -> str:
@@ -125,13 +244,22 @@ async def refill(session: AsyncSession) -> None:
     for name in AGGREGATES:
         await session.execute(delete(Base.metadata.tables[name]))
     await recount_reached(session, None)
+    d, c = Deal.__table__, Client.__table__
+    await session.execute(update(d).where(d.c.company_id == c.c.company_id).values(
+        {field: c.c[column] for field, column in CARD_KEYS.items()}))
+    i = Invoice.__table__
+    await session.execute(update(i).where(i.c.deal_id == d.c.deal_id).values(
+        {field: d.c[column] for field, column in DEAL_OWNER.items()}))
+    await session.execute(update(i).where(i.c.company_id == c.c.company_id).values(
+        {field: c.c[column] for field, column in CARD_OWNER.items()}))
     tally = Tally()
-    deal_columns = [Deal.__table__.c[name] for name in (
+    deal_columns = [d.c[name] for name in (
         "company_id", "owner_id", "department_id", "amount", "status", "stage", "currency", "expected_close_date",
-        "probability", "closed_at", "lost_reason", "lost_at_stage", "reached", "opened_at")]
+        "probability", "closed_at", "lost_reason", "lost_at_stage", "reached", "opened_at", "source_id",
+        *CARD_KEYS)]
     for source, cells in ((select(*deal_columns), deal_cells),
-                          (select(*(Client.__table__.c[n] for n in ("version", "merged_into_id", "owner_id",
-                                                                     "department_id", "status"))), card_cells)):
+                          (select(*(c.c[n] for n in CARD_COLUMNS)), card_cells),
+                          (select(*(i.c[n] for n in INVOICE_COLUMNS)), invoice_cells)):
         result = await session.stream(source.execution_options(yield_per=20_000))
         async for part in result.mappings().partitions():
             for row in part:

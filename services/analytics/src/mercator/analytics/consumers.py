@@ -72,14 +72,22 @@ async def company_snapshot(session: AsyncSession, deliveries: list[Delivery]) ->
         client.version, client.owner_version = versions.card, versions.owner
     await bulk.save(session, clients)
     tally = aggregates.Tally()
+    moved, reassigned = {}, {}
     for company_id, client in clients.items():
-        tally.change(aggregates.card_cells(clients.loaded[company_id]), aggregates.card_cells(vars(client)))
+        old = clients.loaded[company_id]
+        tally.change(aggregates.card_cells(old), aggregates.card_cells(vars(client)))
+        keys = {field: getattr(client, column) for field, column in aggregates.CARD_KEYS.items()}
+        if keys != {field: old[column] for field, column in aggregates.CARD_KEYS.items()}:
+            moved[company_id] = keys
+        if (client.owner_id, client.department_id) != (old["owner_id"], old["department_id"]):
+            reassigned[company_id] = {"owner_id": client.owner_id, "department_id": client.department_id}
+    await aggregates.follow_cards(session, moved, tally)
+    await aggregates.follow_owners(session, "company_id", aggregates.CARD_OWNER, reassigned, tally)
     await tally.write(session)
 
 
 def _card_cells(client: Client) -> list:
-    return aggregates.card_cells({c: getattr(client, c) for c in ("version", "merged_into_id", "owner_id",
-                                                                  "department_id", "status")})
+    return aggregates.card_cells({c: getattr(client, c) for c in aggregates.CARD_COLUMNS})
 
 
 async def company_reassigned(uow: UnitOfWork, delivery: Delivery) -> None:
@@ -94,6 +102,9 @@ async def company_reassigned(uow: UnitOfWork, delivery: Delivery) -> None:
     tally = aggregates.Tally()
     tally.change(before, _card_cells(client))
     await uow.session.flush()
+    if take:
+        await aggregates.follow_owners(uow.session, "company_id", aggregates.CARD_OWNER, {client.company_id: {
+            "owner_id": client.owner_id, "department_id": client.department_id}}, tally)
     await tally.write(uow.session)
 
 

@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mercator.analytics import domain
 from mercator.analytics.domain import DealStatus, Period, share
 from mercator.analytics.service import _IN_BASE, _seen_clients
-from mercator.analytics.tables import (Activity, Client, ClientCards, ClosedDeals, Deal, DealLine, Department,
-                                       Funnel, Invoice, MarketingEvent, OpenDeals, Participant, Product, Transition,
-                                       User)
+from mercator.analytics.tables import (Activity, Client, ClientCards, ClientSegments, ClosedDeals, Deal, DealLine,
+                                       DealSegments, Department, Funnel, Invoice, MarketingEvent, OpenDeals,
+                                       Participant, Product, Receivables, Transition, User)
 from mercator.common.auth import Caller
 from mercator.common.visibility import Kind, sight
 
@@ -223,17 +223,14 @@ async def inactivity(session: AsyncSession, caller: Caller, scope: Scope, *, day
 
 # 3. Receivables -----------------------------------------------------------------------------------
 
-async def receivables(session: AsyncSession, caller: Caller, scope: Scope, *, by: str, today: date) -> dict:
+async def receivables(session: AsyncSession, caller: Caller, scope: Scope, *, by: str, today: date,
+                      facts: bool = False) -> dict:
+    if by == "manager" and not facts:
+        return await _receivables_by_manager(session, caller, scope, today)
     outstanding = Invoice.total - Invoice.credited - Invoice.paid
     manager = func.coalesce(Deal.owner_id, Client.owner_id)
     dept = func.coalesce(Deal.department_id, Client.department_id)
-    buckets = {
-        "current": Invoice.due_date >= today,
-        "1-30": and_(Invoice.due_date < today, Invoice.due_date >= today - timedelta(days=30)),
-        "31-60": and_(Invoice.due_date < today - timedelta(days=30), Invoice.due_date >= today - timedelta(days=60)),
-        "61-90": and_(Invoice.due_date < today - timedelta(days=60), Invoice.due_date >= today - timedelta(days=90)),
-        "90+": Invoice.due_date < today - timedelta(days=90),
-    }
+    buckets = _ageing(Invoice.due_date, today)
     base = (Invoice.total.is_not(None), Invoice.cancelled.is_(False), Invoice.currency == scope.currency,
             outstanding > 0, *await _owned(session, caller, scope, manager, dept))
     source = (select().select_from(Invoice).outerjoin(Deal, Deal.deal_id == Invoice.deal_id)
@@ -256,6 +253,37 @@ async def receivables(session: AsyncSession, caller: Caller, scope: Scope, *, by
     if by == "client":
         columns.append(func.max(Client.name))
     rows = (await session.execute(source.add_columns(key, *columns).where(*base).group_by(key))).all()
+    return await _receivable_rows(session, by, rows)
+
+
+_AGEING = ("current", "1-30", "31-60", "61-90", "90+")
+
+
+def _ageing(due, today: date) -> dict:
+    """The ageing buckets as conditions on a due date column, the oldest last."""
+    return {
+        "current": due >= today,
+        "1-30": and_(due < today, due >= today - timedelta(days=30)),
+        "31-60": and_(due < today - timedelta(days=30), due >= today - timedelta(days=60)),
+        "61-90": and_(due < today - timedelta(days=60), due >= today - timedelta(days=90)),
+        "90+": due < today - timedelta(days=90),
+    }
+
+
+async def _receivables_by_manager(session: AsyncSession, caller: Caller, scope: Scope, today: date) -> dict:
+    """Per manager from the receivables aggregate: the ageing follows from each cell's due date, today."""
+    r = Receivables
+    n = func.sum(r.invoices)
+    columns = [n, func.sum(r.outstanding), func.coalesce(func.sum(r.invoices).filter(r.due_date < today), 0),
+               *(func.coalesce(func.sum(r.outstanding).filter(cond), 0) for cond in _ageing(r.due_date, today).values())]
+    rows = (await session.execute(
+        select(r.manager_id, *columns)
+        .where(r.currency == scope.currency, *await _owned(session, caller, scope, r.manager_id, r.department_id))
+        .group_by(r.manager_id).having(n > 0))).all()
+    return await _receivable_rows(session, "manager", rows)
+
+
+async def _receivable_rows(session: AsyncSession, by: str, rows: list) -> dict:
     names = await _user_names(session, {r[0] for r in rows}) if by == "manager" else {}
     out = []
     for r in rows:
@@ -263,7 +291,7 @@ async def receivables(session: AsyncSession, caller: Caller, scope: Scope, *, by
         name = amounts.pop() if by == "client" else names.get(k)
         out.append({"key": _key(k), "name": name, "invoices": n, "overdue_invoices": overdue_n,
                     "outstanding": money(total), "overdue": money(sum(amounts[1:], ZERO)),
-                    "ageing": {b: money(a) for b, a in zip(buckets, amounts)}})
+                    "ageing": {b: money(a) for b, a in zip(_AGEING, amounts)}})
     out.sort(key=lambda r: (-Decimal(r["overdue"]), -Decimal(r["outstanding"]), r["key"] or ""))
     return {"by": by, "rows": out}
 
@@ -472,8 +500,33 @@ _SEGMENTS = {"source": (Client.source_id, Client.source_name), "region": (Client
              "industry": (Client.industry_id, Client.industry_name)}
 
 
-async def segments(session: AsyncSession, caller: Caller, scope: Scope, *, by: str) -> dict:
+async def segments(session: AsyncSession, caller: Caller, scope: Scope, *, by: str, facts: bool = False) -> dict:
     """Client cards (opened in the period), the deals opened in it, how many of those were won and for how much."""
+    if facts or not scope.on_months():
+        return await _segments_facts(session, caller, scope, by)
+    cs, ds = ClientSegments, DealSegments
+    view = sight(caller, Kind.REPORT)
+    seen = await _owned(session, caller, scope, cs.owner_id, cs.department_id)
+    if view.clients_only:
+        seen.append(cs.status == "client")
+    n = func.sum(cs.clients)
+    cards = (await session.execute(
+        select(cs.key_id, func.max(cs.label).filter(cs.clients > 0), n)
+        .where(cs.kind == by, cs.in_base.is_(True), *seen, *_months(scope, cs.month))
+        .group_by(cs.key_id).having(n > 0))).all()
+    names = dict((await session.execute(
+        select(cs.key_id, func.max(cs.label).filter(cs.clients > 0)).where(cs.kind == by, cs.key_id.is_not(None))
+        .group_by(cs.key_id).having(n > 0))).all())
+    m = func.sum(ds.deals)
+    deals = (await session.execute(
+        select(ds.key_id, m, func.sum(ds.won), func.sum(ds.won_amount).filter(ds.currency == scope.currency))
+        .where(ds.kind == by, *_months(scope, ds.month),
+               *await _owned(session, caller, scope, ds.owner_id, ds.department_id))
+        .group_by(ds.key_id).having(m > 0))).all()
+    return _segment_rows(by, cards, names, deals)
+
+
+async def _segments_facts(session: AsyncSession, caller: Caller, scope: Scope, by: str) -> dict:
     key, label = _SEGMENTS[by]
     cards = (await session.execute(
         select(key, func.max(label), func.count()).where(*await _clients(session, caller, scope),
@@ -485,11 +538,15 @@ async def segments(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
                func.sum(Deal.amount).filter(Deal.status == DealStatus.WON.value, Deal.currency == scope.currency))
         .outerjoin(Client, Client.company_id == Deal.company_id)
         .where(*await _deals(session, caller, scope), *scope.within(Deal.opened_at)).group_by(deal_key))).all()
+    names = dict((await session.execute(select(key, func.max(label)).where(key.is_not(None))
+                                        .group_by(key))).all())
+    return _segment_rows(by, cards, names, deals)
+
+
+def _segment_rows(by: str, cards: list, names: dict, deals: list) -> dict:
     rows: dict = defaultdict(lambda: {"name": None, "clients": 0, "deals": 0, "won": 0, "revenue": ZERO})
     for k, name, n in cards:
         rows[k].update(name=name, clients=n)
-    names = dict((await session.execute(select(key, func.max(label)).where(key.is_not(None))
-                                        .group_by(key))).all())
     for k, n, won, revenue in deals:
         rows[k].update(deals=n, won=won, revenue=revenue or ZERO)
         rows[k]["name"] = rows[k]["name"] or names.get(k)

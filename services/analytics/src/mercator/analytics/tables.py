@@ -147,6 +147,11 @@ class Deal(Base):
     # The furthest position in the funnel (`domain.FUNNEL_POSITIONS`, -1 for another pipeline's stage) of any
     # step of the deal stored in `deal_transitions`; None while none is.
     reached: Mapped[int | None] = mapped_column(Integer)
+    # The client card's region, industry and source as the card last said: copies the segment aggregates key
+    # the deal by, kept by the card's projection.
+    client_region_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    client_industry_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    client_source_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class DealLine(Base):
@@ -188,6 +193,12 @@ class Invoice(Base):
     paid: Mapped[Decimal] = mapped_column(Money, default=0)
     credited: Mapped[Decimal] = mapped_column(Money, default=0)
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who answers for the debt: the deal's manager and department, else the client card's. Copies kept by the
+    # deal and card projections, for the receivables aggregate.
+    deal_owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    deal_department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    client_owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    client_department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class Allocation(Base):
@@ -308,7 +319,60 @@ class ClientCards(Base):
     clients: Mapped[int] = mapped_column(Integer, default=0)
 
 
-AGGREGATES = ("agg_open_deals", "agg_closed_deals", "agg_funnel", "agg_client_cards")
+class DealSegments(Base):
+    """Deals by segment (`kind` region, industry or source, and its id), opening month, manager, department and
+    currency: opened, won, and the revenue of those won (contact sources, the client base by region and
+    industry)."""
+
+    __tablename__ = "agg_deal_segments"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    month: Mapped[date | None] = mapped_column(Date)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    deals: Mapped[int] = mapped_column(Integer, default=0)
+    won: Mapped[int] = mapped_column(Integer, default=0)
+    won_amount: Mapped[Decimal] = mapped_column(Numeric(24, 2), default=0)
+
+
+class ClientSegments(Base):
+    """Client cards by segment (kind, id and the name the card gives it), month created, manager, department,
+    status, and whether the card is in the base (not merged into another)."""
+
+    __tablename__ = "agg_client_segments"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    label: Mapped[str | None] = mapped_column(String(200))
+    month: Mapped[date | None] = mapped_column(Date)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    status: Mapped[str | None] = mapped_column(String(20))
+    in_base: Mapped[bool] = mapped_column(Boolean)
+    clients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Receivables(Base):
+    """Unpaid invoices by manager, department, currency and due date: how many and what is outstanding; the
+    ageing follows from the due date when the report is asked for (receivables by manager)."""
+
+    __tablename__ = "agg_receivables"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    manager_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    due_date: Mapped[date | None] = mapped_column(Date)
+    invoices: Mapped[int] = mapped_column(Integer, default=0)
+    outstanding: Mapped[Decimal] = mapped_column(Numeric(24, 2), default=0)
+
+
+AGGREGATES = ("agg_receivables", "agg_open_deals", "agg_closed_deals", "agg_funnel", "agg_client_cards",
+              "agg_deal_segments", "agg_client_segments")
 
 # Every read model: what `rebuild` empties before the topics are read again from the start.
 READ_MODELS = ("clients", "activities", "meetings", "users", "departments", "products", "deals", "deal_lines",
