@@ -47,6 +47,10 @@ RUNS = {
     "volume in total": lambda s, c, sc, f: reports.volume(s, c, sc, by=[], period=Period.YEAR, facts=f),
     "funnel": lambda s, c, sc, f: reports.funnel(s, c, sc, facts=f),
     "forecast": lambda s, c, sc, f: reports.forecast(s, c, sc, facts=f),
+    # Cutoffs on no card's day, and on the day of a card's last entry: before it, and at it exactly.
+    **{f"inactivity {days} days at {now}": (lambda days, now: lambda s, c, sc, f: reports.inactivity(
+        s, c, sc, days=days, low_share=0.5, now=now, facts=f))(days, now)
+       for days, now in ((14, NOW), (2, NOW), (2, NOW + timedelta(minutes=30)), (30, NOW + timedelta(hours=1)))},
     "receivables": lambda s, c, sc, f: reports.receivables(s, c, sc, by="manager", today=TODAY, facts=f),
     **{f"segments by {by}": (lambda by: lambda s, c, sc, f: reports.segments(s, c, sc, by=by, facts=f))(by)
        for by in ("region", "industry", "source")},
@@ -83,10 +87,10 @@ async def _cells(app) -> dict:
     out = {}
     async with app.state.runtime.sessionmaker() as s:
         for model in (tables.OpenDeals, tables.ClosedDeals, tables.Funnel, tables.ClientCards, tables.DealSegments,
-                      tables.ClientSegments, tables.Receivables):
+                      tables.ClientSegments, tables.Receivables, tables.ClientSilence, tables.Activities):
             rows = (await s.execute(select(model))).scalars().all()
             measures = [c for c in ("deals", "amount", "weighted", "clients", "won", "won_amount", "invoices",
-                                    "outstanding") if hasattr(model, c)]
+                                    "outstanding", "entries") if hasattr(model, c)]
             out[model.__tablename__] = {r.cell: tuple(getattr(r, m) for m in measures) for r in rows
                                         if any(getattr(r, m) for m in measures)}
     return out

@@ -24,6 +24,29 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('client_industry_id', sa.Uuid(), nullable=True))
         batch_op.add_column(sa.Column('client_source_id', sa.Uuid(), nullable=True))
 
+    with op.batch_alter_table('clients', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_clients_created_at'), ['created_at'], unique=False)
+
+    op.create_table('agg_client_silence',
+    sa.Column('cell', sa.String(length=32), nullable=False),
+    sa.Column('owner_id', sa.Uuid(), nullable=True),
+    sa.Column('department_id', sa.Uuid(), nullable=True),
+    sa.Column('status', sa.String(length=20), nullable=True),
+    sa.Column('last_day', sa.Date(), nullable=True),
+    sa.Column('created_day', sa.Date(), nullable=True),
+    sa.Column('clients', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('cell', name=op.f('pk_agg_client_silence'))
+    )
+    op.create_table('agg_activities',
+    sa.Column('cell', sa.String(length=32), nullable=False),
+    sa.Column('month', sa.Date(), nullable=False),
+    sa.Column('author_id', sa.Uuid(), nullable=False),
+    sa.Column('owner_id', sa.Uuid(), nullable=True),
+    sa.Column('department_id', sa.Uuid(), nullable=True),
+    sa.Column('status', sa.String(length=20), nullable=True),
+    sa.Column('entries', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('cell', name=op.f('pk_agg_activities'))
+    )
     with op.batch_alter_table('invoices', schema=None) as batch_op:
         batch_op.add_column(sa.Column('deal_owner_id', sa.Uuid(), nullable=True))
         batch_op.add_column(sa.Column('deal_department_id', sa.Uuid(), nullable=True))
@@ -114,7 +137,9 @@ def downgrade() -> None:
     with op.batch_alter_table('invoices', schema=None) as batch_op:
         for name in ('client_department_id', 'client_owner_id', 'deal_department_id', 'deal_owner_id'):
             batch_op.drop_column(name)
-    for name in ('agg_receivables', 'agg_client_segments', 'agg_deal_segments', 'agg_client_cards', 'agg_funnel',
+    with op.batch_alter_table('clients', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_clients_created_at'))
+    for name in ('agg_client_silence', 'agg_activities', 'agg_receivables', 'agg_client_segments', 'agg_deal_segments', 'agg_client_cards', 'agg_funnel',
                  'agg_closed_deals', 'agg_open_deals'):
         op.drop_table(name)
     with op.batch_alter_table('deals', schema=None) as batch_op:

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import bulk, domain
-from mercator.analytics.tables import (AGGREGATES, Base, Client, ClientCards, ClientSegments, ClosedDeals, Deal,
-                                       DealSegments, Funnel, Invoice, OpenDeals, Receivables, Transition)
+from mercator.analytics.tables import (AGGREGATES, Activities, Activity, Base, Client, ClientCards, ClientSegments,
+                                       ClientSilence, ClosedDeals, Deal, DealSegments, Funnel, Invoice, OpenDeals,
+                                       Receivables, Transition)
 
-_MEASURES = {Receivables: ("invoices", "outstanding"), OpenDeals: ("deals", "amount", "weighted"), ClosedDeals: ("deals", "amount"), Funnel: ("deals",),
+_MEASURES = {ClientSilence: ("clients",), Activities: ("entries",), Receivables: ("invoices", "outstanding"), OpenDeals: ("deals", "amount", "weighted"), ClosedDeals: ("deals", "amount"), Funnel: ("deals",),
              ClientCards: ("clients",), DealSegments: ("deals", "won", "won_amount"), ClientSegments: ("clients",)}
 # What a deal copies from its client card, and from where.
 CARD_KEYS = {"client_region_id": "region_id", "client_industry_id": "industry_id", "client_source_id": "source_id"}
@@ -68,7 +70,13 @@ def card_cells(c: Mapping) -> list[tuple[type, tuple, tuple]]:
         return []
     in_base = c.get("merged_into_id") is None
     owner, dept, status = c.get("owner_id"), c.get("department_id"), c.get("status")
-    cells = [(ClientCards, (owner, dept, status), (1,))] if in_base else []
+    cells = []
+    if in_base:
+        last = domain.as_utc(c.get("last_activity_at"))
+        created = domain.as_utc(c.get("created_at")) if last is None else None
+        cells += [(ClientCards, (owner, dept, status), (1,)),
+                  (ClientSilence, (owner, dept, status, last.date() if last else None,
+                                   created.date() if created else None), (1,))]
     created = domain.first_of_month(c.get("created_at"))
     for kind in ("region", "industry", "source"):
         cells.append((ClientSegments, (kind, c.get(f"{kind}_id"), c.get(f"{kind}_name"), created, owner, dept, status,
@@ -77,7 +85,57 @@ def card_cells(c: Mapping) -> list[tuple[type, tuple, tuple]]:
 
 
 CARD_COLUMNS = ("version", "merged_into_id", "owner_id", "department_id", "status", "created_at", "region_id",
-                "region_name", "industry_id", "industry_name", "source_id", "source_name")
+                "region_name", "industry_id", "industry_name", "source_id", "source_name", "last_activity_at")
+
+
+def entry_cells(card: Mapping, groups: Iterable[tuple]) -> list[tuple[type, tuple, tuple]]:
+    """What a card's history entries add, `groups` being (month, author, how many entries not the system's):
+    they count while the card is in the base, under its manager, department and status."""
+    if not card.get("version") or card.get("merged_into_id") is not None:
+        return []
+    return [(Activities, (month, author, card.get("owner_id"), card.get("department_id"), card.get("status")), (n,))
+            for month, author, n in groups]
+
+
+def entry_key(card: Mapping) -> tuple:
+    """What of a card decides where its entries count: when it changes, they move."""
+    return (bool(card.get("version")), card.get("merged_into_id") is None, card.get("owner_id"),
+            card.get("department_id"), card.get("status"))
+
+
+def _entry_month(session: AsyncSession):
+    if session.bind.dialect.name == "postgresql":
+        return func.date_trunc("month", func.timezone("UTC", Activity.happened_at))
+    return func.strftime("%Y-%m-01", Activity.happened_at)
+
+
+def _as_month(value) -> date:
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    return value.date() if hasattr(value, "date") else value
+
+
+async def entry_groups(session: AsyncSession, company_ids: Iterable) -> dict:
+    """Per card, its history entries not the system's as (month, author, how many)."""
+    out: dict = {}
+    month = _entry_month(session)
+    for part in bulk.chunks(sorted(set(company_ids))):
+        result = await session.execute(
+            select(Activity.company_id, month, Activity.author_id, func.count())
+            .where(Activity.company_id.in_(part), Activity.kind != "system")
+            .group_by(Activity.company_id, month, Activity.author_id))
+        for company_id, m, author, n in result.all():
+            out.setdefault(company_id, []).append((_as_month(m), author, n))
+    return out
+
+
+async def move_entries(session: AsyncSession, moves: dict, tally: Tally) -> None:
+    """`moves`: card -> (what it was, what it is now) as mappings; its entries move between the two."""
+    if not moves:
+        return
+    groups = await entry_groups(session, moves)
+    for company_id, (before, after) in moves.items():
+        tally.change(entry_cells(before, groups.get(company_id, ())), entry_cells(after, groups.get(company_id, ())))
 
 
 def blank_card(company_id) -> dict:
@@ -220,15 +278,9 @@ def reached_position():
     return case(domain.FUNNEL_POSITIONS, value=Transition.to_stage, else_=-1)
 
 
-async def recount_reached(session: AsyncSession, deal_ids: list | None) -> dict:
-    """Sets each deal's `reached` from its stored transitions (all deals when `deal_ids` is None); returns
-    the new values of the deals named."""
+async def recount_reached(session: AsyncSession, deal_ids: Iterable) -> dict:
+    """Sets each deal's `reached` from its stored transitions; returns the new values."""
     d = Deal.__table__
-    if deal_ids is None:  # one join of two sorted sets, not a look-up per deal
-        per_deal = (select(Transition.deal_id, func.max(reached_position()).label("p"))
-                    .group_by(Transition.deal_id).subquery())
-        await session.execute(update(d).where(d.c.deal_id == per_deal.c.deal_id).values(reached=per_deal.c.p))
-        return {}
     furthest = select(func.max(reached_position())).where(Transition.deal_id == d.c.deal_id).scalar_subquery()
     out = {}
     for part in bulk.chunks(sorted(deal_ids)):
@@ -243,15 +295,25 @@ async def refill(session: AsyncSession) -> None:
     use: for read models filled without the handlers (a bulk load), or to check them."""
     for name in AGGREGATES:
         await session.execute(delete(Base.metadata.tables[name]))
-    await recount_reached(session, None)
-    d, c = Deal.__table__, Client.__table__
-    await session.execute(update(d).where(d.c.company_id == c.c.company_id).values(
-        {field: c.c[column] for field, column in CARD_KEYS.items()}))
-    i = Invoice.__table__
-    await session.execute(update(i).where(i.c.deal_id == d.c.deal_id).values(
-        {field: d.c[column] for field, column in DEAL_OWNER.items()}))
-    await session.execute(update(i).where(i.c.company_id == c.c.company_id).values(
-        {field: c.c[column] for field, column in CARD_OWNER.items()}))
+    d, c, i = Deal.__table__, Client.__table__, Invoice.__table__
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL work_mem = '256MB'"))  # the joins below hash, not spill
+    # What rows copy from others, each table rewritten once: a deal's furthest step and its card's segments,
+    # an invoice's deal's and card's owners (the joins are outer: a row whose source is missing copies nothing).
+    steps = select(Transition.deal_id, func.max(reached_position()).label("p")).group_by(Transition.deal_id).subquery()
+    me = d.alias("me")
+    copied = (select(me.c.deal_id, steps.c.p, *(c.c[column].label(field) for field, column in CARD_KEYS.items()))
+              .select_from(me.outerjoin(steps, steps.c.deal_id == me.c.deal_id)
+                           .outerjoin(c, c.c.company_id == me.c.company_id)).subquery())
+    await session.execute(update(d).where(d.c.deal_id == copied.c.deal_id).values(
+        reached=copied.c.p, **{field: copied.c[field] for field in CARD_KEYS}))
+    mine = i.alias("mine")
+    owners_of = (select(mine.c.invoice_id, *(d.c[column].label(field) for field, column in DEAL_OWNER.items()),
+                        *(c.c[column].label(field) for field, column in CARD_OWNER.items()))
+                 .select_from(mine.outerjoin(d, d.c.deal_id == mine.c.deal_id)
+                              .outerjoin(c, c.c.company_id == mine.c.company_id)).subquery())
+    await session.execute(update(i).where(i.c.invoice_id == owners_of.c.invoice_id).values(
+        {field: owners_of.c[field] for field in (*DEAL_OWNER, *CARD_OWNER)}))
     tally = Tally()
     deal_columns = [d.c[name] for name in (
         "company_id", "owner_id", "department_id", "amount", "status", "stage", "currency", "expected_close_date",
@@ -264,4 +326,14 @@ async def refill(session: AsyncSession) -> None:
         async for part in result.mappings().partitions():
             for row in part:
                 tally.add(cells(row))
+    cards = {row["company_id"]: row for row in (await session.execute(
+        select(c.c.company_id, *(c.c[n] for n in CARD_COLUMNS)))).mappings()}
+    month = _entry_month(session)
+    result = await session.stream(
+        select(Activity.company_id, month, Activity.author_id, func.count()).where(Activity.kind != "system")
+        .group_by(Activity.company_id, month, Activity.author_id).execution_options(yield_per=50_000))
+    async for part in result.partitions():
+        for company_id, m, author, n in part:
+            if company_id in cards:
+                tally.add(entry_cells(cards[company_id], [(_as_month(m), author, n)]))
     await tally.write(session)

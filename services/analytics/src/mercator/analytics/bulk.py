@@ -101,11 +101,17 @@ async def save(session: AsyncSession, rows: Rows) -> None:
             changed)
 
 
-async def add_new(session: AsyncSession, model, facts: dict[Hashable, dict]) -> None:
+async def add_new(session: AsyncSession, model, facts: dict[Hashable, dict], *, returning: bool = False) -> list:
     """Facts that never change once written (a history entry, a transition, an allocation): a copy of one
-    already stored adds nothing. `facts` holds one dict per key, the first copy of the batch."""
+    already stored adds nothing. `facts` holds one dict per key, the first copy of the batch. With `returning`
+    (a table with a one-column key), the keys of the facts that were new."""
     table: Table = model.__table__
     ins = insert(session)
-    if facts:
-        await session.execute(ins(table).on_conflict_do_nothing(index_elements=list(table.primary_key.columns)),
-                              list(facts.values()))
+    if not facts:
+        return []
+    stmt = ins(table).on_conflict_do_nothing(index_elements=list(table.primary_key.columns))
+    if not returning:
+        await session.execute(stmt, list(facts.values()))
+        return []
+    result = await session.execute(stmt.returning(_key(table)), list(facts.values()))
+    return list(result.scalars())

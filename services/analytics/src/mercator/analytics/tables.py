@@ -40,7 +40,7 @@ class Client(Base):
     source_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     source_name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str | None] = mapped_column(String(20), index=True)
-    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     activity_count: Mapped[int] = mapped_column(Integer, default=0)
     version: Mapped[int] = mapped_column(Integer, default=0)
@@ -371,8 +371,39 @@ class Receivables(Base):
     outstanding: Mapped[Decimal] = mapped_column(Numeric(24, 2), default=0)
 
 
-AGGREGATES = ("agg_receivables", "agg_open_deals", "agg_closed_deals", "agg_funnel", "agg_client_cards",
-              "agg_deal_segments", "agg_client_segments")
+class ClientSilence(Base):
+    """Client cards in the base by manager, department, status and the day of their last history entry (or, with
+    none, the day they were created): who has gone silent since a moment follows from the days before it, and
+    the few cards of that moment's own day (inactivity)."""
+
+    __tablename__ = "agg_client_silence"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    status: Mapped[str | None] = mapped_column(String(20))
+    last_day: Mapped[date | None] = mapped_column(Date)
+    created_day: Mapped[date | None] = mapped_column(Date)
+    clients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Activities(Base):
+    """History entries (not the system's own) by month, author, and the manager, department and status of the
+    card in the base they belong to (inactivity: who logs little)."""
+
+    __tablename__ = "agg_activities"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[date] = mapped_column(Date)
+    author_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    status: Mapped[str | None] = mapped_column(String(20))
+    entries: Mapped[int] = mapped_column(Integer, default=0)
+
+
+AGGREGATES = ("agg_client_silence", "agg_activities", "agg_receivables", "agg_open_deals", "agg_closed_deals",
+              "agg_funnel", "agg_client_cards", "agg_deal_segments", "agg_client_segments")
 
 # Every read model: what `rebuild` empties before the topics are read again from the start.
 READ_MODELS = ("clients", "activities", "meetings", "users", "departments", "products", "deals", "deal_lines",
