@@ -46,6 +46,7 @@ RUNS = {
                                                                facts=f),
     "volume in total": lambda s, c, sc, f: reports.volume(s, c, sc, by=[], period=Period.YEAR, facts=f),
     "funnel": lambda s, c, sc, f: reports.funnel(s, c, sc, facts=f),
+    "deal duration": lambda s, c, sc, f: reports.duration(s, c, sc, by="manager", facts=f),
     "forecast": lambda s, c, sc, f: reports.forecast(s, c, sc, facts=f),
     # Cutoffs on no card's day, and on the day of a card's last entry: before it, and at it exactly.
     **{f"inactivity {days} days at {now}": (lambda days, now: lambda s, c, sc, f: reports.inactivity(

@@ -334,7 +334,7 @@ async def _receivable_rows(session: AsyncSession, by: str, rows: list) -> dict:
 
 # 4. Deal duration ---------------------------------------------------------------------------------
 
-async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: str) -> dict:
+async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: str, facts: bool = False) -> dict:
     deals = await _deals(session, caller, scope)
     closed = (Deal.status.in_([DealStatus.WON.value, DealStatus.LOST.value]), Deal.opened_at.is_not(None),
               Deal.closed_at.is_not(None), *scope.within(Deal.closed_at), *deals)
@@ -363,7 +363,7 @@ async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
     order = _stage_positions()
     stage_rows = sorted(({"stage": s, "exits": n, "mean_days": round(float(avg) / 86400, 2)} for s, n, avg in stages),
                         key=lambda r: (order.get(r["stage"], 99), r["stage"]))
-    reached = await _reached(session, deals, scope.within(Deal.opened_at))
+    reached = await _funnel(session, caller, scope, facts)
     codes = [c for c, _ in domain.DEFAULT_STAGES]
     conversion = [{"from_stage": a, "to_stage": b, "reached": reached[a], "went_on": reached[b],
                    "conversion": share(reached[b], reached[a])}
@@ -755,16 +755,20 @@ async def _dimension_names(session: AsyncSession, d: str) -> dict:
 
 # 11. Funnel --------------------------------------------------------------------------------------
 
-async def funnel(session: AsyncSession, caller: Caller, scope: Scope, *, facts: bool = False) -> dict:
+async def _funnel(session: AsyncSession, caller: Caller, scope: Scope, facts: bool) -> dict[str, int]:
+    """How many of the deals opened in the period reached each stage, and were won."""
     if facts or not scope.on_months():
-        reached = await _reached(session, await _deals(session, caller, scope), scope.within(Deal.opened_at))
-    else:
-        n = func.sum(Funnel.deals)
-        counts = dict((await session.execute(
-            select(Funnel.furthest, n).where(*_months(scope, Funnel.month), *await _owned(
-                session, caller, scope, Funnel.owner_id, Funnel.department_id))
-            .group_by(Funnel.furthest).having(n > 0))).all())
-        reached = _reached_from(counts)
+        return await _reached(session, await _deals(session, caller, scope), scope.within(Deal.opened_at))
+    n = func.sum(Funnel.deals)
+    counts = dict((await session.execute(
+        select(Funnel.furthest, n).where(*_months(scope, Funnel.month), *await _owned(
+            session, caller, scope, Funnel.owner_id, Funnel.department_id))
+        .group_by(Funnel.furthest).having(n > 0))).all())
+    return _reached_from(counts)
+
+
+async def funnel(session: AsyncSession, caller: Caller, scope: Scope, *, facts: bool = False) -> dict:
+    reached = await _funnel(session, caller, scope, facts)
     first = reached[domain.DEFAULT_STAGES[0][0]]
     rows = [{"stage": code, "reached": n, "share_of_first_contacts": share(n, first)} for code, n in reached.items()]
     return {"first_contacts": first, "won": reached["won"], "win_rate": share(reached["won"], first), "rows": rows}
