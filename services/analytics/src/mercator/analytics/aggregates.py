@@ -147,20 +147,10 @@ async def client_keys(session: AsyncSession, company_ids: Iterable) -> dict:
     waits for the batch that copies it, or the batch for the change; a card not projected yet is written
     as its placeholder first, so there is a row to lock. Cards are locked before deals, in key order, by
     every handler."""
-    ordered = sorted(set(company_ids))
-    if not ordered:
-        return {}
     c = Client.__table__
-    await session.execute(bulk.insert(session)(c).on_conflict_do_nothing(index_elements=[c.c.company_id]),
-                          [blank_card(k) for k in ordered])
-    out = {}
-    for part in bulk.chunks(ordered):
-        result = await session.execute(select(c.c.company_id, *(c.c[n] for n in CARD_KEYS.values()))
-                                       .where(c.c.company_id.in_(part)).order_by(c.c.company_id)
-                                       .with_for_update(read=True))
-        for company_id, *values in result.all():
-            out[company_id] = dict(zip(CARD_KEYS, values))
-    return out
+    rows = await bulk.lock_rows(session, c, [c.c.company_id, *(c.c[n] for n in CARD_KEYS.values())], company_ids,
+                                blank_card, share=True)
+    return {k: {field: row[column] for field, column in CARD_KEYS.items()} for k, row in rows.items()}
 
 
 async def follow_cards(session: AsyncSession, cards: dict, tally: Tally) -> None:
@@ -203,19 +193,11 @@ async def owners(session: AsyncSession, model, keys: Iterable, blank) -> dict:
     """The manager and department of each deal or client card named, share-locked (a placeholder written
     first where there is none yet), so that a change of owner waits for the batch copying it, or the batch for
     the change. Locked in the order every handler takes: cards, then deals, then invoices."""
-    ordered = sorted(set(k for k in keys if k is not None))
-    if not ordered:
-        return {}
     table = model.__table__
     [key] = table.primary_key.columns
-    await session.execute(bulk.insert(session)(table).on_conflict_do_nothing(index_elements=[key]),
-                          [blank(k) for k in ordered])
-    out = {}
-    for part in bulk.chunks(ordered):
-        result = await session.execute(select(key, table.c.owner_id, table.c.department_id).where(key.in_(part))
-                                       .order_by(key).with_for_update(read=True))
-        out.update({k: {"owner_id": o, "department_id": d} for k, o, d in result.all()})
-    return out
+    rows = await bulk.lock_rows(session, table, [key, table.c.owner_id, table.c.department_id],
+                                (k for k in keys if k is not None), blank, share=True)
+    return {k: {"owner_id": row["owner_id"], "department_id": row["department_id"]} for k, row in rows.items()}
 
 
 async def follow_owners(session: AsyncSession, by, copies: dict, changed: dict, tally: Tally) -> None:
@@ -276,18 +258,6 @@ class Tally:
 def reached_position():
     """SQL for a transition's funnel position: the same map as `domain.FUNNEL_POSITIONS`."""
     return case(domain.FUNNEL_POSITIONS, value=Transition.to_stage, else_=-1)
-
-
-async def recount_reached(session: AsyncSession, deal_ids: Iterable) -> dict:
-    """Sets each deal's `reached` from its stored transitions; returns the new values."""
-    d = Deal.__table__
-    furthest = select(func.max(reached_position())).where(Transition.deal_id == d.c.deal_id).scalar_subquery()
-    out = {}
-    for part in bulk.chunks(sorted(deal_ids)):
-        result = await session.execute(update(d).where(d.c.deal_id.in_(part)).values(reached=furthest)
-                                       .returning(d.c.deal_id, d.c.reached))
-        out.update(dict(result.all()))
-    return out
 
 
 async def refill(session: AsyncSession) -> None:

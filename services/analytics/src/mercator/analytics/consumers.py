@@ -76,7 +76,7 @@ async def company_snapshot(session: AsyncSession, deliveries: list[Delivery]) ->
     for company_id, client in clients.items():
         old = clients.loaded[company_id]
         tally.change(aggregates.card_cells(old), aggregates.card_cells(vars(client)))
-        if aggregates.entry_key(old) != aggregates.entry_key(vars(client)):
+        if old["activity_count"] and aggregates.entry_key(old) != aggregates.entry_key(vars(client)):
             entries[company_id] = (old, vars(client))
         keys = {field: getattr(client, column) for field, column in aggregates.CARD_KEYS.items()}
         if keys != {field: old[column] for field, column in aggregates.CARD_KEYS.items()}:

@@ -52,8 +52,12 @@ class _DealFacts:
         self.transitions: dict[tuple[uuid.UUID, int], dict] = {}
         self.lines: dict[uuid.UUID, list[dict]] = {}
 
-    def transition(self, deal_id: uuid.UUID, sequence: int, **fields) -> None:
-        self.transitions.setdefault((deal_id, sequence), dict(deal_id=deal_id, sequence=sequence, **fields))
+    def transition(self, deal, sequence: int, **fields) -> None:
+        self.transitions.setdefault((deal.deal_id, sequence), dict(deal_id=deal.deal_id, sequence=sequence, **fields))
+        # The furthest step is a maximum over the steps, which are only ever added: a repeated or late one
+        # leaves it as right as it was.
+        position = domain.FUNNEL_POSITIONS.get(fields["to_stage"], -1)
+        deal.reached = position if deal.reached is None else max(deal.reached, position)
 
     def replace_lines(self, deal, lines: list[ev.DealLinePayload], sequence: int) -> None:
         if not domain.current(sequence, deal.lines_version):
@@ -94,10 +98,6 @@ def _deals(apply):
                     setattr(row, field, value)
         await bulk.save(session, deals)
         await facts.write(session)
-        # The furthest step is a maximum over the stored steps, so a repeated or late one changes it rightly.
-        stepped = {deal_id for deal_id, _ in facts.transitions}
-        for deal_id, reached in (await aggregates.recount_reached(session, stepped)).items():
-            deals[deal_id].reached = reached
         tally = aggregates.Tally()
         moved = {}
         for deal_id, row in deals.items():
@@ -135,14 +135,14 @@ def deal_card(deal, card: ev.DealOpened | ev.DealUpdated, seq: int, facts: _Deal
         deal.opened_at, deal.card_version = _utc(card.opened_at), seq
     _stage(deal, seq, card.stage, domain.DealStatus(card.status), card.stage_probability)
     if isinstance(card, ev.DealOpened):
-        facts.transition(card.deal_id, seq, from_stage=None, to_stage=card.stage, at=_utc(card.opened_at),
+        facts.transition(deal, seq, from_stage=None, to_stage=card.stage, at=_utc(card.opened_at),
                          seconds_in_previous=None, kind="open")
     facts.replace_lines(deal, card.lines, seq)
 
 
 @_deals
 def stage_changed(deal, event: ev.DealStageChanged, seq: int, facts: _DealFacts) -> None:
-    facts.transition(event.deal_id, seq, from_stage=event.from_stage, to_stage=event.to_stage, at=_utc(event.at),
+    facts.transition(deal, seq, from_stage=event.from_stage, to_stage=event.to_stage, at=_utc(event.at),
                      seconds_in_previous=event.seconds_in_previous, kind=event.kind)
     status = domain.status_after(event.kind)
     _stage(deal, seq, event.to_stage, status, event.to_probability)
