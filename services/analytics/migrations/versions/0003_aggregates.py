@@ -139,8 +139,8 @@ def downgrade() -> None:
             batch_op.drop_column(name)
     with op.batch_alter_table('clients', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_clients_created_at'))
-    for name in ('agg_client_silence', 'agg_activities', 'agg_receivables', 'agg_client_segments', 'agg_deal_segments', 'agg_client_cards', 'agg_funnel',
-                 'agg_closed_deals', 'agg_open_deals'):
+    for name in ('agg_client_silence', 'agg_activities', 'agg_receivables', 'agg_client_segments',
+                 'agg_deal_segments', 'agg_client_cards', 'agg_funnel', 'agg_closed_deals', 'agg_open_deals'):
         op.drop_table(name)
     with op.batch_alter_table('deals', schema=None) as batch_op:
         batch_op.drop_column('client_source_id')
