@@ -25,8 +25,32 @@ def rebuild(settings: AnalyticsSettings) -> None:
     print(f"read models rebuilt from {asyncio.run(run())} messages")
 
 
+def refill(settings: AnalyticsSettings) -> None:
+    """`python -m mercator.analytics refill`: compute the aggregates the reports read from the read models as
+    they stand (after an upgrade that adds aggregates to read models already filled), in one transaction."""
+    from mercator.analytics import aggregates
+    from mercator.common.db import make_engine, make_sessionmaker
+    from mercator.common.migrate import upgrade
+
+    upgrade(settings.database_url, MIGRATIONS)
+
+    async def run() -> None:
+        engine = make_engine(settings.database_url)
+        try:
+            async with make_sessionmaker(engine)() as s:
+                await aggregates.refill(s)
+                await s.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    print("aggregates refilled from the read models")
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["rebuild"]:
         rebuild(AnalyticsSettings())
+    elif sys.argv[1:2] == ["refill"]:
+        refill(AnalyticsSettings())
     else:
         main(AnalyticsSettings(), build_app, MIGRATIONS)

@@ -76,17 +76,31 @@ async def lock(session: AsyncSession, model, keys: Iterable[Hashable], blank: Ca
     (something about it came before its creation), so a concurrent batch on another instance waits for this
     one instead of both inserting. Locked in key order, so two batches never wait on each other in a cycle."""
     table: Table = model.__table__
+    return Rows(table, await lock_rows(session, table, [table], keys, blank))
+
+
+async def lock_rows(session: AsyncSession, table: Table, columns: list, keys: Iterable[Hashable],
+                    blank: Callable[[Hashable], dict], *, share: bool = False) -> dict[Hashable, dict]:
+    """`lock`'s work on chosen columns (`share`: a shared lock, for rows only read). Most rows exist: they are
+    locked first, and only the missing ones written as placeholders and locked after."""
     key = _key(table)
     ordered = sorted(set(keys))
-    ins = insert(session)
-    if ordered:
-        await session.execute(ins(table).on_conflict_do_nothing(index_elements=[key]), [blank(k) for k in ordered])
     loaded: dict[Hashable, dict] = {}
-    for part in chunks(ordered):
-        result = await session.execute(select(table).where(key.in_(part)).order_by(key).with_for_update())
-        for row in result.mappings():
-            loaded[row[key.name]] = dict(row)
-    return Rows(table, loaded)
+
+    async def load(wanted: list) -> None:
+        for part in chunks(wanted):
+            result = await session.execute(select(*columns).where(key.in_(part)).order_by(key)
+                                           .with_for_update(read=share))
+            for row in result.mappings():
+                loaded[row[key.name]] = dict(row)
+
+    await load(ordered)
+    missing = [k for k in ordered if k not in loaded]
+    if missing:
+        await session.execute(insert(session)(table).on_conflict_do_nothing(index_elements=[key]),
+                              [blank(k) for k in missing])
+        await load(missing)
+    return loaded
 
 
 async def save(session: AsyncSession, rows: Rows) -> None:
@@ -101,11 +115,17 @@ async def save(session: AsyncSession, rows: Rows) -> None:
             changed)
 
 
-async def add_new(session: AsyncSession, model, facts: dict[Hashable, dict]) -> None:
+async def add_new(session: AsyncSession, model, facts: dict[Hashable, dict], *, returning: bool = False) -> list:
     """Facts that never change once written (a history entry, a transition, an allocation): a copy of one
-    already stored adds nothing. `facts` holds one dict per key, the first copy of the batch."""
+    already stored adds nothing. `facts` holds one dict per key, the first copy of the batch. With `returning`
+    (a table with a one-column key), the keys of the facts that were new."""
     table: Table = model.__table__
     ins = insert(session)
-    if facts:
-        await session.execute(ins(table).on_conflict_do_nothing(index_elements=list(table.primary_key.columns)),
-                              list(facts.values()))
+    if not facts:
+        return []
+    stmt = ins(table).on_conflict_do_nothing(index_elements=list(table.primary_key.columns))
+    if not returning:
+        await session.execute(stmt, list(facts.values()))
+        return []
+    result = await session.execute(stmt.returning(_key(table)), list(facts.values()))
+    return list(result.scalars())

@@ -13,7 +13,7 @@ from datetime import UTC
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercator.analytics import bulk, domain
+from mercator.analytics import aggregates, bulk, domain
 from mercator.analytics.tables import Activity, Client, Meeting
 from mercator.common.bus.consumer import Delivery, Handler
 from mercator.common.events import catalogue as ev
@@ -71,16 +71,50 @@ async def company_snapshot(session: AsyncSession, deliveries: list[Delivery]) ->
             client.owner_id, client.department_id = card.owner_id, card.department_id
         client.version, client.owner_version = versions.card, versions.owner
     await bulk.save(session, clients)
+    tally = aggregates.Tally()
+    moved, reassigned, entries = {}, {}, {}
+    for company_id, client in clients.items():
+        old = clients.loaded[company_id]
+        tally.change(aggregates.card_cells(old), aggregates.card_cells(vars(client)))
+        if old["activity_count"] and aggregates.entry_key(old) != aggregates.entry_key(vars(client)):
+            entries[company_id] = (old, vars(client))
+        keys = {field: getattr(client, column) for field, column in aggregates.CARD_KEYS.items()}
+        if keys != {field: old[column] for field, column in aggregates.CARD_KEYS.items()}:
+            moved[company_id] = keys
+        if (client.owner_id, client.department_id) != (old["owner_id"], old["department_id"]):
+            reassigned[company_id] = {"owner_id": client.owner_id, "department_id": client.department_id}
+    await aggregates.follow_cards(session, moved, tally)
+    await aggregates.follow_owners(session, "company_id", aggregates.CARD_OWNER, reassigned, tally)
+    await aggregates.move_entries(session, entries, tally)
+    await tally.write(session)
+
+
+def _card(client: Client) -> dict:
+    return {c: getattr(client, c) for c in aggregates.CARD_COLUMNS}
+
+
+def _card_cells(client: Client) -> list:
+    return aggregates.card_cells(_card(client))
 
 
 async def company_reassigned(uow: UnitOfWork, delivery: Delivery) -> None:
     event: ev.CompanyReassigned = delivery.payload
     client = await _client(uow.session, event.company_id)
+    was = _card(client)
+    before = _card_cells(client)
     versions, take = domain.CardVersions(client.version, client.owner_version).reassignment(
         delivery.envelope.sequence)
     if take:
         client.owner_id, client.department_id = event.to_owner_id, event.department_id
     client.owner_version = versions.owner
+    tally = aggregates.Tally()
+    tally.change(before, _card_cells(client))
+    await uow.session.flush()
+    if take:
+        await aggregates.follow_owners(uow.session, "company_id", aggregates.CARD_OWNER, {client.company_id: {
+            "owner_id": client.owner_id, "department_id": client.department_id}}, tally)
+        await aggregates.move_entries(uow.session, {client.company_id: (was, _card(client))}, tally)
+    await tally.write(uow.session)
 
 
 async def company_merged(uow: UnitOfWork, delivery: Delivery) -> None:
@@ -93,7 +127,13 @@ async def company_merged(uow: UnitOfWork, delivery: Delivery) -> None:
         return  # would make a cycle: a corrupt stream, and nothing sensible to do
     survivor = await _client(s, survivor_id)
     absorbed = await _client(s, event.absorbed_id)
+    await s.flush()
+    before = {c.company_id: (_card(c), _card_cells(c)) for c in (survivor, absorbed)}
     absorbed.merged_into_id = survivor_id
+    tally = aggregates.Tally()
+    # The absorbed card's entries now count under the survivor.
+    await aggregates.move_entries(s, {absorbed.company_id: (before[absorbed.company_id][0], _card(survivor))},
+                                  tally)
     # Cards merged into the absorbed one before now lead straight to the survivor.
     await s.execute(update(Client).where(Client.merged_into_id == event.absorbed_id)
                     .values(merged_into_id=survivor_id))
@@ -101,6 +141,10 @@ async def company_merged(uow: UnitOfWork, delivery: Delivery) -> None:
         await s.execute(update(table).where(table.company_id == event.absorbed_id).values(company_id=survivor_id))
     await _recount(s, survivor)
     await _recount(s, absorbed)
+    for c in (survivor, absorbed):
+        tally.change(before[c.company_id][1], _card_cells(c))
+    await s.flush()
+    await tally.write(s)
 
 
 async def _survivors(session: AsyncSession, company_ids: set[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
@@ -122,7 +166,7 @@ async def _survivors(session: AsyncSession, company_ids: set[uuid.UUID]) -> dict
 async def activity_logged(session: AsyncSession, deliveries: list[Delivery]) -> None:
     survivor = await _survivors(session, {d.payload.company_id for d in deliveries})
     # Locked before the entries are counted, so the count sees every entry of a batch that held the lock before.
-    await bulk.lock(session, Client, survivor.values(), _blank_client)
+    clients = await bulk.lock(session, Client, survivor.values(), _blank_client)
     entries: dict[uuid.UUID, dict] = {}
     for delivery in deliveries:
         event: ev.ActivityLogged = delivery.payload
@@ -131,18 +175,31 @@ async def activity_logged(session: AsyncSession, deliveries: list[Delivery]) -> 
             activity_id=event.activity_id, company_id=survivor[event.company_id], kind=event.kind,
             direction=event.direction, author_id=event.author_id, happened_at=event.happened_at.astimezone(UTC),
             deal_id=event.deal_id))
-    await bulk.add_new(session, Activity, entries)
-    await _recount_all(session, set(survivor.values()))
+    added = await bulk.add_new(session, Activity, entries, returning=True)
+    tally = aggregates.Tally()
+    for activity_id in added:
+        entry = entries[activity_id]
+        if entry["kind"] != "system":
+            tally.add(aggregates.entry_cells(clients.loaded[entry["company_id"]], [
+                (domain.first_of_month(entry["happened_at"]), entry["author_id"], 1)]))
+    for company_id, count, last in await _recount_all(session, set(survivor.values())):
+        old = clients.loaded[company_id]
+        tally.change(aggregates.card_cells(old),
+                     aggregates.card_cells({**old, "activity_count": count, "last_activity_at": last}))
+    await tally.write(session)
 
 
-async def _recount_all(session: AsyncSession, company_ids: set[uuid.UUID]) -> None:
-    """`_recount` of many cards in one statement."""
+async def _recount_all(session: AsyncSession, company_ids: set[uuid.UUID]) -> list[tuple]:
+    """`_recount` of many cards in one statement; returns each card's new count and last entry time."""
     a, c = Activity.__table__, Client.__table__
     mine = a.c.company_id == c.c.company_id
+    out = []
     for part in bulk.chunks(sorted(company_ids)):
-        await session.execute(update(c).where(c.c.company_id.in_(part)).values(
+        out += (await session.execute(update(c).where(c.c.company_id.in_(part)).values(
             activity_count=select(func.count()).where(mine).scalar_subquery(),
-            last_activity_at=select(func.max(a.c.happened_at)).where(mine).scalar_subquery()))
+            last_activity_at=select(func.max(a.c.happened_at)).where(mine).scalar_subquery())
+            .returning(c.c.company_id, c.c.activity_count, c.c.last_activity_at))).all()
+    return out
 
 
 async def _meeting(session: AsyncSession, meeting_id: uuid.UUID, company_id: uuid.UUID) -> Meeting:

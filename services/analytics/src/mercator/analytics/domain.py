@@ -146,6 +146,28 @@ DEFAULT_STAGES: tuple[tuple[str, Decimal], ...] = (
     ("payment", Decimal("0.85")), ("delivery", Decimal("0.95")),
 )
 
+_DEFAULT_WEIGHTS = dict(DEFAULT_STAGES)
+# The funnel's order: the default pipeline's stages, then won.
+FUNNEL_POSITIONS: dict[str, int] = {**{code: i for i, (code, _) in enumerate(DEFAULT_STAGES)},
+                                    "won": len(DEFAULT_STAGES)}
+
+
+def weight(stage: str | None, probability: Decimal | None) -> Decimal:
+    """What an open deal at `stage` weighs in the forecast: the probability its pipeline gave the stage (carried
+    by the deal's events), else the default pipeline's, else nothing."""
+    if probability is not None:
+        return probability
+    return _DEFAULT_WEIGHTS.get(stage, Decimal(0))
+
+
+def first_of_month(moment: datetime | date | None) -> date | None:
+    """The month a moment falls in (UTC), as its first day: the time grain of the aggregates."""
+    if moment is None:
+        return None
+    if isinstance(moment, datetime):
+        moment = as_utc(moment).date()
+    return moment.replace(day=1)
+
 
 # --- report arithmetic --------------------------------------------------------------------
 

@@ -14,9 +14,9 @@ from datetime import UTC
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercator.analytics import bulk, domain
-from mercator.analytics.tables import (Allocation, Credit, Deal, DealLine, Department, Invoice, MarketingEvent,
-                                       Participant, Product, Transition, User)
+from mercator.analytics import aggregates, bulk, domain
+from mercator.analytics.tables import (Allocation, Client, Credit, Deal, DealLine, Department, Invoice,
+                                       MarketingEvent, Participant, Product, Transition, User)
 from mercator.common.bus.consumer import Delivery, Handler
 from mercator.common.events import catalogue as ev
 from mercator.common.uow import UnitOfWork
@@ -52,8 +52,12 @@ class _DealFacts:
         self.transitions: dict[tuple[uuid.UUID, int], dict] = {}
         self.lines: dict[uuid.UUID, list[dict]] = {}
 
-    def transition(self, deal_id: uuid.UUID, sequence: int, **fields) -> None:
-        self.transitions.setdefault((deal_id, sequence), dict(deal_id=deal_id, sequence=sequence, **fields))
+    def transition(self, deal, sequence: int, **fields) -> None:
+        self.transitions.setdefault((deal.deal_id, sequence), dict(deal_id=deal.deal_id, sequence=sequence, **fields))
+        # The furthest step is a maximum over the steps, which are only ever added: a repeated or late one
+        # leaves it as right as it was.
+        position = domain.FUNNEL_POSITIONS.get(fields["to_stage"], -1)
+        deal.reached = position if deal.reached is None else max(deal.reached, position)
 
     def replace_lines(self, deal, lines: list[ev.DealLinePayload], sequence: int) -> None:
         if not domain.current(sequence, deal.lines_version):
@@ -81,22 +85,39 @@ def _deals(apply):
 
     @bulk.set_based
     async def handler(session: AsyncSession, deliveries: list[Delivery]) -> None:
+        cards = await aggregates.client_keys(session, {d.payload.company_id for d in deliveries})
         deals = await bulk.lock(session, Deal, (d.payload.deal_id for d in deliveries), _blank_deal)
         facts = _DealFacts()
         for d in deliveries:
             apply(deals[d.payload.deal_id], d.payload, d.envelope.sequence, facts)
+        for row in deals.values():
+            if row.company_id is not None:
+                if row.company_id not in cards:  # a deal whose events name another card than its row (never yet)
+                    cards.update(await aggregates.client_keys(session, [row.company_id]))
+                for field, value in cards[row.company_id].items():
+                    setattr(row, field, value)
         await bulk.save(session, deals)
         await facts.write(session)
+        tally = aggregates.Tally()
+        moved = {}
+        for deal_id, row in deals.items():
+            old = deals.loaded[deal_id]
+            if vars(row) != old:
+                tally.change(aggregates.deal_cells(old), aggregates.deal_cells(vars(row)))
+            if (row.owner_id, row.department_id) != (old["owner_id"], old["department_id"]):
+                moved[deal_id] = {"owner_id": row.owner_id, "department_id": row.department_id}
+        await aggregates.follow_owners(session, "deal_id", aggregates.DEAL_OWNER, moved, tally)
+        await tally.write(session)
 
     handler.__name__ = handler.__qualname__ = apply.__name__
     handler.__doc__ = apply.__doc__
     return handler
 
 
-def _stage(deal, sequence: int, stage: str | None, status: domain.DealStatus) -> None:
+def _stage(deal, sequence: int, stage: str | None, status: domain.DealStatus, probability=None) -> None:
     if domain.current(sequence, deal.stage_version):
         if stage is not None:
-            deal.stage = stage
+            deal.stage, deal.probability = stage, probability
         deal.status, deal.stage_version = status.value, sequence
 
 
@@ -112,19 +133,19 @@ def deal_card(deal, card: ev.DealOpened | ev.DealUpdated, seq: int, facts: _Deal
                       "expected_close_date", "source_id", "marketing_event_id"):
             setattr(deal, field, getattr(card, field))
         deal.opened_at, deal.card_version = _utc(card.opened_at), seq
-    _stage(deal, seq, card.stage, domain.DealStatus(card.status))
+    _stage(deal, seq, card.stage, domain.DealStatus(card.status), card.stage_probability)
     if isinstance(card, ev.DealOpened):
-        facts.transition(card.deal_id, seq, from_stage=None, to_stage=card.stage, at=_utc(card.opened_at),
+        facts.transition(deal, seq, from_stage=None, to_stage=card.stage, at=_utc(card.opened_at),
                          seconds_in_previous=None, kind="open")
     facts.replace_lines(deal, card.lines, seq)
 
 
 @_deals
 def stage_changed(deal, event: ev.DealStageChanged, seq: int, facts: _DealFacts) -> None:
-    facts.transition(event.deal_id, seq, from_stage=event.from_stage, to_stage=event.to_stage, at=_utc(event.at),
+    facts.transition(deal, seq, from_stage=event.from_stage, to_stage=event.to_stage, at=_utc(event.at),
                      seconds_in_previous=event.seconds_in_previous, kind=event.kind)
     status = domain.status_after(event.kind)
-    _stage(deal, seq, event.to_stage, status)
+    _stage(deal, seq, event.to_stage, status, event.to_probability)
     if status is not domain.DealStatus.OPEN:
         _closed(deal, seq, event.at)
 
@@ -152,7 +173,7 @@ def deal_lost(deal, event: ev.DealLost, seq: int, facts: _DealFacts) -> None:
 
 @_deals
 def deal_reopened(deal, event: ev.DealReopened, seq: int, facts: _DealFacts) -> None:
-    _stage(deal, seq, event.to_stage, domain.DealStatus.OPEN)
+    _stage(deal, seq, event.to_stage, domain.DealStatus.OPEN, event.to_probability)
 
 
 async def product(uow: UnitOfWork, delivery: Delivery) -> None:
@@ -173,34 +194,57 @@ def _blank_invoice(invoice_id: uuid.UUID) -> dict:
     return {"invoice_id": invoice_id, "paid": 0, "credited": 0, "cancelled": False}
 
 
+def _invoice_cells(invoice: Invoice) -> list:
+    return aggregates.invoice_cells({c: getattr(invoice, c) for c in aggregates.INVOICE_COLUMNS})
+
+
 @bulk.set_based
 async def invoice_issued(session: AsyncSession, deliveries: list[Delivery]) -> None:
-    invoices = await bulk.lock(session, Invoice, (d.payload.invoice_id for d in deliveries), _blank_invoice)
-    for d in deliveries:
-        event: ev.InvoiceIssued = d.payload
+    events: list[ev.InvoiceIssued] = [d.payload for d in deliveries]
+    cards = await aggregates.owners(session, Client, (e.company_id for e in events), aggregates.blank_card)
+    deals = await aggregates.owners(session, Deal, (e.deal_id for e in events), _blank_deal)
+    invoices = await bulk.lock(session, Invoice, (e.invoice_id for e in events), _blank_invoice)
+    for event in events:
         invoice = invoices[event.invoice_id]
         # An issued invoice never changes (corrections are credit notes), so any copy of this event says the same.
         for field in ("number", "deal_id", "company_id", "issue_date", "due_date", "total", "currency"):
             setattr(invoice, field, getattr(event, field))
+    tally = aggregates.Tally()
+    for invoice_id, invoice in invoices.items():
+        for copies, source, key in ((aggregates.DEAL_OWNER, deals, invoice.deal_id),
+                                    (aggregates.CARD_OWNER, cards, invoice.company_id)):
+            if key in source:
+                for field, column in copies.items():
+                    setattr(invoice, field, source[key][column])
+        tally.change(aggregates.invoice_cells(invoices.loaded[invoice_id]), aggregates.invoice_cells(vars(invoice)))
     await bulk.save(session, invoices)
+    await tally.write(session)
 
 
 async def invoice_cancelled(uow: UnitOfWork, delivery: Delivery) -> None:
     event: ev.InvoiceCancelled = delivery.payload
     invoice = await _invoice(uow.session, event.invoice_id)
+    before = _invoice_cells(invoice)
     invoice.cancelled = True
     invoice.company_id = invoice.company_id or event.company_id
+    tally = aggregates.Tally()
+    tally.change(before, _invoice_cells(invoice))
+    await tally.write(uow.session)
 
 
 async def invoice_credited(uow: UnitOfWork, delivery: Delivery) -> None:
     event: ev.InvoiceCredited = delivery.payload
     s = uow.session
     invoice = await _invoice(s, event.invoice_id)
+    before = _invoice_cells(invoice)
     if await s.get(Credit, event.credit_note_id) is None:
         s.add(Credit(credit_note_id=event.credit_note_id, invoice_id=event.invoice_id, amount=event.amount))
     await s.flush()
     invoice.credited = await s.scalar(select(func.coalesce(func.sum(Credit.amount), 0))
                                       .where(Credit.invoice_id == event.invoice_id))
+    tally = aggregates.Tally()
+    tally.change(before, _invoice_cells(invoice))
+    await tally.write(s)
 
 
 @bulk.set_based
@@ -213,12 +257,18 @@ async def payment_received(session: AsyncSession, deliveries: list[Delivery]) ->
                 payment_id=event.payment_id, invoice_id=a.invoice_id, amount=a.amount, paid_on=event.paid_on))
     invoice_ids = {invoice_id for _, invoice_id in allocations}
     # Locked before the allocations are summed, so the sum sees those of a batch that held the lock before.
-    await bulk.lock(session, Invoice, invoice_ids, _blank_invoice)
+    invoices = await bulk.lock(session, Invoice, invoice_ids, _blank_invoice)
     await bulk.add_new(session, Allocation, allocations)
     i, a = Invoice.__table__, Allocation.__table__
+    tally = aggregates.Tally()
     for part in bulk.chunks(sorted(invoice_ids)):
-        await session.execute(update(i).where(i.c.invoice_id.in_(part)).values(paid=select(
-            func.coalesce(func.sum(a.c.amount), 0)).where(a.c.invoice_id == i.c.invoice_id).scalar_subquery()))
+        result = await session.execute(update(i).where(i.c.invoice_id.in_(part)).values(paid=select(
+            func.coalesce(func.sum(a.c.amount), 0)).where(a.c.invoice_id == i.c.invoice_id).scalar_subquery())
+            .returning(i.c.invoice_id, i.c.paid))
+        for invoice_id, paid in result.all():
+            old = invoices.loaded[invoice_id]
+            tally.change(aggregates.invoice_cells(old), aggregates.invoice_cells({**old, "paid": paid}))
+    await tally.write(session)
 
 
 # --- gateway -------------------------------------------------------------------------------------

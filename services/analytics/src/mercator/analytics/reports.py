@@ -4,6 +4,10 @@ Every report takes the same scope (period, department with its sub-departments, 
 counts only what the caller sees (mercator.common.visibility, Kind.REPORT): a manager their own deals and
 clients, a head their department subtree, marketing, executives and admins everything.
 Aggregation happens in SQL wherever the database can do it; Python only finishes (medians, trends, shares).
+
+Where a report's figures are sums over cells of the aggregates (`aggregates`: month x manager x department x
+stage, ...) and the period falls on whole months (UTC), it reads those few rows; otherwise it reads the facts.
+`facts=True` makes it read the facts always: the two must agree, and the tests hold them to it.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mercator.analytics import domain
 from mercator.analytics.domain import DealStatus, Period, share
 from mercator.analytics.service import _IN_BASE, _seen_clients
-from mercator.analytics.tables import (Activity, Client, Deal, DealLine, Department, Invoice, MarketingEvent,
-                                       Participant, Product, Transition, User)
+from mercator.analytics.tables import (Activities, Activity, Client, ClientCards, ClientSegments, ClientSilence,
+                                       ClosedDeals, Deal, DealLine, DealSegments, Department, Funnel, Invoice, MarketingEvent, OpenDeals,
+                                       Participant, Product, Receivables, Transition, User)
 from mercator.common.auth import Caller
 from mercator.common.visibility import Kind, sight
 
@@ -45,6 +50,16 @@ class Scope:
         if self.end is not None:
             conditions.append(column < self.end)
         return conditions
+
+    def on_months(self) -> bool:
+        """Whether the period starts and ends on the first of a month at midnight UTC (or is open-ended): what
+        the aggregates' months can answer exactly."""
+        return all(t is None or t.astimezone(UTC) == datetime(t.astimezone(UTC).year, t.astimezone(UTC).month, 1,
+                                                                tzinfo=UTC) for t in (self.start, self.end))
+
+    def on_month_dates(self) -> bool:
+        """The same for a period applied to dates (the expected close date)."""
+        return all(t is None or t.astimezone(UTC).day == 1 for t in (self.start, self.end))
 
     def within_dates(self, column) -> list:
         conditions = []
@@ -98,6 +113,21 @@ async def _clients(session, caller, scope) -> list:
     return conditions
 
 
+async def _cards_seen(session, caller, scope) -> list:
+    """`_clients` as conditions on the client card aggregate."""
+    view = sight(caller, Kind.REPORT)
+    conditions = []
+    if not view.everything:
+        conditions.append(or_(ClientCards.owner_id == view.owner_id, ClientCards.department_id.in_(view.departments)))
+    if view.clients_only:
+        conditions.append(ClientCards.status == "client")
+    if scope.department_id is not None:
+        conditions.append(ClientCards.department_id.in_(await _subtree(session, scope.department_id)))
+    if scope.owner_id is not None:
+        conditions.append(ClientCards.owner_id == scope.owner_id)
+    return conditions
+
+
 async def _user_names(session: AsyncSession, ids) -> dict[uuid.UUID, str | None]:
     ids = [i for i in ids if i is not None]
     if not ids:
@@ -113,20 +143,36 @@ def _won(scope: Scope) -> list:
     return [Deal.status == DealStatus.WON.value, Deal.currency == scope.currency, *scope.within(Deal.closed_at)]
 
 
+def _months(scope: Scope, column) -> list:
+    """The period (on whole months, `Scope.on_months`) as conditions on an aggregate's month column."""
+    return scope.within_dates(column)
+
+
 def _stage_positions() -> dict[str, int]:
     return {code: i for i, (code, _) in enumerate(domain.DEFAULT_STAGES)}
 
 
 # 1. Workload --------------------------------------------------------------------------------------
 
-async def workload(session: AsyncSession, caller: Caller, scope: Scope) -> dict:
-    deals = (await session.execute(
-        select(Deal.owner_id, Deal.stage, func.count(), func.sum(Deal.amount))
-        .where(Deal.status == DealStatus.OPEN.value, *await _deals(session, caller, scope))
-        .group_by(Deal.owner_id, Deal.stage))).all()
-    clients = (await session.execute(
-        select(Client.owner_id, func.count()).where(*await _clients(session, caller, scope))
-        .group_by(Client.owner_id))).all()
+async def workload(session: AsyncSession, caller: Caller, scope: Scope, *, facts: bool = False) -> dict:
+    if facts:
+        deals = (await session.execute(
+            select(Deal.owner_id, Deal.stage, func.count(), func.sum(Deal.amount))
+            .where(Deal.status == DealStatus.OPEN.value, *await _deals(session, caller, scope))
+            .group_by(Deal.owner_id, Deal.stage))).all()
+        clients = (await session.execute(
+            select(Client.owner_id, func.count()).where(*await _clients(session, caller, scope))
+            .group_by(Client.owner_id))).all()
+    else:
+        n = func.sum(OpenDeals.deals)
+        deals = (await session.execute(
+            select(OpenDeals.owner_id, OpenDeals.stage, n, func.sum(OpenDeals.amount))
+            .where(*await _owned(session, caller, scope, OpenDeals.owner_id, OpenDeals.department_id))
+            .group_by(OpenDeals.owner_id, OpenDeals.stage).having(n > 0))).all()
+        cards = func.sum(ClientCards.clients)
+        clients = (await session.execute(
+            select(ClientCards.owner_id, cards).where(*await _cards_seen(session, caller, scope))
+            .group_by(ClientCards.owner_id).having(cards > 0))).all()
     rows: dict = defaultdict(lambda: {"clients": 0, "open_deals": 0, "open_amount": ZERO,
                                       "by_stage": {code: 0 for code, _ in domain.DEFAULT_STAGES}})
     for owner, n in clients:
@@ -146,18 +192,21 @@ async def workload(session: AsyncSession, caller: Caller, scope: Scope) -> dict:
 # 2. Inactivity ------------------------------------------------------------------------------------
 
 async def inactivity(session: AsyncSession, caller: Caller, scope: Scope, *, days: int, low_share: float,
-                     now: datetime) -> dict:
+                     now: datetime, facts: bool = False) -> dict:
     clients = await _clients(session, caller, scope)
     cutoff = now - timedelta(days=days)
     last = Client.last_activity_at
     silent = or_(last < cutoff, and_(last.is_(None), or_(Client.created_at.is_(None), Client.created_at < cutoff)))
-    per_owner = (await session.execute(
-        select(Client.owner_id, func.count(), func.count().filter(silent)).where(*clients)
-        .group_by(Client.owner_id))).all()
-    entries = (await session.execute(
-        select(Activity.author_id, func.count()).join(Client, Client.company_id == Activity.company_id)
-        .where(*clients, Activity.kind != "system", *scope.within(Activity.happened_at))
-        .group_by(Activity.author_id))).all()
+    if facts or not scope.on_months():
+        per_owner = (await session.execute(
+            select(Client.owner_id, func.count(), func.count().filter(silent)).where(*clients)
+            .group_by(Client.owner_id))).all()
+        entries = (await session.execute(
+            select(Activity.author_id, func.count()).join(Client, Client.company_id == Activity.company_id)
+            .where(*clients, Activity.kind != "system", *scope.within(Activity.happened_at))
+            .group_by(Activity.author_id))).all()
+    else:
+        per_owner, entries = await _inactivity_cells(session, caller, scope, cutoff, clients)
     rows: dict = defaultdict(lambda: {"clients": 0, "inactive_clients": 0, "activities": 0})
     for owner, n, inactive in per_owner:
         rows[owner].update(clients=n, inactive_clients=inactive)
@@ -175,19 +224,49 @@ async def inactivity(session: AsyncSession, caller: Caller, scope: Scope, *, day
             "rows": out}
 
 
+async def _inactivity_cells(session: AsyncSession, caller: Caller, scope: Scope, cutoff: datetime,
+                            clients: list) -> tuple[list, list]:
+    """Cards per manager and how many are silent since `cutoff`, from the cards by day of last entry: the days
+    before the cutoff's own day are silent whole; of that one day, the cards are read themselves (an index
+    range). Entries per author from the entries aggregate."""
+    day = cutoff.astimezone(UTC).date()
+    day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    cs = ClientSilence
+    seen = await _owned(session, caller, scope, cs.owner_id, cs.department_id)
+    if sight(caller, Kind.REPORT).clients_only:
+        seen.append(cs.status == "client")
+    before = or_(cs.last_day < day, and_(cs.last_day.is_(None), or_(cs.created_day.is_(None), cs.created_day < day)))
+    n = func.sum(cs.clients)
+    counts = {owner: [total, silent] for owner, total, silent in (await session.execute(
+        select(cs.owner_id, n, func.coalesce(func.sum(cs.clients).filter(before), 0)).where(*seen)
+        .group_by(cs.owner_id).having(n > 0))).all()}
+    last, created = Client.last_activity_at, Client.created_at
+    that_day = or_(and_(last >= day_start, last < cutoff),
+                   and_(last.is_(None), created >= day_start, created < cutoff))
+    for owner, silent in (await session.execute(
+            select(Client.owner_id, func.count()).where(*clients, that_day).group_by(Client.owner_id))).all():
+        counts[owner][1] += silent
+    a = Activities
+    m = func.sum(a.entries)
+    seen_entries = await _owned(session, caller, scope, a.owner_id, a.department_id)
+    if sight(caller, Kind.REPORT).clients_only:
+        seen_entries.append(a.status == "client")
+    entries = (await session.execute(
+        select(a.author_id, m).where(*seen_entries, *_months(scope, a.month)).group_by(a.author_id)
+        .having(m > 0))).all()
+    return [(owner, total, silent) for owner, (total, silent) in counts.items()], entries
+
+
 # 3. Receivables -----------------------------------------------------------------------------------
 
-async def receivables(session: AsyncSession, caller: Caller, scope: Scope, *, by: str, today: date) -> dict:
+async def receivables(session: AsyncSession, caller: Caller, scope: Scope, *, by: str, today: date,
+                      facts: bool = False) -> dict:
+    if by == "manager" and not facts:
+        return await _receivables_by_manager(session, caller, scope, today)
     outstanding = Invoice.total - Invoice.credited - Invoice.paid
     manager = func.coalesce(Deal.owner_id, Client.owner_id)
     dept = func.coalesce(Deal.department_id, Client.department_id)
-    buckets = {
-        "current": Invoice.due_date >= today,
-        "1-30": and_(Invoice.due_date < today, Invoice.due_date >= today - timedelta(days=30)),
-        "31-60": and_(Invoice.due_date < today - timedelta(days=30), Invoice.due_date >= today - timedelta(days=60)),
-        "61-90": and_(Invoice.due_date < today - timedelta(days=60), Invoice.due_date >= today - timedelta(days=90)),
-        "90+": Invoice.due_date < today - timedelta(days=90),
-    }
+    buckets = _ageing(Invoice.due_date, today)
     base = (Invoice.total.is_not(None), Invoice.cancelled.is_(False), Invoice.currency == scope.currency,
             outstanding > 0, *await _owned(session, caller, scope, manager, dept))
     source = (select().select_from(Invoice).outerjoin(Deal, Deal.deal_id == Invoice.deal_id)
@@ -210,6 +289,37 @@ async def receivables(session: AsyncSession, caller: Caller, scope: Scope, *, by
     if by == "client":
         columns.append(func.max(Client.name))
     rows = (await session.execute(source.add_columns(key, *columns).where(*base).group_by(key))).all()
+    return await _receivable_rows(session, by, rows)
+
+
+_AGEING = ("current", "1-30", "31-60", "61-90", "90+")
+
+
+def _ageing(due, today: date) -> dict:
+    """The ageing buckets as conditions on a due date column, the oldest last."""
+    return {
+        "current": due >= today,
+        "1-30": and_(due < today, due >= today - timedelta(days=30)),
+        "31-60": and_(due < today - timedelta(days=30), due >= today - timedelta(days=60)),
+        "61-90": and_(due < today - timedelta(days=60), due >= today - timedelta(days=90)),
+        "90+": due < today - timedelta(days=90),
+    }
+
+
+async def _receivables_by_manager(session: AsyncSession, caller: Caller, scope: Scope, today: date) -> dict:
+    """Per manager from the receivables aggregate: the ageing follows from each cell's due date, today."""
+    r = Receivables
+    n = func.sum(r.invoices)
+    columns = [n, func.sum(r.outstanding), func.coalesce(func.sum(r.invoices).filter(r.due_date < today), 0),
+               *(func.coalesce(func.sum(r.outstanding).filter(cond), 0) for cond in _ageing(r.due_date, today).values())]
+    rows = (await session.execute(
+        select(r.manager_id, *columns)
+        .where(r.currency == scope.currency, *await _owned(session, caller, scope, r.manager_id, r.department_id))
+        .group_by(r.manager_id).having(n > 0))).all()
+    return await _receivable_rows(session, "manager", rows)
+
+
+async def _receivable_rows(session: AsyncSession, by: str, rows: list) -> dict:
     names = await _user_names(session, {r[0] for r in rows}) if by == "manager" else {}
     out = []
     for r in rows:
@@ -217,14 +327,14 @@ async def receivables(session: AsyncSession, caller: Caller, scope: Scope, *, by
         name = amounts.pop() if by == "client" else names.get(k)
         out.append({"key": _key(k), "name": name, "invoices": n, "overdue_invoices": overdue_n,
                     "outstanding": money(total), "overdue": money(sum(amounts[1:], ZERO)),
-                    "ageing": {b: money(a) for b, a in zip(buckets, amounts)}})
+                    "ageing": {b: money(a) for b, a in zip(_AGEING, amounts)}})
     out.sort(key=lambda r: (-Decimal(r["overdue"]), -Decimal(r["outstanding"]), r["key"] or ""))
     return {"by": by, "rows": out}
 
 
 # 4. Deal duration ---------------------------------------------------------------------------------
 
-async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: str) -> dict:
+async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: str, facts: bool = False) -> dict:
     deals = await _deals(session, caller, scope)
     closed = (Deal.status.in_([DealStatus.WON.value, DealStatus.LOST.value]), Deal.opened_at.is_not(None),
               Deal.closed_at.is_not(None), *scope.within(Deal.closed_at), *deals)
@@ -253,7 +363,7 @@ async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
     order = _stage_positions()
     stage_rows = sorted(({"stage": s, "exits": n, "mean_days": round(float(avg) / 86400, 2)} for s, n, avg in stages),
                         key=lambda r: (order.get(r["stage"], 99), r["stage"]))
-    reached = await _reached(session, deals, scope.within(Deal.opened_at))
+    reached = await _funnel(session, caller, scope, facts)
     codes = [c for c, _ in domain.DEFAULT_STAGES]
     conversion = [{"from_stage": a, "to_stage": b, "reached": reached[a], "went_on": reached[b],
                    "conversion": share(reached[b], reached[a])}
@@ -305,6 +415,13 @@ async def _reached(session: AsyncSession, deals: list, cohort: list) -> dict[str
                 .where(*deals, *cohort).group_by(Deal.deal_id).subquery())
     furthest_p = case((per_deal.c.w > per_deal.c.p, per_deal.c.w), else_=per_deal.c.p)
     counts = dict((await session.execute(select(furthest_p, func.count()).group_by(furthest_p))).all())
+    return _reached_from(counts)
+
+
+def _reached_from(counts: dict[int, int]) -> dict[str, int]:
+    """Per stage, the deals whose furthest position is at or past it, from counts per furthest position."""
+    positions = _stage_positions()
+    won_position = len(positions)
     reached = {}
     for code, p in [*positions.items(), ("won", won_position)]:
         reached[code] = sum(n for q, n in counts.items() if q is not None and q >= p)
@@ -313,17 +430,29 @@ async def _reached(session: AsyncSession, deals: list, cohort: list) -> dict[str
 
 # 5. Losses ---------------------------------------------------------------------------------------
 
-async def losses(session: AsyncSession, caller: Caller, scope: Scope) -> dict:
-    lost = (Deal.status == DealStatus.LOST.value, *scope.within(Deal.closed_at))
+async def losses(session: AsyncSession, caller: Caller, scope: Scope, *, facts: bool = False) -> dict:
     team_scope = Scope(scope.start, scope.end, scope.department_id, None, scope.currency)
-    mine = (await session.execute(
-        select(Deal.owner_id, Deal.lost_reason, Deal.lost_at_stage, func.count())
-        .where(*lost, *await _deals(session, caller, scope))
-        .group_by(Deal.owner_id, Deal.lost_reason, Deal.lost_at_stage))).all()
-    team = (await session.execute(
-        select(Deal.lost_reason, Deal.lost_at_stage, func.count())
-        .where(*lost, *await _deals(session, caller, team_scope))
-        .group_by(Deal.lost_reason, Deal.lost_at_stage))).all()
+    if facts or not scope.on_months():
+        lost = (Deal.status == DealStatus.LOST.value, *scope.within(Deal.closed_at))
+        mine = (await session.execute(
+            select(Deal.owner_id, Deal.lost_reason, Deal.lost_at_stage, func.count())
+            .where(*lost, *await _deals(session, caller, scope))
+            .group_by(Deal.owner_id, Deal.lost_reason, Deal.lost_at_stage))).all()
+        team = (await session.execute(
+            select(Deal.lost_reason, Deal.lost_at_stage, func.count())
+            .where(*lost, *await _deals(session, caller, team_scope))
+            .group_by(Deal.lost_reason, Deal.lost_at_stage))).all()
+    else:
+        c, n = ClosedDeals, func.sum(ClosedDeals.deals)
+        lost = (c.status == DealStatus.LOST.value, *_months(scope, c.month))
+        mine = (await session.execute(
+            select(c.owner_id, c.lost_reason, c.lost_at_stage, n)
+            .where(*lost, *await _owned(session, caller, scope, c.owner_id, c.department_id))
+            .group_by(c.owner_id, c.lost_reason, c.lost_at_stage).having(n > 0))).all()
+        team = (await session.execute(
+            select(c.lost_reason, c.lost_at_stage, n)
+            .where(*lost, *await _owned(session, caller, team_scope, c.owner_id, c.department_id))
+            .group_by(c.lost_reason, c.lost_at_stage).having(n > 0))).all()
     team_total = sum(n for *_, n in team)
     team_counts = {(r, s): n for r, s, n in team}
     per_manager: dict = defaultdict(int)
@@ -341,10 +470,18 @@ async def losses(session: AsyncSession, caller: Caller, scope: Scope) -> dict:
 
 # 6. Results --------------------------------------------------------------------------------------
 
-async def results(session: AsyncSession, caller: Caller, scope: Scope, *, by: str, period: Period) -> dict:
+async def results(session: AsyncSession, caller: Caller, scope: Scope, *, by: str, period: Period,
+                  facts: bool = False) -> dict:
     deals = await _deals(session, caller, scope)
     year, month = extract("year", Deal.closed_at), extract("month", Deal.closed_at)
-    if by == "manager":
+    if by == "manager" and not facts and scope.on_months():
+        c, n = ClosedDeals, func.sum(ClosedDeals.deals)
+        raw = [(k, m.year, m.month, count, revenue) for k, m, count, revenue in (await session.execute(
+            select(c.owner_id, c.month, n, func.sum(c.amount))
+            .where(c.status == DealStatus.WON.value, c.currency == scope.currency, *_months(scope, c.month),
+                   *await _owned(session, caller, scope, c.owner_id, c.department_id))
+            .group_by(c.owner_id, c.month).having(n > 0))).all()]
+    elif by == "manager":
         key, amount = Deal.owner_id, Deal.amount
         stmt = select(key, year, month, func.count(distinct(Deal.deal_id)), func.sum(amount))
     else:
@@ -353,7 +490,8 @@ async def results(session: AsyncSession, caller: Caller, scope: Scope, *, by: st
                 .join(DealLine, DealLine.deal_id == Deal.deal_id))
         if by == "product_group":
             stmt = stmt.outerjoin(Product, Product.product_id == DealLine.product_id)
-    raw = (await session.execute(stmt.where(*_won(scope), *deals).group_by(key, year, month))).all()
+    if by != "manager" or facts or not scope.on_months():
+        raw = (await session.execute(stmt.where(*_won(scope), *deals).group_by(key, year, month))).all()
     cells: dict = defaultdict(lambda: [0, ZERO])
     periods: set[str] = set()
     for k, y, m, n, revenue in raw:
@@ -398,8 +536,33 @@ _SEGMENTS = {"source": (Client.source_id, Client.source_name), "region": (Client
              "industry": (Client.industry_id, Client.industry_name)}
 
 
-async def segments(session: AsyncSession, caller: Caller, scope: Scope, *, by: str) -> dict:
+async def segments(session: AsyncSession, caller: Caller, scope: Scope, *, by: str, facts: bool = False) -> dict:
     """Client cards (opened in the period), the deals opened in it, how many of those were won and for how much."""
+    if facts or not scope.on_months():
+        return await _segments_facts(session, caller, scope, by)
+    cs, ds = ClientSegments, DealSegments
+    view = sight(caller, Kind.REPORT)
+    seen = await _owned(session, caller, scope, cs.owner_id, cs.department_id)
+    if view.clients_only:
+        seen.append(cs.status == "client")
+    n = func.sum(cs.clients)
+    cards = (await session.execute(
+        select(cs.key_id, func.max(cs.label).filter(cs.clients > 0), n)
+        .where(cs.kind == by, cs.in_base.is_(True), *seen, *_months(scope, cs.month))
+        .group_by(cs.key_id).having(n > 0))).all()
+    names = dict((await session.execute(
+        select(cs.key_id, func.max(cs.label).filter(cs.clients > 0)).where(cs.kind == by, cs.key_id.is_not(None))
+        .group_by(cs.key_id).having(n > 0))).all())
+    m = func.sum(ds.deals)
+    deals = (await session.execute(
+        select(ds.key_id, m, func.sum(ds.won), func.sum(ds.won_amount).filter(ds.currency == scope.currency))
+        .where(ds.kind == by, *_months(scope, ds.month),
+               *await _owned(session, caller, scope, ds.owner_id, ds.department_id))
+        .group_by(ds.key_id).having(m > 0))).all()
+    return _segment_rows(by, cards, names, deals)
+
+
+async def _segments_facts(session: AsyncSession, caller: Caller, scope: Scope, by: str) -> dict:
     key, label = _SEGMENTS[by]
     cards = (await session.execute(
         select(key, func.max(label), func.count()).where(*await _clients(session, caller, scope),
@@ -411,11 +574,15 @@ async def segments(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
                func.sum(Deal.amount).filter(Deal.status == DealStatus.WON.value, Deal.currency == scope.currency))
         .outerjoin(Client, Client.company_id == Deal.company_id)
         .where(*await _deals(session, caller, scope), *scope.within(Deal.opened_at)).group_by(deal_key))).all()
+    names = dict((await session.execute(select(key, func.max(label)).where(key.is_not(None))
+                                        .group_by(key))).all())
+    return _segment_rows(by, cards, names, deals)
+
+
+def _segment_rows(by: str, cards: list, names: dict, deals: list) -> dict:
     rows: dict = defaultdict(lambda: {"name": None, "clients": 0, "deals": 0, "won": 0, "revenue": ZERO})
     for k, name, n in cards:
         rows[k].update(name=name, clients=n)
-    names = dict((await session.execute(select(key, func.max(label)).where(key.is_not(None))
-                                        .group_by(key))).all())
     for k, n, won, revenue in deals:
         rows[k].update(deals=n, won=won, revenue=revenue or ZERO)
         rows[k]["name"] = rows[k]["name"] or names.get(k)
@@ -482,8 +649,39 @@ async def marketing(session: AsyncSession, caller: Caller, scope: Scope, *, wind
 VOLUME_DIMENSIONS = ("department", "manager", "product_group", "product", "region", "industry", "source", "period")
 
 
-async def volume(session: AsyncSession, caller: Caller, scope: Scope, *, by: list[str], period: Period) -> dict:
+async def volume(session: AsyncSession, caller: Caller, scope: Scope, *, by: list[str], period: Period,
+                 facts: bool = False) -> dict:
     by = list(dict.fromkeys(by))
+    by_product = bool({"product", "product_group"} & set(by))
+    if not facts and scope.on_months() and set(by) <= {"department", "manager", "period"}:
+        raw = await _volume_cells(session, caller, scope, by)
+    else:
+        raw = await _volume_facts(session, caller, scope, by)
+    return await _volume_report(session, by, period, by_product, raw)
+
+
+async def _volume_cells(session: AsyncSession, caller: Caller, scope: Scope, by: list[str]) -> list:
+    """Rows shaped as `_volume_facts` gives them, from the closed deals aggregate."""
+    c = ClosedDeals
+    columns = []
+    for d in by:
+        columns.append({"department": c.department_id, "manager": c.owner_id, "period": c.month}[d])
+    n = func.coalesce(func.sum(c.deals), 0)
+    stmt = select(*columns, n, func.sum(c.amount)).where(
+        c.status == DealStatus.WON.value, c.currency == scope.currency, *_months(scope, c.month),
+        *await _owned(session, caller, scope, c.owner_id, c.department_id))
+    if columns:  # without any, one row over everything, as the facts' query gives, also when it is empty
+        stmt = stmt.group_by(*columns).having(n > 0)
+    out = []
+    for r in (await session.execute(stmt)).all():
+        values = []
+        for d, v in zip(by, r):
+            values += [v.year, v.month] if d == "period" and v is not None else [None, None] if d == "period" else [v]
+        out.append((*values, *r[len(by):]))
+    return out
+
+
+async def _volume_facts(session: AsyncSession, caller: Caller, scope: Scope, by: list[str]) -> list:
     by_product = bool({"product", "product_group"} & set(by))
     columns, labels = [], []
     year, month = extract("year", Deal.closed_at), extract("month", Deal.closed_at)
@@ -511,7 +709,10 @@ async def volume(session: AsyncSession, caller: Caller, scope: Scope, *, by: lis
     stmt = stmt.where(*_won(scope), *await _deals(session, caller, scope))
     if columns:
         stmt = stmt.group_by(*columns)
-    raw = (await session.execute(stmt)).all()
+    return (await session.execute(stmt)).all()
+
+
+async def _volume_report(session: AsyncSession, by: list[str], period: Period, by_product: bool, raw: list) -> dict:
     labels_of = {d: await _dimension_names(session, d) for d in by if d != "period"}
     cells: dict = defaultdict(lambda: [0, ZERO])
     for r in raw:
@@ -554,8 +755,20 @@ async def _dimension_names(session: AsyncSession, d: str) -> dict:
 
 # 11. Funnel --------------------------------------------------------------------------------------
 
-async def funnel(session: AsyncSession, caller: Caller, scope: Scope) -> dict:
-    reached = await _reached(session, await _deals(session, caller, scope), scope.within(Deal.opened_at))
+async def _funnel(session: AsyncSession, caller: Caller, scope: Scope, facts: bool) -> dict[str, int]:
+    """How many of the deals opened in the period reached each stage, and were won."""
+    if facts or not scope.on_months():
+        return await _reached(session, await _deals(session, caller, scope), scope.within(Deal.opened_at))
+    n = func.sum(Funnel.deals)
+    counts = dict((await session.execute(
+        select(Funnel.furthest, n).where(*_months(scope, Funnel.month), *await _owned(
+            session, caller, scope, Funnel.owner_id, Funnel.department_id))
+        .group_by(Funnel.furthest).having(n > 0))).all())
+    return _reached_from(counts)
+
+
+async def funnel(session: AsyncSession, caller: Caller, scope: Scope, *, facts: bool = False) -> dict:
+    reached = await _funnel(session, caller, scope, facts)
     first = reached[domain.DEFAULT_STAGES[0][0]]
     rows = [{"stage": code, "reached": n, "share_of_first_contacts": share(n, first)} for code, n in reached.items()]
     return {"first_contacts": first, "won": reached["won"], "win_rate": share(reached["won"], first), "rows": rows}
@@ -563,21 +776,32 @@ async def funnel(session: AsyncSession, caller: Caller, scope: Scope) -> dict:
 
 # 12. Forecast ------------------------------------------------------------------------------------
 
-async def forecast(session: AsyncSession, caller: Caller, scope: Scope) -> dict:
-    year, month = extract("year", Deal.expected_close_date), extract("month", Deal.expected_close_date)
-    raw = (await session.execute(
-        select(year, month, Deal.stage, func.count(), func.sum(Deal.amount))
-        .where(Deal.status == DealStatus.OPEN.value, Deal.currency == scope.currency,
-               *scope.within_dates(Deal.expected_close_date), *await _deals(session, caller, scope))
-        .group_by(year, month, Deal.stage))).all()
-    weights = dict(domain.DEFAULT_STAGES)
+async def forecast(session: AsyncSession, caller: Caller, scope: Scope, *, facts: bool = False) -> dict:
+    """Each open deal weighs its amount times its stage's probability (`domain.weight`)."""
+    if facts or not scope.on_month_dates():
+        year, month = extract("year", Deal.expected_close_date), extract("month", Deal.expected_close_date)
+        default = case(dict(domain.DEFAULT_STAGES), value=Deal.stage, else_=ZERO)
+        weight = func.coalesce(Deal.probability, default)
+        raw = (await session.execute(
+            select(year, month, func.count(), func.sum(Deal.amount), func.sum(Deal.amount * weight))
+            .where(Deal.status == DealStatus.OPEN.value, Deal.currency == scope.currency,
+                   *scope.within_dates(Deal.expected_close_date), *await _deals(session, caller, scope))
+            .group_by(year, month))).all()
+    else:
+        o, n = OpenDeals, func.sum(OpenDeals.deals)
+        raw = [(m.year if m else None, m.month if m else None, count, amount, weighted)
+               for m, count, amount, weighted in (await session.execute(
+                   select(o.close_month, n, func.sum(o.amount), func.sum(o.weighted))
+                   .where(o.currency == scope.currency, *scope.within_dates(o.close_month),
+                          *await _owned(session, caller, scope, o.owner_id, o.department_id))
+                   .group_by(o.close_month).having(n > 0))).all()]
     months: dict = defaultdict(lambda: {"deals": 0, "amount": ZERO, "weighted": ZERO})
-    for y, m, stage, n, amount in raw:
+    for y, m, n, amount, weighted in raw:
         key = f"{int(y)}-{int(m):02d}" if y is not None else "unscheduled"
         cell = months[key]
         cell["deals"] += n
         cell["amount"] += amount or ZERO
-        cell["weighted"] += (amount or ZERO) * weights.get(stage, ZERO)
+        cell["weighted"] += weighted or ZERO
     rows = [{"month": k, "deals": v["deals"], "amount": money(v["amount"]), "weighted": money(v["weighted"])}
             for k, v in sorted(months.items(), key=lambda kv: (kv[0] == "unscheduled", kv[0]))]
     return {"rows": rows, "total": {"deals": sum(v["deals"] for v in months.values()),

@@ -40,7 +40,7 @@ class Client(Base):
     source_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     source_name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str | None] = mapped_column(String(20), index=True)
-    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     activity_count: Mapped[int] = mapped_column(Integer, default=0)
     version: Mapped[int] = mapped_column(Integer, default=0)
@@ -142,6 +142,16 @@ class Deal(Base):
     lost_version: Mapped[int] = mapped_column(Integer, default=0)
     closed_version: Mapped[int] = mapped_column(Integer, default=0)
     lines_version: Mapped[int] = mapped_column(Integer, default=0)
+    # The win probability of `stage` in the deal's pipeline, as the event that set the stage said.
+    probability: Mapped[Decimal | None] = mapped_column(Numeric(6, 4))
+    # The furthest position in the funnel (`domain.FUNNEL_POSITIONS`, -1 for another pipeline's stage) of any
+    # step of the deal stored in `deal_transitions`; None while none is.
+    reached: Mapped[int | None] = mapped_column(Integer)
+    # The client card's region, industry and source as the card last said: copies the segment aggregates key
+    # the deal by, kept by the card's projection.
+    client_region_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    client_industry_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    client_source_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class DealLine(Base):
@@ -183,6 +193,12 @@ class Invoice(Base):
     paid: Mapped[Decimal] = mapped_column(Money, default=0)
     credited: Mapped[Decimal] = mapped_column(Money, default=0)
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who answers for the debt: the deal's manager and department, else the client card's. Copies kept by the
+    # deal and card projections, for the receivables aggregate.
+    deal_owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    deal_department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    client_owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    client_department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class Allocation(Base):
@@ -240,7 +256,156 @@ class InactivityAlert(Base):
     sequence: Mapped[int] = mapped_column(Integer, default=1)
 
 
+# --- aggregates: what the reports read, kept by the projections in the transaction of the facts ----------
+# Each row is one cell: `cell` is a digest of the key columns (which may be NULL, and NULLs never meet in a
+# unique index), the measures are sums over the facts in the cell. See `aggregates`.
+
+class OpenDeals(Base):
+    """Open deals by manager, department, stage, currency and expected close month (workload, forecast)."""
+
+    __tablename__ = "agg_open_deals"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    stage: Mapped[str | None] = mapped_column(String(50))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    close_month: Mapped[date | None] = mapped_column(Date)
+    deals: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[Decimal] = mapped_column(Numeric(24, 2), default=0)
+    weighted: Mapped[Decimal] = mapped_column(Numeric(28, 6), default=0)
+
+
+class ClosedDeals(Base):
+    """Won and lost deals by close month, manager, department, currency and, for losses, reason and stage
+    (losses, results by manager, sales volume by manager, department and period)."""
+
+    __tablename__ = "agg_closed_deals"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[date | None] = mapped_column(Date)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    status: Mapped[str] = mapped_column(String(10))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    lost_reason: Mapped[str | None] = mapped_column(String(300))
+    lost_at_stage: Mapped[str | None] = mapped_column(String(50))
+    deals: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[Decimal] = mapped_column(Numeric(24, 2), default=0)
+
+
+class Funnel(Base):
+    """Deals by opening month, manager, department and the furthest funnel position they reached (funnel)."""
+
+    __tablename__ = "agg_funnel"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[date | None] = mapped_column(Date)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    furthest: Mapped[int] = mapped_column(Integer)
+    deals: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ClientCards(Base):
+    """Client cards in the base by manager, department and status (workload)."""
+
+    __tablename__ = "agg_client_cards"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    status: Mapped[str | None] = mapped_column(String(20))
+    clients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DealSegments(Base):
+    """Deals by segment (`kind` region, industry or source, and its id), opening month, manager, department and
+    currency: opened, won, and the revenue of those won (contact sources, the client base by region and
+    industry)."""
+
+    __tablename__ = "agg_deal_segments"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    month: Mapped[date | None] = mapped_column(Date)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    deals: Mapped[int] = mapped_column(Integer, default=0)
+    won: Mapped[int] = mapped_column(Integer, default=0)
+    won_amount: Mapped[Decimal] = mapped_column(Numeric(24, 2), default=0)
+
+
+class ClientSegments(Base):
+    """Client cards by segment (kind, id and the name the card gives it), month created, manager, department,
+    status, and whether the card is in the base (not merged into another)."""
+
+    __tablename__ = "agg_client_segments"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    label: Mapped[str | None] = mapped_column(String(200))
+    month: Mapped[date | None] = mapped_column(Date)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    status: Mapped[str | None] = mapped_column(String(20))
+    in_base: Mapped[bool] = mapped_column(Boolean)
+    clients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Receivables(Base):
+    """Unpaid invoices by manager, department, currency and due date: how many and what is outstanding; the
+    ageing follows from the due date when the report is asked for (receivables by manager)."""
+
+    __tablename__ = "agg_receivables"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    manager_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    due_date: Mapped[date | None] = mapped_column(Date)
+    invoices: Mapped[int] = mapped_column(Integer, default=0)
+    outstanding: Mapped[Decimal] = mapped_column(Numeric(24, 2), default=0)
+
+
+class ClientSilence(Base):
+    """Client cards in the base by manager, department, status and the day of their last history entry (or, with
+    none, the day they were created): who has gone silent since a moment follows from the days before it, and
+    the few cards of that moment's own day (inactivity)."""
+
+    __tablename__ = "agg_client_silence"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    status: Mapped[str | None] = mapped_column(String(20))
+    last_day: Mapped[date | None] = mapped_column(Date)
+    created_day: Mapped[date | None] = mapped_column(Date)
+    clients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Activities(Base):
+    """History entries (not the system's own) by month, author, and the manager, department and status of the
+    card in the base they belong to (inactivity: who logs little)."""
+
+    __tablename__ = "agg_activities"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[date] = mapped_column(Date)
+    author_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    status: Mapped[str | None] = mapped_column(String(20))
+    entries: Mapped[int] = mapped_column(Integer, default=0)
+
+
+AGGREGATES = ("agg_client_silence", "agg_activities", "agg_receivables", "agg_open_deals", "agg_closed_deals",
+              "agg_funnel", "agg_client_cards", "agg_deal_segments", "agg_client_segments")
+
 # Every read model: what `rebuild` empties before the topics are read again from the start.
 READ_MODELS = ("clients", "activities", "meetings", "users", "departments", "products", "deals", "deal_lines",
                "deal_transitions", "invoices", "payment_allocations", "invoice_credits", "marketing_events",
-               "marketing_participants")
+               "marketing_participants", *AGGREGATES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,12 +60,13 @@ def _lines_payload(model: domain.Deal) -> list[dict]:
                  discount_percent=l.discount_percent, total=l.total(model.currency)) for l in model.lines]
 
 
-def _card(row: Deal) -> dict:
+def _card(row: Deal, model: domain.Deal) -> dict:
     return dict(deal_id=row.id, title=row.title, company_id=row.company_id, owner_id=row.owner_id,
                 department_id=row.department_id, pipeline_id=row.pipeline_id, stage=row.stage_code,
                 status=row.status, amount=row.amount, currency=row.currency,
                 expected_close_date=row.expected_close_date, source_id=row.source_id,
-                marketing_event_id=row.marketing_event_id, opened_at=row.opened_at)
+                marketing_event_id=row.marketing_event_id, opened_at=row.opened_at,
+                stage_probability=_probability(model.pipeline, row.stage_code))
 
 
 def _when(caller: Caller, model: domain.Deal, at: datetime | None, field: str = "at") -> datetime:
@@ -73,10 +75,15 @@ def _when(caller: Caller, model: domain.Deal, at: datetime | None, field: str = 
     return model.check_recorded_time(when, field) if at is not None else when
 
 
-def _stage_changed(uow: UnitOfWork, row: Deal, t: domain.Transition) -> None:
+def _probability(pipeline: domain.Pipeline, code: str) -> Decimal | None:
+    return next((s.probability for s in pipeline.stages if s.code == code), None)
+
+
+def _stage_changed(uow: UnitOfWork, row: Deal, model: domain.Deal, t: domain.Transition) -> None:
     uow.emit(ev.DealStageChanged(
         deal_id=row.id, company_id=row.company_id, owner_id=row.owner_id, pipeline_id=row.pipeline_id,
-        from_stage=t.from_stage, to_stage=t.to_stage, at=t.at, seconds_in_previous=t.seconds_in_previous,
+        from_stage=t.from_stage, to_stage=t.to_stage, to_probability=_probability(model.pipeline, t.to_stage),
+        at=t.at, seconds_in_previous=t.seconds_in_previous,
         kind=str(t.kind), comment=t.comment, cause_event_id=uuid.UUID(t.cause) if t.cause else None,
         author_id=t.author_id), subject=row.id, sequence=row.version, time=t.at)
 
@@ -309,7 +316,7 @@ async def open_deal(uow: UnitOfWork, data: schemas.DealCreate, caller: Caller, c
     await s.flush()
     await repository.save_lines(s, row.id, model.lines)
     repository.add_transition(s, row.id, transition)
-    uow.emit(ev.DealOpened(**_card(row), lines=_lines_payload(model)), subject=row.id, sequence=1, time=at)
+    uow.emit(ev.DealOpened(**_card(row, model), lines=_lines_payload(model)), subject=row.id, sequence=1, time=at)
     await uow.commit()
     return row
 
@@ -338,7 +345,7 @@ async def update_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.DealUpd
             setattr(row, f, getattr(data, f))
     repository.copy_state(row, model)
     _bump(row)
-    uow.emit(ev.DealUpdated(**_card(row), changed=sorted(fields), lines=_lines_payload(model)),
+    uow.emit(ev.DealUpdated(**_card(row, model), changed=sorted(fields), lines=_lines_payload(model)),
              subject=row.id, sequence=row.version)
     await uow.commit()
     return row
@@ -352,7 +359,7 @@ async def reassign_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.DealR
     _may_hold(caller, data.owner_id, department_id)
     row.owner_id, row.department_id = data.owner_id, department_id
     _bump(row)
-    uow.emit(ev.DealUpdated(**_card(row), changed=["owner_id"], lines=_lines_payload(model)),
+    uow.emit(ev.DealUpdated(**_card(row, model), changed=["owner_id"], lines=_lines_payload(model)),
              subject=row.id, sequence=row.version)
     await uow.commit()
     return row
@@ -362,7 +369,7 @@ async def _apply(uow: UnitOfWork, row: Deal, model: domain.Deal, transition: dom
     repository.copy_state(row, model)
     _bump(row)
     repository.add_transition(uow.session, row.id, transition)
-    _stage_changed(uow, row, transition)
+    _stage_changed(uow, row, model, transition)
 
 
 async def move_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Move, caller: Caller,
@@ -399,7 +406,7 @@ async def advance_automatically(uow: UnitOfWork, deal_id: uuid.UUID, stage_code:
     kept[index].from_stage, kept[index].seconds_in_previous = rewritten.from_stage, rewritten.seconds_in_previous
     repository.add_transition(s, row.id, inserted)
     _bump(row)
-    _stage_changed(uow, row, inserted)
+    _stage_changed(uow, row, model, inserted)
     return row
 
 
@@ -509,6 +516,7 @@ async def reopen_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.Reopen,
     row.lost_reason_id = None
     await _apply(uow, row, model, transition)
     uow.emit(ev.DealReopened(deal_id=row.id, company_id=row.company_id, to_stage=transition.to_stage,
+                             to_probability=_probability(model.pipeline, transition.to_stage),
                              at=transition.at, comment=data.comment), subject=row.id, sequence=row.version,
              time=transition.at)
     await uow.commit()

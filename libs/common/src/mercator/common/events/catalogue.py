@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 
 class EventPayload(BaseModel):
@@ -196,6 +196,9 @@ class DealCard(EventPayload):
     source_id: uuid.UUID | None = None
     marketing_event_id: uuid.UUID | None = None
     opened_at: datetime
+    # The win probability of `stage` in the deal's pipeline when this was written: stages are data, and a
+    # forecast elsewhere needs no copy of the pipelines to weigh the deal.
+    stage_probability: Amount | None = None
 
 
 class DealLinePayload(BaseModel):
@@ -233,6 +236,7 @@ class DealStageChanged(EventPayload):
     comment: str | None = None
     cause_event_id: uuid.UUID | None = None
     author_id: uuid.UUID | None = None
+    to_probability: Amount | None = Field(None, description="the win probability of `to_stage` in the pipeline")
 
 
 @event("deals", "deal")
@@ -317,6 +321,7 @@ class DealReopened(EventPayload):
     to_stage: str
     at: datetime
     comment: str | None = None
+    to_probability: Amount | None = Field(None, description="the win probability of `to_stage` in the pipeline")
 
 
 class ProductCard(EventPayload):
