@@ -526,7 +526,6 @@ async def test_the_newest_screens_fit_a_phone_with_their_primary_action_in_reach
         await page.goto("/billing")
         await expect(page.get_by_role("heading", name="Invoices")).to_be_visible()
         await fits("22-billing", page.get_by_role("button", name="+ Record a payment"))
-        await fits("23-deliveries", page.get_by_test_id("deliveries"))
 
         await page.goto("/admin")
         await page.get_by_role("tab", name="Templates").click()
