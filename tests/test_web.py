@@ -296,6 +296,7 @@ async def test_an_open_board_follows_a_move_made_elsewhere_without_a_reload(syst
         await page.get_by_label("Owner").select_option(label="My department")
         card = page.locator(f"[data-deal='{deal_id}']")
         await expect(page.get_by_test_id("column-interest").locator(f"[data-deal='{deal_id}']")).to_be_visible()
+        await expect(card).to_contain_text("Anna Petrova")  # the head sees whose deal it is, by name
         await expect(page.get_by_test_id("live")).to_have_class(re.compile(r"\bon\b"))
         await page.evaluate("window.__sameDocument = true")
         token = await system.token(system.users["anna"]["email"])
@@ -492,5 +493,50 @@ async def test_the_deliveries_list_shows_a_waybill_and_marks_it_delivered(system
         await shot(page, "desktop-15-deliveries")
         async with system.api(token) as api:
             assert (await api.get("/api/v1/deliveries", params={"deal_id": deal_id})).json()[0]["status"] == "delivered"
+    finally:
+        await page.context.close()
+
+
+async def test_the_newest_screens_fit_a_phone_with_their_primary_action_in_reach(system, browser):
+    """At 390 × 844 the marketing events, billing (invoices and deliveries), administration's templates and the
+    dashboards scroll only up and down, and each screen's first action is on the screen, whole, and works."""
+    from playwright.async_api import expect
+    page = await page_for(browser, system, PHONE)
+
+    async def fits(name: str, action) -> None:
+        await action.scroll_into_view_if_needed()
+        await expect(action).to_be_visible()
+        box = await action.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (name, box)
+        wide = await page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= PHONE["width"], f"{name}: the page is {wide} px wide on a {PHONE['width']} px phone"
+        await shot(page, f"phone-{name}")
+
+    try:
+        await sign_in(page, system.users["helen"]["email"])
+        await page.goto("/marketing")
+        await expect(page.get_by_role("heading", name="Marketing events")).to_be_visible()
+        new_event = page.get_by_role("button", name="New marketing event")
+        await fits("20-marketing-events", new_event)
+        await new_event.click()
+        await expect(page.get_by_role("form", name="New marketing event")).to_be_visible()
+        await fits("21-new-marketing-event", page.get_by_role("form", name="New marketing event")
+                   .get_by_role("button", name="Create"))
+
+        await page.goto("/billing")
+        await expect(page.get_by_role("heading", name="Invoices")).to_be_visible()
+        await fits("22-billing", page.get_by_role("button", name="+ Record a payment"))
+
+        await page.goto("/admin")
+        await page.get_by_role("tab", name="Templates").click()
+        new_template = page.get_by_role("button", name="+ New template")
+        await fits("24-templates", new_template)
+        await new_template.click()
+        await fits("25-new-template", page.get_by_role("form", name="New template").get_by_role("button", name="Create"))
+
+        await page.goto("/dashboards")
+        await expect(page.get_by_role("heading", name="Dashboards")).to_be_visible()
+        await fits("26-dashboards", page.get_by_label("Report", exact=True))
+        assert not page.errors, page.errors
     finally:
         await page.context.close()

@@ -475,6 +475,37 @@ interface I18n {
 
 const Ctx = createContext<I18n>(null!);
 
+/** Words, numbers, money and dates in one language's locale (Russian as in Russia, English as in Britain). */
+export function formatting(lang: Lang): Omit<I18n, "setLang"> {
+  const locale = lang === "ru" ? "ru-RU" : "en-GB";
+  const d = dicts[lang];
+  const dateFmt = new Intl.DateTimeFormat(locale, { dateStyle: "medium" });
+  const dtFmt = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" });
+  const numFmt = new Intl.NumberFormat(locale, { maximumFractionDigits: 2 });
+  const moneyFmts = new Map<string, Intl.NumberFormat>();
+  return {
+    lang,
+    t: (k) => (d as Record<string, string>)[k] ?? k,
+    money: (amount, currency) => {
+      if (amount === null || amount === undefined || amount === "") return "—";
+      let f = moneyFmts.get(currency);
+      if (!f) {
+        try {
+          f = new Intl.NumberFormat(locale, { style: "currency", currency, maximumFractionDigits: 2 });
+        } catch {
+          f = numFmt;
+        }
+        moneyFmts.set(currency, f);
+      }
+      return f.format(Number(amount));
+    },
+    num: (n) => numFmt.format(Number(n)),
+    // A date-only value (YYYY-MM-DD) is a calendar day, not a UTC midnight to shift into the local zone.
+    date: (iso) => (iso ? dateFmt.format(new Date(iso.length === 10 ? `${iso}T12:00:00` : iso)) : "—"),
+    dateTime: (iso) => (iso ? dtFmt.format(new Date(iso)) : "—"),
+  };
+}
+
 function initial(): Lang {
   const saved = localStorage.getItem("mercator.lang");
   if (saved === "ru" || saved === "en") return saved;
@@ -484,37 +515,13 @@ function initial(): Lang {
 export function I18nProvider({ children }: { children: ReactNode }) {
   const [lang, setLangState] = useState<Lang>(initial);
   const value = useMemo<I18n>(() => {
-    const locale = lang === "ru" ? "ru-RU" : "en-GB";
-    const d = dicts[lang];
-    const dateFmt = new Intl.DateTimeFormat(locale, { dateStyle: "medium" });
-    const dtFmt = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" });
-    const numFmt = new Intl.NumberFormat(locale, { maximumFractionDigits: 2 });
-    const moneyFmts = new Map<string, Intl.NumberFormat>();
     document.documentElement.lang = lang;
     return {
-      lang,
+      ...formatting(lang),
       setLang: (l) => {
         localStorage.setItem("mercator.lang", l);
         setLangState(l);
       },
-      t: (k) => (d as Record<string, string>)[k] ?? k,
-      money: (amount, currency) => {
-        if (amount === null || amount === undefined || amount === "") return "—";
-        let f = moneyFmts.get(currency);
-        if (!f) {
-          try {
-            f = new Intl.NumberFormat(locale, { style: "currency", currency, maximumFractionDigits: 2 });
-          } catch {
-            f = numFmt;
-          }
-          moneyFmts.set(currency, f);
-        }
-        return f.format(Number(amount));
-      },
-      num: (n) => numFmt.format(Number(n)),
-      // A date-only value (YYYY-MM-DD) is a calendar day, not a UTC midnight to shift into the local zone.
-      date: (iso) => (iso ? dateFmt.format(new Date(iso.length === 10 ? `${iso}T12:00:00` : iso)) : "—"),
-      dateTime: (iso) => (iso ? dtFmt.format(new Date(iso)) : "—"),
     };
   }, [lang]);
   return <Ctx.Provider value={value}>{children}</Ctx.Provider>;

@@ -3,12 +3,9 @@
 import { useEffect, useState } from "react";
 import { useQueryClient } from "@tanstack/react-query";
 import { accessToken, get } from "./api";
+import { debounce, takeEvents, type LiveEvent } from "./sse";
 
-export interface LiveEvent {
-  type: string;
-  id?: string;
-  data: Record<string, unknown>;
-}
+export type { LiveEvent };
 
 type Listener = (e: LiveEvent) => void;
 const listeners = new Set<Listener>();
@@ -25,12 +22,9 @@ export function useLive(enabled: boolean): boolean {
   useEffect(() => {
     if (!enabled) return;
     const stop = new AbortController();
-    let timer: ReturnType<typeof setTimeout> | undefined;
     // Events come in bursts (a move writes a transition and a history entry): one refresh per burst.
-    const refresh = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => client.invalidateQueries({ predicate: (q) => q.queryKey[0] !== "me" }), 150);
-    };
+    const burst = debounce(() => client.invalidateQueries({ predicate: (q) => q.queryKey[0] !== "me" }), 150);
+    const refresh = burst.call;
     (async () => {
       let pause = 1000;
       let first = true;
@@ -54,26 +48,11 @@ export function useLive(enabled: boolean): boolean {
             const { value, done } = await reader.read();
             if (done) break;
             buffer += value;
-            let cut;
-            while ((cut = buffer.indexOf("\n\n")) >= 0) {
-              const block = buffer.slice(0, cut);
-              buffer = buffer.slice(cut + 2);
-              const event: LiveEvent = { type: "message", data: {} };
-              for (const line of block.split("\n")) {
-                if (line.startsWith("event:")) event.type = line.slice(6).trim();
-                else if (line.startsWith("id:")) event.id = line.slice(3).trim();
-                else if (line.startsWith("data:")) {
-                  try {
-                    event.data = JSON.parse(line.slice(5));
-                  } catch {
-                    /* a keep-alive comment or a partial line */
-                  }
-                }
-              }
-              if (event.type !== "message") {
-                listeners.forEach((f) => f(event));
-                refresh();
-              }
+            const taken = takeEvents(buffer);
+            buffer = taken.rest;
+            for (const event of taken.events) {
+              listeners.forEach((f) => f(event));
+              refresh();
             }
           }
         } catch {
@@ -87,7 +66,7 @@ export function useLive(enabled: boolean): boolean {
     })();
     return () => {
       stop.abort();
-      clearTimeout(timer);
+      burst.cancel();
     };
   }, [enabled, client]);
   return connected;

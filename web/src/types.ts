@@ -116,6 +116,27 @@ export interface Deal {
   offers: Offer[];
 }
 
+/** A deal as the board's card shows it (`/board/cards`). */
+export interface BoardCard {
+  id: string;
+  title: string;
+  amount: string | null;
+  currency: string;
+  owner_id: string;
+  owner_name: string | null;
+  stage: string;
+  version: number;
+  stalled: boolean;
+}
+
+/** A colleague as every signed-in user may see them (`/people`). */
+export interface Person {
+  id: string;
+  name: string;
+  department_id: string | null;
+  active: boolean;
+}
+
 export interface Stage {
   code: string;
   name: string;

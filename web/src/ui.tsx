@@ -1,8 +1,9 @@
 // Small pieces every screen uses: the signed-in user, errors from the API, form fields.
-import { createContext, useContext, type ReactNode } from "react";
-import { ApiError } from "./api";
+import { createContext, useContext, useMemo, type ReactNode } from "react";
+import { useQuery } from "@tanstack/react-query";
+import { ApiError, all } from "./api";
 import { useI18n } from "./i18n";
-import type { Me } from "./types";
+import type { Me, Person } from "./types";
 
 export const MeContext = createContext<Me>(null!);
 export const useMe = () => useContext(MeContext);
@@ -65,6 +66,15 @@ export function today(days = 0): string {
   d.setDate(d.getDate() + days);
   const pad = (n: number) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+/** A colleague's name by id, from the directory every signed-in user reads (an id's start until it comes). */
+export function usePersonName(): (id: string | null | undefined) => string {
+  const people = useQuery({ queryKey: ["people"], queryFn: () => all<Person>("/people"), staleTime: 5 * 60_000 });
+  return useMemo(() => {
+    const names = new Map((people.data ?? []).map((p) => [p.id, p.name]));
+    return (id: string | null | undefined) => (id ? names.get(id) ?? shortId(id) : "—");
+  }, [people.data]);
 }
 
 export function shortId(id: string | null | undefined) {

@@ -173,3 +173,47 @@ async def test_settings_are_read_by_everyone_and_changed_by_heads(people):
     made = next(p for p in (await c["anna"].get("/api/v1/products")).json()["items"] if p["code"] == "SE-9")
     assert (await c["anna"].patch(f"/api/v1/products/{made['id']}", json={"name": "X"})).status_code == 403
     assert (await c["head"].patch(f"/api/v1/products/{made['id']}", json={"name": "X"})).status_code == 200
+
+
+async def test_the_boards_lean_cards_hold_only_what_the_caller_sees_with_the_owners_name(app, people, card_event):
+    c, who = people
+    company = await card_event()
+    # The deals service learns names from the gateway's events; Boris's name has not arrived yet.
+    await replica_user(app, who["anna"].user_id, "Анна Петрова", NORTH_EAST)
+    anna = await open_deal(c["anna"], company, department_id=str(NORTH_EAST), stage="needs")
+    boris = await open_deal(c["boris"], company)
+    won = await open_deal(c["anna"], company, department_id=str(NORTH_EAST))
+    assert (await c["anna"].post(f"/api/v1/deals/{won['id']}/win", json={})).status_code == 200
+
+    def cards(r) -> list[dict]:
+        assert r.status_code == 200, r.text
+        return r.json()["items"]
+
+    mine = cards(await c["anna"].get("/api/v1/board/cards"))
+    assert mine == [{"id": anna["id"], "title": "Сделка", "amount": "1000.00", "currency": "RUB",
+                     "owner_id": str(who["anna"].user_id), "owner_name": "Анна Петрова", "stage": "needs",
+                     "version": anna["version"], "stalled": False}]  # the won deal is off the board
+    assert cards(await c["anna"].get("/api/v1/board/cards", params={"owner_id": str(who["boris"].user_id)})) == []
+    everyone = cards(await c["ceo"].get("/api/v1/board/cards"))
+    assert {(d["id"], d["owner_name"]) for d in everyone} == {(anna["id"], "Анна Петрова"), (boris["id"], None)}
+    assert [d["id"] for d in cards(await c["ceo"].get("/api/v1/board/cards", params={"stage": "needs"}))] == [anna["id"]]
+    assert [d["id"] for d in cards(await c["head"].get("/api/v1/board/cards"))] == [anna["id"]]
+    assert [d["id"] for d in cards(await c["ceo"].get("/api/v1/board/cards", params={
+        "department_id": str(SOUTH)}))] == [boris["id"]]
+    first = await c["ceo"].get("/api/v1/board/cards", params={"limit": 1})
+    rest = await c["ceo"].get("/api/v1/board/cards", params={"limit": 1, "cursor": first.json()["next_cursor"]})
+    assert {cards(first)[0]["id"], cards(rest)[0]["id"]} == {anna["id"], boris["id"]}
+    assert rest.json()["next_cursor"] is None
+    assert (await c["marketing"].get("/api/v1/board/cards")).status_code == 403
+    bad = await c["ceo"].get("/api/v1/board/cards", params={"stage": "nowhere"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "stage", bad.text
+    bad = await c["ceo"].get("/api/v1/board/cards", params={"limit": 5001})
+    assert bad.status_code == 422 and "limit" in bad.text
+
+
+async def replica_user(app, user_id, name, department_id) -> None:
+    from mercator.deals.service import apply_user
+
+    async with app.state.runtime.uow() as uow:
+        await apply_user(uow.session, user_id, name, department_id, True, 1)
+        await uow.commit()

@@ -292,6 +292,22 @@ async def test_admin_endpoints_are_for_admins(app, anon, make_user, sign_in):
         assert (await anon.request(method, path, json=body)).status_code == 401, (method, path)
 
 
+async def test_every_signed_in_user_reads_who_is_who_without_e_mails_or_roles(admin_api, anon, make_user, sign_in):
+    dept = (await admin_api.post("/api/v1/departments", json={"name": "Юг"})).json()["id"]
+    boris = await make_user("boris@mercator.test", name="Борис Орлов", department_id=dept)
+    await make_user("anna@mercator.test")
+    token = (await sign_in("anna@mercator.test")).json()["access_token"]
+    r = await anon.get("/api/v1/people", headers=bearer(token), params={"limit": 1000})
+    assert r.status_code == 200, r.text
+    people = {p["id"]: p for p in r.json()["items"]}
+    assert people[str(boris.id)] == {"id": str(boris.id), "name": "Борис Орлов", "department_id": dept,
+                                     "active": True}
+    assert "anna@mercator.test" not in r.text and "boris@mercator.test" not in r.text and "manager" not in r.text
+    assert (await anon.get("/api/v1/people")).status_code == 401
+    bad = await anon.get("/api/v1/people", headers=bearer(token), params={"limit": 0})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"].endswith("limit"), bad.text
+
+
 async def test_creating_a_user_emits_user_created_and_never_shows_a_password(admin_api, app):
     dept = (await admin_api.post("/api/v1/departments", json={"name": "Отдел продаж"})).json()
     r = await admin_api.post("/api/v1/users", json={"name": "Анна Петрова", "email": "Anna@Mercator.test",

@@ -75,7 +75,9 @@ class LoopAdapter(requests.adapters.HTTPAdapter):
         sent = self.http.request(request.method, request.url, headers=dict(request.headers), content=body)
         answer = asyncio.run_coroutine_threadsafe(sent, self.loop).result(timeout=120)
         self.statuses[f"{answer.status_code // 100}xx" if answer.status_code < 400 else str(answer.status_code)] += 1
-        headers = [(k, v) for k, v in answer.headers.multi_items() if k.lower() != "content-encoding"]
+        # httpx has already decoded a gzipped body: its encoding and its length on the wire no longer apply.
+        headers = [(k, v) for k, v in answer.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length")]
         raw = urllib3.HTTPResponse(body=io.BytesIO(answer.content), headers=headers, status=answer.status_code,
                                    reason=answer.reason_phrase, version=11, preload_content=False,
                                    decode_content=False, request_method=request.method)

@@ -5,7 +5,8 @@ import { DndContext, DragOverlay, pointerWithin, rectIntersection, type Collisio
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { get, patch, post, type Page } from "../api";
 import { useI18n } from "../i18n";
-import type { Board, Deal, LostReason, Pipeline, Stage } from "../types";
+import { missingRequirements, needsDialog } from "../moves";
+import type { Board, BoardCard, Deal, LostReason, Pipeline, Stage } from "../types";
 import { ErrorBox, Field, Loading, hasRole, shortId, useMe } from "../ui";
 import { usePipelines } from "./CompanyCard";
 
@@ -56,7 +57,8 @@ export function BoardPage() {
   );
 }
 
-type Pending = { deal: Deal; from: Stage; to: Stage };
+// The dialog reads the whole deal itself: a card or a deal page's deal will do.
+type Pending = { deal: Pick<Deal, "id" | "title" | "version" | "stage">; from: Stage; to: Stage };
 
 export function BoardView({ pipeline, filters }: { pipeline: Pipeline; filters: Filters }) {
   const { t } = useI18n();
@@ -65,8 +67,7 @@ export function BoardView({ pipeline, filters }: { pipeline: Pipeline; filters: 
   const stages = useMemo(() => [...pipeline.stages].sort((a, b) => a.position - b.position), [pipeline]);
   const open = stages.filter((s) => s.kind === "open");
   const closing = stages.filter((s) => s.kind !== "open");
-  const stalled = useMemo(() => new Set(board.data?.columns.flatMap((c) => c.stalled_deal_ids) ?? []), [board.data]);
-  const [dragged, setDragged] = useState<Deal | null>(null);
+  const [dragged, setDragged] = useState<BoardCard | null>(null);
   const [pending, setPending] = useState<Pending | null>(null);
   const [moveError, setMoveError] = useState<unknown>(null);
   const sensors = useSensors(
@@ -75,7 +76,7 @@ export function BoardView({ pipeline, filters }: { pipeline: Pipeline; filters: 
     useSensor(KeyboardSensor)
   );
   const move = useMutation({
-    mutationFn: ({ deal, to, comment }: { deal: Deal; to: Stage; comment?: string }) =>
+    mutationFn: ({ deal, to, comment }: { deal: BoardCard; to: Stage; comment?: string }) =>
       post<Deal>(`/deals/${deal.id}/moves`, { stage: to.code, comment: comment || null }, deal.version),
     onSuccess: () => setMoveError(null),
     onError: (e) => setMoveError(e),
@@ -84,15 +85,15 @@ export function BoardView({ pipeline, filters }: { pipeline: Pipeline; filters: 
       client.invalidateQueries({ queryKey: ["column"] });
     },
   });
-  const onDragStart = (e: DragStartEvent) => setDragged((e.active.data.current as { deal: Deal }).deal);
+  const onDragStart = (e: DragStartEvent) => setDragged((e.active.data.current as { deal: BoardCard }).deal);
   const onDragEnd = (e: DragEndEvent) => {
     setDragged(null);
-    const deal = (e.active.data.current as { deal: Deal } | undefined)?.deal;
+    const deal = (e.active.data.current as { deal: BoardCard } | undefined)?.deal;
     const to = stages.find((s) => s.code === e.over?.id);
     const from = stages.find((s) => s.code === deal?.stage);
     if (!deal || !to || !from || to.code === from.code) return;
     // Anything the stages ask for, or a close, goes through a dialog; a plain move goes straight away.
-    if (to.kind !== "open" || from.require_to_leave.length > 0 || to.require_to_enter.length > 0) setPending({ deal, from, to });
+    if (needsDialog(from, to)) setPending({ deal, from, to });
     else move.mutate({ deal, to });
   };
   return (
@@ -102,7 +103,7 @@ export function BoardView({ pipeline, filters }: { pipeline: Pipeline; filters: 
           column on, and the board would race past the column the finger is over. */}
       <div className={`board${dragged ? " dragging" : ""}`} data-testid="board">
         {open.map((s) => (
-          <Column key={s.code} stage={s} filters={filters} summary={board.data?.columns.find((c) => c.stage === s.code)} stalled={stalled} />
+          <Column key={s.code} stage={s} filters={filters} summary={board.data?.columns.find((c) => c.stage === s.code)} />
         ))}
         <div className="closing">
           {closing.map((s) => (
@@ -110,7 +111,7 @@ export function BoardView({ pipeline, filters }: { pipeline: Pipeline; filters: 
           ))}
         </div>
       </div>
-      <DragOverlay>{dragged ? <DealCard deal={dragged} stalled={stalled.has(dragged.id)} overlay /> : null}</DragOverlay>
+      <DragOverlay>{dragged ? <DealCard deal={dragged} overlay /> : null}</DragOverlay>
       {pending && (
         <MoveDialog pending={pending} onClose={() => setPending(null)} />
       )}
@@ -121,16 +122,20 @@ export function BoardView({ pipeline, filters }: { pipeline: Pipeline; filters: 
 
 const CARD_HEIGHT = 68;
 
-function Column({ stage, filters, summary, stalled }: { stage: Stage; filters: Filters; summary?: Board["columns"][number]; stalled: Set<string> }) {
+// A card's lean shape (about 200 bytes) lets a column come in one read of up to this many.
+const CARDS_PER_READ = 2000;
+
+function Column({ stage, filters, summary }: { stage: Stage; filters: Filters; summary?: Board["columns"][number] }) {
   const { t, money, num } = useI18n();
   const { setNodeRef, isOver } = useDroppable({ id: stage.code });
   const deals = useInfiniteQuery({
     queryKey: ["column", filters, stage.code],
-    queryFn: ({ pageParam }) => get<Page<Deal>>("/deals", { ...filters, stage: stage.code, status: "open", limit: 200, cursor: pageParam }),
+    queryFn: ({ pageParam }) => get<Page<BoardCard>>("/board/cards", { ...filters, stage: stage.code, limit: CARDS_PER_READ, cursor: pageParam }),
     initialPageParam: null as string | null,
     getNextPageParam: (last) => last.next_cursor,
   });
-  // The whole column is loaded page after page; the list is virtual, so thousands of cards cost only what is visible.
+  // The whole column is loaded (one read, or a few for a very long column); the list is virtual, so thousands of
+  // cards cost only what is visible.
   useEffect(() => {
     if (deals.hasNextPage && !deals.isFetchingNextPage && !deals.isError) deals.fetchNextPage();
   }, [deals.hasNextPage, deals.isFetchingNextPage, deals.isError, deals.data]);
@@ -151,7 +156,7 @@ function Column({ stage, filters, summary, stalled }: { stage: Stage; filters: F
         <div style={{ height: virtual.getTotalSize(), position: "relative" }}>
           {virtual.getVirtualItems().map((v) => (
             <div key={items[v.index].id} style={{ position: "absolute", top: 0, left: 0, right: 0, height: CARD_HEIGHT, transform: `translateY(${v.start}px)` }}>
-              <DraggableDeal deal={items[v.index]} stalled={stalled.has(items[v.index].id)} />
+              <DraggableDeal deal={items[v.index]} />
             </div>
           ))}
         </div>
@@ -160,23 +165,24 @@ function Column({ stage, filters, summary, stalled }: { stage: Stage; filters: F
   );
 }
 
-function DraggableDeal({ deal, stalled }: { deal: Deal; stalled: boolean }) {
+function DraggableDeal({ deal }: { deal: BoardCard }) {
   const { attributes, listeners, setNodeRef, isDragging } = useDraggable({ id: deal.id, data: { deal } });
   return (
     <div ref={setNodeRef} {...listeners} {...attributes} className={isDragging ? "dragging" : ""} data-deal={deal.id}>
-      <DealCard deal={deal} stalled={stalled} />
+      <DealCard deal={deal} />
     </div>
   );
 }
 
-const DealCard = memo(function DealCard({ deal, stalled, overlay }: { deal: Deal; stalled: boolean; overlay?: boolean }) {
+const DealCard = memo(function DealCard({ deal, overlay }: { deal: BoardCard; overlay?: boolean }) {
   const { t, money } = useI18n();
   const me = useMe();
+  const stalled = deal.stalled;
   return (
     <div className={`deal-card${stalled ? " stalled" : ""}${overlay ? " overlay" : ""}`} title={stalled ? t("stalled") : undefined}>
       <Link to={`/deals/${deal.id}`} onPointerDown={(e) => e.stopPropagation()}>{deal.title}</Link>
       <div className="deal-meta">
-        {money(deal.amount, deal.currency)} · {deal.owner_id === me.id ? t("mine") : shortId(deal.owner_id)}
+        {money(deal.amount, deal.currency)} · {deal.owner_id === me.id ? t("mine") : deal.owner_name ?? shortId(deal.owner_id)}
         {stalled && <span className="badge stalled-badge"> {t("stalled")}</span>}
       </div>
     </div>
@@ -191,19 +197,6 @@ function CloseZone({ stage, count }: { stage: Stage; count?: number }) {
       <b>{stage.name}</b> <span>{count !== undefined ? num(count) : ""}</span>
     </div>
   );
-}
-
-/** What a stage asks for that the deal lacks, from the pipeline's rules (the deals service checks them again). */
-export function missingRequirements(deal: Deal, from: Stage, to: Stage): string[] {
-  const has: Record<string, boolean> = {
-    interest_rated: deal.interest_rating !== null,
-    offer_accepted: deal.offers.some((o) => o.status === "accepted"),
-    amount_set: deal.amount !== null,
-    lines_set: deal.lines.length > 0,
-    close_date_set: deal.expected_close_date !== null,
-  };
-  const wanted = [...(to.kind === "open" ? from.require_to_leave : []), ...(to.kind === "open" ? to.require_to_enter : [])];
-  return [...new Set(wanted)].filter((r) => !has[r]);
 }
 
 export function MoveDialog({ pending, onClose }: { pending: Pending; onClose: () => void }) {

@@ -6,7 +6,7 @@ import { get, post, type Page } from "../api";
 import { useI18n } from "../i18n";
 import { DataTable } from "../table";
 import type { Company, DictEntry, Duplicate } from "../types";
-import { ErrorBox, Field, Loading, hasRole, shortId, useMe } from "../ui";
+import { ErrorBox, Field, Loading, hasRole, usePersonName, useMe } from "../ui";
 
 export function useDictionary(kind: "regions" | "industries" | "contact-sources") {
   return useQuery({ queryKey: ["dict", kind], queryFn: () => get<DictEntry[]>(`/${kind}`), staleTime: 300_000 });
@@ -24,6 +24,7 @@ function useDebounced<T>(value: T, ms = 250): T {
 export function Companies() {
   const { t, dateTime } = useI18n();
   const me = useMe();
+  const personName = usePersonName();
   const [q, setQ] = useState("");
   const [status, setStatus] = useState("");
   const [region, setRegion] = useState("");
@@ -49,10 +50,10 @@ export function Companies() {
       { header: t("status"), accessorKey: "status", cell: (c) => <span className={`badge ${c.getValue()}`}>{t(String(c.getValue()))}</span> },
       { header: t("taxId"), accessorKey: "tax_id" },
       { header: t("phone"), accessorFn: (r) => r.phones[0] ?? "" },
-      { header: t("owner"), accessorFn: (r) => (r.owner_id === me.id ? t("mine") : shortId(r.owner_id)) },
+      { header: t("owner"), accessorFn: (r) => (r.owner_id === me.id ? t("mine") : personName(r.owner_id)) },
       { header: t("lastActivity"), accessorKey: "last_activity_at", cell: (c) => (c.getValue() ? dateTime(String(c.getValue())) : t("never")) },
     ],
-    [t, dateTime, me.id]
+    [t, dateTime, me.id, personName]
   );
   const canCreate = hasRole(me, "manager", "head", "admin", "executive");
   return (

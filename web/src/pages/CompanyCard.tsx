@@ -4,7 +4,7 @@ import { Link, useParams } from "react-router-dom";
 import { get, post, type Page } from "../api";
 import { useI18n } from "../i18n";
 import type { Activity, ClientCard, Deal, Pipeline } from "../types";
-import { ErrorBox, Field, Loading, shortId, useMe, withOffset } from "../ui";
+import { ErrorBox, Field, Loading, usePersonName, useMe, withOffset } from "../ui";
 
 const KINDS = ["call", "meeting", "letter", "email", "fax", "note", "demo", "support", "system"];
 
@@ -20,6 +20,7 @@ export function CompanyCard() {
   const { id = "" } = useParams();
   const { t, money, dateTime, date } = useI18n();
   const me = useMe();
+  const personName = usePersonName();
   const card = useQuery({ queryKey: ["card", id], queryFn: () => get<ClientCard>(`/client-cards/${id}`) });
   const pipelines = usePipelines();
   const logRef = useRef<HTMLSelectElement>(null);
@@ -58,7 +59,7 @@ export function CompanyCard() {
               <dt>{t("regions")}</dt><dd>{c.region?.name || "—"}</dd>
               <dt>{t("industries")}</dt><dd>{c.industry?.name || "—"}</dd>
               <dt>{t("sources")}</dt><dd>{c.source?.name || "—"}</dd>
-              <dt>{t("owner")}</dt><dd>{c.owner_id === me.id ? me.name : shortId(c.owner_id)}</dd>
+              <dt>{t("owner")}</dt><dd>{c.owner_id === me.id ? me.name : personName(c.owner_id)}</dd>
               <dt>{t("lastActivity")}</dt><dd>{c.last_activity_at ? dateTime(c.last_activity_at) : t("never")}</dd>
             </dl>
           </div>

@@ -4,7 +4,7 @@ import { Link, useParams } from "react-router-dom";
 import { get, post } from "../api";
 import { useI18n } from "../i18n";
 import type { Deal, Invoice, Person, Stage } from "../types";
-import { ErrorBox, Field, Loading, shortId, today, useMe } from "../ui";
+import { ErrorBox, Field, Loading, shortId, usePersonName, today, useMe } from "../ui";
 import { MoveDialog } from "./Board";
 import { usePipelines } from "./CompanyCard";
 
@@ -14,6 +14,7 @@ export function DealPage() {
   const { id = "" } = useParams();
   const { t, money, dateTime, date } = useI18n();
   const me = useMe();
+  const personName = usePersonName();
   const client = useQueryClient();
   const deal = useQuery({ queryKey: ["deal", id], queryFn: () => get<Deal>(`/deals/${id}`) });
   const timeline = useQuery({ queryKey: ["deal-timeline", id], queryFn: () => get<TimelineItem[]>(`/deals/${id}/timeline`) });
@@ -47,7 +48,7 @@ export function DealPage() {
             <dl>
               <dt>{t("amount")}</dt><dd>{money(d.amount, d.currency)}</dd>
               <dt>{t("stage")}</dt><dd>{current?.name ?? d.stage}</dd>
-              <dt>{t("owner")}</dt><dd>{d.owner_id === me.id ? me.name : shortId(d.owner_id)}</dd>
+              <dt>{t("owner")}</dt><dd>{d.owner_id === me.id ? me.name : personName(d.owner_id)}</dd>
               <dt>{t("expectedClose")}</dt><dd>{date(d.expected_close_date)}</dd>
               <dt>{t("interestRating")}</dt><dd>{d.interest_rating ?? "—"}</dd>
               {d.lost_reason && (<><dt>{t("reason")}</dt><dd>{d.lost_reason}</dd></>)}

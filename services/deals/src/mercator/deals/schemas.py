@@ -274,6 +274,20 @@ class DealPublic(BaseModel):
     offers: list[OfferPublic] = []
 
 
+class BoardCardPublic(BaseModel):
+    """What a card on the board shows, and what a move needs (the version); the rest is read on opening."""
+
+    id: uuid.UUID
+    title: str
+    amount: Decimal | None
+    currency: str
+    owner_id: uuid.UUID
+    owner_name: str | None
+    stage: str
+    version: int
+    stalled: bool
+
+
 class BoardColumnPublic(BaseModel):
     stage: str
     name: str

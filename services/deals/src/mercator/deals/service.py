@@ -17,6 +17,7 @@ from mercator.common.http.versions import check_version
 from mercator.common.http.errors import AppError, NotFound
 from mercator.common.http.pagination import keyset_page
 from mercator.common.money import check_currency, parse_amount, quantize
+from mercator.common.rules import InvalidValue
 from mercator.common.uow import UnitOfWork
 from mercator.common.visibility import Kind, NoAccess, sight
 from mercator.deals import domain, repository, schemas
@@ -592,6 +593,32 @@ async def board(session: AsyncSession, caller: Caller, *, pipeline_id: uuid.UUID
         cards = [domain.BoardDeal(deal_id, at.stage_code, deals[deal_id].amount, deals[deal_id].currency, at.entered_at)
                  for deal_id, at in domain.stages_as_of(kept, as_of).items()]
     return pipeline, domain.board(pipeline, cards, when), when
+
+
+async def board_cards(session: AsyncSession, caller: Caller, *, pipeline_id: uuid.UUID | None, owner_id,
+                      department_id, stage: str | None, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
+    """The open deals of a pipeline as the board's cards: only the columns a card shows, the owner's name from
+    the users replica, the stalled flag by the stage's threshold; the same sight as every list."""
+    stmt = _seen(select(Deal.id, Deal.title, Deal.amount, Deal.currency, Deal.owner_id,
+                        User.name.label("owner_name"), Deal.stage_code, Deal.version, Deal.entered_stage_at,
+                        Deal.opened_at).outerjoin(User, User.user_id == Deal.owner_id), caller)
+    pipeline_id = pipeline_id or await repository.default_pipeline_id(session)
+    pipeline = await repository.pipeline(session, pipeline_id)
+    stages = {s.code: s for s in pipeline.stages}
+    if stage is not None and stage not in stages:
+        raise InvalidValue("unknown_stage", f"the pipeline has no stage {stage!r}", "stage")
+    stmt = stmt.where(Deal.pipeline_id == pipeline_id, Deal.status == domain.DealStatus.OPEN.value)
+    for column, value in ((Deal.owner_id, owner_id), (Deal.department_id, department_id), (Deal.stage_code, stage)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    rows, nxt = await keyset_page(session, stmt, (Deal.opened_at, Deal.id), limit, cursor, descending=True,
+                                  rows_of_columns=True)
+    when = now()
+    return [{"id": r.id, "title": r.title, "amount": None if r.amount is None else quantize(r.amount, r.currency),
+             "currency": r.currency, "owner_id": r.owner_id, "owner_name": r.owner_name, "stage": r.stage_code,
+             "version": r.version,
+             "stalled": r.stage_code in stages and domain.is_stalled(stages[r.stage_code], r.entered_stage_at, when)}
+            for r in rows], nxt
 
 
 # --- the replica of client cards (fed by contacts' events) --------------------------------------------

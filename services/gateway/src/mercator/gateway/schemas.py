@@ -89,6 +89,15 @@ class UserPublic(BaseModel):
     updated_at: Time
 
 
+class PersonPublic(BaseModel):
+    """A user as every colleague may see them."""
+
+    id: uuid.UUID
+    name: str
+    department_id: uuid.UUID | None
+    active: bool
+
+
 # --- departments --------------------------------------------------------------------------------
 
 class DepartmentCreate(Input):

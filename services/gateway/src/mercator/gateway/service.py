@@ -331,6 +331,10 @@ async def list_users(s: AsyncSession, *, department_id: uuid.UUID | None, active
     return await keyset_page(s, stmt, (User.email, User.id), limit, cursor)
 
 
+async def list_people(s: AsyncSession, *, limit: int, cursor: str | None) -> tuple[list[User], str | None]:
+    return await keyset_page(s, select(User), (User.name, User.id), limit, cursor)
+
+
 async def update_user(uow: UnitOfWork, user_id: uuid.UUID, data: schemas.UserUpdate,
                       expected_version: int | None) -> User:
     s = uow.session

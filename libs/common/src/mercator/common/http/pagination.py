@@ -52,15 +52,18 @@ def _parser(column) -> Callable[[Any], Any]:
     return kind.fromisoformat if issubclass(kind, date) else kind  # datetime and date
 
 
-async def keyset_page(session, stmt, columns: tuple, limit: int, cursor: str | None, *, descending: bool = False):
+async def keyset_page(session, stmt, columns: tuple, limit: int, cursor: str | None, *, descending: bool = False,
+                      rows_of_columns: bool = False):
     """One page of `stmt` in the order of `columns` (the last one unique, e.g. the id), after `cursor`;
-    returns the rows and the cursor of the next page (None on the last)."""
+    returns the rows and the cursor of the next page (None on the last). `rows_of_columns` for a statement
+    that selects columns (the `columns` among them) rather than one entity."""
     after = decode_cursor(cursor, *(_parser(c) for c in columns))
     if after:
         key = tuple_(*columns)
         stmt = stmt.where(key < tuple_(*after) if descending else key > tuple_(*after))
     order = [c.desc() for c in columns] if descending else list(columns)
-    rows = (await session.execute(stmt.order_by(*order).limit(limit + 1))).scalars().all()
+    result = await session.execute(stmt.order_by(*order).limit(limit + 1))
+    rows = result.all() if rows_of_columns else result.scalars().all()
     page = list(rows[:limit])
     if len(rows) <= limit:
         return page, None
