@@ -6,7 +6,7 @@ import type { DictEntry, Pipeline, Stage } from "../types";
 import { ErrorBox, Field, hasRole, useMe } from "../ui";
 import { Templates } from "./Templates";
 
-const ROLES = ["manager", "head", "marketing", "executive", "support", "admin"];
+const ROLES = ["manager", "head", "marketing", "executive", "support", "admin", "importer"];
 const REQUIREMENTS = ["interest_rated", "offer_accepted", "amount_set", "lines_set", "close_date_set"];
 
 interface User { id: string; name: string; email: string; roles: string[]; department_id: string | null; active: boolean; version: number }
