@@ -72,3 +72,12 @@ async def test_without_a_build_the_root_says_how_to_make_one(app, tmp_path):
         r = await c.get("/")
     assert r.status_code == 404
     assert "make web" in r.json()["detail"]
+
+
+async def test_answers_travel_compressed_to_a_client_that_takes_gzip(anon):
+    # httpx unpacks gzip itself; the header says what travelled, the body must still be the document.
+    r = await anon.get("/api/v1/openapi.json", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers.get("content-encoding") == "gzip"
+    assert "/api/v1/auth/token" in r.json()["paths"]
+    plain = await anon.get("/api/v1/openapi.json", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.json() == r.json()
