@@ -18,15 +18,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, case, distinct, extract, func, or_, select
+from sqlalchemy import and_, case, distinct, extract, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import domain
+from mercator.analytics.aggregates import seconds
 from mercator.analytics.domain import DealStatus, Period, share
 from mercator.analytics.service import _IN_BASE, _seen_clients
 from mercator.analytics.tables import (Activities, Activity, Client, ClientCards, ClientSegments, ClientSilence,
-                                       ClosedDeals, Deal, DealLine, DealSegments, Department, Funnel, Invoice, MarketingEvent, OpenDeals,
-                                       Participant, Product, Receivables, Transition, User)
+                                       ClosedDeals, Deal, DealDurations, DealLine, DealSegments, Department, Funnel,
+                                       Invoice, MarketingEvent, OpenDeals, Participant, Product, Receivables,
+                                       StageTimes, Transition, User)
 from mercator.common.auth import Caller
 from mercator.common.visibility import Kind, sight
 
@@ -335,34 +337,52 @@ async def _receivable_rows(session: AsyncSession, by: str, rows: list) -> dict:
 # 4. Deal duration ---------------------------------------------------------------------------------
 
 async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: str, facts: bool = False) -> dict:
+    """Days from opening (first contact) to close of the deals closed in the period, won and lost apart: the mean
+    is exact (from the spans' seconds), the median is of whole days (each span rounded down to the day), the
+    resolution of the durations aggregate. Time in each stage: the mean over the steps out of it in the period."""
     deals = await _deals(session, caller, scope)
-    closed = (Deal.status.in_([DealStatus.WON.value, DealStatus.LOST.value]), Deal.opened_at.is_not(None),
-              Deal.closed_at.is_not(None), *scope.within(Deal.closed_at), *deals)
-    key = Deal.owner_id if by == "manager" else DealLine.product_id
-    join = (DealLine, DealLine.deal_id == Deal.deal_id) if by == "product" else None
-    days = await _spans(session, key, closed, join)
+    from_cells = not facts and scope.on_months()
+    if by == "manager" and from_cells:
+        spans = await _span_cells(session, caller, scope)
+    else:
+        closed = (Deal.status.in_([DealStatus.WON.value, DealStatus.LOST.value]), Deal.opened_at.is_not(None),
+                  Deal.closed_at.is_not(None), *scope.within(Deal.closed_at), *deals)
+        key = Deal.owner_id if by == "manager" else DealLine.product_id
+        spans = await _span_facts(session, key, closed, (DealLine, DealLine.deal_id == Deal.deal_id)
+                                  if by == "product" else None)
+    per_key: dict = defaultdict(lambda: {s: [0, ZERO, defaultdict(int)] for s in ("won", "lost")})
+    whole = {s: [0, ZERO, defaultdict(int)] for s in ("won", "lost")}
+    for k, status, days, n, total in spans:
+        for held in (per_key[k][status], whole[status]):
+            held[0] += n
+            held[1] += total
+            held[2][int(days)] += n
     if by == "manager":
-        names = await _user_names(session, days)
+        names = await _user_names(session, per_key)
     else:
         names = dict((await session.execute(select(Product.product_id, Product.name).where(
-            Product.product_id.in_(list(days))))).all()) if days else {}
-
-    rows = [{"key": _key(k), "name": names.get(k), "won": v["won"], "lost": v["lost"]} for k, v in days.items()]
+            Product.product_id.in_(list(per_key))))).all()) if per_key else {}
+    rows = [{"key": _key(k), "name": names.get(k), **{s: _figures(*v[s]) for s in ("won", "lost")}}
+            for k, v in per_key.items()]
     rows.sort(key=lambda r: (-(r["won"]["deals"] + r["lost"]["deals"]), r["key"] or ""))
-    everyone = None
-    if by == "manager":
-        whole = await _spans(session, None, closed, None)
-        everyone = whole.get(None, {s: _figures(0, None, None) for s in ("won", "lost")})
-    # Time in each stage: every step out of a stage says how long the deal stood in it.
-    stages = (await session.execute(
-        select(Transition.from_stage, func.count(), func.avg(Transition.seconds_in_previous))
-        .join(Deal, Deal.deal_id == Transition.deal_id)
-        .where(Transition.from_stage.is_not(None), Transition.seconds_in_previous.is_not(None), *deals,
-               *scope.within(Transition.at))
-        .group_by(Transition.from_stage))).all()
+    everyone = {s: _figures(*whole[s]) for s in ("won", "lost")} if by == "manager" else None
+    if from_cells:
+        st = StageTimes
+        stages = (await session.execute(
+            select(st.stage, func.sum(st.exits), func.sum(st.seconds))
+            .where(*_months(scope, st.month), *await _owned(session, caller, scope, st.owner_id, st.department_id))
+            .group_by(st.stage).having(func.sum(st.exits) > 0))).all()
+    else:
+        # Every step out of a stage says how long the deal stood in it.
+        stages = (await session.execute(
+            select(Transition.from_stage, func.count(), func.sum(Transition.seconds_in_previous))
+            .join(Deal, Deal.deal_id == Transition.deal_id)
+            .where(Transition.from_stage.is_not(None), Transition.seconds_in_previous.is_not(None), *deals,
+                   *scope.within(Transition.at))
+            .group_by(Transition.from_stage))).all()
     order = _stage_positions()
-    stage_rows = sorted(({"stage": s, "exits": n, "mean_days": round(float(avg) / 86400, 2)} for s, n, avg in stages),
-                        key=lambda r: (order.get(r["stage"], 99), r["stage"]))
+    stage_rows = sorted(({"stage": s, "exits": n, "mean_days": round(float(Decimal(total) / n / 86400), 2)}
+                         for s, n, total in stages), key=lambda r: (order.get(r["stage"], 99), r["stage"]))
     reached = await _funnel(session, caller, scope, facts)
     codes = [c for c, _ in domain.DEFAULT_STAGES]
     conversion = [{"from_stage": a, "to_stage": b, "reached": reached[a], "went_on": reached[b],
@@ -371,36 +391,56 @@ async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
     return {"by": by, "rows": rows, "all": everyone, "stages": stage_rows, "conversion": conversion}
 
 
-def _figures(n: int, mean, median) -> dict:
-    return {"deals": n, "mean_days": None if mean is None else round(float(mean), 1),
-            "median_days": None if median is None else round(float(median), 1)}
+def _figures(n: int, total_seconds: Decimal, days: dict[int, int]) -> dict:
+    """A group's figures from its deals, their spans' summed seconds and how many spans of each whole days."""
+    if not n:
+        return {"deals": 0, "mean_days": None, "median_days": None}
+    return {"deals": n, "mean_days": round(float(Decimal(total_seconds) / n / 86400), 1),
+            "median_days": round(float(_median_of(days, n)), 1)}
 
 
-async def _spans(session: AsyncSession, key, where, join) -> dict:
-    """Per key, won and lost apart: how many deals, mean and median days from opening to close. PostgreSQL
-    computes the median itself; elsewhere (SQLite in the embedded run) the spans come back to Python."""
-    out: dict = defaultdict(lambda: {s: _figures(0, None, None) for s in ("won", "lost")})
-    keys = [] if key is None else [key]
+def _median_of(days: dict[int, int], n: int) -> Decimal:
+    """The median of `n` values given as how many of each value (the middle one, or the mean of the two)."""
+    wanted = [(n - 1) // 2, n // 2]
+    found, seen = [], 0
+    for value in sorted(days):
+        seen += days[value]
+        while wanted and wanted[0] < seen:
+            found.append(value)
+            wanted.pop(0)
+    return Decimal(found[0] + found[1]) / 2
+
+
+async def _span_cells(session: AsyncSession, caller: Caller, scope: Scope) -> list:
+    """(manager, status, whole days, deals, summed seconds) from the durations aggregate."""
+    dd = DealDurations
+    n = func.sum(dd.deals)
+    return (await session.execute(
+        select(dd.owner_id, dd.status, dd.days, n, func.sum(dd.seconds))
+        .where(*_months(scope, dd.month), *await _owned(session, caller, scope, dd.owner_id, dd.department_id))
+        .group_by(dd.owner_id, dd.status, dd.days).having(n > 0))).all()
+
+
+async def _span_facts(session: AsyncSession, key, where, join) -> list:
+    """(key, status, whole days, deals, summed seconds) from the deals themselves. PostgreSQL groups them; elsewhere
+    (SQLite in the embedded run) the spans come back to Python."""
     if session.bind.dialect.name == "postgresql":
-        span = func.extract("epoch", Deal.closed_at - Deal.opened_at) / 86400
-        stmt = select(*keys, Deal.status, func.count(), func.avg(span),
-                      func.percentile_cont(0.5).within_group(span)).where(*where).group_by(*keys, Deal.status)
+        span = func.extract("epoch", Deal.closed_at - Deal.opened_at)
+        # A literal, not a parameter: the grouping must be the very expression selected.
+        days = func.floor(span / literal_column("86400"))
+        stmt = select(key, Deal.status, days, func.count(), func.sum(span)).where(*where).group_by(
+            key, Deal.status, days)
         if join is not None:
             stmt = stmt.join(*join)
-        for row in (await session.execute(stmt)).all():
-            k, (status, n, avg, med) = (row[0] if keys else None), row[len(keys):]
-            out[k][status] = _figures(n, avg, med)
-        return dict(out)
-    stmt = select(*keys, Deal.status, Deal.opened_at, Deal.closed_at).where(*where)
+        return [(k, status, int(d), n, Decimal(total)) for k, status, d, n, total in (await session.execute(stmt)).all()]
+    stmt = select(key, Deal.status, Deal.opened_at, Deal.closed_at).where(*where)
     if join is not None:
         stmt = stmt.join(*join)
-    spans: dict = defaultdict(list)
-    for row in (await session.execute(stmt)).all():
-        k, (status, opened, closed_at) = (row[0] if keys else None), row[len(keys):]
-        spans[(k, status)].append((domain.as_utc(closed_at) - domain.as_utc(opened)).total_seconds() / 86400)
-    for (k, status), values in spans.items():
-        out[k][status] = _figures(len(values), domain.mean(values), domain.median(values))
-    return dict(out)
+    out = []
+    for k, status, opened, closed_at in (await session.execute(stmt)).all():
+        span = domain.as_utc(closed_at) - domain.as_utc(opened)
+        out.append((k, status, span.days, 1, seconds(span)))
+    return out
 
 
 async def _reached(session: AsyncSession, deals: list, cohort: list) -> dict[str, int]:

@@ -402,8 +402,41 @@ class Activities(Base):
     entries: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class DealDurations(Base):
+    """Won and lost deals by close month, manager, department, status and whole days from opening to close (the
+    span in seconds, rounded down to days): how many, and the span's exact sum in seconds. A histogram per cell
+    group: the mean is exact (summed seconds), the median is of the whole days (deal durations by manager)."""
+
+    __tablename__ = "agg_deal_durations"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[date | None] = mapped_column(Date)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    status: Mapped[str] = mapped_column(String(10))
+    days: Mapped[int] = mapped_column(Integer)
+    deals: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[Decimal] = mapped_column(Numeric(24, 6), default=0)
+
+
+class StageTimes(Base):
+    """Steps out of a stage by the month of the step, the stage left, and the deal's manager and department: how
+    many, and the seconds the deals stood in that stage before them (time in each stage, deal durations)."""
+
+    __tablename__ = "agg_stage_times"
+
+    cell: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[date | None] = mapped_column(Date)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    stage: Mapped[str] = mapped_column(String(50))
+    exits: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[Decimal] = mapped_column(Numeric(24, 6), default=0)
+
+
 AGGREGATES = ("agg_client_silence", "agg_activities", "agg_receivables", "agg_open_deals", "agg_closed_deals",
-              "agg_funnel", "agg_client_cards", "agg_deal_segments", "agg_client_segments")
+              "agg_funnel", "agg_client_cards", "agg_deal_segments", "agg_client_segments", "agg_deal_durations",
+              "agg_stage_times")
 
 # Every read model: what `rebuild` empties before the topics are read again from the start.
 READ_MODELS = ("clients", "activities", "meetings", "users", "departments", "products", "deals", "deal_lines",
