@@ -432,7 +432,8 @@ async def _span_facts(session: AsyncSession, key, where, join) -> list:
             key, Deal.status, days)
         if join is not None:
             stmt = stmt.join(*join)
-        return [(k, status, int(d), n, Decimal(total)) for k, status, d, n, total in (await session.execute(stmt)).all()]
+        return [(k, status, int(d), n, Decimal(total))
+                for k, status, d, n, total in (await session.execute(stmt)).all()]
     stmt = select(key, Deal.status, Deal.opened_at, Deal.closed_at).where(*where)
     if join is not None:
         stmt = stmt.join(*join)
@@ -585,14 +586,19 @@ async def segments(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
     seen = await _owned(session, caller, scope, cs.owner_id, cs.department_id)
     if view.clients_only:
         seen.append(cs.status == "client")
-    n = func.sum(cs.clients)
-    cards = (await session.execute(
-        select(cs.key_id, func.max(cs.label).filter(cs.clients > 0), n)
-        .where(cs.kind == by, cs.in_base.is_(True), *seen, *_months(scope, cs.month))
-        .group_by(cs.key_id).having(n > 0))).all()
-    names = dict((await session.execute(
-        select(cs.key_id, func.max(cs.label).filter(cs.clients > 0)).where(cs.kind == by, cs.key_id.is_not(None))
-        .group_by(cs.key_id).having(n > 0))).all())
+    # One pass over the segment's cells: the cards the caller counts, and every segment's name (a deal's segment
+    # may have no card in the caller's sight).
+    counted = and_(cs.in_base.is_(True), *seen, *_months(scope, cs.month))
+    n = func.coalesce(func.sum(cs.clients).filter(counted), 0)
+    cards, names = [], {}
+    for key, label, clients, name, everywhere in (await session.execute(
+            select(cs.key_id, func.max(cs.label).filter(cs.clients > 0, counted), n,
+                   func.max(cs.label).filter(cs.clients > 0), func.sum(cs.clients))
+            .where(cs.kind == by).group_by(cs.key_id))).all():
+        if clients > 0:
+            cards.append((key, label, clients))
+        if key is not None and everywhere > 0:
+            names[key] = name
     m = func.sum(ds.deals)
     deals = (await session.execute(
         select(ds.key_id, m, func.sum(ds.won), func.sum(ds.won_amount).filter(ds.currency == scope.currency))
