@@ -92,7 +92,7 @@ async def _cells(app) -> dict:
                       tables.DealDurations, tables.StageTimes):
             rows = (await s.execute(select(model))).scalars().all()
             measures = [c for c in ("deals", "amount", "weighted", "clients", "won", "won_amount", "invoices",
-                                    "outstanding", "entries", "exits", "seconds") if hasattr(model, c)]
+                                    "outstanding", "entries", "exits", "seconds", "microseconds") if hasattr(model, c)]
             out[model.__tablename__] = {r.cell: tuple(getattr(r, m) for m in measures) for r in rows
                                         if any(getattr(r, m) for m in measures)}
     return out

@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('days', sa.Integer(), nullable=False),
     sa.Column('deals', sa.Integer(), nullable=False),
-    sa.Column('seconds', sa.Numeric(precision=24, scale=6), nullable=False),
+    sa.Column('microseconds', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('cell', name=op.f('pk_agg_deal_durations'))
     )
     op.create_table('agg_stage_times',
@@ -35,7 +35,7 @@ def upgrade() -> None:
     sa.Column('department_id', sa.Uuid(), nullable=True),
     sa.Column('stage', sa.String(length=50), nullable=False),
     sa.Column('exits', sa.Integer(), nullable=False),
-    sa.Column('seconds', sa.Numeric(precision=24, scale=6), nullable=False),
+    sa.Column('seconds', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('cell', name=op.f('pk_agg_stage_times'))
     )
 

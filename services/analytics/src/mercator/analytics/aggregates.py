@@ -27,7 +27,7 @@ from mercator.analytics.tables import (AGGREGATES, Activities, Activity, Base, C
 _MEASURES = {ClientSilence: ("clients",), Activities: ("entries",), Receivables: ("invoices", "outstanding"),
              OpenDeals: ("deals", "amount", "weighted"), ClosedDeals: ("deals", "amount"), Funnel: ("deals",),
              ClientCards: ("clients",), DealSegments: ("deals", "won", "won_amount"), ClientSegments: ("clients",),
-             DealDurations: ("deals", "seconds"), StageTimes: ("exits", "seconds")}
+             DealDurations: ("deals", "microseconds"), StageTimes: ("exits", "seconds")}
 # What a deal copies from its client card, and from where.
 CARD_KEYS = {"client_region_id": "region_id", "client_industry_id": "industry_id", "client_source_id": "source_id"}
 _KEYS = {model: tuple(c.name for c in model.__table__.columns if c.name != "cell" and c.name not in measures)
@@ -57,7 +57,7 @@ def deal_cells(d: Mapping) -> list[tuple[type, tuple, tuple]]:
         if status in (_WON, _LOST) and d.get("opened_at") is not None and d.get("closed_at") is not None else None
     if span is not None:
         cells.append((DealDurations, (domain.first_of_month(d.get("closed_at")), owner, dept, status, span.days),
-                      (1, seconds(span))))
+                      (1, microseconds(span))))
     if d.get("reached") is not None:
         furthest = max(d["reached"], domain.FUNNEL_POSITIONS["won"] if status == _WON else -1)
         cells.append((Funnel, (domain.first_of_month(d.get("opened_at")), owner, dept, furthest), (1,)))
@@ -71,9 +71,9 @@ def deal_cells(d: Mapping) -> list[tuple[type, tuple, tuple]]:
     return cells
 
 
-def seconds(span: timedelta) -> Decimal:
-    """A span in seconds, exactly (a float would make sums depend on the order they were added in)."""
-    return Decimal(span.days * 86400 + span.seconds) + Decimal(span.microseconds) / 1_000_000
+def microseconds(span: timedelta) -> int:
+    """A span exactly, as a whole number (a float would make sums depend on the order they were added in)."""
+    return (span.days * 86400 + span.seconds) * 1_000_000 + span.microseconds
 
 
 def stage_key(d: Mapping) -> tuple:
@@ -87,7 +87,7 @@ def stage_cells(d: Mapping, steps: Iterable[Mapping]) -> list[tuple[type, tuple,
     if d.get("company_id") is None:
         return []
     return [(StageTimes, (domain.first_of_month(s["at"]), d.get("owner_id"), d.get("department_id"),
-                          s["from_stage"]), (1, Decimal(s["seconds_in_previous"])))
+                          s["from_stage"]), (1, s["seconds_in_previous"]))
             for s in steps if s.get("from_stage") is not None and s.get("seconds_in_previous") is not None]
 
 
@@ -361,7 +361,7 @@ async def refill(session: AsyncSession) -> None:
             .group_by(month, d.c.owner_id, d.c.department_id, Transition.from_stage))
         async for part in result.partitions():
             for m, owner, dept, stage, n, total in part:
-                tally.add([(StageTimes, (_as_month(m), owner, dept, stage), (n, Decimal(total)))])
+                tally.add([(StageTimes, (_as_month(m), owner, dept, stage), (n, int(total)))])
     else:
         deal_keys = {row["deal_id"]: row for row in (await session.execute(
             select(d.c.deal_id, d.c.company_id, d.c.owner_id, d.c.department_id))).mappings()}

@@ -22,7 +22,7 @@ from sqlalchemy import and_, case, distinct, extract, func, literal_column, or_,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import domain
-from mercator.analytics.aggregates import seconds
+from mercator.analytics.aggregates import microseconds
 from mercator.analytics.domain import DealStatus, Period, share
 from mercator.analytics.service import _IN_BASE, _seen_clients
 from mercator.analytics.tables import (Activities, Activity, Client, ClientCards, ClientSegments, ClientSilence,
@@ -338,7 +338,7 @@ async def _receivable_rows(session: AsyncSession, by: str, rows: list) -> dict:
 
 async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: str, facts: bool = False) -> dict:
     """Days from opening (first contact) to close of the deals closed in the period, won and lost apart: the mean
-    is exact (from the spans' seconds), the median is of whole days (each span rounded down to the day), the
+    is exact (from the spans' microseconds), the median is of whole days (each span rounded down to the day), the
     resolution of the durations aggregate. Time in each stage: the mean over the steps out of it in the period."""
     deals = await _deals(session, caller, scope)
     from_cells = not facts and scope.on_months()
@@ -350,8 +350,8 @@ async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
         key = Deal.owner_id if by == "manager" else DealLine.product_id
         spans = await _span_facts(session, key, closed, (DealLine, DealLine.deal_id == Deal.deal_id)
                                   if by == "product" else None)
-    per_key: dict = defaultdict(lambda: {s: [0, ZERO, defaultdict(int)] for s in ("won", "lost")})
-    whole = {s: [0, ZERO, defaultdict(int)] for s in ("won", "lost")}
+    per_key: dict = defaultdict(lambda: {s: [0, 0, defaultdict(int)] for s in ("won", "lost")})
+    whole = {s: [0, 0, defaultdict(int)] for s in ("won", "lost")}
     for k, status, days, n, total in spans:
         for held in (per_key[k][status], whole[status]):
             held[0] += n
@@ -391,11 +391,11 @@ async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
     return {"by": by, "rows": rows, "all": everyone, "stages": stage_rows, "conversion": conversion}
 
 
-def _figures(n: int, total_seconds: Decimal, days: dict[int, int]) -> dict:
-    """A group's figures from its deals, their spans' summed seconds and how many spans of each whole days."""
+def _figures(n: int, total: int, days: dict[int, int]) -> dict:
+    """A group's figures from its deals, their spans' summed microseconds and how many spans of each whole days."""
     if not n:
         return {"deals": 0, "mean_days": None, "median_days": None}
-    return {"deals": n, "mean_days": round(float(Decimal(total_seconds) / n / 86400), 1),
+    return {"deals": n, "mean_days": round(float(Decimal(total) / n / 86_400_000_000), 1),
             "median_days": round(float(_median_of(days, n)), 1)}
 
 
@@ -412,17 +412,17 @@ def _median_of(days: dict[int, int], n: int) -> Decimal:
 
 
 async def _span_cells(session: AsyncSession, caller: Caller, scope: Scope) -> list:
-    """(manager, status, whole days, deals, summed seconds) from the durations aggregate."""
+    """(manager, status, whole days, deals, summed microseconds) from the durations aggregate."""
     dd = DealDurations
     n = func.sum(dd.deals)
     return (await session.execute(
-        select(dd.owner_id, dd.status, dd.days, n, func.sum(dd.seconds))
+        select(dd.owner_id, dd.status, dd.days, n, func.sum(dd.microseconds))
         .where(*_months(scope, dd.month), *await _owned(session, caller, scope, dd.owner_id, dd.department_id))
         .group_by(dd.owner_id, dd.status, dd.days).having(n > 0))).all()
 
 
 async def _span_facts(session: AsyncSession, key, where, join) -> list:
-    """(key, status, whole days, deals, summed seconds) from the deals themselves. PostgreSQL groups them; elsewhere
+    """(key, status, whole days, deals, summed microseconds) from the deals themselves. PostgreSQL groups them; elsewhere
     (SQLite in the embedded run) the spans come back to Python."""
     if session.bind.dialect.name == "postgresql":
         span = func.extract("epoch", Deal.closed_at - Deal.opened_at)
@@ -432,7 +432,7 @@ async def _span_facts(session: AsyncSession, key, where, join) -> list:
             key, Deal.status, days)
         if join is not None:
             stmt = stmt.join(*join)
-        return [(k, status, int(d), n, Decimal(total))
+        return [(k, status, int(d), n, int(total * 1_000_000))
                 for k, status, d, n, total in (await session.execute(stmt)).all()]
     stmt = select(key, Deal.status, Deal.opened_at, Deal.closed_at).where(*where)
     if join is not None:
@@ -440,7 +440,7 @@ async def _span_facts(session: AsyncSession, key, where, join) -> list:
     out = []
     for k, status, opened, closed_at in (await session.execute(stmt)).all():
         span = domain.as_utc(closed_at) - domain.as_utc(opened)
-        out.append((k, status, span.days, 1, seconds(span)))
+        out.append((k, status, span.days, 1, microseconds(span)))
     return out
 
 

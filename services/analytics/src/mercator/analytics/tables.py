@@ -9,7 +9,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, DateTime, Index, Integer, Numeric, String, Uuid
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, Index, Integer, Numeric, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercator.common.db import Base as CommonBase
@@ -404,8 +404,8 @@ class Activities(Base):
 
 class DealDurations(Base):
     """Won and lost deals by close month, manager, department, status and whole days from opening to close (the
-    span in seconds, rounded down to days): how many, and the span's exact sum in seconds. A histogram per cell
-    group: the mean is exact (summed seconds), the median is of the whole days (deal durations by manager)."""
+    span rounded down to days): how many, and the spans' exact sum in microseconds (whole numbers sum fast and
+    exactly). A histogram per cell group: the mean is exact, the median is of whole days (deal durations)."""
 
     __tablename__ = "agg_deal_durations"
 
@@ -416,7 +416,7 @@ class DealDurations(Base):
     status: Mapped[str] = mapped_column(String(10))
     days: Mapped[int] = mapped_column(Integer)
     deals: Mapped[int] = mapped_column(Integer, default=0)
-    seconds: Mapped[Decimal] = mapped_column(Numeric(24, 6), default=0)
+    microseconds: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class StageTimes(Base):
@@ -431,7 +431,7 @@ class StageTimes(Base):
     department_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     stage: Mapped[str] = mapped_column(String(50))
     exits: Mapped[int] = mapped_column(Integer, default=0)
-    seconds: Mapped[Decimal] = mapped_column(Numeric(24, 6), default=0)
+    seconds: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 AGGREGATES = ("agg_client_silence", "agg_activities", "agg_receivables", "agg_open_deals", "agg_closed_deals",
