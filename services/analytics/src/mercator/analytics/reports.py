@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, case, distinct, extract, func, literal_column, or_, select
+from sqlalchemy import and_, case, distinct, extract, func, literal_column, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import domain
@@ -343,29 +343,26 @@ async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
     deals = await _deals(session, caller, scope)
     from_cells = not facts and scope.on_months()
     if by == "manager" and from_cells:
-        spans = await _span_cells(session, caller, scope)
+        groups = await _span_cells(session, caller, scope)
     else:
         closed = (Deal.status.in_([DealStatus.WON.value, DealStatus.LOST.value]), Deal.opened_at.is_not(None),
                   Deal.closed_at.is_not(None), *scope.within(Deal.closed_at), *deals)
         key = Deal.owner_id if by == "manager" else DealLine.product_id
-        spans = await _span_facts(session, key, closed, (DealLine, DealLine.deal_id == Deal.deal_id)
-                                  if by == "product" else None)
-    per_key: dict = defaultdict(lambda: {s: [0, 0, defaultdict(int)] for s in ("won", "lost")})
-    whole = {s: [0, 0, defaultdict(int)] for s in ("won", "lost")}
-    for k, status, days, n, total in spans:
-        for held in (per_key[k][status], whole[status]):
-            held[0] += n
-            held[1] += total
-            held[2][int(days)] += n
+        groups = _span_groups(await _span_facts(session, key, closed, (DealLine, DealLine.deal_id == Deal.deal_id)
+                                                if by == "product" else None))
+    nothing = {"deals": 0, "mean_days": None, "median_days": None}
+    per_key: dict = defaultdict(lambda: {"won": dict(nothing), "lost": dict(nothing)})
+    whole = {"won": dict(nothing), "lost": dict(nothing)}
+    for everyone, k, status, *figures in groups:
+        (whole if everyone else per_key[k])[status] = _figures(*figures)
     if by == "manager":
         names = await _user_names(session, per_key)
     else:
         names = dict((await session.execute(select(Product.product_id, Product.name).where(
             Product.product_id.in_(list(per_key))))).all()) if per_key else {}
-    rows = [{"key": _key(k), "name": names.get(k), **{s: _figures(*v[s]) for s in ("won", "lost")}}
-            for k, v in per_key.items()]
+    rows = [{"key": _key(k), "name": names.get(k), **v} for k, v in per_key.items()]
     rows.sort(key=lambda r: (-(r["won"]["deals"] + r["lost"]["deals"]), r["key"] or ""))
-    everyone = {s: _figures(*whole[s]) for s in ("won", "lost")} if by == "manager" else None
+    everyone = whole if by == "manager" else None
     if from_cells:
         st = StageTimes
         stages = (await session.execute(
@@ -391,16 +388,26 @@ async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
     return {"by": by, "rows": rows, "all": everyone, "stages": stage_rows, "conversion": conversion}
 
 
-def _figures(n: int, total: int, days: dict[int, int]) -> dict:
-    """A group's figures from its deals, their spans' summed microseconds and how many spans of each whole days."""
-    if not n:
-        return {"deals": 0, "mean_days": None, "median_days": None}
+def _figures(n: int, total: int, low: int, high: int) -> dict:
+    """A group's figures from its deals, their spans' summed microseconds and the two middle spans' whole days."""
     return {"deals": n, "mean_days": round(float(Decimal(total) / n / 86_400_000_000), 1),
-            "median_days": round(float(_median_of(days, n)), 1)}
+            "median_days": round((low + high) / 2, 1)}
 
 
-def _median_of(days: dict[int, int], n: int) -> Decimal:
-    """The median of `n` values given as how many of each value (the middle one, or the mean of the two)."""
+def _span_groups(spans: list) -> list:
+    """Per key and status, and per status over every key: (over every key, key, status, deals, summed
+    microseconds, the whole days of the two middle spans), from (key, status, whole days, deals, microseconds)."""
+    histograms: dict = defaultdict(lambda: [0, 0, defaultdict(int)])
+    for k, status, days, n, total in spans:
+        for held in (histograms[(False, k, status)], histograms[(True, None, status)]):
+            held[0] += n
+            held[1] += total
+            held[2][int(days)] += n
+    return [(*group, n, total, *_middle(days, n)) for group, (n, total, days) in histograms.items()]
+
+
+def _middle(days: dict[int, int], n: int) -> tuple[int, int]:
+    """The two middle values (the same one when `n` is odd) of `n` values given as how many of each value."""
     wanted = [(n - 1) // 2, n // 2]
     found, seen = [], 0
     for value in sorted(days):
@@ -408,17 +415,37 @@ def _median_of(days: dict[int, int], n: int) -> Decimal:
         while wanted and wanted[0] < seen:
             found.append(value)
             wanted.pop(0)
-    return Decimal(found[0] + found[1]) / 2
+    return found[0], found[1]
 
 
 async def _span_cells(session: AsyncSession, caller: Caller, scope: Scope) -> list:
-    """(manager, status, whole days, deals, summed microseconds) from the durations aggregate."""
+    """`_span_groups` from the durations aggregate. PostgreSQL finds the medians itself, so only the groups travel;
+    elsewhere (SQLite in the embedded run) the histograms come back to Python."""
     dd = DealDurations
     n = func.sum(dd.deals)
-    return (await session.execute(
-        select(dd.owner_id, dd.status, dd.days, n, func.sum(dd.microseconds))
-        .where(*_months(scope, dd.month), *await _owned(session, caller, scope, dd.owner_id, dd.department_id))
-        .group_by(dd.owner_id, dd.status, dd.days).having(n > 0))).all()
+    seen = [*_months(scope, dd.month), *await _owned(session, caller, scope, dd.owner_id, dd.department_id)]
+    if session.bind.dialect.name != "postgresql":
+        return _span_groups((await session.execute(
+            select(dd.owner_id, dd.status, dd.days, n, func.sum(dd.microseconds)).where(*seen)
+            .group_by(dd.owner_id, dd.status, dd.days).having(n > 0))).all())
+    everyone = func.grouping(dd.owner_id) == 1
+    histogram = (select(everyone.label("everyone"), dd.owner_id, dd.status, dd.days, n.label("n"),
+                        func.sum(dd.microseconds).label("total")).where(*seen)
+                 .group_by(func.grouping_sets(tuple_(dd.owner_id, dd.status, dd.days), tuple_(dd.status, dd.days)))
+                 .having(n > 0).subquery())
+    h = histogram.c
+    group = (h.everyone, h.owner_id, h.status)
+    running = (select(*group, h.days, func.sum(h.n).over(partition_by=group, order_by=h.days).label("seen"),
+                      func.sum(h.n).over(partition_by=group).label("n"),
+                      func.sum(h.total).over(partition_by=group).label("total"))
+               .subquery())
+    r = running.c
+    return [(everyone, k, status, int(n), int(total), low, high) for everyone, k, status, n, total, low, high in (
+        await session.execute(
+            select(r.everyone, r.owner_id, r.status, r.n, r.total,
+                   func.min(r.days).filter(r.seen > func.div(r.n - 1, 2)),
+                   func.min(r.days).filter(r.seen > func.div(r.n, 2)))
+            .group_by(r.everyone, r.owner_id, r.status, r.n, r.total))).all()]
 
 
 async def _span_facts(session: AsyncSession, key, where, join) -> list:
