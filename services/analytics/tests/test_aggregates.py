@@ -89,7 +89,7 @@ async def _cells(app) -> dict:
     async with app.state.runtime.sessionmaker() as s:
         for model in (tables.OpenDeals, tables.ClosedDeals, tables.Funnel, tables.ClientCards, tables.DealSegments,
                       tables.ClientSegments, tables.Receivables, tables.ClientSilence, tables.Activities,
-                      tables.DealDurations, tables.StageTimes):
+                      tables.DealDurations, tables.DealDurationTotals, tables.StageTimes):
             rows = (await s.execute(select(model))).scalars().all()
             measures = [c for c in ("deals", "amount", "weighted", "clients", "won", "won_amount", "invoices",
                                     "outstanding", "entries", "exits", "seconds", "microseconds") if hasattr(model, c)]

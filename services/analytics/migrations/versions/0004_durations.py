@@ -28,6 +28,17 @@ def upgrade() -> None:
     sa.Column('microseconds', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('cell', name=op.f('pk_agg_deal_durations'))
     )
+    op.create_index('ix_agg_deal_durations_month', 'agg_deal_durations', ['month'], unique=False)
+    op.create_table('agg_deal_duration_totals',
+    sa.Column('cell', sa.String(length=32), nullable=False),
+    sa.Column('owner_id', sa.Uuid(), nullable=True),
+    sa.Column('department_id', sa.Uuid(), nullable=True),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('days', sa.Integer(), nullable=False),
+    sa.Column('deals', sa.Integer(), nullable=False),
+    sa.Column('microseconds', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('cell', name=op.f('pk_agg_deal_duration_totals'))
+    )
     op.create_table('agg_stage_times',
     sa.Column('cell', sa.String(length=32), nullable=False),
     sa.Column('month', sa.Date(), nullable=True),
@@ -42,4 +53,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('agg_stage_times')
+    op.drop_table('agg_deal_duration_totals')
+    op.drop_index('ix_agg_deal_durations_month', table_name='agg_deal_durations')
     op.drop_table('agg_deal_durations')

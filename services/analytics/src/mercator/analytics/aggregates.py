@@ -21,13 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import bulk, domain
 from mercator.analytics.tables import (AGGREGATES, Activities, Activity, Base, Client, ClientCards, ClientSegments,
-                                       ClientSilence, ClosedDeals, Deal, DealDurations, DealSegments, Funnel, Invoice,
-                                       OpenDeals, Receivables, StageTimes, Transition)
+                                       ClientSilence, ClosedDeals, Deal, DealDurations, DealDurationTotals,
+                                       DealSegments, Funnel, Invoice, OpenDeals, Receivables, StageTimes,
+                                       Transition)
 
 _MEASURES = {ClientSilence: ("clients",), Activities: ("entries",), Receivables: ("invoices", "outstanding"),
              OpenDeals: ("deals", "amount", "weighted"), ClosedDeals: ("deals", "amount"), Funnel: ("deals",),
              ClientCards: ("clients",), DealSegments: ("deals", "won", "won_amount"), ClientSegments: ("clients",),
-             DealDurations: ("deals", "microseconds"), StageTimes: ("exits", "seconds")}
+             DealDurations: ("deals", "microseconds"),
+             DealDurationTotals: ("deals", "microseconds"), StageTimes: ("exits", "seconds")}
 # What a deal copies from its client card, and from where.
 CARD_KEYS = {"client_region_id": "region_id", "client_industry_id": "industry_id", "client_source_id": "source_id"}
 _KEYS = {model: tuple(c.name for c in model.__table__.columns if c.name != "cell" and c.name not in measures)
@@ -56,8 +58,9 @@ def deal_cells(d: Mapping) -> list[tuple[type, tuple, tuple]]:
     span = domain.as_utc(d.get("closed_at")) - domain.as_utc(d.get("opened_at")) \
         if status in (_WON, _LOST) and d.get("opened_at") is not None and d.get("closed_at") is not None else None
     if span is not None:
-        cells.append((DealDurations, (domain.first_of_month(d.get("closed_at")), owner, dept, status, span.days),
-                      (1, microseconds(span))))
+        cells += [(DealDurations, (domain.first_of_month(d.get("closed_at")), owner, dept, status, span.days),
+                   (1, microseconds(span))),
+                  (DealDurationTotals, (owner, dept, status, span.days), (1, microseconds(span)))]
     if d.get("reached") is not None:
         furthest = max(d["reached"], domain.FUNNEL_POSITIONS["won"] if status == _WON else -1)
         cells.append((Funnel, (domain.first_of_month(d.get("opened_at")), owner, dept, furthest), (1,)))

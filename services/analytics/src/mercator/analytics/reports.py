@@ -26,9 +26,9 @@ from mercator.analytics.aggregates import microseconds
 from mercator.analytics.domain import DealStatus, Period, share
 from mercator.analytics.service import _IN_BASE, _seen_clients
 from mercator.analytics.tables import (Activities, Activity, Client, ClientCards, ClientSegments, ClientSilence,
-                                       ClosedDeals, Deal, DealDurations, DealLine, DealSegments, Department, Funnel,
-                                       Invoice, MarketingEvent, OpenDeals, Participant, Product, Receivables,
-                                       StageTimes, Transition, User)
+                                       ClosedDeals, Deal, DealDurations, DealDurationTotals, DealLine, DealSegments,
+                                       Department, Funnel, Invoice, MarketingEvent, OpenDeals, Participant, Product,
+                                       Receivables, StageTimes, Transition, User)
 from mercator.common.auth import Caller
 from mercator.common.visibility import Kind, sight
 
@@ -421,9 +421,11 @@ def _middle(days: dict[int, int], n: int) -> tuple[int, int]:
 async def _span_cells(session: AsyncSession, caller: Caller, scope: Scope) -> list:
     """`_span_groups` from the durations aggregate. PostgreSQL finds the medians itself, so only the groups travel;
     elsewhere (SQLite in the embedded run) the histograms come back to Python."""
-    dd = DealDurations
+    whole_time = scope.start is None and scope.end is None
+    dd = DealDurationTotals if whole_time else DealDurations
     n = func.sum(dd.deals)
-    seen = [*_months(scope, dd.month), *await _owned(session, caller, scope, dd.owner_id, dd.department_id)]
+    seen = [*([] if whole_time else _months(scope, dd.month)),
+            *await _owned(session, caller, scope, dd.owner_id, dd.department_id)]
     if session.bind.dialect.name != "postgresql":
         return _span_groups((await session.execute(
             select(dd.owner_id, dd.status, dd.days, n, func.sum(dd.microseconds)).where(*seen)
@@ -449,8 +451,8 @@ async def _span_cells(session: AsyncSession, caller: Caller, scope: Scope) -> li
 
 
 async def _span_facts(session: AsyncSession, key, where, join) -> list:
-    """(key, status, whole days, deals, summed microseconds) from the deals themselves. PostgreSQL groups them; elsewhere
-    (SQLite in the embedded run) the spans come back to Python."""
+    """(key, status, whole days, deals, summed microseconds) from the deals themselves. PostgreSQL groups them;
+    elsewhere (SQLite in the embedded run) the spans come back to Python."""
     if session.bind.dialect.name == "postgresql":
         span = func.extract("epoch", Deal.closed_at - Deal.opened_at)
         # A literal, not a parameter: the grouping must be the very expression selected.
