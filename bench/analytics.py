@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import os
 import random
 import signal
 import sys
@@ -409,7 +410,8 @@ async def report_latency(sizes: dict[str, int], runs: int) -> None:
             "funnel": lambda s: reports.funnel(s, CEO, scope),
             "forecast": lambda s: reports.forecast(s, CEO, scope),
         }
-        print(f"{'report':<18}{'ours p50':>10}{'ours p95':>10}{'duckdb p50':>12}{'duckdb p95':>12}   verdict")
+        print(f"{'report':<18}{'ours p50':>10}{'ours p95':>10}{'duckdb p50':>12}{'duckdb p95':>12}   verdict"
+              f"   (load average)")
         for report, run in ours.items():
             # One untimed run on each side first: the pool's connection, plans and caches, as a live service has.
             async with sessions() as s:
@@ -433,7 +435,7 @@ async def report_latency(sizes: dict[str, int], runs: int) -> None:
             ok = p95 <= 100 and (d95 is None or p95 <= d95)
             fmt = lambda v: f"{v:>10.1f}" if v is not None else f"{'-':>10}"  # noqa: E731
             print(f"{report:<18}{fmt(pct(times, 0.5))}{fmt(p95)}  {fmt(d50)}  {fmt(d95)}   "
-                  f"{'meets the target' if ok else 'misses the target'}")
+                  f"{'meets the target' if ok else 'misses the target'}   ({os.getloadavg()[0]:.1f})")
         await engine.dispose()
         duck.close()
     finally:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from analytics_history import (ANNA, BORIS, C1, C2, CEO, D1, EAST, EAST_HEAD, EXHIBITION, LATHE, MOSCOW, NOW, SALES,
-                               T0, TODAY, History, company, line, sales_department)
+                               T0, TODAY, History, company, deal_history, line, sales_department)
 from mercator.analytics import aggregates, reports, tables
 from mercator.analytics.domain import Period
 from mercator.common.events import catalogue as ev
@@ -88,10 +88,11 @@ async def _cells(app) -> dict:
     out = {}
     async with app.state.runtime.sessionmaker() as s:
         for model in (tables.OpenDeals, tables.ClosedDeals, tables.Funnel, tables.ClientCards, tables.DealSegments,
-                      tables.ClientSegments, tables.Receivables, tables.ClientSilence, tables.Activities):
+                      tables.ClientSegments, tables.Receivables, tables.ClientSilence, tables.Activities,
+                      tables.DealDurations, tables.DealDurationTotals, tables.StageTimes):
             rows = (await s.execute(select(model))).scalars().all()
             measures = [c for c in ("deals", "amount", "weighted", "clients", "won", "won_amount", "invoices",
-                                    "outstanding", "entries") if hasattr(model, c)]
+                                    "outstanding", "entries", "exits", "seconds", "microseconds") if hasattr(model, c)]
             out[model.__tablename__] = {r.cell: tuple(getattr(r, m) for m in measures) for r in rows
                                         if any(getattr(r, m) for m in measures)}
     return out
@@ -162,3 +163,20 @@ async def test_a_stage_added_to_a_pipeline_weighs_its_own_probability_in_the_for
     async with app.state.runtime.sessionmaker() as s:
         assert (await reports.forecast(s, CEO, reports.Scope(), facts=True)
                 == await reports.forecast(s, CEO, reports.Scope()))
+
+
+async def test_deal_durations_give_the_exact_mean_and_the_median_of_whole_days(app, feed):
+    h = History()
+    company(h, C1, "Альфа", ANNA, MOSCOW, "Москва", EXHIBITION, "Выставка")
+    # Won after 10 days 20 hours and after 12 days; lost after 3 days 23 hours.
+    for days, end in (([10 + 20 / 24], "won"), ([12], "won"), ([3 + 23 / 24], "lost")):
+        deal_history(h, uuid.uuid4(), C1, ANNA, opened=T0, path=["interest"], days=days, amount="1000", end=end,
+                     reason="Дорого")
+    await feed(h.events)
+    async with app.state.runtime.sessionmaker() as s:
+        from_cells = await reports.duration(s, CEO, reports.Scope(), by="manager")
+        assert from_cells == await reports.duration(s, CEO, reports.Scope(), by="manager", facts=True)
+    [anna] = from_cells["rows"]
+    assert anna["won"] == {"deals": 2, "mean_days": 11.4, "median_days": 11.0}
+    assert anna["lost"] == {"deals": 1, "mean_days": 4.0, "median_days": 3.0}
+    assert from_cells["stages"] == [{"stage": "interest", "exits": 3, "mean_days": 8.93}]

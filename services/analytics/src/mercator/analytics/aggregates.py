@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import case, delete, func, select, text, update
@@ -21,12 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import bulk, domain
 from mercator.analytics.tables import (AGGREGATES, Activities, Activity, Base, Client, ClientCards, ClientSegments,
-                                       ClientSilence, ClosedDeals, Deal, DealSegments, Funnel, Invoice, OpenDeals,
-                                       Receivables, Transition)
+                                       ClientSilence, ClosedDeals, Deal, DealDurations, DealDurationTotals,
+                                       DealSegments, Funnel, Invoice, OpenDeals, Receivables, StageTimes,
+                                       Transition)
 
 _MEASURES = {ClientSilence: ("clients",), Activities: ("entries",), Receivables: ("invoices", "outstanding"),
              OpenDeals: ("deals", "amount", "weighted"), ClosedDeals: ("deals", "amount"), Funnel: ("deals",),
-             ClientCards: ("clients",), DealSegments: ("deals", "won", "won_amount"), ClientSegments: ("clients",)}
+             ClientCards: ("clients",), DealSegments: ("deals", "won", "won_amount"), ClientSegments: ("clients",),
+             DealDurations: ("deals", "microseconds"),
+             DealDurationTotals: ("deals", "microseconds"), StageTimes: ("exits", "seconds")}
 # What a deal copies from its client card, and from where.
 CARD_KEYS = {"client_region_id": "region_id", "client_industry_id": "industry_id", "client_source_id": "source_id"}
 _KEYS = {model: tuple(c.name for c in model.__table__.columns if c.name != "cell" and c.name not in measures)
@@ -52,6 +55,12 @@ def deal_cells(d: Mapping) -> list[tuple[type, tuple, tuple]]:
         cells.append((ClosedDeals, (domain.first_of_month(d.get("closed_at")), owner, dept, status, d.get("currency"),
                                     d.get("lost_reason") if lost else None, d.get("lost_at_stage") if lost else None),
                       (1, amount)))
+    span = domain.as_utc(d.get("closed_at")) - domain.as_utc(d.get("opened_at")) \
+        if status in (_WON, _LOST) and d.get("opened_at") is not None and d.get("closed_at") is not None else None
+    if span is not None:
+        cells += [(DealDurations, (domain.first_of_month(d.get("closed_at")), owner, dept, status, span.days),
+                   (1, microseconds(span))),
+                  (DealDurationTotals, (owner, dept, status, span.days), (1, microseconds(span)))]
     if d.get("reached") is not None:
         furthest = max(d["reached"], domain.FUNNEL_POSITIONS["won"] if status == _WON else -1)
         cells.append((Funnel, (domain.first_of_month(d.get("opened_at")), owner, dept, furthest), (1,)))
@@ -63,6 +72,52 @@ def deal_cells(d: Mapping) -> list[tuple[type, tuple, tuple]]:
         cells.append((DealSegments, (kind, key, opened, owner, dept, d.get("currency")),
                       (1, 1 if won else 0, amount if won else ZERO)))
     return cells
+
+
+def microseconds(span: timedelta) -> int:
+    """A span exactly, as a whole number (a float would make sums depend on the order they were added in)."""
+    return (span.days * 86400 + span.seconds) * 1_000_000 + span.microseconds
+
+
+def stage_key(d: Mapping) -> tuple:
+    """What of a deal decides where its steps count in the stage times: when it changes, they move."""
+    return d.get("company_id") is not None, d.get("owner_id"), d.get("department_id")
+
+
+def stage_cells(d: Mapping, steps: Iterable[Mapping]) -> list[tuple[type, tuple, tuple]]:
+    """What a deal's steps add to the time in each stage: a step out of a stage that says how long the deal
+    stood in it counts under the deal's manager and department, in the month of the step."""
+    if d.get("company_id") is None:
+        return []
+    return [(StageTimes, (domain.first_of_month(s["at"]), d.get("owner_id"), d.get("department_id"),
+                          s["from_stage"]), (1, s["seconds_in_previous"]))
+            for s in steps if s.get("from_stage") is not None and s.get("seconds_in_previous") is not None]
+
+
+async def follow_stages(session: AsyncSession, deals, new_steps: Iterable[Mapping], tally: Tally) -> None:
+    """The stage times of a batch of deal rows (`bulk.Rows`): the steps new in it count under each deal as saved;
+    a deal whose manager, department or card changed moves its earlier steps (read back) with it."""
+    fresh: dict = {}
+    for step in new_steps:
+        fresh.setdefault(step["deal_id"], []).append(step)
+    for deal_id, steps in fresh.items():
+        tally.add(stage_cells(vars(deals[deal_id]), steps))
+    moved = sorted(k for k, row in deals.items() if stage_key(deals.loaded[k]) != stage_key(vars(row)))
+    if not moved:
+        return
+    new = {(s["deal_id"], s["sequence"]) for steps in fresh.values() for s in steps}
+    t = Transition.__table__
+    earlier: dict = {}
+    for part in bulk.chunks(moved):
+        for step in (await session.execute(
+                select(t.c.deal_id, t.c.sequence, t.c.at, t.c.from_stage, t.c.seconds_in_previous)
+                .where(t.c.deal_id.in_(part), t.c.from_stage.is_not(None),
+                       t.c.seconds_in_previous.is_not(None)))).mappings():
+            if (step["deal_id"], step["sequence"]) not in new:
+                earlier.setdefault(step["deal_id"], []).append(step)
+    for deal_id in moved:
+        steps = earlier.get(deal_id, ())
+        tally.change(stage_cells(deals.loaded[deal_id], steps), stage_cells(vars(deals[deal_id]), steps))
 
 
 def card_cells(c: Mapping) -> list[tuple[type, tuple, tuple]]:
@@ -297,6 +352,27 @@ async def refill(session: AsyncSession) -> None:
         async for part in result.mappings().partitions():
             for row in part:
                 tally.add(cells(row))
+    if session.bind.dialect.name == "postgresql":
+        # Summed in SQL per deal's key, month and stage: the rows are millions, the cells thousands.
+        month = func.date_trunc("month", func.timezone("UTC", Transition.at))
+        result = await session.stream(
+            select(month, d.c.owner_id, d.c.department_id, Transition.from_stage, func.count(),
+                   func.sum(Transition.seconds_in_previous))
+            .join(d, d.c.deal_id == Transition.deal_id)
+            .where(d.c.company_id.is_not(None), Transition.from_stage.is_not(None),
+                   Transition.seconds_in_previous.is_not(None))
+            .group_by(month, d.c.owner_id, d.c.department_id, Transition.from_stage))
+        async for part in result.partitions():
+            for m, owner, dept, stage, n, total in part:
+                tally.add([(StageTimes, (_as_month(m), owner, dept, stage), (n, int(total)))])
+    else:
+        deal_keys = {row["deal_id"]: row for row in (await session.execute(
+            select(d.c.deal_id, d.c.company_id, d.c.owner_id, d.c.department_id))).mappings()}
+        for step in (await session.execute(
+                select(Transition.deal_id, Transition.at, Transition.from_stage, Transition.seconds_in_previous)
+                .where(Transition.from_stage.is_not(None), Transition.seconds_in_previous.is_not(None)))).mappings():
+            if step["deal_id"] in deal_keys:
+                tally.add(stage_cells(deal_keys[step["deal_id"]], [step]))
     cards = {row["company_id"]: row for row in (await session.execute(
         select(c.c.company_id, *(c.c[n] for n in CARD_COLUMNS)))).mappings()}
     month = _entry_month(session)

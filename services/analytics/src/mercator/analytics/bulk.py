@@ -117,8 +117,8 @@ async def save(session: AsyncSession, rows: Rows) -> None:
 
 async def add_new(session: AsyncSession, model, facts: dict[Hashable, dict], *, returning: bool = False) -> list:
     """Facts that never change once written (a history entry, a transition, an allocation): a copy of one
-    already stored adds nothing. `facts` holds one dict per key, the first copy of the batch. With `returning`
-    (a table with a one-column key), the keys of the facts that were new."""
+    already stored adds nothing. `facts` holds one dict per key, the first copy of the batch. With `returning`,
+    the keys of the facts that were new (a tuple for a key of several columns)."""
     table: Table = model.__table__
     ins = insert(session)
     if not facts:
@@ -127,5 +127,6 @@ async def add_new(session: AsyncSession, model, facts: dict[Hashable, dict], *, 
     if not returning:
         await session.execute(stmt, list(facts.values()))
         return []
-    result = await session.execute(stmt.returning(_key(table)), list(facts.values()))
-    return list(result.scalars())
+    keys = list(table.primary_key.columns)
+    result = await session.execute(stmt.returning(*keys), list(facts.values()))
+    return [row[0] if len(keys) == 1 else tuple(row) for row in result]

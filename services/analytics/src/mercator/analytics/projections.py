@@ -70,13 +70,15 @@ class _DealFacts:
                                     for p, (q, t) in totals.items()]
         deal.lines_version = sequence
 
-    async def write(self, session: AsyncSession) -> None:
-        await bulk.add_new(session, Transition, self.transitions)
+    async def write(self, session: AsyncSession) -> list[dict]:
+        """Returns the transitions that were new."""
+        added = await bulk.add_new(session, Transition, self.transitions, returning=True)
         replaced = sorted(self.lines)
         for part in bulk.chunks(replaced):
             await session.execute(delete(DealLine.__table__).where(DealLine.__table__.c.deal_id.in_(part)))
         await bulk.add_new(session, DealLine, {(line["deal_id"], line["product_id"]): line
                                                for deal_id in replaced for line in self.lines[deal_id]})
+        return [self.transitions[key] for key in added]
 
 
 def _deals(apply):
@@ -97,8 +99,9 @@ def _deals(apply):
                 for field, value in cards[row.company_id].items():
                     setattr(row, field, value)
         await bulk.save(session, deals)
-        await facts.write(session)
+        new_steps = await facts.write(session)
         tally = aggregates.Tally()
+        await aggregates.follow_stages(session, deals, new_steps, tally)
         moved = {}
         for deal_id, row in deals.items():
             old = deals.loaded[deal_id]

@@ -18,15 +18,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, case, distinct, extract, func, or_, select
+from sqlalchemy import and_, case, distinct, extract, func, literal_column, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import domain
+from mercator.analytics.aggregates import microseconds
 from mercator.analytics.domain import DealStatus, Period, share
 from mercator.analytics.service import _IN_BASE, _seen_clients
 from mercator.analytics.tables import (Activities, Activity, Client, ClientCards, ClientSegments, ClientSilence,
-                                       ClosedDeals, Deal, DealLine, DealSegments, Department, Funnel, Invoice, MarketingEvent, OpenDeals,
-                                       Participant, Product, Receivables, Transition, User)
+                                       ClosedDeals, Deal, DealDurations, DealDurationTotals, DealLine, DealSegments,
+                                       Department, Funnel, Invoice, MarketingEvent, OpenDeals, Participant, Product,
+                                       Receivables, StageTimes, Transition, User)
 from mercator.common.auth import Caller
 from mercator.common.visibility import Kind, sight
 
@@ -335,34 +337,49 @@ async def _receivable_rows(session: AsyncSession, by: str, rows: list) -> dict:
 # 4. Deal duration ---------------------------------------------------------------------------------
 
 async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: str, facts: bool = False) -> dict:
+    """Days from opening (first contact) to close of the deals closed in the period, won and lost apart: the mean
+    is exact (from the spans' microseconds), the median is of whole days (each span rounded down to the day), the
+    resolution of the durations aggregate. Time in each stage: the mean over the steps out of it in the period."""
     deals = await _deals(session, caller, scope)
-    closed = (Deal.status.in_([DealStatus.WON.value, DealStatus.LOST.value]), Deal.opened_at.is_not(None),
-              Deal.closed_at.is_not(None), *scope.within(Deal.closed_at), *deals)
-    key = Deal.owner_id if by == "manager" else DealLine.product_id
-    join = (DealLine, DealLine.deal_id == Deal.deal_id) if by == "product" else None
-    days = await _spans(session, key, closed, join)
+    from_cells = not facts and scope.on_months()
+    if by == "manager" and from_cells:
+        groups = await _span_cells(session, caller, scope)
+    else:
+        closed = (Deal.status.in_([DealStatus.WON.value, DealStatus.LOST.value]), Deal.opened_at.is_not(None),
+                  Deal.closed_at.is_not(None), *scope.within(Deal.closed_at), *deals)
+        key = Deal.owner_id if by == "manager" else DealLine.product_id
+        groups = _span_groups(await _span_facts(session, key, closed, (DealLine, DealLine.deal_id == Deal.deal_id)
+                                                if by == "product" else None))
+    nothing = {"deals": 0, "mean_days": None, "median_days": None}
+    per_key: dict = defaultdict(lambda: {"won": dict(nothing), "lost": dict(nothing)})
+    whole = {"won": dict(nothing), "lost": dict(nothing)}
+    for everyone, k, status, *figures in groups:
+        (whole if everyone else per_key[k])[status] = _figures(*figures)
     if by == "manager":
-        names = await _user_names(session, days)
+        names = await _user_names(session, per_key)
     else:
         names = dict((await session.execute(select(Product.product_id, Product.name).where(
-            Product.product_id.in_(list(days))))).all()) if days else {}
-
-    rows = [{"key": _key(k), "name": names.get(k), "won": v["won"], "lost": v["lost"]} for k, v in days.items()]
+            Product.product_id.in_(list(per_key))))).all()) if per_key else {}
+    rows = [{"key": _key(k), "name": names.get(k), **v} for k, v in per_key.items()]
     rows.sort(key=lambda r: (-(r["won"]["deals"] + r["lost"]["deals"]), r["key"] or ""))
-    everyone = None
-    if by == "manager":
-        whole = await _spans(session, None, closed, None)
-        everyone = whole.get(None, {s: _figures(0, None, None) for s in ("won", "lost")})
-    # Time in each stage: every step out of a stage says how long the deal stood in it.
-    stages = (await session.execute(
-        select(Transition.from_stage, func.count(), func.avg(Transition.seconds_in_previous))
-        .join(Deal, Deal.deal_id == Transition.deal_id)
-        .where(Transition.from_stage.is_not(None), Transition.seconds_in_previous.is_not(None), *deals,
-               *scope.within(Transition.at))
-        .group_by(Transition.from_stage))).all()
+    everyone = whole if by == "manager" else None
+    if from_cells:
+        st = StageTimes
+        stages = (await session.execute(
+            select(st.stage, func.sum(st.exits), func.sum(st.seconds))
+            .where(*_months(scope, st.month), *await _owned(session, caller, scope, st.owner_id, st.department_id))
+            .group_by(st.stage).having(func.sum(st.exits) > 0))).all()
+    else:
+        # Every step out of a stage says how long the deal stood in it.
+        stages = (await session.execute(
+            select(Transition.from_stage, func.count(), func.sum(Transition.seconds_in_previous))
+            .join(Deal, Deal.deal_id == Transition.deal_id)
+            .where(Transition.from_stage.is_not(None), Transition.seconds_in_previous.is_not(None), *deals,
+                   *scope.within(Transition.at))
+            .group_by(Transition.from_stage))).all()
     order = _stage_positions()
-    stage_rows = sorted(({"stage": s, "exits": n, "mean_days": round(float(avg) / 86400, 2)} for s, n, avg in stages),
-                        key=lambda r: (order.get(r["stage"], 99), r["stage"]))
+    stage_rows = sorted(({"stage": s, "exits": n, "mean_days": round(float(Decimal(total) / n / 86400), 2)}
+                         for s, n, total in stages), key=lambda r: (order.get(r["stage"], 99), r["stage"]))
     reached = await _funnel(session, caller, scope, facts)
     codes = [c for c, _ in domain.DEFAULT_STAGES]
     conversion = [{"from_stage": a, "to_stage": b, "reached": reached[a], "went_on": reached[b],
@@ -371,36 +388,89 @@ async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
     return {"by": by, "rows": rows, "all": everyone, "stages": stage_rows, "conversion": conversion}
 
 
-def _figures(n: int, mean, median) -> dict:
-    return {"deals": n, "mean_days": None if mean is None else round(float(mean), 1),
-            "median_days": None if median is None else round(float(median), 1)}
+def _figures(n: int, total: int, low: int, high: int) -> dict:
+    """A group's figures from its deals, their spans' summed microseconds and the two middle spans' whole days."""
+    return {"deals": n, "mean_days": round(float(Decimal(total) / n / 86_400_000_000), 1),
+            "median_days": round((low + high) / 2, 1)}
 
 
-async def _spans(session: AsyncSession, key, where, join) -> dict:
-    """Per key, won and lost apart: how many deals, mean and median days from opening to close. PostgreSQL
-    computes the median itself; elsewhere (SQLite in the embedded run) the spans come back to Python."""
-    out: dict = defaultdict(lambda: {s: _figures(0, None, None) for s in ("won", "lost")})
-    keys = [] if key is None else [key]
+def _span_groups(spans: list) -> list:
+    """Per key and status, and per status over every key: (over every key, key, status, deals, summed
+    microseconds, the whole days of the two middle spans), from (key, status, whole days, deals, microseconds)."""
+    histograms: dict = defaultdict(lambda: [0, 0, defaultdict(int)])
+    for k, status, days, n, total in spans:
+        for held in (histograms[(False, k, status)], histograms[(True, None, status)]):
+            held[0] += n
+            held[1] += total
+            held[2][int(days)] += n
+    return [(*group, n, total, *_middle(days, n)) for group, (n, total, days) in histograms.items()]
+
+
+def _middle(days: dict[int, int], n: int) -> tuple[int, int]:
+    """The two middle values (the same one when `n` is odd) of `n` values given as how many of each value."""
+    wanted = [(n - 1) // 2, n // 2]
+    found, seen = [], 0
+    for value in sorted(days):
+        seen += days[value]
+        while wanted and wanted[0] < seen:
+            found.append(value)
+            wanted.pop(0)
+    return found[0], found[1]
+
+
+async def _span_cells(session: AsyncSession, caller: Caller, scope: Scope) -> list:
+    """`_span_groups` from the durations aggregate. PostgreSQL finds the medians itself, so only the groups travel;
+    elsewhere (SQLite in the embedded run) the histograms come back to Python."""
+    whole_time = scope.start is None and scope.end is None
+    dd = DealDurationTotals if whole_time else DealDurations
+    n = func.sum(dd.deals)
+    seen = [*([] if whole_time else _months(scope, dd.month)),
+            *await _owned(session, caller, scope, dd.owner_id, dd.department_id)]
+    if session.bind.dialect.name != "postgresql":
+        return _span_groups((await session.execute(
+            select(dd.owner_id, dd.status, dd.days, n, func.sum(dd.microseconds)).where(*seen)
+            .group_by(dd.owner_id, dd.status, dd.days).having(n > 0))).all())
+    everyone = func.grouping(dd.owner_id) == 1
+    histogram = (select(everyone.label("everyone"), dd.owner_id, dd.status, dd.days, n.label("n"),
+                        func.sum(dd.microseconds).label("total")).where(*seen)
+                 .group_by(func.grouping_sets(tuple_(dd.owner_id, dd.status, dd.days), tuple_(dd.status, dd.days)))
+                 .having(n > 0).subquery())
+    h = histogram.c
+    group = (h.everyone, h.owner_id, h.status)
+    running = (select(*group, h.days, func.sum(h.n).over(partition_by=group, order_by=h.days).label("seen"),
+                      func.sum(h.n).over(partition_by=group).label("n"),
+                      func.sum(h.total).over(partition_by=group).label("total"))
+               .subquery())
+    r = running.c
+    return [(everyone, k, status, int(n), int(total), low, high) for everyone, k, status, n, total, low, high in (
+        await session.execute(
+            select(r.everyone, r.owner_id, r.status, r.n, r.total,
+                   func.min(r.days).filter(r.seen > func.div(r.n - 1, 2)),
+                   func.min(r.days).filter(r.seen > func.div(r.n, 2)))
+            .group_by(r.everyone, r.owner_id, r.status, r.n, r.total))).all()]
+
+
+async def _span_facts(session: AsyncSession, key, where, join) -> list:
+    """(key, status, whole days, deals, summed microseconds) from the deals themselves. PostgreSQL groups them;
+    elsewhere (SQLite in the embedded run) the spans come back to Python."""
     if session.bind.dialect.name == "postgresql":
-        span = func.extract("epoch", Deal.closed_at - Deal.opened_at) / 86400
-        stmt = select(*keys, Deal.status, func.count(), func.avg(span),
-                      func.percentile_cont(0.5).within_group(span)).where(*where).group_by(*keys, Deal.status)
+        span = func.extract("epoch", Deal.closed_at - Deal.opened_at)
+        # A literal, not a parameter: the grouping must be the very expression selected.
+        days = func.floor(span / literal_column("86400"))
+        stmt = select(key, Deal.status, days, func.count(), func.sum(span)).where(*where).group_by(
+            key, Deal.status, days)
         if join is not None:
             stmt = stmt.join(*join)
-        for row in (await session.execute(stmt)).all():
-            k, (status, n, avg, med) = (row[0] if keys else None), row[len(keys):]
-            out[k][status] = _figures(n, avg, med)
-        return dict(out)
-    stmt = select(*keys, Deal.status, Deal.opened_at, Deal.closed_at).where(*where)
+        return [(k, status, int(d), n, int(total * 1_000_000))
+                for k, status, d, n, total in (await session.execute(stmt)).all()]
+    stmt = select(key, Deal.status, Deal.opened_at, Deal.closed_at).where(*where)
     if join is not None:
         stmt = stmt.join(*join)
-    spans: dict = defaultdict(list)
-    for row in (await session.execute(stmt)).all():
-        k, (status, opened, closed_at) = (row[0] if keys else None), row[len(keys):]
-        spans[(k, status)].append((domain.as_utc(closed_at) - domain.as_utc(opened)).total_seconds() / 86400)
-    for (k, status), values in spans.items():
-        out[k][status] = _figures(len(values), domain.mean(values), domain.median(values))
-    return dict(out)
+    out = []
+    for k, status, opened, closed_at in (await session.execute(stmt)).all():
+        span = domain.as_utc(closed_at) - domain.as_utc(opened)
+        out.append((k, status, span.days, 1, microseconds(span)))
+    return out
 
 
 async def _reached(session: AsyncSession, deals: list, cohort: list) -> dict[str, int]:
@@ -545,14 +615,19 @@ async def segments(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
     seen = await _owned(session, caller, scope, cs.owner_id, cs.department_id)
     if view.clients_only:
         seen.append(cs.status == "client")
-    n = func.sum(cs.clients)
-    cards = (await session.execute(
-        select(cs.key_id, func.max(cs.label).filter(cs.clients > 0), n)
-        .where(cs.kind == by, cs.in_base.is_(True), *seen, *_months(scope, cs.month))
-        .group_by(cs.key_id).having(n > 0))).all()
-    names = dict((await session.execute(
-        select(cs.key_id, func.max(cs.label).filter(cs.clients > 0)).where(cs.kind == by, cs.key_id.is_not(None))
-        .group_by(cs.key_id).having(n > 0))).all())
+    # One pass over the segment's cells: the cards the caller counts, and every segment's name (a deal's segment
+    # may have no card in the caller's sight).
+    counted = and_(cs.in_base.is_(True), *seen, *_months(scope, cs.month))
+    n = func.coalesce(func.sum(cs.clients).filter(counted), 0)
+    cards, names = [], {}
+    for key, label, clients, name, everywhere in (await session.execute(
+            select(cs.key_id, func.max(cs.label).filter(cs.clients > 0, counted), n,
+                   func.max(cs.label).filter(cs.clients > 0), func.sum(cs.clients))
+            .where(cs.kind == by).group_by(cs.key_id))).all():
+        if clients > 0:
+            cards.append((key, label, clients))
+        if key is not None and everywhere > 0:
+            names[key] = name
     m = func.sum(ds.deals)
     deals = (await session.execute(
         select(ds.key_id, m, func.sum(ds.won), func.sum(ds.won_amount).filter(ds.currency == scope.currency))

@@ -99,7 +99,9 @@ async def receivables(request: Request, session: SessionDep, caller: CurrentUser
 async def deal_duration(request: Request, session: SessionDep, caller: CurrentUser, scope: ScopeDep,
                         by: Literal["manager", "product"] = "manager", format: Format = None):
     """Head of sales: mean and median days from first contact to close of the deals closed in the period, won and
-    lost apart, per manager or product; time spent in each stage; conversion from each stage to the next."""
+    lost apart, per manager or product; time spent in each stage; conversion from each stage to the next. The mean
+    is exact (the spans' seconds summed, in days to one place); the median is of whole days, each span rounded down
+    to the day (a deal closed 10 days 20 hours after opening counts as 10)."""
     return answer(request, format, "deal-duration", schemas.DurationReport,
                   await reports.duration(session, caller, scope, by=by))
 

@@ -115,8 +115,8 @@ class ReceivablesReport(BaseModel):
 
 class DurationFigures(BaseModel):
     deals: int
-    mean_days: float | None
-    median_days: float | None
+    mean_days: float | None = Field(description="exact mean of the spans from opening to close, in days")
+    median_days: float | None = Field(description="median of the spans in whole days (each rounded down)")
 
 
 class DurationRow(BaseModel):
