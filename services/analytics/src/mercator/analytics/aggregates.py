@@ -11,6 +11,7 @@ some other way (the benchmark's bulk load, a restore) with the same functions.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -123,7 +124,7 @@ async def entry_groups(session: AsyncSession, company_ids: Iterable) -> dict:
     for part in bulk.chunks(sorted(set(company_ids))):
         result = await session.execute(
             select(Activity.company_id, month, Activity.author_id, func.count())
-            .where(Activity.company_id.in_(part), Activity.kind != "system")
+            .where(bulk.among(session, Activity.company_id, part), Activity.kind != "system")
             .group_by(Activity.company_id, month, Activity.author_id))
         for company_id, m, author, n in result.all():
             out.setdefault(company_id, []).append((_as_month(m), author, n))
@@ -160,7 +161,7 @@ async def follow_cards(session: AsyncSession, cards: dict, tally: Tally) -> None
     d = Deal.__table__
     deal_ids = []
     for part in bulk.chunks(sorted(cards)):
-        deal_ids += (await session.execute(select(d.c.deal_id).where(d.c.company_id.in_(part)))).scalars().all()
+        deal_ids += (await session.execute(select(d.c.deal_id).where(bulk.among(session, d.c.company_id, part)))).scalars().all()
     if not deal_ids:
         return
     deals = await bulk.lock(session, Deal, deal_ids, lambda k: {"deal_id": k})
@@ -209,7 +210,7 @@ async def follow_owners(session: AsyncSession, by, copies: dict, changed: dict, 
     i = Invoice.__table__
     invoice_ids = []
     for part in bulk.chunks(sorted(changed)):
-        invoice_ids += (await session.execute(select(i.c.invoice_id).where(i.c[by].in_(part)))).scalars().all()
+        invoice_ids += (await session.execute(select(i.c.invoice_id).where(bulk.among(session, i.c[by], part)))).scalars().all()
     if not invoice_ids:
         return
     invoices = await bulk.lock(session, Invoice, invoice_ids, lambda k: {"invoice_id": k})
@@ -220,6 +221,7 @@ async def follow_owners(session: AsyncSession, by, copies: dict, changed: dict, 
     await bulk.save(session, invoices)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a projection adds to the same cells over and over
 def _cell(key: tuple) -> str:
     return hashlib.md5(repr(tuple(None if v is None else str(v) for v in key)).encode()).hexdigest()
 
@@ -241,7 +243,6 @@ class Tally:
         self.add(after, 1)
 
     async def write(self, session: AsyncSession) -> None:
-        ins = bulk.insert(session)
         for model, cells in self.cells.items():
             measures, keys = _MEASURES[model], _KEYS[model]
             rows = sorted(({"cell": _cell(key), **dict(zip(keys, key)), **dict(zip(measures, values))}
@@ -249,11 +250,11 @@ class Tally:
             if not rows:
                 continue
             table = model.__table__
-            stmt = ins(table)
             # Cells are written in one order, so two batches adding to the same cells never wait in a cycle.
             for part in bulk.chunks(rows):
+                stmt, params = bulk.rows_of(session, table, part)
                 await session.execute(stmt.on_conflict_do_update(
-                    index_elements=[table.c.cell], set_={m: table.c[m] + stmt.excluded[m] for m in measures}), part)
+                    index_elements=[table.c.cell], set_={m: table.c[m] + stmt.excluded[m] for m in measures}), params)
 
 
 def reached_position():

@@ -155,7 +155,7 @@ async def _survivors(session: AsyncSession, company_ids: set[uuid.UUID]) -> dict
         if not following:
             break
         merged = dict((await session.execute(select(Client.company_id, Client.merged_into_id).where(
-            Client.company_id.in_({survivor[c] for c in following}), Client.merged_into_id.is_not(None)))).all())
+            bulk.among(session, Client.company_id, {survivor[c] for c in following}), Client.merged_into_id.is_not(None)))).all())
         following = {c for c in following if survivor[c] in merged}
         for c in following:
             survivor[c] = merged[survivor[c]]
@@ -195,7 +195,7 @@ async def _recount_all(session: AsyncSession, company_ids: set[uuid.UUID]) -> li
     mine = a.c.company_id == c.c.company_id
     out = []
     for part in bulk.chunks(sorted(company_ids)):
-        out += (await session.execute(update(c).where(c.c.company_id.in_(part)).values(
+        out += (await session.execute(update(c).where(bulk.among(session, c.c.company_id, part)).values(
             activity_count=select(func.count()).where(mine).scalar_subquery(),
             last_activity_at=select(func.max(a.c.happened_at)).where(mine).scalar_subquery())
             .returning(c.c.company_id, c.c.activity_count, c.c.last_activity_at))).all()
