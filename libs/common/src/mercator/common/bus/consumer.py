@@ -14,6 +14,7 @@ import logging
 import time
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,8 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
-from sqlalchemy import insert, select, text
+from sqlalchemy import any_, bindparam, func, insert, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from mercator.common.bus import tables
@@ -247,17 +249,19 @@ class Consumer:
     async def _apply(self, deliveries: list[tuple[ConsumerRecord, Delivery]]) -> None:
         async with self._uow_factory() as uow:
             ids = [d.envelope.id for _, d in deliveries]
-            if len(ids) > 1 and uow.session.bind.dialect.name == "postgresql":
+            postgres = uow.session.bind.dialect.name == "postgresql"
+            if len(ids) > 1 and postgres:
                 # A prepared look-up keeps the plan it got while the inbox was small (a scan); planned
                 # afresh it uses the key, however stale the table's statistics (bench/analytics.py).
                 await uow.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             seen = set((await uow.session.execute(
                 select(tables.inbox.c.event_id).where(
-                    tables.inbox.c.consumer == self.name, tables.inbox.c.event_id.in_(ids)))).scalars())
+                    tables.inbox.c.consumer == self.name, _among(postgres, tables.inbox.c.event_id, ids)))).scalars())
             fresh: list[Delivery] = []
+            counted: Counter[tuple[str, str]] = Counter()
             for _, d in deliveries:
                 if d.envelope.id in seen:
-                    self._metrics.events_consumed.labels(self.name, d.envelope.type, "duplicate").inc()
+                    counted[d.envelope.type, "duplicate"] += 1
                     continue
                 seen.add(d.envelope.id)
                 fresh.append(d)
@@ -278,15 +282,17 @@ class Consumer:
                     finally:
                         current_cause.reset(token)
             if fresh:
-                await uow.session.execute(insert(tables.inbox), [
+                await uow.session.execute(*_inbox_rows(postgres, [
                     {"consumer": self.name, "event_id": d.envelope.id, "type": d.envelope.type, "processed_at": now}
-                    for d in fresh])
+                    for d in fresh]))
                 await uow.commit()
-            trail = log.isEnabledFor(logging.INFO)
             for d in fresh:
-                self._metrics.events_consumed.labels(self.name, d.envelope.type, "applied").inc()
-                if not trail:
-                    continue
+                counted[d.envelope.type, "applied"] += 1
+            for (event_type, outcome), n in counted.items():
+                self._metrics.events_consumed.labels(self.name, event_type, outcome).inc(n)
+            if not log.isEnabledFor(logging.INFO):
+                return
+            for d in fresh:
                 # One line per applied event, so a request can be followed through every service.
                 log.info("event applied", extra={
                     "consumer": self.name, "event_type": d.envelope.type, "event_id": str(d.envelope.id),
@@ -359,6 +365,25 @@ class Consumer:
         self._metrics.events_consumed.labels(self.name, event_type, "dead_lettered").inc()
         log.error("consumer: message dead-lettered", extra={
             "consumer": self.name, "topic": record.topic, "offset": record.offset, "error": text})
+
+
+def _among(postgres: bool, column, values: list):
+    """`column IN values`; on PostgreSQL `= ANY(array)`: one prepared statement whatever the batch's length,
+    where an IN list is a new statement (parsed and planned afresh) for every length."""
+    if postgres:
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _inbox_rows(postgres: bool, rows: list[dict]) -> tuple:
+    """The INSERT of a batch's inbox rows and its parameters: on PostgreSQL one array per column, unnested by the
+    server (one execution, where an executemany costs the server one per row); elsewhere an executemany."""
+    if not postgres:
+        return insert(tables.inbox), rows
+    columns = [tables.inbox.c[name] for name in rows[0]]
+    given = func.unnest(*(bindparam(f"given_{c.name}", [r[c.name] for r in rows], type_=ARRAY(c.type))
+                          for c in columns)).table_valued(*(c.name for c in columns)).render_derived(name="given")
+    return insert(tables.inbox).from_select([c.name for c in columns], select(*(given.c[c.name] for c in columns))), None
 
 
 def _runs_of_one_type(deliveries: list[Delivery]) -> list[list[Delivery]]:
