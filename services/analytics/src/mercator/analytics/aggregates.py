@@ -239,7 +239,16 @@ class Tally:
                 held[i] += sign * m
 
     def change(self, before: Iterable, after: Iterable) -> None:
-        self.add(before, -1)
+        """A row's contribution moves from `before` to `after`; the cells both hold (most of a row's, as a
+        rule) are left alone."""
+        after = list(after)
+        gone = []
+        for cell in before:
+            if cell in after:
+                after.remove(cell)
+            else:
+                gone.append(cell)
+        self.add(gone, -1)
         self.add(after, 1)
 
     async def write(self, session: AsyncSession) -> None:
