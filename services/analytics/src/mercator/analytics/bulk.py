@@ -154,8 +154,7 @@ async def save(session: AsyncSession, rows: Rows) -> None:
         return
     names = set()
     for row in changed:
-        was = rows.loaded[row[key.name]]
-        names.update(name for name, value in row.items() if value != was.get(name))
+        names.update(name for name, _ in row.items() - rows.loaded[row[key.name]].items())
     columns = [c for c in table.columns if c.name in names and not c.primary_key]
     given = _given([key, *columns], changed)
     await session.execute(update(table).where(key == given.c[key.name])
