@@ -156,6 +156,8 @@ async def save(session: AsyncSession, rows: Rows) -> None:
     for row in changed:
         names.update(name for name, _ in row.items() - rows.loaded[row[key.name]].items())
     columns = [c for c in table.columns if c.name in names and not c.primary_key]
+    if not columns:
+        return
     given = _given([key, *columns], changed)
     await session.execute(update(table).where(key == given.c[key.name])
                           .values({c.name: given.c[c.name] for c in columns}))
