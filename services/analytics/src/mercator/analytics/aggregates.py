@@ -161,7 +161,8 @@ async def follow_cards(session: AsyncSession, cards: dict, tally: Tally) -> None
     d = Deal.__table__
     deal_ids = []
     for part in bulk.chunks(sorted(cards)):
-        deal_ids += (await session.execute(select(d.c.deal_id).where(bulk.among(session, d.c.company_id, part)))).scalars().all()
+        mine = bulk.among(session, d.c.company_id, part)
+        deal_ids += (await session.execute(select(d.c.deal_id).where(mine))).scalars().all()
     if not deal_ids:
         return
     deals = await bulk.lock(session, Deal, deal_ids, lambda k: {"deal_id": k})
@@ -210,7 +211,8 @@ async def follow_owners(session: AsyncSession, by, copies: dict, changed: dict, 
     i = Invoice.__table__
     invoice_ids = []
     for part in bulk.chunks(sorted(changed)):
-        invoice_ids += (await session.execute(select(i.c.invoice_id).where(bulk.among(session, i.c[by], part)))).scalars().all()
+        theirs = bulk.among(session, i.c[by], part)
+        invoice_ids += (await session.execute(select(i.c.invoice_id).where(theirs))).scalars().all()
     if not invoice_ids:
         return
     invoices = await bulk.lock(session, Invoice, invoice_ids, lambda k: {"invoice_id": k})

@@ -156,7 +156,8 @@ async def _survivors(session: AsyncSession, company_ids: set[uuid.UUID]) -> dict
         if not following:
             break
         merged = dict((await session.execute(select(Client.company_id, Client.merged_into_id).where(
-            bulk.among(session, Client.company_id, {survivor[c] for c in following}), Client.merged_into_id.is_not(None)))).all())
+            bulk.among(session, Client.company_id, {survivor[c] for c in following}),
+            Client.merged_into_id.is_not(None)))).all())
         following = {c for c in following if survivor[c] in merged}
         for c in following:
             survivor[c] = merged[survivor[c]]

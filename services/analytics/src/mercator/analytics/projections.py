@@ -74,7 +74,8 @@ class _DealFacts:
         await bulk.add_new(session, Transition, self.transitions)
         replaced = sorted(self.lines)
         for part in bulk.chunks(replaced):
-            await session.execute(delete(DealLine.__table__).where(bulk.among(session, DealLine.__table__.c.deal_id, part)))
+            lines = DealLine.__table__
+            await session.execute(delete(lines).where(bulk.among(session, lines.c.deal_id, part)))
         await bulk.add_new(session, DealLine, {(line["deal_id"], line["product_id"]): line
                                                for deal_id in replaced for line in self.lines[deal_id]})
 
