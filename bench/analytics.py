@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import func, select
 
@@ -176,6 +177,30 @@ async def bare_read(bootstrap: str, topics: list[str], n: int) -> float:
         await reader.stop()
 
 
+async def backend_cpu(name: str) -> float | None:
+    """CPU seconds the PostgreSQL backends connected to database `name` have used (a local server's /proc)."""
+    conn = await asyncpg.connect(f"{PG}/postgres")
+    try:
+        pids = [r["pid"] for r in await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", name)]
+    finally:
+        await conn.close()
+    try:
+        ticks = 0
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return None
+
+
+def committed(runtime: Runtime) -> int:
+    """Events the consumers have committed, from their own counters (incremented after the commit): counting the
+    inbox every second would scan it, work the database does for the benchmark and not for the projection."""
+    return int(sum(sample.value for metric in runtime.metrics.events_consumed.collect() for sample in metric.samples
+                   if sample.name == "events_consumed_total"))
+
+
 async def projection(bootstrap: str, n: int) -> None:
     prefix = f"b{uuid.uuid4().hex[:6]}."
     t = time.perf_counter()
@@ -185,23 +210,29 @@ async def projection(bootstrap: str, n: int) -> None:
     name = f"bench_analytics_proj_{uuid.uuid4().hex[:6]}"
     url = await fresh_database(name)
     settings = AnalyticsSettings(database_url=url, kafka_bootstrap=bootstrap, topic_prefix=prefix,
-                                 relay_enabled=False, consumer_batch_size=500)
+                                 relay_enabled=False)
     runtime = Runtime(settings, consumers=CONSUMERS)
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         await runtime.start()
         done = 0
         while done < sent:
             await asyncio.sleep(1)
-            async with runtime.sessionmaker() as s:
-                done = await s.scalar(select(func.count()).select_from(bus.inbox))
+            done = committed(runtime)
             rate = done / (time.perf_counter() - start)
             print(f"    projected {done}/{sent} ({rate:,.0f} events/s)", end="\r", flush=True)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        backends = await backend_cpu(name)
+        async with runtime.sessionmaker() as s:
+            assert await s.scalar(select(func.count()).select_from(bus.inbox)) == sent
         print()
         print(f"(a) projection through Kafka into PostgreSQL: {sent / elapsed:,.0f} events/s "
-              f"({sent} events in {elapsed:.1f} s, group join included)   baseline, bare aiokafka read, no "
+              f"({sent} events in {elapsed:.1f} s, group join included, batches of up to "
+              f"{settings.consumer_batch_size})   baseline, bare aiokafka read, no "
               f"database: {bare:,.0f} events/s   target: 5,000 events/s")
+        pg = "n/a" if backends is None else f"{backends:.1f} s ({backends / sent * 1e6:.0f} us/event)"
+        print(f"    CPU: this process {cpu:.1f} s ({cpu / sent * 1e6:.0f} us/event), PostgreSQL backends {pg}; "
+              f"load average {os.getloadavg()[0]:.2f}")
     finally:
         await runtime.stop(drain_timeout=1)
         await runtime.engine.dispose()
@@ -445,7 +476,7 @@ async def report_latency(sizes: dict[str, int], runs: int) -> None:
         await drop_database(name)
 
 
-async def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--deals", type=int, default=1_000_000)
@@ -455,7 +486,13 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--skip-projection", action="store_true")
     parser.add_argument("--skip-reports", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="event loop (the service's consumers run on uvicorn's, uvloop where installed)")
+    return parser.parse_args()
+
+
+async def main(args: argparse.Namespace) -> None:
+    print(f"event loop: {args.loop}")
     if not args.skip_projection:
         broker = TansuBroker(log_path=Path(tempfile.mkdtemp(prefix="bench-tansu-")) / "broker.log").start()
         try:
@@ -473,6 +510,9 @@ def _interrupt(signum, frame):
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _interrupt)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    args = arguments()
+    # The service runs its consumers on the loop uvicorn picks: uvloop, which uvicorn[standard] brings.
+    loop_factory = uvloop.new_event_loop if args.loop == "uvloop" else asyncio.new_event_loop
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main(args))
     sys.exit(0)

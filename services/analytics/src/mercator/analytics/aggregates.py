@@ -11,6 +11,7 @@ some other way (the benchmark's bulk load, a restore) with the same functions.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
@@ -111,7 +112,7 @@ async def follow_stages(session: AsyncSession, deals, new_steps: Iterable[Mappin
     for part in bulk.chunks(moved):
         for step in (await session.execute(
                 select(t.c.deal_id, t.c.sequence, t.c.at, t.c.from_stage, t.c.seconds_in_previous)
-                .where(t.c.deal_id.in_(part), t.c.from_stage.is_not(None),
+                .where(bulk.among(session, t.c.deal_id, part), t.c.from_stage.is_not(None),
                        t.c.seconds_in_previous.is_not(None)))).mappings():
             if (step["deal_id"], step["sequence"]) not in new:
                 earlier.setdefault(step["deal_id"], []).append(step)
@@ -178,7 +179,7 @@ async def entry_groups(session: AsyncSession, company_ids: Iterable) -> dict:
     for part in bulk.chunks(sorted(set(company_ids))):
         result = await session.execute(
             select(Activity.company_id, month, Activity.author_id, func.count())
-            .where(Activity.company_id.in_(part), Activity.kind != "system")
+            .where(bulk.among(session, Activity.company_id, part), Activity.kind != "system")
             .group_by(Activity.company_id, month, Activity.author_id))
         for company_id, m, author, n in result.all():
             out.setdefault(company_id, []).append((_as_month(m), author, n))
@@ -215,7 +216,8 @@ async def follow_cards(session: AsyncSession, cards: dict, tally: Tally) -> None
     d = Deal.__table__
     deal_ids = []
     for part in bulk.chunks(sorted(cards)):
-        deal_ids += (await session.execute(select(d.c.deal_id).where(d.c.company_id.in_(part)))).scalars().all()
+        mine = bulk.among(session, d.c.company_id, part)
+        deal_ids += (await session.execute(select(d.c.deal_id).where(mine))).scalars().all()
     if not deal_ids:
         return
     deals = await bulk.lock(session, Deal, deal_ids, lambda k: {"deal_id": k})
@@ -264,7 +266,8 @@ async def follow_owners(session: AsyncSession, by, copies: dict, changed: dict, 
     i = Invoice.__table__
     invoice_ids = []
     for part in bulk.chunks(sorted(changed)):
-        invoice_ids += (await session.execute(select(i.c.invoice_id).where(i.c[by].in_(part)))).scalars().all()
+        theirs = bulk.among(session, i.c[by], part)
+        invoice_ids += (await session.execute(select(i.c.invoice_id).where(theirs))).scalars().all()
     if not invoice_ids:
         return
     invoices = await bulk.lock(session, Invoice, invoice_ids, lambda k: {"invoice_id": k})
@@ -275,6 +278,7 @@ async def follow_owners(session: AsyncSession, by, copies: dict, changed: dict, 
     await bulk.save(session, invoices)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a projection adds to the same cells over and over
 def _cell(key: tuple) -> str:
     return hashlib.md5(repr(tuple(None if v is None else str(v) for v in key)).encode()).hexdigest()
 
@@ -292,11 +296,19 @@ class Tally:
                 held[i] += sign * m
 
     def change(self, before: Iterable, after: Iterable) -> None:
-        self.add(before, -1)
+        """A row's contribution moves from `before` to `after`; the cells both hold (most of a row's, as a
+        rule) are left alone."""
+        after = list(after)
+        gone = []
+        for cell in before:
+            if cell in after:
+                after.remove(cell)
+            else:
+                gone.append(cell)
+        self.add(gone, -1)
         self.add(after, 1)
 
     async def write(self, session: AsyncSession) -> None:
-        ins = bulk.insert(session)
         for model, cells in self.cells.items():
             measures, keys = _MEASURES[model], _KEYS[model]
             rows = sorted(({"cell": _cell(key), **dict(zip(keys, key)), **dict(zip(measures, values))}
@@ -304,11 +316,11 @@ class Tally:
             if not rows:
                 continue
             table = model.__table__
-            stmt = ins(table)
             # Cells are written in one order, so two batches adding to the same cells never wait in a cycle.
             for part in bulk.chunks(rows):
+                stmt, params = bulk.rows_of(session, table, part)
                 await session.execute(stmt.on_conflict_do_update(
-                    index_elements=[table.c.cell], set_={m: table.c[m] + stmt.excluded[m] for m in measures}), part)
+                    index_elements=[table.c.cell], set_={m: table.c[m] + stmt.excluded[m] for m in measures}), params)
 
 
 def reached_position():

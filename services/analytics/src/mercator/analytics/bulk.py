@@ -1,9 +1,13 @@
 """Set-based writes for the projection handlers that take a whole batch of one event type.
 
 A batch locks every read-model row it touches in one statement, applies the same rules (`domain`) to them in
-memory event by event, in delivery order, and writes what changed back in one executemany (a statement compiled
-once, the rows sent together): a few round trips per batch instead of several per event. A batch of one is the
-single-event path, so there is one implementation of each rule.
+memory event by event, in delivery order, and writes what changed back in one statement: a few round trips per
+batch instead of several per event. A batch of one is the single-event path, so there is one implementation of
+each rule.
+
+On PostgreSQL the rows travel as one array per column, unnested by the server (`rows_of`), and keys as one array
+(`among`): one execution of one prepared statement whatever the batch's size, where an executemany costs the
+server an execution per row and an IN list a new statement per length. SQLite (`make run`) takes the executemany.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import functools
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from types import SimpleNamespace
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.bus.consumer import Delivery, Handler, batch_handler
@@ -61,6 +66,35 @@ def insert(session: AsyncSession):
     return dialect_insert
 
 
+def _postgres(session: AsyncSession) -> bool:
+    return session.bind.dialect.name == "postgresql"
+
+
+def rows_of(session: AsyncSession, table: Table, rows: list[dict]):
+    """An INSERT of `rows` (dicts with the same keys), to be given ON CONFLICT, and the parameters to execute it
+    with: on PostgreSQL an INSERT ... SELECT FROM unnest(one array per column) and no parameters, elsewhere a
+    plain INSERT and the rows (an executemany). Columns the rows leave out take their defaults either way."""
+    ins = insert(session)
+    if not _postgres(session):
+        return ins(table), rows
+    columns = [c for c in table.columns if c.name in rows[0]]
+    given = _given(columns, rows)
+    return ins(table).from_select([c.name for c in columns], select(*(given.c[c.name] for c in columns))), None
+
+
+def _given(columns: list, rows: list[dict]):
+    """`rows` as a table PostgreSQL unnests from one array per column."""
+    return func.unnest(*(bindparam(f"given_{c.name}", [r[c.name] for r in rows], type_=ARRAY(c.type))
+                         for c in columns)).table_valued(*(c.name for c in columns)).render_derived(name="given")
+
+
+def among(session: AsyncSession, column, keys: list):
+    """`column IN keys`; on PostgreSQL `column = ANY(array)`, one statement whatever the number of keys."""
+    if _postgres(session):
+        return column == any_(bindparam(None, list(keys), type_=ARRAY(column.type)))
+    return column.in_(keys)
+
+
 def chunks(values: list, size: int = _CHUNK) -> Iterable[list]:
     for i in range(0, len(values), size):
         yield values[i:i + size]
@@ -89,30 +123,44 @@ async def lock_rows(session: AsyncSession, table: Table, columns: list, keys: It
 
     async def load(wanted: list) -> None:
         for part in chunks(wanted):
-            result = await session.execute(select(*columns).where(key.in_(part)).order_by(key)
+            result = await session.execute(select(*columns).where(among(session, key, part)).order_by(key)
                                            .with_for_update(read=share))
-            for row in result.mappings():
-                loaded[row[key.name]] = dict(row)
+            names = list(result.keys())
+            at = names.index(key.name)
+            for row in result:
+                loaded[row[at]] = dict(zip(names, row))
 
     await load(ordered)
     missing = [k for k in ordered if k not in loaded]
     if missing:
-        await session.execute(insert(session)(table).on_conflict_do_nothing(index_elements=[key]),
-                              [blank(k) for k in missing])
+        stmt, params = rows_of(session, table, [blank(k) for k in missing])
+        await session.execute(stmt.on_conflict_do_nothing(index_elements=[key]), params)
         await load(missing)
     return loaded
 
 
 async def save(session: AsyncSession, rows: Rows) -> None:
-    """Writes back the rows the batch changed, in one statement per chunk (they all exist and are locked)."""
+    """Writes back the rows the batch changed, in one statement (they all exist and are locked). On PostgreSQL
+    only the columns some row changed travel: an event moves a deal's stage, not its 25 columns."""
     table, key = rows.table, _key(rows.table)
-    ins = insert(session)
     changed = rows.changed()
-    if changed:
-        stmt = ins(table)
+    if not changed:
+        return
+    if not _postgres(session):
+        stmt = insert(session)(table)
         await session.execute(stmt.on_conflict_do_update(
             index_elements=[key], set_={c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key}),
             changed)
+        return
+    names = set()
+    for row in changed:
+        names.update(name for name, _ in row.items() - rows.loaded[row[key.name]].items())
+    columns = [c for c in table.columns if c.name in names and not c.primary_key]
+    if not columns:
+        return
+    given = _given([key, *columns], changed)
+    await session.execute(update(table).where(key == given.c[key.name])
+                          .values({c.name: given.c[c.name] for c in columns}))
 
 
 async def add_new(session: AsyncSession, model, facts: dict[Hashable, dict], *, returning: bool = False) -> list:
@@ -120,13 +168,13 @@ async def add_new(session: AsyncSession, model, facts: dict[Hashable, dict], *, 
     already stored adds nothing. `facts` holds one dict per key, the first copy of the batch. With `returning`,
     the keys of the facts that were new (a tuple for a key of several columns)."""
     table: Table = model.__table__
-    ins = insert(session)
     if not facts:
         return []
-    stmt = ins(table).on_conflict_do_nothing(index_elements=list(table.primary_key.columns))
+    stmt, params = rows_of(session, table, list(facts.values()))
+    stmt = stmt.on_conflict_do_nothing(index_elements=list(table.primary_key.columns))
     if not returning:
-        await session.execute(stmt, list(facts.values()))
+        await session.execute(stmt, params)
         return []
     keys = list(table.primary_key.columns)
-    result = await session.execute(stmt.returning(*keys), list(facts.values()))
+    result = await session.execute(stmt.returning(*keys), params)
     return [row[0] if len(keys) == 1 else tuple(row) for row in result]

@@ -1,8 +1,9 @@
 """Projections of the contacts events. The consumer commits each handler's writes with its inbox row.
 
 Every handler is order-tolerant and idempotent (see `domain`): the inbox drops a redelivered
-event, but an event replayed after the inbox forgot it must change nothing either. Counts are
-recomputed from the stored entries, never incremented.
+event, but an event replayed after the inbox forgot it must change nothing either. A card's count
+of entries grows only by the entries a batch stored for the first time (a replay stores none), and
+is recomputed from the stored entries when a merge moves them.
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ async def _survivors(session: AsyncSession, company_ids: set[uuid.UUID]) -> dict
         if not following:
             break
         merged = dict((await session.execute(select(Client.company_id, Client.merged_into_id).where(
-            Client.company_id.in_({survivor[c] for c in following}), Client.merged_into_id.is_not(None)))).all())
+            bulk.among(session, Client.company_id, {survivor[c] for c in following}),
+            Client.merged_into_id.is_not(None)))).all())
         following = {c for c in following if survivor[c] in merged}
         for c in following:
             survivor[c] = merged[survivor[c]]
@@ -179,27 +181,19 @@ async def activity_logged(session: AsyncSession, deliveries: list[Delivery]) -> 
     tally = aggregates.Tally()
     for activity_id in added:
         entry = entries[activity_id]
+        client = clients[entry["company_id"]]
+        # The card is locked and an entry counts once, when it is first stored (a copy adds no row), so the
+        # count and the last entry follow from what this batch added; a merge moves entries and counts afresh.
+        client.activity_count += 1
+        last = domain.as_utc(client.last_activity_at)
+        client.last_activity_at = entry["happened_at"] if last is None else max(last, entry["happened_at"])
         if entry["kind"] != "system":
             tally.add(aggregates.entry_cells(clients.loaded[entry["company_id"]], [
                 (domain.first_of_month(entry["happened_at"]), entry["author_id"], 1)]))
-    for company_id, count, last in await _recount_all(session, set(survivor.values())):
-        old = clients.loaded[company_id]
-        tally.change(aggregates.card_cells(old),
-                     aggregates.card_cells({**old, "activity_count": count, "last_activity_at": last}))
+    for company_id, client in clients.items():
+        tally.change(aggregates.card_cells(clients.loaded[company_id]), aggregates.card_cells(vars(client)))
+    await bulk.save(session, clients)
     await tally.write(session)
-
-
-async def _recount_all(session: AsyncSession, company_ids: set[uuid.UUID]) -> list[tuple]:
-    """`_recount` of many cards in one statement; returns each card's new count and last entry time."""
-    a, c = Activity.__table__, Client.__table__
-    mine = a.c.company_id == c.c.company_id
-    out = []
-    for part in bulk.chunks(sorted(company_ids)):
-        out += (await session.execute(update(c).where(c.c.company_id.in_(part)).values(
-            activity_count=select(func.count()).where(mine).scalar_subquery(),
-            last_activity_at=select(func.max(a.c.happened_at)).where(mine).scalar_subquery())
-            .returning(c.c.company_id, c.c.activity_count, c.c.last_activity_at))).all()
-    return out
 
 
 async def _meeting(session: AsyncSession, meeting_id: uuid.UUID, company_id: uuid.UUID) -> Meeting:

@@ -75,7 +75,8 @@ class _DealFacts:
         added = await bulk.add_new(session, Transition, self.transitions, returning=True)
         replaced = sorted(self.lines)
         for part in bulk.chunks(replaced):
-            await session.execute(delete(DealLine.__table__).where(DealLine.__table__.c.deal_id.in_(part)))
+            lines = DealLine.__table__
+            await session.execute(delete(lines).where(bulk.among(session, lines.c.deal_id, part)))
         await bulk.add_new(session, DealLine, {(line["deal_id"], line["product_id"]): line
                                                for deal_id in replaced for line in self.lines[deal_id]})
         return [self.transitions[key] for key in added]
@@ -265,7 +266,7 @@ async def payment_received(session: AsyncSession, deliveries: list[Delivery]) ->
     i, a = Invoice.__table__, Allocation.__table__
     tally = aggregates.Tally()
     for part in bulk.chunks(sorted(invoice_ids)):
-        result = await session.execute(update(i).where(i.c.invoice_id.in_(part)).values(paid=select(
+        result = await session.execute(update(i).where(bulk.among(session, i.c.invoice_id, part)).values(paid=select(
             func.coalesce(func.sum(a.c.amount), 0)).where(a.c.invoice_id == i.c.invoice_id).scalar_subquery())
             .returning(i.c.invoice_id, i.c.paid))
         for invoice_id, paid in result.all():

@@ -14,6 +14,7 @@ import logging
 import time
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,9 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
-from sqlalchemy import insert, select, text
+from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
 from mercator.common.bus import tables
@@ -246,22 +249,30 @@ class Consumer:
 
     async def _apply(self, deliveries: list[tuple[ConsumerRecord, Delivery]]) -> None:
         async with self._uow_factory() as uow:
-            ids = [d.envelope.id for _, d in deliveries]
-            if len(ids) > 1 and uow.session.bind.dialect.name == "postgresql":
-                # A prepared look-up keeps the plan it got while the inbox was small (a scan); planned
-                # afresh it uses the key, however stale the table's statistics (bench/analytics.py).
-                await uow.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-            seen = set((await uow.session.execute(
-                select(tables.inbox.c.event_id).where(
-                    tables.inbox.c.consumer == self.name, tables.inbox.c.event_id.in_(ids)))).scalars())
-            fresh: list[Delivery] = []
+            postgres = uow.session.bind.dialect.name == "postgresql"
+            counted: Counter[tuple[str, str]] = Counter()
+            firsts: dict[uuid.UUID, Delivery] = {}
             for _, d in deliveries:
-                if d.envelope.id in seen:
-                    self._metrics.events_consumed.labels(self.name, d.envelope.type, "duplicate").inc()
-                    continue
-                seen.add(d.envelope.id)
-                fresh.append(d)
+                if d.envelope.id in firsts:
+                    counted[d.envelope.type, "duplicate"] += 1
+                else:
+                    firsts[d.envelope.id] = d
             now = datetime.now(UTC)
+            rows = [{"consumer": self.name, "event_id": d.envelope.id, "type": d.envelope.type, "processed_at": now}
+                    for d in firsts.values()]
+            if postgres:
+                # The inbox rows first, those already there left alone: what comes back is what is new, in one
+                # round trip. A copy being applied by another instance waits here for its commit, then is skipped.
+                new = set((await uow.session.execute(
+                    _inbox_rows(rows).on_conflict_do_nothing().returning(tables.inbox.c.event_id))).scalars())
+            else:
+                seen = set((await uow.session.execute(select(tables.inbox.c.event_id).where(
+                    tables.inbox.c.consumer == self.name, tables.inbox.c.event_id.in_(list(firsts))))).scalars())
+                new = set(firsts) - seen
+            fresh = [d for event_id, d in firsts.items() if event_id in new]
+            for d in firsts.values():
+                if d.envelope.id not in new:
+                    counted[d.envelope.type, "duplicate"] += 1
             for group in _runs_of_one_type(fresh):
                 handler = self.handlers.get(group[0].envelope.type)
                 if handler is None:
@@ -278,15 +289,16 @@ class Consumer:
                     finally:
                         current_cause.reset(token)
             if fresh:
-                await uow.session.execute(insert(tables.inbox), [
-                    {"consumer": self.name, "event_id": d.envelope.id, "type": d.envelope.type, "processed_at": now}
-                    for d in fresh])
+                if not postgres:
+                    await uow.session.execute(insert(tables.inbox), [r for r in rows if r["event_id"] in new])
                 await uow.commit()
-            trail = log.isEnabledFor(logging.INFO)
             for d in fresh:
-                self._metrics.events_consumed.labels(self.name, d.envelope.type, "applied").inc()
-                if not trail:
-                    continue
+                counted[d.envelope.type, "applied"] += 1
+            for (event_type, outcome), n in counted.items():
+                self._metrics.events_consumed.labels(self.name, event_type, outcome).inc(n)
+            if not log.isEnabledFor(logging.INFO):
+                return
+            for d in fresh:
                 # One line per applied event, so a request can be followed through every service.
                 log.info("event applied", extra={
                     "consumer": self.name, "event_type": d.envelope.type, "event_id": str(d.envelope.id),
@@ -359,6 +371,15 @@ class Consumer:
         self._metrics.events_consumed.labels(self.name, event_type, "dead_lettered").inc()
         log.error("consumer: message dead-lettered", extra={
             "consumer": self.name, "topic": record.topic, "offset": record.offset, "error": text})
+
+
+def _inbox_rows(rows: list[dict]):
+    """The INSERT of a batch's inbox rows on PostgreSQL: one array per column, unnested by the server (one
+    execution, where an executemany costs the server one per row)."""
+    columns = [tables.inbox.c[name] for name in rows[0]]
+    given = func.unnest(*(bindparam(f"given_{c.name}", [r[c.name] for r in rows], type_=ARRAY(c.type))
+                          for c in columns)).table_valued(*(c.name for c in columns)).render_derived(name="given")
+    return pg_insert(tables.inbox).from_select([c.name for c in columns], select(*(given.c[c.name] for c in columns)))
 
 
 def _runs_of_one_type(deliveries: list[Delivery]) -> list[list[Delivery]]:
