@@ -105,7 +105,10 @@ async def browser(system):
 
 
 async def page_for(browser, system: System, viewport: dict, lang: str = "en"):
-    context = await browser.new_context(viewport=viewport, base_url=system.gateway, locale="en-GB")
+    # Our users sit in billing's time zone: a browser on the machine's UTC day dates a payment the day
+    # before the invoice billing issued on Moscow's day (from 21:00 UTC).
+    context = await browser.new_context(viewport=viewport, base_url=system.gateway, locale="en-GB",
+                                        timezone_id="Europe/Moscow")
     await context.add_init_script(f"localStorage.setItem('mercator.lang', '{lang}')")
     page = await context.new_page()
     errors: list[str] = []

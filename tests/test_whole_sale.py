@@ -4,10 +4,10 @@ facts delivered twice and read in another order must leave the same end state.""
 
 import asyncio
 import uuid
-from datetime import date
 
 import httpx
 import pytest
+from mercator.common.testing.api import billing_today
 from sqlalchemy import update
 
 from mercator.billing import consumers as billing_consumers
@@ -89,7 +89,7 @@ async def sell(contacts, deals, billing) -> tuple[str, str]:
         assert r.status_code in (200, 201), r.text
     offer = (await deals.post(f"{d}/offers", json={"side": "ours", "amount": "122000.00"})).json()
     assert (await deals.post(f"{d}/offers/{offer['id']}/accept")).status_code == 200
-    today = date.today()
+    today = billing_today()
     contract = await billing.post("/api/v1/contracts", json={
         "number": f"Д-{uuid.uuid4().hex[:6]}", "deal_id": deal.json()["id"], "signed_on": str(today),
         "amount": "122000.00", "due_in_days": 10})

@@ -5,12 +5,11 @@ JSON, refused rather than partial when a service is down."""
 import csv
 import io
 import uuid
-from datetime import date
 
 import pytest
 from openpyxl import load_workbook
 
-from mercator.common.testing.api import client
+from mercator.common.testing.api import billing_today, client
 
 pytestmark = pytest.mark.postgres
 
@@ -54,15 +53,15 @@ async def test_one_clients_whole_record_as_json_and_never_partial(manager_api, u
         await manager_api.post(f"/api/v1/companies/{card['id']}/history", json={"kind": "call", "summary": summary})
     deal = (await manager_api.post("/api/v1/deals", json={"title": "Поставка", "company_id": card["id"]})).json()
     draft = (await manager_api.post("/api/v1/invoices", json={
-        "deal_id": deal["id"], "due_date": str(date.today()),
+        "deal_id": deal["id"], "due_date": str(billing_today()),
         "lines": [{"description": "Лицензия", "quantity": "1", "unit_price": "1000.00"}]})).json()
     invoice = (await manager_api.post(f"/api/v1/invoices/{draft['id']}/issue")).json()
     paid = await manager_api.post("/api/v1/payments", json={"company_id": card["id"], "amount": "1220.00",
-                                                             "received_on": str(date.today()),
+                                                             "received_on": str(billing_today()),
                                                              "bank_reference": "п/п 5"})
     assert paid.status_code == 201, paid.text
     shipped = await manager_api.post("/api/v1/deliveries", json={
-        "deal_id": deal["id"], "waybill_number": f"ТН-{uuid.uuid4().hex[:6]}", "shipped_on": str(date.today()),
+        "deal_id": deal["id"], "waybill_number": f"ТН-{uuid.uuid4().hex[:6]}", "shipped_on": str(billing_today()),
         "items": [{"product_id": str(uuid.uuid4()), "quantity": "1"}]})
     assert shipped.status_code == 201, shipped.text
 

@@ -3,10 +3,9 @@ PostgreSQL database): forwarding, identity, scopes, rate limits, retries, the ci
 and the client card with a service down."""
 
 import uuid
-from datetime import date
 
 import pytest
-from mercator.common.testing.api import client
+from mercator.common.testing.api import billing_today, client
 from mercator.gateway.tables import AuditEntry
 from sqlalchemy import select
 
@@ -95,7 +94,7 @@ async def test_the_client_card_in_one_call_and_partial_with_billing_down(manager
                                                                "persons": [{"name": "Иван"}]})).json()
     await manager_api.post(f"/api/v1/companies/{card['id']}/history", json={"kind": "call", "summary": "звонок"})
     deal = (await manager_api.post("/api/v1/deals", json={"title": "Поставка", "company_id": card["id"]})).json()
-    draft = (await manager_api.post("/api/v1/invoices", json={"deal_id": deal["id"], "due_date": str(date.today()),
+    draft = (await manager_api.post("/api/v1/invoices", json={"deal_id": deal["id"], "due_date": str(billing_today()),
                                                                "lines": [{"description": "x", "quantity": "1",
                                                                           "unit_price": "1000.00"}]})).json()
     assert (await manager_api.post(f"/api/v1/invoices/{draft['id']}/issue")).status_code == 200

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
@@ -12,6 +14,12 @@ from mercator.common.auth import Caller, mint_token
 from mercator.common.runtime import Runtime
 from mercator.common.settings import ServiceSettings
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+
+def billing_today(time_zone: str = "Europe/Moscow") -> date:
+    """The day billing works on (its time zone, Moscow by default): from 21:00 UTC it is already tomorrow
+    there, and a due date of the machine's UTC day would be in billing's past."""
+    return datetime.now(ZoneInfo(time_zone)).date()
 
 
 def caller(name: str = "Anna Petrova", roles: tuple[str, ...] = ("manager",), department_id=None,
