@@ -40,6 +40,8 @@ class Relay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._last_offsets: dict[tuple[str, int], int] | None = None
+        # (when, rows) the broker acknowledged, marked published by the relay's next transaction.
+        self._acked: list[tuple[datetime, list]] = []
         self._next_reset_check = 0.0
         self._next_backlog_update = 0.0
         self.broker_ok = False
@@ -61,6 +63,7 @@ class Relay:
                     continue
                 await self._start_producer()
                 if loop.time() >= self._next_reset_check:
+                    await self.flush_acked()  # a republished window must not be marked again after
                     await self.check_broker_reset()
                     self._next_reset_check = loop.time() + self.settings.relay_reset_check_seconds
                 sent = await self.publish_batch()
@@ -69,7 +72,7 @@ class Relay:
                 if loop.time() >= self._next_backlog_update:
                     await self.update_backlog_metrics()
                     self._next_backlog_update = loop.time() + 1.0
-                if sent < self.settings.relay_batch_size:
+                if sent == 0:  # else the next turn marks these rows and reads what came meanwhile
                     await self._sleep(self.settings.relay_poll_seconds)
             except asyncio.CancelledError:
                 raise
@@ -83,6 +86,10 @@ class Relay:
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+        try:
+            await self.flush_acked()
+        except Exception as exc:  # sent again at the next start; the inboxes drop the copies
+            log.warning("relay: could not mark the last published rows", extra={"error": repr(exc)})
         await self._stop_producer()
         await self._lock.release()
 
@@ -142,13 +149,32 @@ class Relay:
         self._last_offsets = {(t, p): o for t, p, o in rows}
 
     async def publish_batch(self) -> int:
-        async with self._sm() as s:
-            rows = (await s.execute(
-                select(outbox.c.id, outbox.c.type, outbox.c.topic, outbox.c.key, outbox.c.headers,
-                       outbox.c.payload)
-                .where(outbox.c.published_at.is_(None))
-                .order_by(outbox.c.id)
-                .limit(self.settings.relay_batch_size))).all()
+        """Marks what the broker acknowledged in the last turn and reads the next rows, in one
+        transaction, then publishes those rows and waits for the broker to take them.
+
+        One transaction a turn, not two: on SQLite every request and the relay share one
+        connection, and each turn of the relay waited behind the requests queued for it (the
+        relay's commit -> published p50 was about a second under a busy API, bench/bus.py).
+        Acknowledged rows not yet marked are sent again after a crash, as before: consumers'
+        inboxes drop the copies."""
+        acked, self._acked = self._acked, []
+        try:
+            async with self._sm() as s:
+                offsets, reset = await self._mark_published(s, acked)
+                rows = (await s.execute(
+                    select(outbox.c.id, outbox.c.type, outbox.c.topic, outbox.c.key, outbox.c.headers,
+                           outbox.c.payload)
+                    .where(outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.id)
+                    .limit(self.settings.relay_batch_size))).all()
+                await s.commit()
+        except BaseException:
+            self._acked[:0] = acked  # not marked: the next turn marks them
+            raise
+        self._marked(acked, offsets)
+        if reset:
+            await self._republish_window("offsets went back after publishing")
+            return await self.publish_batch()
         if not rows:
             return 0
         producer = self._producer
@@ -175,43 +201,67 @@ class Relay:
                 break  # keep order: nothing after a failed row is marked
             done.append((r, res))
         if done:
-            await self._mark_published(done)
-        if failure is not None:
-            raise failure
-        return len(done)
-
-    async def _mark_published(self, done) -> None:
-        now = datetime.now(UTC)
-        reset = False
-        last = self._last_offsets if self._last_offsets is not None else {}
+            self._acked.append((datetime.now(UTC), done))
         per_type: dict[str, int] = {}
-        for r, meta in done:
-            tp = (r.topic, meta.partition)
-            if tp in last and meta.offset <= last[tp]:
-                reset = True
-            last[tp] = meta.offset
+        for r, _ in done:
             per_type[r.type] = per_type.get(r.type, 0) + 1
         for event_type, count in per_type.items():
             self._metrics.events_published.labels(event_type).inc(count)
-        self._last_offsets = last
-        async with self._sm() as s:
-            if s.bind.dialect.name == "postgresql":
-                # One statement for the whole batch: an UPDATE per row was a third of the relay's time.
-                await s.execute(text(
-                    "UPDATE outbox SET published_at = :at, kafka_partition = v.p, kafka_offset = v.o "
-                    "FROM unnest(CAST(:ids AS bigint[]), CAST(:ps AS int[]), CAST(:os AS bigint[])) AS v(id, p, o) "
-                    "WHERE outbox.id = v.id"),
-                    {"at": now, "ids": [r.id for r, _ in done], "ps": [m.partition for _, m in done],
-                     "os": [m.offset for _, m in done]})
-            else:
-                await s.execute(
-                    update(outbox).where(outbox.c.id == bindparam("rid")).values(
-                        published_at=bindparam("at"), kafka_partition=bindparam("p"), kafka_offset=bindparam("o")),
-                    [{"rid": r.id, "at": now, "p": m.partition, "o": m.offset} for r, m in done],
-                    execution_options={"synchronize_session": False})
-            await s.commit()
+        if failure is not None:
+            await self.flush_acked()
+            raise failure
+        return len(done)
+
+    async def flush_acked(self) -> None:
+        """Marks the rows the broker acknowledged that no turn has marked yet."""
+        if not self._acked:
+            return
+        acked, self._acked = self._acked, []
+        try:
+            async with self._sm() as s:
+                offsets, reset = await self._mark_published(s, acked)
+                await s.commit()
+        except BaseException:
+            self._acked[:0] = acked
+            raise
+        self._marked(acked, offsets)
         if reset:
             await self._republish_window("offsets went back after publishing")
+
+    async def _mark_published(self, s: AsyncSession, acked) -> tuple[dict[tuple[str, int], int], bool]:
+        """Writes the marks in `s`; returns the last offsets they make, and whether an offset went back
+        (the broker lost its log). The relay's own record of offsets moves only after the commit."""
+        last = dict(self._last_offsets) if self._last_offsets is not None else {}
+        reset = False
+        for at, done in acked:
+            for r, meta in done:
+                tp = (r.topic, meta.partition)
+                if tp in last and meta.offset <= last[tp]:
+                    reset = True
+                last[tp] = meta.offset
+            await self._write_marks(s, at, done)
+        return last, reset
+
+    @staticmethod
+    async def _write_marks(s: AsyncSession, now: datetime, done) -> None:
+        if s.bind.dialect.name == "postgresql":
+            # One statement for the whole batch: an UPDATE per row was a third of the relay's time.
+            await s.execute(text(
+                "UPDATE outbox SET published_at = :at, kafka_partition = v.p, kafka_offset = v.o "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:ps AS int[]), CAST(:os AS bigint[])) AS v(id, p, o) "
+                "WHERE outbox.id = v.id"),
+                {"at": now, "ids": [r.id for r, _ in done], "ps": [m.partition for _, m in done],
+                 "os": [m.offset for _, m in done]})
+        else:
+            await s.execute(
+                update(outbox).where(outbox.c.id == bindparam("rid")).values(
+                    published_at=bindparam("at"), kafka_partition=bindparam("p"), kafka_offset=bindparam("o")),
+                [{"rid": r.id, "at": now, "p": m.partition, "o": m.offset} for r, m in done],
+                execution_options={"synchronize_session": False})
+
+    def _marked(self, done, offsets: dict[tuple[str, int], int]) -> None:
+        if done:
+            self._last_offsets = offsets
 
     async def check_broker_reset(self) -> bool:
         """Has the broker lost its log since this relay published? Then publish the window again.
