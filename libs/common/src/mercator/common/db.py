@@ -63,7 +63,9 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, **kwargs) -> AsyncEngine:
+def make_engine(url: str, *, reader: bool = False, **kwargs) -> AsyncEngine:
+    """`reader`: on SQLite, a connection that only reads and takes no lock (each statement sees
+    the last commit, in WAL mode without waiting for a writer)."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -85,13 +87,16 @@ def make_engine(url: str, **kwargs) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            if reader:
+                cur.execute("PRAGMA query_only=ON")
             cur.close()
 
-        @event.listens_for(engine.sync_engine, "begin")
-        def _sqlite_begin(conn):
-            # Take the write lock at BEGIN so two writers queue instead of failing
-            # with "database is locked" on upgrade from a read lock.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if not reader:
+            @event.listens_for(engine.sync_engine, "begin")
+            def _sqlite_begin(conn):
+                # Take the write lock at BEGIN so two writers queue instead of failing
+                # with "database is locked" on upgrade from a read lock.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
