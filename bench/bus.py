@@ -93,7 +93,9 @@ class Started:
                 if tail:
                     say(f"end of {log}:\n{tail}")
 
-    def cleanup(self) -> None:
+    def stop_service(self) -> None:
+        """Each run's service goes when the run ends: the next run is not measured beside it, and
+        none is left behind (the first run's process used to outlive the bench)."""
         if self.service is not None and self.service.poll() is None:
             try:
                 os.killpg(self.service.pid, signal.SIGTERM)
@@ -105,6 +107,9 @@ class Started:
                 except (ProcessLookupError, subprocess.TimeoutExpired):
                     pass
         self.service = None
+
+    def cleanup(self) -> None:
+        self.stop_service()
         if self.broker is not None:
             self.broker.kill()
             self.broker = None
@@ -420,6 +425,7 @@ async def bench_e2e(started: Started, bootstrap: str, prefix: str, n: int, worke
         duplicates = (await _duplicates(runtime))
     finally:
         await runtime.stop()
+        started.stop_service()
     return {
         "n": n, "workers": workers, "warmup": warmup, "join_s": join_s, "batch": batch,
         "service_db": "PostgreSQL" if service_pg else "SQLite",

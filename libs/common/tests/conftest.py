@@ -3,9 +3,14 @@ import pytest
 from mercator.common.testing.bus import create_bus_database
 
 
-@pytest.fixture
-async def bus_db(postgres) -> str:
-    url = await postgres.create("bus")
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def bus_db(request, postgres, tmp_path) -> str:
+    """The publishing service's database: PostgreSQL, and a SQLite file as `make run` has (whose relay
+    reads through a connection of its own and marks behind its publishing)."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/bus.db"
+    else:
+        url = await postgres.create("bus")
     await create_bus_database(url)
     return url
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,5 +25,12 @@ def main(settings: ServiceSettings, build_app: Callable[[ServiceSettings], FastA
         return
     import uvicorn
 
-    uvicorn.run(build_app(settings), host=settings.http_host, port=settings.http_port, log_config=None,
+    app = build_app(settings)
+    # What the imports made lives as long as the process: frozen, the collector stops walking it
+    # again and again, and with a larger first generation it runs far less often under the many
+    # short-lived objects of a busy request or relay turn. Together a quarter less CPU per event
+    # and much shorter stalls of the event loop (bench/bus.py: the relay's lag on SQLite).
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None,
                 access_log=False, timeout_graceful_shutdown=15)

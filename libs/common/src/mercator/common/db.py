@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
 from sqlalchemy import BigInteger, Integer, MetaData, Numeric, String, TypeDecorator, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -59,11 +61,32 @@ class Base(DeclarativeBase):
     __abstract__ = True
 
 
+def _json_dumps(value) -> str:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # what orjson refuses and json takes (integers past 64 bits)
+        return json.dumps(value)
+
+
+def _json_loads(text):
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # NaN and Infinity, which json writes and orjson does not read
+        return json.loads(text)
+
+
+# JSON columns through orjson: decoding the outbox rows' headers with json was a tenth of a busy
+# relay's CPU (bench/bus.py under py-spy), encoding them a part of every write that emits events.
+JSON_CODEC = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, **kwargs) -> AsyncEngine:
+def make_engine(url: str, *, reader: bool = False, **kwargs) -> AsyncEngine:
+    """`reader`: on SQLite, a connection that only reads and takes no lock (each statement sees
+    the last commit, in WAL mode without waiting for a writer)."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -73,7 +96,7 @@ def make_engine(url: str, **kwargs) -> AsyncEngine:
         kwargs.setdefault("pool_size", 1)
         kwargs.setdefault("max_overflow", 0)
         kwargs.setdefault("pool_timeout", 60)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **{**JSON_CODEC, **kwargs})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -85,18 +108,21 @@ def make_engine(url: str, **kwargs) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            if reader:
+                cur.execute("PRAGMA query_only=ON")
             cur.close()
 
-        @event.listens_for(engine.sync_engine, "begin")
-        def _sqlite_begin(conn):
-            # Take the write lock at BEGIN so two writers queue instead of failing
-            # with "database is locked" on upgrade from a read lock.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if not reader:
+            @event.listens_for(engine.sync_engine, "begin")
+            def _sqlite_begin(conn):
+                # Take the write lock at BEGIN so two writers queue instead of failing
+                # with "database is locked" on upgrade from a read lock.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
-    return create_async_engine(url, **kwargs)
+    return create_async_engine(url, **{**JSON_CODEC, **kwargs})
 
 
 def make_sessionmaker(engine_or_conn) -> async_sessionmaker[AsyncSession]:

@@ -7,13 +7,14 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, text
+from sqlalchemy.engine import make_url
 
 from mercator.common.bus import tables
 from mercator.common.bus.consumer import Consumer, Handler
 from mercator.common.bus.kafka import wait_for_broker
 from mercator.common.bus.lock import relay_lock
 from mercator.common.bus.relay import Relay
-from mercator.common.db import make_engine, make_sessionmaker
+from mercator.common.db import is_sqlite, make_engine, make_sessionmaker
 from mercator.common.events.catalogue import types_owned_by
 from mercator.common.metrics import Metrics
 from mercator.common.settings import ServiceSettings
@@ -28,10 +29,20 @@ class Runtime:
         self.metrics = Metrics(settings.service_name)
         self.engine = make_engine(settings.database_url)
         self.sessionmaker = make_sessionmaker(self.engine)
+        self._own_sessionmaker = self.sessionmaker
+        # On a SQLite file the relay reads the outbox through a connection of its own that takes no
+        # lock: reading thousands of rows through the one writing connection held every request up
+        # behind it. No second connection on PostgreSQL: replicas x pools must fit max_connections.
+        database = make_url(settings.database_url).database
+        self._reader_engine = (make_engine(settings.database_url, reader=True)
+                               if is_sqlite(settings.database_url) and database not in (None, "", ":memory:")
+                               else None)
+        self._reader = make_sessionmaker(self._reader_engine) if self._reader_engine is not None else None
         topics = [f"{settings.topic_prefix}{t}" for t in types_owned_by(settings.service_name)]
         self.relay = Relay(settings, lambda: self.sessionmaker(),
                            relay_lock(self.engine, settings.database_url, settings.service_name),
-                           self.metrics, topics)
+                           self.metrics, topics,
+                           reader=self._outbox_reader if self._reader is not None else None)
         self.consumers = [
             Consumer(f"{settings.topic_prefix}{settings.service_name}.{name}", handlers, settings, self.uow,
                      self.metrics)
@@ -44,6 +55,17 @@ class Runtime:
         self._jobs: list[asyncio.Task] = []
         self._broker_checked_at = 0.0
         self._broker_up = False
+
+    def _outbox_reader(self):
+        # A test that swapped the sessionmaker (one outer transaction) reads through it, as before.
+        if self._reader is not None and self.sessionmaker is self._own_sessionmaker:
+            return self._reader()
+        return self.sessionmaker()
+
+    async def _dispose(self) -> None:
+        await self.engine.dispose()
+        if self._reader_engine is not None:
+            await self._reader_engine.dispose()
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessionmaker, source=f"/mercator/{self.settings.service_name}",
@@ -67,7 +89,7 @@ class Runtime:
         await asyncio.gather(*self._jobs, return_exceptions=True)
         self._jobs.clear()
         if not self._tasks:
-            await self.engine.dispose()
+            await self._dispose()
             return
         if self.settings.relay_enabled:
             left = await self.relay.drain(drain_timeout)
@@ -83,7 +105,7 @@ class Runtime:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        await self.engine.dispose()
+        await self._dispose()
 
     async def database_ok(self) -> bool:
         try:

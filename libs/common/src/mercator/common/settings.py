@@ -32,6 +32,8 @@ class ServiceSettings(BaseSettings):
     # turns must move a lot (500 left it 9 s behind a busy API in bench/bus.py; 4,000, 2 s).
     relay_batch_size: int = 4000
     relay_poll_seconds: float = 0.5
+    # How long the relay lets commits gather before a turn that is not a full batch.
+    relay_linger_seconds: float = 0.02
     relay_reset_check_seconds: float = 5.0
     outbox_retention_hours: float = 24 * 7
     inbox_retention_hours: float = 24 * 14

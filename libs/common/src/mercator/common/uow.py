@@ -45,11 +45,13 @@ class UnitOfWork:
         self._on_commit = on_commit
         self.session: AsyncSession
         self.events: list[Envelope] = []
+        self._outbox_rows: dict[uuid.UUID, dict] = {}
         self.committed = False
 
     async def __aenter__(self) -> "UnitOfWork":
         self.session = self._sessionmaker()
         self.events = []
+        self._outbox_rows = {}
         self.committed = False
         return self
 
@@ -76,23 +78,23 @@ class UnitOfWork:
             actor=cause.actor,
         )
         self.events.append(envelope)
+        # The outbox row is made now, not at the commit: a use case that emits before its first
+        # statement (a history batch) makes it before taking SQLite's write lock, not while holding it.
+        self._outbox_rows[envelope.id] = self._outbox_row(envelope)
         return envelope
+
+    def _outbox_row(self, e: Envelope) -> dict:
+        return {"event_id": e.id, "type": e.type, "topic": f"{self.topic_prefix}{e.type}", "key": e.subject,
+                "headers": [list(h) for h in e.attributes()], "payload": e.body().decode()}
 
     async def commit(self) -> None:
         now = datetime.now(UTC)
         if self.events:
-            await self.session.execute(insert(tables.outbox), [
-                {
-                    "event_id": e.id,
-                    "type": e.type,
-                    "topic": f"{self.topic_prefix}{e.type}",
-                    "key": e.subject,
-                    "headers": [list(h) for h in e.attributes()],
-                    "payload": e.body().decode(),
-                    "created_at": now,
-                }
-                for e in self.events
-            ])
+            # Only the events still in `events` (a use case may drop those of a step it undid).
+            rows = [self._outbox_rows.get(e.id) or self._outbox_row(e) for e in self.events]
+            for row in rows:
+                row["created_at"] = now
+            await self.session.execute(insert(tables.outbox), rows)
         claim = current_claim.get()
         if claim is not None:
             # A duplicate key makes this insert, and so the whole change, fail: the HTTP
@@ -114,3 +116,4 @@ class UnitOfWork:
     async def rollback(self) -> None:
         await self.session.rollback()
         self.events = []
+        self._outbox_rows = {}

@@ -43,7 +43,7 @@ def _person(p: Person) -> schemas.PersonPublic:
     return schemas.PersonPublic.model_validate(p, from_attributes=True)
 
 
-def _activity(a: Activity) -> schemas.ActivityPublic:
+def _activity(a: Activity | dict) -> schemas.ActivityPublic:
     return schemas.ActivityPublic.model_validate(a, from_attributes=True)
 
 

@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -30,9 +32,12 @@ outbox = tables.outbox
 
 class Relay:
     def __init__(self, settings: ServiceSettings, sessionmaker: async_sessionmaker[AsyncSession],
-                 lock: RelayLock, metrics: Metrics, topics: list[str]):
+                 lock: RelayLock, metrics: Metrics, topics: list[str],
+                 reader: Callable[[], AsyncSession] | None = None):
+        """`reader`: sessions to read the outbox through, when not the writing ones (SQLite, see Runtime)."""
         self.settings = settings
         self._sm = sessionmaker
+        self._reader = reader
         self._lock = lock
         self._metrics = metrics
         self._topics = topics
@@ -40,6 +45,15 @@ class Relay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._last_offsets: dict[tuple[str, int], int] | None = None
+        # (when, rows) the broker acknowledged, marked published by the relay's next transaction.
+        self._acked: list[tuple[datetime, list]] = []
+        # With a reader (SQLite): the rows up to this id went out; the marking runs behind the
+        # publishing, so the next read starts after them. SQLite has one writer at a time, so ids
+        # are committed in order and no row below this one can still appear. None: read from the
+        # marks. `_reads` counts the times it was forgotten, so a turn that read before does not set it.
+        self._sent_through: int | None = None
+        self._reads = 0
+        self._marking: asyncio.Task | None = None
         self._next_reset_check = 0.0
         self._next_backlog_update = 0.0
         self.broker_ok = False
@@ -69,8 +83,16 @@ class Relay:
                 if loop.time() >= self._next_backlog_update:
                     await self.update_backlog_metrics()
                     self._next_backlog_update = loop.time() + 1.0
-                if sent < self.settings.relay_batch_size:
-                    await self._sleep(self.settings.relay_poll_seconds)
+                if sent == 0:
+                    woken = await self._sleep(self.settings.relay_poll_seconds)
+                    if not woken and (self._marking is None or self._marking.done()) and not self._acked:
+                        # Quiet for a poll and every mark written: read the marks again, so rows marked
+                        # unpublished by hand (or by a crash's recovery) are seen, whatever their id.
+                        self._forget_sent()
+                if 0 < sent < self.settings.relay_batch_size or (sent == 0 and woken):
+                    # Let the commits of the moment gather: a turn for every small commit cost more
+                    # CPU per event (a read, a produce request and a mark each) than it saved latency.
+                    await asyncio.sleep(self.settings.relay_linger_seconds)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -83,6 +105,10 @@ class Relay:
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+        try:
+            await self._marks_written()
+        except Exception as exc:  # sent again at the next start; the inboxes drop the copies
+            log.warning("relay: could not mark the last published rows", extra={"error": repr(exc)})
         await self._stop_producer()
         await self._lock.release()
 
@@ -100,14 +126,21 @@ class Relay:
             except Exception as exc:
                 log.warning("relay: drain attempt failed", extra={"error": repr(exc)})
                 await asyncio.sleep(0.5)
+        try:
+            await self._marks_written()
+        except Exception as exc:
+            log.warning("relay: could not mark the last published rows", extra={"error": repr(exc)})
         return await self.backlog()
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float) -> bool:
+        """True when woken by a commit, False after `seconds`."""
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+            woken = True
         except TimeoutError:
-            pass
+            woken = False
         self._wake.clear()
+        return woken
 
     async def _start_producer(self) -> None:
         if self._producer is not None:
@@ -126,6 +159,7 @@ class Relay:
         self._next_reset_check = 0.0
 
     async def _stop_producer(self) -> None:
+        self._forget_sent()
         if self._producer is not None:
             producer, self._producer = self._producer, None
             try:
@@ -142,13 +176,43 @@ class Relay:
         self._last_offsets = {(t, p): o for t, p, o in rows}
 
     async def publish_batch(self) -> int:
-        async with self._sm() as s:
-            rows = (await s.execute(
-                select(outbox.c.id, outbox.c.type, outbox.c.topic, outbox.c.key, outbox.c.headers,
-                       outbox.c.payload)
-                .where(outbox.c.published_at.is_(None))
-                .order_by(outbox.c.id)
-                .limit(self.settings.relay_batch_size))).all()
+        """Reads the next unpublished rows, publishes them and waits for the broker to take them.
+
+        The marks of what the broker took do not hold the next turn up: without a reader they are
+        written in the transaction that reads the next rows; with one (SQLite) they are written
+        behind, while the relay reads through its own connection. On SQLite every request and the
+        relay share one writing connection, and each read and each mark of the relay waited behind
+        the requests queued for it (commit -> published p50 about a second under a busy API,
+        bench/bus.py). Acknowledged rows not yet marked are sent again after a crash, as before:
+        consumers' inboxes drop the copies."""
+        unpublished = (select(outbox.c.id, outbox.c.type, outbox.c.topic, outbox.c.key, outbox.c.headers,
+                              outbox.c.payload)
+                       .where(outbox.c.published_at.is_(None))
+                       .order_by(outbox.c.id)
+                       .limit(self.settings.relay_batch_size))
+        reads, after = self._reads, self._sent_through  # always None without a reader
+        if self._reader is None:
+            acked, self._acked = self._acked, []
+            try:
+                async with self._sm() as s:
+                    offsets, reset = await self._mark_published(s, acked)
+                    rows = (await s.execute(unpublished)).all()
+                    await s.commit()
+            except BaseException:
+                self._acked[:0] = acked  # not marked: the next turn marks them
+                raise
+            self._marked(acked, offsets)
+        else:
+            reset = await self._marking_done()
+            self._mark_behind()
+            if not reset:
+                if after is not None:
+                    unpublished = unpublished.where(outbox.c.id > after)
+                async with self._reader() as r:
+                    rows = (await r.execute(unpublished)).all()
+        if reset:
+            await self._republish_window("offsets went back after publishing")
+            return await self.publish_batch()
         if not rows:
             return 0
         producer = self._producer
@@ -175,43 +239,103 @@ class Relay:
                 break  # keep order: nothing after a failed row is marked
             done.append((r, res))
         if done:
-            await self._mark_published(done)
-        if failure is not None:
-            raise failure
-        return len(done)
-
-    async def _mark_published(self, done) -> None:
-        now = datetime.now(UTC)
-        reset = False
-        last = self._last_offsets if self._last_offsets is not None else {}
+            self._acked.append((datetime.now(UTC), done))
+            if self._reader is not None:
+                if reads == self._reads:
+                    self._sent_through = max(self._sent_through or 0, done[-1][0].id)
+                self._mark_behind()
         per_type: dict[str, int] = {}
-        for r, meta in done:
-            tp = (r.topic, meta.partition)
-            if tp in last and meta.offset <= last[tp]:
-                reset = True
-            last[tp] = meta.offset
+        for r, _ in done:
             per_type[r.type] = per_type.get(r.type, 0) + 1
         for event_type, count in per_type.items():
             self._metrics.events_published.labels(event_type).inc(count)
-        self._last_offsets = last
-        async with self._sm() as s:
-            if s.bind.dialect.name == "postgresql":
-                # One statement for the whole batch: an UPDATE per row was a third of the relay's time.
-                await s.execute(text(
-                    "UPDATE outbox SET published_at = :at, kafka_partition = v.p, kafka_offset = v.o "
-                    "FROM unnest(CAST(:ids AS bigint[]), CAST(:ps AS int[]), CAST(:os AS bigint[])) AS v(id, p, o) "
-                    "WHERE outbox.id = v.id"),
-                    {"at": now, "ids": [r.id for r, _ in done], "ps": [m.partition for _, m in done],
-                     "os": [m.offset for _, m in done]})
-            else:
-                await s.execute(
-                    update(outbox).where(outbox.c.id == bindparam("rid")).values(
-                        published_at=bindparam("at"), kafka_partition=bindparam("p"), kafka_offset=bindparam("o")),
-                    [{"rid": r.id, "at": now, "p": m.partition, "o": m.offset} for r, m in done],
-                    execution_options={"synchronize_session": False})
-            await s.commit()
+        if failure is not None:
+            self._forget_sent()
+            await self._marks_written()
+            raise failure
+        return len(done)
+
+    def _forget_sent(self) -> None:
+        self._sent_through = None
+        self._reads += 1
+
+    def _mark_behind(self) -> None:
+        if self._acked and self._marking is None:
+            self._marking = asyncio.create_task(self.flush_acked(republish=False), name="relay marks")
+
+    async def _marking_done(self) -> bool:
+        """Collects a finished background marking (its error, or whether offsets went back)."""
+        if self._marking is None or not self._marking.done():
+            return False
+        task, self._marking = self._marking, None
+        return task.result()
+
+    async def _marks_written(self) -> None:
+        """Waits for the marking under way, then marks whatever is still acknowledged and unmarked."""
+        if self._marking is not None:
+            task, self._marking = self._marking, None
+            reset = await task
+        else:
+            reset = False
+        reset = await self.flush_acked(republish=False) or reset
         if reset:
             await self._republish_window("offsets went back after publishing")
+
+    async def flush_acked(self, republish: bool = True) -> bool:
+        """Marks the rows the broker acknowledged that no turn has marked yet; True if their offsets
+        went back (the broker lost its log), which republishes the window unless told not to."""
+        if not self._acked:
+            return False
+        acked, self._acked = self._acked, []
+        try:
+            async with self._sm() as s:
+                offsets, reset = await self._mark_published(s, acked)
+                await s.commit()
+        except BaseException:
+            self._acked[:0] = acked
+            raise
+        self._marked(acked, offsets)
+        if reset and republish:
+            await self._republish_window("offsets went back after publishing")
+        return reset
+
+    async def _mark_published(self, s: AsyncSession, acked) -> tuple[dict[tuple[str, int], int], bool]:
+        """Writes the marks in `s`; returns the last offsets they make, and whether an offset went back
+        (the broker lost its log). The relay's own record of offsets moves only after the commit."""
+        last = dict(self._last_offsets) if self._last_offsets is not None else {}
+        reset = False
+        for at, done in acked:
+            for r, meta in done:
+                tp = (r.topic, meta.partition)
+                if tp in last and meta.offset <= last[tp]:
+                    reset = True
+                last[tp] = meta.offset
+            await self._write_marks(s, at, done)
+        return last, reset
+
+    @staticmethod
+    async def _write_marks(s: AsyncSession, now: datetime, done) -> None:
+        if s.bind.dialect.name == "postgresql":
+            # One statement for the whole batch: an UPDATE per row was a third of the relay's time.
+            await s.execute(text(
+                "UPDATE outbox SET published_at = :at, kafka_partition = v.p, kafka_offset = v.o "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:ps AS int[]), CAST(:os AS bigint[])) AS v(id, p, o) "
+                "WHERE outbox.id = v.id"),
+                {"at": now, "ids": [r.id for r, _ in done], "ps": [m.partition for _, m in done],
+                 "os": [m.offset for _, m in done]})
+        else:
+            # One statement too (SQLite 3.33+): an executemany of thousands of rows held the service's one
+            # connection, and every request queued behind it, for about 100 ms.
+            await s.execute(
+                text("UPDATE outbox SET published_at = :at, kafka_partition = json_extract(m.value, '$[1]'), "
+                     "kafka_offset = json_extract(m.value, '$[2]') FROM json_each(:marks) AS m "
+                     "WHERE outbox.id = json_extract(m.value, '$[0]')")
+                .bindparams(bindparam("at", type_=outbox.c.published_at.type)),
+                {"at": now, "marks": json.dumps([[r.id, m.partition, m.offset] for r, m in done])})
+
+    def _marked(self, done, offsets: dict[tuple[str, int], int]) -> None:
+        if done:
+            self._last_offsets = offsets
 
     async def check_broker_reset(self) -> bool:
         """Has the broker lost its log since this relay published? Then publish the window again.
@@ -229,6 +353,7 @@ class Relay:
             await admin.close()
         if present:
             return False
+        await self._marks_written()  # a republished window must not be marked again after
         async with self._sm() as s:
             published_before = (await s.execute(
                 select(outbox.c.id).where(outbox.c.published_at.is_not(None)).limit(1))).first() is not None
@@ -239,6 +364,7 @@ class Relay:
         return published_before
 
     async def _republish_window(self, why: str) -> None:
+        self._forget_sent()
         self._metrics.broker_resets.inc()
         async with self._sm() as s:
             result = await s.execute(
@@ -252,12 +378,12 @@ class Relay:
         await ensure_topics(self.settings.kafka_bootstrap, [self._epoch_topic], 1)
 
     async def backlog(self) -> int:
-        async with self._sm() as s:
+        async with (self._reader or self._sm)() as s:  # not queued behind the requests for the writer
             return (await s.execute(select(func.count()).select_from(outbox)
                                     .where(outbox.c.published_at.is_(None)))).scalar_one()
 
     async def update_backlog_metrics(self) -> None:
-        async with self._sm() as s:
+        async with (self._reader or self._sm)() as s:
             count, oldest = (await s.execute(
                 select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None)))).one()
         self._metrics.outbox_backlog.set(count)
