@@ -16,11 +16,12 @@ import functools
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from types import SimpleNamespace
 
-from sqlalchemy import Table, any_, bindparam, func, select, update
+from sqlalchemy import Table, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.bus.consumer import Delivery, Handler, batch_handler
+from mercator.common.db import unnest
 from mercator.common.uow import UnitOfWork
 
 # Keys per IN (...): well under PostgreSQL's 32,767 and SQLite's 32,766 bound parameters.
@@ -78,14 +79,8 @@ def rows_of(session: AsyncSession, table: Table, rows: list[dict]):
     if not _postgres(session):
         return ins(table), rows
     columns = [c for c in table.columns if c.name in rows[0]]
-    given = _given(columns, rows)
+    given = unnest(columns, rows)
     return ins(table).from_select([c.name for c in columns], select(*(given.c[c.name] for c in columns))), None
-
-
-def _given(columns: list, rows: list[dict]):
-    """`rows` as a table PostgreSQL unnests from one array per column."""
-    return func.unnest(*(bindparam(f"given_{c.name}", [r[c.name] for r in rows], type_=ARRAY(c.type))
-                         for c in columns)).table_valued(*(c.name for c in columns)).render_derived(name="given")
 
 
 def among(session: AsyncSession, column, keys: list):
@@ -158,7 +153,7 @@ async def save(session: AsyncSession, rows: Rows) -> None:
     columns = [c for c in table.columns if c.name in names and not c.primary_key]
     if not columns:
         return
-    given = _given([key, *columns], changed)
+    given = unnest([key, *columns], changed)
     await session.execute(update(table).where(key == given.c[key.name])
                           .values({c.name: given.c[c.name] for c in columns}))
 

@@ -22,14 +22,14 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
-from sqlalchemy import bindparam, func, insert, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
 from mercator.common.bus import tables
 from mercator.common.bus.kafka import ensure_topics, make_producer
 from mercator.common.context import Cause, current_cause
+from mercator.common.db import unnest
 from mercator.common.events.catalogue import EventPayload, payload_model
 from mercator.common.events.envelope import Envelope
 from mercator.common.metrics import Metrics
@@ -381,11 +381,9 @@ class Consumer:
 
 
 def _inbox_rows(rows: list[dict]):
-    """The INSERT of a batch's inbox rows on PostgreSQL: one array per column, unnested by the server (one
-    execution, where an executemany costs the server one per row)."""
+    """The INSERT of a batch's inbox rows on PostgreSQL, in one execution (`db.unnest`)."""
     columns = [tables.inbox.c[name] for name in rows[0]]
-    given = func.unnest(*(bindparam(f"given_{c.name}", [r[c.name] for r in rows], type_=ARRAY(c.type))
-                          for c in columns)).table_valued(*(c.name for c in columns)).render_derived(name="given")
+    given = unnest(columns, rows)
     return pg_insert(tables.inbox).from_select([c.name for c in columns], select(*(given.c[c.name] for c in columns)))
 
 
