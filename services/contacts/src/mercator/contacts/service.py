@@ -496,15 +496,21 @@ def _new_activity(uow: UnitOfWork, company: Company, *, kind: str, direction: st
                   summary: str, happened_at: datetime, author_id: uuid.UUID, deal_id=None, person_id=None,
                   meeting_id=None, activity_id: uuid.UUID | None = None) -> Activity:
     """The entry, its move of the card's last activity and its event; the caller persists the entry."""
-    activity = Activity(id=activity_id or uuid.uuid4(), company_id=company.id, kind=kind, direction=direction, subject=subject,
-                        summary=summary, happened_at=happened_at, author_id=author_id, deal_id=deal_id,
-                        person_id=person_id, meeting_id=meeting_id, created_at=now())
+    row = {"id": activity_id or uuid.uuid4(), "company_id": company.id, "kind": kind, "direction": direction,
+           "subject": subject, "summary": summary, "happened_at": happened_at, "author_id": author_id,
+           "deal_id": deal_id, "person_id": person_id, "meeting_id": meeting_id, "created_at": now()}
     _moved_last_activity(company, happened_at)
-    uow.emit(ev.ActivityLogged(
-        activity_id=activity.id, company_id=company.id, kind=kind, direction=direction, subject=subject,
-        summary=summary, happened_at=happened_at, author_id=author_id, deal_id=deal_id, person_id=person_id,
-        meeting_id=meeting_id), subject=activity.id, sequence=1)
-    return activity
+    _logged(uow, row)
+    return Activity(**row)
+
+
+_LOGGED = ("company_id", "kind", "direction", "subject", "summary", "happened_at", "author_id", "deal_id", "person_id",
+           "meeting_id")
+
+
+def _logged(uow: UnitOfWork, row: dict) -> None:
+    """The ActivityLogged event of a new history entry (`row`: its columns)."""
+    uow.emit(ev.ActivityLogged(activity_id=row["id"], **{k: row[k] for k in _LOGGED}), subject=row["id"], sequence=1)
 
 
 def _moved_last_activity(company: Company, happened_at: datetime) -> None:
@@ -549,10 +555,7 @@ async def log_activities(uow: UnitOfWork, entries: list[schemas.ActivityBatchEnt
                "direction": e.direction.value, "subject": e.subject, "summary": e.summary,
                "happened_at": happened_at, "author_id": caller.user_id, "deal_id": e.deal_id,
                "person_id": e.person_id, "meeting_id": None, "created_at": at}
-        uow.emit(ev.ActivityLogged(
-            activity_id=row["id"], company_id=e.company_id, kind=row["kind"], direction=row["direction"],
-            subject=e.subject, summary=e.summary, happened_at=happened_at, author_id=caller.user_id,
-            deal_id=e.deal_id, person_id=e.person_id, meeting_id=None), subject=row["id"], sequence=1)
+        _logged(uow, row)
         written.append(row)
     view = sight(caller, Kind.HISTORY, write=True)
     ids = {e.company_id for e in entries}
