@@ -273,3 +273,40 @@ async def test_a_batch_handler_takes_many_events_in_one_call_and_still_applies_e
     finally:
         await reader.stop()
         await publisher.stop()
+
+
+async def test_each_event_is_marked_with_the_partition_and_offset_where_it_landed(bus_db, tansu):
+    """Many keys and more events than one record batch holds: the relay fills batches per partition
+    itself, so each row's mark must still name its own record, in outbox order within a partition."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    runtime = Runtime(bus_settings(bus_db, tansu.bootstrap))
+    async with runtime.uow() as uow:  # one commit of 600 events with 600 keys: one relay turn
+        for i in range(600):
+            payload = activity(summary=f"entry {i} " + "x" * 300)
+            uow.emit(payload, subject=payload.activity_id, sequence=1)
+        await uow.commit()
+    await runtime.start()
+    try:
+        assert await until(lambda: backlog_is(runtime, 0))
+        await runtime.relay.flush_acked()
+        topic = f"{runtime.settings.topic_prefix}ActivityLogged"
+        records = await read_topic(tansu.bootstrap, topic, 600)
+        async with runtime.sessionmaker() as s:
+            marks = {uuid.UUID(str(e)): (oid, p, o) for e, oid, p, o in (await s.execute(
+                select(tables.outbox.c.event_id, tables.outbox.c.id, tables.outbox.c.kafka_partition,
+                       tables.outbox.c.kafka_offset))).all()}
+        landed = {uuid.UUID(dict(r.headers)["ce_id"].decode()): r for r in records}
+        assert len(landed) == 600 and set(landed) == set(marks)
+        partitions = sorted({r.partition for r in records})
+        assert len(partitions) == runtime.settings.topic_partitions  # the keys spread over every partition
+        for event_id, r in landed.items():
+            assert marks[event_id][1:] == (r.partition, r.offset)
+            # Kafka's default partitioner: a key lands where any Kafka client would put it.
+            assert r.partition == DefaultPartitioner()(r.key, partitions, partitions)
+        for p in partitions:
+            in_partition = sorted((r for r in records if r.partition == p), key=lambda r: r.offset)
+            ids = [marks[uuid.UUID(dict(r.headers)["ce_id"].decode())][0] for r in in_partition]
+            assert ids == sorted(ids)  # commit order within the partition
+    finally:
+        await runtime.stop()

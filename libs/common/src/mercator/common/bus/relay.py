@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from typing import NamedTuple
 from datetime import UTC, datetime, timedelta
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -21,13 +22,20 @@ from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mercator.common.bus import tables
-from mercator.common.bus.kafka import ensure_topics, make_producer
+from mercator.common.bus.kafka import KeyPartitioner, ensure_topics, make_producer
 from mercator.common.bus.lock import RelayLock
 from mercator.common.metrics import Metrics
 from mercator.common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 outbox = tables.outbox
+
+
+class Landed(NamedTuple):
+    """Where the broker put one event."""
+
+    partition: int
+    offset: int
 
 
 class Relay:
@@ -42,6 +50,7 @@ class Relay:
         self._metrics = metrics
         self._topics = topics
         self._producer = None
+        self._partitioner = KeyPartitioner()
         self._wake = asyncio.Event()
         self._stopping = False
         self._last_offsets: dict[tuple[str, int], int] | None = None
@@ -215,29 +224,15 @@ class Relay:
             return await self.publish_batch()
         if not rows:
             return 0
-        producer = self._producer
-        assert producer is not None
-        futures = []
-        failure: BaseException | None = None
-        try:
-            for r in rows:
-                futures.append(await producer.send(
-                    r.topic, value=r.payload.encode(), key=r.key.encode(),
-                    headers=[(k, v.encode()) for k, v in r.headers]))
-        except Exception as exc:  # the buffer could not take more: publish what it took
-            failure = exc
-        results = []
-        if futures:
-            try:
-                results = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), timeout=15)
-            except TimeoutError as exc:
-                failure = failure or exc
+        results, failure = await self._send(rows)
         done = []
         for r, res in zip(rows, results):
             if isinstance(res, BaseException):
                 failure = failure or res
                 break  # keep order: nothing after a failed row is marked
             done.append((r, res))
+        if failure is None and len(done) < len(rows):
+            failure = RuntimeError(f"the broker answered for {len(done)} of {len(rows)} events")
         if done:
             self._acked.append((datetime.now(UTC), done))
             if self._reader is not None:
@@ -254,6 +249,77 @@ class Relay:
             await self._marks_written()
             raise failure
         return len(done)
+
+    async def _send(self, rows) -> tuple[list, BaseException | None]:
+        """Publishes `rows` in order; returns, row by row as far as the broker answered, where each
+        landed (or the error of its batch), and the error that stopped the sending early, if any.
+
+        The rows go in record batches the relay fills itself, one at a time per partition and in
+        the rows' order, instead of one `send()` per event: that made a future, a partition lookup
+        and a pass through the accumulator for every event, about half of the relay's CPU."""
+        producer = self._producer
+        assert producer is not None
+        partitions: dict[str, list[int]] = {}
+        filling: dict[tuple[str, int], tuple[int, object]] = {}
+        batches: list[tuple[str, int, object]] = []
+        placed: list[tuple[int, int]] = []  # each row's batch and its place in it
+        failure: BaseException | None = None
+        try:
+            for r in rows:
+                topic = r.topic
+                choices = partitions.get(topic)
+                if choices is None:
+                    choices = partitions[topic] = sorted(await producer.partitions_for(topic))
+                key = r.key.encode()
+                partition = self._partitioner(key, choices, choices)
+                value = r.payload.encode()
+                headers = [(k, v.encode()) for k, v in r.headers]
+                current = filling.get((topic, partition))
+                if current is None or current[1].append(timestamp=None, key=key, value=value,
+                                                         headers=headers) is None:
+                    builder = producer.create_batch()
+                    builder.append(timestamp=None, key=key, value=value, headers=headers)  # a first one always fits
+                    current = filling[(topic, partition)] = (len(batches), builder)
+                    batches.append((topic, partition, builder))
+                placed.append((current[0], current[1].record_count() - 1))
+        except Exception as exc:  # publish the rows placed before it, in order
+            failure = exc
+        answers: list = [None] * len(batches)
+        by_partition: dict[tuple[str, int], list[int]] = {}
+        for i, (topic, partition, builder) in enumerate(batches):
+            builder.close()  # full or not, it goes now: no linger
+            by_partition.setdefault((topic, partition), []).append(i)
+
+        async def partition_in_order(tp: tuple[str, int], indexes: list[int]) -> None:
+            # The accumulator takes one batch of a partition at a time, so its batches queue in order;
+            # after a refused one, the rest of the partition is not sent.
+            futures = []
+            try:
+                for i in indexes:
+                    futures.append((i, await producer.send_batch(batches[i][2], tp[0], partition=tp[1])))
+            except Exception as exc:
+                for i in indexes[len(futures):]:
+                    answers[i] = exc
+            for i, future in futures:
+                try:
+                    answers[i] = await future
+                except Exception as exc:
+                    answers[i] = exc
+
+        if batches:
+            try:
+                await asyncio.wait_for(asyncio.gather(*(partition_in_order(tp, ix) for tp, ix in by_partition.items())),
+                                       timeout=15)
+            except TimeoutError as exc:
+                failure = failure or exc
+        results: list = []
+        for b, offset in placed:
+            answer = answers[b]
+            if answer is None:
+                break  # not answered in time
+            results.append(answer if isinstance(answer, BaseException)
+                           else Landed(answer.partition, answer.offset + offset))
+        return results, failure
 
     def _forget_sent(self) -> None:
         self._sent_through = None
