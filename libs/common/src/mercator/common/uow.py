@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mercator.common.bus import tables
 from mercator.common.context import current_cause
+from mercator.common.db import insert_rows
 from mercator.common.events.catalogue import EventPayload
 from mercator.common.events.envelope import Envelope
 
@@ -94,7 +95,7 @@ class UnitOfWork:
             rows = [self._outbox_rows.get(e.id) or self._outbox_row(e) for e in self.events]
             for row in rows:
                 row["created_at"] = now
-            await self.session.execute(insert(tables.outbox), rows)
+            await insert_rows(self.session, tables.outbox, rows)
         claim = current_claim.get()
         if claim is not None:
             # A duplicate key makes this insert, and so the whole change, fail: the HTTP

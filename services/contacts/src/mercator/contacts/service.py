@@ -9,10 +9,11 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, insert, or_, select, tuple_, update
+from sqlalchemy import delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.auth import Caller
+from mercator.common.db import insert_rows
 from mercator.common.events import catalogue as ev
 from mercator.common.http.versions import check_version
 from mercator.common.http.errors import AppError, NotFound
@@ -576,7 +577,7 @@ async def log_activities(uow: UnitOfWork, entries: list[schemas.ActivityBatchEnt
             latest[row["company_id"]] = row["happened_at"]
     for company_id, happened_at in latest.items():
         _moved_last_activity(companies[company_id], happened_at)
-    await s.execute(insert(Activity.__table__), written)
+    await insert_rows(s, Activity.__table__, written)
     await uow.commit()
     return written
 
