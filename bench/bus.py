@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import uvloop
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from sqlalchemy import func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -465,6 +466,7 @@ def report(raw: dict, runs: list[dict]) -> None:
     lines = [
         "",
         f"Mercator bus benchmark — Tansu on {HOST}, {cores} cores, Python {sys.version.split()[0]}, "
+        f"bench loop {type(asyncio.get_running_loop()).__module__.split('.')[0]}, "
         f"load average before the run {raw['load_before']:.2f}",
         "-" * 78,
         f"{'raw aiokafka, produce then consume':<{w}} {raw['rate']:>10,.0f} msg/s   (N={raw['n']:,}, {raw['bytes']} B/msg)",
@@ -544,6 +546,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="entries per POST /history/batch for the second end-to-end run; 0 skips it (default 250)")
     parser.add_argument("--batch-n", type=int, default=20000,
                         help="history entries timed in the batch run (default 20000)")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="the bench's event loop, for the raw clients and the projection alike (default uvloop: "
+                             "the loop uvicorn gives every service's consumers)")
     parser.add_argument("--postgres", action="store_true",
                         help="the service on a fresh PostgreSQL database at 127.0.0.1:5432 instead of SQLite")
     parser.add_argument("--service-env", action="append", default=[], metavar="KEY=VALUE",
@@ -556,7 +561,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--n, --raw-n, --concurrency and --warmup must be at least 1")
     started = Started(tmp=Path(tempfile.mkdtemp(prefix="mercator-bench-")))
     try:
-        asyncio.run(run(args, started))
+        loop_factory = uvloop.new_event_loop if args.loop == "uvloop" else asyncio.new_event_loop
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(run(args, started))
         return 0
     except (KeyboardInterrupt, asyncio.CancelledError):
         say("interrupted")
