@@ -310,3 +310,38 @@ async def test_each_event_is_marked_with_the_partition_and_offset_where_it_lande
             assert ids == sorted(ids)  # commit order within the partition
     finally:
         await runtime.stop()
+
+
+async def test_a_fetch_across_partitions_is_applied_in_one_transaction(bus_db, tansu):
+    """Events of many keys, already waiting when the consumer starts: its first fetch spans partitions and
+    goes to the batch handler in one call (one transaction), each event still applied once."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from mercator.common.testing.bus import count_batch
+    calls = []
+
+    async def spy(uow, deliveries):
+        calls.append([d.envelope.subject for d in deliveries])
+        await count_batch(uow, deliveries)
+    spy.takes_batch = True
+
+    publisher = Runtime(bus_settings(bus_db, tansu.bootstrap))
+    ids = []
+    for _ in range(90):
+        ids += await write_events(publisher, 1)  # a new key each: spread over the partitions
+    await publisher.start()
+    assert await until(lambda: backlog_is(publisher, 0))
+    reader = projector(bus_db, tansu.bootstrap, publisher.settings.topic_prefix, handler=spy)
+    await reader.start()
+    try:
+        assert await until(lambda: projected(reader, 90))
+        seen = await projection(reader)
+        assert set(seen) == set(ids) and set(seen.values()) == {1}
+        partitions = list(range(publisher.settings.topic_partitions))
+
+        def spread(subjects):
+            return {DefaultPartitioner()(s.encode(), partitions, partitions) for s in subjects}
+        assert any(len(spread(call)) > 1 for call in calls)
+    finally:
+        await reader.stop()
+        await publisher.stop()

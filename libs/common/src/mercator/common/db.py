@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sqlalchemy import (JSON, BigInteger, Column, Integer, MetaData, Numeric, St
                         bindparam, cast, event, func, insert, select)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -128,13 +130,18 @@ def _driver_insert(table: Table, names: tuple[str, ...], dialect) -> tuple[str, 
     return sql, [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
 
 
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, *, reader: bool = False, **kwargs) -> AsyncEngine:
+def make_engine(url: str, *, reader: bool = False, ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
+                **kwargs) -> AsyncEngine:
     """`reader`: on SQLite, a connection that only reads and takes no lock (each statement sees
-    the last commit, in WAL mode without waiting for a writer)."""
+    the last commit, in WAL mode without waiting for a writer). `ping_after_idle`: PostgreSQL, see
+    `_ping_after_idle`."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -168,9 +175,36 @@ def make_engine(url: str, *, reader: bool = False, **kwargs) -> AsyncEngine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
-    return create_async_engine(url, **{**JSON_CODEC, **kwargs})
+    engine = create_async_engine(url, **{**JSON_CODEC, **kwargs})
+    if not kwargs.get("pool_pre_ping"):
+        _ping_after_idle(engine.sync_engine, ping_after_idle)
+    return engine
+
+
+def _ping_after_idle(engine, seconds: float) -> None:
+    """A pooled connection is tried before use only when it sat in the pool for `seconds` or more, where
+    a restarted server or a dropped link may have closed it; one that dies is replaced at once.
+
+    SQLAlchemy's pre-ping tried it at every checkout, which on asyncpg is three round trips (BEGIN, the
+    ping, ROLLBACK) before each request's and each consumer batch's first statement: a busy service
+    paid them hundreds of times a second on connections used a moment before. A connection that broke
+    within the last `seconds` fails its statement instead; SQLAlchemy then replaces every connection of
+    the pool that is older than the failure, and the request or consumer batch is retried by its caller."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection, record):
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_connection, record, proxy):
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < seconds:
+            return  # just connected, or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(f"a pooled connection did not answer: {exc!r}") from exc
 
 
 def make_sessionmaker(engine_or_conn) -> async_sessionmaker[AsyncSession]:
