@@ -156,11 +156,18 @@ class Consumer:
         while not self._stopping:
             batches = await consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_batch_size)
             handled: dict[TopicPartition, int] = {}
-            for tp, records in batches.items():
-                if self._stopping:
-                    break
-                await self._process(tp, records)
-                handled[tp] = records[-1].offset + 1
+            # Every partition of the fetch in one transaction when it all parses: a transaction per
+            # partition cost each a few round trips to the database for a few events each.
+            parsed = {tp: [(r, self._parse(r)) for r in records] for tp, records in batches.items()}
+            together = [item for items in parsed.values() for item in items]
+            if not self._stopping and await self._apply_together(together):
+                handled = {tp: records[-1].offset + 1 for tp, records in batches.items()}
+            else:
+                for tp, items in parsed.items():
+                    if self._stopping:
+                        break
+                    await self._one_by_one(items)
+                    handled[tp] = items[-1][0].offset + 1
             # Every partition of the fetch in one commit, after all their transactions: one round
             # trip to the broker instead of one per partition between the batches.
             if handled:
@@ -230,14 +237,21 @@ class Consumer:
 
     async def _process(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         parsed: list[tuple[ConsumerRecord, Delivery | Exception]] = [(r, self._parse(r)) for r in records]
-        good = [(r, d) for r, d in parsed if isinstance(d, Delivery)]
-        # Fast path: the whole batch in one transaction. Any failure: one by one, with retries.
-        if len(good) == len(parsed) and len(good) > 1:
-            try:
-                await self._apply(good)
-                return
-            except Exception:
-                pass
+        if not await self._apply_together(parsed):
+            await self._one_by_one(parsed)
+
+    async def _apply_together(self, parsed: list[tuple[ConsumerRecord, Delivery | Exception]]) -> bool:
+        """The fast path: the whole batch in one transaction, if every message parsed. False when that
+        was not tried or failed: then the batch goes one by one, with retries and dead letters."""
+        if len(parsed) < 2 or not all(isinstance(d, Delivery) for _, d in parsed):
+            return False
+        try:
+            await self._apply(parsed)
+            return True
+        except Exception:
+            return False
+
+    async def _one_by_one(self, parsed: list[tuple[ConsumerRecord, Delivery | Exception]]) -> None:
         for record, delivery in parsed:
             if isinstance(delivery, Exception):
                 await self._dead_letter(record, delivery, attempts=1)
