@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer
 from mercator.common.bus import tables
 from mercator.common.bus.consumer import Delivery, batch_handler
-from mercator.common.db import make_engine
+from mercator.common.db import make_engine, unnest
 from mercator.common.events import catalogue as ev
 from mercator.common.runtime import Runtime
 from mercator.common.settings import ServiceSettings
@@ -31,11 +31,17 @@ async def count_it(uow, delivery: Delivery) -> None:
 
 @batch_handler
 async def count_batch(uow, deliveries: list[Delivery]) -> None:
-    """count_it for a whole batch in one statement: what a set-based projection does."""
-    # executemany, not one multi-VALUES statement: that one is compiled anew for every batch size.
-    stmt = pg_insert(applied).on_conflict_do_update(index_elements=["event_id"], set_={"n": applied.c.n + 1})
-    await uow.session.execute(stmt, [{"event_id": d.envelope.id, "subject": d.envelope.subject, "n": 1}
-                                     for d in deliveries])
+    """count_it for a whole batch in one statement: what a set-based projection does (the analytics
+    projection's way: INSERT ... SELECT FROM unnest, one array per column, whatever the batch size)."""
+    rows = [{"event_id": d.envelope.id, "subject": d.envelope.subject, "n": 1} for d in deliveries]
+    if uow.session.bind.dialect.name != "postgresql":  # SQLite: an executemany of the same upsert
+        stmt = pg_insert(applied).on_conflict_do_update(index_elements=["event_id"], set_={"n": applied.c.n + 1})
+        await uow.session.execute(stmt, rows)
+        return
+    columns = [applied.c.event_id, applied.c.subject, applied.c.n]
+    given = unnest(columns, rows)
+    stmt = pg_insert(applied).from_select([c.name for c in columns], select(*(given.c[c.name] for c in columns)))
+    await uow.session.execute(stmt.on_conflict_do_update(index_elements=["event_id"], set_={"n": applied.c.n + 1}))
 
 
 async def create_bus_database(url: str) -> None:
