@@ -14,6 +14,7 @@ from mercator.common.bus.consumer import Consumer, Handler
 from mercator.common.bus.kafka import wait_for_broker
 from mercator.common.bus.lock import relay_lock
 from mercator.common.bus.relay import Relay
+from mercator.common.bus.relay_thread import RelayInThread
 from mercator.common.db import is_sqlite, make_engine, make_sessionmaker
 from mercator.common.events.catalogue import types_owned_by
 from mercator.common.metrics import Metrics
@@ -39,10 +40,13 @@ class Runtime:
                                else None)
         self._reader = make_sessionmaker(self._reader_engine) if self._reader_engine is not None else None
         topics = [f"{settings.topic_prefix}{t}" for t in types_owned_by(settings.service_name)]
-        self.relay = Relay(settings, lambda: self.sessionmaker(),
-                           relay_lock(self.engine, settings.database_url, settings.service_name),
-                           self.metrics, topics,
-                           reader=self._outbox_reader if self._reader is not None else None)
+        if settings.relay_own_loop and settings.relay_enabled and not is_sqlite(settings.database_url):
+            self.relay = RelayInThread(settings, self.metrics, topics)
+        else:  # SQLite; or a test that swaps the sessionmaker for one transaction, and runs no relay
+            self.relay = Relay(settings, lambda: self.sessionmaker(),
+                               relay_lock(self.engine, settings.database_url, settings.service_name),
+                               self.metrics, topics,
+                               reader=self._outbox_reader if self._reader is not None else None)
         self.consumers = [
             Consumer(f"{settings.topic_prefix}{settings.service_name}.{name}", handlers, settings, self.uow,
                      self.metrics)
@@ -63,6 +67,8 @@ class Runtime:
         return self.sessionmaker()
 
     async def _dispose(self) -> None:
+        if isinstance(self.relay, RelayInThread):
+            await self.relay.close()
         await self.engine.dispose()
         if self._reader_engine is not None:
             await self._reader_engine.dispose()

@@ -28,6 +28,8 @@ class ServiceSettings(BaseSettings):
     json_logs: bool = True
 
     relay_enabled: bool = True
+    # On PostgreSQL the relay runs on an event loop of its own (bus/relay_thread.py), not behind the requests.
+    relay_own_loop: bool = True
     # Large: on SQLite the relay shares the one connection with every request, so each of its
     # turns must move a lot (500 left it 9 s behind a busy API in bench/bus.py; 4,000, 2 s).
     relay_batch_size: int = 4000
