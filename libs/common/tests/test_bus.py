@@ -1,5 +1,6 @@
 """The bus against a real Tansu broker and PostgreSQL: outbox relay, consumer, inbox, DLQ."""
 
+import asyncio
 import uuid
 
 import pytest
@@ -345,3 +346,28 @@ async def test_a_fetch_across_partitions_is_applied_in_one_transaction(bus_db, t
     finally:
         await reader.stop()
         await publisher.stop()
+
+
+@pytest.mark.parametrize("bus_db", ["postgresql"], indirect=True)
+async def test_on_postgresql_the_relay_publishes_while_the_service_loop_is_busy(bus_db, tansu):
+    """Requests that compute for a long time between their awaits do not hold the relay up: it runs on
+    a loop of its own. (On the service's loop each of its awaits waited a whole slice of such work.)"""
+    import time
+
+    runtime = Runtime(bus_settings(bus_db, tansu.bootstrap))
+    await runtime.start()
+    try:
+        await write_events(runtime, 1)  # the relay leads, its producer is up, the topic is there
+        assert await until(lambda: backlog_is(runtime, 0))
+        [event_id] = await write_events(runtime, 1)
+        committed = time.time()
+        for _ in range(12):  # 2.4 s of "requests", 200 ms of CPU between awaits
+            until_then = time.perf_counter() + 0.2
+            while time.perf_counter() < until_then:
+                pass
+            await asyncio.sleep(0)
+        records = await read_topic(tansu.bootstrap, f"{runtime.settings.topic_prefix}ActivityLogged", 2)
+        [record] = [r for r in records if uuid.UUID(dict(r.headers)["ce_id"].decode()) == event_id]
+        assert record.timestamp / 1000 - committed < 0.6  # stamped when the relay put it in a batch
+    finally:
+        await runtime.stop()
