@@ -1,12 +1,14 @@
-"""The outbox relay on an event loop of its own, in a thread of the service process (PostgreSQL).
+"""The outbox relay on an event loop of its own, in a thread of the service process (PostgreSQL), when
+`relay_own_loop` is set (off by default: see its measurements in settings.py).
 
 On the service's loop every await of the relay (a connection, the marks, the next read, the broker's
-answer) waited behind the requests ready before it; a request that writes 250 history entries runs for
-tens of milliseconds between its awaits, so under a busy API the relay made a few turns a second and
-published seconds behind the commits (bench/bus.py --postgres: commit -> published p50 2.5-2.8 s, the
-last event 2 s after the last response). On a loop of its own it waits only for the interpreter's
-lock, which a busy thread gives up every few milliseconds. It has its own small pool: asyncpg
-connections belong to the loop that opened them.
+answer) waits behind the requests ready before it; a request that writes 250 history entries runs for
+tens of milliseconds between its awaits, so under a busy API the relay makes a few turns a second and
+publishes seconds behind the commits (bench/bus.py --postgres: commit -> published p50 2.5-2.8 s, the
+last event 2 s after the last response; 0.3 s each on its own loop). On a loop of its own it waits only
+for the interpreter's lock, which a busy thread gives up every few milliseconds, at the price of the
+two threads contending for that lock. It has its own small pool: asyncpg connections belong to the
+loop that opened them.
 
 Not on SQLite: a second writing connection to the file would queue in SQLite's sleeping busy handler
 behind the requests' writes; there the relay reads through a connection of its own (see Runtime).
