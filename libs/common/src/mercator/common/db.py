@@ -93,8 +93,24 @@ def unnest(columns: list, rows: list[dict]):
                          for c in columns)).table_valued(*(c.name for c in columns)).render_derived(name="given")
 
 
+def insert_unnested(table: Table, rows: list[dict], insert_=insert):
+    """PostgreSQL: INSERT INTO `table` ... SELECT FROM unnest(one array per column) of `rows` (dicts with
+    the same keys), one execution of one statement for the whole batch. `insert_`: the dialect's
+    insert, to add ON CONFLICT to. Keys of the rows that are not columns of the table are left out."""
+    names = [c.name for c in table.columns if c.name in rows[0]]
+    # A JSON value goes as text and is cast back: in an array of JSON, SQLAlchemy takes a value that is a
+    # list for one more dimension of the array.
+    as_text = {n for n in names if isinstance(table.c[n].type, JSON)}
+    columns = [Column(n, Text) if n in as_text else table.c[n] for n in names]
+    given = unnest(columns, [{**row, **{n: _json_dumps(row[n]) for n in as_text}} for row in rows] if as_text
+                   else rows)
+    return insert_(table).from_select(names, select(
+        *(cast(given.c[n], table.c[n].type) if n in as_text else given.c[n] for n in names)))
+
+
 async def insert_rows(session: AsyncSession, table: Table, rows: list[dict]) -> None:
-    """INSERT `rows` (dicts with the same keys, the columns they name) in one round trip.
+    """INSERT `rows` (dicts with the same keys, the columns they name; Python-side column defaults are not
+    applied) in one round trip.
 
     On PostgreSQL an INSERT ... SELECT FROM unnest (one array per column); on SQLite the driver's
     executemany with the values converted here, column by column. SQLAlchemy's executemany made a
@@ -104,14 +120,7 @@ async def insert_rows(session: AsyncSession, table: Table, rows: list[dict]) -> 
         return
     names = tuple(rows[0])
     if session.bind.dialect.name == "postgresql":
-        # A JSON value goes as text and is cast back: in an array of JSON, SQLAlchemy takes a value that is
-        # a list for one more dimension of the array.
-        as_text = {n for n in names if isinstance(table.c[n].type, JSON)}
-        columns = [Column(n, Text) if n in as_text else table.c[n] for n in names]
-        given = unnest(columns, [{**row, **{n: _json_dumps(row[n]) for n in as_text}} for row in rows] if as_text
-                       else rows)
-        await session.execute(insert(table).from_select(list(names), select(
-            *(cast(given.c[n], table.c[n].type) if n in as_text else given.c[n] for n in names))))
+        await session.execute(insert_unnested(table, rows))
         return
     connection = await session.connection()
     sql, converters = _driver_insert(table, names, connection.dialect)

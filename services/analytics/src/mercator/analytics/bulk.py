@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.bus.consumer import Delivery, Handler, batch_handler
-from mercator.common.db import unnest
+from mercator.common.db import insert_unnested, unnest
 from mercator.common.uow import UnitOfWork
 
 # Keys per IN (...): well under PostgreSQL's 32,767 and SQLite's 32,766 bound parameters.
@@ -78,9 +78,7 @@ def rows_of(session: AsyncSession, table: Table, rows: list[dict]):
     ins = insert(session)
     if not _postgres(session):
         return ins(table), rows
-    columns = [c for c in table.columns if c.name in rows[0]]
-    given = unnest(columns, rows)
-    return ins(table).from_select([c.name for c in columns], select(*(given.c[c.name] for c in columns))), None
+    return insert_unnested(table, rows, ins), None
 
 
 def among(session: AsyncSession, column, keys: list):

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from mercator.common.bus import tables
 from mercator.common.bus.kafka import ensure_topics, make_producer
 from mercator.common.context import Cause, current_cause
-from mercator.common.db import unnest
+from mercator.common.db import insert_unnested
 from mercator.common.events.catalogue import EventPayload, payload_model
 from mercator.common.events.envelope import Envelope
 from mercator.common.metrics import Metrics
@@ -395,10 +395,8 @@ class Consumer:
 
 
 def _inbox_rows(rows: list[dict]):
-    """The INSERT of a batch's inbox rows on PostgreSQL, in one execution (`db.unnest`)."""
-    columns = [tables.inbox.c[name] for name in rows[0]]
-    given = unnest(columns, rows)
-    return pg_insert(tables.inbox).from_select([c.name for c in columns], select(*(given.c[c.name] for c in columns)))
+    """The INSERT of a batch's inbox rows on PostgreSQL, in one execution (`db.insert_unnested`)."""
+    return insert_unnested(tables.inbox, rows, pg_insert)
 
 
 def _runs_of_one_type(deliveries: list[Delivery]) -> list[list[Delivery]]:

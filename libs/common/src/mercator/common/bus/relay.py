@@ -14,8 +14,8 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from typing import NamedTuple
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import bindparam, delete, func, select, text, update

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer
 from mercator.common.bus import tables
 from mercator.common.bus.consumer import Delivery, batch_handler
-from mercator.common.db import make_engine, unnest
+from mercator.common.db import insert_unnested, make_engine
 from mercator.common.events import catalogue as ev
 from mercator.common.runtime import Runtime
 from mercator.common.settings import ServiceSettings
@@ -38,9 +38,7 @@ async def count_batch(uow, deliveries: list[Delivery]) -> None:
         stmt = pg_insert(applied).on_conflict_do_update(index_elements=["event_id"], set_={"n": applied.c.n + 1})
         await uow.session.execute(stmt, rows)
         return
-    columns = [applied.c.event_id, applied.c.subject, applied.c.n]
-    given = unnest(columns, rows)
-    stmt = pg_insert(applied).from_select([c.name for c in columns], select(*(given.c[c.name] for c in columns)))
+    stmt = insert_unnested(applied, rows, pg_insert)
     await uow.session.execute(stmt.on_conflict_do_update(index_elements=["event_id"], set_={"n": applied.c.n + 1}))
 
 
