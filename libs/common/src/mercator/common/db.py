@@ -118,10 +118,10 @@ async def insert_rows(session: AsyncSession, table: Table, rows: list[dict]) -> 
     the contacts service's CPU under a busy history batch (bench/bus.py under py-spy)."""
     if not rows:
         return
-    names = tuple(rows[0])
     if session.bind.dialect.name == "postgresql":
         await session.execute(insert_unnested(table, rows))
         return
+    names = tuple(c.name for c in table.columns if c.name in rows[0])  # as insert_unnested takes them
     connection = await session.connection()
     sql, converters = _driver_insert(table, names, connection.dialect)
     params = [tuple(row[n] if convert is None else convert(row[n]) for n, convert in zip(names, converters))

@@ -42,7 +42,7 @@ class Runtime:
         topics = [f"{settings.topic_prefix}{t}" for t in types_owned_by(settings.service_name)]
         if settings.relay_own_loop and settings.relay_enabled and not is_sqlite(settings.database_url):
             self.relay = RelayInThread(settings, self.metrics, topics)
-        else:  # SQLite; or a test that swaps the sessionmaker for one transaction, and runs no relay
+        else:  # on the service's loop: the default, always so on SQLite and where no relay runs
             self.relay = Relay(settings, lambda: self.sessionmaker(),
                                relay_lock(self.engine, settings.database_url, settings.service_name),
                                self.metrics, topics,
