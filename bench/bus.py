@@ -170,6 +170,17 @@ def cpu_seconds(pid: int | None) -> float:
         return float("nan")
 
 
+def child_pid(pid: int) -> int | None:
+    """The first child of `pid` (the service's relay process), if it has one."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                return int(stat.parent.name)
+        except (OSError, IndexError, ValueError):
+            continue
+    return None
+
+
 def machine_cpu_seconds() -> float:
     """Busy CPU seconds of the whole machine (all cores), from /proc/stat."""
     try:
@@ -413,7 +424,10 @@ async def bench_e2e(started: Started, bootstrap: str, prefix: str, n: int, worke
             if not await until(lambda: _at_least(projected, warmup), timeout=60, every=0.05):
                 raise RuntimeError(f"warm-up: the projection holds {await projected()} of {warmup} rows after 60 s")
 
-            pids = {"contacts service": proc.pid, "tansu broker": started.broker.proc.pid, "bench (client+projection)": None}
+            pids = {"contacts service": proc.pid}
+            if (relay := child_pid(proc.pid)) is not None:  # relay_process (the default)
+                pids["its relay process"] = relay
+            pids |= {"tansu broker": started.broker.proc.pid, "bench (client+projection)": None}
             cpu0, wall0 = cpu_snapshot(pids), time.time()
             t0 = time.perf_counter()
             latencies, t_api = await post_many(clients, path, n, "timed", batch, company_id)

@@ -14,7 +14,7 @@ from mercator.common.bus.consumer import Consumer, Handler
 from mercator.common.bus.kafka import wait_for_broker
 from mercator.common.bus.lock import relay_lock
 from mercator.common.bus.relay import Relay
-from mercator.common.bus.relay_thread import RelayInThread
+from mercator.common.bus.relay_process import RelayInProcess
 from mercator.common.db import is_sqlite, make_engine, make_sessionmaker
 from mercator.common.events.catalogue import types_owned_by
 from mercator.common.metrics import Metrics
@@ -40,13 +40,13 @@ class Runtime:
                                else None)
         self._reader = make_sessionmaker(self._reader_engine) if self._reader_engine is not None else None
         topics = [f"{settings.topic_prefix}{t}" for t in types_owned_by(settings.service_name)]
-        if settings.relay_own_loop and settings.relay_enabled and not is_sqlite(settings.database_url):
-            self.relay = RelayInThread(settings, self.metrics, topics)
-        else:  # on the service's loop: the default, always so on SQLite and where no relay runs
-            self.relay = Relay(settings, lambda: self.sessionmaker(),
-                               relay_lock(self.engine, settings.database_url, settings.service_name),
-                               self.metrics, topics,
-                               reader=self._outbox_reader if self._reader is not None else None)
+        local = Relay(settings, lambda: self.sessionmaker(),
+                      relay_lock(self.engine, settings.database_url, settings.service_name),
+                      self.metrics, topics, reader=self._outbox_reader if self._reader is not None else None)
+        self.relay: Relay | RelayInProcess = local
+        if settings.relay_process and settings.relay_enabled and database not in (None, "", ":memory:"):
+            # In a child process (bus/relay_process.py); this one answers the backlog and prunes.
+            self.relay = RelayInProcess(settings, self.metrics, topics, local)
         self.consumers = [
             Consumer(f"{settings.topic_prefix}{settings.service_name}.{name}", handlers, settings, self.uow,
                      self.metrics)
@@ -67,7 +67,7 @@ class Runtime:
         return self.sessionmaker()
 
     async def _dispose(self) -> None:
-        if isinstance(self.relay, RelayInThread):
+        if isinstance(self.relay, RelayInProcess):
             await self.relay.close()
         await self.engine.dispose()
         if self._reader_engine is not None:

@@ -28,12 +28,9 @@ class ServiceSettings(BaseSettings):
     json_logs: bool = True
 
     relay_enabled: bool = True
-    # PostgreSQL: the relay on an event loop of its own, in a thread (bus/relay_thread.py), instead of behind
-    # the requests on the service's loop. Measured with bench/bus.py --postgres, 32 clients: history batches
-    # of 250 reach the consumer 12 % faster (relay p50 0.3 s instead of 2.5 s), but single POSTs go 22 %
-    # slower (53 instead of 68 req/s: the two threads contend for the interpreter's lock). Off until the
-    # relay has a process of its own.
-    relay_own_loop: bool = False
+    # The relay in a child process of the service (bus/relay_process.py), on another core than the requests;
+    # off: on the service's event loop (so always for an in-memory SQLite database).
+    relay_process: bool = True
     # Large: on SQLite the relay shares the one connection with every request, so each of its
     # turns must move a lot (500 left it 9 s behind a busy API in bench/bus.py; 4,000, 2 s).
     relay_batch_size: int = 4000
