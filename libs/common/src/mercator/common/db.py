@@ -17,6 +17,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
+from mercator.common import sqlite_driver
+
 # Constraint names must be deterministic so Alembic migrations are the same on every database.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -160,7 +162,12 @@ def make_engine(url: str, *, reader: bool = False, ping_after_idle: float = PING
         kwargs.setdefault("pool_size", 1)
         kwargs.setdefault("max_overflow", 0)
         kwargs.setdefault("pool_timeout", 60)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **{**JSON_CODEC, **kwargs})
+        if make_url(url).get_driver_name() == "aiosqlite":
+            # A writing transaction's statements on the loop (sqlite_driver.py), the rest on the driver's thread:
+            # the connection is used from both, one at a time.
+            kwargs.setdefault("module", sqlite_driver.dbapi())
+        engine = create_async_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                                     **{**JSON_CODEC, **kwargs})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
