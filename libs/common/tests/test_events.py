@@ -22,6 +22,15 @@ def test_an_envelope_survives_kafka_headers_both_ways():
     assert "ce_causationid" not in headers  # absent attributes are not sent as empty strings
 
 
+def test_event_ids_are_unique_and_sort_in_the_order_the_events_were_made():
+    """UUIDv7 (ids.py): outbox and inbox rows land at the end of their indexes, not on random pages."""
+    ids = [Envelope(type="ActivityLogged", source="/mercator/contacts", subject="s", sequence=1, data={}).id
+           for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    assert {i.version for i in ids} == {7}
+    assert ids == sorted(ids, key=lambda i: i.bytes)  # the byte order both databases index them by
+
+
 def test_a_message_without_cloud_event_headers_is_refused_by_name():
     with pytest.raises(ValueError, match="ce_id"):
         Envelope.from_kafka([("ce_type", b"X")], b"{}")

@@ -16,6 +16,7 @@ from mercator.common.auth import Caller
 from mercator.common.db import insert_rows
 from mercator.common.events import catalogue as ev
 from mercator.common.http.versions import check_version
+from mercator.common.ids import new_id
 from mercator.common.http.errors import AppError, NotFound
 from mercator.common.http.pagination import keyset_page
 from mercator.common.uow import UnitOfWork
@@ -497,7 +498,7 @@ def _new_activity(uow: UnitOfWork, company: Company, *, kind: str, direction: st
                   summary: str, happened_at: datetime, author_id: uuid.UUID, deal_id=None, person_id=None,
                   meeting_id=None, activity_id: uuid.UUID | None = None) -> Activity:
     """The entry, its move of the card's last activity and its event; the caller persists the entry."""
-    row = {"id": activity_id or uuid.uuid4(), "company_id": company.id, "kind": kind, "direction": direction,
+    row = {"id": activity_id or new_id(), "company_id": company.id, "kind": kind, "direction": direction,
            "subject": subject, "summary": summary, "happened_at": happened_at, "author_id": author_id,
            "deal_id": deal_id, "person_id": person_id, "meeting_id": meeting_id, "created_at": now()}
     _moved_last_activity(company, happened_at)
@@ -552,7 +553,7 @@ async def log_activities(uow: UnitOfWork, entries: list[schemas.ActivityBatchEnt
     written = []
     for e in entries:
         happened_at = (e.happened_at or at).astimezone(UTC)
-        row = {"id": uuid.uuid4(), "company_id": e.company_id, "kind": e.kind.value,
+        row = {"id": new_id(), "company_id": e.company_id, "kind": e.kind.value,
                "direction": e.direction.value, "subject": e.subject, "summary": e.summary,
                "happened_at": happened_at, "author_id": caller.user_id, "deal_id": e.deal_id,
                "person_id": e.person_id, "meeting_id": None, "created_at": at}

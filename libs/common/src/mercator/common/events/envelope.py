@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from mercator.common.ids import new_id
+
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
 
@@ -29,7 +31,7 @@ class Envelope:
     subject: str
     sequence: int
     data: dict[str, Any] | None = None
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=new_id)
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     correlation_id: str | None = None
     causation_id: str | None = None
