@@ -1,7 +1,12 @@
 """The bus against a real Tansu broker and PostgreSQL: outbox relay, consumer, inbox, DLQ."""
 
 import asyncio
+import os
+import signal
+import sys
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -352,7 +357,6 @@ async def test_a_fetch_across_partitions_is_applied_in_one_transaction(bus_db, t
 async def test_a_relay_in_its_own_process_publishes_while_the_service_loop_is_busy(bus_db, tansu):
     """Requests that compute for a long time between their awaits do not hold the relay up: it runs in a
     child process. (On the service's loop each of its awaits waited a whole slice of such work.)"""
-    import time
 
     runtime = Runtime(bus_settings(bus_db, tansu.bootstrap))
     assert isinstance(runtime.relay, RelayInProcess)
@@ -374,3 +378,62 @@ async def test_a_relay_in_its_own_process_publishes_while_the_service_loop_is_bu
         assert 'events_published_total{type="ActivityLogged"} 2.0' in published  # counted in the service
     finally:
         await runtime.stop()
+
+
+async def test_a_relay_process_that_dies_is_started_again_and_publishes_what_is_left(bus_db, tansu):
+    runtime = Runtime(bus_settings(bus_db, tansu.bootstrap))
+    await runtime.start()
+    try:
+        first = await write_events(runtime, 1)
+        assert await until(lambda: backlog_is(runtime, 0))
+        killed = runtime.relay.pid
+        os.kill(killed, signal.SIGKILL)
+        later = await write_events(runtime, 20)  # accepted while no relay runs
+        assert await until(lambda: backlog_is(runtime, 0), timeout=30)
+        assert runtime.relay.pid not in (None, killed)
+        records = await read_topic(tansu.bootstrap, f"{runtime.settings.topic_prefix}ActivityLogged", 21)
+        assert {uuid.UUID(dict(r.headers)["ce_id"].decode()) for r in records} >= set(first + later)
+    finally:
+        await runtime.stop()
+
+
+_SERVICE = """
+import asyncio, sys
+from mercator.common.runtime import Runtime
+from mercator.common.testing.bus import bus_settings
+
+async def main():
+    runtime = Runtime(bus_settings(sys.argv[1], sys.argv[2]))
+    await runtime.start()
+    await runtime.relay.backlog()
+    print(runtime.relay.pid, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+async def test_a_relay_process_ends_when_its_service_is_killed(bus_db, tansu):
+    service = await asyncio.create_subprocess_exec(sys.executable, "-c", _SERVICE, bus_db, tansu.bootstrap,
+                                                   stdout=asyncio.subprocess.PIPE)
+    try:
+        line = await asyncio.wait_for(service.stdout.readline(), timeout=60)
+        relay = int(line)
+        assert not _gone(relay)
+        service.kill()  # SIGKILL: no stop in order, the child only sees its stdin end
+        await service.wait()
+        deadline = time.monotonic() + 20
+        while not _gone(relay) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert _gone(relay)
+    finally:
+        if service.returncode is None:
+            service.kill()
+            await service.wait()

@@ -164,6 +164,12 @@ class RelayInProcess:
 
     # --- what the runtime, the HTTP layer and the tests use ----------------------------------------
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.returncode is None else None
+
     def notify(self) -> None:
         try:
             self._send(b"n\n")
