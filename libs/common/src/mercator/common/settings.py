@@ -31,8 +31,9 @@ class ServiceSettings(BaseSettings):
     # The relay in a child process of the service (bus/relay_process.py), on another core than the requests;
     # off: on the service's event loop (so always for an in-memory SQLite database).
     relay_process: bool = True
-    # Large: on SQLite the relay shares the one connection with every request, so each of its
-    # turns must move a lot (500 left it 9 s behind a busy API in bench/bus.py; 4,000, 2 s).
+    # Large: a turn (a read, a produce request, a mark) costs little more for 4,000 rows than for 500, and
+    # on the service's loop, sharing its SQLite connection, 500 left the relay 9 s behind a busy API
+    # (bench/bus.py; 4,000, 2 s).
     relay_batch_size: int = 4000
     relay_poll_seconds: float = 0.5
     # How long the relay lets commits gather before a turn that is not a full batch.
