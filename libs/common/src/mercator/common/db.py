@@ -9,8 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
-from sqlalchemy import (JSON, BigInteger, Column, Integer, MetaData, Numeric, String, Table, Text, TypeDecorator,
-                        bindparam, cast, event, func, insert, select)
+from sqlalchemy import (JSON, BigInteger, Column, DateTime, Integer, MetaData, Numeric, String, Table, Text,
+                        TypeDecorator, bindparam, cast, event, func, insert, select)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -126,9 +126,24 @@ async def insert_rows(session: AsyncSession, table: Table, rows: list[dict]) -> 
     names = tuple(c.name for c in table.columns if c.name in rows[0])  # as insert_unnested takes them
     connection = await session.connection()
     sql, converters = _driver_insert(table, names, connection.dialect)
+    # A batch's times mostly repeat (every row's created_at, often its happened_at): each is formatted once.
+    converters = [_once_per_value(convert) if isinstance(table.c[n].type, DateTime) and convert is not None
+                  else convert for n, convert in zip(names, converters)]
     params = [tuple(row[n] if convert is None else convert(row[n]) for n, convert in zip(names, converters))
               for row in rows]
     await connection.exec_driver_sql(sql, params)
+
+
+def _once_per_value(convert):
+    done: dict = {}
+
+    def converted(value):
+        try:
+            return done[value]
+        except KeyError:
+            done[value] = result = convert(value)
+            return result
+    return converted
 
 
 @functools.lru_cache(maxsize=256)

@@ -86,7 +86,7 @@ class UnitOfWork:
 
     def _outbox_row(self, e: Envelope) -> dict:
         return {"event_id": e.id, "type": e.type, "topic": f"{self.topic_prefix}{e.type}", "key": e.subject,
-                "headers": [list(h) for h in e.attributes()], "payload": e.body().decode()}
+                "headers": e.attributes(), "payload": e.body().decode()}  # pairs: JSON arrays in the column
 
     async def commit(self) -> None:
         now = datetime.now(UTC)
