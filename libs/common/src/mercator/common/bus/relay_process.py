@@ -60,7 +60,7 @@ class RelayInProcess:
         self._reading: asyncio.Task | None = None
         self._pending: dict[int, asyncio.Future] = {}
         self._next_id = 0
-        self._starting: asyncio.Lock | None = None
+        self._starting = asyncio.Lock()
         self._stopping = False
         self._closed = False
         self.is_leader = False
@@ -69,8 +69,6 @@ class RelayInProcess:
     # --- the child -------------------------------------------------------------------------------
 
     async def _ensure_started(self) -> asyncio.subprocess.Process:
-        if self._starting is None:
-            self._starting = asyncio.Lock()
         async with self._starting:
             if self._closed:
                 raise RelayProcessEnded("the relay process was closed")
@@ -226,27 +224,16 @@ class RelayInProcess:
 
 # --- in the child ------------------------------------------------------------------------------------
 
-class _Count:
-    def __init__(self, send: Callable[[dict], None], label: str | None = None):
-        self._send, self._label = send, label
+class _Counter:
+    def __init__(self, send: Callable[[dict], None], message: Callable[[float], dict] | None = None):
+        self._send, self._message = send, message
 
-    def labels(self, label: str) -> "_Count":
-        return _Count(self._send, label)
+    def labels(self, event_type: str) -> "_Counter":  # events_published
+        return _Counter(self._send, lambda amount: {"published": {event_type: amount}})
 
-    def inc(self, amount: int = 1) -> None:
-        self._send({"published": {self._label: amount}} if self._label is not None else {"reset": amount})
-
-
-class _Backlog:
-    def __init__(self, send: Callable[[dict], None]):
-        self._send = send
-        self._count = 0
-
-    def count(self, value: int) -> None:
-        self._count = value
-
-    def age(self, value: float) -> None:
-        self._send({"backlog": self._count, "oldest_age": value})
+    def inc(self, amount: float = 1) -> None:
+        assert self._message is not None
+        self._send(self._message(amount))
 
 
 class _Gauge:
@@ -255,15 +242,34 @@ class _Gauge:
 
 
 class ForwardedMetrics:
-    """The relay's metrics, sent to the service to count in its registry."""
+    """The four metrics the relay records, sent to the service to count in its registry."""
 
     def __init__(self, send: Callable[[dict], None]):
-        backlog = _Backlog(send)
-        self.events_published = _Count(send, label="")
-        self.broker_resets = _Count(send)
+        self._send = send
+        self._backlog = 0.0
+        self.events_published = _Counter(send)
+        self.broker_resets = _Counter(send, lambda amount: {"reset": amount})
         # update_backlog_metrics sets the count, then the age: one message for both
-        self.outbox_backlog = _Gauge(backlog.count)
-        self.outbox_oldest_age = _Gauge(backlog.age)
+        self.outbox_backlog = _Gauge(self._count)
+        self.outbox_oldest_age = _Gauge(self._age)
+
+    def _count(self, value: float) -> None:
+        self._backlog = value
+
+    def _age(self, value: float) -> None:
+        self._send({"backlog": self._backlog, "oldest_age": value})
+
+
+class _StateSent(Relay):
+    """Sends the service its state (leader, broker reachable) the moment it changes."""
+
+    send_state: Callable[[], None] | None = None
+
+    def __setattr__(self, name: str, value) -> None:
+        changed = name in ("is_leader", "broker_ok") and getattr(self, name, None) != value
+        super().__setattr__(name, value)
+        if changed and self.send_state is not None:
+            self.send_state()
 
 
 async def _child() -> None:
@@ -290,8 +296,10 @@ async def _child() -> None:
     # On SQLite the relay reads through a connection that takes no lock, as in the service (Runtime).
     reader_engine = make_engine(settings.database_url, reader=True) if is_sqlite(settings.database_url) else None
     reads = make_sessionmaker(reader_engine) if reader_engine is not None else None
-    relay = Relay(settings, lambda: sessions(), relay_lock(engine, settings.database_url, settings.service_name),
-                  ForwardedMetrics(send), topics, reader=(lambda: reads()) if reads is not None else None)
+    relay = _StateSent(settings, lambda: sessions(), relay_lock(engine, settings.database_url, settings.service_name),
+                       ForwardedMetrics(send), topics, reader=(lambda: reads()) if reads is not None else None)
+    relay.send_state = lambda: send({"state": [relay.is_leader, relay.broker_ok]})
+    relay.send_state()
     calls: dict[int, asyncio.Task] = {}
 
     def answered(call_id: int, task: asyncio.Task) -> None:
@@ -303,16 +311,6 @@ async def _child() -> None:
         else:
             send({"id": call_id, "result": task.result()})
 
-    async def report_state() -> None:
-        state = None
-        while True:
-            now = [relay.is_leader, relay.broker_ok]
-            if now != state:
-                state = now
-                send({"state": now})
-            await asyncio.sleep(0.05)
-
-    reporting = asyncio.create_task(report_state())
     gc.freeze()  # as the service does (cli.py): what the imports made lives as long as the process
     gc.set_threshold(10_000, 10, 10)
     try:
@@ -341,7 +339,6 @@ async def _child() -> None:
             await asyncio.wait_for(relay.stop(), timeout=10)
         except Exception as exc:  # noqa: BLE001 - sent again at the next start; inboxes drop the copies
             log.warning("relay process: could not stop cleanly", extra={"error": repr(exc)})
-        reporting.cancel()
         await engine.dispose()
         if reader_engine is not None:
             await reader_engine.dispose()
