@@ -163,6 +163,11 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def in_memory(url: str) -> bool:
+    """A SQLite database without a file: only this process's connections see it."""
+    return is_sqlite(url) and make_url(url).database in (None, "", ":memory:")
+
+
 def make_engine(url: str, *, reader: bool = False, ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
                 **kwargs) -> AsyncEngine:
     """`reader`: on SQLite, a connection that only reads and takes no lock (each statement sees

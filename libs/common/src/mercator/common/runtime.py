@@ -7,7 +7,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, text
-from sqlalchemy.engine import make_url
 
 from mercator.common.bus import tables
 from mercator.common.bus.consumer import Consumer, Handler
@@ -15,7 +14,7 @@ from mercator.common.bus.kafka import wait_for_broker
 from mercator.common.bus.lock import relay_lock
 from mercator.common.bus.relay import Relay
 from mercator.common.bus.relay_process import RelayInProcess
-from mercator.common.db import is_sqlite, make_engine, make_sessionmaker
+from mercator.common.db import in_memory, is_sqlite, make_engine, make_sessionmaker
 from mercator.common.events.catalogue import types_owned_by
 from mercator.common.metrics import Metrics
 from mercator.common.settings import ServiceSettings
@@ -34,17 +33,16 @@ class Runtime:
         # On a SQLite file the relay reads the outbox through a connection of its own that takes no
         # lock: reading thousands of rows through the one writing connection held every request up
         # behind it. No second connection on PostgreSQL: replicas x pools must fit max_connections.
-        database = make_url(settings.database_url).database
+        shared = not in_memory(settings.database_url)  # other processes can open it: a file or a server
         self._reader_engine = (make_engine(settings.database_url, reader=True)
-                               if is_sqlite(settings.database_url) and database not in (None, "", ":memory:")
-                               else None)
+                               if is_sqlite(settings.database_url) and shared else None)
         self._reader = make_sessionmaker(self._reader_engine) if self._reader_engine is not None else None
         topics = [f"{settings.topic_prefix}{t}" for t in types_owned_by(settings.service_name)]
         local = Relay(settings, lambda: self.sessionmaker(),
                       relay_lock(self.engine, settings.database_url, settings.service_name),
                       self.metrics, topics, reader=self._outbox_reader if self._reader is not None else None)
         self.relay: Relay | RelayInProcess = local
-        if settings.relay_process and settings.relay_enabled and database not in (None, "", ":memory:"):
+        if settings.relay_process and settings.relay_enabled and shared:
             # In a child process (bus/relay_process.py); this one answers the backlog and prunes.
             self.relay = RelayInProcess(settings, self.metrics, topics, local)
         self.consumers = [

@@ -32,6 +32,8 @@ from collections.abc import Callable
 
 from mercator.common.bus.lock import relay_lock
 from mercator.common.bus.relay import Relay
+from mercator.common.db import is_sqlite, make_engine, make_sessionmaker
+from mercator.common.logs import configure_logging
 from mercator.common.metrics import Metrics
 from mercator.common.settings import ServiceSettings
 
@@ -278,7 +280,6 @@ async def _child() -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     settings, topics = pickle.loads(base64.b64decode(await reader.readline()))
 
-    from mercator.common.logs import configure_logging
     configure_logging(settings.service_name, settings.log_level, settings.json_logs)
 
     # The answers go out on a copy of stdout; fd 1 becomes stderr, so a stray print cannot garble them.
@@ -290,7 +291,6 @@ async def _child() -> None:
         out.write(json.dumps(message).encode() + b"\n")
         out.flush()
 
-    from mercator.common.db import is_sqlite, make_engine, make_sessionmaker
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
     # On SQLite the relay reads through a connection that takes no lock, as in the service (Runtime).
