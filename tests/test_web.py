@@ -376,6 +376,31 @@ async def test_the_live_stream_carries_only_what_the_viewer_may_see(system):
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def test_opening_a_deal_and_making_an_offer_reach_an_open_board(system):
+    """The head's board refreshes when Anna opens a deal and records a price offer, not only when a deal moves:
+    the stream carries DealOpened and PriceOffered to whoever may see the deal."""
+    seen: list[dict] = []
+    ready = asyncio.Event()
+    task = asyncio.create_task(sse_events(system, system.users["helen"]["email"], seen, ready))
+    try:
+        await asyncio.wait_for(ready.wait(), 20)
+        await asyncio.sleep(1)  # the feed reads from the newest offset: let it settle on its partitions
+        _, deal = await open_card_via_api(system, "anna", "Streamed client C")
+        token = await system.token(system.users["anna"]["email"])
+        async with system.api(token) as api:
+            r = await api.post(f"/api/v1/deals/{deal}/offers", json={"side": "ours", "amount": "45000"})
+            assert r.status_code == 201, r.text
+
+        async def until(*types: str):
+            while not set(types) <= {e["type"] for e in seen if e.get("deal_id") == deal}:
+                await asyncio.sleep(0.1)
+
+        await asyncio.wait_for(until("DealOpened", "PriceOffered"), 20)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_a_marketing_event_gathers_its_participants_from_a_filter_and_sends_its_mailing(system, browser):
     """The head of sales plans a mailing, adds every client card of one region from a filter (and not the card
     elsewhere), marks one participant responded, and sends the mailing with a template picked from the list."""

@@ -30,7 +30,7 @@ from mercator.common.bus import tables
 from mercator.common.bus.kafka import ensure_topics, make_producer
 from mercator.common.context import Cause, current_cause
 from mercator.common.db import insert_unnested
-from mercator.common.events.catalogue import EventPayload, payload_model
+from mercator.common.events.catalogue import CATALOGUE, EventPayload, payload_model
 from mercator.common.events.envelope import Envelope
 from mercator.common.metrics import Metrics
 from mercator.common.settings import ServiceSettings
@@ -65,6 +65,10 @@ class Consumer:
     def __init__(self, name: str, handlers: dict[str, Handler], settings: ServiceSettings,
                  uow_factory: Callable[[], UnitOfWork], metrics: Metrics):
         self.name = name  # also the consumer group id
+        # A misspelt type would subscribe to a topic nobody writes and wait for ever without a word.
+        unknown = sorted(set(handlers) - set(CATALOGUE))
+        if unknown:
+            raise ValueError(f"consumer {name} handles event types that are not in the catalogue: {unknown}")
         self.handlers = handlers
         self.settings = settings
         self._uow_factory = uow_factory
