@@ -131,7 +131,8 @@ class Consumer:
             group_id=self.name,
             client_id=self.name,
             enable_auto_commit=False,
-            # A new group must read what was published before it joined (see KAFKA-NOTES).
+            # A new group must read what was published before it joined: with "latest", Tansu let a new group
+            # skip the message produced just after it joined (docs/architecture.md).
             auto_offset_reset="earliest",
             fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
             session_timeout_ms=self.settings.consumer_session_timeout_ms,
