@@ -37,27 +37,33 @@ class AuditedRoute(APIRoute):
         async def audited(request: Request) -> Response:
             if request.method in ("GET", "HEAD", "OPTIONS"):
                 return await handler(request)
-            status = 500
-            try:
-                response = await handler(request)
-                status = response.status_code
-                return response
-            except AppError as exc:
-                status = exc.status
-                raise
-            except (DomainError, RequestValidationError):
-                status = 422
-                raise
-            except HTTPException as exc:
-                status = exc.status_code
-                raise
-            finally:
+            outcome = {"status": 500}
+
+            async def write() -> None:
                 principal: Principal | None = getattr(request.state, "principal", None)
                 await service.audit(request.app.state.runtime.sessionmaker,
                                     caller=principal.caller if principal else None,
                                     api_key_id=principal.api_key_id if principal else None,
-                                    method=request.method, path=request.url.path, status=status,
+                                    method=request.method, path=request.url.path, status=outcome["status"],
                                     request_id=current_cause.get().correlation_id)
+
+            # The row is written once the route's unit of work has let go of its connection (its dependency
+            # leaves the same stack first), and before the answer goes out. Written any earlier, a refused
+            # sign-in waited for the one SQLite connection its own session still held.
+            request.scope["fastapi_function_astack"].push_async_callback(write)
+            try:
+                response = await handler(request)
+                outcome["status"] = response.status_code
+                return response
+            except AppError as exc:
+                outcome["status"] = exc.status
+                raise
+            except (DomainError, RequestValidationError):
+                outcome["status"] = 422
+                raise
+            except HTTPException as exc:
+                outcome["status"] = exc.status_code
+                raise
 
         return audited
 

@@ -52,8 +52,11 @@ async def current_user(request: Request, runtime: RuntimeDep) -> Caller:
     return caller
 
 
-UowDep = Annotated[UnitOfWork, Depends(get_uow)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the session is closed (its connection back in the pool, a refused change rolled back) as
+# soon as the route returns or raises, not after the response is sent. SQLite has one connection: held any
+# longer, the gateway's audit row for a refused sign-in waited 60 s for it, and every other request with it.
+UowDep = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 CurrentUser = Annotated[Caller, Depends(current_user)]
 
 
