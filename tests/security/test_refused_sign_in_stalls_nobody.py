@@ -21,7 +21,7 @@ from mercator.gateway.settings import GatewaySettings
 from mercator.gateway.tables import AuditEntry
 
 
-MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "gateway" / "migrations"
 PASSWORD = "Correct-horse-42"
 # A hang guard, not a speed limit: the bug made each of these wait 60 s for the pool.
 HANG = 20
