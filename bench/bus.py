@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -65,7 +66,7 @@ HOST = "127.0.0.1"
 PG_ADMIN = f"postgresql://postgres@{HOST}:5432/postgres"
 TARGET_RATIO = 0.3
 SUMMARY = "Called the buyer about the Q3 order; they want a quote for 40 units by Friday."
-TOKEN_SECRET = ServiceSettings.model_fields["token_secret"].default
+TOKEN_SECRET = secrets.token_hex(32)  # the run's own: no service starts with a published key
 CALLER = Caller(uuid.UUID("00000000-0000-4000-8000-0000000000be"), "Bench Manager", frozenset({"manager"}))
 
 

@@ -100,7 +100,7 @@ def start(started: Started, name: str, port: int, bootstrap: str, env: dict[str,
     prefix = f"MERCATOR_{name.upper()}_"
     settings = {"DATABASE_URL": f"sqlite+aiosqlite:///{started.tmp / f'{name}.db'}", "HTTP_HOST": HOST,
                 "HTTP_PORT": str(port), "KAFKA_BOOTSTRAP": bootstrap, "TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:8]}.",
-                "TOKEN_SECRET": TOKEN_SECRET, "JSON_LOGS": "false", "LOG_LEVEL": "WARNING", **env}
+                "TOKEN_SECRET": TOKEN_SECRET, "PUBLIC_TOKEN_SECRET": TOKEN_SECRET[::-1], "JSON_LOGS": "false", "LOG_LEVEL": "WARNING", **env}
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **{prefix + k: v for k, v in settings.items()}}
     with open(started.log(name), "ab") as log:
         started.procs[name] = subprocess.Popen([sys.executable, "-m", f"mercator.{name}", "serve"], env=full_env,

@@ -24,6 +24,7 @@ import asyncio
 import csv
 import io
 import random
+import secrets
 import sys
 import time
 import uuid
@@ -84,7 +85,7 @@ async def drop(*names: str) -> None:
 
 async def through_the_import(url: str, data: bytes, batch: int) -> tuple[float, dict]:
     settings = ContactsSettings(database_url=url, relay_enabled=False, consumers_enabled=False,
-                                kafka_bootstrap="127.0.0.1:9")
+                                kafka_bootstrap="127.0.0.1:9", token_secret=secrets.token_hex(32))
     runtime = Runtime(settings)
     build_app(settings, runtime)
     who = caller("Bench", roles=("admin",))

@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import io
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -127,7 +128,7 @@ async def run(args) -> None:
             url = f"sqlite+aiosqlite:///{tmp}/notifications.db"
         settings = NotificationsSettings(database_url=url, relay_enabled=False, consumers_enabled=False,
                                          kafka_bootstrap=f"{HOST}:9", smtp_host=HOST, smtp_port=port,
-                                         json_logs=False)
+                                         json_logs=False, token_secret=secrets.token_hex(32))
         await asyncio.to_thread(upgrade, url, MIGRATIONS)
         runtime = Runtime(settings)
         app = build_app(settings, runtime)

@@ -19,6 +19,9 @@ from mercator.common.metrics import Metrics
 from mercator.common.testing.plugin import need
 
 ROOT = Path(__file__).resolve().parents[2]
+# Compose has no default for these (tests/security checks it refuses to start without them).
+COMPOSE_SECRETS = {"POSTGRES_PASSWORD": "pg", "MERCATOR_TOKEN_SECRET": "t" * 64,
+                   "MERCATOR_PUBLIC_TOKEN_SECRET": "p" * 64, "GRAFANA_ADMIN_PASSWORD": "g"}
 K8S = ROOT / "deploy/kubernetes"
 PORTS = {"gateway": 8000, "contacts": 8001, "deals": 8002, "billing": 8003, "notifications": 8004, "analytics": 8005}
 
@@ -31,7 +34,7 @@ def compose() -> dict:
     if binary is None:
         need("docker-compose (Debian package docker-compose)", "validates docker-compose.yml")
     out = subprocess.run([binary, "-f", str(ROOT / "docker-compose.yml"), "config"], capture_output=True, text=True,
-                         cwd=ROOT, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}, timeout=60)
+                         cwd=ROOT, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **COMPOSE_SECRETS}, timeout=60)
     assert out.returncode == 0, out.stderr
     return yaml.safe_load(out.stdout)
 
@@ -75,7 +78,7 @@ def test_compose_takes_secrets_from_the_environment_and_no_image_bakes_one_in(tm
     binary = shutil.which("docker-compose")
     if binary is None:
         need("docker-compose (Debian package docker-compose)", "validates docker-compose.yml")
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "POSTGRES_PASSWORD": "pg-from-env",
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", **COMPOSE_SECRETS, "POSTGRES_PASSWORD": "pg-from-env",
            "MERCATOR_TOKEN_SECRET": "token-from-env-0123456789abcdef", "GRAFANA_ADMIN_PASSWORD": "grafana-from-env"}
     out = subprocess.run([binary, "-f", str(ROOT / "docker-compose.yml"), "config"], capture_output=True, text=True,
                          cwd=ROOT, env=env, timeout=60)

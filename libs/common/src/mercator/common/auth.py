@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import jwt
 
@@ -75,11 +77,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default="Demo Manager")
     parser.add_argument("--role", action="append", default=None)
     parser.add_argument("--department-id", default=None)
-    parser.add_argument("--hours", type=float, default=12)
+    parser.add_argument("--hours", type=float, default=1)
+    parser.add_argument("--data-dir", default="var",
+                        help="the embedded run's data folder, whose key signs the token when MERCATOR_TOKEN_SECRET is unset")
     args = parser.parse_args(argv)
     caller = Caller(uuid.UUID(args.user_id), args.name, frozenset(args.role or ["manager"]),
                     uuid.UUID(args.department_id) if args.department_id else None)
-    print(mint_token(ServiceSettings(), caller, timedelta(hours=args.hours)))
+    settings = ServiceSettings()
+    if not settings.token_secret:
+        kept = Path(args.data_dir) / "secrets.json"
+        if not kept.exists():
+            parser.error(f"no key to sign with: set MERCATOR_TOKEN_SECRET, or start `make run` once ({kept} is missing)")
+        settings = ServiceSettings(token_secret=json.loads(kept.read_text())["token_secret"])
+    print(mint_token(settings, caller, timedelta(hours=args.hours)))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from fastapi import FastAPI
 
 from mercator.common.logs import configure_logging
 from mercator.common.migrate import upgrade
-from mercator.common.settings import ServiceSettings
+from mercator.common.settings import ServiceSettings, WeakSecret, refuse_weak_secrets
 
 
 def main(settings: ServiceSettings, build_app: Callable[[ServiceSettings], FastAPI], migrations_dir: Path,
@@ -20,6 +21,12 @@ def main(settings: ServiceSettings, build_app: Callable[[ServiceSettings], FastA
     parser.add_argument("command", choices=["serve", "migrate"], nargs="?", default="serve")
     args = parser.parse_args(argv)
     configure_logging(settings.service_name, settings.log_level, settings.json_logs)
+    try:
+        if args.command == "serve":  # a migration signs nothing
+            refuse_weak_secrets(settings)
+    except WeakSecret as exc:
+        print(f"mercator.{settings.service_name}: refusing to start: {exc}", file=sys.stderr)
+        sys.exit(2)
     upgrade(settings.database_url, migrations_dir)
     if args.command == "migrate":
         return

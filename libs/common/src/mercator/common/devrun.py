@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,6 +27,8 @@ from pathlib import Path
 
 import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from datetime import timedelta
 
 from mercator.common.auth import Caller, mint_token
 from mercator.common.settings import ServiceSettings
@@ -48,7 +51,10 @@ class RunSettings(BaseSettings):
     billing_port: int = 8003
     notifications_port: int = 8004
     analytics_port: int = 8005
-    token_secret: str = ServiceSettings.model_fields["token_secret"].default
+    # The signing keys of this install: made at the first start and kept in <data_dir>/secrets.json (see
+    # `install_secrets`); set these only to share them with something outside the run.
+    token_secret: str | None = None
+    public_token_secret: str | None = None
     # Fill an empty install with the demo company (`mercator demo`) once everything answers; it needs the first
     # admin (MERCATOR_GATEWAY_ADMIN_EMAIL/_PASSWORD) and skips an install that has client cards already.
     demo: bool = True
@@ -71,6 +77,22 @@ def installed(name: str) -> bool:
         return False
 
 
+def install_secrets(data: Path, settings: RunSettings | None = None) -> dict[str, str]:
+    """The install's own signing keys: random at its first start, then read back, so tokens outlive a restart
+    and no two installs share a key. Readable by the owner only. Keys set in the environment win for this run
+    and are not written down."""
+    path = data / "secrets.json"
+    if path.exists():
+        kept = json.loads(path.read_text())
+    else:
+        kept = {name: secrets.token_hex(32) for name in ("token_secret", "public_token_secret")}
+        data.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(kept, f)
+    return {name: getattr(settings, name, None) or value for name, value in kept.items()}
+
+
 class Launcher:
     def __init__(self, settings: RunSettings):
         self.s = settings
@@ -83,8 +105,12 @@ class Launcher:
         self.tail_offsets: dict[str, int] = {}
         self.tail_stop = threading.Event()
         self.tailer = threading.Thread(target=self.tail, daemon=True)
-        self.token = mint_token(ServiceSettings(token_secret=settings.token_secret),
-                                Caller(DEMO_USER, "Demo Manager", frozenset({"manager", "ops"})))
+        self.secrets = install_secrets(self.data, settings)
+        self.signing = ServiceSettings(token_secret=self.secrets["token_secret"])
+        # Printed for trying the services' own APIs: a manager's, for an hour. Not ops: whoever reads the
+        # console or its log could otherwise stop every service's writes.
+        self.token = mint_token(self.signing, Caller(DEMO_USER, "Demo Manager", frozenset({"manager"})),
+                                timedelta(hours=1))
 
     def say(self, msg: str) -> None:
         print(f"[run] {msg}", flush=True)
@@ -152,7 +178,8 @@ class Launcher:
                 p + "HTTP_HOST": self.s.host,
                 p + "HTTP_PORT": str(getattr(self.s, f"{name}_port")),
                 p + "KAFKA_BOOTSTRAP": f"{self.s.host}:{self.s.broker_port}",
-                p + "TOKEN_SECRET": self.s.token_secret,
+                p + "TOKEN_SECRET": self.secrets["token_secret"],
+                **({p + "PUBLIC_TOKEN_SECRET": self.secrets["public_token_secret"]} if name == "gateway" else {}),
                 p + "JSON_LOGS": "true",  # the console filter below reads the level from JSON
                 # Where the others are (e.g. MERCATOR_DEALS_CONTACTS_URL); a service reads the ones it needs.
                 **{f"{p}{other.upper()}_URL": self.url(other) for other in SERVICES if other != name},
@@ -196,10 +223,10 @@ class Launcher:
         lines += [f"  {n:<12} {self.url(n)}   API docs: {self.url(n)}/docs" for n in self.services]
         if not first:
             lines.append("  no service is installed yet; only the broker runs")
-        lines += ['Dev token (user "Demo Manager", roles manager+ops, valid 12 h):',
+        lines += ['Dev token for the services\' APIs behind the gateway (user "Demo Manager", role manager, valid 1 h):',
                   f"  export TOKEN={self.token}"]
-        if first:
-            lines.append(f'  curl -H "Authorization: Bearer $TOKEN" {self.url(first)}/ops/status')
+        if "contacts" in self.services:
+            lines.append(f'  curl -H "Authorization: Bearer $TOKEN" {self.url("contacts")}/api/v1/companies')
         lines.append("Services' warnings and errors appear below. Ctrl-C stops everything in order.")
         print("\n".join(lines), flush=True)
 
@@ -235,7 +262,9 @@ class Launcher:
             self.end("demo", self.filler, 5)
         running = {n: p for n, p in self.services.items() if p.poll() is None}
         broker_up = self.broker is not None and self.broker.poll() is None
-        with httpx.Client(headers={"Authorization": f"Bearer {self.token}"}, timeout=3) as http:
+        # The launcher's own ops token, made when it is needed and for no longer than a stop takes.
+        ops = mint_token(self.signing, Caller(DEMO_USER, "make run", frozenset({"ops"})), timedelta(minutes=10))
+        with httpx.Client(headers={"Authorization": f"Bearer {ops}"}, timeout=3) as http:
             # (a) Stop intake everywhere first, so nothing new is written while we drain.
             for name in running:
                 try:

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Secrets Mercator once shipped as defaults, and so public: a token signed with one of them must never be taken.
+KNOWN_SECRETS = frozenset({
+    "mercator-dev-secret-change-me-0123456789", "mercator-dev-public-secret-change-me-0123456789",
+    "change-me", "changeme", "secret", "password",
+})
+# 256 bits as hex, what `openssl rand -hex 32` and `make run` give; HS256 wants a key as long as its hash.
+MIN_SECRET_LENGTH = 32
+
+
+class WeakSecret(Exception):
+    """A service was given no signing key, a short one, or one that was published: it must not start."""
+
 
 class ServiceSettings(BaseSettings):
     """Read from `MERCATOR_<SERVICE>_*` variables (the subclass sets the prefix).
@@ -20,7 +32,8 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = ""
     topic_partitions: int = 3
-    token_secret: str = "mercator-dev-secret-change-me-0123456789"
+    # No default: a key everybody can read in the source signs anybody in as anyone (see `refuse_weak_secrets`).
+    token_secret: str = ""
     token_audience: str = "mercator"
     token_issuer: str = "mercator-gateway"
     max_body_bytes: int = 1_048_576
@@ -54,3 +67,23 @@ class ServiceSettings(BaseSettings):
     # /livez fails when a running consumer's loop has not come round for this long (a hung
     # handler): the orchestrator restarts the process. Far above a group join (up to ~20 s).
     liveness_poll_stale_seconds: float = 120.0
+
+
+def refuse_weak_secrets(settings: BaseSettings) -> None:
+    """Raises WeakSecret naming every `*_secret` setting that is empty, shorter than MIN_SECRET_LENGTH or known."""
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    problems = []
+    for name in type(settings).model_fields:
+        if not name.endswith("_secret"):
+            continue
+        value = getattr(settings, name) or ""
+        variable = f"{prefix}{name}".upper()
+        if not value:
+            problems.append(f"{variable} is not set")
+        elif value in KNOWN_SECRETS:
+            problems.append(f"{variable} is a published default")
+        elif len(value) < MIN_SECRET_LENGTH:
+            problems.append(f"{variable} is shorter than {MIN_SECRET_LENGTH} characters")
+    if problems:
+        raise WeakSecret("; ".join(problems) + ": give it a random value of its own (openssl rand -hex 32); "
+                         "`make run` makes one per install under its data folder")

@@ -14,7 +14,7 @@ class GatewaySettings(ServiceSettings):
 
     # Tokens the front ends hold: signed with a key of their own and another audience than the
     # short-lived tokens the gateway forwards to services, so a public token opens no service directly.
-    public_token_secret: str = "mercator-dev-public-secret-change-me-0123456789"
+    public_token_secret: str = ""  # no default, as token_secret
     public_audience: str = "mercator-public"
     access_token_minutes: int = 15
     refresh_token_days: int = 30

@@ -17,6 +17,7 @@ from mercator.common.http.export import ExportMiddleware
 from mercator.common.http.idempotency import IdempotencyMiddleware
 from mercator.common.http.middleware import EdgeMiddleware
 from mercator.common.runtime import Runtime
+from mercator.common.settings import refuse_weak_secrets
 
 OpsCaller = Annotated[Caller, Depends(ops_caller)]
 ops = APIRouter(tags=["ops"])
@@ -72,6 +73,7 @@ async def ops_quiesce(runtime: RuntimeDep, _: OpsCaller) -> dict:
 
 def create_app(runtime: Runtime, *, title: str, routers: list[APIRouter], version: str = "0.1.0",
                description: str = "", export_skip: Callable[[str], bool] | None = None) -> FastAPI:
+    refuse_weak_secrets(runtime.settings)  # whatever starts the app: the command line, uvicorn, a test
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         await runtime.start()

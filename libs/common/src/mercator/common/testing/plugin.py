@@ -7,10 +7,27 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import uuid
 
 import pytest
 from mercator.common.testing.broker import TansuBroker
+
+SERVICES = ("gateway", "contacts", "deals", "billing", "notifications", "analytics")
+
+
+def pytest_configure(config) -> None:
+    """Signing keys of the test run's own, as `make run` makes per install: no service starts without one
+    (settings.refuse_weak_secrets). Set in the environment, so the settings every test builds and every
+    service process a test starts share them."""
+    token = os.environ.get("MERCATOR_TOKEN_SECRET") or secrets.token_hex(32)
+    public = os.environ.get("MERCATOR_GATEWAY_PUBLIC_TOKEN_SECRET") or secrets.token_hex(32)
+    for prefix in ("MERCATOR_", *(f"MERCATOR_{name.upper()}_" for name in SERVICES)):
+        os.environ.setdefault(f"{prefix}TOKEN_SECRET", token)
+    os.environ.setdefault("MERCATOR_RUN_TOKEN_SECRET", token)  # `make run` started by a test
+    for prefix in ("MERCATOR_GATEWAY_", "MERCATOR_RUN_"):
+        os.environ.setdefault(f"{prefix}PUBLIC_TOKEN_SECRET", public)
+
 
 PG_ADMIN_DSN = os.environ.get("MERCATOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
