@@ -349,9 +349,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 def epoch(dt: datetime | None) -> float | None:
-    if dt is None:
-        return None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+    return None if dt is None else dt.timestamp()
 
 
 async def stage_times(service_url: str, proj_runtime, since: float) -> dict:

@@ -1,14 +1,17 @@
 """Contacts and deals together, over a real broker: the replica of client cards, and a deal opened
 a moment after its card was created."""
 
+import asyncio
 import json
 import uuid
 
 import httpx
 import pytest
 
+from mercator.common.migrate import upgrade
 from mercator.common.runtime import Runtime
 from mercator.common.testing.bus import read_topic, until
+from mercator.common.testing.dead_letters import assert_nothing_dead_lettered
 from mercator.contacts.app import MIGRATIONS as CONTACTS_MIGRATIONS
 from mercator.contacts.app import build_app as build_contacts
 from mercator.contacts.settings import ContactsSettings
@@ -21,9 +24,20 @@ from mercator.deals.tables import Client
 pytestmark = [pytest.mark.postgres, pytest.mark.broker]
 
 
-async def test_deals_replicates_client_cards_and_checks_fresh_ones_with_contacts(postgres, tansu, token):
-    contacts_db = await postgres.migrated("contacts", CONTACTS_MIGRATIONS)
-    deals_db = await postgres.migrated("deals", DEALS_MIGRATIONS)
+async def migrated(postgres, backend: str, where, name: str, migrations) -> str:
+    if backend == "postgresql":
+        return await postgres.migrated(name, migrations)
+    url = f"sqlite+aiosqlite:///{where}/{name}.db"
+    await asyncio.to_thread(upgrade, url, migrations)
+    return url
+
+
+# PostgreSQL, and SQLite files as `make run` keeps.
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+async def test_deals_replicates_client_cards_and_checks_fresh_ones_with_contacts(postgres, tansu, token, backend,
+                                                                                tmp_path):
+    contacts_db = await migrated(postgres, backend, tmp_path, "contacts", CONTACTS_MIGRATIONS)
+    deals_db = await migrated(postgres, backend, tmp_path, "deals", DEALS_MIGRATIONS)
     prefix = f"t{uuid.uuid4().hex[:8]}."
     common = dict(kafka_bootstrap=tansu.bootstrap, topic_prefix=prefix, relay_poll_seconds=0.1,
                   consumer_session_timeout_ms=2000, consumer_heartbeat_interval_ms=500)
@@ -71,6 +85,7 @@ async def test_deals_replicates_client_cards_and_checks_fresh_ones_with_contacts
 
         published = await read_topic(tansu.bootstrap, f"{prefix}DealOpened", 1)
         assert [json.loads(r.value)["deal_id"] for r in published] == [opened.json()["id"]]
+        await assert_nothing_dead_lettered({"contacts": contacts_db, "deals": deals_db}, tansu.bootstrap, prefix)
     finally:
         await deals_rt.stop()
         await contacts_rt.stop()

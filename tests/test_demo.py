@@ -10,8 +10,10 @@ import sys
 import httpx
 import pytest
 
+from mercator.common.devrun import SERVICES
 from mercator.common.testing.broker import free_port
 from mercator.common.testing.bus import until
+from mercator.common.testing.dead_letters import assert_nothing_dead_lettered
 from mercator.common.testing.processes import sigkill_pids, wait_http
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e, pytest.mark.slow]
@@ -85,6 +87,9 @@ async def test_an_empty_install_is_filled_with_the_demo_company(tmp_path):
                                                               "--gateway", gateway], env=env, capture_output=True,
                                             text=True, timeout=120)
             assert again.returncode == 0 and "empty install only" in again.stdout, again.stdout + again.stderr
+        # Two years of an ordinary company's work: no fact of it may be one a service could not read.
+        await assert_nothing_dead_lettered({name: f"sqlite+aiosqlite:///{tmp_path / 'var' / f'{name}.db'}"
+                                            for name in SERVICES}, f"127.0.0.1:{ports['broker']}")
         launcher.send_signal(signal.SIGINT)
         assert launcher.wait(90) == 0
     finally:

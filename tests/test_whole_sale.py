@@ -15,8 +15,10 @@ from mercator.billing.app import MIGRATIONS as BILLING_MIGRATIONS
 from mercator.billing.app import build_app as build_billing
 from mercator.billing.settings import BillingSettings
 from mercator.common.bus import tables
+from mercator.common.migrate import upgrade
 from mercator.common.runtime import Runtime
 from mercator.common.testing.bus import until
+from mercator.common.testing.dead_letters import assert_nothing_dead_lettered
 from mercator.contacts import consumers as contacts_consumers
 from mercator.contacts.app import MIGRATIONS as CONTACTS_MIGRATIONS
 from mercator.contacts.app import build_app as build_contacts
@@ -33,6 +35,7 @@ class Cluster:
     """contacts, deals and billing, each with its own database, talking through one broker."""
 
     def __init__(self, dbs: dict[str, str], bootstrap: str, prefix: str):
+        self.dbs, self.bootstrap, self.prefix = dbs, bootstrap, prefix
         common = dict(kafka_bootstrap=bootstrap, topic_prefix=prefix, relay_poll_seconds=0.1,
                       consumer_session_timeout_ms=2000, consumer_heartbeat_interval_ms=500)
         self.contacts_rt = Runtime(ContactsSettings(database_url=dbs["contacts"], **common),
@@ -66,11 +69,21 @@ class Cluster:
             await rt.stop()
 
 
-async def databases(postgres) -> dict[str, str]:
+@pytest.fixture(params=["postgresql", "sqlite"])
+def backend(request) -> str:
+    """PostgreSQL, and SQLite files as `make run` keeps (whose times came back without their zone)."""
+    return request.param
+
+
+async def databases(postgres, backend: str = "postgresql", where=None) -> dict[str, str]:
     dbs = {}
     for name, migrations in (("contacts", CONTACTS_MIGRATIONS), ("deals", DEALS_MIGRATIONS),
                              ("billing", BILLING_MIGRATIONS)):
-        dbs[name] = await postgres.migrated(name, migrations)
+        if backend == "sqlite":
+            dbs[name] = f"sqlite+aiosqlite:///{where}/{name}.db"
+            await asyncio.to_thread(upgrade, dbs[name], migrations)
+        else:
+            dbs[name] = await postgres.migrated(name, migrations)
     return dbs
 
 
@@ -139,8 +152,8 @@ async def settled(cluster: Cluster, deals, deal_id: str, contacts, card_id: str)
     return True
 
 
-async def test_the_whole_sale_and_the_same_facts_twice_in_another_order(postgres, tansu, token):
-    cluster = Cluster(await databases(postgres), tansu.bootstrap, f"t{uuid.uuid4().hex[:8]}.")
+async def test_the_whole_sale_and_the_same_facts_twice_in_another_order(postgres, tansu, token, backend, tmp_path):
+    cluster = Cluster(await databases(postgres, backend, tmp_path), tansu.bootstrap, f"t{uuid.uuid4().hex[:8]}.")
     contacts, deals, billing = cluster.clients(token)
     await cluster.start()
     try:
@@ -178,6 +191,7 @@ async def test_the_whole_sale_and_the_same_facts_twice_in_another_order(postgres
         assert await until(all_read_twice, timeout=90)
         await asyncio.sleep(1)  # the lag gauges lead the last commits by a moment
         assert await end_state(cluster, contacts, deals, billing, card_id, deal_id) == first
+        await assert_nothing_dead_lettered(cluster.dbs, cluster.bootstrap, cluster.prefix)
     finally:
         await cluster.stop()
         for c in (contacts, deals, billing):
@@ -215,6 +229,7 @@ async def test_contacts_reading_every_topic_late_and_in_any_order_ends_the_same(
         subjects = sorted(s for k, s, _ in state["history"] if k == "system")
         assert subjects == EVERY_FACT_OF_THE_SALE
         assert state["status"] == "client" and state["debt"] == [(card_id, "0.00")]
+        await assert_nothing_dead_lettered(cluster.dbs, cluster.bootstrap, cluster.prefix)
     finally:
         await cluster.stop()
         for c in (contacts, deals, billing):

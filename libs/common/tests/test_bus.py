@@ -17,6 +17,7 @@ from mercator.common.bus import tables
 from mercator.common.bus.relay_process import RelayInProcess
 from mercator.common.runtime import Runtime
 from mercator.common.testing.broker import TansuBroker
+from mercator.common.testing.dead_letters import assert_nothing_dead_lettered, dead_letter_topics, dead_letters
 from mercator.common.testing.bus import (activity, bus_settings, count_it, projection, projector, read_topic, until,
                                          write_events)
 
@@ -100,6 +101,11 @@ async def test_a_poison_message_goes_to_the_dlq_and_the_next_is_still_processed(
         metrics = generate_latest(reader.metrics.registry).decode()
         assert f'events_dead_lettered_total{{consumer="{reader.consumers[0].name}",type="ActivityLogged"}} 2.0' \
             in metrics
+        # What the tests of whole runs check there are none of.
+        assert await dead_letter_topics(tansu.bootstrap, publisher.settings.topic_prefix) == {f"{topic}.DLQ": 2}
+        assert [(c, t) for c, t, _ in await dead_letters(bus_db)] == [(reader.consumers[0].name, topic)] * 2
+        with pytest.raises(AssertionError, match="this handler cannot take it"):
+            await assert_nothing_dead_lettered({"reader": bus_db}, tansu.bootstrap, publisher.settings.topic_prefix)
     finally:
         await producer.stop()
         await reader.stop()

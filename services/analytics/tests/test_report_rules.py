@@ -1,6 +1,6 @@
 """The report arithmetic and the projection rules, without a database."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 from mercator.analytics import domain
@@ -46,6 +46,6 @@ def test_inactivity_counts_from_the_last_entry_or_from_the_card():
     assert domain.crossed_inactivity(None, now - timedelta(days=20), now, 14)
     assert not domain.crossed_inactivity(None, None, now, 14)
     last = now - timedelta(days=20)
-    assert domain.already_announced(last, True, last.replace(tzinfo=None))  # SQLite hands back naive UTC
+    assert domain.already_announced(last, True, last.astimezone(timezone(timedelta(hours=3))))
     assert not domain.already_announced(last, True, now - timedelta(days=15))
     assert not domain.already_announced(None, False, None)

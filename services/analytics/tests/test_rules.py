@@ -72,11 +72,11 @@ def test_days_since_the_last_entry():
     assert days_since(None, NINE) is None
     assert days_since(NINE - timedelta(days=40, hours=1), NINE) == 40
     assert days_since(NINE - timedelta(hours=23), NINE) == 0
-    assert days_since((NINE - timedelta(days=2)).replace(tzinfo=None), NINE) == 2  # naive from SQLite is UTC
     assert days_since(NINE + timedelta(hours=1), NINE) == 0  # an entry dated ahead is not negative silence
 
 
-def test_as_utc_reads_naive_values_as_utc():
-    assert as_utc(datetime(2026, 1, 1, 12)) == datetime(2026, 1, 1, 12, tzinfo=UTC)
-    assert as_utc(datetime(2026, 1, 1, 15, tzinfo=timezone(timedelta(hours=3)))).hour == 12
+def test_as_utc_moves_a_time_to_utc_and_refuses_one_without_a_zone():
+    assert as_utc(datetime(2026, 1, 1, 15, tzinfo=timezone(timedelta(hours=3)))) == datetime(2026, 1, 1, 12, tzinfo=UTC)
+    with pytest.raises(ValueError):
+        as_utc(datetime(2026, 1, 1, 12))
     assert as_utc(None) is None

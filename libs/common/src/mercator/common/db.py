@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -56,6 +57,41 @@ class Exact(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else Decimal(value)
+
+
+class UtcDateTime(TypeDecorator):
+    """A moment in time, handed back aware and in UTC on every database.
+
+    SQLite keeps the text of the time without its zone and gives a naive datetime back, PostgreSQL an aware
+    one: comparing the two raised TypeError, and answers showed times without an offset. Every time is stored
+    in UTC, so the zone is put back here, once, instead of by each reader.
+
+    A naive time is refused when written: it names no instant (the server's zone? UTC?), and SQLite would
+    keep its wall-clock digits as they are while asyncpg takes them for the machine's local time, so the two
+    could store different moments. Such a time is a bug of the code that made it, caught where it is
+    written rather than hours off in a report."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    @property
+    def python_type(self) -> type:
+        return datetime  # TypeDecorator's own answer is `object` (keyset cursors parse by it)
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError(f"a time without its zone cannot be stored: {value!r}")
+        # SQLite's text has no offset: an aware time of another zone would be kept as its local digits.
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite: the UTC time it was given, without the zone
+            return value.replace(tzinfo=UTC)
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 def new_metadata() -> MetaData:
@@ -127,7 +163,7 @@ async def insert_rows(session: AsyncSession, table: Table, rows: list[dict]) -> 
     connection = await session.connection()
     sql, converters = _driver_insert(table, names, connection.dialect)
     # A batch's times mostly repeat (every row's created_at, often its happened_at): each is formatted once.
-    converters = [_once_per_value(convert) if isinstance(table.c[n].type, DateTime) and convert is not None
+    converters = [_once_per_value(convert) if isinstance(table.c[n].type, UtcDateTime) and convert is not None
                   else convert for n, convert in zip(names, converters)]
     params = [tuple(row[n] if convert is None else convert(row[n]) for n, convert in zip(names, converters))
               for row in rows]

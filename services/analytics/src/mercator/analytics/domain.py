@@ -107,10 +107,12 @@ def check_period(start: datetime | None, end: datetime | None) -> None:
 
 
 def as_utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive values; everything is stored in UTC, so naive means UTC here.
+    # The days and months of the reports are UTC's; an event's time may carry another offset.
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.utcoffset() is None:  # astimezone would take it for the server's local time
+        raise ValueError(f"a time without its zone: {value!r}")
+    return value.astimezone(UTC)
 
 
 def days_since(last: datetime | None, now: datetime) -> int | None:

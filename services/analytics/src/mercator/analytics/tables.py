@@ -9,11 +9,11 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, Index, Integer, Numeric, String, Uuid
+from sqlalchemy import BigInteger, Boolean, Date, Index, Integer, Numeric, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercator.common.db import Base as CommonBase
-from mercator.common.db import new_metadata
+from mercator.common.db import UtcDateTime, new_metadata
 
 
 class Base(CommonBase):
@@ -40,8 +40,8 @@ class Client(Base):
     source_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     source_name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str | None] = mapped_column(String(20), index=True)
-    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
-    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    last_activity_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     activity_count: Mapped[int] = mapped_column(Integer, default=0)
     version: Mapped[int] = mapped_column(Integer, default=0)
     owner_version: Mapped[int] = mapped_column(Integer, default=0)
@@ -59,7 +59,7 @@ class Activity(Base):
     kind: Mapped[str] = mapped_column(String(20))
     direction: Mapped[str] = mapped_column(String(20))
     author_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
-    happened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    happened_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     deal_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
@@ -72,7 +72,7 @@ class Meeting(Base):
     company_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     kind: Mapped[str | None] = mapped_column(String(20))
-    starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     status: Mapped[str | None] = mapped_column(String(20), index=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
     schedule_version: Mapped[int] = mapped_column(Integer, default=0)
@@ -131,11 +131,11 @@ class Deal(Base):
     expected_close_date: Mapped[date | None] = mapped_column(Date)
     source_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     marketing_event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
-    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     card_version: Mapped[int] = mapped_column(Integer, default=0)
     stage: Mapped[str | None] = mapped_column(String(50))
     status: Mapped[str | None] = mapped_column(String(10))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     stage_version: Mapped[int] = mapped_column(Integer, default=0)
     lost_reason: Mapped[str | None] = mapped_column(String(300))
     lost_at_stage: Mapped[str | None] = mapped_column(String(50))
@@ -172,7 +172,7 @@ class Transition(Base):
     sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
     from_stage: Mapped[str | None] = mapped_column(String(50))
     to_stage: Mapped[str] = mapped_column(String(50))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
     seconds_in_previous: Mapped[int | None] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(20))
 
@@ -251,8 +251,8 @@ class InactivityAlert(Base):
     __tablename__ = "inactivity_alerts"
 
     company_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_activity_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    detected_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sequence: Mapped[int] = mapped_column(Integer, default=1)
 
 

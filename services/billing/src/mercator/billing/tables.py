@@ -6,11 +6,11 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, event
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercator.common.db import Base as CommonBase
-from mercator.common.db import BigId, Exact, new_metadata
+from mercator.common.db import BigId, Exact, UtcDateTime, new_metadata
 from mercator.common.money import quantize
 
 
@@ -41,7 +41,7 @@ class Contract(Base):
     due_in_days: Mapped[int | None] = mapped_column(Integer)
     instalments: Mapped[list] = mapped_column(JSON, default=list)  # [{due_date, amount}] as strings
     author_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Invoice(Base):
@@ -64,8 +64,8 @@ class Invoice(Base):
     paid: Mapped[Decimal] = mapped_column(Exact(), default=Decimal(0))
     credited: Mapped[Decimal] = mapped_column(Exact(), default=Decimal(0))
     cancel_reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 
@@ -103,7 +103,7 @@ class Payment(Base):
     method: Mapped[str] = mapped_column(String(20))
     bank_reference: Mapped[str | None] = mapped_column(String(100))
     credit: Mapped[Decimal] = mapped_column(Exact(), default=Decimal(0))  # left unallocated
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Allocation(Base):
@@ -127,7 +127,7 @@ class Delivery(Base):
     carrier: Mapped[str | None] = mapped_column(String(200))
     items: Mapped[list] = mapped_column(JSON, default=list)  # [{product_id, quantity}] as strings
     status: Mapped[str] = mapped_column(String(12))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class DealReplica(Base):
@@ -184,7 +184,7 @@ class StatementLine(Base):
     company_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     payment_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     matched_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # None: matched on import
-    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    imported_at: Mapped[datetime] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 

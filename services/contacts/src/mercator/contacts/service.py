@@ -517,8 +517,6 @@ def _logged(uow: UnitOfWork, row: dict) -> None:
 
 def _moved_last_activity(company: Company, happened_at: datetime) -> None:
     last = company.last_activity_at
-    if last is not None and last.tzinfo is None:
-        last = last.replace(tzinfo=UTC)
     if last is None or happened_at > last:
         company.last_activity_at = happened_at
 
@@ -641,8 +639,7 @@ async def get_meeting(session: AsyncSession, meeting_id: uuid.UUID, caller: Call
 
 
 def _as_domain(meeting: Meeting) -> domain.Meeting:
-    starts = meeting.starts_at if meeting.starts_at.tzinfo else meeting.starts_at.replace(tzinfo=UTC)
-    return domain.Meeting(kind=domain.MeetingKind(meeting.kind), starts_at=starts,
+    return domain.Meeting(kind=domain.MeetingKind(meeting.kind), starts_at=meeting.starts_at,
                           duration_minutes=meeting.duration_minutes, status=domain.MeetingStatus(meeting.status))
 
 

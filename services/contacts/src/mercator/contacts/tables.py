@@ -6,12 +6,12 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text,
+from sqlalchemy import (JSON, Date, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text,
                         UniqueConstraint, Uuid)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercator.common.db import Base as CommonBase
-from mercator.common.db import new_metadata
+from mercator.common.db import UtcDateTime, new_metadata
 
 
 class Base(CommonBase):
@@ -52,9 +52,9 @@ class Company(Base):
     address: Mapped[str | None] = mapped_column(Text)
     website: Mapped[str | None] = mapped_column(String(300))
     notes: Mapped[str | None] = mapped_column(Text)
-    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_activity_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     # Case- and script-insensitive search (SQLite's lower() knows no Cyrillic): kept by the service.
@@ -84,8 +84,8 @@ class Person(Base):
     phones: Mapped[list] = mapped_column(JSON, default=list)
     emails: Mapped[list] = mapped_column(JSON, default=list)
     notes: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
     search_text: Mapped[str] = mapped_column(Text, default="")
 
@@ -102,12 +102,12 @@ class Activity(Base):
     direction: Mapped[str] = mapped_column(String(20))
     subject: Mapped[str | None] = mapped_column(String(500))
     summary: Mapped[str] = mapped_column(Text)
-    happened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    happened_at: Mapped[datetime] = mapped_column(UtcDateTime())
     author_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     deal_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("persons.id"))
     meeting_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Meeting(Base):
@@ -118,7 +118,7 @@ class Meeting(Base):
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     subject: Mapped[str | None] = mapped_column(String(500))
-    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime())
     duration_minutes: Mapped[int] = mapped_column(Integer)
     place: Mapped[str | None] = mapped_column(String(500))
     owner_id: Mapped[uuid.UUID] = mapped_column(Uuid)
@@ -129,8 +129,8 @@ class Meeting(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     activity_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 
@@ -154,8 +154,8 @@ class MarketingEvent(Base):
     description: Mapped[str | None] = mapped_column(Text)
     # The saved filter of the client base the participants were last added from (region, industry, ...).
     audience_filter: Mapped[dict | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
     # Sequence of the aggregate's events: participants change it without changing the card's ETag.
     sequence: Mapped[int] = mapped_column(Integer, default=1)
@@ -167,9 +167,9 @@ class Participant(Base):
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("marketing_events.id"), primary_key=True)
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), primary_key=True, index=True)
     status: Mapped[str] = mapped_column(String(20))
-    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime())
     added_by: Mapped[uuid.UUID] = mapped_column(Uuid)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Mailing(Base):
@@ -184,7 +184,7 @@ class Mailing(Base):
     offer: Mapped[str | None] = mapped_column(Text)
     recipients: Mapped[int] = mapped_column(Integer)
     requested_by: Mapped[uuid.UUID] = mapped_column(Uuid)
-    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime())
 class ImportMapping(Base):
     """A saved column mapping (`{column header: field}`), reused for the next file of the same shape."""
 
@@ -196,7 +196,7 @@ class ImportMapping(Base):
     name: Mapped[str] = mapped_column(String(200))
     columns: Mapped[dict] = mapped_column(JSON)
     author_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class ImportJob(Base):
@@ -218,9 +218,9 @@ class ImportJob(Base):
     counts: Mapped[dict] = mapped_column(JSON, default=dict)  # outcome: rows
     error: Mapped[str | None] = mapped_column(Text)
     caller: Mapped[dict] = mapped_column(JSON)  # who runs it: the rows are written in their name
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class ImportFile(Base):

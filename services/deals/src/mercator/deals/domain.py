@@ -317,7 +317,7 @@ class Deal:
         return checked
 
     def _transition(self, to: Stage, at: datetime, author_id, comment, kind, cause=None):
-        seconds = max(0, int((at - stored_utc(self.entered_stage_at)).total_seconds()))  # clocks drift
+        seconds = max(0, int((at - self.entered_stage_at).total_seconds()))  # clocks drift
         transition = Transition(self.stage_code, to.code, at, seconds, author_id, _text(comment),
                                 kind, cause)
         self.stage_code, self.entered_stage_at = to.code, at
@@ -327,7 +327,7 @@ class Deal:
         """A fact brought in from the past (history) comes no earlier than the deal's latest move, so the kept
         path stays in the order of time and every duration is one that really passed."""
         at = _utc(at, field)
-        since = stored_utc(self.entered_stage_at)
+        since = self.entered_stage_at
         if at < since:
             raise InvalidValue("before_previous_move",
                                f"the deal has been at {self.stage.name!r} since {since.isoformat()}; "
@@ -356,7 +356,7 @@ class Deal:
         # into an open stage of this pipeline is simply not news.
         # A fact known by its day (00:00 UTC of it) may come from the day the deal last moved: it is placed no
         # earlier than that move, so the path keeps its order.
-        at = max(_utc(at), stored_utc(self.entered_stage_at))
+        at = max(_utc(at), self.entered_stage_at)
         if self.status != DealStatus.OPEN:
             return None
         target = next((s for s in self.pipeline.stages if s.code == stage_code), None)
@@ -515,15 +515,9 @@ def splice_late_fact(pipeline: Pipeline, transitions: list[Transition], stage_co
     return inserted, after[0], rewritten
 
 
-def stored_utc(moment: datetime) -> datetime:
-    """A time read back from the database: SQLite (the embedded run) returns the stored UTC time without
-    its zone, which cannot be compared with an aware one."""
-    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=timezone.utc)
-
-
 def is_stalled(stage: Stage, entered_stage_at: datetime, now: datetime) -> bool:
     return (stage.kind == StageKind.OPEN and stage.stalled_after_days is not None
-            and now - stored_utc(entered_stage_at) >= timedelta(days=stage.stalled_after_days))
+            and now - entered_stage_at >= timedelta(days=stage.stalled_after_days))
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timezone
 
 from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,7 +57,7 @@ async def load(session: AsyncSession, deal_id: uuid.UUID, *, sight: Sight | None
     model = domain.Deal(
         id=row.id, pipeline=await pipeline(session, row.pipeline_id), stage_code=row.stage_code,
         status=domain.DealStatus(row.status), currency=row.currency, amount=row.amount,
-        expected_close_date=row.expected_close_date, entered_stage_at=_aware(row.entered_stage_at),
+        expected_close_date=row.expected_close_date, entered_stage_at=row.entered_stage_at,
         interest_rating=row.interest_rating,
         lines=[domain.DealLine(l.product_id, plain(l.quantity), quantize(l.unit_price, row.currency),
                                plain(l.discount_percent)) for l in lines],
@@ -111,8 +110,3 @@ def add_transition(session: AsyncSession, deal_id: uuid.UUID, t: domain.Transiti
 def as_domain(t: Transition) -> domain.Transition:
     return domain.Transition(t.from_stage, t.to_stage, t.at, t.seconds_in_previous, t.author_id, t.comment, t.kind,
                              t.cause)
-
-
-def _aware(moment):
-    # SQLite (the embedded run) hands back naive times; every time is stored in UTC.
-    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment

@@ -468,7 +468,7 @@ async def accept_offer(uow: UnitOfWork, deal_id: uuid.UUID, offer_id: uuid.UUID,
     given = data.at if data is not None else None
     at = _when(caller, model, given)
     made = next((o.made_at for o in model.offers if o.id == offer_id), None)
-    if given is not None and made is not None and at < domain.stored_utc(made):
+    if given is not None and made is not None and at < made:
         raise domain.InvalidValue("before_offer", "an offer is accepted after it is made", "at")
     offer = model.accept_offer(offer_id, today=at.date())
     await repository.save_offers(s, row.id, model.offers)

@@ -6,12 +6,12 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercator.common.db import Base as CommonBase
-from mercator.common.db import BigId, Exact, new_metadata
+from mercator.common.db import BigId, Exact, UtcDateTime, new_metadata
 from mercator.common.money import quantize
 
 
@@ -29,7 +29,7 @@ class Pipeline(Base):
     is_default: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Stage(Base):
@@ -68,8 +68,8 @@ class Product(Base):
     currency: Mapped[str] = mapped_column(String(3))
     active: Mapped[bool] = mapped_column(default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class LostReason(Base):
@@ -140,10 +140,10 @@ class Deal(Base):
     lost_reason: Mapped[str | None] = mapped_column(String(200))
     lost_at_stage: Mapped[str | None] = mapped_column(String(50))
     closed_from_stage: Mapped[str | None] = mapped_column(String(50))
-    entered_stage_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    entered_stage_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 
@@ -168,7 +168,7 @@ class Transition(Base):
     deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
     from_stage: Mapped[str | None] = mapped_column(String(50))
     to_stage: Mapped[str] = mapped_column(String(50))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
     seconds_in_previous: Mapped[int | None] = mapped_column(Integer)
     author_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     comment: Mapped[str | None] = mapped_column(Text)
@@ -187,7 +187,7 @@ class Offer(Base):
     discount_percent: Mapped[Decimal] = mapped_column(Exact(7, 4))
     valid_until: Mapped[date | None] = mapped_column(Date)
     comment: Mapped[str | None] = mapped_column(Text)
-    made_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    made_at: Mapped[datetime] = mapped_column(UtcDateTime())
     author_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     status: Mapped[str] = mapped_column(String(12))
 
@@ -199,7 +199,7 @@ class Rating(Base):
     deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"), index=True)
     rating: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
     author_id: Mapped[uuid.UUID] = mapped_column(Uuid)
 
 
@@ -212,7 +212,7 @@ class Proposal(Base):
     recipient_person_ids: Mapped[list] = mapped_column(JSON)
     channel: Mapped[str] = mapped_column(String(10))
     message: Mapped[str | None] = mapped_column(Text)
-    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime())
     author_id: Mapped[uuid.UUID] = mapped_column(Uuid)
 
 

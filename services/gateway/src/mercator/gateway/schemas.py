@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from mercator.common.http.fields import Input
 from mercator.gateway.identity import PASSWORD_MAX, Role
-
-# RFC 3339 in UTC, also from SQLite, which gives times back without their zone.
-Time = Annotated[datetime, AfterValidator(lambda t: t if t.tzinfo else t.replace(tzinfo=UTC))]
-
 
 def _no_nul(value: str) -> str:
     # PostgreSQL text cannot hold U+0000: left in, it is the database's error (a 500), not the caller's 422.
@@ -85,8 +81,8 @@ class UserPublic(BaseModel):
     department_id: uuid.UUID | None
     active: bool
     version: int
-    created_at: Time
-    updated_at: Time
+    created_at: datetime
+    updated_at: datetime
 
 
 class PersonPublic(BaseModel):
@@ -132,9 +128,9 @@ class ApiKeyPublic(BaseModel):
     key_id: str = Field(description="the public part of the key (`mk_<key_id>_...`), to tell keys apart")
     scopes: list[str]
     created_by: uuid.UUID
-    created_at: Time
-    revoked_at: Time | None
-    last_used_at: Time | None
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
 
 
 class ApiKeyCreated(ApiKeyPublic):

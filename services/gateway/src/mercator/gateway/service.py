@@ -52,10 +52,6 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite gives times back without their zone
-
-
 # --- hashing ----------------------------------------------------------------------------------
 
 async def hash_secret(secret: str) -> str:
@@ -168,7 +164,7 @@ async def _key_principal(sessionmaker: async_sessionmaker[AsyncSession], value: 
         else:
             raise refused
         at = now()
-        if row.last_used_at is None or at - _aware(row.last_used_at) > LAST_USED_EVERY:
+        if row.last_used_at is None or at - row.last_used_at > LAST_USED_EVERY:
             row.last_used_at = at
             await s.commit()
         return Principal(Caller(row.id, row.name, frozenset({Role.PARTNER.value})), frozenset(row.scopes), row.id)
@@ -227,7 +223,7 @@ async def refresh(uow: UnitOfWork, settings: GatewaySettings, refresh_token: str
         await uow.commit()
         log.warning("refresh token reused; its chain is revoked", extra={"user_id": str(row.user_id)})
         raise _bad_refresh()
-    if _aware(row.expires_at) <= now():
+    if row.expires_at <= now():
         raise _bad_refresh()
     user = await s.get(User, row.user_id)
     if user is None or not user.active:

@@ -38,10 +38,6 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def aware(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
-
-
 # --- templates --------------------------------------------------------------------------------------
 
 TEMPLATE_WRITERS = frozenset({"head", "marketing", "admin", "executive"})
@@ -178,7 +174,7 @@ async def apply_deal(session: AsyncSession, p: ev.DealCard, sequence: int, at: d
     await _upsert(session, DealView, {"deal_id": p.deal_id},
                   dict(title=p.title, company_id=p.company_id, owner_id=p.owner_id, department_id=p.department_id,
                        stage=p.stage, status=p.status, amount=p.amount, currency=p.currency,
-                       expected_close_date=p.expected_close_date, changed_at=aware(at),
+                       expected_close_date=p.expected_close_date, changed_at=at,
                        lines=[line.model_dump(mode="json") for line in getattr(p, "lines", [])]), sequence)
 
 
@@ -192,7 +188,7 @@ async def apply_deal_moved(session: AsyncSession, deal_id: uuid.UUID, *, stage: 
         row.stage = stage
     if status:
         row.status = status
-    row.changed_at = max(aware(row.changed_at), aware(at))
+    row.changed_at = max(row.changed_at, at)
 
 
 async def apply_product(session: AsyncSession, p: ev.ProductCard, sequence: int) -> None:
@@ -467,10 +463,10 @@ async def _reminder(uow: UnitOfWork, meeting: MeetingView, settings: Notificatio
     context = {"recipient": ctx.user_ctx(owner), "company": ctx.company_ctx(company), "today": date.today(),
                "meeting": {"subject": meeting.subject, "kind": meeting.kind,
                            "kind_ru": "звонок" if meeting.kind == "call" else "встреча", "place": meeting.place,
-                           "starts_local": ctx.local(aware(meeting.starts_at), settings.time_zone),
+                           "starts_local": ctx.local(meeting.starts_at, settings.time_zone),
                            "duration_minutes": meeting.duration_minutes, "minutes_before": minutes}}
     subject, body = await render_email(s, "meeting_reminder", context)
-    at = domain.reminder_at(aware(meeting.starts_at), minutes, settings.reminder_minutes_before)
+    at = domain.reminder_at(meeting.starts_at, minutes, settings.reminder_minutes_before)
     return (owner.email if owner and owner.email else None), subject, body, at
 
 
@@ -478,7 +474,7 @@ async def on_meeting_scheduled(uow: UnitOfWork, p: ev.MeetingScheduled, event_id
                                settings: NotificationsSettings) -> None:
     meeting = await insert_if_absent(
         uow.session, MeetingView, meeting_id=p.meeting_id, company_id=p.company_id, owner_id=p.owner_id, kind=p.kind,
-        subject=p.subject, place=p.place, starts_at=aware(p.starts_at), duration_minutes=p.duration_minutes,
+        subject=p.subject, place=p.place, starts_at=p.starts_at, duration_minutes=p.duration_minutes,
         reminder_minutes_before=p.reminder_minutes_before, status="planned", deal_id=p.deal_id)
     if meeting.status != "planned":  # cancelled before this event was read
         return
@@ -495,7 +491,7 @@ async def _plan_reminder(uow: UnitOfWork, meeting: MeetingView, settings: Notifi
     if current is not None:
         current.next_attempt_at, current.subject, current.body, current.updated_at = at, subject, body, now()
         return
-    if aware(meeting.starts_at) <= now():
+    if meeting.starts_at <= now():
         return  # it has begun: a reminder now reminds of nothing
     sent = (await uow.session.execute(select(Message.id).where(
         Message.cause_key == f"meeting:{meeting.meeting_id}"))).first()
@@ -513,7 +509,7 @@ async def on_meeting_rescheduled(uow: UnitOfWork, p: ev.MeetingRescheduled, even
     meeting = await uow.session.get(MeetingView, p.meeting_id)
     if meeting is None or meeting.status != "planned":
         return
-    meeting.starts_at, meeting.duration_minutes = aware(p.starts_at), p.duration_minutes
+    meeting.starts_at, meeting.duration_minutes = p.starts_at, p.duration_minutes
     if p.reminder_minutes_before is not None:
         meeting.reminder_minutes_before = p.reminder_minutes_before
     await _plan_reminder(uow, meeting, settings, event_id)
@@ -541,7 +537,7 @@ async def on_mailing_requested(uow: UnitOfWork, p: ev.MailingRequested, event_id
         raise InvalidValue("unknown_template", f"no e-mail template for mailing {p.mailing_id}", "template_id")
     last = (await s.execute(select(func.max(Message.next_attempt_at)).where(
         Message.kind == "mailing", Message.status == Status.QUEUED.value))).scalar()
-    start = max(now(), aware(last) + timedelta(seconds=1 / settings.mailing_rate_per_second)) if last else now()
+    start = max(now(), last + timedelta(seconds=1 / settings.mailing_rate_per_second)) if last else now()
     slots = iter(domain.mailing_slots(len(p.recipients), start, settings.mailing_rate_per_second))
     event = await s.get(MarketingEventView, p.marketing_event_id)
     event_ctx = ({"name": event.name, "kind": event.kind, "starts_on": event.starts_on, "ends_on": event.ends_on}
@@ -661,12 +657,12 @@ async def make_digests(uow: UnitOfWork, settings: NotificationsSettings, at: dat
         if not (meetings or overdue or stalled):
             continue
         context = {"recipient": ctx.user_ctx(user), "today": today, "digest": {
-            "meetings": [{"starts_local": aware(m.starts_at).astimezone(zone).strftime("%H:%M"), "company": name,
+            "meetings": [{"starts_local": m.starts_at.astimezone(zone).strftime("%H:%M"), "company": name,
                           "subject": m.subject} for m, name in meetings],
             "overdue": [{"number": i.number, "company": name, "outstanding": i.outstanding or i.total,
                          "currency": i.currency, "due_date": i.due_date} for i, name in overdue],
             "stalled": [{"title": d.title, "company": name, "stage": d.stage,
-                         "days": (at - aware(d.changed_at)).days} for d, name in stalled]}}
+                         "days": (at - d.changed_at).days} for d, name in stalled]}}
         subject, body = await render_email(s, "digest", context)
         await enqueue(uow, Draft(channel=Channel.EMAIL, kind="digest", recipient=user.email,
                                  recipient_name=user.name, subject=subject, body=body, cause_type="digest",

@@ -7,12 +7,12 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import (JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
+from sqlalchemy import (JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         UniqueConstraint, Uuid)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercator.common.db import Base as CommonBase
-from mercator.common.db import Exact, new_metadata
+from mercator.common.db import Exact, UtcDateTime, new_metadata
 
 
 class Base(CommonBase):
@@ -33,8 +33,8 @@ class Template(Base):
     body: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     author_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
@@ -46,7 +46,7 @@ class TemplateVersion(Base):
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     author_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
@@ -69,7 +69,7 @@ class Message(Base):
     status: Mapped[str] = mapped_column(String(10))  # queued | sending | sent | failed | cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
     cause_type: Mapped[str] = mapped_column(String(60))
     cause_event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     cause_key: Mapped[str] = mapped_column(String(200))
@@ -83,10 +83,10 @@ class Message(Base):
     documents: Mapped[list] = mapped_column(JSON, default=list)  # the attachments' file names
     # A message waiting for what it is made from (a contact person not heard of yet): how to fill it in.
     pending: Mapped[dict | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Attachment(Base):
@@ -144,7 +144,7 @@ class DealView(Base):
     currency: Mapped[str] = mapped_column(String(3))
     expected_close_date: Mapped[date | None] = mapped_column(Date)
     lines: Mapped[list] = mapped_column(JSON, default=list)  # DealLinePayload as JSON
-    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -209,7 +209,7 @@ class MeetingView(Base):
     kind: Mapped[str] = mapped_column(String(20))
     subject: Mapped[str | None] = mapped_column(Text)
     place: Mapped[str | None] = mapped_column(Text)
-    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime())
     duration_minutes: Mapped[int] = mapped_column(Integer)
     reminder_minutes_before: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(12))  # planned | done | cancelled

@@ -453,8 +453,6 @@ class Relay:
             count, oldest = (await s.execute(
                 select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None)))).one()
         self._metrics.outbox_backlog.set(count)
-        if oldest is not None and oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=UTC)
         self._metrics.outbox_oldest_age.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0)
 
     async def prune(self) -> int:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, LargeBinary, String, Table, Text, Uuid
+from sqlalchemy import JSON, Column, Index, Integer, LargeBinary, String, Table, Text, Uuid
 
-from mercator.common.db import BigId, new_metadata
+from mercator.common.db import BigId, UtcDateTime, new_metadata
 
 
 # Kept apart from each service's own metadata; a service's Alembic env targets both.
@@ -20,8 +20,8 @@ outbox = Table(
     Column("key", String(100), nullable=False),
     Column("headers", JSON, nullable=False),
     Column("payload", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("published_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("published_at", UtcDateTime()),
     Column("kafka_partition", Integer),
     Column("kafka_offset", BigId),
     Index("ix_outbox_unpublished", "published_at", "id"),
@@ -31,7 +31,7 @@ inbox = Table(
     Column("consumer", String(100), primary_key=True),
     Column("event_id", Uuid, primary_key=True),
     Column("type", String(100), nullable=False),
-    Column("processed_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("processed_at", UtcDateTime(), nullable=False, index=True),
 )
 dead_letters = Table(
     "dead_letters", metadata,
@@ -46,7 +46,7 @@ dead_letters = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("error", Text, nullable=False),
     Column("attempts", Integer, nullable=False),
-    Column("failed_at", DateTime(timezone=True), nullable=False),
+    Column("failed_at", UtcDateTime(), nullable=False),
 )
 idempotency = Table(
     "idempotency_keys", metadata,
@@ -56,5 +56,5 @@ idempotency = Table(
     Column("status_code", Integer),
     Column("response_headers", JSON),
     Column("response_body", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("created_at", UtcDateTime(), nullable=False, index=True),
 )

@@ -49,7 +49,16 @@ def decode_cursor(cursor: str | None, *parsers: Callable[[Any], Any]) -> list[An
 
 def _parser(column) -> Callable[[Any], Any]:
     kind = column.type.python_type
-    return kind.fromisoformat if issubclass(kind, date) else kind  # datetime and date
+    if issubclass(kind, datetime):
+        return _time
+    return kind.fromisoformat if issubclass(kind, date) else kind
+
+
+def _time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.utcoffset() is None:  # not one this service issued, and the database refuses it (UtcDateTime)
+        raise ValueError("a cursor's time without its offset")
+    return moment
 
 
 async def keyset_page(session, stmt, columns: tuple, limit: int, cursor: str | None, *, descending: bool = False,
