@@ -102,13 +102,13 @@ async def test_the_client_card_in_one_call_and_partial_with_billing_down(manager
     whole = (await manager_api.get(f"/api/v1/client-cards/{card['id']}")).json()
     assert whole["partial"] is False and whole["missing"] == []
     assert whole["company"]["name"] == "ООО «Карточка»" and [p["name"] for p in whole["persons"]] == ["Иван"]
-    assert [h["summary"] for h in whole["history"]] == ["звонок"]
-    assert [d["stage"] for d in whole["deals"]] == ["interest"] and whole["debt"] == {"RUB": "1220.00"}
+    assert [h["summary"] for h in whole["history"]["items"]] == ["звонок"]
+    assert [d["stage"] for d in whole["deals"]["items"]] == ["interest"] and whole["debt"] == {"RUB": "1220.00"}
 
     upstream_transports["billing"].down = True
     partial = (await manager_api.get(f"/api/v1/client-cards/{card['id']}")).json()
     assert partial["partial"] is True and partial["missing"] == ["billing"]
-    assert partial["invoices"] is None and partial["debt"] is None and partial["deals"]
+    assert partial["invoices"] is None and partial["debt"] is None and partial["deals"]["items"]
     assert (await manager_api.get(f"/api/v1/client-cards/{uuid.uuid4()}")).status_code == 404
 
 
@@ -143,10 +143,10 @@ async def test_query_parameters_reach_the_service_as_sent(manager_api):
     # `&`, `=`, `%` and `+` escaped inside the value, a space as %20 and once as `+`.
     found = await manager_api.get(f"/api/v1/companies?q={quote(name, safe='')}&limit=5")
     assert [c["name"] for c in found.json()["items"]] == [name], found.text
-    found = await manager_api.get("/api/v1/companies?q=%D0%A0%D0%BE%D0%B3%D0%B0+%26+%D0%9A%D0%BE%D0%BF%D1%8B%D1%82%D0%B0")
+    found = await manager_api.get(f"/api/v1/companies?q={quote('Рога')}+%26+{quote('Копыта')}")
     assert [c["name"] for c in found.json()["items"]] == [name], found.text
     # The matching phone first, another after it: both reach contacts.
-    twins = await manager_api.get("/api/v1/companies/duplicates?name=%D0%98%D0%9F%20%D0%98%D0%B2%D0%B0%D0%BD%D0%BE%D0%B2"
+    twins = await manager_api.get(f"/api/v1/companies/duplicates?name={quote('ИП Иванов')}"
                                   "&phone=%2B7%20812%20765-43-21&phone=%2B7%20495%20000-00-01")
     assert twins.status_code == 200, twins.text
     assert [(d["name"], d["reasons"]) for d in twins.json()] == [(name, ["same_phone"])]
