@@ -202,9 +202,12 @@ class ClientCard(BaseModel):
 
     company: ClientCardCompany
     persons: list[ClientCardPerson] | None = Field(description="every contact person")
-    history: ClientCardHistoryPage | None = Field(description="the next page: `history_cursor`")
-    meetings: ClientCardMeetingPage | None = Field(description="the next page: `meetings_cursor`")
-    deals: ClientCardDealPage | None = Field(description="the next page: `deals_cursor`")
+    history: ClientCardHistoryPage | None = Field(description="one page, newest first; "
+                                                              "its `next_cursor` goes back as `history_cursor`")
+    meetings: ClientCardMeetingPage | None = Field(description="one page, soonest first; "
+                                                               "its `next_cursor` goes back as `meetings_cursor`")
+    deals: ClientCardDealPage | None = Field(description="one page, newest first; "
+                                                         "its `next_cursor` goes back as `deals_cursor`")
     invoices: list[ClientCardInvoice] | None = Field(description="every invoice, by due date")
     debt: dict[str, Money] | None = Field(description="per currency, what the issued, partly paid and overdue "
                                                       "invoices still owe; null when billing is down")
