@@ -1,5 +1,7 @@
 // The shapes the gateway's public API answers with (see /api/v1/openapi.json).
 
+import type { Page } from "./api";
+
 export interface Me {
   id: string;
   name: string;
@@ -201,12 +203,14 @@ export interface Payment {
   allocations: { invoice_id: string; amount: string }[];
 }
 
+// history, meetings and deals come a page at a time (history_cursor, meetings_cursor, deals_cursor); null: that
+// service is down and named in `missing`.
 export interface ClientCard {
   company: Company;
   persons: Person[] | null;
-  history: Activity[] | null;
-  meetings: Meeting[] | null;
-  deals: Deal[] | null;
+  history: Page<Activity> | null;
+  meetings: Page<Meeting> | null;
+  deals: Page<Deal> | null;
   invoices: Invoice[] | null;
   debt: Record<string, string> | null;
   partial: boolean;

@@ -132,3 +132,19 @@ def switched_services(services) -> dict:
     """The gateway's way to each in-process service, with a switch to take it down."""
     from mercator.common.testing.api import Switch
     return {name: Switch(app) for name, app in services.items()}
+
+
+@pytest.fixture(scope="module")
+async def analytics_service(postgres):
+    """analytics in-process with a fresh database of its own, for the tests that ask for it (test_fuzz.py
+    leaves analytics out)."""
+    from mercator.analytics.app import MIGRATIONS
+    from mercator.analytics.app import build_app
+    from mercator.analytics.settings import AnalyticsSettings
+    from mercator.common.runtime import Runtime
+
+    settings = AnalyticsSettings(database_url=await postgres.migrated("analytics", MIGRATIONS),
+                                 relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9")
+    app = build_app(settings, Runtime(settings))
+    yield app
+    await app.state.runtime.engine.dispose()

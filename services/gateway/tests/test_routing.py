@@ -1,11 +1,12 @@
-"""The gateway in front of real contacts, deals and billing apps (in-process, each with its own
+"""The gateway in front of real contacts, deals, billing and analytics apps (in-process, each with its own
 PostgreSQL database): forwarding, identity, scopes, rate limits, retries, the circuit breaker, audit,
 and the client card with a service down."""
 
 import uuid
+from urllib.parse import quote
 
 import pytest
-from mercator.common.testing.api import billing_today, client
+from mercator.common.testing.api import Switch, billing_today, client
 from mercator.gateway.tables import AuditEntry
 from sqlalchemy import select
 
@@ -13,8 +14,8 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def upstream_transports(switched_services):
-    return switched_services
+def upstream_transports(switched_services, analytics_service):
+    return {**switched_services, "analytics": Switch(analytics_service)}
 
 
 @pytest.fixture
@@ -101,13 +102,13 @@ async def test_the_client_card_in_one_call_and_partial_with_billing_down(manager
     whole = (await manager_api.get(f"/api/v1/client-cards/{card['id']}")).json()
     assert whole["partial"] is False and whole["missing"] == []
     assert whole["company"]["name"] == "ООО «Карточка»" and [p["name"] for p in whole["persons"]] == ["Иван"]
-    assert [h["summary"] for h in whole["history"]] == ["звонок"]
-    assert [d["stage"] for d in whole["deals"]] == ["interest"] and whole["debt"] == {"RUB": "1220.00"}
+    assert [h["summary"] for h in whole["history"]["items"]] == ["звонок"]
+    assert [d["stage"] for d in whole["deals"]["items"]] == ["interest"] and whole["debt"] == {"RUB": "1220.00"}
 
     upstream_transports["billing"].down = True
     partial = (await manager_api.get(f"/api/v1/client-cards/{card['id']}")).json()
     assert partial["partial"] is True and partial["missing"] == ["billing"]
-    assert partial["invoices"] is None and partial["debt"] is None and partial["deals"]
+    assert partial["invoices"] is None and partial["debt"] is None and partial["deals"]["items"]
     assert (await manager_api.get(f"/api/v1/client-cards/{uuid.uuid4()}")).status_code == 404
 
 
@@ -128,3 +129,24 @@ async def test_a_path_cannot_climb_out_of_its_resource(admin_api, anon, upstream
     for path in ("/api/v1/companies/%7F", "/api/v1/companies/a%2Fb", "/api/v1/companies/%C3%A9t%C3%A9"):
         r = await anon.get(path, headers=partner)
         assert r.status_code in (404, 422), (path, r.status_code, r.text)
+
+
+async def test_query_parameters_reach_the_service_as_sent(manager_api):
+    """Repeated parameters, their order and their escapes: what the caller sent is what the service reads."""
+    report = await manager_api.get("/api/v1/reports/sales-volume?by=department&by=manager&by=region")
+    assert report.status_code == 200, report.text
+    assert report.json()["by"] == ["department", "manager", "region"]
+
+    name = "ООО «Рога & Копыта = 100% + 1»"
+    made = await manager_api.post("/api/v1/companies", json={"name": name, "phones": ["+7 812 765-43-21"]})
+    assert made.status_code == 201, made.text
+    # `&`, `=`, `%` and `+` escaped inside the value, a space as %20 and once as `+`.
+    found = await manager_api.get(f"/api/v1/companies?q={quote(name, safe='')}&limit=5")
+    assert [c["name"] for c in found.json()["items"]] == [name], found.text
+    found = await manager_api.get(f"/api/v1/companies?q={quote('Рога')}+%26+{quote('Копыта')}")
+    assert [c["name"] for c in found.json()["items"]] == [name], found.text
+    # The matching phone first, another after it: both reach contacts.
+    twins = await manager_api.get(f"/api/v1/companies/duplicates?name={quote('ИП Иванов')}"
+                                  "&phone=%2B7%20812%20765-43-21&phone=%2B7%20495%20000-00-01")
+    assert twins.status_code == 200, twins.text
+    assert [(d["name"], d["reasons"]) for d in twins.json()] == [(name, ["same_phone"])]

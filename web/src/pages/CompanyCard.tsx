@@ -21,7 +21,12 @@ export function CompanyCard() {
   const { t, money, dateTime, date } = useI18n();
   const me = useMe();
   const personName = usePersonName();
-  const card = useQuery({ queryKey: ["card", id], queryFn: () => get<ClientCard>(`/client-cards/${id}`) });
+  // Deals and planned meetings in the largest page the gateway gives (200): as many deals as the card showed before
+  // it paged them. Its history is not shown from here (History below pages it on its own), so one entry will do.
+  const card = useQuery({
+    queryKey: ["card", id],
+    queryFn: () => get<ClientCard>(`/client-cards/${id}`, { deals_limit: 200, meetings_limit: 200, history_limit: 1 }),
+  });
   const pipelines = usePipelines();
   const logRef = useRef<HTMLSelectElement>(null);
   // Alt+L anywhere on the card jumps to the log form: a call is logged without touching the mouse.
@@ -78,12 +83,12 @@ export function CompanyCard() {
           </div>
         </div>
         <div>
-          <LogContact companyId={id} selectRef={logRef} deals={card.data.deals ?? []} />
+          <LogContact companyId={id} selectRef={logRef} deals={card.data.deals?.items ?? []} />
           <ScheduleMeeting companyId={id} />
           <div className="card">
             <h3>{t("meetings")}</h3>
             <ul className="plain" data-testid="meetings">
-              {(card.data.meetings ?? []).map((m) => (
+              {(card.data.meetings?.items ?? []).map((m) => (
                 <li key={m.id}>
                   {dateTime(m.starts_at)} · {t(m.kind)} · {m.subject || ""} {m.place ? `· ${m.place}` : ""}
                 </li>
@@ -96,7 +101,7 @@ export function CompanyCard() {
               <NewDeal companyId={id} />
             </div>
             <ul className="plain" data-testid="deals">
-              {(card.data.deals ?? []).map((d) => (
+              {(card.data.deals?.items ?? []).map((d) => (
                 <li key={d.id}>
                   <Link to={`/deals/${d.id}`}>{d.title}</Link> · {stageName(pipelines.data, d.pipeline_id, d.stage)} · {money(d.amount, d.currency)}
                 </li>

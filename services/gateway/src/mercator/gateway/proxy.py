@@ -190,6 +190,18 @@ def upstream_path(request: Request) -> str:
     return quote_from_bytes(raw.split(b"?", 1)[0], safe=_PATH_SAFE)
 
 
+# Kept as sent in the query forwarded: what RFC 3986 allows there, '%' included (escapes stay as the caller wrote them).
+_QUERY_SAFE = "/?%:@!$&'()*+,;=-._~"
+
+
+def upstream_target(request: Request) -> str:
+    """The path and the query to send to the service. The query goes as the caller wrote it, not parsed into a
+    dict and written again: a dict keeps one value of a repeated parameter (`?by=department&by=region`)."""
+    query = quote_from_bytes(request.scope.get("query_string") or b"", safe=_QUERY_SAFE)
+    path = upstream_path(request)
+    return f"{path}?{query}" if query else path
+
+
 def required_scope(method: str, resource: str) -> str:
     return f"{'read' if method in SAFE else 'write'}:{resource}"
 
@@ -204,14 +216,14 @@ async def forward(request: Request, resource: str, principal: PrincipalDep, rest
     service = ROUTES.get(resource)
     if service is None:
         raise NotFound(f"no resource /api/v1/{resource}")
-    path = upstream_path(request)
+    target = upstream_target(request)
     if principal.scopes is not None and required_scope(request.method, resource) not in principal.scopes:
         raise Forbidden(f"this API key lacks the scope {required_scope(request.method, resource)}")
     upstreams: Upstreams = request.app.state.upstreams
     settings: GatewaySettings = request.app.state.runtime.settings
     await upstreams.check_rate(str(principal.caller.user_id))
     body = await request.body()
-    answer = await upstreams.send(service, request.method, path, params=request.query_params,
+    answer = await upstreams.send(service, request.method, target,
                                   headers=await forwarded_headers(request, principal, settings), content=body or None)
     if request.method not in SAFE:
         await audit(request.app.state.runtime.sessionmaker, caller=principal.caller,
