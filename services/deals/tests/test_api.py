@@ -42,7 +42,9 @@ async def test_a_deal_goes_from_first_contact_to_won(api, head_api, app, card_ev
                            lines=[{"product_id": p["id"], "quantity": "2", "unit_price": "100000.00",
                                    "discount_percent": "10"}])
     assert deal["stage"] == "interest" and deal["status"] == "open" and deal["owner_id"] == str(manager.user_id)
-    assert deal["amount"] == "250000.00" and deal["lines"][0]["total"] == "180000.00"
+    # The amount named is the deal's price: the line (180 000 at its list price) is re-priced to it.
+    assert deal["amount"] == "250000.00" and deal["lines"][0]["total"] == "250000.00"
+    assert deal["lines"][0]["unit_price"] == "100000.00"
     assert deal["weighted_amount"] == "25000.00"
     url = f"/api/v1/deals/{deal['id']}"
     for stage in ("needs", "demo"):
@@ -67,6 +69,7 @@ async def test_a_deal_goes_from_first_contact_to_won(api, head_api, app, card_ev
     assert (await api.post(f"{url}/moves", json={"stage": "contract"})).json()["rule"] == "requirement_missing"
     accepted = await api.post(f"{url}/offers/{counter['id']}/accept")
     assert accepted.status_code == 200 and accepted.json()["amount"] == "228000.00"
+    assert accepted.json()["lines"][0]["total"] == "228000.00"
     assert [o["status"] for o in accepted.json()["offers"]] == ["superseded", "superseded", "accepted"]
     for stage in ("contract", "payment", "delivery"):
         assert (await api.post(f"{url}/moves", json={"stage": stage})).status_code == 200
@@ -87,6 +90,9 @@ async def test_a_deal_goes_from_first_contact_to_won(api, head_api, app, card_ev
     assert {"DealInterestRated", "ProposalSent", "PriceOffered", "OfferAccepted"} <= set(types)
     won_event = next(p for t, p in await events(app) if t == "DealWon")
     assert won_event["amount"] == "228000.00" and won_event["from_stage"] == "delivery"
+    assert [l["total"] for l in won_event["lines"]] == ["228000.00"]
+    accepted_event = next(p for t, p in await events(app) if t == "OfferAccepted")
+    assert accepted_event["amount"] == "228000.00" and [l["total"] for l in accepted_event["lines"]] == ["228000.00"]
 
 
 async def test_moves_keep_author_comment_and_time_spent_and_may_skip_or_go_back(api, card_event, manager):
