@@ -239,6 +239,24 @@ async def test_expected_close_date_and_lines_update(api, head_api, card_event):
     assert r.json()["expected_close_date"] == "2027-03-01" and r.json()["lines"][0]["total"] == "30.00"
 
 
+async def test_an_amount_set_on_a_deal_with_lines_reprices_them_and_is_not_cleared_while_they_stay(
+        api, head_api, app, card_event):
+    a, b = await product(head_api, "X-2", "100.00"), await product(head_api, "X-3", "300.00")
+    deal = await open_deal(api, await card_event(), lines=[
+        {"product_id": a["id"], "quantity": "1", "unit_price": "100.00"},
+        {"product_id": b["id"], "quantity": "1", "unit_price": "300.00"}])
+    assert deal["amount"] == "400.00"
+    url = f"/api/v1/deals/{deal['id']}"
+    r = await api.patch(url, headers={"If-Match": '"1"'}, json={"amount": "100.01"})
+    assert r.status_code == 200 and r.json()["amount"] == "100.01"
+    assert [(l["unit_price"], l["total"]) for l in r.json()["lines"]] == [("100.00", "25.00"), ("300.00", "75.01")]
+    assert [l["total"] for l in (await api.get(url)).json()["lines"]] == ["25.00", "75.01"]
+    cleared = await api.patch(url, headers={"If-Match": '"2"'}, json={"amount": None})
+    assert cleared.status_code == 422 and cleared.json()["rule"] == "amount_required"
+    updated = [p for t, p in await events(app) if t == "DealUpdated"]
+    assert [(p["amount"], [l["total"] for l in p["lines"]]) for p in updated] == [("100.01", ["25.00", "75.01"])]
+
+
 async def test_a_proposal_to_a_person_added_a_moment_ago_is_checked_with_contacts(api, card_event, contacts_says,
                                                                                   person_event):
     cards, _ = contacts_says
