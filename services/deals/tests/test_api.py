@@ -42,7 +42,9 @@ async def test_a_deal_goes_from_first_contact_to_won(api, head_api, app, card_ev
                            lines=[{"product_id": p["id"], "quantity": "2", "unit_price": "100000.00",
                                    "discount_percent": "10"}])
     assert deal["stage"] == "interest" and deal["status"] == "open" and deal["owner_id"] == str(manager.user_id)
-    assert deal["amount"] == "250000.00" and deal["lines"][0]["total"] == "180000.00"
+    # The amount named is the deal's price: the line (180 000 at its list price) is re-priced to it.
+    assert deal["amount"] == "250000.00" and deal["lines"][0]["total"] == "250000.00"
+    assert deal["lines"][0]["unit_price"] == "100000.00"
     assert deal["weighted_amount"] == "25000.00"
     url = f"/api/v1/deals/{deal['id']}"
     for stage in ("needs", "demo"):
@@ -67,6 +69,7 @@ async def test_a_deal_goes_from_first_contact_to_won(api, head_api, app, card_ev
     assert (await api.post(f"{url}/moves", json={"stage": "contract"})).json()["rule"] == "requirement_missing"
     accepted = await api.post(f"{url}/offers/{counter['id']}/accept")
     assert accepted.status_code == 200 and accepted.json()["amount"] == "228000.00"
+    assert accepted.json()["lines"][0]["total"] == "228000.00"
     assert [o["status"] for o in accepted.json()["offers"]] == ["superseded", "superseded", "accepted"]
     for stage in ("contract", "payment", "delivery"):
         assert (await api.post(f"{url}/moves", json={"stage": stage})).status_code == 200
@@ -87,6 +90,9 @@ async def test_a_deal_goes_from_first_contact_to_won(api, head_api, app, card_ev
     assert {"DealInterestRated", "ProposalSent", "PriceOffered", "OfferAccepted"} <= set(types)
     won_event = next(p for t, p in await events(app) if t == "DealWon")
     assert won_event["amount"] == "228000.00" and won_event["from_stage"] == "delivery"
+    assert [l["total"] for l in won_event["lines"]] == ["228000.00"]
+    accepted_event = next(p for t, p in await events(app) if t == "OfferAccepted")
+    assert accepted_event["amount"] == "228000.00" and [l["total"] for l in accepted_event["lines"]] == ["228000.00"]
 
 
 async def test_moves_keep_author_comment_and_time_spent_and_may_skip_or_go_back(api, card_event, manager):
@@ -231,6 +237,24 @@ async def test_expected_close_date_and_lines_update(api, head_api, card_event):
         "lines": [{"product_id": p["id"], "quantity": 3, "unit_price": "10.00"}]})
     assert r.status_code == 200
     assert r.json()["expected_close_date"] == "2027-03-01" and r.json()["lines"][0]["total"] == "30.00"
+
+
+async def test_an_amount_set_on_a_deal_with_lines_reprices_them_and_is_not_cleared_while_they_stay(
+        api, head_api, app, card_event):
+    a, b = await product(head_api, "X-2", "100.00"), await product(head_api, "X-3", "300.00")
+    deal = await open_deal(api, await card_event(), lines=[
+        {"product_id": a["id"], "quantity": "1", "unit_price": "100.00"},
+        {"product_id": b["id"], "quantity": "1", "unit_price": "300.00"}])
+    assert deal["amount"] == "400.00"
+    url = f"/api/v1/deals/{deal['id']}"
+    r = await api.patch(url, headers={"If-Match": '"1"'}, json={"amount": "100.01"})
+    assert r.status_code == 200 and r.json()["amount"] == "100.01"
+    assert [(l["unit_price"], l["total"]) for l in r.json()["lines"]] == [("100.00", "25.00"), ("300.00", "75.01")]
+    assert [l["total"] for l in (await api.get(url)).json()["lines"]] == ["25.00", "75.01"]
+    cleared = await api.patch(url, headers={"If-Match": '"2"'}, json={"amount": None})
+    assert cleared.status_code == 422 and cleared.json()["rule"] == "amount_required"
+    updated = [p for t, p in await events(app) if t == "DealUpdated"]
+    assert [(p["amount"], [l["total"] for l in p["lines"]]) for p in updated] == [("100.01", ["25.00", "75.01"])]
 
 
 async def test_a_proposal_to_a_person_added_a_moment_ago_is_checked_with_contacts(api, card_event, contacts_says,

@@ -571,3 +571,99 @@ def test_a_billing_fact_known_by_its_day_is_placed_no_earlier_than_the_move_it_f
     deal.entered_stage_at = moved
     step = deal.advance_automatically("payment", T0.replace(hour=0), "event-1")
     assert step.at == moved and step.seconds_in_previous == 0 and deal.stage_code == "payment"
+
+
+# --- one amount: the deal's amount, its lines and the accepted offer -------------------------
+
+def totals(deal: Deal) -> list[Decimal]:
+    return [line.total(deal.currency) for line in deal.lines]
+
+
+def offered(deal: Deal, amount: str, discount: str = "0", side: str = "ours") -> Decimal:
+    offer = deal.make_offer(uuid.uuid4(), side, amount, discount, None, None, hours(1), ALICE, TODAY)
+    deal.accept_offer(offer.id, TODAY)
+    return deal.amount
+
+
+def test_a_deal_with_lines_is_worth_what_its_lines_add_up_to():
+    deal = new_deal(lines=[DealLine(uuid.uuid4(), "2", "100000", "10"), DealLine(uuid.uuid4(), "1", "20000.50")])
+    assert deal.amount == Decimal("200000.50") == sum(totals(deal))
+    deal.set_lines([DealLine(uuid.uuid4(), "3", "10.00")])
+    assert deal.amount == Decimal("30.00") and totals(deal) == [Decimal("30.00")]
+
+
+def test_an_accepted_offer_reprices_the_lines_pro_rata_keeping_their_prices():
+    lathe, repair = uuid.uuid4(), uuid.uuid4()
+    deal = new_deal(stage_code="commercial_proposal",
+                    lines=[DealLine(lathe, "2", "300000"), DealLine(repair, "1", "600000")])
+    assert deal.amount == Decimal("1200000.00")
+    assert offered(deal, "1100000") == Decimal("1100000.00")
+    assert totals(deal) == [Decimal("550000.00"), Decimal("550000.00")]
+    # What was sold and at what list price stays; only each line's share of the agreed price changes.
+    assert [(l.product_id, l.quantity, l.unit_price) for l in deal.lines] == [
+        (lathe, Decimal(2), Decimal("300000.00")), (repair, Decimal(1), Decimal("600000.00"))]
+
+
+def test_the_rounding_remainder_goes_to_one_line_so_the_lines_add_up_exactly():
+    deal = new_deal(stage_code="commercial_proposal", lines=[DealLine(uuid.uuid4(), "1", "100")] * 3)
+    assert offered(deal, "100.00") == Decimal("100.00")
+    assert sorted(totals(deal)) == [Decimal("33.33"), Decimal("33.33"), Decimal("33.34")]
+    uneven = new_deal(stage_code="commercial_proposal", lines=[
+        DealLine(uuid.uuid4(), "7", "13.13", "3"), DealLine(uuid.uuid4(), "1", "999.99"),
+        DealLine(uuid.uuid4(), "0.333", "1.00")])
+    offered(uneven, "777.77", discount="7.5")
+    assert uneven.amount == Decimal("719.44") == sum(totals(uneven))      # 777.77 less 7.5%
+    assert all(t > 0 for t in totals(uneven))
+    yen = new_deal(currency="JPY", stage_code="commercial_proposal", lines=[DealLine(uuid.uuid4(), "1", "1")] * 3)
+    offered(yen, "1000")
+    assert sorted(totals(yen)) == [Decimal(333), Decimal(333), Decimal(334)]
+
+
+def test_the_remainder_never_makes_a_small_line_negative_and_huge_amounts_stay_exact():
+    deal = new_deal(stage_code="commercial_proposal",
+                    lines=[DealLine(uuid.uuid4(), "1", "0.01"), DealLine(uuid.uuid4(), "1", "999999999999.99")])
+    offered(deal, "999999999999.97")
+    assert sum(totals(deal)) == Decimal("999999999999.97") and min(totals(deal)) >= 0
+
+
+def test_a_deal_without_lines_keeps_an_amount_without_lines():
+    deal = new_deal(stage_code="commercial_proposal")
+    assert offered(deal, "300000") == Decimal("300000.00") and deal.lines == []
+    deal.set_lines([])
+    assert deal.amount == Decimal("300000.00")
+
+
+def test_several_offers_and_counter_offers_reprice_from_the_list_prices_not_from_each_other():
+    lines = [DealLine(uuid.uuid4(), "1", "700"), DealLine(uuid.uuid4(), "1", "300")]
+    deal = new_deal(stage_code="commercial_proposal", lines=lines)
+    offered(deal, "900")
+    offered(deal, "850", side="client")
+    offered(deal, "1000", discount="20")     # 800: the one that stands
+    direct = new_deal(stage_code="commercial_proposal", lines=lines)
+    offered(direct, "800")
+    assert deal.amount == direct.amount == Decimal("800.00")
+    assert totals(deal) == totals(direct) == [Decimal("560.00"), Decimal("240.00")]
+    # An offer made but not accepted changes nothing.
+    deal.make_offer(uuid.uuid4(), "client", "500", "0", None, None, hours(2), BOB, TODAY)
+    assert deal.amount == Decimal("800.00") and sum(totals(deal)) == deal.amount
+
+
+def test_an_amount_set_on_a_deal_with_lines_reprices_them_and_new_lines_bring_their_own_total():
+    deal = new_deal(amount="250000", lines=[DealLine(uuid.uuid4(), "2", "100000", "10")])
+    assert deal.amount == Decimal("250000.00") and totals(deal) == [Decimal("250000.00")]
+    deal.set_amount("90000")
+    assert totals(deal) == [Decimal("90000.00")]
+    broken("amount_required", deal.set_amount, None)
+    assert deal.amount == Decimal("90000.00")
+    deal.set_lines([DealLine(uuid.uuid4(), "1", "5000"), DealLine(uuid.uuid4(), "1", "15000")], amount="10000")
+    assert deal.amount == Decimal("10000.00") and totals(deal) == [Decimal("2500.00"), Decimal("7500.00")]
+    deal.set_lines([DealLine(uuid.uuid4(), "4", "5000")])
+    assert deal.amount == Decimal("20000.00") and totals(deal) == [Decimal("20000.00")]
+
+
+def test_lines_of_no_price_share_an_agreed_amount_equally():
+    deal = new_deal(stage_code="commercial_proposal",
+                    lines=[DealLine(uuid.uuid4(), "1", "0"), DealLine(uuid.uuid4(), "5", "0")])
+    assert deal.amount == Decimal("0.00")
+    offered(deal, "100.01")
+    assert sorted(totals(deal)) == [Decimal("50.00"), Decimal("50.01")]

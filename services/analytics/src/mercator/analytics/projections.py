@@ -59,8 +59,13 @@ class _DealFacts:
         position = domain.FUNNEL_POSITIONS.get(fields["to_stage"], -1)
         deal.reached = position if deal.reached is None else max(deal.reached, position)
 
-    def replace_lines(self, deal, lines: list[ev.DealLinePayload], sequence: int) -> None:
+    def replace_money(self, deal, amount, lines: list[ev.DealLinePayload] | None, sequence: int) -> None:
+        """The deal's amount and its lines, which add up to it, taken together from the newest event that
+        carries them (`lines_version`): a card, an accepted offer, the win."""
         if not domain.current(sequence, deal.lines_version):
+            return
+        deal.amount, deal.lines_version = amount, sequence
+        if lines is None:  # an acceptance published before it carried the re-priced lines: the amount alone
             return
         totals: dict[uuid.UUID, list] = {}
         for line in lines:  # one product on two lines counts as one line of the product
@@ -68,7 +73,6 @@ class _DealFacts:
             totals[line.product_id] = [q + line.quantity, t + line.total]
         self.lines[deal.deal_id] = [dict(deal_id=deal.deal_id, product_id=p, quantity=q, total=t)
                                     for p, (q, t) in totals.items()]
-        deal.lines_version = sequence
 
     async def write(self, session: AsyncSession) -> list[dict]:
         """Returns the transitions that were new."""
@@ -133,7 +137,7 @@ def _closed(deal, sequence: int, at) -> None:
 @_deals
 def deal_card(deal, card: ev.DealOpened | ev.DealUpdated, seq: int, facts: _DealFacts) -> None:
     if domain.current(seq, deal.card_version):
-        for field in ("company_id", "owner_id", "department_id", "title", "amount", "currency",
+        for field in ("company_id", "owner_id", "department_id", "title", "currency",
                       "expected_close_date", "source_id", "marketing_event_id"):
             setattr(deal, field, getattr(card, field))
         deal.opened_at, deal.card_version = _utc(card.opened_at), seq
@@ -141,7 +145,7 @@ def deal_card(deal, card: ev.DealOpened | ev.DealUpdated, seq: int, facts: _Deal
     if isinstance(card, ev.DealOpened):
         facts.transition(deal, seq, from_stage=None, to_stage=card.stage, at=_utc(card.opened_at),
                          seconds_in_previous=None, kind="open")
-    facts.replace_lines(deal, card.lines, seq)
+    facts.replace_money(deal, card.amount, card.lines, seq)
 
 
 @_deals
@@ -157,12 +161,19 @@ def stage_changed(deal, event: ev.DealStageChanged, seq: int, facts: _DealFacts)
 @_deals
 def deal_won(deal, event: ev.DealWon, seq: int, facts: _DealFacts) -> None:
     if domain.current(seq, deal.card_version):
-        # The amount it was won for is the revenue; the card's other fields wait for their snapshot.
-        deal.amount, deal.currency = event.amount, event.currency
+        # The card's other fields wait for their snapshot.
+        deal.currency = event.currency
         deal.owner_id, deal.department_id, deal.company_id = event.owner_id, event.department_id, event.company_id
     _stage(deal, seq, None, domain.DealStatus.WON)
     _closed(deal, seq, event.won_at)
-    facts.replace_lines(deal, event.lines, seq)
+    # The amount it was won for is the revenue.
+    facts.replace_money(deal, event.amount, event.lines, seq)
+
+
+@_deals
+def offer_accepted(deal, event: ev.OfferAccepted, seq: int, facts: _DealFacts) -> None:
+    """The accepted price is the deal's amount from now on, in the open pipeline already."""
+    facts.replace_money(deal, event.amount, event.lines, seq)
 
 
 @_deals
@@ -336,7 +347,7 @@ DEALS: dict[str, Handler] = {
     "DealInterestRated": not_projected,
     "ProposalSent": not_projected,
     "PriceOffered": not_projected,
-    "OfferAccepted": not_projected,
+    "OfferAccepted": offer_accepted,
     "ProductCreated": product,
     "ProductUpdated": product,
 }

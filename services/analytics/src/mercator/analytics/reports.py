@@ -556,8 +556,8 @@ async def results(session: AsyncSession, caller: Caller, scope: Scope, *, by: st
         stmt = select(key, year, month, func.count(distinct(Deal.deal_id)), func.sum(amount))
     else:
         key = DealLine.product_id if by == "product" else Product.group_id
-        stmt = (select(key, year, month, func.count(distinct(Deal.deal_id)), func.sum(DealLine.total))
-                .join(DealLine, DealLine.deal_id == Deal.deal_id))
+        stmt = (select(key, year, month, func.count(distinct(Deal.deal_id)), func.sum(_line_or_deal_amount()))
+                .outerjoin(DealLine, DealLine.deal_id == Deal.deal_id))
         if by == "product_group":
             stmt = stmt.outerjoin(Product, Product.product_id == DealLine.product_id)
     if by != "manager" or facts or not scope.on_months():
@@ -571,6 +571,8 @@ async def results(session: AsyncSession, caller: Caller, scope: Scope, *, by: st
         cells[(k, p)][1] += revenue or ZERO
     names = await _names(session, by, {k for k, _ in cells})
     keys = set(names) | {k for k, _ in cells} if by != "manager" else {k for k, _ in cells}
+    if None in keys and by in NO_PRODUCT:
+        names[None] = NO_PRODUCT[by]
     ordered = sorted(periods)
     rows, totals = [], []
     for k in keys:
@@ -586,6 +588,17 @@ async def results(session: AsyncSession, caller: Caller, scope: Scope, *, by: st
     rows.sort(key=lambda r: (r["key"] or "", r["period"]))
     totals.sort(key=lambda r: (-Decimal(r["revenue"]), -r["won"], r["key"] or ""))
     return {"by": by, "period": period.value, "rows": rows, "totals": totals}
+
+
+# A deal without lines has an amount but no product: the slices by product show it under this, so that they add up
+# to the same total as every other slice.
+NO_PRODUCT = {"product": "no product", "product_group": "no product group"}
+
+
+def _line_or_deal_amount():
+    """What a won deal adds to a slice by product, joined (outer) to its lines: each line's part of the amount (the
+    lines add up to it), or the whole amount of a deal without lines."""
+    return func.coalesce(DealLine.total, Deal.amount)
 
 
 async def _names(session: AsyncSession, by: str, keys: set) -> dict:
@@ -773,10 +786,10 @@ async def _volume_facts(session: AsyncSession, caller: Caller, scope: Scope, by:
             columns.append(_SEGMENTS[d][0] if d != "source" else func.coalesce(Deal.source_id, Client.source_id))
         elif d == "period":
             columns += [year, month]
-    revenue = func.sum(DealLine.total) if by_product else func.sum(Deal.amount)
+    revenue = func.sum(_line_or_deal_amount()) if by_product else func.sum(Deal.amount)
     stmt = select(*columns, func.count(distinct(Deal.deal_id)), revenue).select_from(Deal)
     if by_product:
-        stmt = stmt.join(DealLine, DealLine.deal_id == Deal.deal_id)
+        stmt = stmt.outerjoin(DealLine, DealLine.deal_id == Deal.deal_id)
         if "product_group" in by:
             stmt = stmt.outerjoin(Product, Product.product_id == DealLine.product_id)
     if {"region", "industry", "source"} & set(by):
@@ -809,7 +822,7 @@ async def _volume_report(session: AsyncSession, by: list[str], period: Period, b
         for d, v in zip(by, values):
             row[d] = _key(v)
             if d != "period":
-                row[f"{d}_name"] = labels_of[d].get(v)
+                row[f"{d}_name"] = NO_PRODUCT[d] if v is None and d in NO_PRODUCT else labels_of[d].get(v)
         rows.append({**row, "deals": n, "revenue": money(rev), "average": money(rev / n) if n else None})
     rows.sort(key=lambda r: (-Decimal(r["revenue"]), *[r[d] or "" for d in by]))
     total_deals = sum(r["deals"] for r in rows) if not by_product else None

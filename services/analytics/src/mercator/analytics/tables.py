@@ -141,6 +141,7 @@ class Deal(Base):
     lost_at_stage: Mapped[str | None] = mapped_column(String(50))
     lost_version: Mapped[int] = mapped_column(Integer, default=0)
     closed_version: Mapped[int] = mapped_column(Integer, default=0)
+    # The sequence the amount and the lines come from: they change together (the lines add up to the amount).
     lines_version: Mapped[int] = mapped_column(Integer, default=0)
     # The win probability of `stage` in the deal's pipeline, as the event that set the stage said.
     probability: Mapped[Decimal | None] = mapped_column(Numeric(6, 4))

@@ -144,7 +144,7 @@ async def make_offer(deal_id: uuid.UUID, body: schemas.OfferCreate, uow: UowDep,
 @router.post("/deals/{deal_id}/offers/{offer_id}/accept", response_model=schemas.DealPublic, tags=["deals"])
 async def accept_offer(deal_id: uuid.UUID, offer_id: uuid.UUID, uow: UowDep, caller: CurrentUser,
                        response: Response, body: schemas.Accept | None = None):
-    """Accept an offer: its net amount becomes the deal's amount."""
+    """Accept an offer: its net amount becomes the deal's amount, and the deal's lines are re-priced to it pro rata."""
     row = await service.accept_offer(uow, deal_id, offer_id, caller, body)
     return await _full(uow.session, row, caller, response)
 

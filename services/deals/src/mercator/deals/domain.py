@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from mercator.common.money import (
-    MAX_AMOUNT, apply_discount, check_currency, check_percent, parse_amount, parse_decimal,
+    MAX_AMOUNT, apply_discount, check_currency, check_percent, minor_units, parse_amount, parse_decimal,
     quantize,
 )
 from mercator.common.rules import DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
@@ -200,9 +200,40 @@ class DealLine:
     quantity: Decimal
     unit_price: Decimal
     discount_percent: Decimal = Decimal(0)
+    # The line's share of a price agreed for the whole deal (an accepted offer, an amount set by hand) when that
+    # differs from its own price; the quantity and list price stay as they were sold.
+    agreed_total: Decimal | None = None
+
+    def list_total(self, currency: str) -> Decimal:
+        return apply_discount(self.quantity * self.unit_price, self.discount_percent, currency)
 
     def total(self, currency: str) -> Decimal:
-        return apply_discount(self.quantity * self.unit_price, self.discount_percent, currency)
+        return self.agreed_total if self.agreed_total is not None else self.list_total(currency)
+
+
+def reprice(lines: list[DealLine], amount: Decimal, currency: str) -> list[DealLine]:
+    """The lines re-priced to add up to `amount` exactly, each to the share of it its own price has of theirs.
+
+    Always from the list prices, so a chain of offers ends where its last accepted one alone would. Shares are
+    rounded down to the currency's minor unit and what that leaves (less than a unit per line) goes to the
+    largest line: no line goes below zero, and the report by product adds up to the deal's amount.
+    """
+    if not lines:
+        return []
+    unit = Decimal(1).scaleb(-minor_units(currency))
+    # In whole minor units: a product of two 15-digit amounts would outrun Decimal's 28 digits.
+    weights = [int(line.list_total(currency) / unit) for line in lines]
+    if not any(weights):  # lines given at no price share an agreed price equally
+        weights = [1] * len(lines)
+    whole, total_weight = int(amount / unit), sum(weights)
+    shares = [whole * w // total_weight for w in weights]
+    largest = weights.index(max(weights))
+    shares[largest] += whole - sum(shares)
+    out = []
+    for line, share in zip(lines, shares):
+        agreed = (share * unit).quantize(unit)
+        out.append(replace(line, agreed_total=None if agreed == line.list_total(currency) else agreed))
+    return out
 
 
 @dataclass
@@ -266,10 +297,8 @@ class Deal:
         currency = check_currency(currency)
         stage = pipeline.stage(stage_code) if stage_code is not None else pipeline.first_stage
         _require_open_stage(stage)
-        deal = cls(id, pipeline, stage.code, DealStatus.OPEN, currency,
-                   None if amount is None else parse_amount(amount, currency),
-                   expected_close_date, at)
-        deal.lines = deal._checked_lines(lines)
+        deal = cls(id, pipeline, stage.code, DealStatus.OPEN, currency, None, expected_close_date, at)
+        deal._price(deal._checked_lines(lines), None if amount is None else parse_amount(amount, currency))
         # Opening straight into a later stage (an import, a late entry) is entering it.
         deal._require(stage.require_to_enter, f"cannot enter stage {stage.name!r}")
         return deal, Transition(None, stage.code, at, None, author_id, None, TransitionKind.OPEN)
@@ -414,13 +443,35 @@ class Deal:
         self.interest_rating, self.interest_rated_at = rating, at
         self.interest_comment = _text(comment)
 
-    def set_lines(self, lines: Iterable[DealLine]) -> None:
+    def _price(self, lines: list[DealLine], amount: Decimal | None) -> None:
+        """One truth for money: a deal with lines is worth what they add up to, at their own prices or re-priced
+        to an agreed amount; a deal without lines has an amount of its own (or none yet)."""
+        if not lines:
+            self.lines, self.amount = [], amount
+        elif amount is None:
+            total = sum((line.list_total(self.currency) for line in lines), Decimal(0))
+            if total > MAX_AMOUNT:
+                raise InvalidValue("amount_too_large", "the lines add up to an absurd amount", "lines")
+            self.lines, self.amount = [replace(line, agreed_total=None) for line in lines], total
+        else:
+            self.lines, self.amount = reprice(lines, amount, self.currency), amount
+
+    def set_lines(self, lines: Iterable[DealLine], amount: str | Decimal | int | None = None) -> None:
+        """New lines bring their own total, unless an agreed `amount` comes with them; no lines keep the amount."""
         self._require_status_open()
-        self.lines = self._checked_lines(lines)
+        checked = self._checked_lines(lines)
+        if amount is not None:
+            amount = parse_amount(amount, self.currency)
+        elif not checked:
+            amount = self.amount
+        self._price(checked, amount)
 
     def set_amount(self, amount: str | Decimal | int | None) -> None:
         self._require_status_open()
-        self.amount = None if amount is None else parse_amount(amount, self.currency)
+        if amount is None and self.lines:
+            raise InvalidValue("amount_required", "a deal with lines is worth what they add up to; "
+                                                  "remove the lines to leave the amount open", "amount")
+        self._price(self.lines, None if amount is None else parse_amount(amount, self.currency))
 
     def set_expected_close_date(self, expected_close_date: date | None) -> None:
         self._require_status_open()
@@ -467,7 +518,7 @@ class Deal:
             if other is not offer and other.status != OfferStatus.SUPERSEDED:
                 other.status = OfferStatus.SUPERSEDED
         offer.status = OfferStatus.ACCEPTED
-        self.amount = offer.net(self.currency)
+        self._price(self.lines, offer.net(self.currency))
         return offer
 
     def weighted_amount(self) -> Decimal | None:

@@ -60,7 +60,9 @@ async def load(session: AsyncSession, deal_id: uuid.UUID, *, sight: Sight | None
         expected_close_date=row.expected_close_date, entered_stage_at=row.entered_stage_at,
         interest_rating=row.interest_rating,
         lines=[domain.DealLine(l.product_id, plain(l.quantity), quantize(l.unit_price, row.currency),
-                               plain(l.discount_percent)) for l in lines],
+                               plain(l.discount_percent),
+                               None if l.agreed_total is None else quantize(l.agreed_total, row.currency))
+               for l in lines],
         offers=[domain.Offer(o.id, domain.OfferSide(o.side), quantize(o.amount, row.currency), plain(o.discount_percent),
                              o.valid_until, o.comment, o.made_at, o.author_id, domain.OfferStatus(o.status))
                 for o in offers],
@@ -86,7 +88,7 @@ def copy_state(row: Deal, model: domain.Deal) -> None:
 async def save_lines(session: AsyncSession, deal_id: uuid.UUID, lines: list[domain.DealLine]) -> None:
     await session.execute(delete(DealLine).where(DealLine.deal_id == deal_id))
     session.add_all(DealLine(deal_id=deal_id, product_id=l.product_id, quantity=l.quantity, unit_price=l.unit_price,
-                             discount_percent=l.discount_percent) for l in lines)
+                             discount_percent=l.discount_percent, agreed_total=l.agreed_total) for l in lines)
 
 
 async def save_offers(session: AsyncSession, deal_id: uuid.UUID, offers: list[domain.Offer]) -> None:

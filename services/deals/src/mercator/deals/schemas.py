@@ -143,7 +143,8 @@ class DealCreate(Input):
     stage: str | None = Field(None, max_length=50, description="defaults to the pipeline's first stage")
     source_id: uuid.UUID | None = Field(None, description="the contact source the client came from")
     marketing_event_id: uuid.UUID | None = Field(None, description="the marketing event the client came from")
-    amount: Exact | None = Field(None, description="expected amount, a decimal string")
+    amount: Exact | None = Field(None, description="expected amount, a decimal string; with lines, the price "
+                                                   "they are re-priced to (without: what the lines add up to)")
     currency: Currency = "RUB"
     expected_close_date: date | None = None
     lines: list[DealLineIn] = Field(default_factory=list, max_length=200)
@@ -222,7 +223,8 @@ class DealLinePublic(BaseModel):
     quantity: Decimal
     unit_price: Decimal
     discount_percent: Decimal
-    total: Decimal
+    total: Decimal = Field(description="the line's part of the deal's amount: its own price, or its share of an "
+                                       "agreed price; the lines add up to the amount")
 
 
 class OfferPublic(BaseModel):

@@ -333,14 +333,15 @@ async def update_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.DealUpd
     fields = data.model_fields_set & set(_DEAL_FIELDS)
     if "title" in fields and not data.title:
         raise BadReference("a deal must have a title", field="title")
-    if "amount" in fields:
-        model.set_amount(data.amount)
-    if "expected_close_date" in fields:
-        model.set_expected_close_date(data.expected_close_date)
     if "lines" in fields:
         await _products(s, data.lines or [])
-        model.set_lines(_domain_lines(data.lines or []))
+        model.set_lines(_domain_lines(data.lines or []), data.amount if "amount" in fields else None)
+    elif "amount" in fields:
+        model.set_amount(data.amount)
+    if fields & {"amount", "lines"}:
         await repository.save_lines(s, row.id, model.lines)
+    if "expected_close_date" in fields:
+        model.set_expected_close_date(data.expected_close_date)
     for f in ("title", "source_id", "marketing_event_id"):
         if f in fields:
             setattr(row, f, getattr(data, f))
@@ -472,10 +473,12 @@ async def accept_offer(uow: UnitOfWork, deal_id: uuid.UUID, offer_id: uuid.UUID,
         raise domain.InvalidValue("before_offer", "an offer is accepted after it is made", "at")
     offer = model.accept_offer(offer_id, today=at.date())
     await repository.save_offers(s, row.id, model.offers)
+    await repository.save_lines(s, row.id, model.lines)
     repository.copy_state(row, model)
     _bump(row)
     uow.emit(ev.OfferAccepted(offer_id=offer.id, deal_id=row.id, company_id=row.company_id, amount=model.amount,
-                              currency=row.currency, at=at), subject=row.id, sequence=row.version, time=at)
+                              currency=row.currency, at=at, lines=_lines_payload(model)),
+             subject=row.id, sequence=row.version, time=at)
     await uow.commit()
     return row
 

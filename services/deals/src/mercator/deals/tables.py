@@ -156,6 +156,8 @@ class DealLine(Base):
     quantity: Mapped[Decimal] = mapped_column(Exact(18, 3))
     unit_price: Mapped[Decimal] = mapped_column(Exact())
     discount_percent: Mapped[Decimal] = mapped_column(Exact(7, 4))
+    # The line's share of an agreed price for the whole deal, when it is not the line's own price.
+    agreed_total: Mapped[Decimal | None] = mapped_column(Exact())
 
 
 class Transition(Base):

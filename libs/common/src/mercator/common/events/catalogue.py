@@ -202,6 +202,8 @@ class DealCard(EventPayload):
 
 
 class DealLinePayload(BaseModel):
+    """`total` is the line's part of the deal's amount: the lines of a deal add up to its amount exactly."""
+
     product_id: uuid.UUID
     quantity: Amount
     unit_price: Amount
@@ -279,12 +281,17 @@ class PriceOffered(EventPayload):
 
 @event("deals", "deal")
 class OfferAccepted(EventPayload):
+    """`amount` becomes the deal's amount, and its lines are re-priced pro rata to add up to it exactly."""
+
     offer_id: uuid.UUID
     deal_id: uuid.UUID
     company_id: uuid.UUID
     amount: Amount
     currency: str
     at: datetime
+    lines: list[DealLinePayload] | None = Field(
+        None, description="the deal's lines re-priced to `amount` (empty: a deal without lines); "
+                          "absent from events written before lines were re-priced")
 
 
 @event("deals", "deal")
