@@ -13,7 +13,7 @@ the service's clock: any writer copies them from the paper, as before.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from mercator.common.auth import Caller
 from mercator.common.http.errors import Forbidden
@@ -43,6 +43,24 @@ def recorded_at(caller: Caller, at: datetime | None, now: datetime, field: str =
     if at > now:
         raise InvalidValue("time_in_future", "this has not happened yet: the time is after now", field)
     return at
+
+
+# A phone whose clock runs a little ahead still logs the call it just made.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+def happened_by_now(at: datetime | None, now: datetime, field: str) -> datetime:
+    """When a logged thing (a call, a letter) happened: `now`, or an earlier time anyone may give. A later time is
+    refused: an entry dated ahead would keep a client card from ever going silent. Within CLOCK_SKEW of now it
+    is placed at now."""
+    if at is None:
+        return now
+    if at.utcoffset() is None:
+        raise InvalidValue("naive_time", "a time must carry its UTC offset (RFC 3339)", field)
+    at = at.astimezone(UTC)
+    if at > now + CLOCK_SKEW:
+        raise InvalidValue("time_in_future", "this has not happened yet: the time is after now", field)
+    return min(at, now)
 
 
 def recorded_on(caller: Caller, day: date | None, today: date, field: str) -> date:
