@@ -7,39 +7,16 @@ the audit entry was lost, and every other sign-in and write through the gateway 
 
 import asyncio
 import uuid
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
-from mercator.common.migrate import upgrade
-from mercator.common.runtime import Runtime
 from mercator.common.testing.api import client
-from mercator.gateway import schemas, service
-from mercator.gateway.app import build_app
-from mercator.gateway.settings import GatewaySettings
 from mercator.gateway.tables import AuditEntry
 
+PASSWORD = "Correct-horse-42"  # the test kit's (conftest.py)
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "gateway" / "migrations"
-PASSWORD = "Correct-horse-42"
 # A hang guard, not a speed limit: the bug made each of these wait 60 s for the pool.
 HANG = 20
-
-
-@pytest.fixture
-async def sqlite_app(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
-    await asyncio.to_thread(upgrade, url, MIGRATIONS)
-    settings = GatewaySettings(database_url=url, relay_enabled=False, consumers_enabled=False,
-                               kafka_bootstrap="127.0.0.1:9", admin_email=None, admin_password=None)
-    runtime = Runtime(settings)
-    app = build_app(settings, runtime)
-    async with runtime.uow() as uow:
-        await service.create_user(uow, schemas.UserCreate(name="Admin", email="admin@example.com",
-                                                          password=PASSWORD, roles=["admin"]))
-    yield app
-    await runtime.engine.dispose()
 
 
 async def audit_rows(app) -> list[AuditEntry]:
@@ -47,8 +24,8 @@ async def audit_rows(app) -> list[AuditEntry]:
         return list((await s.execute(select(AuditEntry).order_by(AuditEntry.at))).scalars())
 
 
-async def test_a_wrong_password_is_refused_at_once_and_audited(sqlite_app):
-    async with client(sqlite_app) as anon:
+async def test_a_wrong_password_is_refused_at_once_and_audited(gateway_app):
+    async with client(gateway_app) as anon:
         wrong = await asyncio.wait_for(anon.post("/api/v1/auth/token", data={
             "username": "admin@example.com", "password": "a typo"}), HANG)
         assert wrong.status_code == 401
@@ -56,12 +33,12 @@ async def test_a_wrong_password_is_refused_at_once_and_audited(sqlite_app):
         right = await asyncio.wait_for(anon.post("/api/v1/auth/token", data={
             "username": "admin@example.com", "password": PASSWORD}), HANG)
         assert right.status_code == 200, right.text
-    assert [(r.path, r.status) for r in await audit_rows(sqlite_app)] == [
+    assert [(r.path, r.status) for r in await audit_rows(gateway_app)] == [
         ("/api/v1/auth/token", 401), ("/api/v1/auth/token", 200)]
 
 
-async def test_a_made_up_refresh_token_and_an_unknown_key_are_refused_at_once_and_audited(sqlite_app):
-    async with client(sqlite_app) as anon:
+async def test_a_made_up_refresh_token_and_an_unknown_key_are_refused_at_once_and_audited(gateway_app):
+    async with client(gateway_app) as anon:
         r = await asyncio.wait_for(anon.post("/api/v1/auth/refresh", json={"refresh_token": "made-up"}), HANG)
         assert r.status_code == 401
         token = (await anon.post("/api/v1/auth/token", data={
@@ -70,5 +47,5 @@ async def test_a_made_up_refresh_token_and_an_unknown_key_are_refused_at_once_an
                                                headers={"Authorization": f"Bearer {token}"}), HANG)
         assert r.status_code == 404
     statuses = [("/api/v1/api-keys" if "api-keys" in r.path else r.path, r.status)
-                for r in await audit_rows(sqlite_app)]
+                for r in await audit_rows(gateway_app)]
     assert statuses == [("/api/v1/auth/refresh", 401), ("/api/v1/auth/token", 200), ("/api/v1/api-keys", 404)]

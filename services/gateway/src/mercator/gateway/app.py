@@ -12,7 +12,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
-from mercator.gateway import auth_api, composition, openapi, proxy, service, web
+from mercator.gateway import auth_api, composition, openapi, proxy, service, throttle, web
 from mercator.gateway.settings import GatewaySettings
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
@@ -38,6 +38,8 @@ def build_app(settings: GatewaySettings | None = None, runtime: Runtime | None =
                                  "service's resources under /api/v1.",
                      export_skip=proxy.forwarded_path)
     app.state.upstreams = proxy.Upstreams(settings, transports)
+    app.state.sign_in_guard = throttle.SignInGuard(settings)
+    service.bound_password_checks(settings.password_checks_at_once)
     app.state.public_openapi = openapi.Cached()
     web.install(app, runtime, settings)
     # Between the gateway and a browser or phone on a real network the board's 5,000 cards (1.1 MB of JSON)

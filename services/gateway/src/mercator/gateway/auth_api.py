@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from mercator.common.context import current_cause
 from mercator.common.http.deps import SessionDep, UowDep
-from mercator.common.http.errors import AppError, Forbidden
+from mercator.common.http.errors import AppError, Forbidden, Unauthorized
 from mercator.common.http.pagination import Page
 from mercator.common.http.versions import etag, expected_version
 from mercator.common.rules import DomainError
@@ -24,6 +24,7 @@ from mercator.gateway import schemas, service
 from mercator.gateway.identity import Principal, Role
 from mercator.gateway.service import authenticate
 from mercator.gateway.tables import ApiKey, Department, User
+from mercator.gateway.throttle import SignInGuard
 
 __all__ = ["AdminDep", "Principal", "PrincipalDep", "authenticate", "router"]
 
@@ -111,17 +112,33 @@ async def sign_in(request: Request, response: Response, uow: UowDep,
                   username: Annotated[str, Form(max_length=320, description="the e-mail")],
                   password: Annotated[str, Form(max_length=1024)],
                   grant_type: Annotated[str | None, Form(pattern="^password$")] = None):
-    """OAuth2 password grant (RFC 6749 §4.3), form-encoded. A wrong e-mail or password is one and the same 401."""
-    return _tokens(request, response, await service.sign_in(uow, request.app.state.runtime.settings,
-                                                            username, password))
+    """OAuth2 password grant (RFC 6749 §4.3), form-encoded. A wrong e-mail or password is one and the same 401.
+    After several failures for one account or from one address, the next tries answer 429 with Retry-After."""
+    guard: SignInGuard = request.app.state.sign_in_guard
+    address = request.client.host if request.client else None
+    await guard.check(address, username)
+    try:
+        tokens = await service.sign_in(uow, request.app.state.runtime.settings, username, password)
+    except Unauthorized:
+        await guard.failed(address, username)
+        raise
+    await guard.succeeded(username)
+    return _tokens(request, response, tokens)
 
 
 @router.post("/auth/refresh", response_model=schemas.TokenResponse, tags=["auth"])
 async def refresh(request: Request, response: Response, body: schemas.RefreshIn, uow: UowDep):
     """A new access token and a new refresh token; the one sent is spent. Sending a spent one again
     revokes every token issued after it: somebody copied it."""
-    return _tokens(request, response, await service.refresh(uow, request.app.state.runtime.settings,
-                                                            body.refresh_token))
+    guard: SignInGuard = request.app.state.sign_in_guard
+    address = request.client.host if request.client else None
+    await guard.check(address)  # made-up tokens are guesses too
+    try:
+        tokens = await service.refresh(uow, request.app.state.runtime.settings, body.refresh_token)
+    except Unauthorized:
+        await guard.failed(address)
+        raise
+    return _tokens(request, response, tokens)
 
 
 @router.post("/auth/logout", status_code=204, tags=["auth"])

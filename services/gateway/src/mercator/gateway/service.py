@@ -54,14 +54,26 @@ def now() -> datetime:
 
 # --- hashing ----------------------------------------------------------------------------------
 
+# Argon2 takes 64 MiB a check: without a bound, six sign-ins at once added ~320 MB to the gateway, and a
+# flood of them could exhaust it. Set from the settings when the app is built.
+_password_checks = asyncio.Semaphore(2)
+
+
+def bound_password_checks(at_once: int) -> None:
+    global _password_checks
+    _password_checks = asyncio.Semaphore(max(1, at_once))
+
+
 async def hash_secret(secret: str) -> str:
     # Off the event loop: one argon2 hash is tens of milliseconds of CPU (argon2-cffi drops the GIL).
-    return await asyncio.to_thread(HASHER.hash, secret)
+    async with _password_checks:
+        return await asyncio.to_thread(HASHER.hash, secret)
 
 
 async def verify_secret(hashed: str, secret: str) -> bool:
     try:
-        return await asyncio.to_thread(HASHER.verify, hashed, secret)
+        async with _password_checks:
+            return await asyncio.to_thread(HASHER.verify, hashed, secret)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -197,10 +209,16 @@ async def sign_in(uow: UnitOfWork, settings: GatewaySettings, email: str, passwo
     except identity.InvalidValue:
         email = ""
     user = await uow.session.scalar(select(User).where(User.email == email)) if email else None
-    if user is None or not user.active:
+    known = (user.id, user.password_hash) if user is not None and user.active else None
+    # The check is tens of milliseconds of CPU: not while holding the database (on SQLite its one connection).
+    await uow.session.rollback()
+    if known is None:
         await verify_secret(_dummy_hash(HASHER), password)  # the same work as a real check
         raise _bad_credentials()
-    if not await verify_secret(user.password_hash, password):
+    if not await verify_secret(known[1], password):
+        raise _bad_credentials()
+    user = await uow.session.get(User, known[0])
+    if user is None or not user.active or user.password_hash != known[1]:  # changed during the check
         raise _bad_credentials()
     if HASHER.check_needs_rehash(user.password_hash):  # the hashing parameters went up since
         user.password_hash = await hash_secret(password)

@@ -27,6 +27,12 @@ class GatewaySettings(ServiceSettings):
 
     cors_origins: list[str] = []
     rate_limit: str = "300/minute"
+    # Failed sign-ins (and refreshes with a token that is not valid) before the next try waits: tiers, so a
+    # patient guesser waits longer and longer (throttle.py).
+    sign_in_failures_per_account: str = "5/15 minutes;20/day"
+    sign_in_failures_per_address: str = "30/15 minutes;200/day"
+    # Password checks at once: each takes argon2's 64 MiB; more than the cores would only queue in threads.
+    password_checks_at_once: int = 2
 
     contacts_url: str = "http://127.0.0.1:8001"
     deals_url: str = "http://127.0.0.1:8002"
