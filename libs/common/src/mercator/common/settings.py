@@ -59,6 +59,10 @@ class ServiceSettings(BaseSettings):
     consumers_enabled: bool = True
     consumer_max_attempts: int = 5
     consumer_retry_base_seconds: float = 0.05
+    # A database that is busy or away for a moment (a lock timeout, a deadlock, a restart, the pool exhausted) is
+    # waited out this long, with backoff up to 5 s between tries, before the message is dead-lettered: a burst of
+    # lock timeouts must not need a person to replay it. Under the poll interval and the liveness limit below.
+    consumer_transient_retry_seconds: float = 60.0
     consumer_batch_size: int = 500
     consumer_fetch_max_wait_ms: int = 100
     # A new member waits about half the session timeout for its partitions (measured on Tansu).

@@ -24,7 +24,8 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from mercator.common.bus import tables
 from mercator.common.bus.kafka import ensure_topics, make_producer
@@ -59,6 +60,26 @@ def batch_handler(fn: Callable[[UnitOfWork, list[Delivery]], Awaitable[None]]) -
 
 class Poison(Exception):
     """A message that can never be handled (not a CloudEvent, payload fails its schema)."""
+
+
+# PostgreSQL's SQLSTATEs of a moment's trouble: serialization failure, deadlock, lock not available, too many
+# connections, shutting down or starting, and the whole class of connection exceptions.
+_TRANSIENT_STATES = ("40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03")
+
+
+def transient(error: BaseException) -> bool:
+    """Whether the database was busy or away for a moment (worth waiting out), not the handler or the data wrong."""
+    if isinstance(error, (SQLAlchemyTimeoutError, ConnectionError, asyncio.TimeoutError)):
+        return True  # the pool was exhausted, the server did not answer
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        state = str(getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None) or "")
+        if state in _TRANSIENT_STATES or state.startswith("08"):
+            return True
+        text = str(error.orig).lower()
+        return isinstance(error, OperationalError) and ("locked" in text or "busy" in text)  # SQLite's
+    return False
 
 
 class Consumer:
@@ -333,8 +354,13 @@ class Consumer:
                     "causation_id": d.envelope.causation_id})
 
     async def _apply_with_retries(self, record: ConsumerRecord, delivery: Delivery) -> None:
+        """A failing handler is tried `consumer_max_attempts` times; a database that is busy or away for a moment
+        is waited out for up to `consumer_transient_retry_seconds` first. Then the message is dead-lettered."""
         attempts = self.settings.consumer_max_attempts
-        for attempt in range(1, attempts + 1):
+        waited_out = time.monotonic() + self.settings.consumer_transient_retry_seconds
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 await self._apply([(record, delivery)])
                 return
@@ -345,9 +371,14 @@ class Consumer:
                 error: Exception = exc
             except Exception as exc:
                 error = exc
-            if attempt < attempts:
-                await asyncio.sleep(self.settings.consumer_retry_base_seconds * 2 ** (attempt - 1))
-        await self._dead_letter(record, error, attempts)
+            pause = min(5.0, self.settings.consumer_retry_base_seconds * 2 ** (attempt - 1))
+            if transient(error) and time.monotonic() + pause < waited_out:
+                log.warning("consumer: the database is busy or away; trying again",
+                            extra={"consumer": self.name, "attempt": attempt, "error": repr(error)[:300]})
+            elif attempt >= attempts:
+                break
+            await asyncio.sleep(pause)
+        await self._dead_letter(record, error, attempt)
 
     async def _dead_letter(self, record: ConsumerRecord, error: Exception, attempts: int) -> None:
         text = "".join(traceback.format_exception_only(type(error), error)).strip()[:4000]
