@@ -726,21 +726,56 @@ def message_sight(caller: Caller, *, write: bool = False):
     return sight(caller, Kind.HISTORY, write=write)
 
 
+@dataclass(frozen=True)
+class NamedRecords:
+    """What a document or a message is about, each record checked."""
+
+    company_id: uuid.UUID | None
+    deal: DealView | None
+    person: PersonView | None
+    invoice: InvoiceView | None
+
+
+async def named_records(session: AsyncSession, caller: Caller, *, company_id: uuid.UUID | None,
+                        deal_id: uuid.UUID | None, person_id: uuid.UUID | None, invoice_id: uuid.UUID | None,
+                        write: bool = False) -> NamedRecords:
+    """Every record a request names, within the caller's sight and all of one client card. Checked one by one, a
+    manager could name another manager's contact person or invoice beside their own card and have its PDF
+    rendered, or mailed to any address. Whatever is not the caller's, or not of that card, is 404, naming it."""
+    seen = sight(caller, Kind.CARD, write=write)
+    deal = await session.get(DealView, deal_id) if deal_id else None
+    if deal_id and (deal is None or not seen.sees(deal.owner_id, deal.department_id)):
+        raise NotFound(f"no deal {deal_id}", field="deal_id")
+    person = await session.get(PersonView, person_id) if person_id else None
+    if person_id and person is None:
+        raise NotFound(f"no contact person {person_id}", field="person_id")
+    invoice = await session.get(InvoiceView, invoice_id) if invoice_id else None
+    if invoice_id and invoice is None:
+        raise NotFound(f"no invoice {invoice_id}", field="invoice_id")
+    claims = [(company_id, "company_id"), (deal.company_id if deal else None, "deal_id"),
+              (person.company_id if person else None, "person_id"),
+              (invoice.company_id if invoice else None, "invoice_id")]
+    claims = [(card, name) for card, name in claims if card is not None]
+    card = claims[0][0] if claims else None
+    for other, name in claims:
+        if other != card:
+            raise NotFound(f"the {name.removesuffix('_id')} named is not of client card {card}", field=name)
+    if invoice is not None and deal is not None and invoice.deal_id not in (None, deal.deal_id):
+        raise NotFound(f"invoice {invoice.number} is not of deal {deal.deal_id}", field="invoice_id")
+    if card is not None:
+        company = await session.get(CompanyView, card)
+        if company is None or not seen.sees(company.owner_id, company.department_id):
+            raise NotFound(f"no client card {card}", field=claims[0][1])
+    return NamedRecords(card, deal, person, invoice)
+
+
 async def send_by_hand(uow: UnitOfWork, data: schemas.MessageCreate, caller: Caller,
                        settings: NotificationsSettings) -> Message:
     """An e-mail or fax to a contact person (or an address typed in), with documents, from a manager."""
     s = uow.session
-    seen = sight(caller, Kind.CARD, write=True)
-    person = await s.get(PersonView, data.person_id) if data.person_id else None
-    if data.person_id and person is None:
-        raise NotFound(f"no contact person {data.person_id}")
-    company_id = person.company_id if person else data.company_id
-    company = await s.get(CompanyView, company_id) if company_id else None
-    if company_id and (company is None or not seen.sees(company.owner_id, company.department_id)):
-        raise NotFound(f"no client card {company_id}")
-    deal = await s.get(DealView, data.deal_id) if data.deal_id else None
-    if data.deal_id and (deal is None or not seen.sees(deal.owner_id, deal.department_id)):
-        raise NotFound(f"no deal {data.deal_id}")
+    about = await named_records(s, caller, company_id=data.company_id, deal_id=data.deal_id,
+                                person_id=data.person_id, invoice_id=data.invoice_id, write=True)
+    person, deal, company_id = about.person, about.deal, about.company_id
     if person is not None and data.to is None:
         try:
             address = domain.address_of(data.channel, person.name, person.emails, person.phones,
@@ -815,14 +850,8 @@ async def attachment(session: AsyncSession, message_id: uuid.UUID, position: int
 
 async def preview_document(session: AsyncSession, data: schemas.DocumentRequest, caller: Caller,
                            settings: NotificationsSettings) -> tuple[str, bytes]:
-    seen = sight(caller, Kind.CARD)
-    deal = await session.get(DealView, data.deal_id) if data.deal_id else None
-    if data.deal_id and (deal is None or not seen.sees(deal.owner_id, deal.department_id)):
-        raise NotFound(f"no deal {data.deal_id}")
-    company_id = data.company_id or (deal.company_id if deal else None)
-    company = await session.get(CompanyView, company_id) if company_id else None
-    if company_id and (company is None or not seen.sees(company.owner_id, company.department_id)):
-        raise NotFound(f"no client card {company_id}")
+    company_id = (await named_records(session, caller, company_id=data.company_id, deal_id=data.deal_id,
+                                      person_id=data.person_id, invoice_id=data.invoice_id)).company_id
     context = await document_context(session, settings, company_id=company_id, deal_id=data.deal_id,
                                      person_id=data.person_id, invoice_id=data.invoice_id,
                                      manager_id=caller.user_id, message=data.message)
