@@ -211,7 +211,9 @@ async def test_status_rule_former_client_never_becomes_prospect(api):
 
 async def test_reassigning_a_card_records_who_owns_it(api, app, settings):
     dept = uuid.uuid4()
-    card = await new_company(api, department_id=str(dept))
+    async with client(app, auth(settings, caller("Анна", department_id=dept))) as anna:
+        card = await new_company(anna)  # filed under Anna's department
+    assert card["department_id"] == str(dept)
     boris = uuid.uuid4()
     # Handing a card to another manager is for the head of its department (a manager gets 403).
     async with client(app, auth(settings, caller("Ольга", roles=("head",), department_id=dept))) as head:

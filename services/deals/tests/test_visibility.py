@@ -18,6 +18,12 @@ NORTH, NORTH_EAST, SOUTH = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()  # north-eas
 
 
 @pytest.fixture
+def manager():
+    """Anna works in the north-east: she files her deals there."""
+    return caller("Анна Петрова", department_id=NORTH_EAST)
+
+
+@pytest.fixture
 async def people(app, settings, api, manager):
     """Clients for: anna (the conftest's manager, in north-east), boris (a manager in the south),
     a head of the north, an executive, marketing and support."""

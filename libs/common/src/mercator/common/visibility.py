@@ -73,3 +73,20 @@ def sight(caller: Caller, kind: Kind, *, write: bool = False) -> Sight:
         return Sight(everything=True, clients_only=True)
     raise NoAccess(f"the roles {sorted(roles) or '(none)'} give no {'write' if write else 'read'} "
                    f"access to {kind.value} records")
+
+
+def may_file_under(caller: Caller, department_id: uuid.UUID | None) -> bool:
+    """Whether the caller may put a record (a card, a deal) under this department: one they work in, or for a head
+    one of the departments they head. Owning a record is not enough: a manager's card tagged with another
+    department would sit in that department's reports and before its head."""
+    if department_id is None or caller.roles & SEE_ALL:
+        return True
+    if "head" in caller.roles and department_id in caller.departments:
+        return True
+    return department_id == caller.department_id
+
+
+def may_act_for(caller: Caller, user_id: uuid.UUID | None) -> bool:
+    """Whether the caller may make someone else the owner of what they schedule or open (a meeting, whose reminders
+    go to its owner): heads, executives and admins may; everyone else only names themselves."""
+    return user_id is None or user_id == caller.user_id or bool(caller.roles & (SEE_ALL | {"head"}))

@@ -21,7 +21,7 @@ from mercator.common.ids import new_id
 from mercator.common.http.errors import AppError, NotFound
 from mercator.common.http.pagination import keyset_page
 from mercator.common.uow import UnitOfWork
-from mercator.common.visibility import Kind, NoAccess, Sight, sight
+from mercator.common.visibility import Kind, NoAccess, Sight, may_act_for, may_file_under, sight
 from mercator.contacts import domain, schemas
 from mercator.contacts.tables import Activity, Company, CompanyContact, DictionaryEntry, Meeting, Person
 
@@ -283,6 +283,8 @@ async def add_companies(uow: UnitOfWork, cards: list[schemas.CompanyCreate], cal
         department_id = data.department_id if "department_id" in data.model_fields_set else caller.department_id
         if not write.sees(owner_id, department_id, data.status.value):
             raise NoAccess("opening a card for another manager is for the head of their department and admins")
+        if not may_file_under(caller, department_id):
+            raise NoAccess("a card can be filed only under your own department or, for a head, the ones you head")
     wanted = [(kind, getattr(d, f"{kind}_id")) for d in cards for kind in ("region", "industry", "source")
               if getattr(d, f"{kind}_id") is not None]
     entries: dict[uuid.UUID, DictionaryEntry] = {}
@@ -371,6 +373,8 @@ async def reassign_company(uow: UnitOfWork, company_id: uuid.UUID, data: schemas
     # within their department subtree.
     if not sight(caller, Kind.CARD, write=True).sees(data.owner_id, department_id, company.status):
         raise NoAccess("handing a card to another manager is for the head of their department and admins")
+    if department_id != company.department_id and not may_file_under(caller, department_id):
+        raise NoAccess("a card can be filed only under your own department or, for a head, the ones you head")
     check_version(company, expected_version, "client card")
     if company.owner_id == data.owner_id and company.department_id == department_id:
         return company
@@ -648,6 +652,8 @@ def _as_domain(meeting: Meeting) -> domain.Meeting:
 async def schedule_meeting(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.MeetingCreate,
                            caller: Caller) -> Meeting:
     company = await get_company(uow.session, company_id, caller, kind=Kind.HISTORY, write=True)
+    if not may_act_for(caller, data.owner_id):
+        raise NoAccess("a meeting is your own; scheduling one for someone else is for heads and admins")
     domain.validate_schedule(data.starts_at, data.duration_minutes, data.reminder_minutes_before)
     for i, person_id in enumerate(data.person_ids):
         await _check_person(uow.session, company.id, person_id, f"person_ids[{i}]")

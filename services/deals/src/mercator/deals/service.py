@@ -19,7 +19,7 @@ from mercator.common.http.pagination import keyset_page
 from mercator.common.money import check_currency, parse_amount, quantize
 from mercator.common.rules import InvalidValue
 from mercator.common.uow import UnitOfWork
-from mercator.common.visibility import Kind, NoAccess, sight
+from mercator.common.visibility import Kind, NoAccess, may_file_under, sight
 from mercator.deals import domain, repository, schemas
 from mercator.deals.clients import ClientCheck
 from mercator.deals.tables import (Client, Deal, LostReason, Offer, Person, Pipeline, Product, ProductGroup,
@@ -38,11 +38,14 @@ def _edit_settings(caller: Caller) -> None:
     sight(caller, Kind.SETTINGS, write=True)  # raises NoAccess (403) for all but heads, executives, admins
 
 
-def _may_hold(caller: Caller, owner_id: uuid.UUID, department_id: uuid.UUID | None) -> None:
+def _may_hold(caller: Caller, owner_id: uuid.UUID, department_id: uuid.UUID | None,
+              filed_under: uuid.UUID | None = None) -> None:
     """A deal is given only to someone the caller sees: a manager opens deals for themselves, a head for
     people of their department subtree, executives and admins for anyone. The caller keeps sight of it."""
     if not sight(caller, Kind.DEAL, write=True).sees(owner_id, department_id):
         raise NoAccess("a deal can be given only to yourself or, for a head, to your departments")
+    if department_id != filed_under and not may_file_under(caller, department_id):
+        raise NoAccess("a deal can be filed only under your own department or, for a head, the ones you head")
 
 
 async def _load(session: AsyncSession, deal_id: uuid.UUID, caller: Caller, *, write: bool = True,
@@ -358,7 +361,7 @@ async def reassign_deal(uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.DealR
     row, model = await _load(uow.session, deal_id, caller)
     check_version(row, expected_version, "deal")
     department_id = data.department_id if "department_id" in data.model_fields_set else row.department_id
-    _may_hold(caller, data.owner_id, department_id)
+    _may_hold(caller, data.owner_id, department_id, row.department_id)
     row.owner_id, row.department_id = data.owner_id, department_id
     _bump(row)
     uow.emit(ev.DealUpdated(**_card(row, model), changed=["owner_id"], lines=_lines_payload(model)),
