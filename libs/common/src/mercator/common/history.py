@@ -80,3 +80,10 @@ def moment_of(day: date, now: datetime) -> datetime:
     if day >= now.date():
         return now
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def fact_time(caller: Caller, day: date, now: datetime) -> datetime:
+    """The time a document's fact moves things by (a deal's stage, the client's history, the month it counts in):
+    its day (`moment_of`) when the one keying it in records history, otherwise now. A contract dated last quarter
+    keeps its date on paper, but a manager cannot back-date a deal's move through it any more than by hand."""
+    return moment_of(day, now) if may_record_history(caller) else now

@@ -19,7 +19,7 @@ from mercator.billing.tables import (Allocation, ClientReplica, Contract, Credit
 from mercator.common.auth import Caller
 from mercator.common.db import insert_if_absent
 from mercator.common.events import catalogue as ev
-from mercator.common.history import moment_of, recorded_on
+from mercator.common.history import fact_time, recorded_on
 from mercator.common.http.errors import AppError, NotFound, RuleBroken
 from mercator.common.http.pagination import keyset_page
 from mercator.common.http.versions import check_version
@@ -145,7 +145,7 @@ async def sign_contract(uow: UnitOfWork, data: schemas.ContractCreate, caller: C
                                due_in_days=row.due_in_days,
                                instalments=[ev.Instalment(due_date=i.due_date, amount=i.amount)
                                             for i in model.instalments]), subject=row.id, sequence=1,
-             time=moment_of(row.signed_on, now()))
+             time=fact_time(caller, row.signed_on, now()))
     await uow.commit()
     return row
 
@@ -277,7 +277,7 @@ async def issue_invoice(uow: UnitOfWork, invoice_id: uuid.UUID, time_zone: str, 
         lines=[ev.InvoiceLinePayload(product_id=l.product_id, description=l.description or "", quantity=l.quantity,
                                      unit_price=l.unit_price, vat_rate=l.vat_rate, net=l.net(row.currency),
                                      vat=l.vat(row.currency), gross=l.gross(row.currency)) for l in model.lines]),
-        subject=row.id, sequence=row.version, time=moment_of(row.issue_date, now()))
+        subject=row.id, sequence=row.version, time=fact_time(caller, row.issue_date, now()))
     await uow.commit()
     return row
 
@@ -364,12 +364,12 @@ async def add_payment(uow: UnitOfWork, data: schemas.PaymentCreate, time_zone: s
         paid_on=row.received_on, bank_reference=row.bank_reference or "", method=row.method,
         allocations=[ev.AllocationPayload(invoice_id=p.invoice_id, deal_id=loaded[p.invoice_id][0].deal_id,
                                           amount=p.amount) for p in plan.parts],
-        credit=plan.credit), subject=row.company_id, sequence=1, time=moment_of(row.received_on, now()))
+        credit=plan.credit), subject=row.company_id, sequence=1, time=fact_time(caller, row.received_on, now()))
     for invoice_row in settled:
         uow.emit(ev.InvoicePaid(invoice_id=invoice_row.id, number=invoice_row.number, deal_id=invoice_row.deal_id,
                                 company_id=invoice_row.company_id, total=invoice_row.total,
                                 currency=invoice_row.currency, paid_on=row.received_on),
-                 subject=invoice_row.id, sequence=invoice_row.version, time=moment_of(row.received_on, now()))
+                 subject=invoice_row.id, sequence=invoice_row.version, time=fact_time(caller, row.received_on, now()))
     return row
 
 
@@ -426,7 +426,7 @@ async def ship(uow: UnitOfWork, data: schemas.DeliveryCreate, caller: Caller, de
                                 waybill=row.waybill_number, shipped_on=row.shipped_on, carrier=row.carrier,
                                 items=[ev.DeliveryItemPayload(product_id=i.product_id, quantity=i.quantity)
                                        for i in model.items]), subject=row.id, sequence=1,
-             time=moment_of(row.shipped_on, now()))
+             time=fact_time(caller, row.shipped_on, now()))
     await uow.commit()
     return row
 
@@ -442,7 +442,7 @@ async def mark_delivered(uow: UnitOfWork, delivery_id: uuid.UUID, delivered_on: 
     row.status, row.delivered_on = model.status.value, model.delivered_on
     uow.emit(ev.DeliveryDelivered(delivery_id=row.id, deal_id=row.deal_id, company_id=row.company_id,
                                   waybill=row.waybill_number, delivered_on=row.delivered_on), subject=row.id, sequence=2,
-             time=moment_of(row.delivered_on, now()))
+             time=fact_time(caller, row.delivered_on, now()))
     await uow.commit()
     return row
 
