@@ -27,7 +27,7 @@ ADMIN, PASSWORD = "admin@demo.example", "a long demo passphrase"
 # busy 2-core machine, more than the suite's default limit.
 @pytest.mark.timeout(1200)
 async def test_an_empty_install_is_filled_with_the_demo_company(tmp_path):
-    ports = {k: free_port() for k in ("broker", "gateway", "contacts", "deals", "billing", "notifications",
+    ports = {k: free_port() for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing", "notifications",
                                       "analytics")}
     env = {**os.environ, "MERCATOR_RUN_DATA_DIR": str(tmp_path / "var"), "MERCATOR_RUN_DEMO_SCALE": SCALE,
            "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN, "MERCATOR_GATEWAY_ADMIN_PASSWORD": PASSWORD,

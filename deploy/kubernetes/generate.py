@@ -26,6 +26,9 @@ SERVICES: dict[str, tuple[int, tuple[str, ...]]] = {
     "analytics": (8005, ()),
 }
 PORTS = {name: port for name, (port, _) in SERVICES.items()}
+# The gateway's port is the public one: its probes, /metrics and /ops listen on another, which the Ingress
+# does not route to. The other services answer them on their own (cluster-internal) port.
+OPS_PORTS = {"gateway": 9000}
 LABELS = {"app.kubernetes.io/part-of": "mercator"}
 
 
@@ -53,6 +56,8 @@ def environment(service: str) -> list[dict]:
         secret(p + "TOKEN_SECRET", "token-secret"),
     ]
     env += [{"name": f"{p}{peer.upper()}_URL", "value": f"http://{peer}:{PORTS[peer]}"} for peer in peers]
+    if service in OPS_PORTS:
+        env += [{"name": p + "OPS_HOST", "value": "0.0.0.0"}, {"name": p + "OPS_PORT", "value": str(OPS_PORTS[service])}]
     if service == "gateway":
         env += [secret(p + "PUBLIC_TOKEN_SECRET", "public-token-secret"),
                 secret(p + "ADMIN_EMAIL", "admin-email", optional=True),
@@ -70,9 +75,14 @@ def manifests(service: str) -> list[dict]:
     labels = {"app.kubernetes.io/name": service, **LABELS}
     selector = {"app.kubernetes.io/name": service}
 
+    ops_port = OPS_PORTS.get(service, port)
+    ports = [{"name": "http", "containerPort": port}]
+    if service in OPS_PORTS:
+        ports.append({"name": "ops", "containerPort": ops_port})
+
     def probe(path: str, period: int, failures: int) -> dict:
-        return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": period, "timeoutSeconds": 3,
-                "failureThreshold": failures}
+        return {"httpGet": {"path": path, "port": "ops" if service in OPS_PORTS else "http"},
+                "periodSeconds": period, "timeoutSeconds": 3, "failureThreshold": failures}
 
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -86,7 +96,7 @@ def manifests(service: str) -> list[dict]:
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
                 "metadata": {"labels": labels, "annotations": {
-                    "prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": "/metrics"}},
+                    "prometheus.io/scrape": "true", "prometheus.io/port": str(ops_port), "prometheus.io/path": "/metrics"}},
                 "spec": {
                     # Uvicorn's graceful shutdown (15 s) plus the outbox drain must fit in.
                     "terminationGracePeriodSeconds": 30,
@@ -98,7 +108,7 @@ def manifests(service: str) -> list[dict]:
                     "containers": [{
                         "name": service,
                         "image": IMAGE.format(service=service),
-                        "ports": [{"name": "http", "containerPort": port}],
+                        "ports": ports,
                         "env": environment(service),
                         # Migrations run at start: the startup probe gives them time before liveness counts.
                         "startupProbe": probe("/healthz", 5, 36),

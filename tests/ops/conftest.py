@@ -28,10 +28,16 @@ class Replica:
     env: dict[str, str]
     log: Path
     proc: subprocess.Popen | None = None
+    ops_port: int | None = None  # the gateway's internal listener
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ops_url(self) -> str:
+        """Where its probes, /metrics and /ops answer."""
+        return f"http://127.0.0.1:{self.ops_port}" if self.ops_port else self.url
 
     @property
     def name(self) -> str:
@@ -74,8 +80,11 @@ class Stack:
                        p + "ADMIN_EMAIL": ADMIN_EMAIL, p + "ADMIN_PASSWORD": ADMIN_PASSWORD,
                        **{f"{p}{o.upper()}_URL": u for o, u in first.items() if o != name},
                        **{k.replace("{P}", p): v for k, v in self.extra_env.items()}}
+                ops_port = free_port() if name == "gateway" else None
+                if ops_port:
+                    env[p + "OPS_PORT"] = str(ops_port)
                 self.members.setdefault(name, []).append(
-                    Replica(name, i, ports[(name, i)], env, self.logs / f"{name}-{i}.log"))
+                    Replica(name, i, ports[(name, i)], env, self.logs / f"{name}-{i}.log", ops_port=ops_port))
         # The first replica of each service migrates its database; the others start after it.
         for wave in range(self.replicas):
             for rs in self.members.values():

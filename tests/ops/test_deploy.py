@@ -24,6 +24,8 @@ COMPOSE_SECRETS = {"POSTGRES_PASSWORD": "pg", "MERCATOR_TOKEN_SECRET": "t" * 64,
                    "MERCATOR_PUBLIC_TOKEN_SECRET": "p" * 64, "GRAFANA_ADMIN_PASSWORD": "g"}
 K8S = ROOT / "deploy/kubernetes"
 PORTS = {"gateway": 8000, "contacts": 8001, "deals": 8002, "billing": 8003, "notifications": 8004, "analytics": 8005}
+# Where each answers its probes and /metrics: the gateway, whose port is public, on an internal listener.
+OPS_PORTS = {**PORTS, "gateway": 9000}
 
 
 # --- docker-compose -------------------------------------------------------------------------
@@ -58,7 +60,7 @@ def test_compose_runs_kafka_in_kraft_mode_a_database_per_service_and_every_servi
         urls[name] = env[p + "DATABASE_URL"]
         assert urls[name].rsplit("/", 1)[1] == name and name in created, f"{name} has no database of its own"
         assert s["user"] == "10001:10001" and s["read_only"] is True
-        assert f"127.0.0.1:{PORTS[name]}/livez" in " ".join(s["healthcheck"]["test"])
+        assert f"127.0.0.1:{OPS_PORTS[name]}/livez" in " ".join(s["healthcheck"]["test"])
         assert s["depends_on"]["topics"]["condition"] == "service_completed_successfully"
     assert len(set(urls.values())) == len(SERVICES)
     assert services["notifications"]["environment"]["MERCATOR_NOTIFICATIONS_SMTP_HOST"] == "mailpit"
@@ -103,7 +105,7 @@ def test_prometheus_in_compose_loads_the_alert_rules(compose):
     assert config["rule_files"] == ["alerts.yml"]
     targets = {t for job in config["scrape_configs"] if job["job_name"] == "mercator"
                for g in job["static_configs"] for t in g["targets"]}
-    assert targets == {f"{name}:{port}" for name, port in PORTS.items()}
+    assert targets == {f"{name}:{port}" for name, port in OPS_PORTS.items()}
 
 
 # --- Kubernetes -----------------------------------------------------------------------------
@@ -156,9 +158,9 @@ def test_every_service_runs_replicated_with_probes_requests_and_a_disruption_bud
 
 
 def test_a_kubernetes_probe_path_answers_on_a_running_service():
-    """/livez, /readyz and /healthz exist on the shared app (what the probes call)."""
-    from mercator.common.http.app import ops
-    paths = {r.path for r in ops.routes}
+    """/livez, /readyz, /healthz and /metrics exist on the shared app (what the probes call)."""
+    from mercator.common.http.app import health, ops
+    paths = {r.path for r in ops.routes + health.routes}
     assert {"/livez", "/readyz", "/healthz", "/metrics"} <= paths
 
 

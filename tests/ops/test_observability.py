@@ -41,7 +41,7 @@ def prometheus_config(stack, own_port: int) -> dict:
             if job["job_name"] == "prometheus":
                 group["targets"] = [f"127.0.0.1:{own_port}"]
             elif service in stack.members:
-                group["targets"] = [r.url.removeprefix("http://") for r in stack.members[service]]
+                group["targets"] = [r.ops_url.removeprefix("http://") for r in stack.members[service]]
             else:
                 continue  # a service not installed in this checkout
             kept.append(group)

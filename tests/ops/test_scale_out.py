@@ -90,7 +90,7 @@ class Writer:
 
 async def assigned(replica, ops_token: str) -> dict[str, bool]:
     try:
-        async with httpx.AsyncClient(base_url=replica.url, timeout=5) as api:
+        async with httpx.AsyncClient(base_url=replica.ops_url, timeout=5) as api:
             body = (await api.get("/ops/status", headers={"Authorization": f"Bearer {ops_token}"})).json()
         return {name: c["assigned"] for name, c in body["consumers"].items()}
     except httpx.HTTPError:
@@ -176,7 +176,7 @@ async def test_two_replicas_per_service_share_partitions_and_a_killed_one_loses_
     # The restarted replicas took their share again (their counters start from the restart).
     applied_after_restart = 0.0
     for v in victims:
-        async with httpx.AsyncClient(base_url=v.url, timeout=5) as api:
+        async with httpx.AsyncClient(base_url=v.ops_url, timeout=5) as api:
             for line in (await api.get("/metrics")).text.splitlines():
                 if line.startswith("events_consumed_total{") and 'outcome="applied"' in line:
                     applied_after_restart += float(line.rsplit(" ", 1)[1])

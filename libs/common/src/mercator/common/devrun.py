@@ -46,6 +46,7 @@ class RunSettings(BaseSettings):
     host: str = "127.0.0.1"
     broker_port: int = 9092
     gateway_port: int = 8000
+    gateway_ops_port: int = 9000  # the gateway's probes, metrics and /ops, apart from its public port
     contacts_port: int = 8001
     deals_port: int = 8002
     billing_port: int = 8003
@@ -118,6 +119,10 @@ class Launcher:
     def url(self, name: str) -> str:
         return f"http://{self.s.host}:{getattr(self.s, f'{name}_port')}"
 
+    def ops_url(self, name: str) -> str:
+        """Where a service answers /ops and /metrics: its own port, or the gateway's internal listener."""
+        return f"http://{self.s.host}:{self.s.gateway_ops_port}" if name == "gateway" else self.url(name)
+
     def port_open(self, port: int) -> bool:
         try:
             socket.create_connection((self.s.host, port), timeout=0.5).close()
@@ -157,7 +162,8 @@ class Launcher:
     def start(self, names: list[str]) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         # Something already on a port would answer our readiness checks and fool us.
-        for port in [self.s.broker_port] + [getattr(self.s, f"{n}_port") for n in names]:
+        ops_ports = [self.s.gateway_ops_port] if "gateway" in names else []
+        for port in [self.s.broker_port] + [getattr(self.s, f"{n}_port") for n in names] + ops_ports:
             if self.port_open(port):
                 raise Abort(f"{self.s.host}:{port} is already in use (another `make run`?)")
         try:
@@ -179,7 +185,9 @@ class Launcher:
                 p + "HTTP_PORT": str(getattr(self.s, f"{name}_port")),
                 p + "KAFKA_BOOTSTRAP": f"{self.s.host}:{self.s.broker_port}",
                 p + "TOKEN_SECRET": self.secrets["token_secret"],
-                **({p + "PUBLIC_TOKEN_SECRET": self.secrets["public_token_secret"]} if name == "gateway" else {}),
+                **({p + "PUBLIC_TOKEN_SECRET": self.secrets["public_token_secret"],
+                    p + "OPS_HOST": self.s.host, p + "OPS_PORT": str(self.s.gateway_ops_port)}
+                   if name == "gateway" else {}),
                 p + "JSON_LOGS": "true",  # the console filter below reads the level from JSON
                 # Where the others are (e.g. MERCATOR_DEALS_CONTACTS_URL); a service reads the ones it needs.
                 **{f"{p}{other.upper()}_URL": self.url(other) for other in SERVICES if other != name},
@@ -221,6 +229,8 @@ class Launcher:
         lines = [f"Mercator is running. Data: {self.data}   Logs: {self.logs}",
                  f"  broker       {self.s.host}:{self.s.broker_port}  (Tansu, in memory: forgets all when stopped)"]
         lines += [f"  {n:<12} {self.url(n)}   API docs: {self.url(n)}/docs" for n in self.services]
+        if "gateway" in self.services:
+            lines.append(f"  {'':<12} operations (probes, /metrics, /ops) on {self.ops_url('gateway')}, not public")
         if not first:
             lines.append("  no service is installed yet; only the broker runs")
         lines += ['Dev token for the services\' APIs behind the gateway (user "Demo Manager", role manager, valid 1 h):',
@@ -268,7 +278,7 @@ class Launcher:
             # (a) Stop intake everywhere first, so nothing new is written while we drain.
             for name in running:
                 try:
-                    http.post(f"{self.url(name)}/ops/quiesce").raise_for_status()
+                    http.post(f"{self.ops_url(name)}/ops/quiesce").raise_for_status()
                 except httpx.HTTPError as exc:
                     self.say(f"could not quiesce {name}: {exc}")
             # (b) Events still in an outbox or unconsumed would be lost with the in-memory broker.
@@ -298,7 +308,7 @@ class Launcher:
                 if proc.poll() is not None:
                     continue
                 try:
-                    status = http.get(f"{self.url(name)}/ops/status").raise_for_status().json()
+                    status = http.get(f"{self.ops_url(name)}/ops/status").raise_for_status().json()
                 except (httpx.HTTPError, ValueError) as exc:
                     pending.append(f"{name}: no status ({exc})")
                     continue

@@ -29,6 +29,11 @@ class ServiceSettings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///var/service.db"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # An internal listener for /livez, /readyz, /metrics and /ops: set on a service whose port is public (the
+    # gateway), so those are not. Unset, they are served on http_port beside the API (a port only the cluster
+    # reaches).
+    ops_host: str = "127.0.0.1"
+    ops_port: int | None = None
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = ""
     topic_partitions: int = 3

@@ -11,6 +11,7 @@ class GatewaySettings(ServiceSettings):
     service_name: str = "gateway"
     database_url: str = "sqlite+aiosqlite:///var/gateway.db"
     http_port: int = 8000
+    ops_port: int | None = 9000  # the gateway's port is the public one: operations listen apart
 
     # Tokens the front ends hold: signed with a key of their own and another audience than the
     # short-lived tokens the gateway forwards to services, so a public token opens no service directly.

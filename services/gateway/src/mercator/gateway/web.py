@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 # --- the built app ---------------------------------------------------------------------------------
 
 static_router = APIRouter()
+# Served on the operations listener (ops_port), never as the web app's page on the public port.
+_OPERATIONS = {"metrics", "livez", "readyz", "ops"}
 
 
 def dist_dir(settings: GatewaySettings) -> Path:
@@ -37,8 +39,8 @@ def dist_dir(settings: GatewaySettings) -> Path:
 
 @static_router.get("/{path:path}", include_in_schema=False)
 async def web_app(path: str, request: Request):
-    if path == "api" or path.startswith("api/"):
-        raise NotFound(f"no resource /{path}")
+    if path == "api" or path.startswith("api/") or path.split("/", 1)[0] in _OPERATIONS:
+        raise NotFound(f"no resource /{path}")  # not the app's page: a probe or a scraper must see it is not here
     dist = dist_dir(request.app.state.runtime.settings)
     index = dist / "index.html"
     if not index.is_file():

@@ -20,10 +20,11 @@ from mercator.common.runtime import Runtime
 from mercator.common.settings import refuse_weak_secrets
 
 OpsCaller = Annotated[Caller, Depends(ops_caller)]
+health = APIRouter(tags=["ops"])
 ops = APIRouter(tags=["ops"])
 
 
-@ops.get("/healthz")
+@health.get("/healthz")
 async def healthz() -> dict:
     """The process is alive."""
     return {"status": "ok"}
@@ -88,7 +89,11 @@ def create_app(runtime: Runtime, *, title: str, routers: list[APIRouter], versio
     app.state.runtime = runtime
     app.state.closing = []
     install_error_handlers(app)
-    app.include_router(ops)
+    app.include_router(health)
+    if runtime.settings.ops_port is None:
+        app.include_router(ops)
+    else:
+        app.state.operations = operations_app(runtime, title)
     for router in routers:
         app.include_router(router)
     app.add_middleware(ExportMiddleware, skip=export_skip)  # innermost: it pages through the routes as JSON
@@ -96,3 +101,15 @@ def create_app(runtime: Runtime, *, title: str, routers: list[APIRouter], versio
     app.add_middleware(IdempotencyMiddleware, settings=runtime.settings, sessionmaker=lambda: runtime.sessionmaker)
     app.add_middleware(EdgeMiddleware, metrics=runtime.metrics, max_body_bytes=runtime.settings.max_body_bytes)
     return app
+
+
+def operations_app(runtime: Runtime, title: str) -> FastAPI:
+    """The internal listener (`ops_port`): probes, metrics and the ops calls, away from a public port. On the
+    gateway's public port a token with the ops role could stop every write (POST /ops/quiesce), and anyone
+    read the metrics. Served beside the app by the command line; its lifespan is the app's."""
+    internal = FastAPI(title=f"{title}: operations", openapi_url=None, docs_url=None, redoc_url=None)
+    internal.state.runtime = runtime
+    install_error_handlers(internal)
+    internal.include_router(health)
+    internal.include_router(ops)
+    return internal
