@@ -91,7 +91,7 @@ async def test_one_document_for_the_whole_public_api(anon, service_apps):
     assert len(ids) == len(set(ids))
     # What the gateway adds to every proxied call: its sign-in, and problem+json errors.
     companies = paths["/api/v1/companies"]["post"]
-    assert {"OAuth2PasswordBearer": []} in companies["security"] and {"APIKeyHeader": []} in companies["security"]
+    assert companies["security"] == [{"OAuth2PasswordBearer": []}, {"APIKeyHeader": ["write:companies"]}]
     assert set(doc["components"]["securitySchemes"]) == {"OAuth2PasswordBearer", "APIKeyHeader"}
     problem = {"$ref": "#/components/schemas/Problem"}
     assert companies["responses"]["422"]["content"] == {"application/problem+json": {"schema": problem}}

@@ -123,7 +123,7 @@ async def test_a_path_cannot_climb_out_of_its_resource(admin_api, anon, upstream
     for path in ("/api/v1/companies/%2E%2E/meetings", "/api/v1/companies/%2e%2e%2Fmeetings",
                  "/api/v1/companies/%2E%2E/%2E%2E/%2E%2E/ops/status", "/api/v1/companies/%2E/x"):
         r = await anon.get(path, headers=partner)
-        assert r.status_code == 404, (path, r.status_code, r.text)
+        assert r.status_code in (403, 404), (path, r.status_code, r.text)  # the key's scope, or the path itself
     assert contacts.calls == before
     # What is encoded stays encoded on the way to the service: a bad id is the service's 422, not a 500.
     for path in ("/api/v1/companies/%7F", "/api/v1/companies/a%2Fb", "/api/v1/companies/%C3%A9t%C3%A9"):

@@ -20,7 +20,7 @@ from mercator.common.http.pagination import Page
 from mercator.common.http.versions import etag, expected_version
 from mercator.common.rules import DomainError
 from mercator.common.auth import Caller
-from mercator.gateway import schemas, service
+from mercator.gateway import schemas, scopes, service
 from mercator.gateway.identity import Principal, Role
 from mercator.gateway.service import authenticate
 from mercator.gateway.tables import ApiKey, Department, User
@@ -82,6 +82,7 @@ async def current_principal(request: Request, _t: Annotated[str | None, Depends(
     runtime = request.app.state.runtime
     principal = await authenticate(request, runtime.sessionmaker, runtime.settings)
     request.state.principal = principal  # for the audit row
+    scopes.check(request, principal)  # a key opens only what its scopes name; deny by default
     return principal
 
 

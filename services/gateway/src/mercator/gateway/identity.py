@@ -131,13 +131,22 @@ def parse_api_key(value: str) -> ApiKey:
 
 
 # What a partner key may do: read or write one kind of resource, named as in the public paths
-# (`/api/v1/<resource>/...`; a company's persons are under `companies`).
-READ_SCOPES = ("companies", "regions", "industries", "contact-sources", "history", "meetings", "deals", "pipelines",
-               "lost-reasons", "products", "product-groups", "board", "contracts", "invoices", "payments",
-               "deliveries", "receivables", "clients", "reports")
+# (`/api/v1/<resource>/...`). A card's contact persons, history and meetings are resources of their own
+# (`/companies/{id}/persons` needs `read:persons`: their e-mails and phones are not the card's), and merging
+# or reassigning a card or a deal is an action of its own: `write:companies` does neither.
+READ_SCOPES = ("companies", "persons", "regions", "industries", "contact-sources", "history", "meetings", "deals",
+               "pipelines", "lost-reasons", "products", "product-groups", "board", "contracts", "invoices",
+               "payments", "deliveries", "receivables", "clients", "reports", "people")
 # An ERP or telephony system writes client cards, history, deals, payments and waybills; never reference data.
-WRITE_SCOPES = ("companies", "history", "meetings", "deals", "payments", "deliveries")
-SCOPES = frozenset([f"read:{r}" for r in READ_SCOPES] + [f"write:{r}" for r in WRITE_SCOPES])
+WRITE_SCOPES = ("companies", "persons", "history", "meetings", "deals", "payments", "deliveries")
+ACTION_SCOPES = ("merge:companies", "reassign:companies", "reassign:deals")
+SCOPES = frozenset([f"read:{r}" for r in READ_SCOPES] + [f"write:{r}" for r in WRITE_SCOPES] + list(ACTION_SCOPES))
+# Paths below a card that are resources of their own, and actions that are scopes of their own.
+_SUB_RESOURCES = {("companies", "persons"): "persons", ("companies", "history"): "history",
+                  ("companies", "meetings"): "meetings"}
+_ACTIONS = {("companies", "merge"): "merge:companies", ("companies", "reassign"): "reassign:companies",
+            ("deals", "reassign"): "reassign:deals"}
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def check_scopes(scopes: Iterable[str]) -> list[str]:
@@ -151,8 +160,21 @@ def check_scopes(scopes: Iterable[str]) -> list[str]:
 
 
 def needed_scope(method: str, resource: str) -> str:
-    """The scope a request needs: reading takes `read:<resource>`, anything else `write:<resource>`."""
-    return f"{'read' if method.upper() in ('GET', 'HEAD', 'OPTIONS') else 'write'}:{resource}"
+    """The scope a request on a resource needs: reading takes `read:<resource>`, anything else `write:<resource>`."""
+    return f"{'read' if method.upper() in SAFE_METHODS else 'write'}:{resource}"
+
+
+def scope_of_path(method: str, path: str) -> str | None:
+    """The scope a key needs for a public path (`/api/v1/companies/{id}/history`, a template or a real one), or None
+    when no scope opens it (reference data to write, templates, imports...): then keys are refused."""
+    parts = path.strip("/").split("/")
+    if parts[:2] != ["api", "v1"] or len(parts) < 3:
+        return None
+    resource, below = parts[2], parts[4] if len(parts) > 4 else None
+    if below is not None and method.upper() not in SAFE_METHODS and (resource, below) in _ACTIONS:
+        return _ACTIONS[(resource, below)]
+    scope = needed_scope(method, _SUB_RESOURCES.get((resource, below), resource))
+    return scope if scope in SCOPES else None
 
 
 # --- the department tree ----------------------------------------------------------------------

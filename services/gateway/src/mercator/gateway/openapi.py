@@ -32,6 +32,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from mercator.common.http.errors import PROBLEM, AppError
+from mercator.gateway import scopes
 from mercator.gateway.proxy import ROUTES, Upstreams
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 GATEWAY = "gateway"
 CACHE_SECONDS = 60.0
 PARTIAL_CACHE_SECONDS = 5.0
-SECURITY = [{"OAuth2PasswordBearer": []}, {"APIKeyHeader": []}]
+BEARER, API_KEY = "OAuth2PasswordBearer", "APIKeyHeader"  # the gateway's security schemes
+SECURITY = [{BEARER: []}, {API_KEY: []}]
 
 # RFC 9457 problem details, as mercator.common.http.errors writes them.
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -280,6 +282,7 @@ def merge(gateway: dict, services: dict[str, dict], missing: list[str]) -> dict:
                 if name != GATEWAY:
                     op["security"] = copy.deepcopy(SECURITY)
                     op.setdefault("tags", [name])
+                scopes.declare(op, method, path, own=name == GATEWAY, bearer=BEARER, key=API_KEY)
                 _secure(op)
                 if "operationId" in op:
                     if op["operationId"] in operation_ids:
