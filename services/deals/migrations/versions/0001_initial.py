@@ -23,7 +23,7 @@ depends_on = "bus_0001"  # the bus tables: mercator.common.bus.migrations
 
 SEED = uuid.UUID("0b6a8f7e-52a1-4c7e-9d0e-6f2f1c3a9d21")
 DEFAULT_PIPELINE_ID = uuid.uuid5(SEED, "pipeline:sales-expert")
-# Sales Expert's pipeline (DESIGN.md §2), as rows: companies edit it or add their own.
+# Sales Expert's pipeline, as rows: companies edit it or add their own.
 STAGES = [  # code, name, position, probability, stalled after days, kind, required to enter, to leave
     ("interest", "Interest", 1, "0.10", 14, "open", [], []),
     ("needs", "Needs identified", 2, "0.20", 14, "open", [], []),

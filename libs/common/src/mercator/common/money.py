@@ -1,6 +1,6 @@
 """Money rules shared by every service: ISO 4217 codes, minor units, exact decimals.
 
-Pure Python. Money is Decimal end to end (DESIGN.md §7): a float has already lost
+Pure Python. Money is Decimal end to end: a float has already lost
 its cents before it gets here, so it is refused, never converted.
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
-# One consumer group per publishing service: analytics follows every business event (DESIGN §3).
+# One consumer group per publishing service: analytics follows every business event.
 CONSUMERS = {"contacts": {**consumers.CONTACTS, **projections.MARKETING}, "deals": projections.DEALS,
              "billing": projections.BILLING, "gateway": projections.GATEWAY}
 

@@ -244,7 +244,7 @@ async def meeting_cancelled(uow: UnitOfWork, delivery: Delivery) -> None:
 
 
 async def not_projected(uow: UnitOfWork, delivery: Delivery) -> None:
-    """Contact persons are in no report yet; analytics still follows every contacts event (DESIGN §3)."""
+    """Contact persons are in no report yet; analytics still follows every contacts event."""
 
 
 CONTACTS: dict[str, Handler] = {

@@ -140,7 +140,7 @@ def status_after(kind: str) -> DealStatus:
     return {"won": DealStatus.WON, "lost": DealStatus.LOST}.get(kind, DealStatus.OPEN)
 
 
-# The default pipeline's order and probabilities (deals' Sales Expert pipeline, DESIGN §2): the stage
+# The default pipeline's order and probabilities (deals' Sales Expert pipeline): the stage
 # order of the funnel and the weights of the forecast. Stages of other pipelines follow, unweighted.
 DEFAULT_STAGES: tuple[tuple[str, Decimal], ...] = (
     ("interest", Decimal("0.10")), ("needs", Decimal("0.20")), ("demo", Decimal("0.30")),

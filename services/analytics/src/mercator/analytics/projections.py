@@ -334,7 +334,7 @@ async def participant_status_changed(uow: UnitOfWork, delivery: Delivery) -> Non
 
 
 async def not_projected(uow: UnitOfWork, delivery: Delivery) -> None:
-    """In no report yet; analytics still follows the event (DESIGN §3), so a later report can be rebuilt."""
+    """In no report yet; analytics still follows the event, so a later report can be rebuilt."""
 
 
 DEALS: dict[str, Handler] = {

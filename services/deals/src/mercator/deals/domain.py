@@ -164,7 +164,7 @@ def _stage(code, name, position, probability, stalled, kind=StageKind.OPEN, ente
                  frozenset(enter), frozenset(leave))
 
 
-# Sales Expert's pipeline (DESIGN.md §2); companies copy and edit it as rows.
+# Sales Expert's pipeline, from interest to delivery; companies copy and edit it as rows.
 DEFAULT_PIPELINE_STAGES: tuple[Stage, ...] = (
     _stage("interest", "Interest", 1, "0.10", 14),
     _stage("needs", "Needs identified", 2, "0.20", 14),
