@@ -81,3 +81,25 @@ clean:
 .PHONY: k8s
 k8s: venv
 	$(PY) deploy/kubernetes/generate.py
+
+# deploy/requirements.lock: every third-party package the images install, at exact versions with their
+# hashes, compiled from deploy/requirements.in (libs/common's and each service's pyproject.toml) for the
+# images' Python. Run after changing a dependency; tests/security fails while the lock does not satisfy one.
+UV_VERSION := uv>=0.5,<1
+.PHONY: lock
+lock: venv
+	$(PY) -m pip install --quiet '$(UV_VERSION)'
+	$(VENV)/bin/uv pip compile deploy/requirements.in --generate-hashes --python-version 3.11 \
+	  --python-platform linux --custom-compile-command 'make lock' \
+	  $(addprefix --no-emit-package mercator-,common $(notdir $(SERVICE_DIRS))) -o deploy/requirements.lock
+
+# One image per service, tagged as deploy/kubernetes and docker-compose.yml name it (tests/security checks
+# `make -n images` against both). IMAGE_TAG=... builds another tag; push with your registry's prefix.
+IMAGE_TAG ?= 0.1.0
+DOCKER ?= docker
+.PHONY: images
+images: $(addprefix image-,$(notdir $(SERVICE_DIRS)))
+
+# One of them: make image-gateway.
+image-%:
+	$(DOCKER) build -f deploy/Dockerfile --build-arg SERVICE=$* -t mercator/$*:$(IMAGE_TAG) .

@@ -16,16 +16,45 @@ import yaml
 HERE = Path(__file__).resolve().parent
 IMAGE = "mercator/{service}:0.1.0"
 
-# name: (port, peers it calls, extra environment)
-SERVICES: dict[str, tuple[int, tuple[str, ...]]] = {
-    "gateway": (8000, ("contacts", "deals", "billing", "notifications", "analytics")),
-    "contacts": (8001, ()),
-    "deals": (8002, ("contacts",)),
-    "billing": (8003, ("contacts", "deals")),
-    "notifications": (8004, ("contacts", "deals", "billing")),
-    "analytics": (8005, ()),
+# name: (port, peers it calls (its `<peer>_url` settings), CPU limit). The NetworkPolicies let a
+# service reach exactly these peers: a call the table does not name is refused by the network.
+SERVICES: dict[str, tuple[int, tuple[str, ...], str]] = {
+    # Two argon2 checks at once (password_checks_at_once) each want a core.
+    "gateway": (8000, ("contacts", "deals", "billing", "notifications", "analytics"), "2"),
+    "contacts": (8001, ("deals",), "1"),          # an import opens its deals through the deals API
+    "deals": (8002, ("contacts",), "1"),          # a card not yet in its replica is asked for
+    "billing": (8003, ("contacts", "deals"), "1"),
+    "notifications": (8004, (), "1"),             # reads its replicas from Kafka; sends through SMTP
+    "analytics": (8005, (), "1"),
 }
-PORTS = {name: port for name, (port, _) in SERVICES.items()}
+HOST = "mercator.example.com"
+# The certificate for HOST: a kubernetes.io/tls Secret (cert-manager or `kubectl create secret tls`).
+TLS_SECRET = "mercator-tls"
+SMTP_PORT = 587
+
+
+def platform(namespace: str, **labels: str) -> dict:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "podSelector": {"matchLabels": labels} if labels else {}}
+
+
+# What runs outside the namespace, as NetworkPolicy peers, with the ports Mercator uses on it. Change a
+# peer here to match the cluster (an ipBlock for a database outside it) and run `make k8s`.
+INGRESS_CONTROLLER = platform("ingress-nginx", **{"app.kubernetes.io/name": "ingress-nginx"})
+PROMETHEUS = platform("monitoring", **{"app.kubernetes.io/name": "prometheus"})
+KAFKA = (platform("kafka"), 9092)           # the ConfigMap's kafka-bootstrap.kafka:9092 and its brokers
+POSTGRESQL = (platform("postgres"), 5432)   # where the <service>-database-url Secrets point
+DNS = platform("kube-system", **{"k8s-app": "kube-dns"})
+
+# The only paths the Ingress sends to the gateway: the public API, the web app's files and the pages
+# of its router (a reload asks the server for them). Anything else (/metrics, /ops, /docs, the
+# probes) is the controller's 404, whatever the gateway answers inside the cluster.
+EDGE_PATHS = [("/", "Exact"), ("/api", "Prefix"), ("/assets", "Prefix"),
+              ("/icon.svg", "Exact"), ("/manifest.webmanifest", "Exact"), ("/sw.js", "Exact"),
+              *((page, "Prefix") for page in ("/clients", "/board", "/deals", "/billing", "/marketing",
+                                               "/dashboards", "/admin"))]
+
+PORTS = {name: port for name, (port, _, _) in SERVICES.items()}
 # The gateway's port is the public one: its probes, /metrics and /ops listen on another, which the Ingress
 # does not route to. The other services answer them on their own (cluster-internal) port.
 OPS_PORTS = {"gateway": 9000}
@@ -45,7 +74,7 @@ def config(name: str, key: str) -> dict:
 
 def environment(service: str) -> list[dict]:
     p = f"MERCATOR_{service.upper()}_"
-    port, peers = SERVICES[service]
+    port, peers, _ = SERVICES[service]
     env = [
         {"name": p + "HTTP_HOST", "value": "0.0.0.0"},
         {"name": p + "HTTP_PORT", "value": str(port)},
@@ -116,8 +145,10 @@ def manifests(service: str) -> list[dict]:
                         "readinessProbe": probe("/readyz", 5, 3),
                         # Alive while every consumer's poll loop keeps coming round.
                         "livenessProbe": probe("/livez", 15, 4),
+                        # A CPU limit keeps one busy service from starving its node's neighbours;
+                        # MercatorHighLatencyP99's runbook says to look for throttling against it.
                         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
-                                      "limits": {"memory": "512Mi"}},
+                                      "limits": {"cpu": SERVICES[service][2], "memory": "512Mi"}},
                         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                             "capabilities": {"drop": ["ALL"]}},
                         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
@@ -140,12 +171,55 @@ def manifests(service: str) -> list[dict]:
     return [deployment, service_object, budget]
 
 
+def network_policies() -> list[dict]:
+    """Nothing in the namespace talks to anything unless a policy here says so: the ingress controller
+    reaches the gateway, the gateway every service, a service the peers it calls, Prometheus every
+    service's metrics port; services reach Kafka and PostgreSQL, the topics Job only Kafka; all, DNS."""
+    def pods(name: str) -> dict:
+        return {"matchLabels": {"app.kubernetes.io/name": name}}
+
+    def tcp(*ports: int) -> list[dict]:
+        return [{"protocol": "TCP", "port": p} for p in ports]
+
+    def policy(name: str, selector: dict, ingress: list[dict] | None, egress: list[dict]) -> dict:
+        types = ["Ingress", "Egress"] if ingress is not None else ["Egress"]
+        spec: dict = {"podSelector": selector, "policyTypes": types}
+        if ingress:
+            spec["ingress"] = ingress
+        if egress:
+            spec["egress"] = egress
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": name, "labels": LABELS}, "spec": spec}
+
+    platform_egress = [{"to": [KAFKA[0]], "ports": tcp(KAFKA[1])},
+                       {"to": [POSTGRESQL[0]], "ports": tcp(POSTGRESQL[1])}]
+    out = [
+        policy("default-deny", {}, [], []),
+        policy("dns", {}, None, [{"to": [DNS], "ports": [{"protocol": "UDP", "port": 53},
+                                                          {"protocol": "TCP", "port": 53}]}]),
+    ]
+    for service, (port, peers, _) in SERVICES.items():
+        callers = [name for name, (_, theirs, _) in SERVICES.items() if service in theirs]
+        ingress = [{"from": [PROMETHEUS], "ports": tcp(OPS_PORTS.get(service, port))}]  # where /metrics is
+        if service == "gateway":
+            ingress.append({"from": [INGRESS_CONTROLLER], "ports": tcp(port)})
+        if callers:
+            ingress.append({"from": [{"podSelector": pods(c)} for c in callers], "ports": tcp(port)})
+        egress = [{"to": [{"podSelector": pods(p)}], "ports": tcp(PORTS[p])} for p in peers] + platform_egress
+        if service == "notifications":
+            # The company's SMTP server is outside the cluster, at an address only the ConfigMap knows.
+            egress.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp(SMTP_PORT)})
+        out.append(policy(service, pods(service), ingress, egress))
+    out.append(policy("topics", pods("topics"), None, [{"to": [KAFKA[0]], "ports": tcp(KAFKA[1])}]))
+    return out
+
+
 def shared() -> dict[str, list[dict]]:
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mercator", "labels": LABELS}}
     configmap = {
         "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "mercator-config", "labels": LABELS},
         "data": {"kafka-bootstrap": "kafka-bootstrap.kafka:9092", "topic-prefix": "", "log-level": "INFO",
-                 "smtp-host": "smtp.example.com", "smtp-port": "587", "smtp-security": "starttls",
+                 "smtp-host": "smtp.example.com", "smtp-port": str(SMTP_PORT), "smtp-security": "starttls",
                  "mail-from": "Mercator <crm@example.com>"},
     }
     topics_job = {
@@ -162,7 +236,8 @@ def shared() -> dict[str, list[dict]]:
                     "command": ["sh", "-c", 'exec mercator topics apply --bootstrap "$KAFKA_BOOTSTRAP" '
                                             '--prefix "$TOPIC_PREFIX" --file /app/deploy/kafka/topics.yml'],
                     "env": [config("KAFKA_BOOTSTRAP", "kafka-bootstrap"), config("TOPIC_PREFIX", "topic-prefix")],
-                    "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+                    "resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
+                                  "limits": {"cpu": "500m", "memory": "256Mi"}},
                     "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                         "capabilities": {"drop": ["ALL"]}},
                 }],
@@ -171,13 +246,25 @@ def shared() -> dict[str, list[dict]]:
     }
     ingress = {
         "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-        "metadata": {"name": "mercator", "labels": LABELS},
-        "spec": {"rules": [{"host": "mercator.example.com", "http": {"paths": [{
-            "path": "/", "pathType": "Prefix",
-            "backend": {"service": {"name": "gateway", "port": {"name": "http"}}}}]}}]},
+        "metadata": {"name": "mercator", "labels": LABELS, "annotations": {
+            # ingress-nginx: plain HTTP gets a 308 to HTTPS, even behind a load balancer that ends TLS itself.
+            "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+            "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+            "nginx.ingress.kubernetes.io/custom-headers": "mercator/mercator-edge-headers"}},
+        "spec": {
+            "ingressClassName": "nginx",
+            "tls": [{"hosts": [HOST], "secretName": TLS_SECRET}],
+            "rules": [{"host": HOST, "http": {"paths": [
+                {"path": path, "pathType": kind, "backend": {"service": {"name": "gateway", "port": {"name": "http"}}}}
+                for path, kind in EDGE_PATHS]}}]},
+    }
+    edge_headers = {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "mercator-edge-headers", "labels": LABELS},
+        # A browser that saw Mercator over HTTPS once never tries plain HTTP for a year.
+        "data": {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"},
     }
     return {"namespace.yaml": [namespace], "config.yaml": [configmap], "topics-job.yaml": [topics_job],
-            "ingress.yaml": [ingress]}
+            "ingress.yaml": [ingress, edge_headers], "networkpolicies.yaml": network_policies()}
 
 
 def files() -> dict[str, str]:

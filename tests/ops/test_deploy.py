@@ -54,7 +54,7 @@ def test_compose_runs_kafka_in_kraft_mode_a_database_per_service_and_every_servi
         env = s["environment"]
         p = f"MERCATOR_{name.upper()}_"
         assert s["build"]["dockerfile"] == "deploy/Dockerfile" and s["build"]["args"]["SERVICE"] == name
-        assert s["image"] == f"mercator/{name}:latest"
+        assert s["image"] == f"mercator/{name}:0.1.0"  # what `make images` tags and the manifests run
         assert env[p + "KAFKA_BOOTSTRAP"] == "kafka:9092"
         assert str(env[p + "HTTP_PORT"]) == str(PORTS[name])
         urls[name] = env[p + "DATABASE_URL"]
