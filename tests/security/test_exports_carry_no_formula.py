@@ -22,7 +22,8 @@ def app_listing(names: list[str]) -> FastAPI:
 
     @app.get("/api/v1/companies")
     async def companies():
-        return {"items": [{"name": n, "debt": "-1500.00"} for n in names], "next_cursor": None}
+        return {"items": [{"name": n, "debt": "-1500.00", "phones": ["+7 495 123-45-67", "+7 (900) 1"]}
+                          for n in names], "next_cursor": None}
 
     app.add_middleware(ExportMiddleware)
     return app
@@ -35,6 +36,7 @@ async def test_csv_cells_that_would_start_a_formula_are_text():
     rows = list(csv.DictReader(io.StringIO(r.text.lstrip("\ufeff"))))
     assert [row["name"] for row in rows] == ["'" + n for n in HOSTILE]
     assert {row["debt"] for row in rows} == {"-1500.00"}, "a negative amount is a number, not a formula"
+    assert {row["phones"] for row in rows} == {"+7 495 123-45-67; +7 (900) 1"}, "phone numbers stay dialable"
 
 
 async def test_xlsx_cells_are_text_whatever_they_hold():

