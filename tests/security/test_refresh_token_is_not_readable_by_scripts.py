@@ -6,10 +6,19 @@ Path=/api/v1/auth, and never in a body; a refresh or sign-out by that cookie nee
 (`X-CSRF-Token` equal to the `__Host-` cookie) and a same-origin `Origin`. Partners and the mobile app, which
 do not ask, keep the refresh token in the body as before."""
 
+import asyncio
 from http.cookies import SimpleCookie
+from pathlib import Path
 
 import httpx
+import pytest
+import uvicorn
 
+from mercator.common.testing.broker import free_port
+from mercator.common.testing.plugin import need
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
 
 PASSWORD = "Correct-horse-42"  # the test kit's (conftest.py)
 BROWSER = {"X-Refresh-Token-Transport": "cookie"}
@@ -102,3 +111,75 @@ async def test_signing_out_by_cookie_revokes_the_token_and_drops_the_cookies(gat
         api.cookies.set(CSRF_COOKIE, csrf, domain="gateway.test", path="/")
         assert (await api.post("/api/v1/auth/refresh", headers={"X-CSRF-Token": csrf})).status_code == 401
 
+
+# --- in a real browser --------------------------------------------------------------------------------
+
+@pytest.fixture
+async def served_gateway(gateway_app):
+    """The kit's gateway over real HTTP on a loopback port, for a browser (no services behind it: the screens
+    after sign-in show their errors, the header with its Sign out button is all that counts here)."""
+    if not Path(CHROMIUM).exists():
+        need("chromium", "the browser half runs in Debian's chromium (deploy/debian-packages.txt; make system)")
+    if not (ROOT / "web" / "dist" / "index.html").exists():
+        need("web/dist", "the built front end (make web)")
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(gateway_app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), task
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.mark.slow
+async def test_after_signing_in_the_page_holds_no_refresh_token_and_a_reload_keeps_the_session(
+        served_gateway, cheap_hashing):
+    from playwright.async_api import async_playwright, expect
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = await browser.new_context(base_url=served_gateway, locale="en-GB")
+            await context.add_init_script("localStorage.setItem('mercator.lang', 'en')")
+            page = await context.new_page()
+            console: list[str] = []
+            page.on("console", lambda m: console.append(m.text))
+            await page.goto("/")
+            await page.get_by_label("E-mail").fill("anna@example.com")
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_role("button", name="Sign in").click()
+            await page.get_by_role("button", name="Sign out").wait_for()
+
+            cookies = {c["name"]: c for c in await context.cookies()}
+            assert REFRESH_COOKIE in cookies, "the browser took no refresh cookie (Secure over http://127.0.0.1?)"
+            refresh = cookies[REFRESH_COOKIE]
+            assert refresh["httpOnly"] and refresh["secure"] and refresh["sameSite"] == "Strict"
+            stored = await page.evaluate("JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
+            assert refresh["value"] not in stored and "refresh" not in stored.lower(), stored
+            assert refresh["value"] not in await page.evaluate("document.cookie")
+
+            # A reload has nothing in storage to go on: the cookie brings the session back.
+            await page.reload()
+            await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+            after = {c["name"]: c["value"] for c in await context.cookies()}
+            assert after[REFRESH_COOKIE] != refresh["value"], "the reload's refresh spends the old token"
+
+            # Two tabs loading at once each refresh by the one cookie; spent twice, it would look stolen and the
+            # gateway would end the session. The app takes turns (a Web Lock), each tab with the newest cookie.
+            other = await context.new_page()
+            await asyncio.gather(page.reload(), other.goto("/"))
+            for tab in (page, other, page):
+                await expect(tab.get_by_role("button", name="Sign out")).to_be_visible()
+                await tab.reload()
+            await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+            await other.close()
+
+            await page.get_by_role("button", name="Sign out").click()
+            await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+            assert REFRESH_COOKIE not in {c["name"] for c in await context.cookies()}
+            await page.reload()
+            await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+            assert not [m for m in console if "Content Security Policy" in m], console
+        finally:
+            await browser.close()
