@@ -1,7 +1,7 @@
 import { Suspense, lazy, useEffect, useState, useSyncExternalStore } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { NavLink, Navigate, Route, Routes, useLocation } from "react-router-dom";
-import { get, onAuthChange, signedIn, signOut } from "./api";
+import { authState, get, onAuthChange, signOut } from "./api";
 import { useI18n, type Key } from "./i18n";
 import { useLive } from "./live";
 import type { Me } from "./types";
@@ -37,8 +37,9 @@ function home(me: Me): string {
 }
 
 export function App() {
-  const isIn = useSyncExternalStore(onAuthChange, signedIn);
-  return isIn ? <SignedIn /> : <Login />;
+  const state = useSyncExternalStore(onAuthChange, authState);
+  if (state === "checking") return <Loading />;
+  return state === "in" ? <SignedIn /> : <Login />;
 }
 
 function SignedIn() {

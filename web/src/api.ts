@@ -27,13 +27,16 @@ export class ApiError extends Error {
   }
 }
 
-interface Tokens {
-  access_token: string;
-  refresh_token: string;
-}
+// The refresh token is an HttpOnly cookie the gateway sets (asked for with X-Refresh-Token-Transport), so
+// no script here, nor one injected into the page, can read it; the short-lived access token lives in this
+// module's memory only. A reload refreshes by the cookie to get a new one.
+const TRANSPORT = { "x-refresh-token-transport": "cookie" };
+const CSRF_COOKIE = "__Host-mercator-csrf";
 
-const KEY = "mercator.tokens";
-let tokens: Tokens | null = JSON.parse(localStorage.getItem(KEY) || "null");
+/** "checking" while the first refresh of a page load is under way. */
+export type AuthState = "checking" | "in" | "out";
+let access: string | null = null;
+let state: AuthState = "checking";
 const listeners = new Set<() => void>();
 
 export function onAuthChange(f: () => void) {
@@ -41,15 +44,23 @@ export function onAuthChange(f: () => void) {
   return () => listeners.delete(f);
 }
 
-function setTokens(t: Tokens | null) {
-  tokens = t;
-  if (t) localStorage.setItem(KEY, JSON.stringify(t));
-  else localStorage.removeItem(KEY);
+function setAccess(token: string | null) {
+  access = token;
+  state = token ? "in" : "out";
   listeners.forEach((f) => f());
 }
 
-export const signedIn = () => tokens !== null;
-export const accessToken = () => tokens?.access_token ?? null;
+export const authState = () => state;
+export const accessToken = () => access;
+
+/** The double-submit CSRF token: the gateway's cookie, which only this origin's scripts can read. */
+export function csrfToken(cookies: string = document.cookie): string | null {
+  for (const part of cookies.split(";")) {
+    const [name, ...value] = part.trim().split("=");
+    if (name === CSRF_COOKIE) return value.join("=");
+  }
+  return null;
+}
 
 async function problemOf(r: Response): Promise<ApiError> {
   let body: Problem;
@@ -65,48 +76,63 @@ async function problemOf(r: Response): Promise<ApiError> {
 export async function signIn(username: string, password: string) {
   const r = await fetch("/api/v1/auth/token", {
     method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
+    credentials: "same-origin",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...TRANSPORT },
     body: new URLSearchParams({ username, password }),
   });
   if (!r.ok) throw await problemOf(r);
-  setTokens(await r.json());
+  setAccess((await r.json()).access_token);
 }
 
 export async function signOut() {
-  const t = tokens;
-  setTokens(null);
-  if (t) {
+  setAccess(null);
+  const csrf = csrfToken();
+  if (csrf) {
     await fetch("/api/v1/auth/logout", {
       method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ refresh_token: t.refresh_token }),
+      credentials: "same-origin",
+      headers: { "x-csrf-token": csrf },
     }).catch(() => undefined);
   }
 }
 
 let refreshing: Promise<boolean> | null = null;
 
-/** One refresh at a time: parallel requests that all met a 401 wait for the same new token. */
+async function refreshByCookie(): Promise<string | null> {
+  // Read inside the lock: the tab that refreshed before this one has set new cookies.
+  const csrf = csrfToken();
+  if (!csrf) return null; // never signed in here, or signed out: no cookie to refresh with
+  const r = await fetch("/api/v1/auth/refresh", {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "x-csrf-token": csrf, ...TRANSPORT },
+  });
+  return r.ok ? (await r.json()).access_token : null;
+}
+
+/** One refresh at a time: parallel requests that all met a 401 wait for the same new token. Across tabs too:
+ * each refresh spends the cookie's token, and two tabs spending the same one look like a stolen token to the
+ * gateway, which then ends the session. */
 function refresh(): Promise<boolean> {
-  if (!tokens) return Promise.resolve(false);
   refreshing ??= (async () => {
     try {
-      const r = await fetch("/api/v1/auth/refresh", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ refresh_token: tokens!.refresh_token }),
-      });
-      if (!r.ok) {
-        setTokens(null);
-        return false;
-      }
-      setTokens(await r.json());
-      return true;
+      const locks = typeof navigator !== "undefined" ? navigator.locks : undefined;
+      const token = locks ? await locks.request("mercator.refresh", refreshByCookie) : await refreshByCookie();
+      setAccess(token || null);
+      return !!token;
+    } catch {
+      setAccess(null);
+      return false;
     } finally {
       refreshing = null;
     }
   })();
   return refreshing;
+}
+
+/** At page load: the cookie (if any) gives this page its access token. */
+export function resume(): Promise<boolean> {
+  return refresh();
 }
 
 export type Query = Record<string, string | number | boolean | null | undefined | string[]>;
@@ -125,7 +151,7 @@ export function url(path: string, query?: Query): string {
 export async function request<T>(method: string, path: string, opts: { query?: Query; body?: unknown; ifMatch?: number } = {}): Promise<T> {
   const go = () => {
     const headers: Record<string, string> = { accept: "application/json" };
-    if (tokens) headers.authorization = `Bearer ${tokens.access_token}`;
+    if (access) headers.authorization = `Bearer ${access}`;
     if (opts.body !== undefined) headers["content-type"] = "application/json";
     if (opts.ifMatch !== undefined) headers["if-match"] = `"${opts.ifMatch}"`;
     return fetch(url(path, opts.query), {

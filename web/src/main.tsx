@@ -4,7 +4,7 @@ import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { BrowserRouter } from "react-router-dom";
 import { App } from "./App";
 import { I18nProvider } from "./i18n";
-import { ApiError } from "./api";
+import { ApiError, resume } from "./api";
 import "./style.css";
 
 const queryClient = new QueryClient({
@@ -16,6 +16,9 @@ const queryClient = new QueryClient({
     },
   },
 });
+
+// The access token is kept in memory only: a new page gets one from the refresh cookie, if there is one.
+resume();
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>

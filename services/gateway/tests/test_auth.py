@@ -50,6 +50,9 @@ async def test_sign_in_answers_an_oauth2_token_response_that_opens_me(anon, make
     assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token"}
     assert body["token_type"] == "bearer" and body["expires_in"] == 15 * 60
     assert r.headers["cache-control"] == "no-store"
+    # Only a browser that asks gets its refresh token as a cookie (tests/security); partners and the mobile
+    # app keep the answer they always had.
+    assert "set-cookie" not in r.headers
     me = await anon.get("/api/v1/me", headers=bearer(body["access_token"]))
     assert me.status_code == 200, me.text
     assert me.json() | {} == {"id": str(user.id), "name": "Анна Петрова", "email": "anna@mercator.test",
@@ -94,6 +97,7 @@ async def test_refresh_rotates_and_a_reused_token_revokes_its_whole_chain(anon, 
     first = (await sign_in("anna@mercator.test")).json()
     second = await refresh(anon, first["refresh_token"])
     assert second.status_code == 200, second.text
+    assert "set-cookie" not in second.headers
     second = second.json()
     assert second["refresh_token"] != first["refresh_token"]
     assert (await anon.get("/api/v1/me", headers=bearer(second["access_token"]))).status_code == 200

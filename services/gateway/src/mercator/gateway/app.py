@@ -13,6 +13,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
 from mercator.gateway import auth_api, composition, openapi, proxy, service, throttle, web
+from mercator.gateway.headers import SecurityHeadersMiddleware
 from mercator.gateway.settings import GatewaySettings
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
@@ -48,4 +49,5 @@ def build_app(settings: GatewaySettings | None = None, runtime: Runtime | None =
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
                            allow_methods=["*"], allow_headers=["*"], expose_headers=["ETag", "Location", "X-Request-ID"])
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: CORS preflights and edge refusals carry them too
     return app

@@ -3,9 +3,12 @@ users, departments and partner API keys. Every write request here leaves a row i
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from mercator.common.context import current_cause
 from mercator.common.http.deps import SessionDep, UowDep
-from mercator.common.http.errors import AppError, Forbidden, Unauthorized
+from mercator.common.http.errors import AppError, Forbidden, Unauthorized, problem
 from mercator.common.http.pagination import Page
 from mercator.common.http.versions import etag, expected_version
 from mercator.common.rules import DomainError
@@ -98,23 +101,87 @@ async def admin_principal(principal: PrincipalDep) -> Principal:
 AdminDep = Annotated[Principal, Depends(admin_principal)]
 
 
-def _tokens(request: Request, response: Response, tokens: service.Tokens) -> schemas.TokenResponse:
+# --- the browser's refresh token -------------------------------------------------------------------
+#
+# A browser asks for it with `X-Refresh-Token-Transport: cookie`; then the refresh token travels only in an
+# HttpOnly cookie and never in a body. Sending it in both would undo the point: any script in the page (the
+# cross-site scripting this guards against) could read the body of a sign-in or refresh and carry a 30-day
+# credential away, where with the cookie alone it can act only while the page is open. Clients that do not
+# ask (partners, the mobile app) get the body they always had and no cookie.
+TRANSPORT_HEADER = "X-Refresh-Token-Transport"
+# `__Secure-`: a browser keeps it only as a Secure cookie, so plain http (localhost aside) can neither set nor
+# overwrite it. Scoped to the auth routes: no other request carries it, nor could a proxied service read it.
+REFRESH_COOKIE = "__Secure-mercator-refresh"
+REFRESH_COOKIE_PATH = "/api/v1/auth"
+# Double-submit CSRF token: readable by the app's scripts (they copy it into X-CSRF-Token), not by another
+# site's. `__Host-` (Secure, Path=/, no Domain) keeps a sibling subdomain from planting one of its own.
+CSRF_COOKIE = "__Host-mercator-csrf"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def _wants_cookie(request: Request) -> bool:
+    return request.headers.get(TRANSPORT_HEADER, "").strip().lower() == "cookie"
+
+
+def _set_cookies(request: Request, response: Response, refresh_token: str) -> None:
+    max_age = request.app.state.runtime.settings.refresh_token_days * 86400
+    response.set_cookie(REFRESH_COOKIE, refresh_token, max_age=max_age, path=REFRESH_COOKIE_PATH, secure=True,
+                        httponly=True, samesite="strict")
+    response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(32), max_age=max_age, path="/", secure=True,
+                        httponly=False, samesite="strict")
+
+
+def _clear_cookies(response: Response) -> None:
+    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, secure=True, httponly=True, samesite="strict")
+    response.delete_cookie(CSRF_COOKIE, path="/", secure=True, httponly=False, samesite="strict")
+
+
+def _check_csrf(request: Request) -> None:
+    """A cookie goes with any request the browser sends, whoever made the page; only the app's own scripts can
+    read the CSRF cookie into the header. SameSite=Strict already keeps other sites' requests cookieless:
+    this holds when a browser does not honour it, or a same-site page (another subdomain) is hostile."""
+    cookie, header = request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)
+    if not cookie or not header or not hmac.compare_digest(cookie.encode(), header.encode()):
+        raise Forbidden(f"a refresh by cookie needs the {CSRF_HEADER} header, equal to the {CSRF_COOKIE} cookie",
+                        rule="csrf_token_missing")
+    # A browser names the page's origin on every POST; another site's ("null" from a sandbox too) is refused
+    # even with a right token. Only the host is compared: behind a TLS-terminating proxy the gateway may see
+    # http where the browser says https.
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host") \
+            and origin not in request.app.state.runtime.settings.cors_origins:
+        raise Forbidden(f"a refresh by cookie from another origin ({origin}) is refused", rule="cross_origin")
+
+
+def _tokens(request: Request, response: Response, tokens: service.Tokens, *, cookie: bool) -> schemas.TokenResponse:
     request.state.principal = Principal(Caller(tokens.user_id))
     response.headers["Cache-Control"] = "no-store"  # RFC 6749 §5.1
     response.headers["Pragma"] = "no-cache"
+    if cookie:
+        _set_cookies(request, response, tokens.refresh_token)
     return schemas.TokenResponse(access_token=tokens.access_token, expires_in=tokens.expires_in,
-                                 refresh_token=tokens.refresh_token)
+                                 refresh_token=None if cookie else tokens.refresh_token)
+
+
+def _signed_out(exc: Unauthorized) -> Response:
+    """A refused cookie is dropped: the browser would send it again at every page load, and every refusal
+    counts against its address in the sign-in throttle."""
+    answer = problem(exc.status, exc.title, exc.detail, headers=exc.headers)
+    _clear_cookies(answer)
+    return answer
 
 
 # --- tokens ----------------------------------------------------------------------------------------
 
-@router.post("/auth/token", response_model=schemas.TokenResponse, tags=["auth"])
+@router.post("/auth/token", response_model=schemas.TokenResponse, response_model_exclude_none=True, tags=["auth"])
 async def sign_in(request: Request, response: Response, uow: UowDep,
                   username: Annotated[str, Form(max_length=320, description="the e-mail")],
                   password: Annotated[str, Form(max_length=1024)],
                   grant_type: Annotated[str | None, Form(pattern="^password$")] = None):
     """OAuth2 password grant (RFC 6749 §4.3), form-encoded. A wrong e-mail or password is one and the same 401.
-    After several failures for one account or from one address, the next tries answer 429 with Retry-After."""
+    After several failures for one account or from one address, the next tries answer 429 with Retry-After.
+    With `X-Refresh-Token-Transport: cookie` (a browser) the refresh token is set as an HttpOnly cookie, with a
+    CSRF token cookie beside it, and left out of the body."""
     guard: SignInGuard = request.app.state.sign_in_guard
     address = request.client.host if request.client else None
     await guard.check(address, username)
@@ -124,29 +191,49 @@ async def sign_in(request: Request, response: Response, uow: UowDep,
         await guard.failed(address, username)
         raise
     await guard.succeeded(username)
-    return _tokens(request, response, tokens)
+    return _tokens(request, response, tokens, cookie=_wants_cookie(request))
 
 
-@router.post("/auth/refresh", response_model=schemas.TokenResponse, tags=["auth"])
-async def refresh(request: Request, response: Response, body: schemas.RefreshIn, uow: UowDep):
+@router.post("/auth/refresh", response_model=schemas.TokenResponse, response_model_exclude_none=True,
+             tags=["auth"])
+async def refresh(request: Request, response: Response, uow: UowDep, body: schemas.RefreshIn | None = None):
     """A new access token and a new refresh token; the one sent is spent. Sending a spent one again
-    revokes every token issued after it: somebody copied it."""
+    revokes every token issued after it: somebody copied it. Without `refresh_token` in the body the
+    refresh token is the browser's cookie, and `X-CSRF-Token` must repeat the CSRF cookie (else 403); the
+    new refresh token is then only a cookie again."""
     guard: SignInGuard = request.app.state.sign_in_guard
     address = request.client.host if request.client else None
     await guard.check(address)  # made-up tokens are guesses too
+    raw = body.refresh_token if body else None
+    from_cookie = raw is None
+    if from_cookie:
+        raw = request.cookies.get(REFRESH_COOKIE)
+        if not raw:
+            raise service.bad_refresh()
+        _check_csrf(request)
     try:
-        tokens = await service.refresh(uow, request.app.state.runtime.settings, body.refresh_token)
-    except Unauthorized:
+        tokens = await service.refresh(uow, request.app.state.runtime.settings, raw)
+    except Unauthorized as exc:
         await guard.failed(address)
+        if from_cookie:
+            return _signed_out(exc)
         raise
-    return _tokens(request, response, tokens)
+    return _tokens(request, response, tokens, cookie=from_cookie or _wants_cookie(request))
 
 
 @router.post("/auth/logout", status_code=204, tags=["auth"])
-async def sign_out(body: schemas.RefreshIn, uow: UowDep) -> Response:
-    """Revoke the refresh token. The access token lives on for its few minutes: forget it."""
-    await service.sign_out(uow, body.refresh_token)
-    return Response(status_code=204)
+async def sign_out(request: Request, uow: UowDep, body: schemas.RefreshIn | None = None) -> Response:
+    """Revoke the refresh token (from the body, or else the browser's cookie, with `X-CSRF-Token` as for a
+    refresh) and drop the cookies. The access token lives on for its few minutes: forget it."""
+    raw = body.refresh_token if body else None
+    if raw is None and request.cookies.get(REFRESH_COOKIE):
+        _check_csrf(request)
+        raw = request.cookies[REFRESH_COOKIE]
+    if raw is not None:
+        await service.sign_out(uow, raw)
+    answer = Response(status_code=204)
+    _clear_cookies(answer)
+    return answer
 
 
 @router.get("/me", response_model=schemas.MePublic, tags=["auth"])

@@ -37,11 +37,15 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
-    refresh_token: str
+    refresh_token: str | None = Field(
+        None, description="Absent when the request asked for `X-Refresh-Token-Transport: cookie` (the web app): "
+                          "then the refresh token travels only in an HttpOnly cookie.")
 
 
 class RefreshIn(Input):
-    refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
+    refresh_token: Annotated[str | None, Field(
+        min_length=1, max_length=200,
+        description="Omitted by the web app, whose refresh token is its cookie (then `X-CSRF-Token` is required)")] = None
 
 
 class MePublic(BaseModel):

@@ -188,7 +188,7 @@ def _bad_credentials() -> Unauthorized:
     return _unauthorized("the e-mail or the password is wrong", "invalid_grant")
 
 
-def _bad_refresh() -> Unauthorized:
+def bad_refresh() -> Unauthorized:
     return _unauthorized("the refresh token is not valid, expired or was revoked; sign in again", "invalid_grant")
 
 
@@ -233,21 +233,21 @@ async def refresh(uow: UnitOfWork, settings: GatewaySettings, refresh_token: str
     row = await s.scalar(select(RefreshToken).where(RefreshToken.token_hash == _digest(refresh_token))
                          .with_for_update())
     if row is None:
-        raise _bad_refresh()
+        raise bad_refresh()
     if row.revoked_at is not None:
         # A spent token came back: it was copied. Whoever holds its successors may be the thief,
         # so the whole chain after it is revoked and the user signs in again.
         await _revoke_chain(s, row)
         await uow.commit()
         log.warning("refresh token reused; its chain is revoked", extra={"user_id": str(row.user_id)})
-        raise _bad_refresh()
+        raise bad_refresh()
     if row.expires_at <= now():
-        raise _bad_refresh()
+        raise bad_refresh()
     user = await s.get(User, row.user_id)
     if user is None or not user.active:
         row.revoked_at = now()
         await uow.commit()
-        raise _bad_refresh()
+        raise bad_refresh()
     tokens = _issue(uow, settings, user, previous=row)
     await uow.commit()
     return tokens
