@@ -31,6 +31,17 @@ __all__ = ["AdminDep", "Principal", "PrincipalDep", "authenticate", "router"]
 class AuditedRoute(APIRoute):
     """Writes an audit row for every non-read request of these routes, with the status it was answered."""
 
+    async def handle(self, scope, receive, send) -> None:
+        # The row is written once the request's own session is closed: FastAPI's dependency exit stacks close
+        # only after the route handler (`audited` below) has returned. Written inside it, a refused write's open
+        # transaction still held SQLite's one connection (`make run`) and the audit waited out the pool's 60 s.
+        try:
+            await super().handle(scope, receive, send)
+        finally:
+            entry = scope.get("state", {}).pop("audit_entry", None)
+            if entry is not None:
+                await service.audit(**entry)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
@@ -53,11 +64,12 @@ class AuditedRoute(APIRoute):
                 raise
             finally:
                 principal: Principal | None = getattr(request.state, "principal", None)
-                await service.audit(request.app.state.runtime.sessionmaker,
-                                    caller=principal.caller if principal else None,
-                                    api_key_id=principal.api_key_id if principal else None,
-                                    method=request.method, path=request.url.path, status=status,
-                                    request_id=current_cause.get().correlation_id)
+                request.state.audit_entry = dict(
+                    session_maker=request.app.state.runtime.sessionmaker,
+                    caller=principal.caller if principal else None,
+                    api_key_id=principal.api_key_id if principal else None,
+                    method=request.method, path=request.url.path, status=status,
+                    request_id=current_cause.get().correlation_id)
 
         return audited
 
