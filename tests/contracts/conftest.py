@@ -55,6 +55,7 @@ async def public_document() -> dict:
 
 ADMIN_EMAIL = "admin@contracts.test"
 ADMIN_PASSWORD = "Contract-tests-42"
+ADMIN_NAME = "Анна Партнёрова"
 
 
 class Stack:
@@ -70,10 +71,11 @@ class Stack:
         self.env = {**os.environ, "MERCATOR_RUN_DATA_DIR": str(self.data), "MERCATOR_RUN_DEMO": "false",
                     **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in self.ports.items()},
                     "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN_EMAIL, "MERCATOR_GATEWAY_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                    "MERCATOR_GATEWAY_ADMIN_NAME": ADMIN_NAME,
                     # One partner's tools calling as fast as they can: not what the limit is there to stop.
                     "MERCATOR_GATEWAY_RATE_LIMIT": "1000000/minute"}
         self.log = tmp / "run.log"
-        self.admin_email, self.admin_password = ADMIN_EMAIL, ADMIN_PASSWORD
+        self.admin_email, self.admin_password, self.admin_name = ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_NAME
         self.launcher: subprocess.Popen | None = None
 
     def start(self) -> None:
