@@ -19,9 +19,8 @@ NOWHERE = dict(relay_enabled=False, consumers_enabled=False, kafka_bootstrap="12
 
 
 @pytest.fixture(scope="session")
-async def public_document() -> dict:
-    """`GET /api/v1/openapi.json` as the gateway merges it from every service's document (all in-process; a
-    service's and the gateway's `/openapi.json` need no database)."""
+def service_apps() -> dict:
+    """Every service's app, as built for serving (their `/openapi.json` needs no database)."""
     from mercator.analytics.app import build_app as build_analytics
     from mercator.analytics.settings import AnalyticsSettings
     from mercator.billing.app import build_app as build_billing
@@ -30,28 +29,34 @@ async def public_document() -> dict:
     from mercator.contacts.settings import ContactsSettings
     from mercator.deals.app import build_app as build_deals
     from mercator.deals.settings import DealsSettings
-    from mercator.gateway.app import build_app as build_gateway
-    from mercator.gateway.settings import GatewaySettings
     from mercator.notifications.app import build_app as build_notifications
     from mercator.notifications.settings import NotificationsSettings
 
-    services = {}
+    apps = {}
     for name, build, settings in (("contacts", build_contacts, ContactsSettings),
                                   ("deals", build_deals, DealsSettings),
                                   ("billing", build_billing, BillingSettings),
                                   ("notifications", build_notifications, NotificationsSettings),
                                   ("analytics", build_analytics, AnalyticsSettings)):
         s = settings(**NOWHERE)
-        services[name] = Switch(build(s, Runtime(s)))
+        apps[name] = build(s, Runtime(s))
+    return apps
+
+
+@pytest.fixture(scope="session")
+async def public_document(service_apps) -> dict:
+    """`GET /api/v1/openapi.json` as the gateway merges it from every service's document (all in-process)."""
+    from mercator.gateway.app import build_app as build_gateway
+    from mercator.gateway.settings import GatewaySettings
+
     s = GatewaySettings(**NOWHERE, admin_email=None, admin_password=None)
-    gateway = build_gateway(s, Runtime(s), transports=services)
+    gateway = build_gateway(s, Runtime(s), transports={name: Switch(app) for name, app in service_apps.items()})
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gateway") as http:
         r = await http.get("/api/v1/openapi.json")
     assert r.status_code == 200, r.text
     doc = r.json()
     assert doc["x-missing-services"] == [], "every service's part is in it"
     return doc
-
 
 ADMIN_EMAIL = "admin@contracts.test"
 ADMIN_PASSWORD = "Contract-tests-42"
