@@ -75,15 +75,17 @@ def client_package(public_document, tmp_path):
 @pytest.mark.e2e
 @pytest.mark.broker
 @pytest.mark.slow
-def test_a_partner_signs_in_reads_deals_people_a_client_card_and_uploads_a_statement_with_the_client(
-        client_package, stack):
+def test_a_partner_signs_in_and_reads_and_uploads_with_the_generated_client(client_package, stack):
+    """Sign in, deals and people as typed pages, a statement uploaded as a form's file, a PDF, the client card."""
     from mercator_client import AuthenticatedClient, Client
     from mercator_client.api.auth import sign_in_api_v1_auth_token_post as sign_in
     from mercator_client.api.client_card import client_card_api_v1_client_cards_company_id_get as client_card
     from mercator_client.api.deals import list_deals_api_v1_deals_get as list_deals
+    from mercator_client.api.documents import render_document_api_v1_documents_post as render_document
     from mercator_client.api.users import list_people_api_v1_people_get as list_people
     from mercator_client.api.bank_statements import import_statement_api_v1_bank_statements_post as import_statement
-    from mercator_client.models import BodySignInApiV1AuthTokenPost, ColleaguePublic, PageColleaguePublic
+    from mercator_client.models import BodySignInApiV1AuthTokenPost, ColleaguePublic, DocumentRequest
+    from mercator_client.models import PageColleaguePublic
     from mercator_client.models import ImportStatementApiV1BankStatementsPostBankStatementUpload as StatementUpload
     from mercator_client.models import PageDealPublic, StatementImported, TokenResponse
     from mercator_client.types import File
@@ -112,6 +114,12 @@ def test_a_partner_signs_in_reads_deals_people_a_client_card_and_uploads_a_state
             file=File(payload=io.BytesIO(statement), file_name="statement.txt")))
         assert isinstance(imported, StatementImported), imported
         assert (imported.format_, imported.lines, imported.new) == ("1c", 0, 0)
+
+        # A PDF: the generated client hands its bytes over as a File.
+        pdf = render_document.sync(client=api, body=DocumentRequest(template="price_list",
+                                                                    company_id=uuid.UUID(stack.company_id)))
+        assert isinstance(pdf, File), pdf
+        assert pdf.payload.read(5) == b"%PDF-"
 
         # The card's full response schema is being written elsewhere: until then its answer is read as JSON.
         card = client_card.sync_detailed(client=api, company_id=uuid.UUID(stack.company_id))
