@@ -79,15 +79,14 @@ def test_a_partner_signs_in_and_reads_and_uploads_with_the_generated_client(clie
     """Sign in, deals and people as typed pages, a statement uploaded as a form's file, a PDF, the client card."""
     from mercator_client import AuthenticatedClient, Client
     from mercator_client.api.auth import sign_in_api_v1_auth_token_post as sign_in
+    from mercator_client.api.bank_statements import import_statement_api_v1_bank_statements_post as import_statement
     from mercator_client.api.client_card import client_card_api_v1_client_cards_company_id_get as client_card
     from mercator_client.api.deals import list_deals_api_v1_deals_get as list_deals
     from mercator_client.api.documents import render_document_api_v1_documents_post as render_document
     from mercator_client.api.users import list_people_api_v1_people_get as list_people
-    from mercator_client.api.bank_statements import import_statement_api_v1_bank_statements_post as import_statement
     from mercator_client.models import BodySignInApiV1AuthTokenPost, ColleaguePublic, DocumentRequest
-    from mercator_client.models import PageColleaguePublic
     from mercator_client.models import ImportStatementApiV1BankStatementsPostBankStatementUpload as StatementUpload
-    from mercator_client.models import PageDealPublic, StatementImported, TokenResponse
+    from mercator_client.models import PageColleaguePublic, PageDealPublic, StatementImported, TokenResponse
     from mercator_client.types import File
 
     with Client(base_url=stack.url) as anonymous:
