@@ -120,7 +120,9 @@ class Stack:
         return r.json()["access_token"]
 
 
-@pytest.fixture(scope="session")
+# For this folder's tests only: once they are done, its processes stop instead of idling through the rest of
+# `make test`.
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory):
     """The whole system as `make run` starts it, with a first admin and a client card with a person and a deal."""
     running = Stack(tmp_path_factory.mktemp("stack"))
