@@ -235,3 +235,19 @@ async def test_bad_statements_and_callers_who_do_not_see_all_billing_change_noth
     assert manager_try.status_code == 403
     assert (await api.get("/api/v1/bank-statements/lines")).status_code == 403
     assert (await boss.get("/api/v1/bank-statements/lines")).json()["items"] == []
+
+
+@pg
+async def test_a_statement_uploaded_as_a_form_file_is_read_as_the_same_file_sent_as_the_body(app, api, boss, manager):
+    """A browser's file input, or a client generated from the OpenAPI document, sends it as multipart/form-data."""
+    _, invoice = await client_with_invoice(app, api, manager, amount="5000.00", tax_id=None)
+    statement = camt053([{"amount": "5000.00", "ref": "BANK-REF-9", "e2e": "PP-90",
+                          "purpose": f"Оплата по счету {invoice['number']}"}])
+    uploaded = await boss.post("/api/v1/bank-statements", files={"file": ("statement.xml", statement, "text/xml")})
+    assert uploaded.status_code == 200, uploaded.text
+    assert (uploaded.json()["format"], uploaded.json()["new"]) == ("camt.053", 1)
+    again = (await boss.post("/api/v1/bank-statements", content=statement,
+                             headers={"content-type": "application/octet-stream"})).json()
+    assert (again["lines"], again["new"]) == (1, 0)  # one and the same payment
+    nameless = await boss.post("/api/v1/bank-statements", files={"statement": ("s.xml", statement, "text/xml")})
+    assert nameless.status_code == 422 and nameless.json()["errors"][0]["field"] == "file"

@@ -234,7 +234,7 @@ async def test_expected_close_date_and_lines_update(api, head_api, card_event):
     deal = await open_deal(api, await card_event())
     r = await api.patch(f"/api/v1/deals/{deal['id']}", headers={"If-Match": '"1"'}, json={
         "expected_close_date": str(date(2027, 3, 1)),
-        "lines": [{"product_id": p["id"], "quantity": 3, "unit_price": "10.00"}]})
+        "lines": [{"product_id": p["id"], "quantity": "3", "unit_price": "10.00"}]})
     assert r.status_code == 200
     assert r.json()["expected_close_date"] == "2027-03-01" and r.json()["lines"][0]["total"] == "30.00"
 

@@ -170,6 +170,15 @@ def test_clashing_schemas_are_renamed_per_service_and_identical_ones_kept_once()
     assert_valid(doc)
 
 
+def test_a_renamed_schema_takes_its_new_name_as_title_so_generated_classes_stay_apart():
+    titled = lambda prop: {"type": "object", "title": "Person", "properties": {prop: {"type": "string"}}}  # noqa: E731
+    gateway = _doc({"/api/v1/people": {"get": _get("Person")}}, {"Person": titled("department")})
+    contacts = _doc({"/api/v1/companies": {"get": _get("Person")}}, {"Person": titled("phone")})
+    schemas = openapi.merge(gateway, {"contacts": contacts}, [])["components"]["schemas"]
+    assert schemas["Person"]["title"] == "Person"
+    assert schemas["Contacts_Person"]["title"] == "Contacts_Person"
+
+
 def test_a_parameter_as_first_segment_becomes_one_path_per_routed_value():
     kind = {"name": "kind", "in": "path", "required": True,
             "schema": {"$ref": "#/components/schemas/Kind"}}

@@ -92,6 +92,22 @@ async def test_a_document_renders_as_pdf_filled_from_card_and_deal(api, world):
             ).json()["errors"][0]["field"] == "documents"
 
 
+
+async def test_a_document_comes_as_the_bytes_a_client_asks_for_and_as_documented(api, app, world):
+    """Generated clients (openapi-python-client) read a binary answer only as application/octet-stream."""
+    body = {"template": "product_sheet", "deal_id": str(world.deal_id)}
+    pdf = await api.post("/api/v1/documents", json=body)
+    raw = await api.post("/api/v1/documents", json=body, headers={"Accept": "application/octet-stream"})
+    assert raw.status_code == 200 and raw.headers["content-type"] == "application/octet-stream"
+    assert raw.content.startswith(b"%PDF-") and pdf_text(raw.content) == pdf_text(pdf.content)
+    either = await api.post("/api/v1/documents", json=body, headers={"Accept": "application/pdf, */*"})
+    assert either.headers["content-type"] == "application/pdf"
+    paths = app.openapi()["paths"]
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    for path, method in (("/api/v1/documents", "post"), ("/api/v1/messages/{message_id}/documents/{position}", "get")):
+        assert paths[path][method]["responses"]["200"]["content"] == {
+            "application/pdf": binary, "application/octet-stream": binary}, path
+
 async def test_someone_elses_deal_is_not_rendered(app, settings, world):
     stranger = caller("Чужой Менеджер")
     async with client(app, auth(settings, stranger)) as other:

@@ -32,8 +32,10 @@ CURRENCY_MINOR_UNITS: dict[str, int] = {
 # Far above any real deal, far below where Decimal's 28-digit context starts rounding.
 MAX_AMOUNT = Decimal(10) ** 15
 # Plain decimals only, as §7 puts them on the wire: no exponents, no '1_000', no
-# non-ASCII digits (Decimal() itself accepts all three).
-_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+# non-ASCII digits (Decimal() itself accepts all three). The API documents this very
+# pattern (http/fields.py), so what a partner's validator passes is what is taken.
+PLAIN_DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
+_PLAIN_DECIMAL = re.compile(PLAIN_DECIMAL)
 
 
 def check_currency(code: str, field: str = "currency") -> str:

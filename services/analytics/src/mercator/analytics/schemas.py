@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from mercator.analytics.domain import ActivityBy, ClientBaseBy
+from mercator.common.http.fields import DecimalText
 
 
 class ClientBaseRow(BaseModel):
@@ -51,7 +52,7 @@ class InactiveClient(BaseModel):
 # --- the twelve reports ----------------------------------------------------------------------------
 # Money is a decimal string in the report's currency (the `currency` filter, RUB by default).
 
-Money = str
+Money = DecimalText
 Share = float | None  # a fraction (0.25 is a quarter); null when there is nothing to divide by
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy import select
+from starlette.datastructures import UploadFile
 
 from mercator.billing import domain, schemas, service, statements
 from mercator.billing.tables import Allocation, Invoice, Payment
@@ -221,17 +222,36 @@ def _line(row) -> schemas.StatementLinePublic:
     return schemas.StatementLinePublic.model_validate(row, from_attributes=True)
 
 
+# The file as a form's `file` field (a browser's file input, a generated client). The bytes as the whole body,
+# whatever their Content-Type, are taken too (the format is read from the file itself) but not documented: a
+# second content type makes openapi-python-client 0.29 write a module that does not import.
+STATEMENT_BODY = {"required": True, "content": {
+    "multipart/form-data": {"schema": {
+        "type": "object", "title": "BankStatementUpload", "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary",
+                                "description": "camt.053 XML, or 1CClientBankExchange text"}}}}}}
+
+
+async def _statement_file(request: Request) -> bytes:
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        async with request.form(max_files=1, max_fields=10) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise statements.BadStatement("send the statement as the form's `file` field")
+            return await upload.read()
+    return await request.body()
+
+
 @router.post("/bank-statements", response_model=schemas.StatementImported, tags=["bank statements"],
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/xml": {"schema": {"type": "string", "format": "binary"}},
-                 "text/plain": {"schema": {"type": "string", "format": "binary"}}}}})
+             openapi_extra={"requestBody": STATEMENT_BODY})
 async def import_statement(request: Request, runtime: RuntimeDep, caller: CurrentUser):
-    """A bank statement as the body: ISO 20022 camt.053 XML, or 1CClientBankExchange text (Windows-1251 or
-    UTF-8). Each incoming payment is kept once, however often the statement is imported; one that names an
-    open invoice by its number, comes from its client's tax id and pays its amount is recorded as a payment;
-    the rest is listed (`GET /bank-statements/lines?status=unmatched`) for a person to match."""
+    """A bank statement, as the form's `file` field (or as the whole body): ISO 20022 camt.053 XML, or
+    1CClientBankExchange text (Windows-1251 or UTF-8). Each incoming payment is kept once, however often the
+    statement is imported; one that names an open invoice by its number, comes from its client's tax id and
+    pays its amount is recorded as a payment; the rest is listed (`GET /bank-statements/lines?status=unmatched`)
+    for a person to match."""
     service.statement_sight(caller)
-    fmt, lines = statements.read_statement(await request.body())
+    fmt, lines = statements.read_statement(await _statement_file(request))
     new = matched = 0
     unmatched = []
     for read in lines:  # one transaction per payment: an interrupted import resumes where it stopped

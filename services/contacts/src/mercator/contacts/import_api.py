@@ -51,11 +51,12 @@ async def open_import(body: schemas.ImportCreate, uow: UowDep, caller: CurrentUs
 
 
 @router.post("/imports/{job_id}/file", response_model=schemas.ImportJobPublic,
+             # The bytes are taken whatever the Content-Type (text/csv too); documented as the one binary type
+             # client generators send a body of bytes as.
              openapi_extra={"requestBody": {"required": True, "content": {
-                 "text/csv": {"schema": {"type": "string", "format": "binary"}},
                  "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def add_part(job_id: uuid.UUID, request: Request, uow: UowDep, caller: CurrentUser):
-    """The next part of the file, as the body."""
+    """The next part of the file (CSV or XLSX), as the body's bytes; sent as text/csv it is taken as well."""
     return _job(await importer.add_part(uow, job_id, await request.body(), caller))
 
 

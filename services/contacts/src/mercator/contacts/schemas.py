@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from mercator.common.http.fields import Currency, Exact, Input
+from mercator.common.http.fields import Currency, DecimalText, Exact, Input
 from mercator.contacts import domain
 from mercator.contacts.domain import ActivityKind, CompanyStatus, Direction, MeetingKind, MeetingStatus
 
@@ -309,7 +309,7 @@ class MarketingEventPublic(BaseModel):
     kind: domain.MarketingEventKind
     starts_on: date
     ends_on: date | None
-    cost: str | None
+    cost: DecimalText | None
     currency: str
     organiser_id: uuid.UUID
     department_id: uuid.UUID | None

@@ -271,13 +271,13 @@ async def list_users(_: AdminDep, session: SessionDep, limit: Limit = 50, cursor
     return Page(items=[_user(r) for r in rows], next_cursor=nxt)
 
 
-@router.get("/people", response_model=Page[schemas.PersonPublic], tags=["users"])
+@router.get("/people", response_model=Page[schemas.ColleaguePublic], tags=["users"])
 async def list_people(_: PrincipalDep, session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                       cursor: str | None = None):
     """Who is who, for every signed-in caller: id, name and department of each user (also those who left,
     who still own old deals), by name. No e-mails or roles: those are the admin's `/users`."""
     rows, nxt = await service.list_people(session, limit=limit, cursor=cursor)
-    return Page(items=[schemas.PersonPublic.model_validate(r, from_attributes=True) for r in rows],
+    return Page(items=[schemas.ColleaguePublic.model_validate(r, from_attributes=True) for r in rows],
                 next_cursor=nxt)
 
 

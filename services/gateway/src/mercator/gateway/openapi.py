@@ -8,7 +8,8 @@ every service's `/openapi.json`, fetched through the gateway's `Upstreams` (brea
   is expanded into one path per value of its enum that routes there, the parameter dropped;
 - components are pruned to what the kept paths reach; a component defined differently by two
   sources (or referring to one that is) is renamed in each service's copy to `<Service>_<Name>`
-  and that service's `$ref`s rewritten; the gateway's copy keeps its name; identical copies become one;
+  (its title too) and that service's `$ref`s rewritten; the gateway's copy keeps its name; identical
+  copies become one;
 - what the gateway adds to every call is documented on every operation: its security schemes
   (bearer token or `X-API-Key`), and errors as `application/problem+json` (RFC 9457: `4XX`, and
   `503` when the owning service is down) in place of FastAPI's default `HTTPValidationError`;
@@ -269,7 +270,12 @@ def merge(gateway: dict, services: dict[str, dict], missing: list[str]) -> dict:
             target = merged_components.setdefault(section, {})
             for n, v in defs.items():
                 new = _pointer(renames.get(_ref(section, n), _ref(section, n)))[1]
-                target.setdefault(new, _rewrite_refs(v, renames))
+                v = _rewrite_refs(v, renames)
+                # A client generator names its classes by title: a renamed schema keeping the title of the one
+                # it clashed with would be dropped as a duplicate, and every operation using it with it.
+                if new != n and section == "schemas" and isinstance(v, dict) and "title" in v:
+                    v["title"] = new
+                target.setdefault(new, v)
         for path, item in paths.items():
             if path in merged_paths:
                 log.warning("%s documents %s, which another source documents already; left out", name, path)

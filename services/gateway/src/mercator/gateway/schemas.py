@@ -89,7 +89,7 @@ class UserPublic(BaseModel):
     updated_at: datetime
 
 
-class PersonPublic(BaseModel):
+class ColleaguePublic(BaseModel):
     """A user as every colleague may see them."""
 
     id: uuid.UUID

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from mercator.common.http.deps import CurrentUser, RuntimeDep, SessionDep, UowDep
 from mercator.common.http.pagination import Page
@@ -67,18 +67,30 @@ async def template_version(template_id: uuid.UUID, version: int, session: Sessio
                                                         from_attributes=True)
 
 
-def _pdf(filename: str, content: bytes) -> Response:
-    return Response(content, media_type="application/pdf",
+OCTETS = "application/octet-stream"
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+def _pdf_responses(description: str) -> dict:
+    # application/octet-stream beside application/pdf: client generators (openapi-python-client) read a binary
+    # answer only under that name, and the caller who asks for it gets it (_pdf).
+    return {200: {"description": description, "content": {"application/pdf": _BINARY, OCTETS: _BINARY}}}
+
+
+def _pdf(request: Request, filename: str, content: bytes) -> Response:
+    accept = request.headers.get("accept", "").lower()
+    media_type = OCTETS if OCTETS in accept and "application/pdf" not in accept else "application/pdf"
+    return Response(content, media_type=media_type,
                     headers={"Content-Disposition": f"inline; filename*=UTF-8''{quote(filename)}"})
 
 
 @router.post("/documents", tags=["documents"], response_class=Response,
-             responses={200: {"content": {"application/pdf": {}}, "description": "the document as PDF"}})
-async def render_document(body: schemas.DocumentRequest, session: SessionDep, runtime: RuntimeDep,
+             responses=_pdf_responses("the document as PDF (application/octet-stream when asked for)"))
+async def render_document(body: schemas.DocumentRequest, request: Request, session: SessionDep, runtime: RuntimeDep,
                           caller: CurrentUser):
     """A document filled from the client card and the deal, as PDF: what a message would attach."""
     filename, content = await service.preview_document(session, body, caller, runtime.settings)
-    return _pdf(filename, content)
+    return _pdf(request, filename, content)
 
 
 @router.post("/messages", status_code=202, response_model=schemas.MessagePublic, tags=["messages"])
@@ -108,11 +120,11 @@ async def get_message(message_id: uuid.UUID, session: SessionDep, caller: Curren
 
 
 @router.get("/messages/{message_id}/documents/{position}", tags=["messages"], response_class=Response,
-            responses={200: {"content": {"application/pdf": {}}, "description": "the document as sent"}})
-async def message_document(message_id: uuid.UUID, position: Annotated[int, Path(ge=0, le=100)], session: SessionDep,
-                           caller: CurrentUser):
+            responses=_pdf_responses("the document as sent, PDF (application/octet-stream when asked for)"))
+async def message_document(message_id: uuid.UUID, position: Annotated[int, Path(ge=0, le=100)], request: Request,
+                           session: SessionDep, caller: CurrentUser):
     row = await service.attachment(session, message_id, position, caller)
-    return _pdf(row.filename, row.content)
+    return _pdf(request, row.filename, row.content)
 
 
 @router.post("/messages/{message_id}/retry", response_model=schemas.MessagePublic, tags=["messages"])

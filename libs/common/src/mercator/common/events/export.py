@@ -6,11 +6,47 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 from pathlib import Path
 
+from mercator.common.devrun import RunSettings
 from mercator.common.events.catalogue import CATALOGUE
 from mercator.common.events.envelope import attribute_names
+
+_RUN = RunSettings.model_fields  # the defaults, not this shell's MERCATOR_RUN_*: the document is one for everybody
+
+# Where a partner's consumer connects, and with what. Both brokers are PLAINTEXT listeners without SASL; a
+# server that requires credentials lists its scheme under `security` the day it does, never before.
+SERVERS = {
+    "embedded": {
+        "host": f"{_RUN['host'].default}:{_RUN['broker_port'].default}",
+        "protocol": "kafka",
+        "title": "make run",
+        "description": "The embedded run's Tansu broker (in memory), on the loopback interface only. PLAINTEXT: "
+                       "no TLS and no authentication (no SASL); anyone who can reach the port can read and "
+                       "write every topic.",
+        "security": [],
+    },
+    "compose": {
+        "host": "kafka:9092",
+        "protocol": "kafka",
+        "protocolVersion": "3.9.0",
+        "title": "docker compose",
+        "description": "docker-compose.yml's Apache Kafka (KRaft, one node), reachable from the compose network "
+                       "only (no port is published to the host). PLAINTEXT: no TLS and no authentication "
+                       "(no SASL).",
+        "security": [],
+    },
+}
+SECURITY_SCHEMES = {
+    "scramSha256": {
+        "type": "scramSha256",
+        "description": "SASL/SCRAM-SHA-256 with a user name and password per consumer, over TLS: planned for "
+                       "production brokers, not enabled on any server of this document yet. A server that "
+                       "requires it will list it under its `security`.",
+    },
+}
 
 
 def json_schemas() -> dict[str, dict]:
@@ -55,9 +91,11 @@ def asyncapi(prefix: str = "") -> dict:
         "info": {"title": "Mercator business events", "version": "1.0.0",
                  "description": "Integration events of Mercator, one Kafka topic per event type."},
         "defaultContentType": "application/json",
+        "servers": copy.deepcopy(SERVERS),
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages, "schemas": schemas},
+        "components": {"messages": messages, "schemas": schemas,
+                       "securitySchemes": copy.deepcopy(SECURITY_SCHEMES)},
     }
 
 

@@ -1,0 +1,1 @@
+"""Contracts with partners: the published documents against what runs."""
