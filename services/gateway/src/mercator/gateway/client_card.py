@@ -13,10 +13,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from mercator.common.money import PLAIN_DECIMAL
+
 # As the services write a decimal: a string, never a JSON number (a float would round the kopecks).
-Money = Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?$", description='a decimal string, e.g. "1220.00"',
+Money = Annotated[str, Field(pattern=PLAIN_DECIMAL, description='a decimal string, e.g. "1220.00"',
                              examples=["1220.00"])]
-Quantity = Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?$", description='a decimal string, e.g. "2.5"',
+Quantity = Annotated[str, Field(pattern=PLAIN_DECIMAL, description='a decimal string, e.g. "2.5"',
                                 examples=["2.5"])]
 Cursor = Annotated[str | None, Field(description="pass it back as this section's cursor for the next page; "
                                                  "null on the last page")]
