@@ -127,6 +127,13 @@ def test_csv_in_windows_1251_with_semicolons_and_xlsx_read_alike():
         assert first.source["tax_id"] == "ИНН"
 
 
+def test_the_delimiter_is_the_one_the_header_line_has_most_of_outside_quotes():
+    assert imports.delimiter('"Name; full",ИНН,Телефон\nx;y;z;w;v\n') == ","
+    assert imports.delimiter("Название\tИНН\r\n1,2,3,4\n") == "\t"
+    assert imports.delimiter("Название;ИНН;Телефон") == ";"
+    assert imports.delimiter("Название") == ","
+
+
 def test_a_mapping_must_fill_a_name_and_name_real_fields():
     with pytest.raises(domain.DomainError) as bad:
         imports.check_mapping("companies", {"Название": "title"})
@@ -246,6 +253,18 @@ async def test_persons_and_history_find_their_card_and_bad_requests_change_nothi
     someone_else = caller("Борис Орлов")
     async with client(app, auth(app.state.runtime.settings, someone_else)) as boris:
         assert (await boris.get(f"/api/v1/imports/{wrong_file['id']}")).status_code == 404
+
+
+@pg
+async def test_a_queued_file_past_todays_limits_fails_its_job_with_the_reason_and_writes_nothing(app, api, settings):
+    await regions(app)
+    rows, _ = client_list(20, seed=13)
+    job = await upload(api, as_csv(rows))
+    settings.import_max_rows = 10  # lowered after the file was taken
+    await importer.run_job(app.state.runtime, uuid.UUID(job["id"]))
+    failed = (await api.get(f"/api/v1/imports/{job['id']}")).json()
+    assert failed["status"] == "failed" and "more than 10 rows" in failed["error"]
+    assert failed["done_rows"] == 0 and await count(app, Company) == 0
 
 
 @asynccontextmanager

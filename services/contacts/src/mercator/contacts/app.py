@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
-from mercator.contacts import api, consumers, import_api, importer, marketing_api
+from mercator.contacts import api, consumers, import_api, importer, marketing_api, reading
 from mercator.contacts.settings import ContactsSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
@@ -29,4 +29,5 @@ def build_app(settings: ContactsSettings | None = None, runtime: Runtime | None 
         deals_http = httpx.AsyncClient(base_url=settings.deals_url)
         app.state.closing.append(deals_http)
     app.state.deals_http = deals_http
+    app.state.closing.append(reading.of(runtime))  # its readers still at work are killed at the stop
     return app

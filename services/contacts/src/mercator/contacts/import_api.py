@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from mercator.common.http.deps import CurrentUser, SessionDep, UowDep
 from mercator.common.http.pagination import Page
-from mercator.contacts import importer, schemas
+from mercator.contacts import importer, reading, schemas
 from mercator.contacts.tables import ImportJob
 
 router = APIRouter(prefix="/api/v1", tags=["imports"])
@@ -57,13 +57,16 @@ async def open_import(body: schemas.ImportCreate, uow: UowDep, caller: CurrentUs
                  "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def add_part(job_id: uuid.UUID, request: Request, uow: UowDep, caller: CurrentUser):
     """The next part of the file (CSV or XLSX), as the body's bytes; sent as text/csv it is taken as well."""
-    return _job(await importer.add_part(uow, job_id, await request.body(), caller))
+    return _job(await importer.add_part(uow, job_id, await request.body(), caller,
+                                        max_bytes=request.app.state.runtime.settings.import_max_file_bytes))
 
 
 @router.post("/imports/{job_id}/start", response_model=schemas.ImportJobPublic)
-async def start(job_id: uuid.UUID, uow: UowDep, caller: CurrentUser):
-    """The file is complete: its header is checked against the mapping and the job is queued."""
-    return _job(await importer.start_job(uow, job_id, caller))
+async def start(job_id: uuid.UUID, request: Request, uow: UowDep, caller: CurrentUser):
+    """The file is complete: it is read, its header checked against the mapping, and the job queued. A file
+    larger than an import takes (bytes, rows, what an XLSX unpacks to, the CPU time or memory to read it) is
+    refused with 422 naming the limit."""
+    return _job(await importer.start_job(uow, job_id, caller, reading.of(request.app.state.runtime)))
 
 
 @router.post("/imports/{job_id}/run", status_code=201, response_model=schemas.ImportJobPublic)

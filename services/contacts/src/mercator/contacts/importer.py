@@ -32,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 import httpx
 
 from pydantic import ValidationError
-from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy import LargeBinary, cast, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.auth import Caller, mint_token
@@ -42,7 +42,7 @@ from mercator.common.http.pagination import keyset_page
 from mercator.common.rules import DomainError
 from mercator.common.uow import UnitOfWork
 from mercator.common.visibility import Kind, NoAccess, sight
-from mercator.contacts import domain, imports, schemas, service
+from mercator.contacts import domain, imports, reading, schemas, service
 from mercator.contacts.tables import (Company, CompanyContact, DictionaryEntry, ImportFile, ImportJob, ImportMapping,
                                       ImportRow)
 
@@ -123,25 +123,38 @@ async def _own_job(session: AsyncSession, job_id: uuid.UUID, caller: Caller, *, 
     return job
 
 
-async def add_part(uow: UnitOfWork, job_id: uuid.UUID, part: bytes, caller: Caller) -> ImportJob:
+async def add_part(uow: UnitOfWork, job_id: uuid.UUID, part: bytes, caller: Caller, *,
+                   max_bytes: int) -> ImportJob:
+    """The next part of the file; one that would make it larger than `max_bytes` is refused, the parts
+    before it kept."""
     job = await _own_job(uow.session, job_id, caller, lock=True)
     if job.status != "uploading":
         raise service.UnknownReference(f"the import is {job.status}: its file is complete", field="file")
-    file = await uow.session.get(ImportFile, job_id)
-    file.data = file.data + part
-    job.uploaded_bytes = len(file.data)
+    if job.uploaded_bytes + len(part) > max_bytes:
+        raise imports.FileTooLarge(f"the file would be {job.uploaded_bytes + len(part):,} bytes with this part; "
+                                   f"an import takes up to {max_bytes:,}")
+    # Appended by the database: the file so far is neither read back nor sent again for each part.
+    await uow.session.execute(update(ImportFile).where(ImportFile.job_id == job_id).values(
+        data=cast(ImportFile.data.op("||")(part), LargeBinary)))
+    job.uploaded_bytes += len(part)
     await uow.commit()
     return job
 
 
-async def start_job(uow: UnitOfWork, job_id: uuid.UUID, caller: Caller) -> ImportJob:
-    """The file is complete: read its header now (a wrong file is refused here, not later), then queue it."""
-    job = await _own_job(uow.session, job_id, caller, lock=True)
+async def start_job(uow: UnitOfWork, job_id: uuid.UUID, caller: Caller, reader: reading.FileReader) -> ImportJob:
+    """The file is complete: read it whole now (a wrong or too large file is refused here, not later), then
+    queue it. No transaction is open while it is read: on SQLite that would hold the one connection."""
+    job = await _own_job(uow.session, job_id, caller)
     if job.status != "uploading":
         raise service.UnknownReference(f"the import is {job.status} already", field="file")
-    header, rows = imports.read_rows((await uow.session.get(ImportFile, job_id)).data)
-    imports.check_header(header, job.columns)
-    job.total_rows = sum(1 for cells in rows if any(cells))
+    columns = job.columns
+    data = await uow.session.scalar(select(ImportFile.data).where(ImportFile.job_id == job_id))
+    await uow.session.rollback()
+    read = await reader.read(data, columns, rows=False)
+    job = await _own_job(uow.session, job_id, caller, lock=True)
+    if job.status != "uploading":  # started meanwhile by another request
+        raise service.UnknownReference(f"the import is {job.status} already", field="file")
+    job.total_rows = read.total_rows
     job.status = "queued"
     await uow.commit()
     return job
@@ -187,7 +200,8 @@ async def job_rows(session: AsyncSession, job_id: uuid.UUID, caller: Caller, *, 
 
 # --- the run ------------------------------------------------------------------------------------------------
 
-async def run_job(runtime, job_id: uuid.UUID, batch: int = BATCH, deals: httpx.AsyncClient | None = None) -> None:
+async def run_job(runtime, job_id: uuid.UUID, batch: int = BATCH, deals: httpx.AsyncClient | None = None,
+                  reader: reading.FileReader | None = None) -> None:
     """Every row without an outcome, a batch per transaction. Safe to call again at any point: rows written
     before are not looked at again."""
     async with runtime.sessionmaker() as s:
@@ -203,8 +217,8 @@ async def run_job(runtime, job_id: uuid.UUID, batch: int = BATCH, deals: httpx.A
         data = await s.scalar(select(ImportFile.data).where(ImportFile.job_id == job_id))
         caller = _caller(job.caller)
     try:
-        header, cells = imports.read_rows(data)
-        rows = [r for n, c in enumerate(cells, start=2) if (r := imports.mapped(n, header, c, columns)) is not None]
+        # Read again under today's limits: a file queued before they were lowered fails here, with the reason.
+        rows = (await (reader or reading.of(runtime)).read(data, columns, rows=True)).rows
         state = _State(job_id, kind, policy, dry_run, caller, deals, runtime.settings)
         async with runtime.sessionmaker() as s:
             await state.load(s)

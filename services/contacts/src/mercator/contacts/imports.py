@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -32,8 +33,36 @@ _SPLIT = re.compile(r"[;,\n]+")
 
 
 class BadFile(InvalidValue):
+    rule = "bad_import_file"
+
     def __init__(self, message: str):
-        super().__init__("bad_import_file", message, "file")
+        super().__init__(self.rule, message, "file")
+
+    def __reduce__(self):  # raised in the reading process, re-raised in the service
+        return type(self), (self.message,)
+
+
+class FileTooLarge(BadFile):
+    """The file, or what it unpacks to, is more than an import takes: named in the message."""
+
+    rule = "import_file_too_large"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one file may cost to read (see ContactsSettings.import_*)."""
+
+    max_rows: int
+    max_unpacked_bytes: int
+    max_compression_ratio: float
+
+
+# Members that unpack to less than this are not held to the ratio: small XML compresses far, harmlessly.
+_RATIO_FLOOR = 1 << 20
+_DELIMITERS = (",", ";", "\t")
+# csv.Sniffer's regular expressions backtrack without bound on quotes and spaces (0.6 KB took 45 s of
+# CPU); the delimiter is the one the header line has most of, outside quotes, in its first 64 KB.
+_HEADER_PREFIX = 65_536
 
 
 def check_mapping(kind: str, columns: dict[str, str]) -> dict[str, str]:
@@ -80,29 +109,85 @@ def _decode(data: bytes) -> str:
         return data.decode("cp1251")  # what Excel on a Russian Windows saves as "CSV"
 
 
-def read_rows(data: bytes) -> tuple[list[str], Iterator[list[str]]]:
-    """The header row and the rows after it (each numbered by the caller from 2, as the spreadsheet shows)."""
+def delimiter(text: str) -> str:
+    """The delimiter the header line has most of outside quotes (a comma on a tie or none)."""
+    counts = dict.fromkeys(_DELIMITERS, 0)
+    quoted = False
+    for char in text[:_HEADER_PREFIX]:
+        if char == '"':
+            quoted = not quoted
+        elif char in "\r\n" and not quoted:
+            break
+        elif char in counts and not quoted:
+            counts[char] += 1
+    return max(_DELIMITERS, key=lambda d: (counts[d], d == ","))
+
+
+def read_rows(data: bytes, limits: Limits | None = None) -> tuple[list[str], Iterator[list[str]]]:
+    """The header row and the rows after it (each numbered by the caller from 2, as the spreadsheet shows).
+    With `limits`, a file of more rows, or an XLSX that unpacks to more, raises FileTooLarge."""
     if not data.strip():
         raise BadFile("the file is empty")
     if data[:4] == b"PK\x03\x04":
-        return _xlsx(data)
-    text = _decode(data)
+        header, rows = _xlsx(data, limits)
+    else:
+        text = _decode(data)
+        reader = csv.reader(io.StringIO(text), delimiter=delimiter(text))
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            raise BadFile(f"the file cannot be read as CSV: {exc}") from None
+        if not header:
+            raise BadFile("the file has no header row")
+        header, rows = [h.strip() for h in header], _csv_rows(reader)
+    return header, (_counted(rows, limits.max_rows) if limits else rows)
+
+
+def _csv_rows(reader) -> Iterator[list[str]]:
     try:
-        dialect = csv.Sniffer().sniff(text[:20_000], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    header = next(reader, None)
-    if not header:
-        raise BadFile("the file has no header row")
-    return [h.strip() for h in header], ([c.strip() for c in row] for row in reader)
+        for row in reader:
+            yield [c.strip() for c in row]
+    except csv.Error as exc:  # e.g. a field over csv's own size limit
+        raise BadFile(f"the file cannot be read as CSV: {exc}") from None
 
 
-def _xlsx(data: bytes) -> tuple[list[str], Iterator[list[str]]]:
+def _counted(rows: Iterator[list[str]], most: int) -> Iterator[list[str]]:
+    # Blank rows count too: a sheet can declare a million of them, and each costs its reading.
+    for number, row in enumerate(rows, start=1):
+        if number > most:
+            raise FileTooLarge(f"the file has more than {most:,} rows after the header; an import takes up to "
+                               f"{most:,}: split it")
+        yield row
+
+
+def check_packing(data: bytes, limits: Limits) -> None:
+    """An XLSX is a zip: what its members unpack to is refused before anything is unpacked. Python's zipfile
+    stops each member at the size its directory declares, so the declared sizes bound the reading."""
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise BadFile(f"the XLSX file cannot be read: {exc}") from None
+    total = 0
+    for member in members:
+        total += member.file_size
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > _RATIO_FLOOR and ratio > limits.max_compression_ratio:
+            raise FileTooLarge(f"{member.filename} unpacks to {member.file_size:,} bytes, {ratio:,.0f} times its "
+                               f"packed size; an import takes up to {limits.max_compression_ratio:,.0f} times")
+    if total > limits.max_unpacked_bytes:
+        raise FileTooLarge(f"the XLSX file unpacks to {total:,} bytes; an import takes up to "
+                           f"{limits.max_unpacked_bytes:,}")
+
+
+def _xlsx(data: bytes, limits: Limits | None) -> tuple[list[str], Iterator[list[str]]]:
     from openpyxl import load_workbook
 
+    if limits:
+        check_packing(data, limits)
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except MemoryError:
+        raise  # past the reader's share: reading.py names it
     except Exception as exc:  # openpyxl raises many kinds for a broken file
         raise BadFile(f"the XLSX file cannot be read: {exc}") from None
     rows = book.worksheets[0].iter_rows(values_only=True)
@@ -125,8 +210,10 @@ class Row:
     source: dict[str, str]  # field: the column it came from, to name it in a rejection
 
 
-def mapped(number: int, header: list[str], cells: list[str], columns: dict[str, str]) -> Row | None:
-    """The row's fields; None for a blank row (spreadsheets end in them)."""
+def mapped(number: int, header: list[str], cells: list[str], columns: dict[str, str],
+           source: dict[str, str] | None = None) -> Row | None:
+    """The row's fields; None for a blank row (spreadsheets end in them). `source`: the columns by field, one
+    dict for every row of a file."""
     if not any(cells):
         return None
     by_header = dict(zip(header, cells))
@@ -136,7 +223,7 @@ def mapped(number: int, header: list[str], cells: list[str], columns: dict[str, 
         if not value:
             continue
         values[field] = [v.strip() for v in _SPLIT.split(value) if v.strip()] if field in LISTS else value
-    return Row(number, values, {f: c for c, f in columns.items()})
+    return Row(number, values, source if source is not None else {f: c for c, f in columns.items()})
 
 
 def duplicate_keys(values: dict[str, Any], match_name: str) -> list[tuple[str, str]]:
@@ -146,3 +233,19 @@ def duplicate_keys(values: dict[str, Any], match_name: str) -> list[tuple[str, s
     if match_name:
         keys.append(("name", match_name))
     return keys
+
+
+@dataclass(frozen=True)
+class Read:
+    header: list[str]
+    total_rows: int  # the non-blank ones
+    rows: list[Row] | None  # when asked for
+
+
+def read_file(data: bytes, columns: dict[str, str], limits: Limits, *, rows: bool) -> Read:
+    """The whole file, checked against the mapping and the limits: what the reading process does."""
+    header, cells = read_rows(data, limits)
+    check_header(header, columns)
+    source = {f: c for c, f in columns.items()}
+    found = [r for n, c in enumerate(cells, start=2) if (r := mapped(n, header, c, columns, source)) is not None]
+    return Read(header, len(found), found if rows else None)
