@@ -74,13 +74,18 @@ async def create_template(uow: UnitOfWork, data: schemas.TemplateCreate, caller:
 async def update_template(uow: UnitOfWork, template_id: uuid.UUID, data: schemas.TemplateUpdate,
                           expected: int | None, caller: Caller, settings: NotificationsSettings) -> Template:
     _check_writer(caller)
-    row = await get_template(uow.session, template_id, lock=True)
+    row = await get_template(uow.session, template_id)
     check_version(row, expected, "template")
     changes = data.model_dump(exclude_unset=True)
     subject, body = changes.get("subject", row.subject), changes.get("body", row.body)
     if subject is None or body is None:
         raise InvalidValue("required", "subject and body cannot be emptied", "subject" if subject is None else "body")
-    await check_template(settings, TemplateKind(row.kind), subject, body)
+    kind, read = TemplateKind(row.kind), row.version
+    # The check takes up to the render limits: not while holding the database (on SQLite its one connection).
+    await uow.session.rollback()
+    await check_template(settings, kind, subject, body)
+    row = await get_template(uow.session, template_id, lock=True)
+    check_version(row, read, "template")  # edited by someone else while this was checked
     row.subject, row.body = subject, body
     if "description" in changes:
         row.description = changes["description"]
@@ -336,36 +341,66 @@ async def document_context(session: AsyncSession, settings: NotificationsSetting
             "documents": []}
 
 
-async def render_documents(session: AsyncSession, names: list[str], context: dict[str, Any],
-                           settings: NotificationsSettings) -> list[tuple[str, bytes]]:
-    """(file name, PDF) of each document template named; one over a render limit is TemplateTooCostly."""
+@dataclass(frozen=True)
+class Source:
+    """A template's text as read: what a render needs once the transaction that read it is over."""
+
+    name: str
+    subject: str
+    body: str
+
+    @classmethod
+    def of(cls, template: Template) -> Source:
+        return cls(template.name, template.subject, template.body)
+
+
+async def document_sources(session: AsyncSession, names: list[str]) -> list[Source]:
     out = []
     for name in names:
         template = await template_named(session, name, TemplateKind.DOCUMENT)
         if template is None:
             raise InvalidValue("unknown_document", f"no document template named '{name}'", "documents")
-        try:
-            out.append(await rendering.renderer(settings).document(template.subject, template.body, context))
-        except rendering.TooCostly as exc:
-            raise TemplateTooCostly(f"document '{name}' is over a limit: {exc.reason}", "documents") from None
+        out.append(Source.of(template))
     return out
 
 
-async def _email(template: Template, context: dict[str, Any], settings: NotificationsSettings) -> tuple[str, str]:
+async def email_source(session: AsyncSession, name: str) -> Source:
+    template = await template_named(session, name, TemplateKind.EMAIL)
+    if template is None:
+        raise InvalidValue("unknown_template", f"no e-mail template named '{name}'", "template")
+    return Source.of(template)
+
+
+async def render_document_sources(sources: list[Source], context: dict[str, Any], settings: NotificationsSettings
+                                  ) -> list[tuple[str, bytes]]:
+    """(file name, PDF) of each; one over a render limit is TemplateTooCostly."""
+    out = []
+    for source in sources:
+        try:
+            out.append(await rendering.renderer(settings).document(source.subject, source.body, context))
+        except rendering.TooCostly as exc:
+            raise TemplateTooCostly(f"document '{source.name}' is over a limit: {exc.reason}", "documents") from None
+    return out
+
+
+async def render_email_source(source: Source, context: dict[str, Any], settings: NotificationsSettings
+                              ) -> tuple[str, str]:
+    """(subject, body); over a render limit, TemplateTooCostly."""
     try:
-        return await rendering.renderer(settings).email(template.subject, template.body, context)
+        return await rendering.renderer(settings).email(source.subject, source.body, context)
     except rendering.TooCostly as exc:
-        raise TemplateTooCostly(f"e-mail template '{template.name}' is over a limit: {exc.reason}",
+        raise TemplateTooCostly(f"e-mail template '{source.name}' is over a limit: {exc.reason}",
                                 "template") from None
+
+
+async def render_documents(session: AsyncSession, names: list[str], context: dict[str, Any],
+                           settings: NotificationsSettings) -> list[tuple[str, bytes]]:
+    return await render_document_sources(await document_sources(session, names), context, settings)
 
 
 async def render_email(session: AsyncSession, name: str, context: dict[str, Any], settings: NotificationsSettings
                        ) -> tuple[str, str]:
-    """(subject, body) of the e-mail template named; one over a render limit is TemplateTooCostly."""
-    template = await template_named(session, name, TemplateKind.EMAIL)
-    if template is None:
-        raise InvalidValue("unknown_template", f"no e-mail template named '{name}'", "template")
-    return await _email(template, context, settings)
+    return await render_email_source(await email_source(session, name), context, settings)
 
 
 def _person_address(p: PersonView | None, person_id: uuid.UUID, channel: Channel, region: str) -> tuple[str, str | None]:
@@ -578,7 +613,7 @@ async def on_mailing_requested(uow: UnitOfWork, p: ev.MailingRequested, event_id
         subject = body = ""
         if over is None:
             try:
-                subject, body = await _email(template, context, settings)
+                subject, body = await render_email_source(Source.of(template), context, settings)
             except TemplateTooCostly as exc:
                 over = exc.message
         await enqueue(uow, Draft(
@@ -828,17 +863,20 @@ async def send_by_hand(uow: UnitOfWork, data: schemas.MessageCreate, caller: Cal
     context = await document_context(s, settings, company_id=company_id, deal_id=data.deal_id,
                                      person_id=data.person_id, invoice_id=data.invoice_id,
                                      manager_id=caller.user_id, message=data.message)
-    files = await render_documents(s, data.documents, context, settings)
-    if data.channel is Channel.FAX and not files:
+    sources = await document_sources(s, data.documents)
+    if data.channel is Channel.FAX and not sources:
         raise InvalidValue("fax_without_documents", "a fax carries documents: name at least one", "documents")
+    text = await email_source(s, data.template) if data.template else None
+    recipient_name = person.name if person else None
+    subject, body = data.subject or (deal.title if deal else "Документы"), data.message or ""
+    # Rendering takes up to the render limits: not while holding the database (on SQLite its one connection).
+    await s.rollback()
+    files = await render_document_sources(sources, context, settings)
     context["documents"] = [f for f, _ in files]
-    if data.template:
-        subject, body = await render_email(s, data.template, context, settings)
-    else:
-        subject = data.subject or (deal.title if deal else "Документы")
-        body = data.message or ""
+    if text is not None:
+        subject, body = await render_email_source(text, context, settings)
     m, _ = await enqueue(uow, Draft(
-        channel=data.channel, kind="manual", recipient=address, recipient_name=person.name if person else None,
+        channel=data.channel, kind="manual", recipient=address, recipient_name=recipient_name,
         subject=subject, body=body, cause_type="manual", cause_key=f"manual:{uuid.uuid4()}",
         company_id=company_id, person_id=data.person_id, deal_id=data.deal_id, author_id=caller.user_id,
         owner_id=caller.user_id, department_id=caller.department_id, attachments=files))
@@ -893,5 +931,7 @@ async def preview_document(session: AsyncSession, data: schemas.DocumentRequest,
     context = await document_context(session, settings, company_id=company_id, deal_id=data.deal_id,
                                      person_id=data.person_id, invoice_id=data.invoice_id,
                                      manager_id=caller.user_id, message=data.message)
-    (filename, content), = await render_documents(session, [data.template], context, settings)
+    sources = await document_sources(session, [data.template])
+    await session.rollback()  # as in send_by_hand: the database is not held while rendering
+    (filename, content), = await render_document_sources(sources, context, settings)
     return filename, content
