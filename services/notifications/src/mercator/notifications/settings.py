@@ -59,7 +59,7 @@ class NotificationsSettings(ServiceSettings):
     render_workers: int = Field(2, ge=1)
     render_cpu_seconds: float = Field(10.0, gt=0)
     render_seconds: float = Field(30.0, gt=0)
-    render_memory_mb: int = Field(512, ge=256)
+    render_memory_mb: int = Field(384, ge=256)
     render_output_bytes: int = Field(10_000_000, ge=10_000)
 
     # The morning digest: local hour it goes out at, and after how many quiet days a deal is stalled.
