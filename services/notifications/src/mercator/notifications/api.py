@@ -25,10 +25,12 @@ def _template(row, response: Response | None = None) -> schemas.TemplatePublic:
 
 
 @router.post("/templates", status_code=201, response_model=schemas.TemplatePublic, tags=["templates"])
-async def create_template(body: schemas.TemplateCreate, uow: UowDep, caller: CurrentUser, response: Response):
+async def create_template(body: schemas.TemplateCreate, uow: UowDep, runtime: RuntimeDep, caller: CurrentUser,
+                          response: Response):
     """A template is checked when saved: one that does not parse, or fails on sample data, is refused
-    naming the field and the line."""
-    row = await service.create_template(uow, body, caller)
+    naming the field and the line; one over a render limit (time, memory, output) naming the field and
+    the limit."""
+    row = await service.create_template(uow, body, caller, runtime.settings)
     response.headers["Location"] = f"/api/v1/templates/{row.id}"
     return _template(row, response)
 
@@ -46,10 +48,11 @@ async def get_template(template_id: uuid.UUID, session: SessionDep, _: CurrentUs
 
 
 @router.patch("/templates/{template_id}", response_model=schemas.TemplatePublic, tags=["templates"])
-async def update_template(template_id: uuid.UUID, body: schemas.TemplateUpdate, uow: UowDep, caller: CurrentUser,
-                          response: Response, if_match: Annotated[str | None, Header()] = None):
+async def update_template(template_id: uuid.UUID, body: schemas.TemplateUpdate, uow: UowDep, runtime: RuntimeDep,
+                          caller: CurrentUser, response: Response, if_match: Annotated[str | None, Header()] = None):
     """Each edit is a new version; the old ones stay readable under /versions."""
-    row = await service.update_template(uow, template_id, body, expected_version(if_match), caller)
+    row = await service.update_template(uow, template_id, body, expected_version(if_match), caller,
+                                        runtime.settings)
     return _template(row, response)
 
 

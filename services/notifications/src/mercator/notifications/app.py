@@ -15,7 +15,7 @@ from prometheus_client import Counter, Histogram
 
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
-from mercator.notifications import api, consumers, service
+from mercator.notifications import api, consumers, rendering, service
 from mercator.notifications.domain import Outcome
 from mercator.notifications.settings import NotificationsSettings
 from mercator.notifications.transports import Outgoing, Transports
@@ -103,4 +103,9 @@ def build_app(settings: NotificationsSettings | None = None, runtime: Runtime | 
     app = create_app(runtime, title="Mercator notifications", routers=[api.router],
                      description="Templates, documents (PDF), e-mail and fax, meeting reminders, alerts, digests.")
     app.state.sender = sender
+    # The render workers start with the service (so the first document does not wait for them) and stop
+    # with it.
+    renderer = rendering.renderer(settings)
+    runtime.background.append(renderer.warm)
+    app.state.closing.append(renderer)
     return app

@@ -1,5 +1,8 @@
 """Templates (Jinja2, sandboxed) and documents (HTML rendered to PDF by fpdf2 with PT Sans, which carries
-Cyrillic: nothing but what pip installs)."""
+Cyrillic: nothing but what pip installs).
+
+The service runs these in worker processes within limits (rendering.py); the size checks here are the cheap
+first line, the process limits the real bound."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Any
 import fontpkg_pt_sans
 from fpdf import FPDF
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefined
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from mercator.common.rules import InvalidValue
@@ -48,10 +52,43 @@ def quantity(value: Any) -> str:
     return str(number.quantize(Decimal(1)) if number == number.to_integral_value() else number.normalize())
 
 
+# The most bytes a template's output may have; a worker process sets it from its settings.
+output_cap = 10_000_000
+# Bits of the largest power a template may compute: a big one is minutes of CPU in one uninterruptible call.
+_POWER_BITS = 100_000
+
+
+class TooLarge(Exception):
+    """Output (or a string, list or number on the way to it) over the limit of a render."""
+
+
+def _check_size(size: int) -> None:
+    if size > output_cap:
+        raise TooLarge(f"output larger than {output_cap} bytes")
+
+
+class GuardedEnvironment(SandboxedEnvironment):
+    """The sandbox, refusing `'a' * 300000000` or `9 ** 9 ** 9` before they cost anything. (Jinja2's own
+    sandbox already stops a `range` at 100,000 items.) Intercepting these also keeps Jinja2 from folding
+    them as constants while compiling."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for items, times in ((left, right), (right, left)):
+                if isinstance(items, str | list | tuple) and isinstance(times, int):
+                    _check_size(len(items) * times)
+        elif isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
+            if abs(left).bit_length() * right > _POWER_BITS:
+                raise TooLarge(f"{left} ** {right} is larger than a template may compute")
+        return super().call_binop(context, operator, left, right)
+
+
 def _environment(undefined: type[Undefined], autoescape: bool) -> SandboxedEnvironment:
     # Sandboxed: templates are data anyone with the right role edits through the API, so they must not
     # reach Python internals.
-    env = SandboxedEnvironment(undefined=undefined, autoescape=autoescape, trim_blocks=True, lstrip_blocks=True,
+    env = GuardedEnvironment(undefined=undefined, autoescape=autoescape, trim_blocks=True, lstrip_blocks=True,
                                keep_trailing_newline=False)
     env.filters.update(money=money, date=ru_date, qty=quantity)
     return env
@@ -74,16 +111,19 @@ def _template_line() -> int | None:
     return line
 
 
-def check_template(source: str, field: str, sample: dict[str, Any], *, html: bool = False) -> None:
+def check_template(source: str, field: str, sample: dict[str, Any], *, html: bool = False) -> str:
     """A template that does not parse, or fails on a sample of the data it is filled with (an unknown
-    name, a wrong filter), is refused naming the line: at save, not when a client is waiting for it."""
+    name, a wrong filter), is refused naming the line: at save, not when a client is waiting for it.
+    Returns what it rendered. A limit hit (TooLarge, MemoryError) is the caller's to report."""
     env = environment(strict=True, html=html)
     try:
         compiled = env.from_string(source)
     except TemplateSyntaxError as exc:
         raise InvalidValue("template_syntax", f"line {exc.lineno}: {exc.message}", field) from exc
     try:
-        compiled.render(sample)
+        text = compiled.render(sample)
+    except (TooLarge, MemoryError):
+        raise
     except TemplateError as exc:
         line = _template_line()
         where = f"line {line}: " if line else ""
@@ -92,6 +132,8 @@ def check_template(source: str, field: str, sample: dict[str, Any], *, html: boo
         line = _template_line()
         where = f"line {line}: " if line else ""
         raise InvalidValue("template_error", f"{where}{type(exc).__name__}: {exc}", field) from exc
+    _check_size(len(text.encode()))
+    return text
 
 
 @lru_cache(maxsize=512)
@@ -101,7 +143,9 @@ def _compiled(source: str, html: bool):
 
 
 def render_text(source: str, context: dict[str, Any], *, html: bool = False) -> str:
-    return _compiled(source, html).render(context)
+    text = _compiled(source, html).render(context)
+    _check_size(len(text.encode()))
+    return text
 
 
 class DocumentPDF(FPDF):
@@ -131,7 +175,9 @@ def html_to_pdf(title: str, html: str) -> bytes:
     pdf = DocumentPDF(title, styles)
     pdf.add_page()
     pdf.write_html(html, font_family=FONT, table_line_separators=True)
-    return bytes(pdf.output())
+    content = bytes(pdf.output())
+    _check_size(len(content))
+    return content
 
 
 def render_document(title_source: str, body_source: str, context: dict[str, Any]) -> tuple[str, bytes]:

@@ -3,7 +3,6 @@ consumer's commit for event handlers)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -23,8 +22,9 @@ from mercator.common.rules import InvalidValue
 from mercator.common.uow import UnitOfWork
 from mercator.common.visibility import Kind, sight
 from mercator.notifications import context as ctx
-from mercator.notifications import documents, domain, schemas
+from mercator.notifications import domain, rendering, schemas
 from mercator.notifications.domain import Channel, Status, TemplateKind
+from mercator.notifications.rendering import TemplateTooCostly
 from mercator.notifications.settings import NotificationsSettings
 from mercator.notifications.tables import (Attachment, CompanyView, DealView, DepartmentView, InvoiceView,
                                            MarketingEventView, MeetingView, Message, PersonView, ProductView, Template, TemplateVersion,
@@ -48,20 +48,16 @@ def _check_writer(caller: Caller) -> None:
         raise Forbidden("templates are changed by heads of sales, marketing and admins")
 
 
-def check_template(kind: TemplateKind, subject: str, body: str) -> None:
-    sample = ctx.sample()
-    documents.check_template(subject, "subject", sample)
-    documents.check_template(body, "body", sample, html=kind is TemplateKind.DOCUMENT)
-    if kind is TemplateKind.DOCUMENT:
-        try:  # fpdf2 refuses some HTML (a table without rows, a nested table): say so now
-            documents.html_to_pdf("check", documents.render_text(body, sample, html=True))
-        except Exception as exc:  # noqa: BLE001
-            raise InvalidValue("template_html", f"the HTML cannot be laid out as a PDF: {exc}", "body") from exc
+async def check_template(settings: NotificationsSettings, kind: TemplateKind, subject: str, body: str) -> None:
+    """Tried on sample data in a render worker, within the render limits: a template that is broken or over
+    a limit is refused naming the field."""
+    await rendering.renderer(settings).check(kind is TemplateKind.DOCUMENT, subject, body, ctx.sample())
 
 
-async def create_template(uow: UnitOfWork, data: schemas.TemplateCreate, caller: Caller) -> Template:
+async def create_template(uow: UnitOfWork, data: schemas.TemplateCreate, caller: Caller,
+                          settings: NotificationsSettings) -> Template:
     _check_writer(caller)
-    check_template(data.kind, data.subject, data.body)
+    await check_template(settings, data.kind, data.subject, data.body)
     if (await uow.session.execute(select(Template.id).where(Template.name == data.name))).first():
         raise Conflict(f"a template named '{data.name}' exists", field="name")
     at = now()
@@ -76,15 +72,20 @@ async def create_template(uow: UnitOfWork, data: schemas.TemplateCreate, caller:
 
 
 async def update_template(uow: UnitOfWork, template_id: uuid.UUID, data: schemas.TemplateUpdate,
-                          expected: int | None, caller: Caller) -> Template:
+                          expected: int | None, caller: Caller, settings: NotificationsSettings) -> Template:
     _check_writer(caller)
-    row = await get_template(uow.session, template_id, lock=True)
+    row = await get_template(uow.session, template_id)
     check_version(row, expected, "template")
     changes = data.model_dump(exclude_unset=True)
     subject, body = changes.get("subject", row.subject), changes.get("body", row.body)
     if subject is None or body is None:
         raise InvalidValue("required", "subject and body cannot be emptied", "subject" if subject is None else "body")
-    check_template(TemplateKind(row.kind), subject, body)
+    kind, read = TemplateKind(row.kind), row.version
+    # The check takes up to the render limits: not while holding the database (on SQLite its one connection).
+    await uow.session.rollback()
+    await check_template(settings, kind, subject, body)
+    row = await get_template(uow.session, template_id, lock=True)
+    check_version(row, read, "template")  # edited by someone else while this was checked
     row.subject, row.body = subject, body
     if "description" in changes:
         row.description = changes["description"]
@@ -340,25 +341,66 @@ async def document_context(session: AsyncSession, settings: NotificationsSetting
             "documents": []}
 
 
-async def render_documents(session: AsyncSession, names: list[str], context: dict[str, Any]
-                           ) -> list[tuple[str, bytes]]:
+@dataclass(frozen=True)
+class Source:
+    """A template's text as read: what a render needs once the transaction that read it is over."""
+
+    name: str
+    subject: str
+    body: str
+
+    @classmethod
+    def of(cls, template: Template) -> Source:
+        return cls(template.name, template.subject, template.body)
+
+
+async def document_sources(session: AsyncSession, names: list[str]) -> list[Source]:
     out = []
     for name in names:
         template = await template_named(session, name, TemplateKind.DOCUMENT)
         if template is None:
             raise InvalidValue("unknown_document", f"no document template named '{name}'", "documents")
-        # Laying out a PDF takes tens of milliseconds of CPU: off the event loop, so requests and consumers
-        # are not held up meanwhile.
-        out.append(await asyncio.to_thread(documents.render_document, template.subject, template.body, context))
+        out.append(Source.of(template))
     return out
 
 
-async def render_email(session: AsyncSession, name: str, context: dict[str, Any]) -> tuple[str, str]:
+async def email_source(session: AsyncSession, name: str) -> Source:
     template = await template_named(session, name, TemplateKind.EMAIL)
     if template is None:
         raise InvalidValue("unknown_template", f"no e-mail template named '{name}'", "template")
-    return (documents.render_text(template.subject, context).strip(),
-            documents.render_text(template.body, context))
+    return Source.of(template)
+
+
+async def render_document_sources(sources: list[Source], context: dict[str, Any], settings: NotificationsSettings
+                                  ) -> list[tuple[str, bytes]]:
+    """(file name, PDF) of each; one over a render limit is TemplateTooCostly."""
+    out = []
+    for source in sources:
+        try:
+            out.append(await rendering.renderer(settings).document(source.subject, source.body, context))
+        except rendering.TooCostly as exc:
+            raise TemplateTooCostly(f"document '{source.name}' is over a limit: {exc.reason}", "documents") from None
+    return out
+
+
+async def render_email_source(source: Source, context: dict[str, Any], settings: NotificationsSettings
+                              ) -> tuple[str, str]:
+    """(subject, body); over a render limit, TemplateTooCostly."""
+    try:
+        return await rendering.renderer(settings).email(source.subject, source.body, context)
+    except rendering.TooCostly as exc:
+        raise TemplateTooCostly(f"e-mail template '{source.name}' is over a limit: {exc.reason}",
+                                "template") from None
+
+
+async def render_documents(session: AsyncSession, names: list[str], context: dict[str, Any],
+                           settings: NotificationsSettings) -> list[tuple[str, bytes]]:
+    return await render_document_sources(await document_sources(session, names), context, settings)
+
+
+async def render_email(session: AsyncSession, name: str, context: dict[str, Any], settings: NotificationsSettings
+                       ) -> tuple[str, str]:
+    return await render_email_source(await email_source(session, name), context, settings)
 
 
 def _person_address(p: PersonView | None, person_id: uuid.UUID, channel: Channel, region: str) -> tuple[str, str | None]:
@@ -385,11 +427,14 @@ async def _proposal_content(s: AsyncSession, settings: NotificationsSettings, sp
     files: list[tuple[str, bytes]] = []
     if error is None:
         try:
-            files = await render_documents(s, spec["documents"], context)
+            files = await render_documents(s, spec["documents"], context, settings)
         except InvalidValue as exc:
             error = exc.message
     context["documents"] = [f for f, _ in files]
-    subject, body = await render_email(s, "proposal_email", context)
+    try:
+        subject, body = await render_email(s, "proposal_email", context, settings)
+    except TemplateTooCostly as exc:
+        subject, body, error = "", "", error or exc.message
     return address, error, files, subject, body
 
 
@@ -454,7 +499,8 @@ async def _fill_pending(uow: UnitOfWork, m: Message, settings: NotificationsSett
 
 
 async def _reminder(uow: UnitOfWork, meeting: MeetingView, settings: NotificationsSettings,
-                    event_id: uuid.UUID) -> tuple[str | None, str, str, datetime]:
+                    event_id: uuid.UUID) -> tuple[str | None, str, str, datetime, str | None]:
+    """(address, subject, body, when, error): the error of a template over a render limit."""
     s = uow.session
     owner = await s.get(UserView, meeting.owner_id)
     company = await s.get(CompanyView, meeting.company_id)
@@ -465,9 +511,13 @@ async def _reminder(uow: UnitOfWork, meeting: MeetingView, settings: Notificatio
                            "kind_ru": "звонок" if meeting.kind == "call" else "встреча", "place": meeting.place,
                            "starts_local": ctx.local(meeting.starts_at, settings.time_zone),
                            "duration_minutes": meeting.duration_minutes, "minutes_before": minutes}}
-    subject, body = await render_email(s, "meeting_reminder", context)
+    error = None
+    try:
+        subject, body = await render_email(s, "meeting_reminder", context, settings)
+    except TemplateTooCostly as exc:
+        subject, body, error = "", "", exc.message
     at = domain.reminder_at(meeting.starts_at, minutes, settings.reminder_minutes_before)
-    return (owner.email if owner and owner.email else None), subject, body, at
+    return (owner.email if owner and owner.email else None), subject, body, at, error
 
 
 async def on_meeting_scheduled(uow: UnitOfWork, p: ev.MeetingScheduled, event_id: uuid.UUID,
@@ -484,12 +534,15 @@ async def on_meeting_scheduled(uow: UnitOfWork, p: ev.MeetingScheduled, event_id
 async def _plan_reminder(uow: UnitOfWork, meeting: MeetingView, settings: NotificationsSettings,
                          event_id: uuid.UUID) -> None:
     """One reminder per meeting: made on scheduling, moved with the meeting, dropped with it."""
-    address, subject, body, at = await _reminder(uow, meeting, settings, event_id)
+    address, subject, body, at, error = await _reminder(uow, meeting, settings, event_id)
     current = (await uow.session.execute(select(Message).where(
         Message.cause_key == f"meeting:{meeting.meeting_id}", Message.status == Status.QUEUED.value)
     )).scalar_one_or_none()
     if current is not None:
         current.next_attempt_at, current.subject, current.body, current.updated_at = at, subject, body, now()
+        if error is not None:
+            current.status, current.last_error, current.failed_at = Status.FAILED.value, error, now()
+            _emit_outcome(uow, current)
         return
     if meeting.starts_at <= now():
         return  # it has begun: a reminder now reminds of nothing
@@ -501,7 +554,7 @@ async def _plan_reminder(uow: UnitOfWork, meeting: MeetingView, settings: Notifi
         body=body, cause_type="MeetingScheduled", cause_event_id=event_id, cause_key=key,
         company_id=meeting.company_id, deal_id=meeting.deal_id, meeting_id=meeting.meeting_id,
         owner_id=meeting.owner_id, not_before=at,
-        error=None if address else f"the manager {meeting.owner_id} has no e-mail address"))
+        error=error or (None if address else f"the manager {meeting.owner_id} has no e-mail address")))
 
 
 async def on_meeting_rescheduled(uow: UnitOfWork, p: ev.MeetingRescheduled, event_id: uuid.UUID,
@@ -543,6 +596,9 @@ async def on_mailing_requested(uow: UnitOfWork, p: ev.MailingRequested, event_id
     event_ctx = ({"name": event.name, "kind": event.kind, "starts_on": event.starts_on, "ends_on": event.ends_on}
                  if event else {"name": "", "kind": "mailing", "starts_on": None, "ends_on": None})
     offer = p.offer or (event.offer if event else None)
+    # Over a limit for one recipient, the template is not tried again for each of the others: a mailing costs
+    # the service one render's limit, not one per recipient.
+    over: str | None = None
     for r in p.recipients:
         company = await s.get(CompanyView, r.company_id)
         person = await s.get(PersonView, r.person_id)
@@ -554,13 +610,18 @@ async def on_mailing_requested(uow: UnitOfWork, p: ev.MailingRequested, event_id
             address = domain.check_email(r.email)
         except InvalidValue as exc:
             address, error = f"person:{r.person_id}", exc.message
+        subject = body = ""
+        if over is None:
+            try:
+                subject, body = await render_email_source(Source.of(template), context, settings)
+            except TemplateTooCostly as exc:
+                over = exc.message
         await enqueue(uow, Draft(
             channel=Channel.EMAIL, kind="mailing", recipient=address, recipient_name=r.name,
-            subject=documents.render_text(template.subject, context).strip(),
-            body=documents.render_text(template.body, context), cause_type="MailingRequested",
+            subject=subject, body=body, error=error or over, cause_type="MailingRequested",
             cause_event_id=event_id, cause_key=f"mailing:{p.mailing_id}", company_id=r.company_id,
             person_id=r.person_id, author_id=p.requested_by, owner_id=company.owner_id if company else p.requested_by,
-            not_before=next(slots), error=error))
+            not_before=next(slots)))
 
 
 async def _staff(session: AsyncSession) -> tuple[list[domain.Staff], dict[uuid.UUID, uuid.UUID | None]]:
@@ -569,18 +630,24 @@ async def _staff(session: AsyncSession) -> tuple[list[domain.Staff], dict[uuid.U
     return [domain.Staff(u.user_id, frozenset(u.roles), u.department_id, u.active) for u in users], parents
 
 
-async def _alert(uow: UnitOfWork, user_id: uuid.UUID, template: str, context: dict, *, cause_type: str,
-                 event_id: uuid.UUID, company_id: uuid.UUID | None, deal_id: uuid.UUID | None = None,
+async def _alert(uow: UnitOfWork, user_id: uuid.UUID, template: str, context: dict,
+                 settings: NotificationsSettings, *, cause_type: str, event_id: uuid.UUID,
+                 company_id: uuid.UUID | None, deal_id: uuid.UUID | None = None,
                  owner_id: uuid.UUID | None = None) -> None:
     user = await uow.session.get(UserView, user_id)
     context = {**context, "recipient": ctx.user_ctx(user)}
-    subject, body = await render_email(uow.session, template, context)
+    error = None
+    try:
+        subject, body = await render_email(uow.session, template, context, settings)
+    except TemplateTooCostly as exc:
+        subject, body, error = "", "", exc.message
     address = user.email if user and user.email else None
     await enqueue(uow, Draft(
         channel=Channel.EMAIL, kind="alert", recipient=address or f"user:{user_id}",
         recipient_name=user.name if user else None, subject=subject, body=body, cause_type=cause_type,
         cause_event_id=event_id, cause_key=str(event_id), company_id=company_id, deal_id=deal_id,
-        owner_id=owner_id or user_id, error=None if address else f"the user {user_id} has no e-mail address"))
+        owner_id=owner_id or user_id,
+        error=error or (None if address else f"the user {user_id} has no e-mail address")))
 
 
 async def on_invoice_overdue(uow: UnitOfWork, p: ev.InvoiceOverdue, event_id: uuid.UUID,
@@ -605,7 +672,7 @@ async def on_invoice_overdue(uow: UnitOfWork, p: ev.InvoiceOverdue, event_id: uu
     if head is not None:
         targets.append(head.user_id)
     for user_id in targets:
-        await _alert(uow, user_id, "invoice_overdue", context, cause_type="InvoiceOverdue", event_id=event_id,
+        await _alert(uow, user_id, "invoice_overdue", context, settings, cause_type="InvoiceOverdue", event_id=event_id,
                      company_id=p.company_id, deal_id=p.deal_id, owner_id=manager_id)
 
 
@@ -617,7 +684,7 @@ async def on_inactivity(uow: UnitOfWork, p: ev.InactivityDetected, event_id: uui
     await _alert(uow, p.owner_id, "inactivity",
                  {"company": company_ctx, "today": date.today(),
                   "inactivity": {"days_inactive": p.days_inactive, "threshold_days": p.threshold_days,
-                                 "last_activity_at": p.last_activity_at}},
+                                 "last_activity_at": p.last_activity_at}}, settings,
                  cause_type="InactivityDetected", event_id=event_id, company_id=p.company_id)
 
 
@@ -631,6 +698,7 @@ async def make_digests(uow: UnitOfWork, settings: NotificationsSettings, at: dat
     day_start = datetime(today.year, today.month, today.day, tzinfo=zone)
     users = (await s.execute(select(UserView).where(UserView.active.is_(True), UserView.email.is_not(None)))).scalars()
     made = 0
+    over: str | None = None  # as in a mailing: over a limit once, the template is not tried for every manager
     for user in users:
         if not {"manager", "head"} & set(user.roles):
             continue
@@ -663,9 +731,14 @@ async def make_digests(uow: UnitOfWork, settings: NotificationsSettings, at: dat
                          "currency": i.currency, "due_date": i.due_date} for i, name in overdue],
             "stalled": [{"title": d.title, "company": name, "stage": d.stage,
                          "days": (at - d.changed_at).days} for d, name in stalled]}}
-        subject, body = await render_email(s, "digest", context)
+        subject = body = ""
+        if over is None:
+            try:
+                subject, body = await render_email(s, "digest", context, settings)
+            except TemplateTooCostly as exc:
+                over = exc.message
         await enqueue(uow, Draft(channel=Channel.EMAIL, kind="digest", recipient=user.email,
-                                 recipient_name=user.name, subject=subject, body=body, cause_type="digest",
+                                 recipient_name=user.name, subject=subject, body=body, error=over, cause_type="digest",
                                  cause_key=key, owner_id=user.user_id, department_id=user.department_id))
         made += 1
     await uow.commit()
@@ -790,17 +863,20 @@ async def send_by_hand(uow: UnitOfWork, data: schemas.MessageCreate, caller: Cal
     context = await document_context(s, settings, company_id=company_id, deal_id=data.deal_id,
                                      person_id=data.person_id, invoice_id=data.invoice_id,
                                      manager_id=caller.user_id, message=data.message)
-    files = await render_documents(s, data.documents, context)
-    if data.channel is Channel.FAX and not files:
+    sources = await document_sources(s, data.documents)
+    if data.channel is Channel.FAX and not sources:
         raise InvalidValue("fax_without_documents", "a fax carries documents: name at least one", "documents")
+    text = await email_source(s, data.template) if data.template else None
+    recipient_name = person.name if person else None
+    subject, body = data.subject or (deal.title if deal else "Документы"), data.message or ""
+    # Rendering takes up to the render limits: not while holding the database (on SQLite its one connection).
+    await s.rollback()
+    files = await render_document_sources(sources, context, settings)
     context["documents"] = [f for f, _ in files]
-    if data.template:
-        subject, body = await render_email(s, data.template, context)
-    else:
-        subject = data.subject or (deal.title if deal else "Документы")
-        body = data.message or ""
+    if text is not None:
+        subject, body = await render_email_source(text, context, settings)
     m, _ = await enqueue(uow, Draft(
-        channel=data.channel, kind="manual", recipient=address, recipient_name=person.name if person else None,
+        channel=data.channel, kind="manual", recipient=address, recipient_name=recipient_name,
         subject=subject, body=body, cause_type="manual", cause_key=f"manual:{uuid.uuid4()}",
         company_id=company_id, person_id=data.person_id, deal_id=data.deal_id, author_id=caller.user_id,
         owner_id=caller.user_id, department_id=caller.department_id, attachments=files))
@@ -855,5 +931,7 @@ async def preview_document(session: AsyncSession, data: schemas.DocumentRequest,
     context = await document_context(session, settings, company_id=company_id, deal_id=data.deal_id,
                                      person_id=data.person_id, invoice_id=data.invoice_id,
                                      manager_id=caller.user_id, message=data.message)
-    (filename, content), = await render_documents(session, [data.template], context)
+    sources = await document_sources(session, [data.template])
+    await session.rollback()  # as in send_by_hand: the database is not held while rendering
+    (filename, content), = await render_document_sources(sources, context, settings)
     return filename, content

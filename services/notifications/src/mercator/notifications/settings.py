@@ -1,5 +1,6 @@
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from mercator.common.settings import ServiceSettings
@@ -52,6 +53,15 @@ class NotificationsSettings(ServiceSettings):
     reminder_minutes_before: int = 30
     # Proposals and price lists are valid this many days from the day they are rendered.
     offer_validity_days: int = 14
+    # Templates render in worker processes (this many), each render within these limits; one over a limit
+    # is refused when saved, and fails its message when sent. A price list of 3,000 products takes about
+    # 6 s of CPU; on the clock a render gets more, for a machine too busy to give it its CPU at once.
+    render_workers: int = Field(2, ge=1)
+    render_cpu_seconds: float = Field(10.0, gt=0)
+    render_seconds: float = Field(30.0, gt=0)
+    render_memory_mb: int = Field(384, ge=256)
+    render_output_bytes: int = Field(10_000_000, ge=10_000)
+
     # The morning digest: local hour it goes out at, and after how many quiet days a deal is stalled.
     digest_hour: int = 8
     digest_check_seconds: float = 300
