@@ -58,6 +58,10 @@ PORTS = {name: port for name, (port, _, _) in SERVICES.items()}
 # The gateway's port is the public one: its probes, /metrics and /ops listen on another, which the Ingress
 # does not route to. The other services answer them on their own (cluster-internal) port.
 OPS_PORTS = {"gateway": 9000}
+# Room for the worker processes that read imports (contacts: 2 at 1 GiB of address space each, most of it never
+# touched) and render templates (notifications: 2 at 384 MB): a hostile file or template then fails on its own
+# limit instead of the pod being killed with every request in it.
+MEMORY = {"contacts": "2Gi", "notifications": "1Gi"}
 LABELS = {"app.kubernetes.io/part-of": "mercator"}
 
 
@@ -148,7 +152,7 @@ def manifests(service: str) -> list[dict]:
                         # A CPU limit keeps one busy service from starving its node's neighbours;
                         # MercatorHighLatencyP99's runbook says to look for throttling against it.
                         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
-                                      "limits": {"cpu": SERVICES[service][2], "memory": "512Mi"}},
+                                      "limits": {"cpu": SERVICES[service][2], "memory": MEMORY.get(service, "512Mi")}},
                         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                             "capabilities": {"drop": ["ALL"]}},
                         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
