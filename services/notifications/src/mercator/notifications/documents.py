@@ -161,6 +161,14 @@ class DocumentPDF(FPDF):
         self.set_auto_page_break(True, margin=15)
         self.set_margins(18, 15, 15)
 
+    def image(self, name, *args, **kwargs):
+        # fpdf2 fetches an <img> whose src is a URL and reads one that is a path: a template would make the
+        # service call any address it reaches (its peers, a cloud's metadata) or put its files into a PDF that is
+        # mailed to a client. A document embeds its images (a logo) as data: URIs, and fetches nothing.
+        if not (isinstance(name, str) and name.startswith("data:image/")):
+            raise ValueError(f"an image must be embedded as a data:image/... URI, not fetched from {str(name)[:100]!r}")
+        return super().image(name, *args, **kwargs)
+
     def footer(self) -> None:
         self.set_y(-12)
         self.set_font(FONT, size=8)
