@@ -1,16 +1,19 @@
-"""The security findings' test kit: a gateway on its own SQLite file, as `make run` has it (one connection)."""
+"""The security findings' test kit: a service on its own SQLite file, as `make run` has it (one connection), and
+events fed through a service's real handlers."""
 
 import asyncio
+import uuid
+from importlib import import_module
 from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 
+from mercator.common.bus.consumer import Delivery
+from mercator.common.events import Envelope
 from mercator.common.migrate import upgrade
 from mercator.common.runtime import Runtime
 from mercator.gateway import schemas, service
-from mercator.gateway.app import build_app
-from mercator.gateway.settings import GatewaySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Correct-horse-42"
@@ -23,17 +26,45 @@ def cheap_hashing(monkeypatch):
 
 
 @pytest.fixture
-async def gateway_app(tmp_path):
+async def service_app(tmp_path):
+    """`await service_app("contacts", **settings)`: (settings, runtime, app) of a service on its own migrated SQLite
+    file, nothing started (no broker, no relay, no consumers); disposed after the test."""
+    runtimes: list[Runtime] = []
+
+    async def make(name: str, **overrides):
+        url = f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"
+        await asyncio.to_thread(upgrade, url, ROOT / f"services/{name}/migrations")
+        settings_class = getattr(import_module(f"mercator.{name}.settings"), f"{name.capitalize()}Settings")
+        settings = settings_class(**{"database_url": url, "relay_enabled": False, "consumers_enabled": False,
+                                     "kafka_bootstrap": "127.0.0.1:9", **overrides})
+        runtime = Runtime(settings)
+        runtimes.append(runtime)
+        return settings, runtime, import_module(f"mercator.{name}.app").build_app(settings, runtime)
+
+    yield make
+    for runtime in runtimes:
+        await runtime.engine.dispose()
+
+
+@pytest.fixture
+def feed():
+    """`await feed(runtime, handlers, payload)`: an event through the service's real handler, committed as its
+    consumer would (`handlers`: event type -> handler, e.g. `consumers.CONTACTS`)."""
+    async def deliver(runtime: Runtime, handlers: dict, payload) -> None:
+        envelope = Envelope(type=payload.type_name(), source=f"/mercator/{payload.owner}", subject="x", sequence=1,
+                            data=payload.model_dump(mode="json"), id=uuid.uuid4())
+        async with runtime.uow() as uow:
+            await handlers[payload.type_name()](uow, Delivery(envelope, payload))
+            await uow.commit()
+    return deliver
+
+
+@pytest.fixture
+async def gateway_app(service_app):
     """The gateway app (no broker, no services behind it) with an admin and a manager."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
-    await asyncio.to_thread(upgrade, url, ROOT / "services/gateway/migrations")
-    settings = GatewaySettings(database_url=url, relay_enabled=False, consumers_enabled=False,
-                               kafka_bootstrap="127.0.0.1:9", admin_email=None, admin_password=None)
-    runtime = Runtime(settings)
-    app = build_app(settings, runtime)
+    _, runtime, app = await service_app("gateway", admin_email=None, admin_password=None)
     for name, email, roles in (("Admin", "admin@example.com", ["admin"]), ("Anna", "anna@example.com", ["manager"])):
         async with runtime.uow() as uow:
             await service.create_user(uow, schemas.UserCreate(name=name, email=email, password=PASSWORD,
                                                               roles=roles))
-    yield app
-    await runtime.engine.dispose()
+    return app

@@ -5,50 +5,31 @@ payment received "weeks ago" or a waybill dated earlier moved the deal at that p
 Now one rule holds: the documents keep their dates, and their facts move things at the document's day only
 when an admin or importer keys them in; a manager's move at the time it is keyed in."""
 
-import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from mercator.common.auth import Caller
 from mercator.common.bus import tables
-from mercator.common.bus.consumer import Delivery
-from mercator.common.events import Envelope
 from mercator.common.events import catalogue as ev
-from mercator.common.migrate import upgrade
-from mercator.common.runtime import Runtime
 from mercator.common.testing.api import auth, billing_today, caller, client
 
-ROOT = Path(__file__).resolve().parents[2]
 ANNA = caller("Анна Петрова")
 
 
 @pytest.fixture
-async def billing(tmp_path):
+async def billing(service_app, feed):
     from mercator.billing import consumers
-    from mercator.billing.app import build_app
-    from mercator.billing.settings import BillingSettings
-    url = f"sqlite+aiosqlite:///{tmp_path / 'billing.db'}"
-    await asyncio.to_thread(upgrade, url, ROOT / "services/billing/migrations")
-    settings = BillingSettings(database_url=url, relay_enabled=False, consumers_enabled=False,
-                               kafka_bootstrap="127.0.0.1:9")
-    runtime = Runtime(settings)
-    app = build_app(settings, runtime)
+    settings, runtime, app = await service_app("billing")
     company, deal = uuid.uuid4(), uuid.uuid4()
-    for handlers, payload in (
-            (consumers.CONTACTS, ev.CompanyCreated(company_id=company, name="ООО «Клиент»", status="prospect",
-                                                   owner_id=ANNA.user_id, created_at=datetime.now(UTC))),
-            (consumers.DEALS, ev.DealOpened(deal_id=deal, title="Поставка", company_id=company, owner_id=ANNA.user_id,
-                                            pipeline_id=uuid.uuid4(), stage="commercial_proposal", status="open",
-                                            currency="RUB", opened_at=datetime.now(UTC) - timedelta(days=90)))):
-        envelope = Envelope(type=payload.type_name(), source="/mercator/x", subject="x", sequence=1,
-                            data=payload.model_dump(mode="json"))
-        async with runtime.uow() as uow:
-            await handlers[payload.type_name()](uow, Delivery(envelope, payload))
-            await uow.commit()
+    await feed(runtime, consumers.CONTACTS, ev.CompanyCreated(
+        company_id=company, name="ООО «Клиент»", status="prospect", owner_id=ANNA.user_id,
+        created_at=datetime.now(UTC)))
+    await feed(runtime, consumers.DEALS, ev.DealOpened(
+        deal_id=deal, title="Поставка", company_id=company, owner_id=ANNA.user_id, pipeline_id=uuid.uuid4(),
+        stage="commercial_proposal", status="open", currency="RUB", opened_at=datetime.now(UTC) - timedelta(days=90)))
 
     async def event_time(event_type: str) -> datetime:
         async with runtime.sessionmaker() as s:
@@ -56,8 +37,7 @@ async def billing(tmp_path):
                                        .order_by(tables.outbox.c.id.desc()))).scalars().first()
         return datetime.fromisoformat(dict(headers)["ce_time"].replace("Z", "+00:00"))
 
-    yield app, settings, company, deal, event_time
-    await runtime.engine.dispose()
+    return app, settings, company, deal, event_time
 
 
 async def keyed_in(api, company, deal, day: date) -> None:

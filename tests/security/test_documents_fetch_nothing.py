@@ -10,29 +10,16 @@ import base64
 import io
 import socket
 import threading
-from pathlib import Path
 
 import pytest
 
-from mercator.common.migrate import upgrade
-from mercator.common.runtime import Runtime
 from mercator.common.testing.api import auth, caller, client
-from mercator.notifications.app import build_app
-from mercator.notifications.settings import NotificationsSettings
-
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
-async def templates(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'notifications.db'}"
-    await asyncio.to_thread(upgrade, url, ROOT / "services/notifications/migrations")
-    settings = NotificationsSettings(database_url=url, relay_enabled=False, consumers_enabled=False,
-                                     kafka_bootstrap="127.0.0.1:9")
-    runtime = Runtime(settings)
-    async with client(build_app(settings, runtime), auth(settings, caller("Мария", roles=("marketing",)))) as api:
+async def templates(service_app):
+    settings, _, app = await service_app("notifications")
+    async with client(app, auth(settings, caller("Мария", roles=("marketing",)))) as api:
         yield api
-    await runtime.engine.dispose()
 
 
 @pytest.fixture

@@ -4,31 +4,18 @@
 the card never went silent, and the inactivity report and alert never named it. Now a logged call, a batch
 entry and a completed meeting may be dated earlier, never later than now (a phone a minute ahead still logs)."""
 
-import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from mercator.common.migrate import upgrade
-from mercator.common.runtime import Runtime
 from mercator.common.testing.api import auth, caller, client
-from mercator.contacts.app import build_app
-from mercator.contacts.settings import ContactsSettings
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-async def contacts(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'contacts.db'}"
-    await asyncio.to_thread(upgrade, url, ROOT / "services/contacts/migrations")
-    settings = ContactsSettings(database_url=url, relay_enabled=False, consumers_enabled=False,
-                                kafka_bootstrap="127.0.0.1:9")
-    runtime = Runtime(settings)
-    async with client(build_app(settings, runtime), auth(settings, caller("Анна Петрова"))) as api:
+async def contacts(service_app):
+    settings, _, app = await service_app("contacts")
+    async with client(app, auth(settings, caller("Анна Петрова"))) as api:
         yield api
-    await runtime.engine.dispose()
 
 
 async def test_a_call_dated_ahead_is_refused_and_the_card_keeps_its_last_activity(contacts):

@@ -11,24 +11,18 @@ import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
-from mercator.common.bus.consumer import Delivery
-from mercator.common.events import Envelope
 from mercator.common.events import catalogue as ev
-from mercator.common.migrate import upgrade
 from mercator.common.runtime import Runtime
 from mercator.common.testing.api import auth, caller, client
 from mercator.notifications import consumers
-from mercator.notifications.app import build_app
 from mercator.notifications.settings import NotificationsSettings
 from mercator.notifications.tables import Template
 from mercator.notifications.testing import Inbox, World
 
-ROOT = Path(__file__).resolve().parents[2]
 # Low limits keep the test short; what they bound is the same at any size. (One second of CPU and one on the
 # clock: whichever a busy machine reaches first, the template took more than a second.)
 LIMITS = dict(render_cpu_seconds=1.0, render_seconds=1.0, render_memory_mb=384, render_output_bytes=1_000_000,
@@ -43,25 +37,16 @@ HUGE_MEMORY = "{{ ('a' | center(400000000)) | length }}"
 
 
 @pytest.fixture
-async def notifications(tmp_path):
+async def notifications(service_app, feed):
     """The service on its own SQLite file with a manager's world, and a client for each of a marketer (who
     writes templates) and the manager."""
     inbox = Inbox().up()
-    url = f"sqlite+aiosqlite:///{tmp_path / 'notifications.db'}"
-    await asyncio.to_thread(upgrade, url, ROOT / "services/notifications/migrations")
-    settings = NotificationsSettings(database_url=url, relay_enabled=False, consumers_enabled=False,
-                                     kafka_bootstrap="127.0.0.1:9", smtp_host="127.0.0.1", smtp_port=inbox.port,
-                                     **LIMITS)
-    runtime = Runtime(settings)
-    app = build_app(settings, runtime)
+    settings, runtime, app = await service_app("notifications", smtp_host="127.0.0.1", smtp_port=inbox.port,
+                                               **LIMITS)
     handlers = {t: h for group in consumers.handlers(settings).values() for t, h in group.items()}
 
     async def deliver(payload: ev.EventPayload) -> None:
-        envelope = Envelope(type=payload.type_name(), source=f"/mercator/{payload.owner}", subject="x", sequence=1,
-                            data=payload.model_dump(mode="json"), id=uuid.uuid4())
-        async with runtime.uow() as uow:
-            await handlers[payload.type_name()](uow, Delivery(envelope, payload))
-            await uow.commit()
+        await feed(runtime, handlers, payload)
 
     world = World(caller("Анна Петрова", department_id=uuid.uuid4()))
     for payload in world.events():
@@ -71,7 +56,6 @@ async def notifications(tmp_path):
             client(app, auth(settings, world.manager)) as manager:
         yield templates, manager, world, deliver, runtime
     inbox.down()
-    await runtime.engine.dispose()
 
 
 async def stored_as(runtime: Runtime, name: str, body: str) -> None:
