@@ -11,36 +11,15 @@ import httpx
 import pytest
 
 from mercator.common.runtime import Runtime
+from mercator.common.testing import apps
 from mercator.common.testing.api import Switch
 
-# Building an app opens no connection: nothing is ever reached at these addresses.
-NOWHERE = dict(relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9",
-               database_url="postgresql+asyncpg://nobody@127.0.0.1:9/none")
 
 
 @pytest.fixture(scope="session")
 def service_apps() -> dict:
     """Every service's app, as built for serving (their `/openapi.json` needs no database)."""
-    from mercator.analytics.app import build_app as build_analytics
-    from mercator.analytics.settings import AnalyticsSettings
-    from mercator.billing.app import build_app as build_billing
-    from mercator.billing.settings import BillingSettings
-    from mercator.contacts.app import build_app as build_contacts
-    from mercator.contacts.settings import ContactsSettings
-    from mercator.deals.app import build_app as build_deals
-    from mercator.deals.settings import DealsSettings
-    from mercator.notifications.app import build_app as build_notifications
-    from mercator.notifications.settings import NotificationsSettings
-
-    apps = {}
-    for name, build, settings in (("contacts", build_contacts, ContactsSettings),
-                                  ("deals", build_deals, DealsSettings),
-                                  ("billing", build_billing, BillingSettings),
-                                  ("notifications", build_notifications, NotificationsSettings),
-                                  ("analytics", build_analytics, AnalyticsSettings)):
-        s = settings(**NOWHERE)
-        apps[name] = build(s, Runtime(s))
-    return apps
+    return apps.service_apps()
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +28,7 @@ async def public_document(service_apps) -> dict:
     from mercator.gateway.app import build_app as build_gateway
     from mercator.gateway.settings import GatewaySettings
 
-    s = GatewaySettings(**NOWHERE, admin_email=None, admin_password=None)
+    s = GatewaySettings(**apps.NOWHERE, admin_email=None, admin_password=None)
     gateway = build_gateway(s, Runtime(s), transports={name: Switch(app) for name, app in service_apps.items()})
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gateway") as http:
         r = await http.get("/api/v1/openapi.json")

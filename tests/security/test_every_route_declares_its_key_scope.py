@@ -6,61 +6,37 @@ says what each operation needs; the gateway refuses a key without it before anyt
 and the merged OpenAPI document says it on every operation. This walks every operation of that document with
 a key of each single scope."""
 
-import asyncio
 import re
 import uuid
-from pathlib import Path
 
 import pytest
 
-from mercator.common.migrate import upgrade
-from mercator.common.runtime import Runtime
 from mercator.common.testing.api import caller, client
+from mercator.common.testing.apps import service_apps
 from mercator.gateway import identity, openapi, schemas, service
-from mercator.gateway.app import build_app
-from mercator.gateway.settings import GatewaySettings
 
-ROOT = Path(__file__).resolve().parents[2]
 CLOSED = "http://127.0.0.1:9"  # nothing listens: an operation a key may call is forwarded, and fails there
 
 
-def service_documents(tmp_path: Path) -> dict[str, dict]:
-    """Each service's own OpenAPI document, from its app (nothing started)."""
-    from importlib import import_module
-    docs = {}
-    for name in openapi.SERVICES:
-        settings = getattr(import_module(f"mercator.{name}.settings"), f"{name.capitalize()}Settings")(
-            database_url=f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}", relay_enabled=False,
-            consumers_enabled=False)
-        docs[name] = import_module(f"mercator.{name}.app").build_app(settings, Runtime(settings)).openapi()
-    return docs
-
-
 @pytest.fixture
-async def gateway(tmp_path, cheap_hashing):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
-    await asyncio.to_thread(upgrade, url, ROOT / "services/gateway/migrations")
-    settings = GatewaySettings(database_url=url, relay_enabled=False, consumers_enabled=False,
-                               kafka_bootstrap="127.0.0.1:9",
-                               **{f"{s}_url": CLOSED for s in openapi.SERVICES})
-    runtime = Runtime(settings)
-    app = build_app(settings, runtime)
+async def gateway(service_app, cheap_hashing):
+    """The gateway, every service pointed at CLOSED, and a key for each single scope."""
+    _, runtime, app = await service_app("gateway", **{f"{s}_url": CLOSED for s in openapi.SERVICES})
     admin = caller("Admin", roles=("admin",))
     keys = {}
     for scope in sorted(identity.SCOPES):
         async with runtime.uow() as uow:
             _, keys[scope] = await service.create_api_key(uow, schemas.ApiKeyCreate(name=scope, scopes=[scope]), admin)
-    yield app, keys
-    await runtime.engine.dispose()
+    return app, keys
 
 
 def concrete(template: str) -> str:
     return re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), template)
 
 
-async def test_every_operation_takes_only_the_keys_its_declaration_names(gateway, tmp_path):
+async def test_every_operation_takes_only_the_keys_its_declaration_names(gateway):
     app, keys = gateway
-    document = openapi.merge(app.openapi(), service_documents(tmp_path), [])
+    document = openapi.merge(app.openapi(), {name: a.openapi() for name, a in service_apps().items()}, [])
     walked = 0
     async with client(app) as api:
         for template, item in document["paths"].items():

@@ -5,7 +5,6 @@ strings: a token signed with the public default and `roles: ["admin"]` listed th
 Now a service refuses to start with no key, a short one or a published one; compose refuses to start without
 its secrets; `make run` makes its own keys per install and prints a short-lived manager's token, not ops."""
 
-import asyncio
 import json
 import os
 import shutil
@@ -21,13 +20,9 @@ import pytest
 
 from mercator.common.auth import read_token
 from mercator.common.devrun import Launcher, RunSettings, install_secrets
-from mercator.common.migrate import upgrade
-from mercator.common.runtime import Runtime
 from mercator.common.settings import KNOWN_SECRETS, ServiceSettings, WeakSecret
 from mercator.common.testing.api import client
 from mercator.common.testing.plugin import need
-from mercator.gateway.app import build_app
-from mercator.gateway.settings import GatewaySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = "mercator-dev-secret-change-me-0123456789"
@@ -59,37 +54,23 @@ def test_the_gateway_refuses_a_published_public_key_too(tmp_path):
     assert "MERCATOR_GATEWAY_PUBLIC_TOKEN_SECRET is a published default" in done.stderr
 
 
-async def test_an_app_is_not_even_built_with_a_published_key(tmp_path):
-    settings = GatewaySettings(token_secret=PUBLISHED, public_token_secret=os.urandom(32).hex(),
-                               database_url=f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}",
-                               relay_enabled=False, consumers_enabled=False)
-    runtime = Runtime(settings)
-    try:
-        with pytest.raises(WeakSecret, match="MERCATOR_GATEWAY_TOKEN_SECRET is a published default"):
-            build_app(settings, runtime)
-    finally:
-        await runtime.engine.dispose()
+async def test_an_app_is_not_even_built_with_a_published_key(service_app):
+    with pytest.raises(WeakSecret, match="MERCATOR_GATEWAY_TOKEN_SECRET is a published default"):
+        await service_app("gateway", token_secret=PUBLISHED, public_token_secret=os.urandom(32).hex())
 
 
-async def test_an_admin_token_signed_with_the_published_keys_opens_nothing(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
-    await asyncio.to_thread(upgrade, url, ROOT / "services/gateway/migrations")
-    settings = GatewaySettings(database_url=url, relay_enabled=False, consumers_enabled=False,
-                               kafka_bootstrap="127.0.0.1:9")
-    runtime = Runtime(settings)
+async def test_an_admin_token_signed_with_the_published_keys_opens_nothing(service_app):
+    settings, _, app = await service_app("gateway")
     now = datetime.now(UTC)
     forged = {"sub": str(uuid.uuid4()), "name": "Mallory", "roles": ["admin"], "iat": now,
               "exp": now + timedelta(hours=1), "iss": settings.token_issuer}
-    try:
-        async with client(build_app(settings, runtime)) as api:
-            for key, audience in ((PUBLISHED_PUBLIC, settings.public_audience), (PUBLISHED, settings.token_audience)):
-                token = jwt.encode(forged | {"aud": audience}, key, algorithm="HS256")
-                headers = {"Authorization": f"Bearer {token}"}
-                assert (await api.get("/api/v1/users", headers=headers)).status_code == 401
-                assert (await api.post("/api/v1/api-keys", headers=headers,
-                                       json={"name": "mine", "scopes": ["read:companies"]})).status_code == 401
-    finally:
-        await runtime.engine.dispose()
+    async with client(app) as api:
+        for key, audience in ((PUBLISHED_PUBLIC, settings.public_audience), (PUBLISHED, settings.token_audience)):
+            token = jwt.encode(forged | {"aud": audience}, key, algorithm="HS256")
+            headers = {"Authorization": f"Bearer {token}"}
+            assert (await api.get("/api/v1/users", headers=headers)).status_code == 401
+            assert (await api.post("/api/v1/api-keys", headers=headers,
+                                   json={"name": "mine", "scopes": ["read:companies"]})).status_code == 401
 
 
 def test_compose_refuses_to_start_without_its_secrets():

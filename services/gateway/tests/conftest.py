@@ -91,6 +91,16 @@ async def admin_api(app, make_user, sign_in):
         yield c
 
 
+@pytest.fixture
+async def manager_api(app, make_user, sign_in):
+    """A manager signed in through the gateway, as the web app would be."""
+    await make_user("manager@mercator.test", roles=("manager",))
+    r = await sign_in("manager@mercator.test")
+    assert r.status_code == 200, r.text
+    async with client(app, {"Authorization": f"Bearer {r.json()['access_token']}"}) as c:
+        yield c
+
+
 @pytest.fixture(scope="module")
 async def services(postgres):
     """contacts, deals and billing in-process, each with its own fresh database, talking to each other

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import jsonschema
 import pytest
-from mercator.common.testing.api import Switch, billing_today, client
+from mercator.common.testing.api import Switch, billing_today
 
 pytestmark = pytest.mark.postgres
 
@@ -16,14 +16,6 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def upstream_transports(switched_services, analytics_service):
     return {**switched_services, "analytics": Switch(analytics_service)}
-
-
-@pytest.fixture
-async def manager_api(app, make_user, sign_in):
-    await make_user("card@mercator.test", roles=("manager",))
-    token = (await sign_in("card@mercator.test")).json()["access_token"]
-    async with client(app, {"Authorization": f"Bearer {token}"}) as c:
-        yield c
 
 
 async def _company(api, name: str) -> str:

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from openpyxl import load_workbook
 
-from mercator.common.testing.api import billing_today, client
+from mercator.common.testing.api import billing_today
 
 pytestmark = pytest.mark.postgres
 
@@ -17,14 +17,6 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def upstream_transports(switched_services):
     return switched_services
-
-
-@pytest.fixture
-async def manager_api(app, make_user, sign_in):
-    await make_user("exporter@mercator.test", roles=("manager",))
-    token = (await sign_in("exporter@mercator.test")).json()["access_token"]
-    async with client(app, {"Authorization": f"Bearer {token}"}) as c:
-        yield c
 
 
 async def test_a_filtered_list_comes_whole_as_csv_and_xlsx(manager_api):

@@ -4,19 +4,9 @@ service's, fetched through the gateway; and the merge rules on small documents."
 import copy
 
 import pytest
-from mercator.analytics.app import build_app as build_analytics
-from mercator.analytics.settings import AnalyticsSettings
-from mercator.billing.app import build_app as build_billing
-from mercator.billing.settings import BillingSettings
-from mercator.common.runtime import Runtime
+from mercator.common.testing import apps
 from mercator.common.testing.api import Switch
-from mercator.contacts.app import build_app as build_contacts
-from mercator.contacts.settings import ContactsSettings
-from mercator.deals.app import build_app as build_deals
-from mercator.deals.settings import DealsSettings
 from mercator.gateway import openapi
-from mercator.notifications.app import build_app as build_notifications
-from mercator.notifications.settings import NotificationsSettings
 from mercator.gateway.proxy import ROUTES
 
 pytestmark = pytest.mark.postgres
@@ -45,17 +35,7 @@ def assert_valid(doc: dict) -> None:
 @pytest.fixture(scope="module")
 def service_apps():
     """The five services' apps; their `/openapi.json` touches no database, so none is made."""
-    off = dict(relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9",
-               database_url="postgresql+asyncpg://nobody@127.0.0.1:9/none")
-    apps = {}
-    for name, build, settings in (("contacts", build_contacts, ContactsSettings),
-                                  ("deals", build_deals, DealsSettings),
-                                  ("billing", build_billing, BillingSettings),
-                                  ("notifications", build_notifications, NotificationsSettings),
-                                  ("analytics", build_analytics, AnalyticsSettings)):
-        s = settings(**off)
-        apps[name] = build(s, Runtime(s))
-    return apps
+    return apps.service_apps()
 
 
 @pytest.fixture

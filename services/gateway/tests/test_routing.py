@@ -18,14 +18,6 @@ def upstream_transports(switched_services, analytics_service):
     return {**switched_services, "analytics": Switch(analytics_service)}
 
 
-@pytest.fixture
-async def manager_api(app, make_user, sign_in):
-    await make_user("manager@mercator.test", roles=("manager",))
-    token = (await sign_in("manager@mercator.test")).json()["access_token"]
-    async with client(app, {"Authorization": f"Bearer {token}"}) as c:
-        yield c
-
-
 async def test_requests_reach_the_owning_service_as_the_signed_in_user(manager_api, app, services):
     r = await manager_api.post("/api/v1/companies", json={"name": "ООО «Через шлюз»"},
                                headers={"X-Request-ID": "gw-1"})

@@ -27,7 +27,7 @@ from mercator.gateway import schemas, scopes, service
 from mercator.gateway.identity import Principal, Role
 from mercator.gateway.service import authenticate
 from mercator.gateway.tables import ApiKey, Department, User
-from mercator.gateway.throttle import SignInGuard
+from mercator.gateway.throttle import SignInGuard, client_address
 
 __all__ = ["AdminDep", "Principal", "PrincipalDep", "authenticate", "router"]
 
@@ -183,7 +183,7 @@ async def sign_in(request: Request, response: Response, uow: UowDep,
     With `X-Refresh-Token-Transport: cookie` (a browser) the refresh token is set as an HttpOnly cookie, with a
     CSRF token cookie beside it, and left out of the body."""
     guard: SignInGuard = request.app.state.sign_in_guard
-    address = request.client.host if request.client else None
+    address = client_address(request)
     await guard.check(address, username)
     try:
         tokens = await service.sign_in(uow, request.app.state.runtime.settings, username, password)
@@ -202,7 +202,7 @@ async def refresh(request: Request, response: Response, uow: UowDep, body: schem
     refresh token is the browser's cookie, and `X-CSRF-Token` must repeat the CSRF cookie (else 403); the
     new refresh token is then only a cookie again."""
     guard: SignInGuard = request.app.state.sign_in_guard
-    address = request.client.host if request.client else None
+    address = client_address(request)
     await guard.check(address)  # made-up tokens are guesses too
     raw = body.refresh_token if body else None
     from_cookie = raw is None

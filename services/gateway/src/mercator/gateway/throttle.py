@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from fastapi import Request
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -20,6 +21,11 @@ from mercator.gateway.settings import GatewaySettings
 
 class TooManyFailures(AppError):
     status, title = 429, "Too many requests"
+
+
+def client_address(request: Request) -> str | None:
+    """The address failures are counted by: the peer's (a header naming another would be the guesser's to set)."""
+    return request.client.host if request.client else None
 
 
 class SignInGuard:
