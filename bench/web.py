@@ -54,8 +54,8 @@ IDLE = "await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))"
 
 
 def launch(tmp: Path) -> tuple[subprocess.Popen, str, Path]:
-    ports = {k: free_port() for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing", "notifications",
-                                      "analytics")}
+    ports = {k: free_port() for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing",
+                                      "notifications", "analytics")}
     env = {**os.environ, "MERCATOR_RUN_DATA_DIR": str(tmp / "var"),
            **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()},
            "MERCATOR_RUN_DEMO": "false",  # the board holds the benchmark's deals only

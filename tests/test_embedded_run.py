@@ -43,8 +43,8 @@ async def write(api: httpx.AsyncClient, companies: list[str], activities: list[s
 
 
 async def test_sigkill_everything_midway_then_run_again_and_every_read_model_is_complete(tmp_path, token):
-    ports = {k: free_port() for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing", "notifications",
-                                      "analytics")}
+    ports = {k: free_port() for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing",
+                                      "notifications", "analytics")}
     env = {"MERCATOR_RUN_DATA_DIR": str(tmp_path / "var"),
            **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()}}
     contacts = f"http://127.0.0.1:{ports['contacts']}"

@@ -59,8 +59,8 @@ async def system(tmp_path_factory):
     except ImportError:
         need("playwright", "drives the browser (services/gateway's test extra)")
     tmp = tmp_path_factory.mktemp("web")
-    ports = {k: free_port() for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing", "notifications",
-                                      "analytics")}
+    ports = {k: free_port() for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing",
+                                      "notifications", "analytics")}
     env = {**os.environ, "MERCATOR_RUN_DATA_DIR": str(tmp / "var"),
            **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()},
            "MERCATOR_RUN_DEMO": "false",  # the screens under test start empty
