@@ -43,9 +43,9 @@ from sqlalchemy import func, select
 
 from mercator.analytics import aggregates, reports
 from mercator.analytics.app import CONSUMERS, MIGRATIONS
-from mercator.analytics.tables import AGGREGATES
 from mercator.analytics.domain import DEFAULT_STAGES, Period
 from mercator.analytics.settings import AnalyticsSettings
+from mercator.analytics.tables import AGGREGATES
 from mercator.common.auth import Caller
 from mercator.common.bus import tables as bus
 from mercator.common.bus.kafka import ensure_topics, make_producer
@@ -89,6 +89,7 @@ async def drop_database(name: str) -> None:
 
 # --- (a) projection throughput ----------------------------------------------------------------------
 
+
 def event_stream(n: int, rnd: random.Random):
     """A sales department's traffic: per client card a snapshot, history entries, deals that move and close,
     invoices and payments, until n events."""
@@ -96,43 +97,127 @@ def event_stream(n: int, rnd: random.Random):
     made = 0
     while made < n:
         company, owner = uuid.uuid4(), rnd.choice(owners)
-        yield ev.CompanyCreated(company_id=company, name="ООО", status="prospect", owner_id=owner,
-                                created_at=NOW), company, 1
+        yield (
+            ev.CompanyCreated(company_id=company, name="ООО", status="prospect", owner_id=owner, created_at=NOW),
+            company,
+            1,
+        )
         made += 1
         for _ in range(rnd.randint(2, 6)):
             a = uuid.uuid4()
-            yield ev.ActivityLogged(activity_id=a, company_id=company, kind="call", direction="outbound",
-                                    summary="звонок", happened_at=NOW - timedelta(days=rnd.randint(0, 700)),
-                                    author_id=owner), a, 1
+            yield (
+                ev.ActivityLogged(
+                    activity_id=a,
+                    company_id=company,
+                    kind="call",
+                    direction="outbound",
+                    summary="звонок",
+                    happened_at=NOW - timedelta(days=rnd.randint(0, 700)),
+                    author_id=owner,
+                ),
+                a,
+                1,
+            )
             made += 1
         deal = uuid.uuid4()
-        yield ev.DealOpened(deal_id=deal, title="Поставка", company_id=company, owner_id=owner,
-                            pipeline_id=uuid.UUID(int=1), stage="interest", status="open", amount=100000,
-                            currency="RUB", opened_at=NOW), deal, 1
+        yield (
+            ev.DealOpened(
+                deal_id=deal,
+                title="Поставка",
+                company_id=company,
+                owner_id=owner,
+                pipeline_id=uuid.UUID(int=1),
+                stage="interest",
+                status="open",
+                amount=100000,
+                currency="RUB",
+                opened_at=NOW,
+            ),
+            deal,
+            1,
+        )
         made += 1
         seq, stage = 1, "interest"
-        for nxt in STAGES[1:rnd.randint(1, len(STAGES))]:
+        for nxt in STAGES[1 : rnd.randint(1, len(STAGES))]:
             seq += 1
-            yield ev.DealStageChanged(deal_id=deal, company_id=company, owner_id=owner, pipeline_id=uuid.UUID(int=1),
-                                      from_stage=stage, to_stage=nxt, at=NOW, seconds_in_previous=3600), deal, seq
+            yield (
+                ev.DealStageChanged(
+                    deal_id=deal,
+                    company_id=company,
+                    owner_id=owner,
+                    pipeline_id=uuid.UUID(int=1),
+                    from_stage=stage,
+                    to_stage=nxt,
+                    at=NOW,
+                    seconds_in_previous=3600,
+                ),
+                deal,
+                seq,
+            )
             made += 1
             stage = nxt
         seq += 1
         if rnd.random() < 0.1:
-            yield ev.DealWon(deal_id=deal, company_id=company, owner_id=owner, amount=100000, currency="RUB",
-                             won_at=NOW, from_stage=stage), deal, seq
+            yield (
+                ev.DealWon(
+                    deal_id=deal,
+                    company_id=company,
+                    owner_id=owner,
+                    amount=100000,
+                    currency="RUB",
+                    won_at=NOW,
+                    from_stage=stage,
+                ),
+                deal,
+                seq,
+            )
             inv = uuid.uuid4()
-            yield ev.InvoiceIssued(invoice_id=inv, number="1", deal_id=deal, company_id=company,
-                                   issue_date=NOW.date(), due_date=NOW.date(), net=100000, vat=0, total=100000,
-                                   currency="RUB"), inv, 1
+            yield (
+                ev.InvoiceIssued(
+                    invoice_id=inv,
+                    number="1",
+                    deal_id=deal,
+                    company_id=company,
+                    issue_date=NOW.date(),
+                    due_date=NOW.date(),
+                    net=100000,
+                    vat=0,
+                    total=100000,
+                    currency="RUB",
+                ),
+                inv,
+                1,
+            )
             pay = uuid.uuid4()
-            yield ev.PaymentReceived(payment_id=pay, company_id=company, amount=50000, currency="RUB",
-                                     paid_on=NOW.date(), bank_reference="x", method="bank_transfer",
-                                     allocations=[ev.AllocationPayload(invoice_id=inv, amount=50000)]), pay, 1
+            yield (
+                ev.PaymentReceived(
+                    payment_id=pay,
+                    company_id=company,
+                    amount=50000,
+                    currency="RUB",
+                    paid_on=NOW.date(),
+                    bank_reference="x",
+                    method="bank_transfer",
+                    allocations=[ev.AllocationPayload(invoice_id=inv, amount=50000)],
+                ),
+                pay,
+                1,
+            )
             made += 3
         else:
-            yield ev.DealLost(deal_id=deal, company_id=company, owner_id=owner, reason="Дорого",
-                              lost_at_stage=stage, lost_at=NOW, currency="RUB"), deal, seq
+            yield (
+                ev.DealLost(
+                    deal_id=deal,
+                    company_id=company,
+                    owner_id=owner,
+                    reason="Дорого",
+                    lost_at_stage=stage,
+                    lost_at=NOW,
+                    currency="RUB",
+                ),
+                deal,
+                seq,
+            )
             made += 1
 
 
@@ -145,10 +230,21 @@ async def publish(bootstrap: str, prefix: str, n: int) -> tuple[int, list[str]]:
     try:
         pending = []
         for payload, subject, sequence in event_stream(n, random.Random(7)):
-            envelope = Envelope(type=payload.type_name(), source=f"/mercator/{payload.owner}",
-                                subject=str(subject), sequence=sequence, data=payload.model_dump(mode="json"))
-            pending.append(await producer.send(f"{prefix}{envelope.type}", value=envelope.body(),
-                                               key=str(subject).encode(), headers=envelope.headers()))
+            envelope = Envelope(
+                type=payload.type_name(),
+                source=f"/mercator/{payload.owner}",
+                subject=str(subject),
+                sequence=sequence,
+                data=payload.model_dump(mode="json"),
+            )
+            pending.append(
+                await producer.send(
+                    f"{prefix}{envelope.type}",
+                    value=envelope.body(),
+                    key=str(subject).encode(),
+                    headers=envelope.headers(),
+                )
+            )
             sent += 1
             if len(pending) >= 5000:
                 await asyncio.gather(*pending)
@@ -160,8 +256,9 @@ async def publish(bootstrap: str, prefix: str, n: int) -> tuple[int, list[str]]:
 
 
 async def bare_read(bootstrap: str, topics: list[str], n: int) -> float:
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-                              enable_auto_commit=False)
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
+    )
     await reader.start()
     try:
         await reader.topics()
@@ -197,8 +294,14 @@ async def backend_cpu(name: str) -> float | None:
 def committed(runtime: Runtime) -> int:
     """Events the consumers have committed, from their own counters (incremented after the commit): counting the
     inbox every second would scan it, work the database does for the benchmark and not for the projection."""
-    return int(sum(sample.value for metric in runtime.metrics.events_consumed.collect() for sample in metric.samples
-                   if sample.name == "events_consumed_total"))
+    return int(
+        sum(
+            sample.value
+            for metric in runtime.metrics.events_consumed.collect()
+            for sample in metric.samples
+            if sample.name == "events_consumed_total"
+        )
+    )
 
 
 async def projection(bootstrap: str, n: int) -> None:
@@ -209,8 +312,7 @@ async def projection(bootstrap: str, n: int) -> None:
     bare = await bare_read(bootstrap, topics, sent)
     name = f"bench_analytics_proj_{uuid.uuid4().hex[:6]}"
     url = await fresh_database(name)
-    settings = AnalyticsSettings(database_url=url, kafka_bootstrap=bootstrap, topic_prefix=prefix,
-                                 relay_enabled=False)
+    settings = AnalyticsSettings(database_url=url, kafka_bootstrap=bootstrap, topic_prefix=prefix, relay_enabled=False)
     runtime = Runtime(settings, consumers=CONSUMERS)
     try:
         start, cpu = time.perf_counter(), time.process_time()
@@ -226,13 +328,17 @@ async def projection(bootstrap: str, n: int) -> None:
         async with runtime.sessionmaker() as s:
             assert await s.scalar(select(func.count()).select_from(bus.inbox)) == sent
         print()
-        print(f"(a) projection through Kafka into PostgreSQL: {sent / elapsed:,.0f} events/s "
-              f"({sent} events in {elapsed:.1f} s, group join included, batches of up to "
-              f"{settings.consumer_batch_size})   baseline, bare aiokafka read, no "
-              f"database: {bare:,.0f} events/s   target: 5,000 events/s")
+        print(
+            f"(a) projection through Kafka into PostgreSQL: {sent / elapsed:,.0f} events/s "
+            f"({sent} events in {elapsed:.1f} s, group join included, batches of up to "
+            f"{settings.consumer_batch_size})   baseline, bare aiokafka read, no "
+            f"database: {bare:,.0f} events/s   target: 5,000 events/s"
+        )
         pg = "n/a" if backends is None else f"{backends:.1f} s ({backends / sent * 1e6:.0f} us/event)"
-        print(f"    CPU: this process {cpu:.1f} s ({cpu / sent * 1e6:.0f} us/event), PostgreSQL backends {pg}; "
-              f"load average {os.getloadavg()[0]:.2f}")
+        print(
+            f"    CPU: this process {cpu:.1f} s ({cpu / sent * 1e6:.0f} us/event), PostgreSQL backends {pg}; "
+            f"load average {os.getloadavg()[0]:.2f}"
+        )
     finally:
         await runtime.stop(drain_timeout=1)
         await runtime.engine.dispose()
@@ -240,6 +346,7 @@ async def projection(bootstrap: str, n: int) -> None:
 
 
 # --- (b) report latency ----------------------------------------------------------------------------
+
 
 def generate(folder: Path, sizes: dict[str, int], rnd: random.Random) -> None:
     """The facts, as CSV files both PostgreSQL (COPY) and DuckDB (read_csv) load."""
@@ -267,29 +374,92 @@ def generate(folder: Path, sizes: dict[str, int], rnd: random.Random) -> None:
         w.writerow([p, name, name, g, gname, 1])
     f.close()
     clients = []
-    f, w = writer("clients", ["company_id", "name", "owner_id", "department_id", "region_id", "region_name",
-                              "industry_id", "industry_name", "source_id", "source_name", "status", "created_at",
-                              "last_activity_at", "activity_count", "version", "owner_version"])
+    f, w = writer(
+        "clients",
+        [
+            "company_id",
+            "name",
+            "owner_id",
+            "department_id",
+            "region_id",
+            "region_name",
+            "industry_id",
+            "industry_name",
+            "source_id",
+            "source_name",
+            "status",
+            "created_at",
+            "last_activity_at",
+            "activity_count",
+            "version",
+            "owner_version",
+        ],
+    )
     for i in range(sizes["clients"]):
         c, (o, d) = uuid.uuid4(), rnd.choice(owners)
         r, ind, src = rnd.choice(regions), rnd.choice(industries), rnd.choice(sources)
         last = NOW - timedelta(days=rnd.randint(0, 60))
         clients.append((c, o, d))
-        w.writerow([c, f"Клиент {i}", o, d, *r, *ind, *src, rnd.choice(("prospect", "client")),
-                    stamp(NOW - timedelta(days=rnd.randint(0, 730))), stamp(last), 0, 1, 1])
+        w.writerow(
+            [
+                c,
+                f"Клиент {i}",
+                o,
+                d,
+                *r,
+                *ind,
+                *src,
+                rnd.choice(("prospect", "client")),
+                stamp(NOW - timedelta(days=rnd.randint(0, 730))),
+                stamp(last),
+                0,
+                1,
+                1,
+            ]
+        )
     f.close()
     f, w = writer("activities", ["activity_id", "company_id", "kind", "direction", "author_id", "happened_at"])
     for _ in range(sizes["activities"]):
         c, o, _d = rnd.choice(clients)
-        w.writerow([uuid.uuid4(), c, rnd.choice(("call", "email", "meeting")), "outbound", o,
-                    stamp(NOW - timedelta(days=rnd.randint(0, 730), seconds=rnd.randint(0, 86400)))])
+        w.writerow(
+            [
+                uuid.uuid4(),
+                c,
+                rnd.choice(("call", "email", "meeting")),
+                "outbound",
+                o,
+                stamp(NOW - timedelta(days=rnd.randint(0, 730), seconds=rnd.randint(0, 86400))),
+            ]
+        )
     f.close()
-    fd, wd = writer("deals", ["deal_id", "company_id", "owner_id", "department_id", "title", "amount", "currency",
-                              "expected_close_date", "source_id", "opened_at", "card_version", "stage", "status",
-                              "closed_at", "stage_version", "lost_reason", "lost_at_stage", "lost_version",
-                              "closed_version", "lines_version"])
-    ft, wt = writer("deal_transitions", ["deal_id", "sequence", "from_stage", "to_stage", "at", "seconds_in_previous",
-                                         "kind"])
+    fd, wd = writer(
+        "deals",
+        [
+            "deal_id",
+            "company_id",
+            "owner_id",
+            "department_id",
+            "title",
+            "amount",
+            "currency",
+            "expected_close_date",
+            "source_id",
+            "opened_at",
+            "card_version",
+            "stage",
+            "status",
+            "closed_at",
+            "stage_version",
+            "lost_reason",
+            "lost_at_stage",
+            "lost_version",
+            "closed_version",
+            "lines_version",
+        ],
+    )
+    ft, wt = writer(
+        "deal_transitions", ["deal_id", "sequence", "from_stage", "to_stage", "at", "seconds_in_previous", "kind"]
+    )
     fl, wl = writer("deal_lines", ["deal_id", "product_id", "quantity", "total"])
     won_deals = []
     for _ in range(sizes["deals"]):
@@ -302,7 +472,7 @@ def generate(folder: Path, sizes: dict[str, int], rnd: random.Random) -> None:
         at, seq = opened, 1
         wt.writerow([deal, 1, "", STAGES[0], stamp(opened), "", "open"])
         stage = STAGES[0]
-        for nxt in STAGES[1:depth + 1]:
+        for nxt in STAGES[1 : depth + 1]:
             step = at + timedelta(days=rnd.randint(1, 20))
             seq += 1
             wt.writerow([deal, seq, stage, nxt, stamp(step), int((step - at).total_seconds()), "move"])
@@ -316,20 +486,68 @@ def generate(folder: Path, sizes: dict[str, int], rnd: random.Random) -> None:
         product = rnd.choice(products)[0]
         wl.writerow([deal, product, 1, amount])
         expected = (NOW + timedelta(days=rnd.randint(-30, 180))).date().isoformat()
-        wd.writerow([deal, c, o, d, "Поставка", amount, "RUB", expected, "", stamp(opened), 1,
-                     status if status != "open" else stage, status, closed, seq,
-                     "Дорого" if status == "lost" else "", stage if status == "lost" else "", seq, seq, 1])
+        wd.writerow(
+            [
+                deal,
+                c,
+                o,
+                d,
+                "Поставка",
+                amount,
+                "RUB",
+                expected,
+                "",
+                stamp(opened),
+                1,
+                status if status != "open" else stage,
+                status,
+                closed,
+                seq,
+                "Дорого" if status == "lost" else "",
+                stage if status == "lost" else "",
+                seq,
+                seq,
+                1,
+            ]
+        )
         if status == "won":
             won_deals.append((deal, c, amount))
     for f in (fd, ft, fl):
         f.close()
-    f, w = writer("invoices", ["invoice_id", "number", "deal_id", "company_id", "issue_date", "due_date", "total",
-                               "currency", "paid", "credited", "cancelled"])
+    f, w = writer(
+        "invoices",
+        [
+            "invoice_id",
+            "number",
+            "deal_id",
+            "company_id",
+            "issue_date",
+            "due_date",
+            "total",
+            "currency",
+            "paid",
+            "credited",
+            "cancelled",
+        ],
+    )
     for i in range(sizes["invoices"]):
         deal, c, amount = won_deals[i % len(won_deals)]
         due = (NOW - timedelta(days=rnd.randint(-30, 150))).date()
-        w.writerow([uuid.uuid4(), str(i), deal, c, (due - timedelta(days=10)).isoformat(), due.isoformat(), amount,
-                    "RUB", rnd.choice((0, amount // 2, amount, amount)), 0, False])
+        w.writerow(
+            [
+                uuid.uuid4(),
+                str(i),
+                deal,
+                c,
+                (due - timedelta(days=10)).isoformat(),
+                due.isoformat(),
+                amount,
+                "RUB",
+                rnd.choice((0, amount // 2, amount, amount)),
+                0,
+                False,
+            ]
+        )
     f.close()
 
 
@@ -342,8 +560,9 @@ async def load_postgres(folder: Path, dsn: str) -> None:
         for name in TABLES:
             with open(folder / f"{name}.csv", newline="") as f:
                 header = next(csv.reader(f))
-            await conn.copy_to_table(name, source=str(folder / f"{name}.csv"), columns=header, format="csv",
-                                     header=True, null="")
+            await conn.copy_to_table(
+                name, source=str(folder / f"{name}.csv"), columns=header, format="csv", header=True, null=""
+            )
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
@@ -366,6 +585,7 @@ async def fill_aggregates(url: str) -> None:
 
 def load_duckdb(folder: Path):
     import duckdb
+
     db = duckdb.connect()
     for name in TABLES:
         db.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv_auto('{folder / (name + '.csv')}', header=true)")
@@ -398,8 +618,9 @@ DUCK = {
                    GROUP BY c.region_id""",
     "sales-volume": """SELECT owner_id, year(closed_at), month(closed_at), count(*), sum(amount) FROM deals
                        WHERE status='won' GROUP BY ALL""",
-    "funnel": """SELECT p, count(*) FROM (SELECT t.deal_id, max(CASE t.to_stage """ + " ".join(
-        f"WHEN '{c}' THEN {i}" for i, c in enumerate(STAGES)) + f""" WHEN 'won' THEN {len(STAGES)} ELSE -1 END) p
+    "funnel": """SELECT p, count(*) FROM (SELECT t.deal_id, max(CASE t.to_stage """
+    + " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(STAGES))
+    + f""" WHEN 'won' THEN {len(STAGES)} ELSE -1 END) p
                  FROM deal_transitions t GROUP BY t.deal_id) GROUP BY p""",
     "forecast": """SELECT year(expected_close_date), month(expected_close_date), stage, count(*), sum(amount)
                    FROM deals WHERE status='open' GROUP BY ALL""",
@@ -419,8 +640,7 @@ async def report_latency(sizes: dict[str, int], runs: int) -> None:
         print(f"    loaded into PostgreSQL in {time.perf_counter() - t:.0f} s")
         t = time.perf_counter()
         await fill_aggregates(url)
-        print(f"    aggregates filled by the projections' rules (aggregates.refill) in "
-              f"{time.perf_counter() - t:.0f} s")
+        print(f"    aggregates filled by the projections' rules (aggregates.refill) in {time.perf_counter() - t:.0f} s")
         t = time.perf_counter()
         duck = await asyncio.to_thread(load_duckdb, folder)
         print(f"    loaded into DuckDB in {time.perf_counter() - t:.0f} s")
@@ -441,8 +661,10 @@ async def report_latency(sizes: dict[str, int], runs: int) -> None:
             "funnel": lambda s: reports.funnel(s, CEO, scope),
             "forecast": lambda s: reports.forecast(s, CEO, scope),
         }
-        print(f"{'report':<18}{'ours p50':>10}{'ours p95':>10}{'duckdb p50':>12}{'duckdb p95':>12}   verdict"
-              f"   (load average)")
+        print(
+            f"{'report':<18}{'ours p50':>10}{'ours p95':>10}{'duckdb p50':>12}{'duckdb p95':>12}   verdict"
+            f"   (load average)"
+        )
         for report, run in ours.items():
             # One untimed run on each side first: the pool's connection, plans and caches, as a live service has.
             async with sessions() as s:
@@ -465,8 +687,10 @@ async def report_latency(sizes: dict[str, int], runs: int) -> None:
             d50, d95 = (pct(duck_times, 0.5), pct(duck_times, 0.95)) if duck_times else (None, None)
             ok = p95 <= 100 and (d95 is None or p95 <= d95)
             fmt = lambda v: f"{v:>10.1f}" if v is not None else f"{'-':>10}"  # noqa: E731
-            print(f"{report:<18}{fmt(pct(times, 0.5))}{fmt(p95)}  {fmt(d50)}  {fmt(d95)}   "
-                  f"{'meets the target' if ok else 'misses the target'}   ({os.getloadavg()[0]:.1f})")
+            print(
+                f"{report:<18}{fmt(pct(times, 0.5))}{fmt(p95)}  {fmt(d50)}  {fmt(d95)}   "
+                f"{'meets the target' if ok else 'misses the target'}   ({os.getloadavg()[0]:.1f})"
+            )
         await engine.dispose()
         duck.close()
     finally:
@@ -486,8 +710,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--skip-projection", action="store_true")
     parser.add_argument("--skip-reports", action="store_true")
-    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
-                        help="event loop (the service's consumers run on uvicorn's, uvloop where installed)")
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="event loop (the service's consumers run on uvicorn's, uvloop where installed)",
+    )
     return parser.parse_args()
 
 
@@ -500,8 +728,10 @@ async def main(args: argparse.Namespace) -> None:
         finally:
             broker.kill()
     if not args.skip_reports:
-        await report_latency({"deals": args.deals, "clients": args.clients, "activities": args.activities,
-                              "invoices": args.invoices}, args.runs)
+        await report_latency(
+            {"deals": args.deals, "clients": args.clients, "activities": args.activities, "invoices": args.invoices},
+            args.runs,
+        )
 
 
 def _interrupt(signum, frame):

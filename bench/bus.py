@@ -52,7 +52,13 @@ from mercator.common.events import catalogue as ev
 from mercator.common.events.envelope import Envelope
 from mercator.common.settings import ServiceSettings
 from mercator.common.testing.broker import TansuBroker, free_port
-from mercator.common.testing.bus import applied, count_batch, create_bus_database, projector, until
+from mercator.common.testing.bus import (
+    applied,
+    count_batch,
+    create_bus_database,
+    projector,
+    until,
+)
 
 try:
     import sniffio  # noqa: F401
@@ -75,6 +81,7 @@ def say(msg: str) -> None:
 
 
 # --- what the bench starts, and removes whatever happens -----------------------------------------
+
 
 @dataclass
 class Started:
@@ -118,7 +125,7 @@ class Started:
         if self.pg_databases:
             try:
                 asyncio.run(drop_databases(self.pg_databases))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 say(f"could not drop {self.pg_databases}: {exc!r}")
             self.pg_databases = []
         if self.tmp is not None:
@@ -128,9 +135,10 @@ class Started:
 
 async def pg_available() -> bool:
     import asyncpg
+
     try:
         conn = await asyncio.wait_for(asyncpg.connect(PG_ADMIN), timeout=5)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     await conn.close()
     return True
@@ -138,6 +146,7 @@ async def pg_available() -> bool:
 
 async def create_database(started: Started, role: str) -> str:
     import asyncpg
+
     name = f"mercator_bench_{role}_{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(PG_ADMIN)
     try:
@@ -150,6 +159,7 @@ async def create_database(started: Started, role: str) -> str:
 
 async def drop_databases(names: list[str]) -> None:
     import asyncpg
+
     conn = await asyncpg.connect(PG_ADMIN)
     try:
         for name in names:
@@ -199,15 +209,29 @@ def cpu_snapshot(pids: dict[str, int | None]) -> dict[str, float]:
 
 # --- 1. raw aiokafka ---------------------------------------------------------------------------------
 
+
 def sample_message() -> tuple[list[tuple[str, bytes]], bytes]:
     """Headers and body of an ActivityLogged exactly as the contacts service's outbox writes them."""
     activity_id = uuid.uuid4()
-    payload = ev.ActivityLogged(activity_id=activity_id, company_id=uuid.uuid4(), kind="call",
-                                direction="outbound", subject=None, summary=SUMMARY,
-                                happened_at=datetime.now(UTC), author_id=CALLER.user_id)
-    envelope = Envelope(type=payload.type_name(), source="/mercator/contacts", subject=str(activity_id),
-                        sequence=1, data=payload.model_dump(mode="json"), correlation_id=str(uuid.uuid4()),
-                        actor=str(CALLER.user_id))
+    payload = ev.ActivityLogged(
+        activity_id=activity_id,
+        company_id=uuid.uuid4(),
+        kind="call",
+        direction="outbound",
+        subject=None,
+        summary=SUMMARY,
+        happened_at=datetime.now(UTC),
+        author_id=CALLER.user_id,
+    )
+    envelope = Envelope(
+        type=payload.type_name(),
+        source="/mercator/contacts",
+        subject=str(activity_id),
+        sequence=1,
+        data=payload.model_dump(mode="json"),
+        correlation_id=str(uuid.uuid4()),
+        actor=str(CALLER.user_id),
+    )
     return envelope.headers(), envelope.body()
 
 
@@ -230,9 +254,14 @@ async def bench_raw(bootstrap: str, prefix: str, n: int, partitions: int) -> dic
     keys = [str(uuid.uuid4()).encode() for _ in range(n)]  # the key is the aggregate (activity) id
 
     listener = _Assigned()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=f"{prefix}bench-raw", client_id="bench-raw",
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                fetch_max_wait_ms=ServiceSettings().consumer_fetch_max_wait_ms)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=f"{prefix}bench-raw",
+        client_id="bench-raw",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=ServiceSettings().consumer_fetch_max_wait_ms,
+    )
     consumer.subscribe([topic], listener=listener)
     producer = make_producer(bootstrap, "bench-raw")  # acks=all, enable_idempotence=False, linger 2 ms
     await consumer.start()
@@ -265,12 +294,21 @@ async def bench_raw(bootstrap: str, prefix: str, n: int, partitions: int) -> dic
         await producer.stop()
         await consumer.stop()
     size = len(body) + sum(len(k) + len(v) for k, v in headers) + 36
-    return {"n": n, "bytes": size, "join_s": join_s, "produce_s": t_produced - t0, "consume_s": t_read - t_produced,
-            "total_s": t_read - t0, "rate": n / (t_read - t0), "produce_rate": n / (t_produced - t0),
-            "consume_rate": n / (t_read - t_produced)}
+    return {
+        "n": n,
+        "bytes": size,
+        "join_s": join_s,
+        "produce_s": t_produced - t0,
+        "consume_s": t_read - t_produced,
+        "total_s": t_read - t0,
+        "rate": n / (t_read - t0),
+        "produce_rate": n / (t_produced - t0),
+        "consume_rate": n / (t_read - t_produced),
+    }
 
 
 # --- 2. end to end -------------------------------------------------------------------------------------
+
 
 async def count_it_sqlite(uow, delivery: Delivery) -> None:
     """count_it for a SQLite projection database (count_it's upsert is PostgreSQL's)."""
@@ -278,18 +316,32 @@ async def count_it_sqlite(uow, delivery: Delivery) -> None:
     await uow.session.execute(stmt.on_conflict_do_update(index_elements=["event_id"], set_={"n": applied.c.n + 1}))
 
 
-def start_service(started: Started, database_url: str, port: int, bootstrap: str, prefix: str,
-                  extra_env: dict[str, str]) -> subprocess.Popen:
+def start_service(
+    started: Started, database_url: str, port: int, bootstrap: str, prefix: str, extra_env: dict[str, str]
+) -> subprocess.Popen:
     p = "MERCATOR_CONTACTS_"
-    settings = {"DATABASE_URL": database_url, "HTTP_HOST": HOST, "HTTP_PORT": str(port), "KAFKA_BOOTSTRAP": bootstrap,
-                "TOPIC_PREFIX": prefix, "TOKEN_SECRET": TOKEN_SECRET, "JSON_LOGS": "false", "LOG_LEVEL": "WARNING"}
+    settings = {
+        "DATABASE_URL": database_url,
+        "HTTP_HOST": HOST,
+        "HTTP_PORT": str(port),
+        "KAFKA_BOOTSTRAP": bootstrap,
+        "TOPIC_PREFIX": prefix,
+        "TOKEN_SECRET": TOKEN_SECRET,
+        "JSON_LOGS": "false",
+        "LOG_LEVEL": "WARNING",
+    }
     settings.update({k.upper(): v for k, v in extra_env.items()})  # --service-env wins
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **{p + k: v for k, v in settings.items()}}
     log = open(started.tmp / "contacts.log", "ab")
     try:
-        started.service = subprocess.Popen([sys.executable, "-m", "mercator.contacts", "serve"], env=env,
-                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                           start_new_session=True)
+        started.service = subprocess.Popen(
+            [sys.executable, "-m", "mercator.contacts", "serve"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     finally:
         log.close()
     return started.service
@@ -311,8 +363,9 @@ async def wait_healthy(proc: subprocess.Popen, base: str, log: Path, timeout: fl
             await asyncio.sleep(0.1)
 
 
-async def post_many(clients: list[httpx.AsyncClient], path: str, n: int, tag: str,
-                    batch: int = 0, company_id: str = "") -> tuple[list[float], float]:
+async def post_many(
+    clients: list[httpx.AsyncClient], path: str, n: int, tag: str, batch: int = 0, company_id: str = ""
+) -> tuple[list[float], float]:
     """n history entries by one worker per client, one per POST or `batch` per POST to
     /history/batch; returns the request latencies and the last response time."""
     latencies: list[float] = []
@@ -323,8 +376,12 @@ async def post_many(clients: list[httpx.AsyncClient], path: str, n: int, tag: st
     def body(i: int) -> dict:
         if not batch:
             return {"kind": "call", "summary": f"{SUMMARY} [{tag} {i}]"}
-        return {"entries": [{"company_id": company_id, "kind": "call", "summary": f"{SUMMARY} [{tag} {j}]"}
-                            for j in range(i, min(i + batch, n))]}
+        return {
+            "entries": [
+                {"company_id": company_id, "kind": "call", "summary": f"{SUMMARY} [{tag} {j}]"}
+                for j in range(i, min(i + batch, n))
+            ]
+        }
 
     async def worker(http: httpx.AsyncClient):
         nonlocal last
@@ -337,7 +394,7 @@ async def post_many(clients: list[httpx.AsyncClient], path: str, n: int, tag: st
             latencies.append(done - started)
             last = max(last, done)
 
-    await asyncio.gather(*(worker(http) for http in clients[:len(starts)]))
+    await asyncio.gather(*(worker(http) for http in clients[: len(starts)]))
     return latencies, last
 
 
@@ -357,9 +414,13 @@ async def stage_times(service_url: str, proj_runtime, since: float) -> dict:
     engine = make_engine(service_url)
     try:
         async with engine.connect() as c:
-            rows = (await c.execute(select(tables.outbox.c.event_id, tables.outbox.c.created_at,
-                                           tables.outbox.c.published_at)
-                                    .where(tables.outbox.c.type == "ActivityLogged"))).all()
+            rows = (
+                await c.execute(
+                    select(tables.outbox.c.event_id, tables.outbox.c.created_at, tables.outbox.c.published_at).where(
+                        tables.outbox.c.type == "ActivityLogged"
+                    )
+                )
+            ).all()
     finally:
         await engine.dispose()
     async with proj_runtime.sessionmaker() as s:
@@ -378,17 +439,33 @@ async def stage_times(service_url: str, proj_runtime, since: float) -> dict:
     return {"relay": relay, "consume": consume, "published_last": published_last, "committed_last": committed_last}
 
 
-async def bench_e2e(started: Started, bootstrap: str, prefix: str, n: int, workers: int, warmup: int,
-                    service_pg: bool, projection_pg: bool, extra_env: dict[str, str], batch: int = 0) -> dict:
-    service_url = (await create_database(started, "contacts") if service_pg
-                   else f"sqlite+aiosqlite:///{started.tmp / 'contacts.db'}")
+async def bench_e2e(
+    started: Started,
+    bootstrap: str,
+    prefix: str,
+    n: int,
+    workers: int,
+    warmup: int,
+    service_pg: bool,
+    projection_pg: bool,
+    extra_env: dict[str, str],
+    batch: int = 0,
+) -> dict:
+    service_url = (
+        await create_database(started, "contacts")
+        if service_pg
+        else f"sqlite+aiosqlite:///{started.tmp / 'contacts.db'}"
+    )
     port = free_port()
     base = f"http://{HOST}:{port}"
     proc = start_service(started, service_url, port, bootstrap, prefix, extra_env)
     await wait_healthy(proc, base, started.tmp / "contacts.log")
 
-    proj_url = (await create_database(started, "projection") if projection_pg
-                else f"sqlite+aiosqlite:///{started.tmp / 'projection.db'}")
+    proj_url = (
+        await create_database(started, "projection")
+        if projection_pg
+        else f"sqlite+aiosqlite:///{started.tmp / 'projection.db'}"
+    )
     await create_bus_database(proj_url)
     # A set-based projection on PostgreSQL (one upsert per batch of messages), as real read models are written.
     runtime = projector(proj_url, bootstrap, prefix, handler=count_batch if projection_pg else count_it_sqlite)
@@ -408,9 +485,17 @@ async def bench_e2e(started: Started, bootstrap: str, prefix: str, n: int, worke
         # One client (one keep-alive connection) per worker: httpcore's pool matches every queued
         # request against every connection, which costs the load generator more CPU than it saves.
         async with contextlib.AsyncExitStack() as stack:
-            clients = [await stack.enter_async_context(httpx.AsyncClient(
-                base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60,
-                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))) for _ in range(workers)]
+            clients = [
+                await stack.enter_async_context(
+                    httpx.AsyncClient(
+                        base_url=base,
+                        headers={"Authorization": f"Bearer {token}"},
+                        timeout=60,
+                        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                    )
+                )
+                for _ in range(workers)
+            ]
             http = clients[0]
             r = await http.post("/api/v1/companies", json={"name": f"Bench client {prefix}"})
             if r.status_code != 201:
@@ -436,22 +521,33 @@ async def bench_e2e(started: Started, bootstrap: str, prefix: str, n: int, worke
             t_end = time.perf_counter()
             cpu1 = cpu_snapshot(pids)
         stages = await stage_times(service_url, runtime, wall0)
-        duplicates = (await _duplicates(runtime))
+        duplicates = await _duplicates(runtime)
     finally:
         await runtime.stop()
         started.stop_service()
     return {
-        "n": n, "workers": workers, "warmup": warmup, "join_s": join_s, "batch": batch,
+        "n": n,
+        "workers": workers,
+        "warmup": warmup,
+        "join_s": join_s,
+        "batch": batch,
         "service_db": "PostgreSQL" if service_pg else "SQLite",
         "projection_db": "PostgreSQL" if projection_pg else "SQLite",
-        "total_s": t_end - t0, "api_s": t_api - t0, "lag_s": t_end - t_api,
-        "rate": n / (t_end - t0), "api_rate": len(latencies) / (t_api - t0),
-        "lat_p50": pct(latencies, 50), "lat_p99": pct(latencies, 99),
+        "total_s": t_end - t0,
+        "api_s": t_api - t0,
+        "lag_s": t_end - t_api,
+        "rate": n / (t_end - t0),
+        "api_rate": len(latencies) / (t_api - t0),
+        "lat_p50": pct(latencies, 50),
+        "lat_p99": pct(latencies, 99),
         "published_last_s": stages["published_last"] - wall0 if stages["published_last"] else float("nan"),
         "committed_last_s": stages["committed_last"] - wall0 if stages["committed_last"] else float("nan"),
-        "relay_p50": pct(stages["relay"], 50), "relay_p99": pct(stages["relay"], 99),
-        "consume_p50": pct(stages["consume"], 50), "consume_p99": pct(stages["consume"], 99),
-        "cpu_api": _cpu_used(cpu0, cpu_api), "cpu_all": _cpu_used(cpu0, cpu1),
+        "relay_p50": pct(stages["relay"], 50),
+        "relay_p99": pct(stages["relay"], 99),
+        "consume_p50": pct(stages["consume"], 50),
+        "consume_p99": pct(stages["consume"], 99),
+        "cpu_api": _cpu_used(cpu0, cpu_api),
+        "cpu_all": _cpu_used(cpu0, cpu1),
         "duplicates": duplicates,
     }
 
@@ -472,6 +568,7 @@ async def _duplicates(runtime) -> int:
 
 
 # --- report ----------------------------------------------------------------------------------------
+
 
 def report(raw: dict, runs: list[dict]) -> None:
     cores = os.cpu_count()
@@ -503,17 +600,22 @@ def report(raw: dict, runs: list[dict]) -> None:
             "  CPU during the timed run (s, and % of one core over the whole e2e window):",
         ]
         for name, used in e2e["cpu_all"].items():
-            lines.append(f"    {name:<28} {used:6.2f} s  {100 * used / e2e['total_s']:5.0f} %"
-                         f"   (API phase: {e2e['cpu_api'][name]:.2f} s, "
-                         f"{100 * e2e['cpu_api'][name] / e2e['api_s']:.0f} %)")
+            lines.append(
+                f"    {name:<28} {used:6.2f} s  {100 * used / e2e['total_s']:5.0f} %"
+                f"   (API phase: {e2e['cpu_api'][name]:.2f} s, "
+                f"{100 * e2e['cpu_api'][name] / e2e['api_s']:.0f} %)"
+            )
         ratio = e2e["rate"] / raw["rate"]
-        lines.append(f"{'  ratio end to end / raw':<{w}} {ratio:>10.3f}      target >= {TARGET_RATIO}: "
-                     f"{'MET' if ratio >= TARGET_RATIO else 'NOT MET'}   (events applied twice: {e2e['duplicates']})")
+        lines.append(
+            f"{'  ratio end to end / raw':<{w}} {ratio:>10.3f}      target >= {TARGET_RATIO}: "
+            f"{'MET' if ratio >= TARGET_RATIO else 'NOT MET'}   (events applied twice: {e2e['duplicates']})"
+        )
     lines += ["-" * 78, f"(group joins are outside the clocks; warm-up {runs[0]['warmup']} requests per run)"]
     print("\n".join(lines), flush=True)
 
 
 # --- main -----------------------------------------------------------------------------------------
+
 
 async def run(args, started: Started) -> None:
     task = asyncio.current_task()
@@ -539,13 +641,35 @@ async def run(args, started: Started) -> None:
 
     extra_env = dict(kv.split("=", 1) for kv in args.service_env)
     say(f"end to end: {args.n:,} history POSTs with {args.concurrency} workers ...")
-    runs = [await bench_e2e(started, started.broker.bootstrap, prefix + "one.", args.n, args.concurrency,
-                            args.warmup, service_pg=args.postgres, projection_pg=have_pg, extra_env=extra_env)]
+    runs = [
+        await bench_e2e(
+            started,
+            started.broker.bootstrap,
+            prefix + "one.",
+            args.n,
+            args.concurrency,
+            args.warmup,
+            service_pg=args.postgres,
+            projection_pg=have_pg,
+            extra_env=extra_env,
+        )
+    ]
     if args.batch:
         say(f"end to end: {args.batch_n:,} history entries, {args.batch} per POST ...")
-        runs.append(await bench_e2e(started, started.broker.bootstrap, prefix + "batch.", args.batch_n,
-                                    args.concurrency, args.warmup, service_pg=args.postgres,
-                                    projection_pg=have_pg, extra_env=extra_env, batch=args.batch))
+        runs.append(
+            await bench_e2e(
+                started,
+                started.broker.bootstrap,
+                prefix + "batch.",
+                args.batch_n,
+                args.concurrency,
+                args.warmup,
+                service_pg=args.postgres,
+                projection_pg=have_pg,
+                extra_env=extra_env,
+                batch=args.batch,
+            )
+        )
     report(raw, runs)
 
 
@@ -555,18 +679,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw-n", type=int, default=20000, help="messages for the raw measurement (default 20000)")
     parser.add_argument("--concurrency", "-c", type=int, default=32, help="concurrent HTTP workers (default 32)")
     parser.add_argument("--warmup", type=int, default=100, help="untimed POSTs before the clock (default 100)")
-    parser.add_argument("--batch", type=int, default=250,
-                        help="entries per POST /history/batch for the second end-to-end run; 0 skips it (default 250)")
-    parser.add_argument("--batch-n", type=int, default=20000,
-                        help="history entries timed in the batch run (default 20000)")
-    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
-                        help="the bench's event loop, for the raw clients and the projection alike (default uvloop: "
-                             "the loop uvicorn gives every service's consumers)")
-    parser.add_argument("--postgres", action="store_true",
-                        help="the service on a fresh PostgreSQL database at 127.0.0.1:5432 instead of SQLite")
-    parser.add_argument("--service-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="an extra setting for the service, without the MERCATOR_CONTACTS_ prefix "
-                             "(e.g. RELAY_BATCH_SIZE=100); repeatable")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=250,
+        help="entries per POST /history/batch for the second end-to-end run; 0 skips it (default 250)",
+    )
+    parser.add_argument(
+        "--batch-n", type=int, default=20000, help="history entries timed in the batch run (default 20000)"
+    )
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the bench's event loop, for the raw clients and the projection alike (default uvloop: "
+        "the loop uvicorn gives every service's consumers)",
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="the service on a fresh PostgreSQL database at 127.0.0.1:5432 instead of SQLite",
+    )
+    parser.add_argument(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extra setting for the service, without the MERCATOR_CONTACTS_ prefix "
+        "(e.g. RELAY_BATCH_SIZE=100); repeatable",
+    )
     args = parser.parse_args(argv)
     if any("=" not in kv for kv in args.service_env):
         parser.error("--service-env takes KEY=VALUE")

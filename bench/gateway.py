@@ -42,8 +42,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from bus import (  # the bus benchmark's helpers (and its sniffio fix)
+    HOST,
+    TOKEN_SECRET,
+    cpu_snapshot,
+    pct,
+    say,
+)
 
-from bus import HOST, TOKEN_SECRET, cpu_snapshot, pct, say  # the bus benchmark's helpers (and its sniffio fix)
 from mercator.common.auth import Caller, mint_token
 from mercator.common.settings import ServiceSettings
 from mercator.common.testing.broker import TansuBroker, free_port
@@ -55,6 +61,7 @@ RATE_LIMIT = "100000000/minute"
 
 
 # --- what the bench starts, and removes whatever happens ---------------------------------------------
+
 
 @dataclass
 class Started:
@@ -98,14 +105,28 @@ class Started:
 
 def start(started: Started, name: str, port: int, bootstrap: str, env: dict[str, str]) -> str:
     prefix = f"MERCATOR_{name.upper()}_"
-    settings = {"DATABASE_URL": f"sqlite+aiosqlite:///{started.tmp / f'{name}.db'}", "HTTP_HOST": HOST,
-                "HTTP_PORT": str(port), "KAFKA_BOOTSTRAP": bootstrap, "TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:8]}.",
-                "TOKEN_SECRET": TOKEN_SECRET, "PUBLIC_TOKEN_SECRET": TOKEN_SECRET[::-1], "JSON_LOGS": "false", "LOG_LEVEL": "WARNING", **env}
+    settings = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{started.tmp / f'{name}.db'}",
+        "HTTP_HOST": HOST,
+        "HTTP_PORT": str(port),
+        "KAFKA_BOOTSTRAP": bootstrap,
+        "TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:8]}.",
+        "TOKEN_SECRET": TOKEN_SECRET,
+        "PUBLIC_TOKEN_SECRET": TOKEN_SECRET[::-1],
+        "JSON_LOGS": "false",
+        "LOG_LEVEL": "WARNING",
+        **env,
+    }
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **{prefix + k: v for k, v in settings.items()}}
     with open(started.log(name), "ab") as log:
-        started.procs[name] = subprocess.Popen([sys.executable, "-m", f"mercator.{name}", "serve"], env=full_env,
-                                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                               start_new_session=True)
+        started.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", f"mercator.{name}", "serve"],
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return f"http://{HOST}:{port}"
 
 
@@ -119,14 +140,18 @@ async def wait_healthy(started: Started, name: str, base: str, timeout: float = 
     async with httpx.AsyncClient(timeout=1) as http:
         while True:
             if proc.poll() is not None:
-                raise WontStart(f"{name} exited with {proc.returncode} while starting:\n"
-                                f"{started.log(name).read_text(errors='replace')[-3000:]}")
+                raise WontStart(
+                    f"{name} exited with {proc.returncode} while starting:\n"
+                    f"{started.log(name).read_text(errors='replace')[-3000:]}"
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if (await http.get(f"{base}/healthz")).status_code == 200:
                     return
             if time.monotonic() > deadline:
-                raise WontStart(f"{name} did not answer within {timeout:.0f} s:\n"
-                                f"{started.log(name).read_text(errors='replace')[-3000:]}")
+                raise WontStart(
+                    f"{name} did not answer within {timeout:.0f} s:\n"
+                    f"{started.log(name).read_text(errors='replace')[-3000:]}"
+                )
             await asyncio.sleep(0.1)
 
 
@@ -136,21 +161,34 @@ async def start_both(started: Started, bootstrap: str | None) -> tuple[str, str]
     bus = {} if bootstrap else {"RELAY_ENABLED": "false", "CONSUMERS_ENABLED": "false"}
     bootstrap = bootstrap or f"{HOST}:{free_port()}"  # nothing listens there
     contacts = start(started, "contacts", free_port(), bootstrap, bus)
-    gateway = start(started, "gateway", free_port(), bootstrap, {
-        "CONTACTS_URL": contacts, "ADMIN_EMAIL": ADMIN_EMAIL, "ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "ADMIN_NAME": "Bench Admin", "RATE_LIMIT": RATE_LIMIT, **bus})
+    gateway = start(
+        started,
+        "gateway",
+        free_port(),
+        bootstrap,
+        {
+            "CONTACTS_URL": contacts,
+            "ADMIN_EMAIL": ADMIN_EMAIL,
+            "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "ADMIN_NAME": "Bench Admin",
+            "RATE_LIMIT": RATE_LIMIT,
+            **bus,
+        },
+    )
     await asyncio.gather(wait_healthy(started, "contacts", contacts), wait_healthy(started, "gateway", gateway))
     return contacts, gateway
 
 
 # --- setting the scene -----------------------------------------------------------------------------------
 
+
 async def sign_in(http: httpx.AsyncClient, email: str, password: str, timeout: float = 30) -> str:
     """A public access token; the first admin is created in the background at start, so it is waited for."""
     deadline = time.monotonic() + timeout
     while True:
-        r = await http.post("/api/v1/auth/token", data={"username": email, "password": password,
-                                                        "grant_type": "password"})
+        r = await http.post(
+            "/api/v1/auth/token", data={"username": email, "password": password, "grant_type": "password"}
+        )
         if r.status_code == 200:
             return r.json()["access_token"]
         if time.monotonic() > deadline:
@@ -168,20 +206,41 @@ async def scene(gateway: str) -> tuple[str, str, Caller]:
     """(the manager's public token, a client card's id, the manager as a caller)."""
     async with httpx.AsyncClient(base_url=gateway, timeout=30) as http:
         admin = await sign_in(http, ADMIN_EMAIL, ADMIN_PASSWORD)
-        _ok(await http.post("/api/v1/users", headers={"Authorization": f"Bearer {admin}"},
-                            json={"name": "Bench Manager", "email": MANAGER_EMAIL, "password": MANAGER_PASSWORD,
-                                  "roles": ["manager"]}), 201, "POST /api/v1/users")
+        _ok(
+            await http.post(
+                "/api/v1/users",
+                headers={"Authorization": f"Bearer {admin}"},
+                json={
+                    "name": "Bench Manager",
+                    "email": MANAGER_EMAIL,
+                    "password": MANAGER_PASSWORD,
+                    "roles": ["manager"],
+                },
+            ),
+            201,
+            "POST /api/v1/users",
+        )
         token = await sign_in(http, MANAGER_EMAIL, MANAGER_PASSWORD)
         auth = {"Authorization": f"Bearer {token}"}
         me = _ok(await http.get("/api/v1/me", headers=auth), 200, "GET /api/v1/me")
-        card = _ok(await http.post("/api/v1/companies", headers=auth, json={
-            "name": "ООО «Бенчмарк»", "persons": [{"name": "Иван Петров"}]}), 201, "POST /api/v1/companies")
-    caller = Caller(uuid.UUID(me["id"]), me["name"], frozenset(me["roles"]),
-                    uuid.UUID(me["department_id"]) if me.get("department_id") else None)
+        card = _ok(
+            await http.post(
+                "/api/v1/companies", headers=auth, json={"name": "ООО «Бенчмарк»", "persons": [{"name": "Иван Петров"}]}
+            ),
+            201,
+            "POST /api/v1/companies",
+        )
+    caller = Caller(
+        uuid.UUID(me["id"]),
+        me["name"],
+        frozenset(me["roles"]),
+        uuid.UUID(me["department_id"]) if me.get("department_id") else None,
+    )
     return token, card["id"], caller
 
 
 # --- the measurement ----------------------------------------------------------------------------------------
+
 
 async def read_many(clients: list[httpx.AsyncClient], path: str, n: int) -> tuple[list[float], float]:
     """n GETs by one worker per client; (latencies, wall seconds)."""
@@ -238,22 +297,28 @@ async def bench(args, started: Started) -> dict:
         started.stop_services()
         started.broker = TansuBroker(log_path=started.tmp / "broker.log").start()
         contacts, gateway = await start_both(started, started.broker.bootstrap)
-    say(f"contacts on {contacts}, gateway on {gateway}" + (f", Tansu on {started.broker.bootstrap}"
-                                                           if started.broker else ", no broker"))
+    say(
+        f"contacts on {contacts}, gateway on {gateway}"
+        + (f", Tansu on {started.broker.bootstrap}" if started.broker else ", no broker")
+    )
     token, company_id, caller = await scene(gateway)
     service_token = mint_token(ServiceSettings(token_secret=TOKEN_SECRET), caller)
     path = f"/api/v1/companies/{company_id}"
 
-    pids = {"contacts": started.procs["contacts"].pid, "gateway": started.procs["gateway"].pid,
-            "bench (client)": None}
+    pids = {"contacts": started.procs["contacts"].pid, "gateway": started.procs["gateway"].pid, "bench (client)": None}
     if started.broker is not None:
         pids["tansu broker"] = started.broker.proc.pid
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     runs = {"direct": Run(), "gateway": Run()}
     async with contextlib.AsyncExitStack() as stack:
+
         def clients(base: str, bearer: str) -> list:
-            return [httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {bearer}"}, timeout=60,
-                                      limits=limits) for _ in range(args.concurrency)]
+            return [
+                httpx.AsyncClient(
+                    base_url=base, headers={"Authorization": f"Bearer {bearer}"}, timeout=60, limits=limits
+                )
+                for _ in range(args.concurrency)
+            ]
 
         pools = {"direct": clients(contacts, service_token), "gateway": clients(gateway, token)}
         for pool in pools.values():
@@ -263,7 +328,7 @@ async def bench(args, started: Started) -> dict:
             await read_many(pool, path, args.warmup)
         order = ["direct", "gateway"]
         for round_ in range(args.rounds):
-            for name in (order if round_ % 2 == 0 else order[::-1]):
+            for name in order if round_ % 2 == 0 else order[::-1]:
                 say(f"{name}: {args.n:,} GET {path} with {args.concurrency} workers ...")
                 before = cpu_snapshot(pids)
                 latencies, seconds = await read_many(pools[name], path, args.n)
@@ -274,22 +339,31 @@ async def bench(args, started: Started) -> dict:
 def report(args, result: dict, load_before: float) -> None:
     runs = result["runs"]
     w = 34
-    lines = ["", f"Mercator gateway benchmark — {HOST}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-                 f"load average before the run {load_before:.2f}",
-             f"GET /api/v1/companies/{{id}} of one client card, C={args.concurrency}, N={args.n:,} x {args.rounds} "
-             f"round(s), warm-up {args.warmup}, SQLite, {'with' if result['broker'] else 'no'} broker",
-             "-" * 78]
+    lines = [
+        "",
+        f"Mercator gateway benchmark — {HOST}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"load average before the run {load_before:.2f}",
+        f"GET /api/v1/companies/{{id}} of one client card, C={args.concurrency}, N={args.n:,} x {args.rounds} "
+        f"round(s), warm-up {args.warmup}, SQLite, {'with' if result['broker'] else 'no'} broker",
+        "-" * 78,
+    ]
     for name, label in (("direct", "direct to contacts"), ("gateway", "through the gateway")):
         run = runs[name]
-        lines.append(f"{label:<{w}} {run.rate:>9,.0f} req/s   p50 {pct(run.latencies, 50) * 1000:6.1f} ms   "
-                     f"p99 {pct(run.latencies, 99) * 1000:6.1f} ms   ({run.seconds:.2f} s)")
-        lines.append("  CPU (s, and % of one core over the run): " + ", ".join(
-            f"{k} {v:.2f} s {100 * v / run.seconds:.0f} %" for k, v in run.cpu.items() if v > 0.005))
+        lines.append(
+            f"{label:<{w}} {run.rate:>9,.0f} req/s   p50 {pct(run.latencies, 50) * 1000:6.1f} ms   "
+            f"p99 {pct(run.latencies, 99) * 1000:6.1f} ms   ({run.seconds:.2f} s)"
+        )
+        lines.append(
+            "  CPU (s, and % of one core over the run): "
+            + ", ".join(f"{k} {v:.2f} s {100 * v / run.seconds:.0f} %" for k, v in run.cpu.items() if v > 0.005)
+        )
     ratio = runs["gateway"].rate / runs["direct"].rate
     added = pct(runs["gateway"].latencies, 50) - pct(runs["direct"].latencies, 50)
-    lines += ["-" * 78,
-              f"{'ratio gateway / direct':<{w}} {ratio:>9.3f}        target >= {TARGET_RATIO}: "
-              f"{'MET' if ratio >= TARGET_RATIO else 'NOT MET'}   (p50 added by the hop: {added * 1000:.1f} ms)"]
+    lines += [
+        "-" * 78,
+        f"{'ratio gateway / direct':<{w}} {ratio:>9.3f}        target >= {TARGET_RATIO}: "
+        f"{'MET' if ratio >= TARGET_RATIO else 'NOT MET'}   (p50 added by the hop: {added * 1000:.1f} ms)",
+    ]
     print("\n".join(lines), flush=True)
 
 
@@ -308,8 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=2000, help="timed GETs per target and round (default 2000)")
     parser.add_argument("--concurrency", "-c", type=int, default=16, help="concurrent workers (default 16)")
     parser.add_argument("--warmup", type=int, default=200, help="untimed GETs per target first (default 200)")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="direct/gateway pairs, alternating the order, added up (default 1)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="direct/gateway pairs, alternating the order, added up (default 1)"
+    )
     parser.add_argument("--broker", action="store_true", help="start a Tansu broker for the services too")
     args = parser.parse_args(argv)
     if min(args.n, args.concurrency, args.warmup, args.rounds) < 1:

@@ -41,24 +41,64 @@ from mercator.contacts.app import MIGRATIONS, build_app
 from mercator.contacts.settings import ContactsSettings
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-SYLLABLES = ("ра", "мо", "ки", "ве", "ст", "ло", "ну", "де", "па", "ри", "ко", "жа", "фе", "ты", "бу", "ше", "гр",
-             "ол", "ин", "зо", "ха", "цу", "че", "мя")
-COLUMNS = {"Название": "name", "ИНН": "tax_id", "Телефон": "phones", "Эл. почта": "emails",
-           "Контакт": "person_name", "Должность": "person_position"}
+SYLLABLES = (
+    "ра",
+    "мо",
+    "ки",
+    "ве",
+    "ст",
+    "ло",
+    "ну",
+    "де",
+    "па",
+    "ри",
+    "ко",
+    "жа",
+    "фе",
+    "ты",
+    "бу",
+    "ше",
+    "гр",
+    "ол",
+    "ин",
+    "зо",
+    "ха",
+    "цу",
+    "че",
+    "мя",
+)
+COLUMNS = {
+    "Название": "name",
+    "ИНН": "tax_id",
+    "Телефон": "phones",
+    "Эл. почта": "emails",
+    "Контакт": "person_name",
+    "Должность": "person_position",
+}
 
 
 def client_list(rows: int) -> list[list[str]]:
     rnd = random.Random(2026)
     out = [list(COLUMNS)]
     for i in range(rows):
+
         def word() -> str:
             return "".join(rnd.choice(SYLLABLES) for _ in range(4)).capitalize()
+
         digits = f"{700000000 + i:09d}"
         inn = digits + domain._inn_check_digit(digits, domain._INN10_WEIGHTS)
         if i % 100 == 50:
             inn = inn[:-1] + str((int(inn[-1]) + 1) % 10)
-        out.append([f"ООО «{word()} {word()}»", inn, f"+7 9{i // 10_000_000 % 100:02d} {i % 10_000_000:07d}",
-                    f"office{i}@client{i}.ru", f"Иван {word()}", "директор"])
+        out.append(
+            [
+                f"ООО «{word()} {word()}»",
+                inn,
+                f"+7 9{i // 10_000_000 % 100:02d} {i % 10_000_000:07d}",
+                f"office{i}@client{i}.ru",
+                f"Иван {word()}",
+                "директор",
+            ]
+        )
     return out
 
 
@@ -84,19 +124,32 @@ async def drop(*names: str) -> None:
 
 
 async def through_the_import(url: str, data: bytes, batch: int) -> tuple[float, dict]:
-    settings = ContactsSettings(database_url=url, relay_enabled=False, consumers_enabled=False,
-                                kafka_bootstrap="127.0.0.1:9", token_secret=secrets.token_hex(32))
+    settings = ContactsSettings(
+        database_url=url,
+        relay_enabled=False,
+        consumers_enabled=False,
+        kafka_bootstrap="127.0.0.1:9",
+        token_secret=secrets.token_hex(32),
+    )
     runtime = Runtime(settings)
     build_app(settings, runtime)
     who = caller("Bench", roles=("admin",))
     try:
         started = time.perf_counter()
         async with runtime.uow() as uow:
-            job = await importer.open_job(uow, kind="companies", dry_run=False, on_duplicate="skip",
-                                          mapping_id=None, columns=COLUMNS, file_name="bench.csv", caller=who)
+            job = await importer.open_job(
+                uow,
+                kind="companies",
+                dry_run=False,
+                on_duplicate="skip",
+                mapping_id=None,
+                columns=COLUMNS,
+                file_name="bench.csv",
+                caller=who,
+            )
         for start in range(0, len(data), 900_000):  # in parts, as the API takes it
             async with runtime.uow() as uow:
-                await importer.add_part(uow, job.id, data[start:start + 900_000], who)
+                await importer.add_part(uow, job.id, data[start : start + 900_000], who)
         async with runtime.uow() as uow:
             await importer.start_job(uow, job.id, who)
         await importer.run_job(runtime, job.id, batch=batch)
@@ -112,8 +165,9 @@ async def one_bulk_insert(url: str, rows: list[list[str]]) -> tuple[float, int]:
     valid = []
     for name, inn, phone, email, *_ in rows[1:]:
         try:
-            valid.append((name, domain.normalise_tax_id(inn), domain.normalise_phone(phone),
-                          domain.normalise_email(email)))
+            valid.append(
+                (name, domain.normalise_tax_id(inn), domain.normalise_phone(phone), domain.normalise_email(email))
+            )
         except domain.DomainError:
             pass
     now, owner = datetime.now(UTC), uuid.uuid4()
@@ -127,8 +181,14 @@ async def one_bulk_insert(url: str, rows: list[list[str]]) -> tuple[float, int]:
                       1, '', lower(name), lower(name)
                FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $7::text[])
                     AS r(id, name, tax_id, phone, email)""",
-            [uuid.uuid4() for _ in valid], [v[0] for v in valid], [v[1] for v in valid], [v[2] for v in valid],
-            owner, now, [v[3] for v in valid])
+            [uuid.uuid4() for _ in valid],
+            [v[0] for v in valid],
+            [v[1] for v in valid],
+            [v[2] for v in valid],
+            owner,
+            now,
+            [v[3] for v in valid],
+        )
         return time.perf_counter() - started, len(valid)
     finally:
         await conn.close()
@@ -155,9 +215,11 @@ async def main() -> None:
     print(f"{'':24}{'rows':>10}{'seconds':>10}{'rows/s':>12}")
     print(f"{'import (mercator)':24}{args.rows:>10,}{import_seconds:>10.1f}{import_rate:>12,.0f}   {counts}")
     print(f"{'one bulk INSERT':24}{inserted:>10,}{insert_seconds:>10.2f}{insert_rate:>12,.0f}")
-    print(f"the import runs at {import_rate / insert_rate:.1%} of the bulk INSERT's rate "
-          f"({insert_rate / import_rate:.0f}x slower) for validation, duplicates, persons, index, events and "
-          "outcomes")
+    print(
+        f"the import runs at {import_rate / insert_rate:.1%} of the bulk INSERT's rate "
+        f"({insert_rate / import_rate:.0f}x slower) for validation, duplicates, persons, index, events and "
+        "outcomes"
+    )
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ def say(msg: str) -> None:
 
 async def postgres_url() -> tuple[str, str] | None:
     import asyncpg
+
     name = f"mercator_bench_notifications_{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(f"postgresql://postgres@{HOST}:5432/postgres")
     try:
@@ -70,6 +71,7 @@ async def postgres_url() -> tuple[str, str] | None:
 
 async def drop_postgres(name: str) -> None:
     import asyncpg
+
     conn = await asyncpg.connect(f"postgresql://postgres@{HOST}:5432/postgres")
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -80,8 +82,9 @@ async def drop_postgres(name: str) -> None:
 async def seed(runtime: Runtime, settings: NotificationsSettings, world: World) -> None:
     handlers = {t: h for g in consumers.handlers(settings).values() for t, h in g.items()}
     for payload in world.events():
-        envelope = Envelope(type=payload.type_name(), source="/bench", subject="x", sequence=1,
-                            data=payload.model_dump(mode="json"))
+        envelope = Envelope(
+            type=payload.type_name(), source="/bench", subject="x", sequence=1, data=payload.model_dump(mode="json")
+        )
         async with runtime.uow() as uow:
             await handlers[payload.type_name()](uow, Delivery(envelope, payload))
             await uow.commit()
@@ -91,9 +94,18 @@ async def queue(runtime, settings, world, who, n: int) -> list[uuid.UUID]:
     ids = []
     for i in range(n):
         async with runtime.uow() as uow:
-            m = await service.send_by_hand(uow, schemas.MessageCreate(
-                person_id=world.person_id, deal_id=world.deal_id, subject=f"Коммерческое предложение #{i}",
-                message="Направляем коммерческое предложение.", documents=["proposal"]), who, settings)
+            m = await service.send_by_hand(
+                uow,
+                schemas.MessageCreate(
+                    person_id=world.person_id,
+                    deal_id=world.deal_id,
+                    subject=f"Коммерческое предложение #{i}",
+                    message="Направляем коммерческое предложение.",
+                    documents=["proposal"],
+                ),
+                who,
+                settings,
+            )
             ids.append(m.id)
     return ids
 
@@ -102,8 +114,11 @@ async def send_all(runtime, sender, n_expected: int) -> None:
     while True:
         await sender.run_once()
         async with runtime.sessionmaker() as s:
-            left = (await s.execute(select(func.count()).select_from(Message).where(
-                Message.status.in_(("queued", "sending"))))).scalar()
+            left = (
+                await s.execute(
+                    select(func.count()).select_from(Message).where(Message.status.in_(("queued", "sending")))
+                )
+            ).scalar()
         if not left:
             return
 
@@ -111,9 +126,12 @@ async def send_all(runtime, sender, n_expected: int) -> None:
 async def run(args) -> None:
     tmp = tempfile.mkdtemp(prefix="mercator-bench-notifications-")
     port = free_port()
-    smtp = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{HOST}:{port}",
-                             "-c", "aiosmtpd.handlers.Sink"], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    smtp = subprocess.Popen(
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{HOST}:{port}", "-c", "aiosmtpd.handlers.Sink"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     pg_name = None
     runtime = None
     try:
@@ -126,9 +144,16 @@ async def run(args) -> None:
             url, pg_name = await postgres_url()
         else:
             url = f"sqlite+aiosqlite:///{tmp}/notifications.db"
-        settings = NotificationsSettings(database_url=url, relay_enabled=False, consumers_enabled=False,
-                                         kafka_bootstrap=f"{HOST}:9", smtp_host=HOST, smtp_port=port,
-                                         json_logs=False, token_secret=secrets.token_hex(32))
+        settings = NotificationsSettings(
+            database_url=url,
+            relay_enabled=False,
+            consumers_enabled=False,
+            kafka_bootstrap=f"{HOST}:9",
+            smtp_host=HOST,
+            smtp_port=port,
+            json_logs=False,
+            token_secret=secrets.token_hex(32),
+        )
         await asyncio.to_thread(upgrade, url, MIGRATIONS)
         runtime = Runtime(settings)
         app = build_app(settings, runtime)
@@ -136,8 +161,10 @@ async def run(args) -> None:
         who = caller("Анна Петрова", department_id=uuid.uuid4())
         world = World(who)
         await seed(runtime, settings, world)
-        say(f"database: {'PostgreSQL' if args.postgres else 'SQLite'}; SMTP: aiosmtpd (Sink) on {HOST}:{port}; "
-            f"sender concurrency {settings.send_concurrency}")
+        say(
+            f"database: {'PostgreSQL' if args.postgres else 'SQLite'}; SMTP: aiosmtpd (Sink) on {HOST}:{port}; "
+            f"sender concurrency {settings.send_concurrency}"
+        )
 
         # Warm-up of both paths, outside the clock.
         await queue(runtime, settings, world, who, args.warmup)
@@ -145,9 +172,19 @@ async def run(args) -> None:
         async with runtime.sessionmaker() as s:
             first = (await s.execute(select(Message).order_by(Message.created_at).limit(1))).scalar_one()
             files = (await s.execute(select(Attachment).where(Attachment.message_id == first.id))).scalars().all()
-        prepared = build_email(Outgoing(str(first.id), "email", first.recipient, first.recipient_name, first.subject,
-                                        first.body, [(f.filename, f.content_type, f.content) for f in files]),
-                               settings.mail_from, first.recipient)
+        prepared = build_email(
+            Outgoing(
+                str(first.id),
+                "email",
+                first.recipient,
+                first.recipient_name,
+                first.subject,
+                first.body,
+                [(f.filename, f.content_type, f.content) for f in files],
+            ),
+            settings.mail_from,
+            first.recipient,
+        )
         pages = len(PdfReader(io.BytesIO(files[0].content)).pages)
         size = len(prepared.as_bytes())
         for _ in range(args.warmup):
@@ -161,8 +198,11 @@ async def run(args) -> None:
         t2 = time.perf_counter()
         async with runtime.sessionmaker() as s:
             sent = (await s.execute(select(func.count()).select_from(Message).where(Message.status == "sent"))).scalar()
-            events = (await s.execute(select(func.count()).select_from(tables.outbox).where(
-                tables.outbox.c.type == "MessageSent"))).scalar()
+            events = (
+                await s.execute(
+                    select(func.count()).select_from(tables.outbox).where(tables.outbox.c.type == "MessageSent")
+                )
+            ).scalar()
         assert sent == events == args.n + args.warmup, (sent, events)
 
         # 2. the baseline: the same prepared message, aiosmtplib in a bare loop
@@ -180,8 +220,10 @@ async def run(args) -> None:
         print(f"{'service: send (sender)':34}{args.n / (t2 - t1):12.1f}{(t2 - t1) * 1000 / args.n:12.2f}")
         print(f"{'service: end to end':34}{service_rate:12.1f}{(t2 - t0) * 1000 / args.n:12.2f}")
         print(f"{'baseline: aiosmtplib bare loop':34}{baseline_rate:12.1f}{(t4 - t3) * 1000 / args.n:12.2f}")
-        print(f"\nratio service end to end / baseline: {service_rate / baseline_rate:.2f}"
-              f"   (sending only / baseline: {args.n / (t2 - t1) / baseline_rate:.2f})")
+        print(
+            f"\nratio service end to end / baseline: {service_rate / baseline_rate:.2f}"
+            f"   (sending only / baseline: {args.n / (t2 - t1) / baseline_rate:.2f})"
+        )
     finally:
         if runtime is not None:
             await runtime.engine.dispose()

@@ -54,16 +54,28 @@ IDLE = "await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))"
 
 
 def launch(tmp: Path) -> tuple[subprocess.Popen, str, Path]:
-    ports = {k: free_port() for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing",
-                                      "notifications", "analytics")}
-    env = {**os.environ, "MERCATOR_RUN_DATA_DIR": str(tmp / "var"),
-           **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()},
-           "MERCATOR_RUN_DEMO": "false",  # the board holds the benchmark's deals only
-           "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN[0], "MERCATOR_GATEWAY_ADMIN_PASSWORD": ADMIN[1],
-           "MERCATOR_GATEWAY_RATE_LIMIT": "100000000/minute", "MERCATOR_LOG_LEVEL": "WARNING"}
+    ports = {
+        k: free_port()
+        for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing", "notifications", "analytics")
+    }
+    env = {
+        **os.environ,
+        "MERCATOR_RUN_DATA_DIR": str(tmp / "var"),
+        **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()},
+        "MERCATOR_RUN_DEMO": "false",  # the board holds the benchmark's deals only
+        "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN[0],
+        "MERCATOR_GATEWAY_ADMIN_PASSWORD": ADMIN[1],
+        "MERCATOR_GATEWAY_RATE_LIMIT": "100000000/minute",
+        "MERCATOR_LOG_LEVEL": "WARNING",
+    }
     log = open(tmp / "run.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "mercator.common.devrun"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mercator.common.devrun"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     for name in ("gateway", "contacts", "deals", "billing", "analytics"):
         wait_http(f"http://127.0.0.1:{ports[name]}/healthz", 120, proc)
     return proc, f"http://127.0.0.1:{ports['gateway']}", tmp / "run.log"
@@ -82,21 +94,27 @@ async def seed(gateway: str, n: int, concurrency: int) -> tuple[dict, list[dict]
     async with httpx.AsyncClient(base_url=gateway, timeout=60) as api:
         admin = (await api.post("/api/v1/auth/token", data={"username": ADMIN[0], "password": ADMIN[1]})).json()
         h = {"Authorization": f"Bearer {admin['access_token']}"}
-        r = await api.post("/api/v1/users", headers=h, json={"name": "Bench Manager", "email": "bench@example.com",
-                                                            "password": PASSWORD, "roles": ["manager"]})
+        r = await api.post(
+            "/api/v1/users",
+            headers=h,
+            json={"name": "Bench Manager", "email": "bench@example.com", "password": PASSWORD, "roles": ["manager"]},
+        )
         assert r.status_code == 201, r.text
-        tokens = (await api.post("/api/v1/auth/token", data={"username": "bench@example.com",
-                                                             "password": PASSWORD})).json()
+        tokens = (
+            await api.post("/api/v1/auth/token", data={"username": "bench@example.com", "password": PASSWORD})
+        ).json()
         h = {"Authorization": f"Bearer {tokens['access_token']}"}
         companies = []
         for i in range(max(1, n // 100)):
             r = await api.post("/api/v1/companies", headers=h, json={"name": f"Bench client {i:03d}"})
             assert r.status_code == 201, r.text
             companies.append(r.json()["id"])
+
         async def fresh_token() -> str:
             nonlocal tokens
-            tokens = (await api.post("/api/v1/auth/token", data={"username": "bench@example.com",
-                                                                 "password": PASSWORD})).json()
+            tokens = (
+                await api.post("/api/v1/auth/token", data={"username": "bench@example.com", "password": PASSWORD})
+            ).json()
             return tokens["access_token"]
 
         queue: asyncio.Queue = asyncio.Queue()
@@ -107,8 +125,12 @@ async def seed(gateway: str, n: int, concurrency: int) -> tuple[dict, list[dict]
         async def worker() -> None:
             while not queue.empty():
                 i = queue.get_nowait()
-                body = {"title": f"Deal {i:05d}", "company_id": companies[i % len(companies)],
-                        "stage": OPEN_STAGES[i % len(OPEN_STAGES)], "amount": str(1000 + i)}
+                body = {
+                    "title": f"Deal {i:05d}",
+                    "company_id": companies[i % len(companies)],
+                    "stage": OPEN_STAGES[i % len(OPEN_STAGES)],
+                    "amount": str(1000 + i),
+                }
                 for attempt in range(20):  # the deals service learns a new card from the bus a moment later
                     try:
                         r = await api.post("/api/v1/deals", headers=h, json=body)
@@ -129,8 +151,13 @@ async def seed(gateway: str, n: int, concurrency: int) -> tuple[dict, list[dict]
         print(f"seeded {n} deals in {time.perf_counter() - started:.0f} s", flush=True)
         deals, cursor = [], None
         while True:
-            page = (await api.get("/api/v1/deals", headers=h, params={"status": "open", "limit": 200,
-                                                                     **({"cursor": cursor} if cursor else {})})).json()
+            page = (
+                await api.get(
+                    "/api/v1/deals",
+                    headers=h,
+                    params={"status": "open", "limit": 200, **({"cursor": cursor} if cursor else {})},
+                )
+            ).json()
             deals += page["items"]
             cursor = page["next_cursor"]
             if not cursor:
@@ -141,10 +168,15 @@ async def seed(gateway: str, n: int, concurrency: int) -> tuple[dict, list[dict]
 
 
 def static_table(deals: list[dict]) -> str:
-    rows = "".join(f"<tr><td>{html.escape(d['title'])}</td><td>{d['stage']}</td><td>{d['amount']}</td>"
-                   f"<td>{d['currency']}</td></tr>" for d in deals)
-    return (f"<!doctype html><meta charset=utf-8><title>static</title><table id=t><thead><tr><th>Deal<th>Stage"
-            f"<th>Amount<th>Currency</thead><tbody>{rows}</tbody></table>")
+    rows = "".join(
+        f"<tr><td>{html.escape(d['title'])}</td><td>{d['stage']}</td><td>{d['amount']}</td>"
+        f"<td>{d['currency']}</td></tr>"
+        for d in deals
+    )
+    return (
+        f"<!doctype html><meta charset=utf-8><title>static</title><table id=t><thead><tr><th>Deal<th>Stage"
+        f"<th>Amount<th>Currency</thead><tbody>{rows}</tbody></table>"
+    )
 
 
 FETCH_TABLE = """<!doctype html><meta charset=utf-8><title>fetch</title><table id=t><tbody></tbody></table>
@@ -191,31 +223,47 @@ async def bench(args) -> None:
             context = await browser.new_context(viewport={"width": 1600, "height": 900}, base_url=gateway)
             await context.add_init_script(
                 "localStorage.setItem('mercator.tokens', " + repr(__import__("json").dumps(tokens)) + ");"
-                "localStorage.setItem('mercator.lang', 'en');")
+                "localStorage.setItem('mercator.lang', 'en');"
+            )
             # The fetch baseline is served from the gateway's origin (same connection rules as the app).
-            await context.route("**/bench-fetch.html", lambda route: route.fulfill(
-                body=FETCH_TABLE, content_type="text/html"))
-            await context.route("**/bench-static.html", lambda route: route.fulfill(
-                body=static_table(deals), content_type="text/html"))
+            await context.route(
+                "**/bench-fetch.html", lambda route: route.fulfill(body=FETCH_TABLE, content_type="text/html")
+            )
+            await context.route(
+                "**/bench-static.html", lambda route: route.fulfill(body=static_table(deals), content_type="text/html")
+            )
             page = await context.new_page()
-            board_ready = (f"[...document.querySelectorAll('[data-loaded]')].reduce((s, c) => s + Number(c.dataset.loaded), 0) >= {n}"
-                           " && document.querySelectorAll('[data-testid=count]').length >= 8"
-                           f" && [...document.querySelectorAll('[data-testid=count]')].reduce((s, c) => s + Number(c.textContent.replace(/\\D/g, '')), 0) >= {n}")
+            board_ready = (
+                f"[...document.querySelectorAll('[data-loaded]')].reduce((s, c) => s + Number(c.dataset.loaded), 0) >= {n}"
+                " && document.querySelectorAll('[data-testid=count]').length >= 8"
+                f" && [...document.querySelectorAll('[data-testid=count]')].reduce((s, c) => s + Number(c.textContent.replace(/\\D/g, '')), 0) >= {n}"
+            )
             first_card = "document.querySelector('[data-deal]') !== null"
-            figures: dict[str, list[float]] = {"static table": [], "fetch + table": [], "board": [],
-                                               "board, first card": []}
+            figures: dict[str, list[float]] = {
+                "static table": [],
+                "fetch + table": [],
+                "board": [],
+                "board, first card": [],
+            }
             await measure(page, "/board", board_ready)  # warm-up: the app's files in the cache, as for a user
             for _ in range(args.rounds):
-                figures["static table"].append((await measure(page, "/bench-static.html",
-                                                              f"document.querySelectorAll('#t tbody tr').length === {n}"))[0])
+                figures["static table"].append(
+                    (
+                        await measure(
+                            page, "/bench-static.html", f"document.querySelectorAll('#t tbody tr').length === {n}"
+                        )
+                    )[0]
+                )
                 figures["fetch + table"].append((await measure(page, "/bench-fetch.html", f"window.loaded === {n}"))[0])
                 done, first_ms = await measure(page, "/board", board_ready, first_card)
                 figures["board"].append(done)
                 figures["board, first card"].append(first_ms)
             await browser.close()
         med = {k: statistics.median(v) for k, v in figures.items()}
-        print(f"\n{n} open deals, chromium {CHROMIUM}, median of {args.rounds} rounds (ms from navigation start "
-              f"to interactive):")
+        print(
+            f"\n{n} open deals, chromium {CHROMIUM}, median of {args.rounds} rounds (ms from navigation start "
+            f"to interactive):"
+        )
         for k, v in med.items():
             print(f"  {k:<20} {v:8.0f}   rounds: {', '.join(f'{x:.0f}' for x in figures[k])}")
         print(f"  board / static table  {med['board'] / med['static table']:.2f}x")

@@ -34,13 +34,19 @@ async def migrated(postgres, backend: str, where, name: str, migrations) -> str:
 
 # PostgreSQL, and SQLite files as `make run` keeps.
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
-async def test_deals_replicates_client_cards_and_checks_fresh_ones_with_contacts(postgres, tansu, token, backend,
-                                                                                tmp_path):
+async def test_deals_replicates_client_cards_and_checks_fresh_ones_with_contacts(
+    postgres, tansu, token, backend, tmp_path
+):
     contacts_db = await migrated(postgres, backend, tmp_path, "contacts", CONTACTS_MIGRATIONS)
     deals_db = await migrated(postgres, backend, tmp_path, "deals", DEALS_MIGRATIONS)
     prefix = f"t{uuid.uuid4().hex[:8]}."
-    common = dict(kafka_bootstrap=tansu.bootstrap, topic_prefix=prefix, relay_poll_seconds=0.1,
-                  consumer_session_timeout_ms=2000, consumer_heartbeat_interval_ms=500)
+    common = dict(
+        kafka_bootstrap=tansu.bootstrap,
+        topic_prefix=prefix,
+        relay_poll_seconds=0.1,
+        consumer_session_timeout_ms=2000,
+        consumer_heartbeat_interval_ms=500,
+    )
     contacts_rt = Runtime(ContactsSettings(database_url=contacts_db, **common))
     contacts_app = build_contacts(contacts_rt.settings, contacts_rt)
     deals_settings = DealsSettings(database_url=deals_db, **common)
@@ -51,10 +57,14 @@ async def test_deals_replicates_client_cards_and_checks_fresh_ones_with_contacts
     await contacts_rt.start()
     await deals_rt.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=contacts_app), base_url="http://contacts",
-                                     headers=headers) as contacts, \
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=deals_app), base_url="http://deals",
-                                  headers=headers) as deals:
+        async with (
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=contacts_app), base_url="http://contacts", headers=headers
+            ) as contacts,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=deals_app), base_url="http://deals", headers=headers
+            ) as deals,
+        ):
             card = (await contacts.post("/api/v1/companies", json={"name": "ООО «Свежая»"})).json()
             # At once: the CompanyCreated event may not have reached deals yet.
             opened = await deals.post("/api/v1/deals", json={"title": "Первая сделка", "company_id": card["id"]})
@@ -66,9 +76,11 @@ async def test_deals_replicates_client_cards_and_checks_fresh_ones_with_contacts
                 async with deals_rt.sessionmaker() as s:
                     row = await s.get(Client, uuid.UUID(card["id"]))
                     return row is not None and row.name == name and row.version >= 1
+
             assert await until(lambda: replica_has("ООО «Свежая»"), timeout=60)
-            await contacts.patch(f"/api/v1/companies/{card['id']}", json={"name": "ООО «Переименованная»"},
-                                 headers={"If-Match": '"1"'})
+            await contacts.patch(
+                f"/api/v1/companies/{card['id']}", json={"name": "ООО «Переименованная»"}, headers={"If-Match": '"1"'}
+            )
             assert await until(lambda: replica_has("ООО «Переименованная»"), timeout=60)
 
             # A card merged away takes no new deals once deals hears of the merge.
@@ -79,6 +91,7 @@ async def test_deals_replicates_client_cards_and_checks_fresh_ones_with_contacts
                 async with deals_rt.sessionmaker() as s:
                     row = await s.get(Client, uuid.UUID(dup["id"]))
                     return row is not None and row.merged_into_id == uuid.UUID(card["id"])
+
             assert await until(merged, timeout=60)
             refused = await deals.post("/api/v1/deals", json={"title": "?", "company_id": dup["id"]})
             assert refused.status_code == 422 and card["id"] in refused.json()["detail"]

@@ -27,26 +27,41 @@ ADMIN, PASSWORD = "admin@demo.example", "a long demo passphrase"
 # busy 2-core machine, more than the suite's default limit.
 @pytest.mark.timeout(1200)
 async def test_an_empty_install_is_filled_with_the_demo_company(tmp_path):
-    ports = {k: free_port() for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing",
-                                      "notifications", "analytics")}
-    env = {**os.environ, "MERCATOR_RUN_DATA_DIR": str(tmp_path / "var"), "MERCATOR_RUN_DEMO_SCALE": SCALE,
-           "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN, "MERCATOR_GATEWAY_ADMIN_PASSWORD": PASSWORD,
-           **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()}}
+    ports = {
+        k: free_port()
+        for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing", "notifications", "analytics")
+    }
+    env = {
+        **os.environ,
+        "MERCATOR_RUN_DATA_DIR": str(tmp_path / "var"),
+        "MERCATOR_RUN_DEMO_SCALE": SCALE,
+        "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN,
+        "MERCATOR_GATEWAY_ADMIN_PASSWORD": PASSWORD,
+        **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()},
+    }
     gateway = f"http://127.0.0.1:{ports['gateway']}"
     demo_log = tmp_path / "var" / "logs" / "demo.log"
     log = open(tmp_path / "run.log", "ab")
-    launcher = subprocess.Popen([sys.executable, "-m", "mercator.common.devrun"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "mercator.common.devrun"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         for name in ("gateway", "analytics"):
             await asyncio.to_thread(wait_http, f"http://127.0.0.1:{ports[name]}/healthz", 120, launcher)
+
         async def demo_done():
             return demo_log.exists() and "demo: done" in demo_log.read_text()
+
         assert await until(demo_done, timeout=600, every=2), demo_log.read_text() if demo_log.exists() else "no log"
         async with httpx.AsyncClient(base_url=gateway, timeout=30) as anon:
             token = (await anon.post("/api/v1/auth/token", data={"username": ADMIN, "password": PASSWORD})).json()
-        async with httpx.AsyncClient(base_url=gateway, timeout=30,
-                                     headers={"Authorization": f"Bearer {token['access_token']}"}) as api:
+        async with httpx.AsyncClient(
+            base_url=gateway, timeout=30, headers={"Authorization": f"Bearer {token['access_token']}"}
+        ) as api:
             won = (await api.get("/api/v1/deals", params={"status": "won", "limit": 200})).json()["items"]
             assert won, "the demo won no deal"
 
@@ -55,6 +70,7 @@ async def test_an_empty_install_is_filled_with_the_demo_company(tmp_path):
                 # how they spread over the months (waiting for one win, a slow projection showed one month).
                 funnel = (await api.get("/api/v1/reports/funnel")).json()
                 return funnel.get("first_contacts") == DEALS and funnel.get("won", 0) >= len(won)
+
             assert await until(caught_up, timeout=120, every=1), (await api.get("/api/v1/reports/funnel")).text
             workload = (await api.get("/api/v1/reports/workload")).json()["rows"]
             assert len([r for r in workload if r["clients"]]) == 12  # a dozen managers, each with clients
@@ -72,29 +88,45 @@ async def test_an_empty_install_is_filled_with_the_demo_company(tmp_path):
             # ... and took days, not seconds, at each stage and from first contact to close.
             assert duration["all"]["lost"]["mean_days"] > 1 and duration["all"]["won"]["mean_days"] > 1
             assert all(s["mean_days"] > 0 for s in duration["stages"]), duration["stages"]
+
             # Late payers: debts past due, beyond the "current" bucket.
             async def overdue():
                 rows = (await api.get("/api/v1/reports/receivables", params={"by": "manager"})).json()["rows"]
                 return sum(float(v) for r in rows for b, v in r["ageing"].items() if b != "current") > 0
-            assert await until(overdue, timeout=60, every=1), \
-                (await api.get("/api/v1/reports/receivables", params={"by": "manager"})).text
+
+            assert await until(overdue, timeout=60, every=1), (
+                await api.get("/api/v1/reports/receivables", params={"by": "manager"})
+            ).text
             # The managers brought their own history in; afterwards they work in the present like anyone.
             users = (await api.get("/api/v1/users", params={"limit": 100})).json()["items"]
             managers = [u for u in users if "manager" in u["roles"]]
             assert len(managers) == 12 and all(u["roles"] == ["manager"] for u in managers)
             events = (await api.get("/api/v1/reports/marketing-events")).json()["rows"]
-            assert len(events) == 5 and sum(e["participants"]["invited"] + e["participants"]["attended"]
-                                            + e["participants"]["responded"] for e in events) > 0
+            assert (
+                len(events) == 5
+                and sum(
+                    e["participants"]["invited"] + e["participants"]["attended"] + e["participants"]["responded"]
+                    for e in events
+                )
+                > 0
+            )
             regions = (await api.get("/api/v1/reports/segments", params={"by": "region"})).json()["rows"]
             assert sum(r["clients"] for r in regions) == CARDS
             # The demo fills an empty install only: asked again, it leaves the company as it is.
-            again = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "mercator.analytics.demo",
-                                                              "--gateway", gateway], env=env, capture_output=True,
-                                            text=True, timeout=120)
+            again = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "mercator.analytics.demo", "--gateway", gateway],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             assert again.returncode == 0 and "empty install only" in again.stdout, again.stdout + again.stderr
         # Two years of an ordinary company's work: no fact of it may be one a service could not read.
-        await assert_nothing_dead_lettered({name: f"sqlite+aiosqlite:///{tmp_path / 'var' / f'{name}.db'}"
-                                            for name in SERVICES}, f"127.0.0.1:{ports['broker']}")
+        await assert_nothing_dead_lettered(
+            {name: f"sqlite+aiosqlite:///{tmp_path / 'var' / f'{name}.db'}" for name in SERVICES},
+            f"127.0.0.1:{ports['broker']}",
+        )
         launcher.send_signal(signal.SIGINT)
         assert launcher.wait(90) == 0
     finally:

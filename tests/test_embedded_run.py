@@ -17,8 +17,13 @@ pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 
 
 def launch(env: dict[str, str], log) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mercator.common.devrun"], env={**os.environ, **env},
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mercator.common.devrun"],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 async def up(launcher, *urls):
@@ -43,10 +48,14 @@ async def write(api: httpx.AsyncClient, companies: list[str], activities: list[s
 
 
 async def test_sigkill_everything_midway_then_run_again_and_every_read_model_is_complete(tmp_path, token):
-    ports = {k: free_port() for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing",
-                                      "notifications", "analytics")}
-    env = {"MERCATOR_RUN_DATA_DIR": str(tmp_path / "var"),
-           **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()}}
+    ports = {
+        k: free_port()
+        for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing", "notifications", "analytics")
+    }
+    env = {
+        "MERCATOR_RUN_DATA_DIR": str(tmp_path / "var"),
+        **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()},
+    }
     contacts = f"http://127.0.0.1:{ports['contacts']}"
     analytics = f"http://127.0.0.1:{ports['analytics']}"
     headers = {"Authorization": f"Bearer {token}"}
@@ -78,10 +87,12 @@ async def test_sigkill_everything_midway_then_run_again_and_every_read_model_is_
         assert set(companies) <= truth_ids
 
         async with httpx.AsyncClient(base_url=analytics, headers=headers, timeout=10) as reports:
+
             async def complete():
                 base = (await reports.get("/api/v1/reports/client-base", params={"by": "status"})).json()
                 acts = (await reports.get("/api/v1/reports/activity", params={"by": "company"})).json()
                 return base.get("total") == len(truth_ids) and acts.get("total", 0) >= len(activities)
+
             assert await until(complete, timeout=120, every=0.5), "analytics never caught up with contacts"
             rows = (await reports.get("/api/v1/reports/activity", params={"by": "company"})).json()["rows"]
             assert {r["key"] for r in rows} <= truth_ids

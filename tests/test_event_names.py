@@ -39,6 +39,7 @@ def test_every_event_type_waited_for_is_in_the_catalogue(who):
 
 def test_the_live_stream_refreshes_screens_on_a_new_deal_and_a_price_offer():
     from mercator.gateway.web import LIVE_TYPES
+
     assert {"DealOpened", "PriceOffered", "OfferAccepted", "DealStageChanged"} <= set(LIVE_TYPES)
 
 

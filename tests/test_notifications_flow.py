@@ -38,16 +38,31 @@ def _to(app, headers=None) -> httpx.AsyncClient:
 
 async def test_a_proposal_from_deals_reaches_the_client_and_its_history(postgres, tansu):
     smtp = Inbox().up()
-    common = dict(kafka_bootstrap=tansu.bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:8]}.", relay_poll_seconds=0.1,
-                  consumer_session_timeout_ms=2000, consumer_heartbeat_interval_ms=500)
-    urls = {name: await postgres.migrated(name, migrations) for name, migrations in (
-        ("contacts", CONTACTS_MIGRATIONS), ("deals", DEALS_MIGRATIONS), ("notifications", NOTIFICATIONS_MIGRATIONS))}
-    contacts_rt = Runtime(ContactsSettings(database_url=urls["contacts"], **common),
-                          consumers=contacts_consumers.CONSUMERS)
-    deals_rt = Runtime(DealsSettings(database_url=urls["deals"], **common),
-                       consumers={"contacts": deals_consumers.CONTACTS, "billing": deals_consumers.BILLING})
-    n_settings = NotificationsSettings(database_url=urls["notifications"], smtp_host="127.0.0.1", smtp_port=smtp.port,
-                                       send_poll_seconds=0.1, **common)
+    common = dict(
+        kafka_bootstrap=tansu.bootstrap,
+        topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
+        relay_poll_seconds=0.1,
+        consumer_session_timeout_ms=2000,
+        consumer_heartbeat_interval_ms=500,
+    )
+    urls = {
+        name: await postgres.migrated(name, migrations)
+        for name, migrations in (
+            ("contacts", CONTACTS_MIGRATIONS),
+            ("deals", DEALS_MIGRATIONS),
+            ("notifications", NOTIFICATIONS_MIGRATIONS),
+        )
+    }
+    contacts_rt = Runtime(
+        ContactsSettings(database_url=urls["contacts"], **common), consumers=contacts_consumers.CONSUMERS
+    )
+    deals_rt = Runtime(
+        DealsSettings(database_url=urls["deals"], **common),
+        consumers={"contacts": deals_consumers.CONTACTS, "billing": deals_consumers.BILLING},
+    )
+    n_settings = NotificationsSettings(
+        database_url=urls["notifications"], smtp_host="127.0.0.1", smtp_port=smtp.port, send_poll_seconds=0.1, **common
+    )
     notifications_rt = Runtime(n_settings, consumers=notifications_consumers.handlers(n_settings))
     contacts_app = build_contacts(contacts_rt.settings, contacts_rt)
     deals_app = build_deals(deals_rt.settings, deals_rt, contacts_http=_to(contacts_app))
@@ -61,43 +76,70 @@ async def test_a_proposal_from_deals_reaches_the_client_and_its_history(postgres
         await rt.start()
     try:
         card = (await contacts.post("/api/v1/companies", json={"name": "ООО «Северный ветер»"})).json()
-        person = (await contacts.post(f"/api/v1/companies/{card['id']}/persons", json={
-            "name": "Ольга Кузнецова", "position": "Главный инженер", "emails": ["olga@veter.example"]})).json()
-        product = await deals.post("/api/v1/products", json={"code": "КМ-7", "name": "Компрессор масляный",
-                                                             "unit": "шт", "list_price": "310000.00"})
+        person = (
+            await contacts.post(
+                f"/api/v1/companies/{card['id']}/persons",
+                json={"name": "Ольга Кузнецова", "position": "Главный инженер", "emails": ["olga@veter.example"]},
+            )
+        ).json()
+        product = await deals.post(
+            "/api/v1/products",
+            json={"code": "КМ-7", "name": "Компрессор масляный", "unit": "шт", "list_price": "310000.00"},
+        )
         assert product.status_code == 201, product.text
-        deal = await deals.post("/api/v1/deals", json={
-            "title": "Компрессорная станция", "company_id": card["id"],
-            "lines": [{"product_id": product.json()["id"], "quantity": "3", "unit_price": "300000.00"}]})
+        deal = await deals.post(
+            "/api/v1/deals",
+            json={
+                "title": "Компрессорная станция",
+                "company_id": card["id"],
+                "lines": [{"product_id": product.json()["id"], "quantity": "3", "unit_price": "300000.00"}],
+            },
+        )
         assert deal.status_code == 201, deal.text
 
         async def known() -> bool:  # what the documents are filled from has reached notifications
             async with notifications_rt.sessionmaker() as s:
-                return (await s.get(PersonView, uuid.UUID(person["id"])) is not None
-                        and await s.get(DealView, uuid.UUID(deal.json()["id"])) is not None)
+                return (
+                    await s.get(PersonView, uuid.UUID(person["id"])) is not None
+                    and await s.get(DealView, uuid.UUID(deal.json()["id"])) is not None
+                )
+
         assert await until(known, timeout=90)
 
-        r = await deals.post(f"/api/v1/deals/{deal.json()['id']}/proposals", json={
-            "documents": ["proposal"], "recipient_person_ids": [person["id"]], "message": "Ждём ваших вопросов."})
+        r = await deals.post(
+            f"/api/v1/deals/{deal.json()['id']}/proposals",
+            json={"documents": ["proposal"], "recipient_person_ids": [person["id"]], "message": "Ждём ваших вопросов."},
+        )
         assert r.status_code == 201, r.text
 
         async def mailed() -> bool:
             return bool(smtp.to("olga@veter.example"))
+
         assert await until(mailed, timeout=60), "no mail reached the SMTP server"
         [mail] = smtp.to("olga@veter.example")
         [(name, content)] = attachments(mail).items()
         text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(content)).pages)
-        for part in ("ООО «Северный ветер»", "Ольга Кузнецова", "Компрессор масляный", "3 шт", "900 000,00",
-                     "Компрессорная станция"):
+        for part in (
+            "ООО «Северный ветер»",
+            "Ольга Кузнецова",
+            "Компрессор масляный",
+            "3 шт",
+            "900 000,00",
+            "Компрессорная станция",
+        ):
             assert part in text, part
 
         async def in_history():
-            items = (await contacts.get(f"/api/v1/companies/{card['id']}/history",
-                                        params={"limit": 200})).json()["items"]
+            items = (await contacts.get(f"/api/v1/companies/{card['id']}/history", params={"limit": 200})).json()[
+                "items"
+            ]
             return [i for i in items if i["kind"] == "email"]
+
         assert await until(lambda: _nonempty(in_history), timeout=60), "MessageSent did not reach the history"
         [entry] = await in_history()
-        assert entry["direction"] == "outbound" and "olga@veter.example" in entry["summary"] and name in entry["summary"]
+        assert (
+            entry["direction"] == "outbound" and "olga@veter.example" in entry["summary"] and name in entry["summary"]
+        )
     finally:
         for rt in runtimes:
             await rt.stop()

@@ -39,40 +39,67 @@ def _to(app, token: str | None = None) -> httpx.AsyncClient:
 
 
 async def test_the_board_the_deal_the_reports_and_the_slice_by_product_show_one_amount(postgres, tansu, token):
-    dbs = {name: await postgres.migrated(f"{name}_money", migrations) for name, migrations in (
-        ("contacts", CONTACTS_MIGRATIONS), ("deals", DEALS_MIGRATIONS), ("billing", BILLING_MIGRATIONS),
-        ("analytics", ANALYTICS_MIGRATIONS))}
-    common = dict(kafka_bootstrap=tansu.bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:8]}.", relay_poll_seconds=0.1,
-                  consumer_session_timeout_ms=2000, consumer_heartbeat_interval_ms=500)
-    contacts_rt = Runtime(ContactsSettings(database_url=dbs["contacts"], **common),
-                          consumers=contacts_consumers.CONSUMERS)
-    deals_rt = Runtime(DealsSettings(database_url=dbs["deals"], **common),
-                       consumers={"contacts": deals_consumers.CONTACTS, "billing": deals_consumers.BILLING})
-    billing_rt = Runtime(BillingSettings(database_url=dbs["billing"], **common),
-                         consumers={"deals": billing_consumers.DEALS, "contacts": billing_consumers.CONTACTS})
+    dbs = {
+        name: await postgres.migrated(f"{name}_money", migrations)
+        for name, migrations in (
+            ("contacts", CONTACTS_MIGRATIONS),
+            ("deals", DEALS_MIGRATIONS),
+            ("billing", BILLING_MIGRATIONS),
+            ("analytics", ANALYTICS_MIGRATIONS),
+        )
+    }
+    common = dict(
+        kafka_bootstrap=tansu.bootstrap,
+        topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
+        relay_poll_seconds=0.1,
+        consumer_session_timeout_ms=2000,
+        consumer_heartbeat_interval_ms=500,
+    )
+    contacts_rt = Runtime(
+        ContactsSettings(database_url=dbs["contacts"], **common), consumers=contacts_consumers.CONSUMERS
+    )
+    deals_rt = Runtime(
+        DealsSettings(database_url=dbs["deals"], **common),
+        consumers={"contacts": deals_consumers.CONTACTS, "billing": deals_consumers.BILLING},
+    )
+    billing_rt = Runtime(
+        BillingSettings(database_url=dbs["billing"], **common),
+        consumers={"deals": billing_consumers.DEALS, "contacts": billing_consumers.CONTACTS},
+    )
     analytics_rt = Runtime(AnalyticsSettings(database_url=dbs["analytics"], **common), consumers=ANALYTICS_CONSUMERS)
     runtimes = [contacts_rt, deals_rt, billing_rt, analytics_rt]
     contacts_app = build_contacts(contacts_rt.settings, contacts_rt)
     deals_app = build_deals(deals_rt.settings, deals_rt, contacts_http=_to(contacts_app))
-    billing_app = build_billing(billing_rt.settings, billing_rt, deals_http=_to(deals_app),
-                                contacts_http=_to(contacts_app))
+    billing_app = build_billing(
+        billing_rt.settings, billing_rt, deals_http=_to(deals_app), contacts_http=_to(contacts_app)
+    )
     analytics_app = build_analytics(analytics_rt.settings, analytics_rt)
     admin = mint_token(ServiceSettings(), caller("Администратор", roles=("admin",)))
-    contacts, deals, billing, analytics = (_to(a, token) for a in (contacts_app, deals_app, billing_app,
-                                                                   analytics_app))
+    contacts, deals, billing, analytics = (_to(a, token) for a in (contacts_app, deals_app, billing_app, analytics_app))
     catalogue = _to(deals_app, admin)
     for rt in runtimes:
         await rt.start()
     try:
-        lathe = (await catalogue.post("/api/v1/products", json={
-            "code": "ТС-16", "name": "Токарный станок", "unit": "шт", "list_price": "1200000.00"})).json()
+        lathe = (
+            await catalogue.post(
+                "/api/v1/products",
+                json={"code": "ТС-16", "name": "Токарный станок", "unit": "шт", "list_price": "1200000.00"},
+            )
+        ).json()
         card = (await contacts.post("/api/v1/companies", json={"name": "ООО «Один счёт»"})).json()
         close = (date.today().replace(day=1) + timedelta(days=40)).replace(day=1)
 
         async def agreed(body: dict, price: str) -> str:
-            opened = await deals.post("/api/v1/deals", json={
-                "title": "Поставка", "company_id": card["id"], "stage": "commercial_proposal",
-                "expected_close_date": str(close), **body})
+            opened = await deals.post(
+                "/api/v1/deals",
+                json={
+                    "title": "Поставка",
+                    "company_id": card["id"],
+                    "stage": "commercial_proposal",
+                    "expected_close_date": str(close),
+                    **body,
+                },
+            )
             assert opened.status_code == 201, opened.text
             url = f"/api/v1/deals/{opened.json()['id']}"
             offer = (await deals.post(f"{url}/offers", json={"side": "ours", "amount": price})).json()
@@ -80,14 +107,22 @@ async def test_the_board_the_deal_the_reports_and_the_slice_by_product_show_one_
             assert (await deals.post(f"{url}/moves", json={"stage": "contract"})).status_code == 200
             return url
 
-        won = await agreed({"lines": [{"product_id": lathe["id"], "quantity": "1", "unit_price": "1200000.00"}]},
-                           "1100000.00")
+        won = await agreed(
+            {"lines": [{"product_id": lathe["id"], "quantity": "1", "unit_price": "1200000.00"}]}, "1100000.00"
+        )
         assert (await deals.post(f"{won}/win", json={})).status_code == 200
         open_url = await agreed({}, "300000.00")
 
-        invoice = (await billing.post("/api/v1/invoices", json={
-            "deal_id": won.rsplit("/", 1)[1], "due_date": str(date.today() + timedelta(days=10)), "lines": [
-            {"description": "Токарный станок", "quantity": "1", "unit_price": "1100000.00", "vat_rate": "none"}]}))
+        invoice = await billing.post(
+            "/api/v1/invoices",
+            json={
+                "deal_id": won.rsplit("/", 1)[1],
+                "due_date": str(date.today() + timedelta(days=10)),
+                "lines": [
+                    {"description": "Токарный станок", "quantity": "1", "unit_price": "1100000.00", "vat_rate": "none"}
+                ],
+            },
+        )
         assert invoice.status_code == 201, invoice.text
         assert (await billing.post(f"/api/v1/invoices/{invoice.json()['id']}/issue")).status_code == 200
 
@@ -99,9 +134,13 @@ async def test_the_board_the_deal_the_reports_and_the_slice_by_product_show_one_
             debts = await analytics.get("/api/v1/reports/receivables")
             results = await analytics.get("/api/v1/reports/results", params={"by": "product"})
             workload = await analytics.get("/api/v1/reports/workload")
-            return (debts.status_code == results.status_code == workload.status_code == 200
-                    and bool(debts.json()["rows"]) and bool(results.json()["totals"])
-                    and bool(workload.json()["rows"]))
+            return (
+                debts.status_code == results.status_code == workload.status_code == 200
+                and bool(debts.json()["rows"])
+                and bool(results.json()["totals"])
+                and bool(workload.json()["rows"])
+            )
+
         assert await until(read_by_all, timeout=90)
 
         deal = (await deals.get(won)).json()

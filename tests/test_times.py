@@ -49,8 +49,14 @@ def zoneless_times(value, where: str = "") -> list[tuple[str, str]]:
 
 
 def test_the_walker_finds_a_time_without_offset_anywhere_and_nothing_else():
-    document = {"a": "2026-12-06T10:51:16.150832", "b": [{"c": "2026-12-06 10:51:16"}], "d": "2026-12-06",
-                "e": "2026-12-06T10:51:16.150832Z", "f": "2026-12-06T13:51:16+03:00", "g": "Д-2026-12-06T10:51"}
+    document = {
+        "a": "2026-12-06T10:51:16.150832",
+        "b": [{"c": "2026-12-06 10:51:16"}],
+        "d": "2026-12-06",
+        "e": "2026-12-06T10:51:16.150832Z",
+        "f": "2026-12-06T13:51:16+03:00",
+        "g": "Д-2026-12-06T10:51",
+    }
     assert zoneless_times(document) == [(".a", "2026-12-06T10:51:16.150832"), (".b[0].c", "2026-12-06 10:51:16")]
 
 
@@ -58,8 +64,12 @@ def test_the_walker_finds_a_time_without_offset_anywhere_and_nothing_else():
 async def urls(request, tmp_path, postgres) -> dict[str, str]:
     """Each service's migrated database: a SQLite file as `make run` keeps, or a PostgreSQL database."""
     out = {}
-    for name, migrations in (("gateway", GATEWAY_MIGRATIONS), ("contacts", CONTACTS_MIGRATIONS),
-                             ("deals", DEALS_MIGRATIONS), ("billing", BILLING_MIGRATIONS)):
+    for name, migrations in (
+        ("gateway", GATEWAY_MIGRATIONS),
+        ("contacts", CONTACTS_MIGRATIONS),
+        ("deals", DEALS_MIGRATIONS),
+        ("billing", BILLING_MIGRATIONS),
+    ):
         if request.param == "sqlite":
             out[name] = f"sqlite+aiosqlite:///{tmp_path}/{name}.db"
             await asyncio.to_thread(upgrade, out[name], migrations)
@@ -74,21 +84,28 @@ def cheap_hashing(monkeypatch):
 
 
 def _to(app, token: str | None = None) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://peer",
-                             headers={"Authorization": f"Bearer {token}"} if token else None)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://peer",
+        headers={"Authorization": f"Bearer {token}"} if token else None,
+    )
 
 
 async def test_every_time_in_answers_and_events_carries_its_offset(urls, token, cheap_hashing):
     quiet = dict(relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9")
-    runtimes = {"gateway": Runtime(GatewaySettings(database_url=urls["gateway"], admin_email=None,
-                                                   admin_password=None, **quiet)),
-                "contacts": Runtime(ContactsSettings(database_url=urls["contacts"], **quiet)),
-                "deals": Runtime(DealsSettings(database_url=urls["deals"], **quiet)),
-                "billing": Runtime(BillingSettings(database_url=urls["billing"], **quiet))}
+    runtimes = {
+        "gateway": Runtime(
+            GatewaySettings(database_url=urls["gateway"], admin_email=None, admin_password=None, **quiet)
+        ),
+        "contacts": Runtime(ContactsSettings(database_url=urls["contacts"], **quiet)),
+        "deals": Runtime(DealsSettings(database_url=urls["deals"], **quiet)),
+        "billing": Runtime(BillingSettings(database_url=urls["billing"], **quiet)),
+    }
     contacts_app = build_contacts(runtimes["contacts"].settings, runtimes["contacts"])
     deals_app = build_deals(runtimes["deals"].settings, runtimes["deals"], contacts_http=_to(contacts_app))
-    billing_app = build_billing(runtimes["billing"].settings, runtimes["billing"], deals_http=_to(deals_app),
-                                contacts_http=_to(contacts_app))
+    billing_app = build_billing(
+        runtimes["billing"].settings, runtimes["billing"], deals_http=_to(deals_app), contacts_http=_to(contacts_app)
+    )
     gateway_app = build_gateway(runtimes["gateway"].settings, runtimes["gateway"], transports={})
     contacts, deals, billing = _to(contacts_app, token), _to(deals_app, token), _to(billing_app, token)
     answers: dict[str, object] = {}
@@ -107,11 +124,17 @@ async def test_every_time_in_answers_and_events_carries_its_offset(urls, token, 
 
     try:
         async with runtimes["gateway"].uow() as uow:
-            await gateway_service.create_user(uow, gateway_schemas.UserCreate(
-                name="Администратор", email="admin@example.com", password="Correct-horse-42", roles=["admin"]))
+            await gateway_service.create_user(
+                uow,
+                gateway_schemas.UserCreate(
+                    name="Администратор", email="admin@example.com", password="Correct-horse-42", roles=["admin"]
+                ),
+            )
         async with _to(gateway_app) as anon:
-            signed_in = await anon.post("/api/v1/auth/token", data={
-                "username": "admin@example.com", "password": "Correct-horse-42", "grant_type": "password"})
+            signed_in = await anon.post(
+                "/api/v1/auth/token",
+                data={"username": "admin@example.com", "password": "Correct-horse-42", "grant_type": "password"},
+            )
         assert signed_in.status_code == 200, signed_in.text
         async with _to(gateway_app, signed_in.json()["access_token"]) as gateway:
             await write(gateway, "/api/v1/api-keys", {"name": "1С", "scopes": ["read:companies"]})
@@ -123,8 +146,11 @@ async def test_every_time_in_answers_and_events_carries_its_offset(urls, token, 
         c = f"/api/v1/companies/{card['id']}"
         person = await write(contacts, f"{c}/persons", {"name": "Иван"})
         await write(contacts, f"{c}/history", {"kind": "call", "summary": "звонок"})
-        meeting = await write(contacts, f"{c}/meetings", {"starts_at": "2030-01-10T10:00:00+03:00",
-                                                          "duration_minutes": 60, "subject": "встреча"})
+        meeting = await write(
+            contacts,
+            f"{c}/meetings",
+            {"starts_at": "2030-01-10T10:00:00+03:00", "duration_minutes": 60, "subject": "встреча"},
+        )
         await read(contacts, c)
         await read(contacts, "/api/v1/companies")
         await read(contacts, f"{c}/persons")
@@ -149,17 +175,43 @@ async def test_every_time_in_answers_and_events_carries_its_offset(urls, token, 
         await read(deals, "/api/v1/board")
 
         today = billing_today()
-        contract = await write(billing, "/api/v1/contracts", {
-            "number": f"Д-{uuid.uuid4().hex[:6]}", "deal_id": deal["id"], "signed_on": str(today),
-            "amount": "122000.00", "due_in_days": 10})
-        draft = await write(billing, "/api/v1/invoices", {"contract_id": contract["id"], "lines": [
-            {"description": "Оборудование", "quantity": "1", "unit_price": "100000.00", "vat_rate": "22"}]})
+        contract = await write(
+            billing,
+            "/api/v1/contracts",
+            {
+                "number": f"Д-{uuid.uuid4().hex[:6]}",
+                "deal_id": deal["id"],
+                "signed_on": str(today),
+                "amount": "122000.00",
+                "due_in_days": 10,
+            },
+        )
+        draft = await write(
+            billing,
+            "/api/v1/invoices",
+            {
+                "contract_id": contract["id"],
+                "lines": [
+                    {"description": "Оборудование", "quantity": "1", "unit_price": "100000.00", "vat_rate": "22"}
+                ],
+            },
+        )
         await write(billing, f"/api/v1/invoices/{draft['id']}/issue", {})
-        await write(billing, "/api/v1/payments", {"company_id": card["id"], "amount": "50000.00",
-                                                   "received_on": str(today), "bank_reference": "п/п 1"})
-        await write(billing, "/api/v1/deliveries", {"deal_id": deal["id"], "waybill_number": "ТН-501",
-                                                     "shipped_on": str(today),
-                                                     "items": [{"product_id": str(uuid.uuid4()), "quantity": "1"}]})
+        await write(
+            billing,
+            "/api/v1/payments",
+            {"company_id": card["id"], "amount": "50000.00", "received_on": str(today), "bank_reference": "п/п 1"},
+        )
+        await write(
+            billing,
+            "/api/v1/deliveries",
+            {
+                "deal_id": deal["id"],
+                "waybill_number": "ТН-501",
+                "shipped_on": str(today),
+                "items": [{"product_id": str(uuid.uuid4()), "quantity": "1"}],
+            },
+        )
         await read(billing, "/api/v1/invoices")
         await read(billing, f"/api/v1/invoices/{draft['id']}")
         await read(billing, "/api/v1/payments", company_id=card["id"])
@@ -168,10 +220,13 @@ async def test_every_time_in_answers_and_events_carries_its_offset(urls, token, 
         events = {}
         for name, runtime in runtimes.items():
             async with runtime.sessionmaker() as s:
-                for row in await s.execute(select(tables.outbox.c.type, tables.outbox.c.headers,
-                                                  tables.outbox.c.payload)):
-                    events[f"{name} {row.type} #{len(events)}"] = {"headers": row.headers,
-                                                                   "payload": json.loads(row.payload)}
+                for row in await s.execute(
+                    select(tables.outbox.c.type, tables.outbox.c.headers, tables.outbox.c.payload)
+                ):
+                    events[f"{name} {row.type} #{len(events)}"] = {
+                        "headers": row.headers,
+                        "payload": json.loads(row.payload),
+                    }
     finally:
         for api in (contacts, deals, billing):
             await api.aclose()

@@ -59,15 +59,26 @@ async def system(tmp_path_factory):
     except ImportError:
         need("playwright", "drives the browser (services/gateway's test extra)")
     tmp = tmp_path_factory.mktemp("web")
-    ports = {k: free_port() for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing",
-                                      "notifications", "analytics")}
-    env = {**os.environ, "MERCATOR_RUN_DATA_DIR": str(tmp / "var"),
-           **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()},
-           "MERCATOR_RUN_DEMO": "false",  # the screens under test start empty
-           "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN[0], "MERCATOR_GATEWAY_ADMIN_PASSWORD": ADMIN[1]}
+    ports = {
+        k: free_port()
+        for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing", "notifications", "analytics")
+    }
+    env = {
+        **os.environ,
+        "MERCATOR_RUN_DATA_DIR": str(tmp / "var"),
+        **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()},
+        "MERCATOR_RUN_DEMO": "false",  # the screens under test start empty
+        "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN[0],
+        "MERCATOR_GATEWAY_ADMIN_PASSWORD": ADMIN[1],
+    }
     log = open(tmp / "run.log", "ab")
-    launcher = subprocess.Popen([sys.executable, "-m", "mercator.common.devrun"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "mercator.common.devrun"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     gateway = f"http://127.0.0.1:{ports['gateway']}"
     try:
         for name in ("gateway", "contacts", "deals", "billing", "analytics"):
@@ -76,11 +87,21 @@ async def system(tmp_path_factory):
         admin = await s.token(*ADMIN)
         async with s.api(admin) as api:
             dept = (await api.post("/api/v1/departments", json={"name": "Sales"})).json()
-            for key, name, roles in (("anna", "Anna Petrova", ["manager"]), ("boris", "Boris Ivanov", ["manager"]),
-                                     ("helen", "Helen Sidorova", ["head"])):
-                r = await api.post("/api/v1/users", json={"name": name, "email": f"{key}@example.com",
-                                                          "password": PASSWORD, "roles": roles,
-                                                          "department_id": dept["id"]})
+            for key, name, roles in (
+                ("anna", "Anna Petrova", ["manager"]),
+                ("boris", "Boris Ivanov", ["manager"]),
+                ("helen", "Helen Sidorova", ["head"]),
+            ):
+                r = await api.post(
+                    "/api/v1/users",
+                    json={
+                        "name": name,
+                        "email": f"{key}@example.com",
+                        "password": PASSWORD,
+                        "roles": roles,
+                        "department_id": dept["id"],
+                    },
+                )
                 assert r.status_code == 201, r.text
                 s.users[key] = {**r.json(), "email": f"{key}@example.com"}
         yield s
@@ -89,7 +110,7 @@ async def system(tmp_path_factory):
         try:
             launcher.wait(40)
         except subprocess.TimeoutExpired:
-            pids = (tmp / "var" / "run.pids")
+            pids = tmp / "var" / "run.pids"
             sigkill_pids([launcher.pid, *([int(p) for p in pids.read_text().split()] if pids.exists() else [])])
         log.close()
 
@@ -97,6 +118,7 @@ async def system(tmp_path_factory):
 @pytest.fixture(scope="module")
 async def browser(system):
     from playwright.async_api import async_playwright
+
     async with async_playwright() as p:
         b = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield b
@@ -106,8 +128,9 @@ async def browser(system):
 async def page_for(browser, system: System, viewport: dict, lang: str = "en"):
     # Our users sit in billing's time zone: a browser on the machine's UTC day dates a payment the day
     # before the invoice billing issued on Moscow's day (from 21:00 UTC).
-    context = await browser.new_context(viewport=viewport, base_url=system.gateway, locale="en-GB",
-                                        timezone_id="Europe/Moscow")
+    context = await browser.new_context(
+        viewport=viewport, base_url=system.gateway, locale="en-GB", timezone_id="Europe/Moscow"
+    )
     await context.add_init_script(f"localStorage.setItem('mercator.lang', '{lang}')")
     page = await context.new_page()
     errors: list[str] = []
@@ -141,6 +164,7 @@ async def drag(page, source, target) -> None:
     """A drag as a hand makes it: press on the visible part of the card, move in steps, release just inside
     the target column (not at the screen's edge, where the board scrolls by itself)."""
     from playwright.async_api import expect
+
     width = page.viewport_size["width"]  # a phone shows one column and a strip of the next
     a, b = await source.bounding_box(), await target.bounding_box()
     ax = (max(a["x"], 0) + min(a["x"] + a["width"], width)) / 2
@@ -161,6 +185,7 @@ async def day_of_a_manager(page, system: System, viewport: dict, tag: str) -> st
     """Sign in, open a client card, log a call, open a deal, drag it to the next stage, draft and issue an
     invoice, record its payment, and find the payment on the dashboard. Returns the card's id."""
     from playwright.async_api import expect
+
     await sign_in(page, system.users["anna"]["email"])
     await expect(page.get_by_role("heading", name="Clients")).to_be_visible()
     await shot(page, f"{tag}-01-clients")
@@ -263,14 +288,16 @@ async def open_card_via_api(system: System, who: str, name: str) -> tuple[str, s
     token = await system.token(system.users[who]["email"])
     async with system.api(token) as api:
         company = (await api.post("/api/v1/companies", json={"name": name})).json()
-        r = await api.post("/api/v1/deals", json={"title": f"Deal of {name}", "company_id": company["id"],
-                                                  "amount": "50000"})
+        r = await api.post(
+            "/api/v1/deals", json={"title": f"Deal of {name}", "company_id": company["id"], "amount": "50000"}
+        )
         assert r.status_code == 201, r.text
         return company["id"], r.json()["id"]
 
 
 async def test_a_manager_cannot_open_another_managers_client_by_url(system, browser):
     from playwright.async_api import expect
+
     company_id, deal_id = await open_card_via_api(system, "anna", "Anna's private client")
     page = await page_for(browser, system, DESKTOP)
     try:
@@ -299,6 +326,7 @@ async def test_an_open_board_follows_a_move_made_elsewhere_without_a_reload(syst
     """The head of sales watches the department's board; Anna moves her deal from her phone (the API); the
     head's board shows it in the new column, and the page was never reloaded."""
     from playwright.async_api import expect
+
     company_id, deal_id = await open_card_via_api(system, "anna", "Live client")
     page = await page_for(browser, system, DESKTOP)
     try:
@@ -314,7 +342,9 @@ async def test_an_open_board_follows_a_move_made_elsewhere_without_a_reload(syst
         async with system.api(token) as api:
             r = await api.post(f"/api/v1/deals/{deal_id}/moves", json={"stage": "needs", "comment": "from the phone"})
             assert r.status_code == 200, r.text
-        await expect(page.get_by_test_id("column-needs").locator(f"[data-deal='{deal_id}']")).to_be_visible(timeout=15000)
+        await expect(page.get_by_test_id("column-needs").locator(f"[data-deal='{deal_id}']")).to_be_visible(
+            timeout=15000
+        )
         await expect(card).to_have_count(1)
         assert await page.evaluate("window.__sameDocument === true"), "the page was reloaded"
         await shot(page, "desktop-09-live-board")
@@ -324,6 +354,7 @@ async def test_an_open_board_follows_a_move_made_elsewhere_without_a_reload(syst
 
 async def test_the_app_speaks_russian_with_russian_numbers_and_dates(system, browser):
     from playwright.async_api import expect
+
     company_id, deal_id = await open_card_via_api(system, "anna", "Клиент по-русски")
     page = await page_for(browser, system, DESKTOP, lang="ru")
     try:
@@ -346,14 +377,13 @@ async def test_the_app_speaks_russian_with_russian_numbers_and_dates(system, bro
 
 async def sse_events(system: System, email: str, into: list[dict], ready: asyncio.Event) -> None:
     token = await system.token(email)
-    async with system.api(token) as api:
-        async with api.stream("GET", "/api/v1/live", timeout=httpx.Timeout(5, read=60)) as r:
-            assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-            async for line in r.aiter_lines():
-                if line.startswith("event: hello"):
-                    ready.set()
-                if line.startswith("data: {\"type\""):
-                    into.append(json.loads(line[len("data: "):]))
+    async with system.api(token) as api, api.stream("GET", "/api/v1/live", timeout=httpx.Timeout(5, read=60)) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        async for line in r.aiter_lines():
+            if line.startswith("event: hello"):
+                ready.set()
+            if line.startswith('data: {"type"'):
+                into.append(json.loads(line[len("data: ") :]))
 
 
 async def test_the_live_stream_carries_only_what_the_viewer_may_see(system):
@@ -414,6 +444,7 @@ async def test_a_marketing_event_gathers_its_participants_from_a_filter_and_send
     """The head of sales plans a mailing, adds every client card of one region from a filter (and not the card
     elsewhere), marks one participant responded, and sends the mailing with a template picked from the list."""
     from playwright.async_api import expect
+
     admin = await system.token(*ADMIN)
     async with system.api(admin) as api:
         r = await api.post("/api/v1/regions", json={"name": "Ural (web)"})
@@ -423,9 +454,14 @@ async def test_a_marketing_event_gathers_its_participants_from_a_filter_and_send
     names = ["Uralmash (web)", "Uralkali (web)", "Volga trade (web)"]
     async with system.api(anna) as api:
         for i, name in enumerate(names):
-            r = await api.post("/api/v1/companies", json={
-                "name": name, "region_id": region["id"] if i < 2 else None,
-                "persons": [{"name": f"Buyer {i}", "emails": [f"buyer{i}@example.com"]}]})
+            r = await api.post(
+                "/api/v1/companies",
+                json={
+                    "name": name,
+                    "region_id": region["id"] if i < 2 else None,
+                    "persons": [{"name": f"Buyer {i}", "emails": [f"buyer{i}@example.com"]}],
+                },
+            )
             assert r.status_code == 201, r.text
     page = await page_for(browser, system, DESKTOP)
     try:
@@ -441,8 +477,11 @@ async def test_a_marketing_event_gathers_its_participants_from_a_filter_and_send
         await expect(page.get_by_role("heading", name="Spring offer to the Urals")).to_be_visible()
         await expect(page.get_by_text("No participants yet")).to_be_visible()
 
-        await page.get_by_role("form", name="From a filter of the client base").get_by_label("Regions").select_option(
-            label="Ural (web)")
+        await (
+            page.get_by_role("form", name="From a filter of the client base")
+            .get_by_label("Regions")
+            .select_option(label="Ural (web)")
+        )
         await page.get_by_role("button", name="Add from filter").click()
         await expect(page.get_by_role("status")).to_have_text("Added: 2; already taking part: 0")
         participants = page.get_by_test_id("participants")
@@ -460,8 +499,9 @@ async def test_a_marketing_event_gathers_its_participants_from_a_filter_and_send
         await expect(mailing.get_by_role("status")).to_have_text("The mailing is on its way to 2 recipients")
         await shot(page, "desktop-11-marketing-event")
         await page.get_by_role("link", name="Marketing events").first.click()
-        await expect(page.get_by_test_id("marketing-events").locator("tr", has_text="Spring offer to the Urals")
-                     ).to_contain_text("responded: 1")
+        await expect(
+            page.get_by_test_id("marketing-events").locator("tr", has_text="Spring offer to the Urals")
+        ).to_contain_text("responded: 1")
         await shot(page, "desktop-12-marketing-events")
         assert not page.errors, page.errors
     finally:
@@ -470,6 +510,7 @@ async def test_a_marketing_event_gathers_its_participants_from_a_filter_and_send
 
 async def test_a_template_error_is_shown_at_its_line_and_every_edit_is_a_version(system, browser):
     from playwright.async_api import expect
+
     page = await page_for(browser, system, DESKTOP)
     try:
         await sign_in(page, system.users["helen"]["email"])
@@ -505,6 +546,7 @@ async def test_a_template_error_is_shown_at_its_line_and_every_edit_is_a_version
 
 async def test_the_deliveries_list_shows_a_waybill_and_marks_it_delivered(system, browser):
     from playwright.async_api import expect
+
     _, deal_id = await open_card_via_api(system, "anna", "Shipped client")
     async with system.api(await system.token(*ADMIN)) as api:
         r = await api.post("/api/v1/products", json={"code": "RACK-web", "name": "Rack", "list_price": "900"})
@@ -512,9 +554,16 @@ async def test_the_deliveries_list_shows_a_waybill_and_marks_it_delivered(system
         product = r.json()
     token = await system.token(system.users["anna"]["email"])
     async with system.api(token) as api:
-        r = await api.post("/api/v1/deliveries", json={"deal_id": deal_id, "waybill_number": "WB-web-1",
-                                                       "shipped_on": "2026-03-02", "carrier": "DPD",
-                                                       "items": [{"product_id": product["id"], "quantity": "2"}]})
+        r = await api.post(
+            "/api/v1/deliveries",
+            json={
+                "deal_id": deal_id,
+                "waybill_number": "WB-web-1",
+                "shipped_on": "2026-03-02",
+                "carrier": "DPD",
+                "items": [{"product_id": product["id"], "quantity": "2"}],
+            },
+        )
         assert r.status_code == 201, r.text
     page = await page_for(browser, system, DESKTOP)
     try:
@@ -537,6 +586,7 @@ async def test_the_newest_screens_fit_a_phone_with_their_primary_action_in_reach
     """At 390 × 844 the marketing events, billing (invoices and deliveries), administration's templates and the
     dashboards scroll only up and down, and each screen's first action is on the screen, whole, and works."""
     from playwright.async_api import expect
+
     page = await page_for(browser, system, PHONE)
 
     async def fits(name: str, action) -> None:
@@ -556,8 +606,10 @@ async def test_the_newest_screens_fit_a_phone_with_their_primary_action_in_reach
         await fits("20-marketing-events", new_event)
         await new_event.click()
         await expect(page.get_by_role("form", name="New marketing event")).to_be_visible()
-        await fits("21-new-marketing-event", page.get_by_role("form", name="New marketing event")
-                   .get_by_role("button", name="Create"))
+        await fits(
+            "21-new-marketing-event",
+            page.get_by_role("form", name="New marketing event").get_by_role("button", name="Create"),
+        )
 
         await page.goto("/billing")
         await expect(page.get_by_role("heading", name="Invoices")).to_be_visible()
@@ -568,7 +620,9 @@ async def test_the_newest_screens_fit_a_phone_with_their_primary_action_in_reach
         new_template = page.get_by_role("button", name="+ New template")
         await fits("24-templates", new_template)
         await new_template.click()
-        await fits("25-new-template", page.get_by_role("form", name="New template").get_by_role("button", name="Create"))
+        await fits(
+            "25-new-template", page.get_by_role("form", name="New template").get_by_role("button", name="Create")
+        )
 
         await page.goto("/dashboards")
         await expect(page.get_by_role("heading", name="Dashboards")).to_be_visible()

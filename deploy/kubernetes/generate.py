@@ -21,10 +21,10 @@ IMAGE = "mercator/{service}:0.1.0"
 SERVICES: dict[str, tuple[int, tuple[str, ...], str]] = {
     # Two argon2 checks at once (password_checks_at_once) each want a core.
     "gateway": (8000, ("contacts", "deals", "billing", "notifications", "analytics"), "2"),
-    "contacts": (8001, ("deals",), "1"),          # an import opens its deals through the deals API
-    "deals": (8002, ("contacts",), "1"),          # a card not yet in its replica is asked for
+    "contacts": (8001, ("deals",), "1"),  # an import opens its deals through the deals API
+    "deals": (8002, ("contacts",), "1"),  # a card not yet in its replica is asked for
     "billing": (8003, ("contacts", "deals"), "1"),
-    "notifications": (8004, (), "1"),             # reads its replicas from Kafka; sends through SMTP
+    "notifications": (8004, (), "1"),  # reads its replicas from Kafka; sends through SMTP
     "analytics": (8005, (), "1"),
 }
 HOST = "mercator.example.com"
@@ -34,25 +34,32 @@ SMTP_PORT = 587
 
 
 def platform(namespace: str, **labels: str) -> dict:
-    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-            "podSelector": {"matchLabels": labels} if labels else {}}
+    return {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+        "podSelector": {"matchLabels": labels} if labels else {},
+    }
 
 
 # What runs outside the namespace, as NetworkPolicy peers, with the ports Mercator uses on it. Change a
 # peer here to match the cluster (an ipBlock for a database outside it) and run `make k8s`.
 INGRESS_CONTROLLER = platform("ingress-nginx", **{"app.kubernetes.io/name": "ingress-nginx"})
 PROMETHEUS = platform("monitoring", **{"app.kubernetes.io/name": "prometheus"})
-KAFKA = (platform("kafka"), 9092)           # the ConfigMap's kafka-bootstrap.kafka:9092 and its brokers
-POSTGRESQL = (platform("postgres"), 5432)   # where the <service>-database-url Secrets point
+KAFKA = (platform("kafka"), 9092)  # the ConfigMap's kafka-bootstrap.kafka:9092 and its brokers
+POSTGRESQL = (platform("postgres"), 5432)  # where the <service>-database-url Secrets point
 DNS = platform("kube-system", **{"k8s-app": "kube-dns"})
 
 # The only paths the Ingress sends to the gateway: the public API, the web app's files and the pages
 # of its router (a reload asks the server for them). Anything else (/metrics, /ops, /docs, the
 # probes) is the controller's 404, whatever the gateway answers inside the cluster.
-EDGE_PATHS = [("/", "Exact"), ("/api", "Prefix"), ("/assets", "Prefix"),
-              ("/icon.svg", "Exact"), ("/manifest.webmanifest", "Exact"), ("/sw.js", "Exact"),
-              *((page, "Prefix") for page in ("/clients", "/board", "/deals", "/billing", "/marketing",
-                                               "/dashboards", "/admin"))]
+EDGE_PATHS = [
+    ("/", "Exact"),
+    ("/api", "Prefix"),
+    ("/assets", "Prefix"),
+    ("/icon.svg", "Exact"),
+    ("/manifest.webmanifest", "Exact"),
+    ("/sw.js", "Exact"),
+    *((page, "Prefix") for page in ("/clients", "/board", "/deals", "/billing", "/marketing", "/dashboards", "/admin")),
+]
 
 PORTS = {name: port for name, (port, _, _) in SERVICES.items()}
 # The gateway's port is the public one: its probes, /metrics and /ops listen on another, which the Ingress
@@ -90,16 +97,25 @@ def environment(service: str) -> list[dict]:
     ]
     env += [{"name": f"{p}{peer.upper()}_URL", "value": f"http://{peer}:{PORTS[peer]}"} for peer in peers]
     if service in OPS_PORTS:
-        env += [{"name": p + "OPS_HOST", "value": "0.0.0.0"}, {"name": p + "OPS_PORT", "value": str(OPS_PORTS[service])}]
+        env += [
+            {"name": p + "OPS_HOST", "value": "0.0.0.0"},
+            {"name": p + "OPS_PORT", "value": str(OPS_PORTS[service])},
+        ]
     if service == "gateway":
-        env += [secret(p + "PUBLIC_TOKEN_SECRET", "public-token-secret"),
-                secret(p + "ADMIN_EMAIL", "admin-email", optional=True),
-                secret(p + "ADMIN_PASSWORD", "admin-password", optional=True)]
+        env += [
+            secret(p + "PUBLIC_TOKEN_SECRET", "public-token-secret"),
+            secret(p + "ADMIN_EMAIL", "admin-email", optional=True),
+            secret(p + "ADMIN_PASSWORD", "admin-password", optional=True),
+        ]
     if service == "notifications":
-        env += [config(p + "SMTP_HOST", "smtp-host"), config(p + "SMTP_PORT", "smtp-port"),
-                config(p + "SMTP_SECURITY", "smtp-security"), config(p + "MAIL_FROM", "mail-from"),
-                secret(p + "SMTP_USERNAME", "smtp-username", optional=True),
-                secret(p + "SMTP_PASSWORD", "smtp-password", optional=True)]
+        env += [
+            config(p + "SMTP_HOST", "smtp-host"),
+            config(p + "SMTP_PORT", "smtp-port"),
+            config(p + "SMTP_SECURITY", "smtp-security"),
+            config(p + "MAIL_FROM", "mail-from"),
+            secret(p + "SMTP_USERNAME", "smtp-username", optional=True),
+            secret(p + "SMTP_PASSWORD", "smtp-password", optional=True),
+        ]
     return env
 
 
@@ -114,11 +130,16 @@ def manifests(service: str) -> list[dict]:
         ports.append({"name": "ops", "containerPort": ops_port})
 
     def probe(path: str, period: int, failures: int) -> dict:
-        return {"httpGet": {"path": path, "port": "ops" if service in OPS_PORTS else "http"},
-                "periodSeconds": period, "timeoutSeconds": 3, "failureThreshold": failures}
+        return {
+            "httpGet": {"path": path, "port": "ops" if service in OPS_PORTS else "http"},
+            "periodSeconds": period,
+            "timeoutSeconds": 3,
+            "failureThreshold": failures,
+        }
 
     deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": service, "labels": labels},
         "spec": {
             # Stateless: two at least, so a node drain or a crash leaves one answering; the
@@ -128,47 +149,71 @@ def manifests(service: str) -> list[dict]:
             "selector": {"matchLabels": selector},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
-                "metadata": {"labels": labels, "annotations": {
-                    "prometheus.io/scrape": "true", "prometheus.io/port": str(ops_port), "prometheus.io/path": "/metrics"}},
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(ops_port),
+                        "prometheus.io/path": "/metrics",
+                    },
+                },
                 "spec": {
                     # Uvicorn's graceful shutdown (15 s) plus the outbox drain must fit in.
                     "terminationGracePeriodSeconds": 30,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
-                                        "seccompProfile": {"type": "RuntimeDefault"}},
-                    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
-                                                   "whenUnsatisfiable": "ScheduleAnyway",
-                                                   "labelSelector": {"matchLabels": selector}}],
-                    "containers": [{
-                        "name": service,
-                        "image": IMAGE.format(service=service),
-                        "ports": ports,
-                        "env": environment(service),
-                        # Migrations run at start: the startup probe gives them time before liveness counts.
-                        "startupProbe": probe("/healthz", 5, 36),
-                        # Ready while the database answers (a broker outage only degrades: writes wait in the outbox).
-                        "readinessProbe": probe("/readyz", 5, 3),
-                        # Alive while every consumer's poll loop keeps coming round.
-                        "livenessProbe": probe("/livez", 15, 4),
-                        # A CPU limit keeps one busy service from starving its node's neighbours;
-                        # MercatorHighLatencyP99's runbook says to look for throttling against it.
-                        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
-                                      "limits": {"cpu": SERVICES[service][2], "memory": MEMORY.get(service, "512Mi")}},
-                        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                            "capabilities": {"drop": ["ALL"]}},
-                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-                    }],
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001,
+                        "runAsGroup": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "topologySpreadConstraints": [
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": "kubernetes.io/hostname",
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": selector},
+                        }
+                    ],
+                    "containers": [
+                        {
+                            "name": service,
+                            "image": IMAGE.format(service=service),
+                            "ports": ports,
+                            "env": environment(service),
+                            # Migrations run at start: the startup probe gives them time before liveness counts.
+                            "startupProbe": probe("/healthz", 5, 36),
+                            # Ready while the database answers (a broker outage only degrades: writes wait in the outbox).
+                            "readinessProbe": probe("/readyz", 5, 3),
+                            # Alive while every consumer's poll loop keeps coming round.
+                            "livenessProbe": probe("/livez", 15, 4),
+                            # A CPU limit keeps one busy service from starving its node's neighbours;
+                            # MercatorHighLatencyP99's runbook says to look for throttling against it.
+                            "resources": {
+                                "requests": {"cpu": "100m", "memory": "256Mi"},
+                                "limits": {"cpu": SERVICES[service][2], "memory": MEMORY.get(service, "512Mi")},
+                            },
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                        }
+                    ],
                     "volumes": [{"name": "tmp", "emptyDir": {}}],
                 },
             },
         },
     }
     service_object = {
-        "apiVersion": "v1", "kind": "Service",
+        "apiVersion": "v1",
+        "kind": "Service",
         "metadata": {"name": service, "labels": labels},
         "spec": {"selector": selector, "ports": [{"name": "http", "port": port, "targetPort": "http"}]},
     }
     budget = {
-        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
         "metadata": {"name": service, "labels": labels},
         "spec": {"minAvailable": 1, "selector": {"matchLabels": selector}},
     }
@@ -179,6 +224,7 @@ def network_policies() -> list[dict]:
     """Nothing in the namespace talks to anything unless a policy here says so: the ingress controller
     reaches the gateway, the gateway every service, a service the peers it calls, Prometheus every
     service's metrics port; services reach Kafka and PostgreSQL, the topics Job only Kafka; all, DNS."""
+
     def pods(name: str) -> dict:
         return {"matchLabels": {"app.kubernetes.io/name": name}}
 
@@ -192,15 +238,22 @@ def network_policies() -> list[dict]:
             spec["ingress"] = ingress
         if egress:
             spec["egress"] = egress
-        return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                "metadata": {"name": name, "labels": LABELS}, "spec": spec}
+        return {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": name, "labels": LABELS},
+            "spec": spec,
+        }
 
-    platform_egress = [{"to": [KAFKA[0]], "ports": tcp(KAFKA[1])},
-                       {"to": [POSTGRESQL[0]], "ports": tcp(POSTGRESQL[1])}]
+    platform_egress = [{"to": [KAFKA[0]], "ports": tcp(KAFKA[1])}, {"to": [POSTGRESQL[0]], "ports": tcp(POSTGRESQL[1])}]
     out = [
         policy("default-deny", {}, [], []),
-        policy("dns", {}, None, [{"to": [DNS], "ports": [{"protocol": "UDP", "port": 53},
-                                                          {"protocol": "TCP", "port": 53}]}]),
+        policy(
+            "dns",
+            {},
+            None,
+            [{"to": [DNS], "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}],
+        ),
     ]
     for service, (port, peers, _) in SERVICES.items():
         callers = [name for name, (_, theirs, _) in SERVICES.items() if service in theirs]
@@ -221,63 +274,130 @@ def network_policies() -> list[dict]:
 def shared() -> dict[str, list[dict]]:
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mercator", "labels": LABELS}}
     configmap = {
-        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "mercator-config", "labels": LABELS},
-        "data": {"kafka-bootstrap": "kafka-bootstrap.kafka:9092", "topic-prefix": "", "log-level": "INFO",
-                 "smtp-host": "smtp.example.com", "smtp-port": str(SMTP_PORT), "smtp-security": "starttls",
-                 "mail-from": "Mercator <crm@example.com>"},
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "mercator-config", "labels": LABELS},
+        "data": {
+            "kafka-bootstrap": "kafka-bootstrap.kafka:9092",
+            "topic-prefix": "",
+            "log-level": "INFO",
+            "smtp-host": "smtp.example.com",
+            "smtp-port": str(SMTP_PORT),
+            "smtp-security": "starttls",
+            "mail-from": "Mercator <crm@example.com>",
+        },
     }
     topics_job = {
-        "apiVersion": "batch/v1", "kind": "Job",
+        "apiVersion": "batch/v1",
+        "kind": "Job",
         "metadata": {"name": "mercator-topics", "labels": LABELS},
         "spec": {
-            "backoffLimit": 6, "ttlSecondsAfterFinished": 86400,
-            "template": {"metadata": {"labels": {"app.kubernetes.io/name": "topics", **LABELS}}, "spec": {
-                "restartPolicy": "OnFailure",
-                "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
-                                    "seccompProfile": {"type": "RuntimeDefault"}},
-                "containers": [{
-                    "name": "topics", "image": IMAGE.format(service="gateway"),
-                    "command": ["sh", "-c", 'exec mercator topics apply --bootstrap "$KAFKA_BOOTSTRAP" '
-                                            '--prefix "$TOPIC_PREFIX" --file /app/deploy/kafka/topics.yml'],
-                    "env": [config("KAFKA_BOOTSTRAP", "kafka-bootstrap"), config("TOPIC_PREFIX", "topic-prefix")],
-                    "resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
-                                  "limits": {"cpu": "500m", "memory": "256Mi"}},
-                    "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                        "capabilities": {"drop": ["ALL"]}},
-                }],
-            }},
+            "backoffLimit": 6,
+            "ttlSecondsAfterFinished": 86400,
+            "template": {
+                "metadata": {"labels": {"app.kubernetes.io/name": "topics", **LABELS}},
+                "spec": {
+                    "restartPolicy": "OnFailure",
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001,
+                        "runAsGroup": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": "topics",
+                            "image": IMAGE.format(service="gateway"),
+                            "command": [
+                                "sh",
+                                "-c",
+                                'exec mercator topics apply --bootstrap "$KAFKA_BOOTSTRAP" '
+                                '--prefix "$TOPIC_PREFIX" --file /app/deploy/kafka/topics.yml',
+                            ],
+                            "env": [
+                                config("KAFKA_BOOTSTRAP", "kafka-bootstrap"),
+                                config("TOPIC_PREFIX", "topic-prefix"),
+                            ],
+                            "resources": {
+                                "requests": {"cpu": "50m", "memory": "128Mi"},
+                                "limits": {"cpu": "500m", "memory": "256Mi"},
+                            },
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                        }
+                    ],
+                },
+            },
         },
     }
     ingress = {
-        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-        "metadata": {"name": "mercator", "labels": LABELS, "annotations": {
-            # ingress-nginx: plain HTTP gets a 308 to HTTPS, even behind a load balancer that ends TLS itself.
-            "nginx.ingress.kubernetes.io/ssl-redirect": "true",
-            "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
-            "nginx.ingress.kubernetes.io/custom-headers": "mercator/mercator-edge-headers"}},
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": "mercator",
+            "labels": LABELS,
+            "annotations": {
+                # ingress-nginx: plain HTTP gets a 308 to HTTPS, even behind a load balancer that ends TLS itself.
+                "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+                "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+                "nginx.ingress.kubernetes.io/custom-headers": "mercator/mercator-edge-headers",
+            },
+        },
         "spec": {
             "ingressClassName": "nginx",
             "tls": [{"hosts": [HOST], "secretName": TLS_SECRET}],
-            "rules": [{"host": HOST, "http": {"paths": [
-                {"path": path, "pathType": kind, "backend": {"service": {"name": "gateway", "port": {"name": "http"}}}}
-                for path, kind in EDGE_PATHS]}}]},
+            "rules": [
+                {
+                    "host": HOST,
+                    "http": {
+                        "paths": [
+                            {
+                                "path": path,
+                                "pathType": kind,
+                                "backend": {"service": {"name": "gateway", "port": {"name": "http"}}},
+                            }
+                            for path, kind in EDGE_PATHS
+                        ]
+                    },
+                }
+            ],
+        },
     }
     edge_headers = {
-        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "mercator-edge-headers", "labels": LABELS},
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "mercator-edge-headers", "labels": LABELS},
         # A browser that saw Mercator over HTTPS once never tries plain HTTP for a year.
         "data": {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"},
     }
-    return {"namespace.yaml": [namespace], "config.yaml": [configmap], "topics-job.yaml": [topics_job],
-            "ingress.yaml": [ingress, edge_headers], "networkpolicies.yaml": network_policies()}
+    return {
+        "namespace.yaml": [namespace],
+        "config.yaml": [configmap],
+        "topics-job.yaml": [topics_job],
+        "ingress.yaml": [ingress, edge_headers],
+        "networkpolicies.yaml": network_policies(),
+    }
 
 
 def files() -> dict[str, str]:
     docs = {**shared(), **{f"{s}.yaml": manifests(s) for s in SERVICES}}
-    out = {name: "# Written by deploy/kubernetes/generate.py; edit that, not this.\n"
-           + yaml.safe_dump_all(items, sort_keys=False) for name, items in docs.items()}
-    out["kustomization.yaml"] = "# Written by deploy/kubernetes/generate.py; edit that, not this.\n" + yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "namespace": "mercator",
-        "resources": list(docs)}, sort_keys=False)
+    out = {
+        name: "# Written by deploy/kubernetes/generate.py; edit that, not this.\n"
+        + yaml.safe_dump_all(items, sort_keys=False)
+        for name, items in docs.items()
+    }
+    out["kustomization.yaml"] = "# Written by deploy/kubernetes/generate.py; edit that, not this.\n" + yaml.safe_dump(
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "namespace": "mercator",
+            "resources": list(docs),
+        },
+        sort_keys=False,
+    )
     return out
 
 

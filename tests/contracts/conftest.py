@@ -15,7 +15,6 @@ from mercator.common.testing import apps
 from mercator.common.testing.api import Switch
 
 
-
 @pytest.fixture(scope="session")
 def service_apps() -> dict:
     """Every service's app, as built for serving (their `/openapi.json` needs no database)."""
@@ -37,6 +36,7 @@ async def public_document(service_apps) -> dict:
     assert doc["x-missing-services"] == [], "every service's part is in it"
     return doc
 
+
 ADMIN_EMAIL = "admin@contracts.test"
 ADMIN_PASSWORD = "Contract-tests-42"
 ADMIN_NAME = "Анна Партнёрова"
@@ -49,22 +49,34 @@ class Stack:
         from mercator.common.testing.broker import free_port
 
         self.data = tmp / "var"
-        self.ports = {k: free_port() for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing",
-                                               "notifications", "analytics")}
+        self.ports = {
+            k: free_port()
+            for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing", "notifications", "analytics")
+        }
         self.url = f"http://127.0.0.1:{self.ports['gateway']}"
-        self.env = {**os.environ, "MERCATOR_RUN_DATA_DIR": str(self.data), "MERCATOR_RUN_DEMO": "false",
-                    **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in self.ports.items()},
-                    "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN_EMAIL, "MERCATOR_GATEWAY_ADMIN_PASSWORD": ADMIN_PASSWORD,
-                    "MERCATOR_GATEWAY_ADMIN_NAME": ADMIN_NAME,
-                    # One partner's tools calling as fast as they can: not what the limit is there to stop.
-                    "MERCATOR_GATEWAY_RATE_LIMIT": "1000000/minute"}
+        self.env = {
+            **os.environ,
+            "MERCATOR_RUN_DATA_DIR": str(self.data),
+            "MERCATOR_RUN_DEMO": "false",
+            **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in self.ports.items()},
+            "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN_EMAIL,
+            "MERCATOR_GATEWAY_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "MERCATOR_GATEWAY_ADMIN_NAME": ADMIN_NAME,
+            # One partner's tools calling as fast as they can: not what the limit is there to stop.
+            "MERCATOR_GATEWAY_RATE_LIMIT": "1000000/minute",
+        }
         self.log = tmp / "run.log"
         self.admin_email, self.admin_password, self.admin_name = ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_NAME
         self.launcher: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.launcher = subprocess.Popen([sys.executable, "-m", "mercator.common.devrun"], env=self.env,
-                                         stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.launcher = subprocess.Popen(
+            [sys.executable, "-m", "mercator.common.devrun"],
+            env=self.env,
+            stdout=open(self.log, "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:  # up when the gateway merges every service's document
             if self.launcher.poll() is not None:
@@ -88,13 +100,19 @@ class Stack:
             self.launcher.wait(60)
         except subprocess.TimeoutExpired:
             pidfile = self.data / "run.pids"
-            sigkill_pids([self.launcher.pid, *(int(p) for p in pidfile.read_text().split())]
-                         if pidfile.exists() else [self.launcher.pid])
+            sigkill_pids(
+                [self.launcher.pid, *(int(p) for p in pidfile.read_text().split())]
+                if pidfile.exists()
+                else [self.launcher.pid]
+            )
             self.launcher.wait(10)
 
     def admin_token(self) -> str:
-        r = httpx.post(f"{self.url}/api/v1/auth/token", timeout=10,
-                       data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "grant_type": "password"})
+        r = httpx.post(
+            f"{self.url}/api/v1/auth/token",
+            timeout=10,
+            data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "grant_type": "password"},
+        )
         assert r.status_code == 200, r.text
         return r.json()["access_token"]
 
@@ -115,8 +133,10 @@ def stack(tmp_path_factory):
             person = api.post(f"/api/v1/companies/{running.company_id}/persons", json={"name": "Иван Петров"})
             assert person.status_code == 201, person.text
             for _ in range(60):  # deals may learn of the new card from its event a moment later
-                deal = api.post("/api/v1/deals", json={"title": "Поставка станков",
-                                                       "company_id": running.company_id, "amount": "122000.00"})
+                deal = api.post(
+                    "/api/v1/deals",
+                    json={"title": "Поставка станков", "company_id": running.company_id, "amount": "122000.00"},
+                )
                 if deal.status_code != 422:
                     break
                 time.sleep(0.5)

@@ -25,8 +25,10 @@ def test_docs_events_is_exactly_a_fresh_export(tmp_path):
     export(["--out", str(tmp_path)])
     fresh = {str(p.relative_to(tmp_path)): p.read_text() for p in sorted(tmp_path.rglob("*.json"))}
     docs = published()
-    assert sorted(docs) == sorted(fresh), f"{MAKE_EVENTS} (files differ: " \
+    assert sorted(docs) == sorted(fresh), (
+        f"{MAKE_EVENTS} (files differ: "
         f"stale {sorted(set(docs) - set(fresh))}, missing {sorted(set(fresh) - set(docs))})"
+    )
     differing = [name for name in fresh if docs[name] != fresh[name]]
     assert not differing, f"{MAKE_EVENTS} (differ: {', '.join(differing)})"
 
@@ -35,8 +37,21 @@ def test_docs_events_is_exactly_a_fresh_export(tmp_path):
 # No PyPI package validates AsyncAPI 3 offline (the official JSON Schema ships only on npm), so the parts of
 # the specification this document uses are checked here.
 
-SECURITY_TYPES = {"userPassword", "apiKey", "X509", "symmetricEncryption", "asymmetricEncryption", "httpApiKey",
-                  "http", "oauth2", "openIdConnect", "plain", "scramSha256", "scramSha512", "gssapi"}
+SECURITY_TYPES = {
+    "userPassword",
+    "apiKey",
+    "X509",
+    "symmetricEncryption",
+    "asymmetricEncryption",
+    "httpApiKey",
+    "http",
+    "oauth2",
+    "openIdConnect",
+    "plain",
+    "scramSha256",
+    "scramSha512",
+    "gssapi",
+}
 
 
 def resolve(doc: dict, ref: str):
@@ -150,5 +165,9 @@ def test_the_asyncapi_document_says_where_the_brokers_are_and_that_they_take_no_
     schemes = doc["components"]["securitySchemes"]
     assert schemes["scramSha256"]["type"] == "scramSha256"
     assert "not enabled" in schemes["scramSha256"]["description"]
-    assert not [s for s in servers.values() for item in s["security"]
-                if item["$ref"] == "#/components/securitySchemes/scramSha256"]
+    assert not [
+        s
+        for s in servers.values()
+        for item in s["security"]
+        if item["$ref"] == "#/components/securitySchemes/scramSha256"
+    ]

@@ -15,18 +15,20 @@ import pytest
 try:
     import hypothesis
     import schemathesis
+
     if int(schemathesis.__version__.split(".")[0]) < 4:
         raise ImportError(f"schemathesis {schemathesis.__version__} is too old")
 except ImportError as exc:
     from mercator.common.testing.plugin import need
+
     need("schemathesis 4 (the gateway's `test` extra)", repr(exc))
 
-import requests  # noqa: E402 - schemathesis's dependency
-from hypothesis import HealthCheck, Phase, given  # noqa: E402
-from hypothesis import settings as hypothesis_settings  # noqa: E402
-from hypothesis.errors import Unsatisfiable  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
+import requests
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -75,24 +77,31 @@ def fuzzed(stack, tmp_path_factory):
         auth = {"Authorization": f"Bearer {stack.admin_token()}"}
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
 
-            @hypothesis_settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-                                 phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
-                                 print_blob=False)
+            @hypothesis_settings(
+                max_examples=EXAMPLES,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+                print_blob=False,
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def run(case):
                 nonlocal calls
                 calls += 1
-                case.call_and_validate(base_url=stack.url, session=session, headers=auth, checks=CHECKS,
-                                       timeout=60)
+                case.call_and_validate(base_url=stack.url, session=session, headers=auth, checks=CHECKS, timeout=60)
 
             try:
                 run()
             except Unsatisfiable:
                 assert mode is schemathesis.GenerationMode.NEGATIVE, operation.label  # nothing there to break
-            except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - all tried, all reported at the end
+            except (Exception, BaseExceptionGroup) as exc:
                 failures.setdefault(operation.label, []).append(f"{operation.label} [{mode.value}]: {exc}")
-    print(f"\nfuzzed {operations} operations with {calls} calls; answers: {dict(sorted(adapter.statuses.items()))}"
-          f"; failed: {sorted(failures)}")
+    print(
+        f"\nfuzzed {operations} operations with {calls} calls; answers: {dict(sorted(adapter.statuses.items()))}"
+        f"; failed: {sorted(failures)}"
+    )
     return operations, calls, failures, adapter.statuses
 
 

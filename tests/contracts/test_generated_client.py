@@ -14,6 +14,7 @@ try:
     import openapi_python_client  # noqa: F401
 except ImportError as exc:
     from mercator.common.testing.plugin import need
+
     need("openapi-python-client (the gateway's `test` extra)", repr(exc))
 
 PACKAGE = "mercator_client"  # what the generator names the package after the document's title
@@ -23,9 +24,24 @@ def generate(doc: dict, where) -> str:
     """The generator's report; the client is in `where`/mercator_client."""
     (where / "openapi.json").write_text(json.dumps(doc))
     (where / "config.yaml").write_text("post_hooks: []\n")  # no formatter run: the code is imported, not read
-    done = subprocess.run([sys.executable, "-m", "openapi_python_client", "generate", "--path", "openapi.json",
-                           "--meta", "none", "--config", "config.yaml"], cwd=where, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "openapi_python_client",
+            "generate",
+            "--path",
+            "openapi.json",
+            "--meta",
+            "none",
+            "--config",
+            "config.yaml",
+        ],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout + done.stderr
 
@@ -35,16 +51,18 @@ def test_the_client_is_generated_with_every_operation_and_no_warning(public_docu
     assert "warning" not in report.lower(), report
     api = tmp_path / PACKAGE / "api"
     # What was skipped before: the statement upload, the two PDFs, the CSV import part, /people's model.
-    for module, needle in (("bank_statements/import_statement_api_v1_bank_statements_post.py", "ImportStatement"),
-                           ("documents/render_document_api_v1_documents_post.py", "-> File"),
-                           ("messages/message_document_api_v1_messages_message_id_documents_position_get.py",
-                            "-> File"),
-                           ("imports/add_part_api_v1_imports_job_id_file_post.py", "body: File"),
-                           ("users/list_people_api_v1_people_get.py", "PageColleaguePublic")):
+    for module, needle in (
+        ("bank_statements/import_statement_api_v1_bank_statements_post.py", "ImportStatement"),
+        ("documents/render_document_api_v1_documents_post.py", "-> File"),
+        ("messages/message_document_api_v1_messages_message_id_documents_position_get.py", "-> File"),
+        ("imports/add_part_api_v1_imports_job_id_file_post.py", "body: File"),
+        ("users/list_people_api_v1_people_get.py", "PageColleaguePublic"),
+    ):
         assert needle in (api / module).read_text(), module
     modules = [p for p in api.rglob("*.py") if p.name != "__init__.py"]
-    documented = sum(1 for item in public_document["paths"].values() for m in item if m in ("get", "post", "put",
-                                                                                           "patch", "delete"))
+    documented = sum(
+        1 for item in public_document["paths"].values() for m in item if m in ("get", "post", "put", "patch", "delete")
+    )
     assert len(modules) == documented
     # Generated is not yet usable: every module must import (the generator can write one that does not).
     sys.path.insert(0, str(tmp_path))
@@ -79,19 +97,38 @@ def test_a_partner_signs_in_and_reads_and_uploads_with_the_generated_client(clie
     """Sign in, deals and people as typed pages, a statement uploaded as a form's file, a PDF, the client card."""
     from mercator_client import AuthenticatedClient, Client
     from mercator_client.api.auth import sign_in_api_v1_auth_token_post as sign_in
-    from mercator_client.api.bank_statements import import_statement_api_v1_bank_statements_post as import_statement
-    from mercator_client.api.client_card import client_card_api_v1_client_cards_company_id_get as client_card
+    from mercator_client.api.bank_statements import (
+        import_statement_api_v1_bank_statements_post as import_statement,
+    )
+    from mercator_client.api.client_card import (
+        client_card_api_v1_client_cards_company_id_get as client_card,
+    )
     from mercator_client.api.deals import list_deals_api_v1_deals_get as list_deals
-    from mercator_client.api.documents import render_document_api_v1_documents_post as render_document
+    from mercator_client.api.documents import (
+        render_document_api_v1_documents_post as render_document,
+    )
     from mercator_client.api.users import list_people_api_v1_people_get as list_people
-    from mercator_client.models import BodySignInApiV1AuthTokenPost, ColleaguePublic, DocumentRequest
-    from mercator_client.models import ImportStatementApiV1BankStatementsPostBankStatementUpload as StatementUpload
-    from mercator_client.models import PageColleaguePublic, PageDealPublic, StatementImported, TokenResponse
+    from mercator_client.models import (
+        BodySignInApiV1AuthTokenPost,
+        ColleaguePublic,
+        DocumentRequest,
+        PageColleaguePublic,
+        PageDealPublic,
+        StatementImported,
+        TokenResponse,
+    )
+    from mercator_client.models import (
+        ImportStatementApiV1BankStatementsPostBankStatementUpload as StatementUpload,
+    )
     from mercator_client.types import File
 
     with Client(base_url=stack.url) as anonymous:
-        token = sign_in.sync(client=anonymous, body=BodySignInApiV1AuthTokenPost(
-            username=stack.admin_email, password=stack.admin_password, grant_type="password"))
+        token = sign_in.sync(
+            client=anonymous,
+            body=BodySignInApiV1AuthTokenPost(
+                username=stack.admin_email, password=stack.admin_password, grant_type="password"
+            ),
+        )
     assert isinstance(token, TokenResponse), token
 
     with AuthenticatedClient(base_url=stack.url, token=token.access_token) as api:
@@ -107,16 +144,26 @@ def test_a_partner_signs_in_and_reads_and_uploads_with_the_generated_client(clie
         assert isinstance(admin, ColleaguePublic) and isinstance(admin.id, uuid.UUID) and admin.active
 
         # A bank statement as the form's file, the way the generated client sends it (our account, no payment).
-        statement = "\r\n".join(["1CClientBankExchange", "ВерсияФормата=1.03", "Кодировка=Windows",
-                                  "РасчСчет=40702810900000012345", "КонецФайла", ""]).encode("cp1251")
-        imported = import_statement.sync(client=api, body=StatementUpload(
-            file=File(payload=io.BytesIO(statement), file_name="statement.txt")))
+        statement = "\r\n".join(
+            [
+                "1CClientBankExchange",
+                "ВерсияФормата=1.03",
+                "Кодировка=Windows",
+                "РасчСчет=40702810900000012345",
+                "КонецФайла",
+                "",
+            ]
+        ).encode("cp1251")
+        imported = import_statement.sync(
+            client=api, body=StatementUpload(file=File(payload=io.BytesIO(statement), file_name="statement.txt"))
+        )
         assert isinstance(imported, StatementImported), imported
         assert (imported.format_, imported.lines, imported.new) == ("1c", 0, 0)
 
         # A PDF: the generated client hands its bytes over as a File.
-        pdf = render_document.sync(client=api, body=DocumentRequest(template="price_list",
-                                                                    company_id=uuid.UUID(stack.company_id)))
+        pdf = render_document.sync(
+            client=api, body=DocumentRequest(template="price_list", company_id=uuid.UUID(stack.company_id))
+        )
         assert isinstance(pdf, File), pdf
         assert pdf.payload.read(5) == b"%PDF-"
 

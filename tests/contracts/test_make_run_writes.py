@@ -14,8 +14,10 @@ def test_a_refused_revoke_and_an_unknown_sign_out_answer_at_once(stack):
     each, and every other request to the gateway's database queued behind them."""
     headers = {"Authorization": f"Bearer {stack.admin_token()}"}
     with httpx.Client(base_url=stack.url, headers=headers, timeout=120) as api:
-        for method, path, body, status in (("POST", f"/api/v1/api-keys/{uuid.uuid4()}/revoke", None, 404),
-                                           ("POST", "/api/v1/auth/logout", {"refresh_token": "x" * 43}, 204)):
+        for method, path, body, status in (
+            ("POST", f"/api/v1/api-keys/{uuid.uuid4()}/revoke", None, 404),
+            ("POST", "/api/v1/auth/logout", {"refresh_token": "x" * 43}, 204),
+        ):
             started = time.monotonic()
             r = api.request(method, path, json=body)
             assert r.status_code == status, r.text

@@ -12,9 +12,27 @@ from mercator.common.http.fields import Exact
 from mercator.common.money import PLAIN_DECIMAL
 
 # Every property of these names that is text is a decimal: money, a quantity, a rate.
-DECIMALS = {"amount", "cost", "credit", "credited", "debt", "discount_percent", "gross", "invoiced", "list_price",
-            "net", "outstanding", "paid", "probability", "quantity", "revenue", "total", "unit_price", "vat",
-            "weighted"}
+DECIMALS = {
+    "amount",
+    "cost",
+    "credit",
+    "credited",
+    "debt",
+    "discount_percent",
+    "gross",
+    "invoiced",
+    "list_price",
+    "net",
+    "outstanding",
+    "paid",
+    "probability",
+    "quantity",
+    "revenue",
+    "total",
+    "unit_price",
+    "vat",
+    "weighted",
+}
 
 
 def walk(node, where=""):
@@ -48,8 +66,9 @@ def number_or_string(doc: dict) -> list[str]:
 
 
 def test_money_is_documented_as_a_decimal_string_and_nowhere_as_a_number(public_document):
-    assert not number_or_string(public_document), "documented as number | string, but numbers are refused:\n" + \
-        "\n".join(number_or_string(public_document))
+    assert not number_or_string(public_document), (
+        "documented as number | string, but numbers are refused:\n" + "\n".join(number_or_string(public_document))
+    )
     patterns, unpatterned = defaultdict(list), []
     for name, schema in public_document["components"]["schemas"].items():
         for field, prop in schema.get("properties", {}).items():
@@ -67,18 +86,49 @@ def test_money_is_documented_as_a_decimal_string_and_nowhere_as_a_number(public_
     assert "pattern" in schemas["PaymentCreate"]["properties"]["amount"]
 
 
-
 def test_each_services_own_document_says_the_same_of_money(service_apps):
     for name, app in service_apps.items():
         doc = app.openapi()
         assert not number_or_string(doc), f"{name}: {number_or_string(doc)}"
-        texts = [text for schema in doc["components"]["schemas"].values()
-                 for field, prop in schema.get("properties", {}).items() if field in DECIMALS for text in strings(prop)]
+        texts = [
+            text
+            for schema in doc["components"]["schemas"].values()
+            for field, prop in schema.get("properties", {}).items()
+            if field in DECIMALS
+            for text in strings(prop)
+        ]
         assert all(text.get("pattern") == PLAIN_DECIMAL for text in texts), name
     assert texts  # analytics, the last, has money too
 
-SAMPLES = ["0", "7", "120000.00", "-5.5", "10.000", "007", "1e5", "1E+3", "+1", ".5", "1.", " 1", "1 ", "1\n",
-           "1_000", "1,5", "١٢", "１", "NaN", "Infinity", "-", "", "--1", "1.2.3", "0x10", "12 000"]
+
+SAMPLES = [
+    "0",
+    "7",
+    "120000.00",
+    "-5.5",
+    "10.000",
+    "007",
+    "1e5",
+    "1E+3",
+    "+1",
+    ".5",
+    "1.",
+    " 1",
+    "1 ",
+    "1\n",
+    "1_000",
+    "1,5",
+    "١٢",
+    "１",
+    "NaN",
+    "Infinity",
+    "-",
+    "",
+    "--1",
+    "1.2.3",
+    "0x10",
+    "12 000",
+]
 
 
 @pytest.mark.parametrize("sample", SAMPLES)
@@ -115,4 +165,3 @@ def test_every_schema_has_a_name_and_a_title_of_its_own(public_document):
     for name in public_document["components"]["schemas"]:
         names[class_name(name)].add(name)
     assert not {k: v for k, v in names.items() if len(v) > 1}
-

@@ -74,17 +74,25 @@ class Stack:
             database = await self.postgres.create(name)
             p = f"MERCATOR_{name.upper()}_"
             for i in range(self.replicas):
-                env = {p + "DATABASE_URL": database, p + "HTTP_HOST": "127.0.0.1",
-                       p + "HTTP_PORT": str(ports[(name, i)]), p + "KAFKA_BOOTSTRAP": self.bootstrap,
-                       p + "TOPIC_PREFIX": self.prefix, p + "JSON_LOGS": "true", p + "LOG_LEVEL": "INFO",
-                       p + "ADMIN_EMAIL": ADMIN_EMAIL, p + "ADMIN_PASSWORD": ADMIN_PASSWORD,
-                       **{f"{p}{o.upper()}_URL": u for o, u in first.items() if o != name},
-                       **{k.replace("{P}", p): v for k, v in self.extra_env.items()}}
+                env = {
+                    p + "DATABASE_URL": database,
+                    p + "HTTP_HOST": "127.0.0.1",
+                    p + "HTTP_PORT": str(ports[(name, i)]),
+                    p + "KAFKA_BOOTSTRAP": self.bootstrap,
+                    p + "TOPIC_PREFIX": self.prefix,
+                    p + "JSON_LOGS": "true",
+                    p + "LOG_LEVEL": "INFO",
+                    p + "ADMIN_EMAIL": ADMIN_EMAIL,
+                    p + "ADMIN_PASSWORD": ADMIN_PASSWORD,
+                    **{f"{p}{o.upper()}_URL": u for o, u in first.items() if o != name},
+                    **{k.replace("{P}", p): v for k, v in self.extra_env.items()},
+                }
                 ops_port = free_port() if name == "gateway" else None
                 if ops_port:
                     env[p + "OPS_PORT"] = str(ops_port)
                 self.members.setdefault(name, []).append(
-                    Replica(name, i, ports[(name, i)], env, self.logs / f"{name}-{i}.log", ops_port=ops_port))
+                    Replica(name, i, ports[(name, i)], env, self.logs / f"{name}-{i}.log", ops_port=ops_port)
+                )
         # The first replica of each service migrates its database; the others start after it.
         for wave in range(self.replicas):
             for rs in self.members.values():
@@ -123,8 +131,12 @@ class Stack:
 async def stack(postgres, tansu, tmp_path_factory):
     """Every installed service, one replica each, for the module's tests."""
     # Billing's overdue sweep every 5 s instead of hourly, so its metric moves during the test.
-    s = Stack(postgres, tansu.bootstrap, tmp_path_factory.mktemp("stack") / "logs",
-              extra_env={"{P}OVERDUE_CHECK_SECONDS": "5"})
+    s = Stack(
+        postgres,
+        tansu.bootstrap,
+        tmp_path_factory.mktemp("stack") / "logs",
+        extra_env={"{P}OVERDUE_CHECK_SECONDS": "5"},
+    )
     try:
         yield await s.start()
     finally:

@@ -31,25 +31,38 @@ def test_promtool_accepts_the_rules():
 
 
 def test_each_alert_fires_on_its_situation_and_not_on_the_healthy_one():
-    out = subprocess.run([promtool(), "test", "rules", str(Path(__file__).with_name("alerts_test.yml"))],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [promtool(), "test", "rules", str(Path(__file__).with_name("alerts_test.yml"))], capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_every_alert_named_by_the_issue_exists_and_is_unit_tested():
     names = {a["alert"] for a in alerts()}
-    assert {"MercatorServiceDown", "MercatorHigh5xxRate", "MercatorHighLatencyP99", "MercatorConsumerLagGrowing",
-            "MercatorOutboxBacklog", "MercatorOutboxStale", "MercatorDeadLetter",
-            "MercatorOverdueSweepNotRun"} <= names
-    tested = {t["alertname"] for case in yaml.safe_load(Path(__file__).with_name("alerts_test.yml").read_text())["tests"]
-              for t in case["alert_rule_test"] if t.get("exp_alerts")}
+    assert {
+        "MercatorServiceDown",
+        "MercatorHigh5xxRate",
+        "MercatorHighLatencyP99",
+        "MercatorConsumerLagGrowing",
+        "MercatorOutboxBacklog",
+        "MercatorOutboxStale",
+        "MercatorDeadLetter",
+        "MercatorOverdueSweepNotRun",
+    } <= names
+    tested = {
+        t["alertname"]
+        for case in yaml.safe_load(Path(__file__).with_name("alerts_test.yml").read_text())["tests"]
+        for t in case["alert_rule_test"]
+        if t.get("exp_alerts")
+    }
     assert names == tested, f"alerts never shown firing in alerts_test.yml: {names - tested}"
 
 
 def test_every_alert_has_a_runbook_line_in_the_operations_guide():
     guide = (ROOT / "docs/operations.md").read_text()
-    anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
-               for h in re.findall(r"^#+ (.+)$", guide, flags=re.M)}
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in re.findall(r"^#+ (.+)$", guide, flags=re.M)
+    }
     for alert in alerts():
         url = alert["annotations"]["runbook_url"]
         assert url.startswith("docs/operations.md#"), url
@@ -57,8 +70,12 @@ def test_every_alert_has_a_runbook_line_in_the_operations_guide():
 
 
 def test_promtool_accepts_the_compose_prometheus_config_with_its_rules():
-    out = subprocess.run([promtool(), "check", "config", "prometheus.yml"], capture_output=True, text=True,
-                         cwd=ROOT / "deploy/prometheus")
+    out = subprocess.run(
+        [promtool(), "check", "config", "prometheus.yml"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT / "deploy/prometheus",
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "SUCCESS: 1 rule files found" in out.stdout
 

@@ -20,8 +20,12 @@ from mercator.common.testing.plugin import need
 
 ROOT = Path(__file__).resolve().parents[2]
 # Compose has no default for these (tests/security checks it refuses to start without them).
-COMPOSE_SECRETS = {"POSTGRES_PASSWORD": "pg", "MERCATOR_TOKEN_SECRET": "t" * 64,
-                   "MERCATOR_PUBLIC_TOKEN_SECRET": "p" * 64, "GRAFANA_ADMIN_PASSWORD": "g"}
+COMPOSE_SECRETS = {
+    "POSTGRES_PASSWORD": "pg",
+    "MERCATOR_TOKEN_SECRET": "t" * 64,
+    "MERCATOR_PUBLIC_TOKEN_SECRET": "p" * 64,
+    "GRAFANA_ADMIN_PASSWORD": "g",
+}
 K8S = ROOT / "deploy/kubernetes"
 PORTS = {"gateway": 8000, "contacts": 8001, "deals": 8002, "billing": 8003, "notifications": 8004, "analytics": 8005}
 # Where each answers its probes and /metrics: the gateway, whose port is public, on an internal listener.
@@ -30,13 +34,20 @@ OPS_PORTS = {**PORTS, "gateway": 9000}
 
 # --- docker-compose -------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def compose() -> dict:
     binary = shutil.which("docker-compose")
     if binary is None:
         need("docker-compose (Debian package docker-compose)", "validates docker-compose.yml")
-    out = subprocess.run([binary, "-f", str(ROOT / "docker-compose.yml"), "config"], capture_output=True, text=True,
-                         cwd=ROOT, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **COMPOSE_SECRETS}, timeout=60)
+    out = subprocess.run(
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "config"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **COMPOSE_SECRETS},
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     return yaml.safe_load(out.stdout)
 
@@ -80,10 +91,22 @@ def test_compose_takes_secrets_from_the_environment_and_no_image_bakes_one_in(tm
     binary = shutil.which("docker-compose")
     if binary is None:
         need("docker-compose (Debian package docker-compose)", "validates docker-compose.yml")
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", **COMPOSE_SECRETS, "POSTGRES_PASSWORD": "pg-from-env",
-           "MERCATOR_TOKEN_SECRET": "token-from-env-0123456789abcdef", "GRAFANA_ADMIN_PASSWORD": "grafana-from-env"}
-    out = subprocess.run([binary, "-f", str(ROOT / "docker-compose.yml"), "config"], capture_output=True, text=True,
-                         cwd=ROOT, env=env, timeout=60)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/tmp",
+        **COMPOSE_SECRETS,
+        "POSTGRES_PASSWORD": "pg-from-env",
+        "MERCATOR_TOKEN_SECRET": "token-from-env-0123456789abcdef",
+        "GRAFANA_ADMIN_PASSWORD": "grafana-from-env",
+    }
+    out = subprocess.run(
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "config"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     services = yaml.safe_load(out.stdout)["services"]
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "pg-from-env"
@@ -98,17 +121,28 @@ def test_compose_takes_secrets_from_the_environment_and_no_image_bakes_one_in(tm
 
 
 def test_prometheus_in_compose_loads_the_alert_rules(compose):
-    mounts = [v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in compose["services"]["prometheus"]["volumes"]]
-    assert any(m.endswith("alerts.yml:/etc/prometheus/alerts.yml") or "alerts.yml:/etc/prometheus/alerts.yml" in m
-               for m in mounts), mounts
+    mounts = [
+        v if isinstance(v, str) else f"{v['source']}:{v['target']}"
+        for v in compose["services"]["prometheus"]["volumes"]
+    ]
+    assert any(
+        m.endswith("alerts.yml:/etc/prometheus/alerts.yml") or "alerts.yml:/etc/prometheus/alerts.yml" in m
+        for m in mounts
+    ), mounts
     config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     assert config["rule_files"] == ["alerts.yml"]
-    targets = {t for job in config["scrape_configs"] if job["job_name"] == "mercator"
-               for g in job["static_configs"] for t in g["targets"]}
+    targets = {
+        t
+        for job in config["scrape_configs"]
+        if job["job_name"] == "mercator"
+        for g in job["static_configs"]
+        for t in g["targets"]
+    }
     assert targets == {f"{name}:{port}" for name, port in OPS_PORTS.items()}
 
 
 # --- Kubernetes -----------------------------------------------------------------------------
+
 
 def k8s_objects() -> list[tuple[str, dict]]:
     kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
@@ -125,6 +159,7 @@ def test_the_committed_manifests_are_what_the_generator_writes():
 
 def test_every_manifest_is_valid_against_the_kubernetes_schemas():
     import kubernetes_validate
+
     objects = k8s_objects()
     assert objects
     for name, doc in objects:
@@ -160,11 +195,13 @@ def test_every_service_runs_replicated_with_probes_requests_and_a_disruption_bud
 def test_a_kubernetes_probe_path_answers_on_a_running_service():
     """/livez, /readyz, /healthz and /metrics exist on the shared app (what the probes call)."""
     from mercator.common.http.app import health, ops
+
     paths = {r.path for r in ops.routes + health.routes}
     assert {"/livez", "/readyz", "/healthz", "/metrics"} <= paths
 
 
 # --- Grafana and the metrics the services export ---------------------------------------------
+
 
 def exported_series() -> set[str]:
     names = {"up"}
@@ -178,17 +215,33 @@ def exported_series() -> set[str]:
     return names
 
 
-KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "offset", "bool",
-            "inf", "nan"}
+KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "bool",
+    "inf",
+    "nan",
+}
 
 
 def metric_names(promql: str) -> set[str]:
-    text = re.sub(r'"(?:[^"\\]|\\.)*"', "", promql)          # strings, Grafana variables in them too
-    text = re.sub(r"\{[^}]*\}", "", text)                     # label matchers
-    text = re.sub(r"\[[^\]]*\]", "", text)                    # ranges
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', "", promql)  # strings, Grafana variables in them too
+    text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
+    text = re.sub(r"\[[^\]]*\]", "", text)  # ranges
     text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
-    return {m.group(1) for m in re.finditer(r"(?<![\w$.])([a-zA-Z_:][\w:]*)\b(?!\s*\()", text)
-            if m.group(1).lower() not in KEYWORDS}
+    return {
+        m.group(1)
+        for m in re.finditer(r"(?<![\w$.])([a-zA-Z_:][\w:]*)\b(?!\s*\()", text)
+        if m.group(1).lower() not in KEYWORDS
+    }
 
 
 def dashboard_exprs() -> list[tuple[str, str]]:
@@ -200,8 +253,14 @@ def test_the_dashboard_is_valid_json_and_shows_what_ops_watches():
     dashboard = json.loads((ROOT / "deploy/grafana/dashboards/mercator.json").read_text())
     assert dashboard["uid"] and dashboard["panels"]
     used = set().union(*(metric_names(e) for _, e in dashboard_exprs()))
-    assert {"http_requests_total", "http_request_duration_seconds_bucket", "consumer_lag", "outbox_backlog",
-            "events_dead_lettered_total", "events_published_total"} <= used
+    assert {
+        "http_requests_total",
+        "http_request_duration_seconds_bucket",
+        "consumer_lag",
+        "outbox_backlog",
+        "events_dead_lettered_total",
+        "events_published_total",
+    } <= used
     exprs = " ".join(e for _, e in dashboard_exprs())
     assert 'status=~"5.."' in exprs and 'type="MessageSent"' in exprs and 'type="MessageFailed"' in exprs
     assert "sum by (consumer) (consumer_lag" in exprs and "sum by (service) (rate(http_requests_total" in exprs
@@ -222,5 +281,7 @@ def test_every_metric_the_dashboard_and_the_alerts_use_is_one_the_services_expor
 
 
 def test_the_metric_name_reader_is_not_fooled():
-    assert metric_names('sum by (service, le) (rate(x_bucket{job="m", a=~"$v"}[$__rate_interval])) > 0.5') == {"x_bucket"}
+    assert metric_names('sum by (service, le) (rate(x_bucket{job="m", a=~"$v"}[$__rate_interval])) > 0.5') == {
+        "x_bucket"
+    }
     assert metric_names("time() - max(y_seconds offset 5m) and on() z") == {"y_seconds", "z"}

@@ -59,9 +59,17 @@ def prometheus(stack, tmp_path_factory):
     shutil.copy(ROOT / "deploy/prometheus/alerts.yml", workdir / "alerts.yml")
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(stack, port)))
     log = open(workdir / "prometheus.log", "ab")
-    proc = subprocess.Popen([binary, f"--config.file={workdir / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/-/ready", 60, proc)
         yield f"http://127.0.0.1:{port}"
@@ -81,9 +89,14 @@ async def signed_in(stack):
         answers: list[httpx.Response] = []
 
         async def sign_in() -> bool:
-            answers.append(await api.post("/api/v1/auth/token", data={
-                "username": stack.admin_email, "password": stack.admin_password, "grant_type": "password"}))
+            answers.append(
+                await api.post(
+                    "/api/v1/auth/token",
+                    data={"username": stack.admin_email, "password": stack.admin_password, "grant_type": "password"},
+                )
+            )
             return answers[-1].status_code == 200
+
         # The gateway makes its first admin in a job beside serving: it may answer before it exists.
         assert await until(sign_in, timeout=60, every=0.5), answers[-1].text
         api.headers["Authorization"] = f"Bearer {answers[-1].json()['access_token']}"
@@ -119,23 +132,35 @@ async def test_prometheus_scrapes_every_service_and_finds_each_key_series(stack,
         services = set(stack.members)
 
         async def all_up():
-            return await by_service(prom, 'up{job="mercator"}') == {s: 1.0 for s in services}
+            return await by_service(prom, 'up{job="mercator"}') == dict.fromkeys(services, 1.0)
+
         assert await until(all_up, timeout=60, every=1), await by_service(prom, 'up{job="mercator"}')
 
         expected = {
-            'sum by (service) (http_requests_total{job="mercator"})': {"gateway", "contacts", "deals", "billing",
-                                                                        "analytics"},
+            'sum by (service) (http_requests_total{job="mercator"})': {
+                "gateway",
+                "contacts",
+                "deals",
+                "billing",
+                "analytics",
+            },
             'sum by (service) (http_requests_total{job="mercator", status="404"})': {"gateway", "contacts"},
-            'histogram_quantile(0.99, sum by (service, le) (rate(http_request_duration_seconds_bucket[1m])))':
-                {"gateway", "contacts", "deals", "billing", "analytics"},
+            "histogram_quantile(0.99, sum by (service, le) (rate(http_request_duration_seconds_bucket[1m])))": {
+                "gateway",
+                "contacts",
+                "deals",
+                "billing",
+                "analytics",
+            },
             'outbox_backlog{job="mercator"}': services,
             'outbox_oldest_age_seconds{job="mercator"}': services,
             'sum by (service) (consumer_lag{job="mercator"})': set(CONSUMING) & services,
             'consumer_last_poll_timestamp_seconds{job="mercator"}': set(CONSUMING) & services,
             'sum by (service) (events_dead_lettered_total{job="mercator", type="CompanyCreated"})': set(CARD_READERS),
             'events_published_total{job="mercator", type="CompanyCreated"}': {"contacts"},
-            'sum by (service) (events_consumed_total{job="mercator", type="CompanyCreated", outcome="applied"})':
-                set(CARD_READERS),
+            'sum by (service) (events_consumed_total{job="mercator", type="CompanyCreated", outcome="applied"})': set(
+                CARD_READERS
+            ),
             'task_last_success_timestamp_seconds{job="mercator", task="overdue_sweep"}': {"billing"},
         }
         missing: dict[str, set[str]] = {}
@@ -147,6 +172,7 @@ async def test_prometheus_scrapes_every_service_and_finds_each_key_series(stack,
                 if not want <= got:
                     missing[promql] = want - got
             return not missing
+
         assert await until(every_series_present, timeout=90, every=1), missing
 
         # The overdue sweep's last success keeps moving (it runs every 5 s here).
@@ -156,6 +182,7 @@ async def test_prometheus_scrapes_every_service_and_finds_each_key_series(stack,
         async def moved():
             now = await by_service(prom, 'task_last_success_timestamp_seconds{task="overdue_sweep"}')
             return now.get("billing", 0) > first
+
         assert await until(moved, timeout=30, every=1)
 
         # The alert rules are loaded, evaluate without error, and the dead letter fired one.
@@ -165,8 +192,12 @@ async def test_prometheus_scrapes_every_service_and_finds_each_key_series(stack,
 
         async def dead_letter_alert():
             alerts = (await prom.get("/api/v1/alerts")).json()["data"]["alerts"]
-            return {a["labels"].get("service") for a in alerts
-                    if a["labels"]["alertname"] == "MercatorDeadLetter" and a["state"] == "firing"} >= set(CARD_READERS)
+            return {
+                a["labels"].get("service")
+                for a in alerts
+                if a["labels"]["alertname"] == "MercatorDeadLetter" and a["state"] == "firing"
+            } >= set(CARD_READERS)
+
         assert await until(dead_letter_alert, timeout=30, every=1)
         # Every panel of the Grafana dashboard is PromQL this Prometheus accepts, and the panels
         # about what just happened show it.
@@ -179,9 +210,17 @@ async def test_prometheus_scrapes_every_service_and_finds_each_key_series(stack,
                 assert r.status_code == 200 and r.json()["status"] == "success", (panel["title"], r.text)
                 if not r.json()["data"]["result"]:
                     empty.append(panel["title"])
-        for title in ("Replicas up", "Requests per second", "Latency p50 / p99", "Consumer lag per group",
-                      "Outbox backlog", "Oldest unpublished event", "Dead letters (last 24 h)",
-                      "Events published per second", "Events consumed per second"):
+        for title in (
+            "Replicas up",
+            "Requests per second",
+            "Latency p50 / p99",
+            "Consumer lag per group",
+            "Outbox backlog",
+            "Oldest unpublished event",
+            "Dead letters (last 24 h)",
+            "Events published per second",
+            "Events consumed per second",
+        ):
             assert title not in empty, f"panel {title!r} shows nothing"
 
         # Nothing is down, so no service-down alert.
@@ -198,22 +237,35 @@ async def test_one_request_followed_through_every_service_and_event_in_the_json_
         company_id = r.json()["id"]
 
     def lines(service: str) -> list[dict]:
-        return [x for x in stack.log_records(stack.members[service][0])
-                if isinstance(x, dict) and x.get("correlation_id") == request_id]
+        return [
+            x
+            for x in stack.log_records(stack.members[service][0])
+            if isinstance(x, dict) and x.get("correlation_id") == request_id
+        ]
 
     def applied_everywhere() -> bool:
-        return all(any(x["message"] == "event applied" and x.get("event_type") == "CompanyCreated"
-                       for x in lines(s)) for s in CARD_READERS)
+        return all(
+            any(x["message"] == "event applied" and x.get("event_type") == "CompanyCreated" for x in lines(s))
+            for s in CARD_READERS
+        )
 
-    assert await until(lambda: asyncio.to_thread(applied_everywhere), timeout=60, every=0.5), \
-        {s: lines(s) for s in CARD_READERS}
+    assert await until(lambda: asyncio.to_thread(applied_everywhere), timeout=60, every=0.5), {
+        s: lines(s) for s in CARD_READERS
+    }
 
     gateway = lines("gateway")
-    assert any(x["message"] == "request" and x["request_id"] == request_id and x["route"] == "/api/v1/{resource}"
-               and x["status"] == 201 and x["method"] == "POST" for x in gateway), gateway
+    assert any(
+        x["message"] == "request"
+        and x["request_id"] == request_id
+        and x["route"] == "/api/v1/{resource}"
+        and x["status"] == 201
+        and x["method"] == "POST"
+        for x in gateway
+    ), gateway
     contacts = lines("contacts")
-    assert any(x["message"] == "request" and x["request_id"] == request_id and x["status"] == 201
-               for x in contacts), contacts
+    assert any(x["message"] == "request" and x["request_id"] == request_id and x["status"] == 201 for x in contacts), (
+        contacts
+    )
     recorded = [x for x in contacts if x["message"] == "event recorded" and x["event_type"] == "CompanyCreated"]
     assert len(recorded) == 1 and recorded[0]["subject"] == company_id, contacts
     event_id = recorded[0]["event_id"]

@@ -29,10 +29,14 @@ def consumer_types(service: str, prefix: str, scratch) -> dict[str, set[str]]:
     """Each consumer group of the service and the event types it reads, from the service's own wiring."""
     app_module = importlib.import_module(f"mercator.{service}.app")
     settings_module = importlib.import_module(f"mercator.{service}.settings")
-    [settings_cls] = [v for v in vars(settings_module).values()
-                      if isinstance(v, type) and issubclass(v, ServiceSettings) and v is not ServiceSettings]
-    app = app_module.build_app(settings_cls(topic_prefix=prefix,
-                                                database_url=f"sqlite+aiosqlite:///{scratch}/{service}-wiring.db"))
+    [settings_cls] = [
+        v
+        for v in vars(settings_module).values()
+        if isinstance(v, type) and issubclass(v, ServiceSettings) and v is not ServiceSettings
+    ]
+    app = app_module.build_app(
+        settings_cls(topic_prefix=prefix, database_url=f"sqlite+aiosqlite:///{scratch}/{service}-wiring.db")
+    )
     return {c.name: set(c.handlers) for c in app.state.runtime.consumers}
 
 
@@ -79,7 +83,9 @@ class Writer:
 
     async def sale(self, i: int) -> None:
         card = await self.post("contacts", "/api/v1/companies", {"name": f"Клиент {i}"})
-        await self.post("contacts", f"/api/v1/companies/{card['id']}/history", {"kind": "call", "summary": f"звонок {i}"})
+        await self.post(
+            "contacts", f"/api/v1/companies/{card['id']}/history", {"kind": "call", "summary": f"звонок {i}"}
+        )
         if "deals" in self.stack.members:
             await self.post("deals", "/api/v1/deals", {"title": f"Поставка {i}", "company_id": card["id"]})
 
@@ -98,7 +104,8 @@ async def assigned(replica, ops_token: str) -> dict[str, bool]:
 
 
 async def test_two_replicas_per_service_share_partitions_and_a_killed_one_loses_and_repeats_nothing(
-        make_stack, token, tmp_path):
+    make_stack, token, tmp_path
+):
     stack = await make_stack(names=CONSUMING, replicas=2)
     ops_token = mint_token(ServiceSettings(), caller("Дежурный", roles=("ops",)))
     groups = {s: consumer_types(s, stack.prefix, tmp_path) for s in CONSUMING}
@@ -151,11 +158,16 @@ async def test_two_replicas_per_service_share_partitions_and_a_killed_one_loses_
 
     async def all_applied() -> bool:
         published, seen = await outboxes(), await inboxes()
-        done = all(set(seen.get(group, {}).get(t, ())) >= published.get(t, set())
-                   for service in CONSUMING for group, types in groups[service].items() for t in types)
+        done = all(
+            set(seen.get(group, {}).get(t, ())) >= published.get(t, set())
+            for service in CONSUMING
+            for group, types in groups[service].items()
+            for t in types
+        )
         settled = done and last == [published]
         last[:] = [published]
         return settled
+
     assert await until(all_applied, timeout=180, every=1), "a consumer group never caught up"
     published = await outboxes()
     assert len(published.get("CompanyCreated", ())) >= 90
@@ -186,8 +198,9 @@ async def test_two_replicas_per_service_share_partitions_and_a_killed_one_loses_
     if "analytics" in stack.members:
         cards = len(published["CompanyCreated"])
         calls = len(published["ActivityLogged"])
-        async with httpx.AsyncClient(base_url=stack.url("analytics"), timeout=10,
-                                     headers={"Authorization": f"Bearer {token}"}) as reports:
+        async with httpx.AsyncClient(
+            base_url=stack.url("analytics"), timeout=10, headers={"Authorization": f"Bearer {token}"}
+        ) as reports:
             base = (await reports.get("/api/v1/reports/client-base", params={"by": "status"})).json()
             acts = (await reports.get("/api/v1/reports/activity", params={"by": "company"})).json()
         assert (base["total"], acts["total"]) == (cards, calls)

@@ -36,8 +36,11 @@ async def topic_state(bootstrap: str, names: list[str]) -> dict[str, tuple[int, 
     try:
         # Only listed ones: naming a missing topic in a metadata request would create it.
         listed = [n for n in names if n in set(await admin.list_topics())]
-        described = {t["topic"]: len(t["partitions"]) for t in (await admin.describe_topics(listed) if listed else [])
-                     if t["error_code"] == 0}
+        described = {
+            t["topic"]: len(t["partitions"])
+            for t in (await admin.describe_topics(listed) if listed else [])
+            if t["error_code"] == 0
+        }
         configs = {}
         for response in await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in described]):
             for code, _msg, _type, name, entries in response.resources:
@@ -50,8 +53,12 @@ async def topic_state(bootstrap: str, names: list[str]) -> dict[str, tuple[int, 
 def test_every_event_type_gets_a_topic_and_a_dead_letter_topic_shaped_by_the_file():
     topics = {t.name: t for t in wanted_topics(SPEC, "p.")}
     assert set(topics) == {f"p.{t}" for t in CATALOGUE} | {f"p.{t}.DLQ" for t in CATALOGUE}
-    assert topics["p.DealWon"] == TopicSpec("p.DealWon", 6, 3, {
-        "min.insync.replicas": "2", "retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"})
+    assert topics["p.DealWon"] == TopicSpec(
+        "p.DealWon",
+        6,
+        3,
+        {"min.insync.replicas": "2", "retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"},
+    )
     assert topics["p.ActivityLogged"].partitions == 12
     assert topics["p.DealWon.DLQ"].partitions == 1
     assert topics["p.DealWon.DLQ"].config["retention.ms"] == str(30 * 24 * 3600 * 1000)
@@ -84,10 +91,14 @@ async def test_apply_creates_every_topic_then_finds_nothing_to_do(tansu):
     state = await topic_state(tansu.bootstrap, [t.name for t in wanted])
     assert set(state) == {t.name for t in wanted}
     assert state[f"{prefix}ActivityLogged"][0] == 12
-    assert state[f"{prefix}InvoiceOverdue"] == (6, {"min.insync.replicas": "1", "retention.ms": "-1",
-                                                    "retention.bytes": "-1", "cleanup.policy": "delete"})
-    assert state[f"{prefix}InvoiceOverdue.DLQ"] == (1, {"min.insync.replicas": "1", "retention.ms": "2592000000",
-                                                        "cleanup.policy": "delete"})
+    assert state[f"{prefix}InvoiceOverdue"] == (
+        6,
+        {"min.insync.replicas": "1", "retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"},
+    )
+    assert state[f"{prefix}InvoiceOverdue.DLQ"] == (
+        1,
+        {"min.insync.replicas": "1", "retention.ms": "2592000000", "cleanup.policy": "delete"},
+    )
 
     again = await asyncio.to_thread(mercator, "topics", "apply", "--bootstrap", tansu.bootstrap, "--prefix", prefix)
     assert again.returncode == 0, again.stdout + again.stderr

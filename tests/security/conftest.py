@@ -2,17 +2,15 @@
 events fed through a service's real handlers."""
 
 import asyncio
-import uuid
 from importlib import import_module
 from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 
-from mercator.common.bus.consumer import Delivery
-from mercator.common.events import Envelope
 from mercator.common.migrate import upgrade
 from mercator.common.runtime import Runtime
+from mercator.common.testing import kit
 from mercator.gateway import schemas, service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,8 +33,15 @@ async def service_app(tmp_path):
         url = f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"
         await asyncio.to_thread(upgrade, url, ROOT / f"services/{name}/migrations")
         settings_class = getattr(import_module(f"mercator.{name}.settings"), f"{name.capitalize()}Settings")
-        settings = settings_class(**{"database_url": url, "relay_enabled": False, "consumers_enabled": False,
-                                     "kafka_bootstrap": "127.0.0.1:9", **overrides})
+        settings = settings_class(
+            **{
+                "database_url": url,
+                "relay_enabled": False,
+                "consumers_enabled": False,
+                "kafka_bootstrap": "127.0.0.1:9",
+                **overrides,
+            }
+        )
         runtime = Runtime(settings)
         runtimes.append(runtime)
         return settings, runtime, import_module(f"mercator.{name}.app").build_app(settings, runtime)
@@ -50,13 +55,7 @@ async def service_app(tmp_path):
 def feed():
     """`await feed(runtime, handlers, payload)`: an event through the service's real handler, committed as its
     consumer would (`handlers`: event type -> handler, e.g. `consumers.CONTACTS`)."""
-    async def deliver(runtime: Runtime, handlers: dict, payload) -> None:
-        envelope = Envelope(type=payload.type_name(), source=f"/mercator/{payload.owner}", subject="x", sequence=1,
-                            data=payload.model_dump(mode="json"), id=uuid.uuid4())
-        async with runtime.uow() as uow:
-            await handlers[payload.type_name()](uow, Delivery(envelope, payload))
-            await uow.commit()
-    return deliver
+    return kit.feed
 
 
 @pytest.fixture
@@ -65,6 +64,5 @@ async def gateway_app(service_app):
     _, runtime, app = await service_app("gateway", admin_email=None, admin_password=None)
     for name, email, roles in (("Admin", "admin@example.com", ["admin"]), ("Anna", "anna@example.com", ["manager"])):
         async with runtime.uow() as uow:
-            await service.create_user(uow, schemas.UserCreate(name=name, email=email, password=PASSWORD,
-                                                              roles=roles))
+            await service.create_user(uow, schemas.UserCreate(name=name, email=email, password=PASSWORD, roles=roles))
     return app

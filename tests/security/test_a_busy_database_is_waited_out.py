@@ -11,8 +11,15 @@ import time
 import pytest
 
 from mercator.common.runtime import Runtime
-from mercator.common.testing.bus import (activity, bus_settings, count_it, create_bus_database, projection,
-                                         projector, until)
+from mercator.common.testing.bus import (
+    activity,
+    bus_settings,
+    count_it,
+    create_bus_database,
+    projection,
+    projector,
+    until,
+)
 from mercator.common.testing.dead_letters import assert_nothing_dead_lettered
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker]

@@ -62,12 +62,18 @@ def test_the_images_start_from_exact_versions_and_install_only_what_the_lock_pin
         if image in built:
             continue
         # An exact release (python:3.11.14-slim-bookworm), or a digest: never a moving tag.
-        assert re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+[\w.-]*(@sha256:[0-9a-f]{64})?|[\w./-]+@sha256:[0-9a-f]{64}", image), \
-            f"FROM {image} moves under the same name"
+        assert re.fullmatch(
+            r"[\w./-]+:\d+\.\d+\.\d+[\w.-]*(@sha256:[0-9a-f]{64})?|[\w./-]+@sha256:[0-9a-f]{64}", image
+        ), f"FROM {image} moves under the same name"
     final = stages()[-1]
     assert final["image"].startswith("python:3.11."), "the lock is compiled for Python 3.11"
-    installs = [args for op, args in final["steps"] if op == "RUN" for args in re.split(r"&&", args)
-                if re.search(r"\bpip\b.*\binstall\b", args)]
+    installs = [
+        args
+        for op, args in final["steps"]
+        if op == "RUN"
+        for args in re.split(r"&&", args)
+        if re.search(r"\bpip\b.*\binstall\b", args)
+    ]
     assert installs, "the image installs nothing?"
     for command in installs:
         if "-r" in command.split():
@@ -75,7 +81,9 @@ def test_the_images_start_from_exact_versions_and_install_only_what_the_lock_pin
         else:
             # Mercator's own packages from the tree, their dependencies already there from the lock.
             assert "--no-deps" in command and "--no-build-isolation" in command, command
-            assert all(a.startswith(("-", "/app/")) for a in command.split()[command.split().index("install") + 1:]), command
+            assert all(a.startswith(("-", "/app/")) for a in command.split()[command.split().index("install") + 1 :]), (
+                command
+            )
 
     pins = locked()
     assert pins and all(hashes for _, hashes in pins.values()), "every pin needs its hashes (--require-hashes)"
@@ -88,8 +96,9 @@ def test_the_images_start_from_exact_versions_and_install_only_what_the_lock_pin
                 continue
             name = canonicalize_name(req.name)
             assert name in pins, f"{project.relative_to(ROOT)} needs {req}, the lock has none: make lock"
-            assert req.specifier.contains(pins[name][0], prereleases=True), \
+            assert req.specifier.contains(pins[name][0], prereleases=True), (
                 f"{project.relative_to(ROOT)} needs {req}, the lock pins {pins[name][0]}: make lock"
+            )
 
 
 def test_the_gateway_image_carries_the_web_app_it_serves():
@@ -121,8 +130,14 @@ def test_make_images_builds_exactly_the_images_the_manifests_and_compose_run():
     make = shutil.which("make")
     assert make, "make is what builds the images"
     # A clean environment: DOCKER or IMAGE_TAG set in the caller's would change what make prints.
-    out = subprocess.run([make, "-n", "--no-print-directory", "images"], cwd=ROOT, capture_output=True, text=True,
-                         env={"PATH": os.environ["PATH"], "HOME": "/tmp"}, timeout=60)
+    out = subprocess.run(
+        [make, "-n", "--no-print-directory", "images"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], "HOME": "/tmp"},
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     builds = {}
     for line in out.stdout.splitlines():
@@ -138,8 +153,13 @@ def test_make_images_builds_exactly_the_images_the_manifests_and_compose_run():
         assert tag.startswith(f"mercator/{service}:"), f"{tag} is built with SERVICE={service}"
 
     k8s = ROOT / "deploy/kubernetes"
-    manifest_images = {c["image"] for f in k8s.glob("*.yaml") for doc in yaml.safe_load_all(f.read_text()) if doc
-                       and doc.get("kind") in ("Deployment", "Job") for c in doc["spec"]["template"]["spec"]["containers"]}
+    manifest_images = {
+        c["image"]
+        for f in k8s.glob("*.yaml")
+        for doc in yaml.safe_load_all(f.read_text())
+        if doc and doc.get("kind") in ("Deployment", "Job")
+        for c in doc["spec"]["template"]["spec"]["containers"]
+    }
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     compose_images = {s["image"] for s in compose.values() if s["image"].startswith("mercator/")}
     assert manifest_images == set(builds), f"manifests run {manifest_images}, make images builds {set(builds)}"

@@ -36,6 +36,7 @@ def of_kind(kind: str) -> dict[str, dict]:
 
 # --- the edge --------------------------------------------------------------------------------------
 
+
 def the_ingress() -> dict:
     [ingress] = of_kind("Ingress").values()
     return ingress
@@ -75,8 +76,9 @@ def test_the_ingress_serves_mercator_over_https_only():
     # The annotations are ingress-nginx's: the class must say that controller takes this Ingress.
     assert ingress["spec"].get("ingressClassName") == "nginx"
     annotations = ingress["metadata"].get("annotations", {})
-    assert annotations.get("nginx.ingress.kubernetes.io/force-ssl-redirect") == "true", \
+    assert annotations.get("nginx.ingress.kubernetes.io/force-ssl-redirect") == "true", (
         "plain HTTP must be redirected to HTTPS, not answered"
+    )
     # HSTS: a browser that once saw the site never tries it over plain HTTP again.
     namespace, _, name = annotations.get("nginx.ingress.kubernetes.io/custom-headers", "").partition("/")
     assert namespace == NAMESPACE, "the Strict-Transport-Security header comes from a ConfigMap of ours"
@@ -92,8 +94,9 @@ def gateway_routes(tmp_path: Path) -> set[str]:
     from mercator.gateway.app import build_app
     from mercator.gateway.settings import GatewaySettings
 
-    settings = GatewaySettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'g.db'}", relay_enabled=False,
-                               consumers_enabled=False, **SECRETS)
+    settings = GatewaySettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'g.db'}", relay_enabled=False, consumers_enabled=False, **SECRETS
+    )
     app = build_app(settings, Runtime(settings))
 
     def paths(routes) -> set[str]:
@@ -120,13 +123,33 @@ def test_the_ingress_routes_the_api_and_the_web_app_and_nothing_internal(tmp_pat
     ingress = the_ingress()
     host = ingress["spec"]["rules"][0]["host"]
     gateway = ("gateway", "http")
-    public = {"/", "/api/v1/auth/token", "/api/v1/deals", "/api/v1/deals/42/stage", "/api/v1/openapi.json",
-              "/api/v1/live", "/assets/index-3f2a9c.js", "/assets/index-77ab01.css",
-              *web_app_pages(), *(f"/{f.name}" for f in (ROOT / "web/public").iterdir())}
+    public = {
+        "/",
+        "/api/v1/auth/token",
+        "/api/v1/deals",
+        "/api/v1/deals/42/stage",
+        "/api/v1/openapi.json",
+        "/api/v1/live",
+        "/assets/index-3f2a9c.js",
+        "/assets/index-77ab01.css",
+        *web_app_pages(),
+        *(f"/{f.name}" for f in (ROOT / "web/public").iterdir()),
+    }
     for path in sorted(public):
         assert backend_for(ingress, host, path) == gateway, f"{path} does not reach the gateway"
-    internal = {"/metrics", "/ops/status", "/ops/quiesce", "/docs", "/docs/oauth2-redirect", "/redoc",
-                "/openapi.json", "/healthz", "/livez", "/readyz", *gateway_routes(tmp_path)}
+    internal = {
+        "/metrics",
+        "/ops/status",
+        "/ops/quiesce",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi.json",
+        "/healthz",
+        "/livez",
+        "/readyz",
+        *gateway_routes(tmp_path),
+    }
     for path in sorted(internal):
         assert backend_for(ingress, host, path) is None, f"{path} is reachable from the Internet"
     # Only the gateway is behind the Ingress.
@@ -135,6 +158,7 @@ def test_the_ingress_routes_the_api_and_the_web_app_and_nothing_internal(tmp_pat
 
 
 # --- who reaches whom ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Pod:
@@ -174,19 +198,26 @@ def port_is(ports: list[dict] | None, port: int, protocol: str) -> bool:
 def allows(policies: list[dict], direction: str, pod: Pod, other: Pod, port: int, protocol: str) -> bool:
     if pod.namespace != NAMESPACE:
         return True  # another namespace's own policies are the platform's business
-    mine = [p for p in policies if selects(p["spec"]["podSelector"], dict(pod.labels))
-            and direction in p["spec"]["policyTypes"]]
+    mine = [
+        p
+        for p in policies
+        if selects(p["spec"]["podSelector"], dict(pod.labels)) and direction in p["spec"]["policyTypes"]
+    ]
     if not mine:
         return True
     rules, side = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
-    return any((rule.get(side) is None or any(peer_is(peer, other) for peer in rule[side]))
-               and port_is(rule.get("ports"), port, protocol)
-               for p in mine for rule in p["spec"].get(rules, []))
+    return any(
+        (rule.get(side) is None or any(peer_is(peer, other) for peer in rule[side]))
+        and port_is(rule.get("ports"), port, protocol)
+        for p in mine
+        for rule in p["spec"].get(rules, [])
+    )
 
 
 def connects(policies: list[dict], source: Pod, target: Pod, port: int, protocol: str = "TCP") -> bool:
-    return (allows(policies, "Egress", source, target, port, protocol)
-            and allows(policies, "Ingress", target, source, port, protocol))
+    return allows(policies, "Egress", source, target, port, protocol) and allows(
+        policies, "Ingress", target, source, port, protocol
+    )
 
 
 def callers_by_settings() -> dict[str, set[str]]:
@@ -194,10 +225,12 @@ def callers_by_settings() -> dict[str, set[str]]:
     calls = {}
     for name in SERVICES:
         module = importlib.import_module(f"mercator.{name}.settings")
-        [cls] = [c for c in vars(module).values()
-                 if isinstance(c, type) and issubclass(c, ServiceSettings) and c is not ServiceSettings]
-        calls[name] = {f.removesuffix("_url") for f in cls.model_fields
-                       if f.endswith("_url") and f != "database_url"}
+        [cls] = [
+            c
+            for c in vars(module).values()
+            if isinstance(c, type) and issubclass(c, ServiceSettings) and c is not ServiceSettings
+        ]
+        calls[name] = {f.removesuffix("_url") for f in cls.model_fields if f.endswith("_url") and f != "database_url"}
         assert calls[name] <= set(SERVICES), f"{name} calls something that is no service: {calls[name]}"
     return calls
 
@@ -206,10 +239,14 @@ def test_network_policies_let_each_pod_reach_only_what_it_calls():
     policies = list(of_kind("NetworkPolicy").values())
     deployments = of_kind("Deployment")
     pods = {name: Pod.of(NAMESPACE, **d["spec"]["template"]["metadata"]["labels"]) for name, d in deployments.items()}
-    ports = {name: d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
-             for name, d in deployments.items()}
-    metrics_ports = {name: int(d["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"])
-                     for name, d in deployments.items()}
+    ports = {
+        name: d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
+        for name, d in deployments.items()
+    }
+    metrics_ports = {
+        name: int(d["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"])
+        for name, d in deployments.items()
+    }
     [job] = of_kind("Job").values()
     topics = Pod.of(NAMESPACE, **job["spec"]["template"]["metadata"]["labels"])
     # The platform as docs/operations.md describes it.
@@ -218,16 +255,17 @@ def test_network_policies_let_each_pod_reach_only_what_it_calls():
     kafka = Pod.of("kafka", **{"strimzi.io/kind": "Kafka"})
     postgres = Pod.of("postgres", **{"app.kubernetes.io/name": "postgresql"})
     dns = Pod.of("kube-system", **{"k8s-app": "kube-dns"})
-    intruder = Pod.of(NAMESPACE, **{"app.kubernetes.io/name": "debug-shell"})   # `kubectl run` in our namespace
-    neighbour = Pod.of("shop", app="storefront")                                # any other team's pod
+    intruder = Pod.of(NAMESPACE, **{"app.kubernetes.io/name": "debug-shell"})  # `kubectl run` in our namespace
+    neighbour = Pod.of("shop", app="storefront")  # any other team's pod
 
     calls = callers_by_settings()
     assert calls["gateway"] == set(SERVICES) - {"gateway"}
     for source in SERVICES:
         for target in SERVICES:
             if source != target:
-                assert connects(policies, pods[source], pods[target], ports[target]) == (target in calls[source]), \
+                assert connects(policies, pods[source], pods[target], ports[target]) == (target in calls[source]), (
                     f"{source} -> {target}:{ports[target]}"
+                )
     for name, pod in pods.items():
         assert connects(policies, ingress_controller, pod, ports[name]) == (name == "gateway"), name
         assert connects(policies, prometheus, pod, metrics_ports[name]), f"Prometheus cannot scrape {name}"
@@ -241,21 +279,28 @@ def test_network_policies_let_each_pod_reach_only_what_it_calls():
     assert not connects(policies, intruder, kafka, 9092), "Kafka is reachable from any pod"
     assert not connects(policies, intruder, postgres, 5432), "PostgreSQL is reachable from any pod"
     # Beyond the cluster only the notifications service goes, and only to an SMTP port.
-    beyond = {(name, tuple(p["port"] for p in rule.get("ports", [])))
-              for name, policy in of_kind("NetworkPolicy").items() for rule in policy["spec"].get("egress", [])
-              if any("ipBlock" in peer for peer in rule.get("to", []))}
+    beyond = {
+        (name, tuple(p["port"] for p in rule.get("ports", [])))
+        for name, policy in of_kind("NetworkPolicy").items()
+        for rule in policy["spec"].get("egress", [])
+        if any("ipBlock" in peer for peer in rule.get("to", []))
+    }
     assert beyond == {("notifications", (int(of_kind("ConfigMap")["mercator-config"]["data"]["smtp-port"]),))}
 
     # docker-compose.yml gives each service the addresses of the same peers.
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     for name in SERVICES:
         env = compose[name]["environment"]
-        named = {k.removeprefix(f"MERCATOR_{name.upper()}_").removesuffix("_URL").lower() for k in env
-                 if k.endswith("_URL") and not k.endswith("_DATABASE_URL")}
+        named = {
+            k.removeprefix(f"MERCATOR_{name.upper()}_").removesuffix("_URL").lower()
+            for k in env
+            if k.endswith("_URL") and not k.endswith("_DATABASE_URL")
+        }
         assert named == calls[name], f"compose: {name} is told of {named}, calls {calls[name]}"
 
 
 # --- what a pod may take ---------------------------------------------------------------------------
+
 
 def cpu(quantity: str) -> float:
     return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
@@ -267,8 +312,12 @@ def memory(quantity: str) -> int:
 
 
 def test_every_container_has_cpu_and_memory_requests_and_limits():
-    containers = [(o["metadata"]["name"], c) for o in objects() if o["kind"] in ("Deployment", "Job")
-                  for c in o["spec"]["template"]["spec"]["containers"]]
+    containers = [
+        (o["metadata"]["name"], c)
+        for o in objects()
+        if o["kind"] in ("Deployment", "Job")
+        for c in o["spec"]["template"]["spec"]["containers"]
+    ]
     assert len(containers) == len(SERVICES) + 1
     for name, c in containers:
         resources = c.get("resources", {})
@@ -276,4 +325,3 @@ def test_every_container_has_cpu_and_memory_requests_and_limits():
         for key, read in (("cpu", cpu), ("memory", memory)):
             assert key in requests and key in limits, f"{name}: no {key} request and limit"
             assert 0 < read(requests[key]) <= read(limits[key]), f"{name}: {key} {requests[key]} > {limits[key]}"
-

@@ -22,33 +22,76 @@ ANNA = caller("Анна Петрова")
 @pytest.fixture
 async def billing(service_app, feed):
     from mercator.billing import consumers
+
     settings, runtime, app = await service_app("billing")
     company, deal = uuid.uuid4(), uuid.uuid4()
-    await feed(runtime, consumers.CONTACTS, ev.CompanyCreated(
-        company_id=company, name="ООО «Клиент»", status="prospect", owner_id=ANNA.user_id,
-        created_at=datetime.now(UTC)))
-    await feed(runtime, consumers.DEALS, ev.DealOpened(
-        deal_id=deal, title="Поставка", company_id=company, owner_id=ANNA.user_id, pipeline_id=uuid.uuid4(),
-        stage="commercial_proposal", status="open", currency="RUB", opened_at=datetime.now(UTC) - timedelta(days=90)))
+    await feed(
+        runtime,
+        consumers.CONTACTS,
+        ev.CompanyCreated(
+            company_id=company,
+            name="ООО «Клиент»",
+            status="prospect",
+            owner_id=ANNA.user_id,
+            created_at=datetime.now(UTC),
+        ),
+    )
+    await feed(
+        runtime,
+        consumers.DEALS,
+        ev.DealOpened(
+            deal_id=deal,
+            title="Поставка",
+            company_id=company,
+            owner_id=ANNA.user_id,
+            pipeline_id=uuid.uuid4(),
+            stage="commercial_proposal",
+            status="open",
+            currency="RUB",
+            opened_at=datetime.now(UTC) - timedelta(days=90),
+        ),
+    )
 
     async def event_time(event_type: str) -> datetime:
         async with runtime.sessionmaker() as s:
-            headers = (await s.execute(select(tables.outbox.c.headers).where(tables.outbox.c.type == event_type)
-                                       .order_by(tables.outbox.c.id.desc()))).scalars().first()
+            headers = (
+                (
+                    await s.execute(
+                        select(tables.outbox.c.headers)
+                        .where(tables.outbox.c.type == event_type)
+                        .order_by(tables.outbox.c.id.desc())
+                    )
+                )
+                .scalars()
+                .first()
+            )
         return datetime.fromisoformat(dict(headers)["ce_time"].replace("Z", "+00:00"))
 
     return app, settings, company, deal, event_time
 
 
 async def keyed_in(api, company, deal, day: date) -> None:
-    contract = await api.post("/api/v1/contracts", json={"number": f"Д-{uuid.uuid4().hex[:6]}", "deal_id": str(deal),
-                                                         "signed_on": str(day), "amount": "1000.00",
-                                                         "due_in_days": 14})
+    contract = await api.post(
+        "/api/v1/contracts",
+        json={
+            "number": f"Д-{uuid.uuid4().hex[:6]}",
+            "deal_id": str(deal),
+            "signed_on": str(day),
+            "amount": "1000.00",
+            "due_in_days": 14,
+        },
+    )
     assert contract.status_code == 201, contract.text
     assert contract.json()["signed_on"] == str(day), "the document keeps its date"
-    shipped = await api.post("/api/v1/deliveries", json={"deal_id": str(deal), "waybill_number": f"ТН-{day}",
-                                                         "shipped_on": str(day),
-                                                         "items": [{"product_id": str(deal), "quantity": "1"}]})
+    shipped = await api.post(
+        "/api/v1/deliveries",
+        json={
+            "deal_id": str(deal),
+            "waybill_number": f"ТН-{day}",
+            "shipped_on": str(day),
+            "items": [{"product_id": str(deal), "quantity": "1"}],
+        },
+    )
     assert shipped.status_code == 201, shipped.text
 
 

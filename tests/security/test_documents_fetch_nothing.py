@@ -15,6 +15,7 @@ import pytest
 
 from mercator.common.testing.api import auth, caller, client
 
+
 @pytest.fixture
 async def templates(service_app):
     settings, _, app = await service_app("notifications")
@@ -50,6 +51,7 @@ def listener():
 
 def png() -> str:
     from PIL import Image
+
     out = io.BytesIO()
     Image.new("RGB", (2, 2), (200, 30, 30)).save(out, "PNG")
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
@@ -58,9 +60,15 @@ def png() -> str:
 async def test_an_image_from_an_address_or_a_file_is_refused_and_nothing_is_fetched(templates, listener):
     port, calls = listener
     for src in (f"http://127.0.0.1:{port}/logo.png", "/etc/hostname", "file:///etc/hostname"):
-        r = await templates.post("/api/v1/templates", json={
-            "name": f"logo-{abs(hash(src))}", "kind": "document", "subject": "Счёт",
-            "body": f'<p>Счёт</p><img src="{src}" width="40" height="40">'})
+        r = await templates.post(
+            "/api/v1/templates",
+            json={
+                "name": f"logo-{abs(hash(src))}",
+                "kind": "document",
+                "subject": "Счёт",
+                "body": f'<p>Счёт</p><img src="{src}" width="40" height="40">',
+            },
+        )
         assert r.status_code == 422, (src, r.text)
         assert r.json()["errors"][0]["field"] == "body"
         assert "data:image" in r.json()["errors"][0]["message"]
@@ -69,7 +77,13 @@ async def test_an_image_from_an_address_or_a_file_is_refused_and_nothing_is_fetc
 
 
 async def test_an_embedded_image_is_laid_out(templates):
-    r = await templates.post("/api/v1/templates", json={
-        "name": "logo", "kind": "document", "subject": "Счёт",
-        "body": f'<p>Счёт</p><img src="{png()}" width="40" height="40">'})
+    r = await templates.post(
+        "/api/v1/templates",
+        json={
+            "name": "logo",
+            "kind": "document",
+            "subject": "Счёт",
+            "body": f'<p>Счёт</p><img src="{png()}" width="40" height="40">',
+        },
+    )
     assert r.status_code == 201, r.text

@@ -14,6 +14,7 @@ from mercator.common.testing.api import auth, caller, client
 from mercator.notifications import consumers
 from mercator.notifications.testing import World
 
+
 @pytest.fixture
 async def notifications(service_app, feed):
     settings, runtime, app = await service_app("notifications")
@@ -27,10 +28,20 @@ async def notifications(service_app, feed):
         for payload in world.events():
             await deliver(payload)
         world.invoice_id = uuid.uuid4()
-        await deliver(ev.InvoiceIssued(invoice_id=world.invoice_id, number=f"2026-{world.manager.name[:1]}1",
-                                       deal_id=world.deal_id, company_id=world.company_id, issue_date=date.today(),
-                                       due_date=date.today(), net="100.00", vat="20.00", total="120.00",
-                                       currency="RUB"))
+        await deliver(
+            ev.InvoiceIssued(
+                invoice_id=world.invoice_id,
+                number=f"2026-{world.manager.name[:1]}1",
+                deal_id=world.deal_id,
+                company_id=world.company_id,
+                issue_date=date.today(),
+                due_date=date.today(),
+                net="100.00",
+                vat="20.00",
+                total="120.00",
+                currency="RUB",
+            )
+        )
     async with client(app, auth(settings, anna.manager)) as api:
         yield api, anna, boris
 
@@ -38,11 +49,12 @@ async def notifications(service_app, feed):
 async def test_a_document_cannot_name_another_managers_person_or_invoice(notifications):
     api, anna, boris = notifications
     mine = {"company_id": str(anna.company_id), "deal_id": str(anna.deal_id)}
-    ok = await api.post("/api/v1/documents", json={"template": "invoice", **mine, "person_id": str(anna.person_id),
-                                                   "invoice_id": str(anna.invoice_id)})
+    ok = await api.post(
+        "/api/v1/documents",
+        json={"template": "invoice", **mine, "person_id": str(anna.person_id), "invoice_id": str(anna.invoice_id)},
+    )
     assert ok.status_code == 200 and ok.content.startswith(b"%PDF")
-    for field, theirs in (("person_id", boris.person_id), ("invoice_id", boris.invoice_id),
-                          ("deal_id", boris.deal_id)):
+    for field, theirs in (("person_id", boris.person_id), ("invoice_id", boris.invoice_id), ("deal_id", boris.deal_id)):
         r = await api.post("/api/v1/documents", json={"template": "invoice", **mine, field: str(theirs)})
         assert r.status_code == 404, (field, r.status_code)
         assert r.json()["errors"][0]["field"] == field
@@ -53,9 +65,16 @@ async def test_a_document_cannot_name_another_managers_person_or_invoice(notific
 
 async def test_another_managers_invoice_cannot_be_mailed_out(notifications):
     api, anna, boris = notifications
-    r = await api.post("/api/v1/messages", json={
-        "company_id": str(anna.company_id), "to": "outsider@example.net", "invoice_id": str(boris.invoice_id),
-        "documents": ["invoice"], "subject": "their invoice"})
+    r = await api.post(
+        "/api/v1/messages",
+        json={
+            "company_id": str(anna.company_id),
+            "to": "outsider@example.net",
+            "invoice_id": str(boris.invoice_id),
+            "documents": ["invoice"],
+            "subject": "their invoice",
+        },
+    )
     assert r.status_code == 404
     assert r.json()["errors"][0]["field"] == "invoice_id"
     r = await api.post("/api/v1/messages", json={"person_id": str(boris.person_id), "documents": ["proposal"]})

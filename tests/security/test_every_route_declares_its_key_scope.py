@@ -49,8 +49,9 @@ async def test_every_operation_takes_only_the_keys_its_declaration_names(gateway
                 assert key_schemes == ([{"APIKeyHeader": declared}] if declared is not None else []), template
                 path = concrete(template)
                 for scope, key in keys.items():
-                    r = await api.request(method.upper(), path, headers={"X-API-Key": key},
-                                          json={} if method != "get" else None)
+                    r = await api.request(
+                        method.upper(), path, headers={"X-API-Key": key}, json={} if method != "get" else None
+                    )
                     opens = declared is not None and set(declared) <= {scope}
                     if opens:
                         assert r.status_code != 403, (method, template, scope, r.text)
@@ -63,8 +64,12 @@ async def test_every_operation_takes_only_the_keys_its_declaration_names(gateway
 async def test_the_card_its_export_people_and_the_live_stream_refuse_a_key_for_regions(gateway):
     app, keys = gateway
     async with client(app, {"X-API-Key": keys["read:regions"]}) as api:
-        for path in (f"/api/v1/client-cards/{uuid.uuid4()}", f"/api/v1/client-cards/{uuid.uuid4()}/export",
-                     "/api/v1/people", "/api/v1/live"):
+        for path in (
+            f"/api/v1/client-cards/{uuid.uuid4()}",
+            f"/api/v1/client-cards/{uuid.uuid4()}/export",
+            "/api/v1/people",
+            "/api/v1/live",
+        ):
             assert (await api.get(path)).status_code == 403, path
         assert (await api.get("/api/v1/me")).status_code == 200, "a key may ask who it is"
 

@@ -13,8 +13,7 @@ from openpyxl import load_workbook
 from mercator.common.http.export import ExportMiddleware
 from mercator.common.testing.api import client
 
-HOSTILE = ['=HYPERLINK("http://127.0.0.1/?"&A1,"Open")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)",
-           "\t=1+1", "=1+1"]
+HOSTILE = ['=HYPERLINK("http://127.0.0.1/?"&A1,"Open")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)", "\t=1+1", "=1+1"]
 
 
 def app_listing(names: list[str]) -> FastAPI:
@@ -22,8 +21,10 @@ def app_listing(names: list[str]) -> FastAPI:
 
     @app.get("/api/v1/companies")
     async def companies():
-        return {"items": [{"name": n, "debt": "-1500.00", "phones": ["+7 495 123-45-67", "+7 (900) 1"]}
-                          for n in names], "next_cursor": None}
+        return {
+            "items": [{"name": n, "debt": "-1500.00", "phones": ["+7 495 123-45-67", "+7 (900) 1"]} for n in names],
+            "next_cursor": None,
+        }
 
     app.add_middleware(ExportMiddleware)
     return app

@@ -21,13 +21,20 @@ async def contacts(service_app):
 async def test_a_call_dated_ahead_is_refused_and_the_card_keeps_its_last_activity(contacts):
     company = (await contacts.post("/api/v1/companies", json={"name": "Silent client"})).json()
     ahead = (datetime.now(UTC) + timedelta(days=365 * 4)).isoformat()
-    r = await contacts.post(f"/api/v1/companies/{company['id']}/history",
-                            json={"kind": "call", "summary": "called", "happened_at": ahead})
+    r = await contacts.post(
+        f"/api/v1/companies/{company['id']}/history", json={"kind": "call", "summary": "called", "happened_at": ahead}
+    )
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "happened_at"
-    r = await contacts.post("/api/v1/history/batch", json={"entries": [
-        {"company_id": company["id"], "kind": "call", "summary": "fine"},
-        {"company_id": company["id"], "kind": "call", "summary": "ahead", "happened_at": ahead}]})
+    r = await contacts.post(
+        "/api/v1/history/batch",
+        json={
+            "entries": [
+                {"company_id": company["id"], "kind": "call", "summary": "fine"},
+                {"company_id": company["id"], "kind": "call", "summary": "ahead", "happened_at": ahead},
+            ]
+        },
+    )
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "entries[1].happened_at"
     card = (await contacts.get(f"/api/v1/companies/{company['id']}")).json()
@@ -39,11 +46,15 @@ async def test_an_earlier_call_and_one_a_phone_dates_a_minute_ahead_are_logged(c
     company = (await contacts.post("/api/v1/companies", json={"name": "Talkative client"})).json()
     before = datetime.now(UTC)
     earlier = (before - timedelta(hours=3)).isoformat()
-    r = await contacts.post(f"/api/v1/companies/{company['id']}/history",
-                            json={"kind": "call", "summary": "this morning", "happened_at": earlier})
+    r = await contacts.post(
+        f"/api/v1/companies/{company['id']}/history",
+        json={"kind": "call", "summary": "this morning", "happened_at": earlier},
+    )
     assert r.status_code == 201, r.text
     skewed = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
-    r = await contacts.post(f"/api/v1/companies/{company['id']}/history",
-                            json={"kind": "call", "summary": "just now", "happened_at": skewed})
+    r = await contacts.post(
+        f"/api/v1/companies/{company['id']}/history",
+        json={"kind": "call", "summary": "just now", "happened_at": skewed},
+    )
     assert r.status_code == 201, r.text
     assert datetime.fromisoformat(r.json()["happened_at"]) <= datetime.now(UTC), "placed at now, not ahead"

@@ -36,13 +36,13 @@ async def contacts(tmp_path, **limits):
     """contacts on its own SQLite file (one connection, as `make run` has it), with its app started."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'contacts.db'}"
     await asyncio.to_thread(upgrade, url, ROOT / "services/contacts/migrations")
-    settings = ContactsSettings(database_url=url, relay_enabled=False, consumers_enabled=False,
-                                kafka_bootstrap="127.0.0.1:9", **limits)
+    settings = ContactsSettings(
+        database_url=url, relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9", **limits
+    )
     runtime = Runtime(settings)
     app = build_app(settings, runtime)
-    async with app.router.lifespan_context(app):
-        async with client(app, auth(settings, caller("Анна Петрова"))) as api:
-            yield api
+    async with app.router.lifespan_context(app), client(app, auth(settings, caller("Анна Петрова"))) as api:
+        yield api
 
 
 async def send(api, data: bytes, part: int = 1_000_000) -> tuple[str, list]:
@@ -50,9 +50,14 @@ async def send(api, data: bytes, part: int = 1_000_000) -> tuple[str, list]:
     opened = await api.post("/api/v1/imports", json={"kind": "companies", "columns": COLUMNS})
     assert opened.status_code == 201, opened.text
     job_id = opened.json()["id"]
-    answers = [await api.post(f"/api/v1/imports/{job_id}/file", content=data[start:start + part],
-                              headers={"content-type": "application/octet-stream"})
-               for start in range(0, len(data), part)]
+    answers = [
+        await api.post(
+            f"/api/v1/imports/{job_id}/file",
+            content=data[start : start + part],
+            headers={"content-type": "application/octet-stream"},
+        )
+        for start in range(0, len(data), part)
+    ]
     return job_id, answers
 
 
@@ -105,26 +110,38 @@ def repacked(data: bytes, name: str, chunks, content_type: str | None = None) ->
 
 def one_huge_string(megabytes: int) -> bytes:
     """The finding's zip bomb: a shared string of `megabytes` MB, packed to about a thousandth of it."""
+
     def chunks():
-        yield b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" ' \
-              b'count="1" uniqueCount="1"><si><t>'
+        yield (
+            b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            b'count="1" uniqueCount="1"><si><t>'
+        )
         for _ in range(megabytes):
-            yield b"A" * 2 ** 20
+            yield b"A" * 2**20
         yield b"</t></si></sst>"
-    return repacked(workbook(1), "xl/sharedStrings.xml", chunks(),
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml")
+
+    return repacked(
+        workbook(1),
+        "xl/sharedStrings.xml",
+        chunks(),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml",
+    )
 
 
 def many_rows(rows: int, cells: int = 1) -> bytes:
     """A sheet of `rows` short rows: a few dozen KB packed, seconds of CPU to read."""
+
     def chunks():
-        yield b'<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">' \
-              b'<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>Name</t></is></c>' \
-              b'<c r="B1" t="inlineStr"><is><t>Tax id</t></is></c></row>'
+        yield (
+            b'<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+            b'<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>Name</t></is></c>'
+            b'<c r="B1" t="inlineStr"><is><t>Tax id</t></is></c></row>'
+        )
         row = ("<row>" + "<c><v>1</v></c>" * cells + "</row>").encode()  # unnumbered: each follows the last
         for start in range(0, rows, 10_000):
             yield row * min(10_000, rows - start)
         yield b"</sheetData></worksheet>"
+
     return repacked(workbook(0), "xl/worksheets/sheet1.xml", chunks())
 
 
@@ -136,11 +153,11 @@ def sniffer_trap(spaces: int = 250) -> bytes:
 def test_the_defaults_take_a_hundred_thousand_rows_and_no_more_than_a_share():
     defaults = ContactsSettings()
     assert defaults.import_max_rows == 100_000  # the import is built for a client list this long
-    assert 10 * 2 ** 20 <= defaults.import_max_file_bytes <= 128 * 2 ** 20
-    assert defaults.import_max_unpacked_bytes <= 512 * 2 ** 20
+    assert 10 * 2**20 <= defaults.import_max_file_bytes <= 128 * 2**20
+    assert defaults.import_max_unpacked_bytes <= 512 * 2**20
     assert 20 <= defaults.import_max_compression_ratio <= 200
     assert 30 <= defaults.import_cpu_seconds <= 300
-    assert defaults.import_memory_bytes <= 2 * 2 ** 30
+    assert defaults.import_memory_bytes <= 2 * 2**30
     assert 1 <= defaults.import_readers <= 4
 
 
@@ -176,15 +193,16 @@ async def test_a_file_of_more_rows_than_an_import_takes_is_refused(tmp_path):
 
 
 async def test_a_file_that_unpacks_to_more_than_an_import_takes_is_refused(tmp_path):
-    async with contacts(tmp_path, import_max_unpacked_bytes=5 * 2 ** 20) as api:
+    async with contacts(tmp_path, import_max_unpacked_bytes=5 * 2**20) as api:
         assert "unpacks to" in await refused(api, one_huge_string(8))
 
 
 async def test_reading_past_its_cpu_share_stops_that_file_only_and_others_are_answered_meanwhile(tmp_path):
     """Rows, packing and size all allowed: the reader is stopped by its CPU limit. Meanwhile a list of
     client cards answers at once; after it a right file is read by a fresh reader."""
-    async with contacts(tmp_path, import_max_rows=10 ** 7, import_max_compression_ratio=10 ** 6,
-                        import_cpu_seconds=1) as api:
+    async with contacts(
+        tmp_path, import_max_rows=10**7, import_max_compression_ratio=10**6, import_cpu_seconds=1
+    ) as api:
         job_id, _ = await send(api, many_rows(300_000, cells=2))
         started = asyncio.create_task(api.post(f"/api/v1/imports/{job_id}/start"))
         await asyncio.sleep(0.3)
@@ -202,8 +220,9 @@ async def test_reading_past_its_cpu_share_stops_that_file_only_and_others_are_an
 
 
 async def test_reading_past_its_memory_share_is_refused(tmp_path):
-    async with contacts(tmp_path, import_max_compression_ratio=10 ** 6, import_max_unpacked_bytes=2 ** 30,
-                        import_memory_bytes=400 * 2 ** 20) as api:
+    async with contacts(
+        tmp_path, import_max_compression_ratio=10**6, import_max_unpacked_bytes=2**30, import_memory_bytes=400 * 2**20
+    ) as api:
         assert "memory" in await refused(api, one_huge_string(300))
 
 
@@ -227,7 +246,7 @@ async def test_a_file_still_being_read_when_contacts_stops_is_read_no_further(tm
     def readers() -> set:
         return set(multiprocessing.active_children()) - before
 
-    async with contacts(tmp_path, import_max_rows=10 ** 7, import_max_compression_ratio=10 ** 6) as api:
+    async with contacts(tmp_path, import_max_rows=10**7, import_max_compression_ratio=10**6) as api:
         job_id, _ = await send(api, many_rows(1_000_000, cells=2))
         started = asyncio.create_task(api.post(f"/api/v1/imports/{job_id}/start"))
         for _ in range(HANG * 20):

@@ -33,12 +33,19 @@ def serve(service: str, tmp_path: Path, **env: str) -> subprocess.CompletedProce
     base = {k: v for k, v in os.environ.items() if "SECRET" not in k}
     base[f"MERCATOR_{service.upper()}_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / f'{service}.db'}"
     base[f"MERCATOR_{service.upper()}_HTTP_PORT"] = "9"  # never reached: it must stop before listening
-    return subprocess.run([sys.executable, "-m", f"mercator.{service}", "serve"], env={**base, **env},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", f"mercator.{service}", "serve"],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-@pytest.mark.parametrize("key, why", [(None, "is not set"), (PUBLISHED, "is a published default"),
-                                      ("short-0123456789", "is shorter than 32")])
+@pytest.mark.parametrize(
+    "key, why",
+    [(None, "is not set"), (PUBLISHED, "is a published default"), ("short-0123456789", "is shorter than 32")],
+)
 def test_a_service_refuses_to_start_with_no_short_or_published_key(tmp_path, key, why):
     env = {} if key is None else {"MERCATOR_DEALS_TOKEN_SECRET": key}
     done = serve("deals", tmp_path, **env)
@@ -48,8 +55,12 @@ def test_a_service_refuses_to_start_with_no_short_or_published_key(tmp_path, key
 
 
 def test_the_gateway_refuses_a_published_public_key_too(tmp_path):
-    done = serve("gateway", tmp_path, MERCATOR_GATEWAY_TOKEN_SECRET=os.urandom(32).hex(),
-                 MERCATOR_GATEWAY_PUBLIC_TOKEN_SECRET=PUBLISHED_PUBLIC)
+    done = serve(
+        "gateway",
+        tmp_path,
+        MERCATOR_GATEWAY_TOKEN_SECRET=os.urandom(32).hex(),
+        MERCATOR_GATEWAY_PUBLIC_TOKEN_SECRET=PUBLISHED_PUBLIC,
+    )
     assert done.returncode == 2
     assert "MERCATOR_GATEWAY_PUBLIC_TOKEN_SECRET is a published default" in done.stderr
 
@@ -62,29 +73,46 @@ async def test_an_app_is_not_even_built_with_a_published_key(service_app):
 async def test_an_admin_token_signed_with_the_published_keys_opens_nothing(service_app):
     settings, _, app = await service_app("gateway")
     now = datetime.now(UTC)
-    forged = {"sub": str(uuid.uuid4()), "name": "Mallory", "roles": ["admin"], "iat": now,
-              "exp": now + timedelta(hours=1), "iss": settings.token_issuer}
+    forged = {
+        "sub": str(uuid.uuid4()),
+        "name": "Mallory",
+        "roles": ["admin"],
+        "iat": now,
+        "exp": now + timedelta(hours=1),
+        "iss": settings.token_issuer,
+    }
     async with client(app) as api:
         for key, audience in ((PUBLISHED_PUBLIC, settings.public_audience), (PUBLISHED, settings.token_audience)):
             token = jwt.encode(forged | {"aud": audience}, key, algorithm="HS256")
             headers = {"Authorization": f"Bearer {token}"}
             assert (await api.get("/api/v1/users", headers=headers)).status_code == 401
-            assert (await api.post("/api/v1/api-keys", headers=headers,
-                                   json={"name": "mine", "scopes": ["read:companies"]})).status_code == 401
+            assert (
+                await api.post("/api/v1/api-keys", headers=headers, json={"name": "mine", "scopes": ["read:companies"]})
+            ).status_code == 401
 
 
 def test_compose_refuses_to_start_without_its_secrets():
     binary = shutil.which("docker-compose")
     if binary is None:
         need("docker-compose (Debian package docker-compose)", "validates docker-compose.yml")
-    out = subprocess.run([binary, "-f", str(ROOT / "docker-compose.yml"), "config"], capture_output=True, text=True,
-                         cwd=ROOT, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}, timeout=60)
+    out = subprocess.run(
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "config"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+        timeout=60,
+    )
     assert out.returncode != 0
     assert "MERCATOR_TOKEN_SECRET" in out.stderr or "POSTGRES_PASSWORD" in out.stderr, out.stderr
     text = (ROOT / "docker-compose.yml").read_text()
     assert not any(secret in text for secret in KNOWN_SECRETS if len(secret) > 8)
-    for variable in ("MERCATOR_TOKEN_SECRET", "MERCATOR_PUBLIC_TOKEN_SECRET", "POSTGRES_PASSWORD",
-                     "GRAFANA_ADMIN_PASSWORD"):
+    for variable in (
+        "MERCATOR_TOKEN_SECRET",
+        "MERCATOR_PUBLIC_TOKEN_SECRET",
+        "POSTGRES_PASSWORD",
+        "GRAFANA_ADMIN_PASSWORD",
+    ):
         assert f"${{{variable}:-" not in text, f"{variable} has a default in docker-compose.yml"
 
 

@@ -8,8 +8,8 @@ compose nor the Ingress publishes, and the public port answers 404 for them."""
 import asyncio
 import os
 import signal
-import sys
 import subprocess
+import sys
 
 import httpx
 import pytest
@@ -39,12 +39,21 @@ async def test_the_public_app_has_no_operations_and_the_internal_one_has_them(ga
 
 async def test_a_running_gateway_listens_for_operations_apart_and_stops_both(tmp_path):
     port, ops_port = free_port(), free_port()
-    env = {**os.environ, "MERCATOR_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}",
-           "MERCATOR_GATEWAY_HTTP_PORT": str(port), "MERCATOR_GATEWAY_OPS_PORT": str(ops_port),
-           "MERCATOR_GATEWAY_KAFKA_BOOTSTRAP": "127.0.0.1:9", "MERCATOR_GATEWAY_RELAY_ENABLED": "false",
-           "MERCATOR_GATEWAY_JSON_LOGS": "false"}
-    proc = subprocess.Popen([sys.executable, "-m", "mercator.gateway", "serve"], env=env,
-                            stdout=open(tmp_path / "gateway.log", "ab"), stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "MERCATOR_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}",
+        "MERCATOR_GATEWAY_HTTP_PORT": str(port),
+        "MERCATOR_GATEWAY_OPS_PORT": str(ops_port),
+        "MERCATOR_GATEWAY_KAFKA_BOOTSTRAP": "127.0.0.1:9",
+        "MERCATOR_GATEWAY_RELAY_ENABLED": "false",
+        "MERCATOR_GATEWAY_JSON_LOGS": "false",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mercator.gateway", "serve"],
+        env=env,
+        stdout=open(tmp_path / "gateway.log", "ab"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/healthz", 60, proc)
         await asyncio.to_thread(wait_http, f"http://127.0.0.1:{ops_port}/healthz", 30, proc)
@@ -53,8 +62,9 @@ async def test_a_running_gateway_listens_for_operations_apart_and_stops_both(tmp
             assert (await http.post(f"http://127.0.0.1:{port}/ops/quiesce")).status_code in (404, 405)
             assert (await http.get(f"http://127.0.0.1:{port}/metrics")).status_code == 404
             # Nothing was quiesced: a write on the public port is still taken (401 for a made-up sign-in, not 503).
-            r = await http.post(f"http://127.0.0.1:{port}/api/v1/auth/token",
-                                data={"username": "nobody@example.com", "password": "x"})
+            r = await http.post(
+                f"http://127.0.0.1:{port}/api/v1/auth/token", data={"username": "nobody@example.com", "password": "x"}
+            )
             assert r.status_code == 401
             assert (await http.get(f"http://127.0.0.1:{ops_port}/metrics")).status_code == 200
             assert (await http.get(f"http://127.0.0.1:{ops_port}/ops/status")).status_code == 200

@@ -32,8 +32,10 @@ async def test_a_card_is_filed_only_under_the_managers_own_department(contacts):
     assert (await anna.get("/api/v1/companies")).json()["items"] == []
     mine = await anna.post("/api/v1/companies", json={"name": "Свой отдел"})
     assert mine.status_code == 201 and mine.json()["department_id"] == str(OURS)
-    r = await anna.post(f"/api/v1/companies/{mine.json()['id']}/reassign",
-                        json={"owner_id": str(ANNA.user_id), "department_id": str(THEIRS)})
+    r = await anna.post(
+        f"/api/v1/companies/{mine.json()['id']}/reassign",
+        json={"owner_id": str(ANNA.user_id), "department_id": str(THEIRS)},
+    )
     assert r.status_code == 403
     assert (await anna.get(f"/api/v1/companies/{mine.json()['id']}")).json()["department_id"] == str(OURS)
 
@@ -41,8 +43,12 @@ async def test_a_card_is_filed_only_under_the_managers_own_department(contacts):
 async def test_a_manager_schedules_meetings_only_for_herself(contacts):
     anna, head = contacts
     card = (await anna.post("/api/v1/companies", json={"name": "Встреча"})).json()
-    meeting = {"kind": "meeting", "subject": "Демонстрация", "duration_minutes": 60,
-               "starts_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
+    meeting = {
+        "kind": "meeting",
+        "subject": "Демонстрация",
+        "duration_minutes": 60,
+        "starts_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+    }
     r = await anna.post(f"/api/v1/companies/{card['id']}/meetings", json={**meeting, "owner_id": str(uuid.uuid4())})
     assert r.status_code == 403
     r = await anna.post(f"/api/v1/companies/{card['id']}/meetings", json=meeting)
@@ -53,11 +59,21 @@ async def test_a_manager_schedules_meetings_only_for_herself(contacts):
 
 async def test_a_deal_is_filed_only_under_the_managers_own_department(service_app, feed):
     from mercator.deals import consumers
+
     settings, runtime, app = await service_app("deals")
     company = uuid.uuid4()
-    await feed(runtime, consumers.CONTACTS, ev.CompanyCreated(
-        company_id=company, name="ООО «Ромашка»", status="prospect", owner_id=ANNA.user_id, department_id=OURS,
-        created_at=datetime.now(UTC)))
+    await feed(
+        runtime,
+        consumers.CONTACTS,
+        ev.CompanyCreated(
+            company_id=company,
+            name="ООО «Ромашка»",
+            status="prospect",
+            owner_id=ANNA.user_id,
+            department_id=OURS,
+            created_at=datetime.now(UTC),
+        ),
+    )
     async with client(app, auth(settings, ANNA)) as anna:
         deal = {"title": "Поставка", "company_id": str(company), "amount": "1000.00"}
         r = await anna.post("/api/v1/deals", json={**deal, "department_id": str(THEIRS)})

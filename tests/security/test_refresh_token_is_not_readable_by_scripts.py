@@ -28,8 +28,9 @@ CSRF_COOKIE = "__Host-mercator-csrf"
 
 def client(app) -> httpx.AsyncClient:
     # https: the client keeps and sends Secure cookies only there, as a browser does.
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("127.0.0.7", 40000)),
-                             base_url="https://gateway.test")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("127.0.0.7", 40000)), base_url="https://gateway.test"
+    )
 
 
 def set_cookies(r: httpx.Response) -> dict[str, dict]:
@@ -45,14 +46,16 @@ def set_cookies(r: httpx.Response) -> dict[str, dict]:
 
 
 async def browser_sign_in(api: httpx.AsyncClient) -> httpx.Response:
-    r = await api.post("/api/v1/auth/token", data={"username": "anna@example.com", "password": PASSWORD},
-                       headers=BROWSER)
+    r = await api.post(
+        "/api/v1/auth/token", data={"username": "anna@example.com", "password": PASSWORD}, headers=BROWSER
+    )
     assert r.status_code == 200, r.text
     return r
 
 
 async def test_a_browser_gets_its_refresh_token_as_an_httponly_strict_cookie_and_never_in_the_body(
-        gateway_app, cheap_hashing):
+    gateway_app, cheap_hashing
+):
     async with client(gateway_app) as api:
         r = await browser_sign_in(api)
         assert "refresh_token" not in r.json(), "a script in the page reads the body of its own sign-in"
@@ -87,8 +90,9 @@ async def test_a_refresh_by_cookie_without_the_csrf_header_is_refused(gateway_ap
         wrong = await api.post("/api/v1/auth/refresh", headers={"X-CSRF-Token": "guessed"})
         assert wrong.status_code == 403
         # With the header but from another site's page (a browser names it in Origin).
-        foreign = await api.post("/api/v1/auth/refresh",
-                                 headers={"X-CSRF-Token": csrf, "Origin": "https://evil.example"})
+        foreign = await api.post(
+            "/api/v1/auth/refresh", headers={"X-CSRF-Token": csrf, "Origin": "https://evil.example"}
+        )
         assert foreign.status_code == 403
         # None of the refusals spent the token: the app's own refresh still works.
         ok = await api.post("/api/v1/auth/refresh", headers={"X-CSRF-Token": csrf, "Origin": "https://gateway.test"})
@@ -114,6 +118,7 @@ async def test_signing_out_by_cookie_revokes_the_token_and_drops_the_cookies(gat
 
 # --- in a real browser --------------------------------------------------------------------------------
 
+
 @pytest.fixture
 async def served_gateway(gateway_app):
     """The kit's gateway over real HTTP on a loopback port, for a browser (no services behind it: the screens
@@ -135,8 +140,10 @@ async def served_gateway(gateway_app):
 
 @pytest.mark.slow
 async def test_after_signing_in_the_page_holds_no_refresh_token_and_a_reload_keeps_the_session(
-        served_gateway, cheap_hashing):
+    served_gateway, cheap_hashing
+):
     from playwright.async_api import async_playwright, expect
+
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:

@@ -22,8 +22,9 @@ def directives(policy: str) -> dict[str, list[str]]:
 
 
 def client(app) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("127.0.0.8", 40000)),
-                             base_url="http://gateway.test")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("127.0.0.8", 40000)), base_url="http://gateway.test"
+    )
 
 
 def assert_locked_down(r: httpx.Response) -> dict[str, list[str]]:
@@ -40,8 +41,13 @@ def assert_locked_down(r: httpx.Response) -> dict[str, list[str]]:
 
 async def test_the_app_its_api_and_its_errors_carry_the_headers(gateway_app):
     async with client(gateway_app) as api:
-        for r in (await api.get("/"), await api.get("/clients/some-card"), await api.get("/api/v1/me"),
-                  await api.post("/api/v1/auth/token", data={}), await api.get("/healthz")):
+        for r in (
+            await api.get("/"),
+            await api.get("/clients/some-card"),
+            await api.get("/api/v1/me"),
+            await api.post("/api/v1/auth/token", data={}),
+            await api.get("/healthz"),
+        ):
             csp = assert_locked_down(r)
             assert csp["default-src"] == ["'self'"] and csp["script-src"] == ["'self'"]
             assert csp["connect-src"] == ["'self'"]

@@ -17,8 +17,9 @@ PASSWORD = "Correct-horse-42"  # the test kit's (conftest.py)
 
 
 def from_address(app, address: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(address, 40000)),
-                             base_url="http://gateway.test")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=(address, 40000)), base_url="http://gateway.test"
+    )
 
 
 async def sign_in(api: httpx.AsyncClient, email: str, password: str) -> httpx.Response:

@@ -17,9 +17,21 @@ from mercator.common.bus import tables
 from mercator.common.bus.relay_process import RelayInProcess
 from mercator.common.runtime import Runtime
 from mercator.common.testing.broker import TansuBroker
-from mercator.common.testing.dead_letters import assert_nothing_dead_lettered, dead_letter_topics, dead_letters
-from mercator.common.testing.bus import (activity, bus_settings, count_it, projection, projector, read_topic, until,
-                                         write_events)
+from mercator.common.testing.bus import (
+    activity,
+    bus_settings,
+    count_it,
+    projection,
+    projector,
+    read_topic,
+    until,
+    write_events,
+)
+from mercator.common.testing.dead_letters import (
+    assert_nothing_dead_lettered,
+    dead_letter_topics,
+    dead_letters,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker]
 
@@ -99,8 +111,9 @@ async def test_a_poison_message_goes_to_the_dlq_and_the_next_is_still_processed(
         async with reader.sessionmaker() as s:
             assert await s.scalar(select(func.count()).select_from(tables.dead_letters)) == 2
         metrics = generate_latest(reader.metrics.registry).decode()
-        assert f'events_dead_lettered_total{{consumer="{reader.consumers[0].name}",type="ActivityLogged"}} 2.0' \
-            in metrics
+        assert (
+            f'events_dead_lettered_total{{consumer="{reader.consumers[0].name}",type="ActivityLogged"}} 2.0' in metrics
+        )
         # What the tests of whole runs check there are none of.
         assert await dead_letter_topics(tansu.bootstrap, publisher.settings.topic_prefix) == {f"{topic}.DLQ": 2}
         assert [(c, t) for c, t, _ in await dead_letters(bus_db)] == [(reader.consumers[0].name, topic)] * 2
@@ -141,8 +154,9 @@ async def test_a_redelivered_event_changes_nothing(bus_db, tansu):
 
 async def _all_read(runtime, n):
     text = generate_latest(runtime.metrics.registry).decode()
-    total = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                if line.startswith("events_consumed_total{"))
+    total = sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("events_consumed_total{")
+    )
     return total >= n
 
 
@@ -163,7 +177,7 @@ async def test_a_broker_that_restarted_empty_gets_the_retained_window_again(bus_
         assert await until(lambda: projected(reader, 40), timeout=90)
         seen = await projection(reader)
         assert set(seen) == set(first) | set(second) and set(seen.values()) == {1}
-        assert publisher.metrics.broker_resets._value.get() == 1  # noqa: SLF001 - one reset, one republish
+        assert publisher.metrics.broker_resets._value.get() == 1
     finally:
         await reader.stop()
         await publisher.stop()
@@ -188,8 +202,6 @@ async def test_a_consumer_that_stays_up_through_a_broker_restart_misses_nothing(
         await reader.stop()
         await publisher.stop()
         broker.kill()
-
-
 
 
 async def test_two_instances_of_a_consumer_share_the_partitions_through_rebalances(bus_db, projection_db, tansu):
@@ -223,6 +235,7 @@ async def _both_assigned(a, b):
 
 async def test_pruning_forgets_only_what_is_published_and_past_the_retention_window(bus_db):
     from datetime import UTC, datetime, timedelta
+
     runtime = Runtime(bus_settings(bus_db, "127.0.0.1:9", outbox_retention_hours=24))
     await write_events(runtime, 3)
     old, recent = datetime.now(UTC) - timedelta(hours=25), datetime.now(UTC) - timedelta(hours=1)
@@ -265,11 +278,13 @@ async def _one_leader(a, b):
 
 async def test_a_batch_handler_takes_many_events_in_one_call_and_still_applies_each_once(bus_db, tansu):
     from mercator.common.testing.bus import count_batch
+
     calls = []
 
     async def spy(uow, deliveries):
         calls.append(len(deliveries))
         await count_batch(uow, deliveries)
+
     spy.takes_batch = True
 
     publisher = Runtime(bus_settings(bus_db, tansu.bootstrap))
@@ -306,9 +321,19 @@ async def test_each_event_is_marked_with_the_partition_and_offset_where_it_lande
         topic = f"{runtime.settings.topic_prefix}ActivityLogged"
         records = await read_topic(tansu.bootstrap, topic, 600)
         async with runtime.sessionmaker() as s:
-            marks = {uuid.UUID(str(e)): (oid, p, o) for e, oid, p, o in (await s.execute(
-                select(tables.outbox.c.event_id, tables.outbox.c.id, tables.outbox.c.kafka_partition,
-                       tables.outbox.c.kafka_offset))).all()}
+            marks = {
+                uuid.UUID(str(e)): (oid, p, o)
+                for e, oid, p, o in (
+                    await s.execute(
+                        select(
+                            tables.outbox.c.event_id,
+                            tables.outbox.c.id,
+                            tables.outbox.c.kafka_partition,
+                            tables.outbox.c.kafka_offset,
+                        )
+                    )
+                ).all()
+            }
         landed = {uuid.UUID(dict(r.headers)["ce_id"].decode()): r for r in records}
         assert len(landed) == 600 and set(landed) == set(marks)
         partitions = sorted({r.partition for r in records})
@@ -331,11 +356,13 @@ async def test_a_fetch_across_partitions_is_applied_in_one_transaction(bus_db, t
     from aiokafka.partitioner import DefaultPartitioner
 
     from mercator.common.testing.bus import count_batch
+
     calls = []
 
     async def spy(uow, deliveries):
         calls.append([d.envelope.subject for d in deliveries])
         await count_batch(uow, deliveries)
+
     spy.takes_batch = True
 
     publisher = Runtime(bus_settings(bus_db, tansu.bootstrap))
@@ -354,6 +381,7 @@ async def test_a_fetch_across_partitions_is_applied_in_one_transaction(bus_db, t
 
         def spread(subjects):
             return {DefaultPartitioner()(s.encode(), partitions, partitions) for s in subjects}
+
         assert any(len(spread(call)) > 1 for call in calls)
     finally:
         await reader.stop()
@@ -427,8 +455,9 @@ def _gone(pid: int) -> bool:
 
 
 async def test_a_relay_process_ends_when_its_service_is_killed(bus_db, tansu):
-    service = await asyncio.create_subprocess_exec(sys.executable, "-c", _SERVICE, bus_db, tansu.bootstrap,
-                                                   stdout=asyncio.subprocess.PIPE)
+    service = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _SERVICE, bus_db, tansu.bootstrap, stdout=asyncio.subprocess.PIPE
+    )
     try:
         line = await asyncio.wait_for(service.stdout.readline(), timeout=60)
         relay = int(line)

@@ -24,6 +24,7 @@ def _count_pings(engine) -> list:
     def counted(dbapi_connection):
         pings.append(1)
         return ping(dbapi_connection)
+
     dialect.do_ping = counted
     return pings
 
@@ -68,9 +69,18 @@ async def test_insert_rows_writes_every_value_as_the_orm_reads_it_back(postgres,
     await create_bus_database(url)
     engine = make_engine(url)
     at = datetime.datetime(2026, 11, 27, 23, 59, 58, 123456, tzinfo=datetime.UTC)
-    rows = [{"event_id": uuid.uuid4(), "type": "ActivityLogged", "topic": "t.ActivityLogged", "key": f"k{i}",
-             "headers": [["ce_id", f"{i}"], ["ce_actor", "пользователь"]], "payload": '{"summary": "звонок"}',
-             "created_at": at} for i in range(300)]
+    rows = [
+        {
+            "event_id": uuid.uuid4(),
+            "type": "ActivityLogged",
+            "topic": "t.ActivityLogged",
+            "key": f"k{i}",
+            "headers": [["ce_id", f"{i}"], ["ce_actor", "пользователь"]],
+            "payload": '{"summary": "звонок"}',
+            "created_at": at,
+        }
+        for i in range(300)
+    ]
     try:
         async with make_sessionmaker(engine)() as s:
             await insert_rows(s, tables.outbox, rows)
@@ -90,8 +100,9 @@ moments = Table("moments", MetaData(), Column("id", Integer, primary_key=True), 
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
-async def test_a_time_comes_back_as_the_same_instant_in_utc_and_one_without_a_zone_is_refused(postgres, tmp_path,
-                                                                                           backend):
+async def test_a_time_comes_back_as_the_same_instant_in_utc_and_one_without_a_zone_is_refused(
+    postgres, tmp_path, backend
+):
     url = await postgres.create("times") if backend == "postgresql" else f"sqlite+aiosqlite:///{tmp_path}/times.db"
     engine = make_engine(url)
     evening_in_moscow = datetime.datetime(2026, 12, 6, 23, 30, 15, 250000, tzinfo=MOSCOW)
@@ -111,8 +122,17 @@ async def test_a_time_comes_back_as_the_same_instant_in_utc_and_one_without_a_zo
         async with make_sessionmaker(engine)() as s:
             got = (await s.execute(select(moments.c.at).order_by(moments.c.id))).scalars().all()
             # Compared in the database as the instant it is, whichever way the row was written.
-            later = (await s.execute(select(moments.c.id).where(
-                moments.c.at > datetime.datetime(2026, 12, 6, 20, 30, 15, tzinfo=datetime.UTC)))).scalars().all()
+            later = (
+                (
+                    await s.execute(
+                        select(moments.c.id).where(
+                            moments.c.at > datetime.datetime(2026, 12, 6, 20, 30, 15, tzinfo=datetime.UTC)
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
             stored = (await s.execute(text("SELECT CAST(at AS TEXT) FROM moments ORDER BY id"))).scalars().all()
         assert got == [evening_in_moscow, evening_in_moscow]
         assert all(at.tzinfo is datetime.UTC and at.hour == 20 for at in got)

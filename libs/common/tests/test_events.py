@@ -11,8 +11,16 @@ from mercator.common.events.export import asyncapi, json_schemas, main
 
 
 def test_an_envelope_survives_kafka_headers_both_ways():
-    env = Envelope(type="CompanyCreated", source="/mercator/contacts", subject=str(uuid.uuid4()), sequence=3,
-                   data={"name": "Ромашка"}, correlation_id="req-1", causation_id=None, actor="u-1")
+    env = Envelope(
+        type="CompanyCreated",
+        source="/mercator/contacts",
+        subject=str(uuid.uuid4()),
+        sequence=3,
+        data={"name": "Ромашка"},
+        correlation_id="req-1",
+        causation_id=None,
+        actor="u-1",
+    )
     back = Envelope.from_kafka(env.headers(), env.body())
     assert back.payload() == {"name": "Ромашка"}
     assert dataclasses.replace(back, data=back.payload(), raw=None) == env
@@ -24,8 +32,10 @@ def test_an_envelope_survives_kafka_headers_both_ways():
 
 def test_event_ids_are_unique_and_sort_in_the_order_the_events_were_made():
     """UUIDv7 (ids.py): outbox and inbox rows land at the end of their indexes, not on random pages."""
-    ids = [Envelope(type="ActivityLogged", source="/mercator/contacts", subject="s", sequence=1, data={}).id
-           for _ in range(2000)]
+    ids = [
+        Envelope(type="ActivityLogged", source="/mercator/contacts", subject="s", sequence=1, data={}).id
+        for _ in range(2000)
+    ]
     assert len(set(ids)) == len(ids)
     assert {i.version for i in ids} == {7}
     assert ids == sorted(ids, key=lambda i: i.bytes)  # the byte order both databases index them by
@@ -37,8 +47,17 @@ def test_a_message_without_cloud_event_headers_is_refused_by_name():
 
 
 def test_every_contacts_event_of_the_issue_is_in_the_catalogue():
-    for name in ("CompanyCreated", "CompanyUpdated", "CompanyReassigned", "CompanyMerged", "PersonAdded",
-                 "ActivityLogged", "MeetingScheduled", "MeetingCompleted", "MeetingCancelled"):
+    for name in (
+        "CompanyCreated",
+        "CompanyUpdated",
+        "CompanyReassigned",
+        "CompanyMerged",
+        "PersonAdded",
+        "ActivityLogged",
+        "MeetingScheduled",
+        "MeetingCompleted",
+        "MeetingCancelled",
+    ):
         assert CATALOGUE[name].owner == "contacts"
 
 

@@ -14,11 +14,21 @@ from openpyxl import load_workbook
 
 from mercator.common.http.errors import install_error_handlers
 from mercator.common.http.export import ExportMiddleware
-from mercator.common.http.pagination import Page, decode_cursor, encode_cursor
+from mercator.common.pagination import Page, decode_cursor, encode_cursor
 
-CLIENTS = [{"id": i, "name": f"ООО «Клиент {i}»", "tax_id": f"{i:010d}", "region": "Москва" if i % 3 else "Казань",
-            "debt": {"amount": f"{i}.50", "currency": "RUB"}, "phones": ["+7 495 000-00-00", "+7 900 1"],
-            "since": "2026-01-31", "active": i % 2 == 0} for i in range(1, 451)]
+CLIENTS = [
+    {
+        "id": i,
+        "name": f"ООО «Клиент {i}»",
+        "tax_id": f"{i:010d}",
+        "region": "Москва" if i % 3 else "Казань",
+        "debt": {"amount": f"{i}.50", "currency": "RUB"},
+        "phones": ["+7 495 000-00-00", "+7 900 1"],
+        "since": "2026-01-31",
+        "active": i % 2 == 0,
+    }
+    for i in range(1, 451)
+]
 
 
 def make_app() -> FastAPI:
@@ -27,8 +37,9 @@ def make_app() -> FastAPI:
     pages = []
 
     @app.get("/clients", response_model=Page[dict])
-    async def clients(region: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                      cursor: str | None = None):
+    async def clients(
+        region: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: str | None = None
+    ):
         pages.append(limit)
         after = (decode_cursor(cursor, int) or [0])[0]
         rows = [c for c in CLIENTS if c["id"] > after and (region is None or c["region"] == region)]
@@ -62,14 +73,25 @@ async def test_csv_holds_every_page_of_the_filtered_list(api):
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     expected = [c for c in CLIENTS if c["region"] == "Москва"]
     assert len(rows) == len(expected) == 300 and api.app.state.pages == [200, 200]  # two full pages, not one
-    assert rows[0] == {"id": "1", "name": "ООО «Клиент 1»", "tax_id": "0000000001", "region": "Москва",
-                       "debt.amount": "1.50", "debt.currency": "RUB", "phones": "+7 495 000-00-00; +7 900 1",
-                       "since": "2026-01-31", "active": "false"}
+    assert rows[0] == {
+        "id": "1",
+        "name": "ООО «Клиент 1»",
+        "tax_id": "0000000001",
+        "region": "Москва",
+        "debt.amount": "1.50",
+        "debt.currency": "RUB",
+        "phones": "+7 495 000-00-00; +7 900 1",
+        "since": "2026-01-31",
+        "active": "false",
+    }
 
 
 async def test_xlsx_by_the_accept_header_has_numbers_dates_and_text_ids(api):
-    r = await api.get("/clients", params={"limit": "7"},
-                      headers={"Accept": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"})
+    r = await api.get(
+        "/clients",
+        params={"limit": "7"},
+        headers={"Accept": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+    )
     assert r.status_code == 200
     sheet = load_workbook(io.BytesIO(r.content)).active
     values = list(sheet.values)

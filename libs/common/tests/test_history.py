@@ -6,9 +6,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from mercator.common.auth import Caller
+from mercator.common.errors import Forbidden, InvalidValue
 from mercator.common.history import moment_of, recorded_at, recorded_on
-from mercator.common.http.errors import Forbidden
-from mercator.common.rules import InvalidValue
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -20,8 +19,9 @@ def who(*roles: str) -> Caller:
 @pytest.mark.parametrize("roles", [("admin",), ("manager", "importer")])
 def test_admins_and_importers_record_history(roles):
     msk = timezone(timedelta(hours=3))
-    assert recorded_at(who(*roles), datetime(2025, 1, 5, 12, 0, tzinfo=msk), NOW) == datetime(2025, 1, 5, 9, 0,
-                                                                                             tzinfo=UTC)
+    assert recorded_at(who(*roles), datetime(2025, 1, 5, 12, 0, tzinfo=msk), NOW) == datetime(
+        2025, 1, 5, 9, 0, tzinfo=UTC
+    )
     assert recorded_on(who(*roles), date(2025, 1, 5), NOW.date(), "issue_date") == date(2025, 1, 5)
 
 

@@ -22,8 +22,13 @@ async def test_livez_answers_503_naming_the_consumer_whose_handler_hangs(bus_db,
         await count_it(uow, delivery)
 
     publisher = Runtime(bus_settings(bus_db, tansu.bootstrap))
-    settings = bus_settings(projection_db, tansu.bootstrap, topic_prefix=publisher.settings.topic_prefix,
-                            service_name="projector", liveness_poll_stale_seconds=2.0)
+    settings = bus_settings(
+        projection_db,
+        tansu.bootstrap,
+        topic_prefix=publisher.settings.topic_prefix,
+        service_name="projector",
+        liveness_poll_stale_seconds=2.0,
+    )
     reader = Runtime(settings, consumers={"projection": {"ActivityLogged": hangs_until_released}})
     app = create_app(reader, title="projector", routers=[])
     await publisher.start()
@@ -40,14 +45,17 @@ async def test_livez_answers_503_naming_the_consumer_whose_handler_hangs(bus_db,
 
             async def stalled():
                 return (await api.get("/livez")).status_code == 503
+
             assert await until(stalled, timeout=10)
             body = (await api.get("/livez")).json()
             assert body["status"] == "stalled" and list(body["consumers"]) == [reader.consumers[0].name]
             assert body["consumers"][reader.consumers[0].name] >= 2.0
 
             release.set()  # the handler finishes: the loop comes round again
+
             async def alive():
                 return (await api.get("/livez")).status_code == 200
+
             assert await until(alive, timeout=10)
             metrics = (await api.get("/metrics")).text
             assert f'consumer_last_poll_timestamp_seconds{{consumer="{reader.consumers[0].name}"}}' in metrics

@@ -2,6 +2,7 @@ from decimal import Decimal
 
 import pytest
 
+from mercator.common.errors import InvalidValue
 from mercator.common.money import (
     CURRENCY_MINOR_UNITS,
     MAX_AMOUNT,
@@ -14,7 +15,6 @@ from mercator.common.money import (
     parse_decimal,
     quantize,
 )
-from mercator.common.rules import InvalidValue
 
 
 def refused(rule, call, *args, **kwargs):
@@ -26,10 +26,25 @@ def refused(rule, call, *args, **kwargs):
 
 # --- currencies --------------------------------------------------------------
 
-@pytest.mark.parametrize("code, units", [
-    ("RUB", 2), ("USD", 2), ("EUR", 2), ("JPY", 0), ("KRW", 0), ("XOF", 0),
-    ("KWD", 3), ("BHD", 3), ("TND", 3), ("CLF", 4), ("UYW", 4), ("XCG", 2), ("ZWG", 2),
-])
+
+@pytest.mark.parametrize(
+    "code, units",
+    [
+        ("RUB", 2),
+        ("USD", 2),
+        ("EUR", 2),
+        ("JPY", 0),
+        ("KRW", 0),
+        ("XOF", 0),
+        ("KWD", 3),
+        ("BHD", 3),
+        ("TND", 3),
+        ("CLF", 4),
+        ("UYW", 4),
+        ("XCG", 2),
+        ("ZWG", 2),
+    ],
+)
 def test_minor_units_follow_iso_4217(code, units):
     assert minor_units(code) == units
 
@@ -44,9 +59,22 @@ def test_currency_is_normalised_to_upper_case():
     assert check_currency(" rub ") == "RUB"
 
 
-@pytest.mark.parametrize("code", [
-    "RUR", "XYZ", "BGN", "HRK", "XAU", "XXX", "", "RU", "RUBL", None, 643,
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "RUR",
+        "XYZ",
+        "BGN",
+        "HRK",
+        "XAU",
+        "XXX",
+        "",
+        "RU",
+        "RUBL",
+        None,
+        643,
+    ],
+)
 def test_unknown_withdrawn_and_non_money_codes_are_refused(code):
     error = refused("unknown_currency", check_currency, code, field="offer.currency")
     assert error.field == "offer.currency"
@@ -54,18 +82,22 @@ def test_unknown_withdrawn_and_non_money_codes_are_refused(code):
 
 # --- amounts -------------------------------------------------------------------
 
-@pytest.mark.parametrize("value, currency, expected", [
-    ("120000", "RUB", "120000.00"),
-    ("120000.5", "RUB", "120000.50"),
-    (" 0.01 ", "USD", "0.01"),
-    ("10.000", "RUB", "10.00"),          # trailing zeros change no value
-    ("1500", "JPY", "1500"),
-    ("1500.00", "JPY", "1500"),
-    ("1.234", "KWD", "1.234"),
-    (Decimal("99.9"), "EUR", "99.90"),
-    (42, "EUR", "42.00"),
-    ("-0", "RUB", "0.00"),
-])
+
+@pytest.mark.parametrize(
+    "value, currency, expected",
+    [
+        ("120000", "RUB", "120000.00"),
+        ("120000.5", "RUB", "120000.50"),
+        (" 0.01 ", "USD", "0.01"),
+        ("10.000", "RUB", "10.00"),  # trailing zeros change no value
+        ("1500", "JPY", "1500"),
+        ("1500.00", "JPY", "1500"),
+        ("1.234", "KWD", "1.234"),
+        (Decimal("99.9"), "EUR", "99.90"),
+        (42, "EUR", "42.00"),
+        ("-0", "RUB", "0.00"),
+    ],
+)
 def test_parse_amount_quantizes_to_the_currency(value, currency, expected):
     amount = parse_amount(value, currency)
     assert isinstance(amount, Decimal)
@@ -79,9 +111,16 @@ def test_a_float_is_refused_even_when_it_looks_exact():
     refused("float_money", parse_decimal, 0.1, "x")
 
 
-@pytest.mark.parametrize("value, currency", [
-    ("10.005", "RUB"), ("1.5", "JPY"), ("0.001", "USD"), ("1.2345", "KWD"), (Decimal("0.5"), "JPY"),
-])
+@pytest.mark.parametrize(
+    "value, currency",
+    [
+        ("10.005", "RUB"),
+        ("1.5", "JPY"),
+        ("0.001", "USD"),
+        ("1.2345", "KWD"),
+        (Decimal("0.5"), "JPY"),
+    ],
+)
 def test_more_decimals_than_the_currency_has_are_refused(value, currency):
     refused("too_many_decimals", parse_amount, value, currency)
 
@@ -92,10 +131,30 @@ def test_negative_amounts_only_when_allowed():
     assert parse_amount("-1.5", "RUB", allow_negative=True) == Decimal("-1.50")
 
 
-@pytest.mark.parametrize("value", [
-    "NaN", "nan", "Infinity", "-Infinity", "sNaN", Decimal("NaN"), Decimal("Infinity"),
-    "", "abc", "1e3", "1_000", "1,5", ".5", "5.", "+5", "١٢", True, None, [1],
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "NaN",
+        "nan",
+        "Infinity",
+        "-Infinity",
+        "sNaN",
+        Decimal("NaN"),
+        Decimal("Infinity"),
+        "",
+        "abc",
+        "1e3",
+        "1_000",
+        "1,5",
+        ".5",
+        "5.",
+        "+5",
+        "١٢",
+        True,
+        None,
+        [1],
+    ],
+)
 def test_non_numbers_are_refused(value):
     refused("invalid_number", parse_amount, value, "RUB")
 
@@ -114,6 +173,7 @@ def test_an_unknown_currency_is_named_as_such_not_as_a_bad_amount():
 
 # --- rounding, formatting, discounts -------------------------------------------
 
+
 def test_quantize_rounds_half_up_not_to_even():
     assert quantize(Decimal("0.125"), "RUB") == Decimal("0.13")
     assert quantize(Decimal("0.135"), "RUB") == Decimal("0.14")
@@ -128,14 +188,17 @@ def test_format_amount_is_a_plain_decimal_string():
     assert format_amount(Decimal("7"), "JPY") == "7"
 
 
-@pytest.mark.parametrize("amount, percent, currency, expected", [
-    ("1000.00", "10", "RUB", "900.00"),
-    ("1000.00", "0", "RUB", "1000.00"),
-    ("1000.00", "100", "RUB", "0.00"),
-    ("99.99", "12.5", "RUB", "87.49"),     # 87.49125 -> one rounding at the end
-    ("0.05", "50", "USD", "0.03"),         # 0.025 rounds half up
-    ("1001", "15", "JPY", "851"),          # 850.85
-])
+@pytest.mark.parametrize(
+    "amount, percent, currency, expected",
+    [
+        ("1000.00", "10", "RUB", "900.00"),
+        ("1000.00", "0", "RUB", "1000.00"),
+        ("1000.00", "100", "RUB", "0.00"),
+        ("99.99", "12.5", "RUB", "87.49"),  # 87.49125 -> one rounding at the end
+        ("0.05", "50", "USD", "0.03"),  # 0.025 rounds half up
+        ("1001", "15", "JPY", "851"),  # 850.85
+    ],
+)
 def test_apply_discount(amount, percent, currency, expected):
     assert apply_discount(Decimal(amount), Decimal(percent), currency) == Decimal(expected)
 

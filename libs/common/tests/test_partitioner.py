@@ -3,14 +3,15 @@
 import os
 import random
 
-from aiokafka.partitioner import DefaultPartitioner, murmur2 as aiokafka_murmur2
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
 from mercator.common.bus.kafka import KeyPartitioner, murmur2
 
 
 def test_murmur2_is_kafkas_for_keys_of_every_length():
     rng = random.Random(7)
-    for length in range(0, 70):
+    for length in range(70):
         for _ in range(50):
             key = bytes(rng.randrange(256) for _ in range(length))
             assert murmur2(key) == aiokafka_murmur2(key), key

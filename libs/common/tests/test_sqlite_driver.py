@@ -6,14 +6,28 @@ import sqlite3
 import time
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from mercator.common.db import make_engine, make_sessionmaker
 
 metadata = MetaData()
-notes = Table("notes", metadata, Column("id", Integer, primary_key=True, autoincrement=True),
-              Column("text", String(100), nullable=False, unique=True))
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("text", String(100), nullable=False, unique=True),
+)
 
 
 @pytest.fixture
@@ -41,7 +55,12 @@ async def test_statements_answer_rows_counts_and_ids_as_the_driver_gives_them(sq
             await s.commit()
         async with sessions() as s:
             assert (await s.execute(select(notes.c.text).order_by(notes.c.id))).scalars().all() == [
-                "first", "second", "third!", "fourth!", "fifth"]
+                "first",
+                "second",
+                "third!",
+                "fourth!",
+                "fifth",
+            ]
             streamed = await s.stream(select(notes.c.id).execution_options(yield_per=2))
             assert [i async for i in streamed.scalars()] == [1, 2, 3, 4, 5]
     finally:
@@ -74,6 +93,7 @@ async def test_waiting_for_a_write_lock_another_process_holds_leaves_the_event_l
     other = sqlite3.connect(sqlite_file, isolation_level=None)  # another process's connection, in effect
     other.execute("BEGIN IMMEDIATE")
     try:
+
         async def write():
             async with sessions() as s:
                 await s.execute(insert(notes).values(text="after the other writer"))

@@ -43,8 +43,13 @@ class History:
 
 def delivery(payload: EventPayload, subject: uuid.UUID, sequence: int = 1) -> Delivery:
     """An event the way the consumer hands it over."""
-    envelope = Envelope(type=payload.type_name(), source=f"/mercator/{payload.owner}", subject=str(subject),
-                        sequence=sequence, data=payload.model_dump(mode="json"))
+    envelope = Envelope(
+        type=payload.type_name(),
+        source=f"/mercator/{payload.owner}",
+        subject=str(subject),
+        sequence=sequence,
+        data=payload.model_dump(mode="json"),
+    )
     return Delivery(envelope, type(payload).model_validate(envelope.payload()))
 
 
@@ -62,58 +67,163 @@ def line(product: uuid.UUID, total: str) -> ev.DealLinePayload:
     return ev.DealLinePayload(product_id=product, quantity=Decimal(1), unit_price=Decimal(total), total=Decimal(total))
 
 
-def deal_history(h: History, deal: uuid.UUID, company: uuid.UUID, owner, *, opened: datetime, path: list[str],
-                 days: list[int], amount: str, lines=(), end: str | None = None, reason: str | None = None,
-                 expected: date | None = None) -> None:
+def deal_history(
+    h: History,
+    deal: uuid.UUID,
+    company: uuid.UUID,
+    owner,
+    *,
+    opened: datetime,
+    path: list[str],
+    days: list[int],
+    amount: str,
+    lines=(),
+    end: str | None = None,
+    reason: str | None = None,
+    expected: date | None = None,
+) -> None:
     """Opened at `path[0]`, then a step to each next stage `days[i]` days after opening, then won or lost."""
-    card = dict(deal_id=deal, title="Поставка", company_id=company, owner_id=owner.user_id,
-                department_id=owner.department_id, pipeline_id=uuid.UUID(int=1), currency="RUB",
-                amount=Decimal(amount), expected_close_date=expected, opened_at=opened)
+    card = dict(
+        deal_id=deal,
+        title="Поставка",
+        company_id=company,
+        owner_id=owner.user_id,
+        department_id=owner.department_id,
+        pipeline_id=uuid.UUID(int=1),
+        currency="RUB",
+        amount=Decimal(amount),
+        expected_close_date=expected,
+        opened_at=opened,
+    )
     h.add(ev.DealOpened(**card, stage=path[0], status="open", lines=list(lines)), deal, 1)
     seq, at, stage = 1, opened, path[0]
     for nxt, d in zip(path[1:], days):
         seq += 1
         step = opened + timedelta(days=d)
-        h.add(ev.DealStageChanged(deal_id=deal, company_id=company, owner_id=owner.user_id,
-                                  pipeline_id=uuid.UUID(int=1), from_stage=stage, to_stage=nxt, at=step,
-                                  seconds_in_previous=int((step - at).total_seconds())), deal, seq)
+        h.add(
+            ev.DealStageChanged(
+                deal_id=deal,
+                company_id=company,
+                owner_id=owner.user_id,
+                pipeline_id=uuid.UUID(int=1),
+                from_stage=stage,
+                to_stage=nxt,
+                at=step,
+                seconds_in_previous=int((step - at).total_seconds()),
+            ),
+            deal,
+            seq,
+        )
         at, stage = step, nxt
     if end is None:
         return
     seq += 1
     closed = opened + timedelta(days=days[len(path) - 1])
-    h.add(ev.DealStageChanged(deal_id=deal, company_id=company, owner_id=owner.user_id, pipeline_id=uuid.UUID(int=1),
-                              from_stage=stage, to_stage=end, at=closed, kind=end,
-                              seconds_in_previous=int((closed - at).total_seconds())), deal, seq)
+    h.add(
+        ev.DealStageChanged(
+            deal_id=deal,
+            company_id=company,
+            owner_id=owner.user_id,
+            pipeline_id=uuid.UUID(int=1),
+            from_stage=stage,
+            to_stage=end,
+            at=closed,
+            kind=end,
+            seconds_in_previous=int((closed - at).total_seconds()),
+        ),
+        deal,
+        seq,
+    )
     if end == "won":
-        h.add(ev.DealWon(deal_id=deal, company_id=company, owner_id=owner.user_id, department_id=owner.department_id,
-                         amount=Decimal(amount), currency="RUB", won_at=closed, from_stage=stage,
-                         lines=list(lines)), deal, seq)
+        h.add(
+            ev.DealWon(
+                deal_id=deal,
+                company_id=company,
+                owner_id=owner.user_id,
+                department_id=owner.department_id,
+                amount=Decimal(amount),
+                currency="RUB",
+                won_at=closed,
+                from_stage=stage,
+                lines=list(lines),
+            ),
+            deal,
+            seq,
+        )
     else:
-        h.add(ev.DealLost(deal_id=deal, company_id=company, owner_id=owner.user_id,
-                          department_id=owner.department_id, reason=reason, lost_at_stage=stage, lost_at=closed,
-                          amount=Decimal(amount), currency="RUB"), deal, seq)
+        h.add(
+            ev.DealLost(
+                deal_id=deal,
+                company_id=company,
+                owner_id=owner.user_id,
+                department_id=owner.department_id,
+                reason=reason,
+                lost_at_stage=stage,
+                lost_at=closed,
+                amount=Decimal(amount),
+                currency="RUB",
+            ),
+            deal,
+            seq,
+        )
 
 
 def invoice(h: History, invoice_id, deal, company, total: str, due: date) -> None:
-    h.add(ev.InvoiceIssued(invoice_id=invoice_id, number=f"2026-{str(invoice_id)[:4]}", deal_id=deal,
-                           company_id=company, issue_date=due - timedelta(days=10), due_date=due,
-                           net=Decimal(total), vat=Decimal(0), total=Decimal(total), currency="RUB"), invoice_id)
+    h.add(
+        ev.InvoiceIssued(
+            invoice_id=invoice_id,
+            number=f"2026-{str(invoice_id)[:4]}",
+            deal_id=deal,
+            company_id=company,
+            issue_date=due - timedelta(days=10),
+            due_date=due,
+            net=Decimal(total),
+            vat=Decimal(0),
+            total=Decimal(total),
+            currency="RUB",
+        ),
+        invoice_id,
+    )
 
 
 def payment(h: History, invoice_id, company, amount: str, on: date) -> None:
     pid = uuid.uuid4()
-    h.add(ev.PaymentReceived(payment_id=pid, company_id=company, amount=Decimal(amount), currency="RUB", paid_on=on,
-                             bank_reference=str(pid)[:8], method="bank",
-                             allocations=[ev.AllocationPayload(invoice_id=invoice_id, amount=Decimal(amount))]), pid)
+    h.add(
+        ev.PaymentReceived(
+            payment_id=pid,
+            company_id=company,
+            amount=Decimal(amount),
+            currency="RUB",
+            paid_on=on,
+            bank_reference=str(pid)[:8],
+            method="bank",
+            allocations=[ev.AllocationPayload(invoice_id=invoice_id, amount=Decimal(amount))],
+        ),
+        pid,
+    )
 
 
 def company(h: History, company_id, name, owner, region, region_name, source, source_name, sequence=1, **more):
     model = ev.CompanyCreated if sequence == 1 else ev.CompanyUpdated
-    h.add(model(company_id=company_id, name=name, status="prospect", owner_id=owner.user_id,
-                department_id=owner.department_id, region_id=region, region_name=region_name, industry_id=METAL,
-                industry_name="Металлообработка", source_id=source, source_name=source_name,
-                created_at=NOW - timedelta(days=200), **more), company_id, sequence)
+    h.add(
+        model(
+            company_id=company_id,
+            name=name,
+            status="prospect",
+            owner_id=owner.user_id,
+            department_id=owner.department_id,
+            region_id=region,
+            region_name=region_name,
+            industry_id=METAL,
+            industry_name="Металлообработка",
+            source_id=source,
+            source_name=source_name,
+            created_at=NOW - timedelta(days=200),
+            **more,
+        ),
+        company_id,
+        sequence,
+    )
 
 
 def sales_department() -> History:
@@ -123,31 +233,118 @@ def sales_department() -> History:
     h.add(ev.DepartmentChanged(department_id=SALES, name="Продажи"), SALES)
     h.add(ev.DepartmentChanged(department_id=EAST, name="Восток", parent_id=SALES), EAST)
     for who in (ANNA, BORIS):
-        h.add(ev.UserCreated(user_id=who.user_id, name=who.name, roles=["manager"], department_id=who.department_id),
-              who.user_id)
+        h.add(
+            ev.UserCreated(user_id=who.user_id, name=who.name, roles=["manager"], department_id=who.department_id),
+            who.user_id,
+        )
     # A product renamed later: the newer name must stay whatever order the two come in.
-    h.add(ev.ProductCreated(product_id=LATHE, code="L1", name="Станок", group_id=MACHINES, group_name="Станки",
-                            unit="шт", list_price=Decimal(1), currency="RUB"), LATHE, 1)
-    h.add(ev.ProductUpdated(product_id=LATHE, code="L1", name="Токарный станок", group_id=MACHINES,
-                            group_name="Станки", unit="шт", list_price=Decimal(1), currency="RUB"), LATHE, 2)
-    h.add(ev.ProductCreated(product_id=REPAIR, code="R1", name="Ремонт", group_id=SERVICE, group_name="Сервис",
-                            unit="шт", list_price=Decimal(1), currency="RUB"), REPAIR)
-    h.add(ev.ProductCreated(product_id=UNSOLD, code="U1", name="Пресс", group_id=MACHINES, group_name="Станки",
-                            unit="шт", list_price=Decimal(1), currency="RUB"), UNSOLD)
+    h.add(
+        ev.ProductCreated(
+            product_id=LATHE,
+            code="L1",
+            name="Станок",
+            group_id=MACHINES,
+            group_name="Станки",
+            unit="шт",
+            list_price=Decimal(1),
+            currency="RUB",
+        ),
+        LATHE,
+        1,
+    )
+    h.add(
+        ev.ProductUpdated(
+            product_id=LATHE,
+            code="L1",
+            name="Токарный станок",
+            group_id=MACHINES,
+            group_name="Станки",
+            unit="шт",
+            list_price=Decimal(1),
+            currency="RUB",
+        ),
+        LATHE,
+        2,
+    )
+    h.add(
+        ev.ProductCreated(
+            product_id=REPAIR,
+            code="R1",
+            name="Ремонт",
+            group_id=SERVICE,
+            group_name="Сервис",
+            unit="шт",
+            list_price=Decimal(1),
+            currency="RUB",
+        ),
+        REPAIR,
+    )
+    h.add(
+        ev.ProductCreated(
+            product_id=UNSOLD,
+            code="U1",
+            name="Пресс",
+            group_id=MACHINES,
+            group_name="Станки",
+            unit="шт",
+            list_price=Decimal(1),
+            currency="RUB",
+        ),
+        UNSOLD,
+    )
     company(h, C1, "Альфа", ANNA, MOSCOW, "Москва", EXHIBITION, "Выставка")
     company(h, C2, "Бета", ANNA, URAL, "Урал", WEB, "Сайт")
     company(h, C3, "Гамма", BORIS, MOSCOW, "Москва", WEB, "Сайт")
     company(h, C3, "Гамма-Про", BORIS, MOSCOW, "Москва", WEB, "Сайт", sequence=2)
 
-    deal_history(h, D1, C1, ANNA, opened=T0, path=STAGES, days=[3, 6, 9, 12, 20, 30], amount="100000",
-                 lines=[line(LATHE, "100000")], end="won")
-    deal_history(h, D2, C2, ANNA, opened=T0 + timedelta(days=5), path=["interest", "needs"], days=[4, 10],
-                 amount="70000", end="lost", reason="Дорого")
-    deal_history(h, D3, C3, BORIS, opened=T0 + timedelta(days=10), path=["interest", "demo"], days=[5, 10],
-                 amount="50000", lines=[line(LATHE, "20000"), line(REPAIR, "30000")], end="won")
+    deal_history(
+        h,
+        D1,
+        C1,
+        ANNA,
+        opened=T0,
+        path=STAGES,
+        days=[3, 6, 9, 12, 20, 30],
+        amount="100000",
+        lines=[line(LATHE, "100000")],
+        end="won",
+    )
+    deal_history(
+        h,
+        D2,
+        C2,
+        ANNA,
+        opened=T0 + timedelta(days=5),
+        path=["interest", "needs"],
+        days=[4, 10],
+        amount="70000",
+        end="lost",
+        reason="Дорого",
+    )
+    deal_history(
+        h,
+        D3,
+        C3,
+        BORIS,
+        opened=T0 + timedelta(days=10),
+        path=["interest", "demo"],
+        days=[5, 10],
+        amount="50000",
+        lines=[line(LATHE, "20000"), line(REPAIR, "30000")],
+        end="won",
+    )
     next_month = (TODAY.replace(day=1) + timedelta(days=40)).replace(day=1)
-    deal_history(h, D4, C3, BORIS, opened=T0 + timedelta(days=12), path=["interest", "commercial_proposal"],
-                 days=[7], amount="80000", expected=next_month)
+    deal_history(
+        h,
+        D4,
+        C3,
+        BORIS,
+        opened=T0 + timedelta(days=12),
+        path=["interest", "commercial_proposal"],
+        days=[7],
+        amount="80000",
+        expected=next_month,
+    )
     deal_history(h, D5, C1, ANNA, opened=T0 + timedelta(days=40), path=["interest"], days=[], amount="10000")
 
     late, paid, current = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -159,31 +356,92 @@ def sales_department() -> History:
 
     for _ in range(4):
         a = uuid.uuid4()
-        h.add(ev.ActivityLogged(activity_id=a, company_id=C1, kind="call", direction="outbound", summary="звонок",
-                                happened_at=NOW - timedelta(days=2), author_id=ANNA.user_id), a)
+        h.add(
+            ev.ActivityLogged(
+                activity_id=a,
+                company_id=C1,
+                kind="call",
+                direction="outbound",
+                summary="звонок",
+                happened_at=NOW - timedelta(days=2),
+                author_id=ANNA.user_id,
+            ),
+            a,
+        )
     a = uuid.uuid4()
-    h.add(ev.ActivityLogged(activity_id=a, company_id=C3, kind="meeting", direction="outbound", summary="встреча",
-                            happened_at=NOW - timedelta(days=30), author_id=BORIS.user_id), a)
+    h.add(
+        ev.ActivityLogged(
+            activity_id=a,
+            company_id=C3,
+            kind="meeting",
+            direction="outbound",
+            summary="встреча",
+            happened_at=NOW - timedelta(days=30),
+            author_id=BORIS.user_id,
+        ),
+        a,
+    )
 
-    h.add(ev.MarketingEventCreated(marketing_event_id=SHOW, name="Металлообработка", kind="exhibition",
-                                   starts_on=(T0 - timedelta(days=3)).date(), cost=Decimal("20000"), currency="RUB",
-                                   organiser_id=uuid.uuid4(), created_at=T0 - timedelta(days=30)), SHOW, 1)
-    h.add(ev.MarketingEventUpdated(marketing_event_id=SHOW, name="Металлообработка-2026", kind="exhibition",
-                                   starts_on=(T0 - timedelta(days=3)).date(), cost=Decimal("30000"), currency="RUB",
-                                   organiser_id=uuid.uuid4(), created_at=T0 - timedelta(days=30),
-                                   changed=["cost"]), SHOW, 2)
+    h.add(
+        ev.MarketingEventCreated(
+            marketing_event_id=SHOW,
+            name="Металлообработка",
+            kind="exhibition",
+            starts_on=(T0 - timedelta(days=3)).date(),
+            cost=Decimal("20000"),
+            currency="RUB",
+            organiser_id=uuid.uuid4(),
+            created_at=T0 - timedelta(days=30),
+        ),
+        SHOW,
+        1,
+    )
+    h.add(
+        ev.MarketingEventUpdated(
+            marketing_event_id=SHOW,
+            name="Металлообработка-2026",
+            kind="exhibition",
+            starts_on=(T0 - timedelta(days=3)).date(),
+            cost=Decimal("30000"),
+            currency="RUB",
+            organiser_id=uuid.uuid4(),
+            created_at=T0 - timedelta(days=30),
+            changed=["cost"],
+        ),
+        SHOW,
+        2,
+    )
     h.add(ev.ParticipantAdded(marketing_event_id=SHOW, company_id=C1, status="invited", added_at=T0), SHOW, 3)
     h.add(ev.ParticipantAdded(marketing_event_id=SHOW, company_id=C3, status="invited", added_at=T0), SHOW, 4)
-    h.add(ev.ParticipantStatusChanged(marketing_event_id=SHOW, company_id=C1, from_status="invited",
-                                      to_status="attended", at=T0), SHOW, 5)
+    h.add(
+        ev.ParticipantStatusChanged(
+            marketing_event_id=SHOW, company_id=C1, from_status="invited", to_status="attended", at=T0
+        ),
+        SHOW,
+        5,
+    )
     return h
 
 
 # Every report in the shapes the tests compare.
-REPORTS = [("workload", {}), ("inactivity", {}), ("receivables", {"by": "manager"}),
-           ("receivables", {"by": "client"}), ("receivables", {"by": "invoice"}), ("deal-duration", {}),
-           ("deal-duration", {"by": "product"}), ("losses", {}), ("results", {"by": "manager"}),
-           ("results", {"by": "product", "period": "quarter"}), ("results", {"by": "product_group"}),
-           ("sources", {}), ("marketing-events", {}), ("segments", {"by": "region"}),
-           ("segments", {"by": "industry"}), ("sales-volume", {"by": ["manager", "period"]}),
-           ("sales-volume", {"by": ["product_group", "region"]}), ("funnel", {}), ("forecast", {})]
+REPORTS = [
+    ("workload", {}),
+    ("inactivity", {}),
+    ("receivables", {"by": "manager"}),
+    ("receivables", {"by": "client"}),
+    ("receivables", {"by": "invoice"}),
+    ("deal-duration", {}),
+    ("deal-duration", {"by": "product"}),
+    ("losses", {}),
+    ("results", {"by": "manager"}),
+    ("results", {"by": "product", "period": "quarter"}),
+    ("results", {"by": "product_group"}),
+    ("sources", {}),
+    ("marketing-events", {}),
+    ("segments", {"by": "region"}),
+    ("segments", {"by": "industry"}),
+    ("sales-volume", {"by": ["manager", "period"]}),
+    ("sales-volume", {"by": ["product_group", "region"]}),
+    ("funnel", {}),
+    ("forecast", {}),
+]

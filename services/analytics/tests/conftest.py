@@ -38,8 +38,9 @@ async def analytics_engine(analytics_db):
 
 @pytest.fixture
 def settings(analytics_db) -> AnalyticsSettings:
-    return AnalyticsSettings(database_url=analytics_db, relay_enabled=False, consumers_enabled=False,
-                             kafka_bootstrap="127.0.0.1:9")
+    return AnalyticsSettings(
+        database_url=analytics_db, relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9"
+    )
 
 
 @pytest.fixture
@@ -65,8 +66,13 @@ def deliver(app):
     """Hand one event to its projection handler the way the consumer does, in its own transaction."""
 
     async def deliver(payload: EventPayload, *, subject: uuid.UUID, sequence: int = 1) -> None:
-        envelope = Envelope(type=payload.type_name(), source="/mercator/contacts", subject=str(subject),
-                            sequence=sequence, data=payload.model_dump(mode="json"))
+        envelope = Envelope(
+            type=payload.type_name(),
+            source="/mercator/contacts",
+            subject=str(subject),
+            sequence=sequence,
+            data=payload.model_dump(mode="json"),
+        )
         delivery = Delivery(envelope, type(payload).model_validate(envelope.payload()))
         async with app.state.runtime.uow() as uow:
             await hand_over(consumers.CONTACTS[envelope.type], uow, [delivery])
@@ -85,24 +91,46 @@ class Contacts:
 
     async def card(self, company_id: uuid.UUID, sequence: int = 1, **fields) -> ev.CompanyCard:
         model = ev.CompanyCreated if sequence == 1 else ev.CompanyUpdated
-        card = model(**{"company_id": company_id, "name": "ООО «Ромашка»", "status": "client",
-                        "owner_id": self.default_owner, "created_at": NOW - timedelta(days=400), **fields})
+        card = model(
+            **{
+                "company_id": company_id,
+                "name": "ООО «Ромашка»",
+                "status": "client",
+                "owner_id": self.default_owner,
+                "created_at": NOW - timedelta(days=400),
+                **fields,
+            }
+        )
         await self.deliver(card, subject=company_id, sequence=sequence)
         return card
 
     async def reassign(self, company_id: uuid.UUID, sequence: int, to_owner_id: uuid.UUID, **fields) -> None:
-        await self.deliver(ev.CompanyReassigned(company_id=company_id, from_owner_id=self.default_owner,
-                                                to_owner_id=to_owner_id, **fields),
-                           subject=company_id, sequence=sequence)
+        await self.deliver(
+            ev.CompanyReassigned(
+                company_id=company_id, from_owner_id=self.default_owner, to_owner_id=to_owner_id, **fields
+            ),
+            subject=company_id,
+            sequence=sequence,
+        )
 
     async def merge(self, survivor_id: uuid.UUID, absorbed_id: uuid.UUID, sequence: int) -> None:
-        await self.deliver(ev.CompanyMerged(company_id=survivor_id, absorbed_id=absorbed_id),
-                           subject=survivor_id, sequence=sequence)
+        await self.deliver(
+            ev.CompanyMerged(company_id=survivor_id, absorbed_id=absorbed_id), subject=survivor_id, sequence=sequence
+        )
 
     async def activity(self, company_id: uuid.UUID, happened_at: datetime, **fields) -> ev.ActivityLogged:
-        entry = ev.ActivityLogged(**{"activity_id": uuid.uuid4(), "company_id": company_id, "kind": "call",
-                                     "direction": "outbound", "summary": "обсудили поставку",
-                                     "happened_at": happened_at, "author_id": self.default_owner, **fields})
+        entry = ev.ActivityLogged(
+            **{
+                "activity_id": uuid.uuid4(),
+                "company_id": company_id,
+                "kind": "call",
+                "direction": "outbound",
+                "summary": "обсудили поставку",
+                "happened_at": happened_at,
+                "author_id": self.default_owner,
+                **fields,
+            }
+        )
         await self.deliver(entry, subject=entry.activity_id)
         return entry
 

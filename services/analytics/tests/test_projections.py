@@ -23,8 +23,9 @@ MOSCOW = uuid.uuid4()
 async def test_the_service_follows_every_event_of_contacts_deals_billing_and_the_gateway(settings):
     app = build_app(settings)
     groups = {c.name: sorted(c.topics) for c in app.state.runtime.consumers}
-    assert groups == {f"analytics.{owner}": sorted(types_owned_by(owner))
-                      for owner in ("contacts", "deals", "billing", "gateway")}
+    assert groups == {
+        f"analytics.{owner}": sorted(types_owned_by(owner)) for owner in ("contacts", "deals", "billing", "gateway")
+    }
     await app.state.runtime.engine.dispose()
 
 
@@ -85,8 +86,17 @@ async def test_a_merge_moves_history_and_meetings_to_the_survivor(contacts, deli
     await contacts.activity(survivor, NOW - timedelta(days=20))
     await contacts.activity(absorbed, NOW - timedelta(days=2))
     meeting = uuid.uuid4()
-    await deliver(ev.MeetingScheduled(meeting_id=meeting, company_id=absorbed, kind="meeting", starts_at=NOW,
-                                      duration_minutes=60, owner_id=contacts.default_owner), subject=meeting)
+    await deliver(
+        ev.MeetingScheduled(
+            meeting_id=meeting,
+            company_id=absorbed,
+            kind="meeting",
+            starts_at=NOW,
+            duration_minutes=60,
+            owner_id=contacts.default_owner,
+        ),
+        subject=meeting,
+    )
     await contacts.merge(survivor, absorbed, 2)
     await contacts.merge(survivor, absorbed, 2)  # replayed
     kept, gone = await read(Client, survivor), await read(Client, absorbed)
@@ -118,12 +128,23 @@ async def test_a_merge_ahead_of_the_cards_still_hides_the_absorbed_one(contacts,
 async def test_meeting_events_backwards_give_the_same_meeting(deliver, read):
     meeting, company, owner = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     moved_to = NOW + timedelta(days=2)
-    await deliver(ev.MeetingCompleted(meeting_id=meeting, company_id=company, activity_id=uuid.uuid4(),
-                                      done_at=moved_to), subject=meeting, sequence=3)
-    await deliver(ev.MeetingRescheduled(meeting_id=meeting, company_id=company, starts_at=moved_to,
-                                        duration_minutes=30), subject=meeting, sequence=2)
-    await deliver(ev.MeetingScheduled(meeting_id=meeting, company_id=company, kind="call", starts_at=NOW,
-                                      duration_minutes=30, owner_id=owner), subject=meeting, sequence=1)
+    await deliver(
+        ev.MeetingCompleted(meeting_id=meeting, company_id=company, activity_id=uuid.uuid4(), done_at=moved_to),
+        subject=meeting,
+        sequence=3,
+    )
+    await deliver(
+        ev.MeetingRescheduled(meeting_id=meeting, company_id=company, starts_at=moved_to, duration_minutes=30),
+        subject=meeting,
+        sequence=2,
+    )
+    await deliver(
+        ev.MeetingScheduled(
+            meeting_id=meeting, company_id=company, kind="call", starts_at=NOW, duration_minutes=30, owner_id=owner
+        ),
+        subject=meeting,
+        sequence=1,
+    )
     stored = await read(Meeting, meeting)
     assert (stored.status, stored.starts_at, stored.kind, stored.owner_id) == ("done", moved_to, "call", owner)
     assert (stored.version, stored.schedule_version) == (3, 2)
@@ -131,11 +152,18 @@ async def test_meeting_events_backwards_give_the_same_meeting(deliver, read):
 
 async def test_a_cancelled_meeting_stays_cancelled_when_its_scheduling_is_replayed(deliver, read):
     meeting, company = uuid.uuid4(), uuid.uuid4()
-    scheduled = ev.MeetingScheduled(meeting_id=meeting, company_id=company, kind="meeting", starts_at=NOW,
-                                    duration_minutes=60, owner_id=uuid.uuid4())
+    scheduled = ev.MeetingScheduled(
+        meeting_id=meeting,
+        company_id=company,
+        kind="meeting",
+        starts_at=NOW,
+        duration_minutes=60,
+        owner_id=uuid.uuid4(),
+    )
     await deliver(scheduled, subject=meeting)
-    await deliver(ev.MeetingCancelled(meeting_id=meeting, company_id=company, reason="клиент болен"),
-                  subject=meeting, sequence=2)
+    await deliver(
+        ev.MeetingCancelled(meeting_id=meeting, company_id=company, reason="клиент болен"), subject=meeting, sequence=2
+    )
     await deliver(scheduled, subject=meeting)
     assert (await read(Meeting, meeting)).status == "cancelled"
 

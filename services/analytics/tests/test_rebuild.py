@@ -9,16 +9,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from analytics_history import CEO, REPORTS, sales_department
 from sqlalchemy import delete, select, update
 
-from analytics_history import CEO, REPORTS, sales_department
 from mercator.analytics import jobs
 from mercator.analytics.app import CONSUMERS, MIGRATIONS, build_app
 from mercator.analytics.settings import AnalyticsSettings
 from mercator.analytics.tables import Deal, Invoice
 from mercator.common.bus import tables as bus
 from mercator.common.bus.kafka import ensure_topics, make_producer
-
 from mercator.common.events.envelope import Envelope
 from mercator.common.runtime import Runtime
 from mercator.common.testing.api import auth, client
@@ -33,13 +32,23 @@ async def publish(bootstrap: str, prefix: str, events) -> int:
     await producer.start()
     try:
         for payload, subject, sequence in events:
-            envelope = Envelope(type=payload.type_name(), source=f"/mercator/{payload.owner}", subject=str(subject),
-                                sequence=sequence, data=payload.model_dump(mode="json"))
-            await producer.send_and_wait(f"{prefix}{envelope.type}", value=envelope.body(), key=str(subject).encode(),
-                                         headers=envelope.headers())
+            envelope = Envelope(
+                type=payload.type_name(),
+                source=f"/mercator/{payload.owner}",
+                subject=str(subject),
+                sequence=sequence,
+                data=payload.model_dump(mode="json"),
+            )
+            await producer.send_and_wait(
+                f"{prefix}{envelope.type}", value=envelope.body(), key=str(subject).encode(), headers=envelope.headers()
+            )
             if sequence % 2:  # a relay that published some rows twice: the same event id again
-                await producer.send_and_wait(f"{prefix}{envelope.type}", value=envelope.body(),
-                                             key=str(subject).encode(), headers=envelope.headers())
+                await producer.send_and_wait(
+                    f"{prefix}{envelope.type}",
+                    value=envelope.body(),
+                    key=str(subject).encode(),
+                    headers=envelope.headers(),
+                )
     finally:
         await producer.stop()
     return sum(2 if s % 2 else 1 for _, _, s in events)
@@ -59,8 +68,13 @@ async def all_reports(app, settings) -> list:
 async def test_the_read_models_are_dropped_and_rebuilt_from_the_topics(postgres, tansu):
     url = await postgres.migrated("analytics_rebuild", MIGRATIONS)
     prefix = f"r{uuid.uuid4().hex[:8]}."
-    settings = AnalyticsSettings(database_url=url, kafka_bootstrap=tansu.bootstrap, topic_prefix=prefix,
-                                 relay_enabled=False, consumers_enabled=False)
+    settings = AnalyticsSettings(
+        database_url=url,
+        kafka_bootstrap=tansu.bootstrap,
+        topic_prefix=prefix,
+        relay_enabled=False,
+        consumers_enabled=False,
+    )
     published = await publish(tansu.bootstrap, prefix, sales_department().events)
     runtime = Runtime(settings, consumers=CONSUMERS)
     app = build_app(settings, runtime)
@@ -78,10 +92,20 @@ async def test_the_read_models_are_dropped_and_rebuilt_from_the_topics(postgres,
         assert await all_reports(app, settings) != first
 
         # The command an operator runs (the service may keep running: the projections take any order).
-        env = {**os.environ, "MERCATOR_ANALYTICS_DATABASE_URL": url, "MERCATOR_ANALYTICS_KAFKA_BOOTSTRAP":
-               tansu.bootstrap, "MERCATOR_ANALYTICS_TOPIC_PREFIX": prefix}
-        done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "mercator.analytics", "rebuild"],
-                                       env=env, capture_output=True, text=True, timeout=120)
+        env = {
+            **os.environ,
+            "MERCATOR_ANALYTICS_DATABASE_URL": url,
+            "MERCATOR_ANALYTICS_KAFKA_BOOTSTRAP": tansu.bootstrap,
+            "MERCATOR_ANALYTICS_TOPIC_PREFIX": prefix,
+        }
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "mercator.analytics", "rebuild"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         assert f"rebuilt from {published} messages" in done.stdout
         assert await all_reports(app, settings) == first
@@ -93,11 +117,22 @@ async def test_the_read_models_are_dropped_and_rebuilt_from_the_topics(postgres,
 
 # --- InactivityDetected ---------------------------------------------------------------------------
 
+
 async def announced(app) -> list[dict]:
     import json
+
     async with app.state.runtime.sessionmaker() as s:
-        rows = (await s.execute(select(bus.outbox.c.payload).where(bus.outbox.c.type == "InactivityDetected")
-                                .order_by(bus.outbox.c.id))).scalars().all()
+        rows = (
+            (
+                await s.execute(
+                    select(bus.outbox.c.payload)
+                    .where(bus.outbox.c.type == "InactivityDetected")
+                    .order_by(bus.outbox.c.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
     return [json.loads(r) for r in rows]
 
 
@@ -133,4 +168,3 @@ async def test_inactivity_is_announced_once_per_crossing(app, contacts):
     await contacts.activity(busy, now - timedelta(days=1))
     assert await detect(app, days=30) == 0
     assert [a["company_id"] for a in await announced(app)][-1] == str(silent)
-

@@ -25,7 +25,16 @@ def test_shares_round_and_never_divide_by_zero():
 def test_ageing_buckets_count_days_past_due():
     today = date(2026, 11, 27)
     assert [domain.ageing_bucket(today - timedelta(days=d), today) for d in (-5, 0, 1, 30, 31, 60, 61, 90, 91)] == [
-        "current", "current", "1-30", "1-30", "31-60", "31-60", "61-90", "61-90", "90+"]
+        "current",
+        "current",
+        "1-30",
+        "1-30",
+        "31-60",
+        "31-60",
+        "61-90",
+        "61-90",
+        "90+",
+    ]
 
 
 def test_periods_and_the_trend_between_them():

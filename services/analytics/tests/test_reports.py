@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mercator.common.http.pagination import encode_cursor
+from mercator.common.pagination import encode_cursor
 from mercator.common.testing.api import client
 
 pytestmark = pytest.mark.postgres
@@ -49,11 +49,15 @@ async def report(api, path: str, **params) -> dict:
 
 async def test_client_base_by_region_counts_each_card_once(api, base):
     got = await report(api, "client-base", by="region")
-    assert got == {"by": "region", "total": 5, "rows": [
-        {"key": str(MOSCOW), "name": "Москва", "clients": 3},
-        {"key": str(SPB), "name": "Санкт-Петербург", "clients": 1},
-        {"key": None, "name": None, "clients": 1},
-    ]}
+    assert got == {
+        "by": "region",
+        "total": 5,
+        "rows": [
+            {"key": str(MOSCOW), "name": "Москва", "clients": 3},
+            {"key": str(SPB), "name": "Санкт-Петербург", "clients": 1},
+            {"key": None, "name": None, "clients": 1},
+        ],
+    }
 
 
 async def test_client_base_by_manager_status_and_with_filters(api, base):
@@ -91,8 +95,7 @@ async def test_activity_in_a_period_by_kind_author_and_client(api, base):
 
 async def test_inactive_clients_longest_silence_first(api, base):
     got = await report(api, "inactive-clients", days=30)
-    assert [(i["name"], i["days_inactive"]) for i in got["items"]] == [
-        ("Василёк", None), ("Кедр", 45), ("Сосна", 31)]
+    assert [(i["name"], i["days_inactive"]) for i in got["items"]] == [("Василёк", None), ("Кедр", 45), ("Сосна", 31)]
     assert got["next_cursor"] is None and got["items"][0]["last_activity_at"] is None
     borises = await report(api, "inactive-clients", days=30, owner_id=str(BORIS))
     assert [i["name"] for i in borises["items"]] == ["Василёк", "Сосна"]
@@ -121,21 +124,24 @@ async def test_a_new_history_entry_takes_a_client_off_the_inactive_list(api, bas
     assert "Кедр" not in [i["name"] for i in got["items"]]
 
 
-@pytest.mark.parametrize("path, params, field", [
-    ("client-base", {"by": "planet"}, "by"),
-    ("client-base", {}, "by"),
-    ("client-base", {"by": "region", "owner_id": "anna"}, "owner_id"),
-    ("activity", {"by": "mood"}, "by"),
-    ("activity", {"by": "kind", "from": "2026-11-01T10:00:00"}, "from"),
-    ("activity", {"by": "kind", "from": "2026-11-01T10:00:00Z", "to": "2026-11-30T00:00:00"}, "to"),
-    ("activity", {"by": "kind", "from": "2026-11-30T00:00:00Z", "to": "2026-11-01T00:00:00Z"}, "to"),
-    ("activity", {"by": "kind", "from": "yesterday"}, "from"),
-    ("inactive-clients", {"days": 0}, "days"),
-    ("inactive-clients", {"days": "month"}, "days"),
-    ("inactive-clients", {"limit": 0}, "limit"),
-    ("inactive-clients", {"cursor": "garbage!!"}, "cursor"),
-    ("inactive-clients", {"cursor": encode_cursor(["not a time", "not an id"])}, "cursor"),
-])
+@pytest.mark.parametrize(
+    "path, params, field",
+    [
+        ("client-base", {"by": "planet"}, "by"),
+        ("client-base", {}, "by"),
+        ("client-base", {"by": "region", "owner_id": "anna"}, "owner_id"),
+        ("activity", {"by": "mood"}, "by"),
+        ("activity", {"by": "kind", "from": "2026-11-01T10:00:00"}, "from"),
+        ("activity", {"by": "kind", "from": "2026-11-01T10:00:00Z", "to": "2026-11-30T00:00:00"}, "to"),
+        ("activity", {"by": "kind", "from": "2026-11-30T00:00:00Z", "to": "2026-11-01T00:00:00Z"}, "to"),
+        ("activity", {"by": "kind", "from": "yesterday"}, "from"),
+        ("inactive-clients", {"days": 0}, "days"),
+        ("inactive-clients", {"days": "month"}, "days"),
+        ("inactive-clients", {"limit": 0}, "limit"),
+        ("inactive-clients", {"cursor": "garbage!!"}, "cursor"),
+        ("inactive-clients", {"cursor": encode_cursor(["not a time", "not an id"])}, "cursor"),
+    ],
+)
 async def test_bad_input_is_a_problem_naming_the_field(api, path, params, field):
     r = await api.get(f"/api/v1/reports/{path}", params=params)
     assert r.status_code == 422, r.text

@@ -60,9 +60,12 @@ def test_a_period_must_be_aware_and_not_empty():
     check_period(None, None)
     check_period(NINE, TEN)
     check_period(NINE.astimezone(timezone(timedelta(hours=3))), None)
-    for start, end, field, rule in ((NINE.replace(tzinfo=None), None, "from", "naive_time"),
-                                    (NINE, TEN.replace(tzinfo=None), "to", "naive_time"),
-                                    (TEN, NINE, "to", "empty_period"), (NINE, NINE, "to", "empty_period")):
+    for start, end, field, rule in (
+        (NINE.replace(tzinfo=None), None, "from", "naive_time"),
+        (NINE, TEN.replace(tzinfo=None), "to", "naive_time"),
+        (TEN, NINE, "to", "empty_period"),
+        (NINE, NINE, "to", "empty_period"),
+    ):
         with pytest.raises(InvalidValue) as caught:
             check_period(start, end)
         assert (caught.value.field, caught.value.rule) == (field, rule)

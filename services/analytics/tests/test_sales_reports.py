@@ -8,10 +8,27 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from analytics_history import (
+    ANNA,
+    BORIS,
+    C2,
+    C3,
+    CEO,
+    EAST,
+    EAST_HEAD,
+    LATHE,
+    NOW,
+    REPAIR,
+    REPORTS,
+    SALES,
+    SHOW,
+    TODAY,
+    delivery,
+    hand_over,
+    sales_department,
+)
 from sqlalchemy import delete
 
-from analytics_history import (ANNA, BORIS, C2, C3, CEO, EAST, EAST_HEAD, LATHE, NOW, REPAIR, SALES, SHOW,
-                               REPORTS, TODAY, delivery, hand_over, sales_department)
 from mercator.analytics import tables
 from mercator.analytics.app import CONSUMERS
 from mercator.common.bus.consumer import Delivery
@@ -46,7 +63,7 @@ def feed_in_batches(app):
         while at < len(events):
             size = rnd.randint(1, largest)
             runs: dict[str, list[Delivery]] = {}
-            for payload, subject, sequence in events[at:at + size]:
+            for payload, subject, sequence in events[at : at + size]:
                 runs.setdefault(payload.type_name(), []).append(delivery(payload, subject, sequence))
             at += size
             async with app.state.runtime.uow() as uow:
@@ -90,8 +107,11 @@ async def test_inactivity_counts_silent_cards_and_flags_the_manager_who_logs_lit
     assert (anna["inactive_clients"], anna["activities"], anna["low_activity"]) == (1, 4, False)
     assert (boris["inactive_clients"], boris["activities"], boris["low_activity"]) == (1, 1, True)
     # The period narrows the activities: Boris's only entry is a month old.
-    recent = by_key((await get(app, settings, CEO, "inactivity", days=60,
-                               **{"from": (NOW - timedelta(days=7)).isoformat()}))["rows"])
+    recent = by_key(
+        (await get(app, settings, CEO, "inactivity", days=60, **{"from": (NOW - timedelta(days=7)).isoformat()}))[
+            "rows"
+        ]
+    )
     assert recent[str(BORIS.user_id)]["activities"] == 0 and recent[str(BORIS.user_id)]["inactive_clients"] == 0
 
 
@@ -104,8 +124,12 @@ async def test_receivables_with_ageing_per_manager_client_and_invoice(app, setti
     clients = by_key((await get(app, settings, CEO, "receivables", by="client"))["rows"], "key")
     assert clients[str(C3)]["name"] == "Гамма-Про" and clients[str(C3)]["outstanding"] == "10000.00"
     [late] = (await get(app, settings, CEO, "receivables", by="invoice"))["rows"]
-    assert (late["days_overdue"], late["outstanding"], late["bucket"], late["manager"]) == (45, "60000.00", "31-60",
-                                                                                            "Анна")
+    assert (late["days_overdue"], late["outstanding"], late["bucket"], late["manager"]) == (
+        45,
+        "60000.00",
+        "31-60",
+        "Анна",
+    )
 
 
 async def test_deal_duration_stage_times_and_conversion(app, settings, base):
@@ -133,7 +157,12 @@ async def test_losses_by_reason_and_stage_beside_the_team(app, settings, base):
     assert report["team"] == [{"reason": "Дорого", "stage": "needs", "lost": 1, "share": 1.0}]
     [row] = report["rows"]
     assert (row["manager"], row["reason"], row["stage"], row["lost"], row["team_share"]) == (
-        "Анна", "Дорого", "needs", 1, 1.0)
+        "Анна",
+        "Дорого",
+        "needs",
+        1,
+        1.0,
+    )
     mine = await get(app, settings, CEO, "losses", owner_id=str(BORIS.user_id))
     assert mine["rows"] == [] and mine["team_lost"] == 1  # Boris lost nothing; his team did
 
@@ -145,7 +174,10 @@ async def test_results_by_manager_product_and_group_with_what_does_not_sell(app,
     assert totals[str(BORIS.user_id)]["revenue"] == "50000.00"
     products = await get(app, settings, CEO, "results", by="product", period="quarter")
     assert [(t["name"], t["won"], t["revenue"]) for t in products["totals"]] == [
-        ("Токарный станок", 2, "120000.00"), ("Ремонт", 1, "30000.00"), ("Пресс", 0, "0.00")]
+        ("Токарный станок", 2, "120000.00"),
+        ("Ремонт", 1, "30000.00"),
+        ("Пресс", 0, "0.00"),
+    ]
     assert all("-Q" in r["period"] for r in products["rows"])
     groups = by_key((await get(app, settings, CEO, "results", by="product_group"))["totals"], "name")
     assert (groups["Станки"]["revenue"], groups["Сервис"]["revenue"]) == ("120000.00", "30000.00")
@@ -154,12 +186,21 @@ async def test_results_by_manager_product_and_group_with_what_does_not_sell(app,
 async def test_results_trend_compares_each_period_with_the_one_before(app, settings, feed):
     # Anna wins 100 000 in one month and 150 000 in the next: +50 %.
     from analytics_history import History, deal_history
+
     h = History()
     first = (TODAY.replace(day=1) - timedelta(days=80)).replace(day=3)
-    for deal, opened, amount in ((uuid.uuid4(), first, "100000"), (uuid.uuid4(), first + timedelta(days=31),
-                                                                    "150000")):
-        deal_history(h, deal, C2, ANNA, opened=NOW.replace(year=opened.year, month=opened.month, day=3),
-                     path=["interest"], days=[1], amount=amount, end="won")
+    for deal, opened, amount in ((uuid.uuid4(), first, "100000"), (uuid.uuid4(), first + timedelta(days=31), "150000")):
+        deal_history(
+            h,
+            deal,
+            C2,
+            ANNA,
+            opened=NOW.replace(year=opened.year, month=opened.month, day=3),
+            path=["interest"],
+            days=[1],
+            amount=amount,
+            end="won",
+        )
     await feed(h.events)
     rows = (await get(app, settings, CEO, "results"))["rows"]
     assert [r["change"] for r in rows] == [None, 0.5]
@@ -168,10 +209,15 @@ async def test_results_trend_compares_each_period_with_the_one_before(app, setti
 async def test_sources_and_the_client_base_by_region(app, settings, base):
     sources = by_key((await get(app, settings, CEO, "sources"))["rows"], "name")
     assert {k: (v["clients"], v["deals"], v["won"], v["revenue"], v["conversion"]) for k, v in sources.items()} == {
-        "Выставка": (1, 2, 1, "100000.00", 0.5), "Сайт": (2, 3, 1, "50000.00", 0.3333)}
+        "Выставка": (1, 2, 1, "100000.00", 0.5),
+        "Сайт": (2, 3, 1, "50000.00", 0.3333),
+    }
     regions = by_key((await get(app, settings, CEO, "segments", by="region"))["rows"], "name")
     assert (regions["Москва"]["clients"], regions["Москва"]["deals"], regions["Москва"]["revenue"]) == (
-        2, 4, "150000.00")
+        2,
+        4,
+        "150000.00",
+    )
     assert (regions["Урал"]["deals"], regions["Урал"]["won"], regions["Урал"]["conversion"]) == (1, 0, 0.0)
     industries = (await get(app, settings, CEO, "segments", by="industry"))["rows"]
     assert [(r["name"], r["clients"], r["deals"]) for r in industries] == [("Металлообработка", 3, 5)]
@@ -183,7 +229,12 @@ async def test_a_marketing_event_with_its_participants_deals_cost_and_return(app
     assert row["participants"] == {"invited": 1, "attended": 1, "responded": 0}
     # Alpha's and Gamma's deals opened within 90 days of the show; won: D1 and D3.
     assert (row["deals"], row["won"], row["revenue"], row["cost"], row["return"]) == (
-        4, 2, "150000.00", "30000.00", 4.0)
+        4,
+        2,
+        "150000.00",
+        "30000.00",
+        4.0,
+    )
     short = (await get(app, settings, CEO, "marketing-events", window_days=10))["rows"][0]
     assert short["deals"] == 1  # only D1, opened three days after the show began
 
@@ -192,15 +243,18 @@ async def test_sales_volume_in_any_slice(app, settings, base):
     report = await get(app, settings, CEO, "sales-volume", by=["manager", "period"])
     assert report["total"] == {"revenue": "150000.00", "deals": 2}
     assert {(r["manager_name"], r["revenue"], r["average"]) for r in report["rows"]} == {
-        ("Анна", "100000.00", "100000.00"), ("Борис", "50000.00", "50000.00")}
+        ("Анна", "100000.00", "100000.00"),
+        ("Борис", "50000.00", "50000.00"),
+    }
     groups = (await get(app, settings, CEO, "sales-volume", by=["product_group", "region"]))["rows"]
     assert {(r["product_group_name"], r["region_name"], r["deals"], r["revenue"]) for r in groups} == {
-        ("Станки", "Москва", 2, "120000.00"), ("Сервис", "Москва", 1, "30000.00")}
+        ("Станки", "Москва", 2, "120000.00"),
+        ("Сервис", "Москва", 1, "30000.00"),
+    }
     east = await get(app, settings, CEO, "sales-volume", department_id=str(EAST))
     assert east["total"] == {"revenue": "100000.00", "deals": 1}
     whole = await get(app, settings, CEO, "sales-volume", department_id=str(SALES), by=["department"])
-    assert {r["department_name"]: r["revenue"] for r in whole["rows"]} == {"Восток": "100000.00",
-                                                                           "Продажи": "50000.00"}
+    assert {r["department_name"]: r["revenue"] for r in whole["rows"]} == {"Восток": "100000.00", "Продажи": "50000.00"}
 
 
 async def test_the_funnel_from_first_contact_to_won(app, settings, base):
@@ -208,8 +262,17 @@ async def test_the_funnel_from_first_contact_to_won(app, settings, base):
     assert (report["first_contacts"], report["won"], report["win_rate"]) == (5, 2, 0.4)
     reached = {r["stage"]: r["reached"] for r in report["rows"]}
     # D3 skipped from interest to the demo and won: it passed every stage on its way.
-    assert reached == {"interest": 5, "needs": 4, "demo": 3, "tech_proposal": 3, "commercial_proposal": 3,
-                       "contract": 2, "payment": 2, "delivery": 2, "won": 2}
+    assert reached == {
+        "interest": 5,
+        "needs": 4,
+        "demo": 3,
+        "tech_proposal": 3,
+        "commercial_proposal": 3,
+        "contract": 2,
+        "payment": 2,
+        "delivery": 2,
+        "won": 2,
+    }
 
 
 async def test_the_forecast_weights_the_open_pipeline_by_stage_and_close_month(app, settings, base):
@@ -248,11 +311,14 @@ async def test_every_report_as_csv(app, settings, base):
 
 async def test_bad_filters_are_refused_naming_the_field(app, settings, base):
     async with client(app, auth(settings, CEO)) as api:
-        for name, params, field in (("funnel", {"from": "2026-01-01T00:00:00"}, "from"),
-                                    ("funnel", {"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "to"),
-                                    ("results", {"by": "weather"}, "by"), ("sales-volume", {"by": "colour"}, "by"),
-                                    ("forecast", {"currency": "rubles"}, "currency"),
-                                    ("receivables", {"department_id": "x"}, "department_id")):
+        for name, params, field in (
+            ("funnel", {"from": "2026-01-01T00:00:00"}, "from"),
+            ("funnel", {"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "to"),
+            ("results", {"by": "weather"}, "by"),
+            ("sales-volume", {"by": "colour"}, "by"),
+            ("forecast", {"currency": "rubles"}, "currency"),
+            ("receivables", {"department_id": "x"}, "department_id"),
+        ):
             r = await api.get(f"/api/v1/reports/{name}", params=params)
             assert r.status_code == 422, (name, params, r.text)
             assert r.headers["content-type"].startswith("application/problem+json")
@@ -261,6 +327,7 @@ async def test_bad_filters_are_refused_naming_the_field(app, settings, base):
 
 async def test_support_has_no_reports(app, settings, base):
     from mercator.common.testing.api import caller
+
     async with client(app, auth(settings, caller("Инженер", roles=("support",)))) as api:
         assert (await api.get("/api/v1/reports/funnel")).status_code == 403
 
@@ -289,8 +356,9 @@ async def test_the_same_history_shuffled_and_repeated_gives_the_same_reports(app
         assert await _all_reports(app, settings) == in_order, seed
 
 
-async def test_the_same_history_shuffled_and_repeated_in_batches_gives_the_same_reports(app, settings, feed,
-                                                                                        feed_in_batches):
+async def test_the_same_history_shuffled_and_repeated_in_batches_gives_the_same_reports(
+    app, settings, feed, feed_in_batches
+):
     events = sales_department().events
     await feed(events)
     in_order = await _all_reports(app, settings)

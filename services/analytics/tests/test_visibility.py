@@ -26,8 +26,13 @@ async def base(contacts) -> dict[str, uuid.UUID]:
     """Anna's two clients (SUB), Vera's (SALES), the head's own (no department), Boris's (OTHER);
     Anna wrote an entry on Boris's client and Boris one on Anna's; one entry's card is not projected."""
     ids = {name: uuid.uuid4() for name in ("anna1", "anna2", "vera", "head", "boris", "unknown")}
-    for name, who, dept in (("anna1", ANNA, SUB), ("anna2", ANNA, SUB), ("vera", VERA, SALES),
-                            ("head", HEAD, None), ("boris", BORIS, OTHER)):
+    for name, who, dept in (
+        ("anna1", ANNA, SUB),
+        ("anna2", ANNA, SUB),
+        ("vera", VERA, SALES),
+        ("head", HEAD, None),
+        ("boris", BORIS, OTHER),
+    ):
         await contacts.card(ids[name], name=name, owner_id=who.user_id, department_id=dept)
     for name, author in (("anna1", ANNA), ("anna2", BORIS), ("boris", ANNA), ("vera", VERA), ("unknown", ANNA)):
         await contacts.activity(ids[name], LONG_AGO, author_id=author.user_id)

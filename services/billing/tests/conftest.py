@@ -28,23 +28,27 @@ async def billing_engine(billing_db):
 
 @pytest.fixture
 def settings(billing_db) -> BillingSettings:
-    return BillingSettings(database_url=billing_db, relay_enabled=False, consumers_enabled=False,
-                           kafka_bootstrap="127.0.0.1:9")
+    return BillingSettings(
+        database_url=billing_db, relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9"
+    )
 
 
 @pytest.fixture
 def no_deals_service():
     """Stands for the deals and contacts services over real HTTP (httpx's mock transport): they know
     nothing that has not reached billing's replicas."""
-    return httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(404, json={})),
-                             base_url="http://deals-fake")
+    return httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda r: httpx.Response(404, json={})), base_url="http://deals-fake"
+    )
 
 
 @pytest.fixture
 async def app(settings, billing_engine, no_deals_service):
-    async with rolled_back_app(settings, billing_engine,
-                               lambda s, rt: build_app(s, rt, deals_http=no_deals_service,
-                                                       contacts_http=no_deals_service)) as app:
+    async with rolled_back_app(
+        settings,
+        billing_engine,
+        lambda s, rt: build_app(s, rt, deals_http=no_deals_service, contacts_http=no_deals_service),
+    ) as app:
         yield app
 
 
@@ -60,8 +64,13 @@ async def api(app, settings, manager):
 
 
 async def deliver(app, handlers, payload, sequence=1):
-    envelope = Envelope(type=payload.type_name(), source="/mercator/deals", subject="x", sequence=sequence,
-                        data=payload.model_dump(mode="json"))
+    envelope = Envelope(
+        type=payload.type_name(),
+        source="/mercator/deals",
+        subject="x",
+        sequence=sequence,
+        data=payload.model_dump(mode="json"),
+    )
     async with app.state.runtime.uow() as uow:
         await handlers[payload.type_name()](uow, Delivery(envelope, payload))
         await uow.commit()
@@ -70,14 +79,37 @@ async def deliver(app, handlers, payload, sequence=1):
 @pytest.fixture
 def deal_event(app, manager):
     """A deal as the deals service announced it (DealOpened through the real handler)."""
+
     async def feed(company_id: uuid.UUID | None = None) -> tuple[uuid.UUID, uuid.UUID]:
         from datetime import UTC, datetime
+
         deal_id, company_id = uuid.uuid4(), company_id or uuid.uuid4()
-        await deliver(app, consumers.CONTACTS, ev.CompanyCreated(
-            company_id=company_id, name="ООО «Клиент»", status="prospect", owner_id=manager.user_id,
-            created_at=datetime.now(UTC)))
-        await deliver(app, consumers.DEALS, ev.DealOpened(
-            deal_id=deal_id, title="Внедрение", company_id=company_id, owner_id=manager.user_id,
-            pipeline_id=uuid.uuid4(), stage="contract", status="open", currency="RUB", opened_at=datetime.now(UTC)))
+        await deliver(
+            app,
+            consumers.CONTACTS,
+            ev.CompanyCreated(
+                company_id=company_id,
+                name="ООО «Клиент»",
+                status="prospect",
+                owner_id=manager.user_id,
+                created_at=datetime.now(UTC),
+            ),
+        )
+        await deliver(
+            app,
+            consumers.DEALS,
+            ev.DealOpened(
+                deal_id=deal_id,
+                title="Внедрение",
+                company_id=company_id,
+                owner_id=manager.user_id,
+                pipeline_id=uuid.uuid4(),
+                stage="contract",
+                status="open",
+                currency="RUB",
+                opened_at=datetime.now(UTC),
+            ),
+        )
         return deal_id, company_id
+
     return feed

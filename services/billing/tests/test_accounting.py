@@ -18,8 +18,10 @@ TODAY = service.today("Europe/Moscow")
 async def test_the_periods_invoices_and_payments_as_json_and_csv(app, api, manager):
     company_id, first = await client_with_invoice(app, api, manager, amount="1000.00")
     _, second = await client_with_invoice(app, api, manager, amount="250.00")
-    paid = await api.post("/api/v1/payments", json={"company_id": str(company_id), "amount": "1200.00",
-                                                     "received_on": str(TODAY), "bank_reference": "п/п 9"})
+    paid = await api.post(
+        "/api/v1/payments",
+        json={"company_id": str(company_id), "amount": "1200.00", "received_on": str(TODAY), "bank_reference": "п/п 9"},
+    )
     assert paid.status_code == 201
     period = {"from": str(TODAY - timedelta(days=31)), "to": str(TODAY)}
 
@@ -28,12 +30,14 @@ async def test_the_periods_invoices_and_payments_as_json_and_csv(app, api, manag
     every = await api.get("/api/v1/accounting/invoices", params={**period, "format": "csv", "limit": 1})
     rows = list(csv.DictReader(io.StringIO(every.content.decode("utf-8-sig"))))
     assert sorted((r["number"], r["total"], r["client_tax_id"]) for r in rows) == sorted(
-        [(first["number"], "1000.00", INN), (second["number"], "250.00", INN)])
+        [(first["number"], "1000.00", INN), (second["number"], "250.00", INN)]
+    )
     assert "Лицензия" in rows[0]["lines"] and rows[0]["client_name"] == "ООО «Ромашка»"
 
     payments = (await api.get("/api/v1/accounting/payments", params=period)).json()["items"]
     assert [(p["amount"], p["invoices"], p["credit"]) for p in payments] == [
-        ("1200.00", [f"{first['number']}: 1000.00"], "200.00")]
+        ("1200.00", [f"{first['number']}: 1000.00"], "200.00")
+    ]
     json_and_csv = await api.get("/api/v1/accounting/payments", params={**period, "format": "csv"})
     assert f"{first['number']}: 1000.00" in json_and_csv.content.decode("utf-8-sig")
 

@@ -16,15 +16,21 @@ TODAY = service.today("Europe/Moscow")
 
 async def events(app) -> list[tuple[str, dict]]:
     async with app.state.runtime.sessionmaker() as s:
-        rows = (await s.execute(select(tables.outbox.c.type, tables.outbox.c.payload)
-                                .order_by(tables.outbox.c.id))).all()
+        rows = (
+            await s.execute(select(tables.outbox.c.type, tables.outbox.c.payload).order_by(tables.outbox.c.id))
+        ).all()
     return [(t, json.loads(p)) for t, p in rows]
 
 
 async def issued(api, deal_id, lines=None, due_date=None) -> dict:
-    r = await api.post("/api/v1/invoices", json={
-        "deal_id": str(deal_id), "due_date": str(due_date or TODAY + timedelta(days=10)),
-        "lines": lines or [{"description": "Лицензия Sales Expert", "quantity": "1", "unit_price": "100000.00"}]})
+    r = await api.post(
+        "/api/v1/invoices",
+        json={
+            "deal_id": str(deal_id),
+            "due_date": str(due_date or TODAY + timedelta(days=10)),
+            "lines": lines or [{"description": "Лицензия Sales Expert", "quantity": "1", "unit_price": "100000.00"}],
+        },
+    )
     assert r.status_code == 201, r.text
     r = await api.post(f"/api/v1/invoices/{r.json()['id']}/issue")
     assert r.status_code == 200, r.text
@@ -33,12 +39,26 @@ async def issued(api, deal_id, lines=None, due_date=None) -> dict:
 
 async def test_contract_invoice_partial_and_final_payment_and_delivery(api, app, deal_event):
     deal_id, company = await deal_event()
-    contract = await api.post("/api/v1/contracts", json={
-        "number": "Д-17/2026", "deal_id": str(deal_id), "signed_on": str(TODAY), "amount": "122000.00",
-        "due_in_days": 14})
+    contract = await api.post(
+        "/api/v1/contracts",
+        json={
+            "number": "Д-17/2026",
+            "deal_id": str(deal_id),
+            "signed_on": str(TODAY),
+            "amount": "122000.00",
+            "due_in_days": 14,
+        },
+    )
     assert contract.status_code == 201, contract.text
-    draft = (await api.post("/api/v1/invoices", json={"contract_id": contract.json()["id"], "lines": [
-        {"description": "Лицензия", "quantity": "1", "unit_price": "100000.00", "vat_rate": "22"}]})).json()
+    draft = (
+        await api.post(
+            "/api/v1/invoices",
+            json={
+                "contract_id": contract.json()["id"],
+                "lines": [{"description": "Лицензия", "quantity": "1", "unit_price": "100000.00", "vat_rate": "22"}],
+            },
+        )
+    ).json()
     assert draft["status"] == "draft" and draft["number"] is None and draft["company_id"] == str(company)
     invoice = (await api.post(f"/api/v1/invoices/{draft['id']}/issue")).json()
     assert invoice["status"] == "issued" and invoice["number"] == f"{TODAY.year}-{int(invoice['number'][5:]):06d}"
@@ -47,27 +67,46 @@ async def test_contract_invoice_partial_and_final_payment_and_delivery(api, app,
     edit = await api.patch(f"/api/v1/invoices/{invoice['id']}", json={"due_date": str(TODAY)})
     assert edit.status_code == 422 and edit.json()["rule"] == "invoice_issued"
 
-    first = await api.post("/api/v1/payments", json={"company_id": str(company), "amount": "50000.00",
-                                                      "received_on": str(TODAY), "bank_reference": "п/п 101"})
+    first = await api.post(
+        "/api/v1/payments",
+        json={"company_id": str(company), "amount": "50000.00", "received_on": str(TODAY), "bank_reference": "п/п 101"},
+    )
     assert first.status_code == 201 and first.json()["allocations"] == [
-        {"invoice_id": invoice["id"], "amount": "50000.00"}]
+        {"invoice_id": invoice["id"], "amount": "50000.00"}
+    ]
     assert (await api.get(f"/api/v1/invoices/{invoice['id']}")).json()["status"] == "partly_paid"
-    final = await api.post("/api/v1/payments", json={"company_id": str(company), "amount": "80000.00",
-                                                      "received_on": str(TODAY), "bank_reference": "п/п 102"})
+    final = await api.post(
+        "/api/v1/payments",
+        json={"company_id": str(company), "amount": "80000.00", "received_on": str(TODAY), "bank_reference": "п/п 102"},
+    )
     assert final.json()["credit"] == "8000.00"
     settled = (await api.get(f"/api/v1/invoices/{invoice['id']}")).json()
     assert settled["status"] == "paid" and settled["outstanding"] == "0.00"
 
-    shipped = await api.post("/api/v1/deliveries", json={"deal_id": str(deal_id), "waybill_number": "ТН-77",
-                                                         "shipped_on": str(TODAY), "carrier": "Деловые линии",
-                                                         "items": [{"product_id": str(uuid.uuid4()), "quantity": "1"}]})
+    shipped = await api.post(
+        "/api/v1/deliveries",
+        json={
+            "deal_id": str(deal_id),
+            "waybill_number": "ТН-77",
+            "shipped_on": str(TODAY),
+            "carrier": "Деловые линии",
+            "items": [{"product_id": str(uuid.uuid4()), "quantity": "1"}],
+        },
+    )
     assert shipped.status_code == 201 and shipped.json()["status"] == "shipped"
     done = await api.post(f"/api/v1/deliveries/{shipped.json()['id']}/delivered", json={"delivered_on": str(TODAY)})
     assert done.json()["status"] == "delivered"
 
     types = [t for t, _ in await events(app)]
-    assert types == ["ContractSigned", "InvoiceIssued", "PaymentReceived", "PaymentReceived", "InvoicePaid",
-                     "DeliveryShipped", "DeliveryDelivered"]
+    assert types == [
+        "ContractSigned",
+        "InvoiceIssued",
+        "PaymentReceived",
+        "PaymentReceived",
+        "InvoicePaid",
+        "DeliveryShipped",
+        "DeliveryDelivered",
+    ]
     payment = [p for t, p in await events(app) if t == "PaymentReceived"][0]
     assert payment["allocations"][0]["deal_id"] == str(deal_id) and payment["amount"] == "50000.00"
     debt = (await api.get("/api/v1/receivables")).json()["rows"]
@@ -85,10 +124,15 @@ async def test_invoice_numbers_run_without_gaps_and_drafts_take_none(api, deal_e
 
 async def test_vat_is_rounded_per_line(api, deal_event):
     deal_id, _ = await deal_event()
-    invoice = await issued(api, deal_id, lines=[
-        {"description": "Услуга", "quantity": "3", "unit_price": "33.33", "vat_rate": "20"},
-        {"description": "Книга", "quantity": "1", "unit_price": "10.05", "vat_rate": "10"},
-        {"description": "Экспорт", "quantity": "2", "unit_price": "5.00", "vat_rate": "0"}])
+    invoice = await issued(
+        api,
+        deal_id,
+        lines=[
+            {"description": "Услуга", "quantity": "3", "unit_price": "33.33", "vat_rate": "20"},
+            {"description": "Книга", "quantity": "1", "unit_price": "10.05", "vat_rate": "10"},
+            {"description": "Экспорт", "quantity": "2", "unit_price": "5.00", "vat_rate": "0"},
+        ],
+    )
     assert [l["vat"] for l in invoice["lines"]] == ["20.00", "1.01", "0.00"]
     assert (invoice["net"], invoice["vat"], invoice["total"]) == ("120.04", "21.01", "141.05")
 
@@ -111,8 +155,10 @@ async def test_receivables_by_client_and_by_manager_with_ageing(api, app, deal_e
     deal_b, client_b = await deal_event()
     await issued(api, deal_a)
     await issued(api, deal_b)
-    await api.post("/api/v1/payments", json={"company_id": str(client_b), "amount": "22000.00",
-                                              "received_on": str(TODAY), "bank_reference": "1"})
+    await api.post(
+        "/api/v1/payments",
+        json={"company_id": str(client_b), "amount": "22000.00", "received_on": str(TODAY), "bank_reference": "1"},
+    )
     rows = (await api.get("/api/v1/receivables")).json()["rows"]
     assert [(r["key"], r["debt"]) for r in rows] == [(str(client_a), "122000.00"), (str(client_b), "100000.00")]
     assert rows[0]["ageing"]["current"] == "122000.00"
@@ -124,22 +170,35 @@ async def test_a_lost_deal_takes_its_drafts_with_it(api, app, deal_event):
     from datetime import UTC, datetime
 
     from mercator.billing import consumers
-    from mercator.common.events import catalogue as ev
-    from mercator.common.events import Envelope
     from mercator.common.bus.consumer import Delivery
+    from mercator.common.events import Envelope
+    from mercator.common.events import catalogue as ev
 
     async def deliver(app, handlers, payload, sequence):
-        envelope = Envelope(type=payload.type_name(), source="/t", subject="x", sequence=sequence,
-                            data=payload.model_dump(mode="json"))
+        envelope = Envelope(
+            type=payload.type_name(), source="/t", subject="x", sequence=sequence, data=payload.model_dump(mode="json")
+        )
         async with app.state.runtime.uow() as uow:
             await handlers[payload.type_name()](uow, Delivery(envelope, payload))
             await uow.commit()
+
     deal_id, company = await deal_event()
     draft = (await api.post("/api/v1/invoices", json={"deal_id": str(deal_id), "lines": []})).json()
     kept = await issued(api, deal_id)
-    await deliver(app, consumers.DEALS, ev.DealLost(deal_id=deal_id, company_id=company, owner_id=uuid.uuid4(),
-                                                    reason="Цена", lost_at_stage="contract",
-                                                    lost_at=datetime.now(UTC), currency="RUB"), sequence=5)
+    await deliver(
+        app,
+        consumers.DEALS,
+        ev.DealLost(
+            deal_id=deal_id,
+            company_id=company,
+            owner_id=uuid.uuid4(),
+            reason="Цена",
+            lost_at_stage="contract",
+            lost_at=datetime.now(UTC),
+            currency="RUB",
+        ),
+        sequence=5,
+    )
     assert (await api.get(f"/api/v1/invoices/{draft['id']}")).json()["status"] == "cancelled"
     assert (await api.get(f"/api/v1/invoices/{kept['id']}")).json()["status"] == "issued"
 
@@ -147,14 +206,20 @@ async def test_a_lost_deal_takes_its_drafts_with_it(api, app, deal_event):
 async def test_a_credit_note_reduces_what_is_owed_and_cancel_needs_no_payments(api, deal_event):
     deal_id, company = await deal_event()
     invoice = await issued(api, deal_id)
-    note = await api.post(f"/api/v1/invoices/{invoice['id']}/credit", json={"amount": "22000.00",
-                                                                          "reason": "скидка"})
+    note = await api.post(f"/api/v1/invoices/{invoice['id']}/credit", json={"amount": "22000.00", "reason": "скидка"})
     assert note.status_code == 201 and note.json()["amount"] == "-22000.00"
     assert (await api.get(f"/api/v1/invoices/{invoice['id']}")).json()["outstanding"] == "100000.00"
     other = await issued(api, deal_id)
-    await api.post("/api/v1/payments", json={"company_id": str(company), "amount": "1.00",
-                                              "received_on": str(TODAY), "bank_reference": "9",
-                                              "allocations": [{"invoice_id": other["id"], "amount": "1.00"}]})
+    await api.post(
+        "/api/v1/payments",
+        json={
+            "company_id": str(company),
+            "amount": "1.00",
+            "received_on": str(TODAY),
+            "bank_reference": "9",
+            "allocations": [{"invoice_id": other["id"], "amount": "1.00"}],
+        },
+    )
     refused = await api.post(f"/api/v1/invoices/{other['id']}/cancel", json={"reason": "ошибка"})
     assert refused.status_code == 422 and refused.json()["rule"] == "invoice_has_payments"
 
@@ -164,32 +229,48 @@ async def test_a_merged_card_hands_its_debt_to_the_survivor(api, app, deal_event
     from mercator.common.bus.consumer import Delivery
     from mercator.common.events import Envelope
     from mercator.common.events import catalogue as ev
+
     deal_id, absorbed = await deal_event()
     _, survivor = await deal_event()
     await issued(api, deal_id)
     payload = ev.CompanyMerged(company_id=survivor, absorbed_id=absorbed)
     async with app.state.runtime.uow() as uow:
-        await consumers.CONTACTS["CompanyMerged"](uow, Delivery(Envelope(
-            type="CompanyMerged", source="/c", subject=str(survivor), sequence=3,
-            data=payload.model_dump(mode="json")), payload))
+        await consumers.CONTACTS["CompanyMerged"](
+            uow,
+            Delivery(
+                Envelope(
+                    type="CompanyMerged",
+                    source="/c",
+                    subject=str(survivor),
+                    sequence=3,
+                    data=payload.model_dump(mode="json"),
+                ),
+                payload,
+            ),
+        )
         await uow.commit()
     rows = (await api.get("/api/v1/receivables")).json()["rows"]
     assert [(r["key"], r["debt"]) for r in rows] == [(str(survivor), "122000.00")]
-    late = await api.post("/api/v1/payments", json={"company_id": str(absorbed), "amount": "1.00",
-                                                     "received_on": str(TODAY), "bank_reference": "x"})
+    late = await api.post(
+        "/api/v1/payments",
+        json={"company_id": str(absorbed), "amount": "1.00", "received_on": str(TODAY), "bank_reference": "x"},
+    )
     assert late.status_code == 422 and str(survivor) in late.json()["detail"]
 
 
 async def test_an_overpayment_is_kept_as_credit_and_pays_the_next_invoice(api, app, deal_event):
     deal_id, company = await deal_event()
     first = await issued(api, deal_id)
-    over = await api.post("/api/v1/payments", json={"company_id": str(company), "amount": "130000.00",
-                                                     "received_on": str(TODAY), "bank_reference": "п/п 5"})
+    over = await api.post(
+        "/api/v1/payments",
+        json={"company_id": str(company), "amount": "130000.00", "received_on": str(TODAY), "bank_reference": "п/п 5"},
+    )
     assert over.json()["credit"] == "8000.00"
     rows = (await api.get("/api/v1/receivables")).json()["rows"]
     assert [(r["debt"], r["credit"]) for r in rows] == [("0.00", "8000.00")]
-    second = await issued(api, deal_id, lines=[{"description": "Доработка", "quantity": "1",
-                                                "unit_price": "5000.00", "vat_rate": "22"}])
+    second = await issued(
+        api, deal_id, lines=[{"description": "Доработка", "quantity": "1", "unit_price": "5000.00", "vat_rate": "22"}]
+    )
     applied = await api.post(f"/api/v1/clients/{company}/credit/apply", json={"currency": "RUB"})
     assert applied.status_code == 200
     assert applied.json() == [{"payment_id": over.json()["id"], "invoice_id": second["id"], "amount": "6100.00"}]
@@ -204,13 +285,21 @@ async def test_the_overdue_list_shows_what_is_past_due_and_unpaid(api, app, deal
     late = await issued(api, deal_id, due_date=TODAY)
     await issued(api, deal_id, due_date=TODAY + timedelta(days=30))
     from mercator.billing.tables import Invoice
+
     async with app.state.runtime.sessionmaker() as s:  # as if issued long ago with a due date a week back
         row = await s.get(Invoice, uuid.UUID(late["id"]))
         row.due_date = TODAY - timedelta(days=7)
         await s.commit()
     overdue = (await api.get("/api/v1/invoices", params={"overdue": "true"})).json()
     assert [i["id"] for i in overdue] == [late["id"]]
-    await api.post("/api/v1/payments", json={"company_id": str(company), "amount": "122000.00",
-                                              "received_on": str(TODAY), "bank_reference": "late",
-                                              "allocations": [{"invoice_id": late["id"], "amount": "122000.00"}]})
+    await api.post(
+        "/api/v1/payments",
+        json={
+            "company_id": str(company),
+            "amount": "122000.00",
+            "received_on": str(TODAY),
+            "bank_reference": "late",
+            "allocations": [{"invoice_id": late["id"], "amount": "122000.00"}],
+        },
+    )
     assert (await api.get("/api/v1/invoices", params={"overdue": "true"})).json() == []

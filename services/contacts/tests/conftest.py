@@ -1,4 +1,3 @@
-
 import pytest
 
 from mercator.common.db import make_engine
@@ -22,8 +21,9 @@ async def contacts_engine(contacts_db):
 
 @pytest.fixture
 def settings(contacts_db) -> ContactsSettings:
-    return ContactsSettings(database_url=contacts_db, relay_enabled=False, consumers_enabled=False,
-                            kafka_bootstrap="127.0.0.1:9")
+    return ContactsSettings(
+        database_url=contacts_db, relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9"
+    )
 
 
 @pytest.fixture

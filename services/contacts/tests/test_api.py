@@ -30,11 +30,17 @@ async def new_company(api, **fields) -> dict:
 
 async def test_a_manager_opens_a_client_card_and_reads_it_back(api, app, manager):
     moscow = await region_id(api)
-    r = await api.post("/api/v1/companies", json={
-        "name": "ООО «Ромашка»", "tax_id": "7707083893", "region_id": moscow,
-        "phones": ["8 (495) 123-45-67"], "emails": ["Info@Romashka.RU"],
-        "persons": [{"name": "Иван Сидоров", "position": "закупщик", "phones": ["+7 916 123 45 67"]}],
-    })
+    r = await api.post(
+        "/api/v1/companies",
+        json={
+            "name": "ООО «Ромашка»",
+            "tax_id": "7707083893",
+            "region_id": moscow,
+            "phones": ["8 (495) 123-45-67"],
+            "emails": ["Info@Romashka.RU"],
+            "persons": [{"name": "Иван Сидоров", "position": "закупщик", "phones": ["+7 916 123 45 67"]}],
+        },
+    )
     assert r.status_code == 201, r.text
     card = r.json()
     assert card["owner_id"] == str(manager.user_id)
@@ -73,13 +79,13 @@ async def test_search_is_case_insensitive_in_cyrillic_and_finds_phone_email_and_
 
 async def test_lists_filter_and_page_in_a_stable_order(api, settings):
     other = caller("Борис")
-    async with client(api._transport.app, auth(settings, other)) as api2:  # noqa: SLF001
+    async with client(api._transport.app, auth(settings, other)) as api2:
         for i in range(3):
             await new_company(api2, name=f"Борис-{i}")
     for i in range(5):
         await new_company(api, name=f"Компания {i}")
     # Both managers' cards in one list: a reader who sees everything (a manager sees only their own).
-    async with client(api._transport.app, auth(settings, caller("CEO", roles=("executive",)))) as ceo:  # noqa: SLF001
+    async with client(api._transport.app, auth(settings, caller("CEO", roles=("executive",)))) as ceo:
         seen, cursor = [], None
         while True:
             r = await ceo.get("/api/v1/companies", params={"limit": 2, **({"cursor": cursor} if cursor else {})})
@@ -110,8 +116,9 @@ async def test_likely_duplicates_are_reported_when_a_card_is_created(api):
 
 async def test_merging_two_cards_loses_no_history(api, app):
     survivor = await new_company(api, name="Ромашка", phones=["+74951112233"])
-    absorbed = await new_company(api, name="ООО Ромашка", website="romashka.ru", emails=["a@romashka.ru"],
-                                 persons=[{"name": "Пётр"}])
+    absorbed = await new_company(
+        api, name="ООО Ромашка", website="romashka.ru", emails=["a@romashka.ru"], persons=[{"name": "Пётр"}]
+    )
     for kind in ("call", "meeting"):
         r = await api.post(f"/api/v1/companies/{absorbed['id']}/history", json={"kind": kind, "summary": "говорили"})
         assert r.status_code == 201
@@ -148,8 +155,15 @@ async def test_history_entries_keep_last_activity_and_come_newest_first(api, app
     card = await new_company(api)
     url = f"/api/v1/companies/{card['id']}/history"
     for day in ("2026-11-01", "2026-11-03", "2026-11-02"):
-        r = await api.post(url, json={"kind": "call", "direction": "inbound", "summary": f"звонок {day}",
-                                      "happened_at": f"{day}T10:00:00Z"})
+        r = await api.post(
+            url,
+            json={
+                "kind": "call",
+                "direction": "inbound",
+                "summary": f"звонок {day}",
+                "happened_at": f"{day}T10:00:00Z",
+            },
+        )
         assert r.status_code == 201, r.text
     items = (await api.get(url, params={"limit": 2})).json()
     assert [i["summary"] for i in items["items"]] == ["звонок 2026-11-03", "звонок 2026-11-02"]
@@ -161,14 +175,23 @@ async def test_history_entries_keep_last_activity_and_come_newest_first(api, app
 async def test_a_completed_meeting_writes_its_history_entry(api, app):
     card = await new_company(api, persons=[{"name": "Иван"}])
     person = card["persons"][0]["id"]
-    r = await api.post(f"/api/v1/companies/{card['id']}/meetings", json={
-        "starts_at": "2026-12-01T09:00:00+03:00", "duration_minutes": 45, "place": "офис клиента",
-        "person_ids": [person], "reminder_minutes_before": 30})
+    r = await api.post(
+        f"/api/v1/companies/{card['id']}/meetings",
+        json={
+            "starts_at": "2026-12-01T09:00:00+03:00",
+            "duration_minutes": 45,
+            "place": "офис клиента",
+            "person_ids": [person],
+            "reminder_minutes_before": 30,
+        },
+    )
     assert r.status_code == 201, r.text
     meeting = r.json()
     assert meeting["starts_at"].startswith("2026-12-01T06:00:00")
-    done = await api.post(f"/api/v1/meetings/{meeting['id']}/complete",
-                          json={"summary": "обсудили потребности", "done_at": "2026-12-01T07:00:00Z"})
+    done = await api.post(
+        f"/api/v1/meetings/{meeting['id']}/complete",
+        json={"summary": "обсудили потребности", "done_at": "2026-12-01T07:00:00Z"},
+    )
     assert done.status_code == 200, done.text
     entry = done.json()
     assert entry["kind"] == "meeting" and entry["meeting_id"] == meeting["id"] and entry["person_id"] == person
@@ -181,8 +204,11 @@ async def test_a_completed_meeting_writes_its_history_entry(api, app):
 
 async def test_a_cancelled_meeting_cannot_be_completed(api):
     card = await new_company(api)
-    m = (await api.post(f"/api/v1/companies/{card['id']}/meetings", json={
-        "kind": "call", "starts_at": "2026-12-02T10:00:00Z"})).json()
+    m = (
+        await api.post(
+            f"/api/v1/companies/{card['id']}/meetings", json={"kind": "call", "starts_at": "2026-12-02T10:00:00Z"}
+        )
+    ).json()
     assert (await api.post(f"/api/v1/meetings/{m['id']}/cancel", json={"reason": "клиент болен"})).status_code == 200
     r = await api.post(f"/api/v1/meetings/{m['id']}/complete", json={"summary": "?"})
     assert r.status_code == 422 and r.json()["rule"] == "meeting_not_planned"
@@ -225,17 +251,26 @@ async def test_reassigning_a_card_records_who_owns_it(api, app, settings):
 async def test_a_phone_syncs_many_history_entries_at_once_all_or_nothing(api, app):
     a, b = await new_company(api, name="А"), await new_company(api, name="Б", persons=[{"name": "Иван"}])
     person = b["persons"][0]["id"]
-    entries = [{"company_id": a["id"], "kind": "call", "summary": "звонок", "happened_at": "2026-11-20T10:00:00Z"},
-               {"company_id": b["id"], "kind": "meeting", "summary": "встреча", "person_id": person,
-                "happened_at": "2026-11-21T10:00:00Z"}]
+    entries = [
+        {"company_id": a["id"], "kind": "call", "summary": "звонок", "happened_at": "2026-11-20T10:00:00Z"},
+        {
+            "company_id": b["id"],
+            "kind": "meeting",
+            "summary": "встреча",
+            "person_id": person,
+            "happened_at": "2026-11-21T10:00:00Z",
+        },
+    ]
     before = await outbox_types(app)
-    bad = await api.post("/api/v1/history/batch", json={"entries": entries + [
-        {"company_id": a["id"], "kind": "note", "summary": "x", "person_id": person}]})
+    bad = await api.post(
+        "/api/v1/history/batch",
+        json={"entries": entries + [{"company_id": a["id"], "kind": "note", "summary": "x", "person_id": person}]},
+    )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "entries[2].person_id"
     assert await outbox_types(app) == before
     r = await api.post("/api/v1/history/batch", json={"entries": entries})
     assert r.status_code == 201 and [i["summary"] for i in r.json()["items"]] == ["звонок", "встреча"]
-    assert (await outbox_types(app))[len(before):] == ["ActivityLogged", "ActivityLogged"]
+    assert (await outbox_types(app))[len(before) :] == ["ActivityLogged", "ActivityLogged"]
     card = (await api.get(f"/api/v1/companies/{b['id']}")).json()
     assert card["last_activity_at"].startswith("2026-11-21")
     too_many = await api.post("/api/v1/history/batch", json={"entries": entries * 251})

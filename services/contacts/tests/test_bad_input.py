@@ -14,25 +14,30 @@ pytestmark = pytest.mark.postgres
 
 async def counts(app) -> tuple[int, int, int]:
     async with app.state.runtime.sessionmaker() as s:
-        return (await s.scalar(select(func.count()).select_from(Company)),
-                await s.scalar(select(func.count()).select_from(Activity)),
-                await s.scalar(select(func.count()).select_from(tables.outbox)))
+        return (
+            await s.scalar(select(func.count()).select_from(Company)),
+            await s.scalar(select(func.count()).select_from(Activity)),
+            await s.scalar(select(func.count()).select_from(tables.outbox)),
+        )
 
 
-@pytest.mark.parametrize("body, field", [
-    ({}, "name"),
-    ({"name": ""}, "name"),
-    ({"name": 123}, "name"),
-    ({"name": "X", "phones": ["12"]}, "phones[0]"),
-    ({"name": "X", "phones": "+74951234567"}, "phones"),
-    ({"name": "X", "emails": ["not-an-email"]}, "emails[0]"),
-    ({"name": "X", "tax_id": "7707083890"}, "tax_id"),
-    ({"name": "X", "status": "vip"}, "status"),
-    ({"name": "X", "owner_id": "nobody"}, "owner_id"),
-    ({"name": "X", "region_id": str(uuid.uuid4())}, "region_id"),
-    ({"name": "X", "colour": "red"}, "colour"),
-    ({"name": "X", "persons": [{"position": "boss"}]}, "persons[0].name"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": 123}, "name"),
+        ({"name": "X", "phones": ["12"]}, "phones[0]"),
+        ({"name": "X", "phones": "+74951234567"}, "phones"),
+        ({"name": "X", "emails": ["not-an-email"]}, "emails[0]"),
+        ({"name": "X", "tax_id": "7707083890"}, "tax_id"),
+        ({"name": "X", "status": "vip"}, "status"),
+        ({"name": "X", "owner_id": "nobody"}, "owner_id"),
+        ({"name": "X", "region_id": str(uuid.uuid4())}, "region_id"),
+        ({"name": "X", "colour": "red"}, "colour"),
+        ({"name": "X", "persons": [{"position": "boss"}]}, "persons[0].name"),
+    ],
+)
 async def test_bad_company_is_refused_with_the_field_named(api, app, body, field):
     before = await counts(app)
     r = await api.post("/api/v1/companies", json=body)
@@ -85,16 +90,20 @@ async def test_history_entry_with_a_naive_time_or_unknown_kind_is_refused(api, a
 async def test_a_request_without_a_valid_token_is_refused(app, settings):
     async with client(app) as anonymous:
         assert (await anonymous.get("/api/v1/companies")).status_code == 401
-        r = await anonymous.post("/api/v1/companies", json={"name": "X"},
-                                 headers={"Authorization": "Bearer forged.token.here"})
+        r = await anonymous.post(
+            "/api/v1/companies", json={"name": "X"}, headers={"Authorization": "Bearer forged.token.here"}
+        )
         assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"name": "X", "phone": "12"}, "phone[0]"),
-    ({"name": "X", "email": ""}, "email[0]"),
-    ({"name": "X", "tax_id": "7707083890"}, "tax_id"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"name": "X", "phone": "12"}, "phone[0]"),
+        ({"name": "X", "email": ""}, "email[0]"),
+        ({"name": "X", "tax_id": "7707083890"}, "tax_id"),
+    ],
+)
 async def test_a_bad_duplicate_check_names_the_parameter(api, params, field):
     r = await api.get("/api/v1/companies/duplicates", params=params)
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
@@ -107,7 +116,8 @@ async def test_a_bad_cursor_is_refused(api):
 
 
 async def test_a_well_formed_cursor_with_wrong_values_is_refused(api):
-    from mercator.common.http.pagination import encode_cursor
+    from mercator.common.pagination import encode_cursor
+
     r = await api.get("/api/v1/companies", params={"cursor": encode_cursor(["a", "not-a-uuid"])})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "cursor"
     r = await api.get("/api/v1/meetings", params={"cursor": encode_cursor(["yesterday", "x"])})

@@ -31,83 +31,222 @@ def at(text: str) -> datetime:
 
 
 def deal_card(company_id, **kw) -> dict:
-    return dict(deal_id=DEAL, title="Поставка станков", company_id=company_id, owner_id=uuid.uuid4(),
-                pipeline_id=uuid.uuid4(), stage="lead", status="open", currency="RUB", opened_at=T, **kw)
+    return dict(
+        deal_id=DEAL,
+        title="Поставка станков",
+        company_id=company_id,
+        owner_id=uuid.uuid4(),
+        pipeline_id=uuid.uuid4(),
+        stage="lead",
+        status="open",
+        currency="RUB",
+        opened_at=T,
+        **kw,
+    )
 
 
 # event type -> (payload for a card, expected summary, expected happened_at or None for the envelope's time)
 FACTS = {
-    "DealOpened": (lambda c: ev.DealOpened(**deal_card(c, amount=Decimal("1500000"))),
-                   "Открыта сделка «Поставка станков» на 1 500 000,00 RUB", T),
-    "DealStageChanged": (lambda c: ev.DealStageChanged(
-        deal_id=DEAL, company_id=c, owner_id=uuid.uuid4(), pipeline_id=uuid.uuid4(), from_stage="lead",
-        to_stage="demo", at=T), "Сделка перешла на этап «demo»", T),
-    "DealWon": (lambda c: ev.DealWon(deal_id=DEAL, company_id=c, owner_id=uuid.uuid4(), amount=Decimal("120000"),
-                                     currency="RUB", won_at=T, from_stage="payment"),
-                "Сделка выиграна: 120 000,00 RUB", T),
-    "DealLost": (lambda c: ev.DealLost(deal_id=DEAL, company_id=c, owner_id=uuid.uuid4(), reason="Дорого",
-                                       lost_at_stage="proposal", lost_at=T, currency="RUB"),
-                 "Сделка проиграна на этапе «proposal»: Дорого", T),
-    "DealReopened": (lambda c: ev.DealReopened(deal_id=DEAL, company_id=c, to_stage="demo", at=T),
-                     "Сделка возобновлена на этапе «demo»", T),
-    "ProposalSent": (lambda c: ev.ProposalSent(
-        proposal_id=uuid.uuid4(), deal_id=DEAL, company_id=c, documents=["КП.pdf", "Прайс.xlsx"],
-        recipient_person_ids=[], sent_at=T, author_id=uuid.uuid4()),
-        "Отправлено коммерческое предложение (email): КП.pdf, Прайс.xlsx", T),
-    "ContractSigned": (lambda c: ev.ContractSigned(
-        contract_id=uuid.uuid4(), number="Д-15", deal_id=DEAL, company_id=c, signed_on=date(2026, 11, 21),
-        amount=Decimal("120000"), currency="RUB"), "Подписан договор Д-15 на 120 000,00 RUB", at("2026-11-21T00:00Z")),
-    "InvoiceIssued": (lambda c: ev.InvoiceIssued(
-        invoice_id=uuid.uuid4(), number="2026-000123", deal_id=DEAL, company_id=c, issue_date=date(2026, 11, 26),
-        due_date=date(2026, 12, 10), net=Decimal("100000"), vat=Decimal("20000"), total=Decimal("120000"),
-        currency="RUB"), "Выставлен счёт 2026-000123 на 120 000,00 RUB, срок оплаты 2026-12-10",
-        at("2026-11-26T00:00Z")),
-    "InvoiceCancelled": (lambda c: ev.InvoiceCancelled(invoice_id=uuid.uuid4(), number="2026-000123", deal_id=DEAL,
-                                                       company_id=c, reason="ошибка в реквизитах"),
-                         "Счёт 2026-000123 аннулирован: ошибка в реквизитах", None),
-    "InvoiceCredited": (lambda c: ev.InvoiceCredited(invoice_id=uuid.uuid4(), number="2026-000123",
-                                                     credit_note_id=uuid.uuid4(), deal_id=DEAL, company_id=c,
-                                                     amount=Decimal("20000"), currency="RUB", reason="скидка"),
-                        "По счёту 2026-000123 выписана кредит-нота на 20 000,00 RUB: скидка", None),
-    "PaymentReceived": (lambda c: ev.PaymentReceived(
-        payment_id=uuid.uuid4(), company_id=c, amount=Decimal("50000"), currency="RUB", paid_on=date(2026, 12, 1),
-        bank_reference="123", method="bank",
-        allocations=[ev.AllocationPayload(invoice_id=uuid.uuid4(), deal_id=DEAL, amount=Decimal("50000"))]),
-        "Получен платёж 50 000,00 RUB (п/п 123)", at("2026-12-01T00:00Z")),
-    "InvoicePaid": (lambda c: ev.InvoicePaid(invoice_id=uuid.uuid4(), number="2026-000123", deal_id=DEAL,
-                                             company_id=c, total=Decimal("120000"), currency="RUB",
-                                             paid_on=date(2026, 12, 2)),
-                    "Счёт 2026-000123 оплачен полностью (120 000,00 RUB)", at("2026-12-02T00:00Z")),
-    "InvoiceOverdue": (lambda c: ev.InvoiceOverdue(invoice_id=uuid.uuid4(), number="2026-000123", deal_id=DEAL,
-                                                   company_id=c, outstanding=Decimal("70000.5"), currency="RUB",
-                                                   due_date=date(2026, 12, 10), days_overdue=3),
-                       "Просрочена оплата счёта 2026-000123: долг 70 000,50 RUB, срок оплаты был 2026-12-10", None),
-    "DeliveryShipped": (lambda c: ev.DeliveryShipped(delivery_id=uuid.uuid4(), deal_id=DEAL, company_id=c,
-                                                     waybill="ТН-77", shipped_on=date(2026, 12, 3)),
-                        "Отгружено, накладная ТН-77", at("2026-12-03T00:00Z")),
-    "DeliveryDelivered": (lambda c: ev.DeliveryDelivered(delivery_id=uuid.uuid4(), deal_id=DEAL, company_id=c,
-                                                         waybill="ТН-77", delivered_on=date(2026, 12, 4)),
-                          "Доставлено клиенту, накладная ТН-77", at("2026-12-04T00:00Z")),
+    "DealOpened": (
+        lambda c: ev.DealOpened(**deal_card(c, amount=Decimal("1500000"))),
+        "Открыта сделка «Поставка станков» на 1 500 000,00 RUB",
+        T,
+    ),
+    "DealStageChanged": (
+        lambda c: ev.DealStageChanged(
+            deal_id=DEAL,
+            company_id=c,
+            owner_id=uuid.uuid4(),
+            pipeline_id=uuid.uuid4(),
+            from_stage="lead",
+            to_stage="demo",
+            at=T,
+        ),
+        "Сделка перешла на этап «demo»",
+        T,
+    ),
+    "DealWon": (
+        lambda c: ev.DealWon(
+            deal_id=DEAL,
+            company_id=c,
+            owner_id=uuid.uuid4(),
+            amount=Decimal("120000"),
+            currency="RUB",
+            won_at=T,
+            from_stage="payment",
+        ),
+        "Сделка выиграна: 120 000,00 RUB",
+        T,
+    ),
+    "DealLost": (
+        lambda c: ev.DealLost(
+            deal_id=DEAL,
+            company_id=c,
+            owner_id=uuid.uuid4(),
+            reason="Дорого",
+            lost_at_stage="proposal",
+            lost_at=T,
+            currency="RUB",
+        ),
+        "Сделка проиграна на этапе «proposal»: Дорого",
+        T,
+    ),
+    "DealReopened": (
+        lambda c: ev.DealReopened(deal_id=DEAL, company_id=c, to_stage="demo", at=T),
+        "Сделка возобновлена на этапе «demo»",
+        T,
+    ),
+    "ProposalSent": (
+        lambda c: ev.ProposalSent(
+            proposal_id=uuid.uuid4(),
+            deal_id=DEAL,
+            company_id=c,
+            documents=["КП.pdf", "Прайс.xlsx"],
+            recipient_person_ids=[],
+            sent_at=T,
+            author_id=uuid.uuid4(),
+        ),
+        "Отправлено коммерческое предложение (email): КП.pdf, Прайс.xlsx",
+        T,
+    ),
+    "ContractSigned": (
+        lambda c: ev.ContractSigned(
+            contract_id=uuid.uuid4(),
+            number="Д-15",
+            deal_id=DEAL,
+            company_id=c,
+            signed_on=date(2026, 11, 21),
+            amount=Decimal("120000"),
+            currency="RUB",
+        ),
+        "Подписан договор Д-15 на 120 000,00 RUB",
+        at("2026-11-21T00:00Z"),
+    ),
+    "InvoiceIssued": (
+        lambda c: ev.InvoiceIssued(
+            invoice_id=uuid.uuid4(),
+            number="2026-000123",
+            deal_id=DEAL,
+            company_id=c,
+            issue_date=date(2026, 11, 26),
+            due_date=date(2026, 12, 10),
+            net=Decimal("100000"),
+            vat=Decimal("20000"),
+            total=Decimal("120000"),
+            currency="RUB",
+        ),
+        "Выставлен счёт 2026-000123 на 120 000,00 RUB, срок оплаты 2026-12-10",
+        at("2026-11-26T00:00Z"),
+    ),
+    "InvoiceCancelled": (
+        lambda c: ev.InvoiceCancelled(
+            invoice_id=uuid.uuid4(), number="2026-000123", deal_id=DEAL, company_id=c, reason="ошибка в реквизитах"
+        ),
+        "Счёт 2026-000123 аннулирован: ошибка в реквизитах",
+        None,
+    ),
+    "InvoiceCredited": (
+        lambda c: ev.InvoiceCredited(
+            invoice_id=uuid.uuid4(),
+            number="2026-000123",
+            credit_note_id=uuid.uuid4(),
+            deal_id=DEAL,
+            company_id=c,
+            amount=Decimal("20000"),
+            currency="RUB",
+            reason="скидка",
+        ),
+        "По счёту 2026-000123 выписана кредит-нота на 20 000,00 RUB: скидка",
+        None,
+    ),
+    "PaymentReceived": (
+        lambda c: ev.PaymentReceived(
+            payment_id=uuid.uuid4(),
+            company_id=c,
+            amount=Decimal("50000"),
+            currency="RUB",
+            paid_on=date(2026, 12, 1),
+            bank_reference="123",
+            method="bank",
+            allocations=[ev.AllocationPayload(invoice_id=uuid.uuid4(), deal_id=DEAL, amount=Decimal("50000"))],
+        ),
+        "Получен платёж 50 000,00 RUB (п/п 123)",
+        at("2026-12-01T00:00Z"),
+    ),
+    "InvoicePaid": (
+        lambda c: ev.InvoicePaid(
+            invoice_id=uuid.uuid4(),
+            number="2026-000123",
+            deal_id=DEAL,
+            company_id=c,
+            total=Decimal("120000"),
+            currency="RUB",
+            paid_on=date(2026, 12, 2),
+        ),
+        "Счёт 2026-000123 оплачен полностью (120 000,00 RUB)",
+        at("2026-12-02T00:00Z"),
+    ),
+    "InvoiceOverdue": (
+        lambda c: ev.InvoiceOverdue(
+            invoice_id=uuid.uuid4(),
+            number="2026-000123",
+            deal_id=DEAL,
+            company_id=c,
+            outstanding=Decimal("70000.5"),
+            currency="RUB",
+            due_date=date(2026, 12, 10),
+            days_overdue=3,
+        ),
+        "Просрочена оплата счёта 2026-000123: долг 70 000,50 RUB, срок оплаты был 2026-12-10",
+        None,
+    ),
+    "DeliveryShipped": (
+        lambda c: ev.DeliveryShipped(
+            delivery_id=uuid.uuid4(), deal_id=DEAL, company_id=c, waybill="ТН-77", shipped_on=date(2026, 12, 3)
+        ),
+        "Отгружено, накладная ТН-77",
+        at("2026-12-03T00:00Z"),
+    ),
+    "DeliveryDelivered": (
+        lambda c: ev.DeliveryDelivered(
+            delivery_id=uuid.uuid4(), deal_id=DEAL, company_id=c, waybill="ТН-77", delivered_on=date(2026, 12, 4)
+        ),
+        "Доставлено клиенту, накладная ТН-77",
+        at("2026-12-04T00:00Z"),
+    ),
 }
 
 
-def delivery(payload: ev.EventPayload, *, actor: str | None = None, time: datetime | None = None,
-             event_id: uuid.UUID | None = None) -> Delivery:
-    envelope = Envelope(type=payload.type_name(), source=f"/mercator/{payload.owner}",
-                        subject=str(getattr(payload, "deal_id", None) or payload.company_id), sequence=1,
-                        data=payload.model_dump(mode="json"), id=event_id or uuid.uuid4(),
-                        time=time or datetime(2026, 12, 20, 12, 0, tzinfo=UTC), actor=actor)
+def delivery(
+    payload: ev.EventPayload,
+    *,
+    actor: str | None = None,
+    time: datetime | None = None,
+    event_id: uuid.UUID | None = None,
+) -> Delivery:
+    envelope = Envelope(
+        type=payload.type_name(),
+        source=f"/mercator/{payload.owner}",
+        subject=str(getattr(payload, "deal_id", None) or payload.company_id),
+        sequence=1,
+        data=payload.model_dump(mode="json"),
+        id=event_id or uuid.uuid4(),
+        time=time or datetime(2026, 12, 20, 12, 0, tzinfo=UTC),
+        actor=actor,
+    )
     return Delivery(envelope, payload)
 
 
 @pytest.fixture
 def feed(app):
     """Runs a delivery through its real handler and commits as the consumer would."""
+
     async def run(d: Delivery) -> Delivery:
         async with app.state.runtime.uow() as uow:
             await HANDLERS[d.envelope.type](uow, d)
             await uow.commit()
         return d
+
     return run
 
 
@@ -119,14 +258,20 @@ async def new_company(api, **fields) -> str:
 
 async def system_entries(app, company_id) -> list[Activity]:
     async with app.state.runtime.sessionmaker() as s:
-        return list((await s.execute(select(Activity).where(
-            Activity.company_id == uuid.UUID(company_id), Activity.kind == "system"))).scalars())
+        return list(
+            (
+                await s.execute(
+                    select(Activity).where(Activity.company_id == uuid.UUID(company_id), Activity.kind == "system")
+                )
+            ).scalars()
+        )
 
 
 async def outbox(app, type_: str) -> list[dict]:
     async with app.state.runtime.sessionmaker() as s:
-        rows = await s.execute(select(tables.outbox.c.payload).where(tables.outbox.c.type == type_)
-                               .order_by(tables.outbox.c.id))
+        rows = await s.execute(
+            select(tables.outbox.c.payload).where(tables.outbox.c.type == type_).order_by(tables.outbox.c.id)
+        )
         return [json.loads(p) for p in rows.scalars()]
 
 
@@ -233,8 +378,12 @@ async def test_the_history_shows_system_entries_newest_first_among_manual_ones(a
     for event_type in ("InvoiceIssued", "DeliveryShipped", "PaymentReceived"):
         await feed(delivery(FACTS[event_type][0](c)))
     items = (await api.get(url)).json()["items"]
-    assert [i["summary"] for i in items] == ["Отгружено, накладная ТН-77", "Получен платёж 50 000,00 RUB (п/п 123)",
-                                             "звонок", FACTS["InvoiceIssued"][1]]
+    assert [i["summary"] for i in items] == [
+        "Отгружено, накладная ТН-77",
+        "Получен платёж 50 000,00 RUB (п/п 123)",
+        "звонок",
+        FACTS["InvoiceIssued"][1],
+    ]
     only = (await api.get(url, params={"kind": "system"})).json()["items"]
     assert [i["kind"] for i in only] == ["system"] * 3
 
@@ -252,20 +401,36 @@ async def test_deal_and_billing_facts_are_two_consumer_groups(settings):
         groups = {c.name: set(c.handlers) for c in runtime.consumers}
     finally:
         await runtime.engine.dispose()
-    assert groups == {"contacts.deals": set(consumers.DEALS), "contacts.billing": set(consumers.BILLING),
-                      "contacts.notifications": set(consumers.NOTIFICATIONS)}
-    for owner, handlers in (("deals", consumers.DEALS), ("billing", consumers.BILLING),
-                            ("notifications", consumers.NOTIFICATIONS)):
+    assert groups == {
+        "contacts.deals": set(consumers.DEALS),
+        "contacts.billing": set(consumers.BILLING),
+        "contacts.notifications": set(consumers.NOTIFICATIONS),
+    }
+    for owner, handlers in (
+        ("deals", consumers.DEALS),
+        ("billing", consumers.BILLING),
+        ("notifications", consumers.NOTIFICATIONS),
+    ):
         assert {ev.payload_model(t).owner for t in handlers} == {owner}
     assert len(HANDLERS) == len(FACTS) == 15
 
 
 # --- messages the notifications service sent or gave up on ------------------------------------------
 
+
 def message_outcome(company_id, sent: bool, **kw):
-    common = dict(message_id=uuid.uuid4(), channel=kw.pop("channel", "email"), recipient=kw.pop("recipient", "ivan@romashka.ru"),
-                  subject="Поставка станков: документы", documents=["Коммерческое_предложение.pdf"],
-                  company_id=company_id, deal_id=DEAL, cause_type="ProposalSent", attempts=1, **kw)
+    common = dict(
+        message_id=uuid.uuid4(),
+        channel=kw.pop("channel", "email"),
+        recipient=kw.pop("recipient", "ivan@romashka.ru"),
+        subject="Поставка станков: документы",
+        documents=["Коммерческое_предложение.pdf"],
+        company_id=company_id,
+        deal_id=DEAL,
+        cause_type="ProposalSent",
+        attempts=1,
+        **kw,
+    )
     if sent:
         return ev.MessageSent(**common, sent_at=T)
     return ev.MessageFailed(**common, error="gave up after 6 attempts: SMTP 451", failed_at=T)

@@ -1,5 +1,5 @@
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -31,12 +31,13 @@ from mercator.contacts.domain import (
     validate_schedule,
 )
 
-UTC = timezone.utc
+UTC = UTC
 MSK = timezone(timedelta(hours=3))
 NOON = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 
 
 # --- errors -----------------------------------------------------------------
+
 
 def test_domain_errors_carry_rule_message_and_field():
     error = InvalidValue("invalid_phone", "bad phone", "phones[1]")
@@ -49,13 +50,17 @@ def test_domain_errors_carry_rule_message_and_field():
 
 # --- search keys ------------------------------------------------------------
 
-@pytest.mark.parametrize("raw, expected", [
-    ("ЁЛКА", "елка"),
-    ("  Ёлка \t  Зелёная\n", "елка зеленая"),
-    ("Straße", "strasse"),
-    ("е\u0308ж", "еж"),             # decomposed ё, as pasted from some editors
-    ("ＡＢＣ １２", "abc 12"),        # full-width forms
-])
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("ЁЛКА", "елка"),
+        ("  Ёлка \t  Зелёная\n", "елка зеленая"),
+        ("Straße", "strasse"),
+        ("е\u0308ж", "еж"),  # decomposed ё, as pasted from some editors
+        ("ＡＢＣ １２", "abc 12"),  # full-width forms
+    ],
+)
 def test_search_key(raw, expected):
     assert search_key(raw) == expected
 
@@ -68,9 +73,17 @@ def test_phone_digits_keeps_only_digits():
 
 # --- phones -----------------------------------------------------------------
 
-@pytest.mark.parametrize("raw", [
-    "8 (495) 123-45-67", "+7 495 123 45 67", "4951234567", "+7(495)1234567", "7 495 123-45-67",
-])
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "8 (495) 123-45-67",
+        "+7 495 123 45 67",
+        "4951234567",
+        "+7(495)1234567",
+        "7 495 123-45-67",
+    ],
+)
 def test_russian_phone_formats_give_e164(raw):
     assert normalise_phone(raw) == "+74951234567"
 
@@ -97,14 +110,26 @@ def test_phone_error_field_defaults_to_phone():
 
 # --- e-mails ----------------------------------------------------------------
 
+
 def test_email_is_stripped_and_lower_cased():
     assert normalise_email("  Ivan.Petrov@Mail.RU ") == "ivan.petrov@mail.ru"
 
 
-@pytest.mark.parametrize("raw", [
-    "", "ivan", "ivan@", "@mail.ru", "ivan@mail", "ivan@@mail.ru", "iv an@mail.ru",
-    "ivan@mail..ru", "ivan@.ru", "a@b@c.ru",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "ivan",
+        "ivan@",
+        "@mail.ru",
+        "ivan@mail",
+        "ivan@@mail.ru",
+        "iv an@mail.ru",
+        "ivan@mail..ru",
+        "ivan@.ru",
+        "a@b@c.ru",
+    ],
+)
 def test_bad_email_is_invalid(raw):
     with pytest.raises(InvalidValue) as caught:
         normalise_email(raw, field="emails[0]")
@@ -113,15 +138,19 @@ def test_bad_email_is_invalid(raw):
 
 # --- tax ids ----------------------------------------------------------------
 
-@pytest.mark.parametrize("raw, expected", [
-    ("7707083893", "7707083893"),       # Sberbank
-    ("7736207543", "7736207543"),       # Yandex
-    (" 7707 083 893 ", "7707083893"),
-    ("500100732259", "500100732259"),   # individual, 12 digits
-    ("774312345611", "774312345611"),   # computed by hand: every weight meets a non-zero digit
-    ("de-123456789", "DE-123456789"),
-    ("GB123456789", "GB123456789"),
-])
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("7707083893", "7707083893"),  # Sberbank
+        ("7736207543", "7736207543"),  # Yandex
+        (" 7707 083 893 ", "7707083893"),
+        ("500100732259", "500100732259"),  # individual, 12 digits
+        ("774312345611", "774312345611"),  # computed by hand: every weight meets a non-zero digit
+        ("de-123456789", "DE-123456789"),
+        ("GB123456789", "GB123456789"),
+    ],
+)
 def test_valid_tax_ids(raw, expected):
     assert normalise_tax_id(raw) == expected
 
@@ -131,22 +160,25 @@ def test_blank_tax_id_is_none(raw):
     assert normalise_tax_id(raw) is None
 
 
-@pytest.mark.parametrize("raw", [
-    "7707083894",     # last digit changed
-    "7707083839",     # digits swapped
-    "7736207544",
-    "500100732258",   # second check digit wrong
-    "500100732269",   # first check digit wrong
-    "774312345612",
-    "774312345621",
-    "774312345511",   # a body digit changed
-    "123456789",      # all digits, not an INN length
-    "77070838930",
-    "ABC",            # too short for a foreign id
-    "A" * 21,
-    "ИНН7707083893",  # Cyrillic is not a foreign id
-    "DE_123456",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "7707083894",  # last digit changed
+        "7707083839",  # digits swapped
+        "7736207544",
+        "500100732258",  # second check digit wrong
+        "500100732269",  # first check digit wrong
+        "774312345612",
+        "774312345621",
+        "774312345511",  # a body digit changed
+        "123456789",  # all digits, not an INN length
+        "77070838930",
+        "ABC",  # too short for a foreign id
+        "A" * 21,
+        "ИНН7707083893",  # Cyrillic is not a foreign id
+        "DE_123456",
+    ],
+)
 def test_invalid_tax_ids(raw):
     with pytest.raises(InvalidValue) as caught:
         normalise_tax_id(raw, field="card.tax_id")
@@ -155,20 +187,24 @@ def test_invalid_tax_ids(raw):
 
 # --- names ------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw", [
-    "ООО «Ромашка»",
-    "Ромашка, ООО",
-    'ООО "Ромашка"',
-    "ромашка",
-    "  РОМАШКА  ",
-    "Общество с ограниченной ответственностью „Ромашка“",
-    "АО 'Ромашка'",
-    "ПАО Ромашка",
-    "Публичное акционерное общество «Ромашка»",
-    "Ромашка,ООО",
-    "OOO Ромашка",          # Latin OOO
-    "Ромашкa",              # Latin 'a' at the end
-])
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "ООО «Ромашка»",
+        "Ромашка, ООО",
+        'ООО "Ромашка"',
+        "ромашка",
+        "  РОМАШКА  ",
+        "Общество с ограниченной ответственностью „Ромашка“",
+        "АО 'Ромашка'",
+        "ПАО Ромашка",
+        "Публичное акционерное общество «Ромашка»",
+        "Ромашка,ООО",
+        "OOO Ромашка",  # Latin OOO
+        "Ромашкa",  # Latin 'a' at the end
+    ],
+)
 def test_matching_name_drops_legal_forms_quotes_and_punctuation(raw):
     assert matching_name(raw) == "ромашка"
 
@@ -280,33 +316,47 @@ def test_missing_tax_ids_do_not_match_each_other():
 
 # --- merging ----------------------------------------------------------------
 
+
 def test_merge_scalars_survivor_wins_unless_empty():
-    survivor = {"name": "Ромашка", "tax_id": None, "site": "", "tags": [], "employees": 0,
-                "active": False}
-    absorbed = {"name": "Ромашка-М", "tax_id": "7707083893", "site": "romashka.ru",
-                "tags": ["vip"], "employees": 50, "active": True, "city": "Москва"}
+    survivor = {"name": "Ромашка", "tax_id": None, "site": "", "tags": [], "employees": 0, "active": False}
+    absorbed = {
+        "name": "Ромашка-М",
+        "tax_id": "7707083893",
+        "site": "romashka.ru",
+        "tags": ["vip"],
+        "employees": 50,
+        "active": True,
+        "city": "Москва",
+    }
     assert merge_cards(survivor, absorbed) == {
-        "name": "Ромашка", "tax_id": "7707083893", "site": "romashka.ru", "tags": ["vip"],
-        "employees": 0, "active": False, "city": "Москва",
+        "name": "Ромашка",
+        "tax_id": "7707083893",
+        "site": "romashka.ru",
+        "tags": ["vip"],
+        "employees": 0,
+        "active": False,
+        "city": "Москва",
     }
 
 
 def test_merge_phones_and_emails_union_in_order():
     survivor = {"phones": ["+74951234567", "+79161234567"], "emails": None}
-    absorbed = {"phones": ["+79161234567", "+78005553535", "+74951234567"],
-                "emails": ["a@x.ru", "a@x.ru"]}
+    absorbed = {"phones": ["+79161234567", "+78005553535", "+74951234567"], "emails": ["a@x.ru", "a@x.ru"]}
     merged = merge_cards(survivor, absorbed)
     assert merged["phones"] == ["+74951234567", "+79161234567", "+78005553535"]
     assert merged["emails"] == ["a@x.ru"]
 
 
-@pytest.mark.parametrize("mine, theirs, expected", [
-    ("Звонить после 10", "Любит чай", "Звонить после 10\n\nЛюбит чай"),
-    ("Любит чай", "Любит чай", "Любит чай"),
-    (None, "Любит чай", "Любит чай"),
-    ("Любит чай", "", "Любит чай"),
-    ("", None, ""),
-])
+@pytest.mark.parametrize(
+    "mine, theirs, expected",
+    [
+        ("Звонить после 10", "Любит чай", "Звонить после 10\n\nЛюбит чай"),
+        ("Любит чай", "Любит чай", "Любит чай"),
+        (None, "Любит чай", "Любит чай"),
+        ("Любит чай", "", "Любит чай"),
+        ("", None, ""),
+    ],
+)
 def test_merge_notes(mine, theirs, expected):
     assert merge_cards({"notes": mine}, {"notes": theirs})["notes"] == expected
 
@@ -323,13 +373,13 @@ def test_merge_never_mutates_or_aliases_inputs():
 
 # --- meetings ---------------------------------------------------------------
 
+
 def test_completing_a_meeting_writes_a_meeting_entry():
     meeting = Meeting(MeetingKind.MEETING, NOON, 60)
     done_at = NOON + timedelta(hours=1)
     draft = meeting.complete("  Договорились о пилоте ", done_at)
     assert meeting.status is MeetingStatus.DONE
-    assert draft == ActivityDraft(ActivityKind.MEETING, Direction.OUTBOUND, done_at, None,
-                                  "Договорились о пилоте")
+    assert draft == ActivityDraft(ActivityKind.MEETING, Direction.OUTBOUND, done_at, None, "Договорились о пилоте")
 
 
 def test_completing_a_call_writes_a_call_entry():
@@ -394,20 +444,28 @@ def test_meeting_accepts_plain_strings_and_validates_itself():
         Meeting(MeetingKind.MEETING, datetime(2025, 3, 14, 12, 0), 30)
 
 
-@pytest.mark.parametrize("starts_at, duration, reminder", [
-    (NOON, 1, None), (NOON, 24 * 60, 0), (NOON.astimezone(MSK), 30, 7 * 24 * 60),
-])
+@pytest.mark.parametrize(
+    "starts_at, duration, reminder",
+    [
+        (NOON, 1, None),
+        (NOON, 24 * 60, 0),
+        (NOON.astimezone(MSK), 30, 7 * 24 * 60),
+    ],
+)
 def test_valid_schedules(starts_at, duration, reminder):
     validate_schedule(starts_at, duration, reminder)
 
 
-@pytest.mark.parametrize("starts_at, duration, reminder, rule, field", [
-    (datetime(2025, 3, 14, 12), 30, None, "naive_time", "starts_at"),
-    (NOON, 0, None, "invalid_duration", "duration_minutes"),
-    (NOON, 24 * 60 + 1, None, "invalid_duration", "duration_minutes"),
-    (NOON, 30, -1, "invalid_reminder", "reminder_minutes_before"),
-    (NOON, 30, 7 * 24 * 60 + 1, "invalid_reminder", "reminder_minutes_before"),
-])
+@pytest.mark.parametrize(
+    "starts_at, duration, reminder, rule, field",
+    [
+        (datetime(2025, 3, 14, 12), 30, None, "naive_time", "starts_at"),
+        (NOON, 0, None, "invalid_duration", "duration_minutes"),
+        (NOON, 24 * 60 + 1, None, "invalid_duration", "duration_minutes"),
+        (NOON, 30, -1, "invalid_reminder", "reminder_minutes_before"),
+        (NOON, 30, 7 * 24 * 60 + 1, "invalid_reminder", "reminder_minutes_before"),
+    ],
+)
 def test_invalid_schedules(starts_at, duration, reminder, rule, field):
     with pytest.raises(InvalidValue) as caught:
         validate_schedule(starts_at, duration, reminder)
@@ -416,14 +474,18 @@ def test_invalid_schedules(starts_at, duration, reminder, rule, field):
 
 # --- company status ---------------------------------------------------------
 
-@pytest.mark.parametrize("current, new", [
-    (CompanyStatus.PROSPECT, CompanyStatus.CLIENT),
-    (CompanyStatus.PROSPECT, CompanyStatus.FORMER),
-    (CompanyStatus.CLIENT, CompanyStatus.FORMER),
-    (CompanyStatus.CLIENT, CompanyStatus.PROSPECT),
-    (CompanyStatus.FORMER, CompanyStatus.CLIENT),
-    (CompanyStatus.FORMER, CompanyStatus.FORMER),
-])
+
+@pytest.mark.parametrize(
+    "current, new",
+    [
+        (CompanyStatus.PROSPECT, CompanyStatus.CLIENT),
+        (CompanyStatus.PROSPECT, CompanyStatus.FORMER),
+        (CompanyStatus.CLIENT, CompanyStatus.FORMER),
+        (CompanyStatus.CLIENT, CompanyStatus.PROSPECT),
+        (CompanyStatus.FORMER, CompanyStatus.CLIENT),
+        (CompanyStatus.FORMER, CompanyStatus.FORMER),
+    ],
+)
 def test_allowed_status_changes(current, new):
     check_status_change(current, new)
 

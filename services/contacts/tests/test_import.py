@@ -18,15 +18,46 @@ from sqlalchemy import func, select
 from mercator.common.bus import tables
 from mercator.common.runtime import Runtime
 from mercator.common.testing.api import auth, caller, client
-from mercator.contacts import domain, imports, importer
+from mercator.contacts import domain, importer, imports
 from mercator.contacts.app import MIGRATIONS, build_app
 from mercator.contacts.settings import ContactsSettings
 from mercator.contacts.tables import Company, ImportJob, ImportRow, Person
 
-SYLLABLES = ("ра", "мо", "ки", "ве", "ст", "ло", "ну", "де", "па", "ри", "ко", "жа", "фе", "ты", "бу", "ше", "гр",
-             "ол", "ин", "зо", "ха", "цу", "че", "мя")
-COLUMNS = {"Название": "name", "ИНН": "tax_id", "Телефон": "phones", "Эл. почта": "emails", "Регион": "region",
-           "Контакт": "person_name", "Должность": "person_position"}
+SYLLABLES = (
+    "ра",
+    "мо",
+    "ки",
+    "ве",
+    "ст",
+    "ло",
+    "ну",
+    "де",
+    "па",
+    "ри",
+    "ко",
+    "жа",
+    "фе",
+    "ты",
+    "бу",
+    "ше",
+    "гр",
+    "ол",
+    "ин",
+    "зо",
+    "ха",
+    "цу",
+    "че",
+    "мя",
+)
+COLUMNS = {
+    "Название": "name",
+    "ИНН": "tax_id",
+    "Телефон": "phones",
+    "Эл. почта": "emails",
+    "Регион": "region",
+    "Контакт": "person_name",
+    "Должность": "person_position",
+}
 
 
 def inn(n: int) -> str:
@@ -41,8 +72,15 @@ def client_list(rows: int, seed: int = 7) -> tuple[list[list[str]], dict]:
     out, expect = [list(COLUMNS)], {"bad": {}, "repeats": set()}
     for i in range(rows):
         word = lambda: "".join(rnd.choice(SYLLABLES) for _ in range(4)).capitalize()  # noqa: E731
-        row = [f"ООО «{word()} {word()}»", inn(i), f"+7 495 {i // 10000:03d}-{i % 10000 // 100:02d}-{i % 100:02d}",
-               f"office{i}@client{i}.ru", "Москва" if i % 2 else "Санкт-Петербург", f"Иван {word()}", "директор"]
+        row = [
+            f"ООО «{word()} {word()}»",
+            inn(i),
+            f"+7 495 {i // 10000:03d}-{i % 10000 // 100:02d}-{i % 100:02d}",
+            f"office{i}@client{i}.ru",
+            "Москва" if i % 2 else "Санкт-Петербург",
+            f"Иван {word()}",
+            "директор",
+        ]
         number = i + 2
         if i % 500 == 3:
             row[1] = row[1][:-1] + str((int(row[1][-1]) + 1) % 10)  # a typo in the INN
@@ -92,7 +130,7 @@ async def upload(api, data: bytes, part: int = 1_000_000, **job) -> dict:
     assert opened.status_code == 201, opened.text
     job_id = opened.json()["id"]
     for start in range(0, len(data), part):
-        r = await api.post(f"/api/v1/imports/{job_id}/file", content=data[start:start + part])
+        r = await api.post(f"/api/v1/imports/{job_id}/file", content=data[start : start + part])
         assert r.status_code == 200, r.text
     started = await api.post(f"/api/v1/imports/{job_id}/start")
     assert started.status_code == 200, started.text
@@ -116,6 +154,7 @@ async def count(app, what) -> int:
 
 
 # --- reading files, without a database ----------------------------------------------------------------------
+
 
 def test_csv_in_windows_1251_with_semicolons_and_xlsx_read_alike():
     rows, _ = client_list(5)
@@ -168,8 +207,11 @@ async def test_ten_thousand_rows_dry_run_then_for_real(app, api):
     assert "Атлантида" in next(r for r in rejected if r["errors"][0]["field"] == "region")["errors"][0]["message"]
     skipped = await every_row(api, job["id"], "skipped")
     assert {r["row"] for r in skipped} == expect["repeats"] | {44}  # row 44 is the card already there
-    assert dry["counts"] == {"created": 10_000 - len(expect["bad"]) - len(skipped), "rejected": len(expect["bad"]),
-                             "skipped": len(skipped)}
+    assert dry["counts"] == {
+        "created": 10_000 - len(expect["bad"]) - len(skipped),
+        "rejected": len(expect["bad"]),
+        "skipped": len(skipped),
+    }
     assert await count(app, Company) == 1  # a dry run writes nothing
 
     real = await api.post(f"/api/v1/imports/{job['id']}/run", json={})
@@ -179,8 +221,9 @@ async def test_ten_thousand_rows_dry_run_then_for_real(app, api):
     assert done["counts"] == dry["counts"]
     assert await count(app, Company) == 1 + dry["counts"]["created"]
     async with app.state.runtime.sessionmaker() as s:
-        created = await s.scalar(select(func.count()).select_from(tables.outbox)
-                                 .where(tables.outbox.c.type == "CompanyCreated"))
+        created = await s.scalar(
+            select(func.count()).select_from(tables.outbox).where(tables.outbox.c.type == "CompanyCreated")
+        )
         persons = await s.scalar(select(func.count()).select_from(Person))
     assert created == 1 + dry["counts"]["created"] and persons == dry["counts"]["created"]
     found = (await api.get("/api/v1/companies", params={"q": rows[5][0][5:12]})).json()["items"]
@@ -196,12 +239,21 @@ async def test_xlsx_with_a_saved_mapping_and_merge_fills_the_card_already_there(
     again = await api.post("/api/v1/import-mappings", json={"kind": "companies", "name": "из 1С", "columns": COLUMNS})
     assert again.status_code == 422 and again.json()["errors"][0]["field"] == "name"
     assert [m["name"] for m in (await api.get("/api/v1/import-mappings")).json()] == ["из 1С"]
-    rows = [list(COLUMNS), ["Ромашка", inn(1), "+7 495 111-22-33", "info@romashka.ru", "Москва", "Ольга Ким", "бухгалтер"],
-            ["ООО «Лютик»", inn(2), "", "", "", "", ""]]
-    opened = (await api.post("/api/v1/imports", json={"kind": "companies", "mapping_id": saved.json()["id"],
-                                                       "on_duplicate": "merge"})).json()
-    sent = await api.post(f"/api/v1/imports/{opened['id']}/file", content=as_xlsx(rows),
-                          headers={"content-type": "application/octet-stream"})
+    rows = [
+        list(COLUMNS),
+        ["Ромашка", inn(1), "+7 495 111-22-33", "info@romashka.ru", "Москва", "Ольга Ким", "бухгалтер"],
+        ["ООО «Лютик»", inn(2), "", "", "", "", ""],
+    ]
+    opened = (
+        await api.post(
+            "/api/v1/imports", json={"kind": "companies", "mapping_id": saved.json()["id"], "on_duplicate": "merge"}
+        )
+    ).json()
+    sent = await api.post(
+        f"/api/v1/imports/{opened['id']}/file",
+        content=as_xlsx(rows),
+        headers={"content-type": "application/octet-stream"},
+    )
     assert sent.status_code == 200, sent.text
     await api.post(f"/api/v1/imports/{opened['id']}/start")
     await importer.run_job(app.state.runtime, uuid.UUID(opened["id"]))
@@ -217,19 +269,44 @@ async def test_xlsx_with_a_saved_mapping_and_merge_fills_the_card_already_there(
 @pg
 async def test_persons_and_history_find_their_card_and_bad_requests_change_nothing(app, api):
     card = (await api.post("/api/v1/companies", json={"name": "ООО «Василёк»", "tax_id": inn(3)})).json()
-    people = as_csv([["ИНН клиента", "ФИО", "Телефон"], [inn(3), "Пётр Сидоров", "+7 900 000-00-01"],
-                     [inn(4), "Никто Никтоевич", ""], [inn(3), "Пётр Сидоров", ""]])
-    opened = (await api.post("/api/v1/imports", json={"kind": "persons", "columns": {
-        "ИНН клиента": "company_tax_id", "ФИО": "name", "Телефон": "phones"}})).json()
+    people = as_csv(
+        [
+            ["ИНН клиента", "ФИО", "Телефон"],
+            [inn(3), "Пётр Сидоров", "+7 900 000-00-01"],
+            [inn(4), "Никто Никтоевич", ""],
+            [inn(3), "Пётр Сидоров", ""],
+        ]
+    )
+    opened = (
+        await api.post(
+            "/api/v1/imports",
+            json={"kind": "persons", "columns": {"ИНН клиента": "company_tax_id", "ФИО": "name", "Телефон": "phones"}},
+        )
+    ).json()
     await api.post(f"/api/v1/imports/{opened['id']}/file", content=people)
     await api.post(f"/api/v1/imports/{opened['id']}/start")
     await importer.run_job(app.state.runtime, uuid.UUID(opened["id"]))
     assert (await api.get(f"/api/v1/imports/{opened['id']}")).json()["counts"] == {
-        "created": 1, "rejected": 1, "skipped": 1}
-    history = as_csv([["Клиент", "Вид", "Когда", "Итог"], ["Василёк", "Звонок", "01.03.2026 10:30", "договорились"],
-                      ["Василёк", "Телепатия", "01.03.2026", "?"]])
-    opened = (await api.post("/api/v1/imports", json={"kind": "history", "columns": {
-        "Клиент": "company_name", "Вид": "kind", "Когда": "happened_at", "Итог": "summary"}})).json()
+        "created": 1,
+        "rejected": 1,
+        "skipped": 1,
+    }
+    history = as_csv(
+        [
+            ["Клиент", "Вид", "Когда", "Итог"],
+            ["Василёк", "Звонок", "01.03.2026 10:30", "договорились"],
+            ["Василёк", "Телепатия", "01.03.2026", "?"],
+        ]
+    )
+    opened = (
+        await api.post(
+            "/api/v1/imports",
+            json={
+                "kind": "history",
+                "columns": {"Клиент": "company_name", "Вид": "kind", "Когда": "happened_at", "Итог": "summary"},
+            },
+        )
+    ).json()
     await api.post(f"/api/v1/imports/{opened['id']}/file", content=history)
     await api.post(f"/api/v1/imports/{opened['id']}/start")
     await importer.run_job(app.state.runtime, uuid.UUID(opened["id"]))
@@ -238,7 +315,8 @@ async def test_persons_and_history_find_their_card_and_bad_requests_change_nothi
     assert rows[1]["errors"][0]["column"] == "Вид"
     entries = (await api.get(f"/api/v1/companies/{card['id']}/history")).json()["items"]
     assert [(e["kind"], e["summary"], e["happened_at"][:16]) for e in entries] == [
-        ("call", "договорились", "2026-03-01T07:30")]
+        ("call", "договорились", "2026-03-01T07:30")
+    ]
 
     jobs = await count(app, ImportJob)
     bad_mapping = await api.post("/api/v1/imports", json={"kind": "companies", "columns": {"A": "nonsense"}})
@@ -271,8 +349,9 @@ async def test_a_queued_file_past_todays_limits_fails_its_job_with_the_reason_an
 async def own_app(postgres, name: str):
     """contacts on a database of its own, with real commits: for a runner working beside the API."""
     url = await postgres.migrated(name, MIGRATIONS)
-    settings = ContactsSettings(database_url=url, relay_enabled=False, consumers_enabled=False,
-                                kafka_bootstrap="127.0.0.1:9")
+    settings = ContactsSettings(
+        database_url=url, relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9"
+    )
     app = build_app(settings, Runtime(settings))
     try:
         yield app
@@ -306,11 +385,15 @@ async def test_an_import_interrupted_halfway_resumes_without_creating_anything_t
             assert done["status"] == "done" and done["done_rows"] == 1_200
             assert await count(app, ImportRow) == 1_200
             assert done["counts"]["rejected"] == len(expect["bad"])
-            assert await count(app, Company) == done["counts"]["created"] == 1_200 - len(expect["bad"]) - len(
-                expect["repeats"])
+            assert (
+                await count(app, Company)
+                == done["counts"]["created"]
+                == 1_200 - len(expect["bad"]) - len(expect["repeats"])
+            )
             async with app.state.runtime.sessionmaker() as s:
-                doubles = (await s.execute(select(Company.tax_id).group_by(Company.tax_id)
-                                           .having(func.count() > 1))).all()
+                doubles = (
+                    await s.execute(select(Company.tax_id).group_by(Company.tax_id).having(func.count() > 1))
+                ).all()
             assert doubles == []
 
 
@@ -336,8 +419,9 @@ async def test_with_two_contacts_processes_only_one_runs_the_imports(postgres, m
                 await regions(first)
                 rows, _ = client_list(20, seed=5)
                 jobs = [uuid.UUID((await upload(api, as_csv(rows)))["id"]) for _ in range(3)]
-            runners = [asyncio.create_task(importer.runner(app.state.runtime, poll_seconds=0.05))
-                       for app in (first, second)]
+            runners = [
+                asyncio.create_task(importer.runner(app.state.runtime, poll_seconds=0.05)) for app in (first, second)
+            ]
             for _ in range(200):
                 if len({job for _, job in runs}) == 3:
                     break
@@ -368,8 +452,9 @@ async def command_line(app, api, tmp_path):
     rows, expect = client_list(600, seed=3)
     path = tmp_path / "клиенты.xlsx"
     path.write_bytes(as_xlsx(rows))
-    args = cli.parser().parse_args(["import", str(path), "--save-mapping", "таблица",
-                                    *(f"--map={c}={f}" for c, f in COLUMNS.items())])
+    args = cli.parser().parse_args(
+        ["import", str(path), "--save-mapping", "таблица", *(f"--map={c}={f}" for c, f in COLUMNS.items())]
+    )
     out = io.StringIO()
 
     async def the_runner():  # what the contacts process does in the background
@@ -414,14 +499,29 @@ async def test_open_deals_go_through_the_deals_api_once_even_when_a_row_is_sent_
         try:
             async with client(contacts, auth(contacts.state.runtime.settings, manager)) as api:
                 card = (await api.post("/api/v1/companies", json={"name": "ООО «Сделка»", "tax_id": inn(9)})).json()
-                sheet = as_csv([["ИНН", "Сделка", "Сумма", "Закрытие"],
-                                [inn(9), "Поставка стоек", "1 250 000,50", "31.12.2026"],
-                                [inn(8), "Чужая", "10", ""],
-                                [inn(9), "Кривая сумма", "много", ""],
-                                [inn(9), "Внедрение", "", "2026-06-30"]])
-                opened = (await api.post("/api/v1/imports", json={"kind": "deals", "columns": {
-                    "ИНН": "company_tax_id", "Сделка": "title", "Сумма": "amount",
-                    "Закрытие": "expected_close_date"}})).json()
+                sheet = as_csv(
+                    [
+                        ["ИНН", "Сделка", "Сумма", "Закрытие"],
+                        [inn(9), "Поставка стоек", "1 250 000,50", "31.12.2026"],
+                        [inn(8), "Чужая", "10", ""],
+                        [inn(9), "Кривая сумма", "много", ""],
+                        [inn(9), "Внедрение", "", "2026-06-30"],
+                    ]
+                )
+                opened = (
+                    await api.post(
+                        "/api/v1/imports",
+                        json={
+                            "kind": "deals",
+                            "columns": {
+                                "ИНН": "company_tax_id",
+                                "Сделка": "title",
+                                "Сумма": "amount",
+                                "Закрытие": "expected_close_date",
+                            },
+                        },
+                    )
+                ).json()
                 await api.post(f"/api/v1/imports/{opened['id']}/file", content=sheet)
                 assert (await api.post(f"/api/v1/imports/{opened['id']}/start")).status_code == 200
                 job_id = uuid.UUID(opened["id"])
@@ -435,13 +535,18 @@ async def test_open_deals_go_through_the_deals_api_once_even_when_a_row_is_sent_
                 await importer.run_job(contacts.state.runtime, job_id, deals=contacts.state.deals_http)
                 rows = await every_row(api, str(job_id))
                 assert [(r["row"], r["outcome"]) for r in rows] == [
-                    (2, "created"), (3, "rejected"), (4, "rejected"), (5, "created")]
+                    (2, "created"),
+                    (3, "rejected"),
+                    (4, "rejected"),
+                    (5, "created"),
+                ]
                 assert rows[2]["errors"][0]["column"] == "Сумма"
                 async with deals.state.runtime.sessionmaker() as s:
                     opened_deals = (await s.execute(select(Deal).order_by(Deal.title))).scalars().all()
                 assert [(d.title, d.amount, str(d.expected_close_date), str(d.company_id)) for d in opened_deals] == [
                     ("Внедрение", None, "2026-06-30", card["id"]),
-                    ("Поставка стоек", Decimal("1250000.50"), "2026-12-31", card["id"])]
+                    ("Поставка стоек", Decimal("1250000.50"), "2026-12-31", card["id"]),
+                ]
                 first = {r["row"]: r["record_id"] for r in rows}
 
                 async with contacts.state.runtime.uow() as uow:  # the outcomes lost, the job open again

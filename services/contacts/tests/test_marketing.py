@@ -36,10 +36,12 @@ def test_a_participant_moves_forward_and_never_back_to_invited():
 
 def test_a_mailing_goes_once_to_each_contact_person_with_an_e_mail():
     a, b = uuid.uuid4(), uuid.uuid4()
-    contacts = [domain.MailingContact(a, uuid.uuid4(), "Иван", ("ivan@a.ru", "ivan2@a.ru")),
-                domain.MailingContact(a, uuid.uuid4(), "Без почты", ()),
-                domain.MailingContact(b, uuid.uuid4(), "Пётр", ("shared@b.ru",)),
-                domain.MailingContact(b, uuid.uuid4(), "Павел", ("shared@b.ru",))]
+    contacts = [
+        domain.MailingContact(a, uuid.uuid4(), "Иван", ("ivan@a.ru", "ivan2@a.ru")),
+        domain.MailingContact(a, uuid.uuid4(), "Без почты", ()),
+        domain.MailingContact(b, uuid.uuid4(), "Пётр", ("shared@b.ru",)),
+        domain.MailingContact(b, uuid.uuid4(), "Павел", ("shared@b.ru",)),
+    ]
     chosen = domain.mailing_recipients(K.MAILING, contacts)
     assert sorted(c.emails[0] for c in chosen) == ["ivan@a.ru", "shared@b.ru"]
     with pytest.raises(domain.RuleViolation, match="no_recipients|e-mail"):
@@ -67,8 +69,13 @@ async def mk(app, settings, marketer):
 
 async def outbox(app, *types: str) -> list[tuple[str, dict, dict]]:
     async with app.state.runtime.sessionmaker() as s:
-        rows = (await s.execute(select(tables.outbox.c.type, tables.outbox.c.payload, tables.outbox.c.headers)
-                                .where(tables.outbox.c.type.in_(types)).order_by(tables.outbox.c.id))).all()
+        rows = (
+            await s.execute(
+                select(tables.outbox.c.type, tables.outbox.c.payload, tables.outbox.c.headers)
+                .where(tables.outbox.c.type.in_(types))
+                .order_by(tables.outbox.c.id)
+            )
+        ).all()
     return [(t, json.loads(p), h) for t, p, h in rows]
 
 
@@ -83,8 +90,15 @@ async def card(api, name, **fields):
 
 
 async def new_event(mk, **fields):
-    body = {"name": "Выставка «Металлообработка-2026»", "kind": "exhibition", "starts_on": "2026-05-20",
-            "ends_on": "2026-05-23", "cost": "450000.00", "currency": "RUB", **fields}
+    body = {
+        "name": "Выставка «Металлообработка-2026»",
+        "kind": "exhibition",
+        "starts_on": "2026-05-20",
+        "ends_on": "2026-05-23",
+        "cost": "450000.00",
+        "currency": "RUB",
+        **fields,
+    }
     r = await mk.post("/api/v1/marketing-events", json=body)
     assert r.status_code == 201, r.text
     return r.json()
@@ -110,10 +124,15 @@ async def test_marketing_plans_an_event_and_edits_it_with_its_etag(mk, app, mark
 
 @pg
 async def test_bad_event_input_is_refused_naming_the_field_and_changes_nothing(mk, app):
-    for body, field in ((dict(ends_on="2026-05-01"), "ends_on"), (dict(cost="-1"), "cost"),
-                        (dict(kind="picnic"), "kind"), (dict(cost=12.5), "cost")):
-        r = await mk.post("/api/v1/marketing-events", json={
-            "name": "X", "kind": "exhibition", "starts_on": "2026-05-20", **body})
+    for body, field in (
+        (dict(ends_on="2026-05-01"), "ends_on"),
+        (dict(cost="-1"), "cost"),
+        (dict(kind="picnic"), "kind"),
+        (dict(cost=12.5), "cost"),
+    ):
+        r = await mk.post(
+            "/api/v1/marketing-events", json={"name": "X", "kind": "exhibition", "starts_on": "2026-05-20", **body}
+        )
         assert r.status_code == 422, (body, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
         assert field in json.dumps(r.json()["errors"]), r.text
@@ -125,8 +144,7 @@ async def test_bad_event_input_is_refused_naming_the_field_and_changes_nothing(m
 async def test_a_manager_reads_events_but_cannot_run_them(api, mk):
     await new_event(mk)
     assert len((await api.get("/api/v1/marketing-events")).json()["items"]) == 1
-    r = await api.post("/api/v1/marketing-events", json={"name": "Моё", "kind": "webinar",
-                                                         "starts_on": "2026-05-20"})
+    r = await api.post("/api/v1/marketing-events", json={"name": "Моё", "kind": "webinar", "starts_on": "2026-05-20"})
     assert r.status_code == 403
 
 
@@ -175,12 +193,21 @@ async def test_participant_status_changes_and_cannot_go_back(api, mk, app):
 
 @pg
 async def test_a_mailing_is_requested_with_the_contact_persons_of_every_participant(api, mk, app):
-    a = await card(api, "Альфа", persons=[{"name": "Иван", "emails": ["ivan@alfa.ru"]},
-                                         {"name": "Без почты", "phones": ["+7 916 123 45 67"]}])
+    a = await card(
+        api,
+        "Альфа",
+        persons=[{"name": "Иван", "emails": ["ivan@alfa.ru"]}, {"name": "Без почты", "phones": ["+7 916 123 45 67"]}],
+    )
     b = await card(api, "Бета", persons=[{"name": "Мария", "emails": ["Maria@beta.ru"]}])
     await card(api, "Не участник", persons=[{"name": "Никто", "emails": ["x@none.ru"]}])
-    event = await new_event(mk, name="Весенняя рассылка", kind="mailing", ends_on=None,
-                            offer="Скидка 15% до конца мая", template_id=str(uuid.uuid4()))
+    event = await new_event(
+        mk,
+        name="Весенняя рассылка",
+        kind="mailing",
+        ends_on=None,
+        offer="Скидка 15% до конца мая",
+        template_id=str(uuid.uuid4()),
+    )
     await mk.post(f"/api/v1/marketing-events/{event['id']}/participants", json={"company_ids": [a["id"], b["id"]]})
     r = await mk.post(f"/api/v1/marketing-events/{event['id']}/mailings", json={})
     assert r.status_code == 202, r.text
@@ -189,7 +216,9 @@ async def test_a_mailing_is_requested_with_the_contact_persons_of_every_particip
     assert payload["offer"] == "Скидка 15% до конца мая"
     assert payload["template_id"] == event["template_id"]
     assert sorted((x["email"], x["company_id"]) for x in payload["recipients"]) == [
-        ("ivan@alfa.ru", a["id"]), ("maria@beta.ru", b["id"])]
+        ("ivan@alfa.ru", a["id"]),
+        ("maria@beta.ru", b["id"]),
+    ]
 
     show = await new_event(mk)
     await mk.post(f"/api/v1/marketing-events/{show['id']}/participants", json={"company_ids": [a["id"]]})
@@ -205,8 +234,9 @@ async def test_a_manager_sees_only_their_own_participants(app, settings, api, mk
     async with client(app, auth(settings, other)) as them:
         theirs = await card(them, "Чужая карточка")
     event = await new_event(mk)
-    await mk.post(f"/api/v1/marketing-events/{event['id']}/participants",
-                  json={"company_ids": [mine["id"], theirs["id"]]})
+    await mk.post(
+        f"/api/v1/marketing-events/{event['id']}/participants", json={"company_ids": [mine["id"], theirs["id"]]}
+    )
     seen = (await api.get(f"/api/v1/marketing-events/{event['id']}/participants")).json()["items"]
     assert [p["company_name"] for p in seen] == ["Моя карточка"]
     assert (await api.get(f"/api/v1/marketing-events/{event['id']}")).json()["participants"]["invited"] == 1

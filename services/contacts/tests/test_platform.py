@@ -34,6 +34,7 @@ async def test_a_retried_post_with_the_same_idempotency_key_gets_the_first_answe
 
 async def test_the_same_key_from_another_caller_is_another_request(app, settings, api):
     from mercator.common.testing.api import auth, caller, client
+
     headers = {"Idempotency-Key": "shared-key"}
     assert (await api.post("/api/v1/companies", json={"name": "А"}, headers=headers)).status_code == 201
     async with client(app, auth(settings, caller("Борис"))) as boris:
@@ -50,8 +51,9 @@ async def test_a_refused_request_is_not_remembered_so_a_corrected_retry_goes_thr
 
 
 async def test_the_request_id_becomes_the_correlation_id_and_the_caller_the_actor_of_its_events(api, app, manager):
-    r = await api.post("/api/v1/companies", json={"name": "Ромашка", "persons": [{"name": "Иван"}]},
-                       headers={"X-Request-ID": "req-42"})
+    r = await api.post(
+        "/api/v1/companies", json={"name": "Ромашка", "persons": [{"name": "Иван"}]}, headers={"X-Request-ID": "req-42"}
+    )
     assert r.headers["x-request-id"] == "req-42"
     async with app.state.runtime.sessionmaker() as s:
         rows = (await s.execute(select(tables.outbox.c.headers))).scalars().all()
@@ -66,12 +68,16 @@ async def test_the_request_id_becomes_the_correlation_id_and_the_caller_the_acto
 
 async def test_events_in_the_outbox_match_the_catalogue(api, app):
     from mercator.common.events.catalogue import payload_model
+
     card = (await api.post("/api/v1/companies", json={"name": "Ромашка"})).json()
     await api.post(f"/api/v1/companies/{card['id']}/history", json={"kind": "demo", "summary": "показали"})
     await api.patch(f"/api/v1/companies/{card['id']}", json={"notes": "x"}, headers={"If-Match": '"1"'})
     async with app.state.runtime.sessionmaker() as s:
-        rows = (await s.execute(select(tables.outbox.c.type, tables.outbox.c.payload, tables.outbox.c.key)
-                                .order_by(tables.outbox.c.id))).all()
+        rows = (
+            await s.execute(
+                select(tables.outbox.c.type, tables.outbox.c.payload, tables.outbox.c.key).order_by(tables.outbox.c.id)
+            )
+        ).all()
     assert [r.type for r in rows] == ["CompanyCreated", "ActivityLogged", "CompanyUpdated"]
     for row in rows:
         payload = payload_model(row.type).model_validate(json.loads(row.payload))
@@ -99,6 +105,7 @@ async def test_health_readiness_and_metrics(api, app):
 
 async def test_ops_endpoints_need_the_ops_role_and_quiesce_stops_writes_not_reads(api, app, settings):
     from mercator.common.testing.api import auth, caller, client
+
     assert (await api.get("/ops/status")).status_code == 403
     async with client(app, auth(settings, caller("Ops", roles=("ops",)))) as ops:
         status = (await ops.get("/ops/status")).json()
@@ -119,14 +126,14 @@ async def test_concurrent_twins_with_one_idempotency_key_create_one_card(postgre
     from mercator.contacts.settings import ContactsSettings
 
     url = await postgres.migrated("contacts_twins", MIGRATIONS)
-    settings = ContactsSettings(database_url=url, relay_enabled=False, consumers_enabled=False,
-                                kafka_bootstrap="127.0.0.1:9")
+    settings = ContactsSettings(
+        database_url=url, relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9"
+    )
     runtime = Runtime(settings)
     app = build_app(settings, runtime)
     try:
         async with client(app, {**auth(settings, manager), "Idempotency-Key": "twin"}) as api:
-            answers = await asyncio.gather(*(api.post("/api/v1/companies", json={"name": "Близнец"})
-                                             for _ in range(5)))
+            answers = await asyncio.gather(*(api.post("/api/v1/companies", json={"name": "Близнец"}) for _ in range(5)))
         assert {r.status_code for r in answers} <= {201, 409}
         created = {r.json()["id"] for r in answers if r.status_code == 201}
         assert len(created) == 1

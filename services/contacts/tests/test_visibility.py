@@ -25,8 +25,10 @@ SUPPORT = caller("Инженер", roles=("support",))
 async def as_(app, settings):
     """as_[WHO]: an API client with WHO's token."""
     async with AsyncExitStack() as stack:
-        yield {who: await stack.enter_async_context(client(app, auth(settings, who)))
-               for who in (ANNA, BORIS, HEAD, CEO, MARKETING, SUPPORT)}
+        yield {
+            who: await stack.enter_async_context(client(app, auth(settings, who)))
+            for who in (ANNA, BORIS, HEAD, CEO, MARKETING, SUPPORT)
+        }
 
 
 async def outbox_count(app) -> int:
@@ -81,21 +83,32 @@ async def test_a_manager_cannot_see_list_change_log_on_schedule_on_or_merge_anot
     for absorbed in (tid, ghost):
         r = await anna.post(f"/api/v1/companies/{mine['id']}/merge", json={"absorbed_id": absorbed})
         assert (r.status_code, r.json()["detail"]) == (422, f"no client card {absorbed}")
-    batch = await anna.post("/api/v1/history/batch", json={"entries": [
-        {"company_id": mine["id"], "kind": "call", "summary": "мой"},
-        {"company_id": tid, "kind": "call", "summary": "чужой"}]})
+    batch = await anna.post(
+        "/api/v1/history/batch",
+        json={
+            "entries": [
+                {"company_id": mine["id"], "kind": "call", "summary": "мой"},
+                {"company_id": tid, "kind": "call", "summary": "чужой"},
+            ]
+        },
+    )
     assert batch.status_code == 422 and batch.json()["errors"][0]["field"] == "entries[1].company_id"
 
     # Never in her lists, whatever she searches or filters by.
     assert await names(anna) == ["Свой клиент"]
-    for params in ({"q": "Чужой"}, {"q": "7707083893"}, {"owner_id": str(BORIS.user_id)},
-                   {"department_id": str(OTHER)}):
+    for params in (
+        {"q": "Чужой"},
+        {"q": "7707083893"},
+        {"owner_id": str(BORIS.user_id)},
+        {"department_id": str(OTHER)},
+    ):
         assert await names(anna, **params) == []
     assert (await anna.get("/api/v1/meetings")).json()["items"] == []
 
     # She may not open a card in his name either.
-    assert (await anna.post("/api/v1/companies", json={"name": "Подарок", "owner_id": str(BORIS.user_id)})
-            ).status_code == 403
+    assert (
+        await anna.post("/api/v1/companies", json={"name": "Подарок", "owner_id": str(BORIS.user_id)})
+    ).status_code == 403
     assert await outbox_count(app) == before  # nothing changed anywhere
 
     got = (await boris.get(f"/api/v1/companies/{tid}")).json()
@@ -120,28 +133,41 @@ async def test_a_head_sees_their_sub_departments_cards_but_not_another_departmen
     assert await names(head) == ["Клиент Анны", "Клиент Ольги"]
     assert (await head.get(f"/api/v1/companies/{annas['id']}")).status_code == 200
     assert (await head.get(f"/api/v1/companies/{boriss['id']}")).status_code == 404
-    assert (await head.post(f"/api/v1/companies/{annas['id']}/history",
-                            json={"kind": "note", "summary": "проверила"})).status_code == 201
-    assert (await head.post(f"/api/v1/companies/{boriss['id']}/history",
-                            json={"kind": "note", "summary": "?"})).status_code == 404
+    assert (
+        await head.post(f"/api/v1/companies/{annas['id']}/history", json={"kind": "note", "summary": "проверила"})
+    ).status_code == 201
+    assert (
+        await head.post(f"/api/v1/companies/{boriss['id']}/history", json={"kind": "note", "summary": "?"})
+    ).status_code == 404
 
     # Cards go to managers of her subtree only, whether she opens them or hands them over.
     newcomer = uuid.uuid4()
-    r = await head.post("/api/v1/companies", json={"name": "Для Анны", "owner_id": str(ANNA.user_id),
-                                                   "department_id": str(SUB)})
+    r = await head.post(
+        "/api/v1/companies", json={"name": "Для Анны", "owner_id": str(ANNA.user_id), "department_id": str(SUB)}
+    )
     assert r.status_code == 201 and r.json()["owner_id"] == str(ANNA.user_id)
-    assert (await head.post("/api/v1/companies", json={"name": "Для Бориса", "owner_id": str(BORIS.user_id),
-                                                       "department_id": str(OTHER)})).status_code == 403
-    assert (await head.post(f"/api/v1/companies/{own['id']}/reassign",
-                            json={"owner_id": str(newcomer), "department_id": str(OTHER)})).status_code == 403
-    r = await head.post(f"/api/v1/companies/{own['id']}/reassign",
-                        json={"owner_id": str(newcomer), "department_id": str(SUB)})
+    assert (
+        await head.post(
+            "/api/v1/companies",
+            json={"name": "Для Бориса", "owner_id": str(BORIS.user_id), "department_id": str(OTHER)},
+        )
+    ).status_code == 403
+    assert (
+        await head.post(
+            f"/api/v1/companies/{own['id']}/reassign", json={"owner_id": str(newcomer), "department_id": str(OTHER)}
+        )
+    ).status_code == 403
+    r = await head.post(
+        f"/api/v1/companies/{own['id']}/reassign", json={"owner_id": str(newcomer), "department_id": str(SUB)}
+    )
     assert r.status_code == 200 and r.json()["owner_id"] == str(newcomer)
-    assert (await head.post(f"/api/v1/companies/{boriss['id']}/reassign",
-                            json={"owner_id": str(newcomer)})).status_code == 404
+    assert (
+        await head.post(f"/api/v1/companies/{boriss['id']}/reassign", json={"owner_id": str(newcomer)})
+    ).status_code == 404
     # A manager cannot give his own card away.
-    assert (await as_[BORIS].post(f"/api/v1/companies/{boriss['id']}/reassign",
-                                  json={"owner_id": str(ANNA.user_id)})).status_code == 403
+    assert (
+        await as_[BORIS].post(f"/api/v1/companies/{boriss['id']}/reassign", json={"owner_id": str(ANNA.user_id)})
+    ).status_code == 403
 
     ceo = as_[CEO]
     assert await names(ceo) == ["Для Анны", "Клиент Анны", "Клиент Бориса", "Клиент Ольги"]
@@ -168,16 +194,21 @@ async def test_support_sees_clients_only_and_logs_their_history_but_edits_no_car
     sup = as_[SUPPORT]
     assert await names(sup) == ["Купивший"]
     assert (await sup.get(f"/api/v1/companies/{prospect['id']}")).status_code == 404
-    r = await sup.post(f"/api/v1/companies/{client_card['id']}/history",
-                       json={"kind": "support", "direction": "inbound", "summary": "жалоба на доставку"})
+    r = await sup.post(
+        f"/api/v1/companies/{client_card['id']}/history",
+        json={"kind": "support", "direction": "inbound", "summary": "жалоба на доставку"},
+    )
     assert r.status_code == 201, r.text
-    assert [h["summary"] for h in (await sup.get(f"/api/v1/companies/{client_card['id']}/history")).json()["items"]
-            ] == ["жалоба на доставку"]
+    assert [
+        h["summary"] for h in (await sup.get(f"/api/v1/companies/{client_card['id']}/history")).json()["items"]
+    ] == ["жалоба на доставку"]
     before = await outbox_count(app)
-    assert (await sup.post(f"/api/v1/companies/{prospect['id']}/history",
-                           json={"kind": "support", "summary": "?"})).status_code == 404
-    assert (await sup.patch(f"/api/v1/companies/{client_card['id']}", json={"name": "Иначе"},
-                            headers={"If-Match": '"1"'})).status_code == 403
+    assert (
+        await sup.post(f"/api/v1/companies/{prospect['id']}/history", json={"kind": "support", "summary": "?"})
+    ).status_code == 404
+    assert (
+        await sup.patch(f"/api/v1/companies/{client_card['id']}", json={"name": "Иначе"}, headers={"If-Match": '"1"'})
+    ).status_code == 403
     assert (await sup.post("/api/v1/companies", json={"name": "Новый"})).status_code == 403
     assert await outbox_count(app) == before
 

@@ -30,8 +30,9 @@ async def deals_engine(deals_db):
 
 @pytest.fixture
 def settings(deals_db) -> DealsSettings:
-    return DealsSettings(database_url=deals_db, relay_enabled=False, consumers_enabled=False,
-                         kafka_bootstrap="127.0.0.1:9")
+    return DealsSettings(
+        database_url=deals_db, relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9"
+    )
 
 
 @pytest.fixture
@@ -87,13 +88,21 @@ async def head_api(app, settings, head):
 @pytest.fixture
 def card_event(app):
     """Feeds the replica as contacts' CompanyCreated would, through the real handler."""
-    async def feed(name: str = "ООО «Ромашка»", company_id: uuid.UUID | None = None, sequence: int = 1,
-                   status: str = "prospect") -> uuid.UUID:
+
+    async def feed(
+        name: str = "ООО «Ромашка»", company_id: uuid.UUID | None = None, sequence: int = 1, status: str = "prospect"
+    ) -> uuid.UUID:
         company_id = company_id or uuid.uuid4()
-        payload = ev.CompanyCreated(company_id=company_id, name=name, status=status, owner_id=uuid.uuid4(),
-                                    created_at=datetime.now(UTC))
-        envelope = Envelope(type="CompanyCreated", source="/mercator/contacts", subject=str(company_id),
-                            sequence=sequence, data=payload.model_dump(mode="json"))
+        payload = ev.CompanyCreated(
+            company_id=company_id, name=name, status=status, owner_id=uuid.uuid4(), created_at=datetime.now(UTC)
+        )
+        envelope = Envelope(
+            type="CompanyCreated",
+            source="/mercator/contacts",
+            subject=str(company_id),
+            sequence=sequence,
+            data=payload.model_dump(mode="json"),
+        )
         async with app.state.runtime.uow() as uow:
             await consumers.CONTACTS["CompanyCreated"](uow, Delivery(envelope, payload))
             await uow.commit()
@@ -105,11 +114,17 @@ def card_event(app):
 @pytest.fixture
 def person_event(app):
     """Feeds the persons replica as contacts' PersonAdded would."""
+
     async def feed(company_id: uuid.UUID, name: str = "Иван Сидоров") -> uuid.UUID:
         person_id = uuid.uuid4()
         payload = ev.PersonAdded(person_id=person_id, company_id=company_id, name=name)
-        envelope = Envelope(type="PersonAdded", source="/mercator/contacts", subject=str(person_id), sequence=1,
-                            data=payload.model_dump(mode="json"))
+        envelope = Envelope(
+            type="PersonAdded",
+            source="/mercator/contacts",
+            subject=str(person_id),
+            sequence=1,
+            data=payload.model_dump(mode="json"),
+        )
         async with app.state.runtime.uow() as uow:
             await consumers.CONTACTS["PersonAdded"](uow, Delivery(envelope, payload))
             await uow.commit()

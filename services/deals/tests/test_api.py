@@ -14,8 +14,9 @@ pytestmark = pytest.mark.postgres
 
 async def events(app) -> list[tuple[str, dict]]:
     async with app.state.runtime.sessionmaker() as s:
-        rows = (await s.execute(select(tables.outbox.c.type, tables.outbox.c.payload)
-                                .order_by(tables.outbox.c.id))).all()
+        rows = (
+            await s.execute(select(tables.outbox.c.type, tables.outbox.c.payload).order_by(tables.outbox.c.id))
+        ).all()
     return [(t, json.loads(p)) for t, p in rows]
 
 
@@ -38,9 +39,13 @@ async def lost_reason(api, name="Цена") -> str:
 async def test_a_deal_goes_from_first_contact_to_won(api, head_api, app, card_event, person_event, manager):
     company = await card_event()
     p = await product(head_api)
-    deal = await open_deal(api, company, amount="250000.00", expected_close_date="2027-01-31",
-                           lines=[{"product_id": p["id"], "quantity": "2", "unit_price": "100000.00",
-                                   "discount_percent": "10"}])
+    deal = await open_deal(
+        api,
+        company,
+        amount="250000.00",
+        expected_close_date="2027-01-31",
+        lines=[{"product_id": p["id"], "quantity": "2", "unit_price": "100000.00", "discount_percent": "10"}],
+    )
     assert deal["stage"] == "interest" and deal["status"] == "open" and deal["owner_id"] == str(manager.user_id)
     # The amount named is the deal's price: the line (180 000 at its list price) is re-priced to it.
     assert deal["amount"] == "250000.00" and deal["lines"][0]["total"] == "250000.00"
@@ -54,18 +59,22 @@ async def test_a_deal_goes_from_first_contact_to_won(api, head_api, app, card_ev
     assert (await api.post(f"{url}/interest", json={"rating": 4, "comment": "заинтересованы"})).status_code == 200
     assert (await api.post(f"{url}/moves", json={"stage": "tech_proposal"})).status_code == 200
     person = str(await person_event(company))
-    sent = await api.post(f"{url}/proposals", json={"documents": ["Техническое предложение.pdf"],
-                                                    "recipient_person_ids": [person]})
+    sent = await api.post(
+        f"{url}/proposals", json={"documents": ["Техническое предложение.pdf"], "recipient_person_ids": [person]}
+    )
     assert sent.status_code == 201
-    stranger = await api.post(f"{url}/proposals", json={"documents": ["x.pdf"],
-                                                        "recipient_person_ids": [str(uuid.uuid4())]})
+    stranger = await api.post(
+        f"{url}/proposals", json={"documents": ["x.pdf"], "recipient_person_ids": [str(uuid.uuid4())]}
+    )
     assert stranger.status_code == 422 and stranger.json()["errors"][0]["field"] == "recipient_person_ids[0]"
     await api.post(f"{url}/moves", json={"stage": "commercial_proposal"})
     ours = (await api.post(f"{url}/offers", json={"side": "ours", "amount": "250000.00"})).json()
-    theirs = (await api.post(f"{url}/offers", json={"side": "client", "amount": "220000.00",
-                                                    "comment": "бюджет ограничен"})).json()
-    counter = (await api.post(f"{url}/offers", json={"side": "ours", "amount": "240000.00",
-                                                     "discount_percent": "5"})).json()
+    theirs = (
+        await api.post(f"{url}/offers", json={"side": "client", "amount": "220000.00", "comment": "бюджет ограничен"})
+    ).json()
+    counter = (
+        await api.post(f"{url}/offers", json={"side": "ours", "amount": "240000.00", "discount_percent": "5"})
+    ).json()
     assert (await api.post(f"{url}/moves", json={"stage": "contract"})).json()["rule"] == "requirement_missing"
     accepted = await api.post(f"{url}/offers/{counter['id']}/accept")
     assert accepted.status_code == 200 and accepted.json()["amount"] == "228000.00"
@@ -80,8 +89,17 @@ async def test_a_deal_goes_from_first_contact_to_won(api, head_api, app, card_ev
 
     timeline = (await api.get(f"{url}/timeline")).json()
     path = [i["to_stage"] for i in timeline if i["type"] == "transition"]
-    assert path == ["interest", "needs", "demo", "tech_proposal", "commercial_proposal", "contract", "payment",
-                    "delivery", "won"]
+    assert path == [
+        "interest",
+        "needs",
+        "demo",
+        "tech_proposal",
+        "commercial_proposal",
+        "contract",
+        "payment",
+        "delivery",
+        "won",
+    ]
     assert [i["type"] for i in timeline].count("offer") == 3 and ours and theirs
     assert any(i["type"] == "interest_rating" and i["rating"] == 4 for i in timeline)
     types = [t for t, _ in await events(app)]
@@ -103,7 +121,10 @@ async def test_moves_keep_author_comment_and_time_spent_and_may_skip_or_go_back(
     assert back.status_code == 200 and back.json()["stage"] == "needs"
     timeline = [i for i in (await api.get(f"{url}/timeline")).json() if i["type"] == "transition"]
     assert [(t["from_stage"], t["to_stage"]) for t in timeline] == [
-        (None, "interest"), ("interest", "tech_proposal"), ("tech_proposal", "needs")]
+        (None, "interest"),
+        ("interest", "tech_proposal"),
+        ("tech_proposal", "needs"),
+    ]
     assert timeline[1]["comment"] == "сразу к делу" and timeline[1]["author_id"] == str(manager.user_id)
     assert all(t["seconds_in_previous"] is not None and t["seconds_in_previous"] >= 0 for t in timeline[1:])
 
@@ -135,6 +156,7 @@ async def test_the_board_sums_per_stage_weights_by_probability_and_flags_stalled
     await api.post(f"/api/v1/deals/{b['id']}/moves", json={"stage": "needs"})
     # Deal a entered its stage long ago: past the 14 days of 'interest'.
     from mercator.deals.tables import Deal
+
     async with app.state.runtime.sessionmaker() as s:
         row = await s.get(Deal, uuid.UUID(a["id"]))
         row.entered_stage_at = datetime.now(UTC) - timedelta(days=20)
@@ -156,9 +178,17 @@ async def test_the_pipeline_as_it_stood_on_a_past_date(api, app, card_event):
     await api.post(f"{url}/moves", json={"stage": "needs"})
     await api.post(f"{url}/moves", json={"stage": "commercial_proposal"})
     from mercator.deals.tables import Transition
+
     async with app.state.runtime.sessionmaker() as s:  # spread the kept moves over three days
-        rows = (await s.execute(select(Transition).where(Transition.deal_id == uuid.UUID(deal["id"]))
-                                .order_by(Transition.id))).scalars().all()
+        rows = (
+            (
+                await s.execute(
+                    select(Transition).where(Transition.deal_id == uuid.UUID(deal["id"])).order_by(Transition.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
         for row, day in zip(rows, (1, 2, 3)):
             row.at = datetime(2026, 11, day, 12, tzinfo=UTC)
         await s.commit()
@@ -176,11 +206,12 @@ async def test_the_pipeline_as_it_stood_on_a_past_date(api, app, card_event):
 
 
 async def test_a_second_pipeline_is_data_not_code(api, head_api, card_event):
-    stages = [{"code": "lead", "name": "Lead", "position": 1, "probability": "0.2", "stalled_after_days": 7},
-              {"code": "pilot", "name": "Pilot", "position": 2, "probability": "0.6",
-               "require_to_enter": ["amount_set"]},
-              {"code": "won", "name": "Won", "position": 3, "probability": "1", "kind": "won"},
-              {"code": "lost", "name": "Lost", "position": 4, "probability": "0", "kind": "lost"}]
+    stages = [
+        {"code": "lead", "name": "Lead", "position": 1, "probability": "0.2", "stalled_after_days": 7},
+        {"code": "pilot", "name": "Pilot", "position": 2, "probability": "0.6", "require_to_enter": ["amount_set"]},
+        {"code": "won", "name": "Won", "position": 3, "probability": "1", "kind": "won"},
+        {"code": "lost", "name": "Lost", "position": 4, "probability": "0", "kind": "lost"},
+    ]
     r = await head_api.post("/api/v1/pipelines", json={"name": "Пилоты", "stages": stages})
     assert r.status_code == 201, r.text
     pipeline = r.json()
@@ -199,14 +230,17 @@ async def test_a_second_pipeline_is_data_not_code(api, head_api, card_event):
 async def test_the_catalogue_keeps_a_group_hierarchy(api, head_api):
     software = (await head_api.post("/api/v1/product-groups", json={"name": "Программы"})).json()
     crm = (await head_api.post("/api/v1/product-groups", json={"name": "CRM", "parent_id": software["id"]})).json()
-    await head_api.post("/api/v1/products", json={"code": "CRM-10", "name": "CRM на 10 мест", "group_id": crm["id"],
-                                                  "list_price": "90000.00"})
+    await head_api.post(
+        "/api/v1/products",
+        json={"code": "CRM-10", "name": "CRM на 10 мест", "group_id": crm["id"], "list_price": "90000.00"},
+    )
     await head_api.post("/api/v1/products", json={"code": "SRV", "name": "Сервер", "list_price": "500000.00"})
     in_software = (await api.get("/api/v1/products", params={"group_id": software["id"]})).json()["items"]
     assert [p["code"] for p in in_software] == ["CRM-10"]
     p = in_software[0]
-    r = await head_api.patch(f"/api/v1/products/{p['id']}", json={"list_price": "95000.00", "active": False},
-                             headers={"If-Match": '"1"'})
+    r = await head_api.patch(
+        f"/api/v1/products/{p['id']}", json={"list_price": "95000.00", "active": False}, headers={"If-Match": '"1"'}
+    )
     assert r.status_code == 200 and r.json()["list_price"] == "95000.00" and r.json()["version"] == 2
     assert (await api.get("/api/v1/products")).json()["items"][0]["code"] == "SRV"
 
@@ -232,19 +266,30 @@ async def test_two_managers_editing_one_deal_cannot_overwrite_each_other(api, ca
 async def test_expected_close_date_and_lines_update(api, head_api, card_event):
     p = await product(head_api, "X-1", "10.00")
     deal = await open_deal(api, await card_event())
-    r = await api.patch(f"/api/v1/deals/{deal['id']}", headers={"If-Match": '"1"'}, json={
-        "expected_close_date": str(date(2027, 3, 1)),
-        "lines": [{"product_id": p["id"], "quantity": "3", "unit_price": "10.00"}]})
+    r = await api.patch(
+        f"/api/v1/deals/{deal['id']}",
+        headers={"If-Match": '"1"'},
+        json={
+            "expected_close_date": str(date(2027, 3, 1)),
+            "lines": [{"product_id": p["id"], "quantity": "3", "unit_price": "10.00"}],
+        },
+    )
     assert r.status_code == 200
     assert r.json()["expected_close_date"] == "2027-03-01" and r.json()["lines"][0]["total"] == "30.00"
 
 
 async def test_an_amount_set_on_a_deal_with_lines_reprices_them_and_is_not_cleared_while_they_stay(
-        api, head_api, app, card_event):
+    api, head_api, app, card_event
+):
     a, b = await product(head_api, "X-2", "100.00"), await product(head_api, "X-3", "300.00")
-    deal = await open_deal(api, await card_event(), lines=[
-        {"product_id": a["id"], "quantity": "1", "unit_price": "100.00"},
-        {"product_id": b["id"], "quantity": "1", "unit_price": "300.00"}])
+    deal = await open_deal(
+        api,
+        await card_event(),
+        lines=[
+            {"product_id": a["id"], "quantity": "1", "unit_price": "100.00"},
+            {"product_id": b["id"], "quantity": "1", "unit_price": "300.00"},
+        ],
+    )
     assert deal["amount"] == "400.00"
     url = f"/api/v1/deals/{deal['id']}"
     r = await api.patch(url, headers={"If-Match": '"1"'}, json={"amount": "100.01"})
@@ -257,14 +302,20 @@ async def test_an_amount_set_on_a_deal_with_lines_reprices_them_and_is_not_clear
     assert [(p["amount"], [l["total"] for l in p["lines"]]) for p in updated] == [("100.01", ["25.00", "75.01"])]
 
 
-async def test_a_proposal_to_a_person_added_a_moment_ago_is_checked_with_contacts(api, card_event, contacts_says,
-                                                                                  person_event):
+async def test_a_proposal_to_a_person_added_a_moment_ago_is_checked_with_contacts(
+    api, card_event, contacts_says, person_event
+):
     cards, _ = contacts_says
     company = await card_event()
     other_company = await card_event("Чужая")
     fresh = uuid.uuid4()
-    cards[str(company)] = {"id": str(company), "name": "x", "owner_id": str(uuid.uuid4()), "status": "prospect",
-                           "persons": {str(fresh): {"id": str(fresh), "name": "Новенький"}}}
+    cards[str(company)] = {
+        "id": str(company),
+        "name": "x",
+        "owner_id": str(uuid.uuid4()),
+        "status": "prospect",
+        "persons": {str(fresh): {"id": str(fresh), "name": "Новенький"}},
+    }
     deal = await open_deal(api, company)
     url = f"/api/v1/deals/{deal['id']}/proposals"
     ok = await api.post(url, json={"documents": ["КП.pdf"], "recipient_person_ids": [str(fresh)], "channel": "fax"})
@@ -287,5 +338,6 @@ async def test_a_stages_probability_and_requirements_are_edited_as_data(api, hea
     assert next(c for c in board["columns"] if c["stage"] == "interest")["weighted"] == {"RUB": "25000.00"}
     clash = await head_api.patch(url, json={"position": 3})  # 'demo' has position 3
     assert clash.status_code == 422
-    assert (await head_api.patch(f"/api/v1/pipelines/{pipeline['id']}/stages/nowhere",
-                                 json={"name": "x"})).status_code == 422
+    assert (
+        await head_api.patch(f"/api/v1/pipelines/{pipeline['id']}/stages/nowhere", json={"name": "x"})
+    ).status_code == 422

@@ -18,8 +18,14 @@ pytestmark = pytest.mark.postgres
 
 
 async def billing_fact(app, payload) -> uuid.UUID:
-    envelope = Envelope(type=payload.type_name(), source="/mercator/billing", subject="x", sequence=1,
-                        data=payload.model_dump(mode="json"), time=datetime.now(UTC))
+    envelope = Envelope(
+        type=payload.type_name(),
+        source="/mercator/billing",
+        subject="x",
+        sequence=1,
+        data=payload.model_dump(mode="json"),
+        time=datetime.now(UTC),
+    )
     async with app.state.runtime.uow() as uow:
         await consumers.BILLING[payload.type_name()](uow, Delivery(envelope, payload))
         await uow.commit()
@@ -27,9 +33,18 @@ async def billing_fact(app, payload) -> uuid.UUID:
 
 
 def invoice(deal_id, company_id):
-    return ev.InvoiceIssued(invoice_id=uuid.uuid4(), number="2026-000001", deal_id=deal_id, company_id=company_id,
-                            issue_date=date(2026, 11, 27), due_date=date(2026, 12, 7), net=Decimal("100.00"),
-                            vat=Decimal("20.00"), total=Decimal("120.00"), currency="RUB")
+    return ev.InvoiceIssued(
+        invoice_id=uuid.uuid4(),
+        number="2026-000001",
+        deal_id=deal_id,
+        company_id=company_id,
+        issue_date=date(2026, 11, 27),
+        due_date=date(2026, 12, 7),
+        net=Decimal("100.00"),
+        vat=Decimal("20.00"),
+        total=Decimal("120.00"),
+        currency="RUB",
+    )
 
 
 async def test_invoice_payment_and_shipment_move_the_deal_forward_by_themselves(api, app, card_event):
@@ -38,23 +53,47 @@ async def test_invoice_payment_and_shipment_move_the_deal_forward_by_themselves(
     deal_id = uuid.UUID(deal["id"])
     cause = await billing_fact(app, invoice(deal_id, company))
     assert (await api.get(f"/api/v1/deals/{deal_id}")).json()["stage"] == "contract"
-    await billing_fact(app, ev.PaymentReceived(
-        payment_id=uuid.uuid4(), company_id=company, amount=Decimal("50.00"), currency="RUB",
-        paid_on=date(2026, 11, 28), bank_reference="п/п 1", method="bank_transfer",
-        allocations=[ev.AllocationPayload(invoice_id=uuid.uuid4(), deal_id=deal_id, amount=Decimal("50.00"))]))
+    await billing_fact(
+        app,
+        ev.PaymentReceived(
+            payment_id=uuid.uuid4(),
+            company_id=company,
+            amount=Decimal("50.00"),
+            currency="RUB",
+            paid_on=date(2026, 11, 28),
+            bank_reference="п/п 1",
+            method="bank_transfer",
+            allocations=[ev.AllocationPayload(invoice_id=uuid.uuid4(), deal_id=deal_id, amount=Decimal("50.00"))],
+        ),
+    )
     assert (await api.get(f"/api/v1/deals/{deal_id}")).json()["stage"] == "payment"
     # A late invoice (say, a second one) does not pull the deal back.
     await billing_fact(app, invoice(deal_id, company))
-    await billing_fact(app, ev.DeliveryShipped(delivery_id=uuid.uuid4(), deal_id=deal_id, company_id=company,
-                                               waybill="ТН-77", shipped_on=date(2026, 11, 29)))
+    await billing_fact(
+        app,
+        ev.DeliveryShipped(
+            delivery_id=uuid.uuid4(),
+            deal_id=deal_id,
+            company_id=company,
+            waybill="ТН-77",
+            shipped_on=date(2026, 11, 29),
+        ),
+    )
     assert (await api.get(f"/api/v1/deals/{deal_id}")).json()["stage"] == "delivery"
     timeline = [i for i in (await api.get(f"/api/v1/deals/{deal_id}/timeline")).json() if i["type"] == "transition"]
     assert [(t["to_stage"], t["kind"]) for t in timeline] == [
-        ("interest", "open"), ("contract", "automatic"), ("payment", "automatic"), ("delivery", "automatic")]
+        ("interest", "open"),
+        ("contract", "automatic"),
+        ("payment", "automatic"),
+        ("delivery", "automatic"),
+    ]
     assert timeline[1]["cause"] == str(cause) and timeline[1]["author_id"] is None
     async with app.state.runtime.sessionmaker() as s:
-        changed = [json.loads(p) for t, p in (await s.execute(
-            select(tables.outbox.c.type, tables.outbox.c.payload))).all() if t == "DealStageChanged"]
+        changed = [
+            json.loads(p)
+            for t, p in (await s.execute(select(tables.outbox.c.type, tables.outbox.c.payload))).all()
+            if t == "DealStageChanged"
+        ]
     assert [c["kind"] for c in changed] == ["automatic"] * 3 and changed[0]["cause_event_id"] == str(cause)
 
 
@@ -77,30 +116,57 @@ async def test_a_fact_read_after_a_later_one_takes_its_place_in_the_path(api, ap
     from datetime import timedelta
 
     from mercator.deals.tables import Deal
+
     company = await card_event()
     deal = (await api.post("/api/v1/deals", json={"title": "Сделка", "company_id": str(company)})).json()
     deal_id = uuid.UUID(deal["id"])
     t0 = datetime.now(UTC)
     facts = {
         "contract": (invoice(deal_id, company), t0 + timedelta(minutes=1)),
-        "payment": (ev.PaymentReceived(
-            payment_id=uuid.uuid4(), company_id=company, amount=Decimal("120.00"), currency="RUB",
-            paid_on=date(2026, 11, 28), bank_reference="1", method="bank_transfer",
-            allocations=[ev.AllocationPayload(invoice_id=uuid.uuid4(), deal_id=deal_id, amount=Decimal("120.00"))]),
-            t0 + timedelta(minutes=2)),
-        "delivery": (ev.DeliveryShipped(delivery_id=uuid.uuid4(), deal_id=deal_id, company_id=company,
-                                        waybill="ТН-1", shipped_on=date(2026, 11, 29)), t0 + timedelta(minutes=3)),
+        "payment": (
+            ev.PaymentReceived(
+                payment_id=uuid.uuid4(),
+                company_id=company,
+                amount=Decimal("120.00"),
+                currency="RUB",
+                paid_on=date(2026, 11, 28),
+                bank_reference="1",
+                method="bank_transfer",
+                allocations=[ev.AllocationPayload(invoice_id=uuid.uuid4(), deal_id=deal_id, amount=Decimal("120.00"))],
+            ),
+            t0 + timedelta(minutes=2),
+        ),
+        "delivery": (
+            ev.DeliveryShipped(
+                delivery_id=uuid.uuid4(),
+                deal_id=deal_id,
+                company_id=company,
+                waybill="ТН-1",
+                shipped_on=date(2026, 11, 29),
+            ),
+            t0 + timedelta(minutes=3),
+        ),
     }
     for stage in ("delivery", "contract", "payment"):  # read out of order
         payload, at = facts[stage]
-        envelope = Envelope(type=payload.type_name(), source="/mercator/billing", subject="x", sequence=1,
-                            data=payload.model_dump(mode="json"), time=at)
+        envelope = Envelope(
+            type=payload.type_name(),
+            source="/mercator/billing",
+            subject="x",
+            sequence=1,
+            data=payload.model_dump(mode="json"),
+            time=at,
+        )
         async with app.state.runtime.uow() as uow:
             await consumers.BILLING[payload.type_name()](uow, Delivery(envelope, payload))
             await uow.commit()
     timeline = [i for i in (await api.get(f"/api/v1/deals/{deal_id}/timeline")).json() if i["type"] == "transition"]
     assert [(t["from_stage"], t["to_stage"]) for t in timeline] == [
-        (None, "interest"), ("interest", "contract"), ("contract", "payment"), ("payment", "delivery")]
+        (None, "interest"),
+        ("interest", "contract"),
+        ("contract", "payment"),
+        ("payment", "delivery"),
+    ]
     assert [t["seconds_in_previous"] for t in timeline[2:]] == [60, 60]
     assert (await api.get(f"/api/v1/deals/{deal_id}")).json()["stage"] == "delivery"
     async with app.state.runtime.sessionmaker() as s:
@@ -113,25 +179,45 @@ async def test_a_late_payment_read_after_the_win_still_shows_in_the_path(api, ap
     deal_id = uuid.UUID(deal["id"])
     opened = datetime.fromisoformat(deal["opened_at"])
     t0 = datetime.now(UTC)  # shipped now; paid between the opening and the shipment
-    shipped = ev.DeliveryShipped(delivery_id=uuid.uuid4(), deal_id=deal_id, company_id=company, waybill="ТН-2",
-                                 shipped_on=date(2026, 11, 29))
-    paid = ev.PaymentReceived(payment_id=uuid.uuid4(), company_id=company, amount=Decimal("1.00"), currency="RUB",
-                              paid_on=date(2026, 11, 28), bank_reference="2", method="bank_transfer",
-                              allocations=[ev.AllocationPayload(invoice_id=uuid.uuid4(), deal_id=deal_id,
-                                                                amount=Decimal("1.00"))])
+    shipped = ev.DeliveryShipped(
+        delivery_id=uuid.uuid4(), deal_id=deal_id, company_id=company, waybill="ТН-2", shipped_on=date(2026, 11, 29)
+    )
+    paid = ev.PaymentReceived(
+        payment_id=uuid.uuid4(),
+        company_id=company,
+        amount=Decimal("1.00"),
+        currency="RUB",
+        paid_on=date(2026, 11, 28),
+        bank_reference="2",
+        method="bank_transfer",
+        allocations=[ev.AllocationPayload(invoice_id=uuid.uuid4(), deal_id=deal_id, amount=Decimal("1.00"))],
+    )
     for payload, at in ((shipped, t0),):
-        envelope = Envelope(type=payload.type_name(), source="/b", subject="x", sequence=1,
-                            data=payload.model_dump(mode="json"), time=at)
+        envelope = Envelope(
+            type=payload.type_name(),
+            source="/b",
+            subject="x",
+            sequence=1,
+            data=payload.model_dump(mode="json"),
+            time=at,
+        )
         async with app.state.runtime.uow() as uow:
             await consumers.BILLING[payload.type_name()](uow, Delivery(envelope, payload))
             await uow.commit()
     await api.post(f"/api/v1/deals/{deal_id}/win", json={})
-    envelope = Envelope(type="PaymentReceived", source="/b", subject="x", sequence=1,
-                        data=paid.model_dump(mode="json"), time=opened + (t0 - opened) / 2)
+    envelope = Envelope(
+        type="PaymentReceived",
+        source="/b",
+        subject="x",
+        sequence=1,
+        data=paid.model_dump(mode="json"),
+        time=opened + (t0 - opened) / 2,
+    )
     async with app.state.runtime.uow() as uow:
         await consumers.BILLING["PaymentReceived"](uow, Delivery(envelope, paid))
         await uow.commit()
-    path = [t["to_stage"] for t in (await api.get(f"/api/v1/deals/{deal_id}/timeline")).json()
-            if t["type"] == "transition"]
+    path = [
+        t["to_stage"] for t in (await api.get(f"/api/v1/deals/{deal_id}/timeline")).json() if t["type"] == "transition"
+    ]
     assert path == ["interest", "payment", "delivery", "won"]
     assert (await api.get(f"/api/v1/deals/{deal_id}")).json()["status"] == "won"

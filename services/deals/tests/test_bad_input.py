@@ -13,11 +13,15 @@ pytestmark = pytest.mark.postgres
 
 async def state(app) -> tuple:
     async with app.state.runtime.sessionmaker() as s:
-        deals = (await s.execute(select(Deal.id, Deal.stage_code, Deal.status, Deal.amount, Deal.version)
-                                 .order_by(Deal.id))).all()
-        return (tuple(deals), await s.scalar(select(func.count()).select_from(Transition)),
-                await s.scalar(select(func.count()).select_from(Offer)),
-                await s.scalar(select(func.count()).select_from(tables.outbox)))
+        deals = (
+            await s.execute(select(Deal.id, Deal.stage_code, Deal.status, Deal.amount, Deal.version).order_by(Deal.id))
+        ).all()
+        return (
+            tuple(deals),
+            await s.scalar(select(func.count()).select_from(Transition)),
+            await s.scalar(select(func.count()).select_from(Offer)),
+            await s.scalar(select(func.count()).select_from(tables.outbox)),
+        )
 
 
 @pytest.fixture
@@ -27,21 +31,30 @@ async def deal(api, card_event):
     return r.json()
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"company_id": "{company}"}, "title"),
-    ({"title": "X"}, "company_id"),
-    ({"title": "X", "company_id": "{company}", "amount": "-5.00"}, "amount"),
-    ({"title": "X", "company_id": "{company}", "amount": 1000.5}, "amount"),
-    ({"title": "X", "company_id": "{company}", "amount": "10.005"}, "amount"),
-    ({"title": "X", "company_id": "{company}", "currency": "RUR"}, "currency"),
-    ({"title": "X", "company_id": "{company}", "currency": "rubles"}, "currency"),
-    ({"title": "X", "company_id": "{company}", "stage": "heaven"}, "stage"),
-    ({"title": "X", "company_id": "{company}", "stage": "contract"}, "offer_accepted"),
-    ({"title": "X", "company_id": "{company}", "pipeline_id": str(uuid.uuid4())}, "pipeline_id"),
-    ({"title": "X", "company_id": "{company}", "lines": [{"product_id": str(uuid.uuid4()), "quantity": "1",
-                                                           "unit_price": "1.00"}]}, "lines[0].product_id"),
-    ({"title": "X", "company_id": "{company}", "expected_close_date": "tomorrow"}, "expected_close_date"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"company_id": "{company}"}, "title"),
+        ({"title": "X"}, "company_id"),
+        ({"title": "X", "company_id": "{company}", "amount": "-5.00"}, "amount"),
+        ({"title": "X", "company_id": "{company}", "amount": 1000.5}, "amount"),
+        ({"title": "X", "company_id": "{company}", "amount": "10.005"}, "amount"),
+        ({"title": "X", "company_id": "{company}", "currency": "RUR"}, "currency"),
+        ({"title": "X", "company_id": "{company}", "currency": "rubles"}, "currency"),
+        ({"title": "X", "company_id": "{company}", "stage": "heaven"}, "stage"),
+        ({"title": "X", "company_id": "{company}", "stage": "contract"}, "offer_accepted"),
+        ({"title": "X", "company_id": "{company}", "pipeline_id": str(uuid.uuid4())}, "pipeline_id"),
+        (
+            {
+                "title": "X",
+                "company_id": "{company}",
+                "lines": [{"product_id": str(uuid.uuid4()), "quantity": "1", "unit_price": "1.00"}],
+            },
+            "lines[0].product_id",
+        ),
+        ({"title": "X", "company_id": "{company}", "expected_close_date": "tomorrow"}, "expected_close_date"),
+    ],
+)
 async def test_a_bad_deal_is_refused_with_the_field_named(api, app, card_event, body, field):
     company = str(await card_event())
     body = {k: (company if v == "{company}" else v) for k, v in body.items()}
@@ -79,14 +92,17 @@ async def test_an_offer_on_a_closed_deal_is_refused(api, app, deal):
     assert await state(app) == before
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"side": "ours", "amount": "-1.00"}, "amount"),
-    ({"side": "ours", "amount": "0"}, "amount"),
-    ({"side": "ours", "amount": 99.9}, "amount"),
-    ({"side": "ours", "amount": "100.00", "discount_percent": "120"}, "discount_percent"),
-    ({"side": "ours", "amount": "100.00", "valid_until": "2020-01-01"}, "valid_until"),
-    ({"side": "nobody", "amount": "100.00"}, "side"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"side": "ours", "amount": "-1.00"}, "amount"),
+        ({"side": "ours", "amount": "0"}, "amount"),
+        ({"side": "ours", "amount": 99.9}, "amount"),
+        ({"side": "ours", "amount": "100.00", "discount_percent": "120"}, "discount_percent"),
+        ({"side": "ours", "amount": "100.00", "valid_until": "2020-01-01"}, "valid_until"),
+        ({"side": "nobody", "amount": "100.00"}, "side"),
+    ],
+)
 async def test_a_bad_offer_is_refused(api, app, deal, body, field):
     before = await state(app)
     r = await api.post(f"/api/v1/deals/{deal['id']}/offers", json=body)

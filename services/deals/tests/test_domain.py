@@ -1,6 +1,6 @@
 import uuid
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -28,7 +28,7 @@ from mercator.deals.domain import (
     validate_pipeline,
 )
 
-UTC = timezone.utc
+UTC = UTC
 MSK = timezone(timedelta(hours=3))
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TODAY = date(2026, 3, 2)
@@ -66,11 +66,19 @@ def broken(rule: str, call, *args, **kwargs):
 
 # --- pipelines -------------------------------------------------------------------
 
+
 def test_default_pipeline_is_sales_experts():
     validate_pipeline(PIPELINE)
     assert [s.code for s in PIPELINE.open_stages] == [
-        "interest", "needs", "demo", "tech_proposal", "commercial_proposal",
-        "contract", "payment", "delivery"]
+        "interest",
+        "needs",
+        "demo",
+        "tech_proposal",
+        "commercial_proposal",
+        "contract",
+        "payment",
+        "delivery",
+    ]
     assert PIPELINE.first_stage.code == "interest"
     assert (PIPELINE.won_stage.code, PIPELINE.lost_stage.code) == ("won", "lost")
     assert PIPELINE.stage("demo").require_to_leave == {Requirement.INTEREST_RATED}
@@ -92,26 +100,32 @@ def _with(i: int, **changes) -> Pipeline:
     return Pipeline(PIPELINE.id, "Custom", tuple(stages))
 
 
-@pytest.mark.parametrize("pipeline, rule, field", [
-    (_with(3, probability=Decimal("1.5")), "bad_probability", "stages[3].probability"),
-    (_with(3, probability=Decimal("-0.1")), "bad_probability", "stages[3].probability"),
-    (_with(3, probability=0.4), "bad_probability", "stages[3].probability"),
-    (_with(3, probability=Decimal("NaN")), "bad_probability", "stages[3].probability"),
-    (_with(2, code="needs"), "duplicate_stage_code", "stages[2].code"),
-    (_with(2, code="Demo Stage"), "bad_stage_code", "stages[2].code"),
-    (_with(2, code=""), "bad_stage_code", "stages[2].code"),
-    (_with(4, position=1), "duplicate_position", "stages[4].position"),
-    (_with(1, stalled_after_days=0), "bad_stalled_after_days", "stages[1].stalled_after_days"),
-    (_with(1, name="  "), "name_required", "stages[1].name"),
-    (_with(5, kind="maybe"), "bad_stage_kind", "stages[5].kind"),
-    (_with(5, require_to_enter=frozenset({"signed_in_blood"})), "unknown_requirement",
-     "stages[5].require_to_enter"),
-    (_with(9, kind=StageKind.WON), "won_stage_count", "stages"),
-    (_with(8, kind=StageKind.LOST), "won_stage_count", "stages"),
-    (_with(9, kind=StageKind.OPEN), "lost_stage_count", "stages"),
-    (Pipeline(PIPELINE.id, "Only closed", DEFAULT_PIPELINE_STAGES[8:]), "no_open_stage", "stages"),
-    (Pipeline(PIPELINE.id, " ", DEFAULT_PIPELINE_STAGES), "name_required", "name"),
-])
+@pytest.mark.parametrize(
+    "pipeline, rule, field",
+    [
+        (_with(3, probability=Decimal("1.5")), "bad_probability", "stages[3].probability"),
+        (_with(3, probability=Decimal("-0.1")), "bad_probability", "stages[3].probability"),
+        (_with(3, probability=0.4), "bad_probability", "stages[3].probability"),
+        (_with(3, probability=Decimal("NaN")), "bad_probability", "stages[3].probability"),
+        (_with(2, code="needs"), "duplicate_stage_code", "stages[2].code"),
+        (_with(2, code="Demo Stage"), "bad_stage_code", "stages[2].code"),
+        (_with(2, code=""), "bad_stage_code", "stages[2].code"),
+        (_with(4, position=1), "duplicate_position", "stages[4].position"),
+        (_with(1, stalled_after_days=0), "bad_stalled_after_days", "stages[1].stalled_after_days"),
+        (_with(1, name="  "), "name_required", "stages[1].name"),
+        (_with(5, kind="maybe"), "bad_stage_kind", "stages[5].kind"),
+        (
+            _with(5, require_to_enter=frozenset({"signed_in_blood"})),
+            "unknown_requirement",
+            "stages[5].require_to_enter",
+        ),
+        (_with(9, kind=StageKind.WON), "won_stage_count", "stages"),
+        (_with(8, kind=StageKind.LOST), "won_stage_count", "stages"),
+        (_with(9, kind=StageKind.OPEN), "lost_stage_count", "stages"),
+        (Pipeline(PIPELINE.id, "Only closed", DEFAULT_PIPELINE_STAGES[8:]), "no_open_stage", "stages"),
+        (Pipeline(PIPELINE.id, " ", DEFAULT_PIPELINE_STAGES), "name_required", "name"),
+    ],
+)
 def test_broken_pipelines_are_refused_naming_the_field(pipeline, rule, field):
     assert broken(rule, validate_pipeline, pipeline).field == field
 
@@ -130,26 +144,30 @@ def test_a_company_pipeline_with_other_stages_validates():
 
 # --- opening -------------------------------------------------------------------------
 
+
 def test_open_starts_at_the_first_stage_with_an_open_transition():
     deal_id = uuid.uuid4()
-    deal, transition = Deal.open(deal_id, PIPELINE, T0.astimezone(MSK), ALICE, "rub", "120000",
-                                 expected_close_date=date(2026, 6, 30))
-    assert (deal.id, deal.stage_code, deal.status, deal.currency) == (
-        deal_id, "interest", DealStatus.OPEN, "RUB")
+    deal, transition = Deal.open(
+        deal_id, PIPELINE, T0.astimezone(MSK), ALICE, "rub", "120000", expected_close_date=date(2026, 6, 30)
+    )
+    assert (deal.id, deal.stage_code, deal.status, deal.currency) == (deal_id, "interest", DealStatus.OPEN, "RUB")
     assert deal.amount == Decimal("120000.00")
     assert deal.entered_stage_at == T0 and deal.entered_stage_at.tzinfo == UTC
     assert transition == Transition(None, "interest", T0, None, ALICE, None, "open")
 
 
-@pytest.mark.parametrize("kwargs, rule, field", [
-    ({"currency": "RUR"}, "unknown_currency", "currency"),
-    ({"amount": "-5"}, "negative_amount", "amount"),
-    ({"amount": 100.0}, "float_money", "amount"),
-    ({"amount": "10.005"}, "too_many_decimals", "amount"),
-    ({"stage_code": "nowhere"}, "unknown_stage", "stage"),
-    ({"stage_code": "won"}, "use_win_or_lose", "stage"),
-    ({"stage_code": "contract"}, "requirement_missing", "offer_accepted"),
-])
+@pytest.mark.parametrize(
+    "kwargs, rule, field",
+    [
+        ({"currency": "RUR"}, "unknown_currency", "currency"),
+        ({"amount": "-5"}, "negative_amount", "amount"),
+        ({"amount": 100.0}, "float_money", "amount"),
+        ({"amount": "10.005"}, "too_many_decimals", "amount"),
+        ({"stage_code": "nowhere"}, "unknown_stage", "stage"),
+        ({"stage_code": "won"}, "use_win_or_lose", "stage"),
+        ({"stage_code": "contract"}, "requirement_missing", "offer_accepted"),
+    ],
+)
 def test_open_refuses_bad_input(kwargs, rule, field):
     kwargs = {"currency": "RUB", **kwargs}
     error = broken(rule, Deal.open, uuid.uuid4(), PIPELINE, T0, ALICE, **kwargs)
@@ -167,27 +185,28 @@ def test_open_at_a_later_stage():
 
 # --- lines ---------------------------------------------------------------------------
 
+
 def test_lines_are_checked_and_totalled_in_the_deal_currency():
     product = uuid.uuid4()
     deal = new_deal(lines=[DealLine(product, "3", "1999.99", "10")])
     (line,) = deal.lines
-    assert (line.quantity, line.unit_price, line.discount_percent) == (
-        Decimal(3), Decimal("1999.99"), Decimal(10))
-    assert line.total("RUB") == Decimal("5399.97")     # 5999.97 less 10%, rounded once
+    assert (line.quantity, line.unit_price, line.discount_percent) == (Decimal(3), Decimal("1999.99"), Decimal(10))
+    assert line.total("RUB") == Decimal("5399.97")  # 5999.97 less 10%, rounded once
     assert DealLine(product, Decimal("2.5"), Decimal("3")).total("USD") == Decimal("7.50")
 
 
-@pytest.mark.parametrize("line, rule, field", [
-    (DealLine(uuid.uuid4(), Decimal(0), Decimal(1)), "bad_quantity", "lines[1].quantity"),
-    (DealLine(uuid.uuid4(), Decimal(-2), Decimal(1)), "bad_quantity", "lines[1].quantity"),
-    (DealLine(uuid.uuid4(), 1.5, Decimal(1)), "float_money", "lines[1].quantity"),
-    (DealLine(uuid.uuid4(), Decimal(1), Decimal("-1")), "negative_amount", "lines[1].unit_price"),
-    (DealLine(uuid.uuid4(), Decimal(1), Decimal("0.001")), "too_many_decimals",
-     "lines[1].unit_price"),
-    (DealLine(uuid.uuid4(), Decimal(1), Decimal(1), Decimal(101)), "bad_discount",
-     "lines[1].discount_percent"),
-    (DealLine(uuid.uuid4(), Decimal(10**9), Decimal(10**9)), "amount_too_large", "lines[1]"),
-])
+@pytest.mark.parametrize(
+    "line, rule, field",
+    [
+        (DealLine(uuid.uuid4(), Decimal(0), Decimal(1)), "bad_quantity", "lines[1].quantity"),
+        (DealLine(uuid.uuid4(), Decimal(-2), Decimal(1)), "bad_quantity", "lines[1].quantity"),
+        (DealLine(uuid.uuid4(), 1.5, Decimal(1)), "float_money", "lines[1].quantity"),
+        (DealLine(uuid.uuid4(), Decimal(1), Decimal("-1")), "negative_amount", "lines[1].unit_price"),
+        (DealLine(uuid.uuid4(), Decimal(1), Decimal("0.001")), "too_many_decimals", "lines[1].unit_price"),
+        (DealLine(uuid.uuid4(), Decimal(1), Decimal(1), Decimal(101)), "bad_discount", "lines[1].discount_percent"),
+        (DealLine(uuid.uuid4(), Decimal(10**9), Decimal(10**9)), "amount_too_large", "lines[1]"),
+    ],
+)
 def test_bad_lines_are_refused_and_the_old_ones_kept(line, rule, field):
     good = DealLine(uuid.uuid4(), Decimal(1), Decimal(100))
     deal = new_deal(lines=[good])
@@ -197,18 +216,17 @@ def test_bad_lines_are_refused_and_the_old_ones_kept(line, rule, field):
 
 # --- moving ----------------------------------------------------------------------------
 
+
 def test_moves_forward_skipping_and_back_each_with_time_in_the_stage_left():
     deal = new_deal()
     to_needs = deal.move_to("needs", hours(2), ALICE, " first call done ")
-    assert (to_needs.from_stage, to_needs.to_stage, to_needs.seconds_in_previous) == (
-        "interest", "needs", 7200)
-    assert (to_needs.kind, to_needs.author_id, to_needs.comment) == (
-        "move", ALICE, "first call done")
+    assert (to_needs.from_stage, to_needs.to_stage, to_needs.seconds_in_previous) == ("interest", "needs", 7200)
+    assert (to_needs.kind, to_needs.author_id, to_needs.comment) == ("move", ALICE, "first call done")
     skip = deal.move_to("commercial_proposal", hours(2) + timedelta(seconds=90.9), BOB)
     assert (skip.from_stage, skip.seconds_in_previous, skip.author_id) == ("needs", 90, BOB)
     back = deal.move_to("needs", hours(26), BOB, "client wants a new spec")
     assert (back.from_stage, back.to_stage) == ("commercial_proposal", "needs")
-    assert back.seconds_in_previous == 24 * 3600 - 91     # 86309.1 s, whole seconds
+    assert back.seconds_in_previous == 24 * 3600 - 91  # 86309.1 s, whole seconds
     assert (deal.stage_code, deal.entered_stage_at) == ("needs", hours(26))
 
 
@@ -217,10 +235,15 @@ def test_seconds_in_previous_is_never_negative():
     assert deal.move_to("needs", T0 - timedelta(minutes=5), ALICE).seconds_in_previous == 0
 
 
-@pytest.mark.parametrize("target, rule", [
-    ("interest", "same_stage"), ("won", "use_win_or_lose"), ("lost", "use_win_or_lose"),
-    ("limbo", "unknown_stage"),
-])
+@pytest.mark.parametrize(
+    "target, rule",
+    [
+        ("interest", "same_stage"),
+        ("won", "use_win_or_lose"),
+        ("lost", "use_win_or_lose"),
+        ("limbo", "unknown_stage"),
+    ],
+)
 def test_impossible_moves_change_nothing(target, rule):
     deal = new_deal()
     broken(rule, deal.move_to, target, hours(1), ALICE)
@@ -245,8 +268,7 @@ def test_entering_contract_needs_an_accepted_offer():
     deal = new_deal(stage_code="commercial_proposal")
     error = broken("requirement_missing", deal.move_to, "contract", hours(1), ALICE)
     assert error.field == "offer_accepted" and "Contract" in error.message
-    offer = deal.make_offer(uuid.uuid4(), OfferSide.OURS, "500000", "5", None, None, hours(1),
-                            ALICE, TODAY)
+    offer = deal.make_offer(uuid.uuid4(), OfferSide.OURS, "500000", "5", None, None, hours(1), ALICE, TODAY)
     broken("requirement_missing", deal.move_to, "contract", hours(1), ALICE)  # made, not accepted
     deal.accept_offer(offer.id, TODAY)
     assert deal.move_to("contract", hours(2), ALICE).to_stage == "contract"
@@ -255,11 +277,12 @@ def test_entering_contract_needs_an_accepted_offer():
 def test_skipping_into_contract_still_needs_the_offer():
     deal = new_deal()
     broken("requirement_missing", deal.move_to, "contract", hours(1), ALICE)
-    deal.move_to("payment", hours(1), ALICE)     # skipping over contract is allowed
+    deal.move_to("payment", hours(1), ALICE)  # skipping over contract is allowed
     broken("requirement_missing", deal.move_to, "contract", hours(2), ALICE)
 
 
 # --- rating ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("rating", [0, 6, -1, True, "5", 4.0, None])
 def test_interest_is_rated_1_to_5(rating):
@@ -271,17 +294,16 @@ def test_interest_is_rated_1_to_5(rating):
 def test_rating_keeps_the_comment_and_time():
     deal = new_deal()
     deal.rate_interest(5, "  wants it yesterday ", hours(3))
-    assert (deal.interest_rating, deal.interest_comment, deal.interest_rated_at) == (
-        5, "wants it yesterday", hours(3))
+    assert (deal.interest_rating, deal.interest_comment, deal.interest_rated_at) == (5, "wants it yesterday", hours(3))
 
 
 # --- closing and reopening -------------------------------------------------------------
 
+
 def test_win_closes_and_a_closed_deal_does_not_move():
     deal = at_stage("delivery")
     won = deal.win(hours(5), BOB, "paid and shipped")
-    assert (won.kind, won.from_stage, won.to_stage, won.seconds_in_previous) == (
-        "won", "delivery", "won", 5 * 3600)
+    assert (won.kind, won.from_stage, won.to_stage, won.seconds_in_previous) == ("won", "delivery", "won", 5 * 3600)
     assert (deal.status, deal.stage_code, deal.closed_at) == (DealStatus.WON, "won", hours(5))
     for call, args in [
         (deal.move_to, ("needs", hours(6), ALICE)),
@@ -301,10 +323,18 @@ def test_reopen_a_won_deal_returns_to_the_stage_it_was_won_from():
     deal.win(hours(1), ALICE)
     again = deal.reopen(hours(49), BOB, "payment bounced")
     assert (again.kind, again.from_stage, again.to_stage, again.seconds_in_previous) == (
-        "reopen", "won", "payment", 48 * 3600)
+        "reopen",
+        "won",
+        "payment",
+        48 * 3600,
+    )
     assert (again.author_id, again.comment) == (BOB, "payment bounced")
     assert (deal.status, deal.stage_code, deal.closed_at, deal.entered_stage_at) == (
-        DealStatus.OPEN, "payment", None, hours(49))
+        DealStatus.OPEN,
+        "payment",
+        None,
+        hours(49),
+    )
     assert deal.move_to("delivery", hours(50), BOB).from_stage == "payment"
 
 
@@ -316,7 +346,11 @@ def test_lose_records_the_stage_automatically_and_needs_a_reason():
     lost = deal.lose(" too expensive ", hours(1), ALICE, "went to a competitor")
     assert (lost.kind, lost.from_stage, lost.to_stage) == ("lost", "tech_proposal", "lost")
     assert (deal.status, deal.lost_at_stage, deal.lost_reason, deal.stage_code) == (
-        DealStatus.LOST, "tech_proposal", "too expensive", "lost")
+        DealStatus.LOST,
+        "tech_proposal",
+        "too expensive",
+        "lost",
+    )
 
 
 def test_reopen_a_lost_deal_returns_to_where_it_was_lost_and_clears_the_reason():
@@ -344,27 +378,22 @@ def test_only_a_closed_deal_reopens():
 
 # --- offers -------------------------------------------------------------------------------
 
+
 def test_offer_chain_supersedes_the_standing_offer():
     deal = new_deal(stage_code="commercial_proposal")
-    ours = deal.make_offer(uuid.uuid4(), "ours", "100000", "0", date(2026, 3, 31), "list price",
-                           hours(1), ALICE, TODAY)
-    theirs = deal.make_offer(uuid.uuid4(), "client", "80000", "0", None, "our budget",
-                             hours(2), BOB, TODAY)
-    again = deal.make_offer(uuid.uuid4(), OfferSide.OURS, "95000", "5", None, None,
-                            hours(3), ALICE, TODAY)
-    assert [o.status for o in deal.offers] == [
-        OfferStatus.SUPERSEDED, OfferStatus.SUPERSEDED, OfferStatus.OPEN]
+    ours = deal.make_offer(uuid.uuid4(), "ours", "100000", "0", date(2026, 3, 31), "list price", hours(1), ALICE, TODAY)
+    theirs = deal.make_offer(uuid.uuid4(), "client", "80000", "0", None, "our budget", hours(2), BOB, TODAY)
+    again = deal.make_offer(uuid.uuid4(), OfferSide.OURS, "95000", "5", None, None, hours(3), ALICE, TODAY)
+    assert [o.status for o in deal.offers] == [OfferStatus.SUPERSEDED, OfferStatus.SUPERSEDED, OfferStatus.OPEN]
     assert [o.id for o in deal.offers] == [ours.id, theirs.id, again.id]
-    assert (theirs.side, theirs.amount, theirs.comment) == (OfferSide.CLIENT, Decimal("80000.00"),
-                                                            "our budget")
+    assert (theirs.side, theirs.amount, theirs.comment) == (OfferSide.CLIENT, Decimal("80000.00"), "our budget")
     broken("offer_not_open", deal.accept_offer, ours.id, TODAY)
 
 
 def test_accepting_sets_the_amount_from_the_net_price():
     deal = new_deal(stage_code="commercial_proposal", amount="150000")
-    offer = deal.make_offer(uuid.uuid4(), "ours", "99999.99", "12.5", None, None, hours(1),
-                            ALICE, TODAY)
-    assert offer.net("RUB") == Decimal("87499.99")       # 87499.99125
+    offer = deal.make_offer(uuid.uuid4(), "ours", "99999.99", "12.5", None, None, hours(1), ALICE, TODAY)
+    assert offer.net("RUB") == Decimal("87499.99")  # 87499.99125
     accepted = deal.accept_offer(offer.id, TODAY)
     assert accepted is offer and offer.status == OfferStatus.ACCEPTED
     assert deal.amount == Decimal("87499.99")
@@ -374,7 +403,7 @@ def test_a_later_acceptance_retires_the_earlier_one():
     deal = at_stage("commercial_proposal")
     first = next(o for o in deal.offers if o.status == OfferStatus.ACCEPTED)
     counter = deal.make_offer(uuid.uuid4(), "client", "900", "0", None, None, hours(1), BOB, TODAY)
-    assert first.status == OfferStatus.ACCEPTED    # the deal stands until the counter is taken
+    assert first.status == OfferStatus.ACCEPTED  # the deal stands until the counter is taken
     deal.accept_offer(counter.id, TODAY)
     assert [o.status for o in deal.offers] == [OfferStatus.SUPERSEDED, OfferStatus.ACCEPTED]
     assert deal.amount == Decimal("900.00")
@@ -382,29 +411,30 @@ def test_a_later_acceptance_retires_the_earlier_one():
 
 def test_an_expired_offer_cannot_be_accepted():
     deal = new_deal()
-    offer = deal.make_offer(uuid.uuid4(), "ours", "1000", "0", date(2026, 3, 10), None, T0,
-                            ALICE, TODAY)
+    offer = deal.make_offer(uuid.uuid4(), "ours", "1000", "0", date(2026, 3, 10), None, T0, ALICE, TODAY)
     broken("offer_expired", deal.accept_offer, offer.id, date(2026, 3, 11))
     assert offer.status == OfferStatus.OPEN and deal.amount is None
-    deal.accept_offer(offer.id, date(2026, 3, 10))     # the last valid day still counts
+    deal.accept_offer(offer.id, date(2026, 3, 10))  # the last valid day still counts
     assert offer.status == OfferStatus.ACCEPTED
 
 
-@pytest.mark.parametrize("args, rule, field", [
-    (("ours", "-1", "0", None), "negative_amount", "amount"),
-    (("ours", "0", "0", None), "zero_amount", "amount"),
-    (("ours", 100.0, "0", None), "float_money", "amount"),
-    (("ours", "1.001", "0", None), "too_many_decimals", "amount"),
-    (("ours", "100", "120", None), "bad_discount", "discount_percent"),
-    (("ours", "100", "0", date(2026, 3, 1)), "offer_expired_on_arrival", "valid_until"),
-    (("theirs", "100", "0", None), "bad_offer_side", "side"),
-])
+@pytest.mark.parametrize(
+    "args, rule, field",
+    [
+        (("ours", "-1", "0", None), "negative_amount", "amount"),
+        (("ours", "0", "0", None), "zero_amount", "amount"),
+        (("ours", 100.0, "0", None), "float_money", "amount"),
+        (("ours", "1.001", "0", None), "too_many_decimals", "amount"),
+        (("ours", "100", "120", None), "bad_discount", "discount_percent"),
+        (("ours", "100", "0", date(2026, 3, 1)), "offer_expired_on_arrival", "valid_until"),
+        (("theirs", "100", "0", None), "bad_offer_side", "side"),
+    ],
+)
 def test_bad_offers_are_refused_and_the_chain_is_untouched(args, rule, field):
     deal = new_deal()
     standing = deal.make_offer(uuid.uuid4(), "ours", "100", "0", None, None, T0, ALICE, TODAY)
     side, amount, discount, valid_until = args
-    error = broken(rule, deal.make_offer, uuid.uuid4(), side, amount, discount, valid_until,
-                   None, T0, ALICE, TODAY)
+    error = broken(rule, deal.make_offer, uuid.uuid4(), side, amount, discount, valid_until, None, T0, ALICE, TODAY)
     assert error.field == field
     assert deal.offers == [standing] and standing.status == OfferStatus.OPEN
 
@@ -413,8 +443,7 @@ def test_offer_acceptance_refusals():
     deal = new_deal()
     offer = deal.make_offer(uuid.uuid4(), "ours", "100", "0", None, None, T0, ALICE, TODAY)
     assert broken("unknown_offer", deal.accept_offer, uuid.uuid4(), TODAY).field == "offer_id"
-    broken("duplicate_offer", deal.make_offer, offer.id, "ours", "100", "0", None, None, T0,
-           ALICE, TODAY)
+    broken("duplicate_offer", deal.make_offer, offer.id, "ours", "100", "0", None, None, T0, ALICE, TODAY)
     deal.accept_offer(offer.id, TODAY)
     broken("offer_not_open", deal.accept_offer, offer.id, TODAY)
     deal.lose("price", hours(1), ALICE)
@@ -423,15 +452,17 @@ def test_offer_acceptance_refusals():
 
 # --- automatic moves ------------------------------------------------------------------------
 
+
 def test_advance_automatically_goes_forward_only_and_ignores_requirements():
-    deal = new_deal(stage_code="commercial_proposal")   # no accepted offer: billing is the proof
+    deal = new_deal(stage_code="commercial_proposal")  # no accepted offer: billing is the proof
     moved = deal.advance_automatically("payment", hours(3), "evt-invoice-paid-1")
-    assert moved == Transition("commercial_proposal", "payment", hours(3), 3 * 3600, None, None,
-                               TransitionKind.AUTOMATIC, "evt-invoice-paid-1")
+    assert moved == Transition(
+        "commercial_proposal", "payment", hours(3), 3 * 3600, None, None, TransitionKind.AUTOMATIC, "evt-invoice-paid-1"
+    )
     assert deal.advance_automatically("contract", hours(4), "evt-late") is None  # back
-    assert deal.advance_automatically("payment", hours(4), "evt-dup") is None    # same
-    assert deal.advance_automatically("won", hours(4), "evt-x") is None          # closing is human
-    assert deal.advance_automatically("shipping", hours(4), "evt-x") is None     # not here
+    assert deal.advance_automatically("payment", hours(4), "evt-dup") is None  # same
+    assert deal.advance_automatically("won", hours(4), "evt-x") is None  # closing is human
+    assert deal.advance_automatically("shipping", hours(4), "evt-x") is None  # not here
     assert (deal.stage_code, deal.entered_stage_at) == ("payment", hours(3))
     assert deal.advance_automatically("delivery", hours(5), "evt-shipped").to_stage == "delivery"
 
@@ -445,16 +476,17 @@ def test_advance_automatically_leaves_a_closed_deal_alone():
 
 # --- weighted amounts, stalls, the board ---------------------------------------------------
 
+
 def test_weighted_amount_uses_the_stage_probability():
     deal = new_deal(amount="333.33", stage_code="tech_proposal")
-    assert deal.weighted_amount() == Decimal("133.33")     # 133.332
+    assert deal.weighted_amount() == Decimal("133.33")  # 133.332
     deal.move_to("commercial_proposal", hours(1), ALICE)
-    assert deal.weighted_amount() == Decimal("166.67")     # 166.665 rounds half up
+    assert deal.weighted_amount() == Decimal("166.67")  # 166.665 rounds half up
     assert new_deal().weighted_amount() is None
 
 
 def test_is_stalled_after_the_stage_threshold():
-    needs = PIPELINE.stage("needs")    # 14 days
+    needs = PIPELINE.stage("needs")  # 14 days
     assert not is_stalled(needs, T0, T0 + timedelta(days=14) - timedelta(seconds=1))
     assert is_stalled(needs, T0, T0 + timedelta(days=14))
     assert not is_stalled(PIPELINE.won_stage, T0, T0 + timedelta(days=999))
@@ -465,11 +497,11 @@ def test_board_groups_sums_per_currency_weights_and_flags_stalls():
     now = T0 + timedelta(days=20)
     a, b, c, d, e, f = (uuid.uuid4() for _ in range(6))
     deals = [
-        BoardDeal(a, "needs", Decimal("1000.00"), "RUB", T0),      # stalled: 20 days of 14
+        BoardDeal(a, "needs", Decimal("1000.00"), "RUB", T0),  # stalled: 20 days of 14
         BoardDeal(b, "needs", Decimal("333.33"), "RUB", now - timedelta(days=1)),
         BoardDeal(c, "needs", Decimal("50.00"), "USD", now),
-        BoardDeal(d, "needs", None, "RUB", T0),                    # stalled, with no amount
-        BoardDeal(e, "contract", Decimal("10000"), "JPY", T0),     # 20 days of 30: fresh
+        BoardDeal(d, "needs", None, "RUB", T0),  # stalled, with no amount
+        BoardDeal(e, "contract", Decimal("10000"), "JPY", T0),  # 20 days of 30: fresh
         BoardDeal(f, "won", Decimal("7.00"), "EUR", T0),
     ]
     columns = board(PIPELINE, deals, now)
@@ -480,10 +512,18 @@ def test_board_groups_sums_per_currency_weights_and_flags_stalls():
     assert needs.weighted == {"RUB": Decimal("266.67"), "USD": Decimal("10.00")}  # 200.00 + 66.67
     contract = columns[5]
     assert (contract.count, contract.amounts, contract.weighted, contract.stalled) == (
-        1, {"JPY": Decimal("10000")}, {"JPY": Decimal("7000")}, 0)
+        1,
+        {"JPY": Decimal("10000")},
+        {"JPY": Decimal("7000")},
+        0,
+    )
     won = columns[8]
     assert (won.count, won.amounts, won.weighted, won.stalled) == (
-        1, {"EUR": Decimal("7.00")}, {"EUR": Decimal("7.00")}, 0)
+        1,
+        {"EUR": Decimal("7.00")},
+        {"EUR": Decimal("7.00")},
+        0,
+    )
     assert (columns[0].count, columns[0].amounts, columns[0].stalled_ids) == (0, {}, ())
 
 
@@ -493,6 +533,7 @@ def test_board_refuses_deals_in_stages_the_pipeline_lacks():
 
 
 # --- the pipeline on a past date ----------------------------------------------------------
+
 
 def test_stages_as_of_rebuilds_the_pipeline_from_kept_transitions():
     one, two, three = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -505,14 +546,18 @@ def test_stages_as_of_rebuilds_the_pipeline_from_kept_transitions():
     log.append((two, deal_two.lose("no budget", hours(72), BOB)))
     log.append((two, deal_two.reopen(hours(96), BOB)))
     log.append((three, Transition(None, "interest", hours(200), None, ALICE, None, "open")))
-    shuffled = log[::-1]    # rows need not come in time order
+    shuffled = log[::-1]  # rows need not come in time order
 
     assert stages_as_of(shuffled, T0 - timedelta(seconds=1)) == {}
     assert stages_as_of(shuffled, T0) == {one: StageAt(one, "interest", T0)}
     assert stages_as_of(shuffled, hours(36)) == {
-        one: StageAt(one, "needs", hours(24)), two: StageAt(two, "interest", hours(30))}
+        one: StageAt(one, "needs", hours(24)),
+        two: StageAt(two, "interest", hours(30)),
+    }
     assert stages_as_of(shuffled, hours(80)) == {
-        one: StageAt(one, "demo", hours(48)), two: StageAt(two, "lost", hours(72))}
+        one: StageAt(one, "demo", hours(48)),
+        two: StageAt(two, "lost", hours(72)),
+    }
     at_100 = stages_as_of(log, hours(100))
     assert at_100[two] == StageAt(two, "interest", hours(96)) and three not in at_100
     assert set(stages_as_of(log, hours(200))) == {one, two, three}
@@ -522,8 +567,7 @@ def test_stages_as_of_breaks_ties_by_the_order_given():
     deal = uuid.uuid4()
     first = Transition("needs", "demo", hours(1), 0, ALICE, None, "move")
     second = Transition("demo", "tech_proposal", hours(1), 0, ALICE, None, "move")
-    assert stages_as_of([(deal, first), (deal, second)], hours(2))[deal].stage_code == (
-        "tech_proposal")
+    assert stages_as_of([(deal, first), (deal, second)], hours(2))[deal].stage_code == ("tech_proposal")
     assert stages_as_of([(deal, second), (deal, first)], hours(2))[deal].stage_code == "demo"
 
 
@@ -534,6 +578,7 @@ def _t(frm, to, minute, kind=TransitionKind.MOVE):
 
 def test_a_late_fact_is_spliced_into_the_path_where_it_belongs():
     from mercator.deals.domain import splice_late_fact
+
     pipeline = Pipeline(uuid.uuid4(), "p", DEFAULT_PIPELINE_STAGES)
     kept = [_t(None, "interest", 0), _t("interest", "delivery", 30, TransitionKind.AUTOMATIC)]
     inserted, index, rewritten = splice_late_fact(pipeline, kept, "contract", kept[0].at + timedelta(minutes=10), "e1")
@@ -544,6 +589,7 @@ def test_a_late_fact_is_spliced_into_the_path_where_it_belongs():
 
 def test_a_late_fact_that_disagrees_with_the_kept_path_is_left_out():
     from mercator.deals.domain import splice_late_fact
+
     pipeline = Pipeline(uuid.uuid4(), "p", DEFAULT_PIPELINE_STAGES)
     back = [_t(None, "interest", 0), _t("interest", "delivery", 30), _t("delivery", "needs", 40)]
     ten = back[0].at + timedelta(minutes=35)
@@ -554,6 +600,7 @@ def test_a_late_fact_that_disagrees_with_the_kept_path_is_left_out():
 
 
 # --- history brought in ------------------------------------------------------------
+
 
 def test_a_fact_brought_in_comes_no_earlier_than_the_deal_s_last_move():
     deal = new_deal()
@@ -575,6 +622,7 @@ def test_a_billing_fact_known_by_its_day_is_placed_no_earlier_than_the_move_it_f
 
 # --- one amount: the deal's amount, its lines and the accepted offer -------------------------
 
+
 def totals(deal: Deal) -> list[Decimal]:
     return [line.total(deal.currency) for line in deal.lines]
 
@@ -594,25 +642,33 @@ def test_a_deal_with_lines_is_worth_what_its_lines_add_up_to():
 
 def test_an_accepted_offer_reprices_the_lines_pro_rata_keeping_their_prices():
     lathe, repair = uuid.uuid4(), uuid.uuid4()
-    deal = new_deal(stage_code="commercial_proposal",
-                    lines=[DealLine(lathe, "2", "300000"), DealLine(repair, "1", "600000")])
+    deal = new_deal(
+        stage_code="commercial_proposal", lines=[DealLine(lathe, "2", "300000"), DealLine(repair, "1", "600000")]
+    )
     assert deal.amount == Decimal("1200000.00")
     assert offered(deal, "1100000") == Decimal("1100000.00")
     assert totals(deal) == [Decimal("550000.00"), Decimal("550000.00")]
     # What was sold and at what list price stays; only each line's share of the agreed price changes.
     assert [(l.product_id, l.quantity, l.unit_price) for l in deal.lines] == [
-        (lathe, Decimal(2), Decimal("300000.00")), (repair, Decimal(1), Decimal("600000.00"))]
+        (lathe, Decimal(2), Decimal("300000.00")),
+        (repair, Decimal(1), Decimal("600000.00")),
+    ]
 
 
 def test_the_rounding_remainder_goes_to_one_line_so_the_lines_add_up_exactly():
     deal = new_deal(stage_code="commercial_proposal", lines=[DealLine(uuid.uuid4(), "1", "100")] * 3)
     assert offered(deal, "100.00") == Decimal("100.00")
     assert sorted(totals(deal)) == [Decimal("33.33"), Decimal("33.33"), Decimal("33.34")]
-    uneven = new_deal(stage_code="commercial_proposal", lines=[
-        DealLine(uuid.uuid4(), "7", "13.13", "3"), DealLine(uuid.uuid4(), "1", "999.99"),
-        DealLine(uuid.uuid4(), "0.333", "1.00")])
+    uneven = new_deal(
+        stage_code="commercial_proposal",
+        lines=[
+            DealLine(uuid.uuid4(), "7", "13.13", "3"),
+            DealLine(uuid.uuid4(), "1", "999.99"),
+            DealLine(uuid.uuid4(), "0.333", "1.00"),
+        ],
+    )
     offered(uneven, "777.77", discount="7.5")
-    assert uneven.amount == Decimal("719.44") == sum(totals(uneven))      # 777.77 less 7.5%
+    assert uneven.amount == Decimal("719.44") == sum(totals(uneven))  # 777.77 less 7.5%
     assert all(t > 0 for t in totals(uneven))
     yen = new_deal(currency="JPY", stage_code="commercial_proposal", lines=[DealLine(uuid.uuid4(), "1", "1")] * 3)
     offered(yen, "1000")
@@ -620,8 +676,10 @@ def test_the_rounding_remainder_goes_to_one_line_so_the_lines_add_up_exactly():
 
 
 def test_the_remainder_never_makes_a_small_line_negative_and_huge_amounts_stay_exact():
-    deal = new_deal(stage_code="commercial_proposal",
-                    lines=[DealLine(uuid.uuid4(), "1", "0.01"), DealLine(uuid.uuid4(), "1", "999999999999.99")])
+    deal = new_deal(
+        stage_code="commercial_proposal",
+        lines=[DealLine(uuid.uuid4(), "1", "0.01"), DealLine(uuid.uuid4(), "1", "999999999999.99")],
+    )
     offered(deal, "999999999999.97")
     assert sum(totals(deal)) == Decimal("999999999999.97") and min(totals(deal)) >= 0
 
@@ -638,7 +696,7 @@ def test_several_offers_and_counter_offers_reprice_from_the_list_prices_not_from
     deal = new_deal(stage_code="commercial_proposal", lines=lines)
     offered(deal, "900")
     offered(deal, "850", side="client")
-    offered(deal, "1000", discount="20")     # 800: the one that stands
+    offered(deal, "1000", discount="20")  # 800: the one that stands
     direct = new_deal(stage_code="commercial_proposal", lines=lines)
     offered(direct, "800")
     assert deal.amount == direct.amount == Decimal("800.00")
@@ -662,8 +720,9 @@ def test_an_amount_set_on_a_deal_with_lines_reprices_them_and_new_lines_bring_th
 
 
 def test_lines_of_no_price_share_an_agreed_amount_equally():
-    deal = new_deal(stage_code="commercial_proposal",
-                    lines=[DealLine(uuid.uuid4(), "1", "0"), DealLine(uuid.uuid4(), "5", "0")])
+    deal = new_deal(
+        stage_code="commercial_proposal", lines=[DealLine(uuid.uuid4(), "1", "0"), DealLine(uuid.uuid4(), "5", "0")]
+    )
     assert deal.amount == Decimal("0.00")
     offered(deal, "100.01")
     assert sorted(totals(deal)) == [Decimal("50.00"), Decimal("50.01")]

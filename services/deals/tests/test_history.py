@@ -27,8 +27,13 @@ async def importer_api(app, settings):
 async def events(app, subject: str) -> list[tuple[str, str, dict]]:
     """(type, CloudEvents time, payload) of a deal's events, in the order they were recorded."""
     async with app.state.runtime.sessionmaker() as s:
-        rows = (await s.execute(select(tables.outbox.c.type, tables.outbox.c.headers, tables.outbox.c.payload)
-                                .where(tables.outbox.c.key == subject).order_by(tables.outbox.c.id))).all()
+        rows = (
+            await s.execute(
+                select(tables.outbox.c.type, tables.outbox.c.headers, tables.outbox.c.payload)
+                .where(tables.outbox.c.key == subject)
+                .order_by(tables.outbox.c.id)
+            )
+        ).all()
     return [(t, dict(h)["ce_time"], json.loads(p)) for t, h, p in rows]
 
 
@@ -39,8 +44,10 @@ def at(moment: datetime) -> str:
 async def test_an_importer_brings_a_deal_in_at_the_times_it_happened(importer_api, app, card_event):
     company = await card_event()
     opened, needs, demo, rated, lost = (NOW - timedelta(days=d) for d in (120, 110, 95, 90, 80))
-    r = await importer_api.post("/api/v1/deals", json={"title": "Станок", "company_id": str(company),
-                                                       "amount": "1850000.00", "opened_at": at(opened)})
+    r = await importer_api.post(
+        "/api/v1/deals",
+        json={"title": "Станок", "company_id": str(company), "amount": "1850000.00", "opened_at": at(opened)},
+    )
     assert r.status_code == 201, r.text
     deal = r.json()
     url = f"/api/v1/deals/{deal['id']}"
@@ -55,10 +62,19 @@ async def test_an_importer_brings_a_deal_in_at_the_times_it_happened(importer_ap
 
     # The kept path has the real durations: ten days at interest, fifteen at needs, fifteen at the demo.
     async with app.state.runtime.sessionmaker() as s:
-        path = (await s.execute(select(Transition.to_stage, Transition.seconds_in_previous)
-                                .where(Transition.deal_id == deal["id"]).order_by(Transition.at))).all()
+        path = (
+            await s.execute(
+                select(Transition.to_stage, Transition.seconds_in_previous)
+                .where(Transition.deal_id == deal["id"])
+                .order_by(Transition.at)
+            )
+        ).all()
     assert [(stage, (secs or 0) // 86400) for stage, secs in path] == [
-        ("interest", 0), ("needs", 10), ("demo", 15), ("lost", 15)]
+        ("interest", 0),
+        ("needs", 10),
+        ("demo", 15),
+        ("lost", 15),
+    ]
     # Every event says when it happened, in its payload and as its CloudEvents time, so analytics and the
     # client's history place it in its month.
     recorded = await events(app, deal["id"])
@@ -73,31 +89,42 @@ async def test_an_importer_brings_a_deal_in_at_the_times_it_happened(importer_ap
 async def test_an_importer_wins_a_deal_in_the_past_with_its_offer_accepted_then(importer_api, app, card_event):
     company = await card_event()
     opened = NOW - timedelta(days=60)
-    deal = (await importer_api.post("/api/v1/deals", json={"title": "Сервис", "company_id": str(company),
-                                                          "opened_at": at(opened)})).json()
+    deal = (
+        await importer_api.post(
+            "/api/v1/deals", json={"title": "Сервис", "company_id": str(company), "opened_at": at(opened)}
+        )
+    ).json()
     url = f"/api/v1/deals/{deal['id']}"
-    offer = (await importer_api.post(f"{url}/offers", json={"side": "ours", "amount": "500000.00",
-                                                            "at": at(opened + timedelta(days=5))})).json()
+    offer = (
+        await importer_api.post(
+            f"{url}/offers", json={"side": "ours", "amount": "500000.00", "at": at(opened + timedelta(days=5))}
+        )
+    ).json()
     assert datetime.fromisoformat(offer["made_at"]) == opened + timedelta(days=5)
     r = await importer_api.post(f"{url}/offers/{offer['id']}/accept", json={"at": at(opened + timedelta(days=3))})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "at"  # accepted before it was made
-    assert (await importer_api.post(f"{url}/offers/{offer['id']}/accept",
-                                    json={"at": at(opened + timedelta(days=8))})).status_code == 200
-    assert (await importer_api.post(f"{url}/moves", json={"stage": "contract",
-                                                          "at": at(opened + timedelta(days=9))})).status_code == 200
+    assert (
+        await importer_api.post(f"{url}/offers/{offer['id']}/accept", json={"at": at(opened + timedelta(days=8))})
+    ).status_code == 200
+    assert (
+        await importer_api.post(f"{url}/moves", json={"stage": "contract", "at": at(opened + timedelta(days=9))})
+    ).status_code == 200
     r = await importer_api.post(f"{url}/win", json={"at": at(opened + timedelta(days=40))})
     assert r.status_code == 200 and r.json()["status"] == "won"
     assert datetime.fromisoformat(r.json()["closed_at"]) == opened + timedelta(days=40)
 
 
-@pytest.mark.parametrize("path, body, field", [
-    ("/deals", {"opened_at": "{past}"}, "opened_at"),
-    ("/moves", {"stage": "needs", "at": "{past}"}, "at"),
-    ("/interest", {"rating": 3, "at": "{past}"}, "at"),
-    ("/offers", {"side": "ours", "amount": "10.00", "at": "{past}"}, "at"),
-    ("/lose", {"reason_id": "{reason}", "at": "{past}"}, "at"),
-    ("/win", {"at": "{past}"}, "at"),
-])
+@pytest.mark.parametrize(
+    "path, body, field",
+    [
+        ("/deals", {"opened_at": "{past}"}, "opened_at"),
+        ("/moves", {"stage": "needs", "at": "{past}"}, "at"),
+        ("/interest", {"rating": 3, "at": "{past}"}, "at"),
+        ("/offers", {"side": "ours", "amount": "10.00", "at": "{past}"}, "at"),
+        ("/lose", {"reason_id": "{reason}", "at": "{past}"}, "at"),
+        ("/win", {"at": "{past}"}, "at"),
+    ],
+)
 async def test_a_manager_cannot_date_what_they_record(api, app, card_event, path, body, field):
     """A manager's move happens when they make it: back-dating would let the board's durations be tuned."""
     company = await card_event()
@@ -117,19 +144,26 @@ async def test_a_manager_cannot_date_what_they_record(api, app, card_event, path
     assert await state(app) == before
 
 
-@pytest.mark.parametrize("when, rule", [
-    (lambda opened: NOW + timedelta(hours=1), "time_in_future"),
-    (lambda opened: opened - timedelta(days=1), "before_previous_move"),
-    (lambda opened: opened.replace(tzinfo=None), "naive_time"),
-])
+@pytest.mark.parametrize(
+    "when, rule",
+    [
+        (lambda opened: NOW + timedelta(hours=1), "time_in_future"),
+        (lambda opened: opened - timedelta(days=1), "before_previous_move"),
+        (lambda opened: opened.replace(tzinfo=None), "naive_time"),
+    ],
+)
 async def test_a_move_in_the_future_or_before_the_previous_one_is_refused(importer_api, app, card_event, when, rule):
     company = await card_event()
     opened = NOW - timedelta(days=30)
-    deal = (await importer_api.post("/api/v1/deals", json={"title": "Сделка", "company_id": str(company),
-                                                          "opened_at": at(opened)})).json()
+    deal = (
+        await importer_api.post(
+            "/api/v1/deals", json={"title": "Сделка", "company_id": str(company), "opened_at": at(opened)}
+        )
+    ).json()
     before = await state(app)
-    r = await importer_api.post(f"/api/v1/deals/{deal['id']}/moves", json={"stage": "needs",
-                                                                          "at": when(opened).isoformat()})
+    r = await importer_api.post(
+        f"/api/v1/deals/{deal['id']}/moves", json={"stage": "needs", "at": when(opened).isoformat()}
+    )
     assert r.status_code == 422, r.text
     assert r.json()["rule"] == rule and r.json()["errors"][0]["field"] == "at"
     assert await state(app) == before
@@ -138,7 +172,8 @@ async def test_a_move_in_the_future_or_before_the_previous_one_is_refused(import
 async def test_a_deal_opened_in_the_future_is_refused(importer_api, app, card_event):
     company = await card_event()
     before = await state(app)
-    r = await importer_api.post("/api/v1/deals", json={"title": "Сделка", "company_id": str(company),
-                                                       "opened_at": at(NOW + timedelta(days=2))})
+    r = await importer_api.post(
+        "/api/v1/deals", json={"title": "Сделка", "company_id": str(company), "opened_at": at(NOW + timedelta(days=2))}
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "opened_at"
     assert await state(app) == before

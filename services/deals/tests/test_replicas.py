@@ -15,16 +15,23 @@ pytestmark = pytest.mark.postgres
 
 
 async def deliver(app, handlers, payload, sequence):
-    envelope = Envelope(type=payload.type_name(), source="/test", subject="x", sequence=sequence,
-                        data=payload.model_dump(mode="json"))
+    envelope = Envelope(
+        type=payload.type_name(), source="/test", subject="x", sequence=sequence, data=payload.model_dump(mode="json")
+    )
     async with app.state.runtime.uow() as uow:
         await handlers[payload.type_name()](uow, Delivery(envelope, payload))
         await uow.commit()
 
 
 def card(cls, company_id, name, **extra):
-    return cls(company_id=company_id, name=name, status="prospect", owner_id=uuid.uuid4(),
-               created_at=datetime.now(UTC), **extra)
+    return cls(
+        company_id=company_id,
+        name=name,
+        status="prospect",
+        owner_id=uuid.uuid4(),
+        created_at=datetime.now(UTC),
+        **extra,
+    )
 
 
 async def test_a_later_card_version_arriving_first_is_not_overwritten_by_an_older_one(app):

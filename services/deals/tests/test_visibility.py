@@ -27,11 +27,13 @@ def manager():
 async def people(app, settings, api, manager):
     """Clients for: anna (the conftest's manager, in north-east), boris (a manager in the south),
     a head of the north, an executive, marketing and support."""
-    who = {"boris": caller("Борис Орлов", department_id=SOUTH),
-           "head": caller("Ольга Смирнова", roles=("head",), department_id=NORTH, departments=(NORTH, NORTH_EAST)),
-           "ceo": caller("Пётр Ильин", roles=("executive",)),
-           "marketing": caller("Мария Лисина", roles=("marketing",)),
-           "support": caller("Сергей Ким", roles=("support",))}
+    who = {
+        "boris": caller("Борис Орлов", department_id=SOUTH),
+        "head": caller("Ольга Смирнова", roles=("head",), department_id=NORTH, departments=(NORTH, NORTH_EAST)),
+        "ceo": caller("Пётр Ильин", roles=("executive",)),
+        "marketing": caller("Мария Лисина", roles=("marketing",)),
+        "support": caller("Сергей Ким", roles=("support",)),
+    }
     async with AsyncExitStack() as stack:
         clients = {name: await stack.enter_async_context(client(app, auth(settings, c))) for name, c in who.items()}
         clients["anna"] = api
@@ -40,16 +42,25 @@ async def people(app, settings, api, manager):
 
 async def state(app) -> tuple:
     async with app.state.runtime.sessionmaker() as s:
-        deals = (await s.execute(select(Deal.id, Deal.stage_code, Deal.status, Deal.owner_id, Deal.department_id,
-                                        Deal.version).order_by(Deal.id))).all()
-        return (tuple(deals), await s.scalar(select(func.count()).select_from(Transition)),
-                await s.scalar(select(func.count()).select_from(Offer)),
-                await s.scalar(select(func.count()).select_from(tables.outbox)))
+        deals = (
+            await s.execute(
+                select(Deal.id, Deal.stage_code, Deal.status, Deal.owner_id, Deal.department_id, Deal.version).order_by(
+                    Deal.id
+                )
+            )
+        ).all()
+        return (
+            tuple(deals),
+            await s.scalar(select(func.count()).select_from(Transition)),
+            await s.scalar(select(func.count()).select_from(Offer)),
+            await s.scalar(select(func.count()).select_from(tables.outbox)),
+        )
 
 
 async def open_deal(c, company, **fields) -> dict:
-    r = await c.post("/api/v1/deals", json={"title": "Сделка", "company_id": str(company), "amount": "1000.00",
-                                             **fields})
+    r = await c.post(
+        "/api/v1/deals", json={"title": "Сделка", "company_id": str(company), "amount": "1000.00", **fields}
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -70,11 +81,15 @@ async def test_a_manager_neither_sees_nor_changes_another_managers_deal(app, peo
     assert (await c["anna"].get(f"{url}/timeline")).status_code == 404
     assert ids(await c["anna"].get("/api/v1/deals")) == {anna["id"]}
     assert ids(await c["anna"].get("/api/v1/deals", params={"owner_id": str(who["boris"].user_id)})) == set()
-    for method, path, body in (("post", "/moves", {"stage": "needs"}),
-                               ("post", "/offers", {"side": "ours", "amount": "900.00"}),
-                               ("post", "/win", {}), ("post", "/reopen", {}), ("post", "/interest", {"rating": 3}),
-                               ("post", "/reassign", {"owner_id": str(who["anna"].user_id)}),
-                               ("patch", "", {"title": "Моя"})):
+    for method, path, body in (
+        ("post", "/moves", {"stage": "needs"}),
+        ("post", "/offers", {"side": "ours", "amount": "900.00"}),
+        ("post", "/win", {}),
+        ("post", "/reopen", {}),
+        ("post", "/interest", {"rating": 3}),
+        ("post", "/reassign", {"owner_id": str(who["anna"].user_id)}),
+        ("patch", "", {"title": "Моя"}),
+    ):
         r = await getattr(c["anna"], method)(f"{url}{path}", json=body, headers={"If-Match": '"1"'})
         assert r.status_code == 404, (path, r.text)
         assert r.json()["detail"] == f"no deal {boris['id']}"  # word for word what a missing deal answers
@@ -92,8 +107,9 @@ async def test_a_manager_opens_and_keeps_deals_only_for_themselves(app, people, 
     company = await card_event()
     mine = await open_deal(c["anna"], company)
     before = await state(app)
-    for_boris = await c["anna"].post("/api/v1/deals", json={"title": "Чужая", "company_id": str(company),
-                                                             "owner_id": str(who["boris"].user_id)})
+    for_boris = await c["anna"].post(
+        "/api/v1/deals", json={"title": "Чужая", "company_id": str(company), "owner_id": str(who["boris"].user_id)}
+    )
     assert for_boris.status_code == 403
     away = await c["anna"].post(f"/api/v1/deals/{mine['id']}/reassign", json={"owner_id": str(who["boris"].user_id)})
     assert away.status_code == 403
@@ -114,16 +130,22 @@ async def test_a_head_sees_their_sub_departments_deals_not_another_departments(a
     assert sum(col["count"] for col in board["columns"]) == 1
     # Within the subtree the head hands deals out; outside it, not.
     newcomer = uuid.uuid4()
-    handed = await c["head"].post(f"/api/v1/deals/{anna['id']}/reassign",
-                                  json={"owner_id": str(newcomer), "department_id": str(NORTH)})
+    handed = await c["head"].post(
+        f"/api/v1/deals/{anna['id']}/reassign", json={"owner_id": str(newcomer), "department_id": str(NORTH)}
+    )
     assert handed.status_code == 200 and handed.json()["owner_id"] == str(newcomer)
     before = await state(app)
-    south = await c["head"].post(f"/api/v1/deals/{anna['id']}/reassign",
-                                 json={"owner_id": str(who["boris"].user_id), "department_id": str(SOUTH)})
+    south = await c["head"].post(
+        f"/api/v1/deals/{anna['id']}/reassign",
+        json={"owner_id": str(who["boris"].user_id), "department_id": str(SOUTH)},
+    )
     assert south.status_code == 403
-    assert (await c["head"].post("/api/v1/deals", json={"title": "X", "company_id": str(company),
-                                                        "owner_id": str(newcomer),
-                                                        "department_id": str(SOUTH)})).status_code == 403
+    assert (
+        await c["head"].post(
+            "/api/v1/deals",
+            json={"title": "X", "company_id": str(company), "owner_id": str(newcomer), "department_id": str(SOUTH)},
+        )
+    ).status_code == 403
     assert await state(app) == before
     opened = await open_deal(c["head"], company, owner_id=str(who["anna"].user_id))  # the head's department
     assert opened["department_id"] == str(NORTH)
@@ -145,10 +167,14 @@ async def test_marketing_and_support_have_no_access_to_deals(app, people, card_e
     deal = await open_deal(c["anna"], company)
     before = await state(app)
     for role in ("marketing", "support"):
-        for r in (await c[role].get("/api/v1/deals"), await c[role].get(f"/api/v1/deals/{deal['id']}"),
-                  await c[role].get(f"/api/v1/deals/{deal['id']}/timeline"), await c[role].get("/api/v1/board"),
-                  await c[role].post(f"/api/v1/deals/{deal['id']}/moves", json={"stage": "needs"}),
-                  await c[role].post("/api/v1/deals", json={"title": "X", "company_id": str(company)})):
+        for r in (
+            await c[role].get("/api/v1/deals"),
+            await c[role].get(f"/api/v1/deals/{deal['id']}"),
+            await c[role].get(f"/api/v1/deals/{deal['id']}/timeline"),
+            await c[role].get("/api/v1/board"),
+            await c[role].post(f"/api/v1/deals/{deal['id']}/moves", json={"stage": "needs"}),
+            await c[role].post("/api/v1/deals", json={"title": "X", "company_id": str(company)}),
+        ):
             assert r.status_code == 403, (role, r.request.url, r.text)
             assert r.headers["content-type"] == "application/problem+json"
     assert await state(app) == before
@@ -160,15 +186,20 @@ async def test_settings_are_read_by_everyone_and_changed_by_heads(people):
     reason = (await c["anna"].get("/api/v1/lost-reasons")).json()[0]
     assert (await c["anna"].get("/api/v1/products")).status_code == 200
     assert (await c["marketing"].get("/api/v1/product-groups")).status_code == 200
-    stages = [{"code": "lead", "name": "Lead", "position": 1, "probability": "0.2"},
-              {"code": "won", "name": "Won", "position": 2, "probability": "1", "kind": "won"},
-              {"code": "lost", "name": "Lost", "position": 3, "probability": "0", "kind": "lost"}]
+    stages = [
+        {"code": "lead", "name": "Lead", "position": 1, "probability": "0.2"},
+        {"code": "won", "name": "Won", "position": 2, "probability": "1", "kind": "won"},
+        {"code": "lost", "name": "Lost", "position": 3, "probability": "0", "kind": "lost"},
+    ]
     product = {"code": "SE-9", "name": "Sales Expert", "list_price": "1.00"}
-    writes = (("post", "/api/v1/products", product), ("post", "/api/v1/product-groups", {"name": "Услуги"}),
-              ("post", "/api/v1/lost-reasons", {"name": "Ушёл к партнёру"}),
-              ("patch", f"/api/v1/lost-reasons/{reason['id']}", {"position": 9}),
-              ("post", "/api/v1/pipelines", {"name": "Короткая", "stages": stages}),
-              ("patch", f"/api/v1/pipelines/{pipeline['id']}/stages/interest", {"name": "Интерес"}))
+    writes = (
+        ("post", "/api/v1/products", product),
+        ("post", "/api/v1/product-groups", {"name": "Услуги"}),
+        ("post", "/api/v1/lost-reasons", {"name": "Ушёл к партнёру"}),
+        ("patch", f"/api/v1/lost-reasons/{reason['id']}", {"position": 9}),
+        ("post", "/api/v1/pipelines", {"name": "Короткая", "stages": stages}),
+        ("patch", f"/api/v1/pipelines/{pipeline['id']}/stages/interest", {"name": "Интерес"}),
+    )
     for who in ("anna", "marketing", "support"):
         for method, path, body in writes:
             r = await getattr(c[who], method)(path, json=body)
@@ -196,16 +227,29 @@ async def test_the_boards_lean_cards_hold_only_what_the_caller_sees_with_the_own
         return r.json()["items"]
 
     mine = cards(await c["anna"].get("/api/v1/board/cards"))
-    assert mine == [{"id": anna["id"], "title": "Сделка", "amount": "1000.00", "currency": "RUB",
-                     "owner_id": str(who["anna"].user_id), "owner_name": "Анна Петрова", "stage": "needs",
-                     "version": anna["version"], "stalled": False}]  # the won deal is off the board
+    assert mine == [
+        {
+            "id": anna["id"],
+            "title": "Сделка",
+            "amount": "1000.00",
+            "currency": "RUB",
+            "owner_id": str(who["anna"].user_id),
+            "owner_name": "Анна Петрова",
+            "stage": "needs",
+            "version": anna["version"],
+            "stalled": False,
+        }
+    ]  # the won deal is off the board
     assert cards(await c["anna"].get("/api/v1/board/cards", params={"owner_id": str(who["boris"].user_id)})) == []
     everyone = cards(await c["ceo"].get("/api/v1/board/cards"))
     assert {(d["id"], d["owner_name"]) for d in everyone} == {(anna["id"], "Анна Петрова"), (boris["id"], None)}
-    assert [d["id"] for d in cards(await c["ceo"].get("/api/v1/board/cards", params={"stage": "needs"}))] == [anna["id"]]
+    assert [d["id"] for d in cards(await c["ceo"].get("/api/v1/board/cards", params={"stage": "needs"}))] == [
+        anna["id"]
+    ]
     assert [d["id"] for d in cards(await c["head"].get("/api/v1/board/cards"))] == [anna["id"]]
-    assert [d["id"] for d in cards(await c["ceo"].get("/api/v1/board/cards", params={
-        "department_id": str(SOUTH)}))] == [boris["id"]]
+    assert [
+        d["id"] for d in cards(await c["ceo"].get("/api/v1/board/cards", params={"department_id": str(SOUTH)}))
+    ] == [boris["id"]]
     first = await c["ceo"].get("/api/v1/board/cards", params={"limit": 1})
     rest = await c["ceo"].get("/api/v1/board/cards", params={"limit": 1, "cursor": first.json()["next_cursor"]})
     assert {cards(first)[0]["id"], cards(rest)[0]["id"]} == {anna["id"], boris["id"]}

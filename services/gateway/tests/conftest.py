@@ -3,6 +3,7 @@ from pathlib import Path
 import httpx
 import pytest
 from argon2 import PasswordHasher
+
 from mercator.common.db import make_engine
 from mercator.common.testing.api import client, rolled_back_app
 from mercator.gateway import service
@@ -36,8 +37,14 @@ async def gateway_engine(gateway_db):
 
 @pytest.fixture
 def settings(gateway_db) -> GatewaySettings:
-    return GatewaySettings(database_url=gateway_db, relay_enabled=False, consumers_enabled=False,
-                           kafka_bootstrap="127.0.0.1:9", admin_email=None, admin_password=None)
+    return GatewaySettings(
+        database_url=gateway_db,
+        relay_enabled=False,
+        consumers_enabled=False,
+        kafka_bootstrap="127.0.0.1:9",
+        admin_email=None,
+        admin_password=None,
+    )
 
 
 @pytest.fixture
@@ -48,8 +55,9 @@ def upstream_transports() -> dict:
 
 @pytest.fixture
 async def app(settings, gateway_engine, upstream_transports):
-    async with rolled_back_app(settings, gateway_engine,
-                               lambda s, runtime: build_app(s, runtime, transports=upstream_transports)) as app:
+    async with rolled_back_app(
+        settings, gateway_engine, lambda s, runtime: build_app(s, runtime, transports=upstream_transports)
+    ) as app:
         yield app
 
 
@@ -58,11 +66,16 @@ def make_user(app):
     """A user straight through the use case (no API), returning the row."""
     from mercator.gateway import schemas
 
-    async def make(email: str, roles=("manager",), password: str = PASSWORD, name: str = "Анна Петрова",
-                   department_id=None):
+    async def make(
+        email: str, roles=("manager",), password: str = PASSWORD, name: str = "Анна Петрова", department_id=None
+    ):
         async with app.state.runtime.uow() as uow:
-            return await service.create_user(uow, schemas.UserCreate(
-                name=name, email=email, password=password, roles=list(roles), department_id=department_id))
+            return await service.create_user(
+                uow,
+                schemas.UserCreate(
+                    name=name, email=email, password=password, roles=list(roles), department_id=department_id
+                ),
+            )
 
     return make
 
@@ -76,8 +89,9 @@ async def anon(app):
 @pytest.fixture
 def sign_in(anon):
     async def post(email: str, password: str = PASSWORD):
-        return await anon.post("/api/v1/auth/token", data={"username": email, "password": password,
-                                                           "grant_type": "password"})
+        return await anon.post(
+            "/api/v1/auth/token", data={"username": email, "password": password, "grant_type": "password"}
+        )
 
     return post
 
@@ -119,19 +133,28 @@ async def services(postgres):
 
     off = dict(relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9")
 
-    urls = {name: await postgres.migrated(name, migrations)
-            for name, migrations in (("contacts", CONTACTS), ("deals", DEALS), ("billing", BILLING))}
+    urls = {
+        name: await postgres.migrated(name, migrations)
+        for name, migrations in (("contacts", CONTACTS), ("deals", DEALS), ("billing", BILLING))
+    }
     contacts = build_contacts(s := ContactsSettings(database_url=urls["contacts"], **off), Runtime(s))
     to_contacts = httpx.AsyncClient(transport=Switch(contacts), base_url="http://contacts")
     deals = build_deals(s := DealsSettings(database_url=urls["deals"], **off), Runtime(s), contacts_http=to_contacts)
     to_deals = httpx.AsyncClient(transport=Switch(deals), base_url="http://deals")
-    billing = build_billing(s := BillingSettings(database_url=urls["billing"], **off), Runtime(s),
-                            deals_http=to_deals, contacts_http=to_contacts)
+    billing = build_billing(
+        s := BillingSettings(database_url=urls["billing"], **off),
+        Runtime(s),
+        deals_http=to_deals,
+        contacts_http=to_contacts,
+    )
     from mercator.notifications.app import MIGRATIONS as NOTIFICATIONS
     from mercator.notifications.app import build_app as build_notifications
     from mercator.notifications.settings import NotificationsSettings
+
     urls["notifications"] = await postgres.migrated("notifications", NOTIFICATIONS)
-    notifications = build_notifications(s := NotificationsSettings(database_url=urls["notifications"], **off), Runtime(s))
+    notifications = build_notifications(
+        s := NotificationsSettings(database_url=urls["notifications"], **off), Runtime(s)
+    )
     yield {"contacts": contacts, "deals": deals, "billing": billing, "notifications": notifications}
     for app in (contacts, deals, billing, notifications):
         await app.state.runtime.engine.dispose()
@@ -141,6 +164,7 @@ async def services(postgres):
 def switched_services(services) -> dict:
     """The gateway's way to each in-process service, with a switch to take it down."""
     from mercator.common.testing.api import Switch
+
     return {name: Switch(app) for name, app in services.items()}
 
 
@@ -148,13 +172,16 @@ def switched_services(services) -> dict:
 async def analytics_service(postgres):
     """analytics in-process with a fresh database of its own, for the tests that ask for it (test_fuzz.py
     leaves analytics out)."""
-    from mercator.analytics.app import MIGRATIONS
-    from mercator.analytics.app import build_app
+    from mercator.analytics.app import MIGRATIONS, build_app
     from mercator.analytics.settings import AnalyticsSettings
     from mercator.common.runtime import Runtime
 
-    settings = AnalyticsSettings(database_url=await postgres.migrated("analytics", MIGRATIONS),
-                                 relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9")
+    settings = AnalyticsSettings(
+        database_url=await postgres.migrated("analytics", MIGRATIONS),
+        relay_enabled=False,
+        consumers_enabled=False,
+        kafka_bootstrap="127.0.0.1:9",
+    )
     app = build_app(settings, Runtime(settings))
     yield app
     await app.state.runtime.engine.dispose()

@@ -9,13 +9,14 @@ from types import SimpleNamespace
 import jwt
 import pytest
 from argon2 import PasswordHasher
-from mercator.common.auth import Caller, mint_token
-from mercator.common.bus import tables as bus
-from mercator.common.rules import InvalidValue
-from mercator.gateway import service
-from mercator.gateway.tables import AuditEntry, User
 from sqlalchemy import select
 from starlette.requests import Request
+
+from mercator.common.auth import Caller, mint_token
+from mercator.common.bus import tables as bus
+from mercator.common.errors import InvalidValue
+from mercator.gateway import service
+from mercator.gateway.tables import AuditEntry, User
 
 pytestmark = pytest.mark.postgres
 PASSWORD = "Correct-horse-42"
@@ -23,8 +24,13 @@ PASSWORD = "Correct-horse-42"
 
 async def outbox(app) -> list[tuple[str, str, dict, dict]]:
     async with app.state.runtime.sessionmaker() as s:
-        rows = (await s.execute(select(bus.outbox.c.type, bus.outbox.c.key, bus.outbox.c.headers,
-                                       bus.outbox.c.payload).order_by(bus.outbox.c.id))).all()
+        rows = (
+            await s.execute(
+                select(bus.outbox.c.type, bus.outbox.c.key, bus.outbox.c.headers, bus.outbox.c.payload).order_by(
+                    bus.outbox.c.id
+                )
+            )
+        ).all()
     return [(t, k, dict(h), json.loads(p)) for t, k, h, p in rows]
 
 
@@ -42,6 +48,7 @@ async def refresh(anon, token: str):
 
 # --- signing in --------------------------------------------------------------------------------------
 
+
 async def test_sign_in_answers_an_oauth2_token_response_that_opens_me(anon, make_user, sign_in):
     user = await make_user("anna@mercator.test")
     r = await sign_in("  Anna@Mercator.TEST ")
@@ -55,12 +62,20 @@ async def test_sign_in_answers_an_oauth2_token_response_that_opens_me(anon, make
     assert "set-cookie" not in r.headers
     me = await anon.get("/api/v1/me", headers=bearer(body["access_token"]))
     assert me.status_code == 200, me.text
-    assert me.json() | {} == {"id": str(user.id), "name": "Анна Петрова", "email": "anna@mercator.test",
-                              "roles": ["manager"], "department_id": None, "scopes": None, "api_key_id": None}
+    assert me.json() | {} == {
+        "id": str(user.id),
+        "name": "Анна Петрова",
+        "email": "anna@mercator.test",
+        "roles": ["manager"],
+        "department_id": None,
+        "scopes": None,
+        "api_key_id": None,
+    }
 
 
 async def test_unknown_user_wrong_password_and_inactive_user_get_the_same_answer_for_the_same_work(
-        app, anon, make_user, sign_in, monkeypatch):
+    app, anon, make_user, sign_in, monkeypatch
+):
     checks = []
 
     class Counting(PasswordHasher):
@@ -74,8 +89,12 @@ async def test_unknown_user_wrong_password_and_inactive_user_get_the_same_answer
     async with app.state.runtime.sessionmaker() as s:
         (await s.get(User, gone.id)).active = False
         await s.commit()
-    answers = [await sign_in("anna@mercator.test", "Wrong-password-1"), await sign_in("nobody@mercator.test"),
-               await sign_in("not an e-mail"), await sign_in("ivan@mercator.test", "Ivan-password-1")]
+    answers = [
+        await sign_in("anna@mercator.test", "Wrong-password-1"),
+        await sign_in("nobody@mercator.test"),
+        await sign_in("not an e-mail"),
+        await sign_in("ivan@mercator.test", "Ivan-password-1"),
+    ]
     assert {r.status_code for r in answers} == {401}
     assert len({json.dumps(r.json(), sort_keys=True) for r in answers}) == 1
     assert len({r.headers["www-authenticate"] for r in answers}) == 1
@@ -91,6 +110,7 @@ async def test_a_form_without_password_is_invalid(anon):
 
 
 # --- refresh tokens ----------------------------------------------------------------------------------
+
 
 async def test_refresh_rotates_and_a_reused_token_revokes_its_whole_chain(anon, make_user, sign_in):
     await make_user("anna@mercator.test")
@@ -118,6 +138,7 @@ async def test_unknown_and_expired_refresh_tokens_are_refused(app, anon, make_us
     assert (await refresh(anon, "made-up")).status_code == 401
     async with app.state.runtime.sessionmaker() as s:
         from mercator.gateway.tables import RefreshToken
+
         row = await s.scalar(select(RefreshToken))
         row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
         await s.commit()
@@ -140,8 +161,9 @@ async def test_deactivation_and_a_new_password_end_the_sessions(admin_api, anon,
     ivan_tokens = (await sign_in("ivan@mercator.test")).json()
     r = await admin_api.patch(f"/api/v1/users/{anna.id}", json={"active": False}, headers={"If-Match": '"1"'})
     assert r.status_code == 200, r.text
-    r = await admin_api.patch(f"/api/v1/users/{ivan.id}", json={"password": "New-password-2"},
-                              headers={"If-Match": '"1"'})
+    r = await admin_api.patch(
+        f"/api/v1/users/{ivan.id}", json={"password": "New-password-2"}, headers={"If-Match": '"1"'}
+    )
     assert r.status_code == 200, r.text
     assert (await refresh(anon, anna_tokens["refresh_token"])).status_code == 401
     assert (await refresh(anon, ivan_tokens["refresh_token"])).status_code == 401
@@ -152,6 +174,7 @@ async def test_deactivation_and_a_new_password_end_the_sessions(admin_api, anon,
 
 # --- access tokens ----------------------------------------------------------------------------------
 
+
 async def test_only_a_valid_public_access_token_opens_the_door(anon, make_user, settings, sign_in):
     user = await make_user("anna@mercator.test")
     good = (await sign_in("anna@mercator.test")).json()["access_token"]
@@ -159,15 +182,23 @@ async def test_only_a_valid_public_access_token_opens_the_door(anon, make_user, 
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     raised = base64.urlsafe_b64encode(json.dumps(claims | {"roles": ["admin"]}).encode()).decode().rstrip("=")
     now = datetime.now(UTC)
-    base = {"sub": str(user.id), "name": "x", "roles": ["admin"], "iss": settings.token_issuer, "iat": now,
-            "exp": now + timedelta(minutes=5)}
+    base = {
+        "sub": str(user.id),
+        "name": "x",
+        "roles": ["admin"],
+        "iss": settings.token_issuer,
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+    }
     refused = {
         "expired": service.mint_access_token(settings, user, at=now - timedelta(minutes=16)),
         "tampered": f"{header}.{raised}.{signature}",
-        "wrong signature": jwt.encode(base | {"aud": settings.public_audience}, "another-secret-0123456789abcdef-0123",
-                                      algorithm="HS256"),
-        "wrong audience": jwt.encode(base | {"aud": settings.token_audience}, settings.public_token_secret,
-                                     algorithm="HS256"),
+        "wrong signature": jwt.encode(
+            base | {"aud": settings.public_audience}, "another-secret-0123456789abcdef-0123", algorithm="HS256"
+        ),
+        "wrong audience": jwt.encode(
+            base | {"aud": settings.token_audience}, settings.public_token_secret, algorithm="HS256"
+        ),
         "unsigned": jwt.encode(base | {"aud": settings.public_audience}, None, algorithm="none"),
         # What the gateway forwards to services is no key to the gateway itself.
         "internal service token": mint_token(settings, Caller(user.id, "Анна", frozenset({"admin"}))),
@@ -180,8 +211,11 @@ async def test_only_a_valid_public_access_token_opens_the_door(anon, make_user, 
         assert r.headers["content-type"] == "application/problem+json", what
         assert r.headers["www-authenticate"].startswith("Bearer"), what
     assert "expired" in (await anon.get("/api/v1/me", headers=bearer(refused["expired"]))).json()["detail"]
-    for headers in [{}, {"Authorization": "Basic YW5uYTpwdw=="}, {"Authorization": f"Bearer {good}",
-                                                                 "X-API-Key": "mk_x"}]:
+    for headers in [
+        {},
+        {"Authorization": "Basic YW5uYTpwdw=="},
+        {"Authorization": f"Bearer {good}", "X-API-Key": "mk_x"},
+    ]:
         r = await anon.get("/api/v1/me", headers=headers)
         assert r.status_code == 401 and "www-authenticate" in r.headers, headers
 
@@ -194,6 +228,7 @@ def test_an_access_token_carries_who_and_where(settings):
 
 
 # --- partner API keys --------------------------------------------------------------------------------
+
 
 async def test_an_api_key_is_shown_once_works_with_its_scopes_and_dies_when_revoked(admin_api, anon, app, settings):
     r = await admin_api.post("/api/v1/api-keys", json={"name": "ERP", "scopes": ["read:deals", "write:history"]})
@@ -236,12 +271,14 @@ async def test_an_api_key_needs_known_scopes(admin_api):
 
 async def test_a_person_has_no_scopes(app, make_user, settings):
     user = await make_user("anna@mercator.test")
-    principal = await service.authenticate(request(bearer(service.mint_access_token(settings, user))),
-                                           app.state.runtime.sessionmaker, settings)
+    principal = await service.authenticate(
+        request(bearer(service.mint_access_token(settings, user))), app.state.runtime.sessionmaker, settings
+    )
     assert principal.scopes is None and principal.api_key_id is None and principal.allows("write:deals")
 
 
 # --- the first admin ---------------------------------------------------------------------------------
+
 
 async def test_the_first_admin_comes_from_settings_once_and_never_with_a_default_password(app, settings, sign_in):
     assert type(settings).model_fields["admin_password"].default is None
@@ -280,16 +317,23 @@ async def test_with_no_active_admin_left_the_named_user_becomes_one_again(app, s
 
 # --- admin: users and departments ----------------------------------------------------------------------
 
+
 async def test_admin_endpoints_are_for_admins(app, anon, make_user, sign_in):
     await make_user("anna@mercator.test")
     token = (await sign_in("anna@mercator.test")).json()["access_token"]
     some = uuid.uuid4()
-    calls = [("POST", "/api/v1/users", {"name": "X", "email": "x@y.ru", "password": PASSWORD, "roles": ["manager"]}),
-             ("GET", "/api/v1/users", None), ("GET", f"/api/v1/users/{some}", None),
-             ("PATCH", f"/api/v1/users/{some}", {"name": "Y"}), ("POST", "/api/v1/departments", {"name": "Sales"}),
-             ("GET", "/api/v1/departments", None), ("PATCH", f"/api/v1/departments/{some}", {"name": "Y"}),
-             ("POST", "/api/v1/api-keys", {"name": "ERP", "scopes": ["read:deals"]}),
-             ("GET", "/api/v1/api-keys", None), ("POST", f"/api/v1/api-keys/{some}/revoke", None)]
+    calls = [
+        ("POST", "/api/v1/users", {"name": "X", "email": "x@y.ru", "password": PASSWORD, "roles": ["manager"]}),
+        ("GET", "/api/v1/users", None),
+        ("GET", f"/api/v1/users/{some}", None),
+        ("PATCH", f"/api/v1/users/{some}", {"name": "Y"}),
+        ("POST", "/api/v1/departments", {"name": "Sales"}),
+        ("GET", "/api/v1/departments", None),
+        ("PATCH", f"/api/v1/departments/{some}", {"name": "Y"}),
+        ("POST", "/api/v1/api-keys", {"name": "ERP", "scopes": ["read:deals"]}),
+        ("GET", "/api/v1/api-keys", None),
+        ("POST", f"/api/v1/api-keys/{some}/revoke", None),
+    ]
     for method, path, body in calls:
         r = await anon.request(method, path, json=body, headers=bearer(token))
         assert r.status_code == 403, (method, path, r.text)
@@ -304,8 +348,7 @@ async def test_every_signed_in_user_reads_who_is_who_without_e_mails_or_roles(ad
     r = await anon.get("/api/v1/people", headers=bearer(token), params={"limit": 1000})
     assert r.status_code == 200, r.text
     people = {p["id"]: p for p in r.json()["items"]}
-    assert people[str(boris.id)] == {"id": str(boris.id), "name": "Борис Орлов", "department_id": dept,
-                                     "active": True}
+    assert people[str(boris.id)] == {"id": str(boris.id), "name": "Борис Орлов", "department_id": dept, "active": True}
     assert "anna@mercator.test" not in r.text and "boris@mercator.test" not in r.text and "manager" not in r.text
     assert (await anon.get("/api/v1/people")).status_code == 401
     bad = await anon.get("/api/v1/people", headers=bearer(token), params={"limit": 0})
@@ -314,27 +357,48 @@ async def test_every_signed_in_user_reads_who_is_who_without_e_mails_or_roles(ad
 
 async def test_creating_a_user_emits_user_created_and_never_shows_a_password(admin_api, app):
     dept = (await admin_api.post("/api/v1/departments", json={"name": "Отдел продаж"})).json()
-    r = await admin_api.post("/api/v1/users", json={"name": "Анна Петрова", "email": "Anna@Mercator.test",
-                                                    "password": PASSWORD, "roles": ["manager", "head"],
-                                                    "department_id": dept["id"]})
+    r = await admin_api.post(
+        "/api/v1/users",
+        json={
+            "name": "Анна Петрова",
+            "email": "Anna@Mercator.test",
+            "password": PASSWORD,
+            "roles": ["manager", "head"],
+            "department_id": dept["id"],
+        },
+    )
     assert r.status_code == 201, r.text
     user = r.json()
     assert r.headers["etag"] == '"1"' and r.headers["location"] == f"/api/v1/users/{user['id']}"
     assert user["email"] == "anna@mercator.test" and user["roles"] == ["head", "manager"]
-    r = await admin_api.patch(f"/api/v1/users/{user['id']}", json={"name": "Анна Сидорова"},
-                              headers={"If-Match": r.headers["etag"]})
+    r = await admin_api.patch(
+        f"/api/v1/users/{user['id']}", json={"name": "Анна Сидорова"}, headers={"If-Match": r.headers["etag"]}
+    )
     assert r.status_code == 200 and r.headers["etag"] == '"2"'
 
     events = [e for e in await outbox(app) if e[1] == user["id"]]
-    assert [(t, k, h["ce_sequence"]) for t, k, h, _ in events] == [("UserCreated", user["id"], "1"),
-                                                                   ("UserUpdated", user["id"], "2")]
-    assert events[0][3] == {"user_id": user["id"], "name": "Анна Петрова", "email": "anna@mercator.test",
-                            "roles": ["head", "manager"], "department_id": dept["id"], "active": True}
+    assert [(t, k, h["ce_sequence"]) for t, k, h, _ in events] == [
+        ("UserCreated", user["id"], "1"),
+        ("UserUpdated", user["id"], "2"),
+    ]
+    assert events[0][3] == {
+        "user_id": user["id"],
+        "name": "Анна Петрова",
+        "email": "anna@mercator.test",
+        "roles": ["head", "manager"],
+        "department_id": dept["id"],
+        "active": True,
+    }
     assert events[1][3]["changed"] == ["name"]
 
-    texts = [r.text for r in [
-        await admin_api.get("/api/v1/users"), await admin_api.get(f"/api/v1/users/{user['id']}"),
-        await admin_api.get("/api/v1/me")]] + [json.dumps(e[3]) for e in await outbox(app)]
+    texts = [
+        r.text
+        for r in [
+            await admin_api.get("/api/v1/users"),
+            await admin_api.get(f"/api/v1/users/{user['id']}"),
+            await admin_api.get("/api/v1/me"),
+        ]
+    ] + [json.dumps(e[3]) for e in await outbox(app)]
     for text in texts:
         assert PASSWORD not in text and "password" not in text and "$argon2" not in text
 
@@ -356,10 +420,12 @@ async def test_a_user_needs_a_strong_password_and_an_e_mail_of_their_own(admin_a
 async def test_a_nul_character_is_the_callers_422_not_the_databases_500(admin_api):
     """Found by test_fuzz: PostgreSQL text cannot hold U+0000."""
     user = {"name": "Иван\u0000", "email": "ivan@mercator.test", "password": PASSWORD, "roles": ["manager"]}
-    for path, body, field in (("/api/v1/users", user, "name"),
-                              ("/api/v1/users", user | {"name": "Иван", "email": "iv\u0000an@mercator.test"}, "email"),
-                              ("/api/v1/departments", {"name": "Продажи\u0000"}, "name"),
-                              ("/api/v1/api-keys", {"name": "\u00001С", "scopes": ["read:companies"]}, "name")):
+    for path, body, field in (
+        ("/api/v1/users", user, "name"),
+        ("/api/v1/users", user | {"name": "Иван", "email": "iv\u0000an@mercator.test"}, "email"),
+        ("/api/v1/departments", {"name": "Продажи\u0000"}, "name"),
+        ("/api/v1/api-keys", {"name": "\u00001С", "scopes": ["read:companies"]}, "name"),
+    ):
         r = await admin_api.post(path, json=body)
         assert r.status_code == 422, (path, r.status_code, r.text)
         assert [e["field"] for e in r.json()["errors"]] == [field]
@@ -370,8 +436,9 @@ async def test_updates_name_the_version_they_were_made_against(admin_api, make_u
     path = f"/api/v1/users/{anna.id}"
     assert (await admin_api.patch(path, json={"name": "Анна"})).status_code == 428
     assert (await admin_api.patch(path, json={"name": "Анна"}, headers={"If-Match": '"7"'})).status_code == 412
-    r = await admin_api.patch(path, json={"email": "ivan@mercator.test", "roles": ["support"]},
-                              headers={"If-Match": '"1"'})
+    r = await admin_api.patch(
+        path, json={"email": "ivan@mercator.test", "roles": ["support"]}, headers={"If-Match": '"1"'}
+    )
     assert r.status_code == 200 and r.json()["roles"] == ["support"] and r.json()["version"] == 2
 
 
@@ -386,21 +453,27 @@ async def test_departments_form_a_tree_without_loops(admin_api, app, make_user):
     moscow = await admin_api.post("/api/v1/departments", json={"name": "Москва", "parent_id": sales["id"]})
     assert moscow.status_code == 201, moscow.text
     moscow = moscow.json()
-    r = await admin_api.patch(f"/api/v1/departments/{sales['id']}", json={"parent_id": moscow["id"]},
-                              headers={"If-Match": '"1"'})
+    r = await admin_api.patch(
+        f"/api/v1/departments/{sales['id']}", json={"parent_id": moscow["id"]}, headers={"If-Match": '"1"'}
+    )
     assert r.status_code == 422 and r.json()["rule"] == "department_cycle"
     await make_user("anna@mercator.test", department_id=uuid.UUID(moscow["id"]))
     r = await admin_api.patch(f"/api/v1/departments/{sales['id']}", json={"active": False}, headers={"If-Match": '"1"'})
     assert r.status_code == 422 and r.json()["rule"] == "department_has_subdepartments"
-    r = await admin_api.patch(f"/api/v1/departments/{moscow['id']}", json={"active": False},
-                              headers={"If-Match": '"1"'})
+    r = await admin_api.patch(
+        f"/api/v1/departments/{moscow['id']}", json={"active": False}, headers={"If-Match": '"1"'}
+    )
     assert r.status_code == 422 and r.json()["rule"] == "department_has_users"
-    r = await admin_api.patch(f"/api/v1/departments/{moscow['id']}", json={"name": "Москва-1", "parent_id": None},
-                              headers={"If-Match": '"1"'})
+    r = await admin_api.patch(
+        f"/api/v1/departments/{moscow['id']}", json={"name": "Москва-1", "parent_id": None}, headers={"If-Match": '"1"'}
+    )
     assert r.status_code == 200 and r.json()["parent_id"] is None and r.json()["version"] == 2
     changes = [(k, h["ce_sequence"], p) for t, k, h, p in await outbox(app) if t == "DepartmentChanged"]
-    assert changes[-1] == (moscow["id"], "2", {"department_id": moscow["id"], "name": "Москва-1",
-                                                "parent_id": None, "active": True})
+    assert changes[-1] == (
+        moscow["id"],
+        "2",
+        {"department_id": moscow["id"], "name": "Москва-1", "parent_id": None, "active": True},
+    )
     page = (await admin_api.get("/api/v1/departments?limit=1")).json()
     assert len(page["items"]) == 1 and page["next_cursor"]
     rest = (await admin_api.get(f"/api/v1/departments?limit=1&cursor={page['next_cursor']}")).json()
@@ -408,6 +481,7 @@ async def test_departments_form_a_tree_without_loops(admin_api, app, make_user):
 
 
 # --- the audit log -------------------------------------------------------------------------------------
+
 
 async def test_every_write_leaves_an_audit_row(admin_api, app, anon, make_user, sign_in):
     await make_user("anna@mercator.test")
@@ -417,8 +491,12 @@ async def test_every_write_leaves_an_audit_row(admin_api, app, anon, make_user, 
     await anon.post("/api/v1/departments", json={"name": "X"}, headers=bearer(token) | {"X-Request-ID": "req-2"})
     async with app.state.runtime.sessionmaker() as s:
         rows = {r.request_id: r for r in (await s.execute(select(AuditEntry))).scalars()}
-    assert (rows["req-1"].user_id, rows["req-1"].method, rows["req-1"].path, rows["req-1"].status) == \
-           (uuid.UUID(me["id"]), "POST", "/api/v1/departments", 201)
+    assert (rows["req-1"].user_id, rows["req-1"].method, rows["req-1"].path, rows["req-1"].status) == (
+        uuid.UUID(me["id"]),
+        "POST",
+        "/api/v1/departments",
+        201,
+    )
     assert rows["req-2"].status == 403 and rows["req-2"].user_id is not None
     assert sum(r.path == "/api/v1/auth/token" and r.status == 200 for r in rows.values()) == 2
     assert not any(r.method == "GET" for r in rows.values())
@@ -426,8 +504,15 @@ async def test_every_write_leaves_an_audit_row(admin_api, app, anon, make_user, 
 
 async def test_audit_records_a_partner_by_its_key(app):
     key_id = uuid.uuid4()
-    await service.audit(app.state.runtime.sessionmaker, caller=Caller(key_id, "ERP", frozenset({"partner"})),
-                        api_key_id=key_id, method="POST", path="/api/v1/companies", status=201, request_id="r")
+    await service.audit(
+        app.state.runtime.sessionmaker,
+        caller=Caller(key_id, "ERP", frozenset({"partner"})),
+        api_key_id=key_id,
+        method="POST",
+        path="/api/v1/companies",
+        status=201,
+        request_id="r",
+    )
     async with app.state.runtime.sessionmaker() as s:
         row = await s.scalar(select(AuditEntry))
     assert (row.user_id, row.api_key_id, row.status) == (None, key_id, 201)

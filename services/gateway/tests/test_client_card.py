@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import jsonschema
 import pytest
+
 from mercator.common.testing.api import Switch, billing_today
 
 pytestmark = pytest.mark.postgres
@@ -26,9 +27,20 @@ async def _company(api, name: str) -> str:
 
 async def _history(api, company_id: str, count: int) -> None:
     start = datetime(2026, 3, 1, 9, tzinfo=UTC)
-    r = await api.post("/api/v1/history/batch", json={"entries": [
-        {"company_id": company_id, "kind": "call", "summary": f"звонок {i}",
-         "happened_at": (start + timedelta(hours=i)).isoformat()} for i in range(count)]})
+    r = await api.post(
+        "/api/v1/history/batch",
+        json={
+            "entries": [
+                {
+                    "company_id": company_id,
+                    "kind": "call",
+                    "summary": f"звонок {i}",
+                    "happened_at": (start + timedelta(hours=i)).isoformat(),
+                }
+                for i in range(count)
+            ]
+        },
+    )
     assert r.status_code == 201, r.text
 
 
@@ -66,12 +78,16 @@ async def test_the_cards_history_pages_to_the_last_entry(manager_api):
 
 async def test_the_cards_deals_and_meetings_page_to_the_end_and_the_rest_comes_whole(manager_api):
     company_id = await _company(manager_api, "ООО «Много сделок»")
-    deals = [(await manager_api.post("/api/v1/deals", json={"title": f"Сделка {i}", "company_id": company_id})).json()
-             for i in range(5)]
+    deals = [
+        (await manager_api.post("/api/v1/deals", json={"title": f"Сделка {i}", "company_id": company_id})).json()
+        for i in range(5)
+    ]
     starts = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
     for i in range(3):
-        r = await manager_api.post(f"/api/v1/companies/{company_id}/meetings", json={
-            "subject": f"Встреча {i}", "starts_at": (starts + timedelta(hours=i)).isoformat()})
+        r = await manager_api.post(
+            f"/api/v1/companies/{company_id}/meetings",
+            json={"subject": f"Встреча {i}", "starts_at": (starts + timedelta(hours=i)).isoformat()},
+        )
         assert r.status_code == 201, r.text
     for i in range(3):
         r = await manager_api.post(f"/api/v1/companies/{company_id}/persons", json={"name": f"Контакт {i}"})
@@ -90,11 +106,14 @@ async def test_the_cards_deals_and_meetings_page_to_the_end_and_the_rest_comes_w
 
 async def test_bad_page_parameters_are_refused_by_name(manager_api, upstream_transports):
     company_id = await _company(manager_api, "ООО «Курсор»")
-    for params, field in (({"history_limit": 0}, "history_limit"), ({"deals_limit": 201}, "deals_limit"),
-                          ({"meetings_limit": "many"}, "meetings_limit"),
-                          ({"history_cursor": "not-a-cursor"}, "history_cursor"),
-                          ({"deals_cursor": "bm90LWEtY3Vyc29y"}, "deals_cursor"),
-                          ({"meetings_cursor": "W10"}, "meetings_cursor")):
+    for params, field in (
+        ({"history_limit": 0}, "history_limit"),
+        ({"deals_limit": 201}, "deals_limit"),
+        ({"meetings_limit": "many"}, "meetings_limit"),
+        ({"history_cursor": "not-a-cursor"}, "history_cursor"),
+        ({"deals_cursor": "bm90LWEtY3Vyc29y"}, "deals_cursor"),
+        ({"meetings_cursor": "W10"}, "meetings_cursor"),
+    ):
         r = await manager_api.get(f"/api/v1/client-cards/{company_id}", params=params)
         assert r.status_code == 422, (params, r.status_code, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -108,10 +127,12 @@ async def test_bad_page_parameters_are_refused_by_name(manager_api, upstream_tra
 
 # --- the published schema -----------------------------------------------------------------------------------
 
+
 def _response_schema(doc: dict, path: str) -> dict:
     """The 200 answer's schema of `GET path`, as a JSON Schema that resolves the document's `$ref`s, and
     closed: an object with a property that the document does not name is invalid, so every field the
     gateway returns must be documented."""
+
     def close(node):
         if isinstance(node, dict):
             if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node:
@@ -136,27 +157,57 @@ def _valid(schema: dict, body) -> None:
 async def test_the_card_and_its_export_are_as_the_merged_document_says(manager_api, admin_api, anon):
     company_id = await _company(manager_api, "ООО «По документу»")
     await _history(manager_api, company_id, 3)
-    product = await admin_api.post("/api/v1/products", json={"code": f"LIC-{uuid.uuid4().hex[:6]}",
-                                                              "name": "Лицензия", "list_price": "400.00"})
+    product = await admin_api.post(
+        "/api/v1/products", json={"code": f"LIC-{uuid.uuid4().hex[:6]}", "name": "Лицензия", "list_price": "400.00"}
+    )
     assert product.status_code == 201, product.text
-    deal = (await manager_api.post("/api/v1/deals", json={
-        "title": "Поставка", "company_id": company_id, "amount": "1000.00",
-        "lines": [{"product_id": product.json()["id"], "quantity": "2.5", "unit_price": "400.00"}]})).json()
+    deal = (
+        await manager_api.post(
+            "/api/v1/deals",
+            json={
+                "title": "Поставка",
+                "company_id": company_id,
+                "amount": "1000.00",
+                "lines": [{"product_id": product.json()["id"], "quantity": "2.5", "unit_price": "400.00"}],
+            },
+        )
+    ).json()
     offer = await manager_api.post(f"/api/v1/deals/{deal['id']}/offers", json={"side": "ours", "amount": "950.00"})
     assert offer.status_code in (200, 201), offer.text
-    await manager_api.post(f"/api/v1/companies/{company_id}/meetings", json={
-        "subject": "Встреча", "starts_at": (datetime.now(UTC) + timedelta(days=2)).isoformat()})
-    draft = (await manager_api.post("/api/v1/invoices", json={
-        "deal_id": deal["id"], "due_date": str(billing_today()),
-        "lines": [{"description": "Лицензия", "quantity": "1", "unit_price": "1000.00"}]})).json()
+    await manager_api.post(
+        f"/api/v1/companies/{company_id}/meetings",
+        json={"subject": "Встреча", "starts_at": (datetime.now(UTC) + timedelta(days=2)).isoformat()},
+    )
+    draft = (
+        await manager_api.post(
+            "/api/v1/invoices",
+            json={
+                "deal_id": deal["id"],
+                "due_date": str(billing_today()),
+                "lines": [{"description": "Лицензия", "quantity": "1", "unit_price": "1000.00"}],
+            },
+        )
+    ).json()
     assert (await manager_api.post(f"/api/v1/invoices/{draft['id']}/issue")).status_code == 200
-    paid = await manager_api.post("/api/v1/payments", json={"company_id": company_id, "amount": "500.00",
-                                                             "received_on": str(billing_today()),
-                                                             "bank_reference": "п/п 7"})
+    paid = await manager_api.post(
+        "/api/v1/payments",
+        json={
+            "company_id": company_id,
+            "amount": "500.00",
+            "received_on": str(billing_today()),
+            "bank_reference": "п/п 7",
+        },
+    )
     assert paid.status_code == 201, paid.text
-    shipped = await manager_api.post("/api/v1/deliveries", json={
-        "deal_id": deal["id"], "waybill_number": f"ТН-{uuid.uuid4().hex[:6]}", "shipped_on": str(billing_today()),
-        "items": [{"product_id": product.json()["id"], "quantity": "1"}]})
+    shipped = await manager_api.post(
+        "/api/v1/deliveries",
+        json={
+            "deal_id": deal["id"],
+            "waybill_number": f"ТН-{uuid.uuid4().hex[:6]}",
+            "shipped_on": str(billing_today()),
+            "items": [{"product_id": product.json()["id"], "quantity": "1"}],
+        },
+    )
     assert shipped.status_code == 201, shipped.text
 
     doc = (await anon.get("/api/v1/openapi.json")).json()
@@ -176,8 +227,14 @@ async def test_the_card_and_its_export_are_as_the_merged_document_says(manager_a
         with pytest.raises(AssertionError):
             _valid(schema, wrong)
     parameters = {p["name"] for p in doc["paths"]["/api/v1/client-cards/{company_id}"]["get"]["parameters"]}
-    assert {"history_limit", "history_cursor", "meetings_limit", "meetings_cursor", "deals_limit",
-            "deals_cursor"} <= parameters
+    assert {
+        "history_limit",
+        "history_cursor",
+        "meetings_limit",
+        "meetings_cursor",
+        "deals_limit",
+        "deals_cursor",
+    } <= parameters
 
     export = await manager_api.get(f"/api/v1/client-cards/{company_id}/export")
     assert export.status_code == 200, export.text

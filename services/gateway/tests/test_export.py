@@ -22,8 +22,7 @@ def upstream_transports(switched_services):
 async def test_a_filtered_list_comes_whole_as_csv_and_xlsx(manager_api):
     tag = uuid.uuid4().hex[:8]
     for i in range(5):
-        r = await manager_api.post("/api/v1/companies", json={"name": f"ООО «Выгрузка {tag} {i}»",
-                                                               "tax_id": None})
+        r = await manager_api.post("/api/v1/companies", json={"name": f"ООО «Выгрузка {tag} {i}»", "tax_id": None})
         assert r.status_code == 201, r.text
     await manager_api.post("/api/v1/companies", json={"name": "ООО «Другая»"})
     # Pages of two: the file still holds all five that match the filter, and only those.
@@ -39,22 +38,44 @@ async def test_a_filtered_list_comes_whole_as_csv_and_xlsx(manager_api):
 
 
 async def test_one_clients_whole_record_as_json_and_never_partial(manager_api, upstream_transports):
-    card = (await manager_api.post("/api/v1/companies", json={"name": "ООО «Всё о клиенте»",
-                                                               "persons": [{"name": "Иван Сидоров"}]})).json()
+    card = (
+        await manager_api.post(
+            "/api/v1/companies", json={"name": "ООО «Всё о клиенте»", "persons": [{"name": "Иван Сидоров"}]}
+        )
+    ).json()
     for summary in ("первый звонок", "встреча в офисе"):
         await manager_api.post(f"/api/v1/companies/{card['id']}/history", json={"kind": "call", "summary": summary})
     deal = (await manager_api.post("/api/v1/deals", json={"title": "Поставка", "company_id": card["id"]})).json()
-    draft = (await manager_api.post("/api/v1/invoices", json={
-        "deal_id": deal["id"], "due_date": str(billing_today()),
-        "lines": [{"description": "Лицензия", "quantity": "1", "unit_price": "1000.00"}]})).json()
+    draft = (
+        await manager_api.post(
+            "/api/v1/invoices",
+            json={
+                "deal_id": deal["id"],
+                "due_date": str(billing_today()),
+                "lines": [{"description": "Лицензия", "quantity": "1", "unit_price": "1000.00"}],
+            },
+        )
+    ).json()
     invoice = (await manager_api.post(f"/api/v1/invoices/{draft['id']}/issue")).json()
-    paid = await manager_api.post("/api/v1/payments", json={"company_id": card["id"], "amount": "1220.00",
-                                                             "received_on": str(billing_today()),
-                                                             "bank_reference": "п/п 5"})
+    paid = await manager_api.post(
+        "/api/v1/payments",
+        json={
+            "company_id": card["id"],
+            "amount": "1220.00",
+            "received_on": str(billing_today()),
+            "bank_reference": "п/п 5",
+        },
+    )
     assert paid.status_code == 201, paid.text
-    shipped = await manager_api.post("/api/v1/deliveries", json={
-        "deal_id": deal["id"], "waybill_number": f"ТН-{uuid.uuid4().hex[:6]}", "shipped_on": str(billing_today()),
-        "items": [{"product_id": str(uuid.uuid4()), "quantity": "1"}]})
+    shipped = await manager_api.post(
+        "/api/v1/deliveries",
+        json={
+            "deal_id": deal["id"],
+            "waybill_number": f"ТН-{uuid.uuid4().hex[:6]}",
+            "shipped_on": str(billing_today()),
+            "items": [{"product_id": str(uuid.uuid4()), "quantity": "1"}],
+        },
+    )
     assert shipped.status_code == 201, shipped.text
 
     r = await manager_api.get(f"/api/v1/client-cards/{card['id']}/export")

@@ -25,19 +25,21 @@ import pytest
 try:
     import hypothesis
     import schemathesis
+
     if int(schemathesis.__version__.split(".")[0]) < 4:
         raise ImportError(f"schemathesis {schemathesis.__version__} is too old")
 except ImportError as exc:
     from mercator.common.testing.plugin import need
+
     need("schemathesis 4 (the gateway's `test` extra)", repr(exc))
 
-import requests  # noqa: E402 - schemathesis's dependencies
-import urllib3  # noqa: E402
-from hypothesis import HealthCheck, Phase, given  # noqa: E402
-from hypothesis import settings as hypothesis_settings  # noqa: E402
-from hypothesis.errors import Unsatisfiable  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
+import requests
+import urllib3
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -49,6 +51,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 MAX_EXAMPLES = int(os.environ.get("MERCATOR_FUZZ_EXAMPLES", "5"))
 BASE = "http://gateway.test"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
 # Bugs this test found in the services (not the gateway's to fix): while an operation here still fails, the
 # test is an expected failure naming them; any other failure fails it.
 def wire(app) -> httpx.ASGITransport:
@@ -76,11 +80,19 @@ class LoopAdapter(requests.adapters.HTTPAdapter):
         answer = asyncio.run_coroutine_threadsafe(sent, self.loop).result(timeout=120)
         self.statuses[f"{answer.status_code // 100}xx" if answer.status_code < 400 else str(answer.status_code)] += 1
         # httpx has already decoded a gzipped body: its encoding and its length on the wire no longer apply.
-        headers = [(k, v) for k, v in answer.headers.multi_items()
-                   if k.lower() not in ("content-encoding", "content-length")]
-        raw = urllib3.HTTPResponse(body=io.BytesIO(answer.content), headers=headers, status=answer.status_code,
-                                   reason=answer.reason_phrase, version=11, preload_content=False,
-                                   decode_content=False, request_method=request.method)
+        headers = [
+            (k, v) for k, v in answer.headers.multi_items() if k.lower() not in ("content-encoding", "content-length")
+        ]
+        raw = urllib3.HTTPResponse(
+            body=io.BytesIO(answer.content),
+            headers=headers,
+            status=answer.status_code,
+            reason=answer.reason_phrase,
+            version=11,
+            preload_content=False,
+            decode_content=False,
+            request_method=request.method,
+        )
         return self.build_response(request, raw)
 
 
@@ -98,9 +110,15 @@ def fuzz(doc: dict, session: requests.Session, token: str) -> tuple[int, int, di
         operations += 1
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
 
-            @hypothesis_settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
-                                 phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
-                                 print_blob=False)
+            @hypothesis_settings(
+                max_examples=MAX_EXAMPLES,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+                print_blob=False,
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def run(case):
                 nonlocal calls
@@ -111,7 +129,7 @@ def fuzz(doc: dict, session: requests.Session, token: str) -> tuple[int, int, di
                 run()
             except Unsatisfiable:
                 assert mode is schemathesis.GenerationMode.NEGATIVE, operation.label  # nothing there to break
-            except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - all tried, all reported at the end
+            except (Exception, BaseExceptionGroup) as exc:
                 failures.setdefault(operation.label, f"{operation.label} [{mode.value}]: {exc}")
     return operations, calls, failures
 
@@ -139,4 +157,5 @@ async def test_the_public_api_answers_as_its_document_says(app, make_user, sign_
     assert operations >= 60 and calls >= operations * MAX_EXAMPLES
     assert adapter.statuses["2xx"] >= operations  # not merely refused: the services answered
     assert not failures, f"{len(failures)} of {operations} operations failed:\n\n" + "\n\n".join(
-        text[:3000] for text in failures.values())
+        text[:3000] for text in failures.values()
+    )

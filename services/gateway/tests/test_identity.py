@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+
 from mercator.gateway.identity import (
     SCOPES,
     ApiKey,
@@ -22,8 +23,9 @@ from mercator.gateway.identity import (
 )
 
 
-@pytest.mark.parametrize("password", ["Short1!", "abcdefghijkl", "ABCDEFGHIJKL", "123456789012", "!!!!!!!!!!!!",
-                                      "парольпароль", "abcdefgh1"])
+@pytest.mark.parametrize(
+    "password", ["Short1!", "abcdefghijkl", "ABCDEFGHIJKL", "123456789012", "!!!!!!!!!!!!", "парольпароль", "abcdefgh1"]
+)
 def test_a_weak_password_is_refused_naming_the_field(password):
     with pytest.raises(InvalidValue) as e:
         check_password(password)
@@ -53,8 +55,16 @@ def test_e_mail_addresses_are_normalised_and_checked():
 
 def test_people_have_known_roles_and_never_the_partner_one():
     assert user_roles(["manager", "head", "manager"]) == ["head", "manager"]
-    assert {r.value for r in Role} == {"manager", "head", "marketing", "executive", "support", "admin", "importer",
-                                       "partner"}
+    assert {r.value for r in Role} == {
+        "manager",
+        "head",
+        "marketing",
+        "executive",
+        "support",
+        "admin",
+        "importer",
+        "partner",
+    }
     for bad, rule in [(["chief"], "unknown_role"), (["partner"], "partner_role"), ([], "no_role")]:
         with pytest.raises(InvalidValue) as e:
             user_roles(bad)
@@ -75,8 +85,16 @@ def test_an_api_key_round_trips_and_a_malformed_one_is_refused():
     assert new_api_key() != key
     with_underscore = ApiKey("0123456789abcdef", "_" * 43)  # the secret may hold the separator itself
     assert parse_api_key(str(with_underscore)) == with_underscore
-    for bad in ["", "mk_", text[3:], "xx_" + text[3:], text[:-1], text + "x", "mk_0123_" + key.secret,
-                text.replace(key.key_id, key.key_id.upper())]:
+    for bad in [
+        "",
+        "mk_",
+        text[3:],
+        "xx_" + text[3:],
+        text[:-1],
+        text + "x",
+        "mk_0123_" + key.secret,
+        text.replace(key.key_id, key.key_id.upper()),
+    ]:
         with pytest.raises(InvalidValue):
             parse_api_key(bad)
 

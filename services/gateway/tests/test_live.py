@@ -28,8 +28,9 @@ class CountingUpstreams:
 
 def viewer(upstreams) -> web.Visibility:
     settings = SimpleNamespace(forwarded_token_seconds=60)
-    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(
-        upstreams=upstreams, runtime=SimpleNamespace(settings=settings))))
+    request = SimpleNamespace(
+        app=SimpleNamespace(state=SimpleNamespace(upstreams=upstreams, runtime=SimpleNamespace(settings=settings)))
+    )
     caller = Caller(uuid.uuid4(), "Helen Sidorova", frozenset({"head"}))
     return web.Visibility(request, SimpleNamespace(caller=caller))
 
@@ -37,6 +38,7 @@ def viewer(upstreams) -> web.Visibility:
 async def test_a_burst_of_events_asks_once_per_record_and_several_at_a_time(monkeypatch):
     async def identity(request, principal, settings):
         return {"authorization": "Bearer forwarded"}
+
     monkeypatch.setattr(web, "forwarded_headers", identity)
     deals = [str(uuid.uuid4()) for _ in range(20)]
     upstreams = CountingUpstreams(hidden=set(deals[:5]))

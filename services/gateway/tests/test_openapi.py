@@ -4,6 +4,7 @@ service's, fetched through the gateway; and the merge rules on small documents."
 import copy
 
 import pytest
+
 from mercator.common.testing import apps
 from mercator.common.testing.api import Switch
 from mercator.gateway import openapi
@@ -53,8 +54,15 @@ async def test_one_document_for_the_whole_public_api(anon, service_apps):
     paths = doc["paths"]
     assert all(p.startswith("/api/v1/") for p in paths)
     # The gateway's own, and every service's under the segment the gateway routes to it.
-    for own in ("/api/v1/auth/token", "/api/v1/me", "/api/v1/users", "/api/v1/departments", "/api/v1/api-keys",
-                "/api/v1/client-cards/{company_id}", "/api/v1/openapi.json"):
+    for own in (
+        "/api/v1/auth/token",
+        "/api/v1/me",
+        "/api/v1/users",
+        "/api/v1/departments",
+        "/api/v1/api-keys",
+        "/api/v1/client-cards/{company_id}",
+        "/api/v1/openapi.json",
+    ):
         assert own in paths, own
     for name, app in service_apps.items():
         theirs = [p for p in app.openapi()["paths"] if p.startswith("/api/v1/") and "{kind}" not in p]
@@ -103,34 +111,65 @@ async def test_the_document_is_cached_for_a_minute(anon, upstream_transports):
 
 # --- the merge rules on small documents -------------------------------------------------------------------
 
+
 def _doc(paths: dict, schemas: dict) -> dict:
-    return {"openapi": "3.1.0", "info": {"title": "x", "version": "1"}, "paths": paths,
-            "components": {"schemas": schemas}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "x", "version": "1"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
 
 
 def _get(ref: str, status: str = "200") -> dict:
-    return {"responses": {status: {"description": "ok", "content": {
-        "application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}}}
+    return {
+        "responses": {
+            status: {
+                "description": "ok",
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+            }
+        }
+    }
 
 
 def test_clashing_schemas_are_renamed_per_service_and_identical_ones_kept_once():
-    gateway = _doc({"/api/v1/me": {"get": {**_get("Ref"), "operationId": "me"}}},
-                   {"Ref": {"type": "object", "properties": {"g": {"type": "string"}}}})
+    gateway = _doc(
+        {"/api/v1/me": {"get": {**_get("Ref"), "operationId": "me"}}},
+        {"Ref": {"type": "object", "properties": {"g": {"type": "string"}}}},
+    )
     contacts = _doc(
-        {"/api/v1/companies": {"get": {**_get("Page"), "operationId": "list"}},
-         "/api/v1/deals": {"get": _get("Unused")},  # routed to deals: not contacts' to publish
-         "/healthz": {"get": _get("Unused")}},
-        {"Page": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Ref"}},
-                                                   "money": {"$ref": "#/components/schemas/Money"}}},
-         "Ref": {"type": "object", "properties": {"c": {"type": "string"}}},
-         "Money": {"type": "string"},
-         "Unused": {"type": "object"}})
+        {
+            "/api/v1/companies": {"get": {**_get("Page"), "operationId": "list"}},
+            "/api/v1/deals": {"get": _get("Unused")},  # routed to deals: not contacts' to publish
+            "/healthz": {"get": _get("Unused")},
+        },
+        {
+            "Page": {
+                "type": "object",
+                "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Ref"}},
+                    "money": {"$ref": "#/components/schemas/Money"},
+                },
+            },
+            "Ref": {"type": "object", "properties": {"c": {"type": "string"}}},
+            "Money": {"type": "string"},
+            "Unused": {"type": "object"},
+        },
+    )
     deals = _doc(
         {"/api/v1/deals": {"get": {**_get("Page"), "operationId": "list"}}},
-        {"Page": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Ref"}},
-                                                   "money": {"$ref": "#/components/schemas/Money"}}},
-         "Ref": {"type": "object", "properties": {"d": {"type": "string"}}},
-         "Money": {"type": "string"}})
+        {
+            "Page": {
+                "type": "object",
+                "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Ref"}},
+                    "money": {"$ref": "#/components/schemas/Money"},
+                },
+            },
+            "Ref": {"type": "object", "properties": {"d": {"type": "string"}}},
+            "Money": {"type": "string"},
+        },
+    )
     before = copy.deepcopy((gateway, contacts, deals))
     doc = openapi.merge(gateway, {"contacts": contacts, "deals": deals}, ["billing"])
     assert (gateway, contacts, deals) == before  # the sources are not changed
@@ -160,15 +199,22 @@ def test_a_renamed_schema_takes_its_new_name_as_title_so_generated_classes_stay_
 
 
 def test_a_parameter_as_first_segment_becomes_one_path_per_routed_value():
-    kind = {"name": "kind", "in": "path", "required": True,
-            "schema": {"$ref": "#/components/schemas/Kind"}}
+    kind = {"name": "kind", "in": "path", "required": True, "schema": {"$ref": "#/components/schemas/Kind"}}
     entry = {"name": "entry_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    contacts = _doc({"/api/v1/{kind}/{entry_id}": {"patch": {**_get("Entry"), "operationId": "upd",
-                                                             "parameters": [kind, entry]}},
-                     "/api/v1/{free}": {"get": {**_get("Entry"), "parameters": [
-                         {"name": "free", "in": "path", "required": True, "schema": {"type": "string"}}]}}},
-                    {"Kind": {"enum": ["regions", "deals", "industries"], "type": "string"},
-                     "Entry": {"type": "object"}})
+    contacts = _doc(
+        {
+            "/api/v1/{kind}/{entry_id}": {
+                "patch": {**_get("Entry"), "operationId": "upd", "parameters": [kind, entry]}
+            },
+            "/api/v1/{free}": {
+                "get": {
+                    **_get("Entry"),
+                    "parameters": [{"name": "free", "in": "path", "required": True, "schema": {"type": "string"}}],
+                }
+            },
+        },
+        {"Kind": {"enum": ["regions", "deals", "industries"], "type": "string"}, "Entry": {"type": "object"}},
+    )
     doc = openapi.merge(_doc({}, {}), {"contacts": contacts}, [])
     assert set(doc["paths"]) == {"/api/v1/regions/{entry_id}", "/api/v1/industries/{entry_id}"}
     op = doc["paths"]["/api/v1/regions/{entry_id}"]["patch"]

@@ -6,9 +6,10 @@ import uuid
 from urllib.parse import quote
 
 import pytest
+from sqlalchemy import select
+
 from mercator.common.testing.api import Switch, billing_today, client
 from mercator.gateway.tables import AuditEntry
-from sqlalchemy import select
 
 pytestmark = pytest.mark.postgres
 
@@ -19,8 +20,7 @@ def upstream_transports(switched_services, analytics_service):
 
 
 async def test_requests_reach_the_owning_service_as_the_signed_in_user(manager_api, app, services):
-    r = await manager_api.post("/api/v1/companies", json={"name": "ООО «Через шлюз»"},
-                               headers={"X-Request-ID": "gw-1"})
+    r = await manager_api.post("/api/v1/companies", json={"name": "ООО «Через шлюз»"}, headers={"X-Request-ID": "gw-1"})
     assert r.status_code == 201, r.text
     assert r.headers["location"].startswith("/api/v1/companies/") and r.headers["etag"] == '"1"'
     assert r.headers["x-request-id"] == "gw-1"
@@ -83,13 +83,21 @@ async def test_a_failing_service_trips_its_breaker_and_the_others_go_on(manager_
 
 
 async def test_the_client_card_in_one_call_and_partial_with_billing_down(manager_api, upstream_transports):
-    card = (await manager_api.post("/api/v1/companies", json={"name": "ООО «Карточка»",
-                                                               "persons": [{"name": "Иван"}]})).json()
+    card = (
+        await manager_api.post("/api/v1/companies", json={"name": "ООО «Карточка»", "persons": [{"name": "Иван"}]})
+    ).json()
     await manager_api.post(f"/api/v1/companies/{card['id']}/history", json={"kind": "call", "summary": "звонок"})
     deal = (await manager_api.post("/api/v1/deals", json={"title": "Поставка", "company_id": card["id"]})).json()
-    draft = (await manager_api.post("/api/v1/invoices", json={"deal_id": deal["id"], "due_date": str(billing_today()),
-                                                               "lines": [{"description": "x", "quantity": "1",
-                                                                          "unit_price": "1000.00"}]})).json()
+    draft = (
+        await manager_api.post(
+            "/api/v1/invoices",
+            json={
+                "deal_id": deal["id"],
+                "due_date": str(billing_today()),
+                "lines": [{"description": "x", "quantity": "1", "unit_price": "1000.00"}],
+            },
+        )
+    ).json()
     assert (await manager_api.post(f"/api/v1/invoices/{draft['id']}/issue")).status_code == 200
     whole = (await manager_api.get(f"/api/v1/client-cards/{card['id']}")).json()
     assert whole["partial"] is False and whole["missing"] == []
@@ -112,8 +120,12 @@ async def test_a_path_cannot_climb_out_of_its_resource(admin_api, anon, upstream
     partner = {"X-API-Key": key["key"]}
     contacts = upstream_transports["contacts"]
     before = contacts.calls
-    for path in ("/api/v1/companies/%2E%2E/meetings", "/api/v1/companies/%2e%2e%2Fmeetings",
-                 "/api/v1/companies/%2E%2E/%2E%2E/%2E%2E/ops/status", "/api/v1/companies/%2E/x"):
+    for path in (
+        "/api/v1/companies/%2E%2E/meetings",
+        "/api/v1/companies/%2e%2e%2Fmeetings",
+        "/api/v1/companies/%2E%2E/%2E%2E/%2E%2E/ops/status",
+        "/api/v1/companies/%2E/x",
+    ):
         r = await anon.get(path, headers=partner)
         assert r.status_code in (403, 404), (path, r.status_code, r.text)  # the key's scope, or the path itself
     assert contacts.calls == before
@@ -138,7 +150,9 @@ async def test_query_parameters_reach_the_service_as_sent(manager_api):
     found = await manager_api.get(f"/api/v1/companies?q={quote('Рога')}+%26+{quote('Копыта')}")
     assert [c["name"] for c in found.json()["items"]] == [name], found.text
     # The matching phone first, another after it: both reach contacts.
-    twins = await manager_api.get(f"/api/v1/companies/duplicates?name={quote('ИП Иванов')}"
-                                  "&phone=%2B7%20812%20765-43-21&phone=%2B7%20495%20000-00-01")
+    twins = await manager_api.get(
+        f"/api/v1/companies/duplicates?name={quote('ИП Иванов')}"
+        "&phone=%2B7%20812%20765-43-21&phone=%2B7%20495%20000-00-01"
+    )
     assert twins.status_code == 200, twins.text
     assert [(d["name"], d["reasons"]) for d in twins.json()] == [(name, ["same_phone"])]

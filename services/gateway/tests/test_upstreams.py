@@ -4,6 +4,7 @@ import asyncio
 
 import httpx
 import pytest
+
 from mercator.gateway.proxy import Unavailable, Upstreams
 from mercator.gateway.settings import GatewaySettings
 
@@ -23,8 +24,9 @@ class Slow(httpx.AsyncBaseTransport):
 
 
 def upstreams(transport, connections: int, timeout: float = 5.0) -> Upstreams:
-    settings = GatewaySettings(upstream_connections=connections, upstream_timeout_seconds=timeout,
-                               database_url="sqlite+aiosqlite:///unused.db")
+    settings = GatewaySettings(
+        upstream_connections=connections, upstream_timeout_seconds=timeout, database_url="sqlite+aiosqlite:///unused.db"
+    )
     return Upstreams(settings, {"contacts": transport})
 
 

@@ -35,11 +35,21 @@ async def notifications_engine(notifications_db):
 @pytest.fixture
 def settings(notifications_db, smtp) -> NotificationsSettings:
     # One message at a time: every session of the rolled-back app shares one connection.
-    return NotificationsSettings(database_url=notifications_db, relay_enabled=False, consumers_enabled=False,
-                                 kafka_bootstrap="127.0.0.1:9", smtp_host="127.0.0.1", smtp_port=smtp.port,
-                                 smtp_timeout_seconds=5, send_concurrency=1, retry_base_seconds=0.05,
-                                 retry_max_seconds=0.2, send_max_attempts=4, mailing_rate_per_second=4,
-                                 fax_email_domain="fax.example.net")
+    return NotificationsSettings(
+        database_url=notifications_db,
+        relay_enabled=False,
+        consumers_enabled=False,
+        kafka_bootstrap="127.0.0.1:9",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_timeout_seconds=5,
+        send_concurrency=1,
+        retry_base_seconds=0.05,
+        retry_max_seconds=0.2,
+        send_max_attempts=4,
+        mailing_rate_per_second=4,
+        fax_email_domain="fax.example.net",
+    )
 
 
 @pytest.fixture
@@ -64,15 +74,23 @@ def deliver(app, settings):
     """Runs an event through its real handler and commits as the consumer would; returns the envelope."""
     handlers = {t: h for group in consumers.handlers(settings).values() for t, h in group.items()}
 
-    async def feed(payload: ev.EventPayload, *, event_id: uuid.UUID | None = None, sequence: int = 1,
-                   actor: str | None = None) -> Envelope:
-        envelope = Envelope(type=payload.type_name(), source=f"/mercator/{payload.owner}", subject="x",
-                            sequence=sequence, data=payload.model_dump(mode="json"), id=event_id or uuid.uuid4(),
-                            actor=actor)
+    async def feed(
+        payload: ev.EventPayload, *, event_id: uuid.UUID | None = None, sequence: int = 1, actor: str | None = None
+    ) -> Envelope:
+        envelope = Envelope(
+            type=payload.type_name(),
+            source=f"/mercator/{payload.owner}",
+            subject="x",
+            sequence=sequence,
+            data=payload.model_dump(mode="json"),
+            id=event_id or uuid.uuid4(),
+            actor=actor,
+        )
         async with app.state.runtime.uow() as uow:
             await handlers[payload.type_name()](uow, Delivery(envelope, payload))
             await uow.commit()
         return envelope
+
     return feed
 
 
@@ -82,5 +100,3 @@ async def world(deliver, manager) -> World:
     for e in w.events():
         await deliver(e)
     return w
-
-

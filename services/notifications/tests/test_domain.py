@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mercator.common.rules import InvalidValue, RuleViolation
+from mercator.common.errors import InvalidValue, RuleViolation
 from mercator.notifications import domain
 from mercator.notifications.domain import Channel, Outcome, Staff, Status
 
@@ -25,9 +25,14 @@ def test_a_failed_attempt_is_retried_until_the_last_then_fails():
 
 
 def test_the_reason_of_a_final_failure_says_why_no_more_attempts_follow():
-    assert domain.give_up_reason(Outcome(False, "SMTP 451: try later"), 6) == "gave up after 6 attempts: SMTP 451: try later"
-    assert domain.give_up_reason(Outcome(False, "SMTP 550: no mailbox", permanent=True), 1) == \
-        "refused for good: SMTP 550: no mailbox"
+    assert (
+        domain.give_up_reason(Outcome(False, "SMTP 451: try later"), 6)
+        == "gave up after 6 attempts: SMTP 451: try later"
+    )
+    assert (
+        domain.give_up_reason(Outcome(False, "SMTP 550: no mailbox", permanent=True), 1)
+        == "refused for good: SMTP 550: no mailbox"
+    )
 
 
 def test_a_sent_or_cancelled_message_stays_so():
@@ -37,8 +42,10 @@ def test_a_sent_or_cancelled_message_stays_so():
     domain.check_move("failed", Status.QUEUED)
 
 
-@pytest.mark.parametrize("written,e164", [("+7 (495) 123-45-67", "+74951234567"), ("8 812 555 12 34", "+78125551234"),
-                                         ("+49 30 901820", "+4930901820")])
+@pytest.mark.parametrize(
+    "written,e164",
+    [("+7 (495) 123-45-67", "+74951234567"), ("8 812 555 12 34", "+78125551234"), ("+49 30 901820", "+4930901820")],
+)
 def test_fax_numbers_are_e164(written, e164):
     assert domain.fax_number(written, "RU") == e164
 

@@ -45,12 +45,23 @@ class HylaFaxServer:
         for path in [self.spool, *self.spool.rglob("*")]:
             os.chown(path, uucp.pw_uid, uucp.pw_gid, follow_symlinks=False)
         self.spool.chmod(0o755)
-        self.procs.append(subprocess.Popen(["/usr/sbin/faxq", "-q", str(self.spool), "-D"], start_new_session=True,
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.procs.append(
+            subprocess.Popen(
+                ["/usr/sbin/faxq", "-q", str(self.spool), "-D"],
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         # -l before -i: hfaxd binds the port to the address named before it.
-        self.procs.append(subprocess.Popen(["/usr/sbin/hfaxd", "-q", str(self.spool), "-d", "-l", "127.0.0.1",
-                                            "-i", str(self.port)], start_new_session=True,
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.procs.append(
+            subprocess.Popen(
+                ["/usr/sbin/hfaxd", "-q", str(self.spool), "-d", "-l", "127.0.0.1", "-i", str(self.port)],
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         deadline = time.monotonic() + 10
         while not port_open(self.port):
             if time.monotonic() > deadline:
@@ -92,22 +103,29 @@ def hylafax():
     server.stop()
 
 
-async def test_a_fax_through_hylafax_reaches_the_servers_send_queue(settings, notifications_engine, hylafax,
-                                                                    manager):
-    settings = settings.model_copy(update={"fax_transport": "hylafax",
-                                           "fax_hylafax_host": f"127.0.0.1:{hylafax.port}"})
+async def test_a_fax_through_hylafax_reaches_the_servers_send_queue(settings, notifications_engine, hylafax, manager):
+    settings = settings.model_copy(update={"fax_transport": "hylafax", "fax_hylafax_host": f"127.0.0.1:{hylafax.port}"})
     async with rolled_back_app(settings, notifications_engine, lambda s, rt: build_app(s, rt)) as app:
         from mercator.common.bus.consumer import Delivery
         from mercator.common.events import Envelope
         from mercator.notifications import consumers
+
         handlers = {t: h for g in consumers.handlers(settings).values() for t, h in g.items()}
         world = World(manager)
-        proposal = ev.ProposalSent(proposal_id=uuid.uuid4(), deal_id=world.deal_id, company_id=world.company_id,
-                                   documents=["proposal"], recipient_person_ids=[world.person_id], channel="fax",
-                                   sent_at=datetime.now(UTC), author_id=manager.user_id)
+        proposal = ev.ProposalSent(
+            proposal_id=uuid.uuid4(),
+            deal_id=world.deal_id,
+            company_id=world.company_id,
+            documents=["proposal"],
+            recipient_person_ids=[world.person_id],
+            channel="fax",
+            sent_at=datetime.now(UTC),
+            author_id=manager.user_id,
+        )
         for payload in [*world.events(), proposal]:
-            envelope = Envelope(type=payload.type_name(), source="/t", subject="x", sequence=1,
-                                data=payload.model_dump(mode="json"))
+            envelope = Envelope(
+                type=payload.type_name(), source="/t", subject="x", sequence=1, data=payload.model_dump(mode="json")
+            )
             async with app.state.runtime.uow() as uow:
                 await handlers[payload.type_name()](uow, Delivery(envelope, payload))
                 await uow.commit()

@@ -11,17 +11,23 @@ from sqlalchemy import select, update
 
 from mercator.common.events import catalogue as ev
 from mercator.notifications.tables import Message
-
 from mercator.notifications.testing import attachments, outbox, pdf_text, send_due
 
 pytestmark = pytest.mark.postgres
 
 
 def proposal(world, documents=("proposal", "price_list"), channel="email", persons=None) -> ev.ProposalSent:
-    return ev.ProposalSent(proposal_id=uuid.uuid4(), deal_id=world.deal_id, company_id=world.company_id,
-                           documents=list(documents), recipient_person_ids=persons or [world.person_id],
-                           channel=channel, message="Просим рассмотреть до конца недели.",
-                           sent_at=datetime.now(UTC), author_id=world.manager.user_id)
+    return ev.ProposalSent(
+        proposal_id=uuid.uuid4(),
+        deal_id=world.deal_id,
+        company_id=world.company_id,
+        documents=list(documents),
+        recipient_person_ids=persons or [world.person_id],
+        channel=channel,
+        message="Просим рассмотреть до конца недели.",
+        sent_at=datetime.now(UTC),
+        author_id=world.manager.user_id,
+    )
 
 
 async def messages(app, **where) -> list[Message]:
@@ -41,9 +47,21 @@ async def test_a_proposal_goes_to_the_contact_person_with_filled_in_documents(ap
     files = attachments(mail)
     assert sorted(files) == ["Коммерческое_предложение_—_ООО_«Ромашка».pdf", "Прайс-лист_—_ООО_«Ромашка».pdf"]
     offer = pdf_text(files["Коммерческое_предложение_—_ООО_«Ромашка».pdf"])
-    for text in ("ООО «Ромашка-Трейд»", "ИНН 7707083893", "Иван Сидоров", "Директор по закупкам",
-                 "Поставка станков", "Станок токарный", "2 шт", "1 250 000,00", "2 500 000,00",
-                 "Наладка оборудования", "Итого: 2 536 000,00 RUB", "Анна Петрова", world.manager_email):
+    for text in (
+        "ООО «Ромашка-Трейд»",
+        "ИНН 7707083893",
+        "Иван Сидоров",
+        "Директор по закупкам",
+        "Поставка станков",
+        "Станок токарный",
+        "2 шт",
+        "1 250 000,00",
+        "2 500 000,00",
+        "Наладка оборудования",
+        "Итого: 2 536 000,00 RUB",
+        "Анна Петрова",
+        world.manager_email,
+    ):
         assert text in offer, text
     valid_until = (datetime.now(ZoneInfo("Europe/Moscow")).date() + timedelta(days=14)).strftime("%d.%m.%Y")
     assert f"Предложение действительно до {valid_until}." in offer
@@ -69,8 +87,15 @@ async def test_a_redelivered_event_sends_nothing_twice(app, world, deliver, smtp
 async def test_smtp_down_then_up_loses_nothing_and_sends_nothing_twice(app, world, deliver, smtp, api):
     smtp.down()
     await deliver(proposal(world, documents=["proposal"]))
-    await deliver(ev.InactivityDetected(company_id=world.company_id, owner_id=world.manager.user_id,
-                                        threshold_days=30, days_inactive=31, detected_at=datetime.now(UTC)))
+    await deliver(
+        ev.InactivityDetected(
+            company_id=world.company_id,
+            owner_id=world.manager.user_id,
+            threshold_days=30,
+            days_inactive=31,
+            detected_at=datetime.now(UTC),
+        )
+    )
     assert await send_due(app) == 2
     queued = await messages(app)
     assert [(m.status, m.attempts) for m in queued] == [("queued", 1), ("queued", 1)]
@@ -124,7 +149,10 @@ async def test_a_person_without_an_address_gets_a_failed_message_saying_why(app,
     await send_due(app)
     by_person = {m.person_id: m for m in await messages(app)}
     assert by_person[world.person_id].status == "sent"
-    assert (by_person[nobody].status, by_person[nobody].last_error) == ("failed", "Пётр Безпочтов has no e-mail address")
+    assert (by_person[nobody].status, by_person[nobody].last_error) == (
+        "failed",
+        "Пётр Безпочтов has no e-mail address",
+    )
     [failed] = await outbox(app, "MessageFailed")
     assert failed["person_id"] == str(nobody)
 
@@ -144,17 +172,27 @@ async def test_a_fax_proposal_goes_to_the_fax_gateway_as_pdf(app, world, deliver
 async def test_meeting_reminder_is_planned_moved_and_dropped_with_the_meeting(app, world, deliver, smtp):
     meeting_id = uuid.uuid4()
     starts = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
-    await deliver(ev.MeetingScheduled(meeting_id=meeting_id, company_id=world.company_id, kind="meeting",
-                                      subject="Демонстрация станка", starts_at=starts, duration_minutes=60,
-                                      place="Цех клиента", owner_id=world.manager.user_id,
-                                      reminder_minutes_before=45))
+    await deliver(
+        ev.MeetingScheduled(
+            meeting_id=meeting_id,
+            company_id=world.company_id,
+            kind="meeting",
+            subject="Демонстрация станка",
+            starts_at=starts,
+            duration_minutes=60,
+            place="Цех клиента",
+            owner_id=world.manager.user_id,
+            reminder_minutes_before=45,
+        )
+    )
     [m] = await messages(app)
     assert (m.recipient, m.status, m.next_attempt_at) == (world.manager_email, "queued", starts - timedelta(minutes=45))
     assert "Демонстрация станка" in m.subject and "ООО «Ромашка»" in m.body and "Цех клиента" in m.body
     assert await send_due(app) == 0  # not due yet
     later = starts + timedelta(days=1)
-    await deliver(ev.MeetingRescheduled(meeting_id=meeting_id, company_id=world.company_id, starts_at=later,
-                                        duration_minutes=30))
+    await deliver(
+        ev.MeetingRescheduled(meeting_id=meeting_id, company_id=world.company_id, starts_at=later, duration_minutes=30)
+    )
     [m] = await messages(app)
     assert m.next_attempt_at == later - timedelta(minutes=45) and m.status == "queued"
     await deliver(ev.MeetingCancelled(meeting_id=meeting_id, company_id=world.company_id))
@@ -168,27 +206,56 @@ async def test_meeting_reminder_is_planned_moved_and_dropped_with_the_meeting(ap
 
 async def test_a_due_reminder_reaches_the_manager(app, world, deliver, smtp, settings):
     starts = datetime.now(UTC) + timedelta(minutes=10)
-    await deliver(ev.MeetingScheduled(meeting_id=uuid.uuid4(), company_id=world.company_id, kind="call",
-                                      starts_at=starts, duration_minutes=15, owner_id=world.manager.user_id))
+    await deliver(
+        ev.MeetingScheduled(
+            meeting_id=uuid.uuid4(),
+            company_id=world.company_id,
+            kind="call",
+            starts_at=starts,
+            duration_minutes=15,
+            owner_id=world.manager.user_id,
+        )
+    )
     await send_due(app)  # the default 30 minutes before is already past: it goes now
     [mail] = smtp.to(world.manager_email)
     assert "через 30 мин. у вас звонок с ООО «Ромашка»" in mail.get_body().get_content()
 
 
 async def test_a_mailing_is_throttled_and_each_message_tracked(app, world, deliver, smtp, settings):
-    recipients = [ev.MailingRecipient(company_id=world.company_id, person_id=uuid.uuid4(), name=f"Гость {i}",
-                                      email=f"guest{i}@example.org") for i in range(4)]
-    recipients.append(ev.MailingRecipient(company_id=world.company_id, person_id=uuid.uuid4(), name="Без адреса",
-                                          email="not-an-address"))
+    recipients = [
+        ev.MailingRecipient(
+            company_id=world.company_id, person_id=uuid.uuid4(), name=f"Гость {i}", email=f"guest{i}@example.org"
+        )
+        for i in range(4)
+    ]
+    recipients.append(
+        ev.MailingRecipient(
+            company_id=world.company_id, person_id=uuid.uuid4(), name="Без адреса", email="not-an-address"
+        )
+    )
     event_id = uuid.uuid4()
-    await deliver(ev.MarketingEventCreated(marketing_event_id=event_id, name="Выставка «Металлообработка-2026»",
-                                           kind="exhibition", starts_on=datetime(2026, 5, 25).date(),
-                                           currency="RUB", organiser_id=world.manager.user_id,
-                                           created_at=datetime.now(UTC)))
-    await deliver(ev.MailingRequested(mailing_id=uuid.uuid4(), marketing_event_id=event_id,
-                                      template_name="mailing", offer="Скидка 10% участникам выставки",
-                                      recipients=recipients, requested_by=world.manager.user_id,
-                                      requested_at=datetime.now(UTC)))
+    await deliver(
+        ev.MarketingEventCreated(
+            marketing_event_id=event_id,
+            name="Выставка «Металлообработка-2026»",
+            kind="exhibition",
+            starts_on=datetime(2026, 5, 25).date(),
+            currency="RUB",
+            organiser_id=world.manager.user_id,
+            created_at=datetime.now(UTC),
+        )
+    )
+    await deliver(
+        ev.MailingRequested(
+            mailing_id=uuid.uuid4(),
+            marketing_event_id=event_id,
+            template_name="mailing",
+            offer="Скидка 10% участникам выставки",
+            recipients=recipients,
+            requested_by=world.manager.user_id,
+            requested_at=datetime.now(UTC),
+        )
+    )
     made = [m for m in await messages(app) if m.status == "queued"]
     assert len(made) == 4
     times = sorted(m.next_attempt_at for m in made)
@@ -209,9 +276,18 @@ async def test_a_mailing_is_throttled_and_each_message_tracked(app, world, deliv
 
 async def test_an_overdue_invoice_alerts_the_manager_and_their_head(app, world, deliver, smtp):
     invoice_id = uuid.uuid4()
-    await deliver(ev.InvoiceOverdue(invoice_id=invoice_id, number="2026-000042", deal_id=world.deal_id,
-                                    company_id=world.company_id, outstanding="120000.00", currency="RUB",
-                                    due_date=datetime.now(UTC).date() - timedelta(days=5), days_overdue=5))
+    await deliver(
+        ev.InvoiceOverdue(
+            invoice_id=invoice_id,
+            number="2026-000042",
+            deal_id=world.deal_id,
+            company_id=world.company_id,
+            outstanding="120000.00",
+            currency="RUB",
+            due_date=datetime.now(UTC).date() - timedelta(days=5),
+            days_overdue=5,
+        )
+    )
     await send_due(app)
     for address in (world.manager_email, world.head_email):
         [mail] = smtp.to(address)
@@ -220,27 +296,59 @@ async def test_an_overdue_invoice_alerts_the_manager_and_their_head(app, world, 
     assert len(smtp.messages) == 2
 
 
-async def test_the_morning_digest_lists_meetings_overdue_invoices_and_stalled_deals_once_a_day(app, world, deliver,
-                                                                                                smtp, settings):
+async def test_the_morning_digest_lists_meetings_overdue_invoices_and_stalled_deals_once_a_day(
+    app, world, deliver, smtp, settings
+):
     from mercator.notifications import service
+
     moscow = ZoneInfo(settings.time_zone)
     today = datetime.now(moscow).date()
     now = datetime(today.year, today.month, today.day, 8, 0, tzinfo=moscow)  # the morning the digest goes out
-    await deliver(ev.MeetingScheduled(meeting_id=uuid.uuid4(), company_id=world.company_id, kind="meeting",
-                                      subject="Подписание договора", starts_at=now + timedelta(hours=3),
-                                      duration_minutes=60, owner_id=world.manager.user_id))
-    await deliver(ev.InvoiceIssued(invoice_id=uuid.uuid4(), number="2026-000077", deal_id=world.deal_id,
-                                   company_id=world.company_id, issue_date=now.date() - timedelta(days=30),
-                                   due_date=now.date() - timedelta(days=3), net="100000", vat="22000",
-                                   total="122000", currency="RUB"))
+    await deliver(
+        ev.MeetingScheduled(
+            meeting_id=uuid.uuid4(),
+            company_id=world.company_id,
+            kind="meeting",
+            subject="Подписание договора",
+            starts_at=now + timedelta(hours=3),
+            duration_minutes=60,
+            owner_id=world.manager.user_id,
+        )
+    )
+    await deliver(
+        ev.InvoiceIssued(
+            invoice_id=uuid.uuid4(),
+            number="2026-000077",
+            deal_id=world.deal_id,
+            company_id=world.company_id,
+            issue_date=now.date() - timedelta(days=30),
+            due_date=now.date() - timedelta(days=3),
+            net="100000",
+            vat="22000",
+            total="122000",
+            currency="RUB",
+        )
+    )
     stalled_id = uuid.uuid4()
-    await deliver(ev.DealOpened(deal_id=stalled_id, title="Ремонт линии", company_id=world.company_id,
-                                owner_id=world.manager.user_id, pipeline_id=uuid.uuid4(), stage="demo",
-                                status="open", currency="RUB", opened_at=now - timedelta(days=40)))
+    await deliver(
+        ev.DealOpened(
+            deal_id=stalled_id,
+            title="Ремонт линии",
+            company_id=world.company_id,
+            owner_id=world.manager.user_id,
+            pipeline_id=uuid.uuid4(),
+            stage="demo",
+            status="open",
+            currency="RUB",
+            opened_at=now - timedelta(days=40),
+        )
+    )
     from mercator.notifications.tables import DealView
+
     async with app.state.runtime.sessionmaker() as s:  # nothing heard of it for 20 days
-        await s.execute(update(DealView).where(DealView.deal_id == stalled_id)
-                        .values(changed_at=now - timedelta(days=20)))
+        await s.execute(
+            update(DealView).where(DealView.deal_id == stalled_id).values(changed_at=now - timedelta(days=20))
+        )
         await s.commit()
     async with app.state.runtime.uow() as uow:
         assert await service.make_digests(uow, settings, now) == 1  # the head has nothing of their own
@@ -263,8 +371,11 @@ async def test_a_proposal_read_before_its_contact_person_waits_for_them(app, wor
     [m] = await messages(app)
     assert (m.status, m.recipient) == ("queued", f"person:{late}")
     assert m.last_error == f"contact person {late} is not known to notifications yet" and not smtp.messages
-    await deliver(ev.PersonAdded(person_id=late, company_id=world.company_id, name="Пётр Опоздавший",
-                                 emails=["petr@romashka.example"]))
+    await deliver(
+        ev.PersonAdded(
+            person_id=late, company_id=world.company_id, name="Пётр Опоздавший", emails=["petr@romashka.example"]
+        )
+    )
     for _ in range(100):
         await send_due(app)
         if smtp.messages:
@@ -288,7 +399,8 @@ async def test_a_contact_person_never_heard_of_fails_the_message_saying_so(app, 
         if m.status == "failed":
             break
         await asyncio.sleep(0.02)
-    assert m.last_error == (f"gave up after {settings.send_max_attempts} attempts: "
-                            f"contact person {ghost} is not known to notifications yet")
+    assert m.last_error == (
+        f"gave up after {settings.send_max_attempts} attempts: contact person {ghost} is not known to notifications yet"
+    )
     [failed] = await outbox(app, "MessageFailed")
     assert failed["person_id"] == str(ghost) and not smtp.messages

@@ -33,7 +33,9 @@ def ca(tmp_path_factory):
 
 def authenticate(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-        USER.encode(), PASSWORD.encode())
+        USER.encode(),
+        PASSWORD.encode(),
+    )
     return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
 
@@ -48,11 +50,24 @@ class SecureInbox(Inbox):
         cert.configure_cert(server_ctx)
         if self.implicit_tls:
             # The whole connection is TLS; aiosmtpd's auth_require_tls only knows STARTTLS, so it is off here.
-            self.controller = Controller(self, hostname="127.0.0.1", port=self.port, ssl_context=server_ctx,
-                                         authenticator=authenticate, auth_require_tls=False)
+            self.controller = Controller(
+                self,
+                hostname="127.0.0.1",
+                port=self.port,
+                ssl_context=server_ctx,
+                authenticator=authenticate,
+                auth_require_tls=False,
+            )
         else:
-            self.controller = Controller(self, hostname="127.0.0.1", port=self.port, tls_context=server_ctx,
-                                         require_starttls=True, authenticator=authenticate, auth_require_tls=True)
+            self.controller = Controller(
+                self,
+                hostname="127.0.0.1",
+                port=self.port,
+                tls_context=server_ctx,
+                require_starttls=True,
+                authenticator=authenticate,
+                auth_require_tls=True,
+            )
         self.controller.start()
         return self
 
@@ -63,13 +78,25 @@ async def send_one(settings, engine, manager, **smtp) -> Message:
         from mercator.common.bus.consumer import Delivery
         from mercator.common.events import Envelope
         from mercator.notifications import consumers
+
         handlers = {t: h for g in consumers.handlers(settings).values() for t, h in g.items()}
         world = World(manager)
-        alert = ev.InactivityDetected(company_id=world.company_id, owner_id=manager.user_id, threshold_days=30,
-                                      days_inactive=45, detected_at=datetime.now(UTC))
+        alert = ev.InactivityDetected(
+            company_id=world.company_id,
+            owner_id=manager.user_id,
+            threshold_days=30,
+            days_inactive=45,
+            detected_at=datetime.now(UTC),
+        )
         for payload in [*world.events(), alert]:
-            envelope = Envelope(type=payload.type_name(), source="/t", subject="x", sequence=1,
-                                data=payload.model_dump(mode="json"), id=uuid.uuid4())
+            envelope = Envelope(
+                type=payload.type_name(),
+                source="/t",
+                subject="x",
+                sequence=1,
+                data=payload.model_dump(mode="json"),
+                id=uuid.uuid4(),
+            )
             async with app.state.runtime.uow() as uow:
                 await handlers[payload.type_name()](uow, Delivery(envelope, payload))
                 await uow.commit()
@@ -84,8 +111,16 @@ async def test_mail_goes_over_tls_with_a_login(settings, notifications_engine, m
     authority, ca_file = ca
     server = SecureInbox(authority, implicit_tls=security == "tls").up()
     try:
-        m = await send_one(settings, notifications_engine, manager, smtp_port=server.port, smtp_security=security,
-                           smtp_username=USER, smtp_password=PASSWORD, smtp_ca_file=ca_file)
+        m = await send_one(
+            settings,
+            notifications_engine,
+            manager,
+            smtp_port=server.port,
+            smtp_security=security,
+            smtp_username=USER,
+            smtp_password=PASSWORD,
+            smtp_ca_file=ca_file,
+        )
         assert (m.status, m.last_error) == ("sent", None)
         [mail] = server.messages
         assert "45 дн. без контакта" in mail["Subject"]
@@ -98,8 +133,16 @@ async def test_a_wrong_password_is_retried_saying_so(settings, notifications_eng
     authority, ca_file = ca
     server = SecureInbox(authority, implicit_tls=False).up()
     try:
-        m = await send_one(settings, notifications_engine, manager, smtp_port=server.port, smtp_security="starttls",
-                           smtp_username=USER, smtp_password="wrong", smtp_ca_file=ca_file)
+        m = await send_one(
+            settings,
+            notifications_engine,
+            manager,
+            smtp_port=server.port,
+            smtp_security="starttls",
+            smtp_username=USER,
+            smtp_password="wrong",
+            smtp_ca_file=ca_file,
+        )
         assert (m.status, m.attempts) == ("queued", 1) and "SMTP 535" in m.last_error, m.last_error
         assert not server.messages
     finally:
@@ -110,8 +153,15 @@ async def test_a_server_whose_certificate_is_not_trusted_gets_nothing(settings, 
     authority, _ = ca
     server = SecureInbox(authority, implicit_tls=False).up()
     try:  # the system's CAs do not know the throwaway one: the password is never sent
-        m = await send_one(settings, notifications_engine, manager, smtp_port=server.port, smtp_security="starttls",
-                           smtp_username=USER, smtp_password=PASSWORD)
+        m = await send_one(
+            settings,
+            notifications_engine,
+            manager,
+            smtp_port=server.port,
+            smtp_security="starttls",
+            smtp_username=USER,
+            smtp_password=PASSWORD,
+        )
         assert m.status == "queued" and m.attempts == 1 and "certificate" in m.last_error.lower()
         assert not server.messages
     finally:

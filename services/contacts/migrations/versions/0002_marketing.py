@@ -47,10 +47,12 @@ def upgrade() -> None:
         sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("added_by", sa.Uuid(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["company_id"], ["companies.id"],
-                                name=op.f("fk_marketing_participants_company_id_companies")),
-        sa.ForeignKeyConstraint(["event_id"], ["marketing_events.id"],
-                                name=op.f("fk_marketing_participants_event_id_marketing_events")),
+        sa.ForeignKeyConstraint(
+            ["company_id"], ["companies.id"], name=op.f("fk_marketing_participants_company_id_companies")
+        ),
+        sa.ForeignKeyConstraint(
+            ["event_id"], ["marketing_events.id"], name=op.f("fk_marketing_participants_event_id_marketing_events")
+        ),
         sa.PrimaryKeyConstraint("event_id", "company_id", name=op.f("pk_marketing_participants")),
     )
     with op.batch_alter_table("marketing_participants") as batch_op:
@@ -65,8 +67,9 @@ def upgrade() -> None:
         sa.Column("recipients", sa.Integer(), nullable=False),
         sa.Column("requested_by", sa.Uuid(), nullable=False),
         sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["event_id"], ["marketing_events.id"],
-                                name=op.f("fk_marketing_mailings_event_id_marketing_events")),
+        sa.ForeignKeyConstraint(
+            ["event_id"], ["marketing_events.id"], name=op.f("fk_marketing_mailings_event_id_marketing_events")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_marketing_mailings")),
     )
     with op.batch_alter_table("marketing_mailings") as batch_op:

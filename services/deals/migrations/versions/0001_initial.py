@@ -14,8 +14,7 @@ from alembic import op
 
 import mercator.common.db
 
-
-revision = '0001'
+revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = "bus_0001"  # the bus tables: mercator.common.bus.migrations
@@ -36,225 +35,307 @@ STAGES = [  # code, name, position, probability, stalled after days, kind, requi
     ("won", "Won", 9, "1.00", None, "won", [], []),
     ("lost", "Lost", 10, "0", None, "lost", [], []),
 ]
-LOST_REASONS = ["Цена", "Конкурент", "Нет бюджета", "Решение не принято", "Продукт не подходит",
-                "Клиент пропал", "Сроки"]
+LOST_REASONS = [
+    "Цена",
+    "Конкурент",
+    "Нет бюджета",
+    "Решение не принято",
+    "Продукт не подходит",
+    "Клиент пропал",
+    "Сроки",
+]
 
 
 def seed() -> None:
-    pipelines = sa.table("pipelines", sa.column("id", sa.Uuid), sa.column("name", sa.String),
-                         sa.column("name_key", sa.String), sa.column("is_default", sa.Boolean),
-                         sa.column("active", sa.Boolean), sa.column("version", sa.Integer),
-                         sa.column("created_at", sa.DateTime(timezone=True)))
-    stages = sa.table("stages", sa.column("id", sa.Uuid), sa.column("pipeline_id", sa.Uuid),
-                      sa.column("code", sa.String), sa.column("name", sa.String), sa.column("position", sa.Integer),
-                      sa.column("probability", mercator.common.db.Exact(6, 4)),
-                      sa.column("stalled_after_days", sa.Integer), sa.column("kind", sa.String),
-                      sa.column("require_to_enter", sa.JSON), sa.column("require_to_leave", sa.JSON))
-    reasons = sa.table("lost_reasons", sa.column("id", sa.Uuid), sa.column("name", sa.String),
-                       sa.column("name_key", sa.String), sa.column("active", sa.Boolean),
-                       sa.column("position", sa.Integer))
-    op.bulk_insert(pipelines, [{"id": DEFAULT_PIPELINE_ID, "name": "Sales Expert", "name_key": "sales expert",
-                                "is_default": True, "active": True, "version": 1,
-                                "created_at": datetime(2026, 11, 27, tzinfo=UTC)}])
-    op.bulk_insert(stages, [
-        {"id": uuid.uuid5(SEED, f"stage:{code}"), "pipeline_id": DEFAULT_PIPELINE_ID, "code": code, "name": name,
-         "position": position, "probability": Decimal(p), "stalled_after_days": stalled, "kind": kind,
-         "require_to_enter": enter, "require_to_leave": leave}
-        for code, name, position, p, stalled, kind, enter, leave in STAGES])
-    op.bulk_insert(reasons, [
-        {"id": uuid.uuid5(SEED, f"lost:{name}"), "name": name, "name_key": name.casefold(), "active": True,
-         "position": i} for i, name in enumerate(LOST_REASONS)])
+    pipelines = sa.table(
+        "pipelines",
+        sa.column("id", sa.Uuid),
+        sa.column("name", sa.String),
+        sa.column("name_key", sa.String),
+        sa.column("is_default", sa.Boolean),
+        sa.column("active", sa.Boolean),
+        sa.column("version", sa.Integer),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    stages = sa.table(
+        "stages",
+        sa.column("id", sa.Uuid),
+        sa.column("pipeline_id", sa.Uuid),
+        sa.column("code", sa.String),
+        sa.column("name", sa.String),
+        sa.column("position", sa.Integer),
+        sa.column("probability", mercator.common.db.Exact(6, 4)),
+        sa.column("stalled_after_days", sa.Integer),
+        sa.column("kind", sa.String),
+        sa.column("require_to_enter", sa.JSON),
+        sa.column("require_to_leave", sa.JSON),
+    )
+    reasons = sa.table(
+        "lost_reasons",
+        sa.column("id", sa.Uuid),
+        sa.column("name", sa.String),
+        sa.column("name_key", sa.String),
+        sa.column("active", sa.Boolean),
+        sa.column("position", sa.Integer),
+    )
+    op.bulk_insert(
+        pipelines,
+        [
+            {
+                "id": DEFAULT_PIPELINE_ID,
+                "name": "Sales Expert",
+                "name_key": "sales expert",
+                "is_default": True,
+                "active": True,
+                "version": 1,
+                "created_at": datetime(2026, 11, 27, tzinfo=UTC),
+            }
+        ],
+    )
+    op.bulk_insert(
+        stages,
+        [
+            {
+                "id": uuid.uuid5(SEED, f"stage:{code}"),
+                "pipeline_id": DEFAULT_PIPELINE_ID,
+                "code": code,
+                "name": name,
+                "position": position,
+                "probability": Decimal(p),
+                "stalled_after_days": stalled,
+                "kind": kind,
+                "require_to_enter": enter,
+                "require_to_leave": leave,
+            }
+            for code, name, position, p, stalled, kind, enter, leave in STAGES
+        ],
+    )
+    op.bulk_insert(
+        reasons,
+        [
+            {
+                "id": uuid.uuid5(SEED, f"lost:{name}"),
+                "name": name,
+                "name_key": name.casefold(),
+                "active": True,
+                "position": i,
+            }
+            for i, name in enumerate(LOST_REASONS)
+        ],
+    )
 
 
 def upgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    op.create_table('clients',
-    sa.Column('company_id', sa.Uuid(), nullable=False),
-    sa.Column('name', sa.String(length=300), nullable=True),
-    sa.Column('owner_id', sa.Uuid(), nullable=True),
-    sa.Column('status', sa.String(length=20), nullable=True),
-    sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('merged_into_id', sa.Uuid(), nullable=True),
-    sa.PrimaryKeyConstraint('company_id', name=op.f('pk_clients'))
+    op.create_table(
+        "clients",
+        sa.Column("company_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=300), nullable=True),
+        sa.Column("owner_id", sa.Uuid(), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("merged_into_id", sa.Uuid(), nullable=True),
+        sa.PrimaryKeyConstraint("company_id", name=op.f("pk_clients")),
     )
-    op.create_table('lost_reasons',
-    sa.Column('id', sa.Uuid(), nullable=False),
-    sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('name_key', sa.String(length=200), nullable=False),
-    sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('position', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_lost_reasons')),
-    sa.UniqueConstraint('name_key', name=op.f('uq_lost_reasons_name_key'))
+    op.create_table(
+        "lost_reasons",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("name_key", sa.String(length=200), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_lost_reasons")),
+        sa.UniqueConstraint("name_key", name=op.f("uq_lost_reasons_name_key")),
     )
-    op.create_table('pipelines',
-    sa.Column('id', sa.Uuid(), nullable=False),
-    sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('name_key', sa.String(length=200), nullable=False),
-    sa.Column('is_default', sa.Boolean(), nullable=False),
-    sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_pipelines')),
-    sa.UniqueConstraint('name_key', name=op.f('uq_pipelines_name_key'))
+    op.create_table(
+        "pipelines",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("name_key", sa.String(length=200), nullable=False),
+        sa.Column("is_default", sa.Boolean(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pipelines")),
+        sa.UniqueConstraint("name_key", name=op.f("uq_pipelines_name_key")),
     )
-    op.create_table('product_groups',
-    sa.Column('id', sa.Uuid(), nullable=False),
-    sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('parent_id', sa.Uuid(), nullable=True),
-    sa.ForeignKeyConstraint(['parent_id'], ['product_groups.id'], name=op.f('fk_product_groups_parent_id_product_groups')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_product_groups'))
+    op.create_table(
+        "product_groups",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("parent_id", sa.Uuid(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["parent_id"], ["product_groups.id"], name=op.f("fk_product_groups_parent_id_product_groups")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_product_groups")),
     )
-    with op.batch_alter_table('product_groups', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_product_groups_parent_id'), ['parent_id'], unique=False)
+    with op.batch_alter_table("product_groups", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_product_groups_parent_id"), ["parent_id"], unique=False)
 
-    op.create_table('deals',
-    sa.Column('id', sa.Uuid(), nullable=False),
-    sa.Column('title', sa.String(length=300), nullable=False),
-    sa.Column('company_id', sa.Uuid(), nullable=False),
-    sa.Column('owner_id', sa.Uuid(), nullable=False),
-    sa.Column('department_id', sa.Uuid(), nullable=True),
-    sa.Column('pipeline_id', sa.Uuid(), nullable=False),
-    sa.Column('stage_code', sa.String(length=50), nullable=False),
-    sa.Column('status', sa.String(length=10), nullable=False),
-    sa.Column('amount', mercator.common.db.Exact(precision=20, scale=4), nullable=True),
-    sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('expected_close_date', sa.Date(), nullable=True),
-    sa.Column('source_id', sa.Uuid(), nullable=True),
-    sa.Column('marketing_event_id', sa.Uuid(), nullable=True),
-    sa.Column('interest_rating', sa.Integer(), nullable=True),
-    sa.Column('lost_reason_id', sa.Uuid(), nullable=True),
-    sa.Column('lost_reason', sa.String(length=200), nullable=True),
-    sa.Column('lost_at_stage', sa.String(length=50), nullable=True),
-    sa.Column('closed_from_stage', sa.String(length=50), nullable=True),
-    sa.Column('entered_stage_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('opened_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('version', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['lost_reason_id'], ['lost_reasons.id'], name=op.f('fk_deals_lost_reason_id_lost_reasons')),
-    sa.ForeignKeyConstraint(['pipeline_id'], ['pipelines.id'], name=op.f('fk_deals_pipeline_id_pipelines')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_deals'))
+    op.create_table(
+        "deals",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("company_id", sa.Uuid(), nullable=False),
+        sa.Column("owner_id", sa.Uuid(), nullable=False),
+        sa.Column("department_id", sa.Uuid(), nullable=True),
+        sa.Column("pipeline_id", sa.Uuid(), nullable=False),
+        sa.Column("stage_code", sa.String(length=50), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("amount", mercator.common.db.Exact(precision=20, scale=4), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("expected_close_date", sa.Date(), nullable=True),
+        sa.Column("source_id", sa.Uuid(), nullable=True),
+        sa.Column("marketing_event_id", sa.Uuid(), nullable=True),
+        sa.Column("interest_rating", sa.Integer(), nullable=True),
+        sa.Column("lost_reason_id", sa.Uuid(), nullable=True),
+        sa.Column("lost_reason", sa.String(length=200), nullable=True),
+        sa.Column("lost_at_stage", sa.String(length=50), nullable=True),
+        sa.Column("closed_from_stage", sa.String(length=50), nullable=True),
+        sa.Column("entered_stage_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["lost_reason_id"], ["lost_reasons.id"], name=op.f("fk_deals_lost_reason_id_lost_reasons")
+        ),
+        sa.ForeignKeyConstraint(["pipeline_id"], ["pipelines.id"], name=op.f("fk_deals_pipeline_id_pipelines")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_deals")),
     )
-    with op.batch_alter_table('deals', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_deals_company_id'), ['company_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_deals_department_id'), ['department_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_deals_owner_id'), ['owner_id'], unique=False)
-        batch_op.create_index('ix_deals_pipeline_stage', ['pipeline_id', 'status', 'stage_code'], unique=False)
-        batch_op.create_index(batch_op.f('ix_deals_status'), ['status'], unique=False)
+    with op.batch_alter_table("deals", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_deals_company_id"), ["company_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_deals_department_id"), ["department_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_deals_owner_id"), ["owner_id"], unique=False)
+        batch_op.create_index("ix_deals_pipeline_stage", ["pipeline_id", "status", "stage_code"], unique=False)
+        batch_op.create_index(batch_op.f("ix_deals_status"), ["status"], unique=False)
 
-    op.create_table('products',
-    sa.Column('id', sa.Uuid(), nullable=False),
-    sa.Column('code', sa.String(length=50), nullable=False),
-    sa.Column('name', sa.String(length=300), nullable=False),
-    sa.Column('group_id', sa.Uuid(), nullable=True),
-    sa.Column('unit', sa.String(length=20), nullable=False),
-    sa.Column('list_price', mercator.common.db.Exact(precision=20, scale=4), nullable=False),
-    sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['group_id'], ['product_groups.id'], name=op.f('fk_products_group_id_product_groups')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_products')),
-    sa.UniqueConstraint('code', name=op.f('uq_products_code'))
+    op.create_table(
+        "products",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("code", sa.String(length=50), nullable=False),
+        sa.Column("name", sa.String(length=300), nullable=False),
+        sa.Column("group_id", sa.Uuid(), nullable=True),
+        sa.Column("unit", sa.String(length=20), nullable=False),
+        sa.Column("list_price", mercator.common.db.Exact(precision=20, scale=4), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["group_id"], ["product_groups.id"], name=op.f("fk_products_group_id_product_groups")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_products")),
+        sa.UniqueConstraint("code", name=op.f("uq_products_code")),
     )
-    with op.batch_alter_table('products', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_products_group_id'), ['group_id'], unique=False)
+    with op.batch_alter_table("products", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_products_group_id"), ["group_id"], unique=False)
 
-    op.create_table('stages',
-    sa.Column('id', sa.Uuid(), nullable=False),
-    sa.Column('pipeline_id', sa.Uuid(), nullable=False),
-    sa.Column('code', sa.String(length=50), nullable=False),
-    sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('position', sa.Integer(), nullable=False),
-    sa.Column('probability', mercator.common.db.Exact(precision=6, scale=4), nullable=False),
-    sa.Column('stalled_after_days', sa.Integer(), nullable=True),
-    sa.Column('kind', sa.String(length=10), nullable=False),
-    sa.Column('require_to_enter', sa.JSON(), nullable=False),
-    sa.Column('require_to_leave', sa.JSON(), nullable=False),
-    sa.ForeignKeyConstraint(['pipeline_id'], ['pipelines.id'], name=op.f('fk_stages_pipeline_id_pipelines'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_stages')),
-    sa.UniqueConstraint('pipeline_id', 'code', name='uq_stages_pipeline_code')
+    op.create_table(
+        "stages",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("pipeline_id", sa.Uuid(), nullable=False),
+        sa.Column("code", sa.String(length=50), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("probability", mercator.common.db.Exact(precision=6, scale=4), nullable=False),
+        sa.Column("stalled_after_days", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("require_to_enter", sa.JSON(), nullable=False),
+        sa.Column("require_to_leave", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["pipeline_id"], ["pipelines.id"], name=op.f("fk_stages_pipeline_id_pipelines"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_stages")),
+        sa.UniqueConstraint("pipeline_id", "code", name="uq_stages_pipeline_code"),
     )
-    with op.batch_alter_table('stages', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_stages_pipeline_id'), ['pipeline_id'], unique=False)
+    with op.batch_alter_table("stages", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_stages_pipeline_id"), ["pipeline_id"], unique=False)
 
-    op.create_table('deal_lines',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('deal_id', sa.Uuid(), nullable=False),
-    sa.Column('product_id', sa.Uuid(), nullable=False),
-    sa.Column('quantity', mercator.common.db.Exact(precision=18, scale=3), nullable=False),
-    sa.Column('unit_price', mercator.common.db.Exact(precision=20, scale=4), nullable=False),
-    sa.Column('discount_percent', mercator.common.db.Exact(precision=7, scale=4), nullable=False),
-    sa.ForeignKeyConstraint(['deal_id'], ['deals.id'], name=op.f('fk_deal_lines_deal_id_deals'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_deal_lines_product_id_products')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_deal_lines'))
+    op.create_table(
+        "deal_lines",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("deal_id", sa.Uuid(), nullable=False),
+        sa.Column("product_id", sa.Uuid(), nullable=False),
+        sa.Column("quantity", mercator.common.db.Exact(precision=18, scale=3), nullable=False),
+        sa.Column("unit_price", mercator.common.db.Exact(precision=20, scale=4), nullable=False),
+        sa.Column("discount_percent", mercator.common.db.Exact(precision=7, scale=4), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["deal_id"], ["deals.id"], name=op.f("fk_deal_lines_deal_id_deals"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(["product_id"], ["products.id"], name=op.f("fk_deal_lines_product_id_products")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_deal_lines")),
     )
-    with op.batch_alter_table('deal_lines', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_deal_lines_deal_id'), ['deal_id'], unique=False)
+    with op.batch_alter_table("deal_lines", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_deal_lines_deal_id"), ["deal_id"], unique=False)
 
-    op.create_table('offers',
-    sa.Column('id', sa.Uuid(), nullable=False),
-    sa.Column('deal_id', sa.Uuid(), nullable=False),
-    sa.Column('side', sa.String(length=10), nullable=False),
-    sa.Column('amount', mercator.common.db.Exact(precision=20, scale=4), nullable=False),
-    sa.Column('discount_percent', mercator.common.db.Exact(precision=7, scale=4), nullable=False),
-    sa.Column('valid_until', sa.Date(), nullable=True),
-    sa.Column('comment', sa.Text(), nullable=True),
-    sa.Column('made_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('author_id', sa.Uuid(), nullable=False),
-    sa.Column('status', sa.String(length=12), nullable=False),
-    sa.ForeignKeyConstraint(['deal_id'], ['deals.id'], name=op.f('fk_offers_deal_id_deals'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_offers'))
+    op.create_table(
+        "offers",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("deal_id", sa.Uuid(), nullable=False),
+        sa.Column("side", sa.String(length=10), nullable=False),
+        sa.Column("amount", mercator.common.db.Exact(precision=20, scale=4), nullable=False),
+        sa.Column("discount_percent", mercator.common.db.Exact(precision=7, scale=4), nullable=False),
+        sa.Column("valid_until", sa.Date(), nullable=True),
+        sa.Column("comment", sa.Text(), nullable=True),
+        sa.Column("made_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("author_id", sa.Uuid(), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.ForeignKeyConstraint(["deal_id"], ["deals.id"], name=op.f("fk_offers_deal_id_deals"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_offers")),
     )
-    with op.batch_alter_table('offers', schema=None) as batch_op:
-        batch_op.create_index('ix_offers_deal_at', ['deal_id', 'made_at'], unique=False)
+    with op.batch_alter_table("offers", schema=None) as batch_op:
+        batch_op.create_index("ix_offers_deal_at", ["deal_id", "made_at"], unique=False)
 
-    op.create_table('proposals',
-    sa.Column('id', sa.Uuid(), nullable=False),
-    sa.Column('deal_id', sa.Uuid(), nullable=False),
-    sa.Column('documents', sa.JSON(), nullable=False),
-    sa.Column('recipient_person_ids', sa.JSON(), nullable=False),
-    sa.Column('channel', sa.String(length=10), nullable=False),
-    sa.Column('message', sa.Text(), nullable=True),
-    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('author_id', sa.Uuid(), nullable=False),
-    sa.ForeignKeyConstraint(['deal_id'], ['deals.id'], name=op.f('fk_proposals_deal_id_deals'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_proposals'))
+    op.create_table(
+        "proposals",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("deal_id", sa.Uuid(), nullable=False),
+        sa.Column("documents", sa.JSON(), nullable=False),
+        sa.Column("recipient_person_ids", sa.JSON(), nullable=False),
+        sa.Column("channel", sa.String(length=10), nullable=False),
+        sa.Column("message", sa.Text(), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("author_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(["deal_id"], ["deals.id"], name=op.f("fk_proposals_deal_id_deals"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_proposals")),
     )
-    with op.batch_alter_table('proposals', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_proposals_deal_id'), ['deal_id'], unique=False)
+    with op.batch_alter_table("proposals", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_proposals_deal_id"), ["deal_id"], unique=False)
 
-    op.create_table('ratings',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('deal_id', sa.Uuid(), nullable=False),
-    sa.Column('rating', sa.Integer(), nullable=False),
-    sa.Column('comment', sa.Text(), nullable=True),
-    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('author_id', sa.Uuid(), nullable=False),
-    sa.ForeignKeyConstraint(['deal_id'], ['deals.id'], name=op.f('fk_ratings_deal_id_deals'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_ratings'))
+    op.create_table(
+        "ratings",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("deal_id", sa.Uuid(), nullable=False),
+        sa.Column("rating", sa.Integer(), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("author_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(["deal_id"], ["deals.id"], name=op.f("fk_ratings_deal_id_deals"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ratings")),
     )
-    with op.batch_alter_table('ratings', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_ratings_deal_id'), ['deal_id'], unique=False)
+    with op.batch_alter_table("ratings", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_ratings_deal_id"), ["deal_id"], unique=False)
 
-    op.create_table('transitions',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('deal_id', sa.Uuid(), nullable=False),
-    sa.Column('from_stage', sa.String(length=50), nullable=True),
-    sa.Column('to_stage', sa.String(length=50), nullable=False),
-    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('seconds_in_previous', sa.Integer(), nullable=True),
-    sa.Column('author_id', sa.Uuid(), nullable=True),
-    sa.Column('comment', sa.Text(), nullable=True),
-    sa.Column('kind', sa.String(length=20), nullable=False),
-    sa.Column('cause', sa.String(length=100), nullable=True),
-    sa.ForeignKeyConstraint(['deal_id'], ['deals.id'], name=op.f('fk_transitions_deal_id_deals'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_transitions'))
+    op.create_table(
+        "transitions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("deal_id", sa.Uuid(), nullable=False),
+        sa.Column("from_stage", sa.String(length=50), nullable=True),
+        sa.Column("to_stage", sa.String(length=50), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("seconds_in_previous", sa.Integer(), nullable=True),
+        sa.Column("author_id", sa.Uuid(), nullable=True),
+        sa.Column("comment", sa.Text(), nullable=True),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("cause", sa.String(length=100), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["deal_id"], ["deals.id"], name=op.f("fk_transitions_deal_id_deals"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_transitions")),
     )
-    with op.batch_alter_table('transitions', schema=None) as batch_op:
-        batch_op.create_index('ix_transitions_at', ['at'], unique=False)
-        batch_op.create_index('ix_transitions_deal_at', ['deal_id', 'at', 'id'], unique=False)
+    with op.batch_alter_table("transitions", schema=None) as batch_op:
+        batch_op.create_index("ix_transitions_at", ["at"], unique=False)
+        batch_op.create_index("ix_transitions_deal_at", ["deal_id", "at", "id"], unique=False)
 
     # ### end Alembic commands ###
 
@@ -264,48 +345,48 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
 
-    with op.batch_alter_table('transitions', schema=None) as batch_op:
-        batch_op.drop_index('ix_transitions_deal_at')
-        batch_op.drop_index('ix_transitions_at')
+    with op.batch_alter_table("transitions", schema=None) as batch_op:
+        batch_op.drop_index("ix_transitions_deal_at")
+        batch_op.drop_index("ix_transitions_at")
 
-    op.drop_table('transitions')
-    with op.batch_alter_table('ratings', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_ratings_deal_id'))
+    op.drop_table("transitions")
+    with op.batch_alter_table("ratings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ratings_deal_id"))
 
-    op.drop_table('ratings')
-    with op.batch_alter_table('proposals', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_proposals_deal_id'))
+    op.drop_table("ratings")
+    with op.batch_alter_table("proposals", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_proposals_deal_id"))
 
-    op.drop_table('proposals')
-    with op.batch_alter_table('offers', schema=None) as batch_op:
-        batch_op.drop_index('ix_offers_deal_at')
+    op.drop_table("proposals")
+    with op.batch_alter_table("offers", schema=None) as batch_op:
+        batch_op.drop_index("ix_offers_deal_at")
 
-    op.drop_table('offers')
-    with op.batch_alter_table('deal_lines', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_deal_lines_deal_id'))
+    op.drop_table("offers")
+    with op.batch_alter_table("deal_lines", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_deal_lines_deal_id"))
 
-    op.drop_table('deal_lines')
-    with op.batch_alter_table('stages', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_stages_pipeline_id'))
+    op.drop_table("deal_lines")
+    with op.batch_alter_table("stages", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_stages_pipeline_id"))
 
-    op.drop_table('stages')
-    with op.batch_alter_table('products', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_products_group_id'))
+    op.drop_table("stages")
+    with op.batch_alter_table("products", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_products_group_id"))
 
-    op.drop_table('products')
-    with op.batch_alter_table('deals', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_deals_status'))
-        batch_op.drop_index('ix_deals_pipeline_stage')
-        batch_op.drop_index(batch_op.f('ix_deals_owner_id'))
-        batch_op.drop_index(batch_op.f('ix_deals_department_id'))
-        batch_op.drop_index(batch_op.f('ix_deals_company_id'))
+    op.drop_table("products")
+    with op.batch_alter_table("deals", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_deals_status"))
+        batch_op.drop_index("ix_deals_pipeline_stage")
+        batch_op.drop_index(batch_op.f("ix_deals_owner_id"))
+        batch_op.drop_index(batch_op.f("ix_deals_department_id"))
+        batch_op.drop_index(batch_op.f("ix_deals_company_id"))
 
-    op.drop_table('deals')
-    with op.batch_alter_table('product_groups', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_product_groups_parent_id'))
+    op.drop_table("deals")
+    with op.batch_alter_table("product_groups", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_product_groups_parent_id"))
 
-    op.drop_table('product_groups')
-    op.drop_table('pipelines')
-    op.drop_table('lost_reasons')
-    op.drop_table('clients')
+    op.drop_table("product_groups")
+    op.drop_table("pipelines")
+    op.drop_table("lost_reasons")
+    op.drop_table("clients")
     # ### end Alembic commands ###

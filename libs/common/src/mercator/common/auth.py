@@ -49,9 +49,14 @@ def mint_token(settings: ServiceSettings, caller: Caller, ttl: timedelta = timed
 
 def read_token(settings: ServiceSettings, token: str) -> Caller:
     try:
-        claims = jwt.decode(token, settings.token_secret, algorithms=["HS256"],
-                            audience=settings.token_audience, issuer=settings.token_issuer,
-                            options={"require": ["sub", "exp", "iss", "aud"]})
+        claims = jwt.decode(
+            token,
+            settings.token_secret,
+            algorithms=["HS256"],
+            audience=settings.token_audience,
+            issuer=settings.token_issuer,
+            options={"require": ["sub", "exp", "iss", "aud"]},
+        )
         return Caller(
             user_id=uuid.UUID(claims["sub"]),
             name=claims.get("name") or "",
@@ -78,16 +83,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--role", action="append", default=None)
     parser.add_argument("--department-id", default=None)
     parser.add_argument("--hours", type=float, default=1)
-    parser.add_argument("--data-dir", default="var",
-                        help="the embedded run's data folder, whose key signs the token when MERCATOR_TOKEN_SECRET is unset")
+    parser.add_argument(
+        "--data-dir",
+        default="var",
+        help="the embedded run's data folder, whose key signs the token when MERCATOR_TOKEN_SECRET is unset",
+    )
     args = parser.parse_args(argv)
-    caller = Caller(uuid.UUID(args.user_id), args.name, frozenset(args.role or ["manager"]),
-                    uuid.UUID(args.department_id) if args.department_id else None)
+    caller = Caller(
+        uuid.UUID(args.user_id),
+        args.name,
+        frozenset(args.role or ["manager"]),
+        uuid.UUID(args.department_id) if args.department_id else None,
+    )
     settings = ServiceSettings()
     if not settings.token_secret:
         kept = Path(args.data_dir) / "secrets.json"
         if not kept.exists():
-            parser.error(f"no key to sign with: set MERCATOR_TOKEN_SECRET, or start `make run` once ({kept} is missing)")
+            parser.error(
+                f"no key to sign with: set MERCATOR_TOKEN_SECRET, or start `make run` once ({kept} is missing)"
+            )
         settings = ServiceSettings(token_secret=json.loads(kept.read_text())["token_secret"])
     print(mint_token(settings, caller, timedelta(hours=args.hours)))
 

@@ -18,8 +18,12 @@ from mercator.common.migrate import upgrade
 from mercator.common.settings import ServiceSettings, WeakSecret, refuse_weak_secrets
 
 
-def main(settings: ServiceSettings, build_app: Callable[[ServiceSettings], FastAPI], migrations_dir: Path,
-         argv: list[str] | None = None) -> None:
+def main(
+    settings: ServiceSettings,
+    build_app: Callable[[ServiceSettings], FastAPI],
+    migrations_dir: Path,
+    argv: list[str] | None = None,
+) -> None:
     parser = argparse.ArgumentParser(prog=f"mercator.{settings.service_name}")
     parser.add_argument("command", choices=["serve", "migrate"], nargs="?", default="serve")
     args = parser.parse_args(argv)
@@ -40,14 +44,30 @@ def main(settings: ServiceSettings, build_app: Callable[[ServiceSettings], FastA
     # and much shorter stalls of the event loop (bench/bus.py: the relay's lag on SQLite).
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None,
-                                           access_log=False, timeout_graceful_shutdown=15))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=15,
+        )
+    )
     operations = getattr(app.state, "operations", None)
     if operations is None:
         server.run()
         return
-    internal = _Beside(uvicorn.Config(operations, host=settings.ops_host, port=settings.ops_port, log_config=None,
-                                      access_log=False, lifespan="off"))
+    internal = _Beside(
+        uvicorn.Config(
+            operations,
+            host=settings.ops_host,
+            port=settings.ops_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    )
 
     async def both() -> None:
         beside = asyncio.create_task(internal.serve())

@@ -10,12 +10,34 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
-from sqlalchemy import (JSON, BigInteger, Column, DateTime, Integer, MetaData, Numeric, String, Table, Text,
-                        TypeDecorator, bindparam, cast, event, func, insert, select)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    bindparam,
+    cast,
+    event,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 
 from mercator.common import sqlite_driver
@@ -127,8 +149,11 @@ def unnest(columns: list, rows: list[dict]):
     """`rows` (dicts keyed by the columns' names) as a table PostgreSQL unnests from one array per column, to
     INSERT ... SELECT from or UPDATE ... FROM: a batch in one execution of one statement, where an executemany
     costs the server an execution per row and an IN list a new statement for every length."""
-    return func.unnest(*(bindparam(f"given_{c.name}", [r[c.name] for r in rows], type_=ARRAY(c.type))
-                         for c in columns)).table_valued(*(c.name for c in columns)).render_derived(name="given")
+    return (
+        func.unnest(*(bindparam(f"given_{c.name}", [r[c.name] for r in rows], type_=ARRAY(c.type)) for c in columns))
+        .table_valued(*(c.name for c in columns))
+        .render_derived(name="given")
+    )
 
 
 def insert_unnested(table: Table, rows: list[dict], insert_=insert):
@@ -140,10 +165,10 @@ def insert_unnested(table: Table, rows: list[dict], insert_=insert):
     # list for one more dimension of the array.
     as_text = {n for n in names if isinstance(table.c[n].type, JSON)}
     columns = [Column(n, Text) if n in as_text else table.c[n] for n in names]
-    given = unnest(columns, [{**row, **{n: _json_dumps(row[n]) for n in as_text}} for row in rows] if as_text
-                   else rows)
-    return insert_(table).from_select(names, select(
-        *(cast(given.c[n], table.c[n].type) if n in as_text else given.c[n] for n in names)))
+    given = unnest(columns, [{**row, **{n: _json_dumps(row[n]) for n in as_text}} for row in rows] if as_text else rows)
+    return insert_(table).from_select(
+        names, select(*(cast(given.c[n], table.c[n].type) if n in as_text else given.c[n] for n in names))
+    )
 
 
 async def insert_rows(session: AsyncSession, table: Table, rows: list[dict]) -> None:
@@ -163,10 +188,13 @@ async def insert_rows(session: AsyncSession, table: Table, rows: list[dict]) -> 
     connection = await session.connection()
     sql, converters = _driver_insert(table, names, connection.dialect)
     # A batch's times mostly repeat (every row's created_at, often its happened_at): each is formatted once.
-    converters = [_once_per_value(convert) if isinstance(table.c[n].type, UtcDateTime) and convert is not None
-                  else convert for n, convert in zip(names, converters)]
-    params = [tuple(row[n] if convert is None else convert(row[n]) for n, convert in zip(names, converters))
-              for row in rows]
+    converters = [
+        _once_per_value(convert) if isinstance(table.c[n].type, UtcDateTime) and convert is not None else convert
+        for n, convert in zip(names, converters)
+    ]
+    params = [
+        tuple(row[n] if convert is None else convert(row[n]) for n, convert in zip(names, converters)) for row in rows
+    ]
     await connection.exec_driver_sql(sql, params)
 
 
@@ -179,6 +207,7 @@ def _once_per_value(convert):
         except KeyError:
             done[value] = result = convert(value)
             return result
+
     return converted
 
 
@@ -187,8 +216,10 @@ def _driver_insert(table: Table, names: tuple[str, ...], dialect) -> tuple[str, 
     """The INSERT in the driver's own terms (SQLite's `?` placeholders), and each column's converter."""
     columns = [table.c[n] for n in names]
     preparer = dialect.identifier_preparer
-    sql = (f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.format_column(c) for c in columns)}) "
-           f"VALUES ({', '.join('?' for _ in columns)})")
+    sql = (
+        f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.format_column(c) for c in columns)}) "
+        f"VALUES ({', '.join('?' for _ in columns)})"
+    )
     return sql, [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
 
 
@@ -204,8 +235,9 @@ def in_memory(url: str) -> bool:
     return is_sqlite(url) and make_url(url).database in (None, "", ":memory:")
 
 
-def make_engine(url: str, *, reader: bool = False, ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
-                **kwargs) -> AsyncEngine:
+def make_engine(
+    url: str, *, reader: bool = False, ping_after_idle: float = PING_AFTER_IDLE_SECONDS, **kwargs
+) -> AsyncEngine:
     """`reader`: on SQLite, a connection that only reads and takes no lock (each statement sees
     the last commit, in WAL mode without waiting for a writer). `ping_after_idle`: PostgreSQL, see
     `_ping_after_idle`."""
@@ -222,8 +254,9 @@ def make_engine(url: str, *, reader: bool = False, ping_after_idle: float = PING
             # A writing transaction's statements on the loop (sqlite_driver.py), the rest on the driver's thread:
             # the connection is used from both, one at a time.
             kwargs.setdefault("module", sqlite_driver.dbapi())
-        engine = create_async_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                                     **{**JSON_CODEC, **kwargs})
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **{**JSON_CODEC, **kwargs}
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -240,6 +273,7 @@ def make_engine(url: str, *, reader: bool = False, ping_after_idle: float = PING
             cur.close()
 
         if not reader:
+
             @event.listens_for(engine.sync_engine, "begin")
             def _sqlite_begin(conn):
                 # Take the write lock at BEGIN so two writers queue instead of failing

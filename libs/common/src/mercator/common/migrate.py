@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from mercator.common.db import is_sqlite
 
-
 # Alembic 1.16 renamed the option that says how version_locations is split.
-_SEPARATOR_OPTION = ("path_separator" if tuple(int(p) for p in alembic_version.split(".")[:2]) >= (1, 16)
-                     else "version_path_separator")
+_SEPARATOR_OPTION = (
+    "path_separator" if tuple(int(p) for p in alembic_version.split(".")[:2]) >= (1, 16) else "version_path_separator"
+)
 # The bus tables' migrations, shared by every service (their own Alembic branch, "bus").
 BUS_MIGRATIONS = Path(__file__).resolve().parent / "bus" / "migrations"
 
@@ -35,6 +35,7 @@ def upgrade(database_url: str, migrations_dir: Path, revision: str = "heads") ->
     """Blocking; from async code run it in a thread (env.py runs its own event loop)."""
     if is_sqlite(database_url):
         from sqlalchemy.engine import make_url
+
         database = make_url(database_url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)

@@ -3,12 +3,13 @@
 Pure Python. Money is Decimal end to end: a float has already lost
 its cents before it gets here, so it is refused, never converted.
 """
+
 from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal
 
-from mercator.common.rules import InvalidValue
+from mercator.common.errors import InvalidValue
 
 # ISO 4217 List One as published 2026-01-01, grouped by minor units. Codes without
 # minor units (metals, SDR, bond-market and test units, XXX) are left out: nothing is
@@ -17,12 +18,12 @@ from mercator.common.rules import InvalidValue
 _CODES_BY_MINOR_UNITS = {
     0: "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF",
     2: "AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BMD BND BOB BOV BRL BSD BTN BWP "
-       "BYN BZD CAD CDF CHE CHF CHW CNY COP COU CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB "
-       "EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES "
-       "KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR "
-       "MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD "
-       "RUB SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP "
-       "TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST XAD XCD XCG YER ZAR ZMW ZWG",
+    "BYN BZD CAD CDF CHE CHF CHW CNY COP COU CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB "
+    "EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES "
+    "KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR "
+    "MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD "
+    "RUB SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP "
+    "TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST XAD XCD XCG YER ZAR ZMW ZWG",
     3: "BHD IQD JOD KWD LYD OMR TND",
     4: "CLF UYW",
 }
@@ -81,8 +82,7 @@ def parse_amount(
     exact = quantize(amount, code)
     # Value, not spelling: '10.000' RUB is exactly 10 roubles; '10.005' would need rounding.
     if exact != amount:
-        raise InvalidValue("too_many_decimals",
-                           f"{code} has {CURRENCY_MINOR_UNITS[code]} decimal places", field)
+        raise InvalidValue("too_many_decimals", f"{code} has {CURRENCY_MINOR_UNITS[code]} decimal places", field)
     return exact
 
 
@@ -99,5 +99,4 @@ def check_percent(value: str | Decimal | int, field: str = "discount_percent") -
 
 def apply_discount(amount: Decimal | int, percent: str | Decimal | int, currency: str) -> Decimal:
     # One rounding, at the end: rounding the discount separately can be a cent off.
-    return quantize(parse_decimal(amount, "amount") * (100 - check_percent(percent)) / 100,
-                    currency)
+    return quantize(parse_decimal(amount, "amount") * (100 - check_percent(percent)) / 100, currency)

@@ -34,20 +34,27 @@ class Runtime:
         # lock: reading thousands of rows through the one writing connection held every request up
         # behind it. No second connection on PostgreSQL: replicas x pools must fit max_connections.
         shared = not in_memory(settings.database_url)  # other processes can open it: a file or a server
-        self._reader_engine = (make_engine(settings.database_url, reader=True)
-                               if is_sqlite(settings.database_url) and shared else None)
+        self._reader_engine = (
+            make_engine(settings.database_url, reader=True) if is_sqlite(settings.database_url) and shared else None
+        )
         self._reader = make_sessionmaker(self._reader_engine) if self._reader_engine is not None else None
         topics = [f"{settings.topic_prefix}{t}" for t in types_owned_by(settings.service_name)]
-        local = Relay(settings, lambda: self.sessionmaker(),
-                      relay_lock(self.engine, settings.database_url, settings.service_name),
-                      self.metrics, topics, reader=self._outbox_reader if self._reader is not None else None)
+        local = Relay(
+            settings,
+            lambda: self.sessionmaker(),
+            relay_lock(self.engine, settings.database_url, settings.service_name),
+            self.metrics,
+            topics,
+            reader=self._outbox_reader if self._reader is not None else None,
+        )
         self.relay: Relay | RelayInProcess = local
         if settings.relay_process and settings.relay_enabled and shared:
             # In a child process (bus/relay_process.py); this one answers the backlog and prunes.
             self.relay = RelayInProcess(settings, self.metrics, topics, local)
         self.consumers = [
-            Consumer(f"{settings.topic_prefix}{settings.service_name}.{name}", handlers, settings, self.uow,
-                     self.metrics)
+            Consumer(
+                f"{settings.topic_prefix}{settings.service_name}.{name}", handlers, settings, self.uow, self.metrics
+            )
             for name, handlers in (consumers or {}).items()
         ]
         self.quiesced = False
@@ -72,8 +79,12 @@ class Runtime:
             await self._reader_engine.dispose()
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessionmaker, source=f"/mercator/{self.settings.service_name}",
-                          topic_prefix=self.settings.topic_prefix, on_commit=self.relay.notify)
+        return UnitOfWork(
+            self.sessionmaker,
+            source=f"/mercator/{self.settings.service_name}",
+            topic_prefix=self.settings.topic_prefix,
+            on_commit=self.relay.notify,
+        )
 
     async def start(self) -> None:
         if self.settings.relay_enabled:
@@ -98,8 +109,9 @@ class Runtime:
         if self.settings.relay_enabled:
             left = await self.relay.drain(drain_timeout)
             if left:
-                log.warning("stopping with unpublished outbox rows; they go out at the next start",
-                            extra={"rows": left})
+                log.warning(
+                    "stopping with unpublished outbox rows; they go out at the next start", extra={"rows": left}
+                )
         for c in self.consumers:
             await c.stop()
         await self.relay.stop()
@@ -139,9 +151,14 @@ class Runtime:
             "quiesced": self.quiesced,
             "outbox_backlog": await self.relay.backlog(),
             "relay": {"leader": self.relay.is_leader, "broker_ok": self.relay.broker_ok},
-            "consumers": {c.name: {"assigned": c.assigned.is_set(), "lag": c.total_lag(),
-                                   "since_last_poll_seconds": round(c.since_last_poll(), 1)}
-                          for c in self.consumers},
+            "consumers": {
+                c.name: {
+                    "assigned": c.assigned.is_set(),
+                    "lag": c.total_lag(),
+                    "since_last_poll_seconds": round(c.since_last_poll(), 1),
+                }
+                for c in self.consumers
+            },
         }
 
     async def _housekeeping(self) -> None:
@@ -157,8 +174,14 @@ class Runtime:
         now = datetime.now(UTC)
         await self.relay.prune()
         async with self.sessionmaker() as s:
-            await s.execute(delete(tables.inbox).where(
-                tables.inbox.c.processed_at < now - timedelta(hours=self.settings.inbox_retention_hours)))
-            await s.execute(delete(tables.idempotency).where(
-                tables.idempotency.c.created_at < now - timedelta(hours=self.settings.idempotency_retention_hours)))
+            await s.execute(
+                delete(tables.inbox).where(
+                    tables.inbox.c.processed_at < now - timedelta(hours=self.settings.inbox_retention_hours)
+                )
+            )
+            await s.execute(
+                delete(tables.idempotency).where(
+                    tables.idempotency.c.created_at < now - timedelta(hours=self.settings.idempotency_retention_hours)
+                )
+            )
             await s.commit()

@@ -5,10 +5,16 @@ from __future__ import annotations
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Secrets Mercator once shipped as defaults, and so public: a token signed with one of them must never be taken.
-KNOWN_SECRETS = frozenset({
-    "mercator-dev-secret-change-me-0123456789", "mercator-dev-public-secret-change-me-0123456789",
-    "change-me", "changeme", "secret", "password",
-})
+KNOWN_SECRETS = frozenset(
+    {
+        "mercator-dev-secret-change-me-0123456789",
+        "mercator-dev-public-secret-change-me-0123456789",
+        "change-me",
+        "changeme",
+        "secret",
+        "password",
+    }
+)
 # 256 bits as hex, what `openssl rand -hex 32` and `make run` give; HS256 wants a key as long as its hash.
 MIN_SECRET_LENGTH = 32
 
@@ -94,5 +100,7 @@ def refuse_weak_secrets(settings: BaseSettings) -> None:
         elif len(value) < MIN_SECRET_LENGTH:
             problems.append(f"{variable} is shorter than {MIN_SECRET_LENGTH} characters")
     if problems:
-        raise WeakSecret("; ".join(problems) + ": give it a random value of its own (openssl rand -hex 32); "
-                         "`make run` makes one per install under its data folder")
+        raise WeakSecret(
+            "; ".join(problems) + ": give it a random value of its own (openssl rand -hex 32); "
+            "`make run` makes one per install under its data folder"
+        )

@@ -23,8 +23,11 @@ import collections
 import sqlite3
 from typing import Any
 
-from sqlalchemy.dialects.sqlite.aiosqlite import (AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor,
-                                                  AsyncAdapt_aiosqlite_dbapi)
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
 
 
 def _execute(conn: sqlite3.Connection, operation: str, parameters) -> tuple:
@@ -50,7 +53,7 @@ def _executemany(conn: sqlite3.Connection, operation: str, seq_of_parameters) ->
 
 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
-    __slots__ = ("_description", "_rowcount", "_lastrowid", "arraysize")
+    __slots__ = ("_description", "_lastrowid", "_rowcount", "arraysize")
 
     def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection):
         # No cursor on the thread until a statement runs, and none left open after it.

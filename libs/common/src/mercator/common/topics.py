@@ -87,8 +87,9 @@ def clamp(topics: list[TopicSpec], brokers: int) -> list[TopicSpec]:
     return out
 
 
-async def apply(bootstrap: str, topics: list[TopicSpec], *, dry_run: bool = False,
-                say: Callable[[str], None] | None = None) -> Outcome:
+async def apply(
+    bootstrap: str, topics: list[TopicSpec], *, dry_run: bool = False, say: Callable[[str], None] | None = None
+) -> Outcome:
     outcome = Outcome()
     if say is not None:
         outcome.say = lambda line: (outcome.lines.append(line), say(line))  # type: ignore[method-assign]
@@ -98,22 +99,28 @@ async def apply(bootstrap: str, topics: list[TopicSpec], *, dry_run: bool = Fals
         brokers = len((await admin.describe_cluster())["brokers"])
         wanted_factor = max((t.replication_factor for t in topics), default=1)
         if brokers < wanted_factor:
-            outcome.say(f"replication factor {wanted_factor} clamped to {brokers}: "
-                        f"the cluster at {bootstrap} has {brokers} broker{'s' if brokers != 1 else ''}")
+            outcome.say(
+                f"replication factor {wanted_factor} clamped to {brokers}: "
+                f"the cluster at {bootstrap} has {brokers} broker{'s' if brokers != 1 else ''}"
+            )
         topics = clamp(topics, brokers)
         # Listed first: a metadata request naming a topic that does not exist creates it on a
         # broker with auto-creation on (Tansu, Kafka's default), with the broker's defaults.
         listed = set(await admin.list_topics())
         named = [t.name for t in topics if t.name in listed]
-        existing = {t["topic"]: t for t in (await admin.describe_topics(named) if named else [])
-                    if t["error_code"] == 0}
+        existing = {
+            t["topic"]: t for t in (await admin.describe_topics(named) if named else []) if t["error_code"] == 0
+        }
         missing = [t for t in topics if t.name not in existing]
         for t in missing:
-            outcome.say(f"create {t.name}: {t.partitions} partitions, replication factor {t.replication_factor}, "
-                        + ", ".join(f"{k}={v}" for k, v in sorted(t.config.items())))
+            outcome.say(
+                f"create {t.name}: {t.partitions} partitions, replication factor {t.replication_factor}, "
+                + ", ".join(f"{k}={v}" for k, v in sorted(t.config.items()))
+            )
         if missing and not dry_run:
-            response = await admin.create_topics([
-                NewTopic(t.name, t.partitions, t.replication_factor, topic_configs=t.config) for t in missing])
+            response = await admin.create_topics(
+                [NewTopic(t.name, t.partitions, t.replication_factor, topic_configs=t.config) for t in missing]
+            )
             for name, code, message in response.topic_errors:
                 if code:
                     outcome.fail(f"create {name}: {for_code(code).__name__} {message or ''}".strip())
@@ -130,13 +137,20 @@ async def apply(bootstrap: str, topics: list[TopicSpec], *, dry_run: bool = Fals
                 outcome.say(f"{t.name}: partitions {have} -> {t.partitions}")
                 grow[t.name] = NewPartitions(t.partitions)
             elif have > t.partitions:
-                outcome.say(f"{t.name}: has {have} partitions, more than the {t.partitions} asked; "
-                            "left as is (partitions cannot be removed)")
+                outcome.say(
+                    f"{t.name}: has {have} partitions, more than the {t.partitions} asked; "
+                    "left as is (partitions cannot be removed)"
+                )
             if factors and min(factors) < t.replication_factor:
-                outcome.fail(f"{t.name}: replication factor {min(factors)}, {t.replication_factor} wanted; "
-                             "raise it by a partition reassignment (kafka-reassign-partitions.sh)")
-            drift = {k: (current.get(t.name, {}).get(k), v) for k, v in t.config.items()
-                     if current.get(t.name, {}).get(k) != v}
+                outcome.fail(
+                    f"{t.name}: replication factor {min(factors)}, {t.replication_factor} wanted; "
+                    "raise it by a partition reassignment (kafka-reassign-partitions.sh)"
+                )
+            drift = {
+                k: (current.get(t.name, {}).get(k), v)
+                for k, v in t.config.items()
+                if current.get(t.name, {}).get(k) != v
+            }
             if drift:
                 outcome.say(f"{t.name}: " + ", ".join(f"{k} {old} -> {new}" for k, (old, new) in sorted(drift.items())))
                 alter.append(t)
@@ -150,8 +164,9 @@ async def apply(bootstrap: str, topics: list[TopicSpec], *, dry_run: bool = Fals
             if alter:
                 try:
                     # AlterConfigs sets the whole managed set at once: the file is the truth.
-                    responses = await admin.alter_configs([
-                        ConfigResource(ConfigResourceType.TOPIC, t.name, configs=t.config) for t in alter])
+                    responses = await admin.alter_configs(
+                        [ConfigResource(ConfigResourceType.TOPIC, t.name, configs=t.config) for t in alter]
+                    )
                     for response in responses:
                         for code, message, _type, name in response.resources:
                             if code:
@@ -161,8 +176,10 @@ async def apply(bootstrap: str, topics: list[TopicSpec], *, dry_run: bool = Fals
                         outcome.fail(f"{t.name}: configs not set: {_why(exc)}")
         unchanged = len(topics) - outcome.changed
         verb = "would change" if dry_run else "changed"
-        outcome.say(f"{len(topics)} topics: {outcome.changed} {verb}, {unchanged} already as asked"
-                    + (f", {len(outcome.failed)} not applied" if outcome.failed else ""))
+        outcome.say(
+            f"{len(topics)} topics: {outcome.changed} {verb}, {unchanged} already as asked"
+            + (f", {len(outcome.failed)} not applied" if outcome.failed else "")
+        )
         return outcome
     finally:
         await admin.close()

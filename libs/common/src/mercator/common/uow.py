@@ -1,5 +1,9 @@
 """Unit of work: one database transaction holding a use case's changes and the events they cause.
 
+It is committed at the edge, not by the use case: by the request's dependency (`http.deps.UowDep`) when the
+route returns, by the consumer after its handlers, by a job around its step. A refusal raised anywhere
+before that leaves nothing behind.
+
 The events are written to the outbox table in the same transaction (transactional outbox),
 so a change is never committed without its events, nor an event published without its change.
 """
@@ -38,8 +42,14 @@ current_claim: ContextVar[IdempotencyClaim | None] = ContextVar("current_claim",
 
 
 class UnitOfWork:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, source: str,
-                 topic_prefix: str = "", on_commit: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        source: str,
+        topic_prefix: str = "",
+        on_commit: Callable[[], None] | None = None,
+    ):
         self._sessionmaker = sessionmaker
         self.source = source
         self.topic_prefix = topic_prefix
@@ -49,7 +59,7 @@ class UnitOfWork:
         self._outbox_rows: dict[uuid.UUID, dict] = {}
         self.committed = False
 
-    async def __aenter__(self) -> "UnitOfWork":
+    async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessionmaker()
         self.events = []
         self._outbox_rows = {}
@@ -63,8 +73,9 @@ class UnitOfWork:
         finally:
             await self.session.close()
 
-    def emit(self, payload: EventPayload, *, subject: uuid.UUID | str, sequence: int,
-             time: datetime | None = None) -> Envelope:
+    def emit(
+        self, payload: EventPayload, *, subject: uuid.UUID | str, sequence: int, time: datetime | None = None
+    ) -> Envelope:
         """`time`: when the fact happened (the CloudEvents `time`), if not now: history brought in."""
         cause = current_cause.get()
         envelope = Envelope(
@@ -85,8 +96,14 @@ class UnitOfWork:
         return envelope
 
     def _outbox_row(self, e: Envelope) -> dict:
-        return {"event_id": e.id, "type": e.type, "topic": f"{self.topic_prefix}{e.type}", "key": e.subject,
-                "headers": e.attributes(), "payload": e.body().decode()}  # pairs: JSON arrays in the column
+        return {
+            "event_id": e.id,
+            "type": e.type,
+            "topic": f"{self.topic_prefix}{e.type}",
+            "key": e.subject,
+            "headers": e.attributes(),
+            "payload": e.body().decode(),
+        }  # pairs: JSON arrays in the column
 
     async def commit(self) -> None:
         now = datetime.now(UTC)
@@ -100,19 +117,32 @@ class UnitOfWork:
         if claim is not None:
             # A duplicate key makes this insert, and so the whole change, fail: the HTTP
             # layer then answers with the first request's response instead.
-            await self.session.execute(insert(tables.idempotency).values(
-                caller=claim.caller, key=claim.key, fingerprint=claim.fingerprint, created_at=now))
+            await self.session.execute(
+                insert(tables.idempotency).values(
+                    caller=claim.caller, key=claim.key, fingerprint=claim.fingerprint, created_at=now
+                )
+            )
             current_claim.set(None)
         await self.session.commit()
         self.committed = True
         if self.events and log.isEnabledFor(logging.INFO):
             # With the request's (or the handled event's) correlation id: where a trail of events starts.
             for e in self.events:
-                log.info("event recorded", extra={"event_type": e.type, "event_id": str(e.id), "subject": e.subject,
-                                                  "correlation_id": e.correlation_id,
-                                                  "causation_id": e.causation_id})
+                log.info(
+                    "event recorded",
+                    extra={
+                        "event_type": e.type,
+                        "event_id": str(e.id),
+                        "subject": e.subject,
+                        "correlation_id": e.correlation_id,
+                        "causation_id": e.causation_id,
+                    },
+                )
         if self.events and self._on_commit is not None:
             self._on_commit()
+        # Written: a later commit of this unit (the edge's, after a use case that still commits) adds them not again.
+        self.events = []
+        self._outbox_rows = {}
 
     async def rollback(self) -> None:
         await self.session.rollback()

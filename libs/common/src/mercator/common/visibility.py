@@ -17,16 +17,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from mercator.common.auth import Caller
+from mercator.common.errors import Forbidden
 
 SEE_ALL = frozenset({"executive", "admin", "partner"})
 
 
 class Kind(StrEnum):
-    CARD = "card"          # client cards and their contact persons
-    HISTORY = "history"    # history entries and meetings of a card
-    DEAL = "deal"          # deals, offers, proposals
-    BILLING = "billing"    # contracts, invoices, payments, deliveries, receivables
-    REPORT = "report"      # analytics
+    CARD = "card"  # client cards and their contact persons
+    HISTORY = "history"  # history entries and meetings of a card
+    DEAL = "deal"  # deals, offers, proposals
+    BILLING = "billing"  # contracts, invoices, payments, deliveries, receivables
+    REPORT = "report"  # analytics
     SETTINGS = "settings"  # dictionaries, pipelines, products, lost reasons
 
 
@@ -46,10 +47,11 @@ class Sight:
         if self.everything:
             return True
         return (owner_id is not None and owner_id == self.owner_id) or (
-            department_id is not None and department_id in self.departments)
+            department_id is not None and department_id in self.departments
+        )
 
 
-class NoAccess(Exception):
+class NoAccess(Forbidden):
     """The caller's roles give no access to this kind of record (403)."""
 
 
@@ -63,16 +65,19 @@ def sight(caller: Caller, kind: Kind, *, write: bool = False) -> Sight:
             raise NoAccess("changing settings is for heads of sales and admins")
         return Sight(everything=True)
     if "head" in roles:
-        return Sight(owner_id=caller.user_id, departments=caller.departments or frozenset(
-            {caller.department_id} if caller.department_id else ()))
+        return Sight(
+            owner_id=caller.user_id,
+            departments=caller.departments or frozenset({caller.department_id} if caller.department_id else ()),
+        )
     if "manager" in roles:
         return Sight(owner_id=caller.user_id)
     if "marketing" in roles and not write and kind in (Kind.CARD, Kind.REPORT):
         return Sight(everything=True)
     if "support" in roles and (kind == Kind.HISTORY or (kind == Kind.CARD and not write)):
         return Sight(everything=True, clients_only=True)
-    raise NoAccess(f"the roles {sorted(roles) or '(none)'} give no {'write' if write else 'read'} "
-                   f"access to {kind.value} records")
+    raise NoAccess(
+        f"the roles {sorted(roles) or '(none)'} give no {'write' if write else 'read'} access to {kind.value} records"
+    )
 
 
 def may_file_under(caller: Caller, department_id: uuid.UUID | None) -> bool:

@@ -21,20 +21,48 @@ from sqlalchemy import case, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import bulk, domain
-from mercator.analytics.tables import (AGGREGATES, Activities, Activity, Base, Client, ClientCards, ClientSegments,
-                                       ClientSilence, ClosedDeals, Deal, DealDurations, DealDurationTotals,
-                                       DealSegments, Funnel, Invoice, OpenDeals, Receivables, StageTimes,
-                                       Transition)
+from mercator.analytics.tables import (
+    AGGREGATES,
+    Activities,
+    Activity,
+    Base,
+    Client,
+    ClientCards,
+    ClientSegments,
+    ClientSilence,
+    ClosedDeals,
+    Deal,
+    DealDurations,
+    DealDurationTotals,
+    DealSegments,
+    Funnel,
+    Invoice,
+    OpenDeals,
+    Receivables,
+    StageTimes,
+    Transition,
+)
 
-_MEASURES = {ClientSilence: ("clients",), Activities: ("entries",), Receivables: ("invoices", "outstanding"),
-             OpenDeals: ("deals", "amount", "weighted"), ClosedDeals: ("deals", "amount"), Funnel: ("deals",),
-             ClientCards: ("clients",), DealSegments: ("deals", "won", "won_amount"), ClientSegments: ("clients",),
-             DealDurations: ("deals", "microseconds"),
-             DealDurationTotals: ("deals", "microseconds"), StageTimes: ("exits", "seconds")}
+_MEASURES = {
+    ClientSilence: ("clients",),
+    Activities: ("entries",),
+    Receivables: ("invoices", "outstanding"),
+    OpenDeals: ("deals", "amount", "weighted"),
+    ClosedDeals: ("deals", "amount"),
+    Funnel: ("deals",),
+    ClientCards: ("clients",),
+    DealSegments: ("deals", "won", "won_amount"),
+    ClientSegments: ("clients",),
+    DealDurations: ("deals", "microseconds"),
+    DealDurationTotals: ("deals", "microseconds"),
+    StageTimes: ("exits", "seconds"),
+}
 # What a deal copies from its client card, and from where.
 CARD_KEYS = {"client_region_id": "region_id", "client_industry_id": "industry_id", "client_source_id": "source_id"}
-_KEYS = {model: tuple(c.name for c in model.__table__.columns if c.name != "cell" and c.name not in measures)
-         for model, measures in _MEASURES.items()}
+_KEYS = {
+    model: tuple(c.name for c in model.__table__.columns if c.name != "cell" and c.name not in measures)
+    for model, measures in _MEASURES.items()
+}
 _OPEN, _WON, _LOST = (s.value for s in (domain.DealStatus.OPEN, domain.DealStatus.WON, domain.DealStatus.LOST))
 ZERO = Decimal(0)
 
@@ -48,30 +76,62 @@ def deal_cells(d: Mapping) -> list[tuple[type, tuple, tuple]]:
     cells = []
     status = d.get("status")
     if status == _OPEN:
-        cells.append((OpenDeals, (owner, dept, d.get("stage"), d.get("currency"),
-                                  domain.first_of_month(d.get("expected_close_date"))),
-                      (1, amount, amount * domain.weight(d.get("stage"), d.get("probability")))))
+        cells.append(
+            (
+                OpenDeals,
+                (owner, dept, d.get("stage"), d.get("currency"), domain.first_of_month(d.get("expected_close_date"))),
+                (1, amount, amount * domain.weight(d.get("stage"), d.get("probability"))),
+            )
+        )
     elif status in (_WON, _LOST):
         lost = status == _LOST
-        cells.append((ClosedDeals, (domain.first_of_month(d.get("closed_at")), owner, dept, status, d.get("currency"),
-                                    d.get("lost_reason") if lost else None, d.get("lost_at_stage") if lost else None),
-                      (1, amount)))
-    span = domain.as_utc(d.get("closed_at")) - domain.as_utc(d.get("opened_at")) \
-        if status in (_WON, _LOST) and d.get("opened_at") is not None and d.get("closed_at") is not None else None
+        cells.append(
+            (
+                ClosedDeals,
+                (
+                    domain.first_of_month(d.get("closed_at")),
+                    owner,
+                    dept,
+                    status,
+                    d.get("currency"),
+                    d.get("lost_reason") if lost else None,
+                    d.get("lost_at_stage") if lost else None,
+                ),
+                (1, amount),
+            )
+        )
+    span = (
+        domain.as_utc(d.get("closed_at")) - domain.as_utc(d.get("opened_at"))
+        if status in (_WON, _LOST) and d.get("opened_at") is not None and d.get("closed_at") is not None
+        else None
+    )
     if span is not None:
-        cells += [(DealDurations, (domain.first_of_month(d.get("closed_at")), owner, dept, status, span.days),
-                   (1, microseconds(span))),
-                  (DealDurationTotals, (owner, dept, status, span.days), (1, microseconds(span)))]
+        cells += [
+            (
+                DealDurations,
+                (domain.first_of_month(d.get("closed_at")), owner, dept, status, span.days),
+                (1, microseconds(span)),
+            ),
+            (DealDurationTotals, (owner, dept, status, span.days), (1, microseconds(span))),
+        ]
     if d.get("reached") is not None:
         furthest = max(d["reached"], domain.FUNNEL_POSITIONS["won"] if status == _WON else -1)
         cells.append((Funnel, (domain.first_of_month(d.get("opened_at")), owner, dept, furthest), (1,)))
     opened, won = domain.first_of_month(d.get("opened_at")), status == _WON
     # A deal's own source (a campaign named on the deal) wins over its client's.
     source = d.get("source_id") if d.get("source_id") is not None else d.get("client_source_id")
-    for kind, key in (("region", d.get("client_region_id")), ("industry", d.get("client_industry_id")),
-                      ("source", source)):
-        cells.append((DealSegments, (kind, key, opened, owner, dept, d.get("currency")),
-                      (1, 1 if won else 0, amount if won else ZERO)))
+    for kind, key in (
+        ("region", d.get("client_region_id")),
+        ("industry", d.get("client_industry_id")),
+        ("source", source),
+    ):
+        cells.append(
+            (
+                DealSegments,
+                (kind, key, opened, owner, dept, d.get("currency")),
+                (1, 1 if won else 0, amount if won else ZERO),
+            )
+        )
     return cells
 
 
@@ -90,9 +150,15 @@ def stage_cells(d: Mapping, steps: Iterable[Mapping]) -> list[tuple[type, tuple,
     stood in it counts under the deal's manager and department, in the month of the step."""
     if d.get("company_id") is None:
         return []
-    return [(StageTimes, (domain.first_of_month(s["at"]), d.get("owner_id"), d.get("department_id"),
-                          s["from_stage"]), (1, s["seconds_in_previous"]))
-            for s in steps if s.get("from_stage") is not None and s.get("seconds_in_previous") is not None]
+    return [
+        (
+            StageTimes,
+            (domain.first_of_month(s["at"]), d.get("owner_id"), d.get("department_id"), s["from_stage"]),
+            (1, s["seconds_in_previous"]),
+        )
+        for s in steps
+        if s.get("from_stage") is not None and s.get("seconds_in_previous") is not None
+    ]
 
 
 async def follow_stages(session: AsyncSession, deals, new_steps: Iterable[Mapping], tally: Tally) -> None:
@@ -110,10 +176,15 @@ async def follow_stages(session: AsyncSession, deals, new_steps: Iterable[Mappin
     t = Transition.__table__
     earlier: dict = {}
     for part in bulk.chunks(moved):
-        for step in (await session.execute(
-                select(t.c.deal_id, t.c.sequence, t.c.at, t.c.from_stage, t.c.seconds_in_previous)
-                .where(bulk.among(session, t.c.deal_id, part), t.c.from_stage.is_not(None),
-                       t.c.seconds_in_previous.is_not(None)))).mappings():
+        for step in (
+            await session.execute(
+                select(t.c.deal_id, t.c.sequence, t.c.at, t.c.from_stage, t.c.seconds_in_previous).where(
+                    bulk.among(session, t.c.deal_id, part),
+                    t.c.from_stage.is_not(None),
+                    t.c.seconds_in_previous.is_not(None),
+                )
+            )
+        ).mappings():
             if (step["deal_id"], step["sequence"]) not in new:
                 earlier.setdefault(step["deal_id"], []).append(step)
     for deal_id in moved:
@@ -131,18 +202,41 @@ def card_cells(c: Mapping) -> list[tuple[type, tuple, tuple]]:
     if in_base:
         last = domain.as_utc(c.get("last_activity_at"))
         created = domain.as_utc(c.get("created_at")) if last is None else None
-        cells += [(ClientCards, (owner, dept, status), (1,)),
-                  (ClientSilence, (owner, dept, status, last.date() if last else None,
-                                   created.date() if created else None), (1,))]
+        cells += [
+            (ClientCards, (owner, dept, status), (1,)),
+            (
+                ClientSilence,
+                (owner, dept, status, last.date() if last else None, created.date() if created else None),
+                (1,),
+            ),
+        ]
     created = domain.first_of_month(c.get("created_at"))
     for kind in ("region", "industry", "source"):
-        cells.append((ClientSegments, (kind, c.get(f"{kind}_id"), c.get(f"{kind}_name"), created, owner, dept, status,
-                                       in_base), (1,)))
+        cells.append(
+            (
+                ClientSegments,
+                (kind, c.get(f"{kind}_id"), c.get(f"{kind}_name"), created, owner, dept, status, in_base),
+                (1,),
+            )
+        )
     return cells
 
 
-CARD_COLUMNS = ("version", "merged_into_id", "owner_id", "department_id", "status", "created_at", "region_id",
-                "region_name", "industry_id", "industry_name", "source_id", "source_name", "last_activity_at")
+CARD_COLUMNS = (
+    "version",
+    "merged_into_id",
+    "owner_id",
+    "department_id",
+    "status",
+    "created_at",
+    "region_id",
+    "region_name",
+    "industry_id",
+    "industry_name",
+    "source_id",
+    "source_name",
+    "last_activity_at",
+)
 
 
 def entry_cells(card: Mapping, groups: Iterable[tuple]) -> list[tuple[type, tuple, tuple]]:
@@ -150,14 +244,21 @@ def entry_cells(card: Mapping, groups: Iterable[tuple]) -> list[tuple[type, tupl
     they count while the card is in the base, under its manager, department and status."""
     if not card.get("version") or card.get("merged_into_id") is not None:
         return []
-    return [(Activities, (month, author, card.get("owner_id"), card.get("department_id"), card.get("status")), (n,))
-            for month, author, n in groups]
+    return [
+        (Activities, (month, author, card.get("owner_id"), card.get("department_id"), card.get("status")), (n,))
+        for month, author, n in groups
+    ]
 
 
 def entry_key(card: Mapping) -> tuple:
     """What of a card decides where its entries count: when it changes, they move."""
-    return (bool(card.get("version")), card.get("merged_into_id") is None, card.get("owner_id"),
-            card.get("department_id"), card.get("status"))
+    return (
+        bool(card.get("version")),
+        card.get("merged_into_id") is None,
+        card.get("owner_id"),
+        card.get("department_id"),
+        card.get("status"),
+    )
 
 
 def _entry_month(session: AsyncSession):
@@ -180,7 +281,8 @@ async def entry_groups(session: AsyncSession, company_ids: Iterable) -> dict:
         result = await session.execute(
             select(Activity.company_id, month, Activity.author_id, func.count())
             .where(bulk.among(session, Activity.company_id, part), Activity.kind != "system")
-            .group_by(Activity.company_id, month, Activity.author_id))
+            .group_by(Activity.company_id, month, Activity.author_id)
+        )
         for company_id, m, author, n in result.all():
             out.setdefault(company_id, []).append((_as_month(m), author, n))
     return out
@@ -205,8 +307,9 @@ async def client_keys(session: AsyncSession, company_ids: Iterable) -> dict:
     as its placeholder first, so there is a row to lock. Cards are locked before deals, in key order, by
     every handler."""
     c = Client.__table__
-    rows = await bulk.lock_rows(session, c, [c.c.company_id, *(c.c[n] for n in CARD_KEYS.values())], company_ids,
-                                blank_card, share=True)
+    rows = await bulk.lock_rows(
+        session, c, [c.c.company_id, *(c.c[n] for n in CARD_KEYS.values())], company_ids, blank_card, share=True
+    )
     return {k: {field: row[column] for field, column in CARD_KEYS.items()} for k, row in rows.items()}
 
 
@@ -253,8 +356,14 @@ async def owners(session: AsyncSession, model, keys: Iterable, blank) -> dict:
     the change. Locked in the order every handler takes: cards, then deals, then invoices."""
     table = model.__table__
     [key] = table.primary_key.columns
-    rows = await bulk.lock_rows(session, table, [key, table.c.owner_id, table.c.department_id],
-                                (k for k in keys if k is not None), blank, share=True)
+    rows = await bulk.lock_rows(
+        session,
+        table,
+        [key, table.c.owner_id, table.c.department_id],
+        (k for k in keys if k is not None),
+        blank,
+        share=True,
+    )
     return {k: {"owner_id": row["owner_id"], "department_id": row["department_id"]} for k, row in rows.items()}
 
 
@@ -311,16 +420,26 @@ class Tally:
     async def write(self, session: AsyncSession) -> None:
         for model, cells in self.cells.items():
             measures, keys = _MEASURES[model], _KEYS[model]
-            rows = sorted(({"cell": _cell(key), **dict(zip(keys, key)), **dict(zip(measures, values))}
-                           for key, values in cells.items() if any(values)), key=lambda r: r["cell"])
+            rows = sorted(
+                (
+                    {"cell": _cell(key), **dict(zip(keys, key)), **dict(zip(measures, values))}
+                    for key, values in cells.items()
+                    if any(values)
+                ),
+                key=lambda r: r["cell"],
+            )
             if not rows:
                 continue
             table = model.__table__
             # Cells are written in one order, so two batches adding to the same cells never wait in a cycle.
             for part in bulk.chunks(rows):
                 stmt, params = bulk.rows_of(session, table, part)
-                await session.execute(stmt.on_conflict_do_update(
-                    index_elements=[table.c.cell], set_={m: table.c[m] + stmt.excluded[m] for m in measures}), params)
+                await session.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[table.c.cell], set_={m: table.c[m] + stmt.excluded[m] for m in measures}
+                    ),
+                    params,
+                )
 
 
 def reached_position():
@@ -340,26 +459,60 @@ async def refill(session: AsyncSession) -> None:
     # an invoice's deal's and card's owners (the joins are outer: a row whose source is missing copies nothing).
     steps = select(Transition.deal_id, func.max(reached_position()).label("p")).group_by(Transition.deal_id).subquery()
     me = d.alias("me")
-    copied = (select(me.c.deal_id, steps.c.p, *(c.c[column].label(field) for field, column in CARD_KEYS.items()))
-              .select_from(me.outerjoin(steps, steps.c.deal_id == me.c.deal_id)
-                           .outerjoin(c, c.c.company_id == me.c.company_id)).subquery())
-    await session.execute(update(d).where(d.c.deal_id == copied.c.deal_id).values(
-        reached=copied.c.p, **{field: copied.c[field] for field in CARD_KEYS}))
+    copied = (
+        select(me.c.deal_id, steps.c.p, *(c.c[column].label(field) for field, column in CARD_KEYS.items()))
+        .select_from(
+            me.outerjoin(steps, steps.c.deal_id == me.c.deal_id).outerjoin(c, c.c.company_id == me.c.company_id)
+        )
+        .subquery()
+    )
+    await session.execute(
+        update(d)
+        .where(d.c.deal_id == copied.c.deal_id)
+        .values(reached=copied.c.p, **{field: copied.c[field] for field in CARD_KEYS})
+    )
     mine = i.alias("mine")
-    owners_of = (select(mine.c.invoice_id, *(d.c[column].label(field) for field, column in DEAL_OWNER.items()),
-                        *(c.c[column].label(field) for field, column in CARD_OWNER.items()))
-                 .select_from(mine.outerjoin(d, d.c.deal_id == mine.c.deal_id)
-                              .outerjoin(c, c.c.company_id == mine.c.company_id)).subquery())
-    await session.execute(update(i).where(i.c.invoice_id == owners_of.c.invoice_id).values(
-        {field: owners_of.c[field] for field in (*DEAL_OWNER, *CARD_OWNER)}))
+    owners_of = (
+        select(
+            mine.c.invoice_id,
+            *(d.c[column].label(field) for field, column in DEAL_OWNER.items()),
+            *(c.c[column].label(field) for field, column in CARD_OWNER.items()),
+        )
+        .select_from(mine.outerjoin(d, d.c.deal_id == mine.c.deal_id).outerjoin(c, c.c.company_id == mine.c.company_id))
+        .subquery()
+    )
+    await session.execute(
+        update(i)
+        .where(i.c.invoice_id == owners_of.c.invoice_id)
+        .values({field: owners_of.c[field] for field in (*DEAL_OWNER, *CARD_OWNER)})
+    )
     tally = Tally()
-    deal_columns = [d.c[name] for name in (
-        "company_id", "owner_id", "department_id", "amount", "status", "stage", "currency", "expected_close_date",
-        "probability", "closed_at", "lost_reason", "lost_at_stage", "reached", "opened_at", "source_id",
-        *CARD_KEYS)]
-    for source, cells in ((select(*deal_columns), deal_cells),
-                          (select(*(c.c[n] for n in CARD_COLUMNS)), card_cells),
-                          (select(*(i.c[n] for n in INVOICE_COLUMNS)), invoice_cells)):
+    deal_columns = [
+        d.c[name]
+        for name in (
+            "company_id",
+            "owner_id",
+            "department_id",
+            "amount",
+            "status",
+            "stage",
+            "currency",
+            "expected_close_date",
+            "probability",
+            "closed_at",
+            "lost_reason",
+            "lost_at_stage",
+            "reached",
+            "opened_at",
+            "source_id",
+            *CARD_KEYS,
+        )
+    ]
+    for source, cells in (
+        (select(*deal_columns), deal_cells),
+        (select(*(c.c[n] for n in CARD_COLUMNS)), card_cells),
+        (select(*(i.c[n] for n in INVOICE_COLUMNS)), invoice_cells),
+    ):
         result = await session.stream(source.execution_options(yield_per=20_000))
         async for part in result.mappings().partitions():
             for row in part:
@@ -368,29 +521,52 @@ async def refill(session: AsyncSession) -> None:
         # Summed in SQL per deal's key, month and stage: the rows are millions, the cells thousands.
         month = func.date_trunc("month", func.timezone("UTC", Transition.at))
         result = await session.stream(
-            select(month, d.c.owner_id, d.c.department_id, Transition.from_stage, func.count(),
-                   func.sum(Transition.seconds_in_previous))
+            select(
+                month,
+                d.c.owner_id,
+                d.c.department_id,
+                Transition.from_stage,
+                func.count(),
+                func.sum(Transition.seconds_in_previous),
+            )
             .join(d, d.c.deal_id == Transition.deal_id)
-            .where(d.c.company_id.is_not(None), Transition.from_stage.is_not(None),
-                   Transition.seconds_in_previous.is_not(None))
-            .group_by(month, d.c.owner_id, d.c.department_id, Transition.from_stage))
+            .where(
+                d.c.company_id.is_not(None),
+                Transition.from_stage.is_not(None),
+                Transition.seconds_in_previous.is_not(None),
+            )
+            .group_by(month, d.c.owner_id, d.c.department_id, Transition.from_stage)
+        )
         async for part in result.partitions():
             for m, owner, dept, stage, n, total in part:
                 tally.add([(StageTimes, (_as_month(m), owner, dept, stage), (n, int(total)))])
     else:
-        deal_keys = {row["deal_id"]: row for row in (await session.execute(
-            select(d.c.deal_id, d.c.company_id, d.c.owner_id, d.c.department_id))).mappings()}
-        for step in (await session.execute(
-                select(Transition.deal_id, Transition.at, Transition.from_stage, Transition.seconds_in_previous)
-                .where(Transition.from_stage.is_not(None), Transition.seconds_in_previous.is_not(None)))).mappings():
+        deal_keys = {
+            row["deal_id"]: row
+            for row in (
+                await session.execute(select(d.c.deal_id, d.c.company_id, d.c.owner_id, d.c.department_id))
+            ).mappings()
+        }
+        for step in (
+            await session.execute(
+                select(Transition.deal_id, Transition.at, Transition.from_stage, Transition.seconds_in_previous).where(
+                    Transition.from_stage.is_not(None), Transition.seconds_in_previous.is_not(None)
+                )
+            )
+        ).mappings():
             if step["deal_id"] in deal_keys:
                 tally.add(stage_cells(deal_keys[step["deal_id"]], [step]))
-    cards = {row["company_id"]: row for row in (await session.execute(
-        select(c.c.company_id, *(c.c[n] for n in CARD_COLUMNS)))).mappings()}
+    cards = {
+        row["company_id"]: row
+        for row in (await session.execute(select(c.c.company_id, *(c.c[n] for n in CARD_COLUMNS)))).mappings()
+    }
     month = _entry_month(session)
     result = await session.stream(
-        select(Activity.company_id, month, Activity.author_id, func.count()).where(Activity.kind != "system")
-        .group_by(Activity.company_id, month, Activity.author_id).execution_options(yield_per=50_000))
+        select(Activity.company_id, month, Activity.author_id, func.count())
+        .where(Activity.kind != "system")
+        .group_by(Activity.company_id, month, Activity.author_id)
+        .execution_options(yield_per=50_000)
+    )
     async for part in result.partitions():
         for company_id, m, author, n in part:
             if company_id in cards:

@@ -13,8 +13,12 @@ from mercator.common.runtime import Runtime
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 # One consumer group per publishing service: analytics follows every business event.
-CONSUMERS = {"contacts": {**consumers.CONTACTS, **projections.MARKETING}, "deals": projections.DEALS,
-             "billing": projections.BILLING, "gateway": projections.GATEWAY}
+CONSUMERS = {
+    "contacts": {**consumers.CONTACTS, **projections.MARKETING},
+    "deals": projections.DEALS,
+    "billing": projections.BILLING,
+    "gateway": projections.GATEWAY,
+}
 
 
 def build_app(settings: AnalyticsSettings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -22,7 +26,11 @@ def build_app(settings: AnalyticsSettings | None = None, runtime: Runtime | None
     runtime = runtime or Runtime(settings, consumers=CONSUMERS)
     runtime.background.append(lambda: jobs.inactivity_watch(runtime, settings))
     # Reports write their own CSV (a report is rarely one flat list); the common export would refuse most.
-    app = create_app(runtime, title="Mercator analytics", routers=[api.router, reports_api.router],
-                     description="Read models of the business events and the reports built on them.",
-                     export_skip=lambda path: path.startswith("/api/v1/reports/"))
+    app = create_app(
+        runtime,
+        title="Mercator analytics",
+        routers=[api.router, reports_api.router],
+        description="Read models of the business events and the reports built on them.",
+        export_skip=lambda path: path.startswith("/api/v1/reports/"),
+    )
     return app

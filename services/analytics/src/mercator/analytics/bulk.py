@@ -90,7 +90,7 @@ def among(session: AsyncSession, column, keys: list):
 
 def chunks(values: list, size: int = _CHUNK) -> Iterable[list]:
     for i in range(0, len(values), size):
-        yield values[i:i + size]
+        yield values[i : i + size]
 
 
 def _key(table: Table):
@@ -106,8 +106,15 @@ async def lock(session: AsyncSession, model, keys: Iterable[Hashable], blank: Ca
     return Rows(table, await lock_rows(session, table, [table], keys, blank))
 
 
-async def lock_rows(session: AsyncSession, table: Table, columns: list, keys: Iterable[Hashable],
-                    blank: Callable[[Hashable], dict], *, share: bool = False) -> dict[Hashable, dict]:
+async def lock_rows(
+    session: AsyncSession,
+    table: Table,
+    columns: list,
+    keys: Iterable[Hashable],
+    blank: Callable[[Hashable], dict],
+    *,
+    share: bool = False,
+) -> dict[Hashable, dict]:
     """`lock`'s work on chosen columns (`share`: a shared lock, for rows only read). Most rows exist: they are
     locked first, and only the missing ones written as placeholders and locked after."""
     key = _key(table)
@@ -116,8 +123,9 @@ async def lock_rows(session: AsyncSession, table: Table, columns: list, keys: It
 
     async def load(wanted: list) -> None:
         for part in chunks(wanted):
-            result = await session.execute(select(*columns).where(among(session, key, part)).order_by(key)
-                                           .with_for_update(read=share))
+            result = await session.execute(
+                select(*columns).where(among(session, key, part)).order_by(key).with_for_update(read=share)
+            )
             names = list(result.keys())
             at = names.index(key.name)
             for row in result:
@@ -141,9 +149,12 @@ async def save(session: AsyncSession, rows: Rows) -> None:
         return
     if not _postgres(session):
         stmt = insert(session)(table)
-        await session.execute(stmt.on_conflict_do_update(
-            index_elements=[key], set_={c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key}),
-            changed)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[key], set_={c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key}
+            ),
+            changed,
+        )
         return
     names = set()
     for row in changed:
@@ -152,8 +163,9 @@ async def save(session: AsyncSession, rows: Rows) -> None:
     if not columns:
         return
     given = unnest([key, *columns], changed)
-    await session.execute(update(table).where(key == given.c[key.name])
-                          .values({c.name: given.c[c.name] for c in columns}))
+    await session.execute(
+        update(table).where(key == given.c[key.name]).values({c.name: given.c[c.name] for c in columns})
+    )
 
 
 async def add_new(session: AsyncSession, model, facts: dict[Hashable, dict], *, returning: bool = False) -> list:

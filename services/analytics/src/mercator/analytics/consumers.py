@@ -46,8 +46,11 @@ async def _survivor(session: AsyncSession, company_id: uuid.UUID) -> uuid.UUID:
 
 async def _recount(session: AsyncSession, client: Client) -> None:
     await session.flush()
-    count, last = (await session.execute(
-        select(func.count(), func.max(Activity.happened_at)).where(Activity.company_id == client.company_id))).one()
+    count, last = (
+        await session.execute(
+            select(func.count(), func.max(Activity.happened_at)).where(Activity.company_id == client.company_id)
+        )
+    ).one()
     client.activity_count, client.last_activity_at = count, last
 
 
@@ -62,10 +65,19 @@ async def company_snapshot(session: AsyncSession, deliveries: list[Delivery]) ->
         card: ev.CompanyCard = delivery.payload
         client = clients[card.company_id]
         versions, take_card, take_owner = domain.CardVersions(client.version, client.owner_version).snapshot(
-            delivery.envelope.sequence)
+            delivery.envelope.sequence
+        )
         if take_card:
-            for field in ("name", "status", "region_id", "region_name", "industry_id", "industry_name",
-                          "source_id", "source_name"):
+            for field in (
+                "name",
+                "status",
+                "region_id",
+                "region_name",
+                "industry_id",
+                "industry_name",
+                "source_id",
+                "source_name",
+            ):
                 setattr(client, field, getattr(card, field))
             client.created_at = card.created_at.astimezone(UTC)
         if take_owner:
@@ -103,8 +115,7 @@ async def company_reassigned(uow: UnitOfWork, delivery: Delivery) -> None:
     client = await _client(uow.session, event.company_id)
     was = _card(client)
     before = _card_cells(client)
-    versions, take = domain.CardVersions(client.version, client.owner_version).reassignment(
-        delivery.envelope.sequence)
+    versions, take = domain.CardVersions(client.version, client.owner_version).reassignment(delivery.envelope.sequence)
     if take:
         client.owner_id, client.department_id = event.to_owner_id, event.department_id
     client.owner_version = versions.owner
@@ -112,8 +123,13 @@ async def company_reassigned(uow: UnitOfWork, delivery: Delivery) -> None:
     tally.change(before, _card_cells(client))
     await uow.session.flush()
     if take:
-        await aggregates.follow_owners(uow.session, "company_id", aggregates.CARD_OWNER, {client.company_id: {
-            "owner_id": client.owner_id, "department_id": client.department_id}}, tally)
+        await aggregates.follow_owners(
+            uow.session,
+            "company_id",
+            aggregates.CARD_OWNER,
+            {client.company_id: {"owner_id": client.owner_id, "department_id": client.department_id}},
+            tally,
+        )
         await aggregates.move_entries(uow.session, {client.company_id: (was, _card(client))}, tally)
     await tally.write(uow.session)
 
@@ -133,11 +149,9 @@ async def company_merged(uow: UnitOfWork, delivery: Delivery) -> None:
     absorbed.merged_into_id = survivor_id
     tally = aggregates.Tally()
     # The absorbed card's entries now count under the survivor.
-    await aggregates.move_entries(s, {absorbed.company_id: (before[absorbed.company_id][0], _card(survivor))},
-                                  tally)
+    await aggregates.move_entries(s, {absorbed.company_id: (before[absorbed.company_id][0], _card(survivor))}, tally)
     # Cards merged into the absorbed one before now lead straight to the survivor.
-    await s.execute(update(Client).where(Client.merged_into_id == event.absorbed_id)
-                    .values(merged_into_id=survivor_id))
+    await s.execute(update(Client).where(Client.merged_into_id == event.absorbed_id).values(merged_into_id=survivor_id))
     for table in (Activity, Meeting):
         await s.execute(update(table).where(table.company_id == event.absorbed_id).values(company_id=survivor_id))
     await _recount(s, survivor)
@@ -155,9 +169,16 @@ async def _survivors(session: AsyncSession, company_ids: set[uuid.UUID]) -> dict
     for _ in range(_MAX_MERGE_HOPS):
         if not following:
             break
-        merged = dict((await session.execute(select(Client.company_id, Client.merged_into_id).where(
-            bulk.among(session, Client.company_id, {survivor[c] for c in following}),
-            Client.merged_into_id.is_not(None)))).all())
+        merged = dict(
+            (
+                await session.execute(
+                    select(Client.company_id, Client.merged_into_id).where(
+                        bulk.among(session, Client.company_id, {survivor[c] for c in following}),
+                        Client.merged_into_id.is_not(None),
+                    )
+                )
+            ).all()
+        )
         following = {c for c in following if survivor[c] in merged}
         for c in following:
             survivor[c] = merged[survivor[c]]
@@ -173,10 +194,18 @@ async def activity_logged(session: AsyncSession, deliveries: list[Delivery]) -> 
     for delivery in deliveries:
         event: ev.ActivityLogged = delivery.payload
         # An entry never changes: a replay adds nothing.
-        entries.setdefault(event.activity_id, dict(
-            activity_id=event.activity_id, company_id=survivor[event.company_id], kind=event.kind,
-            direction=event.direction, author_id=event.author_id, happened_at=event.happened_at.astimezone(UTC),
-            deal_id=event.deal_id))
+        entries.setdefault(
+            event.activity_id,
+            dict(
+                activity_id=event.activity_id,
+                company_id=survivor[event.company_id],
+                kind=event.kind,
+                direction=event.direction,
+                author_id=event.author_id,
+                happened_at=event.happened_at.astimezone(UTC),
+                deal_id=event.deal_id,
+            ),
+        )
     added = await bulk.add_new(session, Activity, entries, returning=True)
     tally = aggregates.Tally()
     for activity_id in added:
@@ -188,8 +217,12 @@ async def activity_logged(session: AsyncSession, deliveries: list[Delivery]) -> 
         last = domain.as_utc(client.last_activity_at)
         client.last_activity_at = entry["happened_at"] if last is None else max(last, entry["happened_at"])
         if entry["kind"] != "system":
-            tally.add(aggregates.entry_cells(clients.loaded[entry["company_id"]], [
-                (domain.first_of_month(entry["happened_at"]), entry["author_id"], 1)]))
+            tally.add(
+                aggregates.entry_cells(
+                    clients.loaded[entry["company_id"]],
+                    [(domain.first_of_month(entry["happened_at"]), entry["author_id"], 1)],
+                )
+            )
     for company_id, client in clients.items():
         tally.change(aggregates.card_cells(clients.loaded[company_id]), aggregates.card_cells(vars(client)))
     await bulk.save(session, clients)
@@ -208,8 +241,9 @@ async def _meeting(session: AsyncSession, meeting_id: uuid.UUID, company_id: uui
 
 
 def _view(m: Meeting) -> domain.MeetingView:
-    return domain.MeetingView(domain.MeetingStatus(m.status) if m.status else None, m.starts_at, m.version,
-                              m.schedule_version)
+    return domain.MeetingView(
+        domain.MeetingStatus(m.status) if m.status else None, m.starts_at, m.version, m.schedule_version
+    )
 
 
 def _store(m: Meeting, view: domain.MeetingView) -> None:

@@ -29,27 +29,76 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 
 DEPARTMENTS = ("Продажи — Москва", "Продажи — Регионы", "Корпоративные клиенты")
-FIRST = ("Анна", "Борис", "Вера", "Глеб", "Дарья", "Егор", "Жанна", "Илья", "Ксения", "Лев", "Мария", "Никита",
-         "Ольга", "Павел", "Роман")
+FIRST = (
+    "Анна",
+    "Борис",
+    "Вера",
+    "Глеб",
+    "Дарья",
+    "Егор",
+    "Жанна",
+    "Илья",
+    "Ксения",
+    "Лев",
+    "Мария",
+    "Никита",
+    "Ольга",
+    "Павел",
+    "Роман",
+)
 LAST = ("Петров", "Смирнов", "Кузнецов", "Попов", "Волков", "Соколов", "Лебедев", "Козлов", "Новиков", "Морозов")
-COMPANY_WORDS = ("Альфа", "Вектор", "Гранит", "Дельта", "Заря", "Импульс", "Квант", "Лидер", "Меридиан", "Нева",
-                 "Омега", "Прогресс", "Ресурс", "Сигма", "Техно", "Урал", "Феникс", "Штиль", "Элемент", "Янтарь")
+COMPANY_WORDS = (
+    "Альфа",
+    "Вектор",
+    "Гранит",
+    "Дельта",
+    "Заря",
+    "Импульс",
+    "Квант",
+    "Лидер",
+    "Меридиан",
+    "Нева",
+    "Омега",
+    "Прогресс",
+    "Ресурс",
+    "Сигма",
+    "Техно",
+    "Урал",
+    "Феникс",
+    "Штиль",
+    "Элемент",
+    "Янтарь",
+)
 COMPANY_KINDS = ("Завод", "Трейд", "Строй", "Маш", "Сервис", "Пром", "Логистик", "Снаб")
 PRODUCTS = {  # group: [(code, name, list price)]
-    "Станки": [("ST-100", "Токарный станок ТС-100", 1_850_000), ("ST-220", "Фрезерный станок ФС-220", 2_400_000),
-               ("ST-310", "Ленточнопильный станок", 640_000)],
-    "Инструмент": [("IN-01", "Набор резцов", 45_000), ("IN-02", "Измерительный комплект", 120_000),
-                   ("IN-03", "Патрон токарный", 68_000)],
-    "Сервис": [("SV-01", "Пусконаладка", 150_000), ("SV-02", "Годовое обслуживание", 380_000),
-               ("SV-03", "Обучение операторов", 90_000)],
+    "Станки": [
+        ("ST-100", "Токарный станок ТС-100", 1_850_000),
+        ("ST-220", "Фрезерный станок ФС-220", 2_400_000),
+        ("ST-310", "Ленточнопильный станок", 640_000),
+    ],
+    "Инструмент": [
+        ("IN-01", "Набор резцов", 45_000),
+        ("IN-02", "Измерительный комплект", 120_000),
+        ("IN-03", "Патрон токарный", 68_000),
+    ],
+    "Сервис": [
+        ("SV-01", "Пусконаладка", 150_000),
+        ("SV-02", "Годовое обслуживание", 380_000),
+        ("SV-03", "Обучение операторов", 90_000),
+    ],
 }
 OPEN_PATH = ("interest", "needs", "demo", "tech_proposal", "commercial_proposal")
 # The share of deals that go on from each stage, for a manager of average skill: 70% of first contacts get to
 # needs, ... half of the commercial proposals are signed; about one in ten first contacts is won, as in the article.
 GO_ON = {"interest": 0.70, "needs": 0.686, "demo": 0.667, "tech_proposal": 0.625, "commercial_proposal": 0.50}
 # Days a deal stands at a stage before it moves on (at average skill), low and high.
-STAGE_DAYS = {"interest": (2, 10), "needs": (4, 18), "demo": (3, 14), "tech_proposal": (5, 20),
-              "commercial_proposal": (5, 25)}
+STAGE_DAYS = {
+    "interest": (2, 10),
+    "needs": (4, 18),
+    "demo": (3, 14),
+    "tech_proposal": (5, 20),
+    "commercial_proposal": (5, 25),
+}
 # Why deals are lost, by the stage they stop at (names of the default dictionary; weights).
 LOST_REASONS = {
     "interest": (("Клиент пропал", 4), ("Нет бюджета", 3), ("Решение не принято", 3)),
@@ -64,8 +113,28 @@ SEASON = {1: 0.5, 2: 0.9, 3: 1.15, 4: 1.0, 5: 0.8, 6: 0.9, 7: 0.7, 8: 0.7, 9: 1.
 MONTHS = 24
 # How clients pay, cycled over the sales in the order they are made so a small demo shows every kind too:
 # on time, late (after the due date), part (half, the rest owed), never.
-PAYERS = ("on_time", "never", "late", "on_time", "part", "on_time", "on_time", "late", "on_time", "on_time",
-          "on_time", "late", "on_time", "part", "on_time", "on_time", "late", "on_time", "never", "on_time")
+PAYERS = (
+    "on_time",
+    "never",
+    "late",
+    "on_time",
+    "part",
+    "on_time",
+    "on_time",
+    "late",
+    "on_time",
+    "on_time",
+    "on_time",
+    "late",
+    "on_time",
+    "part",
+    "on_time",
+    "on_time",
+    "late",
+    "on_time",
+    "never",
+    "on_time",
+)
 HISTORY_KINDS = ("call", "call", "email", "meeting", "letter", "demo", "fax")
 
 
@@ -92,7 +161,7 @@ class Company:
 class Sale:
     """A deal that reached the contract: what is left once its invoice is issued (in date order, over all)."""
 
-    api: "Api"
+    api: Api
     rnd: random.Random
     deal: dict
     card: dict
@@ -127,8 +196,9 @@ class Api:
                 retried = True
                 await asyncio.sleep(1 + random.random())
                 continue
-            if r.status_code in (429, 502, 503, 504) or (retried and r.status_code == 409
-                                                           and "already processed" in r.text):
+            if r.status_code in (429, 502, 503, 504) or (
+                retried and r.status_code == 409 and "already processed" in r.text
+            ):
                 self.counter["waited"] = self.counter.get("waited", 0) + 1
                 await asyncio.sleep(float(r.headers.get("retry-after", 1)) + random.random())
                 continue
@@ -178,7 +248,7 @@ def iso(moment: datetime) -> str:
 
 def later(rnd: random.Random, moment: datetime, low: float, high: float, skill: float = 1.0) -> datetime:
     """Some working days after `moment` (a quicker manager takes less), at an office hour in Moscow."""
-    days = rnd.uniform(low, high) / skill ** 0.5
+    days = rnd.uniform(low, high) / skill**0.5
     then = moment + timedelta(days=days)
     hour = rnd.randint(6, 14)  # 09:00 to 17:59 in Moscow (UTC+3)
     then = then.replace(hour=hour, minute=rnd.randint(0, 59), second=rnd.randint(0, 59), microsecond=0)
@@ -186,8 +256,7 @@ def later(rnd: random.Random, moment: datetime, low: float, high: float, skill: 
 
 
 class Demo:
-    def __init__(self, base: str, admin_email: str, admin_password: str, scale: float, seed: int,
-                 say=print):
+    def __init__(self, base: str, admin_email: str, admin_password: str, scale: float, seed: int, say=print):
         self.base, self.admin_email, self.admin_password = base, admin_email, admin_password
         self.scale, self.rnd, self.say = scale, random.Random(seed), say
         self.counter: dict = {}
@@ -207,22 +276,28 @@ class Demo:
             managers = [m for d in self.departments for m in d]
             cards_each = max(1, round(600 * self.scale / len(managers)))
             deals_each = max(1, round(2000 * self.scale / len(managers)))
-            self.say(f"demo: {len(managers)} managers, {cards_each * len(managers)} client cards, "
-                     f"{deals_each * len(managers)} deals over {MONTHS} months")
+            self.say(
+                f"demo: {len(managers)} managers, {cards_each * len(managers)} client cards, "
+                f"{deals_each * len(managers)} deals over {MONTHS} months"
+            )
             results = await asyncio.gather(*(self._manager(m, cards_each, deals_each) for m in managers))
             cards = [c for r in results for c in r.cards]
             await self._invoices()
             gate = asyncio.Semaphore(len(managers))  # about as many at once as the managers' own work
+
             async def paid(sale: Sale) -> None:
                 async with gate:
                     await self._paid(sale)
+
             await asyncio.gather(*(paid(sale) for sale in self.sales))
             await self._marketing(cards)
             await self._history_role_back(admin, managers)
             won = self.counter.get("won", 0)
-            self.say(f"demo: done: {len(cards)} client cards, {self.counter.get('deals', 0)} deals ({won} won, "
-                     f"{self.counter.get('lost', 0)} lost), {self.counter.get('invoices', 0)} invoices, "
-                     f"{self.counter.get('payments', 0)} payments, {self.counter.get('requests', 0)} requests")
+            self.say(
+                f"demo: done: {len(cards)} client cards, {self.counter.get('deals', 0)} deals ({won} won, "
+                f"{self.counter.get('lost', 0)} lost), {self.counter.get('invoices', 0)} invoices, "
+                f"{self.counter.get('payments', 0)} payments, {self.counter.get('requests', 0)} requests"
+            )
             return dict(self.counter, cards=len(cards))
         finally:
             for api in {id(sale.api): sale.api for sale in self.sales}.values():
@@ -241,25 +316,56 @@ class Demo:
         rnd.shuffle(skills)
         for i, name in enumerate(DEPARTMENTS):
             dept = await admin.post("/departments", {"name": name, "parent_id": root["id"]})
-            head = Manager(person_name(rnd), f"head{i + 1}.{suffix}@demo.mercator.example", secrets.token_urlsafe(18),
-                           dept["id"])
-            await admin.post("/users", {"name": head.name, "email": head.email, "password": head.password,
-                                        "roles": ["head"], "department_id": dept["id"]})
+            head = Manager(
+                person_name(rnd), f"head{i + 1}.{suffix}@demo.mercator.example", secrets.token_urlsafe(18), dept["id"]
+            )
+            await admin.post(
+                "/users",
+                {
+                    "name": head.name,
+                    "email": head.email,
+                    "password": head.password,
+                    "roles": ["head"],
+                    "department_id": dept["id"],
+                },
+            )
             team = []
             for j in range(4):
-                m = Manager(person_name(rnd), f"manager{i * 4 + j + 1}.{suffix}@demo.mercator.example",
-                            secrets.token_urlsafe(18), dept["id"], skill=skills[i * 4 + j])
+                m = Manager(
+                    person_name(rnd),
+                    f"manager{i * 4 + j + 1}.{suffix}@demo.mercator.example",
+                    secrets.token_urlsafe(18),
+                    dept["id"],
+                    skill=skills[i * 4 + j],
+                )
                 # The importer role: each manager brings their own two years in, dated as they happened.
-                m.user_id = (await admin.post("/users", {"name": m.name, "email": m.email, "password": m.password,
-                                                         "roles": ["manager", "importer"],
-                                                         "department_id": dept["id"]}))["id"]
+                m.user_id = (
+                    await admin.post(
+                        "/users",
+                        {
+                            "name": m.name,
+                            "email": m.email,
+                            "password": m.password,
+                            "roles": ["manager", "importer"],
+                            "department_id": dept["id"],
+                        },
+                    )
+                )["id"]
                 team.append(m)
             self.departments.append(team)
-        self.marketer = Manager(person_name(rnd), f"marketing.{suffix}@demo.mercator.example",
-                                secrets.token_urlsafe(18), root["id"])
-        await admin.post("/users", {"name": self.marketer.name, "email": self.marketer.email,
-                                    "password": self.marketer.password, "roles": ["marketing"],
-                                    "department_id": root["id"]})
+        self.marketer = Manager(
+            person_name(rnd), f"marketing.{suffix}@demo.mercator.example", secrets.token_urlsafe(18), root["id"]
+        )
+        await admin.post(
+            "/users",
+            {
+                "name": self.marketer.name,
+                "email": self.marketer.email,
+                "password": self.marketer.password,
+                "roles": ["marketing"],
+                "department_id": root["id"],
+            },
+        )
         self.regions = await admin.get("/regions")
         self.industries = await admin.get("/industries")
         self.sources = await admin.get("/contact-sources")
@@ -272,16 +378,25 @@ class Demo:
         for group, items in PRODUCTS.items():
             g = await admin.post("/product-groups", {"name": group})
             for code, name, price in items:
-                p = await admin.post("/products", {"code": f"{code}-{suffix}", "name": name, "group_id": g["id"],
-                                                   "unit": "шт", "list_price": f"{price}.00"})
+                p = await admin.post(
+                    "/products",
+                    {
+                        "code": f"{code}-{suffix}",
+                        "name": name,
+                        "group_id": g["id"],
+                        "unit": "шт",
+                        "list_price": f"{price}.00",
+                    },
+                )
                 self.products.append((p["id"], price))
 
     async def _history_role_back(self, admin: Api, managers: list[Manager]) -> None:
         """History is in: from now on the managers' work happens when they do it."""
         for m in managers:
             r = await admin.call("GET", f"/users/{m.user_id}", etag=True)
-            await admin.call("PATCH", f"/users/{m.user_id}", json={"roles": ["manager"]},
-                             headers={"If-Match": r.headers["etag"]})
+            await admin.call(
+                "PATCH", f"/users/{m.user_id}", json={"roles": ["manager"]}, headers={"If-Match": r.headers["etag"]}
+            )
 
     # -- one manager's two years --------------------------------------------------------------------
 
@@ -304,8 +419,10 @@ class Demo:
 
     def _opening(self, rnd: random.Random) -> datetime:
         """When a deal opens: a month by the season and a growing trend, a day and an office hour in it."""
-        months = [(self.start.year + (self.start.month - 1 + k) // 12, (self.start.month - 1 + k) % 12 + 1)
-                  for k in range(MONTHS + 1)]
+        months = [
+            (self.start.year + (self.start.month - 1 + k) // 12, (self.start.month - 1 + k) % 12 + 1)
+            for k in range(MONTHS + 1)
+        ]
         weights = [SEASON[mo] * (0.8 + 0.4 * k / MONTHS) for k, (_, mo) in enumerate(months)]
         year, month = rnd.choices(months, weights)[0]
         first = datetime(year, month, 1, tzinfo=UTC)
@@ -317,11 +434,21 @@ class Demo:
     def _card(self, rnd: random.Random) -> dict:
         name = f"ООО «{rnd.choice(COMPANY_WORDS)}{rnd.choice(COMPANY_KINDS)}-{rnd.randint(1, 999)}»"
         domain = f"{secrets.token_hex(4)}.example"
-        persons = [{"name": person_name(rnd), "position": rnd.choice(("директор", "закупщик", "главный инженер")),
-                    "emails": [f"p{k}@{domain}"]} for k in range(rnd.randint(1, 3))]
-        return {"name": name, "region_id": rnd.choice(self.regions)["id"] if self.regions else None,
-                "industry_id": rnd.choice(self.industries)["id"] if self.industries else None,
-                "source_id": rnd.choice(self.sources)["id"] if self.sources else None, "persons": persons}
+        persons = [
+            {
+                "name": person_name(rnd),
+                "position": rnd.choice(("директор", "закупщик", "главный инженер")),
+                "emails": [f"p{k}@{domain}"],
+            }
+            for k in range(rnd.randint(1, 3))
+        ]
+        return {
+            "name": name,
+            "region_id": rnd.choice(self.regions)["id"] if self.regions else None,
+            "industry_id": rnd.choice(self.industries)["id"] if self.industries else None,
+            "source_id": rnd.choice(self.sources)["id"] if self.sources else None,
+            "persons": persons,
+        }
 
     async def _history(self, api: Api, rnd: random.Random, card: dict) -> None:
         # Two years of calls and meetings; a quarter of the clients have gone quiet lately.
@@ -329,11 +456,21 @@ class Demo:
         entries = []
         for _ in range(rnd.randint(2, 8)):
             days_ago = rnd.randint(30 if quiet else 0, 730)
-            entries.append({"company_id": card["id"], "kind": rnd.choice(HISTORY_KINDS),
-                            "summary": rnd.choice(("обсудили потребность", "отправили каталог",
-                                                   "уточнили сроки поставки", "договорились о встрече")),
-                            "happened_at": (self.now - timedelta(days=days_ago,
-                                                                 minutes=rnd.randint(0, 600))).isoformat()})
+            entries.append(
+                {
+                    "company_id": card["id"],
+                    "kind": rnd.choice(HISTORY_KINDS),
+                    "summary": rnd.choice(
+                        (
+                            "обсудили потребность",
+                            "отправили каталог",
+                            "уточнили сроки поставки",
+                            "договорились о встрече",
+                        )
+                    ),
+                    "happened_at": (self.now - timedelta(days=days_ago, minutes=rnd.randint(0, 600))).isoformat(),
+                }
+            )
         await api.post("/history/batch", {"entries": entries})
 
     async def _deal(self, api: Api, rnd: random.Random, m: Manager, card: dict, opened: datetime) -> bool:
@@ -344,21 +481,30 @@ class Demo:
         expected = (opened + timedelta(days=rnd.randint(30, 150))).date()
         if expected <= self.today:  # an open deal's expected close lies ahead, as a manager would keep it
             expected = self.today + timedelta(days=rnd.randint(7, 120))
-        deal = await api.post("/deals", {
-            "title": f"Поставка для {card['name']}"[:200], "company_id": card["id"], "amount": f"{amount}.00",
-            "expected_close_date": expected.isoformat(), "opened_at": iso(opened),
-            "lines": [{"product_id": product, "quantity": str(quantity), "unit_price": f"{price}.00"}]})
+        deal = await api.post(
+            "/deals",
+            {
+                "title": f"Поставка для {card['name']}"[:200],
+                "company_id": card["id"],
+                "amount": f"{amount}.00",
+                "expected_close_date": expected.isoformat(),
+                "opened_at": iso(opened),
+                "lines": [{"product_id": product, "quantity": str(quantity), "unit_price": f"{price}.00"}],
+            },
+        )
         self.counter["deals"] = self.counter.get("deals", 0) + 1
         url, at = f"/deals/{deal['id']}", opened
         for stage, nxt in zip(OPEN_PATH, [*OPEN_PATH[1:], "contract"]):
-            goes_on = rnd.random() < min(0.95, GO_ON[stage] * m.skill ** 0.3)
+            goes_on = rnd.random() < min(0.95, GO_ON[stage] * m.skill**0.3)
             # When it moves on, or when it is lost (some days after the last step, with no skill to hurry it).
             then = later(rnd, at, *STAGE_DAYS[stage], skill=m.skill) if goes_on else later(rnd, at, 3, 30)
             if stage == "demo":  # the client's interest is rated at the demo, before it goes on or is lost
                 rated = at + (then - at) * rnd.uniform(0.2, 0.8)
                 if rated < self.now:
-                    await api.post(f"{url}/interest", {"rating": rnd.randint(4, 5) if goes_on else rnd.randint(1, 4),
-                                                       "at": iso(rated)})
+                    await api.post(
+                        f"{url}/interest",
+                        {"rating": rnd.randint(4, 5) if goes_on else rnd.randint(1, 4), "at": iso(rated)},
+                    )
             if not goes_on:
                 await self._stop(api, rnd, url, stage, then)
                 return False
@@ -380,8 +526,18 @@ class Demo:
         await api.post(f"{url}/lose", {"reason_id": reason["id"], "at": iso(lost_at)})
         self.counter["lost"] = self.counter.get("lost", 0) + 1
 
-    async def _contract(self, api: Api, rnd: random.Random, m: Manager, deal: dict, card: dict, since: datetime,
-                        amount: int, product: str, quantity: int) -> bool:
+    async def _contract(
+        self,
+        api: Api,
+        rnd: random.Random,
+        m: Manager,
+        deal: dict,
+        card: dict,
+        since: datetime,
+        amount: int,
+        product: str,
+        quantity: int,
+    ) -> bool:
         """Price agreed (sometimes after the client's counter-offer), contract signed, invoice drafted; it is
         issued with the others in the order of the dates."""
         url = f"/deals/{deal['id']}"
@@ -390,8 +546,10 @@ class Demo:
         if rnd.random() < 0.4:
             offered = later(rnd, offered, 1, 5)
             discount = rnd.choice((3, 5, 7, 10))
-            offer = await api.post(f"{url}/offers", {"side": "client", "amount": f"{amount}.00",
-                                                     "discount_percent": str(discount), "at": iso(offered)})
+            offer = await api.post(
+                f"{url}/offers",
+                {"side": "client", "amount": f"{amount}.00", "discount_percent": str(discount), "at": iso(offered)},
+            )
         accepted = later(rnd, offered, 1, 7, m.skill)
         signed = later(rnd, accepted, 0, 3)
         if signed >= self.now - timedelta(days=1):
@@ -399,12 +557,31 @@ class Demo:
         deal = await api.post(f"{url}/offers/{offer['id']}/accept", {"at": iso(accepted)})
         await api.post(f"{url}/moves", {"stage": "contract", "at": iso(signed)})
         due_in_days = rnd.choice((10, 14, 14, 30))
-        contract = await api.post("/contracts", {"number": f"Д-{secrets.token_hex(4)}", "deal_id": deal["id"],
-                                                 "signed_on": signed.date().isoformat(), "amount": deal["amount"],
-                                                 "due_in_days": due_in_days})
-        invoice = await api.post("/invoices", {"deal_id": deal["id"], "contract_id": contract["id"],
-                                               "lines": [{"description": deal["title"][:200], "quantity": "1",
-                                                          "unit_price": deal["amount"], "vat_rate": "none"}]})
+        contract = await api.post(
+            "/contracts",
+            {
+                "number": f"Д-{secrets.token_hex(4)}",
+                "deal_id": deal["id"],
+                "signed_on": signed.date().isoformat(),
+                "amount": deal["amount"],
+                "due_in_days": due_in_days,
+            },
+        )
+        invoice = await api.post(
+            "/invoices",
+            {
+                "deal_id": deal["id"],
+                "contract_id": contract["id"],
+                "lines": [
+                    {
+                        "description": deal["title"][:200],
+                        "quantity": "1",
+                        "unit_price": deal["amount"],
+                        "vat_rate": "none",
+                    }
+                ],
+            },
+        )
         issue_on = min(self.today, signed.date() + timedelta(days=rnd.randint(0, 3)))
         self.sales.append(Sale(api, rnd, deal, card, invoice["id"], issue_on, due_in_days, product, quantity))
         return True
@@ -433,22 +610,35 @@ class Demo:
             return  # not yet: the debt stands, current or overdue
         share = "0.5" if sale.payer == "part" else "1"
         paid = f"{float(invoice['total']) * float(share):.2f}"
-        await sale.api.post("/payments", {"company_id": sale.card["id"], "amount": paid,
-                                          "received_on": paid_on.isoformat(),
-                                          "bank_reference": f"ПП-{secrets.token_hex(5)}",
-                                          "allocations": [{"invoice_id": invoice["id"], "amount": paid}]})
+        await sale.api.post(
+            "/payments",
+            {
+                "company_id": sale.card["id"],
+                "amount": paid,
+                "received_on": paid_on.isoformat(),
+                "bank_reference": f"ПП-{secrets.token_hex(5)}",
+                "allocations": [{"invoice_id": invoice["id"], "amount": paid}],
+            },
+        )
         self.counter["payments"] = self.counter.get("payments", 0) + 1
         if sale.payer == "part":
             return
         shipped_on = paid_on + timedelta(days=rnd.randint(1, 10))
         if shipped_on > self.today:
             return
-        await sale.api.post("/deliveries", {"deal_id": deal["id"], "waybill_number": f"ТН-{secrets.token_hex(4)}",
-                                            "shipped_on": shipped_on.isoformat(),
-                                            "carrier": rnd.choice(("ПЭК", "Деловые линии", "свой транспорт")),
-                                            "items": [{"product_id": sale.product, "quantity": str(sale.quantity)}]})
+        await sale.api.post(
+            "/deliveries",
+            {
+                "deal_id": deal["id"],
+                "waybill_number": f"ТН-{secrets.token_hex(4)}",
+                "shipped_on": shipped_on.isoformat(),
+                "carrier": rnd.choice(("ПЭК", "Деловые линии", "свой транспорт")),
+                "items": [{"product_id": sale.product, "quantity": str(sale.quantity)}],
+            },
+        )
         won = datetime(shipped_on.year, shipped_on.month, shipped_on.day, tzinfo=UTC) + timedelta(
-            days=rnd.randint(1, 6), hours=rnd.randint(6, 14), minutes=rnd.randint(0, 59))
+            days=rnd.randint(1, 6), hours=rnd.randint(6, 14), minutes=rnd.randint(0, 59)
+        )
         if won >= self.now:
             return
         await sale.api.post(f"/deals/{deal['id']}/win", {"at": iso(won)})
@@ -460,17 +650,26 @@ class Demo:
         api = Api(self.base, await sign_in(self.base, self.marketer.email, self.marketer.password), self.counter)
         rnd = self.rnd
         try:
-            plans = [("Выставка «Металлообработка»", "exhibition", 300, "850000"),
-                     ("Презентация новой линейки станков", "presentation", 200, "120000"),
-                     ("Вебинар: сервис и обслуживание", "webinar", 120, "30000"),
-                     ("Весенняя рассылка: скидка 10% на инструмент", "mailing", 90, "15000"),
-                     ("Выставка «Иннопром»", "exhibition", 60, "1200000")]
+            plans = [
+                ("Выставка «Металлообработка»", "exhibition", 300, "850000"),
+                ("Презентация новой линейки станков", "presentation", 200, "120000"),
+                ("Вебинар: сервис и обслуживание", "webinar", 120, "30000"),
+                ("Весенняя рассылка: скидка 10% на инструмент", "mailing", 90, "15000"),
+                ("Выставка «Иннопром»", "exhibition", 60, "1200000"),
+            ]
             for name, kind, days_ago, cost in plans:
                 starts = self.today - timedelta(days=days_ago)
-                event = await api.post("/marketing-events", {
-                    "name": name, "kind": kind, "starts_on": starts.isoformat(),
-                    "ends_on": (starts + timedelta(days=3 if kind == "exhibition" else 0)).isoformat(),
-                    "cost": f"{cost}.00", "offer": "Скидка 10% до конца месяца" if kind == "mailing" else None})
+                event = await api.post(
+                    "/marketing-events",
+                    {
+                        "name": name,
+                        "kind": kind,
+                        "starts_on": starts.isoformat(),
+                        "ends_on": (starts + timedelta(days=3 if kind == "exhibition" else 0)).isoformat(),
+                        "cost": f"{cost}.00",
+                        "offer": "Скидка 10% до конца месяца" if kind == "mailing" else None,
+                    },
+                )
                 url = f"/marketing-events/{event['id']}/participants"
                 if kind == "mailing" and self.regions:
                     await api.post(url, {"filter": {"region_id": rnd.choice(self.regions)["id"]}})
@@ -478,8 +677,9 @@ class Demo:
                     chosen = rnd.sample(cards, min(len(cards), max(3, len(cards) // 15)))
                     await api.post(url, {"company_ids": [c["id"] for c in chosen]})
                     for c in chosen[: len(chosen) // 2]:
-                        await api.call("PATCH", f"{url}/{c['id']}", json={"status": rnd.choice(("attended",
-                                                                                                 "responded"))})
+                        await api.call(
+                            "PATCH", f"{url}/{c['id']}", json={"status": rnd.choice(("attended", "responded"))}
+                        )
                 if kind == "mailing":
                     try:
                         await api.post(f"/marketing-events/{event['id']}/mailings", {})
@@ -501,8 +701,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--force", action="store_true", help="fill even when there are client cards already")
     args = parser.parse_args(argv)
     if not args.admin_email or not args.admin_password:
-        print("demo: name an admin (--admin-email/--admin-password or MERCATOR_GATEWAY_ADMIN_EMAIL/_PASSWORD)",
-              file=sys.stderr)
+        print(
+            "demo: name an admin (--admin-email/--admin-password or MERCATOR_GATEWAY_ADMIN_EMAIL/_PASSWORD)",
+            file=sys.stderr,
+        )
         return 2
     if not 0 < args.scale <= 10:
         print("demo: --scale must be above 0 and at most 10", file=sys.stderr)

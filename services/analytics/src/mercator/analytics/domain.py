@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from mercator.common.rules import InvalidValue  # noqa: F401 - part of this API
+from mercator.common.errors import InvalidValue
 
 
 class ClientBaseBy(StrEnum):
@@ -38,6 +38,7 @@ class MeetingStatus(StrEnum):
 
 # --- client cards ------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class CardVersions:
     """The sequences the projected card's fields come from; `card` 0 means a placeholder.
@@ -61,6 +62,7 @@ class CardVersions:
 
 
 # --- meetings ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class MeetingView:
@@ -97,6 +99,7 @@ class MeetingView:
 
 # --- report inputs -----------------------------------------------------------------------
 
+
 def check_period(start: datetime | None, end: datetime | None) -> None:
     for value, field in ((start, "from"), (end, "to")):
         # A time without an offset means a different instant in every office of the company.
@@ -122,6 +125,7 @@ def days_since(last: datetime | None, now: datetime) -> int | None:
 
 # --- deals -------------------------------------------------------------------------------
 
+
 class DealStatus(StrEnum):
     OPEN = "open"
     WON = "won"
@@ -143,15 +147,22 @@ def status_after(kind: str) -> DealStatus:
 # The default pipeline's order and probabilities (deals' Sales Expert pipeline): the stage
 # order of the funnel and the weights of the forecast. Stages of other pipelines follow, unweighted.
 DEFAULT_STAGES: tuple[tuple[str, Decimal], ...] = (
-    ("interest", Decimal("0.10")), ("needs", Decimal("0.20")), ("demo", Decimal("0.30")),
-    ("tech_proposal", Decimal("0.40")), ("commercial_proposal", Decimal("0.50")), ("contract", Decimal("0.70")),
-    ("payment", Decimal("0.85")), ("delivery", Decimal("0.95")),
+    ("interest", Decimal("0.10")),
+    ("needs", Decimal("0.20")),
+    ("demo", Decimal("0.30")),
+    ("tech_proposal", Decimal("0.40")),
+    ("commercial_proposal", Decimal("0.50")),
+    ("contract", Decimal("0.70")),
+    ("payment", Decimal("0.85")),
+    ("delivery", Decimal("0.95")),
 )
 
 _DEFAULT_WEIGHTS = dict(DEFAULT_STAGES)
 # The funnel's order: the default pipeline's stages, then won.
-FUNNEL_POSITIONS: dict[str, int] = {**{code: i for i, (code, _) in enumerate(DEFAULT_STAGES)},
-                                    "won": len(DEFAULT_STAGES)}
+FUNNEL_POSITIONS: dict[str, int] = {
+    **{code: i for i, (code, _) in enumerate(DEFAULT_STAGES)},
+    "won": len(DEFAULT_STAGES),
+}
 
 
 def weight(stage: str | None, probability: Decimal | None) -> Decimal:
@@ -172,6 +183,7 @@ def first_of_month(moment: datetime | date | None) -> date | None:
 
 
 # --- report arithmetic --------------------------------------------------------------------
+
 
 def median(values: list[float]) -> float | None:
     if not values:
@@ -231,8 +243,9 @@ def below_team(count: int, team_mean: float | None, low_share: float) -> bool:
     return team_mean is not None and team_mean > 0 and count < low_share * team_mean
 
 
-def crossed_inactivity(last_activity_at: datetime | None, created_at: datetime | None, now: datetime,
-                       threshold_days: int) -> bool:
+def crossed_inactivity(
+    last_activity_at: datetime | None, created_at: datetime | None, now: datetime, threshold_days: int
+) -> bool:
     """A card is inactive once `threshold_days` pass without a history entry (counted from its creation
     when it never had one)."""
     since = as_utc(last_activity_at) or as_utc(created_at)

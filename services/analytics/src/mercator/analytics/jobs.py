@@ -28,12 +28,22 @@ async def detect_inactivity(uow: UnitOfWork, threshold_days: int, now: datetime)
     s = uow.session
     cutoff = now - timedelta(days=threshold_days)
     last = Client.last_activity_at
-    rows = (await s.execute(
-        select(Client, InactivityAlert).outerjoin(InactivityAlert, InactivityAlert.company_id == Client.company_id)
-        .where(Client.merged_into_id.is_(None), Client.version > 0, Client.owner_id.is_not(None),
-               or_(last < cutoff, (last.is_(None)) & (Client.created_at < cutoff)),
-               or_(InactivityAlert.company_id.is_(None), InactivityAlert.last_activity_at.is_distinct_from(last)))
-        .order_by(Client.company_id).limit(BATCH).with_for_update(of=Client, skip_locked=True))).all()
+    rows = (
+        await s.execute(
+            select(Client, InactivityAlert)
+            .outerjoin(InactivityAlert, InactivityAlert.company_id == Client.company_id)
+            .where(
+                Client.merged_into_id.is_(None),
+                Client.version > 0,
+                Client.owner_id.is_not(None),
+                or_(last < cutoff, (last.is_(None)) & (Client.created_at < cutoff)),
+                or_(InactivityAlert.company_id.is_(None), InactivityAlert.last_activity_at.is_distinct_from(last)),
+            )
+            .order_by(Client.company_id)
+            .limit(BATCH)
+            .with_for_update(of=Client, skip_locked=True)
+        )
+    ).all()
     announced = 0
     for client, alert in rows:
         if not domain.crossed_inactivity(client.last_activity_at, client.created_at, now, threshold_days):
@@ -45,11 +55,20 @@ async def detect_inactivity(uow: UnitOfWork, threshold_days: int, now: datetime)
             s.add(alert)
         alert.last_activity_at, alert.detected_at, alert.sequence = client.last_activity_at, now, alert.sequence + 1
         since = domain.as_utc(client.last_activity_at) or domain.as_utc(client.created_at)
-        uow.emit(ev.InactivityDetected(
-            company_id=client.company_id, company_name=client.name, owner_id=client.owner_id,
-            department_id=client.department_id, last_activity_at=domain.as_utc(client.last_activity_at),
-            threshold_days=threshold_days, days_inactive=(now - since).days, detected_at=now),
-            subject=client.company_id, sequence=alert.sequence)
+        uow.emit(
+            ev.InactivityDetected(
+                company_id=client.company_id,
+                company_name=client.name,
+                owner_id=client.owner_id,
+                department_id=client.department_id,
+                last_activity_at=domain.as_utc(client.last_activity_at),
+                threshold_days=threshold_days,
+                days_inactive=(now - since).days,
+                detected_at=now,
+            ),
+            subject=client.company_id,
+            sequence=alert.sequence,
+        )
         announced += 1
     await uow.commit()
     return announced
@@ -80,6 +99,3 @@ async def rebuild(runtime: Runtime) -> int:
     for consumer in runtime.consumers:
         read += await consumer.replay()
     return read
-
-
-

@@ -15,8 +15,20 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import aggregates, bulk, domain
-from mercator.analytics.tables import (Allocation, Client, Credit, Deal, DealLine, Department, Invoice,
-                                       MarketingEvent, Participant, Product, Transition, User)
+from mercator.analytics.tables import (
+    Allocation,
+    Client,
+    Credit,
+    Deal,
+    DealLine,
+    Department,
+    Invoice,
+    MarketingEvent,
+    Participant,
+    Product,
+    Transition,
+    User,
+)
 from mercator.common.bus.consumer import Delivery, Handler
 from mercator.common.events import catalogue as ev
 from mercator.common.uow import UnitOfWork
@@ -39,9 +51,16 @@ def _utc(moment):
 
 # --- deals ---------------------------------------------------------------------------------------
 
+
 def _blank_deal(deal_id: uuid.UUID) -> dict:
-    return {"deal_id": deal_id, "card_version": 0, "stage_version": 0, "lost_version": 0, "closed_version": 0,
-            "lines_version": 0}
+    return {
+        "deal_id": deal_id,
+        "card_version": 0,
+        "stage_version": 0,
+        "lost_version": 0,
+        "closed_version": 0,
+        "lines_version": 0,
+    }
 
 
 class _DealFacts:
@@ -71,8 +90,9 @@ class _DealFacts:
         for line in lines:  # one product on two lines counts as one line of the product
             q, t = totals.setdefault(line.product_id, [0, 0])
             totals[line.product_id] = [q + line.quantity, t + line.total]
-        self.lines[deal.deal_id] = [dict(deal_id=deal.deal_id, product_id=p, quantity=q, total=t)
-                                    for p, (q, t) in totals.items()]
+        self.lines[deal.deal_id] = [
+            dict(deal_id=deal.deal_id, product_id=p, quantity=q, total=t) for p, (q, t) in totals.items()
+        ]
 
     async def write(self, session: AsyncSession) -> list[dict]:
         """Returns the transitions that were new."""
@@ -81,8 +101,11 @@ class _DealFacts:
         for part in bulk.chunks(replaced):
             lines = DealLine.__table__
             await session.execute(delete(lines).where(bulk.among(session, lines.c.deal_id, part)))
-        await bulk.add_new(session, DealLine, {(line["deal_id"], line["product_id"]): line
-                                               for deal_id in replaced for line in self.lines[deal_id]})
+        await bulk.add_new(
+            session,
+            DealLine,
+            {(line["deal_id"], line["product_id"]): line for deal_id in replaced for line in self.lines[deal_id]},
+        )
         return [self.transitions[key] for key in added]
 
 
@@ -137,21 +160,43 @@ def _closed(deal, sequence: int, at) -> None:
 @_deals
 def deal_card(deal, card: ev.DealOpened | ev.DealUpdated, seq: int, facts: _DealFacts) -> None:
     if domain.current(seq, deal.card_version):
-        for field in ("company_id", "owner_id", "department_id", "title", "currency",
-                      "expected_close_date", "source_id", "marketing_event_id"):
+        for field in (
+            "company_id",
+            "owner_id",
+            "department_id",
+            "title",
+            "currency",
+            "expected_close_date",
+            "source_id",
+            "marketing_event_id",
+        ):
             setattr(deal, field, getattr(card, field))
         deal.opened_at, deal.card_version = _utc(card.opened_at), seq
     _stage(deal, seq, card.stage, domain.DealStatus(card.status), card.stage_probability)
     if isinstance(card, ev.DealOpened):
-        facts.transition(deal, seq, from_stage=None, to_stage=card.stage, at=_utc(card.opened_at),
-                         seconds_in_previous=None, kind="open")
+        facts.transition(
+            deal,
+            seq,
+            from_stage=None,
+            to_stage=card.stage,
+            at=_utc(card.opened_at),
+            seconds_in_previous=None,
+            kind="open",
+        )
     facts.replace_money(deal, card.amount, card.lines, seq)
 
 
 @_deals
 def stage_changed(deal, event: ev.DealStageChanged, seq: int, facts: _DealFacts) -> None:
-    facts.transition(deal, seq, from_stage=event.from_stage, to_stage=event.to_stage, at=_utc(event.at),
-                     seconds_in_previous=event.seconds_in_previous, kind=event.kind)
+    facts.transition(
+        deal,
+        seq,
+        from_stage=event.from_stage,
+        to_stage=event.to_stage,
+        at=_utc(event.at),
+        seconds_in_previous=event.seconds_in_previous,
+        kind=event.kind,
+    )
     status = domain.status_after(event.kind)
     _stage(deal, seq, event.to_stage, status, event.to_probability)
     if status is not domain.DealStatus.OPEN:
@@ -201,6 +246,7 @@ async def product(uow: UnitOfWork, delivery: Delivery) -> None:
 
 # --- billing -------------------------------------------------------------------------------------
 
+
 async def _invoice(session: AsyncSession, invoice_id: uuid.UUID) -> Invoice:
     return await _row(session, Invoice, invoice_id, **_blank_invoice(invoice_id))
 
@@ -226,8 +272,10 @@ async def invoice_issued(session: AsyncSession, deliveries: list[Delivery]) -> N
             setattr(invoice, field, getattr(event, field))
     tally = aggregates.Tally()
     for invoice_id, invoice in invoices.items():
-        for copies, source, key in ((aggregates.DEAL_OWNER, deals, invoice.deal_id),
-                                    (aggregates.CARD_OWNER, cards, invoice.company_id)):
+        for copies, source, key in (
+            (aggregates.DEAL_OWNER, deals, invoice.deal_id),
+            (aggregates.CARD_OWNER, cards, invoice.company_id),
+        ):
             if key in source:
                 for field, column in copies.items():
                     setattr(invoice, field, source[key][column])
@@ -255,8 +303,9 @@ async def invoice_credited(uow: UnitOfWork, delivery: Delivery) -> None:
     if await s.get(Credit, event.credit_note_id) is None:
         s.add(Credit(credit_note_id=event.credit_note_id, invoice_id=event.invoice_id, amount=event.amount))
     await s.flush()
-    invoice.credited = await s.scalar(select(func.coalesce(func.sum(Credit.amount), 0))
-                                      .where(Credit.invoice_id == event.invoice_id))
+    invoice.credited = await s.scalar(
+        select(func.coalesce(func.sum(Credit.amount), 0)).where(Credit.invoice_id == event.invoice_id)
+    )
     tally = aggregates.Tally()
     tally.change(before, _invoice_cells(invoice))
     await tally.write(s)
@@ -268,8 +317,10 @@ async def payment_received(session: AsyncSession, deliveries: list[Delivery]) ->
     for d in deliveries:
         event: ev.PaymentReceived = d.payload
         for a in event.allocations:
-            allocations.setdefault((event.payment_id, a.invoice_id), dict(
-                payment_id=event.payment_id, invoice_id=a.invoice_id, amount=a.amount, paid_on=event.paid_on))
+            allocations.setdefault(
+                (event.payment_id, a.invoice_id),
+                dict(payment_id=event.payment_id, invoice_id=a.invoice_id, amount=a.amount, paid_on=event.paid_on),
+            )
     invoice_ids = {invoice_id for _, invoice_id in allocations}
     # Locked before the allocations are summed, so the sum sees those of a batch that held the lock before.
     invoices = await bulk.lock(session, Invoice, invoice_ids, _blank_invoice)
@@ -277,9 +328,16 @@ async def payment_received(session: AsyncSession, deliveries: list[Delivery]) ->
     i, a = Invoice.__table__, Allocation.__table__
     tally = aggregates.Tally()
     for part in bulk.chunks(sorted(invoice_ids)):
-        result = await session.execute(update(i).where(bulk.among(session, i.c.invoice_id, part)).values(paid=select(
-            func.coalesce(func.sum(a.c.amount), 0)).where(a.c.invoice_id == i.c.invoice_id).scalar_subquery())
-            .returning(i.c.invoice_id, i.c.paid))
+        result = await session.execute(
+            update(i)
+            .where(bulk.among(session, i.c.invoice_id, part))
+            .values(
+                paid=select(func.coalesce(func.sum(a.c.amount), 0))
+                .where(a.c.invoice_id == i.c.invoice_id)
+                .scalar_subquery()
+            )
+            .returning(i.c.invoice_id, i.c.paid)
+        )
         for invoice_id, paid in result.all():
             old = invoices.loaded[invoice_id]
             tally.change(aggregates.invoice_cells(old), aggregates.invoice_cells({**old, "paid": paid}))
@@ -287,6 +345,7 @@ async def payment_received(session: AsyncSession, deliveries: list[Delivery]) ->
 
 
 # --- gateway -------------------------------------------------------------------------------------
+
 
 async def user(uow: UnitOfWork, delivery: Delivery) -> None:
     card: ev.UserCreated = delivery.payload
@@ -305,20 +364,28 @@ async def department(uow: UnitOfWork, delivery: Delivery) -> None:
 
 # --- marketing events (contacts) -------------------------------------------------------------------
 
+
 async def marketing_event(uow: UnitOfWork, delivery: Delivery) -> None:
     card: ev.MarketingEventCreated = delivery.payload
-    row = await _row(uow.session, MarketingEvent, card.marketing_event_id,
-                     marketing_event_id=card.marketing_event_id, version=0)
+    row = await _row(
+        uow.session, MarketingEvent, card.marketing_event_id, marketing_event_id=card.marketing_event_id, version=0
+    )
     if domain.current(delivery.envelope.sequence, row.version):
         for field in ("name", "kind", "starts_on", "ends_on", "cost", "currency", "organiser_id", "department_id"):
             setattr(row, field, getattr(card, field))
         row.version = delivery.envelope.sequence
 
 
-async def _participant(uow: UnitOfWork, event_id: uuid.UUID, company_id: uuid.UUID, status: str,
-                       sequence: int) -> None:
-    row = await _row(uow.session, Participant, (event_id, company_id), marketing_event_id=event_id,
-                     company_id=company_id, status=status, status_version=0)
+async def _participant(uow: UnitOfWork, event_id: uuid.UUID, company_id: uuid.UUID, status: str, sequence: int) -> None:
+    row = await _row(
+        uow.session,
+        Participant,
+        (event_id, company_id),
+        marketing_event_id=event_id,
+        company_id=company_id,
+        status=status,
+        status_version=0,
+    )
     if domain.current(sequence, row.status_version):
         row.status, row.status_version = status, sequence
 

@@ -236,7 +236,8 @@ class VolumeReport(BaseModel):
     period: str
     rows: list[dict[str, str | int | None]] = Field(
         description="one per combination of the `by` values: each dimension's id (and `<dimension>_name`), "
-                    "deals, revenue, average")
+        "deals, revenue, average"
+    )
     total: dict[str, str | int | None]
 
 

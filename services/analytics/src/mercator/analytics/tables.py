@@ -118,8 +118,11 @@ class Deal(Base):
     sequence they come from, so an older event that arrives late cannot undo a newer one."""
 
     __tablename__ = "deals"
-    __table_args__ = (Index("ix_deals_status_owner", "status", "owner_id"),
-                      Index("ix_deals_opened", "opened_at"), Index("ix_deals_closed", "closed_at"))
+    __table_args__ = (
+        Index("ix_deals_status_owner", "status", "owner_id"),
+        Index("ix_deals_opened", "opened_at"),
+        Index("ix_deals_closed", "closed_at"),
+    )
 
     deal_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     company_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
@@ -260,6 +263,7 @@ class InactivityAlert(Base):
 # --- aggregates: what the reports read, kept by the projections in the transaction of the facts ----------
 # Each row is one cell: `cell` is a digest of the key columns (which may be NULL, and NULLs never meet in a
 # unique index), the measures are sums over the facts in the cell. See `aggregates`.
+
 
 class OpenDeals(Base):
     """Open deals by manager, department, stage, currency and expected close month (workload, forecast)."""
@@ -451,11 +455,36 @@ class StageTimes(Base):
     seconds: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-AGGREGATES = ("agg_client_silence", "agg_activities", "agg_receivables", "agg_open_deals", "agg_closed_deals",
-              "agg_funnel", "agg_client_cards", "agg_deal_segments", "agg_client_segments", "agg_deal_durations",
-              "agg_deal_duration_totals", "agg_stage_times")
+AGGREGATES = (
+    "agg_client_silence",
+    "agg_activities",
+    "agg_receivables",
+    "agg_open_deals",
+    "agg_closed_deals",
+    "agg_funnel",
+    "agg_client_cards",
+    "agg_deal_segments",
+    "agg_client_segments",
+    "agg_deal_durations",
+    "agg_deal_duration_totals",
+    "agg_stage_times",
+)
 
 # Every read model: what `rebuild` empties before the topics are read again from the start.
-READ_MODELS = ("clients", "activities", "meetings", "users", "departments", "products", "deals", "deal_lines",
-               "deal_transitions", "invoices", "payment_allocations", "invoice_credits", "marketing_events",
-               "marketing_participants", *AGGREGATES)
+READ_MODELS = (
+    "clients",
+    "activities",
+    "meetings",
+    "users",
+    "departments",
+    "products",
+    "deals",
+    "deal_lines",
+    "deal_transitions",
+    "invoices",
+    "payment_allocations",
+    "invoice_credits",
+    "marketing_events",
+    "marketing_participants",
+    *AGGREGATES,
+)

@@ -33,13 +33,21 @@ async def overdue_sweep(runtime: Runtime, settings: BillingSettings) -> None:
         await asyncio.sleep(settings.overdue_check_seconds)
 
 
-def build_app(settings: BillingSettings | None = None, runtime: Runtime | None = None,
-              deals_http: httpx.AsyncClient | None = None, contacts_http: httpx.AsyncClient | None = None) -> FastAPI:
+def build_app(
+    settings: BillingSettings | None = None,
+    runtime: Runtime | None = None,
+    deals_http: httpx.AsyncClient | None = None,
+    contacts_http: httpx.AsyncClient | None = None,
+) -> FastAPI:
     settings = settings or BillingSettings()
     runtime = runtime or Runtime(settings, consumers={"deals": consumers.DEALS, "contacts": consumers.CONTACTS})
     runtime.background.append(lambda: overdue_sweep(runtime, settings))
-    app = create_app(runtime, title="Mercator billing", routers=[api.router],
-                     description="Contracts, invoices, payments, deliveries (waybills), receivables.")
+    app = create_app(
+        runtime,
+        title="Mercator billing",
+        routers=[api.router],
+        description="Contracts, invoices, payments, deliveries (waybills), receivables.",
+    )
     if deals_http is None:  # made here, so closed with the app; a client handed in belongs to the caller
         deals_http = httpx.AsyncClient(base_url=settings.deals_url)
         app.state.closing.append(deals_http)

@@ -21,8 +21,9 @@ async def on_lost(uow: UnitOfWork, d: Delivery) -> None:
 
 async def on_card(uow: UnitOfWork, d: Delivery) -> None:
     p = d.payload
-    await service.apply_client(uow.session, p.company_id, p.name, p.owner_id, p.department_id, d.envelope.sequence,
-                               p.tax_id)
+    await service.apply_client(
+        uow.session, p.company_id, p.name, p.owner_id, p.department_id, d.envelope.sequence, p.tax_id
+    )
 
 
 async def on_reassigned(uow: UnitOfWork, d: Delivery) -> None:
@@ -35,6 +36,10 @@ async def on_merged(uow: UnitOfWork, d: Delivery) -> None:
     await service.apply_client_merged(uow.session, d.payload.company_id, d.payload.absorbed_id)
 
 
-CONTACTS = {"CompanyCreated": on_card, "CompanyUpdated": on_card, "CompanyReassigned": on_reassigned,
-            "CompanyMerged": on_merged}
+CONTACTS = {
+    "CompanyCreated": on_card,
+    "CompanyUpdated": on_card,
+    "CompanyReassigned": on_reassigned,
+    "CompanyMerged": on_merged,
+}
 DEALS = {"DealOpened": on_deal, "DealUpdated": on_deal, "DealWon": on_won, "DealLost": on_lost}

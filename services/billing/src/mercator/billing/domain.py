@@ -4,6 +4,7 @@ Pure domain layer: no storage, no web framework. The service loads an Invoice fr
 calls one method, and saves what changed. Dates here are business days (the company's
 calendar), so they are `date`s; the service decides what 'today' is.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,6 +16,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from mercator.common.errors import DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
 from mercator.common.money import (
     MAX_AMOUNT,
     check_currency,
@@ -22,7 +24,6 @@ from mercator.common.money import (
     parse_decimal,
     quantize,
 )
-from mercator.common.rules import DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
 
 
 class InvoiceStatus(StrEnum):
@@ -56,6 +57,7 @@ _OPEN = (InvoiceStatus.ISSUED, InvoiceStatus.PARTLY_PAID, InvoiceStatus.OVERDUE)
 
 
 # --- small checks -------------------------------------------------------------
+
 
 def _text(value: str | None) -> str | None:
     return " ".join(value.split()) if isinstance(value, str) and value.strip() else None
@@ -126,6 +128,7 @@ def missing_invoice_numbers(numbers: Iterable[str], year: int) -> list[str]:
 
 # --- contracts ----------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Instalment:
     due_date: date
@@ -146,9 +149,17 @@ class Contract:
 
     @classmethod
     def sign(
-        cls, id: uuid.UUID, number: str, deal_id: uuid.UUID, client_id: uuid.UUID,
-        signed_on: date, amount: str | Decimal | int, currency: str, *,
-        due_in_days: int | None = None, instalments: Iterable[Instalment] = (),
+        cls,
+        id: uuid.UUID,
+        number: str,
+        deal_id: uuid.UUID,
+        client_id: uuid.UUID,
+        signed_on: date,
+        amount: str | Decimal | int,
+        currency: str,
+        *,
+        due_in_days: int | None = None,
+        instalments: Iterable[Instalment] = (),
     ) -> Contract:
         if not _text(number):
             raise InvalidValue("number_required", "a contract needs a number", "number")
@@ -157,41 +168,42 @@ class Contract:
         amount = _positive(amount, currency, "amount")
         instalments = tuple(instalments)
         if (due_in_days is None) == (not instalments):
-            raise InvalidValue("payment_terms_required",
-                               "give either due_in_days or a schedule of instalments",
-                               "payment_terms")
-        if due_in_days is not None and (isinstance(due_in_days, bool)
-                                        or not isinstance(due_in_days, int)
-                                        or not 0 <= due_in_days <= 365):
+            raise InvalidValue(
+                "payment_terms_required", "give either due_in_days or a schedule of instalments", "payment_terms"
+            )
+        if due_in_days is not None and (
+            isinstance(due_in_days, bool) or not isinstance(due_in_days, int) or not 0 <= due_in_days <= 365
+        ):
             raise InvalidValue("bad_due_in_days", "payment is due in 0 to 365 days", "due_in_days")
         checked: list[Instalment] = []
         for i, part in enumerate(instalments):
             at = f"instalments[{i}]"
             due = _day(part.due_date, f"{at}.due_date")
             if due < signed_on:
-                raise InvalidValue("instalment_before_signing",
-                                   "an instalment cannot fall due before signing", f"{at}.due_date")
+                raise InvalidValue(
+                    "instalment_before_signing", "an instalment cannot fall due before signing", f"{at}.due_date"
+                )
             if checked and due <= checked[-1].due_date:
-                raise InvalidValue("instalments_not_ascending",
-                                   "instalment dates must go up", f"{at}.due_date")
+                raise InvalidValue("instalments_not_ascending", "instalment dates must go up", f"{at}.due_date")
             checked.append(Instalment(due, _positive(part.amount, currency, f"{at}.amount")))
         # Exactly, to the kopeck: a schedule a rouble short leaves debt nobody invoices.
         if checked and (total := sum(p.amount for p in checked)) != amount:
-            raise InvalidValue("instalments_do_not_add_up",
-                               f"instalments add up to {total}, the contract is for {amount}",
-                               "instalments")
-        return cls(id, _text(number), deal_id, client_id, signed_on, amount, currency,
-                   due_in_days, tuple(checked))
+            raise InvalidValue(
+                "instalments_do_not_add_up",
+                f"instalments add up to {total}, the contract is for {amount}",
+                "instalments",
+            )
+        return cls(id, _text(number), deal_id, client_id, signed_on, amount, currency, due_in_days, tuple(checked))
 
     def due_date(self, issue_date: date) -> date:
         """Due date of an invoice under 'due in N days' terms; a schedule names its own."""
         if self.due_in_days is None:
-            raise RuleViolation("contract_has_schedule",
-                                "take the due date from the instalment invoiced", "due_date")
+            raise RuleViolation("contract_has_schedule", "take the due date from the instalment invoiced", "due_date")
         return _day(issue_date, "issue_date") + timedelta(days=self.due_in_days)
 
 
 # --- invoices -------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class InvoiceLine:
@@ -263,12 +275,16 @@ class Invoice(Owed):
 
     @classmethod
     def draft(
-        cls, id: uuid.UUID, client_id: uuid.UUID, currency: str, lines: Iterable[InvoiceLine] = (),
-        due_date: date | None = None, deal_id: uuid.UUID | None = None,
+        cls,
+        id: uuid.UUID,
+        client_id: uuid.UUID,
+        currency: str,
+        lines: Iterable[InvoiceLine] = (),
+        due_date: date | None = None,
+        deal_id: uuid.UUID | None = None,
         contract_id: uuid.UUID | None = None,
     ) -> Invoice:
-        invoice = cls(id, client_id, check_currency(currency), deal_id=deal_id,
-                      contract_id=contract_id)
+        invoice = cls(id, client_id, check_currency(currency), deal_id=deal_id, contract_id=contract_id)
         invoice.set_lines(lines)
         invoice.set_due_date(due_date)
         return invoice
@@ -287,7 +303,6 @@ class Invoice(Owed):
     def total(self) -> Decimal:
         return self.net_total + self.vat_total
 
-
     # -- editing a draft
 
     def _require_draft(self) -> None:
@@ -295,8 +310,7 @@ class Invoice(Owed):
             raise RuleViolation("invoice_cancelled", "the invoice is cancelled", "status")
         if self.status != InvoiceStatus.DRAFT:
             # A document the client holds is corrected by a credit note, never rewritten.
-            raise RuleViolation("invoice_issued",
-                                f"invoice {self.number} is issued; cancel or credit it", "status")
+            raise RuleViolation("invoice_issued", f"invoice {self.number} is issued; cancel or credit it", "status")
 
     def set_lines(self, lines: Iterable[InvoiceLine]) -> None:
         self._require_draft()
@@ -305,18 +319,24 @@ class Invoice(Owed):
             at = f"lines[{i}]"
             description = _text(line.description)
             if line.product_id is None and description is None:
-                raise InvalidValue("product_or_description_required",
-                                   "a line names a product or describes what is sold", at)
+                raise InvalidValue(
+                    "product_or_description_required", "a line names a product or describes what is sold", at
+                )
             quantity = parse_decimal(line.quantity, f"{at}.quantity")
             if quantity <= 0:
-                raise InvalidValue("bad_quantity", "the quantity must be above zero",
-                                   f"{at}.quantity")
+                raise InvalidValue("bad_quantity", "the quantity must be above zero", f"{at}.quantity")
             price = parse_amount(line.unit_price, self.currency, f"{at}.unit_price")
             if quantity * price > MAX_AMOUNT:
                 raise InvalidValue("amount_too_large", "the line total is absurd", at)
-            checked.append(replace(line, description=description, quantity=quantity,
-                                   unit_price=price,
-                                   vat_rate=check_vat_rate(line.vat_rate, f"{at}.vat_rate")))
+            checked.append(
+                replace(
+                    line,
+                    description=description,
+                    quantity=quantity,
+                    unit_price=price,
+                    vat_rate=check_vat_rate(line.vat_rate, f"{at}.vat_rate"),
+                )
+            )
         self.lines = checked
 
     def set_due_date(self, due_date: date | None) -> None:
@@ -334,14 +354,17 @@ class Invoice(Owed):
         self._require_draft()
         today = _day(today, "today")
         if previous_issue_date is not None and today < previous_issue_date:
-            raise InvalidValue("issue_date_out_of_order",
-                               f"the year's previous invoice was issued on {previous_issue_date.isoformat()}: "
-                               "numbers follow the dates, so bring past invoices in by date", "issue_date")
+            raise InvalidValue(
+                "issue_date_out_of_order",
+                f"the year's previous invoice was issued on {previous_issue_date.isoformat()}: "
+                "numbers follow the dates, so bring past invoices in by date",
+                "issue_date",
+            )
         year, seq = parse_invoice_number(number)
         if year != today.year:
-            raise InvalidValue("invoice_number_year",
-                               f"an invoice issued in {today.year} takes a {today.year} number",
-                               "number")
+            raise InvalidValue(
+                "invoice_number_year", f"an invoice issued in {today.year} takes a {today.year} number", "number"
+            )
         if not self.lines:
             raise RuleViolation("invoice_has_no_lines", "an invoice needs a line", "lines")
         if not self.total:
@@ -349,15 +372,13 @@ class Invoice(Owed):
         if self.due_date is None:
             raise InvalidValue("due_date_required", "an invoice needs a due date", "due_date")
         if self.due_date < today:
-            raise InvalidValue("due_before_issue", "the due date is before the issue date",
-                               "due_date")
+            raise InvalidValue("due_before_issue", "the due date is before the issue date", "due_date")
         self.number, self.issue_date = format_invoice_number(year, seq), today
         self.status = InvoiceStatus.ISSUED
 
     def _require_open(self, name: str = "status") -> None:
         if self.status in (InvoiceStatus.DRAFT, InvoiceStatus.CANCELLED):
-            raise RuleViolation("invoice_not_payable",
-                                f"invoice {self.number or self.id} is {self.status}", name)
+            raise RuleViolation("invoice_not_payable", f"invoice {self.number or self.id} is {self.status}", name)
 
     def _settle_status(self) -> None:
         # 'paid' means settled: a credit note can close the rest as well as money can.
@@ -371,9 +392,9 @@ class Invoice(Owed):
         self._require_open()
         amount = _positive(amount, self.currency, "amount")
         if amount > self.outstanding:
-            raise InvalidValue("payment_exceeds_outstanding",
-                               f"only {self.outstanding} is outstanding; allocate the rest",
-                               "amount")
+            raise InvalidValue(
+                "payment_exceeds_outstanding", f"only {self.outstanding} is outstanding; allocate the rest", "amount"
+            )
         self.paid += amount
         self._settle_status()
         return self.status == InvoiceStatus.PAID
@@ -381,8 +402,10 @@ class Invoice(Owed):
     def mark_overdue(self, today: date) -> bool:
         # Only issued/partly_paid qualify (both still owe) and 'overdue' is kept until
         # settled or cancelled, so a daily sweep reports each invoice once however often it runs.
-        if (self.status not in (InvoiceStatus.ISSUED, InvoiceStatus.PARTLY_PAID)
-                or _day(today, "today") <= self.due_date):
+        if (
+            self.status not in (InvoiceStatus.ISSUED, InvoiceStatus.PARTLY_PAID)
+            or _day(today, "today") <= self.due_date
+        ):
             return False
         self.status = InvoiceStatus.OVERDUE
         return True
@@ -391,11 +414,11 @@ class Invoice(Owed):
         if self.status == InvoiceStatus.CANCELLED:
             raise RuleViolation("invoice_cancelled", "the invoice is already cancelled", "status")
         if self.paid:
-            raise RuleViolation("invoice_has_payments",
-                                "money was received on this invoice; credit it instead", "status")
+            raise RuleViolation(
+                "invoice_has_payments", "money was received on this invoice; credit it instead", "status"
+            )
         if self.credited:
-            raise RuleViolation("invoice_has_credits",
-                                "credit notes refer to this invoice; credit the rest", "status")
+            raise RuleViolation("invoice_has_credits", "credit notes refer to this invoice; credit the rest", "status")
         self.status = InvoiceStatus.CANCELLED
 
 
@@ -422,24 +445,25 @@ def credit(invoice: Invoice, amount: str | Decimal | int, reason: str, today: da
     # Money already received is refunded, not credited: a credit beyond the outstanding
     # would leave the invoice owing us a negative sum.
     if amount > invoice.outstanding:
-        raise RuleViolation("credit_exceeds_outstanding",
-                            f"only {invoice.outstanding} is outstanding", "amount")
+        raise RuleViolation("credit_exceeds_outstanding", f"only {invoice.outstanding} is outstanding", "amount")
     invoice.credited += amount
     invoice._settle_status()
-    return CreditNote(invoice.id, invoice.number, invoice.client_id, invoice.currency, -amount,
-                      _text(reason), _day(today, "today"))
+    return CreditNote(
+        invoice.id, invoice.number, invoice.client_id, invoice.currency, -amount, _text(reason), _day(today, "today")
+    )
 
 
 # --- payments ---------------------------------------------------------------------
+
 
 def check_bank_reference(reference: str | None, known_references: Iterable[str]) -> str:
     normal = normalise_reference(reference)
     if normal is None:
         raise InvalidValue("bank_reference_required", "give the bank reference", "bank_reference")
     if normal in {normalise_reference(r) for r in known_references}:
-        raise RuleViolation("duplicate_payment",
-                            f"a payment with reference {normal} is already recorded",
-                            "bank_reference")
+        raise RuleViolation(
+            "duplicate_payment", f"a payment with reference {normal} is already recorded", "bank_reference"
+        )
     return normal
 
 
@@ -455,9 +479,16 @@ class Payment:
 
     @classmethod
     def record(
-        cls, id: uuid.UUID, client_id: uuid.UUID, amount: str | Decimal | int, currency: str,
-        received_on: date, method: PaymentMethod | str, bank_reference: str | None,
-        known_references: Iterable[str], today: date,
+        cls,
+        id: uuid.UUID,
+        client_id: uuid.UUID,
+        amount: str | Decimal | int,
+        currency: str,
+        received_on: date,
+        method: PaymentMethod | str,
+        bank_reference: str | None,
+        known_references: Iterable[str],
+        today: date,
     ) -> Payment:
         currency = check_currency(currency)
         amount = _positive(amount, currency, "amount")
@@ -488,8 +519,11 @@ class Allocation:
 
 
 def allocate(
-    amount: str | Decimal | int, currency: str, invoices: Sequence[Invoice],
-    targets: Sequence[tuple[uuid.UUID, str | Decimal | int]] | None = None, received_on: date | None = None,
+    amount: str | Decimal | int,
+    currency: str,
+    invoices: Sequence[Invoice],
+    targets: Sequence[tuple[uuid.UUID, str | Decimal | int]] | None = None,
+    received_on: date | None = None,
 ) -> Allocation:
     """Spreads one payment (or a client credit) over invoices; changes none of them.
 
@@ -504,9 +538,11 @@ def allocate(
         name = f"invoices[{invoice.id}]"
         invoice._require_open(name)
         if invoice.currency != currency:
-            raise RuleViolation("currency_mismatch",
-                                f"invoice {invoice.number} is in {invoice.currency}, "
-                                f"the payment in {currency}", name)
+            raise RuleViolation(
+                "currency_mismatch",
+                f"invoice {invoice.number} is in {invoice.currency}, the payment in {currency}",
+                name,
+            )
     parts: list[AllocationPart] = []
     left = amount
 
@@ -528,28 +564,33 @@ def allocate(
         at = f"allocations[{i}]"
         invoice = by_id.get(invoice_id)
         if invoice is None:
-            raise InvalidValue("unknown_invoice", "no such open invoice of the client",
-                               f"{at}.invoice_id")
+            raise InvalidValue("unknown_invoice", "no such open invoice of the client", f"{at}.invoice_id")
         if any(p.invoice_id == invoice_id for p in parts):
             raise InvalidValue("duplicate_allocation", "one line per invoice", f"{at}.invoice_id")
         if later(invoice):
-            raise InvalidValue("paid_before_issue",
-                               f"invoice {invoice.number} was issued on {invoice.issue_date.isoformat()}, after "
-                               f"the payment's date", "received_on")
+            raise InvalidValue(
+                "paid_before_issue",
+                f"invoice {invoice.number} was issued on {invoice.issue_date.isoformat()}, after the payment's date",
+                "received_on",
+            )
         wanted = _positive(wanted, currency, f"{at}.amount")
         if wanted > invoice.outstanding:
-            raise InvalidValue("allocation_exceeds_outstanding",
-                               f"invoice {invoice.number} has {invoice.outstanding} outstanding",
-                               f"{at}.amount")
+            raise InvalidValue(
+                "allocation_exceeds_outstanding",
+                f"invoice {invoice.number} has {invoice.outstanding} outstanding",
+                f"{at}.amount",
+            )
         if wanted > left:
-            raise InvalidValue("allocation_exceeds_payment",
-                               f"the allocations add up to more than {amount}", f"{at}.amount")
+            raise InvalidValue(
+                "allocation_exceeds_payment", f"the allocations add up to more than {amount}", f"{at}.amount"
+            )
         parts.append(AllocationPart(invoice_id, wanted))
         left -= wanted
     return Allocation(currency, tuple(parts), left)
 
 
 # --- deliveries --------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DeliveryItem:
@@ -573,41 +614,42 @@ class Delivery:
 
     @classmethod
     def ship(
-        cls, id: uuid.UUID, deal_id: uuid.UUID | None, waybill_number: str, shipped_on: date,
-        items: Iterable[DeliveryItem], carrier: str | None, today: date | None = None,
+        cls,
+        id: uuid.UUID,
+        deal_id: uuid.UUID | None,
+        waybill_number: str,
+        shipped_on: date,
+        items: Iterable[DeliveryItem],
+        carrier: str | None,
+        today: date | None = None,
     ) -> Delivery:
         waybill = normalise_reference(waybill_number)
         if waybill is None:
-            raise InvalidValue("waybill_required", "a delivery needs its waybill number",
-                               "waybill_number")
+            raise InvalidValue("waybill_required", "a delivery needs its waybill number", "waybill_number")
         checked = []
         for i, item in enumerate(items):
             quantity = parse_decimal(item.quantity, f"items[{i}].quantity")
             if quantity <= 0:
-                raise InvalidValue("bad_quantity", "the quantity must be above zero",
-                                   f"items[{i}].quantity")
+                raise InvalidValue("bad_quantity", "the quantity must be above zero", f"items[{i}].quantity")
             checked.append(DeliveryItem(item.product_id, quantity))
         if not checked:
             raise InvalidValue("items_required", "say what was shipped", "items")
         if today is not None and _day(shipped_on, "shipped_on") > today:
-            raise InvalidValue("shipped_in_future", "a waybill dated after today is not a shipment yet",
-                               "shipped_on")
-        return cls(id, deal_id, waybill, _day(shipped_on, "shipped_on"), tuple(checked),
-                   _text(carrier))
+            raise InvalidValue("shipped_in_future", "a waybill dated after today is not a shipment yet", "shipped_on")
+        return cls(id, deal_id, waybill, _day(shipped_on, "shipped_on"), tuple(checked), _text(carrier))
 
     def move_to(self, status: DeliveryStatus | str, on: date) -> None:
         if status not in DeliveryStatus.__members__.values():
             raise InvalidValue("bad_delivery_status", f"unknown status {status!r}", "status")
         if _DELIVERY_ORDER.index(DeliveryStatus(status)) <= _DELIVERY_ORDER.index(self.status):
-            raise RuleViolation("delivery_status_not_forward",
-                                f"the delivery is already {self.status}", "status")
+            raise RuleViolation("delivery_status_not_forward", f"the delivery is already {self.status}", "status")
         if _day(on, "delivered_on") < self.shipped_on:
-            raise InvalidValue("delivered_before_shipped", "delivered before it was shipped",
-                               "delivered_on")
+            raise InvalidValue("delivered_before_shipped", "delivered before it was shipped", "delivered_on")
         self.status, self.delivered_on = DeliveryStatus(status), on
 
 
 # --- receivables ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Receivable:
@@ -630,8 +672,10 @@ def receivables(invoices: Iterable[Invoice]) -> list[Receivable]:
             figures[0] += invoice.total
             figures[1] += invoice.credited
             figures[2] += invoice.paid
-    return [Receivable(client, code, *(quantize(x, code) for x in sums[client, code]))
-            for client, code in sorted(sums, key=lambda key: (str(key[0]), key[1]))]
+    return [
+        Receivable(client, code, *(quantize(x, code) for x in sums[client, code]))
+        for client, code in sorted(sums, key=lambda key: (str(key[0]), key[1]))
+    ]
 
 
 AGEING_BUCKETS = ("current", "1_30", "31_60", "61_90", "over_90")
@@ -653,8 +697,7 @@ def ageing(invoices: Iterable[Invoice], today: date) -> dict[str, dict[str, Deci
     for invoice in invoices:
         if invoice.status not in _OPEN or not invoice.outstanding:
             continue
-        buckets = found.setdefault(invoice.currency,
-                                   {b: quantize(0, invoice.currency) for b in AGEING_BUCKETS})
+        buckets = found.setdefault(invoice.currency, {b: quantize(0, invoice.currency) for b in AGEING_BUCKETS})
         buckets[ageing_bucket(invoice.days_overdue(today))] += invoice.outstanding
     return dict(sorted(found.items()))
 

@@ -57,9 +57,12 @@ class InvoiceCreate(Input):
 
 
 class IssueIn(Input):
-    issue_date: date | None = Field(None, description="the day it was really issued, if before today: history "
-                                                      "brought in, for admins and importers only; it takes a number "
-                                                      "of that year, after the year's invoices issued until then")
+    issue_date: date | None = Field(
+        None,
+        description="the day it was really issued, if before today: history "
+        "brought in, for admins and importers only; it takes a number "
+        "of that year, after the year's invoices issued until then",
+    )
 
 
 class InvoiceUpdate(Input):
@@ -128,7 +131,8 @@ class PaymentCreate(Input):
     method: Literal["bank_transfer", "card", "cash"] = "bank_transfer"
     bank_reference: str | None = Field(None, max_length=100, description="the payment order number")
     allocations: list[AllocationIn] | None = Field(
-        None, max_length=100, description="which invoices it pays; by default the oldest due first")
+        None, max_length=100, description="which invoices it pays; by default the oldest due first"
+    )
 
 
 class PaymentPublic(BaseModel):

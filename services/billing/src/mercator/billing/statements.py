@@ -21,7 +21,7 @@ from xml.etree.ElementTree import Element
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
-from mercator.common.rules import InvalidValue
+from mercator.common.errors import InvalidValue
 
 # As billing numbers them (domain.format_invoice_number): the year and a six-digit sequence.
 INVOICE_NUMBER = re.compile(r"(?<!\d)(\d{4})\s*[-/]\s*(\d{1,6})(?!\d)")
@@ -59,6 +59,7 @@ def read_statement(data: bytes) -> tuple[str, list[StatementLine]]:
 
 
 # --- camt.053 ---------------------------------------------------------------------------------------------
+
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
@@ -129,8 +130,10 @@ def read_camt053(data: bytes) -> list[StatementLine]:
             where = f"statement {s + 1}, entry {n + 1}"
             if _text(entry, "CdtDbtInd") != "CRDT" or _text(entry, "RvslInd") == "true":
                 continue
-            booked = _iso_day(_text(entry, "BookgDt/Dt") or _text(entry, "BookgDt/DtTm")
-                              or _text(entry, "ValDt/Dt"), f"{where}: booking date")
+            booked = _iso_day(
+                _text(entry, "BookgDt/Dt") or _text(entry, "BookgDt/DtTm") or _text(entry, "ValDt/Dt"),
+                f"{where}: booking date",
+            )
             details = _find(entry, "NtryDtls")
             transactions = _all(details, "TxDtls") if details is not None else []
             for t, tx in enumerate(transactions or [None]):
@@ -144,26 +147,43 @@ def read_camt053(data: bytes) -> list[StatementLine]:
                     raise BadStatement(f"{where}: no currency")
                 debtor = _find(tx, "RltdPties/Dbtr")
                 debtor = _find(debtor, "Pty") if _find(debtor, "Pty") is not None else debtor
-                purpose = " ".join(u.text.strip() for u in (_all(_find(tx, "RmtInf"), "Ustrd")
-                                                            if _find(tx, "RmtInf") is not None else []) if u.text)
-                reference = (_text(tx, "Refs/AcctSvcrRef") or _text(entry, "AcctSvcrRef")
-                             or _text(tx, "Refs/EndToEndId") or _text(entry, "NtryRef"))
+                purpose = " ".join(
+                    u.text.strip()
+                    for u in (_all(_find(tx, "RmtInf"), "Ustrd") if _find(tx, "RmtInf") is not None else [])
+                    if u.text
+                )
+                reference = (
+                    _text(tx, "Refs/AcctSvcrRef")
+                    or _text(entry, "AcctSvcrRef")
+                    or _text(tx, "Refs/EndToEndId")
+                    or _text(entry, "NtryRef")
+                )
                 if reference and len(transactions) > 1 and reference == _text(entry, "AcctSvcrRef"):
                     reference = f"{reference}/{t + 1}"
                 document = _text(tx, "Refs/EndToEndId") or _text(tx, "Refs/InstrId") or reference
                 if document == "NOTPROVIDED":
                     document = reference
                 payer_account = _text(tx, "RltdPties/DbtrAcct/Id/IBAN") or _text(tx, "RltdPties/DbtrAcct/Id/Othr/Id")
-                lines.append(StatementLine(
-                    entry_key=_key(account, booked, reference, amount, payer_account, purpose),
-                    account=account, booked_on=booked, amount=amount, currency=currency,
-                    payer_name=_text(debtor, "Nm"), payer_tax_id=_party_tax_id(debtor),
-                    payer_account=payer_account, purpose=purpose, document_number=document))
+                lines.append(
+                    StatementLine(
+                        entry_key=_key(account, booked, reference, amount, payer_account, purpose),
+                        account=account,
+                        booked_on=booked,
+                        amount=amount,
+                        currency=currency,
+                        payer_name=_text(debtor, "Nm"),
+                        payer_tax_id=_party_tax_id(debtor),
+                        payer_account=payer_account,
+                        purpose=purpose,
+                        document_number=document,
+                    )
+                )
     return lines
 
 
-def _key(account: str, day: date, reference: str | None, amount: Decimal, payer_account: str | None,
-         purpose: str) -> str:
+def _key(
+    account: str, day: date, reference: str | None, amount: Decimal, payer_account: str | None, purpose: str
+) -> str:
     """The bank's own reference where it gives one; else what the payment is made of (the same file read
     again gives the same key)."""
     if reference:
@@ -173,6 +193,7 @@ def _key(account: str, day: date, reference: str | None, amount: Decimal, payer_
 
 
 # --- 1CClientBankExchange -----------------------------------------------------------------------------------
+
 
 def _decode_1c(data: bytes) -> str:
     """UTF-8 when the bytes are (with or without a BOM), else Windows-1251, the format's own default."""
@@ -218,9 +239,7 @@ def read_1c(data: bytes) -> list[StatementLine]:
             break
         elif current is not None:
             current[key] = value.strip()
-        elif in_account and key == "РасчСчет":
-            ours.add(value.strip())
-        elif key == "РасчСчет":
+        elif (in_account and key == "РасчСчет") or key == "РасчСчет":
             ours.add(value.strip())
         else:
             header[key] = value.strip()
@@ -237,17 +256,26 @@ def read_1c(data: bytes) -> list[StatementLine]:
         written = _ru_day(doc.get("Дата"), f"{where}: Дата")
         booked = _ru_day(doc["ДатаПоступило"], f"{where}: ДатаПоступило") if doc.get("ДатаПоступило") else written
         payer_account = doc.get("ПлательщикРасчСчет") or doc.get("ПлательщикСчет")
-        lines.append(StatementLine(
-            # The payment order's own identity: its number, its date and the account it came from.
-            entry_key=f"{account}|{written.isoformat()}|{doc['Номер']}|{payer_account or ''}"[:300],
-            account=account, booked_on=booked, amount=_money(doc.get("Сумма"), f"{where}: Сумма"), currency="RUB",
-            payer_name=doc.get("Плательщик1") or doc.get("Плательщик"),
-            payer_tax_id=doc.get("ПлательщикИНН") or None, payer_account=payer_account,
-            purpose=doc.get("НазначениеПлатежа", ""), document_number=doc["Номер"]))
+        lines.append(
+            StatementLine(
+                # The payment order's own identity: its number, its date and the account it came from.
+                entry_key=f"{account}|{written.isoformat()}|{doc['Номер']}|{payer_account or ''}"[:300],
+                account=account,
+                booked_on=booked,
+                amount=_money(doc.get("Сумма"), f"{where}: Сумма"),
+                currency="RUB",
+                payer_name=doc.get("Плательщик1") or doc.get("Плательщик"),
+                payer_tax_id=doc.get("ПлательщикИНН") or None,
+                payer_account=payer_account,
+                purpose=doc.get("НазначениеПлатежа", ""),
+                document_number=doc["Номер"],
+            )
+        )
     return lines
 
 
 # --- matching ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class OpenInvoice:
@@ -298,8 +326,11 @@ def match(line: StatementLine, by_number: dict[str, OpenInvoice], of_tax_id: Ite
             return Match(fits[0], None)
         if not fits:
             i = theirs[0]
-            return Match(None, f"the amount {line.amount} {line.currency} is not what invoice {i.number} asks "
-                               f"({i.outstanding} {i.currency} outstanding)")
+            return Match(
+                None,
+                f"the amount {line.amount} {line.currency} is not what invoice {i.number} asks "
+                f"({i.outstanding} {i.currency} outstanding)",
+            )
         return Match(None, "the purpose names several invoices of this amount")
     candidates = [i for i in of_tax_id if _digits(i.client_tax_id) == payer and i.currency == line.currency]
     if not candidates:
@@ -307,5 +338,9 @@ def match(line: StatementLine, by_number: dict[str, OpenInvoice], of_tax_id: Ite
     fits = [i for i in candidates if i.outstanding == line.amount]
     if len(fits) == 1:
         return Match(fits[0], None)
-    return Match(None, "the purpose names no invoice and the amount fits "
-                       + ("none" if not fits else "several") + " of the payer's open invoices")
+    return Match(
+        None,
+        "the purpose names no invoice and the amount fits "
+        + ("none" if not fits else "several")
+        + " of the payer's open invoices",
+    )

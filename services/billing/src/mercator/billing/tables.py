@@ -6,7 +6,18 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, event
+from sqlalchemy import (
+    JSON,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    event,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercator.common.db import Base as CommonBase
@@ -46,8 +57,10 @@ class Contract(Base):
 
 class Invoice(Base):
     __tablename__ = "invoices"
-    __table_args__ = (Index("ix_invoices_company_status", "company_id", "status"),
-                      Index("ix_invoices_status_due", "status", "due_date"))
+    __table_args__ = (
+        Index("ix_invoices_company_status", "company_id", "status"),
+        Index("ix_invoices_status_due", "status", "due_date"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     number: Mapped[str | None] = mapped_column(String(20), unique=True)

@@ -11,8 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from mercator.common.http.deps import CurrentUser, SessionDep, UowDep
-from mercator.common.http.pagination import Page
-from mercator.common.http.versions import etag, expected_version
+from mercator.common.pagination import Page
+from mercator.common.versions import etag, expected_version
 from mercator.contacts import domain, schemas, service
 from mercator.contacts.tables import Activity, Company, Meeting, Person
 
@@ -25,12 +25,28 @@ DictionaryKind = Literal["regions", "industries", "contact-sources"]
 def _company_public(c: Company, names: dict[uuid.UUID, str]) -> schemas.CompanyPublic:
     def ref(i):
         return schemas.Ref(id=i, name=names.get(i, "")) if i else None
+
     return schemas.CompanyPublic(
-        id=c.id, name=c.name, legal_name=c.legal_name, tax_id=c.tax_id, status=c.status, owner_id=c.owner_id,
-        department_id=c.department_id, region=ref(c.region_id), industry=ref(c.industry_id),
-        source=ref(c.source_id), phones=c.phones, emails=c.emails, address=c.address, website=c.website,
-        notes=c.notes, last_activity_at=c.last_activity_at, created_at=c.created_at, updated_at=c.updated_at,
-        version=c.version)
+        id=c.id,
+        name=c.name,
+        legal_name=c.legal_name,
+        tax_id=c.tax_id,
+        status=c.status,
+        owner_id=c.owner_id,
+        department_id=c.department_id,
+        region=ref(c.region_id),
+        industry=ref(c.industry_id),
+        source=ref(c.source_id),
+        phones=c.phones,
+        emails=c.emails,
+        address=c.address,
+        website=c.website,
+        notes=c.notes,
+        last_activity_at=c.last_activity_at,
+        created_at=c.created_at,
+        updated_at=c.updated_at,
+        version=c.version,
+    )
 
 
 async def _public(session, companies: list[Company]) -> list[schemas.CompanyPublic]:
@@ -53,6 +69,7 @@ def _meeting(m: Meeting) -> schemas.MeetingPublic:
 
 # --- client cards ----------------------------------------------------------------------------
 
+
 @router.post("/companies", status_code=201, response_model=schemas.CompanyCreatedPublic, tags=["companies"])
 async def create_company(body: schemas.CompanyCreate, uow: UowDep, caller: CurrentUser, response: Response):
     """Open a client card. Likely duplicates (same tax id, phone, e-mail or a near-identical name) are
@@ -62,29 +79,52 @@ async def create_company(body: schemas.CompanyCreate, uow: UowDep, caller: Curre
     response.headers["Location"] = f"/api/v1/companies/{company.id}"
     response.headers["ETag"] = etag(company.version)
     return schemas.CompanyCreatedPublic(
-        **public.model_dump(), persons=[_person(p) for p in persons],
-        likely_duplicates=[schemas.LikelyDuplicatePublic(company_id=d.company_id, name=d.name,
-                                                         reasons=list(d.reasons), score=round(d.score, 3))
-                           for d in duplicates])
+        **public.model_dump(),
+        persons=[_person(p) for p in persons],
+        likely_duplicates=[
+            schemas.LikelyDuplicatePublic(
+                company_id=d.company_id, name=d.name, reasons=list(d.reasons), score=round(d.score, 3)
+            )
+            for d in duplicates
+        ],
+    )
 
 
 @router.get("/companies", response_model=Page[schemas.CompanyPublic], tags=["companies"])
 async def list_companies(
-    session: SessionDep, caller: CurrentUser, limit: Limit = 50, cursor: str | None = None,
+    session: SessionDep,
+    caller: CurrentUser,
+    limit: Limit = 50,
+    cursor: str | None = None,
     q: Annotated[str | None, Query(max_length=200, description="name, tax id, phone or e-mail")] = None,
-    owner_id: uuid.UUID | None = None, department_id: uuid.UUID | None = None, region_id: uuid.UUID | None = None,
-    industry_id: uuid.UUID | None = None, source_id: uuid.UUID | None = None,
+    owner_id: uuid.UUID | None = None,
+    department_id: uuid.UUID | None = None,
+    region_id: uuid.UUID | None = None,
+    industry_id: uuid.UUID | None = None,
+    source_id: uuid.UUID | None = None,
     status: domain.CompanyStatus | None = None,
 ):
     items, nxt = await service.list_companies(
-        session, caller, q=q, owner_id=owner_id, region_id=region_id, industry_id=industry_id, source_id=source_id,
-        status=status.value if status else None, department_id=department_id, limit=limit, cursor=cursor)
+        session,
+        caller,
+        q=q,
+        owner_id=owner_id,
+        region_id=region_id,
+        industry_id=industry_id,
+        source_id=source_id,
+        status=status.value if status else None,
+        department_id=department_id,
+        limit=limit,
+        cursor=cursor,
+    )
     return Page(items=await _public(session, items), next_cursor=nxt)
 
 
 @router.get("/companies/duplicates", response_model=list[schemas.LikelyDuplicatePublic], tags=["companies"])
 async def find_duplicates(
-    session: SessionDep, caller: CurrentUser, name: Annotated[str, Query(min_length=1, max_length=300)],
+    session: SessionDep,
+    caller: CurrentUser,
+    name: Annotated[str, Query(min_length=1, max_length=300)],
     tax_id: Annotated[str | None, Query(max_length=20)] = None,
     phone: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006 - FastAPI copies it
     email: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
@@ -95,11 +135,16 @@ async def find_duplicates(
         probe = schemas.CompanyCreate(name=name, tax_id=tax_id, phones=phone, emails=email)
     except ValidationError as exc:  # a bad phone or e-mail is the caller's 422 naming the parameter, not a 500
         singular = {"phones": "phone", "emails": "email"}
-        raise RequestValidationError([{**e, "loc": ("query", singular.get(e["loc"][0], e["loc"][0]), *e["loc"][1:])}
-                                      for e in exc.errors()]) from None
+        raise RequestValidationError(
+            [{**e, "loc": ("query", singular.get(e["loc"][0], e["loc"][0]), *e["loc"][1:])} for e in exc.errors()]
+        ) from None
     found = await service.likely_duplicates(session, caller, probe.name, probe.tax_id, probe.phones, probe.emails)
-    return [schemas.LikelyDuplicatePublic(company_id=d.company_id, name=d.name, reasons=list(d.reasons),
-                                          score=round(d.score, 3)) for d in found]
+    return [
+        schemas.LikelyDuplicatePublic(
+            company_id=d.company_id, name=d.name, reasons=list(d.reasons), score=round(d.score, 3)
+        )
+        for d in found
+    ]
 
 
 @router.get("/companies/{company_id}", response_model=schemas.CompanyPublic, tags=["companies"])
@@ -110,8 +155,14 @@ async def get_company(company_id: uuid.UUID, session: SessionDep, caller: Curren
 
 
 @router.patch("/companies/{company_id}", response_model=schemas.CompanyPublic, tags=["companies"])
-async def update_company(company_id: uuid.UUID, body: schemas.CompanyUpdate, uow: UowDep, caller: CurrentUser,
-                         response: Response, if_match: IfMatch = None):
+async def update_company(
+    company_id: uuid.UUID,
+    body: schemas.CompanyUpdate,
+    uow: UowDep,
+    caller: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
+):
     """Change the fields sent. `If-Match` must carry the ETag you read: a stale one gets 412."""
     company = await service.update_company(uow, company_id, body, expected_version(if_match), caller)
     response.headers["ETag"] = etag(company.version)
@@ -119,36 +170,49 @@ async def update_company(company_id: uuid.UUID, body: schemas.CompanyUpdate, uow
 
 
 @router.post("/companies/{company_id}/reassign", response_model=schemas.CompanyPublic, tags=["companies"])
-async def reassign_company(company_id: uuid.UUID, body: schemas.Reassign, uow: UowDep, caller: CurrentUser,
-                           response: Response, if_match: IfMatch = None):
+async def reassign_company(
+    company_id: uuid.UUID,
+    body: schemas.Reassign,
+    uow: UowDep,
+    caller: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
+):
     """Hand the client card to another manager."""
-    company = await service.reassign_company(uow, company_id, body, expected_version(if_match, required=False),
-                                             caller)
+    company = await service.reassign_company(uow, company_id, body, expected_version(if_match, required=False), caller)
     response.headers["ETag"] = etag(company.version)
     return (await _public(uow.session, [company]))[0]
 
 
 @router.post("/companies/{company_id}/merge", response_model=schemas.CompanyPublic, tags=["companies"])
-async def merge_companies(company_id: uuid.UUID, body: schemas.Merge, uow: UowDep, caller: CurrentUser,
-                          response: Response, if_match: IfMatch = None):
+async def merge_companies(
+    company_id: uuid.UUID,
+    body: schemas.Merge,
+    uow: UowDep,
+    caller: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
+):
     """Merge a duplicate into this card: persons, history and meetings move here, blanks are filled."""
-    company = await service.merge_companies(uow, company_id, body.absorbed_id,
-                                            expected_version(if_match, required=False), caller)
+    company = await service.merge_companies(
+        uow, company_id, body.absorbed_id, expected_version(if_match, required=False), caller
+    )
     response.headers["ETag"] = etag(company.version)
     return (await _public(uow.session, [company]))[0]
 
 
 # --- contact persons --------------------------------------------------------------------------
 
+
 @router.get("/companies/{company_id}/persons", response_model=list[schemas.PersonPublic], tags=["persons"])
 async def list_persons(company_id: uuid.UUID, session: SessionDep, caller: CurrentUser):
     return [_person(p) for p in await service.list_persons(session, company_id, caller)]
 
 
-@router.post("/companies/{company_id}/persons", status_code=201, response_model=schemas.PersonPublic,
-             tags=["persons"])
-async def add_person(company_id: uuid.UUID, body: schemas.PersonCreate, uow: UowDep, caller: CurrentUser,
-                     response: Response):
+@router.post("/companies/{company_id}/persons", status_code=201, response_model=schemas.PersonPublic, tags=["persons"])
+async def add_person(
+    company_id: uuid.UUID, body: schemas.PersonCreate, uow: UowDep, caller: CurrentUser, response: Response
+):
     person = await service.add_person(uow, company_id, body, caller)
     response.headers["ETag"] = etag(person.version)
     response.headers["Location"] = f"/api/v1/companies/{company_id}/persons/{person.id}"
@@ -156,17 +220,24 @@ async def add_person(company_id: uuid.UUID, body: schemas.PersonCreate, uow: Uow
 
 
 @router.get("/companies/{company_id}/persons/{person_id}", response_model=schemas.PersonPublic, tags=["persons"])
-async def get_person(company_id: uuid.UUID, person_id: uuid.UUID, session: SessionDep, caller: CurrentUser,
-                     response: Response):
+async def get_person(
+    company_id: uuid.UUID, person_id: uuid.UUID, session: SessionDep, caller: CurrentUser, response: Response
+):
     person = await service.get_person(session, company_id, person_id, caller)
     response.headers["ETag"] = etag(person.version)
     return _person(person)
 
 
-@router.patch("/companies/{company_id}/persons/{person_id}", response_model=schemas.PersonPublic,
-              tags=["persons"])
-async def update_person(company_id: uuid.UUID, person_id: uuid.UUID, body: schemas.PersonUpdate, uow: UowDep,
-                        caller: CurrentUser, response: Response, if_match: IfMatch = None):
+@router.patch("/companies/{company_id}/persons/{person_id}", response_model=schemas.PersonPublic, tags=["persons"])
+async def update_person(
+    company_id: uuid.UUID,
+    person_id: uuid.UUID,
+    body: schemas.PersonUpdate,
+    uow: UowDep,
+    caller: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
+):
     person = await service.update_person(uow, company_id, person_id, body, expected_version(if_match), caller)
     response.headers["ETag"] = etag(person.version)
     return _person(person)
@@ -174,17 +245,26 @@ async def update_person(company_id: uuid.UUID, person_id: uuid.UUID, body: schem
 
 # --- history -----------------------------------------------------------------------------------
 
+
 @router.get("/companies/{company_id}/history", response_model=Page[schemas.ActivityPublic], tags=["history"])
-async def list_history(company_id: uuid.UUID, session: SessionDep, caller: CurrentUser, limit: Limit = 50,
-                       cursor: str | None = None, kind: domain.ActivityKind | None = None):
+async def list_history(
+    company_id: uuid.UUID,
+    session: SessionDep,
+    caller: CurrentUser,
+    limit: Limit = 50,
+    cursor: str | None = None,
+    kind: domain.ActivityKind | None = None,
+):
     """The client's history, newest first."""
-    items, nxt = await service.list_history(session, company_id, caller, kind=kind.value if kind else None,
-                                            limit=limit, cursor=cursor)
+    items, nxt = await service.list_history(
+        session, company_id, caller, kind=kind.value if kind else None, limit=limit, cursor=cursor
+    )
     return Page(items=[_activity(a) for a in items], next_cursor=nxt)
 
 
-@router.post("/companies/{company_id}/history", status_code=201, response_model=schemas.ActivityPublic,
-             tags=["history"])
+@router.post(
+    "/companies/{company_id}/history", status_code=201, response_model=schemas.ActivityPublic, tags=["history"]
+)
 async def log_activity(company_id: uuid.UUID, body: schemas.ActivityCreate, uow: UowDep, caller: CurrentUser):
     """Log a meeting, call, letter, fax, e-mail, note, demo or support contact with its summary."""
     return _activity(await service.log_activity(uow, company_id, body, caller))
@@ -200,10 +280,13 @@ async def log_activities(body: schemas.ActivityBatch, uow: UowDep, caller: Curre
 
 # --- meetings ----------------------------------------------------------------------------------
 
-@router.post("/companies/{company_id}/meetings", status_code=201, response_model=schemas.MeetingPublic,
-             tags=["meetings"])
-async def schedule_meeting(company_id: uuid.UUID, body: schemas.MeetingCreate, uow: UowDep, caller: CurrentUser,
-                           response: Response):
+
+@router.post(
+    "/companies/{company_id}/meetings", status_code=201, response_model=schemas.MeetingPublic, tags=["meetings"]
+)
+async def schedule_meeting(
+    company_id: uuid.UUID, body: schemas.MeetingCreate, uow: UowDep, caller: CurrentUser, response: Response
+):
     meeting = await service.schedule_meeting(uow, company_id, body, caller)
     response.headers["ETag"] = etag(meeting.version)
     response.headers["Location"] = f"/api/v1/meetings/{meeting.id}"
@@ -211,15 +294,29 @@ async def schedule_meeting(company_id: uuid.UUID, body: schemas.MeetingCreate, u
 
 
 @router.get("/meetings", response_model=Page[schemas.MeetingPublic], tags=["meetings"])
-async def list_meetings(session: SessionDep, caller: CurrentUser, limit: Limit = 50, cursor: str | None = None,
-                        company_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None,
-                        status: domain.MeetingStatus | None = None,
-                        starts_from: Annotated[datetime | None, Query(alias="from")] = None,
-                        starts_to: Annotated[datetime | None, Query(alias="to")] = None):
+async def list_meetings(
+    session: SessionDep,
+    caller: CurrentUser,
+    limit: Limit = 50,
+    cursor: str | None = None,
+    company_id: uuid.UUID | None = None,
+    owner_id: uuid.UUID | None = None,
+    status: domain.MeetingStatus | None = None,
+    starts_from: Annotated[datetime | None, Query(alias="from")] = None,
+    starts_to: Annotated[datetime | None, Query(alias="to")] = None,
+):
     """A manager's calendar: meetings and calls by time."""
     items, nxt = await service.list_meetings(
-        session, caller, company_id=company_id, owner_id=owner_id, status=status.value if status else None,
-        starts_from=starts_from, starts_to=starts_to, limit=limit, cursor=cursor)
+        session,
+        caller,
+        company_id=company_id,
+        owner_id=owner_id,
+        status=status.value if status else None,
+        starts_from=starts_from,
+        starts_to=starts_to,
+        limit=limit,
+        cursor=cursor,
+    )
     return Page(items=[_meeting(m) for m in items], next_cursor=nxt)
 
 
@@ -231,17 +328,23 @@ async def get_meeting(meeting_id: uuid.UUID, session: SessionDep, caller: Curren
 
 
 @router.post("/meetings/{meeting_id}/reschedule", response_model=schemas.MeetingPublic, tags=["meetings"])
-async def reschedule_meeting(meeting_id: uuid.UUID, body: schemas.MeetingReschedule, uow: UowDep,
-                             caller: CurrentUser, response: Response, if_match: IfMatch = None):
-    meeting = await service.reschedule_meeting(uow, meeting_id, body, expected_version(if_match, required=False),
-                                               caller)
+async def reschedule_meeting(
+    meeting_id: uuid.UUID,
+    body: schemas.MeetingReschedule,
+    uow: UowDep,
+    caller: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
+):
+    meeting = await service.reschedule_meeting(
+        uow, meeting_id, body, expected_version(if_match, required=False), caller
+    )
     response.headers["ETag"] = etag(meeting.version)
     return _meeting(meeting)
 
 
 @router.post("/meetings/{meeting_id}/complete", response_model=schemas.ActivityPublic, tags=["meetings"])
-async def complete_meeting(meeting_id: uuid.UUID, body: schemas.MeetingComplete, uow: UowDep,
-                           caller: CurrentUser):
+async def complete_meeting(meeting_id: uuid.UUID, body: schemas.MeetingComplete, uow: UowDep, caller: CurrentUser):
     """Mark the meeting done; its summary becomes an entry of the client's history (returned)."""
     _, activity = await service.complete_meeting(uow, meeting_id, body, caller)
     return _activity(activity)
@@ -254,22 +357,26 @@ async def cancel_meeting(meeting_id: uuid.UUID, body: schemas.MeetingCancel, uow
 
 # --- dictionaries (last: `/{kind}` must not shadow the routes above) ----------------------------------------------------------------------------
 
+
 @router.get("/{kind}", response_model=list[schemas.DictionaryEntryPublic], tags=["dictionaries"])
-async def list_dictionary(kind: DictionaryKind, session: SessionDep, caller: CurrentUser,
-                          include_inactive: bool = False):
+async def list_dictionary(
+    kind: DictionaryKind, session: SessionDep, caller: CurrentUser, include_inactive: bool = False
+):
     """Regions, industries or contact sources (advertisement, exhibition, referral, ...)."""
     return await service.list_dictionary(session, service.DICTIONARY_KINDS[kind], include_inactive, caller)
 
 
 @router.post("/{kind}", status_code=201, response_model=schemas.DictionaryEntryPublic, tags=["dictionaries"])
-async def add_dictionary_entry(kind: DictionaryKind, body: schemas.DictionaryEntryCreate, uow: UowDep,
-                               caller: CurrentUser):
+async def add_dictionary_entry(
+    kind: DictionaryKind, body: schemas.DictionaryEntryCreate, uow: UowDep, caller: CurrentUser
+):
     """Heads of sales and admins only."""
     return await service.add_dictionary_entry(uow, service.DICTIONARY_KINDS[kind], body, caller)
 
 
 @router.patch("/{kind}/{entry_id}", response_model=schemas.DictionaryEntryPublic, tags=["dictionaries"])
-async def update_dictionary_entry(kind: DictionaryKind, entry_id: uuid.UUID,
-                                  body: schemas.DictionaryEntryUpdate, uow: UowDep, caller: CurrentUser):
+async def update_dictionary_entry(
+    kind: DictionaryKind, entry_id: uuid.UUID, body: schemas.DictionaryEntryUpdate, uow: UowDep, caller: CurrentUser
+):
     """Rename, reorder or retire (`active: false`) an entry; cards keep pointing at it. Heads and admins."""
     return await service.update_dictionary_entry(uow, service.DICTIONARY_KINDS[kind], entry_id, body, caller)

@@ -9,22 +9,35 @@ from fastapi import FastAPI
 
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
-from mercator.contacts import api, consumers, import_api, importer, marketing_api, reading
+from mercator.contacts import (
+    api,
+    consumers,
+    import_api,
+    importer,
+    marketing_api,
+    reading,
+)
 from mercator.contacts.settings import ContactsSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 
 
-def build_app(settings: ContactsSettings | None = None, runtime: Runtime | None = None,
-              deals_http: httpx.AsyncClient | None = None) -> FastAPI:
+def build_app(
+    settings: ContactsSettings | None = None,
+    runtime: Runtime | None = None,
+    deals_http: httpx.AsyncClient | None = None,
+) -> FastAPI:
     settings = settings or ContactsSettings()
     runtime = runtime or Runtime(settings, consumers=consumers.CONSUMERS)
     runtime.background.append(lambda: importer.runner(runtime, lambda: app.state.deals_http))
     # Marketing and import routes first: `/api/v1/{dictionary}` would otherwise take them.
-    app = create_app(runtime, title="Mercator contacts",
-                     routers=[marketing_api.router, import_api.router, api.router],
-                     description="Client cards, contact persons, history, scheduled meetings, dictionaries, "
-                                 "marketing events, imports.")
+    app = create_app(
+        runtime,
+        title="Mercator contacts",
+        routers=[marketing_api.router, import_api.router, api.router],
+        description="Client cards, contact persons, history, scheduled meetings, dictionaries, "
+        "marketing events, imports.",
+    )
     if deals_http is None:  # made here, so closed with the app; a client handed in belongs to the caller
         deals_http = httpx.AsyncClient(base_url=settings.deals_url)
         app.state.closing.append(deals_http)

@@ -19,7 +19,14 @@ from pathlib import Path
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 PART = 900_000  # under the services' 1 MB body limit
@@ -42,8 +49,11 @@ def _check(answer: httpx.Response, what: str) -> dict:
 
 
 async def _mapping_id(api: httpx.AsyncClient, kind: str, name: str) -> str:
-    found = [m for m in _check(await api.get("/api/v1/import-mappings", params={"kind": kind}), "mappings")
-             if m["name"] == name]
+    found = [
+        m
+        for m in _check(await api.get("/api/v1/import-mappings", params={"kind": kind}), "mappings")
+        if m["name"] == name
+    ]
     if not found:
         raise Failed(f"no saved {kind} mapping named {name!r}")
     return found[0]["id"]
@@ -51,22 +61,38 @@ async def _mapping_id(api: httpx.AsyncClient, kind: str, name: str) -> str:
 
 async def send(api: httpx.AsyncClient, args, console: Console) -> str:
     data = Path(args.file).read_bytes()
-    body = {"kind": args.kind, "dry_run": args.dry_run, "on_duplicate": args.on_duplicate,
-            "file_name": Path(args.file).name}
+    body = {
+        "kind": args.kind,
+        "dry_run": args.dry_run,
+        "on_duplicate": args.on_duplicate,
+        "file_name": Path(args.file).name,
+    }
     if args.mapping:
         body["mapping_id"] = await _mapping_id(api, args.kind, args.mapping)
     else:
         body["columns"] = dict(pair.split("=", 1) for pair in args.map)
     if args.save_mapping:
-        _check(await api.post("/api/v1/import-mappings", json={"kind": args.kind, "name": args.save_mapping,
-                                                                "columns": body["columns"]}), "saving the mapping")
+        _check(
+            await api.post(
+                "/api/v1/import-mappings",
+                json={"kind": args.kind, "name": args.save_mapping, "columns": body["columns"]},
+            ),
+            "saving the mapping",
+        )
     job = _check(await api.post("/api/v1/imports", json=body), "opening the import")
-    with Progress(TextColumn("sending"), BarColumn(), TaskProgressColumn(), console=console,
-                  transient=True) as progress:
+    with Progress(
+        TextColumn("sending"), BarColumn(), TaskProgressColumn(), console=console, transient=True
+    ) as progress:
         task = progress.add_task("file", total=len(data))
         for start in range(0, len(data), PART):
-            _check(await api.post(f"/api/v1/imports/{job['id']}/file", content=data[start:start + PART],
-                                  headers={"content-type": "application/octet-stream"}), "sending the file")
+            _check(
+                await api.post(
+                    f"/api/v1/imports/{job['id']}/file",
+                    content=data[start : start + PART],
+                    headers={"content-type": "application/octet-stream"},
+                ),
+                "sending the file",
+            )
             progress.update(task, completed=min(len(data), start + PART))
     _check(await api.post(f"/api/v1/imports/{job['id']}/start"), "starting the import")
     console.print(f"import {job['id']} started{' (dry run)' if args.dry_run else ''}")
@@ -74,15 +100,26 @@ async def send(api: httpx.AsyncClient, args, console: Console) -> str:
 
 
 async def follow(api: httpx.AsyncClient, job_id: str, console: Console, poll: float = 0.5) -> dict:
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-               TextColumn("{task.fields[rate]} rows/s"), TextColumn("time left"), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]} rows/s"),
+        TextColumn("time left"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console) as progress:
         task = None
         while True:
             job = _check(await api.get(f"/api/v1/imports/{job_id}"), "following the import")
             if task is None:
-                task = progress.add_task("dry run" if job["dry_run"] else "import", total=job["total_rows"],
-                                         completed=job["done_rows"], rate="–")
+                task = progress.add_task(
+                    "dry run" if job["dry_run"] else "import",
+                    total=job["total_rows"],
+                    completed=job["done_rows"],
+                    rate="–",
+                )
             progress.update(task, completed=job["done_rows"])
             speed = progress.tasks[0].speed
             progress.update(task, rate=f"{speed:,.0f}" if speed else "–")
@@ -94,13 +131,19 @@ async def follow(api: httpx.AsyncClient, job_id: str, console: Console, poll: fl
 async def report(api: httpx.AsyncClient, job: dict, console: Console, shown: int = 20) -> None:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(job["counts"].items())) or "no rows"
     verb = "would be" if job["dry_run"] else "were"
-    console.print(f"{job['status']}: {counts} ({verb} so)" if job["status"] == "done"
-                  else f"[red]failed[/red]: {job['error']} — go on with: mercator import --resume {job['id']}")
-    rejected = _check(await api.get(f"/api/v1/imports/{job['id']}/rows",
-                                    params={"outcome": "rejected", "limit": shown}), "rejected rows")["items"]
+    console.print(
+        f"{job['status']}: {counts} ({verb} so)"
+        if job["status"] == "done"
+        else f"[red]failed[/red]: {job['error']} — go on with: mercator import --resume {job['id']}"
+    )
+    rejected = _check(
+        await api.get(f"/api/v1/imports/{job['id']}/rows", params={"outcome": "rejected", "limit": shown}),
+        "rejected rows",
+    )["items"]
     if rejected:
-        table = Table("row", "column", "why", title="rejected rows" + (" (first ones)" if len(rejected) == shown
-                                                                        else ""))
+        table = Table(
+            "row", "column", "why", title="rejected rows" + (" (first ones)" if len(rejected) == shown else "")
+        )
         for r in rejected:
             for e in r["errors"]:
                 table.add_row(str(r["row"]), e.get("column") or e.get("field") or "", e["message"])
@@ -128,12 +171,18 @@ async def run(args, api: httpx.AsyncClient, console: Console) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mercator", description="Mercator from the command line.")
     sub = p.add_subparsers(dest="command", required=True)
-    i = sub.add_parser("import", help="import client cards, contact persons, history entries or open deals "
-                                      "from CSV or XLSX")
+    i = sub.add_parser(
+        "import", help="import client cards, contact persons, history entries or open deals from CSV or XLSX"
+    )
     i.add_argument("file", nargs="?", help="the .csv or .xlsx file")
     i.add_argument("--kind", choices=["companies", "persons", "history", "deals"], default="companies")
-    i.add_argument("--map", action="append", default=[], metavar="COLUMN=FIELD",
-                   help="which field a column fills (repeat for each column)")
+    i.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="COLUMN=FIELD",
+        help="which field a column fills (repeat for each column)",
+    )
     i.add_argument("--mapping", help="a saved mapping, by name")
     i.add_argument("--save-mapping", metavar="NAME", help="save the --map columns under this name")
     i.add_argument("--dry-run", action="store_true", help="report what would happen, write nothing")
@@ -154,9 +203,11 @@ def main(argv: list[str] | None = None) -> None:
         parser().error("a token is needed: --token or MERCATOR_TOKEN")
 
     async def go() -> int:
-        async with httpx.AsyncClient(base_url=args.url, headers={"Authorization": f"Bearer {args.token}"},
-                                     timeout=60) as api:
+        async with httpx.AsyncClient(
+            base_url=args.url, headers={"Authorization": f"Bearer {args.token}"}, timeout=60
+        ) as api:
             return await run(args, api, Console())
+
     try:
         sys.exit(asyncio.run(go()))
     except KeyboardInterrupt:

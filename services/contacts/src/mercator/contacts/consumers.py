@@ -28,8 +28,12 @@ def _on(describe: Describe, record=service.record_system_entry) -> Handler:
             return
         summary, at = described
         p = d.payload
-        await record(uow, p.company_id, system_entry(
-            d.envelope.id, d.envelope.type, summary, at or d.envelope.time, d.envelope.actor, _deal_of(p)))
+        await record(
+            uow,
+            p.company_id,
+            system_entry(d.envelope.id, d.envelope.type, summary, at or d.envelope.time, d.envelope.actor, _deal_of(p)),
+        )
+
     return handle
 
 
@@ -50,42 +54,60 @@ def _stage_changed(p: ev.DealStageChanged):
 
 
 DEALS: dict[str, Handler] = {
-    "DealOpened": _on(lambda p: (
-        f"Открыта сделка «{p.title}»" + (f" на {money(p.amount, p.currency)}" if p.amount is not None else ""),
-        p.opened_at)),
+    "DealOpened": _on(
+        lambda p: (
+            f"Открыта сделка «{p.title}»" + (f" на {money(p.amount, p.currency)}" if p.amount is not None else ""),
+            p.opened_at,
+        )
+    ),
     "DealStageChanged": _on(_stage_changed),
-    "DealWon": _on(lambda p: (
-        "Сделка выиграна" + (f": {money(p.amount, p.currency)}" if p.amount is not None else ""), p.won_at),
-        record=service.record_deal_won),
+    "DealWon": _on(
+        lambda p: ("Сделка выиграна" + (f": {money(p.amount, p.currency)}" if p.amount is not None else ""), p.won_at),
+        record=service.record_deal_won,
+    ),
     "DealLost": _on(lambda p: (f"Сделка проиграна на этапе «{p.lost_at_stage}»{_tail(p.reason)}", p.lost_at)),
     "DealReopened": _on(lambda p: (f"Сделка возобновлена на этапе «{p.to_stage}»{_tail(p.comment)}", p.at)),
-    "ProposalSent": _on(lambda p: (
-        f"Отправлено коммерческое предложение ({p.channel}){_tail(', '.join(p.documents))}", p.sent_at)),
+    "ProposalSent": _on(
+        lambda p: (f"Отправлено коммерческое предложение ({p.channel}){_tail(', '.join(p.documents))}", p.sent_at)
+    ),
 }
 
 BILLING: dict[str, Handler] = {
-    "ContractSigned": _on(lambda p: (
-        f"Подписан договор {p.number} на {money(p.amount, p.currency)}", day_start(p.signed_on))),
-    "InvoiceIssued": _on(lambda p: (
-        f"Выставлен счёт {p.number} на {money(p.total, p.currency)}, срок оплаты {p.due_date.isoformat()}",
-        day_start(p.issue_date))),
+    "ContractSigned": _on(
+        lambda p: (f"Подписан договор {p.number} на {money(p.amount, p.currency)}", day_start(p.signed_on))
+    ),
+    "InvoiceIssued": _on(
+        lambda p: (
+            f"Выставлен счёт {p.number} на {money(p.total, p.currency)}, срок оплаты {p.due_date.isoformat()}",
+            day_start(p.issue_date),
+        )
+    ),
     # No business time in the payload: the moment billing cancelled it is the envelope's.
     "InvoiceCancelled": _on(lambda p: (f"Счёт {p.number} аннулирован{_tail(p.reason)}", None)),
-    "InvoiceCredited": _on(lambda p: (
-        f"По счёту {p.number} выписана кредит-нота на {money(p.amount, p.currency)}{_tail(p.reason)}", None)),
-    "PaymentReceived": _on(lambda p: (
-        f"Получен платёж {money(p.amount, p.currency)} (п/п {p.bank_reference})", day_start(p.paid_on))),
-    "InvoicePaid": _on(lambda p: (
-        f"Счёт {p.number} оплачен полностью ({money(p.total, p.currency)})", day_start(p.paid_on))),
+    "InvoiceCredited": _on(
+        lambda p: (f"По счёту {p.number} выписана кредит-нота на {money(p.amount, p.currency)}{_tail(p.reason)}", None)
+    ),
+    "PaymentReceived": _on(
+        lambda p: (f"Получен платёж {money(p.amount, p.currency)} (п/п {p.bank_reference})", day_start(p.paid_on))
+    ),
+    "InvoicePaid": _on(
+        lambda p: (f"Счёт {p.number} оплачен полностью ({money(p.total, p.currency)})", day_start(p.paid_on))
+    ),
     # The envelope's time is when billing found it overdue, which is the fact recorded.
-    "InvoiceOverdue": _on(lambda p: (
-        (f"Просрочена оплата счёта {p.number}: долг {money(p.outstanding, p.currency)}, "
-         f"срок оплаты был {p.due_date.isoformat()}"), None)),
-    "DeliveryShipped": _on(lambda p: (
-        f"Отгружено, накладная {p.waybill}{_tail(p.carrier, ', перевозчик ')}", day_start(p.shipped_on))),
+    "InvoiceOverdue": _on(
+        lambda p: (
+            (
+                f"Просрочена оплата счёта {p.number}: долг {money(p.outstanding, p.currency)}, "
+                f"срок оплаты был {p.due_date.isoformat()}"
+            ),
+            None,
+        )
+    ),
+    "DeliveryShipped": _on(
+        lambda p: (f"Отгружено, накладная {p.waybill}{_tail(p.carrier, ', перевозчик ')}", day_start(p.shipped_on))
+    ),
     "DeliveryDelivered": _on(lambda p: (f"Доставлено клиенту, накладная {p.waybill}", day_start(p.delivered_on))),
 }
-
 
 
 def _message(p: ev.MessageOutcome) -> str:
@@ -97,20 +119,35 @@ def _message(p: ev.MessageOutcome) -> str:
 def _on_message(sent: bool) -> Handler:
     """An e-mail or fax the notifications service sent is an outgoing entry of that kind in the history;
     one it finally could not send is a system note saying why."""
+
     async def handle(uow: UnitOfWork, d: Delivery) -> None:
         p = d.payload
         if p.company_id is None:
             return  # a manager's reminder or digest: nothing of a client's
         if sent:
-            entry = system_entry(d.envelope.id, d.envelope.type, _message(p), p.sent_at, str(p.author_id or "") or
-                                 d.envelope.actor, p.deal_id)
+            entry = system_entry(
+                d.envelope.id,
+                d.envelope.type,
+                _message(p),
+                p.sent_at,
+                str(p.author_id or "") or d.envelope.actor,
+                p.deal_id,
+            )
             kind = domain.ActivityKind.FAX if p.channel == "fax" else domain.ActivityKind.EMAIL
-            await service.record_system_entry(uow, p.company_id, entry, kind=kind,
-                                              direction=domain.Direction.OUTBOUND, person_id=p.person_id)
+            await service.record_system_entry(
+                uow, p.company_id, entry, kind=kind, direction=domain.Direction.OUTBOUND, person_id=p.person_id
+            )
         else:
-            entry = system_entry(d.envelope.id, d.envelope.type, f"Не отправлено: {_message(p)}: {p.error}",
-                                 p.failed_at, d.envelope.actor, p.deal_id)
+            entry = system_entry(
+                d.envelope.id,
+                d.envelope.type,
+                f"Не отправлено: {_message(p)}: {p.error}",
+                p.failed_at,
+                d.envelope.actor,
+                p.deal_id,
+            )
             await service.record_system_entry(uow, p.company_id, entry)
+
     return handle
 
 

@@ -3,6 +3,7 @@
 Pure domain layer: no storage, no web framework. Everything here can be tested
 without a database, and the repositories/handlers call in here for every rule.
 """
+
 from __future__ import annotations
 
 import re
@@ -10,14 +11,14 @@ import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
 import phonenumbers
 from rapidfuzz import fuzz
 
-from mercator.common.rules import DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
+from mercator.common.errors import DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
 
 
 class CompanyStatus(StrEnum):
@@ -57,6 +58,7 @@ class MeetingStatus(StrEnum):
 
 # --- text keys -------------------------------------------------------------
 
+
 def search_key(text: str) -> str:
     # Users type 'е' for 'ё' and mix cases freely; both must find the same card.
     folded = unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
@@ -84,13 +86,7 @@ def normalise_email(raw: str, field: str = "email") -> str:
     email = (raw or "").strip().lower()
     local, _, domain = email.partition("@")
     labels = domain.split(".")
-    if (
-        email.count("@") != 1
-        or not local
-        or any(c.isspace() for c in email)
-        or len(labels) < 2
-        or not all(labels)
-    ):
+    if email.count("@") != 1 or not local or any(c.isspace() for c in email) or len(labels) < 2 or not all(labels):
         raise InvalidValue("invalid_email", f"not an e-mail address: {raw!r}", field)
     return email
 
@@ -109,8 +105,7 @@ def _is_valid_inn(inn: str) -> bool:
     if len(inn) == 10:
         return inn[9] == _inn_check_digit(inn, _INN10_WEIGHTS)
     if len(inn) == 12:
-        return (inn[10] == _inn_check_digit(inn, _INN12_WEIGHTS_1)
-                and inn[11] == _inn_check_digit(inn, _INN12_WEIGHTS_2))
+        return inn[10] == _inn_check_digit(inn, _INN12_WEIGHTS_1) and inn[11] == _inn_check_digit(inn, _INN12_WEIGHTS_2)
     return False
 
 
@@ -145,7 +140,7 @@ _LEGAL_FORM_PHRASES = sorted(
     reverse=True,  # longest first, so 'акционерное общество' cannot eat a longer form's tail
 )
 _LEGAL_FORM_WORDS = frozenset(
-    "ооо оао зао пао ао ип нпо гк llc ltd inc gmbh jsc cjsc ooo".split()
+    ["ооо", "оао", "зао", "пао", "ао", "ип", "нпо", "гк", "llc", "ltd", "inc", "gmbh", "jsc", "cjsc", "ooo"]
 )
 # Latin letters that look like Cyrillic ones: 'Ромашкa' typed with a Latin 'a'
 # is a classic source of duplicates nobody can see.
@@ -201,9 +196,7 @@ class LikelyDuplicate:
     score: float
 
 
-def find_likely_duplicates(
-    new: CardFingerprint, existing: Iterable[CardFingerprint]
-) -> list[LikelyDuplicate]:
+def find_likely_duplicates(new: CardFingerprint, existing: Iterable[CardFingerprint]) -> list[LikelyDuplicate]:
     found = []
     for other in existing:
         # A card without an id cannot be pointed at, and a card never duplicates itself.
@@ -221,9 +214,7 @@ def find_likely_duplicates(
         if similarity >= NAME_SIMILARITY_THRESHOLD:
             signals["similar_name"] = similarity
         if signals:
-            found.append(LikelyDuplicate(
-                other.company_id, other.name, tuple(signals), max(signals.values())
-            ))
+            found.append(LikelyDuplicate(other.company_id, other.name, tuple(signals), max(signals.values())))
     return sorted(found, key=lambda d: (-d.score, search_key(d.name), str(d.company_id)))
 
 
@@ -277,6 +268,7 @@ def merge_cards(survivor: dict, absorbed: dict) -> dict:
 
 # --- history and meetings --------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ActivityDraft:
     """A history entry ready to be written."""
@@ -293,20 +285,14 @@ def _require_aware(moment: datetime, field: str) -> None:
         raise InvalidValue("naive_time", "time must carry a time zone", field)
 
 
-def validate_schedule(
-    starts_at: datetime, duration_minutes: int, reminder_minutes_before: int | None
-) -> None:
+def validate_schedule(starts_at: datetime, duration_minutes: int, reminder_minutes_before: int | None) -> None:
     _require_aware(starts_at, "starts_at")
     if isinstance(duration_minutes, bool) or not 1 <= duration_minutes <= 24 * 60:
-        raise InvalidValue("invalid_duration",
-                           "duration must be 1 minute to 24 hours", "duration_minutes")
+        raise InvalidValue("invalid_duration", "duration must be 1 minute to 24 hours", "duration_minutes")
     if reminder_minutes_before is not None and (
-        isinstance(reminder_minutes_before, bool)
-        or not 0 <= reminder_minutes_before <= 7 * 24 * 60
+        isinstance(reminder_minutes_before, bool) or not 0 <= reminder_minutes_before <= 7 * 24 * 60
     ):
-        raise InvalidValue("invalid_reminder",
-                           "reminder must be 0 minutes to 7 days before",
-                           "reminder_minutes_before")
+        raise InvalidValue("invalid_reminder", "reminder must be 0 minutes to 7 days before", "reminder_minutes_before")
 
 
 @dataclass
@@ -320,12 +306,11 @@ class Meeting:
         self.kind = MeetingKind(self.kind)
         self.status = MeetingStatus(self.status)
         validate_schedule(self.starts_at, self.duration_minutes, None)
-        self.starts_at = self.starts_at.astimezone(timezone.utc)
+        self.starts_at = self.starts_at.astimezone(UTC)
 
     def _require_planned(self) -> None:
         if self.status is not MeetingStatus.PLANNED:
-            raise RuleViolation("meeting_not_planned",
-                                f"the meeting is already {self.status}", "status")
+            raise RuleViolation("meeting_not_planned", f"the meeting is already {self.status}", "status")
 
     def complete(self, summary: str, done_at: datetime) -> ActivityDraft:
         self._require_planned()
@@ -343,7 +328,7 @@ class Meeting:
     def reschedule(self, starts_at: datetime, duration_minutes: int) -> None:
         self._require_planned()
         validate_schedule(starts_at, duration_minutes, None)
-        self.starts_at = starts_at.astimezone(timezone.utc)
+        self.starts_at = starts_at.astimezone(UTC)
         self.duration_minutes = duration_minutes
 
 
@@ -365,21 +350,28 @@ class SystemEntry:
     deal_id: uuid.UUID | None = None
 
 
-def system_entry(event_id: uuid.UUID, event_type: str, summary: str, happened_at: datetime,
-                 actor: str | None, deal_id: uuid.UUID | None = None) -> SystemEntry:
+def system_entry(
+    event_id: uuid.UUID,
+    event_type: str,
+    summary: str,
+    happened_at: datetime,
+    actor: str | None,
+    deal_id: uuid.UUID | None = None,
+) -> SystemEntry:
     try:
         author = uuid.UUID(actor) if actor else SYSTEM_AUTHOR
     except ValueError:  # an actor that is no user id (a service, a job): the system wrote it
         author = SYSTEM_AUTHOR
     # A naive time in a payload can only be UTC here; comparing naive with aware would fail.
-    at = happened_at.replace(tzinfo=timezone.utc) if happened_at.tzinfo is None else happened_at
-    return SystemEntry(uuid.uuid5(SYSTEM_ENTRY_NAMESPACE, str(event_id)), event_type, summary,
-                       at.astimezone(timezone.utc), author, deal_id)
+    at = happened_at.replace(tzinfo=UTC) if happened_at.tzinfo is None else happened_at
+    return SystemEntry(
+        uuid.uuid5(SYSTEM_ENTRY_NAMESPACE, str(event_id)), event_type, summary, at.astimezone(UTC), author, deal_id
+    )
 
 
 def day_start(day: date) -> datetime:
     """A business date as a moment: 00:00 UTC of that day."""
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def money(amount: Decimal, currency: str) -> str:
@@ -390,12 +382,13 @@ def money(amount: Decimal, currency: str) -> str:
 def check_status_change(current: CompanyStatus, new: CompanyStatus) -> None:
     # A former client coming back is a returning client, not a new lead.
     if current == CompanyStatus.FORMER and new == CompanyStatus.PROSPECT:
-        raise RuleViolation("status_change_not_allowed",
-                            "a former client can become a client again, not a prospect",
-                            "status")
+        raise RuleViolation(
+            "status_change_not_allowed", "a former client can become a client again, not a prospect", "status"
+        )
 
 
 # --- marketing events ------------------------------------------------------------------------
+
 
 class MarketingEventKind(StrEnum):
     EXHIBITION = "exhibition"
@@ -424,18 +417,21 @@ def check_event_cost(cost: Decimal | None) -> None:
         raise InvalidValue("negative_cost", "a cost cannot be negative", "cost")
 
 
-def check_participant_status(kind: MarketingEventKind, current: ParticipantStatus | None,
-                             new: ParticipantStatus) -> bool:
+def check_participant_status(
+    kind: MarketingEventKind, current: ParticipantStatus | None, new: ParticipantStatus
+) -> bool:
     """Whether `new` changes anything. A participant never goes back to merely invited: once a client
     came or answered, that fact stays in the event's figures. Nobody attends a mailing."""
     if kind is MarketingEventKind.MAILING and new is ParticipantStatus.ATTENDED:
-        raise RuleViolation("nobody_attends_a_mailing", "a mailing has no attendance; mark the client responded",
-                            "status")
+        raise RuleViolation(
+            "nobody_attends_a_mailing", "a mailing has no attendance; mark the client responded", "status"
+        )
     if current is None or current == new:
         return current is None
     if new is ParticipantStatus.INVITED:
-        raise RuleViolation("participant_status_back",
-                            f"a participant who {current.value} cannot go back to invited", "status")
+        raise RuleViolation(
+            "participant_status_back", f"a participant who {current.value} cannot go back to invited", "status"
+        )
     return True
 
 

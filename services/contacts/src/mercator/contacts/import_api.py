@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from mercator.common.http.deps import CurrentUser, SessionDep, UowDep
-from mercator.common.http.pagination import Page
+from mercator.common.pagination import Page
 from mercator.contacts import importer, reading, schemas
 from mercator.contacts.tables import ImportJob
 
@@ -19,10 +19,22 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 
 def _job(job: ImportJob) -> schemas.ImportJobPublic:
     return schemas.ImportJobPublic(
-        id=job.id, kind=job.kind, dry_run=job.dry_run, on_duplicate=job.on_duplicate, columns=job.columns,
-        file_name=job.file_name, status=job.status, total_rows=job.total_rows, done_rows=job.done_rows,
-        counts=job.counts, error=job.error, created_at=job.created_at, started_at=job.started_at,
-        finished_at=job.finished_at, uploaded_bytes=job.uploaded_bytes)
+        id=job.id,
+        kind=job.kind,
+        dry_run=job.dry_run,
+        on_duplicate=job.on_duplicate,
+        columns=job.columns,
+        file_name=job.file_name,
+        status=job.status,
+        total_rows=job.total_rows,
+        done_rows=job.done_rows,
+        counts=job.counts,
+        error=job.error,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        uploaded_bytes=job.uploaded_bytes,
+    )
 
 
 @router.post("/import-mappings", status_code=201, response_model=schemas.ImportMappingPublic)
@@ -34,8 +46,10 @@ async def save_mapping(body: schemas.ImportMappingCreate, uow: UowDep, caller: C
 
 @router.get("/import-mappings", response_model=list[schemas.ImportMappingPublic])
 async def list_mappings(session: SessionDep, _: CurrentUser, kind: schemas.ImportKind | None = None):
-    return [schemas.ImportMappingPublic.model_validate(m, from_attributes=True)
-            for m in await importer.list_mappings(session, kind)]
+    return [
+        schemas.ImportMappingPublic.model_validate(m, from_attributes=True)
+        for m in await importer.list_mappings(session, kind)
+    ]
 
 
 @router.post("/imports", status_code=201, response_model=schemas.ImportJobPublic)
@@ -43,22 +57,43 @@ async def open_import(body: schemas.ImportCreate, uow: UowDep, caller: CurrentUs
     """An import of client cards, contact persons or history entries from a CSV or XLSX file: this opens the
     job; send the file to `/imports/{id}/file` (in parts of up to 1 MB, in order), then `/imports/{id}/start`,
     and poll `/imports/{id}` for progress and `/imports/{id}/rows` for what each row became."""
-    job = await importer.open_job(uow, kind=body.kind, dry_run=body.dry_run, on_duplicate=body.on_duplicate,
-                                  mapping_id=body.mapping_id, columns=body.columns, file_name=body.file_name,
-                                  caller=caller)
+    job = await importer.open_job(
+        uow,
+        kind=body.kind,
+        dry_run=body.dry_run,
+        on_duplicate=body.on_duplicate,
+        mapping_id=body.mapping_id,
+        columns=body.columns,
+        file_name=body.file_name,
+        caller=caller,
+    )
     response.headers["Location"] = f"/api/v1/imports/{job.id}"
     return _job(job)
 
 
-@router.post("/imports/{job_id}/file", response_model=schemas.ImportJobPublic,
-             # The bytes are taken whatever the Content-Type (text/csv too); documented as the one binary type
-             # client generators send a body of bytes as.
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+@router.post(
+    "/imports/{job_id}/file",
+    response_model=schemas.ImportJobPublic,
+    # The bytes are taken whatever the Content-Type (text/csv too); documented as the one binary type
+    # client generators send a body of bytes as.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 async def add_part(job_id: uuid.UUID, request: Request, uow: UowDep, caller: CurrentUser):
     """The next part of the file (CSV or XLSX), as the body's bytes; sent as text/csv it is taken as well."""
-    return _job(await importer.add_part(uow, job_id, await request.body(), caller,
-                                        max_bytes=request.app.state.runtime.settings.import_max_file_bytes))
+    return _job(
+        await importer.add_part(
+            uow,
+            job_id,
+            await request.body(),
+            caller,
+            max_bytes=request.app.state.runtime.settings.import_max_file_bytes,
+        )
+    )
 
 
 @router.post("/imports/{job_id}/start", response_model=schemas.ImportJobPublic)
@@ -87,12 +122,17 @@ async def get_import(job_id: uuid.UUID, session: SessionDep, caller: CurrentUser
 
 
 @router.get("/imports/{job_id}/rows", response_model=Page[schemas.ImportRowPublic])
-async def rows(job_id: uuid.UUID, session: SessionDep, caller: CurrentUser,
-               outcome: Literal["created", "merged", "skipped", "rejected"] | None = None,
-               limit: Limit = 50, cursor: str | None = None):
+async def rows(
+    job_id: uuid.UUID,
+    session: SessionDep,
+    caller: CurrentUser,
+    outcome: Literal["created", "merged", "skipped", "rejected"] | None = None,
+    limit: Limit = 50,
+    cursor: str | None = None,
+):
     """What each row became (or would become, in a dry run), by row number; `outcome=rejected` is the list
     of rows to fix, each with the field, the column and why."""
-    found, next_cursor = await importer.job_rows(session, job_id, caller, outcome=outcome, limit=limit,
-                                                 cursor=cursor)
-    return Page(items=[schemas.ImportRowPublic.model_validate(r, from_attributes=True) for r in found],
-                next_cursor=next_cursor)
+    found, next_cursor = await importer.job_rows(session, job_id, caller, outcome=outcome, limit=limit, cursor=cursor)
+    return Page(
+        items=[schemas.ImportRowPublic.model_validate(r, from_attributes=True) for r in found], next_cursor=next_cursor
+    )

@@ -30,21 +30,26 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import httpx
-
 from pydantic import ValidationError
 from sqlalchemy import LargeBinary, cast, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.auth import Caller, mint_token
 from mercator.common.bus.lock import relay_lock
-from mercator.common.http.errors import AppError, NotFound
-from mercator.common.http.pagination import keyset_page
-from mercator.common.rules import DomainError
+from mercator.common.errors import DomainError, NotFound
+from mercator.common.pagination import keyset_page
 from mercator.common.uow import UnitOfWork
 from mercator.common.visibility import Kind, NoAccess, sight
 from mercator.contacts import domain, imports, reading, schemas, service
-from mercator.contacts.tables import (Company, CompanyContact, DictionaryEntry, ImportFile, ImportJob, ImportMapping,
-                                      ImportRow)
+from mercator.contacts.tables import (
+    Company,
+    CompanyContact,
+    DictionaryEntry,
+    ImportFile,
+    ImportJob,
+    ImportMapping,
+    ImportRow,
+)
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -56,15 +61,23 @@ def _now() -> datetime:
 
 
 def _caller_json(caller: Caller) -> dict:
-    return {"user_id": str(caller.user_id), "name": caller.name, "roles": sorted(caller.roles),
-            "department_id": str(caller.department_id) if caller.department_id else None,
-            "departments": sorted(str(d) for d in caller.departments)}
+    return {
+        "user_id": str(caller.user_id),
+        "name": caller.name,
+        "roles": sorted(caller.roles),
+        "department_id": str(caller.department_id) if caller.department_id else None,
+        "departments": sorted(str(d) for d in caller.departments),
+    }
 
 
 def _caller(data: dict) -> Caller:
-    return Caller(uuid.UUID(data["user_id"]), data["name"], frozenset(data["roles"]),
-                  uuid.UUID(data["department_id"]) if data["department_id"] else None,
-                  frozenset(uuid.UUID(d) for d in data["departments"]))
+    return Caller(
+        uuid.UUID(data["user_id"]),
+        data["name"],
+        frozenset(data["roles"]),
+        uuid.UUID(data["department_id"]) if data["department_id"] else None,
+        frozenset(uuid.UUID(d) for d in data["departments"]),
+    )
 
 
 def _importer(caller: Caller, kind: str) -> None:
@@ -73,13 +86,15 @@ def _importer(caller: Caller, kind: str) -> None:
 
 # --- mappings -----------------------------------------------------------------------------------------------
 
+
 async def save_mapping(uow: UnitOfWork, kind: str, name: str, columns: dict[str, str], caller: Caller) -> ImportMapping:
     _importer(caller, kind)
     imports.check_mapping(kind, columns)
     if await uow.session.scalar(select(ImportMapping.id).where(ImportMapping.kind == kind, ImportMapping.name == name)):
         raise service.UnknownReference(f"a {kind} mapping named {name!r} exists already", field="name")
-    row = ImportMapping(id=uuid.uuid4(), kind=kind, name=name, columns=columns, author_id=caller.user_id,
-                        created_at=_now())
+    row = ImportMapping(
+        id=uuid.uuid4(), kind=kind, name=name, columns=columns, author_id=caller.user_id, created_at=_now()
+    )
     uow.session.add(row)
     await uow.commit()
     return row
@@ -94,8 +109,18 @@ async def list_mappings(session: AsyncSession, kind: str | None) -> list[ImportM
 
 # --- jobs ---------------------------------------------------------------------------------------------------
 
-async def open_job(uow: UnitOfWork, *, kind: str, dry_run: bool, on_duplicate: str, mapping_id: uuid.UUID | None,
-                   columns: dict[str, str] | None, file_name: str | None, caller: Caller) -> ImportJob:
+
+async def open_job(
+    uow: UnitOfWork,
+    *,
+    kind: str,
+    dry_run: bool,
+    on_duplicate: str,
+    mapping_id: uuid.UUID | None,
+    columns: dict[str, str] | None,
+    file_name: str | None,
+    caller: Caller,
+) -> ImportJob:
     """A job waiting for its file (sent in parts, so no request exceeds the body limit)."""
     _importer(caller, kind)
     if mapping_id is not None:
@@ -106,9 +131,20 @@ async def open_job(uow: UnitOfWork, *, kind: str, dry_run: bool, on_duplicate: s
     if not columns:
         raise service.UnknownReference("name a saved mapping (mapping_id) or give the columns", field="columns")
     imports.check_mapping(kind, columns)
-    job = ImportJob(id=uuid.uuid4(), kind=kind, dry_run=dry_run, on_duplicate=on_duplicate, columns=columns,
-                    file_name=file_name, uploaded_bytes=0, status="uploading", done_rows=0, counts={},
-                    caller=_caller_json(caller), created_at=_now())
+    job = ImportJob(
+        id=uuid.uuid4(),
+        kind=kind,
+        dry_run=dry_run,
+        on_duplicate=on_duplicate,
+        columns=columns,
+        file_name=file_name,
+        uploaded_bytes=0,
+        status="uploading",
+        done_rows=0,
+        counts={},
+        caller=_caller_json(caller),
+        created_at=_now(),
+    )
     uow.session.add(job)
     await uow.session.flush()
     uow.session.add(ImportFile(job_id=job.id, data=b""))
@@ -123,19 +159,23 @@ async def _own_job(session: AsyncSession, job_id: uuid.UUID, caller: Caller, *, 
     return job
 
 
-async def add_part(uow: UnitOfWork, job_id: uuid.UUID, part: bytes, caller: Caller, *,
-                   max_bytes: int) -> ImportJob:
+async def add_part(uow: UnitOfWork, job_id: uuid.UUID, part: bytes, caller: Caller, *, max_bytes: int) -> ImportJob:
     """The next part of the file; one that would make it larger than `max_bytes` is refused, the parts
     before it kept."""
     job = await _own_job(uow.session, job_id, caller, lock=True)
     if job.status != "uploading":
         raise service.UnknownReference(f"the import is {job.status}: its file is complete", field="file")
     if job.uploaded_bytes + len(part) > max_bytes:
-        raise imports.FileTooLarge(f"the file would be {job.uploaded_bytes + len(part):,} bytes with this part; "
-                                   f"an import takes up to {max_bytes:,}")
+        raise imports.FileTooLarge(
+            f"the file would be {job.uploaded_bytes + len(part):,} bytes with this part; "
+            f"an import takes up to {max_bytes:,}"
+        )
     # Appended by the database: the file so far is neither read back nor sent again for each part.
-    await uow.session.execute(update(ImportFile).where(ImportFile.job_id == job_id).values(
-        data=cast(ImportFile.data.op("||")(part), LargeBinary)))
+    await uow.session.execute(
+        update(ImportFile)
+        .where(ImportFile.job_id == job_id)
+        .values(data=cast(ImportFile.data.op("||")(part), LargeBinary))
+    )
     job.uploaded_bytes += len(part)
     await uow.commit()
     return job
@@ -165,9 +205,21 @@ async def rerun(uow: UnitOfWork, job_id: uuid.UUID, on_duplicate: str | None, ca
     dry = await _own_job(uow.session, job_id, caller)
     if not dry.dry_run or dry.status != "done":
         raise service.UnknownReference("only a finished dry run is run for real", field="job_id")
-    job = ImportJob(id=uuid.uuid4(), kind=dry.kind, dry_run=False, on_duplicate=on_duplicate or dry.on_duplicate,
-                    columns=dry.columns, file_name=dry.file_name, uploaded_bytes=dry.uploaded_bytes, status="queued",
-                    total_rows=dry.total_rows, done_rows=0, counts={}, caller=_caller_json(caller), created_at=_now())
+    job = ImportJob(
+        id=uuid.uuid4(),
+        kind=dry.kind,
+        dry_run=False,
+        on_duplicate=on_duplicate or dry.on_duplicate,
+        columns=dry.columns,
+        file_name=dry.file_name,
+        uploaded_bytes=dry.uploaded_bytes,
+        status="queued",
+        total_rows=dry.total_rows,
+        done_rows=0,
+        counts={},
+        caller=_caller_json(caller),
+        created_at=_now(),
+    )
     uow.session.add(job)
     await uow.session.flush()
     uow.session.add(ImportFile(job_id=job.id, data=(await uow.session.get(ImportFile, dry.id)).data))
@@ -189,8 +241,9 @@ async def get_job(session: AsyncSession, job_id: uuid.UUID, caller: Caller) -> I
     return await _own_job(session, job_id, caller)
 
 
-async def job_rows(session: AsyncSession, job_id: uuid.UUID, caller: Caller, *, outcome: str | None, limit: int,
-                   cursor: str | None) -> tuple[list[ImportRow], str | None]:
+async def job_rows(
+    session: AsyncSession, job_id: uuid.UUID, caller: Caller, *, outcome: str | None, limit: int, cursor: str | None
+) -> tuple[list[ImportRow], str | None]:
     await _own_job(session, job_id, caller)
     stmt = select(ImportRow).where(ImportRow.job_id == job_id)
     if outcome:
@@ -200,18 +253,31 @@ async def job_rows(session: AsyncSession, job_id: uuid.UUID, caller: Caller, *, 
 
 # --- the run ------------------------------------------------------------------------------------------------
 
-async def run_job(runtime, job_id: uuid.UUID, batch: int = BATCH, deals: httpx.AsyncClient | None = None,
-                  reader: reading.FileReader | None = None) -> None:
+
+async def run_job(
+    runtime,
+    job_id: uuid.UUID,
+    batch: int = BATCH,
+    deals: httpx.AsyncClient | None = None,
+    reader: reading.FileReader | None = None,
+) -> None:
     """Every row without an outcome, a batch per transaction. Safe to call again at any point: rows written
     before are not looked at again."""
     async with runtime.sessionmaker() as s:
         job = await s.get(ImportJob, job_id)
         if job is None or job.status not in ("queued", "running"):
             return
-        done = {r: o for r, o in (await s.execute(select(ImportRow.row, ImportRow.outcome)
-                                                  .where(ImportRow.job_id == job_id))).all()}
-        await s.execute(update(ImportJob).where(ImportJob.id == job_id).values(
-            status="running", started_at=job.started_at or _now()))
+        done = {
+            r: o
+            for r, o in (
+                await s.execute(select(ImportRow.row, ImportRow.outcome).where(ImportRow.job_id == job_id))
+            ).all()
+        }
+        await s.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job_id)
+            .values(status="running", started_at=job.started_at or _now())
+        )
         await s.commit()
         kind, columns, dry_run, policy = job.kind, job.columns, job.dry_run, job.on_duplicate
         data = await s.scalar(select(ImportFile.data).where(ImportFile.job_id == job_id))
@@ -227,7 +293,7 @@ async def run_job(runtime, job_id: uuid.UUID, batch: int = BATCH, deals: httpx.A
                 state.remember(row)
         pending = [r for r in rows if r.number not in done]
         for start in range(0, len(pending), batch):
-            chunk = pending[start:start + batch]
+            chunk = pending[start : start + batch]
             seen = dict(state.seen)
             try:
                 await _write_batch(runtime, job_id, state, chunk)
@@ -236,8 +302,7 @@ async def run_job(runtime, job_id: uuid.UUID, batch: int = BATCH, deals: httpx.A
             except Exception as exc:
                 # A write the checks did not foresee (a constraint, a lost connection): the batch is rolled
                 # back whole, then its rows go one per transaction, so one bad row cannot stop the import.
-                log.warning("import %s: batch from row %s failed (%r); going row by row", job_id, chunk[0].number,
-                            exc)
+                log.warning("import %s: batch from row %s failed (%r); going row by row", job_id, chunk[0].number, exc)
                 state.seen = seen
                 for row in chunk:
                     try:
@@ -245,24 +310,38 @@ async def run_job(runtime, job_id: uuid.UUID, batch: int = BATCH, deals: httpx.A
                     except (asyncio.CancelledError, DealsUnavailable):
                         raise
                     except Exception as row_exc:
-                        await _write_outcomes(runtime, job_id, [ImportRow(
-                            job_id=job_id, row=row.number, outcome="rejected", duplicate_of=[],
-                            errors=[{"field": None, "column": None, "message": f"not written: {row_exc}"[:500]}])])
+                        await _write_outcomes(
+                            runtime,
+                            job_id,
+                            [
+                                ImportRow(
+                                    job_id=job_id,
+                                    row=row.number,
+                                    outcome="rejected",
+                                    duplicate_of=[],
+                                    errors=[
+                                        {"field": None, "column": None, "message": f"not written: {row_exc}"[:500]}
+                                    ],
+                                )
+                            ],
+                        )
         async with runtime.uow() as uow:
-            await uow.session.execute(update(ImportJob).where(ImportJob.id == job_id).values(
-                status="done", finished_at=_now()))
+            await uow.session.execute(
+                update(ImportJob).where(ImportJob.id == job_id).values(status="done", finished_at=_now())
+            )
             await uow.commit()
     except asyncio.CancelledError:
         raise  # interrupted: the job stays `running` and is resumed
     except Exception as exc:
         log.exception("import %s failed", job_id)
         async with runtime.uow() as uow:
-            await uow.session.execute(update(ImportJob).where(ImportJob.id == job_id).values(
-                status="failed", error=str(exc)[:2000]))
+            await uow.session.execute(
+                update(ImportJob).where(ImportJob.id == job_id).values(status="failed", error=str(exc)[:2000])
+            )
             await uow.commit()
 
 
-async def _write_batch(runtime, job_id: uuid.UUID, state: "_State", rows: list[imports.Row]) -> None:
+async def _write_batch(runtime, job_id: uuid.UUID, state: _State, rows: list[imports.Row]) -> None:
     async with runtime.uow() as uow:
         outcomes = await state.take_batch(uow, rows)
         await _count(uow, job_id, outcomes)
@@ -289,8 +368,16 @@ class _State:
     """What one run knows while it goes: the dictionaries by name, and the rows of this file taken so far
     (a dry run writes no cards, so the file's own duplicates are found here)."""
 
-    def __init__(self, job_id: uuid.UUID, kind: str, policy: str, dry_run: bool, caller: Caller,
-                 deals: httpx.AsyncClient | None = None, settings=None):
+    def __init__(
+        self,
+        job_id: uuid.UUID,
+        kind: str,
+        policy: str,
+        dry_run: bool,
+        caller: Caller,
+        deals: httpx.AsyncClient | None = None,
+        settings=None,
+    ):
         self.job_id, self.deals, self.settings = job_id, deals, settings
         self.kind, self.policy, self.dry_run, self.caller = kind, policy, dry_run, caller
         self.dictionaries: dict[str, dict[str, uuid.UUID]] = {}
@@ -298,13 +385,16 @@ class _State:
         self.created: dict[int, uuid.UUID] = {}  # row: the card it made
 
     async def load(self, session: AsyncSession) -> None:
-        for kind, key, entry_id in (await session.execute(
-                select(DictionaryEntry.kind, DictionaryEntry.name_key, DictionaryEntry.id))).all():
+        for kind, key, entry_id in (
+            await session.execute(select(DictionaryEntry.kind, DictionaryEntry.name_key, DictionaryEntry.id))
+        ).all():
             self.dictionaries.setdefault(kind, {})[key] = entry_id
 
     def remember(self, row: imports.Row) -> None:
         if self.kind == "companies":
-            for key in imports.duplicate_keys(_normalised(row.values), domain.matching_name(row.values.get("name", ""))):
+            for key in imports.duplicate_keys(
+                _normalised(row.values), domain.matching_name(row.values.get("name", ""))
+            ):
                 self.seen.setdefault(key, row.number)
 
     async def take(self, uow: UnitOfWork, row: imports.Row) -> ImportRow:
@@ -322,11 +412,16 @@ class _State:
         except _Rejected as exc:
             del uow.events[mark:]
             outcome.outcome, outcome.record_id, outcome.errors = "rejected", None, exc.errors
-        except (DomainError, AppError, NoAccess) as exc:
+        except (DomainError, NoAccess) as exc:
             del uow.events[mark:]
             outcome.outcome, outcome.record_id = "rejected", None
-            outcome.errors = [{"field": getattr(exc, "field", None), "column": row.source.get(
-                getattr(exc, "field", None) or ""), "message": getattr(exc, "message", None) or str(exc)}]
+            outcome.errors = [
+                {
+                    "field": getattr(exc, "field", None),
+                    "column": row.source.get(getattr(exc, "field", None) or ""),
+                    "message": getattr(exc, "message", None) or str(exc),
+                }
+            ]
         return outcome
 
     # --- client cards ---
@@ -343,8 +438,11 @@ class _State:
     def _card(self, row: imports.Row) -> schemas.CompanyCreate:
         errors: list[dict] = []
         v = row.values
-        payload = {k: v[k] for k in ("name", "legal_name", "tax_id", "status", "phones", "emails", "address",
-                                     "website", "notes") if k in v}
+        payload = {
+            k: v[k]
+            for k in ("name", "legal_name", "tax_id", "status", "phones", "emails", "address", "website", "notes")
+            if k in v
+        }
         if "status" in payload:
             payload["status"] = _status(payload["status"])
         for field, kind in (("region", "region"), ("industry", "industry"), ("source", "source")):
@@ -352,8 +450,14 @@ class _State:
             if found is not None:
                 payload[f"{field}_id"] = found
         if v.get("person_name"):
-            payload["persons"] = [{"name": v["person_name"], "position": v.get("person_position"),
-                                   "phones": v.get("person_phones", []), "emails": v.get("person_emails", [])}]
+            payload["persons"] = [
+                {
+                    "name": v["person_name"],
+                    "position": v.get("person_position"),
+                    "phones": v.get("person_phones", []),
+                    "emails": v.get("person_emails", []),
+                }
+            ]
         try:
             card = schemas.CompanyCreate.model_validate(payload)
         except ValidationError as exc:
@@ -377,12 +481,14 @@ class _State:
         there = await _duplicates(uow.session, [card for _, _, card in cards])
         creating, merging = [], []
         for row, outcome, card in cards:
-            keys = imports.duplicate_keys({"tax_id": card.tax_id, "phones": card.phones, "emails": card.emails},
-                                          domain.matching_name(card.name))
+            keys = imports.duplicate_keys(
+                {"tax_id": card.tax_id, "phones": card.phones, "emails": card.emails}, domain.matching_name(card.name)
+            )
             in_file = sorted({self.seen[k] for k in keys if k in self.seen})
             found = there(card)
-            outcome.duplicate_of = ([{"company_id": str(d.company_id), "name": d.name, "reasons": list(d.reasons)}
-                                     for d in found] + [{"row": n} for n in in_file])
+            outcome.duplicate_of = [
+                {"company_id": str(d.company_id), "name": d.name, "reasons": list(d.reasons)} for d in found
+            ] + [{"row": n} for n in in_file]
             for key in keys:
                 self.seen.setdefault(key, row.number)
             if outcome.duplicate_of and self.policy == "skip":
@@ -411,16 +517,19 @@ class _State:
         if v.get("company_tax_id"):
             field, stmt = "company_tax_id", select(Company).where(Company.tax_id == v["company_tax_id"].strip())
         elif v.get("company_name"):
-            field, stmt = "company_name", select(Company).where(
-                Company.match_name == domain.matching_name(v["company_name"])[:300])
+            field, stmt = (
+                "company_name",
+                select(Company).where(Company.match_name == domain.matching_name(v["company_name"])[:300]),
+            )
         else:
             raise _Rejected([{"field": "company_tax_id", "column": None, "message": "the row names no client card"}])
         found = (await s.execute(stmt.where(Company.merged_into_id.is_(None)).limit(2))).scalars().all()
         if len(found) != 1:
             message = "no client card has it" if not found else "more than one client card has it"
             raise _Rejected([{"field": field, "column": row.source[field], "message": message}])
-        view = sight(self.caller, Kind.HISTORY if self.kind == "history" else Kind.CARD,
-                     write=self.kind != "deals")  # a deal is opened on a card one may see
+        view = sight(
+            self.caller, Kind.HISTORY if self.kind == "history" else Kind.CARD, write=self.kind != "deals"
+        )  # a deal is opened on a card one may see
         if not service._sees(view, found[0]):
             raise _Rejected([{"field": field, "column": row.source[field], "message": "no client card has it"}])
         return found[0]
@@ -429,15 +538,20 @@ class _State:
         s = uow.session
         company = await self._card_of(s, row)
         try:
-            person = schemas.PersonCreate.model_validate({k: row.values[k] for k in (
-                "name", "position", "phones", "emails", "notes") if k in row.values})
+            person = schemas.PersonCreate.model_validate(
+                {k: row.values[k] for k in ("name", "position", "phones", "emails", "notes") if k in row.values}
+            )
         except ValidationError as exc:
             raise _Rejected(_errors(exc, row)) from None
-        same = [p for p in await service.list_persons(s, company.id, self.caller)
-                if domain.search_key(p.name) == domain.search_key(person.name)]
+        same = [
+            p
+            for p in await service.list_persons(s, company.id, self.caller)
+            if domain.search_key(p.name) == domain.search_key(person.name)
+        ]
         if same:
-            outcome.duplicate_of = [{"person_id": str(p.id), "name": p.name, "company_id": str(company.id)}
-                                    for p in same]
+            outcome.duplicate_of = [
+                {"person_id": str(p.id), "name": p.name, "company_id": str(company.id)} for p in same
+            ]
             if self.policy != "create":
                 outcome.outcome = "skipped"  # a person has too little to merge by; the card keeps the first
                 return
@@ -466,8 +580,13 @@ class _State:
         if v.get("expected_close_date"):
             day = _day(v["expected_close_date"])
             if day is None:
-                errors.append({"field": "expected_close_date", "column": row.source["expected_close_date"],
-                               "message": "not a date (ДД.ММ.ГГГГ or ГГГГ-ММ-ДД)"})
+                errors.append(
+                    {
+                        "field": "expected_close_date",
+                        "column": row.source["expected_close_date"],
+                        "message": "not a date (ДД.ММ.ГГГГ or ГГГГ-ММ-ДД)",
+                    }
+                )
             else:
                 body["expected_close_date"] = day
         if errors:
@@ -477,16 +596,28 @@ class _State:
             return
         token = mint_token(self.settings, self.caller)
         try:
-            answer = await self.deals.post("/api/v1/deals", json=body, timeout=30, headers={
-                "Authorization": f"Bearer {token}", "Idempotency-Key": f"import:{self.job_id}:{row.number}"})
+            answer = await self.deals.post(
+                "/api/v1/deals",
+                json=body,
+                timeout=30,
+                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"import:{self.job_id}:{row.number}"},
+            )
         except httpx.HTTPError as exc:
             raise DealsUnavailable(f"deals cannot be reached ({exc!r}); resume the import when it is back") from exc
         if answer.status_code in (200, 201):
             outcome.record_id = uuid.UUID(answer.json()["id"])
         elif answer.status_code in (400, 404, 409, 422):
             found = answer.json().get("errors") or [{"field": None, "message": answer.json().get("detail")}]
-            raise _Rejected([{"field": e.get("field"), "column": row.source.get(e.get("field") or ""),
-                              "message": e.get("message")} for e in found])
+            raise _Rejected(
+                [
+                    {
+                        "field": e.get("field"),
+                        "column": row.source.get(e.get("field") or ""),
+                        "message": e.get("message"),
+                    }
+                    for e in found
+                ]
+            )
         else:
             raise DealsUnavailable(f"deals answered {answer.status_code}; resume the import when it is back")
 
@@ -496,21 +627,29 @@ class _State:
         if "kind" in v:
             v["kind"] = _activity_kind(v["kind"])
         if "direction" in v:
-            v["direction"] = {"входящий": "inbound", "исходящий": "outbound"}.get(v["direction"].lower(),
-                                                                                 v["direction"].lower())
+            v["direction"] = {"входящий": "inbound", "исходящий": "outbound"}.get(
+                v["direction"].lower(), v["direction"].lower()
+            )
         if "happened_at" in v:
             v["happened_at"] = _moment(v["happened_at"])
         try:
-            entry = schemas.ActivityCreate.model_validate({k: v[k] for k in (
-                "kind", "direction", "subject", "summary", "happened_at") if k in v})
+            entry = schemas.ActivityCreate.model_validate(
+                {k: v[k] for k in ("kind", "direction", "subject", "summary", "happened_at") if k in v}
+            )
         except ValidationError as exc:
             raise _Rejected(_errors(exc, row)) from None
         outcome.outcome = "created"
         if not self.dry_run:
             activity = service._write_activity(
-                uow, company, kind=entry.kind.value, direction=entry.direction.value, subject=entry.subject,
-                summary=entry.summary, happened_at=(entry.happened_at or _now()).astimezone(UTC),
-                author_id=self.caller.user_id)
+                uow,
+                company,
+                kind=entry.kind.value,
+                direction=entry.direction.value,
+                subject=entry.subject,
+                summary=entry.summary,
+                happened_at=(entry.happened_at or _now()).astimezone(UTC),
+                author_id=self.caller.user_id,
+            )
             outcome.record_id = activity.id
 
 
@@ -553,8 +692,15 @@ def _status(text: str) -> str:
     return _STATUSES.get(text.strip().lower(), text.strip().lower())
 
 
-_ACTIVITY_KINDS = {"звонок": "call", "встреча": "meeting", "письмо": "letter", "e-mail": "email", "email": "email",
-                   "факс": "fax", "заметка": "note"}
+_ACTIVITY_KINDS = {
+    "звонок": "call",
+    "встреча": "meeting",
+    "письмо": "letter",
+    "e-mail": "email",
+    "email": "email",
+    "факс": "fax",
+    "заметка": "note",
+}
 
 
 def _activity_kind(text: str) -> str:
@@ -605,25 +751,44 @@ async def _duplicates(s: AsyncSession, cards: list[schemas.CompanyCreate]):
     if tax_ids:
         conditions.append(Company.tax_id.in_(tax_ids))
     if contacts:
-        conditions.append(Company.id.in_(select(CompanyContact.company_id).where(
-            tuple_(CompanyContact.kind, CompanyContact.value).in_(sorted(contacts)))))
-    rows = (await s.execute(select(Company).where(or_(*conditions), Company.merged_into_id.is_(None))
-                            )).scalars().all() if conditions else []
+        conditions.append(
+            Company.id.in_(
+                select(CompanyContact.company_id).where(
+                    tuple_(CompanyContact.kind, CompanyContact.value).in_(sorted(contacts))
+                )
+            )
+        )
+    rows = (
+        (await s.execute(select(Company).where(or_(*conditions), Company.merged_into_id.is_(None)))).scalars().all()
+        if conditions
+        else []
+    )
     by_key: dict[tuple[str, str], list[Company]] = {}
     for c in rows:
-        for key in [("tax_id", c.tax_id), ("name", c.match_name), *(("phone", p) for p in c.phones),
-                    *(("email", e) for e in c.emails)]:
+        for key in [
+            ("tax_id", c.tax_id),
+            ("name", c.match_name),
+            *(("phone", p) for p in c.phones),
+            *(("email", e) for e in c.emails),
+        ]:
             by_key.setdefault(key, []).append(c)
 
     def of(card: schemas.CompanyCreate) -> list[domain.LikelyDuplicate]:
-        keys = [("tax_id", card.tax_id), ("name", domain.matching_name(card.name)[:300]),
-                *(("phone", p) for p in card.phones), *(("email", e) for e in card.emails)]
+        keys = [
+            ("tax_id", card.tax_id),
+            ("name", domain.matching_name(card.name)[:300]),
+            *(("phone", p) for p in card.phones),
+            *(("email", e) for e in card.emails),
+        ]
         near = {c.id: c for k in keys for c in by_key.get(k, [])}
-        existing = [domain.CardFingerprint(c.id, c.name, c.tax_id, tuple(c.phones), tuple(c.emails))
-                    for c in near.values()]
-        found = domain.find_likely_duplicates(domain.CardFingerprint(
-            None, card.name, card.tax_id, tuple(card.phones), tuple(card.emails)), existing)
+        existing = [
+            domain.CardFingerprint(c.id, c.name, c.tax_id, tuple(c.phones), tuple(c.emails)) for c in near.values()
+        ]
+        found = domain.find_likely_duplicates(
+            domain.CardFingerprint(None, card.name, card.tax_id, tuple(card.phones), tuple(card.emails)), existing
+        )
         return found or [domain.LikelyDuplicate(c.id, c.name, ("same_name",), 1.0) for c in list(near.values())[:1]]
+
     return of
 
 
@@ -674,8 +839,12 @@ async def _run_jobs(runtime, lock, deals, poll_seconds: float) -> None:
                 await asyncio.sleep(poll_seconds * 5)
                 continue
             async with runtime.sessionmaker() as s:
-                job_id = await s.scalar(select(ImportJob.id).where(ImportJob.status.in_(["running", "queued"]))
-                                        .order_by(ImportJob.created_at).limit(1))
+                job_id = await s.scalar(
+                    select(ImportJob.id)
+                    .where(ImportJob.status.in_(["running", "queued"]))
+                    .order_by(ImportJob.created_at)
+                    .limit(1)
+                )
             if job_id is not None and not runtime.quiesced:
                 await run_job(runtime, job_id, deals=deals())
                 continue

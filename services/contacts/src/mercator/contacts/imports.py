@@ -14,16 +14,31 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from mercator.common.rules import InvalidValue
+from mercator.common.errors import InvalidValue
 
 KINDS = ("companies", "persons", "history", "deals")
 
 # What each kind of row can fill; `company_tax_id` / `company_name` find the card a person or an entry
 # belongs to.
 FIELDS: dict[str, tuple[str, ...]] = {
-    "companies": ("name", "legal_name", "tax_id", "status", "region", "industry", "source", "phones", "emails",
-                  "address", "website", "notes", "person_name", "person_position", "person_phones",
-                  "person_emails"),
+    "companies": (
+        "name",
+        "legal_name",
+        "tax_id",
+        "status",
+        "region",
+        "industry",
+        "source",
+        "phones",
+        "emails",
+        "address",
+        "website",
+        "notes",
+        "person_name",
+        "person_position",
+        "person_phones",
+        "person_emails",
+    ),
     "persons": ("company_tax_id", "company_name", "name", "position", "phones", "emails", "notes"),
     "history": ("company_tax_id", "company_name", "kind", "direction", "subject", "summary", "happened_at"),
     "deals": ("company_tax_id", "company_name", "title", "amount", "currency", "expected_close_date"),
@@ -73,11 +88,13 @@ def check_mapping(kind: str, columns: dict[str, str]) -> dict[str, str]:
     seen: dict[str, str] = {}
     for header, field in columns.items():
         if field not in allowed:
-            raise InvalidValue("bad_mapping", f"{field!r} is not a field of {kind} ({', '.join(allowed)})",
-                               f"columns.{header}")
+            raise InvalidValue(
+                "bad_mapping", f"{field!r} is not a field of {kind} ({', '.join(allowed)})", f"columns.{header}"
+            )
         if field in seen:
-            raise InvalidValue("bad_mapping", f"columns {seen[field]!r} and {header!r} both fill {field}",
-                               f"columns.{header}")
+            raise InvalidValue(
+                "bad_mapping", f"columns {seen[field]!r} and {header!r} both fill {field}", f"columns.{header}"
+            )
         seen[field] = header
     needed = {"companies": "name", "persons": "name", "history": "summary", "deals": "title"}[kind]
     missing = [needed] if needed not in seen else []
@@ -155,8 +172,9 @@ def _counted(rows: Iterator[list[str]], most: int) -> Iterator[list[str]]:
     # Blank rows count too: a sheet can declare a million of them, and each costs its reading.
     for number, row in enumerate(rows, start=1):
         if number > most:
-            raise FileTooLarge(f"the file has more than {most:,} rows after the header; an import takes up to "
-                               f"{most:,}: split it")
+            raise FileTooLarge(
+                f"the file has more than {most:,} rows after the header; an import takes up to {most:,}: split it"
+            )
         yield row
 
 
@@ -172,11 +190,14 @@ def check_packing(data: bytes, limits: Limits) -> None:
         total += member.file_size
         ratio = member.file_size / max(member.compress_size, 1)
         if member.file_size > _RATIO_FLOOR and ratio > limits.max_compression_ratio:
-            raise FileTooLarge(f"{member.filename} unpacks to {member.file_size:,} bytes, {ratio:,.0f} times its "
-                               f"packed size; an import takes up to {limits.max_compression_ratio:,.0f} times")
+            raise FileTooLarge(
+                f"{member.filename} unpacks to {member.file_size:,} bytes, {ratio:,.0f} times its "
+                f"packed size; an import takes up to {limits.max_compression_ratio:,.0f} times"
+            )
     if total > limits.max_unpacked_bytes:
-        raise FileTooLarge(f"the XLSX file unpacks to {total:,} bytes; an import takes up to "
-                           f"{limits.max_unpacked_bytes:,}")
+        raise FileTooLarge(
+            f"the XLSX file unpacks to {total:,} bytes; an import takes up to {limits.max_unpacked_bytes:,}"
+        )
 
 
 def _xlsx(data: bytes, limits: Limits | None) -> tuple[list[str], Iterator[list[str]]]:
@@ -210,8 +231,9 @@ class Row:
     source: dict[str, str]  # field: the column it came from, to name it in a rejection
 
 
-def mapped(number: int, header: list[str], cells: list[str], columns: dict[str, str],
-           source: dict[str, str] | None = None) -> Row | None:
+def mapped(
+    number: int, header: list[str], cells: list[str], columns: dict[str, str], source: dict[str, str] | None = None
+) -> Row | None:
     """The row's fields; None for a blank row (spreadsheets end in them). `source`: the columns by field, one
     dict for every row of a file."""
     if not any(cells):

@@ -12,15 +12,21 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.auth import Caller
+from mercator.common.errors import NotFound
 from mercator.common.events import catalogue as ev
-from mercator.common.http.errors import NotFound
-from mercator.common.http.pagination import keyset_page
-from mercator.common.http.versions import check_version
+from mercator.common.pagination import keyset_page
 from mercator.common.uow import UnitOfWork
+from mercator.common.versions import check_version
 from mercator.common.visibility import Kind, NoAccess, sight
 from mercator.contacts import domain, schemas
 from mercator.contacts.service import UnknownReference, _seen_cards, _sees, now
-from mercator.contacts.tables import Company, Mailing, MarketingEvent, Participant, Person
+from mercator.contacts.tables import (
+    Company,
+    Mailing,
+    MarketingEvent,
+    Participant,
+    Person,
+)
 
 # One filter may not pull more cards than this into one event: a slip of the filter, not a campaign.
 MAX_FILTER_CARDS = 20_000
@@ -32,9 +38,20 @@ def _may_run(caller: Caller) -> None:
 
 
 def _card(e: MarketingEvent) -> dict:
-    return dict(marketing_event_id=e.id, name=e.name, kind=e.kind, starts_on=e.starts_on, ends_on=e.ends_on,
-                cost=e.cost, currency=e.currency, organiser_id=e.organiser_id, department_id=e.department_id,
-                template_id=e.template_id, offer=e.offer, created_at=e.created_at)
+    return dict(
+        marketing_event_id=e.id,
+        name=e.name,
+        kind=e.kind,
+        starts_on=e.starts_on,
+        ends_on=e.ends_on,
+        cost=e.cost,
+        currency=e.currency,
+        organiser_id=e.organiser_id,
+        department_id=e.department_id,
+        template_id=e.template_id,
+        offer=e.offer,
+        created_at=e.created_at,
+    )
 
 
 def _next_sequence(e: MarketingEvent) -> int:
@@ -42,8 +59,9 @@ def _next_sequence(e: MarketingEvent) -> int:
     return e.sequence
 
 
-async def get_event(session: AsyncSession, event_id: uuid.UUID, caller: Caller, *, write: bool = False
-                    ) -> MarketingEvent:
+async def get_event(
+    session: AsyncSession, event_id: uuid.UUID, caller: Caller, *, write: bool = False
+) -> MarketingEvent:
     sight(caller, Kind.CARD)  # reading events is for who works with client cards at all
     if write:
         _may_run(caller)
@@ -53,10 +71,14 @@ async def get_event(session: AsyncSession, event_id: uuid.UUID, caller: Caller, 
     return event
 
 
-async def participant_counts(session: AsyncSession, caller: Caller, event_ids: list[uuid.UUID]
-                             ) -> dict[uuid.UUID, dict[str, int]]:
-    stmt = (select(Participant.event_id, Participant.status, func.count())
-            .where(Participant.event_id.in_(event_ids)).group_by(Participant.event_id, Participant.status))
+async def participant_counts(
+    session: AsyncSession, caller: Caller, event_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, int]]:
+    stmt = (
+        select(Participant.event_id, Participant.status, func.count())
+        .where(Participant.event_id.in_(event_ids))
+        .group_by(Participant.event_id, Participant.status)
+    )
     if seen := _seen_cards(sight(caller, Kind.CARD)):
         stmt = stmt.join(Company, Company.id == Participant.company_id).where(*seen)
     counts: dict[uuid.UUID, dict[str, int]] = {i: {s.value: 0 for s in domain.ParticipantStatus} for i in event_ids}
@@ -65,14 +87,16 @@ async def participant_counts(session: AsyncSession, caller: Caller, event_ids: l
     return counts
 
 
-async def list_events(session: AsyncSession, caller: Caller, *, kind: str | None, limit: int,
-                      cursor: str | None) -> tuple[list[MarketingEvent], str | None]:
+async def list_events(
+    session: AsyncSession, caller: Caller, *, kind: str | None, limit: int, cursor: str | None
+) -> tuple[list[MarketingEvent], str | None]:
     sight(caller, Kind.CARD)
     stmt = select(MarketingEvent)
     if kind is not None:
         stmt = stmt.where(MarketingEvent.kind == kind)
-    return await keyset_page(session, stmt, (MarketingEvent.created_at, MarketingEvent.id), limit, cursor,
-                             descending=True)
+    return await keyset_page(
+        session, stmt, (MarketingEvent.created_at, MarketingEvent.id), limit, cursor, descending=True
+    )
 
 
 async def create_event(uow: UnitOfWork, data: schemas.MarketingEventCreate, caller: Caller) -> MarketingEvent:
@@ -81,22 +105,46 @@ async def create_event(uow: UnitOfWork, data: schemas.MarketingEventCreate, call
     domain.check_event_cost(data.cost)
     at = now()
     event = MarketingEvent(
-        id=uuid.uuid4(), name=data.name, kind=data.kind.value, starts_on=data.starts_on, ends_on=data.ends_on,
-        cost=data.cost, currency=data.currency.upper(), organiser_id=data.organiser_id or caller.user_id,
-        department_id=caller.department_id, template_id=data.template_id, offer=data.offer,
-        description=data.description, audience_filter=None, created_at=at, updated_at=at, version=1, sequence=1)
+        id=uuid.uuid4(),
+        name=data.name,
+        kind=data.kind.value,
+        starts_on=data.starts_on,
+        ends_on=data.ends_on,
+        cost=data.cost,
+        currency=data.currency.upper(),
+        organiser_id=data.organiser_id or caller.user_id,
+        department_id=caller.department_id,
+        template_id=data.template_id,
+        offer=data.offer,
+        description=data.description,
+        audience_filter=None,
+        created_at=at,
+        updated_at=at,
+        version=1,
+        sequence=1,
+    )
     uow.session.add(event)
     uow.emit(ev.MarketingEventCreated(**_card(event)), subject=event.id, sequence=1)
     await uow.commit()
     return event
 
 
-_EVENT_FIELDS = ("name", "starts_on", "ends_on", "cost", "currency", "organiser_id", "template_id", "offer",
-                 "description")
+_EVENT_FIELDS = (
+    "name",
+    "starts_on",
+    "ends_on",
+    "cost",
+    "currency",
+    "organiser_id",
+    "template_id",
+    "offer",
+    "description",
+)
 
 
-async def update_event(uow: UnitOfWork, event_id: uuid.UUID, data: schemas.MarketingEventUpdate,
-                       expected_version: int, caller: Caller) -> MarketingEvent:
+async def update_event(
+    uow: UnitOfWork, event_id: uuid.UUID, data: schemas.MarketingEventUpdate, expected_version: int, caller: Caller
+) -> MarketingEvent:
     event = await get_event(uow.session, event_id, caller, write=True)
     check_version(event, expected_version, "marketing event")
     changes = {f: getattr(data, f) for f in data.model_fields_set if f in _EVENT_FIELDS}
@@ -114,27 +162,42 @@ async def update_event(uow: UnitOfWork, event_id: uuid.UUID, data: schemas.Marke
         setattr(event, field, changes[field])
     event.version += 1
     event.updated_at = now()
-    uow.emit(ev.MarketingEventUpdated(**_card(event), changed=changed), subject=event.id,
-             sequence=_next_sequence(event))
+    uow.emit(
+        ev.MarketingEventUpdated(**_card(event), changed=changed), subject=event.id, sequence=_next_sequence(event)
+    )
     await uow.commit()
     return event
 
 
-async def list_participants(session: AsyncSession, event_id: uuid.UUID, caller: Caller, *, status: str | None,
-                            limit: int, cursor: str | None) -> tuple[list[tuple[Participant, str]], str | None]:
+async def list_participants(
+    session: AsyncSession, event_id: uuid.UUID, caller: Caller, *, status: str | None, limit: int, cursor: str | None
+) -> tuple[list[tuple[Participant, str]], str | None]:
     await get_event(session, event_id, caller)
-    stmt = (select(Participant).join(Company, Company.id == Participant.company_id)
-            .where(Participant.event_id == event_id, *_seen_cards(sight(caller, Kind.CARD))))
+    stmt = (
+        select(Participant)
+        .join(Company, Company.id == Participant.company_id)
+        .where(Participant.event_id == event_id, *_seen_cards(sight(caller, Kind.CARD)))
+    )
     if status is not None:
         stmt = stmt.where(Participant.status == status)
     page, nxt = await keyset_page(session, stmt, (Participant.company_id,), limit, cursor)
-    names = dict((await session.execute(select(Company.id, Company.name).where(
-        Company.id.in_([p.company_id for p in page])))).all()) if page else {}
+    names = (
+        dict(
+            (
+                await session.execute(
+                    select(Company.id, Company.name).where(Company.id.in_([p.company_id for p in page]))
+                )
+            ).all()
+        )
+        if page
+        else {}
+    )
     return [(p, names.get(p.company_id, "")) for p in page], nxt
 
 
-async def add_participants(uow: UnitOfWork, event_id: uuid.UUID, data: schemas.ParticipantsAdd,
-                           caller: Caller) -> tuple[int, int]:
+async def add_participants(
+    uow: UnitOfWork, event_id: uuid.UUID, data: schemas.ParticipantsAdd, caller: Caller
+) -> tuple[int, int]:
     """Adds the cards named and those of the filter; a card already taking part stays as it was.
     Returns (added, already there)."""
     s = uow.session
@@ -156,33 +219,62 @@ async def add_participants(uow: UnitOfWork, event_id: uuid.UUID, data: schemas.P
     if data.filter is not None:
         f = data.filter
         stmt = select(Company.id).where(Company.merged_into_id.is_(None), *_seen_cards(view))
-        for column, value in ((Company.region_id, f.region_id), (Company.industry_id, f.industry_id),
-                              (Company.source_id, f.source_id),
-                              (Company.status, f.status.value if f.status else None)):
+        for column, value in (
+            (Company.region_id, f.region_id),
+            (Company.industry_id, f.industry_id),
+            (Company.source_id, f.source_id),
+            (Company.status, f.status.value if f.status else None),
+        ):
             if value is not None:
                 stmt = stmt.where(column == value)
         ids = list((await s.execute(stmt.order_by(Company.id).limit(MAX_FILTER_CARDS + 1))).scalars())
         if len(ids) > MAX_FILTER_CARDS:
-            raise UnknownReference(f"the filter matches more than {MAX_FILTER_CARDS} client cards; narrow it",
-                                   field="filter")
+            raise UnknownReference(
+                f"the filter matches more than {MAX_FILTER_CARDS} client cards; narrow it", field="filter"
+            )
         wanted.update(dict.fromkeys(ids))
         event.audience_filter = f.model_dump(mode="json", exclude_none=True)
-    present = set((await s.execute(select(Participant.company_id).where(
-        Participant.event_id == event.id, Participant.company_id.in_(list(wanted))))).scalars()) if wanted else set()
+    present = (
+        set(
+            (
+                await s.execute(
+                    select(Participant.company_id).where(
+                        Participant.event_id == event.id, Participant.company_id.in_(list(wanted))
+                    )
+                )
+            ).scalars()
+        )
+        if wanted
+        else set()
+    )
     at = now()
     added = [c for c in wanted if c not in present]
     for company_id in added:
-        s.add(Participant(event_id=event.id, company_id=company_id, status=data.status.value, added_at=at,
-                          added_by=caller.user_id, updated_at=at))
-        uow.emit(ev.ParticipantAdded(marketing_event_id=event.id, company_id=company_id, status=data.status.value,
-                                     added_at=at), subject=event.id, sequence=_next_sequence(event))
+        s.add(
+            Participant(
+                event_id=event.id,
+                company_id=company_id,
+                status=data.status.value,
+                added_at=at,
+                added_by=caller.user_id,
+                updated_at=at,
+            )
+        )
+        uow.emit(
+            ev.ParticipantAdded(
+                marketing_event_id=event.id, company_id=company_id, status=data.status.value, added_at=at
+            ),
+            subject=event.id,
+            sequence=_next_sequence(event),
+        )
     event.updated_at = at
     await uow.commit()
     return len(added), len(present)
 
 
-async def change_participant(uow: UnitOfWork, event_id: uuid.UUID, company_id: uuid.UUID,
-                             data: schemas.ParticipantChange, caller: Caller) -> tuple[Participant, str]:
+async def change_participant(
+    uow: UnitOfWork, event_id: uuid.UUID, company_id: uuid.UUID, data: schemas.ParticipantChange, caller: Caller
+) -> tuple[Participant, str]:
     s = uow.session
     event = await get_event(s, event_id, caller, write=True)
     participant = await s.get(Participant, (event.id, company_id), with_for_update=True)
@@ -193,42 +285,73 @@ async def change_participant(uow: UnitOfWork, event_id: uuid.UUID, company_id: u
     if domain.check_participant_status(domain.MarketingEventKind(event.kind), current, data.status):
         at = now()
         participant.status, participant.updated_at = data.status.value, at
-        uow.emit(ev.ParticipantStatusChanged(marketing_event_id=event.id, company_id=company_id,
-                                             from_status=current.value, to_status=data.status.value, at=at),
-                 subject=event.id, sequence=_next_sequence(event))
+        uow.emit(
+            ev.ParticipantStatusChanged(
+                marketing_event_id=event.id,
+                company_id=company_id,
+                from_status=current.value,
+                to_status=data.status.value,
+                at=at,
+            ),
+            subject=event.id,
+            sequence=_next_sequence(event),
+        )
         await uow.commit()
     return participant, company.name
 
 
-async def request_mailing(uow: UnitOfWork, event_id: uuid.UUID, data: schemas.MailingCreate,
-                          caller: Caller) -> Mailing:
+async def request_mailing(uow: UnitOfWork, event_id: uuid.UUID, data: schemas.MailingCreate, caller: Caller) -> Mailing:
     """Asks the notifications service to send the template with the offer to the contact persons of every
     participant; each message it sends lands in that client's history."""
     s = uow.session
     event = await get_event(s, event_id, caller, write=True)
-    rows = (await s.execute(
-        select(Person.id, Person.company_id, Person.name, Person.emails)
-        .join(Participant, Participant.company_id == Person.company_id)
-        .join(Company, Company.id == Person.company_id)
-        .where(Participant.event_id == event.id, Company.merged_into_id.is_(None)))).all()
+    rows = (
+        await s.execute(
+            select(Person.id, Person.company_id, Person.name, Person.emails)
+            .join(Participant, Participant.company_id == Person.company_id)
+            .join(Company, Company.id == Person.company_id)
+            .where(Participant.event_id == event.id, Company.merged_into_id.is_(None))
+        )
+    ).all()
     recipients = domain.mailing_recipients(
         domain.MarketingEventKind(event.kind),
-        [domain.MailingContact(company_id, person_id, name, tuple(emails or ()))
-         for person_id, company_id, name, emails in rows])
+        [
+            domain.MailingContact(company_id, person_id, name, tuple(emails or ()))
+            for person_id, company_id, name, emails in rows
+        ],
+    )
     template_id = data.template_id or event.template_id
     offer = data.offer if data.offer is not None else event.offer
     if template_id is None and not offer:
         raise UnknownReference("a mailing needs a template or an offer to send", field="template_id")
     at = now()
-    mailing = Mailing(id=uuid.uuid4(), event_id=event.id, template_id=template_id, template_name=data.template_name,
-                      offer=offer, recipients=len(recipients), requested_by=caller.user_id, requested_at=at)
+    mailing = Mailing(
+        id=uuid.uuid4(),
+        event_id=event.id,
+        template_id=template_id,
+        template_name=data.template_name,
+        offer=offer,
+        recipients=len(recipients),
+        requested_by=caller.user_id,
+        requested_at=at,
+    )
     s.add(mailing)
-    uow.emit(ev.MailingRequested(
-        mailing_id=mailing.id, marketing_event_id=event.id, template_id=template_id,
-        template_name=data.template_name, offer=offer, requested_by=caller.user_id, requested_at=at,
-        recipients=[ev.MailingRecipient(company_id=r.company_id, person_id=r.person_id, name=r.name,
-                                        email=r.emails[0]) for r in recipients]),
-        subject=event.id, sequence=_next_sequence(event))
+    uow.emit(
+        ev.MailingRequested(
+            mailing_id=mailing.id,
+            marketing_event_id=event.id,
+            template_id=template_id,
+            template_name=data.template_name,
+            offer=offer,
+            requested_by=caller.user_id,
+            requested_at=at,
+            recipients=[
+                ev.MailingRecipient(company_id=r.company_id, person_id=r.person_id, name=r.name, email=r.emails[0])
+                for r in recipients
+            ],
+        ),
+        subject=event.id,
+        sequence=_next_sequence(event),
+    )
     await uow.commit()
     return mailing
-

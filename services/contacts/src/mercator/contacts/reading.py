@@ -18,12 +18,13 @@ import signal
 import weakref
 from dataclasses import replace
 
-from mercator.common.http.deps import Unavailable
+from mercator.common.errors import Unavailable
 from mercator.contacts import imports
 
 # The first start of a reader starts the fork server, which imports these once for every reader after it.
 _CONTEXT = multiprocessing.get_context(
-    "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+)
 if hasattr(_CONTEXT, "set_forkserver_preload"):
     _CONTEXT.set_forkserver_preload(["mercator.contacts.imports", "openpyxl"])
 # Rows go back in parcels: one pickle of a hundred thousand rows would hold the service's GIL for a second.
@@ -55,8 +56,11 @@ class FileReader:
         s = self.settings
         receiving, sending = _CONTEXT.Pipe(duplex=False)
         process = _CONTEXT.Process(
-            target=_work, name="import file reader", daemon=True,
-            args=(sending, data, columns, self.limits(), rows, s.import_cpu_seconds, s.import_memory_bytes))
+            target=_work,
+            name="import file reader",
+            daemon=True,
+            args=(sending, data, columns, self.limits(), rows, s.import_cpu_seconds, s.import_memory_bytes),
+        )
         self._working.add(process)
         try:
             await asyncio.to_thread(process.start)  # the file goes to the child here, off the loop
@@ -75,8 +79,9 @@ class FileReader:
                 elif what == "read":
                     return replace(value, rows=found if rows else None)
                 elif what == "memory":
-                    raise imports.FileTooLarge(f"reading the file needed more than {_mb(s.import_memory_bytes)} "
-                                               "of memory, an import's share")
+                    raise imports.FileTooLarge(
+                        f"reading the file needed more than {_mb(s.import_memory_bytes)} of memory, an import's share"
+                    )
                 else:
                     raise value
         finally:
@@ -88,10 +93,13 @@ class FileReader:
     def _stopped(self, exitcode: int | None) -> imports.BadFile:
         s = self.settings
         if exitcode == -signal.SIGXCPU:
-            return imports.FileTooLarge(f"reading the file took more than {s.import_cpu_seconds:g} s of CPU, "
-                                        "an import's share")
-        return imports.FileTooLarge(f"reading the file was stopped (exit {exitcode}) past an import's share: "
-                                    f"{s.import_cpu_seconds:g} s of CPU, {_mb(s.import_memory_bytes)} of memory")
+            return imports.FileTooLarge(
+                f"reading the file took more than {s.import_cpu_seconds:g} s of CPU, an import's share"
+            )
+        return imports.FileTooLarge(
+            f"reading the file was stopped (exit {exitcode}) past an import's share: "
+            f"{s.import_cpu_seconds:g} s of CPU, {_mb(s.import_memory_bytes)} of memory"
+        )
 
     async def aclose(self) -> None:
         """At the service's stop: no reading starts, and those at work are killed."""
@@ -115,7 +123,7 @@ def of(runtime) -> FileReader:
 
 
 def _mb(size: int) -> str:
-    return f"{size / 2 ** 20:,.0f} MB"
+    return f"{size / 2**20:,.0f} MB"
 
 
 def _receive(receiving):
@@ -129,30 +137,39 @@ def _limit(cpu_seconds: float, memory_bytes: int) -> None:
     # Ctrl-C reaches the whole process group; the service ends its readers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cpu = math.ceil(cpu_seconds)
-    for which, soft, hard in ((resource.RLIMIT_CPU, cpu, cpu + 2),  # SIGXCPU at soft, SIGKILL at hard
-                              (resource.RLIMIT_AS, memory_bytes, memory_bytes),
-                              (resource.RLIMIT_CORE, 0, 0)):  # SIGXCPU dumps core by default
+    for which, soft, hard in (
+        (resource.RLIMIT_CPU, cpu, cpu + 2),  # SIGXCPU at soft, SIGKILL at hard
+        (resource.RLIMIT_AS, memory_bytes, memory_bytes),
+        (resource.RLIMIT_CORE, 0, 0),
+    ):  # SIGXCPU dumps core by default
         _, allowed = resource.getrlimit(which)
         if allowed != resource.RLIM_INFINITY:
             soft, hard = min(soft, allowed), min(hard, allowed)
         resource.setrlimit(which, (soft, hard))
 
 
-def _work(sending, data: bytes, columns: dict[str, str], limits: imports.Limits, rows: bool,
-          cpu_seconds: float, memory_bytes: int) -> None:
+def _work(
+    sending,
+    data: bytes,
+    columns: dict[str, str],
+    limits: imports.Limits,
+    rows: bool,
+    cpu_seconds: float,
+    memory_bytes: int,
+) -> None:
     """In the child: read, send the rows in parcels, then what was read (or why not)."""
     _limit(cpu_seconds, memory_bytes)
     try:
         read = imports.read_file(data, columns, limits, rows=rows)
         del data
         for start in range(0, len(read.rows or ()), _PARCEL):
-            sending.send(("rows", read.rows[start:start + _PARCEL]))
+            sending.send(("rows", read.rows[start : start + _PARCEL]))
         sending.send(("read", replace(read, rows=None)))
     except imports.BadFile as exc:
         sending.send(("refused", exc))
     except MemoryError:
         sending.send(("memory", None))
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken file
+    except Exception as exc:
         sending.send(("refused", imports.BadFile(f"the file cannot be read: {exc}"[:500])))
     finally:
         sending.close()

@@ -10,7 +10,13 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from mercator.common.http.fields import Currency, DecimalText, Exact, Input
 from mercator.contacts import domain
-from mercator.contacts.domain import ActivityKind, CompanyStatus, Direction, MeetingKind, MeetingStatus
+from mercator.contacts.domain import (
+    ActivityKind,
+    CompanyStatus,
+    Direction,
+    MeetingKind,
+    MeetingStatus,
+)
 
 
 def _phone(value: str) -> str:
@@ -50,6 +56,7 @@ Text = Annotated[str, Field(max_length=10_000)]
 
 # --- dictionaries -------------------------------------------------------------------
 
+
 class DictionaryEntryCreate(Input):
     name: Name
     position: int = Field(0, ge=0, le=10_000)
@@ -74,6 +81,7 @@ class Ref(BaseModel):
 
 
 # --- persons --------------------------------------------------------------------------
+
 
 class PersonCreate(Input):
     name: Name
@@ -105,6 +113,7 @@ class PersonPublic(BaseModel):
 
 
 # --- companies (client cards) ---------------------------------------------------------
+
 
 class CompanyCreate(Input):
     name: Name
@@ -185,6 +194,7 @@ class CompanyCreatedPublic(CompanyPublic):
 
 
 # --- history and meetings --------------------------------------------------------------
+
 
 def _typed_in(kind: ActivityKind) -> ActivityKind:
     if kind is ActivityKind.SYSTEM:  # system entries record other services' facts; nobody types them in
@@ -278,6 +288,7 @@ class MeetingPublic(BaseModel):
 
 # --- marketing events ------------------------------------------------------------------
 
+
 class MarketingEventCreate(Input):
     name: Name
     kind: domain.MarketingEventKind
@@ -370,6 +381,8 @@ class MailingPublic(BaseModel):
     offer: str | None
     recipients: int
     requested_at: datetime
+
+
 # --- imports ----------------------------------------------------------------------------------------------
 
 ImportKind = Literal["companies", "persons", "history", "deals"]
@@ -396,8 +409,9 @@ class ImportCreate(Input):
 
     kind: ImportKind
     dry_run: bool = Field(False, description="report what would happen, write nothing")
-    on_duplicate: DuplicatePolicy = Field("skip", description="what to do with a row that is likely a card "
-                                                              "already there (or an earlier row)")
+    on_duplicate: DuplicatePolicy = Field(
+        "skip", description="what to do with a row that is likely a card already there (or an earlier row)"
+    )
     mapping_id: uuid.UUID | None = Field(None, description="a saved mapping")
     columns: Columns | None = Field(None, description="{column header: field}, when no saved mapping is named")
     file_name: str | None = Field(None, max_length=300)

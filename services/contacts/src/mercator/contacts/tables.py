@@ -6,8 +6,19 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import (JSON, Date, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text,
-                        UniqueConstraint, Uuid)
+from sqlalchemy import (
+    JSON,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercator.common.db import Base as CommonBase
@@ -185,6 +196,8 @@ class Mailing(Base):
     recipients: Mapped[int] = mapped_column(Integer)
     requested_by: Mapped[uuid.UUID] = mapped_column(Uuid)
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class ImportMapping(Base):
     """A saved column mapping (`{column header: field}`), reused for the next file of the same shape."""
 

@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
+from mercator.common.errors import InvalidValue
 from mercator.common.http.deps import CurrentUser, SessionDep, UowDep
-from mercator.common.http.pagination import Page
 from mercator.common.http.peers import Peer
-from mercator.common.http.versions import etag, expected_version
-from mercator.common.rules import InvalidValue
+from mercator.common.pagination import Page
+from mercator.common.versions import etag, expected_version
 from mercator.deals import domain, schemas, service
 from mercator.deals.clients import ClientCheck
 from mercator.deals.domain import DealStatus
@@ -32,20 +32,53 @@ Clients = Annotated[ClientCheck, Depends(client_check)]
 
 def _deal(row: Deal, model: domain.Deal | None = None) -> schemas.DealPublic:
     public = schemas.DealPublic(
-        id=row.id, title=row.title, company_id=row.company_id, owner_id=row.owner_id, department_id=row.department_id,
-        pipeline_id=row.pipeline_id, stage=row.stage_code, status=row.status, amount=row.amount,
-        weighted_amount=model.weighted_amount() if model else None, currency=row.currency,
-        expected_close_date=row.expected_close_date, source_id=row.source_id,
-        marketing_event_id=row.marketing_event_id, interest_rating=row.interest_rating, lost_reason=row.lost_reason,
-        lost_at_stage=row.lost_at_stage, entered_stage_at=row.entered_stage_at, opened_at=row.opened_at,
-        closed_at=row.closed_at, version=row.version)
+        id=row.id,
+        title=row.title,
+        company_id=row.company_id,
+        owner_id=row.owner_id,
+        department_id=row.department_id,
+        pipeline_id=row.pipeline_id,
+        stage=row.stage_code,
+        status=row.status,
+        amount=row.amount,
+        weighted_amount=model.weighted_amount() if model else None,
+        currency=row.currency,
+        expected_close_date=row.expected_close_date,
+        source_id=row.source_id,
+        marketing_event_id=row.marketing_event_id,
+        interest_rating=row.interest_rating,
+        lost_reason=row.lost_reason,
+        lost_at_stage=row.lost_at_stage,
+        entered_stage_at=row.entered_stage_at,
+        opened_at=row.opened_at,
+        closed_at=row.closed_at,
+        version=row.version,
+    )
     if model is not None:
-        public.lines = [schemas.DealLinePublic(product_id=l.product_id, quantity=l.quantity, unit_price=l.unit_price,
-                                               discount_percent=l.discount_percent, total=l.total(model.currency))
-                        for l in model.lines]
-        public.offers = [schemas.OfferPublic(id=o.id, side=o.side, amount=o.amount, discount_percent=o.discount_percent,
-                                             valid_until=o.valid_until, comment=o.comment, made_at=o.made_at,
-                                             author_id=o.author_id, status=o.status.value) for o in model.offers]
+        public.lines = [
+            schemas.DealLinePublic(
+                product_id=l.product_id,
+                quantity=l.quantity,
+                unit_price=l.unit_price,
+                discount_percent=l.discount_percent,
+                total=l.total(model.currency),
+            )
+            for l in model.lines
+        ]
+        public.offers = [
+            schemas.OfferPublic(
+                id=o.id,
+                side=o.side,
+                amount=o.amount,
+                discount_percent=o.discount_percent,
+                valid_until=o.valid_until,
+                comment=o.comment,
+                made_at=o.made_at,
+                author_id=o.author_id,
+                status=o.status.value,
+            )
+            for o in model.offers
+        ]
     return public
 
 
@@ -56,18 +89,31 @@ async def _full(session, row: Deal, caller, response: Response) -> schemas.DealP
 
 
 def _pipeline(row, model: domain.Pipeline) -> schemas.PipelinePublic:
-    return schemas.PipelinePublic(id=row.id, name=row.name, is_default=row.is_default, stages=[
-        schemas.StagePublic(code=s.code, name=s.name, position=s.position, probability=s.probability,
-                            stalled_after_days=s.stalled_after_days, kind=s.kind,
-                            require_to_enter=sorted(s.require_to_enter), require_to_leave=sorted(s.require_to_leave))
-        for s in model.stages])
+    return schemas.PipelinePublic(
+        id=row.id,
+        name=row.name,
+        is_default=row.is_default,
+        stages=[
+            schemas.StagePublic(
+                code=s.code,
+                name=s.name,
+                position=s.position,
+                probability=s.probability,
+                stalled_after_days=s.stalled_after_days,
+                kind=s.kind,
+                require_to_enter=sorted(s.require_to_enter),
+                require_to_leave=sorted(s.require_to_leave),
+            )
+            for s in model.stages
+        ],
+    )
 
 
 # --- deals ----------------------------------------------------------------------------------------
 
+
 @router.post("/deals", status_code=201, response_model=schemas.DealPublic, tags=["deals"])
-async def open_deal(body: schemas.DealCreate, uow: UowDep, caller: CurrentUser, clients: Clients,
-                    response: Response):
+async def open_deal(body: schemas.DealCreate, uow: UowDep, caller: CurrentUser, clients: Clients, response: Response):
     """Open a deal on a client card; it starts at the pipeline's first stage unless `stage` says otherwise."""
     row = await service.open_deal(uow, body, caller, clients)
     response.headers["Location"] = f"/api/v1/deals/{row.id}"
@@ -75,14 +121,31 @@ async def open_deal(body: schemas.DealCreate, uow: UowDep, caller: CurrentUser, 
 
 
 @router.get("/deals", response_model=Page[schemas.DealPublic], tags=["deals"])
-async def list_deals(session: SessionDep, caller: CurrentUser, limit: Limit = 50, cursor: str | None = None,
-                     owner_id: uuid.UUID | None = None, department_id: uuid.UUID | None = None,
-                     company_id: uuid.UUID | None = None, pipeline_id: uuid.UUID | None = None,
-                     stage: str | None = None, status: DealStatus | None = None):
+async def list_deals(
+    session: SessionDep,
+    caller: CurrentUser,
+    limit: Limit = 50,
+    cursor: str | None = None,
+    owner_id: uuid.UUID | None = None,
+    department_id: uuid.UUID | None = None,
+    company_id: uuid.UUID | None = None,
+    pipeline_id: uuid.UUID | None = None,
+    stage: str | None = None,
+    status: DealStatus | None = None,
+):
     """Newest first."""
-    rows, nxt = await service.list_deals(session, caller, owner_id=owner_id, department_id=department_id,
-                                         company_id=company_id, pipeline_id=pipeline_id, stage=stage,
-                                         status=status.value if status else None, limit=limit, cursor=cursor)
+    rows, nxt = await service.list_deals(
+        session,
+        caller,
+        owner_id=owner_id,
+        department_id=department_id,
+        company_id=company_id,
+        pipeline_id=pipeline_id,
+        stage=stage,
+        status=status.value if status else None,
+        limit=limit,
+        cursor=cursor,
+    )
     return Page(items=[_deal(r) for r in rows], next_cursor=nxt)
 
 
@@ -94,40 +157,59 @@ async def get_deal(deal_id: uuid.UUID, session: SessionDep, caller: CurrentUser,
 
 
 @router.patch("/deals/{deal_id}", response_model=schemas.DealPublic, tags=["deals"])
-async def update_deal(deal_id: uuid.UUID, body: schemas.DealUpdate, uow: UowDep, caller: CurrentUser,
-                      response: Response, if_match: IfMatch = None):
+async def update_deal(
+    deal_id: uuid.UUID,
+    body: schemas.DealUpdate,
+    uow: UowDep,
+    caller: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
+):
     row = await service.update_deal(uow, deal_id, body, expected_version(if_match), caller)
     return await _full(uow.session, row, caller, response)
 
 
 @router.post("/deals/{deal_id}/reassign", response_model=schemas.DealPublic, tags=["deals"])
-async def reassign_deal(deal_id: uuid.UUID, body: schemas.DealReassign, uow: UowDep, caller: CurrentUser,
-                        response: Response, if_match: IfMatch = None):
+async def reassign_deal(
+    deal_id: uuid.UUID,
+    body: schemas.DealReassign,
+    uow: UowDep,
+    caller: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
+):
     """To someone the caller sees: a head within their departments; executives and admins to anyone."""
     row = await service.reassign_deal(uow, deal_id, body, expected_version(if_match, required=False), caller)
     return await _full(uow.session, row, caller, response)
 
 
 @router.post("/deals/{deal_id}/moves", response_model=schemas.DealPublic, tags=["deals"])
-async def move_deal(deal_id: uuid.UUID, body: schemas.Move, uow: UowDep, caller: CurrentUser, response: Response,
-                    if_match: IfMatch = None):
+async def move_deal(
+    deal_id: uuid.UUID,
+    body: schemas.Move,
+    uow: UowDep,
+    caller: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
+):
     """Move to any open stage: forward, back or skipping. Kept with its time, author and comment."""
     row = await service.move_deal(uow, deal_id, body, caller, expected_version(if_match, required=False))
     return await _full(uow.session, row, caller, response)
 
 
 @router.post("/deals/{deal_id}/interest", response_model=schemas.DealPublic, tags=["deals"])
-async def rate_interest(deal_id: uuid.UUID, body: schemas.InterestRating, uow: UowDep, caller: CurrentUser,
-                        response: Response):
+async def rate_interest(
+    deal_id: uuid.UUID, body: schemas.InterestRating, uow: UowDep, caller: CurrentUser, response: Response
+):
     """Rate the client's interest at the demo, 1 to 5."""
     row = await service.rate_interest(uow, deal_id, body, caller)
     return await _full(uow.session, row, caller, response)
 
 
-@router.post("/deals/{deal_id}/proposals", status_code=201, response_model=schemas.ProposalPublic,
-             tags=["deals"])
-async def send_proposal(deal_id: uuid.UUID, body: schemas.ProposalCreate, uow: UowDep, caller: CurrentUser,
-                        clients: Clients):
+@router.post("/deals/{deal_id}/proposals", status_code=201, response_model=schemas.ProposalPublic, tags=["deals"])
+async def send_proposal(
+    deal_id: uuid.UUID, body: schemas.ProposalCreate, uow: UowDep, caller: CurrentUser, clients: Clients
+):
     """Send the technical proposal to contact persons of the client: the documents go out through the
     notifications service."""
     proposal: Proposal = await service.send_proposal(uow, deal_id, body, caller, clients)
@@ -142,8 +224,14 @@ async def make_offer(deal_id: uuid.UUID, body: schemas.OfferCreate, uow: UowDep,
 
 
 @router.post("/deals/{deal_id}/offers/{offer_id}/accept", response_model=schemas.DealPublic, tags=["deals"])
-async def accept_offer(deal_id: uuid.UUID, offer_id: uuid.UUID, uow: UowDep, caller: CurrentUser,
-                       response: Response, body: schemas.Accept | None = None):
+async def accept_offer(
+    deal_id: uuid.UUID,
+    offer_id: uuid.UUID,
+    uow: UowDep,
+    caller: CurrentUser,
+    response: Response,
+    body: schemas.Accept | None = None,
+):
     """Accept an offer: its net amount becomes the deal's amount, and the deal's lines are re-priced to it pro rata."""
     row = await service.accept_offer(uow, deal_id, offer_id, caller, body)
     return await _full(uow.session, row, caller, response)
@@ -163,8 +251,7 @@ async def lose_deal(deal_id: uuid.UUID, body: schemas.Lose, uow: UowDep, caller:
 
 
 @router.post("/deals/{deal_id}/reopen", response_model=schemas.DealPublic, tags=["deals"])
-async def reopen_deal(deal_id: uuid.UUID, body: schemas.Reopen, uow: UowDep, caller: CurrentUser,
-                      response: Response):
+async def reopen_deal(deal_id: uuid.UUID, body: schemas.Reopen, uow: UowDep, caller: CurrentUser, response: Response):
     row = await service.reopen_deal(uow, deal_id, body, caller)
     return await _full(uow.session, row, caller, response)
 
@@ -176,35 +263,69 @@ async def deal_timeline(deal_id: uuid.UUID, session: SessionDep, caller: Current
 
 
 @router.get("/board", response_model=schemas.BoardPublic, tags=["deals"])
-async def pipeline_board(session: SessionDep, caller: CurrentUser, pipeline_id: uuid.UUID | None = None,
-                         owner_id: uuid.UUID | None = None, department_id: uuid.UUID | None = None,
-                         as_of: Annotated[datetime | None, Query(description="the board as it stood then")] = None):
+async def pipeline_board(
+    session: SessionDep,
+    caller: CurrentUser,
+    pipeline_id: uuid.UUID | None = None,
+    owner_id: uuid.UUID | None = None,
+    department_id: uuid.UUID | None = None,
+    as_of: Annotated[datetime | None, Query(description="the board as it stood then")] = None,
+):
     """Deals by stage: counts, sums and weighted sums per currency, stalled deals flagged; only the deals
     the caller sees."""
     if as_of is not None and as_of.tzinfo is None:
         raise InvalidValue("naive_time", "a time must carry its UTC offset (RFC 3339)", "as_of")
-    pipeline, columns, when = await service.board(session, caller, pipeline_id=pipeline_id, owner_id=owner_id,
-                                                  department_id=department_id, as_of=as_of)
-    return schemas.BoardPublic(pipeline_id=pipeline.id, as_of=when, columns=[
-        schemas.BoardColumnPublic(stage=c.stage.code, name=c.stage.name, probability=c.stage.probability,
-                                  count=c.count, amounts=c.amounts, weighted=c.weighted, stalled=c.stalled,
-                                  stalled_deal_ids=list(c.stalled_ids)) for c in columns])
+    pipeline, columns, when = await service.board(
+        session, caller, pipeline_id=pipeline_id, owner_id=owner_id, department_id=department_id, as_of=as_of
+    )
+    return schemas.BoardPublic(
+        pipeline_id=pipeline.id,
+        as_of=when,
+        columns=[
+            schemas.BoardColumnPublic(
+                stage=c.stage.code,
+                name=c.stage.name,
+                probability=c.stage.probability,
+                count=c.count,
+                amounts=c.amounts,
+                weighted=c.weighted,
+                stalled=c.stalled,
+                stalled_deal_ids=list(c.stalled_ids),
+            )
+            for c in columns
+        ],
+    )
 
 
 @router.get("/board/cards", response_model=Page[schemas.BoardCardPublic], tags=["deals"])
-async def board_cards(session: SessionDep, caller: CurrentUser,
-                      limit: Annotated[int, Query(ge=1, le=5000)] = 1000, cursor: str | None = None,
-                      pipeline_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None,
-                      department_id: uuid.UUID | None = None, stage: str | None = None):
+async def board_cards(
+    session: SessionDep,
+    caller: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    cursor: str | None = None,
+    pipeline_id: uuid.UUID | None = None,
+    owner_id: uuid.UUID | None = None,
+    department_id: uuid.UUID | None = None,
+    stage: str | None = None,
+):
     """The open deals on the board as lean cards (title, amount, owner and their name, stage, version, stalled),
     newest first, up to 5,000 a page: a board of thousands of deals in one or a few reads. Only the deals the
     caller sees."""
-    rows, nxt = await service.board_cards(session, caller, pipeline_id=pipeline_id, owner_id=owner_id,
-                                          department_id=department_id, stage=stage, limit=limit, cursor=cursor)
+    rows, nxt = await service.board_cards(
+        session,
+        caller,
+        pipeline_id=pipeline_id,
+        owner_id=owner_id,
+        department_id=department_id,
+        stage=stage,
+        limit=limit,
+        cursor=cursor,
+    )
     return Page(items=rows, next_cursor=nxt)
 
 
 # --- configuration as data -------------------------------------------------------------------------
+
 
 @router.get("/pipelines", response_model=list[schemas.PipelinePublic], tags=["pipelines"])
 async def list_pipelines(session: SessionDep, _: CurrentUser):
@@ -219,8 +340,7 @@ async def create_pipeline(body: schemas.PipelineCreate, uow: UowDep, caller: Cur
 
 
 @router.patch("/pipelines/{pipeline_id}/stages/{code}", response_model=schemas.PipelinePublic, tags=["pipelines"])
-async def update_stage(pipeline_id: uuid.UUID, code: str, body: schemas.StageUpdate, uow: UowDep,
-                       caller: CurrentUser):
+async def update_stage(pipeline_id: uuid.UUID, code: str, body: schemas.StageUpdate, uow: UowDep, caller: CurrentUser):
     """Rename a stage, reorder it, change its win probability, stall threshold or required fields."""
     row, model = await service.update_stage(uow, pipeline_id, code, body, caller)
     return _pipeline(row, model)
@@ -237,8 +357,7 @@ async def add_lost_reason(body: schemas.LostReasonCreate, uow: UowDep, caller: C
 
 
 @router.patch("/lost-reasons/{reason_id}", response_model=schemas.LostReasonPublic, tags=["lost reasons"])
-async def update_lost_reason(reason_id: uuid.UUID, body: schemas.LostReasonUpdate, uow: UowDep,
-                             caller: CurrentUser):
+async def update_lost_reason(reason_id: uuid.UUID, body: schemas.LostReasonUpdate, uow: UowDep, caller: CurrentUser):
     return await service.update_lost_reason(uow, reason_id, body, caller)
 
 
@@ -253,11 +372,18 @@ async def add_group(body: schemas.ProductGroupCreate, uow: UowDep, caller: Curre
 
 
 @router.get("/products", response_model=Page[schemas.ProductPublic], tags=["products"])
-async def list_products(session: SessionDep, _: CurrentUser, limit: Limit = 50, cursor: str | None = None,
-                        group_id: uuid.UUID | None = None, include_inactive: bool = False):
+async def list_products(
+    session: SessionDep,
+    _: CurrentUser,
+    limit: Limit = 50,
+    cursor: str | None = None,
+    group_id: uuid.UUID | None = None,
+    include_inactive: bool = False,
+):
     """The catalogue by code; a group includes its subgroups."""
-    rows, nxt = await service.list_products(session, group_id=group_id, include_inactive=include_inactive,
-                                            limit=limit, cursor=cursor)
+    rows, nxt = await service.list_products(
+        session, group_id=group_id, include_inactive=include_inactive, limit=limit, cursor=cursor
+    )
     return Page(items=[schemas.ProductPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=nxt)
 
 
@@ -269,8 +395,14 @@ async def create_product(body: schemas.ProductCreate, uow: UowDep, caller: Curre
 
 
 @router.patch("/products/{product_id}", response_model=schemas.ProductPublic, tags=["products"])
-async def update_product(product_id: uuid.UUID, body: schemas.ProductUpdate, uow: UowDep, caller: CurrentUser,
-                         response: Response, if_match: IfMatch = None):
+async def update_product(
+    product_id: uuid.UUID,
+    body: schemas.ProductUpdate,
+    uow: UowDep,
+    caller: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
+):
     row = await service.update_product(uow, product_id, body, expected_version(if_match, required=False), caller)
     response.headers["ETag"] = etag(row.version)
     return schemas.ProductPublic.model_validate(row, from_attributes=True)

@@ -8,13 +8,13 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.db import insert_if_absent
-from mercator.common.http.errors import AppError
+from mercator.common.errors import BadReference
 from mercator.common.http.peers import Peer
 from mercator.deals.tables import Client, Person
 
 
-class UnknownClient(AppError):
-    status, title = 422, "Invalid request"
+class UnknownClient(BadReference):
+    """The deal names a client card, or a contact person of one, that is not there."""
 
 
 class ClientCheck:
@@ -24,19 +24,29 @@ class ClientCheck:
     async def ensure_exists(self, session: AsyncSession, company_id: uuid.UUID) -> None:
         row = await session.get(Client, company_id)
         if row is not None and row.merged_into_id is not None:
-            raise UnknownClient(f"client card {company_id} was merged into {row.merged_into_id}; open the deal there",
-                                field="company_id")
+            raise UnknownClient(
+                f"client card {company_id} was merged into {row.merged_into_id}; open the deal there",
+                field="company_id",
+            )
         if row is not None and row.name is not None:
             return
         card = await self.contacts.get(f"/api/v1/companies/{company_id}")
         if card is None:
             raise UnknownClient(f"there is no client card {company_id}", field="company_id")
         # Version 0: the card's own events (sequence >= 1) will overwrite this.
-        await insert_if_absent(session, Client, company_id=company_id, name=card["name"],
-                               owner_id=uuid.UUID(card["owner_id"]), status=card["status"], version=0)
+        await insert_if_absent(
+            session,
+            Client,
+            company_id=company_id,
+            name=card["name"],
+            owner_id=uuid.UUID(card["owner_id"]),
+            status=card["status"],
+            version=0,
+        )
 
-    async def ensure_person_of(self, session: AsyncSession, company_id: uuid.UUID, person_id: uuid.UUID,
-                               field: str) -> None:
+    async def ensure_person_of(
+        self, session: AsyncSession, company_id: uuid.UUID, person_id: uuid.UUID, field: str
+    ) -> None:
         row = await session.get(Person, person_id)
         if row is not None:
             if row.company_id != company_id:
@@ -45,5 +55,6 @@ class ClientCheck:
         person = await self.contacts.get(f"/api/v1/companies/{company_id}/persons/{person_id}")
         if person is None:
             raise UnknownClient(f"{person_id} is not a contact person of this client", field=field)
-        await insert_if_absent(session, Person, person_id=person_id, company_id=company_id, name=person["name"],
-                               version=0)
+        await insert_if_absent(
+            session, Person, person_id=person_id, company_id=company_id, name=person["name"], version=0
+        )

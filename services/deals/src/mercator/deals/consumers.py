@@ -28,17 +28,29 @@ async def on_user(uow: UnitOfWork, d: Delivery) -> None:
 
 def _advance(stage: str):
     """Billing's facts move a deal forward by themselves, recorded as automatic and pointing at the cause."""
+
     async def handle(uow: UnitOfWork, d: Delivery) -> None:
-        deal_ids = ([a.deal_id for a in d.payload.allocations] if hasattr(d.payload, "allocations")
-                    else [d.payload.deal_id])
+        deal_ids = (
+            [a.deal_id for a in d.payload.allocations] if hasattr(d.payload, "allocations") else [d.payload.deal_id]
+        )
         for deal_id in dict.fromkeys(i for i in deal_ids if i is not None):
             await service.advance_automatically(uow, deal_id, stage, d.envelope.time, d.envelope.id)
+
     return handle
 
 
-BILLING = {"ContractSigned": _advance("contract"), "InvoiceIssued": _advance("contract"),
-           "PaymentReceived": _advance("payment"), "DeliveryShipped": _advance("delivery")}
+BILLING = {
+    "ContractSigned": _advance("contract"),
+    "InvoiceIssued": _advance("contract"),
+    "PaymentReceived": _advance("payment"),
+    "DeliveryShipped": _advance("delivery"),
+}
 
-CONTACTS = {"CompanyCreated": on_card, "CompanyUpdated": on_card, "CompanyMerged": on_merged,
-            "PersonAdded": on_person, "PersonUpdated": on_person}
+CONTACTS = {
+    "CompanyCreated": on_card,
+    "CompanyUpdated": on_card,
+    "CompanyMerged": on_merged,
+    "PersonAdded": on_person,
+    "PersonUpdated": on_person,
+}
 GATEWAY = {"UserCreated": on_user, "UserUpdated": on_user}

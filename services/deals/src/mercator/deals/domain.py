@@ -3,6 +3,7 @@
 Pure domain layer: no storage, no web framework. The service loads a Deal from rows,
 calls one method, and saves what changed plus the Transition it returns.
 """
+
 from __future__ import annotations
 
 import re
@@ -10,15 +11,21 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from mercator.common.errors import DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
 from mercator.common.money import (
-    MAX_AMOUNT, apply_discount, check_currency, check_percent, minor_units, parse_amount, parse_decimal,
+    MAX_AMOUNT,
+    apply_discount,
+    check_currency,
+    check_percent,
+    minor_units,
+    parse_amount,
+    parse_decimal,
     quantize,
 )
-from mercator.common.rules import DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
 
 
 class DealStatus(StrEnum):
@@ -63,6 +70,7 @@ class TransitionKind(StrEnum):
 
 # --- pipelines -------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Stage:
     code: str
@@ -90,8 +98,7 @@ class Pipeline:
     def _single(self, kind: StageKind) -> Stage:
         found = [s for s in self.stages if s.kind == kind]
         if len(found) != 1:
-            raise InvalidValue(f"{kind}_stage_count",
-                               f"a pipeline needs exactly one {kind} stage", "stages")
+            raise InvalidValue(f"{kind}_stage_count", f"a pipeline needs exactly one {kind} stage", "stages")
         return found[0]
 
     @property
@@ -104,8 +111,7 @@ class Pipeline:
 
     @property
     def open_stages(self) -> tuple[Stage, ...]:
-        return tuple(sorted((s for s in self.stages if s.kind == StageKind.OPEN),
-                            key=lambda s: s.position))
+        return tuple(sorted((s for s in self.stages if s.kind == StageKind.OPEN), key=lambda s: s.position))
 
     @property
     def first_stage(self) -> Stage:
@@ -125,8 +131,7 @@ def validate_pipeline(pipeline: Pipeline) -> None:
     for i, stage in enumerate(pipeline.stages):
         at = f"stages[{i}]"
         if not isinstance(stage.code, str) or not _STAGE_CODE.fullmatch(stage.code):
-            raise InvalidValue("bad_stage_code",
-                               "a stage code is lower-case latin, digits and '_'", f"{at}.code")
+            raise InvalidValue("bad_stage_code", "a stage code is lower-case latin, digits and '_'", f"{at}.code")
         if stage.code in codes:
             raise InvalidValue("duplicate_stage_code", f"stage {stage.code!r} twice", f"{at}.code")
         if not stage.name or not stage.name.strip():
@@ -134,24 +139,22 @@ def validate_pipeline(pipeline: Pipeline) -> None:
         if isinstance(stage.position, bool) or not isinstance(stage.position, int):
             raise InvalidValue("bad_position", "a position is a whole number", f"{at}.position")
         if stage.position in positions:
-            raise InvalidValue("duplicate_position", f"position {stage.position} twice",
-                               f"{at}.position")
+            raise InvalidValue("duplicate_position", f"position {stage.position} twice", f"{at}.position")
         # Floats are refused here too: 0.1 is not one tenth, and it multiplies money.
         p = stage.probability
         if not isinstance(p, Decimal) or not p.is_finite() or not 0 <= p <= 1:
-            raise InvalidValue("bad_probability", "a probability is a Decimal from 0 to 1",
-                               f"{at}.probability")
+            raise InvalidValue("bad_probability", "a probability is a Decimal from 0 to 1", f"{at}.probability")
         days = stage.stalled_after_days
         if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
-            raise InvalidValue("bad_stalled_after_days", "stalled after 1 day or more, or never",
-                               f"{at}.stalled_after_days")
+            raise InvalidValue(
+                "bad_stalled_after_days", "stalled after 1 day or more, or never", f"{at}.stalled_after_days"
+            )
         if stage.kind not in StageKind.__members__.values():
             raise InvalidValue("bad_stage_kind", f"unknown stage kind {stage.kind!r}", f"{at}.kind")
         for side in ("require_to_enter", "require_to_leave"):
             unknown = set(getattr(stage, side)) - set(Requirement.__members__.values())
             if unknown:
-                raise InvalidValue("unknown_requirement",
-                                   f"unknown requirement {sorted(unknown)[0]!r}", f"{at}.{side}")
+                raise InvalidValue("unknown_requirement", f"unknown requirement {sorted(unknown)[0]!r}", f"{at}.{side}")
         codes.add(stage.code)
         positions.add(stage.position)
     for required in (StageKind.WON, StageKind.LOST):
@@ -160,8 +163,7 @@ def validate_pipeline(pipeline: Pipeline) -> None:
 
 
 def _stage(code, name, position, probability, stalled, kind=StageKind.OPEN, enter=(), leave=()):
-    return Stage(code, name, position, Decimal(probability), stalled, kind,
-                 frozenset(enter), frozenset(leave))
+    return Stage(code, name, position, Decimal(probability), stalled, kind, frozenset(enter), frozenset(leave))
 
 
 # Sales Expert's pipeline, from interest to delivery; companies copy and edit it as rows.
@@ -181,6 +183,7 @@ DEFAULT_PIPELINE_STAGES: tuple[Stage, ...] = (
 
 # --- deal parts --------------------------------------------------------------
 
+
 def _text(value: str | None) -> str | None:
     return value.strip() if value and value.strip() else None
 
@@ -189,7 +192,7 @@ def _utc(moment: datetime, name: str = "at") -> datetime:
     # Naive times would make stage durations depend on the server's zone.
     if not isinstance(moment, datetime) or moment.utcoffset() is None:
         raise InvalidValue("naive_time", "time must carry a time zone", name)
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -266,6 +269,7 @@ class Transition:
 
 # --- the deal ------------------------------------------------------------------
 
+
 @dataclass
 class Deal:
     id: uuid.UUID
@@ -288,9 +292,15 @@ class Deal:
 
     @classmethod
     def open(
-        cls, id: uuid.UUID, pipeline: Pipeline, at: datetime, author_id: uuid.UUID | None,
-        currency: str, amount: str | Decimal | int | None = None,
-        expected_close_date: date | None = None, stage_code: str | None = None,
+        cls,
+        id: uuid.UUID,
+        pipeline: Pipeline,
+        at: datetime,
+        author_id: uuid.UUID | None,
+        currency: str,
+        amount: str | Decimal | int | None = None,
+        expected_close_date: date | None = None,
+        stage_code: str | None = None,
         lines: Iterable[DealLine] = (),
     ) -> tuple[Deal, Transition]:
         at = _utc(at)
@@ -311,8 +321,7 @@ class Deal:
 
     def _require_status_open(self) -> None:
         if self.status != DealStatus.OPEN:
-            raise RuleViolation("deal_closed", f"the deal is {self.status}; reopen it first",
-                                "status")
+            raise RuleViolation("deal_closed", f"the deal is {self.status}; reopen it first", "status")
 
     def _met(self, requirement: Requirement) -> bool:
         return {
@@ -326,8 +335,7 @@ class Deal:
     def _require(self, requirements: Iterable[Requirement], context: str) -> None:
         for requirement in sorted(requirements):  # sorted: the same refusal every time
             if not self._met(requirement):
-                raise RuleViolation("requirement_missing", f"{context}: {requirement} is missing",
-                                    str(requirement))
+                raise RuleViolation("requirement_missing", f"{context}: {requirement} is missing", str(requirement))
 
     def _checked_lines(self, lines: Iterable[DealLine]) -> list[DealLine]:
         checked = []
@@ -335,20 +343,17 @@ class Deal:
             at = f"lines[{i}]"
             quantity = parse_decimal(line.quantity, f"{at}.quantity")
             if quantity <= 0:
-                raise InvalidValue("bad_quantity", "the quantity must be above zero",
-                                   f"{at}.quantity")
+                raise InvalidValue("bad_quantity", "the quantity must be above zero", f"{at}.quantity")
             price = parse_amount(line.unit_price, self.currency, f"{at}.unit_price")
             if quantity * price > MAX_AMOUNT:
                 raise InvalidValue("amount_too_large", "the line total is absurd", at)
             discount = check_percent(line.discount_percent, f"{at}.discount_percent")
-            checked.append(replace(line, quantity=quantity, unit_price=price,
-                                   discount_percent=discount))
+            checked.append(replace(line, quantity=quantity, unit_price=price, discount_percent=discount))
         return checked
 
     def _transition(self, to: Stage, at: datetime, author_id, comment, kind, cause=None):
         seconds = max(0, int((at - self.entered_stage_at).total_seconds()))  # clocks drift
-        transition = Transition(self.stage_code, to.code, at, seconds, author_id, _text(comment),
-                                kind, cause)
+        transition = Transition(self.stage_code, to.code, at, seconds, author_id, _text(comment), kind, cause)
         self.stage_code, self.entered_stage_at = to.code, at
         return transition
 
@@ -358,15 +363,19 @@ class Deal:
         at = _utc(at, field)
         since = self.entered_stage_at
         if at < since:
-            raise InvalidValue("before_previous_move",
-                               f"the deal has been at {self.stage.name!r} since {since.isoformat()}; "
-                               "a later fact cannot have happened before that", field)
+            raise InvalidValue(
+                "before_previous_move",
+                f"the deal has been at {self.stage.name!r} since {since.isoformat()}; "
+                "a later fact cannot have happened before that",
+                field,
+            )
         return at
 
     # -- moving
 
-    def move_to(self, stage_code: str, at: datetime, author_id: uuid.UUID | None,
-                comment: str | None = None) -> Transition:
+    def move_to(
+        self, stage_code: str, at: datetime, author_id: uuid.UUID | None, comment: str | None = None
+    ) -> Transition:
         at = _utc(at)
         self._require_status_open()
         current, target = self.stage, self.pipeline.stage(stage_code)
@@ -389,13 +398,11 @@ class Deal:
         if self.status != DealStatus.OPEN:
             return None
         target = next((s for s in self.pipeline.stages if s.code == stage_code), None)
-        if (target is None or target.kind != StageKind.OPEN
-                or target.position <= self.stage.position):
+        if target is None or target.kind != StageKind.OPEN or target.position <= self.stage.position:
             return None
         return self._transition(target, at, None, None, TransitionKind.AUTOMATIC, cause)
 
-    def win(self, at: datetime, author_id: uuid.UUID | None,
-            comment: str | None = None) -> Transition:
+    def win(self, at: datetime, author_id: uuid.UUID | None, comment: str | None = None) -> Transition:
         at = _utc(at)
         self._require_status_open()
         won = self.pipeline.won_stage
@@ -405,8 +412,7 @@ class Deal:
         self.status, self.closed_at = DealStatus.WON, at
         return transition
 
-    def lose(self, reason: str, at: datetime, author_id: uuid.UUID | None,
-             comment: str | None = None) -> Transition:
+    def lose(self, reason: str, at: datetime, author_id: uuid.UUID | None, comment: str | None = None) -> Transition:
         at = _utc(at)
         self._require_status_open()
         if not _text(reason):
@@ -417,12 +423,12 @@ class Deal:
         self.status, self.closed_at, self.lost_reason = DealStatus.LOST, at, _text(reason)
         return transition
 
-    def reopen(self, at: datetime, author_id: uuid.UUID | None, comment: str | None = None,
-               stage_code: str | None = None) -> Transition:
+    def reopen(
+        self, at: datetime, author_id: uuid.UUID | None, comment: str | None = None, stage_code: str | None = None
+    ) -> Transition:
         at = _utc(at)
         if self.status == DealStatus.OPEN:
-            raise RuleViolation("deal_not_closed", "only a won or lost deal can be reopened",
-                                "status")
+            raise RuleViolation("deal_not_closed", "only a won or lost deal can be reopened", "status")
         back_to = stage_code or self.lost_at_stage or self.closed_from_stage
         target = self.pipeline.stage(back_to) if back_to else self.pipeline.first_stage
         _require_open_stage(target)
@@ -469,8 +475,11 @@ class Deal:
     def set_amount(self, amount: str | Decimal | int | None) -> None:
         self._require_status_open()
         if amount is None and self.lines:
-            raise InvalidValue("amount_required", "a deal with lines is worth what they add up to; "
-                                                  "remove the lines to leave the amount open", "amount")
+            raise InvalidValue(
+                "amount_required",
+                "a deal with lines is worth what they add up to; remove the lines to leave the amount open",
+                "amount",
+            )
         self._price(self.lines, None if amount is None else parse_amount(amount, self.currency))
 
     def set_expected_close_date(self, expected_close_date: date | None) -> None:
@@ -478,9 +487,16 @@ class Deal:
         self.expected_close_date = expected_close_date
 
     def make_offer(
-        self, offer_id: uuid.UUID, side: OfferSide | str, amount: str | Decimal | int,
-        discount_percent: str | Decimal | int, valid_until: date | None, comment: str | None,
-        at: datetime, author_id: uuid.UUID | None, today: date,
+        self,
+        offer_id: uuid.UUID,
+        side: OfferSide | str,
+        amount: str | Decimal | int,
+        discount_percent: str | Decimal | int,
+        valid_until: date | None,
+        comment: str | None,
+        at: datetime,
+        author_id: uuid.UUID | None,
+        today: date,
     ) -> Offer:
         at = _utc(at)
         self._require_status_open()
@@ -491,16 +507,14 @@ class Deal:
             raise InvalidValue("zero_amount", "an offer must name a price", "amount")
         discount = check_percent(discount_percent)
         if valid_until is not None and valid_until < today:
-            raise InvalidValue("offer_expired_on_arrival", "the offer would already be expired",
-                               "valid_until")
+            raise InvalidValue("offer_expired_on_arrival", "the offer would already be expired", "valid_until")
         if any(o.id == offer_id for o in self.offers):
             raise RuleViolation("duplicate_offer", "this offer is already recorded", "offer_id")
         # A counter-offer replaces the standing one; the chain itself is kept.
         for earlier in self.offers:
             if earlier.status == OfferStatus.OPEN:
                 earlier.status = OfferStatus.SUPERSEDED
-        offer = Offer(offer_id, OfferSide(side), amount, discount, valid_until, _text(comment),
-                      at, author_id)
+        offer = Offer(offer_id, OfferSide(side), amount, discount, valid_until, _text(comment), at, author_id)
         self.offers.append(offer)
         return offer
 
@@ -529,14 +543,15 @@ class Deal:
 
 def _require_open_stage(stage: Stage) -> None:
     if stage.kind != StageKind.OPEN:
-        raise RuleViolation("use_win_or_lose",
-                            f"{stage.name!r} is reached only by winning or losing", "stage")
+        raise RuleViolation("use_win_or_lose", f"{stage.name!r} is reached only by winning or losing", "stage")
 
 
 # --- views -----------------------------------------------------------------------
 
-def splice_late_fact(pipeline: Pipeline, transitions: list[Transition], stage_code: str, at: datetime,
-                     cause: str) -> tuple[Transition, int, Transition] | None:
+
+def splice_late_fact(
+    pipeline: Pipeline, transitions: list[Transition], stage_code: str, at: datetime, cause: str
+) -> tuple[Transition, int, Transition] | None:
     """A billing fact read after a later one (topics are read in no set order), with a business time
     before the deal's move past its stage: the kept path gets the step it missed, in its place in time.
 
@@ -556,19 +571,34 @@ def splice_late_fact(pipeline: Pipeline, transitions: list[Transition], stage_co
     following = transitions[after[0]]
     # Only a step that was really skipped: forward from where the deal stood then, and before the
     # deal went further still (not back, not elsewhere: then the kept path disagrees with the fact).
-    if (then.kind != StageKind.OPEN or target.position <= then.position
-            or pipeline.stage(following.to_stage).position <= target.position):
+    if (
+        then.kind != StageKind.OPEN
+        or target.position <= then.position
+        or pipeline.stage(following.to_stage).position <= target.position
+    ):
         return None
-    inserted = Transition(then.code, target.code, at, max(0, int((at - before[-1].at).total_seconds())),
-                          None, None, TransitionKind.AUTOMATIC, cause)
-    rewritten = replace(following, from_stage=target.code,
-                        seconds_in_previous=max(0, int((following.at - at).total_seconds())))
+    inserted = Transition(
+        then.code,
+        target.code,
+        at,
+        max(0, int((at - before[-1].at).total_seconds())),
+        None,
+        None,
+        TransitionKind.AUTOMATIC,
+        cause,
+    )
+    rewritten = replace(
+        following, from_stage=target.code, seconds_in_previous=max(0, int((following.at - at).total_seconds()))
+    )
     return inserted, after[0], rewritten
 
 
 def is_stalled(stage: Stage, entered_stage_at: datetime, now: datetime) -> bool:
-    return (stage.kind == StageKind.OPEN and stage.stalled_after_days is not None
-            and now - entered_stage_at >= timedelta(days=stage.stalled_after_days))
+    return (
+        stage.kind == StageKind.OPEN
+        and stage.stalled_after_days is not None
+        and now - entered_stage_at >= timedelta(days=stage.stalled_after_days)
+    )
 
 
 @dataclass(frozen=True)
@@ -605,12 +635,14 @@ def board(pipeline: Pipeline, deals: Iterable[BoardDeal], now: datetime) -> list
                 # Per deal, then summed: the column then agrees with every deal card.
                 weighted[deal.currency] += quantize(deal.amount * stage.probability, deal.currency)
         stalled = tuple(d.deal_id for d in here if is_stalled(stage, d.entered_stage_at, now))
-        columns.append(BoardColumn(stage, len(here), dict(sorted(amounts.items())),
-                                   dict(sorted(weighted.items())), len(stalled), stalled))
+        columns.append(
+            BoardColumn(
+                stage, len(here), dict(sorted(amounts.items())), dict(sorted(weighted.items())), len(stalled), stalled
+            )
+        )
     if by_stage:  # a deal in a stage the pipeline lacks is corrupt data, not a view to hide
         code = next(iter(by_stage))
-        raise InvalidValue("unknown_stage", f"deals in stage {code!r}, not in this pipeline",
-                           "stage")
+        raise InvalidValue("unknown_stage", f"deals in stage {code!r}, not in this pipeline", "stage")
     return columns
 
 
@@ -621,8 +653,7 @@ class StageAt:
     entered_at: datetime
 
 
-def stages_as_of(transitions: Iterable[tuple[uuid.UUID, Transition]],
-                 when: datetime) -> dict[uuid.UUID, StageAt]:
+def stages_as_of(transitions: Iterable[tuple[uuid.UUID, Transition]], when: datetime) -> dict[uuid.UUID, StageAt]:
     found: dict[uuid.UUID, StageAt] = {}
     for deal_id, transition in transitions:
         if transition.at > when:

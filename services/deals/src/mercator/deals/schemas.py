@@ -10,16 +10,17 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mercator.common.http.fields import Currency, Exact, Input
-
 from mercator.deals.domain import OfferSide, Requirement, StageKind
 
-
 Title = Annotated[str, Field(min_length=1, max_length=300)]
-HAPPENED_AT = ("when it really happened, if before now (RFC 3339): history brought in, for admins and importers "
-               "only; not before the deal's previous move")
+HAPPENED_AT = (
+    "when it really happened, if before now (RFC 3339): history brought in, for admins and importers "
+    "only; not before the deal's previous move"
+)
 
 
 # --- reference data ---------------------------------------------------------------------------
+
 
 class StageIn(Input):
     code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
@@ -127,6 +128,7 @@ class ProductPublic(BaseModel):
 
 # --- deals --------------------------------------------------------------------------------------
 
+
 class DealLineIn(Input):
     product_id: uuid.UUID
     quantity: Exact
@@ -143,13 +145,19 @@ class DealCreate(Input):
     stage: str | None = Field(None, max_length=50, description="defaults to the pipeline's first stage")
     source_id: uuid.UUID | None = Field(None, description="the contact source the client came from")
     marketing_event_id: uuid.UUID | None = Field(None, description="the marketing event the client came from")
-    amount: Exact | None = Field(None, description="expected amount, a decimal string; with lines, the price "
-                                                   "they are re-priced to (without: what the lines add up to)")
+    amount: Exact | None = Field(
+        None,
+        description="expected amount, a decimal string; with lines, the price "
+        "they are re-priced to (without: what the lines add up to)",
+    )
     currency: Currency = "RUB"
     expected_close_date: date | None = None
     lines: list[DealLineIn] = Field(default_factory=list, max_length=200)
-    opened_at: datetime | None = Field(None, description="when the deal was really opened, if before now (RFC "
-                                                         "3339): history brought in, for admins and importers only")
+    opened_at: datetime | None = Field(
+        None,
+        description="when the deal was really opened, if before now (RFC "
+        "3339): history brought in, for admins and importers only",
+    )
 
 
 class DealUpdate(Input):
@@ -182,7 +190,8 @@ class InterestRating(Input):
 
 class ProposalCreate(Input):
     documents: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
-        min_length=1, max_length=20, description="document names or template ids")
+        min_length=1, max_length=20, description="document names or template ids"
+    )
     recipient_person_ids: list[uuid.UUID] = Field(min_length=1, max_length=20)
     channel: Literal["email", "fax"] = "email"
     message: str | None = Field(None, max_length=20_000)
@@ -223,8 +232,10 @@ class DealLinePublic(BaseModel):
     quantity: Decimal
     unit_price: Decimal
     discount_percent: Decimal
-    total: Decimal = Field(description="the line's part of the deal's amount: its own price, or its share of an "
-                                       "agreed price; the lines add up to the amount")
+    total: Decimal = Field(
+        description="the line's part of the deal's amount: its own price, or its share of an "
+        "agreed price; the lines add up to the amount"
+    )
 
 
 class OfferPublic(BaseModel):

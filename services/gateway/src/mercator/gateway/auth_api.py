@@ -16,13 +16,13 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from starlette.exceptions import HTTPException
 
-from mercator.common.context import current_cause
-from mercator.common.http.deps import SessionDep, UowDep
-from mercator.common.http.errors import AppError, Forbidden, Unauthorized, problem
-from mercator.common.http.pagination import Page
-from mercator.common.http.versions import etag, expected_version
-from mercator.common.rules import DomainError
 from mercator.common.auth import Caller
+from mercator.common.context import current_cause
+from mercator.common.errors import DomainError, Forbidden, Unauthorized
+from mercator.common.http.deps import SessionDep, UowDep
+from mercator.common.http.errors import error_response, status_of
+from mercator.common.pagination import Page
+from mercator.common.versions import etag, expected_version
 from mercator.gateway import schemas, scopes, service
 from mercator.gateway.identity import Principal, Role
 from mercator.gateway.service import authenticate
@@ -45,11 +45,15 @@ class AuditedRoute(APIRoute):
 
             async def write() -> None:
                 principal: Principal | None = getattr(request.state, "principal", None)
-                await service.audit(request.app.state.runtime.sessionmaker,
-                                    caller=principal.caller if principal else None,
-                                    api_key_id=principal.api_key_id if principal else None,
-                                    method=request.method, path=request.url.path, status=outcome["status"],
-                                    request_id=current_cause.get().correlation_id)
+                await service.audit(
+                    request.app.state.runtime.sessionmaker,
+                    caller=principal.caller if principal else None,
+                    api_key_id=principal.api_key_id if principal else None,
+                    method=request.method,
+                    path=request.url.path,
+                    status=outcome["status"],
+                    request_id=current_cause.get().correlation_id,
+                )
 
             # The row is written once the route's unit of work has let go of its connection (its dependency
             # leaves the same stack first), and before the answer goes out. Written any earlier, a refused
@@ -59,10 +63,10 @@ class AuditedRoute(APIRoute):
                 response = await handler(request)
                 outcome["status"] = response.status_code
                 return response
-            except AppError as exc:
-                outcome["status"] = exc.status
+            except DomainError as exc:
+                outcome["status"] = status_of(exc)[0]
                 raise
-            except (DomainError, RequestValidationError):
+            except RequestValidationError:
                 outcome["status"] = 422
                 raise
             except HTTPException as exc:
@@ -80,8 +84,11 @@ _bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=
 _key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-async def current_principal(request: Request, _t: Annotated[str | None, Depends(_bearer_scheme)],
-                            _k: Annotated[str | None, Depends(_key_scheme)]) -> Principal:
+async def current_principal(
+    request: Request,
+    _t: Annotated[str | None, Depends(_bearer_scheme)],
+    _k: Annotated[str | None, Depends(_key_scheme)],
+) -> Principal:
     runtime = request.app.state.runtime
     principal = await authenticate(request, runtime.sessionmaker, runtime.settings)
     request.state.principal = principal  # for the audit row
@@ -125,10 +132,24 @@ def _wants_cookie(request: Request) -> bool:
 
 def _set_cookies(request: Request, response: Response, refresh_token: str) -> None:
     max_age = request.app.state.runtime.settings.refresh_token_days * 86400
-    response.set_cookie(REFRESH_COOKIE, refresh_token, max_age=max_age, path=REFRESH_COOKIE_PATH, secure=True,
-                        httponly=True, samesite="strict")
-    response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(32), max_age=max_age, path="/", secure=True,
-                        httponly=False, samesite="strict")
+    response.set_cookie(
+        REFRESH_COOKIE,
+        refresh_token,
+        max_age=max_age,
+        path=REFRESH_COOKIE_PATH,
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        secrets.token_urlsafe(32),
+        max_age=max_age,
+        path="/",
+        secure=True,
+        httponly=False,
+        samesite="strict",
+    )
 
 
 def _clear_cookies(response: Response) -> None:
@@ -142,14 +163,19 @@ def _check_csrf(request: Request) -> None:
     this holds when a browser does not honour it, or a same-site page (another subdomain) is hostile."""
     cookie, header = request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)
     if not cookie or not header or not hmac.compare_digest(cookie.encode(), header.encode()):
-        raise Forbidden(f"a refresh by cookie needs the {CSRF_HEADER} header, equal to the {CSRF_COOKIE} cookie",
-                        rule="csrf_token_missing")
+        raise Forbidden(
+            f"a refresh by cookie needs the {CSRF_HEADER} header, equal to the {CSRF_COOKIE} cookie",
+            rule="csrf_token_missing",
+        )
     # A browser names the page's origin on every POST; another site's ("null" from a sandbox too) is refused
     # even with a right token. Only the host is compared: behind a TLS-terminating proxy the gateway may see
     # http where the browser says https.
     origin = request.headers.get("origin")
-    if origin is not None and urlsplit(origin).netloc != request.headers.get("host") \
-            and origin not in request.app.state.runtime.settings.cors_origins:
+    if (
+        origin is not None
+        and urlsplit(origin).netloc != request.headers.get("host")
+        and origin not in request.app.state.runtime.settings.cors_origins
+    ):
         raise Forbidden(f"a refresh by cookie from another origin ({origin}) is refused", rule="cross_origin")
 
 
@@ -159,25 +185,33 @@ def _tokens(request: Request, response: Response, tokens: service.Tokens, *, coo
     response.headers["Pragma"] = "no-cache"
     if cookie:
         _set_cookies(request, response, tokens.refresh_token)
-    return schemas.TokenResponse(access_token=tokens.access_token, expires_in=tokens.expires_in,
-                                 refresh_token=None if cookie else tokens.refresh_token)
+    return schemas.TokenResponse(
+        access_token=tokens.access_token,
+        expires_in=tokens.expires_in,
+        refresh_token=None if cookie else tokens.refresh_token,
+    )
 
 
 def _signed_out(exc: Unauthorized) -> Response:
     """A refused cookie is dropped: the browser would send it again at every page load, and every refusal
     counts against its address in the sign-in throttle."""
-    answer = problem(exc.status, exc.title, exc.detail, headers=exc.headers)
+    answer = error_response(exc)
     _clear_cookies(answer)
     return answer
 
 
 # --- tokens ----------------------------------------------------------------------------------------
 
+
 @router.post("/auth/token", response_model=schemas.TokenResponse, response_model_exclude_none=True, tags=["auth"])
-async def sign_in(request: Request, response: Response, uow: UowDep,
-                  username: Annotated[str, Form(max_length=320, description="the e-mail")],
-                  password: Annotated[str, Form(max_length=1024)],
-                  grant_type: Annotated[str | None, Form(pattern="^password$")] = None):
+async def sign_in(
+    request: Request,
+    response: Response,
+    uow: UowDep,
+    username: Annotated[str, Form(max_length=320, description="the e-mail")],
+    password: Annotated[str, Form(max_length=1024)],
+    grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+):
     """OAuth2 password grant (RFC 6749 §4.3), form-encoded. A wrong e-mail or password is one and the same 401.
     After several failures for one account or from one address, the next tries answer 429 with Retry-After.
     With `X-Refresh-Token-Transport: cookie` (a browser) the refresh token is set as an HttpOnly cookie, with a
@@ -194,8 +228,7 @@ async def sign_in(request: Request, response: Response, uow: UowDep,
     return _tokens(request, response, tokens, cookie=_wants_cookie(request))
 
 
-@router.post("/auth/refresh", response_model=schemas.TokenResponse, response_model_exclude_none=True,
-             tags=["auth"])
+@router.post("/auth/refresh", response_model=schemas.TokenResponse, response_model_exclude_none=True, tags=["auth"])
 async def refresh(request: Request, response: Response, uow: UowDep, body: schemas.RefreshIn | None = None):
     """A new access token and a new refresh token; the one sent is spent. Sending a spent one again
     revokes every token issued after it: somebody copied it. Without `refresh_token` in the body the
@@ -240,14 +273,21 @@ async def sign_out(request: Request, uow: UowDep, body: schemas.RefreshIn | None
 async def me(principal: PrincipalDep, session: SessionDep):
     c = principal.caller
     if principal.api_key_id is not None:
-        return schemas.MePublic(id=c.user_id, name=c.name, roles=sorted(c.roles), scopes=sorted(principal.scopes or ()),
-                                api_key_id=principal.api_key_id)
+        return schemas.MePublic(
+            id=c.user_id,
+            name=c.name,
+            roles=sorted(c.roles),
+            scopes=sorted(principal.scopes or ()),
+            api_key_id=principal.api_key_id,
+        )
     user = await service.get_user(session, c.user_id)
-    return schemas.MePublic(id=user.id, name=user.name, email=user.email, roles=user.roles,
-                            department_id=user.department_id)
+    return schemas.MePublic(
+        id=user.id, name=user.name, email=user.email, roles=user.roles, department_id=user.department_id
+    )
 
 
 # --- users -------------------------------------------------------------------------------------------
+
 
 def _user(row: User, response: Response | None = None) -> schemas.UserPublic:
     if response is not None:
@@ -263,22 +303,29 @@ async def create_user(_: AdminDep, body: schemas.UserCreate, uow: UowDep, respon
 
 
 @router.get("/users", response_model=Page[schemas.UserPublic], tags=["users"])
-async def list_users(_: AdminDep, session: SessionDep, limit: Limit = 50, cursor: str | None = None,
-                     department_id: uuid.UUID | None = None, active: bool | None = None):
+async def list_users(
+    _: AdminDep,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: str | None = None,
+    department_id: uuid.UUID | None = None,
+    active: bool | None = None,
+):
     """By e-mail."""
-    rows, nxt = await service.list_users(session, department_id=department_id, active=active, limit=limit,
-                                         cursor=cursor)
+    rows, nxt = await service.list_users(
+        session, department_id=department_id, active=active, limit=limit, cursor=cursor
+    )
     return Page(items=[_user(r) for r in rows], next_cursor=nxt)
 
 
 @router.get("/people", response_model=Page[schemas.ColleaguePublic], tags=["users"])
-async def list_people(_: PrincipalDep, session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                      cursor: str | None = None):
+async def list_people(
+    _: PrincipalDep, session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200, cursor: str | None = None
+):
     """Who is who, for every signed-in caller: id, name and department of each user (also those who left,
     who still own old deals), by name. No e-mails or roles: those are the admin's `/users`."""
     rows, nxt = await service.list_people(session, limit=limit, cursor=cursor)
-    return Page(items=[schemas.ColleaguePublic.model_validate(r, from_attributes=True) for r in rows],
-                next_cursor=nxt)
+    return Page(items=[schemas.ColleaguePublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=nxt)
 
 
 @router.get("/users/{user_id}", response_model=schemas.UserPublic, tags=["users"])
@@ -287,13 +334,15 @@ async def get_user(_: AdminDep, user_id: uuid.UUID, session: SessionDep, respons
 
 
 @router.patch("/users/{user_id}", response_model=schemas.UserPublic, tags=["users"])
-async def update_user(_: AdminDep, user_id: uuid.UUID, body: schemas.UserUpdate, uow: UowDep, response: Response,
-                      if_match: IfMatch = None):
+async def update_user(
+    _: AdminDep, user_id: uuid.UUID, body: schemas.UserUpdate, uow: UowDep, response: Response, if_match: IfMatch = None
+):
     """Change a user; a new password or `active: false` ends all their sessions."""
     return _user(await service.update_user(uow, user_id, body, expected_version(if_match)), response)
 
 
 # --- departments --------------------------------------------------------------------------------------
+
 
 def _department(row: Department, response: Response | None = None) -> schemas.DepartmentPublic:
     if response is not None:
@@ -309,11 +358,11 @@ async def create_department(_: AdminDep, body: schemas.DepartmentCreate, uow: Uo
 
 
 @router.get("/departments", response_model=Page[schemas.DepartmentPublic], tags=["departments"])
-async def list_departments(_: AdminDep, session: SessionDep, limit: Limit = 50, cursor: str | None = None,
-                           include_inactive: bool = False):
+async def list_departments(
+    _: AdminDep, session: SessionDep, limit: Limit = 50, cursor: str | None = None, include_inactive: bool = False
+):
     """By name."""
-    rows, nxt = await service.list_departments(session, include_inactive=include_inactive, limit=limit,
-                                               cursor=cursor)
+    rows, nxt = await service.list_departments(session, include_inactive=include_inactive, limit=limit, cursor=cursor)
     return Page(items=[_department(r) for r in rows], next_cursor=nxt)
 
 
@@ -323,14 +372,20 @@ async def get_department(_: AdminDep, department_id: uuid.UUID, session: Session
 
 
 @router.patch("/departments/{department_id}", response_model=schemas.DepartmentPublic, tags=["departments"])
-async def update_department(_: AdminDep, department_id: uuid.UUID, body: schemas.DepartmentUpdate, uow: UowDep,
-                            response: Response, if_match: IfMatch = None):
+async def update_department(
+    _: AdminDep,
+    department_id: uuid.UUID,
+    body: schemas.DepartmentUpdate,
+    uow: UowDep,
+    response: Response,
+    if_match: IfMatch = None,
+):
     """Rename, move in the tree (never under itself) or close (once empty)."""
-    return _department(await service.update_department(uow, department_id, body, expected_version(if_match)),
-                       response)
+    return _department(await service.update_department(uow, department_id, body, expected_version(if_match)), response)
 
 
 # --- partner API keys -----------------------------------------------------------------------------------
+
 
 @router.post("/api-keys", status_code=201, response_model=schemas.ApiKeyCreated, tags=["api-keys"])
 async def create_api_key(principal: AdminDep, body: schemas.ApiKeyCreate, uow: UowDep, response: Response):
@@ -346,8 +401,9 @@ def _api_key(row: ApiKey) -> schemas.ApiKeyPublic:
 
 
 @router.get("/api-keys", response_model=Page[schemas.ApiKeyPublic], tags=["api-keys"])
-async def list_api_keys(_: AdminDep, session: SessionDep, limit: Limit = 50, cursor: str | None = None,
-                        include_revoked: bool = False):
+async def list_api_keys(
+    _: AdminDep, session: SessionDep, limit: Limit = 50, cursor: str | None = None, include_revoked: bool = False
+):
     rows, nxt = await service.list_api_keys(session, include_revoked=include_revoked, limit=limit, cursor=cursor)
     return Page(items=[_api_key(r) for r in rows], next_cursor=nxt)
 

@@ -16,12 +16,13 @@ from pydantic import BaseModel, Field
 from mercator.common.money import PLAIN_DECIMAL
 
 # As the services write a decimal: a string, never a JSON number (a float would round the kopecks).
-Money = Annotated[str, Field(pattern=PLAIN_DECIMAL, description='a decimal string, e.g. "1220.00"',
-                             examples=["1220.00"])]
-Quantity = Annotated[str, Field(pattern=PLAIN_DECIMAL, description='a decimal string, e.g. "2.5"',
-                                examples=["2.5"])]
-Cursor = Annotated[str | None, Field(description="pass it back as this section's cursor for the next page; "
-                                                 "null on the last page")]
+Money = Annotated[
+    str, Field(pattern=PLAIN_DECIMAL, description='a decimal string, e.g. "1220.00"', examples=["1220.00"])
+]
+Quantity = Annotated[str, Field(pattern=PLAIN_DECIMAL, description='a decimal string, e.g. "2.5"', examples=["2.5"])]
+Cursor = Annotated[
+    str | None, Field(description="pass it back as this section's cursor for the next page; null on the last page")
+]
 
 
 class ClientCardRef(BaseModel):
@@ -143,8 +144,7 @@ class ClientCardDeal(BaseModel):
     closed_at: datetime | None
     version: int
     lines: list[ClientCardDealLine] = Field(description="filled in the export; the card's list leaves them empty")
-    offers: list[ClientCardDealOffer] = Field(description="filled in the export; the card's list leaves them "
-                                                          "empty")
+    offers: list[ClientCardDealOffer] = Field(description="filled in the export; the card's list leaves them empty")
 
 
 class ClientCardInvoiceLine(BaseModel):
@@ -204,20 +204,26 @@ class ClientCard(BaseModel):
 
     company: ClientCardCompany
     persons: list[ClientCardPerson] | None = Field(description="every contact person")
-    history: ClientCardHistoryPage | None = Field(description="one page, newest first; "
-                                                              "its `next_cursor` goes back as `history_cursor`")
-    meetings: ClientCardMeetingPage | None = Field(description="one page, soonest first; "
-                                                               "its `next_cursor` goes back as `meetings_cursor`")
-    deals: ClientCardDealPage | None = Field(description="one page, newest first; "
-                                                         "its `next_cursor` goes back as `deals_cursor`")
+    history: ClientCardHistoryPage | None = Field(
+        description="one page, newest first; its `next_cursor` goes back as `history_cursor`"
+    )
+    meetings: ClientCardMeetingPage | None = Field(
+        description="one page, soonest first; its `next_cursor` goes back as `meetings_cursor`"
+    )
+    deals: ClientCardDealPage | None = Field(
+        description="one page, newest first; its `next_cursor` goes back as `deals_cursor`"
+    )
     invoices: list[ClientCardInvoice] | None = Field(description="every invoice, by due date")
-    debt: dict[str, Money] | None = Field(description="per currency, what the issued, partly paid and overdue "
-                                                      "invoices still owe; null when billing is down")
+    debt: dict[str, Money] | None = Field(
+        description="per currency, what the issued, partly paid and overdue "
+        "invoices still owe; null when billing is down"
+    )
     partial: bool = Field(description="true when a section is missing")
     missing: list[Literal["contacts", "deals", "billing"]] = Field(description="the services that did not answer")
 
 
 # --- the export ------------------------------------------------------------------------------------------------
+
 
 class ClientCardPaymentAllocation(BaseModel):
     invoice_id: uuid.UUID
@@ -300,7 +306,8 @@ class ClientCardDealProposal(BaseModel):
 
 ClientCardDealEvent = Annotated[
     ClientCardDealTransition | ClientCardDealRating | ClientCardDealOfferMade | ClientCardDealProposal,
-    Field(discriminator="type")]
+    Field(discriminator="type"),
+]
 
 
 class ClientCardExportDeal(ClientCardDeal):

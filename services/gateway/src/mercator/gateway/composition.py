@@ -10,7 +10,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from mercator.common.http.errors import AppError, NotFound
+from mercator.common.errors import DomainError, NotFound, Unavailable
+from mercator.common.pagination import BadCursor
 from mercator.gateway.auth_api import PrincipalDep
 from mercator.gateway.client_card import ClientCard, ClientCardExport
 from mercator.gateway.proxy import Upstreams, forwarded_headers
@@ -18,30 +19,26 @@ from mercator.gateway.proxy import Upstreams, forwarded_headers
 router = APIRouter(prefix="/api/v1", tags=["client card"])
 
 
-class Unavailable(AppError):
-    status, title = 503, "Service unavailable"
-
-
-class BadCursor(AppError):
-    status, title = 422, "Invalid request"
-
-    def __init__(self, field: str):
-        super().__init__("the cursor is not one this section of the client card gave", field=field)
-
-
-async def _get(upstreams: Upstreams, service: str, path: str, headers: dict, params: dict | None = None, *,
-               cursor_field: str | None = None):
+async def _get(
+    upstreams: Upstreams,
+    service: str,
+    path: str,
+    headers: dict,
+    params: dict | None = None,
+    *,
+    cursor_field: str | None = None,
+):
     """The JSON body, None for a 404, or the exception that says why there is none. A 422 to a request that
     carries the caller's cursor is about that cursor (the limits were checked here with the services' bounds),
     so it is the caller's error, named as the card's parameter (`cursor_field`)."""
     try:
         answer = await upstreams.send(service, "GET", path, params=params, headers=headers)
-    except AppError as exc:
+    except DomainError as exc:
         return exc
     if answer.status_code == 422 and cursor_field and (params or {}).get("cursor"):
         return BadCursor(cursor_field)
     if answer.status_code != 200:
-        return AppError(f"{service} answered {answer.status_code}") if answer.status_code != 404 else None
+        return DomainError(f"{service} answered {answer.status_code}") if answer.status_code != 404 else None
     return answer.json()
 
 
@@ -59,7 +56,9 @@ def _page(limit: int, cursor: str | None, **params) -> dict:
 
 @router.get("/client-cards/{company_id}", response_model=ClientCard)
 async def client_card(
-    company_id: uuid.UUID, request: Request, principal: PrincipalDep,
+    company_id: uuid.UUID,
+    request: Request,
+    principal: PrincipalDep,
     history_limit: Annotated[int, _limit("history entries")] = 20,
     history_cursor: Annotated[str | None, _cursor("history")] = None,
     meetings_limit: Annotated[int, _limit("planned meetings")] = 50,
@@ -80,25 +79,47 @@ async def client_card(
     company, persons, history, meetings, deals, invoices = await asyncio.gather(
         _get(upstreams, "contacts", c, headers),
         _get(upstreams, "contacts", f"{c}/persons", headers),
-        _get(upstreams, "contacts", f"{c}/history", headers, _page(history_limit, history_cursor),
-             cursor_field="history_cursor"),
-        _get(upstreams, "contacts", "/api/v1/meetings", headers,
-             _page(meetings_limit, meetings_cursor, **of_client, status="planned"), cursor_field="meetings_cursor"),
-        _get(upstreams, "deals", "/api/v1/deals", headers, _page(deals_limit, deals_cursor, **of_client),
-             cursor_field="deals_cursor"),
+        _get(
+            upstreams,
+            "contacts",
+            f"{c}/history",
+            headers,
+            _page(history_limit, history_cursor),
+            cursor_field="history_cursor",
+        ),
+        _get(
+            upstreams,
+            "contacts",
+            "/api/v1/meetings",
+            headers,
+            _page(meetings_limit, meetings_cursor, **of_client, status="planned"),
+            cursor_field="meetings_cursor",
+        ),
+        _get(
+            upstreams,
+            "deals",
+            "/api/v1/deals",
+            headers,
+            _page(deals_limit, deals_cursor, **of_client),
+            cursor_field="deals_cursor",
+        ),
         _get(upstreams, "billing", "/api/v1/invoices", headers, of_client),
     )
     if company is None:
         raise NotFound(f"no client card {company_id}")
     if isinstance(company, Exception):
-        raise Unavailable("the client card's own service (contacts) is not answering",
-                          headers={"Retry-After": "5"})
+        raise Unavailable("the client card's own service (contacts) is not answering", headers={"Retry-After": "5"})
     parts = {"persons": persons, "history": history, "meetings": meetings, "deals": deals, "invoices": invoices}
     refused = next((v for v in parts.values() if isinstance(v, BadCursor)), None)
     if refused is not None:
         raise refused
-    owner = {"persons": "contacts", "history": "contacts", "meetings": "contacts", "deals": "deals",
-             "invoices": "billing"}
+    owner = {
+        "persons": "contacts",
+        "history": "contacts",
+        "meetings": "contacts",
+        "deals": "deals",
+        "invoices": "billing",
+    }
     missing = sorted({owner[k] for k, v in parts.items() if isinstance(v, Exception)})
     card = {k: (None if isinstance(v, Exception) else v) for k, v in parts.items()}
     debt = None
@@ -117,7 +138,7 @@ async def _whole(upstreams: Upstreams, service: str, path: str, headers: dict, p
     while True:
         body = await _get(upstreams, service, path, headers, params)
         if isinstance(body, Exception) or body is None:
-            return body if body is not None else AppError(f"{service} has no {path}")
+            return body if body is not None else DomainError(f"{service} has no {path}")
         if isinstance(body, list):
             return body
         items += body["items"]
@@ -126,8 +147,11 @@ async def _whole(upstreams: Upstreams, service: str, path: str, headers: dict, p
         params["cursor"] = body["next_cursor"]
 
 
-@router.get("/client-cards/{company_id}/export", response_model=ClientCardExport,
-            responses={200: {"description": "The client's record, as a file to save (`Content-Disposition`)"}})
+@router.get(
+    "/client-cards/{company_id}/export",
+    response_model=ClientCardExport,
+    responses={200: {"description": "The client's record, as a file to save (`Content-Disposition`)"}},
+)
 async def export_client_card(company_id: uuid.UUID, request: Request, principal: PrincipalDep) -> Response:
     """Everything Mercator holds about one client, as one JSON file: the card, contact persons, the whole
     history, meetings, deals with their lines, offers and stage history, invoices, payments and deliveries.
@@ -150,24 +174,39 @@ async def export_client_card(company_id: uuid.UUID, request: Request, principal:
         _whole(upstreams, "deals", "/api/v1/deals", headers, {**of_client, **limit}),
         _whole(upstreams, "billing", "/api/v1/invoices", headers, of_client),
         _whole(upstreams, "billing", "/api/v1/payments", headers, of_client),
-        _whole(upstreams, "billing", "/api/v1/deliveries", headers, of_client))
-    parts = {"persons": persons, "history": history, "meetings": meetings, "deals": deals, "invoices": invoices,
-             "payments": payments, "deliveries": deliveries}
+        _whole(upstreams, "billing", "/api/v1/deliveries", headers, of_client),
+    )
+    parts = {
+        "persons": persons,
+        "history": history,
+        "meetings": meetings,
+        "deals": deals,
+        "invoices": invoices,
+        "payments": payments,
+        "deliveries": deliveries,
+    }
     if isinstance(deals, list):
+
         async def whole_deal(deal: dict):
             detail, timeline = await asyncio.gather(
                 _get(upstreams, "deals", f"/api/v1/deals/{deal['id']}", headers),
-                _get(upstreams, "deals", f"/api/v1/deals/{deal['id']}/timeline", headers))
+                _get(upstreams, "deals", f"/api/v1/deals/{deal['id']}/timeline", headers),
+            )
             if isinstance(detail, Exception) or isinstance(timeline, Exception):
                 return detail if isinstance(detail, Exception) else timeline
             return {**(detail or deal), "timeline": timeline or []}
+
         parts["deals"] = await asyncio.gather(*(whole_deal(d) for d in deals))
         if any(isinstance(d, Exception) for d in parts["deals"]):
             parts["deals"] = next(d for d in parts["deals"] if isinstance(d, Exception))
     failed = sorted(k for k, v in parts.items() if isinstance(v, Exception))
     if failed:
-        raise Unavailable(f"{', '.join(failed)} could not be read; try the export again shortly",
-                          headers={"Retry-After": "5"})
+        raise Unavailable(
+            f"{', '.join(failed)} could not be read; try the export again shortly", headers={"Retry-After": "5"}
+        )
     body = ClientCardExport.model_validate({"exported_at": datetime.now(UTC), "company": company, **parts})
-    return Response(body.model_dump_json(), media_type="application/json", headers={
-        "Content-Disposition": f'attachment; filename="client-card-{company_id}.json"'})
+    return Response(
+        body.model_dump_json(),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="client-card-{company_id}.json"'},
+    )

@@ -9,11 +9,23 @@ import re
 
 # The built web app: scripts, styles and data only from the gateway itself. ECharts writes its tooltips as
 # HTML with style attributes: those (and only attributes, never a <style> element or a script) are let in.
-APP_POLICY = "; ".join((
-    "default-src 'self'", "script-src 'self'", "style-src 'self'", "style-src-attr 'unsafe-inline'",
-    "img-src 'self' data: blob:", "font-src 'self'", "connect-src 'self'", "worker-src 'self'",
-    "manifest-src 'self'", "frame-ancestors 'none'", "base-uri 'self'", "form-action 'self'", "object-src 'none'",
-))
+APP_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "style-src-attr 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "worker-src 'self'",
+        "manifest-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "object-src 'none'",
+    )
+)
 
 # FastAPI's /docs (Swagger UI) and /redoc load their bundles from jsDelivr and start them with an inline
 # script. That script is allowed by its hash, computed from the page as served (it names the page's own
@@ -36,13 +48,21 @@ HEADERS = (
 
 
 def docs_policy(html: bytes) -> str:
-    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(m).digest()).decode()}'"
-                      for m in _INLINE_SCRIPT.findall(html))
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(m).digest()).decode()}'" for m in _INLINE_SCRIPT.findall(html)
+    )
     sources = {**DOCS_SOURCES, "script-src": f"{DOCS_SOURCES['script-src']} {hashes}".strip()}
-    return "; ".join((
-        "default-src 'self'", *(f"{k} {v}" for k, v in sources.items()), "connect-src 'self'",
-        "frame-ancestors 'none'", "base-uri 'self'", "form-action 'self'", "object-src 'none'",
-    ))
+    return "; ".join(
+        (
+            "default-src 'self'",
+            *(f"{k} {v}" for k, v in sources.items()),
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "object-src 'none'",
+        )
+    )
 
 
 def _with(headers: list, policy: str) -> list:
@@ -61,6 +81,7 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if scope["path"] not in DOCS_PATHS:
+
             async def send_with_headers(message):
                 if message["type"] == "http.response.start":
                     message = {**message, "headers": _with(list(message.get("headers", [])), APP_POLICY)}

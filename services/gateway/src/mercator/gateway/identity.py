@@ -2,6 +2,7 @@
 
 Pure domain layer: no storage, no web framework.
 """
+
 from __future__ import annotations
 
 import re
@@ -13,18 +14,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from mercator.common.auth import Caller
-from mercator.common.rules import DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
+from mercator.common.errors import DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
 
 
 class Role(StrEnum):
     MANAGER = "manager"
-    HEAD = "head"            # head of sales: sees the managers of their department subtree
+    HEAD = "head"  # head of sales: sees the managers of their department subtree
     MARKETING = "marketing"
     EXECUTIVE = "executive"
     SUPPORT = "support"
     ADMIN = "admin"
-    IMPORTER = "importer"    # may record when things happened in the past (bringing history in); sees by other roles
-    PARTNER = "partner"      # partner systems only: carried by API keys, never given to a person
+    IMPORTER = "importer"  # may record when things happened in the past (bringing history in); sees by other roles
+    PARTNER = "partner"  # partner systems only: carried by API keys, never given to a person
 
 
 def user_roles(roles: Iterable[str]) -> list[str]:
@@ -76,8 +77,12 @@ def _char_class(c: str) -> str:
 
 
 def check_password(password: str, *, email: str | None = None) -> None:
-    weak = InvalidValue("weak_password", f"a password needs at least {PASSWORD_MIN} characters of at least two "
-                                         "kinds (lower case, upper case, digits, other)", "password")
+    weak = InvalidValue(
+        "weak_password",
+        f"a password needs at least {PASSWORD_MIN} characters of at least two "
+        "kinds (lower case, upper case, digits, other)",
+        "password",
+    )
     if len(password) < PASSWORD_MIN or len({_char_class(c) for c in password}) < 2:
         raise weak
     if len(password) > PASSWORD_MAX:
@@ -124,8 +129,12 @@ def new_api_key() -> ApiKey:
 def parse_api_key(value: str) -> ApiKey:
     # The id part is hex, so the first "_" after it ends it; the secret may hold "_" itself.
     key_id, sep, secret = value.strip().removeprefix(KEY_PREFIX).partition("_")
-    if not value.strip().startswith(KEY_PREFIX) or not sep or not _KEY_ID.match(key_id) \
-            or not _KEY_SECRET.match(secret):
+    if (
+        not value.strip().startswith(KEY_PREFIX)
+        or not sep
+        or not _KEY_ID.match(key_id)
+        or not _KEY_SECRET.match(secret)
+    ):
         raise InvalidValue("invalid_api_key", "this is not a Mercator API key", "X-API-Key")
     return ApiKey(key_id, secret)
 
@@ -134,18 +143,44 @@ def parse_api_key(value: str) -> ApiKey:
 # (`/api/v1/<resource>/...`). A card's contact persons, history and meetings are resources of their own
 # (`/companies/{id}/persons` needs `read:persons`: their e-mails and phones are not the card's), and merging
 # or reassigning a card or a deal is an action of its own: `write:companies` does neither.
-READ_SCOPES = ("companies", "persons", "regions", "industries", "contact-sources", "history", "meetings", "deals",
-               "pipelines", "lost-reasons", "products", "product-groups", "board", "contracts", "invoices",
-               "payments", "deliveries", "receivables", "clients", "reports", "people")
+READ_SCOPES = (
+    "companies",
+    "persons",
+    "regions",
+    "industries",
+    "contact-sources",
+    "history",
+    "meetings",
+    "deals",
+    "pipelines",
+    "lost-reasons",
+    "products",
+    "product-groups",
+    "board",
+    "contracts",
+    "invoices",
+    "payments",
+    "deliveries",
+    "receivables",
+    "clients",
+    "reports",
+    "people",
+)
 # An ERP or telephony system writes client cards, history, deals, payments and waybills; never reference data.
 WRITE_SCOPES = ("companies", "persons", "history", "meetings", "deals", "payments", "deliveries")
 ACTION_SCOPES = ("merge:companies", "reassign:companies", "reassign:deals")
 SCOPES = frozenset([f"read:{r}" for r in READ_SCOPES] + [f"write:{r}" for r in WRITE_SCOPES] + list(ACTION_SCOPES))
 # Paths below a card that are resources of their own, and actions that are scopes of their own.
-_SUB_RESOURCES = {("companies", "persons"): "persons", ("companies", "history"): "history",
-                  ("companies", "meetings"): "meetings"}
-_ACTIONS = {("companies", "merge"): "merge:companies", ("companies", "reassign"): "reassign:companies",
-            ("deals", "reassign"): "reassign:deals"}
+_SUB_RESOURCES = {
+    ("companies", "persons"): "persons",
+    ("companies", "history"): "history",
+    ("companies", "meetings"): "meetings",
+}
+_ACTIONS = {
+    ("companies", "merge"): "merge:companies",
+    ("companies", "reassign"): "reassign:companies",
+    ("deals", "reassign"): "reassign:deals",
+}
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -179,6 +214,7 @@ def scope_of_path(method: str, path: str) -> str | None:
 
 # --- the department tree ----------------------------------------------------------------------
 
+
 def subtree(department_id: uuid.UUID, parents: Mapping[uuid.UUID, uuid.UUID | None]) -> set[uuid.UUID]:
     """The department and all below it. `parents` maps every department to its parent (None at a root)."""
     children: dict[uuid.UUID, list[uuid.UUID]] = {}
@@ -196,9 +232,11 @@ def subtree(department_id: uuid.UUID, parents: Mapping[uuid.UUID, uuid.UUID | No
     return seen
 
 
-def check_parent(department_id: uuid.UUID, parent_id: uuid.UUID | None,
-                 parents: Mapping[uuid.UUID, uuid.UUID | None]) -> None:
+def check_parent(
+    department_id: uuid.UUID, parent_id: uuid.UUID | None, parents: Mapping[uuid.UUID, uuid.UUID | None]
+) -> None:
     """A department cannot be put under itself or under one of its own subdepartments."""
     if parent_id is not None and parent_id in subtree(department_id, {**parents, department_id: None}):
-        raise RuleViolation("department_cycle", "a department cannot be placed under itself or its own "
-                                                "subdepartment", "parent_id")
+        raise RuleViolation(
+            "department_cycle", "a department cannot be placed under itself or its own subdepartment", "parent_id"
+        )

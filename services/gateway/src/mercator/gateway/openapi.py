@@ -32,7 +32,8 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from mercator.common.http.errors import PROBLEM, AppError
+from mercator.common.errors import DomainError
+from mercator.common.http.errors import PROBLEM
 from mercator.gateway import scopes
 from mercator.gateway.proxy import ROUTES, Upstreams
 
@@ -57,9 +58,14 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
-        "errors": {"type": "array", "items": {
-            "type": "object", "properties": {"field": {"type": ["string", "null"]}, "message": {"type": "string"}},
-            "required": ["message"]}},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": ["string", "null"]}, "message": {"type": "string"}},
+                "required": ["message"],
+            },
+        },
         "rule": {"type": "string"},
     },
     "required": ["title", "status"],
@@ -67,20 +73,22 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    return {"description": description, "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 
 PROBLEM_RESPONSES = {
     "422": _problem("Invalid input (`errors` names the fields), or a broken business rule (named in `rule`)"),
-    "4XX": _problem("Not signed in (401), not allowed (403), not found or not yours to see (404), a conflict "
-                    "(409), a stale `If-Match` (412), too many requests (429, with `Retry-After`)"),
+    "4XX": _problem(
+        "Not signed in (401), not allowed (403), not found or not yours to see (404), a conflict "
+        "(409), a stale `If-Match` (412), too many requests (429, with `Retry-After`)"
+    ),
     "503": _problem("The service behind this resource is down; try again after `Retry-After`"),
 }
 _FASTAPI_ERRORS = {"#/components/schemas/HTTPValidationError"}
 
 
 # --- walking JSON ---------------------------------------------------------------------------------
+
 
 def _refs(node: Any) -> Iterator[str]:
     if isinstance(node, dict):
@@ -96,8 +104,10 @@ def _refs(node: Any) -> Iterator[str]:
 
 def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
     if isinstance(node, dict):
-        return {k: (renames.get(v, v) if k == "$ref" and isinstance(v, str) else _rewrite_refs(v, renames))
-                for k, v in node.items()}
+        return {
+            k: (renames.get(v, v) if k == "$ref" and isinstance(v, str) else _rewrite_refs(v, renames))
+            for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_rewrite_refs(v, renames) for v in node]
     return node
@@ -107,7 +117,7 @@ def _pointer(ref: str) -> tuple[str, str] | None:
     """`#/components/<section>/<name>` -> (section, name)."""
     if not ref.startswith("#/components/"):
         return None
-    parts = ref[len("#/components/"):].split("/")
+    parts = ref[len("#/components/") :].split("/")
     if len(parts) != 2:
         return None
     return parts[0], parts[1].replace("~1", "/").replace("~0", "~")
@@ -123,8 +133,9 @@ def _canonical(node: Any) -> str:
 
 # --- one service's part ------------------------------------------------------------------------------
 
+
 def _first_segment(path: str) -> str | None:
-    return path[len(PREFIX):].split("/", 1)[0] if path.startswith(PREFIX) else None
+    return path[len(PREFIX) :].split("/", 1)[0] if path.startswith(PREFIX) else None
 
 
 def _resolve(doc: dict, schema: Any) -> Any:
@@ -148,15 +159,21 @@ def _enum_of(doc: dict, parameters: list, name: str) -> list | None:
 
 
 def _without_param(doc: dict, parameters: list, name: str) -> list:
-    return [p for p in parameters
-            if not (isinstance(_resolve(doc, p), dict) and _resolve(doc, p).get("in") == "path"
-                    and _resolve(doc, p).get("name") == name)]
+    return [
+        p
+        for p in parameters
+        if not (
+            isinstance(_resolve(doc, p), dict)
+            and _resolve(doc, p).get("in") == "path"
+            and _resolve(doc, p).get("name") == name
+        )
+    ]
 
 
 def _expand(doc: dict, path: str, item: dict, service: str) -> Iterator[tuple[str, dict]]:
     """`/api/v1/{kind}/...` -> `/api/v1/regions/...`, ... for each value of kind's enum routed to `service`."""
     name = _first_segment(path)[1:-1]
-    rest = path[len(PREFIX) + len(name) + 2:]
+    rest = path[len(PREFIX) + len(name) + 2 :]
     values: dict[str, dict] = {}
     for method in METHODS:
         op = item.get(method)
@@ -168,8 +185,7 @@ def _expand(doc: dict, path: str, item: dict, service: str) -> Iterator[tuple[st
             continue
         for value in enum:
             if isinstance(value, str) and ROUTES.get(value) == service:
-                expanded = values.setdefault(value, {k: copy.deepcopy(v) for k, v in item.items()
-                                                     if k not in METHODS})
+                expanded = values.setdefault(value, {k: copy.deepcopy(v) for k, v in item.items() if k not in METHODS})
                 op = copy.deepcopy(op)
                 op["parameters"] = _without_param(doc, op.get("parameters", []), name)
                 if not op["parameters"]:
@@ -213,6 +229,7 @@ def _reachable(paths: dict, components: dict) -> set[tuple[str, str]]:
 
 # --- merging -------------------------------------------------------------------------------------------
 
+
 def _pascal(service: str) -> str:
     return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", service))
 
@@ -236,8 +253,14 @@ def merge(gateway: dict, services: dict[str, dict], missing: list[str]) -> dict:
     for name, (paths, doc) in parts.items():
         components = doc.get("components") or {}
         keep = _reachable(paths, components)
-        sources[name] = (copy.deepcopy(paths), {s: {n: copy.deepcopy(v) for n, v in defs.items() if (s, n) in keep}
-                                                for s, defs in components.items() if s != "securitySchemes"})
+        sources[name] = (
+            copy.deepcopy(paths),
+            {
+                s: {n: copy.deepcopy(v) for n, v in defs.items() if (s, n) in keep}
+                for s, defs in components.items()
+                if s != "securitySchemes"
+            },
+        )
 
     # Which (section, name) clash: defined differently by two sources, or referring to one that does.
     defined: dict[tuple[str, str], dict[str, Any]] = {}
@@ -247,8 +270,11 @@ def merge(gateway: dict, services: dict[str, dict], missing: list[str]) -> dict:
                 defined.setdefault((section, n), {})[name] = v
     clashing = {k for k, by in defined.items() if len({_canonical(v) for v in by.values()}) > 1}
     while True:
-        more = {k for k, by in defined.items() if k not in clashing
-                and any(_pointer(r) in clashing for v in by.values() for r in _refs(v))}
+        more = {
+            k
+            for k, by in defined.items()
+            if k not in clashing and any(_pointer(r) in clashing for v in by.values() for r in _refs(v))
+        }
         if not more:
             break
         clashing |= more
@@ -302,8 +328,9 @@ def merge(gateway: dict, services: dict[str, dict], missing: list[str]) -> dict:
     schemas["Problem"] = copy.deepcopy(PROBLEM_SCHEMA)
     # FastAPI's validation error schemas, no longer referred to, go (and whatever else nothing reaches).
     keep = _reachable(merged_paths, merged_components)
-    merged_components = {s: {n: v for n, v in sorted(defs.items()) if (s, n) in keep}
-                         for s, defs in merged_components.items()}
+    merged_components = {
+        s: {n: v for n, v in sorted(defs.items()) if (s, n) in keep} for s, defs in merged_components.items()
+    }
     merged_components = {s: defs for s, defs in merged_components.items() if defs}
     if gateway.get("components", {}).get("securitySchemes"):
         merged_components["securitySchemes"] = copy.deepcopy(gateway["components"]["securitySchemes"])
@@ -328,11 +355,12 @@ def merge(gateway: dict, services: dict[str, dict], missing: list[str]) -> dict:
 
 # --- fetching and caching ----------------------------------------------------------------------------
 
+
 async def fetch(upstreams: Upstreams, service: str) -> dict | None:
     """A service's own document, or None (logged) when it cannot be had."""
     try:
         answer = await upstreams.send(service, "GET", "/openapi.json", headers={"accept": "application/json"})
-    except AppError as exc:
+    except DomainError as exc:
         log.warning("no OpenAPI document from %s: %s", service, exc)
         return None
     if answer.status_code != 200:
@@ -390,12 +418,21 @@ class Cached:
 router = APIRouter(tags=["openapi"])
 
 
-@router.get("/api/v1/openapi.json", response_class=Response, summary="The OpenAPI document of the public API",
-            responses={200: {"description": "OpenAPI 3.1; `x-missing-services` names the services that did "
-                                            "not answer and are left out",
-                             "content": {"application/json": {"schema": {"type": "object"}}}}})
+@router.get(
+    "/api/v1/openapi.json",
+    response_class=Response,
+    summary="The OpenAPI document of the public API",
+    responses={
+        200: {
+            "description": "OpenAPI 3.1; `x-missing-services` names the services that did not answer and are left out",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 async def public_openapi(request: Request) -> Response:
     """Every public operation: the gateway's own and every service's routed through it. No sign-in needed."""
     cache: Cached = request.app.state.public_openapi
     body = await cache.get(request.app)
-    return Response(body, media_type="application/json", headers={"Cache-Control": f"public, max-age={cache.max_age()}"})
+    return Response(
+        body, media_type="application/json", headers={"Cache-Control": f"public, max-age={cache.max_age()}"}
+    )

@@ -19,12 +19,15 @@ from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
-
 from sqlalchemy import select
 
 from mercator.common.auth import Caller, mint_token
 from mercator.common.context import current_cause
-from mercator.common.http.errors import AppError, Forbidden, NotFound
+from mercator.common.errors import (
+    NotFound,
+    TooManyRequests,
+    Unavailable,
+)
 from mercator.gateway.auth_api import PrincipalDep
 from mercator.gateway.identity import Principal, subtree
 from mercator.gateway.service import audit
@@ -33,8 +36,9 @@ from mercator.gateway.tables import Department
 
 # The first segment after /api/v1 names the resource; the resource names its owning service.
 ROUTES: dict[str, str] = {
-    **dict.fromkeys(("companies", "regions", "industries", "contact-sources", "history", "meetings",
-                      "marketing-events"), "contacts"),
+    **dict.fromkeys(
+        ("companies", "regions", "industries", "contact-sources", "history", "meetings", "marketing-events"), "contacts"
+    ),
     **dict.fromkeys(("deals", "pipelines", "lost-reasons", "products", "product-groups", "board"), "deals"),
     **dict.fromkeys(("contracts", "invoices", "payments", "deliveries", "receivables", "clients"), "billing"),
     "reports": "analytics",
@@ -49,16 +53,10 @@ def forwarded_path(path: str) -> bool:
     """A path the gateway forwards: its service exports it as a file too (`?format=csv`), in one request."""
     parts = path.split("/")
     return len(parts) > 3 and parts[1:3] == ["api", "v1"] and parts[3] in ROUTES
+
+
 _FORWARDED = {"content-type", "accept", "if-match", "idempotency-key", "accept-language"}
 _RETURNED = {"content-type", "etag", "location", "retry-after", "idempotent-replayed"}
-
-
-class Unavailable(AppError):
-    status, title = 503, "Service unavailable"
-
-
-class TooManyRequests(AppError):
-    status, title = 429, "Too many requests"
 
 
 class Connections:
@@ -109,44 +107,54 @@ class Upstreams:
         one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 
         def client(name: str) -> Callable[[], httpx.AsyncClient]:
-            return lambda: httpx.AsyncClient(base_url=getattr(settings, f"{name}_url"), limits=one,
-                                             timeout=settings.upstream_timeout_seconds, transport=transports.get(name))
+            return lambda: httpx.AsyncClient(
+                base_url=getattr(settings, f"{name}_url"),
+                limits=one,
+                timeout=settings.upstream_timeout_seconds,
+                transport=transports.get(name),
+            )
 
         self.clients = {
             name: Connections(settings.upstream_connections, client(name), settings.upstream_timeout_seconds)
-            for name in ("contacts", "deals", "billing", "notifications", "analytics")}
-        self.breakers = AsyncCircuitBreakerFactory(default_threshold=settings.breaker_failures,
-                                                   default_ttl=settings.breaker_reset_seconds)
+            for name in ("contacts", "deals", "billing", "notifications", "analytics")
+        }
+        self.breakers = AsyncCircuitBreakerFactory(
+            default_threshold=settings.breaker_failures, default_ttl=settings.breaker_reset_seconds
+        )
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self.limit = parse(settings.rate_limit)
 
     async def close(self) -> None:
         await asyncio.gather(*(c.aclose() for c in self.clients.values()))
 
-    async def send(self, service: str, method: str, path: str, *, params=None, headers=None,
-                   content: bytes | None = None) -> httpx.Response:
+    async def send(
+        self, service: str, method: str, path: str, *, params=None, headers=None, content: bytes | None = None
+    ) -> httpx.Response:
         """Through the service's breaker; a safe request is tried once more after a failure."""
         attempts = 2 if method in SAFE else 1
         for attempt in range(1, attempts + 1):
             try:
                 breaker = await self.breakers.get_breaker(service)
                 async with breaker:
-                    answer = await self.clients[service].request(method, path, params=params, headers=headers,
-                                                                 content=content)
+                    answer = await self.clients[service].request(
+                        method, path, params=params, headers=headers, content=content
+                    )
                     if answer.status_code in (502, 503, 504):
-                        raise httpx.HTTPStatusError("upstream unavailable", request=answer.request,
-                                                    response=answer)
+                        raise httpx.HTTPStatusError("upstream unavailable", request=answer.request, response=answer)
                     return answer
             except OpenedState as exc:
-                raise Unavailable(f"{service} is failing; the gateway gives it a moment",
-                                  headers={"Retry-After": str(int(self.settings.breaker_reset_seconds))}) from exc
+                raise Unavailable(
+                    f"{service} is failing; the gateway gives it a moment",
+                    headers={"Retry-After": str(int(self.settings.breaker_reset_seconds))},
+                ) from exc
             except httpx.HTTPStatusError as exc:
                 if attempt == attempts:
                     return exc.response
             except httpx.HTTPError as exc:
                 if attempt == attempts:
-                    raise Unavailable(f"{service} did not answer: {type(exc).__name__}",
-                                      headers={"Retry-After": "5"}) from exc
+                    raise Unavailable(
+                        f"{service} did not answer: {type(exc).__name__}", headers={"Retry-After": "5"}
+                    ) from exc
             await asyncio.sleep(0.05)
         raise AssertionError("unreachable")
 
@@ -205,8 +213,9 @@ def upstream_target(request: Request) -> str:
 router = APIRouter()
 
 
-@router.api_route("/api/v1/{resource}/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                  include_in_schema=False)
+@router.api_route(
+    "/api/v1/{resource}/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
 @router.api_route("/api/v1/{resource}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 async def forward(request: Request, resource: str, principal: PrincipalDep, rest: str = "") -> Response:
     service = ROUTES.get(resource)
@@ -217,11 +226,25 @@ async def forward(request: Request, resource: str, principal: PrincipalDep, rest
     settings: GatewaySettings = request.app.state.runtime.settings
     await upstreams.check_rate(str(principal.caller.user_id))
     body = await request.body()
-    answer = await upstreams.send(service, request.method, target,
-                                  headers=await forwarded_headers(request, principal, settings), content=body or None)
+    answer = await upstreams.send(
+        service,
+        request.method,
+        target,
+        headers=await forwarded_headers(request, principal, settings),
+        content=body or None,
+    )
     if request.method not in SAFE:
-        await audit(request.app.state.runtime.sessionmaker, caller=principal.caller,
-                    api_key_id=principal.api_key_id, method=request.method, path=request.url.path,
-                    status=answer.status_code, request_id=current_cause.get().correlation_id)
-    return Response(answer.content, status_code=answer.status_code,
-                    headers={k: v for k, v in answer.headers.items() if k.lower() in _RETURNED})
+        await audit(
+            request.app.state.runtime.sessionmaker,
+            caller=principal.caller,
+            api_key_id=principal.api_key_id,
+            method=request.method,
+            path=request.url.path,
+            status=answer.status_code,
+            request_id=current_cause.get().correlation_id,
+        )
+    return Response(
+        answer.content,
+        status_code=answer.status_code,
+        headers={k: v for k, v in answer.headers.items() if k.lower() in _RETURNED},
+    )

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from mercator.common.http.fields import Input
 from mercator.gateway.identity import PASSWORD_MAX, Role
 
+
 def _no_nul(value: str) -> str:
     # PostgreSQL text cannot hold U+0000: left in, it is the database's error (a 500), not the caller's 422.
     if "\x00" in value:
@@ -31,6 +32,7 @@ class Secret(BaseModel):
 
 # --- tokens -------------------------------------------------------------------------------------
 
+
 class TokenResponse(BaseModel):
     """RFC 6749 §5.1."""
 
@@ -38,14 +40,21 @@ class TokenResponse(BaseModel):
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
     refresh_token: str | None = Field(
-        None, description="Absent when the request asked for `X-Refresh-Token-Transport: cookie` (the web app): "
-                          "then the refresh token travels only in an HttpOnly cookie.")
+        None,
+        description="Absent when the request asked for `X-Refresh-Token-Transport: cookie` (the web app): "
+        "then the refresh token travels only in an HttpOnly cookie.",
+    )
 
 
 class RefreshIn(Input):
-    refresh_token: Annotated[str | None, Field(
-        min_length=1, max_length=200,
-        description="Omitted by the web app, whose refresh token is its cookie (then `X-CSRF-Token` is required)")] = None
+    refresh_token: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=200,
+            description="Omitted by the web app, whose refresh token is its cookie (then `X-CSRF-Token` is required)",
+        ),
+    ] = None
 
 
 class MePublic(BaseModel):
@@ -59,6 +68,7 @@ class MePublic(BaseModel):
 
 
 # --- users --------------------------------------------------------------------------------------
+
 
 class UserCreate(Secret):
     name: Name
@@ -100,6 +110,7 @@ class ColleaguePublic(BaseModel):
 
 # --- departments --------------------------------------------------------------------------------
 
+
 class DepartmentCreate(Input):
     name: Name
     parent_id: uuid.UUID | None = None
@@ -120,6 +131,7 @@ class DepartmentPublic(BaseModel):
 
 
 # --- partner API keys -----------------------------------------------------------------------------
+
 
 class ApiKeyCreate(Input):
     name: Name

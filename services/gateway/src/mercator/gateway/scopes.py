@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from mercator.common.http.errors import Forbidden
+from mercator.common.errors import Forbidden
 from mercator.gateway.identity import Principal, scope_of_path
 
 # Any key may ask who it is.
@@ -21,10 +21,24 @@ OWN: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/v1/people"): ("read:people",),
     # The card shows the persons, history, meetings, deals and invoices of a client: each needs its own scope.
     ("GET", "/api/v1/client-cards/{company_id}"): (
-        "read:companies", "read:persons", "read:history", "read:meetings", "read:deals", "read:invoices"),
+        "read:companies",
+        "read:persons",
+        "read:history",
+        "read:meetings",
+        "read:deals",
+        "read:invoices",
+    ),
     ("GET", "/api/v1/client-cards/{company_id}/export"): (
-        "read:companies", "read:persons", "read:history", "read:meetings", "read:deals", "read:invoices",
-        "read:contracts", "read:payments", "read:deliveries"),
+        "read:companies",
+        "read:persons",
+        "read:history",
+        "read:meetings",
+        "read:deals",
+        "read:invoices",
+        "read:contracts",
+        "read:payments",
+        "read:deliveries",
+    ),
 }
 FORWARDED = ("/api/v1/{resource}", "/api/v1/{resource}/{rest:path}")  # the proxy's catch-all routes
 
@@ -48,8 +62,9 @@ def check(request: Request, principal: Principal) -> None:
     forwarded = template in FORWARDED
     wanted = needed(request.method, template, own=not forwarded, path=request.url.path if forwarded else None)
     if wanted is None:
-        raise Forbidden(f"no API key may call {request.method} {template}: it is for people signed in",
-                        rule="no_key_scope")
+        raise Forbidden(
+            f"no API key may call {request.method} {template}: it is for people signed in", rule="no_key_scope"
+        )
     missing = [s for s in wanted if s not in principal.scopes]
     if missing:
         raise Forbidden(f"this API key lacks the scope {', '.join(missing)}", rule="scope_missing")

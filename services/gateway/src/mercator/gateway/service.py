@@ -25,11 +25,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mercator.common.auth import Caller, InvalidToken, bearer
 from mercator.common.context import current_cause
+from mercator.common.errors import (
+    BadReference,
+    Conflict,
+    NotFound,
+    Unauthorized,
+)
 from mercator.common.events import catalogue as ev
-from mercator.common.http.versions import check_version
-from mercator.common.http.errors import AppError, Conflict, NotFound, Unauthorized
-from mercator.common.http.pagination import keyset_page
+from mercator.common.pagination import keyset_page
 from mercator.common.uow import UnitOfWork
+from mercator.common.versions import check_version
 from mercator.gateway import identity, schemas
 from mercator.gateway.identity import Principal, Role
 from mercator.gateway.settings import GatewaySettings
@@ -42,10 +47,6 @@ log = logging.getLogger(__name__)
 HASHER = PasswordHasher()
 # A partner key's last use is written at most this often, not on every request.
 LAST_USED_EVERY = timedelta(minutes=1)
-
-
-class BadReference(AppError):
-    status, title = 422, "Invalid request"
 
 
 def now() -> datetime:
@@ -89,6 +90,7 @@ def _digest(token: str) -> str:
 
 # --- access tokens and the principal --------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Tokens:
     access_token: str
@@ -101,21 +103,34 @@ def mint_access_token(settings: GatewaySettings, user, *, at: datetime | None = 
     """A public access token for a user row (anything with id, name, roles, department_id)."""
     at = at or now()
     claims = {
-        "sub": str(user.id), "name": user.name, "roles": sorted(user.roles),
+        "sub": str(user.id),
+        "name": user.name,
+        "roles": sorted(user.roles),
         "dept": str(user.department_id) if user.department_id else None,
-        "iss": settings.token_issuer, "aud": settings.public_audience,
-        "iat": at, "exp": at + timedelta(minutes=settings.access_token_minutes),
+        "iss": settings.token_issuer,
+        "aud": settings.public_audience,
+        "iat": at,
+        "exp": at + timedelta(minutes=settings.access_token_minutes),
     }
     return jwt.encode(claims, settings.public_token_secret, algorithm="HS256")
 
 
 def read_access_token(settings: GatewaySettings, token: str) -> Caller:
     try:
-        claims = jwt.decode(token, settings.public_token_secret, algorithms=["HS256"],
-                            audience=settings.public_audience, issuer=settings.token_issuer,
-                            options={"require": ["sub", "exp", "iss", "aud"]})
-        return Caller(uuid.UUID(claims["sub"]), claims.get("name") or "", frozenset(claims.get("roles") or ()),
-                      uuid.UUID(claims["dept"]) if claims.get("dept") else None)
+        claims = jwt.decode(
+            token,
+            settings.public_token_secret,
+            algorithms=["HS256"],
+            audience=settings.public_audience,
+            issuer=settings.token_issuer,
+            options={"require": ["sub", "exp", "iss", "aud"]},
+        )
+        return Caller(
+            uuid.UUID(claims["sub"]),
+            claims.get("name") or "",
+            frozenset(claims.get("roles") or ()),
+            uuid.UUID(claims["dept"]) if claims.get("dept") else None,
+        )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("the access token has expired; refresh it") from exc
     except (jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:
@@ -127,8 +142,7 @@ def _unauthorized(detail: str, error: str | None = "invalid_token") -> Unauthori
     return Unauthorized(detail, headers={"WWW-Authenticate": challenge})
 
 
-async def authenticate(request, sessionmaker: async_sessionmaker[AsyncSession],
-                       settings: GatewaySettings) -> Principal:
+async def authenticate(request, sessionmaker: async_sessionmaker[AsyncSession], settings: GatewaySettings) -> Principal:
     """The caller of a request, from `Authorization: Bearer <access token>` or `X-API-Key: mk_...`; 401 else."""
     authorization, api_key = request.headers.get("authorization"), request.headers.get("x-api-key")
     token = bearer(authorization)
@@ -184,6 +198,7 @@ async def _key_principal(sessionmaker: async_sessionmaker[AsyncSession], value: 
 
 # --- signing in, refreshing, signing out -------------------------------------------------------------
 
+
 def _bad_credentials() -> Unauthorized:
     return _unauthorized("the e-mail or the password is wrong", "invalid_grant")
 
@@ -194,8 +209,13 @@ def bad_refresh() -> Unauthorized:
 
 def _issue(uow: UnitOfWork, settings: GatewaySettings, user: User, previous: RefreshToken | None = None) -> Tokens:
     raw, at = secrets.token_urlsafe(32), now()
-    token = RefreshToken(id=uuid.uuid4(), user_id=user.id, token_hash=_digest(raw), created_at=at,
-                         expires_at=at + timedelta(days=settings.refresh_token_days))
+    token = RefreshToken(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        token_hash=_digest(raw),
+        created_at=at,
+        expires_at=at + timedelta(days=settings.refresh_token_days),
+    )
     uow.session.add(token)
     if previous is not None:
         previous.revoked_at, previous.replaced_by = at, token.id
@@ -230,8 +250,9 @@ async def sign_in(uow: UnitOfWork, settings: GatewaySettings, email: str, passwo
 async def refresh(uow: UnitOfWork, settings: GatewaySettings, refresh_token: str) -> Tokens:
     """A new access token and a new refresh token; the one presented is spent."""
     s = uow.session
-    row = await s.scalar(select(RefreshToken).where(RefreshToken.token_hash == _digest(refresh_token))
-                         .with_for_update())
+    row = await s.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == _digest(refresh_token)).with_for_update()
+    )
     if row is None:
         raise bad_refresh()
     if row.revoked_at is not None:
@@ -274,15 +295,25 @@ async def sign_out(uow: UnitOfWork, refresh_token: str) -> None:
 
 
 async def _sign_out_everywhere(s: AsyncSession, user_id: uuid.UUID) -> None:
-    await s.execute(update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-                    .values(revoked_at=now()))
+    await s.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now())
+    )
 
 
 # --- users ----------------------------------------------------------------------------------------
 
+
 def _card(row: User) -> dict:
-    return dict(user_id=row.id, name=row.name, email=row.email, roles=list(row.roles),
-                department_id=row.department_id, active=row.active)
+    return dict(
+        user_id=row.id,
+        name=row.name,
+        email=row.email,
+        roles=list(row.roles),
+        department_id=row.department_id,
+        active=row.active,
+    )
 
 
 async def _active_admins(s: AsyncSession, except_id: uuid.UUID | None = None) -> int:
@@ -320,8 +351,18 @@ async def create_user(uow: UnitOfWork, data: schemas.UserCreate) -> User:
     await _open_department(uow.session, data.department_id, "department_id")
     await _email_free(uow.session, email)
     at = now()
-    row = User(id=uuid.uuid4(), name=data.name, email=email, password_hash=await hash_secret(data.password),
-               roles=roles, department_id=data.department_id, active=True, version=1, created_at=at, updated_at=at)
+    row = User(
+        id=uuid.uuid4(),
+        name=data.name,
+        email=email,
+        password_hash=await hash_secret(data.password),
+        roles=roles,
+        department_id=data.department_id,
+        active=True,
+        version=1,
+        created_at=at,
+        updated_at=at,
+    )
     uow.session.add(row)
     uow.emit(ev.UserCreated(**_card(row)), subject=row.id, sequence=row.version)
     await _commit_user(uow, email)
@@ -335,8 +376,9 @@ async def get_user(s: AsyncSession, user_id: uuid.UUID) -> User:
     return row
 
 
-async def list_users(s: AsyncSession, *, department_id: uuid.UUID | None, active: bool | None, limit: int,
-                     cursor: str | None) -> tuple[list[User], str | None]:
+async def list_users(
+    s: AsyncSession, *, department_id: uuid.UUID | None, active: bool | None, limit: int, cursor: str | None
+) -> tuple[list[User], str | None]:
     stmt = select(User)
     if department_id is not None:
         stmt = stmt.where(User.department_id == department_id)
@@ -349,8 +391,9 @@ async def list_people(s: AsyncSession, *, limit: int, cursor: str | None) -> tup
     return await keyset_page(s, select(User), (User.name, User.id), limit, cursor)
 
 
-async def update_user(uow: UnitOfWork, user_id: uuid.UUID, data: schemas.UserUpdate,
-                      expected_version: int | None) -> User:
+async def update_user(
+    uow: UnitOfWork, user_id: uuid.UUID, data: schemas.UserUpdate, expected_version: int | None
+) -> User:
     s = uow.session
     row = await s.get(User, user_id, with_for_update=True)
     if row is None:
@@ -407,13 +450,24 @@ async def ensure_first_admin(uow: UnitOfWork, settings: GatewaySettings) -> bool
         email = identity.normalise_email(settings.admin_email)
         identity.check_password(settings.admin_password, email=email)
     except identity.InvalidValue as exc:
-        raise identity.InvalidValue(exc.rule, f"settings.admin_{exc.field}: {exc.message}",
-                                    f"admin_{exc.field}") from None
+        raise identity.InvalidValue(
+            exc.rule, f"settings.admin_{exc.field}: {exc.message}", f"admin_{exc.field}"
+        ) from None
     at, hashed = now(), await hash_secret(settings.admin_password)
     row = await s.scalar(select(User).where(User.email == email).with_for_update())
     if row is None:
-        row = User(id=uuid.uuid4(), name=settings.admin_name, email=email, password_hash=hashed,
-                   roles=[Role.ADMIN.value], department_id=None, active=True, version=1, created_at=at, updated_at=at)
+        row = User(
+            id=uuid.uuid4(),
+            name=settings.admin_name,
+            email=email,
+            password_hash=hashed,
+            roles=[Role.ADMIN.value],
+            department_id=None,
+            active=True,
+            version=1,
+            created_at=at,
+            updated_at=at,
+        )
         s.add(row)
         uow.emit(ev.UserCreated(**_card(row)), subject=row.id, sequence=row.version)
     else:
@@ -432,9 +486,13 @@ async def ensure_first_admin(uow: UnitOfWork, settings: GatewaySettings) -> bool
 
 # --- departments --------------------------------------------------------------------------------
 
+
 def _department_changed(uow: UnitOfWork, row: Department) -> None:
-    uow.emit(ev.DepartmentChanged(department_id=row.id, name=row.name, parent_id=row.parent_id, active=row.active),
-             subject=row.id, sequence=row.version)
+    uow.emit(
+        ev.DepartmentChanged(department_id=row.id, name=row.name, parent_id=row.parent_id, active=row.active),
+        subject=row.id,
+        sequence=row.version,
+    )
 
 
 async def department_parents(s: AsyncSession) -> dict[uuid.UUID, uuid.UUID | None]:
@@ -458,16 +516,18 @@ async def get_department(s: AsyncSession, department_id: uuid.UUID) -> Departmen
     return row
 
 
-async def list_departments(s: AsyncSession, *, include_inactive: bool, limit: int,
-                           cursor: str | None) -> tuple[list[Department], str | None]:
+async def list_departments(
+    s: AsyncSession, *, include_inactive: bool, limit: int, cursor: str | None
+) -> tuple[list[Department], str | None]:
     stmt = select(Department)
     if not include_inactive:
         stmt = stmt.where(Department.active.is_(True))
     return await keyset_page(s, stmt, (Department.name, Department.id), limit, cursor)
 
 
-async def update_department(uow: UnitOfWork, department_id: uuid.UUID, data: schemas.DepartmentUpdate,
-                            expected_version: int | None) -> Department:
+async def update_department(
+    uow: UnitOfWork, department_id: uuid.UUID, data: schemas.DepartmentUpdate, expected_version: int | None
+) -> Department:
     s = uow.session
     row = await s.get(Department, department_id, with_for_update=True)
     if row is None:
@@ -482,11 +542,13 @@ async def update_department(uow: UnitOfWork, department_id: uuid.UUID, data: sch
         identity.check_parent(row.id, changes["parent_id"], await department_parents(s))
     if changes.get("active") is False and row.active:
         if await s.scalar(select(Department.id).where(Department.parent_id == row.id, Department.active.is_(True))):
-            raise identity.RuleViolation("department_has_subdepartments",
-                                         "close or move its open subdepartments first", "active")
+            raise identity.RuleViolation(
+                "department_has_subdepartments", "close or move its open subdepartments first", "active"
+            )
         if await s.scalar(select(User.id).where(User.department_id == row.id, User.active.is_(True))):
-            raise identity.RuleViolation("department_has_users", "move its active users to another department first",
-                                         "active")
+            raise identity.RuleViolation(
+                "department_has_users", "move its active users to another department first", "active"
+            )
     changed = [f for f, v in changes.items() if getattr(row, f) != v]
     if not changed:
         return row
@@ -500,19 +562,28 @@ async def update_department(uow: UnitOfWork, department_id: uuid.UUID, data: sch
 
 # --- partner API keys ------------------------------------------------------------------------------
 
+
 async def create_api_key(uow: UnitOfWork, data: schemas.ApiKeyCreate, caller: Caller) -> tuple[ApiKey, str]:
     """The new key's row and the whole key, which is shown this once: only an argon2 hash of its secret is kept."""
     scopes = identity.check_scopes(data.scopes)
     key = identity.new_api_key()
-    row = ApiKey(id=uuid.uuid4(), name=data.name, key_id=key.key_id, secret_hash=await hash_secret(key.secret),
-                 scopes=scopes, created_by=caller.user_id, created_at=now())
+    row = ApiKey(
+        id=uuid.uuid4(),
+        name=data.name,
+        key_id=key.key_id,
+        secret_hash=await hash_secret(key.secret),
+        scopes=scopes,
+        created_by=caller.user_id,
+        created_at=now(),
+    )
     uow.session.add(row)
     await uow.commit()
     return row, str(key)
 
 
-async def list_api_keys(s: AsyncSession, *, include_revoked: bool, limit: int,
-                        cursor: str | None) -> tuple[list[ApiKey], str | None]:
+async def list_api_keys(
+    s: AsyncSession, *, include_revoked: bool, limit: int, cursor: str | None
+) -> tuple[list[ApiKey], str | None]:
     stmt = select(ApiKey)
     if not include_revoked:
         stmt = stmt.where(ApiKey.revoked_at.is_(None))
@@ -532,8 +603,17 @@ async def revoke_api_key(uow: UnitOfWork, api_key_id: uuid.UUID) -> ApiKey:
 
 # --- the audit log --------------------------------------------------------------------------------
 
-async def audit(session_maker: async_sessionmaker[AsyncSession], *, caller: Caller | None,
-                api_key_id: uuid.UUID | None, method: str, path: str, status: int, request_id: str | None) -> None:
+
+async def audit(
+    session_maker: async_sessionmaker[AsyncSession],
+    *,
+    caller: Caller | None,
+    api_key_id: uuid.UUID | None,
+    method: str,
+    path: str,
+    status: int,
+    request_id: str | None,
+) -> None:
     """One row for one write request through the gateway, in its own transaction, after the answer is known.
 
     Never raises: the change it records is already made (or refused), and failing the request now would
@@ -541,10 +621,20 @@ async def audit(session_maker: async_sessionmaker[AsyncSession], *, caller: Call
     """
     try:
         async with session_maker() as s:
-            s.add(AuditEntry(at=now(), user_id=caller.user_id if caller and api_key_id is None else None,
-                             api_key_id=api_key_id, method=method[:10], path=path[:2000], status=status,
-                             request_id=request_id[:200] if request_id else None))
+            s.add(
+                AuditEntry(
+                    at=now(),
+                    user_id=caller.user_id if caller and api_key_id is None else None,
+                    api_key_id=api_key_id,
+                    method=method[:10],
+                    path=path[:2000],
+                    status=status,
+                    request_id=request_id[:200] if request_id else None,
+                )
+            )
             await s.commit()
     except Exception:
-        log.exception("an audit entry was lost", extra={"method": method, "path": path, "status": status,
-                                                        "request_id": request_id})
+        log.exception(
+            "an audit entry was lost",
+            extra={"method": method, "path": path, "status": status, "request_id": request_id},
+        )

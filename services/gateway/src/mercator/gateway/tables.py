@@ -33,7 +33,7 @@ class User(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(254), unique=True)  # normalised: lower case
-    password_hash: Mapped[str] = mapped_column(String(200))       # argon2id, with its parameters
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2id, with its parameters
     roles: Mapped[list] = mapped_column(JSON, default=list)
     department_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("departments.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)

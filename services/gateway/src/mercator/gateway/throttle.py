@@ -15,12 +15,12 @@ from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from mercator.common.http.errors import AppError
+from mercator.common.errors import TooManyRequests
 from mercator.gateway.settings import GatewaySettings
 
 
-class TooManyFailures(AppError):
-    status, title = 429, "Too many requests"
+class TooManyFailures(TooManyRequests):
+    """Too many failed sign-ins from one address or for one account."""
 
 
 def client_address(request: Request) -> str | None:
@@ -48,8 +48,11 @@ class SignInGuard:
                 stats = await self._limiter.get_window_stats(limit, key)
                 wait = max(wait, int(stats.reset_time - time.time()) + 1)
         if wait:
-            raise TooManyFailures("too many failed sign-ins; try again later", headers={"Retry-After": str(wait)},
-                                  rule="sign_in_throttled")
+            raise TooManyFailures(
+                "too many failed sign-ins; try again later",
+                headers={"Retry-After": str(wait)},
+                rule="sign_in_throttled",
+            )
 
     async def failed(self, address: str | None, account: str | None = None) -> None:
         for limit, key in self._keys(address, account):

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
 from mercator.common.bus.kafka import ensure_topics
+from mercator.common.errors import NotFound
 from mercator.common.events.envelope import Envelope
-from mercator.common.http.errors import NotFound
 from mercator.common.visibility import SEE_ALL
 from mercator.gateway.auth_api import PrincipalDep
 from mercator.gateway.identity import Principal
@@ -49,8 +49,9 @@ async def web_app(path: str, request: Request):
     if wanted.is_file() and wanted.is_relative_to(dist):
         # Vite names every asset by its content's hash: such a file never changes, anything else may.
         immutable = path.startswith("assets/")
-        return FileResponse(wanted, headers={"Cache-Control": "public, max-age=31536000, immutable" if immutable
-                                             else "no-cache"})
+        return FileResponse(
+            wanted, headers={"Cache-Control": "public, max-age=31536000, immutable" if immutable else "no-cache"}
+        )
     if "." in path.rsplit("/", 1)[-1]:
         raise NotFound(f"no file /{path}")  # a missing script or image is a 404, not the app's page
     return FileResponse(index, headers={"Cache-Control": "no-cache"})
@@ -61,17 +62,41 @@ async def web_app(path: str, request: Request):
 # What changes an open board, client card or invoice list; the stream carries only the type and the ids
 # (the screen fetches what it shows through the API, where every service applies its own rules).
 LIVE_TYPES = (
-    "DealOpened", "DealUpdated", "DealStageChanged", "DealInterestRated", "DealWon", "DealLost", "DealReopened",
-    "PriceOffered", "OfferAccepted", "ProposalSent",
-    "CompanyCreated", "CompanyUpdated", "CompanyReassigned", "CompanyMerged",
-    "ActivityLogged", "MeetingScheduled", "MeetingRescheduled", "MeetingCompleted", "MeetingCancelled",
-    "InvoiceIssued", "InvoiceCancelled", "InvoiceCredited", "InvoicePaid", "InvoiceOverdue", "PaymentReceived",
-    "DeliveryShipped", "DeliveryDelivered",
+    "DealOpened",
+    "DealUpdated",
+    "DealStageChanged",
+    "DealInterestRated",
+    "DealWon",
+    "DealLost",
+    "DealReopened",
+    "PriceOffered",
+    "OfferAccepted",
+    "ProposalSent",
+    "CompanyCreated",
+    "CompanyUpdated",
+    "CompanyReassigned",
+    "CompanyMerged",
+    "ActivityLogged",
+    "MeetingScheduled",
+    "MeetingRescheduled",
+    "MeetingCompleted",
+    "MeetingCancelled",
+    "InvoiceIssued",
+    "InvoiceCancelled",
+    "InvoiceCredited",
+    "InvoicePaid",
+    "InvoiceOverdue",
+    "PaymentReceived",
+    "DeliveryShipped",
+    "DeliveryDelivered",
 )
 
 # Which service answers "may this caller see it?" for an event, by the most specific id it carries.
-_OWNERS = (("deal_id", "deals", "/api/v1/deals/{}"), ("invoice_id", "billing", "/api/v1/invoices/{}"),
-           ("company_id", "contacts", "/api/v1/companies/{}"))
+_OWNERS = (
+    ("deal_id", "deals", "/api/v1/deals/{}"),
+    ("invoice_id", "billing", "/api/v1/invoices/{}"),
+    ("company_id", "contacts", "/api/v1/companies/{}"),
+)
 
 
 class LiveFeed:
@@ -90,16 +115,26 @@ class LiveFeed:
         while True:
             consumer = None
             try:
-                await ensure_topics(self.settings.kafka_bootstrap, topics, self.settings.topic_partitions,
-                                    client_id="gateway-live-admin")
-                consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
-                                            group_id=None, auto_offset_reset="latest", enable_auto_commit=False,
-                                            client_id="gateway-live")
+                await ensure_topics(
+                    self.settings.kafka_bootstrap,
+                    topics,
+                    self.settings.topic_partitions,
+                    client_id="gateway-live-admin",
+                )
+                consumer = AIOKafkaConsumer(
+                    bootstrap_servers=self.settings.kafka_bootstrap,
+                    group_id=None,
+                    auto_offset_reset="latest",
+                    enable_auto_commit=False,
+                    client_id="gateway-live",
+                )
                 await consumer.start()
                 # Pin every partition's end before saying "connected": a subscription resolves "latest"
                 # lazily, and an event published in between would be skipped by a screen already listening.
                 await consumer.topics()
-                partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+                partitions = [
+                    TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
+                ]
                 consumer.assign(partitions)
                 await consumer.seek_to_end(*partitions)
                 for tp in partitions:
@@ -184,7 +219,9 @@ class Visibility:
         async with self.limit:
             now = time.monotonic()
             try:
-                answer = await self.request.app.state.upstreams.send(service, "GET", path, headers=await self._headers())
+                answer = await self.request.app.state.upstreams.send(
+                    service, "GET", path, headers=await self._headers()
+                )
                 seen = answer.status_code == 200
             except Exception:
                 seen = False
@@ -235,8 +272,9 @@ async def live(request: Request, principal: PrincipalDep) -> StreamingResponse:
         finally:
             feed.streams.discard(queue)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
 
 
 def install(app, runtime, settings: GatewaySettings) -> None:
@@ -245,4 +283,3 @@ def install(app, runtime, settings: GatewaySettings) -> None:
         feed = LiveFeed(settings)
         app.state.live_feed = feed
         runtime.background.append(feed.run)
-

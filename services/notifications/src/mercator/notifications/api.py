@@ -9,8 +9,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from mercator.common.http.deps import CurrentUser, RuntimeDep, SessionDep, UowDep
-from mercator.common.http.pagination import Page
-from mercator.common.http.versions import etag, expected_version
+from mercator.common.pagination import Page
+from mercator.common.versions import etag, expected_version
 from mercator.notifications import schemas, service
 from mercator.notifications.domain import Status, TemplateKind
 
@@ -25,8 +25,9 @@ def _template(row, response: Response | None = None) -> schemas.TemplatePublic:
 
 
 @router.post("/templates", status_code=201, response_model=schemas.TemplatePublic, tags=["templates"])
-async def create_template(body: schemas.TemplateCreate, uow: UowDep, runtime: RuntimeDep, caller: CurrentUser,
-                          response: Response):
+async def create_template(
+    body: schemas.TemplateCreate, uow: UowDep, runtime: RuntimeDep, caller: CurrentUser, response: Response
+):
     """A template is checked when saved: one that does not parse, or fails on sample data, is refused
     naming the field and the line; one over a render limit (time, memory, output) naming the field and
     the limit."""
@@ -36,8 +37,9 @@ async def create_template(body: schemas.TemplateCreate, uow: UowDep, runtime: Ru
 
 
 @router.get("/templates", response_model=Page[schemas.TemplatePublic], tags=["templates"])
-async def list_templates(session: SessionDep, _: CurrentUser, kind: TemplateKind | None = None, limit: Limit = 50,
-                         cursor: str | None = None):
+async def list_templates(
+    session: SessionDep, _: CurrentUser, kind: TemplateKind | None = None, limit: Limit = 50, cursor: str | None = None
+):
     rows, next_cursor = await service.list_templates(session, kind, limit, cursor)
     return Page(items=[_template(r) for r in rows], next_cursor=next_cursor)
 
@@ -48,26 +50,41 @@ async def get_template(template_id: uuid.UUID, session: SessionDep, _: CurrentUs
 
 
 @router.patch("/templates/{template_id}", response_model=schemas.TemplatePublic, tags=["templates"])
-async def update_template(template_id: uuid.UUID, body: schemas.TemplateUpdate, uow: UowDep, runtime: RuntimeDep,
-                          caller: CurrentUser, response: Response, if_match: Annotated[str | None, Header()] = None):
+async def update_template(
+    template_id: uuid.UUID,
+    body: schemas.TemplateUpdate,
+    uow: UowDep,
+    runtime: RuntimeDep,
+    caller: CurrentUser,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+):
     """Each edit is a new version; the old ones stay readable under /versions."""
-    row = await service.update_template(uow, template_id, body, expected_version(if_match), caller,
-                                        runtime.settings)
+    row = await service.update_template(uow, template_id, body, expected_version(if_match), caller, runtime.settings)
     return _template(row, response)
 
 
-@router.get("/templates/{template_id}/versions", response_model=list[schemas.TemplateVersionPublic],
-            tags=["templates"])
+@router.get("/templates/{template_id}/versions", response_model=list[schemas.TemplateVersionPublic], tags=["templates"])
 async def template_versions(template_id: uuid.UUID, session: SessionDep, _: CurrentUser):
-    return [schemas.TemplateVersionPublic.model_validate(v, from_attributes=True)
-            for v in await service.template_versions(session, template_id)]
+    return [
+        schemas.TemplateVersionPublic.model_validate(v, from_attributes=True)
+        for v in await service.template_versions(session, template_id)
+    ]
 
 
-@router.get("/templates/{template_id}/versions/{version}", response_model=schemas.TemplateVersionPublic,
-            tags=["templates"])
-async def template_version(template_id: uuid.UUID, version: int, session: SessionDep, _: CurrentUser):
-    return schemas.TemplateVersionPublic.model_validate(await service.template_version(session, template_id, version),
-                                                        from_attributes=True)
+@router.get(
+    "/templates/{template_id}/versions/{version}", response_model=schemas.TemplateVersionPublic, tags=["templates"]
+)
+async def template_version(
+    template_id: uuid.UUID,
+    # A version is a 32-bit integer column: a larger number names none, and is refused before the database.
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    session: SessionDep,
+    _: CurrentUser,
+):
+    return schemas.TemplateVersionPublic.model_validate(
+        await service.template_version(session, template_id, version), from_attributes=True
+    )
 
 
 OCTETS = "application/octet-stream"
@@ -83,22 +100,29 @@ def _pdf_responses(description: str) -> dict:
 def _pdf(request: Request, filename: str, content: bytes) -> Response:
     accept = request.headers.get("accept", "").lower()
     media_type = OCTETS if OCTETS in accept and "application/pdf" not in accept else "application/pdf"
-    return Response(content, media_type=media_type,
-                    headers={"Content-Disposition": f"inline; filename*=UTF-8''{quote(filename)}"})
+    return Response(
+        content, media_type=media_type, headers={"Content-Disposition": f"inline; filename*=UTF-8''{quote(filename)}"}
+    )
 
 
-@router.post("/documents", tags=["documents"], response_class=Response,
-             responses=_pdf_responses("the document as PDF (application/octet-stream when asked for)"))
-async def render_document(body: schemas.DocumentRequest, request: Request, session: SessionDep, runtime: RuntimeDep,
-                          caller: CurrentUser):
+@router.post(
+    "/documents",
+    tags=["documents"],
+    response_class=Response,
+    responses=_pdf_responses("the document as PDF (application/octet-stream when asked for)"),
+)
+async def render_document(
+    body: schemas.DocumentRequest, request: Request, session: SessionDep, runtime: RuntimeDep, caller: CurrentUser
+):
     """A document filled from the client card and the deal, as PDF: what a message would attach."""
     filename, content = await service.preview_document(session, body, caller, runtime.settings)
     return _pdf(request, filename, content)
 
 
 @router.post("/messages", status_code=202, response_model=schemas.MessagePublic, tags=["messages"])
-async def send_message(body: schemas.MessageCreate, uow: UowDep, runtime: RuntimeDep, caller: CurrentUser,
-                       response: Response):
+async def send_message(
+    body: schemas.MessageCreate, uow: UowDep, runtime: RuntimeDep, caller: CurrentUser, response: Response
+):
     """Queued now, sent by the sender in the background; follow its status at Location."""
     m = await service.send_by_hand(uow, body, caller, runtime.settings)
     response.headers["Location"] = f"/api/v1/messages/{m.id}"
@@ -106,26 +130,45 @@ async def send_message(body: schemas.MessageCreate, uow: UowDep, runtime: Runtim
 
 
 @router.get("/messages", response_model=Page[schemas.MessagePublic], tags=["messages"])
-async def list_messages(session: SessionDep, caller: CurrentUser, status: Status | None = None,
-                        company_id: uuid.UUID | None = None, deal_id: uuid.UUID | None = None,
-                        kind: str | None = Query(None, max_length=20), limit: Limit = 50, cursor: str | None = None):
+async def list_messages(
+    session: SessionDep,
+    caller: CurrentUser,
+    status: Status | None = None,
+    company_id: uuid.UUID | None = None,
+    deal_id: uuid.UUID | None = None,
+    kind: str | None = Query(None, max_length=20),
+    limit: Limit = 50,
+    cursor: str | None = None,
+):
     """Newest first; only the caller's messages (a head: their departments')."""
-    rows, next_cursor = await service.list_messages(session, caller, status=status, company_id=company_id,
-                                                    deal_id=deal_id, kind=kind, limit=limit, cursor=cursor)
-    return Page(items=[schemas.MessagePublic.model_validate(r, from_attributes=True) for r in rows],
-                next_cursor=next_cursor)
+    rows, next_cursor = await service.list_messages(
+        session, caller, status=status, company_id=company_id, deal_id=deal_id, kind=kind, limit=limit, cursor=cursor
+    )
+    return Page(
+        items=[schemas.MessagePublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor
+    )
 
 
 @router.get("/messages/{message_id}", response_model=schemas.MessagePublic, tags=["messages"])
 async def get_message(message_id: uuid.UUID, session: SessionDep, caller: CurrentUser):
-    return schemas.MessagePublic.model_validate(await service.get_message(session, message_id, caller),
-                                                from_attributes=True)
+    return schemas.MessagePublic.model_validate(
+        await service.get_message(session, message_id, caller), from_attributes=True
+    )
 
 
-@router.get("/messages/{message_id}/documents/{position}", tags=["messages"], response_class=Response,
-            responses=_pdf_responses("the document as sent, PDF (application/octet-stream when asked for)"))
-async def message_document(message_id: uuid.UUID, position: Annotated[int, Path(ge=0, le=100)], request: Request,
-                           session: SessionDep, caller: CurrentUser):
+@router.get(
+    "/messages/{message_id}/documents/{position}",
+    tags=["messages"],
+    response_class=Response,
+    responses=_pdf_responses("the document as sent, PDF (application/octet-stream when asked for)"),
+)
+async def message_document(
+    message_id: uuid.UUID,
+    position: Annotated[int, Path(ge=0, le=100)],
+    request: Request,
+    session: SessionDep,
+    caller: CurrentUser,
+):
     row = await service.attachment(session, message_id, position, caller)
     return _pdf(request, row.filename, row.content)
 
@@ -133,8 +176,6 @@ async def message_document(message_id: uuid.UUID, position: Annotated[int, Path(
 @router.post("/messages/{message_id}/retry", response_model=schemas.MessagePublic, tags=["messages"])
 async def retry_message(message_id: uuid.UUID, uow: UowDep, caller: CurrentUser):
     """A failed message queued again (after the address or the server was put right)."""
-    return schemas.MessagePublic.model_validate(await service.retry_message(uow, message_id, caller),
-                                                from_attributes=True)
-
-
-
+    return schemas.MessagePublic.model_validate(
+        await service.retry_message(uow, message_id, caller), from_attributes=True
+    )

@@ -33,10 +33,19 @@ class Sender:
         self.transports = transports or Transports(settings)
         self.wake = asyncio.Event()
         registry = runtime.metrics.registry
-        self.attempts = Counter("message_attempts_total", "Attempts to send a message, by what came of them "
-                                "(sent, retry, failed)", ["channel", "outcome"], registry=registry)
-        self.latency = Histogram("message_send_seconds", "Time one attempt took at the SMTP server or sendfax",
-                                 ["channel"], registry=registry, buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.attempts = Counter(
+            "message_attempts_total",
+            "Attempts to send a message, by what came of them (sent, retry, failed)",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "message_send_seconds",
+            "Time one attempt took at the SMTP server or sendfax",
+            ["channel"],
+            registry=registry,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
 
     async def run_once(self) -> int:
         async with self.runtime.uow() as uow:
@@ -50,7 +59,7 @@ class Sender:
                 started = time.perf_counter()
                 try:
                     outcome = await self.transports.send(m)
-                except Exception as exc:  # noqa: BLE001 - a transport bug is one more failed attempt, not a dead sender
+                except Exception as exc:
                     log.exception("sending %s failed", m.id)
                     outcome = Outcome(False, f"{type(exc).__name__}: {exc}")
                 self.latency.labels(m.channel).observe(time.perf_counter() - started)
@@ -93,15 +102,20 @@ async def digest_job(runtime: Runtime, settings: NotificationsSettings) -> None:
         await asyncio.sleep(settings.digest_check_seconds)
 
 
-def build_app(settings: NotificationsSettings | None = None, runtime: Runtime | None = None,
-              transports: Transports | None = None) -> FastAPI:
+def build_app(
+    settings: NotificationsSettings | None = None, runtime: Runtime | None = None, transports: Transports | None = None
+) -> FastAPI:
     settings = settings or NotificationsSettings()
     runtime = runtime or Runtime(settings, consumers=consumers.handlers(settings))
     sender = Sender(runtime, settings, transports)
     runtime.background.append(sender.run)
     runtime.background.append(lambda: digest_job(runtime, settings))
-    app = create_app(runtime, title="Mercator notifications", routers=[api.router],
-                     description="Templates, documents (PDF), e-mail and fax, meeting reminders, alerts, digests.")
+    app = create_app(
+        runtime,
+        title="Mercator notifications",
+        routers=[api.router],
+        description="Templates, documents (PDF), e-mail and fax, meeting reminders, alerts, digests.",
+    )
     app.state.sender = sender
     # The render workers start with the service (so the first document does not wait for them) and stop
     # with it.

@@ -67,8 +67,9 @@ async def on_lost(uow: UnitOfWork, d: Delivery) -> None:
 
 
 async def on_reopened(uow: UnitOfWork, d: Delivery) -> None:
-    await service.apply_deal_moved(uow.session, d.payload.deal_id, stage=d.payload.to_stage, status="open",
-                                   at=d.payload.at)
+    await service.apply_deal_moved(
+        uow.session, d.payload.deal_id, stage=d.payload.to_stage, status="open", at=d.payload.at
+    )
 
 
 async def on_product(uow: UnitOfWork, d: Delivery) -> None:
@@ -109,22 +110,45 @@ async def on_inactivity(uow: UnitOfWork, d: Delivery, settings: NotificationsSet
 
 def handlers(settings: NotificationsSettings) -> dict[str, dict[str, Handler]]:
     """The consumers of the service, by publisher; triggers get the settings they need."""
+
     def bound(handler):
         async def handle(uow: UnitOfWork, d: Delivery) -> None:
             await handler(uow, d, settings)
+
         return handle
 
-    contacts = {"CompanyCreated": on_card, "CompanyUpdated": on_card, "CompanyReassigned": on_reassigned,
-                "CompanyMerged": on_merged, "PersonAdded": on_person, "PersonUpdated": on_person,
-                "MeetingScheduled": bound(on_meeting_scheduled), "MeetingRescheduled": bound(on_meeting_rescheduled),
-                "MeetingCancelled": on_meeting_cancelled, "MeetingCompleted": on_meeting_completed,
-                "MailingRequested": bound(on_mailing), "MarketingEventCreated": on_marketing_event,
-                "MarketingEventUpdated": on_marketing_event}
-    deals = {"DealOpened": on_deal, "DealUpdated": on_deal, "DealStageChanged": on_stage, "DealWon": on_won,
-             "DealLost": on_lost, "DealReopened": on_reopened, "ProductCreated": on_product,
-             "ProductUpdated": on_product, "ProposalSent": bound(on_proposal)}
-    billing = {"InvoiceIssued": on_invoice_issued, "InvoicePaid": on_invoice_paid,
-               "InvoiceCancelled": on_invoice_cancelled, "InvoiceOverdue": bound(on_overdue)}
+    contacts = {
+        "CompanyCreated": on_card,
+        "CompanyUpdated": on_card,
+        "CompanyReassigned": on_reassigned,
+        "CompanyMerged": on_merged,
+        "PersonAdded": on_person,
+        "PersonUpdated": on_person,
+        "MeetingScheduled": bound(on_meeting_scheduled),
+        "MeetingRescheduled": bound(on_meeting_rescheduled),
+        "MeetingCancelled": on_meeting_cancelled,
+        "MeetingCompleted": on_meeting_completed,
+        "MailingRequested": bound(on_mailing),
+        "MarketingEventCreated": on_marketing_event,
+        "MarketingEventUpdated": on_marketing_event,
+    }
+    deals = {
+        "DealOpened": on_deal,
+        "DealUpdated": on_deal,
+        "DealStageChanged": on_stage,
+        "DealWon": on_won,
+        "DealLost": on_lost,
+        "DealReopened": on_reopened,
+        "ProductCreated": on_product,
+        "ProductUpdated": on_product,
+        "ProposalSent": bound(on_proposal),
+    }
+    billing = {
+        "InvoiceIssued": on_invoice_issued,
+        "InvoicePaid": on_invoice_paid,
+        "InvoiceCancelled": on_invoice_cancelled,
+        "InvoiceOverdue": bound(on_overdue),
+    }
     gateway = {"UserCreated": on_user, "UserUpdated": on_user, "DepartmentChanged": on_department}
     analytics = {"InactivityDetected": bound(on_inactivity)}
     # One consumer group per publisher, so a slow topic of one does not hold up the others.

@@ -15,19 +15,23 @@ _LINES_TABLE = """\
 </table>
 """
 
-PROPOSAL = """\
+PROPOSAL = (
+    """\
 <h1>Коммерческое предложение</h1>
 <p>Кому: <b>{{ company.legal_name or company.name }}</b>{% if company.tax_id %}, ИНН {{ company.tax_id }}{% endif %}<br>
 {% if person %}Вниманию: {{ person.name }}{% if person.position %}, {{ person.position }}{% endif %}<br>{% endif %}
 Дата: {{ today|date }}</p>
 <p>{% if person %}Уважаемый(ая) {{ person.name }}!{% else %}Добрый день!{% endif %}</p>
 <p>По сделке «{{ deal.title }}» предлагаем:</p>
-""" + _LINES_TABLE + """\
+"""
+    + _LINES_TABLE
+    + """\
 <p><b>Итого: {{ total|money(currency) }}</b></p>
 <p>Предложение действительно до {{ valid_until|date }}.</p>
 {% if message %}<p>{{ message }}</p>{% endif %}
 <p>С уважением,<br>{{ manager.name }}{% if manager.email %}<br>{{ manager.email }}{% endif %}</p>
 """
+)
 
 PRICE_LIST = """\
 <h1>Прайс-лист</h1>
@@ -84,7 +88,8 @@ EMAILS = {
         "{% if person %}Уважаемый(ая) {{ person.name }}!{% else %}Добрый день!{% endif %}\n\n"
         "{{ message or 'Направляем документы по нашему предложению.' }}\n\n"
         "Во вложении: {{ documents|join(', ') }}.\n\n"
-        "С уважением,\n{{ manager.name }}\n{{ manager.email or '' }}\n"),
+        "С уважением,\n{{ manager.name }}\n{{ manager.email or '' }}\n",
+    ),
     "meeting_reminder": (
         "Напоминание о встрече менеджеру",
         "Напоминание: {{ meeting.subject or 'встреча' }} в {{ meeting.starts_local }}",
@@ -92,19 +97,22 @@ EMAILS = {
         "с {{ company.name }}.\n"
         "Начало: {{ meeting.starts_local }}, {{ meeting.duration_minutes }} мин.\n"
         "{% if meeting.place %}Место: {{ meeting.place }}\n{% endif %}"
-        "{% if meeting.subject %}Тема: {{ meeting.subject }}\n{% endif %}"),
+        "{% if meeting.subject %}Тема: {{ meeting.subject }}\n{% endif %}",
+    ),
     "invoice_overdue": (
         "Просрочен счёт: менеджеру и руководителю",
         "Просрочена оплата счёта {{ invoice.number }} — {{ company.name }}",
         "{{ recipient.name }},\n\nсчёт {{ invoice.number }} клиента {{ company.name }} не оплачен: "
         "долг {{ invoice.outstanding|money(invoice.currency) }}, срок оплаты был {{ invoice.due_date|date }} "
-        "({{ invoice.days_overdue }} дн. назад).\nОтветственный менеджер: {{ manager.name }}.\n"),
+        "({{ invoice.days_overdue }} дн. назад).\nОтветственный менеджер: {{ manager.name }}.\n",
+    ),
     "inactivity": (
         "Клиент без внимания",
         "{{ company.name }}: {{ inactivity.days_inactive }} дн. без контакта",
         "{{ recipient.name }},\n\nпо клиенту {{ company.name }} ничего не записано уже "
         "{{ inactivity.days_inactive }} дн.{% if inactivity.last_activity_at %} (последняя запись "
-        "{{ inactivity.last_activity_at|date }}){% endif %}. Свяжитесь с клиентом.\n"),
+        "{{ inactivity.last_activity_at|date }}){% endif %}. Свяжитесь с клиентом.\n",
+    ),
     "digest": (
         "Утренняя сводка менеджера",
         "Сводка на {{ today|date }}",
@@ -117,9 +125,11 @@ EMAILS = {
         "срок {{ i.due_date|date }}\n{% else %}- нет\n{% endfor %}\n\n"
         "Сделки без движения ({{ digest.stalled|length }}):\n"
         "{% for d in digest.stalled %}- {{ d.title }} ({{ d.company }}), этап «{{ d.stage }}», "
-        "{{ d.days }} дн.\n{% else %}- нет\n{% endfor %}"),
+        "{{ d.days }} дн.\n{% else %}- нет\n{% endfor %}",
+    ),
     "mailing": (
         "Рассылка по маркетинговому мероприятию",
         "{{ event.name or 'Приглашение' }}{% if event.starts_on %}, {{ event.starts_on|date }}{% endif %}",
-        "Уважаемый(ая) {{ recipient.name }}!\n\n{{ offer or 'Приглашаем вас принять участие.' }}\n"),
+        "Уважаемый(ая) {{ recipient.name }}!\n\n{{ offer or 'Приглашаем вас принять участие.' }}\n",
+    ),
 }

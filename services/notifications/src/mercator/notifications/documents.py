@@ -19,11 +19,15 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefine
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
-from mercator.common.rules import InvalidValue
+from mercator.common.errors import InvalidValue
 
 FONT = "PTSans"
-_FONT_FILES = {"": "PT_Sans-Web-Regular.ttf", "B": "PT_Sans-Web-Bold.ttf", "I": "PT_Sans-Web-Italic.ttf",
-               "BI": "PT_Sans-Web-BoldItalic.ttf"}
+_FONT_FILES = {
+    "": "PT_Sans-Web-Regular.ttf",
+    "B": "PT_Sans-Web-Bold.ttf",
+    "I": "PT_Sans-Web-Italic.ttf",
+    "BI": "PT_Sans-Web-BoldItalic.ttf",
+}
 
 
 def money(value: Any, currency: str | None = None) -> str:
@@ -88,8 +92,9 @@ class GuardedEnvironment(SandboxedEnvironment):
 def _environment(undefined: type[Undefined], autoescape: bool) -> SandboxedEnvironment:
     # Sandboxed: templates are data anyone with the right role edits through the API, so they must not
     # reach Python internals.
-    env = GuardedEnvironment(undefined=undefined, autoescape=autoescape, trim_blocks=True, lstrip_blocks=True,
-                               keep_trailing_newline=False)
+    env = GuardedEnvironment(
+        undefined=undefined, autoescape=autoescape, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False
+    )
     env.filters.update(money=money, date=ru_date, qty=quantity)
     return env
 
@@ -128,7 +133,7 @@ def check_template(source: str, field: str, sample: dict[str, Any], *, html: boo
         line = _template_line()
         where = f"line {line}: " if line else ""
         raise InvalidValue("template_error", f"{where}{exc.message or exc}", field) from exc
-    except Exception as exc:  # noqa: BLE001 - e.g. a division by zero in the template itself
+    except Exception as exc:
         line = _template_line()
         where = f"line {line}: " if line else ""
         raise InvalidValue("template_error", f"{where}{type(exc).__name__}: {exc}", field) from exc

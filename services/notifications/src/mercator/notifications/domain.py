@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import phonenumbers
 
-from mercator.common.rules import InvalidValue, RuleViolation
+from mercator.common.errors import InvalidValue, RuleViolation
 
 
 class Channel(StrEnum):
@@ -29,7 +29,7 @@ class Status(StrEnum):
 
 
 class TemplateKind(StrEnum):
-    EMAIL = "email"        # subject and plain-text body of an e-mail
+    EMAIL = "email"  # subject and plain-text body of an e-mail
     DOCUMENT = "document"  # a title (the file name) and an HTML body, rendered to PDF
 
 
@@ -68,8 +68,9 @@ class NextStep:
     next_attempt_at: datetime | None = None
 
 
-def after_attempt(outcome: Outcome, attempts: int, now: datetime, max_attempts: int, base_seconds: float,
-                  max_seconds: float) -> NextStep:
+def after_attempt(
+    outcome: Outcome, attempts: int, now: datetime, max_attempts: int, base_seconds: float, max_seconds: float
+) -> NextStep:
     """`attempts` counts the one just made."""
     if outcome.ok:
         return NextStep(Status.SENT)
@@ -133,6 +134,7 @@ def fax_gateway_address(e164: str, domain: str) -> str:
 
 # --- timing -------------------------------------------------------------------------------------
 
+
 def reminder_at(starts_at: datetime, minutes_before: int | None, default_minutes: int) -> datetime:
     return starts_at - timedelta(minutes=default_minutes if minutes_before is None else minutes_before)
 
@@ -148,6 +150,7 @@ def mailing_slots(n: int, start: datetime, rate_per_second: float) -> list[datet
 
 # --- who hears about what -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Staff:
     user_id: uuid.UUID
@@ -162,8 +165,14 @@ def head_of(manager: Staff, staff: list[Staff], parents: dict[uuid.UUID, uuid.UU
     seen: set[uuid.UUID] = set()
     while department is not None and department not in seen:
         seen.add(department)
-        heads = sorted((s for s in staff if s.active and "head" in s.roles and s.department_id == department
-                        and s.user_id != manager.user_id), key=lambda s: str(s.user_id))
+        heads = sorted(
+            (
+                s
+                for s in staff
+                if s.active and "head" in s.roles and s.department_id == department and s.user_id != manager.user_id
+            ),
+            key=lambda s: str(s.user_id),
+        )
         if heads:
             return heads[0]
         department = parents.get(department)

@@ -34,7 +34,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple
 
-from mercator.common.rules import InvalidValue
+from mercator.common.errors import InvalidValue
 from mercator.notifications import documents
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,13 @@ class Limits(NamedTuple):
 
     @classmethod
     def of(cls, settings: Any) -> Limits:
-        return cls(settings.render_cpu_seconds, settings.render_seconds, settings.render_memory_mb,
-                   settings.render_output_bytes, settings.render_workers)
+        return cls(
+            settings.render_cpu_seconds,
+            settings.render_seconds,
+            settings.render_memory_mb,
+            settings.render_output_bytes,
+            settings.render_workers,
+        )
 
     @property
     def took_too_long(self) -> str:
@@ -91,6 +96,7 @@ class TemplateTooCostly(InvalidValue):
 
 
 # --- in a worker ------------------------------------------------------------------------------------
+
 
 class _OutOfTime(BaseException):
     """Raised by an alarm. Not an Exception: Jinja2's and fpdf2's `except Exception` must not swallow it."""
@@ -180,7 +186,7 @@ def _check(document: bool, subject: str, body: str, sample: dict[str, Any]) -> t
                 documents.html_to_pdf("check", html)
             except LIMIT_HIT:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 return "template_html", f"the HTML cannot be laid out as a PDF: {exc}", "body"
     except InvalidValue as exc:
         return exc.rule, exc.message, exc.field or field
@@ -195,6 +201,7 @@ def _email(subject: str, body: str, context: dict[str, Any]) -> tuple[str, str]:
 
 # --- in the service ---------------------------------------------------------------------------------
 
+
 class Renderer:
     """A pool of workers with the same limits. At most one render per worker at a time: a render's time
     limit then starts when it does, not while it waits in the pool's queue."""
@@ -203,8 +210,9 @@ class Renderer:
         self.limits = limits
         self._pool: ProcessPoolExecutor | None = None
         # One gate per event loop (each test has its own); asyncio's locks belong to one loop.
-        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
+        )
 
     def _gate(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -217,8 +225,12 @@ class Renderer:
         if self._pool is None:
             # spawn: a worker starts from a clean interpreter, not a copy of the service with its threads,
             # connections and event loop.
-            self._pool = ProcessPoolExecutor(self.limits.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start_worker, initargs=(self.limits,))
+            self._pool = ProcessPoolExecutor(
+                self.limits.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.limits,),
+            )
         return self._pool
 
     def _drop(self, pool: ProcessPoolExecutor, *, kill: bool) -> None:
@@ -256,8 +268,9 @@ class Renderer:
         try:
             wrong = await self._run(_check, document, subject, body, sample)
         except TooCostly as exc:
-            raise TemplateTooCostly(f"the template is over a limit on sample data: {exc.reason}",
-                                    exc.field or "body") from None
+            raise TemplateTooCostly(
+                f"the template is over a limit on sample data: {exc.reason}", exc.field or "body"
+            ) from None
         if wrong is not None:
             raise InvalidValue(*wrong)
 
@@ -275,8 +288,9 @@ class Renderer:
             for _ in range(self.limits.workers):
                 await stack.enter_async_context(self._gate())
             pool = self._workers()
-            await asyncio.gather(*(asyncio.wrap_future(pool.submit(int)) for _ in range(self.limits.workers)),
-                                 return_exceptions=True)
+            await asyncio.gather(
+                *(asyncio.wrap_future(pool.submit(int)) for _ in range(self.limits.workers)), return_exceptions=True
+            )
 
     async def aclose(self) -> None:
         """With the service: workers finish what they render (within its limits) and exit."""

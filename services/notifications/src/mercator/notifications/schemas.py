@@ -11,8 +11,15 @@ from pydantic import BaseModel, Field
 from mercator.common.http.fields import Input
 from mercator.notifications.domain import Channel, Status, TemplateKind
 
-Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_\-]*$",
-                            description="lower-case letters, digits, '_' and '-': what events and the API name")]
+Name = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[a-z0-9][a-z0-9_\-]*$",
+        description="lower-case letters, digits, '_' and '-': what events and the API name",
+    ),
+]
 Source = Annotated[str, Field(min_length=1, max_length=200_000)]
 
 
@@ -21,8 +28,10 @@ class TemplateCreate(Input):
     kind: TemplateKind
     description: str | None = Field(None, max_length=1000)
     subject: Source = Field(description="e-mail: the subject line; document: the title, which names the PDF file")
-    body: Source = Field(description="e-mail: plain text; document: HTML (headings, paragraphs, tables) laid out "
-                                     "as a PDF. Both Jinja2, filled from the client card, the deal and its lines")
+    body: Source = Field(
+        description="e-mail: plain text; document: HTML (headings, paragraphs, tables) laid out "
+        "as a PDF. Both Jinja2, filled from the client card, the deal and its lines"
+    )
 
 
 class TemplateUpdate(Input):
@@ -68,8 +77,9 @@ class MessageCreate(Input):
     channel: Channel = Channel.EMAIL
     person_id: uuid.UUID | None = Field(None, description="the contact person; their first e-mail or fax number")
     company_id: uuid.UUID | None = Field(None, description="the client card, when writing to an address typed in")
-    to: str | None = Field(None, max_length=320, description="an address (e-mail, or fax number) instead of the "
-                                                            "person's own")
+    to: str | None = Field(
+        None, max_length=320, description="an address (e-mail, or fax number) instead of the person's own"
+    )
     deal_id: uuid.UUID | None = None
     invoice_id: uuid.UUID | None = None
     template: Name | None = Field(None, description="an e-mail template for subject and body")

@@ -7,8 +7,19 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import (JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint, Uuid)
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercator.common.db import Base as CommonBase
@@ -55,9 +66,11 @@ class Message(Base):
     digest job run twice, finds the message it made and makes no second one."""
 
     __tablename__ = "messages"
-    __table_args__ = (UniqueConstraint("cause_key", "recipient", name="uq_messages_cause_recipient"),
-                      Index("ix_messages_due", "status", "next_attempt_at"),
-                      Index("ix_messages_company", "company_id", "created_at"))
+    __table_args__ = (
+        UniqueConstraint("cause_key", "recipient", name="uq_messages_cause_recipient"),
+        Index("ix_messages_due", "status", "next_attempt_at"),
+        Index("ix_messages_company", "company_id", "created_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     channel: Mapped[str] = mapped_column(String(10))  # email | fax
@@ -102,6 +115,7 @@ class Attachment(Base):
 
 
 # --- read models: what other services announced, as of the newest version seen ------------------------
+
 
 class CompanyView(Base):
     __tablename__ = "companies"

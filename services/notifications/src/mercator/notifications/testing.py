@@ -40,8 +40,9 @@ class Inbox:
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted for delivery"
 
-    def up(self) -> "Inbox":
+    def up(self) -> Inbox:
         from aiosmtpd.controller import Controller
+
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
         self.controller.start()
         return self
@@ -64,9 +65,11 @@ async def send_due(app, rounds: int = 1) -> int:
 
 async def outbox(app, type_: str) -> list[dict]:
     import json
+
     async with app.state.runtime.sessionmaker() as s:
-        rows = await s.execute(select(tables.outbox.c.payload).where(tables.outbox.c.type == type_)
-                               .order_by(tables.outbox.c.id))
+        rows = await s.execute(
+            select(tables.outbox.c.payload).where(tables.outbox.c.type == type_).order_by(tables.outbox.c.id)
+        )
         return [json.loads(p) for p in rows.scalars()]
 
 
@@ -74,6 +77,7 @@ def pdf_text(content: bytes) -> str:
     import io
 
     from pypdf import PdfReader
+
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
 
 
@@ -98,26 +102,77 @@ class World:
         now = datetime.now(UTC)
         m = self.manager
         return [
-            ev.UserCreated(user_id=m.user_id, name=m.name, email=self.manager_email, roles=["manager"],
-                           department_id=m.department_id),
-            ev.UserCreated(user_id=self.head_id, name="Борис Начальников", email=self.head_email, roles=["head"],
-                           department_id=m.department_id),
-            ev.CompanyCreated(company_id=self.company_id, name="ООО «Ромашка»", legal_name="ООО «Ромашка-Трейд»",
-                              tax_id="7707083893", status="prospect", owner_id=m.user_id,
-                              department_id=m.department_id, created_at=now),
-            ev.PersonAdded(person_id=self.person_id, company_id=self.company_id, name="Иван Сидоров",
-                           position="Директор по закупкам", emails=[self.person_email], phones=["+7 495 123-45-67"]),
-            ev.ProductCreated(product_id=self.products[0], code="СТ-100", name="Станок токарный", unit="шт",
-                              list_price="1250000.00", currency="RUB", group_name="Станки"),
-            ev.ProductCreated(product_id=self.products[1], code="НАЛ-1", name="Наладка оборудования", unit="час",
-                              list_price="4500.00", currency="RUB", group_name="Услуги"),
-            ev.DealOpened(deal_id=self.deal_id, title="Поставка станков", company_id=self.company_id,
-                          owner_id=m.user_id, department_id=m.department_id, pipeline_id=uuid.uuid4(),
-                          stage="tech_proposal", status="open", amount="2536000.00", currency="RUB", opened_at=now,
-                          lines=[ev.DealLinePayload(product_id=self.products[0], quantity="2",
-                                                    unit_price="1250000.00", total="2500000.00"),
-                                 ev.DealLinePayload(product_id=self.products[1], quantity="8", unit_price="4500.00",
-                                                    total="36000.00")]),
+            ev.UserCreated(
+                user_id=m.user_id,
+                name=m.name,
+                email=self.manager_email,
+                roles=["manager"],
+                department_id=m.department_id,
+            ),
+            ev.UserCreated(
+                user_id=self.head_id,
+                name="Борис Начальников",
+                email=self.head_email,
+                roles=["head"],
+                department_id=m.department_id,
+            ),
+            ev.CompanyCreated(
+                company_id=self.company_id,
+                name="ООО «Ромашка»",
+                legal_name="ООО «Ромашка-Трейд»",
+                tax_id="7707083893",
+                status="prospect",
+                owner_id=m.user_id,
+                department_id=m.department_id,
+                created_at=now,
+            ),
+            ev.PersonAdded(
+                person_id=self.person_id,
+                company_id=self.company_id,
+                name="Иван Сидоров",
+                position="Директор по закупкам",
+                emails=[self.person_email],
+                phones=["+7 495 123-45-67"],
+            ),
+            ev.ProductCreated(
+                product_id=self.products[0],
+                code="СТ-100",
+                name="Станок токарный",
+                unit="шт",
+                list_price="1250000.00",
+                currency="RUB",
+                group_name="Станки",
+            ),
+            ev.ProductCreated(
+                product_id=self.products[1],
+                code="НАЛ-1",
+                name="Наладка оборудования",
+                unit="час",
+                list_price="4500.00",
+                currency="RUB",
+                group_name="Услуги",
+            ),
+            ev.DealOpened(
+                deal_id=self.deal_id,
+                title="Поставка станков",
+                company_id=self.company_id,
+                owner_id=m.user_id,
+                department_id=m.department_id,
+                pipeline_id=uuid.uuid4(),
+                stage="tech_proposal",
+                status="open",
+                amount="2536000.00",
+                currency="RUB",
+                opened_at=now,
+                lines=[
+                    ev.DealLinePayload(
+                        product_id=self.products[0], quantity="2", unit_price="1250000.00", total="2500000.00"
+                    ),
+                    ev.DealLinePayload(
+                        product_id=self.products[1], quantity="8", unit_price="4500.00", total="36000.00"
+                    ),
+                ],
+            ),
         ]
 
 

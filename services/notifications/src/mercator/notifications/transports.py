@@ -8,7 +8,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formataddr, format_datetime
+from email.utils import format_datetime, formataddr
 from pathlib import Path
 
 import aiosmtplib
@@ -40,6 +40,7 @@ def build_email(m: Outgoing, sender: str, to: str, domain: str = "mercator.local
     msg["Message-ID"] = f"<{m.id}@{domain}>"
     msg["X-Mercator-Message-Id"] = m.id
     from datetime import UTC, datetime
+
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg.set_content(m.body)
     for filename, content_type, content in m.attachments:
@@ -55,8 +56,11 @@ def _smtp_outcome(exc: Exception) -> Outcome:
     code = getattr(exc, "code", None)
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
-        return Outcome(False, f"recipient refused: {'; '.join(str(r) for r in exc.recipients)}",
-                       permanent=all(500 <= c < 600 for c in codes))
+        return Outcome(
+            False,
+            f"recipient refused: {'; '.join(str(r) for r in exc.recipients)}",
+            permanent=all(500 <= c < 600 for c in codes),
+        )
     if isinstance(exc, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError) and code is not None:
         return Outcome(False, f"SMTP {code}: {exc.message}", permanent=500 <= code < 600)
     if isinstance(exc, aiosmtplib.SMTPResponseException) and code is not None:
@@ -72,10 +76,17 @@ class Mailer:
         s = self.s
         try:
             await aiosmtplib.send(
-                msg, hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username, password=s.smtp_password,
-                use_tls=s.smtp_security == "tls", start_tls=True if s.smtp_security == "starttls" else False,
-                cert_bundle=s.smtp_ca_file, timeout=s.smtp_timeout_seconds)
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+                msg,
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username,
+                password=s.smtp_password,
+                use_tls=s.smtp_security == "tls",
+                start_tls=True if s.smtp_security == "starttls" else False,
+                cert_bundle=s.smtp_ca_file,
+                timeout=s.smtp_timeout_seconds,
+            )
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             return _smtp_outcome(exc)
         return Outcome(True)
 
@@ -97,8 +108,9 @@ class EmailFaxTransport:
     async def send(self, m: Outgoing) -> Outcome:
         if not m.attachments:
             return Outcome(False, "a fax needs at least one document", permanent=True)
-        return await self.mailer.send(build_email(m, self.s.mail_from,
-                                                  fax_gateway_address(m.recipient, self.s.fax_email_domain)))
+        return await self.mailer.send(
+            build_email(m, self.s.mail_from, fax_gateway_address(m.recipient, self.s.fax_email_domain))
+        )
 
 
 _JOB = re.compile(r"request id is (\d+)")
@@ -121,14 +133,23 @@ class HylaFaxTransport:
                 files.append(str(path))
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    self.s.fax_sendfax, "-n", "-h", self.s.fax_hylafax_host, "-r", m.subject[:60],
-                    "-d", m.recipient, *files,
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                    env={"FAXUSER": self.s.fax_hylafax_user, "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
+                    self.s.fax_sendfax,
+                    "-n",
+                    "-h",
+                    self.s.fax_hylafax_host,
+                    "-r",
+                    m.subject[:60],
+                    "-d",
+                    m.recipient,
+                    *files,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT,
+                    env={"FAXUSER": self.s.fax_hylafax_user, "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
+                )
                 out, _ = await asyncio.wait_for(proc.communicate(), timeout=self.s.fax_timeout_seconds)
             except FileNotFoundError:
                 return Outcome(False, f"{self.s.fax_sendfax} is not installed (Debian package hylafax-client)")
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 proc.kill()  # the job may or may not have reached the server: the retry says so in its answer
                 await proc.wait()
                 return Outcome(False, "sendfax did not answer in time")
@@ -142,7 +163,9 @@ class Transports:
     def __init__(self, settings: NotificationsSettings):
         mailer = Mailer(settings)
         self.email = EmailTransport(mailer, settings)
-        self.fax = HylaFaxTransport(settings) if settings.fax_transport == "hylafax" else EmailFaxTransport(mailer, settings)
+        self.fax = (
+            HylaFaxTransport(settings) if settings.fax_transport == "hylafax" else EmailFaxTransport(mailer, settings)
+        )
 
     async def send(self, m: Outgoing) -> Outcome:
         return await (self.email if m.channel == Channel.EMAIL else self.fax).send(m)

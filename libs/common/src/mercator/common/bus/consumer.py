@@ -19,7 +19,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy import insert, select
@@ -83,8 +88,14 @@ def transient(error: BaseException) -> bool:
 
 
 class Consumer:
-    def __init__(self, name: str, handlers: dict[str, Handler], settings: ServiceSettings,
-                 uow_factory: Callable[[], UnitOfWork], metrics: Metrics):
+    def __init__(
+        self,
+        name: str,
+        handlers: dict[str, Handler],
+        settings: ServiceSettings,
+        uow_factory: Callable[[], UnitOfWork],
+        metrics: Metrics,
+    ):
         self.name = name  # also the consumer group id
         # A misspelt type would subscribe to a topic nobody writes and wait for ever without a word.
         unknown = sorted(set(handlers) - set(CATALOGUE))
@@ -108,7 +119,7 @@ class Consumer:
         return [f"{self.settings.topic_prefix}{t}" for t in self.handlers]
 
     def _type_of_topic(self, topic: str) -> str:
-        return topic[len(self.settings.topic_prefix):]
+        return topic[len(self.settings.topic_prefix) :]
 
     def since_last_poll(self) -> float:
         """Seconds since the loop last came round (0 before it was started)."""
@@ -207,9 +218,13 @@ class Consumer:
         """Reads this consumer's topics from the start up to their end as they are now, without the group (its
         offsets stay), through the same inbox, retries and dead letters; for rebuilding read models. Returns
         how many messages were read."""
-        reader = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=None,
-                                  client_id=f"{self.name}-replay", enable_auto_commit=False,
-                                  auto_offset_reset="earliest")
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=None,
+            client_id=f"{self.name}-replay",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
         await ensure_topics(self.settings.kafka_bootstrap, self.topics, self.settings.topic_partitions)
         await reader.start()
         self._dlq_producer = make_producer(self.settings.kafka_bootstrap, f"{self.name}-replay-dlq")
@@ -217,7 +232,9 @@ class Consumer:
         read = 0
         try:
             await reader.topics()  # metadata of every topic, so their partitions are known
-            partitions = [TopicPartition(t, p) for t in self.topics for p in sorted(reader.partitions_for_topic(t) or ())]
+            partitions = [
+                TopicPartition(t, p) for t in self.topics for p in sorted(reader.partitions_for_topic(t) or ())
+            ]
             reader.assign(partitions)
             await reader.seek_to_beginning(*partitions)
             end = await reader.end_offsets(partitions)
@@ -305,16 +322,30 @@ class Consumer:
                 else:
                     firsts[d.envelope.id] = d
             now = datetime.now(UTC)
-            rows = [{"consumer": self.name, "event_id": d.envelope.id, "type": d.envelope.type, "processed_at": now}
-                    for d in firsts.values()]
+            rows = [
+                {"consumer": self.name, "event_id": d.envelope.id, "type": d.envelope.type, "processed_at": now}
+                for d in firsts.values()
+            ]
             if postgres:
                 # The inbox rows first, those already there left alone: what comes back is what is new, in one
                 # round trip. A copy being applied by another instance waits here for its commit, then is skipped.
-                new = set((await uow.session.execute(
-                    _inbox_rows(rows).on_conflict_do_nothing().returning(tables.inbox.c.event_id))).scalars())
+                new = set(
+                    (
+                        await uow.session.execute(
+                            _inbox_rows(rows).on_conflict_do_nothing().returning(tables.inbox.c.event_id)
+                        )
+                    ).scalars()
+                )
             else:
-                seen = set((await uow.session.execute(select(tables.inbox.c.event_id).where(
-                    tables.inbox.c.consumer == self.name, tables.inbox.c.event_id.in_(list(firsts))))).scalars())
+                seen = set(
+                    (
+                        await uow.session.execute(
+                            select(tables.inbox.c.event_id).where(
+                                tables.inbox.c.consumer == self.name, tables.inbox.c.event_id.in_(list(firsts))
+                            )
+                        )
+                    ).scalars()
+                )
                 new = set(firsts) - seen
             fresh = [d for event_id, d in firsts.items() if event_id in new]
             for d in firsts.values():
@@ -328,9 +359,13 @@ class Consumer:
                     await handler(uow, group)
                     continue
                 for d in group:
-                    token = current_cause.set(Cause(
-                        correlation_id=d.envelope.correlation_id or str(d.envelope.id),
-                        causation_id=str(d.envelope.id), actor=d.envelope.actor))
+                    token = current_cause.set(
+                        Cause(
+                            correlation_id=d.envelope.correlation_id or str(d.envelope.id),
+                            causation_id=str(d.envelope.id),
+                            actor=d.envelope.actor,
+                        )
+                    )
                     try:
                         await handler(uow, d)
                     finally:
@@ -347,11 +382,17 @@ class Consumer:
                 return
             for d in fresh:
                 # One line per applied event, so a request can be followed through every service.
-                log.info("event applied", extra={
-                    "consumer": self.name, "event_type": d.envelope.type, "event_id": str(d.envelope.id),
-                    "subject": d.envelope.subject,
-                    "correlation_id": d.envelope.correlation_id or str(d.envelope.id),
-                    "causation_id": d.envelope.causation_id})
+                log.info(
+                    "event applied",
+                    extra={
+                        "consumer": self.name,
+                        "event_type": d.envelope.type,
+                        "event_id": str(d.envelope.id),
+                        "subject": d.envelope.subject,
+                        "correlation_id": d.envelope.correlation_id or str(d.envelope.id),
+                        "causation_id": d.envelope.causation_id,
+                    },
+                )
 
     async def _apply_with_retries(self, record: ConsumerRecord, delivery: Delivery) -> None:
         """A failing handler is tried `consumer_max_attempts` times; a database that is busy or away for a moment
@@ -373,8 +414,10 @@ class Consumer:
                 error = exc
             pause = min(5.0, self.settings.consumer_retry_base_seconds * 2 ** (attempt - 1))
             if transient(error) and time.monotonic() + pause < waited_out:
-                log.warning("consumer: the database is busy or away; trying again",
-                            extra={"consumer": self.name, "attempt": attempt, "error": repr(error)[:300]})
+                log.warning(
+                    "consumer: the database is busy or away; trying again",
+                    extra={"consumer": self.name, "attempt": attempt, "error": repr(error)[:300]},
+                )
             elif attempt >= attempts:
                 break
             await asyncio.sleep(pause)
@@ -403,31 +446,51 @@ class Consumer:
         while not self._stopping:
             try:
                 await ensure_topics(self.settings.kafka_bootstrap, [dlq_topic], 1)
-                await self._dlq_producer.send_and_wait(dlq_topic, value=record.value, key=record.key,
-                                                       headers=dlq_headers)
+                await self._dlq_producer.send_and_wait(
+                    dlq_topic, value=record.value, key=record.key, headers=dlq_headers
+                )
                 break
             except Exception as exc:  # the partition must not move on before the DLQ has it
                 log.warning("consumer: DLQ publish failed, retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(1)
         async with self._uow_factory() as uow:
-            await uow.session.execute(insert(tables.dead_letters).values(
-                consumer=self.name, event_id=event_id, topic=record.topic, kafka_partition=record.partition,
-                kafka_offset=record.offset, key=record.key.decode(errors="replace").replace("\x00", "") if record.key else None,
-                headers=[[k, v.decode(errors="replace").replace("\x00", "\ufffd")] for k, v in headers],
-                payload=record.value or b"", error=text.replace("\x00", "\ufffd"), attempts=attempts,
-                failed_at=datetime.now(UTC)))
+            await uow.session.execute(
+                insert(tables.dead_letters).values(
+                    consumer=self.name,
+                    event_id=event_id,
+                    topic=record.topic,
+                    kafka_partition=record.partition,
+                    kafka_offset=record.offset,
+                    key=record.key.decode(errors="replace").replace("\x00", "") if record.key else None,
+                    headers=[[k, v.decode(errors="replace").replace("\x00", "\ufffd")] for k, v in headers],
+                    payload=record.value or b"",
+                    error=text.replace("\x00", "\ufffd"),
+                    attempts=attempts,
+                    failed_at=datetime.now(UTC),
+                )
+            )
             if event_id is not None:
                 # So a redelivery of the same event does not go through the retries again.
-                existing = (await uow.session.execute(select(tables.inbox.c.event_id).where(
-                    tables.inbox.c.consumer == self.name, tables.inbox.c.event_id == event_id))).first()
+                existing = (
+                    await uow.session.execute(
+                        select(tables.inbox.c.event_id).where(
+                            tables.inbox.c.consumer == self.name, tables.inbox.c.event_id == event_id
+                        )
+                    )
+                ).first()
                 if existing is None:
-                    await uow.session.execute(insert(tables.inbox).values(
-                        consumer=self.name, event_id=event_id, type=event_type, processed_at=datetime.now(UTC)))
+                    await uow.session.execute(
+                        insert(tables.inbox).values(
+                            consumer=self.name, event_id=event_id, type=event_type, processed_at=datetime.now(UTC)
+                        )
+                    )
             await uow.commit()
         self._metrics.dead_lettered.labels(self.name, event_type).inc()
         self._metrics.events_consumed.labels(self.name, event_type, "dead_lettered").inc()
-        log.error("consumer: message dead-lettered", extra={
-            "consumer": self.name, "topic": record.topic, "offset": record.offset, "error": text})
+        log.error(
+            "consumer: message dead-lettered",
+            extra={"consumer": self.name, "topic": record.topic, "offset": record.offset, "error": text},
+        )
 
 
 def _inbox_rows(rows: list[dict]):

@@ -95,7 +95,8 @@ async def ensure_topics(bootstrap: str, topics: list[str], partitions: int, clie
         if missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing])
+                    [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing]
+                )
             except TopicAlreadyExistsError:
                 pass
             log.info("created topics", extra={"topics": missing})

@@ -39,9 +39,15 @@ class Landed(NamedTuple):
 
 
 class Relay:
-    def __init__(self, settings: ServiceSettings, sessionmaker: async_sessionmaker[AsyncSession],
-                 lock: RelayLock, metrics: Metrics, topics: list[str],
-                 reader: Callable[[], AsyncSession] | None = None):
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        lock: RelayLock,
+        metrics: Metrics,
+        topics: list[str],
+        reader: Callable[[], AsyncSession] | None = None,
+    ):
         """`reader`: sessions to read the outbox through, when not the writing ones (SQLite, see Runtime)."""
         self.settings = settings
         self._sm = sessionmaker
@@ -178,10 +184,13 @@ class Relay:
 
     async def _load_last_offsets(self) -> None:
         async with self._sm() as s:
-            rows = (await s.execute(
-                select(outbox.c.topic, outbox.c.kafka_partition, func.max(outbox.c.kafka_offset))
-                .where(outbox.c.kafka_offset.is_not(None))
-                .group_by(outbox.c.topic, outbox.c.kafka_partition))).all()
+            rows = (
+                await s.execute(
+                    select(outbox.c.topic, outbox.c.kafka_partition, func.max(outbox.c.kafka_offset))
+                    .where(outbox.c.kafka_offset.is_not(None))
+                    .group_by(outbox.c.topic, outbox.c.kafka_partition)
+                )
+            ).all()
         self._last_offsets = {(t, p): o for t, p, o in rows}
 
     async def publish_batch(self) -> int:
@@ -194,11 +203,12 @@ class Relay:
         the requests queued for it (commit -> published p50 about a second under a busy API,
         bench/bus.py). Acknowledged rows not yet marked are sent again after a crash, as before:
         consumers' inboxes drop the copies."""
-        unpublished = (select(outbox.c.id, outbox.c.type, outbox.c.topic, outbox.c.key, outbox.c.headers,
-                              outbox.c.payload)
-                       .where(outbox.c.published_at.is_(None))
-                       .order_by(outbox.c.id)
-                       .limit(self.settings.relay_batch_size))
+        unpublished = (
+            select(outbox.c.id, outbox.c.type, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.payload)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.id)
+            .limit(self.settings.relay_batch_size)
+        )
         reads, after = self._reads, self._sent_through  # always None without a reader
         if self._reader is None:
             acked, self._acked = self._acked, []
@@ -275,8 +285,7 @@ class Relay:
                 value = r.payload.encode()
                 headers = [(k, v.encode()) for k, v in r.headers]
                 current = filling.get((topic, partition))
-                if current is None or current[1].append(timestamp=None, key=key, value=value,
-                                                         headers=headers) is None:
+                if current is None or current[1].append(timestamp=None, key=key, value=value, headers=headers) is None:
                     builder = producer.create_batch()
                     builder.append(timestamp=None, key=key, value=value, headers=headers)  # a first one always fits
                     current = filling[(topic, partition)] = (len(batches), builder)
@@ -298,7 +307,7 @@ class Relay:
                 for i in indexes:
                     futures.append((i, await producer.send_batch(batches[i][2], tp[0], partition=tp[1])))
             except Exception as exc:
-                for i in indexes[len(futures):]:
+                for i in indexes[len(futures) :]:
                     answers[i] = exc
             for i, future in futures:
                 try:
@@ -308,8 +317,9 @@ class Relay:
 
         if batches:
             try:
-                await asyncio.wait_for(asyncio.gather(*(partition_in_order(tp, ix) for tp, ix in by_partition.items())),
-                                       timeout=15)
+                await asyncio.wait_for(
+                    asyncio.gather(*(partition_in_order(tp, ix) for tp, ix in by_partition.items())), timeout=15
+                )
             except TimeoutError as exc:
                 failure = failure or exc
         results: list = []
@@ -317,8 +327,9 @@ class Relay:
             answer = answers[b]
             if answer is None:
                 break  # not answered in time
-            results.append(answer if isinstance(answer, BaseException)
-                           else Landed(answer.partition, answer.offset + offset))
+            results.append(
+                answer if isinstance(answer, BaseException) else Landed(answer.partition, answer.offset + offset)
+            )
         return results, failure
 
     def _forget_sent(self) -> None:
@@ -383,21 +394,30 @@ class Relay:
     async def _write_marks(s: AsyncSession, now: datetime, done) -> None:
         if s.bind.dialect.name == "postgresql":
             # One statement for the whole batch: an UPDATE per row was a third of the relay's time.
-            await s.execute(text(
-                "UPDATE outbox SET published_at = :at, kafka_partition = v.p, kafka_offset = v.o "
-                "FROM unnest(CAST(:ids AS bigint[]), CAST(:ps AS int[]), CAST(:os AS bigint[])) AS v(id, p, o) "
-                "WHERE outbox.id = v.id"),
-                {"at": now, "ids": [r.id for r, _ in done], "ps": [m.partition for _, m in done],
-                 "os": [m.offset for _, m in done]})
+            await s.execute(
+                text(
+                    "UPDATE outbox SET published_at = :at, kafka_partition = v.p, kafka_offset = v.o "
+                    "FROM unnest(CAST(:ids AS bigint[]), CAST(:ps AS int[]), CAST(:os AS bigint[])) AS v(id, p, o) "
+                    "WHERE outbox.id = v.id"
+                ),
+                {
+                    "at": now,
+                    "ids": [r.id for r, _ in done],
+                    "ps": [m.partition for _, m in done],
+                    "os": [m.offset for _, m in done],
+                },
+            )
         else:
             # One statement too (SQLite 3.33+): an executemany of thousands of rows held the service's one
             # connection, and every request queued behind it, for about 100 ms.
             await s.execute(
-                text("UPDATE outbox SET published_at = :at, kafka_partition = json_extract(m.value, '$[1]'), "
-                     "kafka_offset = json_extract(m.value, '$[2]') FROM json_each(:marks) AS m "
-                     "WHERE outbox.id = json_extract(m.value, '$[0]')")
-                .bindparams(bindparam("at", type_=outbox.c.published_at.type)),
-                {"at": now, "marks": json.dumps([[r.id, m.partition, m.offset] for r, m in done])})
+                text(
+                    "UPDATE outbox SET published_at = :at, kafka_partition = json_extract(m.value, '$[1]'), "
+                    "kafka_offset = json_extract(m.value, '$[2]') FROM json_each(:marks) AS m "
+                    "WHERE outbox.id = json_extract(m.value, '$[0]')"
+                ).bindparams(bindparam("at", type_=outbox.c.published_at.type)),
+                {"at": now, "marks": json.dumps([[r.id, m.partition, m.offset] for r, m in done])},
+            )
 
     def _marked(self, done, offsets: dict[tuple[str, int], int]) -> None:
         if done:
@@ -421,8 +441,9 @@ class Relay:
             return False
         await self._marks_written()  # a republished window must not be marked again after
         async with self._sm() as s:
-            published_before = (await s.execute(
-                select(outbox.c.id).where(outbox.c.published_at.is_not(None)).limit(1))).first() is not None
+            published_before = (
+                await s.execute(select(outbox.c.id).where(outbox.c.published_at.is_not(None)).limit(1))
+            ).first() is not None
         if published_before:
             await self._republish_window("its epoch topic is gone")
         else:
@@ -434,24 +455,29 @@ class Relay:
         self._metrics.broker_resets.inc()
         async with self._sm() as s:
             result = await s.execute(
-                update(outbox).where(outbox.c.published_at.is_not(None))
-                .values(published_at=None, kafka_partition=None, kafka_offset=None))
+                update(outbox)
+                .where(outbox.c.published_at.is_not(None))
+                .values(published_at=None, kafka_partition=None, kafka_offset=None)
+            )
             await s.commit()
         self._last_offsets = {}
-        log.warning("relay: the broker lost its log (%s); publishing the %d retained rows again",
-                    why, result.rowcount)
+        log.warning("relay: the broker lost its log (%s); publishing the %d retained rows again", why, result.rowcount)
         await ensure_topics(self.settings.kafka_bootstrap, self._topics, self.settings.topic_partitions)
         await ensure_topics(self.settings.kafka_bootstrap, [self._epoch_topic], 1)
 
     async def backlog(self) -> int:
         async with (self._reader or self._sm)() as s:  # not queued behind the requests for the writer
-            return (await s.execute(select(func.count()).select_from(outbox)
-                                    .where(outbox.c.published_at.is_(None)))).scalar_one()
+            return (
+                await s.execute(select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None)))
+            ).scalar_one()
 
     async def update_backlog_metrics(self) -> None:
         async with (self._reader or self._sm)() as s:
-            count, oldest = (await s.execute(
-                select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None)))).one()
+            count, oldest = (
+                await s.execute(
+                    select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
+                )
+            ).one()
         self._metrics.outbox_backlog.set(count)
         self._metrics.outbox_oldest_age.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0)
 

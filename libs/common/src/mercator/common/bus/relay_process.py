@@ -77,9 +77,13 @@ class RelayInProcess:
             if self._proc is not None and self._proc.returncode is None:
                 return self._proc
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "mercator.common.bus.relay_process",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                limit=1 << 20)  # stderr: the service's, so the child's logs go where the service's go
+                sys.executable,
+                "-m",
+                "mercator.common.bus.relay_process",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=1 << 20,
+            )  # stderr: the service's, so the child's logs go where the service's go
             assert proc.stdin is not None and proc.stdout is not None
             proc.stdin.write(base64.b64encode(pickle.dumps((self.settings, self._topics))) + b"\n")
             self._proc = proc
@@ -92,7 +96,7 @@ class RelayInProcess:
             while line := await proc.stdout.readline():
                 try:
                     self._received(json.loads(line))
-                except Exception as exc:  # noqa: BLE001 - one bad line must not stop the answers
+                except Exception as exc:
                     log.warning("relay process: unreadable line", extra={"error": repr(exc)})
         finally:
             await proc.wait()
@@ -226,11 +230,12 @@ class RelayInProcess:
 
 # --- in the child ------------------------------------------------------------------------------------
 
+
 class _Counter:
     def __init__(self, send: Callable[[dict], None], message: Callable[[float], dict] | None = None):
         self._send, self._message = send, message
 
-    def labels(self, event_type: str) -> "_Counter":  # events_published
+    def labels(self, event_type: str) -> _Counter:  # events_published
         return _Counter(self._send, lambda amount: {"published": {event_type: amount}})
 
     def inc(self, amount: float = 1) -> None:
@@ -296,8 +301,14 @@ async def _child() -> None:
     # On SQLite the relay reads through a connection that takes no lock, as in the service (Runtime).
     reader_engine = make_engine(settings.database_url, reader=True) if is_sqlite(settings.database_url) else None
     reads = make_sessionmaker(reader_engine) if reader_engine is not None else None
-    relay = _StateSent(settings, lambda: sessions(), relay_lock(engine, settings.database_url, settings.service_name),
-                       ForwardedMetrics(send), topics, reader=(lambda: reads()) if reads is not None else None)
+    relay = _StateSent(
+        settings,
+        lambda: sessions(),
+        relay_lock(engine, settings.database_url, settings.service_name),
+        ForwardedMetrics(send),
+        topics,
+        reader=(lambda: reads()) if reads is not None else None,
+    )
     relay.send_state = lambda: send({"state": [relay.is_leader, relay.broker_ok]})
     relay.send_state()
     calls: dict[int, asyncio.Task] = {}
@@ -337,7 +348,7 @@ async def _child() -> None:
         await asyncio.gather(*calls.values(), return_exceptions=True)
         try:
             await asyncio.wait_for(relay.stop(), timeout=10)
-        except Exception as exc:  # noqa: BLE001 - sent again at the next start; inboxes drop the copies
+        except Exception as exc:
             log.warning("relay process: could not stop cleanly", extra={"error": repr(exc)})
         await engine.dispose()
         if reader_engine is not None:

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Index, Integer, LargeBinary, String, Table, Text, Uuid
+from sqlalchemy import (
+    JSON,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
 
 from mercator.common.db import BigId, UtcDateTime, new_metadata
-
 
 # Kept apart from each service's own metadata; a service's Alembic env targets both.
 metadata = new_metadata()
 
 outbox = Table(
-    "outbox", metadata,
+    "outbox",
+    metadata,
     # The id orders publication: rows go out in the order they were committed.
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("event_id", Uuid, nullable=False, unique=True),
@@ -27,14 +37,16 @@ outbox = Table(
     Index("ix_outbox_unpublished", "published_at", "id"),
 )
 inbox = Table(
-    "inbox", metadata,
+    "inbox",
+    metadata,
     Column("consumer", String(100), primary_key=True),
     Column("event_id", Uuid, primary_key=True),
     Column("type", String(100), nullable=False),
     Column("processed_at", UtcDateTime(), nullable=False, index=True),
 )
 dead_letters = Table(
-    "dead_letters", metadata,
+    "dead_letters",
+    metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("consumer", String(100), nullable=False),
     Column("event_id", Uuid),
@@ -49,7 +61,8 @@ dead_letters = Table(
     Column("failed_at", UtcDateTime(), nullable=False),
 )
 idempotency = Table(
-    "idempotency_keys", metadata,
+    "idempotency_keys",
+    metadata,
     Column("caller", String(100), primary_key=True),
     Column("key", String(200), primary_key=True),
     Column("fingerprint", String(64), nullable=False),

@@ -52,6 +52,7 @@ def types_owned_by(service: str) -> list[str]:
 
 # --- contacts -----------------------------------------------------------------------
 
+
 class CompanyCard(EventPayload):
     """The client card as it stands after the change (event-carried state)."""
 
@@ -176,8 +177,11 @@ class MeetingCancelled(EventPayload):
 
 # --- deals --------------------------------------------------------------------------------
 # Money is a Decimal, serialised as a decimal string beside its ISO 4217 currency: never a float.
-Amount = Annotated[Decimal, WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$",
-                                            "description": "decimal string, e.g. 120000.00"})]
+Amount = Annotated[
+    Decimal,
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "description": "decimal string, e.g. 120000.00"}),
+]
+
 
 class DealCard(EventPayload):
     """The deal as it stands after the change (event-carried state)."""
@@ -290,8 +294,10 @@ class OfferAccepted(EventPayload):
     currency: str
     at: datetime
     lines: list[DealLinePayload] | None = Field(
-        None, description="the deal's lines re-priced to `amount` (empty: a deal without lines); "
-                          "absent from events written before lines were re-priced")
+        None,
+        description="the deal's lines re-priced to `amount` (empty: a deal without lines); "
+        "absent from events written before lines were re-priced",
+    )
 
 
 @event("deals", "deal")
@@ -355,6 +361,7 @@ class ProductUpdated(ProductCard):
 
 # --- gateway ------------------------------------------------------------------------------
 
+
 class UserCard(EventPayload):
     user_id: uuid.UUID
     name: str
@@ -385,6 +392,7 @@ class DepartmentChanged(EventPayload):
 
 
 # --- billing ------------------------------------------------------------------------------
+
 
 class Instalment(BaseModel):
     due_date: date
@@ -525,6 +533,7 @@ class DeliveryDelivered(EventPayload):
 # --- contacts: marketing events ---------------------------------------------------------
 # Kept after the deals section only because they use `Amount`; the contacts service owns them.
 
+
 class MarketingEventCard(EventPayload):
     """An exhibition, presentation, webinar or mailing as it stands after the change."""
 
@@ -592,6 +601,7 @@ class MailingRequested(EventPayload):
 
 # --- analytics ------------------------------------------------------------------------------
 
+
 @event("analytics", "company")
 class InactivityDetected(EventPayload):
     """Once per crossing: a client card with no history entry for `threshold_days`."""
@@ -607,6 +617,7 @@ class InactivityDetected(EventPayload):
 
 
 # --- notifications --------------------------------------------------------------------------
+
 
 class MessageOutcome(EventPayload):
     message_id: uuid.UUID

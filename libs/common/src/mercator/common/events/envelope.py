@@ -14,8 +14,7 @@ SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
 
 # CloudEvents Kafka protocol binding: every attribute is a `ce_`-prefixed header.
-_ATTRS = ("id", "type", "source", "specversion", "time", "subject", "sequence",
-          "correlationid", "causationid", "actor")
+_ATTRS = ("id", "type", "source", "specversion", "time", "subject", "sequence", "correlationid", "causationid", "actor")
 
 
 def _timestamp(t: datetime) -> str:
@@ -52,9 +51,15 @@ class Envelope:
     def attributes(self) -> list[tuple[str, str]]:
         """The headers as text (what the outbox stores); `headers()` is the same, encoded for Kafka."""
         # Written out rather than built from a dict of names: this runs for every event a service emits.
-        hs = [("ce_id", str(self.id)), ("ce_type", self.type), ("ce_source", self.source),
-              ("ce_specversion", SPECVERSION), ("ce_time", _timestamp(self.time)), ("ce_subject", self.subject),
-              ("ce_sequence", str(self.sequence))]
+        hs = [
+            ("ce_id", str(self.id)),
+            ("ce_type", self.type),
+            ("ce_source", self.source),
+            ("ce_specversion", SPECVERSION),
+            ("ce_time", _timestamp(self.time)),
+            ("ce_subject", self.subject),
+            ("ce_sequence", str(self.sequence)),
+        ]
         if self.correlation_id is not None:
             hs.append(("ce_correlationid", self.correlation_id))
         if self.causation_id is not None:
@@ -73,7 +78,7 @@ class Envelope:
         return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode()
 
     @classmethod
-    def from_kafka(cls, headers: list[tuple[str, bytes]] | tuple, value: bytes) -> "Envelope":
+    def from_kafka(cls, headers: list[tuple[str, bytes]] | tuple, value: bytes) -> Envelope:
         h = {k: v.decode() for k, v in (headers or ()) if k.startswith("ce_")}
         missing = [a for a in ("id", "type", "source", "subject") if f"ce_{a}" not in h]
         if missing:

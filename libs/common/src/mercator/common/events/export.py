@@ -1,6 +1,6 @@
 """Export the event catalogue for partners: JSON Schema per event type and an AsyncAPI 3 document.
 
-    python -m mercator.common.events.export --out docs/events [--prefix PREFIX]
+python -m mercator.common.events.export --out docs/events [--prefix PREFIX]
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ SERVERS = {
         "protocol": "kafka",
         "title": "make run",
         "description": "The embedded run's Tansu broker (in memory), on the loopback interface only. PLAINTEXT: "
-                       "no TLS and no authentication (no SASL); anyone who can reach the port can read and "
-                       "write every topic.",
+        "no TLS and no authentication (no SASL); anyone who can reach the port can read and "
+        "write every topic.",
         "security": [],
     },
     "compose": {
@@ -34,8 +34,8 @@ SERVERS = {
         "protocolVersion": "3.9.0",
         "title": "docker compose",
         "description": "docker-compose.yml's Apache Kafka (KRaft, one node), reachable from the compose network "
-                       "only (no port is published to the host). PLAINTEXT: no TLS and no authentication "
-                       "(no SASL).",
+        "only (no port is published to the host). PLAINTEXT: no TLS and no authentication "
+        "(no SASL).",
         "security": [],
     },
 }
@@ -43,8 +43,8 @@ SECURITY_SCHEMES = {
     "scramSha256": {
         "type": "scramSha256",
         "description": "SASL/SCRAM-SHA-256 with a user name and password per consumer, over TLS: planned for "
-                       "production brokers, not enabled on any server of this document yet. A server that "
-                       "requires it will list it under its `security`.",
+        "production brokers, not enabled on any server of this document yet. A server that "
+        "requires it will list it under its `security`.",
     },
 }
 
@@ -73,8 +73,9 @@ def asyncapi(prefix: str = "") -> dict:
             "contentType": "application/json",
             "headers": header_schema,
             "payload": {"$ref": f"#/components/schemas/{name}"},
-            "bindings": {"kafka": {"key": {"type": "string", "format": "uuid",
-                                           "description": f"{model.aggregate} id"}}},
+            "bindings": {
+                "kafka": {"key": {"type": "string", "format": "uuid", "description": f"{model.aggregate} id"}}
+            },
         }
         channels[name] = {
             "address": f"{prefix}{name}",
@@ -88,14 +89,16 @@ def asyncapi(prefix: str = "") -> dict:
         }
     return {
         "asyncapi": "3.0.0",
-        "info": {"title": "Mercator business events", "version": "1.0.0",
-                 "description": "Integration events of Mercator, one Kafka topic per event type."},
+        "info": {
+            "title": "Mercator business events",
+            "version": "1.0.0",
+            "description": "Integration events of Mercator, one Kafka topic per event type.",
+        },
         "defaultContentType": "application/json",
         "servers": copy.deepcopy(SERVERS),
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages, "schemas": schemas,
-                       "securitySchemes": copy.deepcopy(SECURITY_SCHEMES)},
+        "components": {"messages": messages, "schemas": schemas, "securitySchemes": copy.deepcopy(SECURITY_SCHEMES)},
     }
 
 

@@ -72,9 +72,17 @@ async def ops_quiesce(runtime: RuntimeDep, _: OpsCaller) -> dict:
     return await runtime.status()
 
 
-def create_app(runtime: Runtime, *, title: str, routers: list[APIRouter], version: str = "0.1.0",
-               description: str = "", export_skip: Callable[[str], bool] | None = None) -> FastAPI:
+def create_app(
+    runtime: Runtime,
+    *,
+    title: str,
+    routers: list[APIRouter],
+    version: str = "0.1.0",
+    description: str = "",
+    export_skip: Callable[[str], bool] | None = None,
+) -> FastAPI:
     refuse_weak_secrets(runtime.settings)  # whatever starts the app: the command line, uvicorn, a test
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         await runtime.start()

@@ -11,13 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.auth import Caller, InvalidToken, bearer, read_token
 from mercator.common.context import current_cause
-from mercator.common.http.errors import AppError, Forbidden, Unauthorized
+from mercator.common.errors import Forbidden, Unauthorized, Unavailable
 from mercator.common.runtime import Runtime
 from mercator.common.uow import UnitOfWork
-
-
-class Unavailable(AppError):
-    status, title = 503, "Service unavailable"
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -32,6 +28,9 @@ async def get_uow(runtime: RuntimeDep) -> AsyncIterator[UnitOfWork]:
         raise Unavailable("the service is shutting down; retry shortly", headers={"Retry-After": "5"})
     async with runtime.uow() as uow:
         yield uow
+        # The route returned: its changes, its events and its idempotency key are committed together here.
+        # A route that raised never reaches this line, and the unit rolls back.
+        await uow.commit()
 
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:

@@ -10,15 +10,34 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mercator.common.rules import DomainError, RuleViolation
-from mercator.common.visibility import NoAccess
+from mercator.common.errors import (
+    BadReference,
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidValue,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    RuleViolation,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str | None = None, *, errors: list[dict] | None = None,
-            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    errors: list[dict] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -28,47 +47,25 @@ def problem(status: int, title: str, detail: str | None = None, *, errors: list[
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-class AppError(Exception):
-    status = 400
-    title = "Bad request"
-
-    def __init__(self, detail: str, *, field: str | None = None, rule: str | None = None,
-                 headers: dict[str, str] | None = None):
-        super().__init__(detail)
-        self.detail = detail
-        self.field = field
-        self.rule = rule
-        self.headers = headers
-
-
-class NotFound(AppError):
-    status, title = 404, "Not found"
-
-
-class Conflict(AppError):
-    status, title = 409, "Conflict"
+# The one place a refusal becomes an HTTP status: the most specific class listed wins.
+STATUS: dict[type[DomainError], tuple[int, str]] = {
+    RuleViolation: (422, "Business rule violated"),
+    InvalidValue: (422, "Invalid request"),
+    BadReference: (422, "Invalid request"),
+    NotFound: (404, "Not found"),
+    Conflict: (409, "Conflict"),
+    PreconditionFailed: (412, "Precondition failed"),
+    PreconditionRequired: (428, "Precondition required"),
+    Unauthorized: (401, "Unauthorized"),
+    Forbidden: (403, "Forbidden"),
+    TooManyRequests: (429, "Too many requests"),
+    Unavailable: (503, "Service unavailable"),
+    DomainError: (400, "Bad request"),
+}
 
 
-class PreconditionFailed(AppError):
-    status, title = 412, "Precondition failed"
-
-
-class PreconditionRequired(AppError):
-    status, title = 428, "Precondition required"
-
-
-class RuleBroken(AppError):
-    """A business rule says no (422), named in `rule`."""
-
-    status, title = 422, "Business rule violated"
-
-
-class Unauthorized(AppError):
-    status, title = 401, "Unauthorized"
-
-
-class Forbidden(AppError):
-    status, title = 403, "Forbidden"
+def status_of(exc: DomainError) -> tuple[int, str]:
+    return next(STATUS[k] for k in type(exc).__mro__ if k in STATUS)
 
 
 def field_path(loc: tuple | list) -> str:
@@ -82,9 +79,10 @@ def field_path(loc: tuple | list) -> str:
     return out or (str(loc[0]) if loc else "")
 
 
-def app_error_response(exc: AppError) -> JSONResponse:
-    errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
-    return problem(exc.status, exc.title, exc.detail, errors=errors, rule=exc.rule, headers=exc.headers)
+def error_response(exc: DomainError) -> JSONResponse:
+    status, title = status_of(exc)
+    errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
+    return problem(status, title, exc.message, errors=errors, rule=exc.rule, headers=exc.headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -104,22 +102,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException):
-        return problem(exc.status_code, _title(exc.status_code), str(exc.detail) if exc.detail else None,
-                       headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(AppError)
-    async def _app(_: Request, exc: AppError):
-        return app_error_response(exc)
-
-    @app.exception_handler(NoAccess)
-    async def _no_access(_: Request, exc: NoAccess):
-        return problem(403, "Forbidden", str(exc))
+        return problem(
+            exc.status_code,
+            _title(exc.status_code),
+            str(exc.detail) if exc.detail else None,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(DomainError)
-    async def _domain(_: Request, exc: DomainError):
-        errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
-        title = "Business rule violated" if isinstance(exc, RuleViolation) else "Invalid request"
-        return problem(422, title, exc.message, errors=errors, rule=exc.rule)
+    async def _refused(_: Request, exc: DomainError):
+        return error_response(exc)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception):
@@ -129,6 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def _title(status: int) -> str:
     from http import HTTPStatus
+
     try:
         return HTTPStatus(status).phrase
     except ValueError:

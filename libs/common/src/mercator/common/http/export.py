@@ -65,9 +65,11 @@ def flatten(item: Any, prefix: str = "") -> dict[str, Any]:
         if isinstance(value, dict):
             out.update(flatten(value, name))
         elif isinstance(value, list):
-            out[name] = ("; ".join("" if v is None else str(v) for v in value)
-                         if all(not isinstance(v, dict | list) for v in value)
-                         else json.dumps(value, ensure_ascii=False))
+            out[name] = (
+                "; ".join("" if v is None else str(v) for v in value)
+                if all(not isinstance(v, dict | list) for v in value)
+                else json.dumps(value, ensure_ascii=False)
+            )
         else:
             out[name] = value
     return out
@@ -135,8 +137,12 @@ class _Sheet:
 
     def _write(self, values: list, header: bool = False) -> None:
         if self.fmt == "xlsx":
-            self.sheet.append([self._text_cell(v) if isinstance(v, str) else v
-                               for v in (values if header else [cell(v) for v in values])])
+            self.sheet.append(
+                [
+                    self._text_cell(v) if isinstance(v, str) else v
+                    for v in (values if header else [cell(v) for v in values])
+                ]
+            )
         else:
             self.writer.writerow([text(v) for v in values])
 
@@ -203,14 +209,22 @@ class ExportMiddleware:
             except ValueError:
                 items = None
             if items is None:
-                return await _problem(send, 406, "format", "this resource is not a list; only lists export "
-                                                           "as csv or xlsx")
+                return await _problem(
+                    send, 406, "format", "this resource is not a list; only lists export as csv or xlsx"
+                )
             chunk = sheet.add(items)
             if not started:
                 name = scope["path"].rstrip("/").rsplit("/", 1)[-1] or "export"
-                await send({"type": "http.response.start", "status": 200, "headers": [
-                    (b"content-type", (FORMATS[fmt] + ("; charset=utf-8" if fmt == "csv" else "")).encode()),
-                    (b"content-disposition", f'attachment; filename="{name}.{fmt}"'.encode())]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-type", (FORMATS[fmt] + ("; charset=utf-8" if fmt == "csv" else "")).encode()),
+                            (b"content-disposition", f'attachment; filename="{name}.{fmt}"'.encode()),
+                        ],
+                    }
+                )
                 started = True
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -249,7 +263,15 @@ async def _replay(send, status: int, headers: list, body: bytes) -> None:
 
 async def _problem(send, status: int, field: str, message: str) -> None:
     title = "Invalid request" if status == 422 else "Not acceptable"
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": message,
-                       "errors": [{"field": field, "message": message}]}).encode()
-    await _replay(send, status, [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())],
-                  body)
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": title,
+            "status": status,
+            "detail": message,
+            "errors": [{"field": field, "message": message}],
+        }
+    ).encode()
+    await _replay(
+        send, status, [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())], body
+    )

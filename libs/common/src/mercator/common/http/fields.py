@@ -10,10 +10,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 
 from mercator.common.money import PLAIN_DECIMAL
 
-
 # What a decimal is on the wire, in both directions: the pattern money.py reads, documented as such.
-DECIMAL_SCHEMA = {"type": "string", "pattern": PLAIN_DECIMAL, "examples": ["120000.00"],
-                  "description": "a decimal string: digits, an optional leading '-' and '.'; never a JSON number"}
+DECIMAL_SCHEMA = {
+    "type": "string",
+    "pattern": PLAIN_DECIMAL,
+    "examples": ["120000.00"],
+    "description": "a decimal string: digits, an optional leading '-' and '.'; never a JSON number",
+}
 
 
 def _decimal_string(value):
@@ -22,7 +25,7 @@ def _decimal_string(value):
     if isinstance(value, Decimal):  # made in Python, never parsed from JSON
         return value
     if not isinstance(value, str):
-        raise ValueError("send a decimal string such as \"120000.00\", not a number")
+        raise ValueError('send a decimal string such as "120000.00", not a number')
     # fullmatch: `$` alone would let a trailing newline through, which the documented (ECMA-262) pattern does not.
     if not re.fullmatch(PLAIN_DECIMAL, value):
         raise ValueError("a decimal such as \"120000.00\": digits, an optional leading '-' and '.', nothing else")
@@ -45,8 +48,9 @@ def _document_decimals_with_their_pattern() -> None:
 
 
 _document_decimals_with_their_pattern()
-Currency = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$",
-                                description="ISO 4217 code, e.g. RUB")]
+Currency = Annotated[
+    str, Field(min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$", description="ISO 4217 code, e.g. RUB")
+]
 
 
 class Input(BaseModel):

@@ -9,7 +9,6 @@ is told the request was already processed (409) instead of applying it twice.
 from __future__ import annotations
 
 import hashlib
-
 from collections.abc import Callable
 
 from sqlalchemy import select, update
@@ -26,8 +25,7 @@ idem = tables.idempotency
 
 
 class IdempotencyMiddleware:
-    def __init__(self, app, *, settings: ServiceSettings,
-                 sessionmaker: Callable[[], async_sessionmaker[AsyncSession]]):
+    def __init__(self, app, *, settings: ServiceSettings, sessionmaker: Callable[[], async_sessionmaker[AsyncSession]]):
         self.app = app
         self.settings = settings
         self.sessionmaker = sessionmaker  # looked up per request: tests swap it
@@ -54,8 +52,14 @@ class IdempotencyMiddleware:
             if not message.get("more_body"):
                 break
         fingerprint = hashlib.sha256(
-            scope["method"].encode() + b" " + scope["path"].encode() + b"?" + scope.get("query_string", b"")
-            + b"\n" + body).hexdigest()
+            scope["method"].encode()
+            + b" "
+            + scope["path"].encode()
+            + b"?"
+            + scope.get("query_string", b"")
+            + b"\n"
+            + body
+        ).hexdigest()
 
         if await self._answer_stored(caller, key, fingerprint, send):
             return
@@ -82,10 +86,13 @@ class IdempotencyMiddleware:
         if 200 <= captured["status"] < 300:
             kept = [[k.decode(), v.decode()] for k, v in captured["headers"] if k.lower() in _KEPT_HEADERS]
             async with self.sessionmaker()() as s:
-                await s.execute(update(idem).where(
-                    idem.c.caller == caller, idem.c.key == key, idem.c.status_code.is_(None)
-                ).values(status_code=captured["status"], response_headers=kept,
-                         response_body=captured["body"].decode()))
+                await s.execute(
+                    update(idem)
+                    .where(idem.c.caller == caller, idem.c.key == key, idem.c.status_code.is_(None))
+                    .values(
+                        status_code=captured["status"], response_headers=kept, response_body=captured["body"].decode()
+                    )
+                )
                 await s.commit()
         await send({"type": "http.response.start", "status": captured["status"], "headers": captured["headers"]})
         await send({"type": "http.response.body", "body": captured["body"]})
@@ -96,12 +103,17 @@ class IdempotencyMiddleware:
         if row is None:
             return False
         if row.fingerprint != fingerprint:
-            await send_problem(send, 422, "Idempotency key reused",
-                               "this Idempotency-Key was used for a different request")
+            await send_problem(
+                send, 422, "Idempotency key reused", "this Idempotency-Key was used for a different request"
+            )
             return True
         if row.status_code is None:
-            await send_problem(send, 409, "Request already processed",
-                               "a request with this Idempotency-Key was applied; its answer is not stored yet")
+            await send_problem(
+                send,
+                409,
+                "Request already processed",
+                "a request with this Idempotency-Key was applied; its answer is not stored yet",
+            )
             return True
         body = (row.response_body or "").encode()
         hdrs = [(k.encode(), v.encode()) for k, v in (row.response_headers or [])]
@@ -110,5 +122,3 @@ class IdempotencyMiddleware:
         await send({"type": "http.response.start", "status": row.status_code, "headers": hdrs})
         await send({"type": "http.response.body", "body": body})
         return True
-
-

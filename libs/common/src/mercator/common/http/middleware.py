@@ -15,15 +15,21 @@ _SKIP_METRICS = {"/metrics", "/healthz", "/readyz", "/livez"}
 log = logging.getLogger("mercator.http")
 
 
-async def send_problem(send, status: int, title: str, detail: str, headers: list | None = None,
-                       errors: list[dict] | None = None) -> None:
+async def send_problem(
+    send, status: int, title: str, detail: str, headers: list | None = None, errors: list[dict] | None = None
+) -> None:
     problem = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if errors:
         problem["errors"] = errors
     body = json.dumps(problem).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())]
-                + (headers or [])})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())]
+            + (headers or []),
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -94,8 +100,9 @@ class EdgeMiddleware:
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             current_cause.reset(token)
-            return await send_problem(send, 413, "Content too large",
-                                      f"the body may be at most {self.max_body} bytes", [rid_header])
+            return await send_problem(
+                send, 413, "Content too large", f"the body may be at most {self.max_body} bytes", [rid_header]
+            )
 
         if scope.get("method") in ("POST", "PUT", "PATCH"):
             # Read the body here, under the limit, so no handler ever sees a partial one.
@@ -109,8 +116,9 @@ class EdgeMiddleware:
                 size += len(chunk)
                 if size > self.max_body:
                     current_cause.reset(token)
-                    return await send_problem(send, 413, "Content too large",
-                                              f"the body may be at most {self.max_body} bytes", [rid_header])
+                    return await send_problem(
+                        send, 413, "Content too large", f"the body may be at most {self.max_body} bytes", [rid_header]
+                    )
                 chunks.append(chunk)
                 if not message.get("more_body"):
                     break
@@ -124,8 +132,14 @@ class EdgeMiddleware:
         bad = nul_field(text_body, scope.get("query_string", b""))
         if bad is not None:
             current_cause.reset(token)
-            return await send_problem(send, 422, "Invalid request", "text may not contain NUL characters",
-                                      [rid_header], errors=[{"field": bad, "message": "NUL characters are not allowed"}])
+            return await send_problem(
+                send,
+                422,
+                "Invalid request",
+                "text may not contain NUL characters",
+                [rid_header],
+                errors=[{"field": bad, "message": "NUL characters are not allowed"}],
+            )
 
         async def send_with_id(message):
             if message["type"] == "http.response.start":
@@ -147,7 +161,14 @@ class EdgeMiddleware:
                 self.metrics.http_requests.labels(method, template, str(status_holder["status"])).inc()
                 self.metrics.http_latency.labels(method, template).observe(elapsed)
                 # The access line: the route template, never the query (it may carry personal data).
-                log.info("request", extra={"method": method, "route": template, "status": status_holder["status"],
-                                           "duration_ms": round(elapsed * 1000, 1)})
+                log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "route": template,
+                        "status": status_holder["status"],
+                        "duration_ms": round(elapsed * 1000, 1),
+                    },
+                )
             current_request_id.reset(rid_token)
             current_cause.reset(token)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import httpx
 
-from mercator.common.http.errors import AppError
+from mercator.common.errors import Unavailable
 
 
-class PeerUnavailable(AppError):
-    status, title = 503, "Service unavailable"
+class PeerUnavailable(Unavailable):
+    """The record's owner cannot be asked now."""
 
 
 class Peer:
@@ -27,8 +27,9 @@ class Peer:
         try:
             answer = await self.http.get(path, headers={"Authorization": self.authorization or ""}, timeout=5)
         except httpx.HTTPError as exc:
-            raise PeerUnavailable(f"{self.name} cannot be asked right now; retry shortly",
-                                  headers={"Retry-After": "5"}) from exc
+            raise PeerUnavailable(
+                f"{self.name} cannot be asked right now; retry shortly", headers={"Retry-After": "5"}
+            ) from exc
         if answer.status_code == 404:
             return None
         if answer.status_code != 200:

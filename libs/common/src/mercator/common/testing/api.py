@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
 from mercator.common.auth import Caller, mint_token
 from mercator.common.runtime import Runtime
 from mercator.common.settings import ServiceSettings
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 
 def billing_today(time_zone: str = "Europe/Moscow") -> date:
@@ -22,8 +23,9 @@ def billing_today(time_zone: str = "Europe/Moscow") -> date:
     return datetime.now(ZoneInfo(time_zone)).date()
 
 
-def caller(name: str = "Anna Petrova", roles: tuple[str, ...] = ("manager",), department_id=None,
-           departments=()) -> Caller:
+def caller(
+    name: str = "Anna Petrova", roles: tuple[str, ...] = ("manager",), department_id=None, departments=()
+) -> Caller:
     """`departments`: a head's department subtree, as the gateway puts it in the token."""
     return Caller(uuid.uuid4(), name, frozenset(roles), department_id, frozenset(departments))
 
@@ -33,15 +35,17 @@ def auth(settings: ServiceSettings, who: Caller) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def rolled_back_app(settings: ServiceSettings, engine: AsyncEngine,
-                          build_app: Callable[[ServiceSettings, Runtime], FastAPI]) -> AsyncIterator[FastAPI]:
+async def rolled_back_app(
+    settings: ServiceSettings, engine: AsyncEngine, build_app: Callable[[ServiceSettings, Runtime], FastAPI]
+) -> AsyncIterator[FastAPI]:
     """Every session of the app joins one outer transaction that is rolled back at the end;
     a use case's commit only releases a savepoint."""
     runtime = Runtime(settings)
     async with engine.connect() as conn:
         outer = await conn.begin()
-        runtime.sessionmaker = async_sessionmaker(bind=conn, expire_on_commit=False,
-                                                  join_transaction_mode="create_savepoint")
+        runtime.sessionmaker = async_sessionmaker(
+            bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
         try:
             yield build_app(settings, runtime)
         finally:
@@ -50,8 +54,9 @@ async def rolled_back_app(settings: ServiceSettings, engine: AsyncEngine,
 
 
 def client(app: FastAPI, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://contacts.test",
-                             headers=headers or {})
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://contacts.test", headers=headers or {}
+    )
 
 
 class Switch(httpx.AsyncBaseTransport):

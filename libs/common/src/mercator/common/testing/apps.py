@@ -10,8 +10,12 @@ from fastapi import FastAPI
 from mercator.common.runtime import Runtime
 
 BEHIND_THE_GATEWAY = ("contacts", "deals", "billing", "notifications", "analytics")
-NOWHERE = dict(relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9",
-               database_url="postgresql+asyncpg://nobody@127.0.0.1:9/none")
+NOWHERE = dict(
+    relay_enabled=False,
+    consumers_enabled=False,
+    kafka_bootstrap="127.0.0.1:9",
+    database_url="postgresql+asyncpg://nobody@127.0.0.1:9/none",
+)
 
 
 def service_apps(names: tuple[str, ...] = BEHIND_THE_GATEWAY) -> dict[str, FastAPI]:

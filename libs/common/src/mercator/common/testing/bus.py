@@ -7,21 +7,25 @@ import uuid
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer
+from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
 from mercator.common.bus import tables
 from mercator.common.bus.consumer import Delivery, batch_handler
 from mercator.common.db import insert_unnested, make_engine
 from mercator.common.events import catalogue as ev
 from mercator.common.runtime import Runtime
 from mercator.common.settings import ServiceSettings
-from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 test_metadata = MetaData()
 # A projection that counts how often each event was applied: exactly once means n == 1.
-applied = Table("applied", test_metadata,
-                Column("event_id", Uuid, primary_key=True),
-                Column("subject", String(100), nullable=False),
-                Column("n", Integer, nullable=False))
+applied = Table(
+    "applied",
+    test_metadata,
+    Column("event_id", Uuid, primary_key=True),
+    Column("subject", String(100), nullable=False),
+    Column("n", Integer, nullable=False),
+)
 
 
 async def count_it(uow, delivery: Delivery) -> None:
@@ -52,10 +56,18 @@ async def create_bus_database(url: str) -> None:
 
 def bus_settings(url: str, bootstrap: str, **overrides) -> ServiceSettings:
     # A topic prefix per test keeps tests apart on one broker.
-    values = dict(service_name="contacts", database_url=url, kafka_bootstrap=bootstrap,
-                  topic_prefix=f"t{uuid.uuid4().hex[:8]}.", relay_poll_seconds=0.1, relay_reset_check_seconds=0.5,
-                  consumer_retry_base_seconds=0.01, consumer_max_attempts=3,
-                  consumer_session_timeout_ms=2_000, consumer_heartbeat_interval_ms=500)
+    values = dict(
+        service_name="contacts",
+        database_url=url,
+        kafka_bootstrap=bootstrap,
+        topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
+        relay_poll_seconds=0.1,
+        relay_reset_check_seconds=0.5,
+        consumer_retry_base_seconds=0.01,
+        consumer_max_attempts=3,
+        consumer_session_timeout_ms=2_000,
+        consumer_heartbeat_interval_ms=500,
+    )
     values.update(overrides)
     return ServiceSettings(**values)
 
@@ -67,9 +79,15 @@ def projector(url: str, bootstrap: str, prefix: str, handler=count_it) -> Runtim
 
 
 def activity(company_id: uuid.UUID | None = None, summary: str = "звонок") -> ev.ActivityLogged:
-    return ev.ActivityLogged(activity_id=uuid.uuid4(), company_id=company_id or uuid.uuid4(), kind="call",
-                             direction="outbound", summary=summary, happened_at=datetime.now(UTC),
-                             author_id=uuid.uuid4())
+    return ev.ActivityLogged(
+        activity_id=uuid.uuid4(),
+        company_id=company_id or uuid.uuid4(),
+        kind="call",
+        direction="outbound",
+        summary=summary,
+        happened_at=datetime.now(UTC),
+        author_id=uuid.uuid4(),
+    )
 
 
 async def write_events(runtime: Runtime, n: int, company_id: uuid.UUID | None = None) -> list[uuid.UUID]:
@@ -101,8 +119,9 @@ async def until(predicate, timeout: float = 60.0, every: float = 0.1) -> bool:
 
 
 async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
     await consumer.start()
     got: list = []
     try:

@@ -18,8 +18,11 @@ async def dead_letters(database_url: str) -> list[tuple[str, str, str]]:
     engine = make_engine(database_url, reader=True)
     try:
         async with engine.connect() as conn:
-            rows = await conn.execute(select(tables.dead_letters.c.consumer, tables.dead_letters.c.topic,
-                                             tables.dead_letters.c.error).order_by(tables.dead_letters.c.id))
+            rows = await conn.execute(
+                select(
+                    tables.dead_letters.c.consumer, tables.dead_letters.c.topic, tables.dead_letters.c.error
+                ).order_by(tables.dead_letters.c.id)
+            )
             return [tuple(r) for r in rows]
     finally:
         await engine.dispose()
@@ -49,7 +52,10 @@ async def assert_nothing_dead_lettered(database_urls: dict[str, str], bootstrap:
     dead = {name: rows for name, url in database_urls.items() if (rows := await dead_letters(url))}
     topics = await dead_letter_topics(bootstrap, prefix)
     if dead or topics:
-        lines = [f"{name}: {consumer} gave up on {topic}: {error.strip().splitlines()[-1] if error else ''}"
-                 for name, rows in dead.items() for consumer, topic, error in rows]
+        lines = [
+            f"{name}: {consumer} gave up on {topic}: {error.strip().splitlines()[-1] if error else ''}"
+            for name, rows in dead.items()
+            for consumer, topic, error in rows
+        ]
         lines += [f"{topic}: {n} message(s)" for topic, n in topics.items()]
         raise AssertionError("dead letters in a run that should have none:\n" + "\n".join(lines))

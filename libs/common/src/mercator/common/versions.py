@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mercator.common.http.errors import PreconditionFailed, PreconditionRequired
+from mercator.common.errors import PreconditionFailed, PreconditionRequired
 
 
 def etag(version: int) -> str:
@@ -27,5 +27,7 @@ def check_version(record, expected: int | None, what: str = "record") -> None:
     """The update was made against the version the caller read, or it is refused (412): two people
     editing one record cannot silently overwrite each other."""
     if expected is not None and record.version != expected:
-        raise PreconditionFailed(f"the {what} changed since you read it (your version {expected}, now "
-                                 f"{record.version}); reload it and apply your change again")
+        raise PreconditionFailed(
+            f"the {what} changed since you read it (your version {expected}, now "
+            f"{record.version}); reload it and apply your change again"
+        )

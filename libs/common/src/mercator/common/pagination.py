@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 from sqlalchemy import tuple_
 
-from mercator.common.http.errors import AppError
+from mercator.common.errors import BadReference
 
 T = TypeVar("T")
 
@@ -21,11 +21,9 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
-class BadCursor(AppError):
-    status, title = 422, "Invalid request"
-
-    def __init__(self):
-        super().__init__("the cursor is not one this service issued", field="cursor")
+class BadCursor(BadReference):
+    def __init__(self, field: str = "cursor"):
+        super().__init__("the cursor is not one this service issued", field=field)
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -61,8 +59,16 @@ def _time(text: str) -> datetime:
     return moment
 
 
-async def keyset_page(session, stmt, columns: tuple, limit: int, cursor: str | None, *, descending: bool = False,
-                      rows_of_columns: bool = False):
+async def keyset_page(
+    session,
+    stmt,
+    columns: tuple,
+    limit: int,
+    cursor: str | None,
+    *,
+    descending: bool = False,
+    rows_of_columns: bool = False,
+):
     """One page of `stmt` in the order of `columns` (the last one unique, e.g. the id), after `cursor`;
     returns the rows and the cursor of the next page (None on the last). `rows_of_columns` for a statement
     that selects columns (the `columns` among them) rather than one entity."""
