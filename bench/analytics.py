@@ -64,7 +64,7 @@ CEO = Caller(uuid.uuid4(), "CEO", frozenset({"executive"}), None, frozenset())
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def fresh_database(name: str) -> str:

@@ -579,9 +579,11 @@ def report(raw: dict, runs: list[dict]) -> None:
         f"bench loop {type(asyncio.get_running_loop()).__module__.split('.')[0]}, "
         f"load average before the run {raw['load_before']:.2f}",
         "-" * 78,
-        f"{'raw aiokafka, produce then consume':<{w}} {raw['rate']:>10,.0f} msg/s   (N={raw['n']:,}, {raw['bytes']} B/msg)",
+        f"{'raw aiokafka, produce then consume':<{w}} {raw['rate']:>10,.0f} msg/s   "
+        f"(N={raw['n']:,}, {raw['bytes']} B/msg)",
         f"{'  produce only (acks=all)':<{w}} {raw['produce_rate']:>10,.0f} msg/s   ({raw['produce_s']:.2f} s)",
-        f"{'  consume only (group, from earliest)':<{w}} {raw['consume_rate']:>10,.0f} msg/s   ({raw['consume_s']:.2f} s)",
+        f"{'  consume only (group, from earliest)':<{w}} {raw['consume_rate']:>10,.0f} msg/s   "
+        f"({raw['consume_s']:.2f} s)",
     ]
     for e2e in runs:
         how = f"{e2e['batch']} entries per POST" if e2e["batch"] else "one entry per POST"

@@ -324,7 +324,7 @@ async def bench(args, started: Started) -> dict:
         for pool in pools.values():
             for http in pool:
                 await stack.enter_async_context(http)
-        for name, pool in pools.items():  # warm-up: connections, imports, caches, SQLite pages
+        for pool in pools.values():  # warm-up: connections, imports, caches, SQLite pages
             await read_many(pool, path, args.warmup)
         order = ["direct", "gateway"]
         for round_ in range(args.rounds):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import io
 import random
@@ -164,12 +165,10 @@ async def through_the_import(url: str, data: bytes, batch: int) -> tuple[float, 
 async def one_bulk_insert(url: str, rows: list[list[str]]) -> tuple[float, int]:
     valid = []
     for name, inn, phone, email, *_ in rows[1:]:
-        try:
+        with contextlib.suppress(domain.DomainError):
             valid.append(
                 (name, domain.normalise_tax_id(inn), domain.normalise_phone(phone), domain.normalise_email(email))
             )
-        except domain.DomainError:
-            pass
     now, owner = datetime.now(UTC), uuid.uuid4()
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
     try:

@@ -131,7 +131,7 @@ async def seed(gateway: str, n: int, concurrency: int) -> tuple[dict, list[dict]
                     "stage": OPEN_STAGES[i % len(OPEN_STAGES)],
                     "amount": str(1000 + i),
                 }
-                for attempt in range(20):  # the deals service learns a new card from the bus a moment later
+                for _attempt in range(20):  # the deals service learns a new card from the bus a moment later
                     try:
                         r = await api.post("/api/v1/deals", headers=h, json=body)
                     except httpx.TransportError as exc:  # a dropped connection: try again, report at the end
@@ -234,9 +234,11 @@ async def bench(args) -> None:
             )
             page = await context.new_page()
             board_ready = (
-                f"[...document.querySelectorAll('[data-loaded]')].reduce((s, c) => s + Number(c.dataset.loaded), 0) >= {n}"
+                "[...document.querySelectorAll('[data-loaded]')]"
+                f".reduce((s, c) => s + Number(c.dataset.loaded), 0) >= {n}"
                 " && document.querySelectorAll('[data-testid=count]').length >= 8"
-                f" && [...document.querySelectorAll('[data-testid=count]')].reduce((s, c) => s + Number(c.textContent.replace(/\\D/g, '')), 0) >= {n}"
+                " && [...document.querySelectorAll('[data-testid=count]')]"
+                f".reduce((s, c) => s + Number(c.textContent.replace(/\\D/g, '')), 0) >= {n}"
             )
             first_card = "document.querySelector('[data-deal]') !== null"
             figures: dict[str, list[float]] = {

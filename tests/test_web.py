@@ -327,7 +327,7 @@ async def test_an_open_board_follows_a_move_made_elsewhere_without_a_reload(syst
     head's board shows it in the new column, and the page was never reloaded."""
     from playwright.async_api import expect
 
-    company_id, deal_id = await open_card_via_api(system, "anna", "Live client")
+    _company_id, deal_id = await open_card_via_api(system, "anna", "Live client")
     page = await page_for(browser, system, DESKTOP)
     try:
         await sign_in(page, system.users["helen"]["email"])
@@ -355,7 +355,7 @@ async def test_an_open_board_follows_a_move_made_elsewhere_without_a_reload(syst
 async def test_the_app_speaks_russian_with_russian_numbers_and_dates(system, browser):
     from playwright.async_api import expect
 
-    company_id, deal_id = await open_card_via_api(system, "anna", "Клиент по-русски")
+    _company_id, deal_id = await open_card_via_api(system, "anna", "Клиент по-русски")
     page = await page_for(browser, system, DESKTOP, lang="ru")
     try:
         await page.goto("/")

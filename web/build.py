@@ -34,7 +34,8 @@ def toolchain() -> tuple[str, dict[str, str]]:
     bin_dir = Path(sys.executable).parent
     if not (bin_dir / "npm").exists():
         print(
-            f"web: no npm with Node >= {'.'.join(map(str, MIN_NODE))} here; installing {NODE_WHEEL} into {bin_dir.parent}"
+            f"web: no npm with Node >= {'.'.join(map(str, MIN_NODE))} here; "
+            f"installing {NODE_WHEEL} into {bin_dir.parent}"
         )
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", NODE_WHEEL], check=True)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"  # its npm runs its node

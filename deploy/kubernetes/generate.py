@@ -182,7 +182,7 @@ def manifests(service: str) -> list[dict]:
                             "env": environment(service),
                             # Migrations run at start: the startup probe gives them time before liveness counts.
                             "startupProbe": probe("/healthz", 5, 36),
-                            # Ready while the database answers (a broker outage only degrades: writes wait in the outbox).
+                            # Ready while the database answers (a broker outage only degrades: writes wait in outboxes).
                             "readinessProbe": probe("/readyz", 5, 3),
                             # Alive while every consumer's poll loop keeps coming round.
                             "livenessProbe": probe("/livez", 15, 4),

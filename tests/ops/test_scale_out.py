@@ -65,7 +65,7 @@ class Writer:
 
     async def post(self, service: str, path: str, body: dict) -> dict:
         key = str(uuid.uuid4())
-        for attempt in range(40):
+        for _attempt in range(40):
             alive = [r for r in self.stack.members[service] if r.proc and r.proc.poll() is None]
             replica = alive[next(self.turn) % len(alive)]
             try:

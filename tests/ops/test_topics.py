@@ -43,7 +43,7 @@ async def topic_state(bootstrap: str, names: list[str]) -> dict[str, tuple[int, 
         }
         configs = {}
         for response in await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in described]):
-            for code, _msg, _type, name, entries in response.resources:
+            for _code, _msg, _type, name, entries in response.resources:
                 configs[name] = {e[0]: e[1] for e in entries}
         return {n: (p, configs.get(n, {})) for n, p in described.items()}
     finally:

@@ -26,7 +26,7 @@ async def contacts(service_app):
 
 
 async def test_a_card_is_filed_only_under_the_managers_own_department(contacts):
-    anna, head = contacts
+    anna, _head = contacts
     r = await anna.post("/api/v1/companies", json={"name": "Чужой отдел", "department_id": str(THEIRS)})
     assert r.status_code == 403
     assert (await anna.get("/api/v1/companies")).json()["items"] == []

@@ -88,7 +88,7 @@ async def test_insert_rows_writes_every_value_as_the_orm_reads_it_back(postgres,
         async with make_sessionmaker(engine)() as s:
             got = (await s.execute(select(tables.outbox).order_by(tables.outbox.c.id))).mappings().all()
         assert [r["event_id"] for r in got] == [r["event_id"] for r in rows]  # in order, ids as given
-        for r, g in zip(rows, got):
+        for r, g in zip(rows, got, strict=False):
             assert g["headers"] == r["headers"] and g["payload"] == r["payload"] and g["key"] == r["key"]
             assert g["created_at"] == at and g["created_at"].tzinfo is datetime.UTC and g["published_at"] is None
     finally:

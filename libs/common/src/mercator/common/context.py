@@ -13,7 +13,7 @@ class Cause:
     actor: str | None = None
 
 
-current_cause: ContextVar[Cause] = ContextVar("current_cause", default=Cause())
+current_cause: ContextVar[Cause] = ContextVar("current_cause", default=Cause())  # noqa: B039 - Cause is frozen
 
 # The X-Request-ID of the HTTP request being answered (None while handling an event).
 current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)

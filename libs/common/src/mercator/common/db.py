@@ -190,10 +190,11 @@ async def insert_rows(session: AsyncSession, table: Table, rows: list[dict]) -> 
     # A batch's times mostly repeat (every row's created_at, often its happened_at): each is formatted once.
     converters = [
         _once_per_value(convert) if isinstance(table.c[n].type, UtcDateTime) and convert is not None else convert
-        for n, convert in zip(names, converters)
+        for n, convert in zip(names, converters, strict=False)
     ]
     params = [
-        tuple(row[n] if convert is None else convert(row[n]) for n, convert in zip(names, converters)) for row in rows
+        tuple(row[n] if convert is None else convert(row[n]) for n, convert in zip(names, converters, strict=False))
+        for row in rows
     ]
     await connection.exec_driver_sql(sql, params)
 

@@ -281,22 +281,23 @@ class Launcher:
             and os.environ.get("MERCATOR_GATEWAY_ADMIN_PASSWORD")
         ):
             return
-        log = open(self.logs / "demo.log", "ab")
-        self.filler = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mercator.analytics.demo",
-                "--gateway",
-                self.url("gateway"),
-                "--scale",
-                str(self.s.demo_scale),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-            start_new_session=True,
-        )
+        # The child holds its own copy of the log: ours is closed once it has started.
+        with open(self.logs / "demo.log", "ab") as log:
+            self.filler = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "mercator.analytics.demo",
+                    "--gateway",
+                    self.url("gateway"),
+                    "--scale",
+                    str(self.s.demo_scale),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                start_new_session=True,
+            )
         with open(self.data / "run.pids", "a") as pids:  # a test's SIGKILL sweep takes it too
             pids.write(f"{self.filler.pid}\n")
         self.say(f"demo data: filling an empty install through the gateway (progress in {self.logs}/demo.log)")

@@ -62,7 +62,7 @@ def parse_decimal(value: str | Decimal | int, field: str) -> Decimal:
         raise InvalidValue("invalid_number", f"not a decimal number: {value!r}", field)
     if not number.is_finite():
         raise InvalidValue("invalid_number", f"not a finite number: {value!r}", field)
-    return number.copy_abs() if not number else number  # '-0' would print as '-0.00'
+    return number if number else number.copy_abs()  # '-0' would print as '-0.00'
 
 
 def quantize(amount: Decimal | int, currency: str) -> Decimal:

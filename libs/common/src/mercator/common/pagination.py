@@ -40,7 +40,7 @@ def decode_cursor(cursor: str | None, *parsers: Callable[[Any], Any]) -> list[An
         values = json.loads(raw)
         if not isinstance(values, list) or len(values) != len(parsers):
             raise ValueError("wrong shape")
-        return [parse(v) for parse, v in zip(parsers, values)]
+        return [parse(v) for parse, v in zip(parsers, values, strict=False)]
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise BadCursor() from exc
 

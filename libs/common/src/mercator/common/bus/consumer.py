@@ -10,6 +10,7 @@ offset commit can never silently acknowledge a message that was not handled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import traceback
@@ -181,10 +182,8 @@ class Consumer:
         self.assigned.clear()
         for client in (self._consumer, self._dlq_producer):
             if client is not None:
-                try:
+                with contextlib.suppress(Exception):
                     await asyncio.wait_for(client.stop(), timeout=5)
-                except Exception:
-                    pass
         self._consumer = self._dlq_producer = None
 
     async def _loop(self) -> None:
@@ -430,11 +429,10 @@ class Consumer:
         headers = list(record.headers or ())
         for k, v in headers:
             if k == "ce_id":
-                try:
+                with contextlib.suppress(ValueError):
                     event_id = uuid.UUID(v.decode())
-                except ValueError:
-                    pass
-        dlq_headers = headers + [
+        dlq_headers = [
+            *headers,
             ("x-error", text.encode()),
             ("x-attempts", str(attempts).encode()),
             ("x-consumer", self.name.encode()),

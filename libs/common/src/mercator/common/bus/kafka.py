@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import struct
@@ -93,12 +94,10 @@ async def ensure_topics(bootstrap: str, topics: list[str], partitions: int, clie
         existing = set(await admin.list_topics())
         missing = [t for t in dict.fromkeys(topics) if t not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
                     [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing]
                 )
-            except TopicAlreadyExistsError:
-                pass
             log.info("created topics", extra={"topics": missing})
     finally:
         await admin.close()
@@ -117,8 +116,6 @@ async def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> bool:
         except (KafkaError, OSError):
             await asyncio.sleep(0.2)
         finally:
-            try:
+            with contextlib.suppress(Exception):
                 await admin.close()
-            except Exception:
-                pass
     return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -51,10 +52,8 @@ class AdvisoryLock(RelayLock):
     async def release(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            try:
+            with contextlib.suppress(Exception):
                 await conn.close()  # closing the session releases the lock
-            except Exception:
-                pass
 
 
 class FileLock(RelayLock):

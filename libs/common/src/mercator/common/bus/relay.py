@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -177,10 +178,8 @@ class Relay:
         self._forget_sent()
         if self._producer is not None:
             producer, self._producer = self._producer, None
-            try:
+            with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), timeout=5)
-            except Exception:
-                pass
 
     async def _load_last_offsets(self) -> None:
         async with self._sm() as s:
@@ -236,7 +235,7 @@ class Relay:
             return 0
         results, failure = await self._send(rows)
         done = []
-        for r, res in zip(rows, results):
+        for r, res in zip(rows, results, strict=False):
             if isinstance(res, BaseException):
                 failure = failure or res
                 break  # keep order: nothing after a failed row is marked

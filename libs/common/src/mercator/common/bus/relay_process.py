@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import gc
 import json
 import logging
@@ -143,10 +144,8 @@ class RelayInProcess:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             self._pending.pop(call_id, None)
-            try:
+            with contextlib.suppress(RelayProcessEnded):
                 self._send(json.dumps({"cancel": call_id}).encode() + b"\n")
-            except RelayProcessEnded:
-                pass
             raise
 
     async def close(self) -> None:
@@ -175,10 +174,9 @@ class RelayInProcess:
         return proc.pid if proc is not None and proc.returncode is None else None
 
     def notify(self) -> None:
-        try:
+        # Starting, restarting or stopping: it reads the outbox when it runs.
+        with contextlib.suppress(RelayProcessEnded):
             self._send(b"n\n")
-        except RelayProcessEnded:  # starting, restarting or stopping: it reads the outbox when it runs
-            pass
 
     async def run(self) -> None:
         """Runs the relay in its child until `stop`; starts the child again if it dies."""
@@ -197,10 +195,8 @@ class RelayInProcess:
     async def stop(self) -> None:
         self._stopping = True
         if self._proc is not None and self._proc.returncode is None:
-            try:
+            with contextlib.suppress(RelayProcessEnded):
                 await self._call("stop")
-            except RelayProcessEnded:
-                pass
 
     async def drain(self, timeout: float) -> int:
         try:

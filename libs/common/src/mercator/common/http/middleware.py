@@ -145,7 +145,7 @@ class EdgeMiddleware:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 message = dict(message)
-                message["headers"] = list(message.get("headers", [])) + [rid_header]
+                message["headers"] = [*list(message.get("headers", [])), rid_header]
             await send(message)
 
         rid_token = current_request_id.set(request_id)
