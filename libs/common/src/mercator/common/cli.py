@@ -55,7 +55,7 @@ def main(
         )
     )
     operations = getattr(app.state, "operations", None)
-    if operations is None:
+    if operations is None or settings.ops_port is None:
         server.run()
         return
     internal = _Beside(

@@ -116,6 +116,13 @@ class UtcDateTime(TypeDecorator):
         return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
+def dialect_of(session: AsyncSession) -> str:
+    """ "postgresql" or "sqlite": the database a session talks to."""
+    bind = session.bind
+    assert bind is not None, "every session is made by make_sessionmaker, bound to its engine"
+    return bind.dialect.name
+
+
 def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING)
 
@@ -181,7 +188,7 @@ async def insert_rows(session: AsyncSession, table: Table, rows: list[dict]) -> 
     the contacts service's CPU under a busy history batch (bench/bus.py under py-spy)."""
     if not rows:
         return
-    if session.bind.dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         await session.execute(insert_unnested(table, rows))
         return
     names = tuple(c.name for c in table.columns if c.name in rows[0])  # as insert_unnested takes them
@@ -321,10 +328,9 @@ def make_sessionmaker(engine_or_conn) -> async_sessionmaker[AsyncSession]:
 async def insert_if_absent(session: AsyncSession, model, **values):
     """Adds a row unless one with its key exists (a replica row another transaction may be writing at
     the same moment: the event and a look-up of the same record), and returns the row as stored."""
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
     await session.execute(insert(model).values(**values).on_conflict_do_nothing())
     key = tuple(values[c.key] for c in model.__mapper__.primary_key)
     return await session.get(model, key if len(key) > 1 else key[0], populate_existing=True)

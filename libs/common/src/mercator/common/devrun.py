@@ -306,7 +306,7 @@ class Launcher:
         """Block until a signal comes (None) or a child dies (its name)."""
         while not self.signalled:
             for name, proc in [("broker", self.broker), *self.services.items()]:
-                if proc.poll() is not None:
+                if proc is not None and proc.poll() is not None:
                     return name
             time.sleep(0.5)
         return None
@@ -338,7 +338,7 @@ class Launcher:
             self.say(f"stopping {name}")
             self.end(name, proc, 20)
         # (d) The broker last: until now the services were still publishing and consuming.
-        if broker_up:
+        if broker_up and self.broker is not None:
             self.say("stopping broker")
             self.end("broker", self.broker, 10)
         self.tail_stop.set()
@@ -418,7 +418,7 @@ def main() -> int:
         if died:
             proc = launcher.broker if died == "broker" else launcher.services[died]
             launcher.say(
-                f"{died} exited unexpectedly (code {proc.returncode}); see {launcher.logs}/{died}.log. "
+                f"{died} exited unexpectedly (code {proc and proc.returncode}); see {launcher.logs}/{died}.log. "
                 "Stopping the rest."
             )
         launcher.stop()

@@ -44,6 +44,7 @@ def upgrade(database_url: str, migrations_dir: Path, revision: str = "heads") ->
 
 def run_env(target_metadata: list[MetaData]) -> None:
     url = context.config.get_main_option("sqlalchemy.url")
+    assert url is not None, "alembic_config() always sets sqlalchemy.url"
     sqlite = is_sqlite(url)
     if context.is_offline_mode():
         context.configure(url=url, target_metadata=target_metadata, literal_binds=True, render_as_batch=sqlite)

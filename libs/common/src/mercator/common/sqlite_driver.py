@@ -59,9 +59,9 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         # No cursor on the thread until a statement runs, and none left open after it.
         self._adapt_connection = adapt_connection
         self._connection = adapt_connection._connection
-        self._cursor = None
+        self._cursor = None  # type: ignore[assignment]
         self._rows = collections.deque()
-        self._soft_closed_memoized = {}
+        self._soft_closed_memoized = {}  # type: ignore[assignment]
         self._description = None
         self._rowcount = -1
         self._lastrowid = None
@@ -106,7 +106,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
-    _cursor_cls = OneTripCursor
+    _cursor_cls = OneTripCursor  # type: ignore[assignment]
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

@@ -92,7 +92,13 @@ async def apply(
 ) -> Outcome:
     outcome = Outcome()
     if say is not None:
-        outcome.say = lambda line: (outcome.lines.append(line), say(line))  # type: ignore[method-assign]
+        tell = say
+
+        def keep_and_tell(line: str) -> None:
+            outcome.lines.append(line)
+            tell(line)
+
+        outcome.say = keep_and_tell  # type: ignore[method-assign]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="mercator-topics", request_timeout_ms=30_000)
     await admin.start()
     try:

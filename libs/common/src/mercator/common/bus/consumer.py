@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from aiokafka import (
     AIOKafkaConsumer,
+    AIOKafkaProducer,
     ConsumerRebalanceListener,
     ConsumerRecord,
     TopicPartition,
@@ -36,7 +37,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from mercator.common.bus import tables
 from mercator.common.bus.kafka import ensure_topics, make_producer
 from mercator.common.context import Cause, current_cause
-from mercator.common.db import insert_unnested
+from mercator.common.db import dialect_of, insert_unnested
 from mercator.common.events.catalogue import CATALOGUE, EventPayload, payload_model
 from mercator.common.events.envelope import Envelope
 from mercator.common.metrics import Metrics
@@ -107,7 +108,7 @@ class Consumer:
         self._uow_factory = uow_factory
         self._metrics = metrics
         self._consumer: AIOKafkaConsumer | None = None
-        self._dlq_producer = None
+        self._dlq_producer: AIOKafkaProducer | None = None
         self._stopping = False
         self.assigned = asyncio.Event()
         self.lag: dict[TopicPartition, int] = {}
@@ -175,8 +176,8 @@ class Consumer:
         self._consumer = consumer
         consumer.subscribe(self.topics, listener=_Assignment(self))
         await consumer.start()
-        self._dlq_producer = make_producer(self.settings.kafka_bootstrap, f"{self.name}-dlq")
-        await self._dlq_producer.start()
+        self._dlq_producer = dlq = make_producer(self.settings.kafka_bootstrap, f"{self.name}-dlq")
+        await dlq.start()
 
     async def _close(self) -> None:
         self.assigned.clear()
@@ -226,8 +227,8 @@ class Consumer:
         )
         await ensure_topics(self.settings.kafka_bootstrap, self.topics, self.settings.topic_partitions)
         await reader.start()
-        self._dlq_producer = make_producer(self.settings.kafka_bootstrap, f"{self.name}-replay-dlq")
-        await self._dlq_producer.start()
+        self._dlq_producer = dlq = make_producer(self.settings.kafka_bootstrap, f"{self.name}-replay-dlq")
+        await dlq.start()
         read = 0
         try:
             await reader.topics()  # metadata of every topic, so their partitions are known
@@ -250,7 +251,7 @@ class Consumer:
                         left.discard(tp)
         finally:
             await reader.stop()
-            await self._dlq_producer.stop()
+            await dlq.stop()
             self._dlq_producer = None
         return read
 
@@ -271,6 +272,7 @@ class Consumer:
             self._metrics.consumer_lag.labels(self.name, tp.topic, str(tp.partition)).set(lag)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        assert self._consumer is not None, "offsets are committed only while the consumer runs"
         try:
             await self._consumer.commit(offsets)
         except KafkaError as exc:
@@ -285,10 +287,11 @@ class Consumer:
     async def _apply_together(self, parsed: list[tuple[ConsumerRecord, Delivery | Exception]]) -> bool:
         """The fast path: the whole batch in one transaction, if every message parsed. False when that
         was not tried or failed: then the batch goes one by one, with retries and dead letters."""
-        if len(parsed) < 2 or not all(isinstance(d, Delivery) for _, d in parsed):
+        deliveries = [(r, d) for r, d in parsed if isinstance(d, Delivery)]
+        if len(parsed) < 2 or len(deliveries) < len(parsed):
             return False
         try:
-            await self._apply(parsed)
+            await self._apply(deliveries)
             return True
         except Exception:
             return False
@@ -306,13 +309,13 @@ class Consumer:
             model = payload_model(envelope.type)
             if model is None:
                 raise Poison(f"unknown event type {envelope.type!r}")
-            return Delivery(envelope, model.model_validate_json(envelope.raw))
+            return Delivery(envelope, model.model_validate_json(envelope.body()))
         except (ValueError, ValidationError, Poison) as exc:
             return exc if isinstance(exc, Poison) else Poison(f"{type(exc).__name__}: {exc}")
 
     async def _apply(self, deliveries: list[tuple[ConsumerRecord, Delivery]]) -> None:
         async with self._uow_factory() as uow:
-            postgres = uow.session.bind.dialect.name == "postgresql"
+            postgres = dialect_of(uow.session) == "postgresql"
             counted: Counter[tuple[str, str]] = Counter()
             firsts: dict[uuid.UUID, Delivery] = {}
             for _, d in deliveries:
@@ -355,7 +358,7 @@ class Consumer:
                 if handler is None:
                     continue
                 if getattr(handler, "takes_batch", False):
-                    await handler(uow, group)
+                    await handler(uow, group)  # type: ignore[arg-type]  # a batch handler (batch_handler)
                     continue
                 for d in group:
                     token = current_cause.set(
@@ -444,6 +447,7 @@ class Consumer:
         while not self._stopping:
             try:
                 await ensure_topics(self.settings.kafka_bootstrap, [dlq_topic], 1)
+                assert self._dlq_producer is not None, "dead letters are written only while the consumer runs"
                 await self._dlq_producer.send_and_wait(
                     dlq_topic, value=record.value, key=record.key, headers=dlq_headers
                 )

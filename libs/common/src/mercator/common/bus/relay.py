@@ -16,17 +16,21 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy import bindparam, delete, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import CursorResult, bindparam, delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.bus import tables
 from mercator.common.bus.kafka import KeyPartitioner, ensure_topics, make_producer
 from mercator.common.bus.lock import RelayLock
+from mercator.common.db import dialect_of
 from mercator.common.metrics import Metrics
 from mercator.common.settings import ServiceSettings
+
+if TYPE_CHECKING:  # the relay process imports this module
+    from mercator.common.bus.relay_process import ForwardedMetrics
 
 log = logging.getLogger(__name__)
 outbox = tables.outbox
@@ -43,9 +47,9 @@ class Relay:
     def __init__(
         self,
         settings: ServiceSettings,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        sessionmaker: Callable[[], AsyncSession],
         lock: RelayLock,
-        metrics: Metrics,
+        metrics: Metrics | ForwardedMetrics,
         topics: list[str],
         reader: Callable[[], AsyncSession] | None = None,
     ):
@@ -235,11 +239,11 @@ class Relay:
             return 0
         results, failure = await self._send(rows)
         done = []
-        for r, res in zip(rows, results, strict=False):
+        for row, res in zip(rows, results, strict=False):
             if isinstance(res, BaseException):
                 failure = failure or res
                 break  # keep order: nothing after a failed row is marked
-            done.append((r, res))
+            done.append((row, res))
         if failure is None and len(done) < len(rows):
             failure = RuntimeError(f"the broker answered for {len(done)} of {len(rows)} events")
         if done:
@@ -249,8 +253,8 @@ class Relay:
                     self._sent_through = max(self._sent_through or 0, done[-1][0].id)
                 self._mark_behind()
         per_type: dict[str, int] = {}
-        for r, _ in done:
-            per_type[r.type] = per_type.get(r.type, 0) + 1
+        for row, _ in done:
+            per_type[row.type] = per_type.get(row.type, 0) + 1
         for event_type, count in per_type.items():
             self._metrics.events_published.labels(event_type).inc(count)
         if failure is not None:
@@ -391,7 +395,7 @@ class Relay:
 
     @staticmethod
     async def _write_marks(s: AsyncSession, now: datetime, done) -> None:
-        if s.bind.dialect.name == "postgresql":
+        if dialect_of(s) == "postgresql":
             # One statement for the whole batch: an UPDATE per row was a third of the relay's time.
             await s.execute(
                 text(
@@ -453,10 +457,13 @@ class Relay:
         self._forget_sent()
         self._metrics.broker_resets.inc()
         async with self._sm() as s:
-            result = await s.execute(
-                update(outbox)
-                .where(outbox.c.published_at.is_not(None))
-                .values(published_at=None, kafka_partition=None, kafka_offset=None)
+            result = cast(
+                CursorResult[Any],
+                await s.execute(
+                    update(outbox)
+                    .where(outbox.c.published_at.is_not(None))
+                    .values(published_at=None, kafka_partition=None, kafka_offset=None)
+                ),
             )
             await s.commit()
         self._last_offsets = {}
@@ -483,6 +490,6 @@ class Relay:
     async def prune(self) -> int:
         cutoff = datetime.now(UTC) - timedelta(hours=self.settings.outbox_retention_hours)
         async with self._sm() as s:
-            result = await s.execute(delete(outbox).where(outbox.c.published_at < cutoff))
+            result = cast(CursorResult[Any], await s.execute(delete(outbox).where(outbox.c.published_at < cutoff)))
             await s.commit()
         return result.rowcount

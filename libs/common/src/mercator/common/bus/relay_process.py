@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import gc
 import json
 import logging
@@ -336,7 +337,7 @@ async def _child() -> None:
                 continue
             task = asyncio.create_task(getattr(relay, message["call"])(*message["args"]))
             calls[message["id"]] = task
-            task.add_done_callback(lambda t, i=message["id"]: answered(i, t))
+            task.add_done_callback(functools.partial(answered, message["id"]))
     finally:
         # The service is gone or done with it: what the broker took is marked, the lock let go.
         for task in calls.values():

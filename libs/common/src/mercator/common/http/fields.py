@@ -44,7 +44,7 @@ def _document_decimals_with_their_pattern() -> None:
     takes none from an app, so the pattern goes on that class, the one hook pydantic offers for it."""
     from fastapi._compat import v2
 
-    v2.GenerateJsonSchema.get_decimal_pattern = lambda self, schema: PLAIN_DECIMAL
+    v2.GenerateJsonSchema.get_decimal_pattern = lambda self, schema: PLAIN_DECIMAL  # type: ignore[method-assign]
 
 
 _document_decimals_with_their_pattern()

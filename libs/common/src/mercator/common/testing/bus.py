@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, select
@@ -56,7 +57,7 @@ async def create_bus_database(url: str) -> None:
 
 def bus_settings(url: str, bootstrap: str, **overrides) -> ServiceSettings:
     # A topic prefix per test keeps tests apart on one broker.
-    values = dict(
+    values: dict[str, Any] = dict(
         service_name="contacts",
         database_url=url,
         kafka_bootstrap=bootstrap,

