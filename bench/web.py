@@ -40,8 +40,7 @@ from pathlib import Path
 
 import httpx
 
-from mercator.common.testing.broker import free_port
-from mercator.common.testing.processes import wait_http
+from mercator.common.testing.processes import run_env, run_ports, start_run, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -54,28 +53,17 @@ IDLE = "await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))"
 
 
 def launch(tmp: Path) -> tuple[subprocess.Popen, str, Path]:
-    ports = {
-        k: free_port()
-        for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing", "notifications", "analytics")
-    }
-    env = {
-        **os.environ,
-        "MERCATOR_RUN_DATA_DIR": str(tmp / "var"),
-        **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()},
-        "MERCATOR_RUN_DEMO": "false",  # the board holds the benchmark's deals only
-        "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN[0],
-        "MERCATOR_GATEWAY_ADMIN_PASSWORD": ADMIN[1],
-        "MERCATOR_GATEWAY_RATE_LIMIT": "100000000/minute",
-        "MERCATOR_LOG_LEVEL": "WARNING",
-    }
-    log = open(tmp / "run.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mercator.common.devrun"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    ports = run_ports()
+    env = run_env(
+        tmp / "var",
+        ports,
+        MERCATOR_RUN_DEMO="false",  # the board holds the benchmark's deals only
+        MERCATOR_GATEWAY_ADMIN_EMAIL=ADMIN[0],
+        MERCATOR_GATEWAY_ADMIN_PASSWORD=ADMIN[1],
+        MERCATOR_GATEWAY_RATE_LIMIT="100000000/minute",
+        MERCATOR_LOG_LEVEL="WARNING",
     )
+    proc = start_run(env, tmp / "run.log")
     for name in ("gateway", "contacts", "deals", "billing", "analytics"):
         wait_http(f"http://127.0.0.1:{ports[name]}/healthz", 120, proc)
     return proc, f"http://127.0.0.1:{ports['gateway']}", tmp / "run.log"

@@ -2,7 +2,6 @@
 head of sales, marketing and the CEO has something to show: two years of it, month by month."""
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -11,10 +10,9 @@ import httpx
 import pytest
 
 from mercator.common.devrun import SERVICES
-from mercator.common.testing.broker import free_port
 from mercator.common.testing.bus import until
 from mercator.common.testing.dead_letters import assert_nothing_dead_lettered
-from mercator.common.testing.processes import sigkill_pids, wait_http
+from mercator.common.testing.processes import run_env, run_ports, sigkill_pids, start_run, wait_http
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e, pytest.mark.slow]
 SCALE = "0.04"  # 12 managers x 2 client cards, 12 x 7 deals: the demo's own rounding
@@ -27,28 +25,17 @@ ADMIN, PASSWORD = "admin@demo.example", "a long demo passphrase"
 # busy 2-core machine, more than the suite's default limit.
 @pytest.mark.timeout(1200)
 async def test_an_empty_install_is_filled_with_the_demo_company(tmp_path):
-    ports = {
-        k: free_port()
-        for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing", "notifications", "analytics")
-    }
-    env = {
-        **os.environ,
-        "MERCATOR_RUN_DATA_DIR": str(tmp_path / "var"),
-        "MERCATOR_RUN_DEMO_SCALE": SCALE,
-        "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN,
-        "MERCATOR_GATEWAY_ADMIN_PASSWORD": PASSWORD,
-        **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()},
-    }
+    ports = run_ports()
+    env = run_env(
+        tmp_path / "var",
+        ports,
+        MERCATOR_RUN_DEMO_SCALE=SCALE,
+        MERCATOR_GATEWAY_ADMIN_EMAIL=ADMIN,
+        MERCATOR_GATEWAY_ADMIN_PASSWORD=PASSWORD,
+    )
     gateway = f"http://127.0.0.1:{ports['gateway']}"
     demo_log = tmp_path / "var" / "logs" / "demo.log"
-    log = open(tmp_path / "run.log", "ab")
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "mercator.common.devrun"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    launcher = start_run(env, tmp_path / "run.log")
     try:
         for name in ("gateway", "analytics"):
             await asyncio.to_thread(wait_http, f"http://127.0.0.1:{ports[name]}/healthz", 120, launcher)

@@ -1,29 +1,15 @@
 """The embedded run (`make run`): SIGKILL everything midway, run it again, every read model is complete."""
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 
 import httpx
 import pytest
 
-from mercator.common.testing.broker import free_port
 from mercator.common.testing.bus import until
-from mercator.common.testing.processes import sigkill_pids, wait_http
+from mercator.common.testing.processes import run_env, run_ports, sigkill_pids, start_run, wait_http
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
-
-
-def launch(env: dict[str, str], log) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "mercator.common.devrun"],
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
 
 
 async def up(launcher, *urls):
@@ -48,22 +34,15 @@ async def write(api: httpx.AsyncClient, companies: list[str], activities: list[s
 
 
 async def test_sigkill_everything_midway_then_run_again_and_every_read_model_is_complete(tmp_path, token):
-    ports = {
-        k: free_port()
-        for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing", "notifications", "analytics")
-    }
-    env = {
-        "MERCATOR_RUN_DATA_DIR": str(tmp_path / "var"),
-        **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()},
-    }
+    ports = run_ports()
+    env = run_env(tmp_path / "var", ports)
     contacts = f"http://127.0.0.1:{ports['contacts']}"
     analytics = f"http://127.0.0.1:{ports['analytics']}"
     headers = {"Authorization": f"Bearer {token}"}
-    log = open(tmp_path / "run.log", "ab")
     companies: list[str] = []
     activities: list[str] = []
 
-    launcher = launch(env, log)
+    launcher = start_run(env, tmp_path / "run.log")
     try:
         await up(launcher, contacts, analytics)
         async with httpx.AsyncClient(base_url=contacts, headers=headers, timeout=10) as api:
@@ -77,7 +56,7 @@ async def test_sigkill_everything_midway_then_run_again_and_every_read_model_is_
         launcher.wait(10)
         assert len(companies) > 10, "no write was in flight when everything was killed"
 
-        launcher = launch(env, log)  # the broker comes back empty
+        launcher = start_run(env, tmp_path / "run.log")  # the broker comes back empty
         await up(launcher, contacts, analytics)
         async with httpx.AsyncClient(base_url=contacts, headers=headers, timeout=10) as api:
             await write(api, companies, activities, 5, "после")

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from mercator.common.testing.broker import free_port
 from mercator.common.testing.plugin import need
-from mercator.common.testing.processes import sigkill_pids, wait_http
+from mercator.common.testing.processes import run_env, run_ports, sigkill_pids, start_run, wait_http
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e, pytest.mark.slow]
 
@@ -59,26 +56,15 @@ async def system(tmp_path_factory):
     except ImportError:
         need("playwright", "drives the browser (services/gateway's test extra)")
     tmp = tmp_path_factory.mktemp("web")
-    ports = {
-        k: free_port()
-        for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing", "notifications", "analytics")
-    }
-    env = {
-        **os.environ,
-        "MERCATOR_RUN_DATA_DIR": str(tmp / "var"),
-        **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in ports.items()},
-        "MERCATOR_RUN_DEMO": "false",  # the screens under test start empty
-        "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN[0],
-        "MERCATOR_GATEWAY_ADMIN_PASSWORD": ADMIN[1],
-    }
-    log = open(tmp / "run.log", "ab")
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "mercator.common.devrun"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    ports = run_ports()
+    env = run_env(
+        tmp / "var",
+        ports,
+        MERCATOR_RUN_DEMO="false",  # the screens under test start empty
+        MERCATOR_GATEWAY_ADMIN_EMAIL=ADMIN[0],
+        MERCATOR_GATEWAY_ADMIN_PASSWORD=ADMIN[1],
     )
+    launcher = start_run(env, tmp / "run.log")
     gateway = f"http://127.0.0.1:{ports['gateway']}"
     try:
         for name in ("gateway", "contacts", "deals", "billing", "analytics"):
@@ -112,7 +98,6 @@ async def system(tmp_path_factory):
         except subprocess.TimeoutExpired:
             pids = tmp / "var" / "run.pids"
             sigkill_pids([launcher.pid, *([int(p) for p in pids.read_text().split()] if pids.exists() else [])])
-        log.close()
 
 
 @pytest.fixture(scope="module")

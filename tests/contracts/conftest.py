@@ -1,9 +1,7 @@
 """What a partner integrating against Mercator gets: the published documents, and the API they describe."""
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 from mercator.common.runtime import Runtime
 from mercator.common.testing import apps
 from mercator.common.testing.api import Switch
+from mercator.common.testing.processes import run_env, run_ports, start_run
 
 
 @pytest.fixture(scope="session")
@@ -46,37 +45,26 @@ class Stack:
     """`make run` on free loopback ports: the broker, every service, the gateway in front."""
 
     def __init__(self, tmp: Path):
-        from mercator.common.testing.broker import free_port
 
         self.data = tmp / "var"
-        self.ports = {
-            k: free_port()
-            for k in ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing", "notifications", "analytics")
-        }
+        self.ports = run_ports()
         self.url = f"http://127.0.0.1:{self.ports['gateway']}"
-        self.env = {
-            **os.environ,
-            "MERCATOR_RUN_DATA_DIR": str(self.data),
-            "MERCATOR_RUN_DEMO": "false",
-            **{f"MERCATOR_RUN_{k.upper()}_PORT": str(p) for k, p in self.ports.items()},
-            "MERCATOR_GATEWAY_ADMIN_EMAIL": ADMIN_EMAIL,
-            "MERCATOR_GATEWAY_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "MERCATOR_GATEWAY_ADMIN_NAME": ADMIN_NAME,
+        self.env = run_env(
+            self.data,
+            self.ports,
+            MERCATOR_RUN_DEMO="false",
+            MERCATOR_GATEWAY_ADMIN_EMAIL=ADMIN_EMAIL,
+            MERCATOR_GATEWAY_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            MERCATOR_GATEWAY_ADMIN_NAME=ADMIN_NAME,
             # One partner's tools calling as fast as they can: not what the limit is there to stop.
-            "MERCATOR_GATEWAY_RATE_LIMIT": "1000000/minute",
-        }
+            MERCATOR_GATEWAY_RATE_LIMIT="1000000/minute",
+        )
         self.log = tmp / "run.log"
         self.admin_email, self.admin_password, self.admin_name = ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_NAME
         self.launcher: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.launcher = subprocess.Popen(
-            [sys.executable, "-m", "mercator.common.devrun"],
-            env=self.env,
-            stdout=open(self.log, "ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.launcher = start_run(self.env, self.log)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:  # up when the gateway merges every service's document
             if self.launcher.poll() is not None:

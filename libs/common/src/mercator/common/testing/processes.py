@@ -29,13 +29,41 @@ def wait_http(url: str, timeout: float = 60, proc: subprocess.Popen | None = Non
 
 def start_service(name: str, env: dict[str, str], log: Path) -> subprocess.Popen:
     """`python -m mercator.<name> serve` in its own session, output appended to `log`."""
-    return subprocess.Popen(
-        [sys.executable, "-m", f"mercator.{name}", "serve"],
-        env={**os.environ, **env},
-        stdout=open(log, "ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    return _start([sys.executable, "-m", f"mercator.{name}", "serve"], env, log)
+
+
+# Every part `make run` starts, each on a port of its own.
+RUN_PARTS = ("broker", "gateway", "gateway_ops", "contacts", "deals", "billing", "notifications", "analytics")
+
+
+def run_ports() -> dict[str, int]:
+    """A free loopback port for every part of `make run`, so runs side by side do not meet."""
+    from mercator.common.testing.broker import free_port
+
+    return {part: free_port() for part in RUN_PARTS}
+
+
+def run_env(data_dir: Path, ports: dict[str, int], **settings: str) -> dict[str, str]:
+    """The environment of `make run` on those ports with its data under `data_dir`; `settings` are more
+    MERCATOR_* variables (e.g. MERCATOR_RUN_DEMO="false")."""
+    return {
+        **os.environ,
+        "MERCATOR_RUN_DATA_DIR": str(data_dir),
+        **{f"MERCATOR_RUN_{part.upper()}_PORT": str(port) for part, port in ports.items()},
+        **settings,
+    }
+
+
+def start_run(env: dict[str, str], log: Path) -> subprocess.Popen:
+    """`make run`'s launcher (python -m mercator.common.devrun) in its own session, output appended to `log`."""
+    return _start([sys.executable, "-m", "mercator.common.devrun"], env, log)
+
+
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with open(log, "ab") as out:  # the child holds its own copy
+        return subprocess.Popen(
+            command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def sigkill(proc: subprocess.Popen) -> None:
