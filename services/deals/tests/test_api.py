@@ -1,23 +1,18 @@
 """The deals API against a real PostgreSQL; every test's writes are rolled back."""
 
-import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from mercator.common.bus import tables
+from mercator.common.testing.kit import published
 
 pytestmark = pytest.mark.postgres
 
 
 async def events(app) -> list[tuple[str, dict]]:
-    async with app.state.runtime.sessionmaker() as s:
-        rows = (
-            await s.execute(select(tables.outbox.c.type, tables.outbox.c.payload).order_by(tables.outbox.c.id))
-        ).all()
-    return [(t, json.loads(p)) for t, p in rows]
+    return [(e.type, e.data) for e in await published(app)]
 
 
 async def product(api, code="SE-1", price="100000.00") -> dict:
@@ -189,7 +184,7 @@ async def test_the_pipeline_as_it_stood_on_a_past_date(api, app, card_event):
             .scalars()
             .all()
         )
-        for row, day in zip(rows, (1, 2, 3)):
+        for row, day in zip(rows, (1, 2, 3), strict=True):
             row.at = datetime(2026, 11, day, 12, tzinfo=UTC)
         await s.commit()
 

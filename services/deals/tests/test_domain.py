@@ -572,7 +572,7 @@ def test_stages_as_of_breaks_ties_by_the_order_given():
 
 
 def _t(frm, to, minute, kind=TransitionKind.MOVE):
-    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 11, 1, tzinfo=UTC)
     return Transition(frm, to, base + timedelta(minutes=minute), None, None, None, kind)
 
 

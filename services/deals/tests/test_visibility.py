@@ -8,8 +8,8 @@ from contextlib import AsyncExitStack
 import pytest
 from sqlalchemy import func, select
 
-from mercator.common.bus import tables
 from mercator.common.testing.api import auth, caller, client
+from mercator.common.testing.kit import published
 from mercator.deals.tables import Deal, Offer, Transition
 
 pytestmark = pytest.mark.postgres
@@ -53,7 +53,7 @@ async def state(app) -> tuple:
             tuple(deals),
             await s.scalar(select(func.count()).select_from(Transition)),
             await s.scalar(select(func.count()).select_from(Offer)),
-            await s.scalar(select(func.count()).select_from(tables.outbox)),
+            len(await published(app)),
         )
 
 
