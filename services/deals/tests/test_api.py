@@ -336,3 +336,14 @@ async def test_a_stages_probability_and_requirements_are_edited_as_data(api, hea
     assert (
         await head_api.patch(f"/api/v1/pipelines/{pipeline['id']}/stages/nowhere", json={"name": "x"})
     ).status_code == 422
+
+
+async def test_an_interest_rating_keeps_its_comment_as_the_deal_cleaned_it(api, app, card_event):
+    """The rating's comment is stored and published as the domain cleaned it (trimmed; blank is none), not raw."""
+    deal = await open_deal(api, await card_event())
+    url = f"/api/v1/deals/{deal['id']}"
+    assert (await api.post(f"{url}/interest", json={"rating": 4, "comment": "  заинтересованы \n"})).status_code == 200
+    assert (await api.post(f"{url}/interest", json={"rating": 5, "comment": "   "})).status_code == 200
+    ratings = [i for i in (await api.get(f"{url}/timeline")).json() if i["type"] == "interest_rating"]
+    assert [(r["rating"], r["comment"]) for r in ratings] == [(4, "заинтересованы"), (5, None)]
+    assert [p["comment"] for t, p in await events(app) if t == "DealInterestRated"] == ["заинтересованы", None]

@@ -341,7 +341,7 @@ def test_reopen_a_won_deal_returns_to_the_stage_it_was_won_from():
 def test_lose_records_the_stage_automatically_and_needs_a_reason():
     deal = at_stage("tech_proposal")
     for blank in ("", "   ", None):
-        assert broken("reason_required", deal.lose, blank, hours(1), ALICE).field == "reason"
+        assert broken("reason_required", deal.lose, blank, hours(1), ALICE).field == "reason_id"
     assert deal.status == DealStatus.OPEN
     lost = deal.lose(" too expensive ", hours(1), ALICE, "went to a competitor")
     assert (lost.kind, lost.from_stage, lost.to_stage) == ("lost", "tech_proposal", "lost")

@@ -262,7 +262,7 @@ async def test_the_boards_lean_cards_hold_only_what_the_caller_sees_with_the_own
 
 
 async def replica_user(app, user_id, name, department_id) -> None:
-    from mercator.deals.service import apply_user
+    from mercator.deals.replicas import apply_user
 
     async with app.state.runtime.uow() as uow:
         await apply_user(uow.session, user_id, name, department_id, True, 1)

@@ -2,31 +2,31 @@
 
 from __future__ import annotations
 
-from mercator.common.bus.consumer import Delivery
+from mercator.common.bus.consumer import Delivery, Handler
 from mercator.common.uow import UnitOfWork
-from mercator.deals import service
+from mercator.deals import moves, replicas
 
 
 async def on_card(uow: UnitOfWork, d: Delivery) -> None:
     p = d.payload
-    await service.apply_client_card(uow.session, p.company_id, d.envelope.sequence, p.name, p.owner_id, p.status)
+    await replicas.apply_client_card(uow.session, p.company_id, d.envelope.sequence, p.name, p.owner_id, p.status)
 
 
 async def on_merged(uow: UnitOfWork, d: Delivery) -> None:
-    await service.apply_client_merged(uow.session, d.payload.company_id, d.payload.absorbed_id)
+    await replicas.apply_client_merged(uow.session, d.payload.company_id, d.payload.absorbed_id)
 
 
 async def on_person(uow: UnitOfWork, d: Delivery) -> None:
     p = d.payload
-    await service.apply_person(uow.session, p.person_id, p.company_id, p.name, d.envelope.sequence)
+    await replicas.apply_person(uow.session, p.person_id, p.company_id, p.name, d.envelope.sequence)
 
 
 async def on_user(uow: UnitOfWork, d: Delivery) -> None:
     p = d.payload
-    await service.apply_user(uow.session, p.user_id, p.name, p.department_id, p.active, d.envelope.sequence)
+    await replicas.apply_user(uow.session, p.user_id, p.name, p.department_id, p.active, d.envelope.sequence)
 
 
-def _advance(stage: str):
+def _advance(stage: str) -> Handler:
     """Billing's facts move a deal forward by themselves, recorded as automatic and pointing at the cause."""
 
     async def handle(uow: UnitOfWork, d: Delivery) -> None:
@@ -34,7 +34,7 @@ def _advance(stage: str):
             [a.deal_id for a in d.payload.allocations] if hasattr(d.payload, "allocations") else [d.payload.deal_id]
         )
         for deal_id in dict.fromkeys(i for i in deal_ids if i is not None):
-            await service.advance_automatically(uow, deal_id, stage, d.envelope.time, d.envelope.id)
+            await moves.advance_automatically(uow, deal_id, stage, d.envelope.time, d.envelope.id)
 
     return handle
 

@@ -1,7 +1,8 @@
 """Rules of the deals service: pipelines and stages, deals, offers, the board, history.
 
-Pure domain layer: no storage, no web framework. The service loads a Deal from rows,
-calls one method, and saves what changed plus the Transition it returns.
+Pure domain layer: no storage, no web framework. A use case loads one Deal (the `repository`), calls one of
+its methods and saves it; the deal decides, and records what happened in `events` (the facts below), from
+which the repository writes the kept history and `events` the catalogue's payloads.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import cast
 
 from mercator.common.errors import DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
 from mercator.common.money import (
@@ -267,6 +269,80 @@ class Transition:
     cause: str | None = None  # what moved it when no person did, e.g. the billing event id
 
 
+@dataclass(frozen=True)
+class Proposal:
+    id: uuid.UUID
+    documents: tuple[str, ...]
+    recipient_person_ids: tuple[uuid.UUID, ...]
+    channel: str
+    message: str | None
+    sent_at: datetime
+    author_id: uuid.UUID
+
+
+# --- what happened to a deal: recorded by it, kept and published by the service ---------------
+
+
+@dataclass(frozen=True)
+class Opened:
+    transition: Transition
+
+
+@dataclass(frozen=True)
+class StageChanged:
+    transition: Transition
+
+
+@dataclass(frozen=True)
+class Won:
+    transition: Transition
+
+
+@dataclass(frozen=True)
+class Lost:
+    transition: Transition
+
+
+@dataclass(frozen=True)
+class Reopened:
+    transition: Transition
+
+
+@dataclass(frozen=True)
+class Edited:
+    changed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class InterestRated:
+    rating: int
+    comment: str | None
+    at: datetime
+    author_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class OfferMade:
+    offer: Offer
+
+
+@dataclass(frozen=True)
+class OfferAccepted:
+    offer: Offer
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class ProposalSent:
+    proposal: Proposal
+
+
+Fact = Opened | StageChanged | Won | Lost | Reopened | Edited | InterestRated | OfferMade | OfferAccepted | ProposalSent
+
+# What a deal's card says beside its rules: who holds it, where it came from.
+CARD_FIELDS = ("title", "source_id", "marketing_event_id")
+
+
 # --- the deal ------------------------------------------------------------------
 
 
@@ -289,6 +365,16 @@ class Deal:
     closed_from_stage: str | None = None
     interest_comment: str | None = None
     interest_rated_at: datetime | None = None
+    lost_reason_id: uuid.UUID | None = None
+    title: str = ""
+    company_id: uuid.UUID | None = None
+    owner_id: uuid.UUID | None = None
+    department_id: uuid.UUID | None = None
+    source_id: uuid.UUID | None = None
+    marketing_event_id: uuid.UUID | None = None
+    opened_at: datetime | None = None
+    version: int = 0
+    events: list[Fact] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def open(
@@ -302,16 +388,27 @@ class Deal:
         expected_close_date: date | None = None,
         stage_code: str | None = None,
         lines: Iterable[DealLine] = (),
+        *,
+        title: str = "",
+        company_id: uuid.UUID | None = None,
+        owner_id: uuid.UUID | None = None,
+        department_id: uuid.UUID | None = None,
+        source_id: uuid.UUID | None = None,
+        marketing_event_id: uuid.UUID | None = None,
     ) -> tuple[Deal, Transition]:
         at = _utc(at)
         currency = check_currency(currency)
         stage = pipeline.stage(stage_code) if stage_code is not None else pipeline.first_stage
         _require_open_stage(stage)
         deal = cls(id, pipeline, stage.code, DealStatus.OPEN, currency, None, expected_close_date, at)
+        deal.title, deal.company_id, deal.owner_id, deal.department_id = title, company_id, owner_id, department_id
+        deal.source_id, deal.marketing_event_id, deal.opened_at, deal.version = source_id, marketing_event_id, at, 1
         deal._price(deal._checked_lines(lines), None if amount is None else parse_amount(amount, currency))
         # Opening straight into a later stage (an import, a late entry) is entering it.
         deal._require(stage.require_to_enter, f"cannot enter stage {stage.name!r}")
-        return deal, Transition(None, stage.code, at, None, author_id, None, TransitionKind.OPEN)
+        transition = Transition(None, stage.code, at, None, author_id, None, TransitionKind.OPEN)
+        deal.events.append(Opened(transition))
+        return deal, transition
 
     @property
     def stage(self) -> Stage:
@@ -351,10 +448,19 @@ class Deal:
             checked.append(replace(line, quantity=quantity, unit_price=price, discount_percent=discount))
         return checked
 
-    def _transition(self, to: Stage, at: datetime, author_id, comment, kind, cause=None):
+    def _transition(
+        self,
+        to: Stage,
+        at: datetime,
+        author_id: uuid.UUID | None,
+        comment: str | None,
+        kind: TransitionKind,
+        cause: str | None = None,
+    ) -> Transition:
         seconds = max(0, int((at - self.entered_stage_at).total_seconds()))  # clocks drift
         transition = Transition(self.stage_code, to.code, at, seconds, author_id, _text(comment), kind, cause)
         self.stage_code, self.entered_stage_at = to.code, at
+        self.events.append(StageChanged(transition))
         return transition
 
     def check_recorded_time(self, at: datetime, field: str = "at") -> datetime:
@@ -402,6 +508,19 @@ class Deal:
             return None
         return self._transition(target, at, None, None, TransitionKind.AUTOMATIC, cause)
 
+    def splice_late_fact(
+        self, kept: list[Transition], stage_code: str, at: datetime, cause: str
+    ) -> tuple[int, Transition] | None:
+        """A billing fact that came too late to move the deal (see `splice_late_fact`): the step it missed,
+        recorded in its place in the kept path. Returns the index in `kept` of the transition that follows the
+        step, and that one as it must now read; None when the fact does not fit the path."""
+        spliced = splice_late_fact(self.pipeline, kept, stage_code, at, cause)
+        if spliced is None:
+            return None
+        inserted, index, rewritten = spliced
+        self.events.append(StageChanged(inserted))
+        return index, rewritten
+
     def win(self, at: datetime, author_id: uuid.UUID | None, comment: str | None = None) -> Transition:
         at = _utc(at)
         self._require_status_open()
@@ -410,17 +529,28 @@ class Deal:
         self.closed_from_stage = self.stage_code
         transition = self._transition(won, at, author_id, comment, TransitionKind.WON)
         self.status, self.closed_at = DealStatus.WON, at
+        self.events.append(Won(transition))
         return transition
 
-    def lose(self, reason: str, at: datetime, author_id: uuid.UUID | None, comment: str | None = None) -> Transition:
+    def lose(
+        self,
+        reason: str | None,
+        at: datetime,
+        author_id: uuid.UUID | None,
+        comment: str | None = None,
+        reason_id: uuid.UUID | None = None,
+    ) -> Transition:
+        """`reason`: the name of a lost reason of the dictionary (`reason_id`), as it reads today."""
         at = _utc(at)
         self._require_status_open()
         if not _text(reason):
-            raise InvalidValue("reason_required", "say why the deal was lost", "reason")
+            raise InvalidValue("reason_required", "say why the deal was lost: pick a lost reason", "reason_id")
         lost = self.pipeline.lost_stage
         self.closed_from_stage = self.lost_at_stage = self.stage_code
         transition = self._transition(lost, at, author_id, comment, TransitionKind.LOST)
         self.status, self.closed_at, self.lost_reason = DealStatus.LOST, at, _text(reason)
+        self.lost_reason_id = reason_id
+        self.events.append(Lost(transition))
         return transition
 
     def reopen(
@@ -437,17 +567,59 @@ class Deal:
         # The closure lives on in the 'won'/'lost' transition; on an open deal it would lie.
         self.status = DealStatus.OPEN
         self.lost_reason = self.lost_at_stage = self.closed_at = self.closed_from_stage = None
+        self.lost_reason_id = None
+        self.events.append(Reopened(transition))
         return transition
 
     # -- facts gathered on the way
 
-    def rate_interest(self, rating: int, comment: str | None, at: datetime) -> None:
+    def rate_interest(self, rating: int, comment: str | None, at: datetime, author_id: uuid.UUID | None = None) -> None:
         at = _utc(at)
         self._require_status_open()
         if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
             raise InvalidValue("bad_rating", "rate the interest from 1 to 5", "rating")
         self.interest_rating, self.interest_rated_at = rating, at
         self.interest_comment = _text(comment)
+        self.events.append(InterestRated(rating, self.interest_comment, at, author_id))
+
+    def send_proposal(
+        self,
+        proposal_id: uuid.UUID,
+        documents: Iterable[str],
+        recipient_person_ids: Iterable[uuid.UUID],
+        channel: str,
+        message: str | None,
+        at: datetime,
+        author_id: uuid.UUID,
+    ) -> Proposal:
+        self._require_status_open()
+        proposal = Proposal(
+            proposal_id, tuple(documents), tuple(recipient_person_ids), channel, message, _utc(at), author_id
+        )
+        self.events.append(ProposalSent(proposal))
+        return proposal
+
+    def edit(self, changes: Mapping[str, object]) -> None:
+        """A PATCH of the deal: its card's own fields, the lines and amount, the expected close date; the names of
+        what was sent are recorded, whatever they were before (as they always were)."""
+        if "title" in changes and not changes["title"]:
+            raise InvalidValue("title_required", "a deal must have a title", "title")
+        if "lines" in changes:
+            lines = changes["lines"]
+            amount = changes.get("amount")
+            self.set_lines(cast("list[DealLine]", lines or []), cast("Decimal | str | None", amount))
+        elif "amount" in changes:
+            self.set_amount(cast("Decimal | str | None", changes["amount"]))
+        if "expected_close_date" in changes:
+            self.set_expected_close_date(cast("date | None", changes["expected_close_date"]))
+        for name in CARD_FIELDS:
+            if name in changes:
+                setattr(self, name, changes[name])
+        self.events.append(Edited(tuple(sorted(changes))))
+
+    def reassign(self, owner_id: uuid.UUID, department_id: uuid.UUID | None) -> None:
+        self.owner_id, self.department_id = owner_id, department_id
+        self.events.append(Edited(("owner_id",)))
 
     def _price(self, lines: list[DealLine], amount: Decimal | None) -> None:
         """One truth for money: a deal with lines is worth what they add up to, at their own prices or re-priced
@@ -516,13 +688,17 @@ class Deal:
                 earlier.status = OfferStatus.SUPERSEDED
         offer = Offer(offer_id, OfferSide(side), amount, discount, valid_until, _text(comment), at, author_id)
         self.offers.append(offer)
+        self.events.append(OfferMade(replace(offer)))
         return offer
 
-    def accept_offer(self, offer_id: uuid.UUID, today: date) -> Offer:
+    def accept_offer(self, offer_id: uuid.UUID, today: date, at: datetime | None = None) -> Offer:
+        """`at`: when it was accepted, if not today (history brought in): not before the offer was made."""
         self._require_status_open()
         offer = next((o for o in self.offers if o.id == offer_id), None)
         if offer is None:
             raise InvalidValue("unknown_offer", "no such offer on this deal", "offer_id")
+        if at is not None and _utc(at) < offer.made_at:
+            raise InvalidValue("before_offer", "an offer is accepted after it is made", "at")
         if offer.status != OfferStatus.OPEN:
             raise RuleViolation("offer_not_open", f"the offer is {offer.status}", "offer_id")
         if offer.valid_until is not None and today > offer.valid_until:
@@ -533,6 +709,7 @@ class Deal:
                 other.status = OfferStatus.SUPERSEDED
         offer.status = OfferStatus.ACCEPTED
         self._price(self.lines, offer.net(self.currency))
+        self.events.append(OfferAccepted(replace(offer), _utc(at) if at is not None else None))
         return offer
 
     def weighted_amount(self) -> Decimal | None:
