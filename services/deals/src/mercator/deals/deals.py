@@ -87,7 +87,7 @@ _EDITABLE = ("title", "amount", "expected_close_date", "source_id", "marketing_e
 
 
 async def update_deal(
-    uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.DealUpdate, expected_version: int, caller: Caller
+    uow: UnitOfWork, deal_id: uuid.UUID, data: schemas.DealUpdate, expected_version: int | None, caller: Caller
 ) -> domain.Deal:
     deals, deal = await held(uow, deal_id, caller)
     check_version(deal, expected_version, "deal")

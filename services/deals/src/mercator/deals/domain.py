@@ -164,7 +164,16 @@ def validate_pipeline(pipeline: Pipeline) -> None:
     pipeline.first_stage  # noqa: B018 - raises when no stage is open
 
 
-def _stage(code, name, position, probability, stalled, kind=StageKind.OPEN, enter=(), leave=()):
+def _stage(
+    code: str,
+    name: str,
+    position: int,
+    probability: str,
+    stalled: int | None,
+    kind: StageKind = StageKind.OPEN,
+    enter: Iterable[Requirement] = (),
+    leave: Iterable[Requirement] = (),
+) -> Stage:
     return Stage(code, name, position, Decimal(probability), stalled, kind, frozenset(enter), frozenset(leave))
 
 
@@ -235,7 +244,7 @@ def reprice(lines: list[DealLine], amount: Decimal, currency: str) -> list[DealL
     largest = weights.index(max(weights))
     shares[largest] += whole - sum(shares)
     out = []
-    for line, share in zip(lines, shares):
+    for line, share in zip(lines, shares, strict=True):
         agreed = (share * unit).quantize(unit)
         out.append(replace(line, agreed_total=None if agreed == line.list_total(currency) else agreed))
     return out
