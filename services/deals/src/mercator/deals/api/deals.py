@@ -1,34 +1,21 @@
-"""HTTP routes of the deals service: translate, call one use case, translate back."""
+"""Routes of a deal: open, read, edit, reassign, move, rate, propose, offer, accept, win, lose, reopen, timeline."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
-from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Response
 
-from mercator.common.errors import InvalidValue
 from mercator.common.http.deps import CurrentUser, SessionDep, UowDep
-from mercator.common.http.peers import Peer
 from mercator.common.pagination import Page
 from mercator.common.versions import etag, expected_version
-from mercator.deals import board, deals, domain, lost_reasons, moves, offers, pipelines, products, schemas, timeline
-from mercator.deals.clients import ClientCheck
+from mercator.deals import deals, domain, moves, offers, schemas, timeline
+from mercator.deals.api.deps import Clients, IfMatch, Limit
 from mercator.deals.domain import DealStatus
-from mercator.deals.tables import Deal, Pipeline, Product
+from mercator.deals.tables import Deal
 
-router = APIRouter(prefix="/api/v1")
-IfMatch = Annotated[str | None, Header(alias="If-Match")]
-Limit = Annotated[int, Query(ge=1, le=200)]
-
-
-def client_check(request: Request) -> ClientCheck:
-    return ClientCheck(Peer("contacts", request.app.state.contacts_http, request.headers.get("authorization")))
-
-
-Clients = Annotated[ClientCheck, Depends(client_check)]
+router = APIRouter()
 
 
 def _summary(row: Deal) -> schemas.DealPublic:
@@ -99,30 +86,6 @@ def _deal(deal: domain.Deal, response: Response) -> schemas.DealPublic:
 
 def _offer(offer: domain.Offer) -> schemas.OfferPublic:
     return schemas.OfferPublic.model_validate(offer, from_attributes=True)
-
-
-def _pipeline(row: Pipeline, model: domain.Pipeline) -> schemas.PipelinePublic:
-    return schemas.PipelinePublic(
-        id=row.id,
-        name=row.name,
-        is_default=row.is_default,
-        stages=[
-            schemas.StagePublic(
-                code=s.code,
-                name=s.name,
-                position=s.position,
-                probability=s.probability,
-                stalled_after_days=s.stalled_after_days,
-                kind=s.kind,
-                require_to_enter=sorted(s.require_to_enter),
-                require_to_leave=sorted(s.require_to_leave),
-            )
-            for s in model.stages
-        ],
-    )
-
-
-# --- deals ----------------------------------------------------------------------------------------
 
 
 @router.post("/deals", status_code=201, response_model=schemas.DealPublic, tags=["deals"])
@@ -270,149 +233,3 @@ async def reopen_deal(deal_id: uuid.UUID, body: schemas.Reopen, uow: UowDep, cal
 async def deal_timeline(deal_id: uuid.UUID, session: SessionDep, caller: CurrentUser):
     """Transitions, interest ratings, offers and proposals, in the order they happened."""
     return await timeline.timeline(session, deal_id, caller)
-
-
-@router.get("/board", response_model=schemas.BoardPublic, tags=["deals"])
-async def pipeline_board(
-    session: SessionDep,
-    caller: CurrentUser,
-    pipeline_id: uuid.UUID | None = None,
-    owner_id: uuid.UUID | None = None,
-    department_id: uuid.UUID | None = None,
-    as_of: Annotated[datetime | None, Query(description="the board as it stood then")] = None,
-):
-    """Deals by stage: counts, sums and weighted sums per currency, stalled deals flagged; only the deals
-    the caller sees."""
-    if as_of is not None and as_of.tzinfo is None:
-        raise InvalidValue("naive_time", "a time must carry its UTC offset (RFC 3339)", "as_of")
-    pipeline, columns, when = await board.board(
-        session, caller, pipeline_id=pipeline_id, owner_id=owner_id, department_id=department_id, as_of=as_of
-    )
-    return schemas.BoardPublic(
-        pipeline_id=pipeline.id,
-        as_of=when,
-        columns=[
-            schemas.BoardColumnPublic(
-                stage=c.stage.code,
-                name=c.stage.name,
-                probability=c.stage.probability,
-                count=c.count,
-                amounts=c.amounts,
-                weighted=c.weighted,
-                stalled=c.stalled,
-                stalled_deal_ids=list(c.stalled_ids),
-            )
-            for c in columns
-        ],
-    )
-
-
-@router.get("/board/cards", response_model=Page[schemas.BoardCardPublic], tags=["deals"])
-async def board_cards(
-    session: SessionDep,
-    caller: CurrentUser,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-    cursor: str | None = None,
-    pipeline_id: uuid.UUID | None = None,
-    owner_id: uuid.UUID | None = None,
-    department_id: uuid.UUID | None = None,
-    stage: str | None = None,
-):
-    """The open deals on the board as lean cards (title, amount, owner and their name, stage, version, stalled),
-    newest first, up to 5,000 a page: a board of thousands of deals in one or a few reads. Only the deals the
-    caller sees."""
-    rows, nxt = await board.board_cards(
-        session,
-        caller,
-        pipeline_id=pipeline_id,
-        owner_id=owner_id,
-        department_id=department_id,
-        stage=stage,
-        limit=limit,
-        cursor=cursor,
-    )
-    return Page(items=rows, next_cursor=nxt)
-
-
-# --- configuration as data -------------------------------------------------------------------------
-
-
-@router.get("/pipelines", response_model=list[schemas.PipelinePublic], tags=["pipelines"])
-async def list_pipelines(session: SessionDep, _: CurrentUser):
-    return [_pipeline(r, m) for r, m in await pipelines.list_pipelines(session)]
-
-
-@router.post("/pipelines", status_code=201, response_model=schemas.PipelinePublic, tags=["pipelines"])
-async def create_pipeline(body: schemas.PipelineCreate, uow: UowDep, caller: CurrentUser):
-    """Another pipeline (say, per product line): stages with order, probability, stall threshold, requirements."""
-    row, model = await pipelines.create_pipeline(uow, body, caller)
-    return _pipeline(row, model)
-
-
-@router.patch("/pipelines/{pipeline_id}/stages/{code}", response_model=schemas.PipelinePublic, tags=["pipelines"])
-async def update_stage(pipeline_id: uuid.UUID, code: str, body: schemas.StageUpdate, uow: UowDep, caller: CurrentUser):
-    """Rename a stage, reorder it, change its win probability, stall threshold or required fields."""
-    row, model = await pipelines.update_stage(uow, pipeline_id, code, body, caller)
-    return _pipeline(row, model)
-
-
-@router.get("/lost-reasons", response_model=list[schemas.LostReasonPublic], tags=["lost reasons"])
-async def list_lost_reasons(session: SessionDep, _: CurrentUser, include_inactive: bool = False):
-    return await lost_reasons.list_lost_reasons(session, include_inactive)
-
-
-@router.post("/lost-reasons", status_code=201, response_model=schemas.LostReasonPublic, tags=["lost reasons"])
-async def add_lost_reason(body: schemas.LostReasonCreate, uow: UowDep, caller: CurrentUser):
-    return await lost_reasons.add_lost_reason(uow, body, caller)
-
-
-@router.patch("/lost-reasons/{reason_id}", response_model=schemas.LostReasonPublic, tags=["lost reasons"])
-async def update_lost_reason(reason_id: uuid.UUID, body: schemas.LostReasonUpdate, uow: UowDep, caller: CurrentUser):
-    return await lost_reasons.update_lost_reason(uow, reason_id, body, caller)
-
-
-@router.get("/product-groups", response_model=list[schemas.ProductGroupPublic], tags=["products"])
-async def list_groups(session: SessionDep, _: CurrentUser):
-    return await products.list_groups(session)
-
-
-@router.post("/product-groups", status_code=201, response_model=schemas.ProductGroupPublic, tags=["products"])
-async def add_group(body: schemas.ProductGroupCreate, uow: UowDep, caller: CurrentUser):
-    return await products.add_group(uow, body, caller)
-
-
-@router.get("/products", response_model=Page[schemas.ProductPublic], tags=["products"])
-async def list_products(
-    session: SessionDep,
-    _: CurrentUser,
-    limit: Limit = 50,
-    cursor: str | None = None,
-    group_id: uuid.UUID | None = None,
-    include_inactive: bool = False,
-):
-    """The catalogue by code; a group includes its subgroups."""
-    rows, nxt = await products.list_products(
-        session, group_id=group_id, include_inactive=include_inactive, limit=limit, cursor=cursor
-    )
-    return Page(items=[schemas.ProductPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=nxt)
-
-
-@router.post("/products", status_code=201, response_model=schemas.ProductPublic, tags=["products"])
-async def create_product(body: schemas.ProductCreate, uow: UowDep, caller: CurrentUser, response: Response):
-    row: Product = await products.create_product(uow, body, caller)
-    response.headers["ETag"] = etag(row.version)
-    return schemas.ProductPublic.model_validate(row, from_attributes=True)
-
-
-@router.patch("/products/{product_id}", response_model=schemas.ProductPublic, tags=["products"])
-async def update_product(
-    product_id: uuid.UUID,
-    body: schemas.ProductUpdate,
-    uow: UowDep,
-    caller: CurrentUser,
-    response: Response,
-    if_match: IfMatch = None,
-):
-    row = await products.update_product(uow, product_id, body, expected_version(if_match, required=False), caller)
-    response.headers["ETag"] = etag(row.version)
-    return schemas.ProductPublic.model_validate(row, from_attributes=True)
