@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -76,7 +77,7 @@ def _stage_changed(deal: domain.Deal, t: domain.Transition) -> ev.DealStageChang
     )
 
 
-def _payload(deal: domain.Deal, fact: domain.Fact) -> tuple[EventPayload, Any]:
+def _payload(deal: domain.Deal, fact: domain.Fact) -> tuple[EventPayload, datetime | None]:
     """The payload and the time the fact happened (None: now)."""
     match fact:
         case domain.Opened(t):
@@ -86,77 +87,96 @@ def _payload(deal: domain.Deal, fact: domain.Fact) -> tuple[EventPayload, Any]:
         case domain.StageChanged(t):
             return _stage_changed(deal, t), t.at
         case domain.Won(t):
-            return ev.DealWon(
-                deal_id=deal.id,
-                company_id=deal.company_id,
-                owner_id=deal.owner_id,
-                department_id=deal.department_id,
-                amount=deal.amount,
-                currency=deal.currency,
-                won_at=t.at,
-                from_stage=t.from_stage,
-                lines=lines(deal),
-            ), t.at
+            return _won(deal, t), t.at
         case domain.Lost(t):
-            return ev.DealLost(
-                deal_id=deal.id,
-                company_id=deal.company_id,
-                owner_id=deal.owner_id,
-                department_id=deal.department_id,
-                reason_id=deal.lost_reason_id,
-                reason=deal.lost_reason,
-                lost_at_stage=deal.lost_at_stage,
-                lost_at=t.at,
-                amount=deal.amount,
-                currency=deal.currency,
-            ), t.at
+            return _lost(deal, t), t.at
         case domain.Reopened(t):
-            return ev.DealReopened(
+            reopened = ev.DealReopened(
                 deal_id=deal.id,
                 company_id=deal.company_id,
                 to_stage=t.to_stage,
                 to_probability=probability(deal.pipeline, t.to_stage),
                 at=t.at,
                 comment=t.comment,
-            ), t.at
+            )
+            return reopened, t.at
         case domain.InterestRated(rating, comment, at, _):
-            return ev.DealInterestRated(
+            rated = ev.DealInterestRated(
                 deal_id=deal.id, company_id=deal.company_id, rating=rating, comment=comment, at=at
-            ), at
-        case domain.OfferMade(o):
-            return ev.PriceOffered(
-                offer_id=o.id,
-                deal_id=deal.id,
-                company_id=deal.company_id,
-                side=o.side.value,
-                amount=o.amount,
-                discount_percent=o.discount_percent,
-                currency=deal.currency,
-                valid_until=o.valid_until,
-                comment=o.comment,
-                at=o.made_at,
-            ), o.made_at
-        case domain.OfferAccepted(o, at):
+            )
+            return rated, at
+        case domain.OfferMade(offer):
+            return _offered(deal, offer), offer.made_at
+        case domain.OfferAccepted(offer, at):
             at = at or now()
-            return ev.OfferAccepted(
-                offer_id=o.id,
+            accepted = ev.OfferAccepted(
+                offer_id=offer.id,
                 deal_id=deal.id,
                 company_id=deal.company_id,
                 amount=deal.amount,
                 currency=deal.currency,
                 at=at,
                 lines=lines(deal),
-            ), at
-        case domain.ProposalSent(p):
-            return ev.ProposalSent(
-                proposal_id=p.id,
-                deal_id=deal.id,
-                company_id=deal.company_id,
-                documents=list(p.documents),
-                recipient_person_ids=list(p.recipient_person_ids),
-                channel=p.channel,
-                message=p.message,
-                sent_at=p.sent_at,
-                author_id=p.author_id,
-            ), None
+            )
+            return accepted, at
+        case domain.ProposalSent(proposal):
+            return _proposal(deal, proposal), None
     raise TypeError(f"no event for {fact!r}")
+
+
+def _won(deal: domain.Deal, t: domain.Transition) -> ev.DealWon:
+    return ev.DealWon(
+        deal_id=deal.id,
+        company_id=deal.company_id,
+        owner_id=deal.owner_id,
+        department_id=deal.department_id,
+        amount=deal.amount,
+        currency=deal.currency,
+        won_at=t.at,
+        from_stage=t.from_stage,
+        lines=lines(deal),
+    )
+
+
+def _lost(deal: domain.Deal, t: domain.Transition) -> ev.DealLost:
+    return ev.DealLost(
+        deal_id=deal.id,
+        company_id=deal.company_id,
+        owner_id=deal.owner_id,
+        department_id=deal.department_id,
+        reason_id=deal.lost_reason_id,
+        reason=deal.lost_reason,
+        lost_at_stage=deal.lost_at_stage,
+        lost_at=t.at,
+        amount=deal.amount,
+        currency=deal.currency,
+    )
+
+
+def _offered(deal: domain.Deal, offer: domain.Offer) -> ev.PriceOffered:
+    return ev.PriceOffered(
+        offer_id=offer.id,
+        deal_id=deal.id,
+        company_id=deal.company_id,
+        side=offer.side.value,
+        amount=offer.amount,
+        discount_percent=offer.discount_percent,
+        currency=deal.currency,
+        valid_until=offer.valid_until,
+        comment=offer.comment,
+        at=offer.made_at,
+    )
+
+
+def _proposal(deal: domain.Deal, proposal: domain.Proposal) -> ev.ProposalSent:
+    return ev.ProposalSent(
+        proposal_id=proposal.id,
+        deal_id=deal.id,
+        company_id=deal.company_id,
+        documents=list(proposal.documents),
+        recipient_person_ids=list(proposal.recipient_person_ids),
+        channel=proposal.channel,
+        message=proposal.message,
+        sent_at=proposal.sent_at,
+        author_id=proposal.author_id,
+    )
