@@ -92,6 +92,15 @@ async def test_an_offer_on_a_closed_deal_is_refused(api, app, deal):
     assert await state(app) == before
 
 
+async def test_a_proposal_on_a_closed_deal_is_refused_by_the_deal(api, app, deal):
+    await api.post(f"/api/v1/deals/{deal['id']}/win", json={})
+    before = await state(app)
+    body = {"documents": ["Предложение.pdf"], "recipient_person_ids": [str(uuid.uuid4())]}
+    r = await api.post(f"/api/v1/deals/{deal['id']}/proposals", json=body)
+    assert r.status_code == 422 and r.json()["rule"] == "deal_closed"
+    assert await state(app) == before
+
+
 @pytest.mark.parametrize(
     "body, field",
     [
