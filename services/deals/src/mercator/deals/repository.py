@@ -182,6 +182,8 @@ class Deals:
         row.status = deal.status.value
 
     async def _write(self, deal: domain.Deal) -> None:
+        if self.uow is None:
+            raise RuntimeError("deals read without a unit of work are not saved: their events would be lost")
         if deal.lines != self._lines[deal.id]:
             await self.session.execute(delete(tables.DealLine).where(tables.DealLine.deal_id == deal.id))
             self.session.add_all(_line_row(deal.id, line) for line in deal.lines)
@@ -194,8 +196,7 @@ class Deals:
                 offers[o.id] = _offer_row(deal.id, o)
                 self.session.add(offers[o.id])
         self.session.add_all(r for fact in deal.events if (r := _kept(deal.id, fact)) is not None)
-        if self.uow is not None:
-            events.publish(self.uow, deal)
+        events.publish(self.uow, deal)
 
 
 def _line(line: tables.DealLine, currency: str) -> domain.DealLine:
