@@ -1,15 +1,14 @@
 import uuid
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from mercator.common.bus.consumer import Delivery
+from mercator.common.clock import now
 from mercator.common.db import make_engine
-from mercator.common.events import Envelope
 from mercator.common.events import catalogue as ev
 from mercator.common.runtime import Runtime
-from mercator.common.testing.api import auth, caller, client, rolled_back_app
+from mercator.common.testing import kit
+from mercator.common.testing.api import rolled_back_app
 from mercator.deals import consumers
 from mercator.deals.app import MIGRATIONS, build_app
 from mercator.deals.settings import DealsSettings
@@ -63,29 +62,6 @@ async def app(settings, deals_engine, contacts_says):
 
 
 @pytest.fixture
-def manager():
-    return caller("Анна Петрова")
-
-
-@pytest.fixture
-async def api(app, settings, manager):
-    async with client(app, auth(settings, manager)) as c:
-        yield c
-
-
-@pytest.fixture
-def head():
-    """A head of sales: the one (with admins) who edits pipelines, products and lost reasons."""
-    return caller("Ольга Смирнова", roles=("head",))
-
-
-@pytest.fixture
-async def head_api(app, settings, head):
-    async with client(app, auth(settings, head)) as c:
-        yield c
-
-
-@pytest.fixture
 def card_event(app):
     """Feeds the replica as contacts' CompanyCreated would, through the real handler."""
 
@@ -94,18 +70,9 @@ def card_event(app):
     ) -> uuid.UUID:
         company_id = company_id or uuid.uuid4()
         payload = ev.CompanyCreated(
-            company_id=company_id, name=name, status=status, owner_id=uuid.uuid4(), created_at=datetime.now(UTC)
+            company_id=company_id, name=name, status=status, owner_id=uuid.uuid4(), created_at=now()
         )
-        envelope = Envelope(
-            type="CompanyCreated",
-            source="/mercator/contacts",
-            subject=str(company_id),
-            sequence=sequence,
-            data=payload.model_dump(mode="json"),
-        )
-        async with app.state.runtime.uow() as uow:
-            await consumers.CONTACTS["CompanyCreated"](uow, Delivery(envelope, payload))
-            await uow.commit()
+        await kit.feed(app, consumers.CONTACTS, payload, subject=company_id, sequence=sequence)
         return company_id
 
     return feed
@@ -118,16 +85,7 @@ def person_event(app):
     async def feed(company_id: uuid.UUID, name: str = "Иван Сидоров") -> uuid.UUID:
         person_id = uuid.uuid4()
         payload = ev.PersonAdded(person_id=person_id, company_id=company_id, name=name)
-        envelope = Envelope(
-            type="PersonAdded",
-            source="/mercator/contacts",
-            subject=str(person_id),
-            sequence=1,
-            data=payload.model_dump(mode="json"),
-        )
-        async with app.state.runtime.uow() as uow:
-            await consumers.CONTACTS["PersonAdded"](uow, Delivery(envelope, payload))
-            await uow.commit()
+        await kit.feed(app, consumers.CONTACTS, payload, subject=person_id)
         return person_id
 
     return feed

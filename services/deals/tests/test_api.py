@@ -1,23 +1,18 @@
 """The deals API against a real PostgreSQL; every test's writes are rolled back."""
 
-import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from mercator.common.bus import tables
+from mercator.common.testing.kit import published
 
 pytestmark = pytest.mark.postgres
 
 
 async def events(app) -> list[tuple[str, dict]]:
-    async with app.state.runtime.sessionmaker() as s:
-        rows = (
-            await s.execute(select(tables.outbox.c.type, tables.outbox.c.payload).order_by(tables.outbox.c.id))
-        ).all()
-    return [(t, json.loads(p)) for t, p in rows]
+    return [(e.type, e.data) for e in await published(app)]
 
 
 async def product(api, code="SE-1", price="100000.00") -> dict:
@@ -189,7 +184,7 @@ async def test_the_pipeline_as_it_stood_on_a_past_date(api, app, card_event):
             .scalars()
             .all()
         )
-        for row, day in zip(rows, (1, 2, 3)):
+        for row, day in zip(rows, (1, 2, 3), strict=True):
             row.at = datetime(2026, 11, day, 12, tzinfo=UTC)
         await s.commit()
 
@@ -341,3 +336,14 @@ async def test_a_stages_probability_and_requirements_are_edited_as_data(api, hea
     assert (
         await head_api.patch(f"/api/v1/pipelines/{pipeline['id']}/stages/nowhere", json={"name": "x"})
     ).status_code == 422
+
+
+async def test_an_interest_rating_keeps_its_comment_as_the_deal_cleaned_it(api, app, card_event):
+    """The rating's comment is stored and published as the domain cleaned it (trimmed; blank is none), not raw."""
+    deal = await open_deal(api, await card_event())
+    url = f"/api/v1/deals/{deal['id']}"
+    assert (await api.post(f"{url}/interest", json={"rating": 4, "comment": "  заинтересованы \n"})).status_code == 200
+    assert (await api.post(f"{url}/interest", json={"rating": 5, "comment": "   "})).status_code == 200
+    ratings = [i for i in (await api.get(f"{url}/timeline")).json() if i["type"] == "interest_rating"]
+    assert [(r["rating"], r["comment"]) for r in ratings] == [(4, "заинтересованы"), (5, None)]
+    assert [p["comment"] for t, p in await events(app) if t == "DealInterestRated"] == ["заинтересованы", None]

@@ -1,34 +1,30 @@
 """Billing's facts advance a deal by themselves: forward only, recorded as automatic with their cause."""
 
-import json
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
 
-from mercator.common.bus import tables
-from mercator.common.bus.consumer import Delivery
 from mercator.common.events import Envelope
 from mercator.common.events import catalogue as ev
+from mercator.common.testing.kit import deliver, published
 from mercator.deals import consumers
 
 pytestmark = pytest.mark.postgres
 
 
-async def billing_fact(app, payload) -> uuid.UUID:
+async def billing_fact(app, payload, at: datetime | None = None) -> uuid.UUID:
+    """Billing's fact through the real handler; `at`: the business time the fact carries, if not now."""
     envelope = Envelope(
         type=payload.type_name(),
         source="/mercator/billing",
         subject="x",
         sequence=1,
         data=payload.model_dump(mode="json"),
-        time=datetime.now(UTC),
+        time=at or datetime.now(UTC),
     )
-    async with app.state.runtime.uow() as uow:
-        await consumers.BILLING[payload.type_name()](uow, Delivery(envelope, payload))
-        await uow.commit()
+    await deliver(app.state.runtime, consumers.BILLING, envelope, payload)
     return envelope.id
 
 
@@ -88,12 +84,7 @@ async def test_invoice_payment_and_shipment_move_the_deal_forward_by_themselves(
         ("delivery", "automatic"),
     ]
     assert timeline[1]["cause"] == str(cause) and timeline[1]["author_id"] is None
-    async with app.state.runtime.sessionmaker() as s:
-        changed = [
-            json.loads(p)
-            for t, p in (await s.execute(select(tables.outbox.c.type, tables.outbox.c.payload))).all()
-            if t == "DealStageChanged"
-        ]
+    changed = [e.data for e in await published(app, "DealStageChanged")]
     assert [c["kind"] for c in changed] == ["automatic"] * 3 and changed[0]["cause_event_id"] == str(cause)
 
 
@@ -107,8 +98,7 @@ async def test_a_closed_deal_is_not_moved_by_billing(api, app, card_event):
 
 async def test_a_fact_about_an_unknown_deal_changes_nothing(app):
     await billing_fact(app, invoice(uuid.uuid4(), uuid.uuid4()))  # not this service's deal: no error, no event
-    async with app.state.runtime.sessionmaker() as s:
-        assert (await s.execute(select(tables.outbox.c.type))).all() == []
+    assert await published(app) == []
 
 
 async def test_a_fact_read_after_a_later_one_takes_its_place_in_the_path(api, app, card_event):
@@ -148,18 +138,7 @@ async def test_a_fact_read_after_a_later_one_takes_its_place_in_the_path(api, ap
         ),
     }
     for stage in ("delivery", "contract", "payment"):  # read out of order
-        payload, at = facts[stage]
-        envelope = Envelope(
-            type=payload.type_name(),
-            source="/mercator/billing",
-            subject="x",
-            sequence=1,
-            data=payload.model_dump(mode="json"),
-            time=at,
-        )
-        async with app.state.runtime.uow() as uow:
-            await consumers.BILLING[payload.type_name()](uow, Delivery(envelope, payload))
-            await uow.commit()
+        await billing_fact(app, *facts[stage])
     timeline = [i for i in (await api.get(f"/api/v1/deals/{deal_id}/timeline")).json() if i["type"] == "transition"]
     assert [(t["from_stage"], t["to_stage"]) for t in timeline] == [
         (None, "interest"),
@@ -192,30 +171,9 @@ async def test_a_late_payment_read_after_the_win_still_shows_in_the_path(api, ap
         method="bank_transfer",
         allocations=[ev.AllocationPayload(invoice_id=uuid.uuid4(), deal_id=deal_id, amount=Decimal("1.00"))],
     )
-    for payload, at in ((shipped, t0),):
-        envelope = Envelope(
-            type=payload.type_name(),
-            source="/b",
-            subject="x",
-            sequence=1,
-            data=payload.model_dump(mode="json"),
-            time=at,
-        )
-        async with app.state.runtime.uow() as uow:
-            await consumers.BILLING[payload.type_name()](uow, Delivery(envelope, payload))
-            await uow.commit()
+    await billing_fact(app, shipped, t0)
     await api.post(f"/api/v1/deals/{deal_id}/win", json={})
-    envelope = Envelope(
-        type="PaymentReceived",
-        source="/b",
-        subject="x",
-        sequence=1,
-        data=paid.model_dump(mode="json"),
-        time=opened + (t0 - opened) / 2,
-    )
-    async with app.state.runtime.uow() as uow:
-        await consumers.BILLING["PaymentReceived"](uow, Delivery(envelope, paid))
-        await uow.commit()
+    await billing_fact(app, paid, opened + (t0 - opened) / 2)
     path = [
         t["to_stage"] for t in (await api.get(f"/api/v1/deals/{deal_id}/timeline")).json() if t["type"] == "transition"
     ]

@@ -5,7 +5,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from mercator.common.bus import tables
+from mercator.common.testing.kit import published
 from mercator.deals.tables import Deal, Offer, Transition
 
 pytestmark = pytest.mark.postgres
@@ -20,7 +20,7 @@ async def state(app) -> tuple:
             tuple(deals),
             await s.scalar(select(func.count()).select_from(Transition)),
             await s.scalar(select(func.count()).select_from(Offer)),
-            await s.scalar(select(func.count()).select_from(tables.outbox)),
+            len(await published(app)),
         )
 
 
@@ -89,6 +89,15 @@ async def test_an_offer_on_a_closed_deal_is_refused(api, app, deal):
     assert r.status_code == 422 and r.json()["rule"] == "deal_closed"
     rating = await api.post(f"/api/v1/deals/{deal['id']}/interest", json={"rating": 5})
     assert rating.status_code == 422
+    assert await state(app) == before
+
+
+async def test_a_proposal_on_a_closed_deal_is_refused_by_the_deal(api, app, deal):
+    await api.post(f"/api/v1/deals/{deal['id']}/win", json={})
+    before = await state(app)
+    body = {"documents": ["Предложение.pdf"], "recipient_person_ids": [str(uuid.uuid4())]}
+    r = await api.post(f"/api/v1/deals/{deal['id']}/proposals", json=body)
+    assert r.status_code == 422 and r.json()["rule"] == "deal_closed"
     assert await state(app) == before
 
 

@@ -11,17 +11,24 @@ from mercator.deals.domain import (
     Deal,
     DealLine,
     DealStatus,
+    Edited,
     InvalidValue,
+    Lost,
+    OfferAccepted,
     OfferSide,
     OfferStatus,
+    Opened,
     Pipeline,
+    ProposalSent,
     Requirement,
     RuleViolation,
     Stage,
     StageAt,
+    StageChanged,
     StageKind,
     Transition,
     TransitionKind,
+    Won,
     board,
     is_stalled,
     stages_as_of,
@@ -341,7 +348,7 @@ def test_reopen_a_won_deal_returns_to_the_stage_it_was_won_from():
 def test_lose_records_the_stage_automatically_and_needs_a_reason():
     deal = at_stage("tech_proposal")
     for blank in ("", "   ", None):
-        assert broken("reason_required", deal.lose, blank, hours(1), ALICE).field == "reason"
+        assert broken("reason_required", deal.lose, blank, hours(1), ALICE).field == "reason_id"
     assert deal.status == DealStatus.OPEN
     lost = deal.lose(" too expensive ", hours(1), ALICE, "went to a competitor")
     assert (lost.kind, lost.from_stage, lost.to_stage) == ("lost", "tech_proposal", "lost")
@@ -572,7 +579,7 @@ def test_stages_as_of_breaks_ties_by_the_order_given():
 
 
 def _t(frm, to, minute, kind=TransitionKind.MOVE):
-    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 11, 1, tzinfo=UTC)
     return Transition(frm, to, base + timedelta(minutes=minute), None, None, None, kind)
 
 
@@ -726,3 +733,47 @@ def test_lines_of_no_price_share_an_agreed_amount_equally():
     assert deal.amount == Decimal("0.00")
     offered(deal, "100.01")
     assert sorted(totals(deal)) == [Decimal("50.00"), Decimal("50.01")]
+
+
+# --- what a deal records about itself ----------------------------------------------
+
+
+def test_a_deal_records_its_facts_in_the_order_they_happened():
+    deal, opening = Deal.open(uuid.uuid4(), PIPELINE, T0, ALICE, "RUB", title="CRM", company_id=uuid.uuid4())
+    assert deal.events == [Opened(opening)] and deal.version == 1 and deal.opened_at == T0
+    deal.events.clear()
+    moved = deal.move_to("needs", hours(1), ALICE)
+    won = deal.win(hours(2), ALICE)
+    assert deal.events == [StageChanged(moved), StageChanged(won), Won(won)]
+
+
+def test_a_loss_names_its_reason_and_a_reopening_forgets_it():
+    deal = at_stage("needs")
+    reason_id = uuid.uuid4()
+    lost = deal.lose("price", hours(1), ALICE, reason_id=reason_id)
+    assert (deal.lost_reason, deal.lost_reason_id) == ("price", reason_id) and deal.events[-1] == Lost(lost)
+    deal.reopen(hours(2), ALICE)
+    assert deal.lost_reason_id is None
+
+
+def test_a_closed_deal_sends_no_proposal():
+    deal = at_stage("tech_proposal")
+    sent = deal.send_proposal(uuid.uuid4(), ["offer.pdf"], [BOB], "email", None, hours(1), ALICE)
+    assert deal.events[-1] == ProposalSent(sent) and sent.documents == ("offer.pdf",)
+    deal.win(hours(2), ALICE)
+    broken("deal_closed", deal.send_proposal, uuid.uuid4(), ["x.pdf"], [BOB], "email", None, hours(3), ALICE)
+
+
+def test_an_offer_is_accepted_no_earlier_than_it_was_made():
+    deal = new_deal()
+    offer = deal.make_offer(uuid.uuid4(), "ours", "1000.00", "0", None, None, hours(2), ALICE, TODAY)
+    assert broken("before_offer", deal.accept_offer, offer.id, TODAY, hours(1)).field == "at"
+    deal.accept_offer(offer.id, TODAY, hours(3))
+    assert deal.events[-1] == OfferAccepted(offer, hours(3))
+
+
+def test_an_edit_records_what_was_sent_and_refuses_an_empty_title():
+    deal = new_deal(amount="100.00")
+    assert broken("title_required", deal.edit, {"title": ""}).field == "title"
+    deal.edit({"title": "CRM", "amount": Decimal("250.00")})
+    assert (deal.title, deal.amount) == ("CRM", Decimal("250.00")) and deal.events[-1] == Edited(("amount", "title"))

@@ -1,14 +1,13 @@
 """History brought in: a deal opened, moved and closed at the times they really happened, by those whose role
 records history; refused in the future, before the deal's previous move, and to everyone else."""
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from mercator.common.bus import tables
 from mercator.common.testing.api import auth, caller, client
+from mercator.common.testing.kit import published
 from mercator.deals.tables import Transition
 
 from .test_bad_input import state
@@ -26,15 +25,7 @@ async def importer_api(app, settings):
 
 async def events(app, subject: str) -> list[tuple[str, str, dict]]:
     """(type, CloudEvents time, payload) of a deal's events, in the order they were recorded."""
-    async with app.state.runtime.sessionmaker() as s:
-        rows = (
-            await s.execute(
-                select(tables.outbox.c.type, tables.outbox.c.headers, tables.outbox.c.payload)
-                .where(tables.outbox.c.key == subject)
-                .order_by(tables.outbox.c.id)
-            )
-        ).all()
-    return [(t, dict(h)["ce_time"], json.loads(p)) for t, h, p in rows]
+    return [(e.type, e.headers["ce_time"], e.data) for e in await published(app) if e.subject == subject]
 
 
 def at(moment: datetime) -> str:

@@ -5,9 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mercator.common.bus.consumer import Delivery
-from mercator.common.events import Envelope
 from mercator.common.events import catalogue as ev
+from mercator.common.testing.kit import feed
 from mercator.deals import consumers
 from mercator.deals.tables import Client, Person, User
 
@@ -15,12 +14,7 @@ pytestmark = pytest.mark.postgres
 
 
 async def deliver(app, handlers, payload, sequence):
-    envelope = Envelope(
-        type=payload.type_name(), source="/test", subject="x", sequence=sequence, data=payload.model_dump(mode="json")
-    )
-    async with app.state.runtime.uow() as uow:
-        await handlers[payload.type_name()](uow, Delivery(envelope, payload))
-        await uow.commit()
+    await feed(app, handlers, payload, sequence=sequence)
 
 
 def card(cls, company_id, name, **extra):

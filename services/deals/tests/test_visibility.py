@@ -8,8 +8,8 @@ from contextlib import AsyncExitStack
 import pytest
 from sqlalchemy import func, select
 
-from mercator.common.bus import tables
 from mercator.common.testing.api import auth, caller, client
+from mercator.common.testing.kit import published
 from mercator.deals.tables import Deal, Offer, Transition
 
 pytestmark = pytest.mark.postgres
@@ -53,7 +53,7 @@ async def state(app) -> tuple:
             tuple(deals),
             await s.scalar(select(func.count()).select_from(Transition)),
             await s.scalar(select(func.count()).select_from(Offer)),
-            await s.scalar(select(func.count()).select_from(tables.outbox)),
+            len(await published(app)),
         )
 
 
@@ -262,7 +262,7 @@ async def test_the_boards_lean_cards_hold_only_what_the_caller_sees_with_the_own
 
 
 async def replica_user(app, user_id, name, department_id) -> None:
-    from mercator.deals.service import apply_user
+    from mercator.deals.replicas import apply_user
 
     async with app.state.runtime.uow() as uow:
         await apply_user(uow.session, user_id, name, department_id, True, 1)

@@ -13,10 +13,6 @@ from mercator.common.http.peers import Peer
 from mercator.deals.tables import Client, Person
 
 
-class UnknownClient(BadReference):
-    """The deal names a client card, or a contact person of one, that is not there."""
-
-
 class ClientCheck:
     def __init__(self, contacts: Peer):
         self.contacts = contacts
@@ -24,7 +20,7 @@ class ClientCheck:
     async def ensure_exists(self, session: AsyncSession, company_id: uuid.UUID) -> None:
         row = await session.get(Client, company_id)
         if row is not None and row.merged_into_id is not None:
-            raise UnknownClient(
+            raise BadReference(
                 f"client card {company_id} was merged into {row.merged_into_id}; open the deal there",
                 field="company_id",
             )
@@ -32,7 +28,7 @@ class ClientCheck:
             return
         card = await self.contacts.get(f"/api/v1/companies/{company_id}")
         if card is None:
-            raise UnknownClient(f"there is no client card {company_id}", field="company_id")
+            raise BadReference(f"there is no client card {company_id}", field="company_id")
         # Version 0: the card's own events (sequence >= 1) will overwrite this.
         await insert_if_absent(
             session,
@@ -50,11 +46,11 @@ class ClientCheck:
         row = await session.get(Person, person_id)
         if row is not None:
             if row.company_id != company_id:
-                raise UnknownClient(f"{person_id} is a contact person of another client", field=field)
+                raise BadReference(f"{person_id} is a contact person of another client", field=field)
             return
         person = await self.contacts.get(f"/api/v1/companies/{company_id}/persons/{person_id}")
         if person is None:
-            raise UnknownClient(f"{person_id} is not a contact person of this client", field=field)
+            raise BadReference(f"{person_id} is not a contact person of this client", field=field)
         await insert_if_absent(
             session, Person, person_id=person_id, company_id=company_id, name=person["name"], version=0
         )

@@ -29,8 +29,8 @@ class StageIn(Input):
     probability: Exact = Field(ge=0, le=1)
     stalled_after_days: int | None = Field(None, ge=1, le=3650)
     kind: StageKind = StageKind.OPEN
-    require_to_enter: list[Requirement] = []
-    require_to_leave: list[Requirement] = []
+    require_to_enter: list[Requirement] = Field(default=[])
+    require_to_leave: list[Requirement] = Field(default=[])
 
 
 class StageUpdate(Input):
