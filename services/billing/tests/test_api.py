@@ -7,11 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from mercator.billing import service
+from mercator.billing import invoices
+from mercator.billing.days import today
 from mercator.common.bus import tables
 
 pytestmark = pytest.mark.postgres
-TODAY = service.today("Europe/Moscow")
+TODAY = today("Europe/Moscow")
 
 
 async def events(app) -> list[tuple[str, dict]]:
@@ -143,7 +144,8 @@ async def test_overdue_is_marked_and_announced_once(api, app, deal_event):
     later = TODAY + timedelta(days=45)
     for _ in range(2):
         async with app.state.runtime.uow() as uow:
-            await service.mark_overdue(uow, later)
+            await invoices.mark_overdue(uow, later)
+            await uow.commit()
     assert [t for t, _ in await events(app)].count("InvoiceOverdue") == 1
     overdue = [p for t, p in await events(app) if t == "InvoiceOverdue"][0]
     assert overdue["days_overdue"] == 45 and overdue["outstanding"] == "122000.00"

@@ -6,12 +6,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from mercator.billing import service
+from mercator.billing.days import today
 from mercator.billing.tables import Allocation, Invoice, Payment
 from mercator.common.bus import tables
 
 pytestmark = pytest.mark.postgres
-TODAY = service.today("Europe/Moscow")
+TODAY = today("Europe/Moscow")
 
 
 async def state(app):

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from mercator.billing import service
+from mercator.billing.days import today
 from mercator.billing.tables import InvoiceCounter
 from mercator.common.auth import Caller
 from mercator.common.bus import tables
@@ -16,7 +16,7 @@ from mercator.common.testing.api import auth, client
 from .test_bad_input import state
 
 pytestmark = pytest.mark.postgres
-TODAY = service.today("Europe/Moscow")
+TODAY = today("Europe/Moscow")
 LAST_YEAR = TODAY.year - 1
 
 

@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from mercator.billing import consumers, service, statements
+from mercator.billing import consumers, statements
+from mercator.billing.days import today
 from mercator.billing.tables import Payment
 from mercator.common.bus import tables
 from mercator.common.errors import InvalidValue
@@ -18,7 +19,7 @@ from mercator.common.testing.api import auth, caller, client
 
 from .conftest import deliver
 
-TODAY = service.today("Europe/Moscow")
+TODAY = today("Europe/Moscow")
 OURS = "40702810900000012345"
 INN = "7707083893"
 

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from mercator.billing import consumers, service
+from mercator.billing import consumers
+from mercator.billing.days import today
 from mercator.billing.tables import (
     Allocation,
     Contract,
@@ -26,7 +27,7 @@ from mercator.common.events import catalogue as ev
 from mercator.common.testing.api import auth, caller, client
 
 pytestmark = pytest.mark.postgres
-TODAY = service.today("Europe/Moscow")
+TODAY = today("Europe/Moscow")
 NORTH, NORTH_EAST, SOUTH = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()  # north-east is below north
 
 

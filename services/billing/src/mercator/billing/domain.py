@@ -1,8 +1,8 @@
 """Rules of the billing service: contracts, invoices, credit notes, payments, deliveries, debt.
 
-Pure domain layer: no storage, no web framework. The service loads an Invoice from rows,
-calls one method, and saves what changed. Dates here are business days (the company's
-calendar), so they are `date`s; the service decides what 'today' is.
+Pure domain layer: no storage, no web framework. A use case loads an Invoice (the repository), calls one
+method, and saves it; what the invoice decided is news is in its `events`. Dates here are business days
+(the company's calendar), so they are `date`s; the use case decides what 'today' is.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from mercator.common.errors import DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
 from mercator.common.money import (
@@ -161,7 +162,8 @@ class Contract:
         due_in_days: int | None = None,
         instalments: Iterable[Instalment] = (),
     ) -> Contract:
-        if not _text(number):
+        name = _text(number)
+        if name is None:
             raise InvalidValue("number_required", "a contract needs a number", "number")
         signed_on = _day(signed_on, "signed_on")
         currency = check_currency(currency)
@@ -193,7 +195,7 @@ class Contract:
                 f"instalments add up to {total}, the contract is for {amount}",
                 "instalments",
             )
-        return cls(id, _text(number), deal_id, client_id, signed_on, amount, currency, due_in_days, tuple(checked))
+        return cls(id, name, deal_id, client_id, signed_on, amount, currency, due_in_days, tuple(checked))
 
     def due_date(self, issue_date: date) -> date:
         """Due date of an invoice under 'due in N days' terms; a schedule names its own."""
@@ -203,6 +205,35 @@ class Contract:
 
 
 # --- invoices -------------------------------------------------------------------
+
+
+# What an invoice records as news (`Invoice.events`); `events.py` turns them into the catalogue's payloads.
+@dataclass(frozen=True)
+class Issued:
+    pass
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Credited:
+    note: CreditNote
+
+
+@dataclass(frozen=True)
+class Paid:
+    on: date | None  # the day the money that settled it was received; None: today
+
+
+@dataclass(frozen=True)
+class BecameOverdue:
+    today: date
+
+
+InvoiceFact = Issued | Cancelled | Credited | Paid | BecameOverdue
 
 
 @dataclass(frozen=True)
@@ -228,18 +259,35 @@ class InvoiceLine:
         return self.net(currency) + self.vat(currency)
 
 
+class _Figures(Protocol):
+    @property
+    def status(self) -> InvoiceStatus: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def total(self) -> Decimal: ...
+    @property
+    def credited(self) -> Decimal: ...
+    @property
+    def paid(self) -> Decimal: ...
+    @property
+    def due_date(self) -> date | None: ...
+    @property
+    def outstanding(self) -> Decimal: ...
+
+
 class Owed:
     """What is owed on an invoice, from its figures: shared by the whole invoice and its stored balance."""
 
     @property
-    def outstanding(self) -> Decimal:
+    def outstanding(self: _Figures) -> Decimal:
         # A draft is not owed yet and a cancelled invoice never was.
         if self.status not in (*_OPEN, InvoiceStatus.PAID):
             return quantize(0, self.currency)
         return self.total - self.credited - self.paid
 
-    def days_overdue(self, today: date) -> int:
-        if self.status not in _OPEN or not self.outstanding:
+    def days_overdue(self: _Figures, today: date) -> int:
+        if self.status not in _OPEN or not self.outstanding or self.due_date is None:
             return 0
         return max(0, (_day(today, "today") - self.due_date).days)
 
@@ -272,6 +320,9 @@ class Invoice(Owed):
     status: InvoiceStatus = InvoiceStatus.DRAFT
     paid: Decimal = Decimal(0)
     credited: Decimal = Decimal(0)  # sum of credit notes, as a positive figure
+    cancel_reason: str | None = None
+    version: int = 0  # the store's count of saved changes: the sequence of the invoice's events
+    events: list[InvoiceFact] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def draft(
@@ -375,6 +426,7 @@ class Invoice(Owed):
             raise InvalidValue("due_before_issue", "the due date is before the issue date", "due_date")
         self.number, self.issue_date = format_invoice_number(year, seq), today
         self.status = InvoiceStatus.ISSUED
+        self.events.append(Issued())
 
     def _require_open(self, name: str = "status") -> None:
         if self.status in (InvoiceStatus.DRAFT, InvoiceStatus.CANCELLED):
@@ -387,8 +439,9 @@ class Invoice(Owed):
         elif self.paid and self.status == InvoiceStatus.ISSUED:
             self.status = InvoiceStatus.PARTLY_PAID
 
-    def apply_payment(self, amount: str | Decimal | int) -> bool:
-        """Books money against the invoice; True when this payment settled it (InvoicePaid)."""
+    def apply_payment(self, amount: str | Decimal | int, received_on: date | None = None) -> bool:
+        """Books money (received on `received_on`, else today) against the invoice; True when this payment
+        settled it (InvoicePaid)."""
         self._require_open()
         amount = _positive(amount, self.currency, "amount")
         if amount > self.outstanding:
@@ -397,20 +450,25 @@ class Invoice(Owed):
             )
         self.paid += amount
         self._settle_status()
-        return self.status == InvoiceStatus.PAID
+        if self.status == InvoiceStatus.PAID:
+            self.events.append(Paid(received_on))
+            return True
+        return False
 
     def mark_overdue(self, today: date) -> bool:
         # Only issued/partly_paid qualify (both still owe) and 'overdue' is kept until
         # settled or cancelled, so a daily sweep reports each invoice once however often it runs.
         if (
             self.status not in (InvoiceStatus.ISSUED, InvoiceStatus.PARTLY_PAID)
+            or self.due_date is None
             or _day(today, "today") <= self.due_date
         ):
             return False
         self.status = InvoiceStatus.OVERDUE
+        self.events.append(BecameOverdue(today))
         return True
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str | None = None) -> None:
         if self.status == InvoiceStatus.CANCELLED:
             raise RuleViolation("invoice_cancelled", "the invoice is already cancelled", "status")
         if self.paid:
@@ -419,7 +477,9 @@ class Invoice(Owed):
             )
         if self.credited:
             raise RuleViolation("invoice_has_credits", "credit notes refer to this invoice; credit the rest", "status")
-        self.status = InvoiceStatus.CANCELLED
+        self.status, self.cancel_reason = InvoiceStatus.CANCELLED, reason
+        if self.number is not None:  # a draft was never news to anyone
+            self.events.append(Cancelled(reason))
 
 
 @dataclass(frozen=True)
@@ -431,6 +491,7 @@ class CreditNote:
     amount: Decimal  # negative: it takes back part of the invoice
     reason: str
     issued_on: date
+    id: uuid.UUID = field(default_factory=uuid.uuid4, compare=False)
 
 
 def credit(invoice: Invoice, amount: str | Decimal | int, reason: str, today: date) -> CreditNote:
@@ -440,7 +501,8 @@ def credit(invoice: Invoice, amount: str | Decimal | int, reason: str, today: da
     if invoice.status == InvoiceStatus.CANCELLED:
         raise RuleViolation("invoice_cancelled", "the invoice is cancelled", "status")
     amount = _positive(amount, invoice.currency, "amount")
-    if not _text(reason):
+    why = _text(reason)
+    if why is None:
         raise InvalidValue("reason_required", "say why the invoice is credited", "reason")
     # Money already received is refunded, not credited: a credit beyond the outstanding
     # would leave the invoice owing us a negative sum.
@@ -448,9 +510,11 @@ def credit(invoice: Invoice, amount: str | Decimal | int, reason: str, today: da
         raise RuleViolation("credit_exceeds_outstanding", f"only {invoice.outstanding} is outstanding", "amount")
     invoice.credited += amount
     invoice._settle_status()
-    return CreditNote(
-        invoice.id, invoice.number, invoice.client_id, invoice.currency, -amount, _text(reason), _day(today, "today")
+    note = CreditNote(
+        invoice.id, invoice.number or "", invoice.client_id, invoice.currency, -amount, why, _day(today, "today")
     )
+    invoice.events.append(Credited(note))
+    return note
 
 
 # --- payments ---------------------------------------------------------------------
@@ -562,15 +626,16 @@ def allocate(
     by_id = {invoice.id: invoice for invoice in invoices}
     for i, (invoice_id, wanted) in enumerate(targets):
         at = f"allocations[{i}]"
-        invoice = by_id.get(invoice_id)
-        if invoice is None:
+        named = by_id.get(invoice_id)
+        if named is None:
             raise InvalidValue("unknown_invoice", "no such open invoice of the client", f"{at}.invoice_id")
+        invoice = named
         if any(p.invoice_id == invoice_id for p in parts):
             raise InvalidValue("duplicate_allocation", "one line per invoice", f"{at}.invoice_id")
         if later(invoice):
             raise InvalidValue(
                 "paid_before_issue",
-                f"invoice {invoice.number} was issued on {invoice.issue_date.isoformat()}, after the payment's date",
+                f"invoice {invoice.number} was issued on {invoice.issue_date}, after the payment's date",
                 "received_on",
             )
         wanted = _positive(wanted, currency, f"{at}.amount")
