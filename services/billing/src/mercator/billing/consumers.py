@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mercator.billing import replicas
-from mercator.common.bus.consumer import Delivery
+from mercator.common.bus.consumer import Delivery, Handler
 from mercator.common.uow import UnitOfWork
 
 
@@ -42,10 +42,10 @@ async def on_merged(uow: UnitOfWork, d: Delivery) -> None:
     await replicas.apply_client_merged(uow.session, p.company_id, p.absorbed_id)
 
 
-CONTACTS = {
+CONTACTS: dict[str, Handler] = {
     "CompanyCreated": on_card,
     "CompanyUpdated": on_card,
     "CompanyReassigned": on_reassigned,
     "CompanyMerged": on_merged,
 }
-DEALS = {"DealOpened": on_deal, "DealUpdated": on_deal, "DealWon": on_won, "DealLost": on_lost}
+DEALS: dict[str, Handler] = {"DealOpened": on_deal, "DealUpdated": on_deal, "DealWon": on_won, "DealLost": on_lost}

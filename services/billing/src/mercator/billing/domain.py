@@ -303,7 +303,7 @@ class Balance(Owed):
     total: Decimal
     credited: Decimal
     paid: Decimal
-    due_date: date
+    due_date: date | None
 
 
 @dataclass
@@ -718,7 +718,7 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Receivable:
-    client_id: uuid.UUID
+    client_id: uuid.UUID | None
     currency: str
     invoiced: Decimal
     credited: Decimal
@@ -729,8 +729,8 @@ class Receivable:
         return self.invoiced - self.credited - self.paid
 
 
-def receivables(invoices: Iterable[Invoice]) -> list[Receivable]:
-    sums: dict[tuple[uuid.UUID, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 3)
+def receivables(invoices: Iterable[Invoice | Balance]) -> list[Receivable]:
+    sums: dict[tuple[uuid.UUID | None, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 3)
     for invoice in invoices:
         if invoice.status in (*_OPEN, InvoiceStatus.PAID):
             figures = sums[invoice.client_id, invoice.currency]
@@ -756,7 +756,7 @@ def ageing_bucket(days_overdue: int) -> str:
     return "61_90" if days_overdue <= 90 else "over_90"
 
 
-def ageing(invoices: Iterable[Invoice], today: date) -> dict[str, dict[str, Decimal]]:
+def ageing(invoices: Iterable[Invoice | Balance], today: date) -> dict[str, dict[str, Decimal]]:
     """Outstanding per currency and bucket; every bucket present so reports line up."""
     found: dict[str, dict[str, Decimal]] = {}
     for invoice in invoices:

@@ -64,7 +64,7 @@ class Invoices:
             .with_for_update()
         )
 
-    async def find(self, stmt: Select[tuple[tables.Invoice]]) -> list[domain.Invoice]:
+    async def find(self, stmt: Select[tables.Invoice]) -> list[domain.Invoice]:
         """The invoices a query of the table selects, in its order."""
         return await self._load(stmt)
 
@@ -73,7 +73,7 @@ class Invoices:
         lines = await self._lines_of([r.id for r in rows])
         return [self._model(r, lines.get(r.id, [])) for r in rows]
 
-    async def _load(self, stmt: Select[tuple[tables.Invoice]]) -> list[domain.Invoice]:
+    async def _load(self, stmt: Select[tables.Invoice]) -> list[domain.Invoice]:
         return await self.of_rows(list((await self.session.execute(stmt)).scalars()))
 
     async def _lines_of(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[tables.InvoiceLine]]:

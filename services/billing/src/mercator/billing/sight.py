@@ -16,7 +16,7 @@ from mercator.common.db import insert_if_absent
 from mercator.common.errors import BadReference
 from mercator.common.visibility import Kind, NoAccess, Sight, sight
 
-S = TypeVar("S", bound=Select[Any])
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
 class Peer(Protocol):

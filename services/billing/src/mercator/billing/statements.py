@@ -18,8 +18,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from xml.etree.ElementTree import Element
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import ParseError, fromstring
+from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
+from defusedxml.ElementTree import ParseError, fromstring  # type: ignore[import-untyped]
 
 from mercator.common.errors import InvalidValue
 
@@ -147,10 +147,9 @@ def read_camt053(data: bytes) -> list[StatementLine]:
                     raise BadStatement(f"{where}: no currency")
                 debtor = _find(tx, "RltdPties/Dbtr")
                 debtor = _find(debtor, "Pty") if _find(debtor, "Pty") is not None else debtor
+                remittance = _find(tx, "RmtInf")
                 purpose = " ".join(
-                    u.text.strip()
-                    for u in (_all(_find(tx, "RmtInf"), "Ustrd") if _find(tx, "RmtInf") is not None else [])
-                    if u.text
+                    u.text.strip() for u in (_all(remittance, "Ustrd") if remittance is not None else []) if u.text
                 )
                 reference = (
                     _text(tx, "Refs/AcctSvcrRef")
@@ -313,7 +312,7 @@ def match(line: StatementLine, by_number: dict[str, OpenInvoice], of_tax_id: Ite
     payer = _digits(line.payer_tax_id)
     if payer is None:
         return Match(None, "the payer's tax id is not in the statement")
-    numbers = [n for n in dict.fromkeys(invoice_numbers(line.purpose))]
+    numbers = list(dict.fromkeys(invoice_numbers(line.purpose)))
     named = [by_number[n] for n in numbers if n in by_number]
     if numbers and not named:
         return Match(None, f"no open invoice {', '.join(numbers)}")
