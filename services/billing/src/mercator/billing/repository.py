@@ -20,7 +20,7 @@ from mercator.common.errors import BadReference, NotFound
 from mercator.common.money import quantize
 from mercator.common.visibility import Sight
 
-OPEN = [s.value for s in (domain.InvoiceStatus.ISSUED, domain.InvoiceStatus.PARTLY_PAID, domain.InvoiceStatus.OVERDUE)]
+OPEN = [s.value for s in domain.OPEN]  # as stored
 
 
 def plain(number: Decimal) -> Decimal:
