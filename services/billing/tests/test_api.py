@@ -183,6 +183,27 @@ async def test_a_lost_deal_takes_its_drafts_with_it(api, app, deal_event):
     assert (await api.get(f"/api/v1/invoices/{kept['id']}")).json()["status"] == "issued"
 
 
+async def test_a_draft_cancelled_with_its_lost_deal_is_a_new_version(api, app, deal_event):
+    """The cancelled draft's ETag changes with it (it kept the draft's version, so a cached draft looked current)."""
+    from datetime import UTC, datetime
+
+    deal_id, company = await deal_event()
+    draft = await api.post("/api/v1/invoices", json={"deal_id": str(deal_id), "lines": []})
+    lost = ev.DealLost(
+        deal_id=deal_id,
+        company_id=company,
+        owner_id=uuid.uuid4(),
+        reason="Цена",
+        lost_at_stage="contract",
+        lost_at=datetime.now(UTC),
+        currency="RUB",
+    )
+    await feed(app, consumers.DEALS, lost, sequence=5)
+    cancelled = await api.get(f"/api/v1/invoices/{draft.json()['id']}")
+    assert cancelled.json()["version"] == draft.json()["version"] + 1
+    assert cancelled.headers["etag"] != draft.headers["etag"]
+
+
 async def test_a_credit_note_reduces_what_is_owed_and_cancel_needs_no_payments(api, deal_event):
     deal_id, company = await deal_event()
     invoice = await issued(api, deal_id)

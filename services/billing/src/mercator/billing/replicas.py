@@ -8,8 +8,8 @@ import uuid
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mercator.billing import repository
 from mercator.billing.tables import ClientReplica, Contract, DealReplica, Delivery, Invoice, Payment
-from mercator.common.clock import now
 from mercator.common.events import catalogue as ev
 
 
@@ -55,11 +55,11 @@ async def apply_deal_closed(
     if status == "lost":
         # A lost deal bills nothing more: its drafts go. Issued invoices stand (what is owed is owed)
         # until someone cancels or credits them.
-        drafts = await session.execute(
-            select(Invoice).where(Invoice.deal_id == deal_id, Invoice.status == "draft").with_for_update()
-        )
-        for draft in drafts.scalars().all():
-            draft.status, draft.cancel_reason, draft.updated_at = "cancelled", "the deal was lost", now()
+        invoices = repository.Invoices(session)
+        drafts = select(Invoice).where(Invoice.deal_id == deal_id, Invoice.status == "draft").with_for_update()
+        for draft in await invoices.find(drafts):
+            draft.cancel("the deal was lost")  # a draft was never news: no event
+            await invoices.save(draft)
 
 
 async def apply_client(
