@@ -29,21 +29,8 @@ def _payload(
     number = invoice.number or ""
     match fact:
         case domain.Issued():
-            assert invoice.issue_date is not None and invoice.due_date is not None
-            return ev.InvoiceIssued(
-                invoice_id=invoice.id,
-                number=number,
-                deal_id=invoice.deal_id,
-                company_id=invoice.client_id,
-                contract_id=invoice.contract_id,
-                issue_date=invoice.issue_date,
-                due_date=invoice.due_date,
-                net=invoice.net_total,
-                vat=invoice.vat_total,
-                total=invoice.total,
-                currency=invoice.currency,
-                lines=[_line(invoice.currency, l) for l in invoice.lines],
-            ), _when(caller, invoice.issue_date)
+            assert invoice.issue_date is not None
+            return _issued(invoice), _when(caller, invoice.issue_date)
         case domain.Cancelled(reason=reason):
             return ev.InvoiceCancelled(
                 invoice_id=invoice.id,
@@ -86,6 +73,24 @@ def _payload(
                 days_overdue=invoice.days_overdue(today),
             ), None
     raise AssertionError(f"no payload for {fact!r}")
+
+
+def _issued(invoice: domain.Invoice) -> ev.InvoiceIssued:
+    assert invoice.issue_date is not None and invoice.due_date is not None  # an issued invoice has both
+    return ev.InvoiceIssued(
+        invoice_id=invoice.id,
+        number=invoice.number or "",
+        deal_id=invoice.deal_id,
+        company_id=invoice.client_id,
+        contract_id=invoice.contract_id,
+        issue_date=invoice.issue_date,
+        due_date=invoice.due_date,
+        net=invoice.net_total,
+        vat=invoice.vat_total,
+        total=invoice.total,
+        currency=invoice.currency,
+        lines=[_line(invoice.currency, l) for l in invoice.lines],
+    )
 
 
 def _when(caller: Caller | None, day: date) -> datetime | None:

@@ -16,6 +16,7 @@ from mercator.common.auth import Caller
 from mercator.common.clock import now
 from mercator.common.errors import BadReference, NotFound
 from mercator.common.uow import UnitOfWork
+from mercator.common.visibility import Sight
 
 
 async def record_payment(
@@ -44,14 +45,7 @@ async def record_payment(
         today(time_zone),
     )
     invoices = repository.Invoices(s)
-    loaded = {i.id: i for i in await invoices.open_of(data.company_id, payment.currency)}  # the client's own
-    for i, a in enumerate(data.allocations or []):
-        if a.invoice_id not in loaded:  # the domain says why: another client's, draft, cancelled, paid
-            at = f"allocations[{i}].invoice_id"
-            named = await invoices.get(a.invoice_id, seen=seen, field=at)
-            if named.client_id != data.company_id:
-                raise BadReference("the invoice is another client's", field=at)
-            loaded[a.invoice_id] = named
+    loaded = await _payable(invoices, data, payment.currency, seen)
     plan = domain.allocate(
         payment.amount,
         payment.currency,
@@ -81,6 +75,22 @@ async def record_payment(
     for part in plan.parts:
         events.publish(uow, loaded[part.invoice_id], caller)
     return row, made
+
+
+async def _payable(
+    invoices: repository.Invoices, data: schemas.PaymentCreate, currency: str, seen: Sight
+) -> dict[uuid.UUID, domain.Invoice]:
+    """The client's open invoices, and those the payment names besides (the domain says why they cannot be paid:
+    another client's, a draft, cancelled, paid)."""
+    loaded = {i.id: i for i in await invoices.open_of(data.company_id, currency)}
+    for i, a in enumerate(data.allocations or []):
+        if a.invoice_id not in loaded:
+            at = f"allocations[{i}].invoice_id"
+            named = await invoices.get(a.invoice_id, seen=seen, field=at)
+            if named.client_id != data.company_id:
+                raise BadReference("the invoice is another client's", field=at)
+            loaded[a.invoice_id] = named
+    return loaded
 
 
 async def apply_credit(uow: UnitOfWork, company_id: uuid.UUID, currency: str, caller: Caller) -> list[Allocation]:

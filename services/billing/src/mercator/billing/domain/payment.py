@@ -111,48 +111,65 @@ def allocate(
                 f"invoice {invoice.number} is in {invoice.currency}, the payment in {currency}",
                 name,
             )
+    if targets is None:
+        parts = _oldest_due_first(amount, invoices, received_on)
+    else:
+        parts = _as_named(amount, currency, invoices, targets, received_on)
+    return Allocation(currency, tuple(parts), amount - sum((p.amount for p in parts), Decimal(0)))
+
+
+def _later(invoice: Invoice, received_on: date | None) -> bool:
+    return received_on is not None and invoice.issue_date is not None and invoice.issue_date > received_on
+
+
+def _oldest_due_first(amount: Decimal, invoices: Sequence[Invoice], received_on: date | None) -> list[AllocationPart]:
+    # Oldest due first is what the client's accountant expects and what ageing shows.
     parts: list[AllocationPart] = []
     left = amount
+    for invoice in sorted(invoices, key=lambda i: (i.due_date, i.issue_date, i.number)):
+        if _later(invoice, received_on):
+            continue
+        share = min(left, invoice.outstanding)
+        if share:
+            parts.append(AllocationPart(invoice.id, share))
+            left -= share
+    return parts
 
-    def later(invoice: Invoice) -> bool:
-        return received_on is not None and invoice.issue_date is not None and invoice.issue_date > received_on
 
-    if targets is None:
-        # Oldest due first is what the client's accountant expects and what ageing shows.
-        for invoice in sorted(invoices, key=lambda i: (i.due_date, i.issue_date, i.number)):
-            if later(invoice):
-                continue
-            share = min(left, invoice.outstanding)
-            if share:
-                parts.append(AllocationPart(invoice.id, share))
-                left -= share
-        return Allocation(currency, tuple(parts), left)
+def _as_named(
+    amount: Decimal,
+    currency: str,
+    invoices: Sequence[Invoice],
+    targets: Sequence[tuple[uuid.UUID, str | Decimal | int]],
+    received_on: date | None,
+) -> list[AllocationPart]:
+    parts: list[AllocationPart] = []
+    left = amount
     by_id = {invoice.id: invoice for invoice in invoices}
     for i, (invoice_id, wanted) in enumerate(targets):
         at = f"allocations[{i}]"
-        named = by_id.get(invoice_id)
-        if named is None:
+        invoice = by_id.get(invoice_id)
+        if invoice is None:
             raise InvalidValue("unknown_invoice", "no such open invoice of the client", f"{at}.invoice_id")
-        invoice = named
         if any(p.invoice_id == invoice_id for p in parts):
             raise InvalidValue("duplicate_allocation", "one line per invoice", f"{at}.invoice_id")
-        if later(invoice):
+        if _later(invoice, received_on):
             raise InvalidValue(
                 "paid_before_issue",
                 f"invoice {invoice.number} was issued on {invoice.issue_date}, after the payment's date",
                 "received_on",
             )
-        wanted = positive_amount(wanted, currency, f"{at}.amount")
-        if wanted > invoice.outstanding:
+        share = positive_amount(wanted, currency, f"{at}.amount")
+        if share > invoice.outstanding:
             raise InvalidValue(
                 "allocation_exceeds_outstanding",
                 f"invoice {invoice.number} has {invoice.outstanding} outstanding",
                 f"{at}.amount",
             )
-        if wanted > left:
+        if share > left:
             raise InvalidValue(
                 "allocation_exceeds_payment", f"the allocations add up to more than {amount}", f"{at}.amount"
             )
-        parts.append(AllocationPart(invoice_id, wanted))
-        left -= wanted
-    return Allocation(currency, tuple(parts), left)
+        parts.append(AllocationPart(invoice_id, share))
+        left -= share
+    return parts
