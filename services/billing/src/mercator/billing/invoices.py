@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mercator.billing import domain, events, repository, schemas
 from mercator.billing.days import today
 from mercator.billing.sight import Peer, billing_sight, client_of, deal_of, only_seen, sees
-from mercator.billing.tables import Contract, CreditNote, Invoice
+from mercator.billing.tables import Contract, Invoice
 from mercator.common.auth import Caller
 from mercator.common.errors import BadReference
 from mercator.common.history import recorded_on
@@ -103,9 +103,7 @@ async def credit_invoice(
     invoice = await invoices.get(invoice_id, seen=billing_sight(caller, write=True), lock=True)
     note = domain.credit(invoice, data.amount, data.reason, today(time_zone))
     await invoices.save(invoice)
-    uow.session.add(
-        CreditNote(id=note.id, invoice_id=invoice.id, amount=note.amount, reason=note.reason, issued_on=note.issued_on)
-    )
+    uow.session.add(repository.credit_note_row(note))
     events.publish(uow, invoice)
     return note
 

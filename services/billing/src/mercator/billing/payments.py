@@ -13,7 +13,6 @@ from mercator.billing.days import today
 from mercator.billing.sight import Peer, billing_sight, client_of, only_seen, sees
 from mercator.billing.tables import Allocation, Payment
 from mercator.common.auth import Caller
-from mercator.common.clock import now
 from mercator.common.errors import BadReference, NotFound
 from mercator.common.uow import UnitOfWork
 from mercator.common.visibility import Sight
@@ -53,20 +52,10 @@ async def record_payment(
         None if data.allocations is None else [(a.invoice_id, a.amount) for a in data.allocations],
         received_on=payment.received_on,
     )
-    row = Payment(
-        id=payment.id,
-        company_id=payment.client_id,
-        amount=payment.amount,
-        currency=payment.currency,
-        received_on=payment.received_on,
-        method=payment.method.value,
-        bank_reference=payment.bank_reference,
-        credit=plan.credit,
-        created_at=now(),
-    )
+    row = repository.payment_row(payment, plan.credit)
     s.add(row)
-    await s.flush()
-    made = [Allocation(payment_id=row.id, invoice_id=p.invoice_id, amount=p.amount) for p in plan.parts]
+    await s.flush()  # the payment before the allocations that refer to it
+    made = repository.allocation_rows(payment.id, plan)
     for part in plan.parts:
         loaded[part.invoice_id].apply_payment(part.amount, payment.received_on)
         await invoices.save(loaded[part.invoice_id])
@@ -122,7 +111,7 @@ async def apply_credit(uow: UnitOfWork, company_id: uuid.UUID, currency: str, ca
             invoice.apply_payment(part.amount)
             await invoices.save(invoice)
             events.publish(uow, invoice)
-            made.append(Allocation(payment_id=payment.id, invoice_id=invoice.id, amount=part.amount))
+        made += repository.allocation_rows(payment.id, plan)
         payment.credit = plan.credit
         loaded = {i: invoice for i, invoice in loaded.items() if invoice.outstanding}
     s.add_all(made)

@@ -177,6 +177,33 @@ class Invoices:
         return await self.session.scalar(select(tables.Invoice.issue_date).where(tables.Invoice.number == number))
 
 
+# --- credit notes and payments: written once, never changed -------------------------------------------
+
+
+def credit_note_row(note: domain.CreditNote) -> tables.CreditNote:
+    return tables.CreditNote(
+        id=note.id, invoice_id=note.invoice_id, amount=note.amount, reason=note.reason, issued_on=note.issued_on
+    )
+
+
+def payment_row(payment: domain.Payment, credit: Decimal) -> tables.Payment:
+    return tables.Payment(
+        id=payment.id,
+        company_id=payment.client_id,
+        amount=payment.amount,
+        currency=payment.currency,
+        received_on=payment.received_on,
+        method=payment.method.value,
+        bank_reference=payment.bank_reference,
+        credit=credit,
+        created_at=now(),
+    )
+
+
+def allocation_rows(payment_id: uuid.UUID, plan: domain.Allocation) -> list[tables.Allocation]:
+    return [tables.Allocation(payment_id=payment_id, invoice_id=p.invoice_id, amount=p.amount) for p in plan.parts]
+
+
 # --- contracts ------------------------------------------------------------------------------------------
 
 
