@@ -1,4 +1,5 @@
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -6,17 +7,15 @@ import pytest
 from mercator.billing import consumers
 from mercator.billing.app import MIGRATIONS, build_app
 from mercator.billing.settings import BillingSettings
-from mercator.common.bus.consumer import Delivery
 from mercator.common.db import make_engine
-from mercator.common.events import Envelope
 from mercator.common.events import catalogue as ev
-from mercator.common.testing.api import auth, caller, client, rolled_back_app
+from mercator.common.testing.api import rolled_back_app
+from mercator.common.testing.kit import feed
 
 
 @pytest.fixture(scope="session")
 async def billing_db(postgres) -> str:
-    url = await postgres.migrated("billing", MIGRATIONS)
-    return url
+    return await postgres.migrated("billing", MIGRATIONS)
 
 
 @pytest.fixture(scope="session")
@@ -53,38 +52,12 @@ async def app(settings, billing_engine, no_deals_service):
 
 
 @pytest.fixture
-def manager():
-    return caller("Анна Петрова")
-
-
-@pytest.fixture
-async def api(app, settings, manager):
-    async with client(app, auth(settings, manager)) as c:
-        yield c
-
-
-async def deliver(app, handlers, payload, sequence=1):
-    envelope = Envelope(
-        type=payload.type_name(),
-        source="/mercator/deals",
-        subject="x",
-        sequence=sequence,
-        data=payload.model_dump(mode="json"),
-    )
-    async with app.state.runtime.uow() as uow:
-        await handlers[payload.type_name()](uow, Delivery(envelope, payload))
-        await uow.commit()
-
-
-@pytest.fixture
 def deal_event(app, manager):
     """A deal as the deals service announced it (DealOpened through the real handler)."""
 
-    async def feed(company_id: uuid.UUID | None = None) -> tuple[uuid.UUID, uuid.UUID]:
-        from datetime import UTC, datetime
-
+    async def opened(company_id: uuid.UUID | None = None) -> tuple[uuid.UUID, uuid.UUID]:
         deal_id, company_id = uuid.uuid4(), company_id or uuid.uuid4()
-        await deliver(
+        await feed(
             app,
             consumers.CONTACTS,
             ev.CompanyCreated(
@@ -95,7 +68,7 @@ def deal_event(app, manager):
                 created_at=datetime.now(UTC),
             ),
         )
-        await deliver(
+        await feed(
             app,
             consumers.DEALS,
             ev.DealOpened(
@@ -112,4 +85,4 @@ def deal_event(app, manager):
         )
         return deal_id, company_id
 
-    return feed
+    return opened

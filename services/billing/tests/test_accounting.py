@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from mercator.billing import service
+from mercator.billing.days import today
 
 from .test_statements import INN, client_with_invoice
 
 pytestmark = pytest.mark.postgres
-TODAY = service.today("Europe/Moscow")
+TODAY = today("Europe/Moscow")
 
 
 async def test_the_periods_invoices_and_payments_as_json_and_csv(app, api, manager):

@@ -1,25 +1,17 @@
 """The billing API against a real PostgreSQL; every test's writes are rolled back."""
 
-import json
 import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 
-from mercator.billing import service
-from mercator.common.bus import tables
+from mercator.billing import consumers, invoices
+from mercator.billing.days import today
+from mercator.common.events import catalogue as ev
+from mercator.common.testing.kit import feed
 
 pytestmark = pytest.mark.postgres
-TODAY = service.today("Europe/Moscow")
-
-
-async def events(app) -> list[tuple[str, dict]]:
-    async with app.state.runtime.sessionmaker() as s:
-        rows = (
-            await s.execute(select(tables.outbox.c.type, tables.outbox.c.payload).order_by(tables.outbox.c.id))
-        ).all()
-    return [(t, json.loads(p)) for t, p in rows]
+TODAY = today("Europe/Moscow")
 
 
 async def issued(api, deal_id, lines=None, due_date=None) -> dict:
@@ -37,7 +29,7 @@ async def issued(api, deal_id, lines=None, due_date=None) -> dict:
     return r.json()
 
 
-async def test_contract_invoice_partial_and_final_payment_and_delivery(api, app, deal_event):
+async def test_contract_invoice_partial_and_final_payment_and_delivery(api, published, deal_event):
     deal_id, company = await deal_event()
     contract = await api.post(
         "/api/v1/contracts",
@@ -97,7 +89,7 @@ async def test_contract_invoice_partial_and_final_payment_and_delivery(api, app,
     done = await api.post(f"/api/v1/deliveries/{shipped.json()['id']}/delivered", json={"delivered_on": str(TODAY)})
     assert done.json()["status"] == "delivered"
 
-    types = [t for t, _ in await events(app)]
+    types = [e.type for e in await published()]
     assert types == [
         "ContractSigned",
         "InvoiceIssued",
@@ -107,7 +99,7 @@ async def test_contract_invoice_partial_and_final_payment_and_delivery(api, app,
         "DeliveryShipped",
         "DeliveryDelivered",
     ]
-    payment = [p for t, p in await events(app) if t == "PaymentReceived"][0]
+    payment = next(e.data for e in await published("PaymentReceived"))
     assert payment["allocations"][0]["deal_id"] == str(deal_id) and payment["amount"] == "50000.00"
     debt = (await api.get("/api/v1/receivables")).json()["rows"]
     assert [(r["key"], r["debt"]) for r in debt] == [(str(company), "0.00")]
@@ -137,15 +129,16 @@ async def test_vat_is_rounded_per_line(api, deal_event):
     assert (invoice["net"], invoice["vat"], invoice["total"]) == ("120.04", "21.01", "141.05")
 
 
-async def test_overdue_is_marked_and_announced_once(api, app, deal_event):
-    deal_id, company = await deal_event()
+async def test_overdue_is_marked_and_announced_once(api, app, published, deal_event):
+    deal_id, _ = await deal_event()
     invoice = await issued(api, deal_id, due_date=TODAY)
     later = TODAY + timedelta(days=45)
     for _ in range(2):
         async with app.state.runtime.uow() as uow:
-            await service.mark_overdue(uow, later)
-    assert [t for t, _ in await events(app)].count("InvoiceOverdue") == 1
-    overdue = [p for t, p in await events(app) if t == "InvoiceOverdue"][0]
+            await invoices.mark_overdue(uow, later)
+            await uow.commit()
+    assert [e.type for e in await published()].count("InvoiceOverdue") == 1
+    overdue = next(e.data for e in await published("InvoiceOverdue"))
     assert overdue["days_overdue"] == 45 and overdue["outstanding"] == "122000.00"
     assert (await api.get(f"/api/v1/invoices/{invoice['id']}")).json()["status"] == "overdue"
 
@@ -169,23 +162,10 @@ async def test_receivables_by_client_and_by_manager_with_ageing(api, app, deal_e
 async def test_a_lost_deal_takes_its_drafts_with_it(api, app, deal_event):
     from datetime import UTC, datetime
 
-    from mercator.billing import consumers
-    from mercator.common.bus.consumer import Delivery
-    from mercator.common.events import Envelope
-    from mercator.common.events import catalogue as ev
-
-    async def deliver(app, handlers, payload, sequence):
-        envelope = Envelope(
-            type=payload.type_name(), source="/t", subject="x", sequence=sequence, data=payload.model_dump(mode="json")
-        )
-        async with app.state.runtime.uow() as uow:
-            await handlers[payload.type_name()](uow, Delivery(envelope, payload))
-            await uow.commit()
-
     deal_id, company = await deal_event()
     draft = (await api.post("/api/v1/invoices", json={"deal_id": str(deal_id), "lines": []})).json()
     kept = await issued(api, deal_id)
-    await deliver(
+    await feed(
         app,
         consumers.DEALS,
         ev.DealLost(
@@ -201,6 +181,27 @@ async def test_a_lost_deal_takes_its_drafts_with_it(api, app, deal_event):
     )
     assert (await api.get(f"/api/v1/invoices/{draft['id']}")).json()["status"] == "cancelled"
     assert (await api.get(f"/api/v1/invoices/{kept['id']}")).json()["status"] == "issued"
+
+
+async def test_a_draft_cancelled_with_its_lost_deal_is_a_new_version(api, app, deal_event):
+    """The cancelled draft's ETag changes with it (it kept the draft's version, so a cached draft looked current)."""
+    from datetime import UTC, datetime
+
+    deal_id, company = await deal_event()
+    draft = await api.post("/api/v1/invoices", json={"deal_id": str(deal_id), "lines": []})
+    lost = ev.DealLost(
+        deal_id=deal_id,
+        company_id=company,
+        owner_id=uuid.uuid4(),
+        reason="Цена",
+        lost_at_stage="contract",
+        lost_at=datetime.now(UTC),
+        currency="RUB",
+    )
+    await feed(app, consumers.DEALS, lost, sequence=5)
+    cancelled = await api.get(f"/api/v1/invoices/{draft.json()['id']}")
+    assert cancelled.json()["version"] == draft.json()["version"] + 1
+    assert cancelled.headers["etag"] != draft.headers["etag"]
 
 
 async def test_a_credit_note_reduces_what_is_owed_and_cancel_needs_no_payments(api, deal_event):
@@ -225,30 +226,16 @@ async def test_a_credit_note_reduces_what_is_owed_and_cancel_needs_no_payments(a
 
 
 async def test_a_merged_card_hands_its_debt_to_the_survivor(api, app, deal_event):
-    from mercator.billing import consumers
-    from mercator.common.bus.consumer import Delivery
-    from mercator.common.events import Envelope
-    from mercator.common.events import catalogue as ev
-
     deal_id, absorbed = await deal_event()
     _, survivor = await deal_event()
     await issued(api, deal_id)
-    payload = ev.CompanyMerged(company_id=survivor, absorbed_id=absorbed)
-    async with app.state.runtime.uow() as uow:
-        await consumers.CONTACTS["CompanyMerged"](
-            uow,
-            Delivery(
-                Envelope(
-                    type="CompanyMerged",
-                    source="/c",
-                    subject=str(survivor),
-                    sequence=3,
-                    data=payload.model_dump(mode="json"),
-                ),
-                payload,
-            ),
-        )
-        await uow.commit()
+    await feed(
+        app,
+        consumers.CONTACTS,
+        ev.CompanyMerged(company_id=survivor, absorbed_id=absorbed),
+        subject=survivor,
+        sequence=3,
+    )
     rows = (await api.get("/api/v1/receivables")).json()["rows"]
     assert [(r["key"], r["debt"]) for r in rows] == [(str(survivor), "122000.00")]
     late = await api.post(

@@ -6,12 +6,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from mercator.billing import service
+from mercator.billing.days import today
 from mercator.billing.tables import Allocation, Invoice, Payment
-from mercator.common.bus import tables
+from mercator.common.testing.kit import published
 
 pytestmark = pytest.mark.postgres
-TODAY = service.today("Europe/Moscow")
+TODAY = today("Europe/Moscow")
 
 
 async def state(app):
@@ -21,7 +21,7 @@ async def state(app):
             tuple(invoices),
             await s.scalar(select(func.count()).select_from(Payment)),
             await s.scalar(select(func.count()).select_from(Allocation)),
-            await s.scalar(select(func.count()).select_from(tables.outbox)),
+            len(await published(app)),
         )
 
 
@@ -43,7 +43,7 @@ async def open_invoice(api, deal_event):
 
 
 async def test_a_payment_for_an_unknown_or_cancelled_invoice_is_refused(api, app, open_invoice, deal_event):
-    invoice, company, deal_id = open_invoice
+    _, company, deal_id = open_invoice
     draft = (
         await api.post(
             "/api/v1/invoices",

@@ -1,30 +1,28 @@
 """History brought in: invoices issued on the day they really were (so due by then, and numbered in their own
 year), payments and deliveries on their documents' days; the events carry those days as their time."""
 
-import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from mercator.billing import service
+from mercator.billing.days import today
 from mercator.billing.tables import InvoiceCounter
 from mercator.common.auth import Caller
-from mercator.common.bus import tables
-from mercator.common.testing.api import auth, client
+from mercator.common.testing.kit import published
 
 from .test_bad_input import state
 
 pytestmark = pytest.mark.postgres
-TODAY = service.today("Europe/Moscow")
+TODAY = today("Europe/Moscow")
 LAST_YEAR = TODAY.year - 1
 
 
 @pytest.fixture
-async def importer_api(app, settings, manager):
+async def importer_api(api_as, manager):
     """The same manager, holding the importer role too: they bring their own deals' history in."""
     who = Caller(manager.user_id, manager.name, frozenset({"manager", "importer"}))
-    async with client(app, auth(settings, who)) as c:
+    async with api_as(who) as c:
         yield c
 
 
@@ -56,15 +54,8 @@ async def draft(api, deal_event, due_in_days: int = 14, signed_on: date | None =
 
 
 async def event_time(app, event_type: str, subject: str) -> tuple[datetime, dict]:
-    async with app.state.runtime.sessionmaker() as s:
-        headers, payload = (
-            await s.execute(
-                select(tables.outbox.c.headers, tables.outbox.c.payload).where(
-                    tables.outbox.c.type == event_type, tables.outbox.c.key == subject
-                )
-            )
-        ).one()
-    return datetime.fromisoformat(dict(headers)["ce_time"].replace("Z", "+00:00")), json.loads(payload)
+    (event,) = [e for e in await published(app, event_type) if e.subject == subject]
+    return datetime.fromisoformat(event.headers["ce_time"].replace("Z", "+00:00")), event.data
 
 
 async def counters(app) -> dict:

@@ -9,16 +9,15 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from mercator.billing import consumers, service, statements
+from mercator.billing import consumers, statements
+from mercator.billing.days import today
 from mercator.billing.tables import Payment
-from mercator.common.bus import tables
 from mercator.common.errors import InvalidValue
 from mercator.common.events import catalogue as ev
-from mercator.common.testing.api import auth, caller, client
+from mercator.common.testing.api import caller
+from mercator.common.testing.kit import feed, published
 
-from .conftest import deliver
-
-TODAY = service.today("Europe/Moscow")
+TODAY = today("Europe/Moscow")
 OURS = "40702810900000012345"
 INN = "7707083893"
 
@@ -171,14 +170,14 @@ def executive():
 
 
 @pytest.fixture
-async def boss(app, settings, executive):
-    async with client(app, auth(settings, executive)) as c:
+async def boss(api_as, executive):
+    async with api_as(executive) as c:
         yield c
 
 
 async def client_with_invoice(app, api, manager, amount="100000.00", tax_id=INN) -> tuple[uuid.UUID, dict]:
     company_id, deal_id = uuid.uuid4(), uuid.uuid4()
-    await deliver(
+    await feed(
         app,
         consumers.CONTACTS,
         ev.CompanyCreated(
@@ -190,7 +189,7 @@ async def client_with_invoice(app, api, manager, amount="100000.00", tax_id=INN)
             created_at=datetime.now(UTC),
         ),
     )
-    await deliver(
+    await feed(
         app,
         consumers.DEALS,
         ev.DealOpened(
@@ -223,8 +222,7 @@ async def count(app, model) -> int:
 
 
 async def event_types(app) -> list[str]:
-    async with app.state.runtime.sessionmaker() as s:
-        return list((await s.execute(select(tables.outbox.c.type).order_by(tables.outbox.c.id))).scalars())
+    return [e.type for e in await published(app)]
 
 
 @pg

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from mercator.billing import consumers, service
+from mercator.billing import consumers
+from mercator.billing.days import today
 from mercator.billing.tables import (
     Allocation,
     Contract,
@@ -19,28 +20,17 @@ from mercator.billing.tables import (
     Invoice,
     Payment,
 )
-from mercator.common.bus import tables
-from mercator.common.bus.consumer import Delivery as Received
-from mercator.common.events import Envelope
 from mercator.common.events import catalogue as ev
-from mercator.common.testing.api import auth, caller, client
+from mercator.common.testing.api import caller
+from mercator.common.testing.kit import feed, published
 
 pytestmark = pytest.mark.postgres
-TODAY = service.today("Europe/Moscow")
+TODAY = today("Europe/Moscow")
 NORTH, NORTH_EAST, SOUTH = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()  # north-east is below north
 
 
-async def deliver(app, handlers, payload, sequence=1):
-    envelope = Envelope(
-        type=payload.type_name(), source="/t", subject="x", sequence=sequence, data=payload.model_dump(mode="json")
-    )
-    async with app.state.runtime.uow() as uow:
-        await handlers[payload.type_name()](uow, Received(envelope, payload))
-        await uow.commit()
-
-
 @pytest.fixture
-async def people(app, settings, api, manager):
+async def people(api_as, api, manager):
     """Clients for anna (the conftest's manager), boris (another manager), a head of the north, an executive,
     marketing and support."""
     who = {
@@ -51,7 +41,7 @@ async def people(app, settings, api, manager):
         "support": caller("Сергей Ким", roles=("support",)),
     }
     async with AsyncExitStack() as stack:
-        clients = {name: await stack.enter_async_context(client(app, auth(settings, c))) for name, c in who.items()}
+        clients = {name: await stack.enter_async_context(api_as(c)) for name, c in who.items()}
         clients["anna"] = api
         yield clients, {**who, "anna": manager}
 
@@ -60,10 +50,10 @@ async def people(app, settings, api, manager):
 def sale(app):
     """A client card and a deal on it, as contacts and deals announced them (with their departments)."""
 
-    async def feed(owner, department, card_owner=None, card_department=None) -> tuple[uuid.UUID, uuid.UUID]:
+    async def announced(owner, department, card_owner=None, card_department=None) -> tuple[uuid.UUID, uuid.UUID]:
         deal_id, company_id = uuid.uuid4(), uuid.uuid4()
         card_owner = card_owner or owner
-        await deliver(
+        await feed(
             app,
             consumers.CONTACTS,
             ev.CompanyCreated(
@@ -75,7 +65,7 @@ def sale(app):
                 created_at=datetime.now(UTC),
             ),
         )
-        await deliver(
+        await feed(
             app,
             consumers.DEALS,
             ev.DealOpened(
@@ -93,7 +83,7 @@ def sale(app):
         )
         return deal_id, company_id
 
-    return feed
+    return announced
 
 
 async def state(app) -> tuple:
@@ -107,8 +97,8 @@ async def state(app) -> tuple:
         ).all()
         counts = [
             await s.scalar(select(func.count()).select_from(t))
-            for t in (Payment, Allocation, Contract, CreditNote, Delivery, tables.outbox)
-        ]
+            for t in (Payment, Allocation, Contract, CreditNote, Delivery)
+        ] + [len(await published(app))]
         delivered = (await s.execute(select(Delivery.id, Delivery.status).order_by(Delivery.id))).all()
         return tuple(invoices), tuple(counts), tuple(delivered)
 
@@ -295,7 +285,7 @@ async def test_the_deal_decides_before_the_client_card(app, people, sale):
     )
     assert paid.status_code == 422 and paid.json()["errors"][0]["field"] == "company_id"
     # A card handed over in contacts takes its billing without a deal along.
-    await deliver(
+    await feed(
         app,
         consumers.CONTACTS,
         ev.CompanyReassigned(company_id=company, from_owner_id=who["boris"].user_id, to_owner_id=who["anna"].user_id),

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from mercator.billing import api, consumers, service
+from mercator.billing import api, consumers, invoices
+from mercator.billing.days import today
 from mercator.billing.settings import BillingSettings
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
@@ -24,7 +25,8 @@ async def overdue_sweep(runtime: Runtime, settings: BillingSettings) -> None:
         try:
             if not runtime.quiesced:
                 async with runtime.uow() as uow:
-                    await service.mark_overdue(uow, service.today(settings.time_zone))
+                    await invoices.mark_overdue(uow, today(settings.time_zone))
+                    await uow.commit()
                 # An alert fires when this stops moving (the sweep failing or not running at all).
                 runtime.metrics.task_last_success.labels("overdue_sweep").set_to_current_time()
         except Exception as exc:  # the next sweep tries again; nothing is half-done (one transaction)

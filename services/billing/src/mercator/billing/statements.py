@@ -18,8 +18,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from xml.etree.ElementTree import Element
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import ParseError, fromstring
+from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
+from defusedxml.ElementTree import ParseError, fromstring  # type: ignore[import-untyped]
 
 from mercator.common.errors import InvalidValue
 
@@ -127,57 +127,62 @@ def read_camt053(data: bytes) -> list[StatementLine]:
         if not account:
             raise BadStatement(f"statement {s + 1} names no account")
         for n, entry in enumerate(_all(statement, "Ntry")):
-            where = f"statement {s + 1}, entry {n + 1}"
             if _text(entry, "CdtDbtInd") != "CRDT" or _text(entry, "RvslInd") == "true":
                 continue
-            booked = _iso_day(
-                _text(entry, "BookgDt/Dt") or _text(entry, "BookgDt/DtTm") or _text(entry, "ValDt/Dt"),
-                f"{where}: booking date",
+            lines.extend(_camt_entry(account, entry, f"statement {s + 1}, entry {n + 1}"))
+    return lines
+
+
+def _camt_entry(account: str, entry: Element, where: str) -> list[StatementLine]:
+    """An incoming entry's payments: one, or one per transaction of a batch."""
+    booked = _iso_day(
+        _text(entry, "BookgDt/Dt") or _text(entry, "BookgDt/DtTm") or _text(entry, "ValDt/Dt"),
+        f"{where}: booking date",
+    )
+    details = _find(entry, "NtryDtls")
+    transactions = _all(details, "TxDtls") if details is not None else []
+    lines = []
+    for t, tx in enumerate(transactions or [None]):
+        amount_el = _find(tx, "Amt") if tx is not None and len(transactions) > 1 else None
+        amount_el = amount_el if amount_el is not None else _find(entry, "Amt")
+        if amount_el is None:
+            raise BadStatement(f"{where}: no amount")
+        amount = _money(amount_el.text, f"{where}: amount")
+        currency = (amount_el.get("Ccy") or "").upper()
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise BadStatement(f"{where}: no currency")
+        debtor = _find(tx, "RltdPties/Dbtr")
+        debtor = _find(debtor, "Pty") if _find(debtor, "Pty") is not None else debtor
+        remittance = _find(tx, "RmtInf")
+        purpose = " ".join(
+            u.text.strip() for u in (_all(remittance, "Ustrd") if remittance is not None else []) if u.text
+        )
+        reference = (
+            _text(tx, "Refs/AcctSvcrRef")
+            or _text(entry, "AcctSvcrRef")
+            or _text(tx, "Refs/EndToEndId")
+            or _text(entry, "NtryRef")
+        )
+        if reference and len(transactions) > 1 and reference == _text(entry, "AcctSvcrRef"):
+            reference = f"{reference}/{t + 1}"
+        document = _text(tx, "Refs/EndToEndId") or _text(tx, "Refs/InstrId") or reference
+        if document == "NOTPROVIDED":
+            document = reference
+        payer_account = _text(tx, "RltdPties/DbtrAcct/Id/IBAN") or _text(tx, "RltdPties/DbtrAcct/Id/Othr/Id")
+        lines.append(
+            StatementLine(
+                entry_key=_key(account, booked, reference, amount, payer_account, purpose),
+                account=account,
+                booked_on=booked,
+                amount=amount,
+                currency=currency,
+                payer_name=_text(debtor, "Nm"),
+                payer_tax_id=_party_tax_id(debtor),
+                payer_account=payer_account,
+                purpose=purpose,
+                document_number=document,
             )
-            details = _find(entry, "NtryDtls")
-            transactions = _all(details, "TxDtls") if details is not None else []
-            for t, tx in enumerate(transactions or [None]):
-                amount_el = _find(tx, "Amt") if tx is not None and len(transactions) > 1 else None
-                amount_el = amount_el if amount_el is not None else _find(entry, "Amt")
-                if amount_el is None:
-                    raise BadStatement(f"{where}: no amount")
-                amount = _money(amount_el.text, f"{where}: amount")
-                currency = (amount_el.get("Ccy") or "").upper()
-                if not re.fullmatch(r"[A-Z]{3}", currency):
-                    raise BadStatement(f"{where}: no currency")
-                debtor = _find(tx, "RltdPties/Dbtr")
-                debtor = _find(debtor, "Pty") if _find(debtor, "Pty") is not None else debtor
-                purpose = " ".join(
-                    u.text.strip()
-                    for u in (_all(_find(tx, "RmtInf"), "Ustrd") if _find(tx, "RmtInf") is not None else [])
-                    if u.text
-                )
-                reference = (
-                    _text(tx, "Refs/AcctSvcrRef")
-                    or _text(entry, "AcctSvcrRef")
-                    or _text(tx, "Refs/EndToEndId")
-                    or _text(entry, "NtryRef")
-                )
-                if reference and len(transactions) > 1 and reference == _text(entry, "AcctSvcrRef"):
-                    reference = f"{reference}/{t + 1}"
-                document = _text(tx, "Refs/EndToEndId") or _text(tx, "Refs/InstrId") or reference
-                if document == "NOTPROVIDED":
-                    document = reference
-                payer_account = _text(tx, "RltdPties/DbtrAcct/Id/IBAN") or _text(tx, "RltdPties/DbtrAcct/Id/Othr/Id")
-                lines.append(
-                    StatementLine(
-                        entry_key=_key(account, booked, reference, amount, payer_account, purpose),
-                        account=account,
-                        booked_on=booked,
-                        amount=amount,
-                        currency=currency,
-                        payer_name=_text(debtor, "Nm"),
-                        payer_tax_id=_party_tax_id(debtor),
-                        payer_account=payer_account,
-                        purpose=purpose,
-                        document_number=document,
-                    )
-                )
+        )
     return lines
 
 
@@ -313,7 +318,7 @@ def match(line: StatementLine, by_number: dict[str, OpenInvoice], of_tax_id: Ite
     payer = _digits(line.payer_tax_id)
     if payer is None:
         return Match(None, "the payer's tax id is not in the statement")
-    numbers = [n for n in dict.fromkeys(invoice_numbers(line.purpose))]
+    numbers = list(dict.fromkeys(invoice_numbers(line.purpose)))
     named = [by_number[n] for n in numbers if n in by_number]
     if numbers and not named:
         return Match(None, f"no open invoice {', '.join(numbers)}")
