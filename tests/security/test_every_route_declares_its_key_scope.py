@@ -13,7 +13,7 @@ import pytest
 
 from mercator.common.testing.api import caller, client
 from mercator.common.testing.apps import service_apps
-from mercator.gateway import identity, openapi, schemas, service
+from mercator.gateway import api_keys, identity, openapi, schemas
 
 CLOSED = "http://127.0.0.1:9"  # nothing listens: an operation a key may call is forwarded, and fails there
 
@@ -26,7 +26,8 @@ async def gateway(service_app, cheap_hashing):
     keys = {}
     for scope in sorted(identity.SCOPES):
         async with runtime.uow() as uow:
-            _, keys[scope] = await service.create_api_key(uow, schemas.ApiKeyCreate(name=scope, scopes=[scope]), admin)
+            _, keys[scope] = await api_keys.create_api_key(uow, schemas.ApiKeyCreate(name=scope, scopes=[scope]), admin)
+            await uow.commit()
     return app, keys
 
 

@@ -16,9 +16,10 @@ from mercator.gateway import (
     auth_api,
     composition,
     openapi,
+    passwords,
     proxy,
-    service,
     throttle,
+    users,
     web,
 )
 from mercator.gateway.headers import SecurityHeadersMiddleware
@@ -38,7 +39,9 @@ def build_app(
 
     async def first_admin() -> None:
         async with runtime.uow() as uow:
-            if await service.ensure_first_admin(uow, settings):
+            made = await users.ensure_first_admin(uow, settings)
+            await uow.commit()
+            if made:
                 log.warning("created the first admin %s from the settings", settings.admin_email)
 
     runtime.background.append(first_admin)
@@ -53,7 +56,7 @@ def build_app(
     )
     app.state.upstreams = proxy.Upstreams(settings, transports)
     app.state.sign_in_guard = throttle.SignInGuard(settings)
-    service.bound_password_checks(settings.password_checks_at_once)
+    passwords.bound_password_checks(settings.password_checks_at_once)
     app.state.public_openapi = openapi.Cached()
     web.install(app, runtime, settings)
     # Between the gateway and a browser or phone on a real network the board's 5,000 cards (1.1 MB of JSON)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from mercator.common.auth import Caller
-from mercator.common.errors import DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
+from mercator.common.errors import InvalidValue, RuleViolation
 
 
 class Role(StrEnum):

@@ -217,7 +217,7 @@ def public_paths(service: str, doc: dict) -> dict[str, dict]:
 
 def _reachable(paths: dict, components: dict) -> set[tuple[str, str]]:
     seen: set[tuple[str, str]] = set()
-    todo = [r for r in _refs(paths)]
+    todo = list(_refs(paths))
     while todo:
         key = _pointer(todo.pop())
         if key is None or key in seen or key[1] not in components.get(key[0], {}):

@@ -11,9 +11,6 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 
-from sqlalchemy import select
-
-from mercator.common.bus import tables
 from mercator.common.events import catalogue as ev
 from mercator.common.testing.broker import free_port
 
@@ -53,7 +50,7 @@ class Inbox:
             self.controller = None
 
     def to(self, address: str) -> list[EmailMessage]:
-        return [m for m, (_, rcpts) in zip(self.messages, self.envelopes) if address in rcpts]
+        return [m for m, (_, rcpts) in zip(self.messages, self.envelopes, strict=False) if address in rcpts]
 
 
 async def send_due(app, rounds: int = 1) -> int:
@@ -61,16 +58,6 @@ async def send_due(app, rounds: int = 1) -> int:
     for _ in range(rounds):
         total += await app.state.sender.run_once()
     return total
-
-
-async def outbox(app, type_: str) -> list[dict]:
-    import json
-
-    async with app.state.runtime.sessionmaker() as s:
-        rows = await s.execute(
-            select(tables.outbox.c.payload).where(tables.outbox.c.type == type_).order_by(tables.outbox.c.id)
-        )
-        return [json.loads(p) for p in rows.scalars()]
 
 
 def pdf_text(content: bytes) -> str:

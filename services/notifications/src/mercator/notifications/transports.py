@@ -82,7 +82,7 @@ class Mailer:
                 username=s.smtp_username,
                 password=s.smtp_password,
                 use_tls=s.smtp_security == "tls",
-                start_tls=True if s.smtp_security == "starttls" else False,
+                start_tls=s.smtp_security == "starttls",
                 cert_bundle=s.smtp_ca_file,
                 timeout=s.smtp_timeout_seconds,
             )
@@ -127,7 +127,7 @@ class HylaFaxTransport:
             return Outcome(False, "a fax needs at least one document", permanent=True)
         with tempfile.TemporaryDirectory(prefix="mercator-fax-") as folder:
             files = []
-            for i, (name, _type, content) in enumerate(m.attachments):
+            for i, (_name, _type, content) in enumerate(m.attachments):
                 path = Path(folder) / f"{i:02d}.pdf"
                 path.write_bytes(content)
                 files.append(str(path))
