@@ -13,7 +13,7 @@ import pytest
 
 from mercator.common.testing.api import caller, client
 from mercator.common.testing.apps import service_apps
-from mercator.gateway import api_keys, identity, openapi, schemas
+from mercator.gateway import api_keys, identity, openapi, openapi_merge, schemas
 
 CLOSED = "http://127.0.0.1:9"  # nothing listens: an operation a key may call is forwarded, and fails there
 
@@ -37,7 +37,7 @@ def concrete(template: str) -> str:
 
 async def test_every_operation_takes_only_the_keys_its_declaration_names(gateway):
     app, keys = gateway
-    document = openapi.merge(app.openapi(), {name: a.openapi() for name, a in service_apps().items()}, [])
+    document = openapi_merge.merge(app.openapi(), {name: a.openapi() for name, a in service_apps().items()}, [])
     walked = 0
     async with client(app) as api:
         for template, item in document["paths"].items():

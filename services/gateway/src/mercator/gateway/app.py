@@ -13,6 +13,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
 from mercator.gateway import (
+    admin_api,
     auth_api,
     composition,
     openapi,
@@ -49,7 +50,15 @@ def build_app(
     app = create_app(
         runtime,
         title="Mercator",
-        routers=[auth_api.router, composition.router, openapi.router, web.live_router, proxy.router, web.static_router],
+        routers=[
+            auth_api.router,
+            admin_api.router,
+            composition.router,
+            openapi.router,
+            web.live_router,
+            proxy.router,
+            web.static_router,
+        ],
         description="The public API of Mercator: sign-in, users and roles, the client card, and every "
         "service's resources under /api/v1.",
         export_skip=proxy.forwarded_path,

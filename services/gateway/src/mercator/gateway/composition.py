@@ -122,13 +122,15 @@ async def client_card(
     }
     missing = sorted({owner[k] for k, v in parts.items() if isinstance(v, Exception)})
     card = {k: (None if isinstance(v, Exception) else v) for k, v in parts.items()}
-    debt = None
+    debt: dict[str, str] | None = None
     if isinstance(card["invoices"], list):
-        debt: dict[str, str] = {}
+        owed: dict[str, str] = {}
         for invoice in card["invoices"]:
             if invoice["status"] in ("issued", "partly_paid", "overdue"):
-                owed = Decimal(debt.get(invoice["currency"], "0")) + Decimal(invoice["outstanding"])
-                debt[invoice["currency"]] = str(owed)
+                owed[invoice["currency"]] = str(
+                    Decimal(owed.get(invoice["currency"], "0")) + Decimal(invoice["outstanding"])
+                )
+        debt = owed
     return {"company": company, **card, "debt": debt, "partial": bool(missing), "missing": missing}
 
 

@@ -164,7 +164,9 @@ async def ensure_first_admin(uow: UnitOfWork, settings: GatewaySettings) -> bool
         email = identity.normalise_email(settings.admin_email)
         identity.check_password(settings.admin_password, email=email)
     except InvalidValue as exc:
-        raise InvalidValue(exc.rule, f"settings.admin_{exc.field}: {exc.message}", f"admin_{exc.field}") from None
+        raise InvalidValue(
+            exc.rule or "invalid_value", f"settings.admin_{exc.field}: {exc.message}", f"admin_{exc.field}"
+        ) from None
     at, hashed = now(), await hash_secret(settings.admin_password)
     row = await s.scalar(select(User).where(User.email == email).with_for_update())
     if row is None:

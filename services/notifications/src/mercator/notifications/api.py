@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, cast
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from mercator.common.http.deps import CurrentUser, RuntimeDep, SessionDep, UowDep
 from mercator.common.pagination import Page
 from mercator.common.versions import etag, expected_version
 from mercator.notifications import history, manual, schemas, templates
 from mercator.notifications.domain import Status, TemplateKind
+from mercator.notifications.settings import NotificationsSettings
 
 router = APIRouter(prefix="/api/v1")
 Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+def _settings(runtime: RuntimeDep) -> NotificationsSettings:
+    return cast(NotificationsSettings, runtime.settings)  # build_app gives its runtime these settings
+
+
+SettingsDep = Annotated[NotificationsSettings, Depends(_settings)]
 
 
 def _template(row, response: Response | None = None) -> schemas.TemplatePublic:
@@ -26,12 +34,12 @@ def _template(row, response: Response | None = None) -> schemas.TemplatePublic:
 
 @router.post("/templates", status_code=201, response_model=schemas.TemplatePublic, tags=["templates"])
 async def create_template(
-    body: schemas.TemplateCreate, uow: UowDep, runtime: RuntimeDep, caller: CurrentUser, response: Response
+    body: schemas.TemplateCreate, uow: UowDep, settings: SettingsDep, caller: CurrentUser, response: Response
 ):
     """A template is checked when saved: one that does not parse, or fails on sample data, is refused
     naming the field and the line; one over a render limit (time, memory, output) naming the field and
     the limit."""
-    row = await templates.create_template(uow, body, caller, runtime.settings)
+    row = await templates.create_template(uow, body, caller, settings)
     response.headers["Location"] = f"/api/v1/templates/{row.id}"
     return _template(row, response)
 
@@ -54,13 +62,13 @@ async def update_template(
     template_id: uuid.UUID,
     body: schemas.TemplateUpdate,
     uow: UowDep,
-    runtime: RuntimeDep,
+    settings: SettingsDep,
     caller: CurrentUser,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ):
     """Each edit is a new version; the old ones stay readable under /versions."""
-    row = await templates.update_template(uow, template_id, body, expected_version(if_match), caller, runtime.settings)
+    row = await templates.update_template(uow, template_id, body, expected_version(if_match), caller, settings)
     return _template(row, response)
 
 
@@ -112,19 +120,19 @@ def _pdf(request: Request, filename: str, content: bytes) -> Response:
     responses=_pdf_responses("the document as PDF (application/octet-stream when asked for)"),
 )
 async def render_document(
-    body: schemas.DocumentRequest, request: Request, session: SessionDep, runtime: RuntimeDep, caller: CurrentUser
+    body: schemas.DocumentRequest, request: Request, session: SessionDep, settings: SettingsDep, caller: CurrentUser
 ):
     """A document filled from the client card and the deal, as PDF: what a message would attach."""
-    filename, content = await manual.preview_document(session, body, caller, runtime.settings)
+    filename, content = await manual.preview_document(session, body, caller, settings)
     return _pdf(request, filename, content)
 
 
 @router.post("/messages", status_code=202, response_model=schemas.MessagePublic, tags=["messages"])
 async def send_message(
-    body: schemas.MessageCreate, uow: UowDep, runtime: RuntimeDep, caller: CurrentUser, response: Response
+    body: schemas.MessageCreate, uow: UowDep, settings: SettingsDep, caller: CurrentUser, response: Response
 ):
     """Queued now, sent by the sender in the background; follow its status at Location."""
-    m = await manual.send_by_hand(uow, body, caller, runtime.settings)
+    m = await manual.send_by_hand(uow, body, caller, settings)
     response.headers["Location"] = f"/api/v1/messages/{m.id}"
     return schemas.MessagePublic.model_validate(m, from_attributes=True)
 

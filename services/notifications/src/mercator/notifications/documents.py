@@ -13,7 +13,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-import fontpkg_pt_sans
+import fontpkg_pt_sans  # type: ignore[import-untyped]
 from fpdf import FPDF
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefined
 from jinja2.runtime import Context

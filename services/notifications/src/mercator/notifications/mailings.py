@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.clock import now
 from mercator.common.errors import InvalidValue
@@ -34,19 +35,8 @@ async def on_mailing_requested(
     """The template to every recipient, spread out at the configured rate after whatever mailing is
     already waiting, so several mailings at once still keep to it."""
     s = uow.session
-    template = await s.get(Template, p.template_id) if p.template_id else None
-    if template is None or template.kind != TemplateKind.EMAIL.value:
-        template = await template_named(s, p.template_name or "mailing", TemplateKind.EMAIL)
-    if template is None:
-        raise InvalidValue("unknown_template", f"no e-mail template for mailing {p.mailing_id}", "template_id")
-    last = (
-        await s.execute(
-            select(func.max(Message.next_attempt_at)).where(
-                Message.kind == "mailing", Message.status == Status.QUEUED.value
-            )
-        )
-    ).scalar()
-    start = max(now(), last + timedelta(seconds=1 / settings.mailing_rate_per_second)) if last else now()
+    template = await _template(s, p)
+    start = await _after_the_queued(s, settings)
     slots = iter(domain.mailing_slots(len(p.recipients), start, settings.mailing_rate_per_second))
     event = await s.get(MarketingEventView, p.marketing_event_id)
     event_ctx = (
@@ -100,3 +90,25 @@ async def on_mailing_requested(
                 not_before=next(slots),
             ),
         )
+
+
+async def _template(s: AsyncSession, p: ev.MailingRequested) -> Template:
+    """The e-mail template the mailing names, else the one of its name, else the one named "mailing"."""
+    template = await s.get(Template, p.template_id) if p.template_id else None
+    if template is None or template.kind != TemplateKind.EMAIL.value:
+        template = await template_named(s, p.template_name or "mailing", TemplateKind.EMAIL)
+    if template is None:
+        raise InvalidValue("unknown_template", f"no e-mail template for mailing {p.mailing_id}", "template_id")
+    return template
+
+
+async def _after_the_queued(s: AsyncSession, settings: NotificationsSettings) -> datetime:
+    """When a new mailing's first message may go: now, or one slot after the last one already queued."""
+    last = (
+        await s.execute(
+            select(func.max(Message.next_attempt_at)).where(
+                Message.kind == "mailing", Message.status == Status.QUEUED.value
+            )
+        )
+    ).scalar()
+    return max(now(), last + timedelta(seconds=1 / settings.mailing_rate_per_second)) if last else now()

@@ -23,9 +23,7 @@ from mercator.notifications.history import get_message
 from mercator.notifications.messages import Draft, enqueue
 from mercator.notifications.records import named_records
 from mercator.notifications.settings import NotificationsSettings
-from mercator.notifications.tables import (
-    Message,
-)
+from mercator.notifications.tables import Message, PersonView
 
 
 async def send_by_hand(
@@ -43,19 +41,7 @@ async def send_by_hand(
         write=True,
     )
     person, deal, company_id = about.person, about.deal, about.company_id
-    if person is not None and data.to is None:
-        try:
-            address = domain.address_of(data.channel, person.name, person.emails, person.phones, settings.phone_region)
-        except domain.NoAddress as exc:
-            raise InvalidValue("no_address", str(exc), "person_id") from exc
-    elif data.to is not None:
-        address = (
-            domain.check_email(data.to)
-            if data.channel is Channel.EMAIL
-            else domain.fax_number(data.to, settings.phone_region)
-        )
-    else:
-        raise InvalidValue("required", "name a contact person or an address", "person_id")
+    address = _address(data, person, settings)
     context = await document_context(
         s,
         settings,
@@ -99,6 +85,20 @@ async def send_by_hand(
         ),
     )
     return m
+
+
+def _address(data: schemas.MessageCreate, person: PersonView | None, settings: NotificationsSettings) -> str:
+    """The address typed in, else the contact person's by the message's channel."""
+    if data.to is not None:
+        if data.channel is Channel.EMAIL:
+            return domain.check_email(data.to)
+        return domain.fax_number(data.to, settings.phone_region)
+    if person is None:
+        raise InvalidValue("required", "name a contact person or an address", "person_id")
+    try:
+        return domain.address_of(data.channel, person.name, person.emails, person.phones, settings.phone_region)
+    except domain.NoAddress as exc:
+        raise InvalidValue("no_address", str(exc), "person_id") from exc
 
 
 async def retry_message(uow: UnitOfWork, message_id: uuid.UUID, caller: Caller) -> Message:

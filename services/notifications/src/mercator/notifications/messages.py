@@ -12,7 +12,9 @@ from sqlalchemy import select
 from mercator.common.clock import now
 from mercator.common.events import catalogue as ev
 from mercator.common.uow import UnitOfWork
+from mercator.notifications import domain
 from mercator.notifications.domain import Channel, Status
+from mercator.notifications.settings import NotificationsSettings
 from mercator.notifications.tables import (
     Attachment,
     Message,
@@ -87,13 +89,40 @@ async def enqueue(uow: UnitOfWork, d: Draft) -> tuple[Message, bool]:
     for i, (name, content) in enumerate(d.attachments):
         uow.session.add(Attachment(message_id=m.id, position=i, filename=name, content_type=PDF, content=content))
     if d.error is not None:
-        m.status, m.last_error, m.failed_at = Status.FAILED.value, d.error, at
-        emit_outcome(uow, m)
+        fail(uow, m, d.error, at)
     await uow.session.flush()
     return m, True
 
 
+def fail(uow: UnitOfWork, m: Message, error: str, at: datetime) -> None:
+    """Failed for good without a further attempt: what it needs cannot be had (an address, a template within
+    its limits)."""
+    m.status, m.last_error, m.failed_at, m.updated_at = Status.FAILED.value, error, at, at
+    emit_outcome(uow, m)
+
+
+def attempted(
+    uow: UnitOfWork, m: Message, outcome: domain.Outcome, settings: NotificationsSettings, at: datetime
+) -> None:
+    """What one attempt made of the message: sent, failed after the last attempt (saying why), or due again
+    later."""
+    m.attempts += 1
+    step = domain.after_attempt(
+        outcome, m.attempts, at, settings.send_max_attempts, settings.retry_base_seconds, settings.retry_max_seconds
+    )
+    m.status, m.updated_at = step.status.value, at
+    if step.status is Status.SENT:
+        m.sent_at, m.last_error = at, None
+    elif step.status is Status.FAILED:
+        m.failed_at, m.last_error = at, domain.give_up_reason(outcome, m.attempts)
+    else:
+        m.last_error, m.next_attempt_at = outcome.error, step.next_attempt_at or at
+        return
+    emit_outcome(uow, m)
+
+
 def emit_outcome(uow: UnitOfWork, m: Message) -> None:
+    """The one place a message's fate becomes the catalogue's MessageSent or MessageFailed."""
     common = dict(
         message_id=m.id,
         channel=m.channel,

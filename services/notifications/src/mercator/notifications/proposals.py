@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,8 +14,8 @@ from mercator.common.events import catalogue as ev
 from mercator.common.uow import UnitOfWork
 from mercator.notifications import domain
 from mercator.notifications.composition import document_context, render_documents, render_email
-from mercator.notifications.domain import Channel, Status
-from mercator.notifications.messages import PDF, Draft, emit_outcome, enqueue
+from mercator.notifications.domain import Channel
+from mercator.notifications.messages import PDF, Draft, attempted, enqueue, fail
 from mercator.notifications.rendering import TemplateTooCostly
 from mercator.notifications.settings import NotificationsSettings
 from mercator.notifications.tables import (
@@ -88,9 +90,12 @@ async def on_proposal_sent(
             "message": p.message,
             "documents": list(p.documents),
         }
-        common = dict(
+        waiting = Draft(
             channel=channel,
             kind="proposal",
+            recipient=f"person:{person_id}",
+            subject="",
+            body="",
             cause_type="ProposalSent",
             cause_event_id=event_id,
             cause_key=str(event_id),
@@ -100,45 +105,38 @@ async def on_proposal_sent(
             author_id=p.author_id,
             owner_id=deal.owner_id if deal else (company.owner_id if company else p.author_id),
             department_id=deal.department_id if deal else None,
+            pending=spec,
         )
         if person is None or deal is None:
-            await enqueue(uow, Draft(recipient=f"person:{person_id}", subject="", body="", pending=spec, **common))
+            await enqueue(uow, waiting)
             continue
         address, error, files, subject, body = await _proposal_content(s, settings, spec, person)
         await enqueue(
             uow,
-            Draft(
+            replace(
+                waiting,
                 recipient=address,
                 recipient_name=person.name,
                 subject=subject,
                 body=body,
                 attachments=files,
                 error=error,
-                **common,
+                pending=None,
             ),
         )
 
 
-async def fill_pending(uow: UnitOfWork, m: Message, settings: NotificationsSettings, at: datetime) -> bool:
-    """A pending proposal whose person and deal are now known gets its address, documents and text (True);
-    one still waiting tries again later, and fails saying why after the last attempt."""
+async def fill_pending(
+    uow: UnitOfWork, m: Message, spec: dict[str, Any], settings: NotificationsSettings, at: datetime
+) -> bool:
+    """A pending proposal (`spec`, its `pending`) whose person and deal are now known gets its address,
+    documents and text (True); one still waiting tries again later, and fails saying why after the last attempt."""
     s = uow.session
-    spec = m.pending
     person = await s.get(PersonView, uuid.UUID(spec["person_id"]))
     deal = await s.get(DealView, uuid.UUID(spec["deal_id"]))
     if person is None or deal is None:
-        m.attempts += 1
         missing = f"contact person {spec['person_id']}" if person is None else f"deal {spec['deal_id']}"
-        outcome = domain.Outcome(False, f"{missing} is not known to notifications yet")
-        step = domain.after_attempt(
-            outcome, m.attempts, at, settings.send_max_attempts, settings.retry_base_seconds, settings.retry_max_seconds
-        )
-        m.status, m.updated_at, m.last_error = step.status.value, at, outcome.error
-        if step.status is Status.FAILED:
-            m.failed_at, m.last_error = at, domain.give_up_reason(outcome, m.attempts)
-            emit_outcome(uow, m)
-        else:
-            m.next_attempt_at = step.next_attempt_at
+        attempted(uow, m, domain.Outcome(False, f"{missing} is not known to notifications yet"), settings, at)
         return False
     address, error, files, subject, body = await _proposal_content(s, settings, spec, person)
     m.recipient, m.recipient_name, m.subject, m.body, m.pending = address, person.name, subject, body, None
@@ -147,7 +145,6 @@ async def fill_pending(uow: UnitOfWork, m: Message, settings: NotificationsSetti
     for i, (name, content) in enumerate(files):
         s.add(Attachment(message_id=m.id, position=i, filename=name, content_type=PDF, content=content))
     if error is not None:
-        m.status, m.last_error, m.failed_at, m.updated_at = Status.FAILED.value, error, at, at
-        emit_outcome(uow, m)
+        fail(uow, m, error, at)
         return False
     return True

@@ -15,7 +15,7 @@ from mercator.notifications import context as ctx
 from mercator.notifications import domain
 from mercator.notifications.composition import render_email
 from mercator.notifications.domain import Channel, Status
-from mercator.notifications.messages import Draft, emit_outcome, enqueue
+from mercator.notifications.messages import Draft, enqueue, fail
 from mercator.notifications.rendering import TemplateTooCostly
 from mercator.notifications.settings import NotificationsSettings
 from mercator.notifications.tables import (
@@ -96,8 +96,7 @@ async def _plan_reminder(
     if current is not None:
         current.next_attempt_at, current.subject, current.body, current.updated_at = at, subject, body, now()
         if error is not None:
-            current.status, current.last_error, current.failed_at = Status.FAILED.value, error, now()
-            emit_outcome(uow, current)
+            fail(uow, current, error, now())
         return
     if meeting.starts_at <= now():
         return  # it has begun: a reminder now reminds of nothing

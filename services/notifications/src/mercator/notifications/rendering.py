@@ -189,7 +189,7 @@ def _check(document: bool, subject: str, body: str, sample: dict[str, Any]) -> t
             except Exception as exc:
                 return "template_html", f"the HTML cannot be laid out as a PDF: {exc}", "body"
     except InvalidValue as exc:
-        return exc.rule, exc.message, exc.field or field
+        return exc.rule or "invalid_template", exc.message, exc.field or field
     except LIMIT_HIT as exc:
         raise TooCostly(_reason(exc), field) from None
     return None

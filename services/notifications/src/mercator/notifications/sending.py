@@ -11,7 +11,7 @@ from mercator.common.clock import now
 from mercator.common.uow import UnitOfWork
 from mercator.notifications import domain
 from mercator.notifications.domain import Status
-from mercator.notifications.messages import emit_outcome
+from mercator.notifications.messages import attempted
 from mercator.notifications.proposals import fill_pending
 from mercator.notifications.settings import NotificationsSettings
 from mercator.notifications.tables import (
@@ -46,7 +46,7 @@ async def claim_due(uow: UnitOfWork, settings: NotificationsSettings) -> list[Ou
     )
     out = []
     for m in rows:
-        if m.pending is not None and not await fill_pending(uow, m, settings, at):
+        if m.pending is not None and not await fill_pending(uow, m, m.pending, settings, at):
             continue
         m.status, m.updated_at = Status.SENDING.value, at
         files = (
@@ -78,18 +78,5 @@ async def record_outcome(
     m = await uow.session.get(Message, message_id, with_for_update=True)
     if m is None or m.status != Status.SENDING.value:
         return None
-    at = now()
-    m.attempts += 1
-    step = domain.after_attempt(
-        outcome, m.attempts, at, settings.send_max_attempts, settings.retry_base_seconds, settings.retry_max_seconds
-    )
-    m.status, m.updated_at = step.status.value, at
-    if step.status is Status.SENT:
-        m.sent_at, m.last_error = at, None
-        emit_outcome(uow, m)
-    elif step.status is Status.FAILED:
-        m.failed_at, m.last_error = at, domain.give_up_reason(outcome, m.attempts)
-        emit_outcome(uow, m)
-    else:
-        m.last_error, m.next_attempt_at = outcome.error, step.next_attempt_at
+    attempted(uow, m, outcome, settings, now())
     return m

@@ -69,7 +69,7 @@ def pdf_text(content: bytes) -> str:
 
 
 def attachments(message: EmailMessage) -> dict[str, bytes]:
-    return {part.get_filename(): part.get_content() for part in message.iter_attachments()}
+    return {part.get_filename() or "": part.get_content() for part in message.iter_attachments()}
 
 
 class World:
