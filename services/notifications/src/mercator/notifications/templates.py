@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.auth import Caller
+from mercator.common.changes import apply_changes
 from mercator.common.clock import now
 from mercator.common.errors import Conflict, Forbidden, InvalidValue, NotFound
 from mercator.common.pagination import keyset_page
@@ -59,17 +60,7 @@ async def create_template(
         author_id=caller.user_id,
     )
     uow.session.add(row)
-    uow.session.add(
-        TemplateVersion(
-            template_id=row.id,
-            version=1,
-            subject=row.subject,
-            body=row.body,
-            description=row.description,
-            created_at=at,
-            author_id=caller.user_id,
-        )
-    )
+    _keep_version(uow, row, caller)
     return row
 
 
@@ -94,14 +85,21 @@ async def update_template(
     await check_template(settings, kind, subject, body)
     row = await get_template(uow.session, template_id, lock=True)
     check_version(row, read, "template")  # edited by someone else while this was checked
-    row.subject, row.body = subject, body
+    fields = {"subject": subject, "body": body}
     if "description" in changes:
-        row.description = changes["description"]
+        fields["description"] = changes["description"]
     if changes.get("active") is not None:
-        row.active = changes["active"]
-    at = now()
+        fields["active"] = changes["active"]
+    apply_changes(row, fields, versioned=False)
+    # Every edit is a version, even one that repeats what is stored: the versions are the history of edits.
     row.version += 1
-    row.updated_at = at
+    row.updated_at = now()
+    _keep_version(uow, row, caller)
+    return row
+
+
+def _keep_version(uow: UnitOfWork, row: Template, caller: Caller) -> None:
+    """The template as it now reads, kept readable under /versions."""
     uow.session.add(
         TemplateVersion(
             template_id=row.id,
@@ -109,11 +107,10 @@ async def update_template(
             subject=row.subject,
             body=row.body,
             description=row.description,
-            created_at=at,
+            created_at=row.updated_at,
             author_id=caller.user_id,
         )
     )
-    return row
 
 
 async def get_template(session: AsyncSession, template_id: uuid.UUID, *, lock: bool = False) -> Template:

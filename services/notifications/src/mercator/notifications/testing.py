@@ -4,7 +4,6 @@ what the sender sent, and a small world of client, person, manager and deal as e
 
 from __future__ import annotations
 
-import asyncio
 import email
 import uuid
 from datetime import UTC, datetime
@@ -161,13 +160,3 @@ class World:
                 ],
             ),
         ]
-
-
-async def until_true(predicate, timeout: float = 20.0) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return False
