@@ -113,25 +113,25 @@ async def client_card(
     refused = next((v for v in parts.values() if isinstance(v, BadCursor)), None)
     if refused is not None:
         raise refused
-    owner = {
-        "persons": "contacts",
-        "history": "contacts",
-        "meetings": "contacts",
-        "deals": "deals",
-        "invoices": "billing",
-    }
-    missing = sorted({owner[k] for k, v in parts.items() if isinstance(v, Exception)})
+    missing = sorted({_OWNER[k] for k, v in parts.items() if isinstance(v, Exception)})
     card = {k: (None if isinstance(v, Exception) else v) for k, v in parts.items()}
-    debt: dict[str, str] | None = None
-    if isinstance(card["invoices"], list):
-        owed: dict[str, str] = {}
-        for invoice in card["invoices"]:
-            if invoice["status"] in ("issued", "partly_paid", "overdue"):
-                owed[invoice["currency"]] = str(
-                    Decimal(owed.get(invoice["currency"], "0")) + Decimal(invoice["outstanding"])
-                )
-        debt = owed
+    debt = _debt(card["invoices"]) if isinstance(card["invoices"], list) else None
     return {"company": company, **card, "debt": debt, "partial": bool(missing), "missing": missing}
+
+
+# The service each part of the card comes from.
+_OWNER = {"persons": "contacts", "history": "contacts", "meetings": "contacts", "deals": "deals", "invoices": "billing"}
+
+
+def _debt(invoices: list[dict]) -> dict[str, str]:
+    """What the client owes, by currency: the outstanding amounts of its open invoices."""
+    owed: dict[str, str] = {}
+    for invoice in invoices:
+        if invoice["status"] in ("issued", "partly_paid", "overdue"):
+            owed[invoice["currency"]] = str(
+                Decimal(owed.get(invoice["currency"], "0")) + Decimal(invoice["outstanding"])
+            )
+    return owed
 
 
 async def _whole(upstreams: Upstreams, service: str, path: str, headers: dict, params: dict | None = None):

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mercator.common.clock import now
 from mercator.common.errors import InvalidValue
 from mercator.notifications import context as ctx
 from mercator.notifications import rendering
@@ -61,32 +62,14 @@ async def document_context(
     )
     lines = list(deal.lines) if deal else []
     products = await _products(session, {uuid.UUID(str(l["product_id"])) for l in lines})
-    if invoice_id:
-        invoice = await session.get(InvoiceView, invoice_id)
-    elif deal_id:
-        invoice = (
-            await session.execute(
-                select(InvoiceView)
-                .where(InvoiceView.deal_id == deal_id)
-                .order_by(InvoiceView.issue_date.desc(), InvoiceView.number.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-    else:
-        invoice = None
+    invoice = await _invoice(session, invoice_id, deal_id)
     catalogue = (
-        (
-            await session.execute(
-                select(ProductView)
-                .where(ProductView.active.is_(True))
-                .order_by(ProductView.group_name, ProductView.name)
-            )
+        await session.execute(
+            select(ProductView).where(ProductView.active.is_(True)).order_by(ProductView.group_name, ProductView.name)
         )
-        .scalars()
-        .all()
-    )
+    ).scalars()
     line_ctx = [ctx.line_ctx(l, products) for l in lines]
-    today = datetime.now(ZoneInfo(settings.time_zone)).date()
+    today = now().astimezone(ZoneInfo(settings.time_zone)).date()
     total = sum((l["total"] for l in line_ctx), start=0) if line_ctx else (deal.amount if deal else None)
     return {
         "company": ctx.company_ctx(company),
@@ -107,6 +90,24 @@ async def document_context(
         "message": message,
         "documents": [],
     }
+
+
+async def _invoice(
+    session: AsyncSession, invoice_id: uuid.UUID | None, deal_id: uuid.UUID | None
+) -> InvoiceView | None:
+    """The invoice named, else the newest of the deal."""
+    if invoice_id:
+        return await session.get(InvoiceView, invoice_id)
+    if not deal_id:
+        return None
+    return (
+        await session.execute(
+            select(InvoiceView)
+            .where(InvoiceView.deal_id == deal_id)
+            .order_by(InvoiceView.issue_date.desc(), InvoiceView.number.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
 
 
 @dataclass(frozen=True)
