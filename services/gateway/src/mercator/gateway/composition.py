@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from mercator.common.clock import now
 from mercator.common.errors import DomainError, NotFound, Unavailable
 from mercator.common.pagination import BadCursor
 from mercator.gateway.auth_api import PrincipalDep
@@ -206,7 +206,7 @@ async def export_client_card(company_id: uuid.UUID, request: Request, principal:
         raise Unavailable(
             f"{', '.join(failed)} could not be read; try the export again shortly", headers={"Retry-After": "5"}
         )
-    body = ClientCardExport.model_validate({"exported_at": datetime.now(UTC), "company": company, **parts})
+    body = ClientCardExport.model_validate({"exported_at": now(), "company": company, **parts})
     return Response(
         body.model_dump_json(),
         media_type="application/json",

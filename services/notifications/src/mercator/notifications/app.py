@@ -7,13 +7,13 @@ import contextlib
 import logging
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from prometheus_client import Counter, Histogram
 
+from mercator.common.clock import now
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
 from mercator.notifications import api, consumers, digests, rendering, sending
@@ -94,7 +94,7 @@ async def digest_job(runtime: Runtime, settings: NotificationsSettings) -> None:
     """From the digest hour on, each manager's digest of the day is made once (keyed by user and date)."""
     while True:
         try:
-            local = datetime.now(ZoneInfo(settings.time_zone))
+            local = now().astimezone(ZoneInfo(settings.time_zone))
             if not runtime.quiesced and local.hour >= settings.digest_hour:
                 async with runtime.uow() as uow:
                     await digests.make_digests(uow, settings)

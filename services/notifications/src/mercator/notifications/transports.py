@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiosmtplib
 
+from mercator.common.clock import now
 from mercator.notifications.domain import Channel, Outcome, fax_gateway_address
 from mercator.notifications.settings import NotificationsSettings
 
@@ -39,9 +40,8 @@ def build_email(m: Outgoing, sender: str, to: str, domain: str = "mercator.local
     # sender thought had failed can drop the repeat.
     msg["Message-ID"] = f"<{m.id}@{domain}>"
     msg["X-Mercator-Message-Id"] = m.id
-    from datetime import UTC, datetime
 
-    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Date"] = format_datetime(now())
     msg.set_content(m.body)
     for filename, content_type, content in m.attachments:
         maintype, _, subtype = content_type.partition("/")
