@@ -7,7 +7,7 @@ loopback port):
 
 1. service: the notifications service's own code, in this process, on SQLite in a temp dir (the embedded
    default; PostgreSQL with --postgres): N e-mails by hand to a contact person with the proposal rendered as
-   a one-page PDF (`service.send_by_hand`, one transaction each), then the sender (`Sender.run_once`, its
+   a one-page PDF (`manual.send_by_hand`, one transaction each), then the sender (`Sender.run_once`, its
    default concurrency) until all N are sent, each outcome recorded with MessageSent in the outbox.
    Reported: queueing (render + store), sending, and the two together.
 2. baseline: the first message, already built (the same EmailMessage with the same PDF), sent N times with
@@ -43,7 +43,7 @@ from mercator.common.migrate import upgrade
 from mercator.common.runtime import Runtime
 from mercator.common.testing.api import caller
 from mercator.common.testing.broker import free_port, port_open
-from mercator.notifications import consumers, schemas, service
+from mercator.notifications import consumers, manual, schemas
 from mercator.notifications.app import MIGRATIONS, build_app
 from mercator.notifications.settings import NotificationsSettings
 from mercator.notifications.tables import Attachment, Message
@@ -94,7 +94,7 @@ async def queue(runtime, settings, world, who, n: int) -> list[uuid.UUID]:
     ids = []
     for i in range(n):
         async with runtime.uow() as uow:
-            m = await service.send_by_hand(
+            m = await manual.send_by_hand(
                 uow,
                 schemas.MessageCreate(
                     person_id=world.person_id,
@@ -106,6 +106,7 @@ async def queue(runtime, settings, world, who, n: int) -> list[uuid.UUID]:
                 who,
                 settings,
             )
+            await uow.commit()  # as the route's unit of work does
             ids.append(m.id)
     return ids
 

@@ -26,8 +26,9 @@ from mercator.contacts.settings import ContactsSettings
 from mercator.deals.app import MIGRATIONS as DEALS_MIGRATIONS
 from mercator.deals.app import build_app as build_deals
 from mercator.deals.settings import DealsSettings
+from mercator.gateway import passwords as gateway_passwords
 from mercator.gateway import schemas as gateway_schemas
-from mercator.gateway import service as gateway_service
+from mercator.gateway import users as gateway_users
 from mercator.gateway.app import MIGRATIONS as GATEWAY_MIGRATIONS
 from mercator.gateway.app import build_app as build_gateway
 from mercator.gateway.settings import GatewaySettings
@@ -80,7 +81,7 @@ async def urls(request, tmp_path, postgres) -> dict[str, str]:
 
 @pytest.fixture
 def cheap_hashing(monkeypatch):
-    monkeypatch.setattr(gateway_service, "HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr(gateway_passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 def _to(app, token: str | None = None) -> httpx.AsyncClient:
@@ -124,12 +125,13 @@ async def test_every_time_in_answers_and_events_carries_its_offset(urls, token, 
 
     try:
         async with runtimes["gateway"].uow() as uow:
-            await gateway_service.create_user(
+            await gateway_users.create_user(
                 uow,
                 gateway_schemas.UserCreate(
                     name="Администратор", email="admin@example.com", password="Correct-horse-42", roles=["admin"]
                 ),
             )
+            await uow.commit()
         async with _to(gateway_app) as anon:
             signed_in = await anon.post(
                 "/api/v1/auth/token",

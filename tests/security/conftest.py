@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from mercator.common.migrate import upgrade
 from mercator.common.runtime import Runtime
 from mercator.common.testing import kit
-from mercator.gateway import schemas, service
+from mercator.gateway import passwords, schemas, users
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Correct-horse-42"
@@ -20,7 +20,7 @@ PASSWORD = "Correct-horse-42"
 @pytest.fixture
 def cheap_hashing(monkeypatch):
     """argon2 at its lowest cost: the same code paths, a hundred times faster."""
-    monkeypatch.setattr(service, "HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 @pytest.fixture
@@ -64,5 +64,6 @@ async def gateway_app(service_app):
     _, runtime, app = await service_app("gateway", admin_email=None, admin_password=None)
     for name, email, roles in (("Admin", "admin@example.com", ["admin"]), ("Anna", "anna@example.com", ["manager"])):
         async with runtime.uow() as uow:
-            await service.create_user(uow, schemas.UserCreate(name=name, email=email, password=PASSWORD, roles=roles))
+            await users.create_user(uow, schemas.UserCreate(name=name, email=email, password=PASSWORD, roles=roles))
+            await uow.commit()
     return app

@@ -13,7 +13,7 @@ import pytest
 
 from mercator.common.testing.api import caller, client
 from mercator.common.testing.apps import service_apps
-from mercator.gateway import identity, openapi, schemas, service
+from mercator.gateway import api_keys, identity, openapi, openapi_merge, schemas
 
 CLOSED = "http://127.0.0.1:9"  # nothing listens: an operation a key may call is forwarded, and fails there
 
@@ -26,7 +26,8 @@ async def gateway(service_app, cheap_hashing):
     keys = {}
     for scope in sorted(identity.SCOPES):
         async with runtime.uow() as uow:
-            _, keys[scope] = await service.create_api_key(uow, schemas.ApiKeyCreate(name=scope, scopes=[scope]), admin)
+            _, keys[scope] = await api_keys.create_api_key(uow, schemas.ApiKeyCreate(name=scope, scopes=[scope]), admin)
+            await uow.commit()
     return app, keys
 
 
@@ -36,7 +37,7 @@ def concrete(template: str) -> str:
 
 async def test_every_operation_takes_only_the_keys_its_declaration_names(gateway):
     app, keys = gateway
-    document = openapi.merge(app.openapi(), {name: a.openapi() for name, a in service_apps().items()}, [])
+    document = openapi_merge.merge(app.openapi(), {name: a.openapi() for name, a in service_apps().items()}, [])
     walked = 0
     async with client(app) as api:
         for template, item in document["paths"].items():

@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from mercator.gateway import service
+from mercator.gateway import passwords
 
 PASSWORD = "Correct-horse-42"  # the test kit's (conftest.py)
 
@@ -74,7 +74,7 @@ async def test_password_checks_run_two_at_a_time_however_many_sign_in_at_once(ga
         def check_needs_rehash(self, hashed):
             return False
 
-    monkeypatch.setattr(service, "HASHER", Counting())
+    monkeypatch.setattr(passwords, "HASHER", Counting())
     clients = [from_address(gateway_app, f"127.0.1.{i}") for i in range(8)]
     try:
         answers = await asyncio.gather(*(sign_in(c, "anna@example.com", PASSWORD) for c in clients))

@@ -6,7 +6,7 @@ from argon2 import PasswordHasher
 
 from mercator.common.db import make_engine
 from mercator.common.testing.api import client, rolled_back_app
-from mercator.gateway import service
+from mercator.gateway import passwords, users
 from mercator.gateway.app import build_app
 from mercator.gateway.settings import GatewaySettings
 
@@ -17,9 +17,9 @@ PASSWORD = "Correct-horse-42"
 @pytest.fixture(scope="session", autouse=True)
 def cheap_hashing():
     """argon2 at its lowest cost: the same code paths, a hundred times faster."""
-    real, service.HASHER = service.HASHER, PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    real, passwords.HASHER = passwords.HASHER, PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     yield
-    service.HASHER = real
+    passwords.HASHER = real
 
 
 @pytest.fixture(scope="session")
@@ -70,12 +70,14 @@ def make_user(app):
         email: str, roles=("manager",), password: str = PASSWORD, name: str = "Анна Петрова", department_id=None
     ):
         async with app.state.runtime.uow() as uow:
-            return await service.create_user(
+            row = await users.create_user(
                 uow,
                 schemas.UserCreate(
                     name=name, email=email, password=password, roles=list(roles), department_id=department_id
                 ),
             )
+            await uow.commit()  # as the route's unit of work does
+            return row
 
     return make
 

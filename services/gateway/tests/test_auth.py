@@ -13,25 +13,13 @@ from sqlalchemy import select
 from starlette.requests import Request
 
 from mercator.common.auth import Caller, mint_token
-from mercator.common.bus import tables as bus
 from mercator.common.errors import InvalidValue
-from mercator.gateway import service
+from mercator.common.testing.kit import published
+from mercator.gateway import audit, passwords, tokens, users
 from mercator.gateway.tables import AuditEntry, User
 
 pytestmark = pytest.mark.postgres
 PASSWORD = "Correct-horse-42"
-
-
-async def outbox(app) -> list[tuple[str, str, dict, dict]]:
-    async with app.state.runtime.sessionmaker() as s:
-        rows = (
-            await s.execute(
-                select(bus.outbox.c.type, bus.outbox.c.key, bus.outbox.c.headers, bus.outbox.c.payload).order_by(
-                    bus.outbox.c.id
-                )
-            )
-        ).all()
-    return [(t, k, dict(h), json.loads(p)) for t, k, h, p in rows]
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -83,7 +71,7 @@ async def test_unknown_user_wrong_password_and_inactive_user_get_the_same_answer
             checks.append(hash)
             return super().verify(hash, password)
 
-    monkeypatch.setattr(service, "HASHER", Counting(time_cost=1, memory_cost=8, parallelism=1))
+    monkeypatch.setattr(passwords, "HASHER", Counting(time_cost=1, memory_cost=8, parallelism=1))
     await make_user("anna@mercator.test")
     gone = await make_user("ivan@mercator.test", password="Ivan-password-1")
     async with app.state.runtime.sessionmaker() as s:
@@ -191,7 +179,7 @@ async def test_only_a_valid_public_access_token_opens_the_door(anon, make_user, 
         "exp": now + timedelta(minutes=5),
     }
     refused = {
-        "expired": service.mint_access_token(settings, user, at=now - timedelta(minutes=16)),
+        "expired": tokens.mint_access_token(settings, user, at=now - timedelta(minutes=16)),
         "tampered": f"{header}.{raised}.{signature}",
         "wrong signature": jwt.encode(
             base | {"aud": settings.public_audience}, "another-secret-0123456789abcdef-0123", algorithm="HS256"
@@ -223,7 +211,7 @@ async def test_only_a_valid_public_access_token_opens_the_door(anon, make_user, 
 def test_an_access_token_carries_who_and_where(settings):
     dept = uuid.uuid4()
     user = SimpleNamespace(id=uuid.uuid4(), name="Анна", roles=["manager", "head"], department_id=dept)
-    caller = service.read_access_token(settings, service.mint_access_token(settings, user))
+    caller = tokens.read_access_token(settings, tokens.mint_access_token(settings, user))
     assert caller == Caller(user.id, "Анна", frozenset({"manager", "head"}), dept)
 
 
@@ -243,7 +231,7 @@ async def test_an_api_key_is_shown_once_works_with_its_scopes_and_dies_when_revo
     me = await anon.get("/api/v1/me", headers={"X-API-Key": key})
     assert me.status_code == 200, me.text
     assert me.json()["roles"] == ["partner"] and me.json()["scopes"] == ["read:deals", "write:history"]
-    principal = await service.authenticate(request({"X-API-Key": key}), app.state.runtime.sessionmaker, settings)
+    principal = await tokens.authenticate(request({"X-API-Key": key}), app.state.runtime.sessionmaker, settings)
     assert principal.caller.user_id == principal.api_key_id == uuid.UUID(created["id"])
     assert principal.caller.roles == frozenset({"partner"})
     assert principal.scopes == frozenset({"read:deals", "write:history"})
@@ -271,8 +259,8 @@ async def test_an_api_key_needs_known_scopes(admin_api):
 
 async def test_a_person_has_no_scopes(app, make_user, settings):
     user = await make_user("anna@mercator.test")
-    principal = await service.authenticate(
-        request(bearer(service.mint_access_token(settings, user))), app.state.runtime.sessionmaker, settings
+    principal = await tokens.authenticate(
+        request(bearer(tokens.mint_access_token(settings, user))), app.state.runtime.sessionmaker, settings
     )
     assert principal.scopes is None and principal.api_key_id is None and principal.allows("write:deals")
 
@@ -283,32 +271,34 @@ async def test_a_person_has_no_scopes(app, make_user, settings):
 async def test_the_first_admin_comes_from_settings_once_and_never_with_a_default_password(app, settings, sign_in):
     assert type(settings).model_fields["admin_password"].default is None
     async with app.state.runtime.uow() as uow:
-        assert await service.ensure_first_admin(uow, settings) is False  # nothing set: nothing made
+        assert await users.ensure_first_admin(uow, settings) is False  # nothing set: nothing made
     async with app.state.runtime.sessionmaker() as s:
         assert (await s.scalar(select(User.id))) is None
     weak = settings.model_copy(update={"admin_email": "root@mercator.test", "admin_password": "admin"})
     async with app.state.runtime.uow() as uow:
         with pytest.raises(InvalidValue) as e:
-            await service.ensure_first_admin(uow, weak)
+            await users.ensure_first_admin(uow, weak)
     assert e.value.field == "admin_password"
 
     good = settings.model_copy(update={"admin_email": "Root@Mercator.test", "admin_password": "Str0ng-enough!"})
     async with app.state.runtime.uow() as uow:
-        assert await service.ensure_first_admin(uow, good) is True
+        assert await users.ensure_first_admin(uow, good) is True
+        await uow.commit()  # as the start-up job does
     async with app.state.runtime.uow() as uow:
-        assert await service.ensure_first_admin(uow, good) is False
+        assert await users.ensure_first_admin(uow, good) is False
     async with app.state.runtime.sessionmaker() as s:
         admins = (await s.execute(select(User))).scalars().all()
     assert [(u.email, u.roles, u.name) for u in admins] == [("root@mercator.test", ["admin"], "Administrator")]
     assert (await sign_in("root@mercator.test", "Str0ng-enough!")).status_code == 200
-    assert [t for t, *_ in await outbox(app)] == ["UserCreated"]
+    assert [e.type for e in await published(app)] == ["UserCreated"]
 
 
 async def test_with_no_active_admin_left_the_named_user_becomes_one_again(app, settings, make_user, sign_in):
     anna = await make_user("anna@mercator.test")
     good = settings.model_copy(update={"admin_email": "anna@mercator.test", "admin_password": "Back-in-again-1"})
     async with app.state.runtime.uow() as uow:
-        assert await service.ensure_first_admin(uow, good) is True
+        assert await users.ensure_first_admin(uow, good) is True
+        await uow.commit()  # as the start-up job does
     async with app.state.runtime.sessionmaker() as s:
         row = await s.get(User, anna.id)
     assert row.roles == ["admin", "manager"] and row.version == 2
@@ -376,12 +366,12 @@ async def test_creating_a_user_emits_user_created_and_never_shows_a_password(adm
     )
     assert r.status_code == 200 and r.headers["etag"] == '"2"'
 
-    events = [e for e in await outbox(app) if e[1] == user["id"]]
-    assert [(t, k, h["ce_sequence"]) for t, k, h, _ in events] == [
+    events = [e for e in await published(app) if e.subject == user["id"]]
+    assert [(e.type, e.subject, e.headers["ce_sequence"]) for e in events] == [
         ("UserCreated", user["id"], "1"),
         ("UserUpdated", user["id"], "2"),
     ]
-    assert events[0][3] == {
+    assert events[0].data == {
         "user_id": user["id"],
         "name": "Анна Петрова",
         "email": "anna@mercator.test",
@@ -389,7 +379,7 @@ async def test_creating_a_user_emits_user_created_and_never_shows_a_password(adm
         "department_id": dept["id"],
         "active": True,
     }
-    assert events[1][3]["changed"] == ["name"]
+    assert events[1].data["changed"] == ["name"]
 
     texts = [
         r.text
@@ -398,7 +388,7 @@ async def test_creating_a_user_emits_user_created_and_never_shows_a_password(adm
             await admin_api.get(f"/api/v1/users/{user['id']}"),
             await admin_api.get("/api/v1/me"),
         ]
-    ] + [json.dumps(e[3]) for e in await outbox(app)]
+    ] + [json.dumps(e.data) for e in await published(app)]
     for text in texts:
         assert PASSWORD not in text and "password" not in text and "$argon2" not in text
 
@@ -468,7 +458,7 @@ async def test_departments_form_a_tree_without_loops(admin_api, app, make_user):
         f"/api/v1/departments/{moscow['id']}", json={"name": "Москва-1", "parent_id": None}, headers={"If-Match": '"1"'}
     )
     assert r.status_code == 200 and r.json()["parent_id"] is None and r.json()["version"] == 2
-    changes = [(k, h["ce_sequence"], p) for t, k, h, p in await outbox(app) if t == "DepartmentChanged"]
+    changes = [(e.subject, e.headers["ce_sequence"], e.data) for e in await published(app, "DepartmentChanged")]
     assert changes[-1] == (
         moscow["id"],
         "2",
@@ -504,7 +494,7 @@ async def test_every_write_leaves_an_audit_row(admin_api, app, anon, make_user, 
 
 async def test_audit_records_a_partner_by_its_key(app):
     key_id = uuid.uuid4()
-    await service.audit(
+    await audit.audit(
         app.state.runtime.sessionmaker,
         caller=Caller(key_id, "ERP", frozenset({"partner"})),
         api_key_id=key_id,

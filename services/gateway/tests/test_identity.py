@@ -4,12 +4,11 @@ import uuid
 
 import pytest
 
+from mercator.common.errors import InvalidValue, RuleViolation
 from mercator.gateway.identity import (
     SCOPES,
     ApiKey,
-    InvalidValue,
     Role,
-    RuleViolation,
     check_parent,
     check_password,
     check_scopes,

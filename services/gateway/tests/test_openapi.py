@@ -7,7 +7,7 @@ import pytest
 
 from mercator.common.testing import apps
 from mercator.common.testing.api import Switch
-from mercator.gateway import openapi
+from mercator.gateway import openapi_merge
 from mercator.gateway.proxy import ROUTES
 
 pytestmark = pytest.mark.postgres
@@ -27,8 +27,8 @@ def assert_valid(doc: dict) -> None:
         for op in item.values():
             assert op["responses"], path
     schemas = doc["components"]["schemas"]
-    for ref in openapi._refs(doc):
-        section, name = openapi._pointer(ref)
+    for ref in openapi_merge._refs(doc):
+        section, name = openapi_merge._pointer(ref)
         assert name in doc["components"][section], ref
     assert all(name.replace("_", "").replace(".", "").replace("-", "").isalnum() for name in schemas)
 
@@ -171,7 +171,7 @@ def test_clashing_schemas_are_renamed_per_service_and_identical_ones_kept_once()
         },
     )
     before = copy.deepcopy((gateway, contacts, deals))
-    doc = openapi.merge(gateway, {"contacts": contacts, "deals": deals}, ["billing"])
+    doc = openapi_merge.merge(gateway, {"contacts": contacts, "deals": deals}, ["billing"])
     assert (gateway, contacts, deals) == before  # the sources are not changed
     schemas = doc["components"]["schemas"]
     # Ref differs everywhere: the gateway keeps the name, each service's copy is prefixed; Page is the same
@@ -193,7 +193,7 @@ def test_a_renamed_schema_takes_its_new_name_as_title_so_generated_classes_stay_
     titled = lambda prop: {"type": "object", "title": "Person", "properties": {prop: {"type": "string"}}}  # noqa: E731
     gateway = _doc({"/api/v1/people": {"get": _get("Person")}}, {"Person": titled("department")})
     contacts = _doc({"/api/v1/companies": {"get": _get("Person")}}, {"Person": titled("phone")})
-    schemas = openapi.merge(gateway, {"contacts": contacts}, [])["components"]["schemas"]
+    schemas = openapi_merge.merge(gateway, {"contacts": contacts}, [])["components"]["schemas"]
     assert schemas["Person"]["title"] == "Person"
     assert schemas["Contacts_Person"]["title"] == "Contacts_Person"
 
@@ -215,7 +215,7 @@ def test_a_parameter_as_first_segment_becomes_one_path_per_routed_value():
         },
         {"Kind": {"enum": ["regions", "deals", "industries"], "type": "string"}, "Entry": {"type": "object"}},
     )
-    doc = openapi.merge(_doc({}, {}), {"contacts": contacts}, [])
+    doc = openapi_merge.merge(_doc({}, {}), {"contacts": contacts}, [])
     assert set(doc["paths"]) == {"/api/v1/regions/{entry_id}", "/api/v1/industries/{entry_id}"}
     op = doc["paths"]["/api/v1/regions/{entry_id}"]["patch"]
     assert op["parameters"] == [entry] and op["operationId"] == "upd_regions"

@@ -2,11 +2,9 @@ import uuid
 
 import pytest
 
-from mercator.common.bus.consumer import Delivery
 from mercator.common.db import make_engine
-from mercator.common.events import Envelope
-from mercator.common.events import catalogue as ev
-from mercator.common.testing.api import auth, caller, client, rolled_back_app
+from mercator.common.testing import kit
+from mercator.common.testing.api import caller, rolled_back_app
 from mercator.notifications import consumers
 from mercator.notifications.app import MIGRATIONS, build_app
 from mercator.notifications.settings import NotificationsSettings
@@ -60,38 +58,16 @@ async def app(settings, notifications_engine):
 
 @pytest.fixture
 def manager():
+    # In a department of their own: what a manager sees of messages is theirs and their department's.
     return caller("Анна Петрова", department_id=uuid.uuid4())
 
 
 @pytest.fixture
-async def api(app, settings, manager):
-    async with client(app, auth(settings, manager)) as c:
-        yield c
-
-
-@pytest.fixture
 def deliver(app, settings):
-    """Runs an event through its real handler and commits as the consumer would; returns the envelope."""
+    """`await deliver(payload, event_id=, sequence=)`: an event through its real handler, committed as the
+    consumer would; returns the envelope."""
     handlers = {t: h for group in consumers.handlers(settings).values() for t, h in group.items()}
-
-    async def feed(
-        payload: ev.EventPayload, *, event_id: uuid.UUID | None = None, sequence: int = 1, actor: str | None = None
-    ) -> Envelope:
-        envelope = Envelope(
-            type=payload.type_name(),
-            source=f"/mercator/{payload.owner}",
-            subject="x",
-            sequence=sequence,
-            data=payload.model_dump(mode="json"),
-            id=event_id or uuid.uuid4(),
-            actor=actor,
-        )
-        async with app.state.runtime.uow() as uow:
-            await handlers[payload.type_name()](uow, Delivery(envelope, payload))
-            await uow.commit()
-        return envelope
-
-    return feed
+    return lambda payload, **how: kit.feed(app, handlers, payload, **how)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from mercator.common.events import catalogue as ev
+from mercator.common.testing import kit
 from mercator.common.testing.api import rolled_back_app
 from mercator.common.testing.broker import free_port, port_open
 from mercator.common.testing.plugin import need
@@ -106,8 +107,6 @@ def hylafax():
 async def test_a_fax_through_hylafax_reaches_the_servers_send_queue(settings, notifications_engine, hylafax, manager):
     settings = settings.model_copy(update={"fax_transport": "hylafax", "fax_hylafax_host": f"127.0.0.1:{hylafax.port}"})
     async with rolled_back_app(settings, notifications_engine, lambda s, rt: build_app(s, rt)) as app:
-        from mercator.common.bus.consumer import Delivery
-        from mercator.common.events import Envelope
         from mercator.notifications import consumers
 
         handlers = {t: h for g in consumers.handlers(settings).values() for t, h in g.items()}
@@ -123,12 +122,7 @@ async def test_a_fax_through_hylafax_reaches_the_servers_send_queue(settings, no
             author_id=manager.user_id,
         )
         for payload in [*world.events(), proposal]:
-            envelope = Envelope(
-                type=payload.type_name(), source="/t", subject="x", sequence=1, data=payload.model_dump(mode="json")
-            )
-            async with app.state.runtime.uow() as uow:
-                await handlers[payload.type_name()](uow, Delivery(envelope, payload))
-                await uow.commit()
+            await kit.feed(app, handlers, payload)
         assert await app.state.sender.run_once() == 1
         async with app.state.runtime.sessionmaker() as s:
             [m] = (await s.execute(select(Message))).scalars().all()

@@ -2,6 +2,7 @@
 read for the filled-in fields; SMTP down then up loses nothing and sends nothing twice."""
 
 import asyncio
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -10,8 +11,9 @@ import pytest
 from sqlalchemy import select, update
 
 from mercator.common.events import catalogue as ev
+from mercator.common.testing.kit import published
 from mercator.notifications.tables import Message
-from mercator.notifications.testing import attachments, outbox, pdf_text, send_due
+from mercator.notifications.testing import attachments, pdf_text, send_due
 
 pytestmark = pytest.mark.postgres
 
@@ -69,7 +71,7 @@ async def test_a_proposal_goes_to_the_contact_person_with_filled_in_documents(ap
     assert "СТ-100" in prices and "1 250 000,00 RUB" in prices and "4 500,00 RUB" in prices
     [m] = await messages(app)
     assert (m.status, m.attempts, m.cause_event_id, m.recipient) == ("sent", 1, event.id, world.person_email)
-    [sent] = await outbox(app, "MessageSent")
+    [sent] = [e.data for e in await published(app, "MessageSent")]
     assert sent["company_id"] == str(world.company_id) and sent["person_id"] == str(world.person_id)
     assert sent["documents"] == ["Коммерческое_предложение_—_ООО_«Ромашка».pdf", "Прайс-лист_—_ООО_«Ромашка».pdf"]
     assert sent["cause_type"] == "ProposalSent" and sent["cause_event_id"] == str(event.id)
@@ -81,7 +83,7 @@ async def test_a_redelivered_event_sends_nothing_twice(app, world, deliver, smtp
     await deliver(ev.ProposalSent.model_validate(event.data), event_id=event.id)
     assert await send_due(app) == 0
     assert len(smtp.messages) == 1 and len(await messages(app)) == 1
-    assert len(await outbox(app, "MessageSent")) == 1
+    assert len(await published(app, "MessageSent")) == 1
 
 
 async def test_smtp_down_then_up_loses_nothing_and_sends_nothing_twice(app, world, deliver, smtp, api):
@@ -109,7 +111,7 @@ async def test_smtp_down_then_up_loses_nothing_and_sends_nothing_twice(app, worl
         await asyncio.sleep(0.02)
     assert [m.status for m in await messages(app)] == ["sent", "sent"]
     assert len(smtp.to(world.person_email)) == 1 and len(smtp.to(world.manager_email)) == 1
-    assert len(smtp.messages) == 2 and len(await outbox(app, "MessageSent")) == 2
+    assert len(smtp.messages) == 2 and len(await published(app, "MessageSent")) == 2
     assert await send_due(app) == 0
     metrics = (await api.get("/metrics")).text  # what ops sees: the retries and the sends
     assert 'message_attempts_total{channel="email",outcome="sent"} 2.0' in metrics
@@ -127,9 +129,9 @@ async def test_a_message_that_finally_fails_says_why(app, world, deliver, smtp, 
         await asyncio.sleep(0.02)
     assert (m.status, m.attempts) == ("failed", settings.send_max_attempts)
     assert m.last_error.startswith(f"gave up after {settings.send_max_attempts} attempts: ")
-    [failed] = await outbox(app, "MessageFailed")
+    [failed] = [e.data for e in await published(app, "MessageFailed")]
     assert failed["error"] == m.last_error and failed["company_id"] == str(world.company_id)
-    assert not await outbox(app, "MessageSent")
+    assert not await published(app, "MessageSent")
 
 
 async def test_a_refused_mailbox_fails_at_once(app, world, deliver, smtp):
@@ -153,7 +155,7 @@ async def test_a_person_without_an_address_gets_a_failed_message_saying_why(app,
         "failed",
         "Пётр Безпочтов has no e-mail address",
     )
-    [failed] = await outbox(app, "MessageFailed")
+    [failed] = [e.data for e in await published(app, "MessageFailed")]
     assert failed["person_id"] == str(nobody)
 
 
@@ -161,11 +163,11 @@ async def test_a_fax_proposal_goes_to_the_fax_gateway_as_pdf(app, world, deliver
     await deliver(proposal(world, documents=["proposal"], channel="fax"))
     await send_due(app)
     [mail] = smtp.to("74951234567@fax.example.net")
-    [(name, content)] = attachments(mail).items()
+    [(_name, content)] = attachments(mail).items()
     assert "Станок токарный" in pdf_text(content)
     [m] = await messages(app)
     assert (m.channel, m.recipient, m.status) == ("fax", "+74951234567", "sent")
-    [sent] = await outbox(app, "MessageSent")
+    [sent] = [e.data for e in await published(app, "MessageSent")]
     assert (sent["channel"], sent["recipient"]) == ("fax", "+74951234567")
 
 
@@ -259,7 +261,7 @@ async def test_a_mailing_is_throttled_and_each_message_tracked(app, world, deliv
     made = [m for m in await messages(app) if m.status == "queued"]
     assert len(made) == 4
     times = sorted(m.next_attempt_at for m in made)
-    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     assert gaps == [pytest.approx(1 / settings.mailing_rate_per_second, abs=1e-3)] * 3
     [bad] = [m for m in await messages(app) if m.status == "failed"]
     assert "not an e-mail address" in bad.last_error
@@ -271,7 +273,7 @@ async def test_a_mailing_is_throttled_and_each_message_tracked(app, world, deliv
     assert sorted(m["To"].addresses[0].addr_spec for m in smtp.messages) == [f"guest{i}@example.org" for i in range(4)]
     assert all("Скидка 10% участникам выставки" in m.get_body().get_content() for m in smtp.messages)
     assert {m["Subject"] for m in smtp.messages} == {"Выставка «Металлообработка-2026», 25.05.2026"}
-    assert len(await outbox(app, "MessageSent")) == 4
+    assert len(await published(app, "MessageSent")) == 4
 
 
 async def test_an_overdue_invoice_alerts_the_manager_and_their_head(app, world, deliver, smtp):
@@ -299,7 +301,7 @@ async def test_an_overdue_invoice_alerts_the_manager_and_their_head(app, world, 
 async def test_the_morning_digest_lists_meetings_overdue_invoices_and_stalled_deals_once_a_day(
     app, world, deliver, smtp, settings
 ):
-    from mercator.notifications import service
+    from mercator.notifications import digests
 
     moscow = ZoneInfo(settings.time_zone)
     today = datetime.now(moscow).date()
@@ -351,9 +353,10 @@ async def test_the_morning_digest_lists_meetings_overdue_invoices_and_stalled_de
         )
         await s.commit()
     async with app.state.runtime.uow() as uow:
-        assert await service.make_digests(uow, settings, now) == 1  # the head has nothing of their own
+        assert await digests.make_digests(uow, settings, now) == 1  # the head has nothing of their own
+        await uow.commit()  # as the digest job does around its step
     async with app.state.runtime.uow() as uow:
-        assert await service.make_digests(uow, settings, now) == 0  # once a day
+        assert await digests.make_digests(uow, settings, now) == 0  # once a day
     await send_due(app)
     [mail] = smtp.to(world.manager_email)
     text = mail.get_body().get_content()
@@ -386,7 +389,7 @@ async def test_a_proposal_read_before_its_contact_person_waits_for_them(app, wor
     assert "Пётр Опоздавший" in pdf_text(content) and "Станок токарный" in pdf_text(content)
     [m] = await messages(app)
     assert (m.status, m.recipient, m.documents) == ("sent", "petr@romashka.example", [name])
-    [sent] = await outbox(app, "MessageSent")
+    [sent] = [e.data for e in await published(app, "MessageSent")]
     assert sent["recipient"] == "petr@romashka.example" and sent["documents"] == [name]
 
 
@@ -402,5 +405,5 @@ async def test_a_contact_person_never_heard_of_fails_the_message_saying_so(app, 
     assert m.last_error == (
         f"gave up after {settings.send_max_attempts} attempts: contact person {ghost} is not known to notifications yet"
     )
-    [failed] = await outbox(app, "MessageFailed")
+    [failed] = [e.data for e in await published(app, "MessageFailed")]
     assert failed["person_id"] == str(ghost) and not smtp.messages

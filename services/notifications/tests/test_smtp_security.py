@@ -3,7 +3,6 @@ throwaway CA: the message arrives only when the security and the login are right
 untrusted certificate leaves it waiting, saying why."""
 
 import ssl
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -13,6 +12,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select
 
 from mercator.common.events import catalogue as ev
+from mercator.common.testing import kit
 from mercator.common.testing.api import rolled_back_app
 from mercator.notifications.app import build_app
 from mercator.notifications.tables import Message
@@ -75,8 +75,6 @@ class SecureInbox(Inbox):
 async def send_one(settings, engine, manager, **smtp) -> Message:
     settings = settings.model_copy(update=smtp)
     async with rolled_back_app(settings, engine, lambda s, rt: build_app(s, rt)) as app:
-        from mercator.common.bus.consumer import Delivery
-        from mercator.common.events import Envelope
         from mercator.notifications import consumers
 
         handlers = {t: h for g in consumers.handlers(settings).values() for t, h in g.items()}
@@ -89,17 +87,7 @@ async def send_one(settings, engine, manager, **smtp) -> Message:
             detected_at=datetime.now(UTC),
         )
         for payload in [*world.events(), alert]:
-            envelope = Envelope(
-                type=payload.type_name(),
-                source="/t",
-                subject="x",
-                sequence=1,
-                data=payload.model_dump(mode="json"),
-                id=uuid.uuid4(),
-            )
-            async with app.state.runtime.uow() as uow:
-                await handlers[payload.type_name()](uow, Delivery(envelope, payload))
-                await uow.commit()
+            await kit.feed(app, handlers, payload)
         await app.state.sender.run_once()
         async with app.state.runtime.sessionmaker() as s:
             [m] = (await s.execute(select(Message))).scalars().all()

@@ -13,12 +13,14 @@ from fastapi.middleware.gzip import GZipMiddleware
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
 from mercator.gateway import (
+    admin_api,
     auth_api,
     composition,
     openapi,
+    passwords,
     proxy,
-    service,
     throttle,
+    users,
     web,
 )
 from mercator.gateway.headers import SecurityHeadersMiddleware
@@ -38,7 +40,9 @@ def build_app(
 
     async def first_admin() -> None:
         async with runtime.uow() as uow:
-            if await service.ensure_first_admin(uow, settings):
+            made = await users.ensure_first_admin(uow, settings)
+            await uow.commit()
+            if made:
                 log.warning("created the first admin %s from the settings", settings.admin_email)
 
     runtime.background.append(first_admin)
@@ -46,14 +50,22 @@ def build_app(
     app = create_app(
         runtime,
         title="Mercator",
-        routers=[auth_api.router, composition.router, openapi.router, web.live_router, proxy.router, web.static_router],
+        routers=[
+            auth_api.router,
+            admin_api.router,
+            composition.router,
+            openapi.router,
+            web.live_router,
+            proxy.router,
+            web.static_router,
+        ],
         description="The public API of Mercator: sign-in, users and roles, the client card, and every "
         "service's resources under /api/v1.",
         export_skip=proxy.forwarded_path,
     )
     app.state.upstreams = proxy.Upstreams(settings, transports)
     app.state.sign_in_guard = throttle.SignInGuard(settings)
-    service.bound_password_checks(settings.password_checks_at_once)
+    passwords.bound_password_checks(settings.password_checks_at_once)
     app.state.public_openapi = openapi.Cached()
     web.install(app, runtime, settings)
     # Between the gateway and a browser or phone on a real network the board's 5,000 cards (1.1 MB of JSON)

@@ -1,16 +1,15 @@
-"""HTTP routes of identity: tokens (OAuth2 password grant, refresh, logout), `/me`, and the admin's
-users, departments and partner API keys. Every write request here leaves a row in the audit log."""
+"""HTTP routes of identity: tokens (OAuth2 password grant, refresh, logout) and `/me`; who is calling, for every
+route of the gateway. Every write request here (and in admin_api) leaves a row in the audit log."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
-import uuid
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
@@ -21,13 +20,11 @@ from mercator.common.context import current_cause
 from mercator.common.errors import DomainError, Forbidden, Unauthorized
 from mercator.common.http.deps import SessionDep, UowDep
 from mercator.common.http.errors import error_response, status_of
-from mercator.common.pagination import Page
-from mercator.common.versions import etag, expected_version
-from mercator.gateway import schemas, scopes, service
+from mercator.gateway import schemas, scopes, sessions, users
+from mercator.gateway.audit import audit
 from mercator.gateway.identity import Principal, Role
-from mercator.gateway.service import authenticate
-from mercator.gateway.tables import ApiKey, Department, User
 from mercator.gateway.throttle import SignInGuard, client_address
+from mercator.gateway.tokens import Tokens, authenticate
 
 __all__ = ["AdminDep", "Principal", "PrincipalDep", "authenticate", "router"]
 
@@ -45,7 +42,7 @@ class AuditedRoute(APIRoute):
 
             async def write() -> None:
                 principal: Principal | None = getattr(request.state, "principal", None)
-                await service.audit(
+                await audit(
                     request.app.state.runtime.sessionmaker,
                     caller=principal.caller if principal else None,
                     api_key_id=principal.api_key_id if principal else None,
@@ -77,8 +74,6 @@ class AuditedRoute(APIRoute):
 
 
 router = APIRouter(prefix="/api/v1", route_class=AuditedRoute)
-IfMatch = Annotated[str | None, Header(alias="If-Match")]
-Limit = Annotated[int, Query(ge=1, le=200)]
 # Declared for the OpenAPI document ("Authorize" in /docs); `authenticate` reads the headers itself.
 _bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 _key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -179,7 +174,7 @@ def _check_csrf(request: Request) -> None:
         raise Forbidden(f"a refresh by cookie from another origin ({origin}) is refused", rule="cross_origin")
 
 
-def _tokens(request: Request, response: Response, tokens: service.Tokens, *, cookie: bool) -> schemas.TokenResponse:
+def _tokens(request: Request, response: Response, tokens: Tokens, *, cookie: bool) -> schemas.TokenResponse:
     request.state.principal = Principal(Caller(tokens.user_id))
     response.headers["Cache-Control"] = "no-store"  # RFC 6749 §5.1
     response.headers["Pragma"] = "no-cache"
@@ -220,7 +215,7 @@ async def sign_in(
     address = client_address(request)
     await guard.check(address, username)
     try:
-        tokens = await service.sign_in(uow, request.app.state.runtime.settings, username, password)
+        tokens = await sessions.sign_in(uow, request.app.state.runtime.settings, username, password)
     except Unauthorized:
         await guard.failed(address, username)
         raise
@@ -239,18 +234,16 @@ async def refresh(request: Request, response: Response, uow: UowDep, body: schem
     await guard.check(address)  # made-up tokens are guesses too
     raw = body.refresh_token if body else None
     from_cookie = raw is None
-    if from_cookie:
+    if raw is None:
         raw = request.cookies.get(REFRESH_COOKIE)
         if not raw:
-            raise service.bad_refresh()
+            raise sessions.bad_refresh()
         _check_csrf(request)
-    try:
-        tokens = await service.refresh(uow, request.app.state.runtime.settings, raw)
-    except Unauthorized as exc:
+    tokens = await sessions.refresh(uow, request.app.state.runtime.settings, raw)
+    if isinstance(tokens, Unauthorized):
+        # Answered, not raised: what the refusal wrote (a revoked chain) is committed with the answer.
         await guard.failed(address)
-        if from_cookie:
-            return _signed_out(exc)
-        raise
+        return _signed_out(tokens) if from_cookie else error_response(tokens)
     return _tokens(request, response, tokens, cookie=from_cookie or _wants_cookie(request))
 
 
@@ -263,7 +256,7 @@ async def sign_out(request: Request, uow: UowDep, body: schemas.RefreshIn | None
         _check_csrf(request)
         raw = request.cookies[REFRESH_COOKIE]
     if raw is not None:
-        await service.sign_out(uow, raw)
+        await sessions.sign_out(uow, raw)
     answer = Response(status_code=204)
     _clear_cookies(answer)
     return answer
@@ -280,135 +273,7 @@ async def me(principal: PrincipalDep, session: SessionDep):
             scopes=sorted(principal.scopes or ()),
             api_key_id=principal.api_key_id,
         )
-    user = await service.get_user(session, c.user_id)
+    user = await users.get_user(session, c.user_id)
     return schemas.MePublic(
         id=user.id, name=user.name, email=user.email, roles=user.roles, department_id=user.department_id
     )
-
-
-# --- users -------------------------------------------------------------------------------------------
-
-
-def _user(row: User, response: Response | None = None) -> schemas.UserPublic:
-    if response is not None:
-        response.headers["ETag"] = etag(row.version)
-    return schemas.UserPublic.model_validate(row, from_attributes=True)
-
-
-@router.post("/users", status_code=201, response_model=schemas.UserPublic, tags=["users"])
-async def create_user(_: AdminDep, body: schemas.UserCreate, uow: UowDep, response: Response):
-    row = await service.create_user(uow, body)
-    response.headers["Location"] = f"/api/v1/users/{row.id}"
-    return _user(row, response)
-
-
-@router.get("/users", response_model=Page[schemas.UserPublic], tags=["users"])
-async def list_users(
-    _: AdminDep,
-    session: SessionDep,
-    limit: Limit = 50,
-    cursor: str | None = None,
-    department_id: uuid.UUID | None = None,
-    active: bool | None = None,
-):
-    """By e-mail."""
-    rows, nxt = await service.list_users(
-        session, department_id=department_id, active=active, limit=limit, cursor=cursor
-    )
-    return Page(items=[_user(r) for r in rows], next_cursor=nxt)
-
-
-@router.get("/people", response_model=Page[schemas.ColleaguePublic], tags=["users"])
-async def list_people(
-    _: PrincipalDep, session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200, cursor: str | None = None
-):
-    """Who is who, for every signed-in caller: id, name and department of each user (also those who left,
-    who still own old deals), by name. No e-mails or roles: those are the admin's `/users`."""
-    rows, nxt = await service.list_people(session, limit=limit, cursor=cursor)
-    return Page(items=[schemas.ColleaguePublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=nxt)
-
-
-@router.get("/users/{user_id}", response_model=schemas.UserPublic, tags=["users"])
-async def get_user(_: AdminDep, user_id: uuid.UUID, session: SessionDep, response: Response):
-    return _user(await service.get_user(session, user_id), response)
-
-
-@router.patch("/users/{user_id}", response_model=schemas.UserPublic, tags=["users"])
-async def update_user(
-    _: AdminDep, user_id: uuid.UUID, body: schemas.UserUpdate, uow: UowDep, response: Response, if_match: IfMatch = None
-):
-    """Change a user; a new password or `active: false` ends all their sessions."""
-    return _user(await service.update_user(uow, user_id, body, expected_version(if_match)), response)
-
-
-# --- departments --------------------------------------------------------------------------------------
-
-
-def _department(row: Department, response: Response | None = None) -> schemas.DepartmentPublic:
-    if response is not None:
-        response.headers["ETag"] = etag(row.version)
-    return schemas.DepartmentPublic.model_validate(row, from_attributes=True)
-
-
-@router.post("/departments", status_code=201, response_model=schemas.DepartmentPublic, tags=["departments"])
-async def create_department(_: AdminDep, body: schemas.DepartmentCreate, uow: UowDep, response: Response):
-    row = await service.create_department(uow, body)
-    response.headers["Location"] = f"/api/v1/departments/{row.id}"
-    return _department(row, response)
-
-
-@router.get("/departments", response_model=Page[schemas.DepartmentPublic], tags=["departments"])
-async def list_departments(
-    _: AdminDep, session: SessionDep, limit: Limit = 50, cursor: str | None = None, include_inactive: bool = False
-):
-    """By name."""
-    rows, nxt = await service.list_departments(session, include_inactive=include_inactive, limit=limit, cursor=cursor)
-    return Page(items=[_department(r) for r in rows], next_cursor=nxt)
-
-
-@router.get("/departments/{department_id}", response_model=schemas.DepartmentPublic, tags=["departments"])
-async def get_department(_: AdminDep, department_id: uuid.UUID, session: SessionDep, response: Response):
-    return _department(await service.get_department(session, department_id), response)
-
-
-@router.patch("/departments/{department_id}", response_model=schemas.DepartmentPublic, tags=["departments"])
-async def update_department(
-    _: AdminDep,
-    department_id: uuid.UUID,
-    body: schemas.DepartmentUpdate,
-    uow: UowDep,
-    response: Response,
-    if_match: IfMatch = None,
-):
-    """Rename, move in the tree (never under itself) or close (once empty)."""
-    return _department(await service.update_department(uow, department_id, body, expected_version(if_match)), response)
-
-
-# --- partner API keys -----------------------------------------------------------------------------------
-
-
-@router.post("/api-keys", status_code=201, response_model=schemas.ApiKeyCreated, tags=["api-keys"])
-async def create_api_key(principal: AdminDep, body: schemas.ApiKeyCreate, uow: UowDep, response: Response):
-    """A key for a partner system, sent as `X-API-Key`. The answer holds the whole key, this once."""
-    row, key = await service.create_api_key(uow, body, principal.caller)
-    response.headers["Location"] = f"/api/v1/api-keys/{row.id}"
-    response.headers["Cache-Control"] = "no-store"
-    return schemas.ApiKeyCreated(**_api_key(row).model_dump(), key=key)
-
-
-def _api_key(row: ApiKey) -> schemas.ApiKeyPublic:
-    return schemas.ApiKeyPublic.model_validate(row, from_attributes=True)
-
-
-@router.get("/api-keys", response_model=Page[schemas.ApiKeyPublic], tags=["api-keys"])
-async def list_api_keys(
-    _: AdminDep, session: SessionDep, limit: Limit = 50, cursor: str | None = None, include_revoked: bool = False
-):
-    rows, nxt = await service.list_api_keys(session, include_revoked=include_revoked, limit=limit, cursor=cursor)
-    return Page(items=[_api_key(r) for r in rows], next_cursor=nxt)
-
-
-@router.post("/api-keys/{api_key_id}/revoke", response_model=schemas.ApiKeyPublic, tags=["api-keys"])
-async def revoke_api_key(_: AdminDep, api_key_id: uuid.UUID, uow: UowDep):
-    """Refused from its next request on."""
-    return _api_key(await service.revoke_api_key(uow, api_key_id))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from mercator.common.clock import now
 from mercator.common.errors import DomainError, NotFound, Unavailable
 from mercator.common.pagination import BadCursor
 from mercator.gateway.auth_api import PrincipalDep
@@ -113,23 +113,25 @@ async def client_card(
     refused = next((v for v in parts.values() if isinstance(v, BadCursor)), None)
     if refused is not None:
         raise refused
-    owner = {
-        "persons": "contacts",
-        "history": "contacts",
-        "meetings": "contacts",
-        "deals": "deals",
-        "invoices": "billing",
-    }
-    missing = sorted({owner[k] for k, v in parts.items() if isinstance(v, Exception)})
+    missing = sorted({_OWNER[k] for k, v in parts.items() if isinstance(v, Exception)})
     card = {k: (None if isinstance(v, Exception) else v) for k, v in parts.items()}
-    debt = None
-    if isinstance(card["invoices"], list):
-        debt: dict[str, str] = {}
-        for invoice in card["invoices"]:
-            if invoice["status"] in ("issued", "partly_paid", "overdue"):
-                owed = Decimal(debt.get(invoice["currency"], "0")) + Decimal(invoice["outstanding"])
-                debt[invoice["currency"]] = str(owed)
+    debt = _debt(card["invoices"]) if isinstance(card["invoices"], list) else None
     return {"company": company, **card, "debt": debt, "partial": bool(missing), "missing": missing}
+
+
+# The service each part of the card comes from.
+_OWNER = {"persons": "contacts", "history": "contacts", "meetings": "contacts", "deals": "deals", "invoices": "billing"}
+
+
+def _debt(invoices: list[dict]) -> dict[str, str]:
+    """What the client owes, by currency: the outstanding amounts of its open invoices."""
+    owed: dict[str, str] = {}
+    for invoice in invoices:
+        if invoice["status"] in ("issued", "partly_paid", "overdue"):
+            owed[invoice["currency"]] = str(
+                Decimal(owed.get(invoice["currency"], "0")) + Decimal(invoice["outstanding"])
+            )
+    return owed
 
 
 async def _whole(upstreams: Upstreams, service: str, path: str, headers: dict, params: dict | None = None):
@@ -204,7 +206,7 @@ async def export_client_card(company_id: uuid.UUID, request: Request, principal:
         raise Unavailable(
             f"{', '.join(failed)} could not be read; try the export again shortly", headers={"Retry-After": "5"}
         )
-    body = ClientCardExport.model_validate({"exported_at": datetime.now(UTC), "company": company, **parts})
+    body = ClientCardExport.model_validate({"exported_at": now(), "company": company, **parts})
     return Response(
         body.model_dump_json(),
         media_type="application/json",

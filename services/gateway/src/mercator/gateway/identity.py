@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from mercator.common.auth import Caller
-from mercator.common.errors import DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
+from mercator.common.errors import InvalidValue, RuleViolation
 
 
 class Role(StrEnum):
@@ -208,7 +208,7 @@ def scope_of_path(method: str, path: str) -> str | None:
     resource, below = parts[2], parts[4] if len(parts) > 4 else None
     if below is not None and method.upper() not in SAFE_METHODS and (resource, below) in _ACTIONS:
         return _ACTIONS[(resource, below)]
-    scope = needed_scope(method, _SUB_RESOURCES.get((resource, below), resource))
+    scope = needed_scope(method, _SUB_RESOURCES.get((resource, below), resource) if below else resource)
     return scope if scope in SCOPES else None
 
 

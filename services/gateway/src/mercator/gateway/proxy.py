@@ -28,9 +28,9 @@ from mercator.common.errors import (
     TooManyRequests,
     Unavailable,
 )
+from mercator.gateway.audit import audit
 from mercator.gateway.auth_api import PrincipalDep
 from mercator.gateway.identity import Principal, subtree
-from mercator.gateway.service import audit
 from mercator.gateway.settings import GatewaySettings
 from mercator.gateway.tables import Department
 

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from mercator.common.settings import ServiceSettings
@@ -26,7 +27,7 @@ class GatewaySettings(ServiceSettings):
     admin_password: str | None = None
     admin_name: str = "Administrator"
 
-    cors_origins: list[str] = []
+    cors_origins: list[str] = Field(default_factory=list)
     rate_limit: str = "300/minute"
     # Failed sign-ins (and refreshes with a token that is not valid) before the next try waits: tiers, so a
     # patient guesser waits longer and longer (throttle.py).

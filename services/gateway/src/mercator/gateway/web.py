@@ -5,6 +5,7 @@ server-sent event stream of the events the viewer may see, read from Kafka."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -157,10 +158,8 @@ class LiveFeed:
             finally:
                 self.connected.clear()
                 if consumer is not None:
-                    try:
+                    with contextlib.suppress(Exception):
                         await consumer.stop()
-                    except Exception:
-                        pass
             await asyncio.sleep(pause)
             pause = min(pause * 2, 30.0)
 
@@ -265,7 +264,7 @@ async def live(request: Request, principal: PrincipalDep) -> StreamingResponse:
                     batch.append(queue.get_nowait())
                 payloads = [envelope.payload() for envelope in batch]
                 seen = await asyncio.gather(*(visibility.allows(data) for data in payloads))
-                for envelope, data, ok in zip(batch, payloads, seen):
+                for envelope, data, ok in zip(batch, payloads, seen, strict=False):
                     if ok:
                         body = json.dumps({"type": envelope.type, **_ids(data)}, separators=(",", ":"))
                         yield f"id: {envelope.id}\nevent: {envelope.type}\ndata: {body}\n\n".encode()

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, cast
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from mercator.common.http.deps import CurrentUser, RuntimeDep, SessionDep, UowDep
 from mercator.common.pagination import Page
 from mercator.common.versions import etag, expected_version
-from mercator.notifications import schemas, service
+from mercator.notifications import history, manual, schemas, templates
 from mercator.notifications.domain import Status, TemplateKind
+from mercator.notifications.settings import NotificationsSettings
 
 router = APIRouter(prefix="/api/v1")
 Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+def _settings(runtime: RuntimeDep) -> NotificationsSettings:
+    return cast(NotificationsSettings, runtime.settings)  # build_app gives its runtime these settings
+
+
+SettingsDep = Annotated[NotificationsSettings, Depends(_settings)]
 
 
 def _template(row, response: Response | None = None) -> schemas.TemplatePublic:
@@ -26,12 +34,12 @@ def _template(row, response: Response | None = None) -> schemas.TemplatePublic:
 
 @router.post("/templates", status_code=201, response_model=schemas.TemplatePublic, tags=["templates"])
 async def create_template(
-    body: schemas.TemplateCreate, uow: UowDep, runtime: RuntimeDep, caller: CurrentUser, response: Response
+    body: schemas.TemplateCreate, uow: UowDep, settings: SettingsDep, caller: CurrentUser, response: Response
 ):
     """A template is checked when saved: one that does not parse, or fails on sample data, is refused
     naming the field and the line; one over a render limit (time, memory, output) naming the field and
     the limit."""
-    row = await service.create_template(uow, body, caller, runtime.settings)
+    row = await templates.create_template(uow, body, caller, settings)
     response.headers["Location"] = f"/api/v1/templates/{row.id}"
     return _template(row, response)
 
@@ -40,13 +48,13 @@ async def create_template(
 async def list_templates(
     session: SessionDep, _: CurrentUser, kind: TemplateKind | None = None, limit: Limit = 50, cursor: str | None = None
 ):
-    rows, next_cursor = await service.list_templates(session, kind, limit, cursor)
+    rows, next_cursor = await templates.list_templates(session, kind, limit, cursor)
     return Page(items=[_template(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/templates/{template_id}", response_model=schemas.TemplatePublic, tags=["templates"])
 async def get_template(template_id: uuid.UUID, session: SessionDep, _: CurrentUser, response: Response):
-    return _template(await service.get_template(session, template_id), response)
+    return _template(await templates.get_template(session, template_id), response)
 
 
 @router.patch("/templates/{template_id}", response_model=schemas.TemplatePublic, tags=["templates"])
@@ -54,13 +62,13 @@ async def update_template(
     template_id: uuid.UUID,
     body: schemas.TemplateUpdate,
     uow: UowDep,
-    runtime: RuntimeDep,
+    settings: SettingsDep,
     caller: CurrentUser,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ):
     """Each edit is a new version; the old ones stay readable under /versions."""
-    row = await service.update_template(uow, template_id, body, expected_version(if_match), caller, runtime.settings)
+    row = await templates.update_template(uow, template_id, body, expected_version(if_match), caller, settings)
     return _template(row, response)
 
 
@@ -68,7 +76,7 @@ async def update_template(
 async def template_versions(template_id: uuid.UUID, session: SessionDep, _: CurrentUser):
     return [
         schemas.TemplateVersionPublic.model_validate(v, from_attributes=True)
-        for v in await service.template_versions(session, template_id)
+        for v in await templates.template_versions(session, template_id)
     ]
 
 
@@ -83,7 +91,7 @@ async def template_version(
     _: CurrentUser,
 ):
     return schemas.TemplateVersionPublic.model_validate(
-        await service.template_version(session, template_id, version), from_attributes=True
+        await templates.template_version(session, template_id, version), from_attributes=True
     )
 
 
@@ -112,19 +120,19 @@ def _pdf(request: Request, filename: str, content: bytes) -> Response:
     responses=_pdf_responses("the document as PDF (application/octet-stream when asked for)"),
 )
 async def render_document(
-    body: schemas.DocumentRequest, request: Request, session: SessionDep, runtime: RuntimeDep, caller: CurrentUser
+    body: schemas.DocumentRequest, request: Request, session: SessionDep, settings: SettingsDep, caller: CurrentUser
 ):
     """A document filled from the client card and the deal, as PDF: what a message would attach."""
-    filename, content = await service.preview_document(session, body, caller, runtime.settings)
+    filename, content = await manual.preview_document(session, body, caller, settings)
     return _pdf(request, filename, content)
 
 
 @router.post("/messages", status_code=202, response_model=schemas.MessagePublic, tags=["messages"])
 async def send_message(
-    body: schemas.MessageCreate, uow: UowDep, runtime: RuntimeDep, caller: CurrentUser, response: Response
+    body: schemas.MessageCreate, uow: UowDep, settings: SettingsDep, caller: CurrentUser, response: Response
 ):
     """Queued now, sent by the sender in the background; follow its status at Location."""
-    m = await service.send_by_hand(uow, body, caller, runtime.settings)
+    m = await manual.send_by_hand(uow, body, caller, settings)
     response.headers["Location"] = f"/api/v1/messages/{m.id}"
     return schemas.MessagePublic.model_validate(m, from_attributes=True)
 
@@ -141,7 +149,7 @@ async def list_messages(
     cursor: str | None = None,
 ):
     """Newest first; only the caller's messages (a head: their departments')."""
-    rows, next_cursor = await service.list_messages(
+    rows, next_cursor = await history.list_messages(
         session, caller, status=status, company_id=company_id, deal_id=deal_id, kind=kind, limit=limit, cursor=cursor
     )
     return Page(
@@ -152,7 +160,7 @@ async def list_messages(
 @router.get("/messages/{message_id}", response_model=schemas.MessagePublic, tags=["messages"])
 async def get_message(message_id: uuid.UUID, session: SessionDep, caller: CurrentUser):
     return schemas.MessagePublic.model_validate(
-        await service.get_message(session, message_id, caller), from_attributes=True
+        await history.get_message(session, message_id, caller), from_attributes=True
     )
 
 
@@ -169,7 +177,7 @@ async def message_document(
     session: SessionDep,
     caller: CurrentUser,
 ):
-    row = await service.attachment(session, message_id, position, caller)
+    row = await history.attachment(session, message_id, position, caller)
     return _pdf(request, row.filename, row.content)
 
 
@@ -177,5 +185,5 @@ async def message_document(
 async def retry_message(message_id: uuid.UUID, uow: UowDep, caller: CurrentUser):
     """A failed message queued again (after the address or the server was put right)."""
     return schemas.MessagePublic.model_validate(
-        await service.retry_message(uow, message_id, caller), from_attributes=True
+        await manual.retry_message(uow, message_id, caller), from_attributes=True
     )

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from prometheus_client import Counter, Histogram
 
+from mercator.common.clock import now
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
-from mercator.notifications import api, consumers, rendering, service
+from mercator.notifications import api, consumers, digests, rendering, sending
 from mercator.notifications.domain import Outcome
 from mercator.notifications.settings import NotificationsSettings
 from mercator.notifications.transports import Outgoing, Transports
@@ -49,7 +50,8 @@ class Sender:
 
     async def run_once(self) -> int:
         async with self.runtime.uow() as uow:
-            batch = await service.claim_due(uow, self.settings)
+            batch = await sending.claim_due(uow, self.settings)
+            await uow.commit()  # marked sending before anything goes out
         if not batch:
             return 0
         gate = asyncio.Semaphore(self.settings.send_concurrency)
@@ -64,7 +66,8 @@ class Sender:
                     outcome = Outcome(False, f"{type(exc).__name__}: {exc}")
                 self.latency.labels(m.channel).observe(time.perf_counter() - started)
                 async with self.runtime.uow() as uow:
-                    row = await service.record_outcome(uow, uuid.UUID(m.id), outcome, self.settings)
+                    row = await sending.record_outcome(uow, uuid.UUID(m.id), outcome, self.settings)
+                    await uow.commit()
                 if row is not None:
                     self.attempts.labels(m.channel, {"sent": "sent", "failed": "failed"}.get(row.status, "retry")).inc()
                 if not outcome.ok:
@@ -82,10 +85,8 @@ class Sender:
             except Exception as exc:  # the next round tries again: claims and outcomes are each one transaction
                 log.warning("sender round failed: %r", exc)
             if sent < self.settings.send_batch_size:  # a full batch: more may be waiting, go on at once
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=self.settings.send_poll_seconds)
-                except TimeoutError:
-                    pass
                 self.wake.clear()
 
 
@@ -93,10 +94,11 @@ async def digest_job(runtime: Runtime, settings: NotificationsSettings) -> None:
     """From the digest hour on, each manager's digest of the day is made once (keyed by user and date)."""
     while True:
         try:
-            local = datetime.now(ZoneInfo(settings.time_zone))
+            local = now().astimezone(ZoneInfo(settings.time_zone))
             if not runtime.quiesced and local.hour >= settings.digest_hour:
                 async with runtime.uow() as uow:
-                    await service.make_digests(uow, settings)
+                    await digests.make_digests(uow, settings)
+                    await uow.commit()
         except Exception as exc:
             log.warning("digest job failed: %r", exc)
         await asyncio.sleep(settings.digest_check_seconds)

@@ -2,6 +2,8 @@
 like any other). Names are what events and the API ask for: ProposalSent's `documents` name document
 templates ("proposal", "price_list", "product_sheet", "invoice")."""
 
+# ruff: noqa: E501 - a template's HTML rows stay one line each, as a document's table row reads.
+
 from __future__ import annotations
 
 _LINES_TABLE = """\

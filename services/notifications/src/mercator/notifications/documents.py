@@ -13,7 +13,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-import fontpkg_pt_sans
+import fontpkg_pt_sans  # type: ignore[import-untyped]
 from fpdf import FPDF
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefined
 from jinja2.runtime import Context
@@ -83,9 +83,14 @@ class GuardedEnvironment(SandboxedEnvironment):
             for items, times in ((left, right), (right, left)):
                 if isinstance(items, str | list | tuple) and isinstance(times, int):
                     _check_size(len(items) * times)
-        elif isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
-            if abs(left).bit_length() * right > _POWER_BITS:
-                raise TooLarge(f"{left} ** {right} is larger than a template may compute")
+        elif (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and right > 0
+            and abs(left) > 1
+            and abs(left).bit_length() * right > _POWER_BITS
+        ):
+            raise TooLarge(f"{left} ** {right} is larger than a template may compute")
         return super().call_binop(context, operator, left, right)
 
 

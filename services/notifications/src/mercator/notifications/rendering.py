@@ -189,7 +189,7 @@ def _check(document: bool, subject: str, body: str, sample: dict[str, Any]) -> t
             except Exception as exc:
                 return "template_html", f"the HTML cannot be laid out as a PDF: {exc}", "body"
     except InvalidValue as exc:
-        return exc.rule, exc.message, exc.field or field
+        return exc.rule or "invalid_template", exc.message, exc.field or field
     except LIMIT_HIT as exc:
         raise TooCostly(_reason(exc), field) from None
     return None
@@ -300,7 +300,8 @@ class Renderer:
         processes = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
         deadline = asyncio.get_running_loop().time() + self.limits.seconds + GRACE_SECONDS
-        while any(p.is_alive() for p in processes) and asyncio.get_running_loop().time() < deadline:
+        # Polled: a worker process's exit sets no event in this loop.
+        while any(p.is_alive() for p in processes) and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         for process in processes:
             if process.is_alive():

@@ -4,16 +4,12 @@ what the sender sent, and a small world of client, person, manager and deal as e
 
 from __future__ import annotations
 
-import asyncio
 import email
 import uuid
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 
-from sqlalchemy import select
-
-from mercator.common.bus import tables
 from mercator.common.events import catalogue as ev
 from mercator.common.testing.broker import free_port
 
@@ -53,7 +49,7 @@ class Inbox:
             self.controller = None
 
     def to(self, address: str) -> list[EmailMessage]:
-        return [m for m, (_, rcpts) in zip(self.messages, self.envelopes) if address in rcpts]
+        return [m for m, (_, rcpts) in zip(self.messages, self.envelopes, strict=False) if address in rcpts]
 
 
 async def send_due(app, rounds: int = 1) -> int:
@@ -61,16 +57,6 @@ async def send_due(app, rounds: int = 1) -> int:
     for _ in range(rounds):
         total += await app.state.sender.run_once()
     return total
-
-
-async def outbox(app, type_: str) -> list[dict]:
-    import json
-
-    async with app.state.runtime.sessionmaker() as s:
-        rows = await s.execute(
-            select(tables.outbox.c.payload).where(tables.outbox.c.type == type_).order_by(tables.outbox.c.id)
-        )
-        return [json.loads(p) for p in rows.scalars()]
 
 
 def pdf_text(content: bytes) -> str:
@@ -82,7 +68,7 @@ def pdf_text(content: bytes) -> str:
 
 
 def attachments(message: EmailMessage) -> dict[str, bytes]:
-    return {part.get_filename(): part.get_content() for part in message.iter_attachments()}
+    return {part.get_filename() or "": part.get_content() for part in message.iter_attachments()}
 
 
 class World:
@@ -174,13 +160,3 @@ class World:
                 ],
             ),
         ]
-
-
-async def until_true(predicate, timeout: float = 20.0) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return False

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiosmtplib
 
+from mercator.common.clock import now
 from mercator.notifications.domain import Channel, Outcome, fax_gateway_address
 from mercator.notifications.settings import NotificationsSettings
 
@@ -39,9 +40,8 @@ def build_email(m: Outgoing, sender: str, to: str, domain: str = "mercator.local
     # sender thought had failed can drop the repeat.
     msg["Message-ID"] = f"<{m.id}@{domain}>"
     msg["X-Mercator-Message-Id"] = m.id
-    from datetime import UTC, datetime
 
-    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Date"] = format_datetime(now())
     msg.set_content(m.body)
     for filename, content_type, content in m.attachments:
         maintype, _, subtype = content_type.partition("/")
@@ -82,7 +82,7 @@ class Mailer:
                 username=s.smtp_username,
                 password=s.smtp_password,
                 use_tls=s.smtp_security == "tls",
-                start_tls=True if s.smtp_security == "starttls" else False,
+                start_tls=s.smtp_security == "starttls",
                 cert_bundle=s.smtp_ca_file,
                 timeout=s.smtp_timeout_seconds,
             )
@@ -127,7 +127,7 @@ class HylaFaxTransport:
             return Outcome(False, "a fax needs at least one document", permanent=True)
         with tempfile.TemporaryDirectory(prefix="mercator-fax-") as folder:
             files = []
-            for i, (name, _type, content) in enumerate(m.attachments):
+            for i, (_name, _type, content) in enumerate(m.attachments):
                 path = Path(folder) / f"{i:02d}.pdf"
                 path.write_bytes(content)
                 files.append(str(path))
