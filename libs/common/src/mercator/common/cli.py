@@ -9,6 +9,7 @@ import gc
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -17,10 +18,12 @@ from mercator.common.logs import configure_logging
 from mercator.common.migrate import upgrade
 from mercator.common.settings import ServiceSettings, WeakSecret, refuse_weak_secrets
 
+S = TypeVar("S", bound=ServiceSettings)
+
 
 def main(
-    settings: ServiceSettings,
-    build_app: Callable[[ServiceSettings], FastAPI],
+    settings: S,
+    build_app: Callable[[S], FastAPI],
     migrations_dir: Path,
     argv: list[str] | None = None,
 ) -> None:

@@ -1,8 +1,6 @@
-from typing import cast
-
 from mercator.common.cli import main
 from mercator.notifications.app import MIGRATIONS, build_app
 from mercator.notifications.settings import NotificationsSettings
 
 if __name__ == "__main__":
-    main(NotificationsSettings(), lambda settings: build_app(cast(NotificationsSettings, settings)), MIGRATIONS)
+    main(NotificationsSettings(), build_app, MIGRATIONS)
