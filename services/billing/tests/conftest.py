@@ -7,29 +7,17 @@ import pytest
 from mercator.billing import consumers
 from mercator.billing.app import MIGRATIONS, build_app
 from mercator.billing.settings import BillingSettings
-from mercator.common.db import make_engine
 from mercator.common.events import catalogue as ev
+from mercator.common.testing import kit
 from mercator.common.testing.api import rolled_back_app
 from mercator.common.testing.kit import feed
 
-
-@pytest.fixture(scope="session")
-async def billing_db(postgres) -> str:
-    return await postgres.migrated("billing", MIGRATIONS)
-
-
-@pytest.fixture(scope="session")
-async def billing_engine(billing_db):
-    engine = make_engine(billing_db)
-    yield engine
-    await engine.dispose()
+billing_db = kit.database("billing", MIGRATIONS)
 
 
 @pytest.fixture
 def settings(billing_db) -> BillingSettings:
-    return BillingSettings(
-        database_url=billing_db, relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9"
-    )
+    return BillingSettings(**kit.quiet(billing_db.url))
 
 
 @pytest.fixture
@@ -42,10 +30,10 @@ def no_deals_service():
 
 
 @pytest.fixture
-async def app(settings, billing_engine, no_deals_service):
+async def app(settings, billing_db, no_deals_service):
     async with rolled_back_app(
         settings,
-        billing_engine,
+        billing_db.engine,
         lambda s, rt: build_app(s, rt, deals_http=no_deals_service, contacts_http=no_deals_service),
     ) as app:
         yield app

@@ -4,7 +4,6 @@ import httpx
 import pytest
 
 from mercator.common.clock import now
-from mercator.common.db import make_engine
 from mercator.common.events import catalogue as ev
 from mercator.common.runtime import Runtime
 from mercator.common.testing import kit
@@ -13,25 +12,12 @@ from mercator.deals import consumers
 from mercator.deals.app import MIGRATIONS, build_app
 from mercator.deals.settings import DealsSettings
 
-
-@pytest.fixture(scope="session")
-async def deals_db(postgres) -> str:
-    url = await postgres.migrated("deals", MIGRATIONS)
-    return url
-
-
-@pytest.fixture(scope="session")
-async def deals_engine(deals_db):
-    engine = make_engine(deals_db)
-    yield engine
-    await engine.dispose()
+deals_db = kit.database("deals", MIGRATIONS)
 
 
 @pytest.fixture
 def settings(deals_db) -> DealsSettings:
-    return DealsSettings(
-        database_url=deals_db, relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9"
-    )
+    return DealsSettings(**kit.quiet(deals_db.url))
 
 
 @pytest.fixture
@@ -53,11 +39,11 @@ def contacts_says():
 
 
 @pytest.fixture
-async def app(settings, deals_engine, contacts_says):
+async def app(settings, deals_db, contacts_says):
     def build(s, runtime: Runtime):
         return build_app(s, runtime, contacts_http=contacts_says[1])
 
-    async with rolled_back_app(settings, deals_engine, build) as app:
+    async with rolled_back_app(settings, deals_db.engine, build) as app:
         yield app
 
 

@@ -4,7 +4,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from mercator.common.db import make_engine
+from mercator.common.testing import kit
 from mercator.common.testing.api import client, rolled_back_app
 from mercator.gateway import passwords, users
 from mercator.gateway.app import build_app
@@ -22,29 +22,12 @@ def cheap_hashing():
     passwords.HASHER = real
 
 
-@pytest.fixture(scope="session")
-async def gateway_db(postgres) -> str:
-    url = await postgres.migrated("gateway", MIGRATIONS)
-    return url
-
-
-@pytest.fixture(scope="session")
-async def gateway_engine(gateway_db):
-    engine = make_engine(gateway_db)
-    yield engine
-    await engine.dispose()
+gateway_db = kit.database("gateway", MIGRATIONS)
 
 
 @pytest.fixture
 def settings(gateway_db) -> GatewaySettings:
-    return GatewaySettings(
-        database_url=gateway_db,
-        relay_enabled=False,
-        consumers_enabled=False,
-        kafka_bootstrap="127.0.0.1:9",
-        admin_email=None,
-        admin_password=None,
-    )
+    return GatewaySettings(**kit.quiet(gateway_db.url, admin_email=None, admin_password=None))
 
 
 @pytest.fixture
@@ -54,9 +37,9 @@ def upstream_transports() -> dict:
 
 
 @pytest.fixture
-async def app(settings, gateway_engine, upstream_transports):
+async def app(settings, gateway_db, upstream_transports):
     async with rolled_back_app(
-        settings, gateway_engine, lambda s, runtime: build_app(s, runtime, transports=upstream_transports)
+        settings, gateway_db.engine, lambda s, runtime: build_app(s, runtime, transports=upstream_transports)
     ) as app:
         yield app
 

@@ -2,7 +2,6 @@ import uuid
 
 import pytest
 
-from mercator.common.db import make_engine
 from mercator.common.testing import kit
 from mercator.common.testing.api import caller, rolled_back_app
 from mercator.notifications import consumers
@@ -18,26 +17,14 @@ def smtp():
     inbox.down()
 
 
-@pytest.fixture(scope="session")
-async def notifications_db(postgres) -> str:
-    return await postgres.migrated("notifications", MIGRATIONS)
-
-
-@pytest.fixture(scope="session")
-async def notifications_engine(notifications_db):
-    engine = make_engine(notifications_db)
-    yield engine
-    await engine.dispose()
+notifications_db = kit.database("notifications", MIGRATIONS)
 
 
 @pytest.fixture
 def settings(notifications_db, smtp) -> NotificationsSettings:
     # One message at a time: every session of the rolled-back app shares one connection.
     return NotificationsSettings(
-        database_url=notifications_db,
-        relay_enabled=False,
-        consumers_enabled=False,
-        kafka_bootstrap="127.0.0.1:9",
+        **kit.quiet(notifications_db.url),
         smtp_host="127.0.0.1",
         smtp_port=smtp.port,
         smtp_timeout_seconds=5,
@@ -51,8 +38,8 @@ def settings(notifications_db, smtp) -> NotificationsSettings:
 
 
 @pytest.fixture
-async def app(settings, notifications_engine):
-    async with rolled_back_app(settings, notifications_engine, lambda s, rt: build_app(s, rt)) as app:
+async def app(settings, notifications_db):
+    async with rolled_back_app(settings, notifications_db.engine, build_app) as app:
         yield app
 
 

@@ -104,9 +104,9 @@ def hylafax():
     server.stop()
 
 
-async def test_a_fax_through_hylafax_reaches_the_servers_send_queue(settings, notifications_engine, hylafax, manager):
+async def test_a_fax_through_hylafax_reaches_the_servers_send_queue(settings, notifications_db, hylafax, manager):
     settings = settings.model_copy(update={"fax_transport": "hylafax", "fax_hylafax_host": f"127.0.0.1:{hylafax.port}"})
-    async with rolled_back_app(settings, notifications_engine, lambda s, rt: build_app(s, rt)) as app:
+    async with rolled_back_app(settings, notifications_db.engine, lambda s, rt: build_app(s, rt)) as app:
         from mercator.notifications import consumers
 
         handlers = {t: h for g in consumers.handlers(settings).values() for t, h in g.items()}

@@ -95,13 +95,13 @@ async def send_one(settings, engine, manager, **smtp) -> Message:
 
 
 @pytest.mark.parametrize("security", ["starttls", "tls"])
-async def test_mail_goes_over_tls_with_a_login(settings, notifications_engine, manager, ca, security):
+async def test_mail_goes_over_tls_with_a_login(settings, notifications_db, manager, ca, security):
     authority, ca_file = ca
     server = SecureInbox(authority, implicit_tls=security == "tls").up()
     try:
         m = await send_one(
             settings,
-            notifications_engine,
+            notifications_db.engine,
             manager,
             smtp_port=server.port,
             smtp_security=security,
@@ -116,14 +116,14 @@ async def test_mail_goes_over_tls_with_a_login(settings, notifications_engine, m
         server.down()
 
 
-async def test_a_wrong_password_is_retried_saying_so(settings, notifications_engine, manager, ca):
+async def test_a_wrong_password_is_retried_saying_so(settings, notifications_db, manager, ca):
     """Our side's mistake: the message waits for the settings to be put right instead of failing."""
     authority, ca_file = ca
     server = SecureInbox(authority, implicit_tls=False).up()
     try:
         m = await send_one(
             settings,
-            notifications_engine,
+            notifications_db.engine,
             manager,
             smtp_port=server.port,
             smtp_security="starttls",
@@ -137,13 +137,13 @@ async def test_a_wrong_password_is_retried_saying_so(settings, notifications_eng
         server.down()
 
 
-async def test_a_server_whose_certificate_is_not_trusted_gets_nothing(settings, notifications_engine, manager, ca):
+async def test_a_server_whose_certificate_is_not_trusted_gets_nothing(settings, notifications_db, manager, ca):
     authority, _ = ca
     server = SecureInbox(authority, implicit_tls=False).up()
     try:  # the system's CAs do not know the throwaway one: the password is never sent
         m = await send_one(
             settings,
-            notifications_engine,
+            notifications_db.engine,
             manager,
             smtp_port=server.port,
             smtp_security="starttls",

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mercator.common.bus import tables
 from mercator.common.bus.consumer import Delivery, Handler
+from mercator.common.db import make_engine
 from mercator.common.events import Envelope
 from mercator.common.events.catalogue import EventPayload
 from mercator.common.runtime import Runtime
@@ -78,3 +82,39 @@ async def deliver(runtime: Runtime, handlers: Mapping[str, Handler], envelope: E
     async with runtime.uow() as uow:
         await handlers[envelope.type](uow, Delivery(envelope, payload))
         await uow.commit()
+
+
+@dataclass(frozen=True)
+class TestDatabase:
+    """A service's migrated test database: its URL and one engine over it for the whole session."""
+
+    __test__ = False  # a record, not a test class
+
+    url: str
+    engine: AsyncEngine
+
+
+def database(service: str, migrations: Path) -> Any:
+    """A session fixture named `<service>_db` (a `TestDatabase`): in a conftest,
+    `deals_db = kit.database("deals", MIGRATIONS)`. The database is made once per run and dropped at its end."""
+
+    @pytest.fixture(scope="session", name=f"{service}_db")
+    async def fixture(postgres: Any) -> AsyncIterator[TestDatabase]:
+        url = await postgres.migrated(service, migrations)
+        engine = make_engine(url)
+        yield TestDatabase(url, engine)
+        await engine.dispose()
+
+    return fixture
+
+
+def quiet(database_url: str, **settings: Any) -> dict[str, Any]:
+    """A service's settings under test: its test database, no relay and no consumers (the tests feed and read
+    the outbox themselves), and a broker address nothing listens on; `settings` add or override."""
+    return {
+        "database_url": database_url,
+        "relay_enabled": False,
+        "consumers_enabled": False,
+        "kafka_bootstrap": "127.0.0.1:9",
+        **settings,
+    }
