@@ -11,33 +11,13 @@ from collections import Counter
 
 import httpx
 import pytest
-
-try:
-    import hypothesis
-    import schemathesis
-
-    if int(schemathesis.__version__.split(".")[0]) < 4:
-        raise ImportError(f"schemathesis {schemathesis.__version__} is too old")
-except ImportError as exc:
-    from mercator.common.testing.plugin import need
-
-    need("schemathesis 4 (the gateway's `test` extra)", repr(exc))
-
 import requests
-from hypothesis import HealthCheck, Phase, given
-from hypothesis import settings as hypothesis_settings
-from hypothesis.errors import Unsatisfiable
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+
+from mercator.common.testing.fuzz import fuzz, hypothesis_home
 
 pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(900)]
 
 EXAMPLES = int(os.environ.get("MERCATOR_CONTRACT_EXAMPLES", "4"))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # A time written without its UTC offset breaks `format: date-time` (RFC 3339 requires one). Schemathesis
 # reports each failure under a headline (`- ST108 Response violates schema (2 violations)`) and each violation
 # with the `Value:` that broke it.
@@ -60,44 +40,15 @@ class Counting(requests.adapters.HTTPAdapter):
 @pytest.fixture(scope="module")
 def fuzzed(stack, tmp_path_factory):
     """Every operation fuzzed once for the module: (operations, calls, failures by operation, statuses)."""
-    hypothesis.configuration.set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+    hypothesis_home(tmp_path_factory.mktemp("hypothesis"))
     doc = httpx.get(f"{stack.url}/api/v1/openapi.json", timeout=30).json()
     assert doc["x-missing-services"] == []
-    # The bearer token on every call; no generated `X-API-Key` beside it (the gateway refuses both at once).
-    config = schemathesis.Config.from_dict({"generation": {"with-security-parameters": False}})
-    schema = schemathesis.openapi.from_dict(doc, config=config)
     session = requests.Session()
     session.mount("http://", adapter := Counting())
-    failures: dict[str, list[str]] = {}
-    operations = calls = 0
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        operations += 1
-        # A token of its own for each operation: fuzzing sign-out must not sign the rest out.
-        auth = {"Authorization": f"Bearer {stack.admin_token()}"}
-        for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
-
-            @hypothesis_settings(
-                max_examples=EXAMPLES,
-                derandomize=True,
-                database=None,
-                deadline=None,
-                phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck),
-                print_blob=False,
-            )
-            @given(case=operation.as_strategy(generation_mode=mode))
-            def run(case):
-                nonlocal calls
-                calls += 1
-                case.call_and_validate(base_url=stack.url, session=session, headers=auth, checks=CHECKS, timeout=60)  # noqa: B023 - run() runs at once, in this iteration
-
-            try:
-                run()
-            except Unsatisfiable:
-                assert mode is schemathesis.GenerationMode.NEGATIVE, operation.label  # nothing there to break
-            except (Exception, BaseExceptionGroup) as exc:
-                failures.setdefault(operation.label, []).append(f"{operation.label} [{mode.value}]: {exc}")
+    # A token of its own for each operation: fuzzing sign-out must not sign the rest out.
+    operations, calls, failures = fuzz(
+        doc, session, stack.url, lambda: {"Authorization": f"Bearer {stack.admin_token()}"}, EXAMPLES, timeout=60
+    )
     print(
         f"\nfuzzed {operations} operations with {calls} calls; answers: {dict(sorted(adapter.statuses.items()))}"
         f"; failed: {sorted(failures)}"
