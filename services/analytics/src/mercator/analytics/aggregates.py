@@ -422,7 +422,11 @@ class Tally:
             measures, keys = _MEASURES[model], _KEYS[model]
             rows = sorted(
                 (
-                    {"cell": _cell(key), **dict(zip(keys, key)), **dict(zip(measures, values))}
+                    {
+                        "cell": _cell(key),
+                        **dict(zip(keys, key, strict=True)),
+                        **dict(zip(measures, values, strict=True)),
+                    }
                     for key, values in cells.items()
                     if any(values)
                 ),

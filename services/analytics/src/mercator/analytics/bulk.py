@@ -129,7 +129,7 @@ async def lock_rows(
             names = list(result.keys())
             at = names.index(key.name)
             for row in result:
-                loaded[row[at]] = dict(zip(names, row))
+                loaded[row[at]] = dict(zip(names, row, strict=True))
 
     await load(ordered)
     missing = [k for k in ordered if k not in loaded]

@@ -7,6 +7,7 @@ is written against the aggregate's `sequence`, never against arrival order.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -235,7 +236,7 @@ def period_key(moment: datetime | date, period: Period) -> str:
 
 def trend(values: list[Decimal]) -> list[float | None]:
     """Change of each period against the one before it, as a share (None for the first, or after nothing)."""
-    return [None] + [share(b - a, a) if a else None for a, b in zip(values, values[1:])]
+    return [None] + [share(b - a, a) if a else None for a, b in itertools.pairwise(values)]
 
 
 def below_team(count: int, team_mean: float | None, low_share: float) -> bool:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select
 
 from mercator.analytics import domain, tables
 from mercator.analytics.settings import AnalyticsSettings
 from mercator.analytics.tables import Client, InactivityAlert
+from mercator.common import clock
 from mercator.common.bus import tables as bus
 from mercator.common.events import catalogue as ev
 from mercator.common.runtime import Runtime
@@ -79,7 +80,7 @@ async def inactivity_watch(runtime: Runtime, settings: AnalyticsSettings) -> Non
         try:
             while not runtime.quiesced:
                 async with runtime.uow() as uow:
-                    if not await detect_inactivity(uow, settings.inactivity_days, datetime.now(UTC)):
+                    if not await detect_inactivity(uow, settings.inactivity_days, clock.now()):
                         break
         except Exception as exc:  # the next run tries again; each slice is one transaction
             log.warning("inactivity check failed: %r", exc)

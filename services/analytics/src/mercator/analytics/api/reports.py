@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from mercator.analytics import domain, reports, schemas
 from mercator.analytics.domain import Period
 from mercator.analytics.settings import AnalyticsSettings
+from mercator.common import clock
 from mercator.common.http.deps import CurrentUser, RuntimeDep, SessionDep
 from mercator.common.http.export import spreadsheet_safe
 
@@ -108,7 +109,7 @@ async def inactivity(
             scope,
             days=days or settings.inactivity_days,
             low_share=low_share or settings.low_activity_share,
-            now=datetime.now(UTC),
+            now=clock.now(),
         ),
     )
 
@@ -129,7 +130,7 @@ async def receivables(
         format,
         "receivables",
         schemas.ReceivablesReport,
-        await reports.receivables(session, caller, scope, by=by, today=datetime.now(UTC).date()),
+        await reports.receivables(session, caller, scope, by=by, today=clock.now().date()),
     )
 
 
