@@ -16,8 +16,8 @@ Needs PostgreSQL at 127.0.0.1:5432 (trust, user postgres) and DuckDB (`services/
     table shapes, COPY'd from generated facts: going through the handlers one event at a time would take hours
     at (a)'s rate), the aggregates the reports read computed from those rows by the projections' own rules
     (`aggregates.refill`: the same per-row functions the handlers apply), then every report through the
-    service's own code (`mercator.analytics.reports`, a CEO's view, no HTTP) `--runs` times; beside it, DuckDB computing the same figures over the same facts loaded
-    in memory, in the same run. p50/p95 in ms.
+    service's own code (`mercator.analytics.reports`, a CEO's view, no HTTP) `--runs` times; beside it, DuckDB
+    computing the same figures over the same facts loaded in memory, in the same run. p50/p95 in ms.
 """
 
 from __future__ import annotations

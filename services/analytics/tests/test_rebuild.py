@@ -138,7 +138,7 @@ async def announced(app) -> list[dict]:
 
 async def detect(app, days=14, now=None) -> int:
     total = 0
-    async with app.state.runtime.uow() as uow:
+    async with jobs.step(app.state.runtime.uow()) as uow:
         total += await jobs.detect_inactivity(uow, days, now or datetime.now(UTC))
     return total
 
