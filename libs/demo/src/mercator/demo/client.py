@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
+from typing import Any
 
 import httpx
 
@@ -16,7 +17,7 @@ class Api:
         self.http = httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
         self.counter = counter
 
-    async def call(self, method: str, path: str, etag: bool = False, **kw) -> dict | list | httpx.Response:
+    async def call(self, method: str, path: str, etag: bool = False, **kw) -> Any:
         """The answer's JSON; with `etag`, the response itself (its ETag for an update).
 
         A POST carries an Idempotency-Key, so one that timed out on a busy machine is sent again safely: the
@@ -49,7 +50,7 @@ class Api:
     async def post(self, path: str, body: dict | None = None) -> dict:
         return await self.call("POST", path, json=body or {})
 
-    async def get(self, path: str, **params) -> dict | list:
+    async def get(self, path: str, **params) -> Any:
         return await self.call("GET", path, params=params)
 
     async def close(self) -> None:

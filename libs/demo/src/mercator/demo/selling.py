@@ -70,7 +70,8 @@ class Selling:
         forgotten (the board shows them stalled)."""
         if lost_at >= self.now or rnd.random() < 0.06:
             return
-        names, weights = zip(*LOST_REASONS[stage], strict=True)
+        names = [name for name, _ in LOST_REASONS[stage]]
+        weights = [weight for _, weight in LOST_REASONS[stage]]
         reason = self.reasons[rnd.choices(names, weights)[0]]
         await api.post(f"{url}/lose", {"reason_id": reason["id"], "at": iso(lost_at)})
         self.counter["lost"] = self.counter.get("lost", 0) + 1

@@ -14,8 +14,9 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import case, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,7 +44,10 @@ from mercator.analytics.tables import (
     Transition,
 )
 
-_MEASURES = {
+# One contribution to an aggregate: (aggregate, key in `_KEYS` order, measures).
+Cell = tuple[type[Base], tuple[Any, ...], tuple[Any, ...]]
+
+_MEASURES: dict[type[Base], tuple[str, ...]] = {
     ClientSilence: ("clients",),
     Activities: ("entries",),
     Receivables: ("invoices", "outstanding"),
@@ -67,13 +71,13 @@ _OPEN, _WON, _LOST = (s.value for s in (domain.DealStatus.OPEN, domain.DealStatu
 ZERO = Decimal(0)
 
 
-def deal_cells(d: Mapping) -> list[tuple[type, tuple, tuple]]:
+def deal_cells(d: Mapping) -> list[Cell]:
     """What one deal row adds to the aggregates: (aggregate, key in `_KEYS` order, measures). A deal not yet
     tied to a client card (only a late event of it arrived) is in no report."""
     if d.get("company_id") is None:
         return []
     owner, dept, amount = d.get("owner_id"), d.get("department_id"), d.get("amount") or ZERO
-    cells = []
+    cells: list[Cell] = []
     status = d.get("status")
     if status == _OPEN:
         cells.append(
@@ -100,9 +104,11 @@ def deal_cells(d: Mapping) -> list[tuple[type, tuple, tuple]]:
                 (1, amount),
             )
         )
+    opened_at: datetime | None = d.get("opened_at")
+    closed_at: datetime | None = d.get("closed_at")
     span = (
-        domain.as_utc(d.get("closed_at")) - domain.as_utc(d.get("opened_at"))
-        if status in (_WON, _LOST) and d.get("opened_at") is not None and d.get("closed_at") is not None
+        domain.as_utc(closed_at) - domain.as_utc(opened_at)
+        if status in (_WON, _LOST) and opened_at is not None and closed_at is not None
         else None
     )
     if span is not None:
@@ -145,7 +151,7 @@ def stage_key(d: Mapping) -> tuple:
     return d.get("company_id") is not None, d.get("owner_id"), d.get("department_id")
 
 
-def stage_cells(d: Mapping, steps: Iterable[Mapping]) -> list[tuple[type, tuple, tuple]]:
+def stage_cells(d: Mapping, steps: Iterable[Mapping]) -> list[Cell]:
     """What a deal's steps add to the time in each stage: a step out of a stage that says how long the deal
     stood in it counts under the deal's manager and department, in the month of the step."""
     if d.get("company_id") is None:
@@ -192,13 +198,13 @@ async def follow_stages(session: AsyncSession, deals, new_steps: Iterable[Mappin
         tally.change(stage_cells(deals.loaded[deal_id], steps), stage_cells(vars(deals[deal_id]), steps))
 
 
-def card_cells(c: Mapping) -> list[tuple[type, tuple, tuple]]:
+def card_cells(c: Mapping) -> list[Cell]:
     """What one client card adds: a placeholder (version 0) or a card merged into another is not in the base."""
     if not c.get("version"):
         return []
     in_base = c.get("merged_into_id") is None
     owner, dept, status = c.get("owner_id"), c.get("department_id"), c.get("status")
-    cells = []
+    cells: list[Cell] = []
     if in_base:
         last = domain.as_utc(c.get("last_activity_at"))
         created = domain.as_utc(c.get("created_at")) if last is None else None
@@ -239,7 +245,7 @@ CARD_COLUMNS = (
 )
 
 
-def entry_cells(card: Mapping, groups: Iterable[tuple]) -> list[tuple[type, tuple, tuple]]:
+def entry_cells(card: Mapping, groups: Iterable[tuple]) -> list[Cell]:
     """What a card's history entries add, `groups` being (month, author, how many entries not the system's):
     they count while the card is in the base, under its manager, department and status."""
     if not card.get("version") or card.get("merged_into_id") is not None:
@@ -262,7 +268,7 @@ def entry_key(card: Mapping) -> tuple:
 
 
 def _entry_month(session: AsyncSession):
-    if session.bind.dialect.name == "postgresql":
+    if bulk.on_postgres(session):
         return func.date_trunc("month", func.timezone("UTC", Activity.happened_at))
     return func.strftime("%Y-%m-01", Activity.happened_at)
 
@@ -317,7 +323,7 @@ async def follow_cards(session: AsyncSession, cards: dict, tally: Tally) -> None
     """Copies the new segment keys of changed client cards (`cards`: company -> CARD_KEYS values) into their
     deals, moving what the deals add to the aggregates."""
     d = Deal.__table__
-    deal_ids = []
+    deal_ids: list[Any] = []
     for part in bulk.chunks(sorted(cards)):
         mine = bulk.among(session, d.c.company_id, part)
         deal_ids += (await session.execute(select(d.c.deal_id).where(mine))).scalars().all()
@@ -331,7 +337,7 @@ async def follow_cards(session: AsyncSession, cards: dict, tally: Tally) -> None
     await bulk.save(session, deals)
 
 
-def invoice_cells(i: Mapping) -> list[tuple[type, tuple, tuple]]:
+def invoice_cells(i: Mapping) -> list[Cell]:
     """What one invoice adds to the receivables while something of it is unpaid. The debt is the deal's
     manager's (and department's), else the client card's."""
     if i.get("total") is None or i.get("cancelled"):
@@ -373,7 +379,7 @@ async def follow_owners(session: AsyncSession, by, copies: dict, changed: dict, 
     if not changed:
         return
     i = Invoice.__table__
-    invoice_ids = []
+    invoice_ids: list[Any] = []
     for part in bulk.chunks(sorted(changed)):
         theirs = bulk.among(session, i.c[by], part)
         invoice_ids += (await session.execute(select(i.c.invoice_id).where(theirs))).scalars().all()
@@ -396,9 +402,9 @@ class Tally:
     """Changes to the aggregates gathered over a batch, written in one statement per aggregate."""
 
     def __init__(self):
-        self.cells: dict[type, dict[tuple, list]] = {model: {} for model in _MEASURES}
+        self.cells: dict[type[Base], dict[tuple, list]] = {model: {} for model in _MEASURES}
 
-    def add(self, cells: Iterable[tuple[type, tuple, tuple]], sign: int = 1) -> None:
+    def add(self, cells: Iterable[Cell], sign: int = 1) -> None:
         for model, key, measures in cells:
             held = self.cells[model].setdefault(key, [0] * len(measures))
             for i, m in enumerate(measures):
@@ -457,7 +463,7 @@ async def refill(session: AsyncSession) -> None:
     for name in AGGREGATES:
         await session.execute(delete(Base.metadata.tables[name]))
     d, c, i = Deal.__table__, Client.__table__, Invoice.__table__
-    if session.bind.dialect.name == "postgresql":
+    if bulk.on_postgres(session):
         await session.execute(text("SET LOCAL work_mem = '256MB'"))  # the joins below hash, not spill
     # What rows copy from others, each table rewritten once: a deal's furthest step and its card's segments,
     # an invoice's deal's and card's owners (the joins are outer: a row whose source is missing copies nothing).
@@ -521,7 +527,7 @@ async def refill(session: AsyncSession) -> None:
         async for part in result.mappings().partitions():
             for row in part:
                 tally.add(cells(row))
-    if session.bind.dialect.name == "postgresql":
+    if bulk.on_postgres(session):
         # Summed in SQL per deal's key, month and stage: the rows are millions, the cells thousands.
         month = func.date_trunc("month", func.timezone("UTC", Transition.at))
         result = await session.stream(
@@ -541,8 +547,8 @@ async def refill(session: AsyncSession) -> None:
             )
             .group_by(month, d.c.owner_id, d.c.department_id, Transition.from_stage)
         )
-        async for part in result.partitions():
-            for m, owner, dept, stage, n, total in part:
+        async for batch in result.partitions():
+            for m, owner, dept, stage, n, total in batch:
                 tally.add([(StageTimes, (_as_month(m), owner, dept, stage), (n, int(total)))])
     else:
         deal_keys = {
@@ -571,8 +577,8 @@ async def refill(session: AsyncSession) -> None:
         .group_by(Activity.company_id, month, Activity.author_id)
         .execution_options(yield_per=50_000)
     )
-    async for part in result.partitions():
-        for company_id, m, author, n in part:
+    async for batch in result.partitions():
+        for company_id, m, author, n in batch:
             if company_id in cards:
                 tally.add(entry_cells(cards[company_id], [(_as_month(m), author, n)]))
     await tally.write(session)

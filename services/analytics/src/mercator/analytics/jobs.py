@@ -61,13 +61,16 @@ async def detect_inactivity(uow: UnitOfWork, threshold_days: int, now: datetime)
     for client, alert in rows:
         if not domain.crossed_inactivity(client.last_activity_at, client.created_at, now, threshold_days):
             continue
-        if domain.already_announced(alert and alert.last_activity_at, alert is not None, client.last_activity_at):
+        if domain.already_announced(
+            alert.last_activity_at if alert else None, alert is not None, client.last_activity_at
+        ):
             continue
         if alert is None:
             alert = InactivityAlert(company_id=client.company_id, sequence=0)
             s.add(alert)
         alert.last_activity_at, alert.detected_at, alert.sequence = client.last_activity_at, now, alert.sequence + 1
         since = domain.as_utc(client.last_activity_at) or domain.as_utc(client.created_at)
+        assert since is not None  # crossed_inactivity counts from one of the two
         uow.emit(
             ev.InactivityDetected(
                 company_id=client.company_id,

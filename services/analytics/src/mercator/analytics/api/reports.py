@@ -6,7 +6,7 @@ import csv
 import io
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
@@ -19,7 +19,7 @@ from mercator.common.http.deps import CurrentUser, RuntimeDep, SessionDep
 from mercator.common.http.export import spreadsheet_safe
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
-CSV = {
+CSV: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"text/csv": {"schema": {"type": "string"}}},
         "description": "The report; its rows as CSV when asked for",
@@ -73,7 +73,7 @@ def answer(request: Request, fmt: str | None, name: str, model: type[BaseModel],
 
 
 def _settings(runtime: RuntimeDep) -> AnalyticsSettings:
-    return runtime.settings
+    return cast(AnalyticsSettings, runtime.settings)
 
 
 SettingsDep = Annotated[AnalyticsSettings, Depends(_settings)]
@@ -231,7 +231,7 @@ async def sales_volume(
     session: SessionDep,
     caller: CurrentUser,
     scope: ScopeDep,
-    by: Annotated[list[Literal[reports.VOLUME_DIMENSIONS]], Query(max_length=8)] = [],  # noqa: B006
+    by: Annotated[list[reports.Dimension], Query(max_length=8)] = [],  # noqa: B006
     period: Period = Period.MONTH,
     format: Format = None,
 ):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
+from typing import cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +37,7 @@ def _invoice_cells(invoice: Invoice) -> list:
 
 @bulk.set_based
 async def invoice_issued(session: AsyncSession, deliveries: list[Delivery]) -> None:
-    events: list[ev.InvoiceIssued] = [d.payload for d in deliveries]
+    events = [cast(ev.InvoiceIssued, d.payload) for d in deliveries]
     cards = await aggregates.owners(session, Client, (e.company_id for e in events), aggregates.blank_card)
     deals = await aggregates.owners(session, Deal, (e.deal_id for e in events), blank_deal)
     invoices = await bulk.lock(session, Invoice, (e.invoice_id for e in events), _blank_invoice)
@@ -59,7 +61,7 @@ async def invoice_issued(session: AsyncSession, deliveries: list[Delivery]) -> N
 
 
 async def invoice_cancelled(uow: UnitOfWork, delivery: Delivery) -> None:
-    event: ev.InvoiceCancelled = delivery.payload
+    event = cast(ev.InvoiceCancelled, delivery.payload)
     invoice = await _invoice(uow.session, event.invoice_id)
     before = _invoice_cells(invoice)
     invoice.cancelled = True
@@ -70,16 +72,17 @@ async def invoice_cancelled(uow: UnitOfWork, delivery: Delivery) -> None:
 
 
 async def invoice_credited(uow: UnitOfWork, delivery: Delivery) -> None:
-    event: ev.InvoiceCredited = delivery.payload
+    event = cast(ev.InvoiceCredited, delivery.payload)
     s = uow.session
     invoice = await _invoice(s, event.invoice_id)
     before = _invoice_cells(invoice)
     if await s.get(Credit, event.credit_note_id) is None:
         s.add(Credit(credit_note_id=event.credit_note_id, invoice_id=event.invoice_id, amount=event.amount))
     await s.flush()
-    invoice.credited = await s.scalar(
+    credited = await s.scalar(
         select(func.coalesce(func.sum(Credit.amount), 0)).where(Credit.invoice_id == event.invoice_id)
     )
+    invoice.credited = credited if credited is not None else Decimal(0)
     tally = aggregates.Tally()
     tally.change(before, _invoice_cells(invoice))
     await tally.write(s)
@@ -89,7 +92,7 @@ async def invoice_credited(uow: UnitOfWork, delivery: Delivery) -> None:
 async def payment_received(session: AsyncSession, deliveries: list[Delivery]) -> None:
     allocations: dict[tuple[uuid.UUID, uuid.UUID], dict] = {}
     for d in deliveries:
-        event: ev.PaymentReceived = d.payload
+        event = cast(ev.PaymentReceived, d.payload)
         for a in event.allocations:
             allocations.setdefault(
                 (event.payment_id, a.invoice_id),
@@ -99,15 +102,15 @@ async def payment_received(session: AsyncSession, deliveries: list[Delivery]) ->
     # Locked before the allocations are summed, so the sum sees those of a batch that held the lock before.
     invoices = await bulk.lock(session, Invoice, invoice_ids, _blank_invoice)
     await bulk.add_new(session, Allocation, allocations)
-    i, a = Invoice.__table__, Allocation.__table__
+    i, alloc = Invoice.__table__, Allocation.__table__
     tally = aggregates.Tally()
     for part in bulk.chunks(sorted(invoice_ids)):
         result = await session.execute(
             update(i)
             .where(bulk.among(session, i.c.invoice_id, part))
             .values(
-                paid=select(func.coalesce(func.sum(a.c.amount), 0))
-                .where(a.c.invoice_id == i.c.invoice_id)
+                paid=select(func.coalesce(func.sum(alloc.c.amount), 0))
+                .where(alloc.c.invoice_id == i.c.invoice_id)
                 .scalar_subquery()
             )
             .returning(i.c.invoice_id, i.c.paid)

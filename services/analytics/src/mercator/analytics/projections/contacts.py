@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC
+from typing import Any, cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,9 +68,11 @@ def _blank_client(company_id: uuid.UUID) -> dict:
 
 @bulk.set_based
 async def company_snapshot(session: AsyncSession, deliveries: list[Delivery]) -> None:
-    clients = await bulk.lock(session, Client, (d.payload.company_id for d in deliveries), _blank_client)
+    clients = await bulk.lock(
+        session, Client, (cast(ev.CompanyCard, d.payload).company_id for d in deliveries), _blank_client
+    )
     for delivery in deliveries:
-        card: ev.CompanyCard = delivery.payload
+        card = cast(ev.CompanyCard, delivery.payload)
         client = clients[card.company_id]
         versions, take_card, take_owner = domain.CardVersions(client.version, client.owner_version).snapshot(
             delivery.envelope.sequence
@@ -118,7 +121,7 @@ def _card_cells(client: Client) -> list:
 
 
 async def company_reassigned(uow: UnitOfWork, delivery: Delivery) -> None:
-    event: ev.CompanyReassigned = delivery.payload
+    event = cast(ev.CompanyReassigned, delivery.payload)
     client = await _client(uow.session, event.company_id)
     was = _card(client)
     before = _card_cells(client)
@@ -144,7 +147,7 @@ async def company_reassigned(uow: UnitOfWork, delivery: Delivery) -> None:
 async def company_merged(uow: UnitOfWork, delivery: Delivery) -> None:
     # No version is recorded: contacts sends the survivor's new card as a CompanyUpdated with
     # the same sequence, and that snapshot must still apply.
-    event: ev.CompanyMerged = delivery.payload
+    event = cast(ev.CompanyMerged, delivery.payload)
     s = uow.session
     survivor_id = await _survivor(s, event.company_id)
     if survivor_id == event.absorbed_id:
@@ -176,7 +179,7 @@ async def _survivors(session: AsyncSession, company_ids: set[uuid.UUID]) -> dict
     for _ in range(_MAX_MERGE_HOPS):
         if not following:
             break
-        merged = dict(
+        merged: dict[uuid.UUID, Any] = dict(
             (
                 await session.execute(
                     select(Client.company_id, Client.merged_into_id).where(
@@ -194,12 +197,12 @@ async def _survivors(session: AsyncSession, company_ids: set[uuid.UUID]) -> dict
 
 @bulk.set_based
 async def activity_logged(session: AsyncSession, deliveries: list[Delivery]) -> None:
-    survivor = await _survivors(session, {d.payload.company_id for d in deliveries})
+    survivor = await _survivors(session, {cast(ev.ActivityLogged, d.payload).company_id for d in deliveries})
     # Locked before the entries are counted, so the count sees every entry of a batch that held the lock before.
     clients = await bulk.lock(session, Client, survivor.values(), _blank_client)
     entries: dict[uuid.UUID, dict] = {}
     for delivery in deliveries:
-        event: ev.ActivityLogged = delivery.payload
+        event = cast(ev.ActivityLogged, delivery.payload)
         # An entry never changes: a replay adds nothing.
         entries.setdefault(
             event.activity_id,
@@ -260,32 +263,32 @@ def _store(m: Meeting, view: domain.MeetingView) -> None:
 
 
 async def meeting_scheduled(uow: UnitOfWork, delivery: Delivery) -> None:
-    event: ev.MeetingScheduled = delivery.payload
+    event = cast(ev.MeetingScheduled, delivery.payload)
     meeting = await _meeting(uow.session, event.meeting_id, event.company_id)
     meeting.kind, meeting.owner_id = event.kind, event.owner_id  # only this event carries them
     _store(meeting, _view(meeting).scheduled(event.starts_at, delivery.envelope.sequence))
 
 
 async def meeting_rescheduled(uow: UnitOfWork, delivery: Delivery) -> None:
-    event: ev.MeetingRescheduled = delivery.payload
+    event = cast(ev.MeetingRescheduled, delivery.payload)
     meeting = await _meeting(uow.session, event.meeting_id, event.company_id)
     _store(meeting, _view(meeting).rescheduled(event.starts_at, delivery.envelope.sequence))
 
 
 async def meeting_completed(uow: UnitOfWork, delivery: Delivery) -> None:
-    event: ev.MeetingCompleted = delivery.payload
+    event = cast(ev.MeetingCompleted, delivery.payload)
     meeting = await _meeting(uow.session, event.meeting_id, event.company_id)
     _store(meeting, _view(meeting).settled(domain.MeetingStatus.DONE, delivery.envelope.sequence))
 
 
 async def meeting_cancelled(uow: UnitOfWork, delivery: Delivery) -> None:
-    event: ev.MeetingCancelled = delivery.payload
+    event = cast(ev.MeetingCancelled, delivery.payload)
     meeting = await _meeting(uow.session, event.meeting_id, event.company_id)
     _store(meeting, _view(meeting).settled(domain.MeetingStatus.CANCELLED, delivery.envelope.sequence))
 
 
 async def marketing_event(uow: UnitOfWork, delivery: Delivery) -> None:
-    card: ev.MarketingEventCreated = delivery.payload
+    card = cast(ev.MarketingEventCreated, delivery.payload)
     row = await placeholder(
         uow.session, MarketingEvent, card.marketing_event_id, marketing_event_id=card.marketing_event_id, version=0
     )
@@ -310,10 +313,10 @@ async def _participant(uow: UnitOfWork, event_id: uuid.UUID, company_id: uuid.UU
 
 
 async def participant_added(uow: UnitOfWork, delivery: Delivery) -> None:
-    e: ev.ParticipantAdded = delivery.payload
+    e = cast(ev.ParticipantAdded, delivery.payload)
     await _participant(uow, e.marketing_event_id, e.company_id, e.status, delivery.envelope.sequence)
 
 
 async def participant_status_changed(uow: UnitOfWork, delivery: Delivery) -> None:
-    e: ev.ParticipantStatusChanged = delivery.payload
+    e = cast(ev.ParticipantStatusChanged, delivery.payload)
     await _participant(uow, e.marketing_event_id, e.company_id, e.to_status, delivery.envelope.sequence)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any, cast
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,11 +73,13 @@ def _deals(apply):
 
     @bulk.set_based
     async def handler(session: AsyncSession, deliveries: list[Delivery]) -> None:
-        cards = await aggregates.client_keys(session, {d.payload.company_id for d in deliveries})
-        deals = await bulk.lock(session, Deal, (d.payload.deal_id for d in deliveries), blank_deal)
+        # Every deal event names its deal and the deal's client card.
+        events: list[Any] = [d.payload for d in deliveries]
+        cards = await aggregates.client_keys(session, {e.company_id for e in events})
+        deals = await bulk.lock(session, Deal, (e.deal_id for e in events), blank_deal)
         facts = _DealFacts()
-        for d in deliveries:
-            apply(deals[d.payload.deal_id], d.payload, d.envelope.sequence, facts)
+        for d, e in zip(deliveries, events, strict=True):
+            apply(deals[e.deal_id], e, d.envelope.sequence, facts)
         for row in deals.values():
             if row.company_id is not None:
                 if row.company_id not in cards:  # a deal whose events name another card than its row (never yet)
@@ -194,7 +197,7 @@ def deal_reopened(deal, event: ev.DealReopened, seq: int, facts: _DealFacts) -> 
 
 
 async def product(uow: UnitOfWork, delivery: Delivery) -> None:
-    card: ev.ProductCreated = delivery.payload
+    card = cast(ev.ProductCreated, delivery.payload)
     row = await placeholder(uow.session, Product, card.product_id, product_id=card.product_id, version=0)
     if domain.current(delivery.envelope.sequence, row.version):
         row.code, row.name, row.group_id, row.group_name = card.code, card.name, card.group_id, card.group_name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from mercator.analytics import domain
 from mercator.analytics.projections.rows import placeholder
 from mercator.analytics.tables import (
@@ -14,7 +16,7 @@ from mercator.common.uow import UnitOfWork
 
 
 async def user(uow: UnitOfWork, delivery: Delivery) -> None:
-    card: ev.UserCreated = delivery.payload
+    card = cast(ev.UserCreated, delivery.payload)
     row = await placeholder(uow.session, User, card.user_id, user_id=card.user_id, version=0)
     if domain.current(delivery.envelope.sequence, row.version):
         row.name, row.department_id, row.active = card.name, card.department_id, card.active
@@ -22,7 +24,7 @@ async def user(uow: UnitOfWork, delivery: Delivery) -> None:
 
 
 async def department(uow: UnitOfWork, delivery: Delivery) -> None:
-    card: ev.DepartmentChanged = delivery.payload
+    card = cast(ev.DepartmentChanged, delivery.payload)
     row = await placeholder(uow.session, Department, card.department_id, department_id=card.department_id, version=0)
     if domain.current(delivery.envelope.sequence, row.version):
         row.name, row.parent_id, row.version = card.name, card.parent_id, delivery.envelope.sequence

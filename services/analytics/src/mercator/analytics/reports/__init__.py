@@ -24,11 +24,11 @@ from mercator.analytics.reports.receivables import receivables
 from mercator.analytics.reports.results import results
 from mercator.analytics.reports.segments import segments
 from mercator.analytics.reports.slicing import Scope
-from mercator.analytics.reports.volume import VOLUME_DIMENSIONS, volume
+from mercator.analytics.reports.volume import Dimension, volume
 from mercator.analytics.reports.workload import workload
 
 __all__ = [
-    "VOLUME_DIMENSIONS",
+    "Dimension",
     "Scope",
     "activity",
     "client_base",

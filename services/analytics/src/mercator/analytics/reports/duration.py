@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
-    case,
     func,
     literal_column,
     select,
@@ -14,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercator.analytics import domain
+from mercator.analytics import bulk, domain
 from mercator.analytics.aggregates import microseconds
 from mercator.analytics.domain import DealStatus, share
 from mercator.analytics.reports.funnel import reached_stages
@@ -77,7 +78,7 @@ async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
     everyone = whole if by == "manager" else None
     if from_cells:
         st = StageTimes
-        stages = (
+        stages: Sequence[Any] = (
             await session.execute(
                 select(st.stage, func.sum(st.exits), func.sum(st.seconds))
                 .where(*months(scope, st.month), *await owned(session, caller, scope, st.owner_id, st.department_id))
@@ -101,10 +102,10 @@ async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
             )
         ).all()
     order = stage_positions()
-    stage_rows = sorted(
-        ({"stage": s, "exits": n, "mean_days": round(float(Decimal(total) / n / 86400), 2)} for s, n, total in stages),
-        key=lambda r: (order.get(r["stage"], 99), r["stage"]),
-    )
+    stage_rows: list[dict[str, Any]] = [
+        {"stage": s, "exits": n, "mean_days": round(float(Decimal(total) / n / 86400), 2)} for s, n, total in stages
+    ]
+    stage_rows.sort(key=lambda r: (order.get(r["stage"], 99), r["stage"]))
     reached = await reached_stages(session, caller, scope, facts)
     codes = [c for c, _ in domain.DEFAULT_STAGES]
     conversion = [
@@ -129,7 +130,7 @@ def _figures(n: int, total: int, low: int, high: int) -> dict:
     }
 
 
-def _span_groups(spans: list) -> list:
+def _span_groups(spans: Sequence[Any]) -> list:
     """Per key and status, and per status over every key: (over every key, key, status, deals, summed
     microseconds, the whole days of the two middle spans), from (key, status, whole days, deals, microseconds)."""
     histograms: dict = defaultdict(lambda: [0, 0, defaultdict(int)])
@@ -160,10 +161,10 @@ async def _span_cells(session: AsyncSession, caller: Caller, scope: Scope) -> li
     dd = DealDurationTotals if whole_time else DealDurations
     n = func.sum(dd.deals)
     seen = [
-        *([] if whole_time else months(scope, dd.month)),
+        *([] if whole_time else months(scope, DealDurations.month)),
         *await owned(session, caller, scope, dd.owner_id, dd.department_id),
     ]
-    if session.bind.dialect.name != "postgresql":
+    if not bulk.on_postgres(session):
         return _span_groups(
             (
                 await session.execute(
@@ -220,7 +221,7 @@ async def _span_cells(session: AsyncSession, caller: Caller, scope: Scope) -> li
 async def _span_facts(session: AsyncSession, key, where, join) -> list:
     """(key, status, whole days, deals, summed microseconds) from the deals themselves. PostgreSQL groups them;
     elsewhere (SQLite in the embedded run) the spans come back to Python."""
-    if session.bind.dialect.name == "postgresql":
+    if bulk.on_postgres(session):
         span = func.extract("epoch", Deal.closed_at - Deal.opened_at)
         # A literal, not a parameter: the grouping must be the very expression selected.
         days = func.floor(span / literal_column("86400"))
@@ -241,35 +242,3 @@ async def _span_facts(session: AsyncSession, key, where, join) -> list:
         span = domain.as_utc(closed_at) - domain.as_utc(opened)
         out.append((k, status, span.days, 1, microseconds(span)))
     return out
-
-
-async def reached(session: AsyncSession, deals: list, cohort: list) -> dict[str, int]:
-    """Of the deals in `cohort`, how many reached each stage of the default pipeline or went past it (stages may
-    be skipped: a deal won straight from the demo passed through the proposals too), and how many were won."""
-    positions = stage_positions()
-    won_position = len(positions)
-    position = case({**positions, "won": won_position}, value=Transition.to_stage, else_=-1)
-    per_deal = (
-        select(
-            Deal.deal_id,
-            func.max(position).label("p"),
-            func.max(case((Deal.status == DealStatus.WON.value, won_position), else_=-1)).label("w"),
-        )
-        .join(Transition, Transition.deal_id == Deal.deal_id)
-        .where(*deals, *cohort)
-        .group_by(Deal.deal_id)
-        .subquery()
-    )
-    furthest_p = case((per_deal.c.w > per_deal.c.p, per_deal.c.w), else_=per_deal.c.p)
-    counts = dict((await session.execute(select(furthest_p, func.count()).group_by(furthest_p))).all())
-    return reached_from(counts)
-
-
-def reached_from(counts: dict[int, int]) -> dict[str, int]:
-    """Per stage, the deals whose furthest position is at or past it, from counts per furthest position."""
-    positions = stage_positions()
-    won_position = len(positions)
-    reached = {}
-    for code, p in [*positions.items(), ("won", won_position)]:
-        reached[code] = sum(n for q, n in counts.items() if q is not None and q >= p)
-    return reached

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import (
     case,
@@ -28,7 +30,7 @@ async def forecast(session: AsyncSession, caller: Caller, scope: Scope, *, facts
         year, month = extract("year", Deal.expected_close_date), extract("month", Deal.expected_close_date)
         default = case(dict(domain.DEFAULT_STAGES), value=Deal.stage, else_=ZERO)
         weight = func.coalesce(Deal.probability, default)
-        raw = (
+        raw: Sequence[Any] = (
             await session.execute(
                 select(year, month, func.count(), func.sum(Deal.amount), func.sum(Deal.amount * weight))
                 .where(
@@ -41,19 +43,19 @@ async def forecast(session: AsyncSession, caller: Caller, scope: Scope, *, facts
             )
         ).all()
     else:
-        o, n = OpenDeals, func.sum(OpenDeals.deals)
+        o, summed = OpenDeals, func.sum(OpenDeals.deals)
         raw = [
             (m.year if m else None, m.month if m else None, count, amount, weighted)
             for m, count, amount, weighted in (
                 await session.execute(
-                    select(o.close_month, n, func.sum(o.amount), func.sum(o.weighted))
+                    select(o.close_month, summed, func.sum(o.amount), func.sum(o.weighted))
                     .where(
                         o.currency == scope.currency,
                         *scope.within_dates(o.close_month),
                         *await owned(session, caller, scope, o.owner_id, o.department_id),
                     )
                     .group_by(o.close_month)
-                    .having(n > 0)
+                    .having(summed > 0)
                 )
             ).all()
         ]

@@ -38,7 +38,7 @@ async def _reached(session: AsyncSession, deals: list, cohort: list) -> dict[str
         .subquery()
     )
     furthest_p = case((per_deal.c.w > per_deal.c.p, per_deal.c.w), else_=per_deal.c.p)
-    counts = dict((await session.execute(select(furthest_p, func.count()).group_by(furthest_p))).all())
+    counts: dict[int, int] = dict((await session.execute(select(furthest_p, func.count()).group_by(furthest_p))).all())
     return _reached_from(counts)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     and_,
@@ -82,7 +84,7 @@ async def inactivity(
 
 async def _inactivity_cells(
     session: AsyncSession, caller: Caller, scope: Scope, cutoff: datetime, clients: list
-) -> tuple[list, list]:
+) -> tuple[list, Sequence[Any]]:
     """Cards per manager and how many are silent since `cutoff`, from the cards by day of last entry: the days
     before the cutoff's own day are silent whole; of that one day, the cards are read themselves (an index
     range). Entries per author from the entries aggregate."""

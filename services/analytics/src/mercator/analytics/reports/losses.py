@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from sqlalchemy import (
     func,
@@ -38,22 +39,22 @@ async def losses(session: AsyncSession, caller: Caller, scope: Scope, *, facts: 
             )
         ).all()
     else:
-        c, n = ClosedDeals, func.sum(ClosedDeals.deals)
+        c, summed = ClosedDeals, func.sum(ClosedDeals.deals)
         lost = (c.status == DealStatus.LOST.value, *months(scope, c.month))
         mine = (
             await session.execute(
-                select(c.owner_id, c.lost_reason, c.lost_at_stage, n)
+                select(c.owner_id, c.lost_reason, c.lost_at_stage, summed)
                 .where(*lost, *await owned(session, caller, scope, c.owner_id, c.department_id))
                 .group_by(c.owner_id, c.lost_reason, c.lost_at_stage)
-                .having(n > 0)
+                .having(summed > 0)
             )
         ).all()
         team = (
             await session.execute(
-                select(c.lost_reason, c.lost_at_stage, n)
+                select(c.lost_reason, c.lost_at_stage, summed)
                 .where(*lost, *await owned(session, caller, team_scope, c.owner_id, c.department_id))
                 .group_by(c.lost_reason, c.lost_at_stage)
-                .having(n > 0)
+                .having(summed > 0)
             )
         ).all()
     team_total = sum(n for *_, n in team)
@@ -62,7 +63,7 @@ async def losses(session: AsyncSession, caller: Caller, scope: Scope, *, facts: 
     for owner, *_, n in mine:
         per_manager[owner] += n
     names = await user_names(session, per_manager)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "manager_id": key_of(o),
             "manager": names.get(o),
@@ -76,8 +77,8 @@ async def losses(session: AsyncSession, caller: Caller, scope: Scope, *, facts: 
         for o, r, s, n in mine
     ]
     rows.sort(key=lambda x: (x["manager_id"] or "", -x["lost"], x["reason"] or "", x["stage"] or ""))
-    team_rows = sorted(
-        ({"reason": r, "stage": s, "lost": n, "share": share(n, team_total)} for (r, s), n in team_counts.items()),
-        key=lambda x: (-x["lost"], x["reason"] or "", x["stage"] or ""),
-    )
+    team_rows: list[dict[str, Any]] = [
+        {"reason": r, "stage": s, "lost": n, "share": share(n, team_total)} for (r, s), n in team_counts.items()
+    ]
+    team_rows.sort(key=lambda x: (-x["lost"], x["reason"] or "", x["stage"] or ""))
     return {"rows": rows, "team": team_rows, "team_lost": team_total}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import (
     func,
@@ -58,14 +60,14 @@ async def marketing(session: AsyncSession, caller: Caller, scope: Scope, *, wind
         .join(Deal, Deal.company_id == Participant.company_id)
         .where(MarketingEvent.marketing_event_id.in_(ids), Deal.opened_at.is_not(None))
     )
-    candidates = (
+    candidates: Sequence[Any] = (
         await session.execute(
             attributed.add_columns(
                 MarketingEvent.starts_on, Deal.opened_at, Deal.status, Deal.amount, Deal.currency
             ).where(*deals)
         )
     ).all()
-    named = (
+    named: Sequence[Any] = (
         await session.execute(
             select(Deal.marketing_event_id, Deal.deal_id, Deal.status, Deal.amount, Deal.currency).where(
                 Deal.marketing_event_id.in_(ids), *deals

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     and_,
@@ -85,7 +87,7 @@ async def receivables(
             ],
         }
     key = manager if by == "manager" else Invoice.company_id
-    columns = [
+    columns: list[Any] = [
         func.count(),
         func.sum(outstanding),
         func.count().filter(Invoice.due_date < today),
@@ -129,7 +131,7 @@ async def _receivables_by_manager(session: AsyncSession, caller: Caller, scope: 
     return await _receivable_rows(session, "manager", rows)
 
 
-async def _receivable_rows(session: AsyncSession, by: str, rows: list) -> dict:
+async def _receivable_rows(session: AsyncSession, by: str, rows: Sequence[Any]) -> dict:
     names = await user_names(session, {r[0] for r in rows}) if by == "manager" else {}
     out = []
     for r in rows:

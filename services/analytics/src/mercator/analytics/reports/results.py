@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     distinct,
@@ -43,13 +45,14 @@ async def results(
 ) -> dict:
     deals = await deals_seen(session, caller, scope)
     year, month = extract("year", Deal.closed_at), extract("month", Deal.closed_at)
+    raw: Sequence[Any]
     if by == "manager" and not facts and scope.on_months():
-        c, n = ClosedDeals, func.sum(ClosedDeals.deals)
+        c, summed = ClosedDeals, func.sum(ClosedDeals.deals)
         raw = [
-            (k, m.year, m.month, count, revenue)
+            (k, m.year if m else None, m.month if m else None, count, revenue)
             for k, m, count, revenue in (
                 await session.execute(
-                    select(c.owner_id, c.month, n, func.sum(c.amount))
+                    select(c.owner_id, c.month, summed, func.sum(c.amount))
                     .where(
                         c.status == DealStatus.WON.value,
                         c.currency == scope.currency,
@@ -57,7 +60,7 @@ async def results(
                         *await owned(session, caller, scope, c.owner_id, c.department_id),
                     )
                     .group_by(c.owner_id, c.month)
-                    .having(n > 0)
+                    .having(summed > 0)
                 )
             ).all()
         ]

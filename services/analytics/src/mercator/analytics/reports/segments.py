@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     and_,
@@ -109,7 +111,7 @@ async def _segments_facts(session: AsyncSession, caller: Caller, scope: Scope, b
     return _segment_rows(by, cards, names, deals)
 
 
-def _segment_rows(by: str, cards: list, names: dict, deals: list) -> dict:
+def _segment_rows(by: str, cards: Sequence[Any], names: dict, deals: Sequence[Any]) -> dict:
     rows: dict = defaultdict(lambda: {"name": None, "clients": 0, "deals": 0, "won": 0, "revenue": ZERO})
     for k, name, n in cards:
         rows[k].update(name=name, clients=n)

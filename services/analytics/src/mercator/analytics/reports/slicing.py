@@ -145,7 +145,7 @@ async def cards_seen(session, caller, scope) -> list:
     return conditions
 
 
-async def user_names(session: AsyncSession, ids) -> dict[uuid.UUID, str | None]:
+async def user_names(session: AsyncSession, ids) -> dict[uuid.UUID | None, str | None]:
     ids = [i for i in ids if i is not None]
     if not ids:
         return {}

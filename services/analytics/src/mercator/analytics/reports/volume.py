@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Any, Literal
 
 from sqlalchemy import (
     distinct,
@@ -41,7 +43,7 @@ from mercator.analytics.tables import (
 )
 from mercator.common.auth import Caller
 
-VOLUME_DIMENSIONS = ("department", "manager", "product_group", "product", "region", "industry", "source", "period")
+Dimension = Literal["department", "manager", "product_group", "product", "region", "industry", "source", "period"]
 
 
 async def volume(
@@ -49,6 +51,7 @@ async def volume(
 ) -> dict:
     by = list(dict.fromkeys(by))
     by_product = bool({"product", "product_group"} & set(by))
+    raw: Sequence[Any]
     if not facts and scope.on_months() and set(by) <= {"department", "manager", "period"}:
         raw = await _volume_cells(session, caller, scope, by)
     else:
@@ -81,9 +84,9 @@ async def _volume_cells(session: AsyncSession, caller: Caller, scope: Scope, by:
     return out
 
 
-async def _volume_facts(session: AsyncSession, caller: Caller, scope: Scope, by: list[str]) -> list:
+async def _volume_facts(session: AsyncSession, caller: Caller, scope: Scope, by: list[str]) -> Sequence[Any]:
     by_product = bool({"product", "product_group"} & set(by))
-    columns = []
+    columns: list[Any] = []
     year, month = extract("year", Deal.closed_at), extract("month", Deal.closed_at)
     for d in by:
         if d == "department":
@@ -112,7 +115,9 @@ async def _volume_facts(session: AsyncSession, caller: Caller, scope: Scope, by:
     return (await session.execute(stmt)).all()
 
 
-async def _volume_report(session: AsyncSession, by: list[str], period: Period, by_product: bool, raw: list) -> dict:
+async def _volume_report(
+    session: AsyncSession, by: list[str], period: Period, by_product: bool, raw: Sequence[Any]
+) -> dict:
     labels_of = {d: await _dimension_names(session, d) for d in by if d != "period"}
     cells: dict = defaultdict(lambda: [0, ZERO])
     for r in raw:

@@ -49,13 +49,13 @@ async def workload(session: AsyncSession, caller: Caller, scope: Scope, *, facts
             )
         ).all()
     else:
-        n = func.sum(OpenDeals.deals)
+        summed = func.sum(OpenDeals.deals)
         deals = (
             await session.execute(
-                select(OpenDeals.owner_id, OpenDeals.stage, n, func.sum(OpenDeals.amount))
+                select(OpenDeals.owner_id, OpenDeals.stage, summed, func.sum(OpenDeals.amount))
                 .where(*await owned(session, caller, scope, OpenDeals.owner_id, OpenDeals.department_id))
                 .group_by(OpenDeals.owner_id, OpenDeals.stage)
-                .having(n > 0)
+                .having(summed > 0)
             )
         ).all()
         cards = func.sum(ClientCards.clients)
