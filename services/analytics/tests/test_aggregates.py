@@ -34,8 +34,9 @@ from analytics_history import (
 )
 from sqlalchemy import select
 
-from mercator.analytics import aggregates, reports, tables
+from mercator.analytics import reports, tables
 from mercator.analytics.domain import Period
+from mercator.analytics.refill import refill
 from mercator.common.events import catalogue as ev
 
 pytestmark = pytest.mark.postgres
@@ -203,7 +204,7 @@ async def test_shuffled_repeated_events_in_batches_keep_the_aggregates_and_refil
         await _agree(app)
     # Rows stored without the handlers (the benchmark's bulk load) get their cells from the same rules.
     async with app.state.runtime.sessionmaker() as s:
-        await aggregates.refill(s)
+        await refill(s)
         await s.commit()
     assert await _cells(app) == in_order
 

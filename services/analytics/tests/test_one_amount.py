@@ -31,8 +31,9 @@ from analytics_history import (
     invoice,
 )
 
-from mercator.analytics import aggregates, reports
+from mercator.analytics import reports
 from mercator.analytics.domain import Period
+from mercator.analytics.refill import refill
 from mercator.common.events import catalogue as ev
 
 pytestmark = pytest.mark.postgres
@@ -383,7 +384,7 @@ async def test_the_aggregates_the_facts_and_a_refill_give_the_same_money(app, fe
     assert sum(Decimal(r["open_amount"]) for r in before[("workload", 0)]["rows"]) == OPEN
     assert before[("forecast", 0)]["total"]["amount"] == money(OPEN)
     async with app.state.runtime.sessionmaker() as s:
-        await aggregates.refill(s)
+        await refill(s)
         await s.commit()
     assert await figures() == before
 

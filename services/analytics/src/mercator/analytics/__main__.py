@@ -28,7 +28,8 @@ def rebuild(settings: AnalyticsSettings) -> None:
 def refill(settings: AnalyticsSettings) -> None:
     """`python -m mercator.analytics refill`: compute the aggregates the reports read from the read models as
     they stand (after an upgrade that adds aggregates to read models already filled), in one transaction."""
-    from mercator.analytics import aggregates, jobs
+    from mercator.analytics import jobs
+    from mercator.analytics.refill import refill as refill_aggregates
     from mercator.common.db import make_engine, make_sessionmaker
     from mercator.common.migrate import upgrade
     from mercator.common.uow import UnitOfWork
@@ -39,7 +40,7 @@ def refill(settings: AnalyticsSettings) -> None:
         engine = make_engine(settings.database_url)
         try:
             async with jobs.step(UnitOfWork(make_sessionmaker(engine), source="/mercator/analytics")) as uow:
-                await aggregates.refill(uow.session)
+                await refill_aggregates(uow.session)
         finally:
             await engine.dispose()
 

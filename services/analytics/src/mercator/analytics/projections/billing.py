@@ -9,7 +9,7 @@ from typing import cast
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercator.analytics import aggregates, bulk
+from mercator.analytics import aggregates, bulk, following
 from mercator.analytics.projections.rows import blank_deal, placeholder
 from mercator.analytics.tables import (
     Allocation,
@@ -38,8 +38,8 @@ def _invoice_cells(invoice: Invoice) -> list:
 @bulk.set_based
 async def invoice_issued(session: AsyncSession, deliveries: list[Delivery]) -> None:
     events = [cast(ev.InvoiceIssued, d.payload) for d in deliveries]
-    cards = await aggregates.owners(session, Client, (e.company_id for e in events), aggregates.blank_card)
-    deals = await aggregates.owners(session, Deal, (e.deal_id for e in events), blank_deal)
+    cards = await following.owners(session, Client, (e.company_id for e in events), following.blank_card)
+    deals = await following.owners(session, Deal, (e.deal_id for e in events), blank_deal)
     invoices = await bulk.lock(session, Invoice, (e.invoice_id for e in events), _blank_invoice)
     for event in events:
         invoice = invoices[event.invoice_id]

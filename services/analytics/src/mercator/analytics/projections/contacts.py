@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercator.analytics import aggregates, bulk, domain
+from mercator.analytics import aggregates, bulk, domain, following
 from mercator.analytics.projections.rows import placeholder
 from mercator.analytics.tables import (
     Activity,
@@ -62,14 +62,10 @@ async def _recount(session: AsyncSession, client: Client) -> None:
     client.activity_count, client.last_activity_at = count, last
 
 
-def _blank_client(company_id: uuid.UUID) -> dict:
-    return {"company_id": company_id, "version": 0, "owner_version": 0, "activity_count": 0}
-
-
 @bulk.set_based
 async def company_snapshot(session: AsyncSession, deliveries: list[Delivery]) -> None:
     clients = await bulk.lock(
-        session, Client, (cast(ev.CompanyCard, d.payload).company_id for d in deliveries), _blank_client
+        session, Client, (cast(ev.CompanyCard, d.payload).company_id for d in deliveries), following.blank_card
     )
     for delivery in deliveries:
         card = cast(ev.CompanyCard, delivery.payload)
@@ -106,9 +102,9 @@ async def company_snapshot(session: AsyncSession, deliveries: list[Delivery]) ->
             moved[company_id] = keys
         if (client.owner_id, client.department_id) != (old["owner_id"], old["department_id"]):
             reassigned[company_id] = {"owner_id": client.owner_id, "department_id": client.department_id}
-    await aggregates.follow_cards(session, moved, tally)
-    await aggregates.follow_owners(session, "company_id", aggregates.CARD_OWNER, reassigned, tally)
-    await aggregates.move_entries(session, entries, tally)
+    await following.follow_cards(session, moved, tally)
+    await following.follow_owners(session, "company_id", aggregates.CARD_OWNER, reassigned, tally)
+    await following.move_entries(session, entries, tally)
     await tally.write(session)
 
 
@@ -133,14 +129,14 @@ async def company_reassigned(uow: UnitOfWork, delivery: Delivery) -> None:
     tally.change(before, _card_cells(client))
     await uow.session.flush()
     if take:
-        await aggregates.follow_owners(
+        await following.follow_owners(
             uow.session,
             "company_id",
             aggregates.CARD_OWNER,
             {client.company_id: {"owner_id": client.owner_id, "department_id": client.department_id}},
             tally,
         )
-        await aggregates.move_entries(uow.session, {client.company_id: (was, _card(client))}, tally)
+        await following.move_entries(uow.session, {client.company_id: (was, _card(client))}, tally)
     await tally.write(uow.session)
 
 
@@ -159,7 +155,7 @@ async def company_merged(uow: UnitOfWork, delivery: Delivery) -> None:
     absorbed.merged_into_id = survivor_id
     tally = aggregates.Tally()
     # The absorbed card's entries now count under the survivor.
-    await aggregates.move_entries(s, {absorbed.company_id: (before[absorbed.company_id][0], _card(survivor))}, tally)
+    await following.move_entries(s, {absorbed.company_id: (before[absorbed.company_id][0], _card(survivor))}, tally)
     # Cards merged into the absorbed one before now lead straight to the survivor.
     await s.execute(update(Client).where(Client.merged_into_id == event.absorbed_id).values(merged_into_id=survivor_id))
     for table in (Activity, Meeting):
@@ -199,7 +195,7 @@ async def _survivors(session: AsyncSession, company_ids: set[uuid.UUID]) -> dict
 async def activity_logged(session: AsyncSession, deliveries: list[Delivery]) -> None:
     survivor = await _survivors(session, {cast(ev.ActivityLogged, d.payload).company_id for d in deliveries})
     # Locked before the entries are counted, so the count sees every entry of a batch that held the lock before.
-    clients = await bulk.lock(session, Client, survivor.values(), _blank_client)
+    clients = await bulk.lock(session, Client, survivor.values(), following.blank_card)
     entries: dict[uuid.UUID, dict] = {}
     for delivery in deliveries:
         event = cast(ev.ActivityLogged, delivery.payload)

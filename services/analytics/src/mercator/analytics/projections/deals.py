@@ -8,7 +8,7 @@ from typing import Any, cast
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercator.analytics import aggregates, bulk, domain
+from mercator.analytics import aggregates, bulk, domain, following
 from mercator.analytics.projections.rows import blank_deal, placeholder, utc
 from mercator.analytics.tables import (
     Deal,
@@ -75,7 +75,7 @@ def _deals(apply):
     async def handler(session: AsyncSession, deliveries: list[Delivery]) -> None:
         # Every deal event names its deal and the deal's client card.
         events: list[Any] = [d.payload for d in deliveries]
-        cards = await aggregates.client_keys(session, {e.company_id for e in events})
+        cards = await following.client_keys(session, {e.company_id for e in events})
         deals = await bulk.lock(session, Deal, (e.deal_id for e in events), blank_deal)
         facts = _DealFacts()
         for d, e in zip(deliveries, events, strict=True):
@@ -83,13 +83,13 @@ def _deals(apply):
         for row in deals.values():
             if row.company_id is not None:
                 if row.company_id not in cards:  # a deal whose events name another card than its row (never yet)
-                    cards.update(await aggregates.client_keys(session, [row.company_id]))
+                    cards.update(await following.client_keys(session, [row.company_id]))
                 for field, value in cards[row.company_id].items():
                     setattr(row, field, value)
         await bulk.save(session, deals)
         new_steps = await facts.write(session)
         tally = aggregates.Tally()
-        await aggregates.follow_stages(session, deals, new_steps, tally)
+        await following.follow_stages(session, deals, new_steps, tally)
         moved = {}
         for deal_id, row in deals.items():
             old = deals.loaded[deal_id]
@@ -97,7 +97,7 @@ def _deals(apply):
                 tally.change(aggregates.deal_cells(old), aggregates.deal_cells(vars(row)))
             if (row.owner_id, row.department_id) != (old["owner_id"], old["department_id"]):
                 moved[deal_id] = {"owner_id": row.owner_id, "department_id": row.department_id}
-        await aggregates.follow_owners(session, "deal_id", aggregates.DEAL_OWNER, moved, tally)
+        await following.follow_owners(session, "deal_id", aggregates.DEAL_OWNER, moved, tally)
         await tally.write(session)
 
     handler.__name__ = handler.__qualname__ = apply.__name__
