@@ -38,22 +38,36 @@ async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
     resolution of the durations aggregate. Time in each stage: the mean over the steps out of it in the period."""
     deals = await deals_seen(session, caller, scope)
     from_cells = not facts and scope.on_months()
+    rows, whole = await _span_rows(session, by, await _spans(session, caller, scope, by, deals, from_cells))
+    return {
+        "by": by,
+        "rows": rows,
+        "all": whole if by == "manager" else None,
+        "stages": await _stage_rows(session, caller, scope, deals, from_cells),
+        "conversion": await _conversion(session, caller, scope, facts),
+    }
+
+
+async def _spans(
+    session: AsyncSession, caller: Caller, scope: Scope, by: str, deals: list, from_cells: bool
+) -> Sequence[Any]:
+    """`_span_groups` of the deals closed in the period, per manager or product."""
     if by == "manager" and from_cells:
-        groups = await _span_cells(session, caller, scope)
-    else:
-        closed = (
-            Deal.status.in_([DealStatus.WON.value, DealStatus.LOST.value]),
-            Deal.opened_at.is_not(None),
-            Deal.closed_at.is_not(None),
-            *scope.within(Deal.closed_at),
-            *deals,
-        )
-        key = Deal.owner_id if by == "manager" else DealLine.product_id
-        groups = _span_groups(
-            await _span_facts(
-                session, key, closed, (DealLine, DealLine.deal_id == Deal.deal_id) if by == "product" else None
-            )
-        )
+        return await _span_cells(session, caller, scope)
+    closed = (
+        Deal.status.in_([DealStatus.WON.value, DealStatus.LOST.value]),
+        Deal.opened_at.is_not(None),
+        Deal.closed_at.is_not(None),
+        *scope.within(Deal.closed_at),
+        *deals,
+    )
+    key = Deal.owner_id if by == "manager" else DealLine.product_id
+    join = (DealLine, DealLine.deal_id == Deal.deal_id) if by == "product" else None
+    return _span_groups(await _span_facts(session, key, closed, join))
+
+
+async def _span_rows(session: AsyncSession, by: str, groups: Sequence[Any]) -> tuple[list, dict]:
+    """The rows per key, biggest first, and the figures over every key."""
     nothing = {"deals": 0, "mean_days": None, "median_days": None}
     per_key: dict = defaultdict(lambda: {"won": dict(nothing), "lost": dict(nothing)})
     whole = {"won": dict(nothing), "lost": dict(nothing)}
@@ -75,7 +89,11 @@ async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
         )
     rows = [{"key": key_of(k), "name": names.get(k), **v} for k, v in per_key.items()]
     rows.sort(key=lambda r: (-(r["won"]["deals"] + r["lost"]["deals"]), r["key"] or ""))
-    everyone = whole if by == "manager" else None
+    return rows, whole
+
+
+async def _stage_rows(session: AsyncSession, caller: Caller, scope: Scope, deals: list, from_cells: bool) -> list:
+    """Per stage, the steps out of it in the period and the mean days the deals stood in it."""
     if from_cells:
         st = StageTimes
         stages: Sequence[Any] = (
@@ -106,9 +124,14 @@ async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
         {"stage": s, "exits": n, "mean_days": round(float(Decimal(total) / n / 86400), 2)} for s, n, total in stages
     ]
     stage_rows.sort(key=lambda r: (order.get(r["stage"], 99), r["stage"]))
+    return stage_rows
+
+
+async def _conversion(session: AsyncSession, caller: Caller, scope: Scope, facts: bool) -> list:
+    """From each stage of the default pipeline to the next (the last to won): how many reached it, went on."""
     reached = await reached_stages(session, caller, scope, facts)
     codes = [c for c, _ in domain.DEFAULT_STAGES]
-    conversion = [
+    return [
         {
             "from_stage": a,
             "to_stage": b,
@@ -118,7 +141,6 @@ async def duration(session: AsyncSession, caller: Caller, scope: Scope, *, by: s
         }
         for a, b in zip(codes, [*codes[1:], "won"], strict=True)
     ]
-    return {"by": by, "rows": rows, "all": everyone, "stages": stage_rows, "conversion": conversion}
 
 
 def _figures(n: int, total: int, low: int, high: int) -> dict:

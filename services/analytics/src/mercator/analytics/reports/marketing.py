@@ -40,6 +40,33 @@ async def marketing(session: AsyncSession, caller: Caller, scope: Scope, *, wind
     ids = [e.marketing_event_id for e in events]
     if not ids:
         return {"window_days": window_days, "rows": []}
+    statuses = await _participants(session, caller, ids)
+    per_event = await _deals_of(session, caller, scope, ids, window_days)
+    rows = []
+    for e in events:
+        found = per_event.get(e.marketing_event_id, {}).values()
+        won = [a or ZERO for s, a, c in found if s == DealStatus.WON.value and c == scope.currency]
+        revenue = sum(won, ZERO)
+        cost = e.cost if e.cost is not None else None
+        rows.append(
+            {
+                "marketing_event_id": str(e.marketing_event_id),
+                "name": e.name,
+                "kind": e.kind,
+                "starts_on": e.starts_on.isoformat() if e.starts_on else None,
+                "participants": statuses[e.marketing_event_id],
+                "deals": len(found),
+                "won": len(won),
+                "revenue": money(revenue),
+                "cost": None if cost is None else money(cost),
+                "return": share(revenue - cost, cost) if cost else None,
+            }
+        )
+    return {"window_days": window_days, "rows": rows}
+
+
+async def _participants(session: AsyncSession, caller: Caller, ids: list) -> dict:
+    """Per event, its participants the caller sees by status."""
     seen = [*seen_clients(caller)]
     statuses: dict = defaultdict(lambda: {"invited": 0, "attended": 0, "responded": 0})
     pstmt = select(Participant.marketing_event_id, Participant.status, func.count()).where(
@@ -51,6 +78,11 @@ async def marketing(session: AsyncSession, caller: Caller, scope: Scope, *, wind
         await session.execute(pstmt.group_by(Participant.marketing_event_id, Participant.status))
     ).all():
         statuses[event_id][status] = n
+    return statuses
+
+
+async def _deals_of(session: AsyncSession, caller: Caller, scope: Scope, ids: list, window_days: int) -> dict:
+    """Per event, its deals (status, amount, currency) by id."""
     # The period chooses the events; their deals may come after it.
     deals = await deals_seen(session, caller, Scope(None, None, scope.department_id, scope.owner_id, scope.currency))
     # Deals a participant opened within the window after the event started, and deals that name the event.
@@ -81,24 +113,4 @@ async def marketing(session: AsyncSession, caller: Caller, scope: Scope, *, wind
             per_event[event_id][deal_id] = (status, amount, currency)
     for event_id, deal_id, status, amount, currency in named:
         per_event[event_id][deal_id] = (status, amount, currency)
-    rows = []
-    for e in events:
-        found = per_event.get(e.marketing_event_id, {}).values()
-        won = [a or ZERO for s, a, c in found if s == DealStatus.WON.value and c == scope.currency]
-        revenue = sum(won, ZERO)
-        cost = e.cost if e.cost is not None else None
-        rows.append(
-            {
-                "marketing_event_id": str(e.marketing_event_id),
-                "name": e.name,
-                "kind": e.kind,
-                "starts_on": e.starts_on.isoformat() if e.starts_on else None,
-                "participants": statuses[e.marketing_event_id],
-                "deals": len(found),
-                "won": len(won),
-                "revenue": money(revenue),
-                "cost": None if cost is None else money(cost),
-                "return": share(revenue - cost, cost) if cost else None,
-            }
-        )
-    return {"window_days": window_days, "rows": rows}
+    return per_event
