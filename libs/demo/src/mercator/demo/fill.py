@@ -93,8 +93,14 @@ class Demo(Selling):
     # -- the company --------------------------------------------------------------------------------
 
     async def _setup(self, admin: Api) -> None:
-        rnd = self.rnd
+        # One suffix on every email and product code of this fill.
         suffix = secrets.token_hex(3)
+        await self._people(admin, suffix)
+        await self._catalogues(admin, suffix)
+
+    async def _people(self, admin: Api, suffix: str) -> None:
+        """The departments with their heads and managers, and the marketing manager."""
+        rnd = self.rnd
         root = await admin.post("/departments", {"name": "Отдел продаж"})
         self.departments: list[list[Manager]] = []
         # Skills from a weak beginner to a star, dealt out at random across the departments.
@@ -152,6 +158,9 @@ class Demo(Selling):
                 "department_id": root["id"],
             },
         )
+
+    async def _catalogues(self, admin: Api, suffix: str) -> None:
+        """What cards and deals pick from: regions, industries, sources, loss reasons, the product catalogue."""
         self.regions = await admin.get("/regions")
         self.industries = await admin.get("/industries")
         self.sources = await admin.get("/contact-sources")

@@ -48,44 +48,7 @@ async def receivables(
         .outerjoin(Client, Client.company_id == Invoice.company_id)
     )
     if by == "invoice":
-        stmt = (
-            source.add_columns(
-                Invoice.invoice_id,
-                Invoice.number,
-                Invoice.company_id,
-                Client.name,
-                manager,
-                Invoice.issue_date,
-                Invoice.due_date,
-                Invoice.total,
-                outstanding,
-            )
-            .where(*base, Invoice.due_date < today)
-            .order_by(Invoice.due_date, Invoice.invoice_id)
-            .limit(10_000)
-        )
-        rows = (await session.execute(stmt)).all()
-        names = await user_names(session, {r[4] for r in rows})
-        return {
-            "by": by,
-            "rows": [
-                {
-                    "invoice_id": str(i),
-                    "number": n,
-                    "company_id": key_of(c),
-                    "client": cn,
-                    "manager_id": key_of(m),
-                    "manager": names.get(m),
-                    "issue_date": issued.isoformat() if issued else None,
-                    "due_date": due.isoformat(),
-                    "days_overdue": (today - due).days,
-                    "total": money(t),
-                    "outstanding": money(o),
-                    "bucket": domain.ageing_bucket(due, today),
-                }
-                for i, n, c, cn, m, issued, due, t, o in rows
-            ],
-        }
+        return await _overdue_invoices(session, source, base, manager, outstanding, today)
     key = manager if by == "manager" else Invoice.company_id
     columns: list[Any] = [
         func.count(),
@@ -97,6 +60,48 @@ async def receivables(
         columns.append(func.max(Client.name))
     rows = (await session.execute(source.add_columns(key, *columns).where(*base).group_by(key))).all()
     return await _receivable_rows(session, by, rows)
+
+
+async def _overdue_invoices(session: AsyncSession, source, base: tuple, manager, outstanding, today: date) -> dict:
+    """The overdue invoices one by one, the longest overdue first."""
+    stmt = (
+        source.add_columns(
+            Invoice.invoice_id,
+            Invoice.number,
+            Invoice.company_id,
+            Client.name,
+            manager,
+            Invoice.issue_date,
+            Invoice.due_date,
+            Invoice.total,
+            outstanding,
+        )
+        .where(*base, Invoice.due_date < today)
+        .order_by(Invoice.due_date, Invoice.invoice_id)
+        .limit(10_000)
+    )
+    rows = (await session.execute(stmt)).all()
+    names = await user_names(session, {r[4] for r in rows})
+    return {
+        "by": "invoice",
+        "rows": [
+            {
+                "invoice_id": str(i),
+                "number": n,
+                "company_id": key_of(c),
+                "client": cn,
+                "manager_id": key_of(m),
+                "manager": names.get(m),
+                "issue_date": issued.isoformat() if issued else None,
+                "due_date": due.isoformat(),
+                "days_overdue": (today - due).days,
+                "total": money(t),
+                "outstanding": money(o),
+                "bucket": domain.ageing_bucket(due, today),
+            }
+            for i, n, c, cn, m, issued, due, t, o in rows
+        ],
+    }
 
 
 def _ageing(due, today: date) -> dict:
