@@ -22,13 +22,7 @@ from mercator.analytics.aggregates import (
     stage_cells,
     stage_key,
 )
-from mercator.analytics.tables import (
-    Activity,
-    Client,
-    Deal,
-    Invoice,
-    Transition,
-)
+from mercator.analytics.tables import Activity, Client, Deal, Invoice, Transition
 
 
 async def follow_stages(session: AsyncSession, deals, new_steps: Iterable[Mapping], tally: Tally) -> None:

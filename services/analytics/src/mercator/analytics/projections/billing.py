@@ -11,13 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import aggregates, bulk, following
 from mercator.analytics.projections.rows import blank_deal, placeholder
-from mercator.analytics.tables import (
-    Allocation,
-    Client,
-    Credit,
-    Deal,
-    Invoice,
-)
+from mercator.analytics.tables import Allocation, Client, Credit, Deal, Invoice
 from mercator.common.bus.consumer import Delivery
 from mercator.common.events import catalogue as ev
 from mercator.common.uow import UnitOfWork

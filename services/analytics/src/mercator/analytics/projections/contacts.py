@@ -17,13 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import aggregates, bulk, domain, following
 from mercator.analytics.projections.rows import placeholder
-from mercator.analytics.tables import (
-    Activity,
-    Client,
-    MarketingEvent,
-    Meeting,
-    Participant,
-)
+from mercator.analytics.tables import Activity, Client, MarketingEvent, Meeting, Participant
 from mercator.common.bus.consumer import Delivery
 from mercator.common.events import catalogue as ev
 from mercator.common.uow import UnitOfWork

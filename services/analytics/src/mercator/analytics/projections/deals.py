@@ -10,12 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import aggregates, bulk, domain, following
 from mercator.analytics.projections.rows import blank_deal, placeholder, utc
-from mercator.analytics.tables import (
-    Deal,
-    DealLine,
-    Product,
-    Transition,
-)
+from mercator.analytics.tables import Deal, DealLine, Product, Transition
 from mercator.common.bus.consumer import Delivery
 from mercator.common.events import catalogue as ev
 from mercator.common.uow import UnitOfWork

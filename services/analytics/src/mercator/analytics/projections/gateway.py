@@ -6,10 +6,7 @@ from typing import cast
 
 from mercator.analytics import domain
 from mercator.analytics.projections.rows import placeholder
-from mercator.analytics.tables import (
-    Department,
-    User,
-)
+from mercator.analytics.tables import Department, User
 from mercator.common.bus.consumer import Delivery
 from mercator.common.events import catalogue as ev
 from mercator.common.uow import UnitOfWork

@@ -7,12 +7,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (
-    func,
-    literal_column,
-    select,
-    tuple_,
-)
+from sqlalchemy import func, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import bulk, domain
@@ -20,15 +15,7 @@ from mercator.analytics.aggregates import microseconds
 from mercator.analytics.domain import DealStatus, share
 from mercator.analytics.reports.funnel import reached_stages
 from mercator.analytics.reports.slicing import Scope, deals_seen, key_of, months, owned, stage_positions, user_names
-from mercator.analytics.tables import (
-    Deal,
-    DealDurations,
-    DealDurationTotals,
-    DealLine,
-    Product,
-    StageTimes,
-    Transition,
-)
+from mercator.analytics.tables import Deal, DealDurations, DealDurationTotals, DealLine, Product, StageTimes, Transition
 from mercator.common.auth import Caller
 
 

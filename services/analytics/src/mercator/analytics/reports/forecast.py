@@ -6,21 +6,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import (
-    case,
-    extract,
-    func,
-    select,
-)
+from sqlalchemy import case, extract, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import domain
 from mercator.analytics.domain import DealStatus
 from mercator.analytics.reports.slicing import ZERO, Scope, deals_seen, money, owned
-from mercator.analytics.tables import (
-    Deal,
-    OpenDeals,
-)
+from mercator.analytics.tables import Deal, OpenDeals
 from mercator.common.auth import Caller
 
 

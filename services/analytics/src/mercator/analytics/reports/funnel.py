@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    case,
-    func,
-    select,
-)
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import domain
 from mercator.analytics.domain import DealStatus, share
 from mercator.analytics.reports.slicing import Scope, deals_seen, months, owned, stage_positions
-from mercator.analytics.tables import (
-    Deal,
-    Funnel,
-    Transition,
-)
+from mercator.analytics.tables import Deal, Funnel, Transition
 from mercator.common.auth import Caller
 
 

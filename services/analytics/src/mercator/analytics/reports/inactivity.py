@@ -7,22 +7,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    and_,
-    func,
-    or_,
-    select,
-)
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import domain
 from mercator.analytics.reports.slicing import Scope, clients_seen, key_of, months, owned, user_names
-from mercator.analytics.tables import (
-    Activities,
-    Activity,
-    Client,
-    ClientSilence,
-)
+from mercator.analytics.tables import Activities, Activity, Client, ClientSilence
 from mercator.common.auth import Caller
 from mercator.common.visibility import Kind, sight
 

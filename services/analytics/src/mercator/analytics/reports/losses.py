@@ -5,18 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import (
-    func,
-    select,
-)
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics.domain import DealStatus, share
 from mercator.analytics.reports.slicing import Scope, deals_seen, key_of, months, owned, user_names
-from mercator.analytics.tables import (
-    ClosedDeals,
-    Deal,
-)
+from mercator.analytics.tables import ClosedDeals, Deal
 from mercator.common.auth import Caller
 
 

@@ -7,21 +7,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import (
-    func,
-    select,
-)
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import domain
 from mercator.analytics.domain import DealStatus, share
 from mercator.analytics.reports.slicing import ZERO, Scope, deals_seen, money, seen_clients
-from mercator.analytics.tables import (
-    Client,
-    Deal,
-    MarketingEvent,
-    Participant,
-)
+from mercator.analytics.tables import Client, Deal, MarketingEvent, Participant
 from mercator.common.auth import Caller
 
 

@@ -7,21 +7,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (
-    and_,
-    func,
-    select,
-)
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import domain
 from mercator.analytics.reports.slicing import ZERO, Scope, key_of, money, owned, user_names
-from mercator.analytics.tables import (
-    Client,
-    Deal,
-    Invoice,
-    Receivables,
-)
+from mercator.analytics.tables import Client, Deal, Invoice, Receivables
 from mercator.common.auth import Caller
 
 

@@ -8,12 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (
-    distinct,
-    extract,
-    func,
-    select,
-)
+from sqlalchemy import distinct, extract, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import domain
@@ -31,12 +26,7 @@ from mercator.analytics.reports.slicing import (
     owned,
     won_in,
 )
-from mercator.analytics.tables import (
-    ClosedDeals,
-    Deal,
-    DealLine,
-    Product,
-)
+from mercator.analytics.tables import ClosedDeals, Deal, DealLine, Product
 from mercator.common.auth import Caller
 
 

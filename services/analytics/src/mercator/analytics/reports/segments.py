@@ -7,11 +7,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (
-    and_,
-    func,
-    select,
-)
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics.domain import DealStatus, share
@@ -26,12 +22,7 @@ from mercator.analytics.reports.slicing import (
     months,
     owned,
 )
-from mercator.analytics.tables import (
-    Client,
-    ClientSegments,
-    Deal,
-    DealSegments,
-)
+from mercator.analytics.tables import Client, ClientSegments, Deal, DealSegments
 from mercator.common.auth import Caller
 from mercator.common.visibility import Kind, sight
 

@@ -8,24 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import (
-    func,
-    or_,
-    select,
-)
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import domain
 from mercator.analytics.domain import DealStatus
-from mercator.analytics.tables import (
-    Client,
-    ClientCards,
-    Deal,
-    DealLine,
-    Department,
-    Product,
-    User,
-)
+from mercator.analytics.tables import Client, ClientCards, Deal, DealLine, Department, Product, User
 from mercator.common.auth import Caller
 from mercator.common.visibility import Kind, sight
 

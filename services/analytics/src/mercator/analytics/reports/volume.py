@@ -8,12 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import (
-    distinct,
-    extract,
-    func,
-    select,
-)
+from sqlalchemy import distinct, extract, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import domain
@@ -32,15 +27,7 @@ from mercator.analytics.reports.slicing import (
     owned,
     won_in,
 )
-from mercator.analytics.tables import (
-    Client,
-    ClosedDeals,
-    Deal,
-    DealLine,
-    Department,
-    Product,
-    User,
-)
+from mercator.analytics.tables import Client, ClosedDeals, Deal, DealLine, Department, Product, User
 from mercator.common.auth import Caller
 
 Dimension = Literal["department", "manager", "product_group", "product", "region", "industry", "source", "period"]

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import (
-    func,
-    select,
-)
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import domain
@@ -23,12 +20,7 @@ from mercator.analytics.reports.slicing import (
     owned,
     user_names,
 )
-from mercator.analytics.tables import (
-    Client,
-    ClientCards,
-    Deal,
-    OpenDeals,
-)
+from mercator.analytics.tables import Client, ClientCards, Deal, OpenDeals
 from mercator.common.auth import Caller
 
 
