@@ -28,8 +28,6 @@ from analytics_history import (
     sales_department,
 )
 
-from mercator.common.testing.api import auth, client
-
 pytestmark = pytest.mark.postgres
 
 
@@ -246,8 +244,8 @@ async def test_each_caller_sees_their_own_slice(app, settings, base):
     assert row["participants"] == {"invited": 0, "attended": 1, "responded": 0} and row["deals"] == 2
 
 
-async def test_every_report_as_csv(app, settings, base):
-    async with client(app, auth(settings, CEO)) as api:
+async def test_every_report_as_csv(api_as, base):
+    async with api_as(CEO) as api:
         r = await api.get("/api/v1/reports/workload", params={"format": "csv"})
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(r.text)))
@@ -260,8 +258,8 @@ async def test_every_report_as_csv(app, settings, base):
             assert r.status_code == 200 and r.text.strip(), (name, r.text)
 
 
-async def test_bad_filters_are_refused_naming_the_field(app, settings, base):
-    async with client(app, auth(settings, CEO)) as api:
+async def test_bad_filters_are_refused_naming_the_field(api_as, base):
+    async with api_as(CEO) as api:
         for name, params, field in (
             ("funnel", {"from": "2026-01-01T00:00:00"}, "from"),
             ("funnel", {"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "to"),
@@ -276,10 +274,10 @@ async def test_bad_filters_are_refused_naming_the_field(app, settings, base):
             assert field in str(r.json()["errors"]), r.text
 
 
-async def test_support_has_no_reports(app, settings, base):
+async def test_support_has_no_reports(api_as, base):
     from mercator.common.testing.api import caller
 
-    async with client(app, auth(settings, caller("Инженер", roles=("support",)))) as api:
+    async with api_as(caller("Инженер", roles=("support",))) as api:
         assert (await api.get("/api/v1/reports/funnel")).status_code == 403
 
 
