@@ -7,7 +7,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Every service that exists so far; a new services/<name>/pyproject.toml is picked up by itself.
 SERVICE_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
-PROJECTS := libs/common/pyproject.toml $(addsuffix /pyproject.toml,$(SERVICE_DIRS))
+# Tools beside the services, installed the same way (libs/demo: `mercator demo`).
+TOOL_DIRS := libs/demo
+PROJECTS := libs/common/pyproject.toml $(addsuffix /pyproject.toml,$(TOOL_DIRS) $(SERVICE_DIRS))
 # Each service with its `test` extra when its pyproject.toml declares one (`test = [` under
 # [project.optional-dependencies]), plainly otherwise.
 WITH_TEST_EXTRA := $(patsubst %/pyproject.toml,%,$(shell grep -lsE '^test[[:space:]]*=[[:space:]]*\[' $(addsuffix /pyproject.toml,$(SERVICE_DIRS)) </dev/null))
@@ -29,7 +31,7 @@ $(PY):
 # Re-install only when a pyproject.toml is newer than the stamp (the installs are editable,
 # so source edits need nothing).
 $(STAMP): $(PROJECTS) | $(PY)
-	$(PY) -m pip install --quiet -e 'libs/common[test]' $(SERVICE_INSTALLS)
+	$(PY) -m pip install --quiet -e 'libs/common[test]' $(addprefix -e ,$(TOOL_DIRS)) $(SERVICE_INSTALLS)
 	@touch $@
 
 # Debian packages the tests use as real components (deploy/debian-packages.txt); needs root.
@@ -68,7 +70,7 @@ bench: venv
 bench-gateway: venv
 	$(PY) bench/gateway.py
 
-# Fill a running, empty Mercator with the demo company through the gateway (make run does it by itself).
+# Fill a running, empty Mercator with the demo company through the gateway (make run does it by itself; libs/demo).
 demo: venv
 	$(VENV)/bin/mercator demo
 

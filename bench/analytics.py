@@ -15,9 +15,9 @@ Needs PostgreSQL at 127.0.0.1:5432 (trust, user postgres) and DuckDB (`services/
 (b) Reports: the read models filled with the sizes given, written as the projections store them (the same
     table shapes, COPY'd from generated facts: going through the handlers one event at a time would take hours
     at (a)'s rate), the aggregates the reports read computed from those rows by the projections' own rules
-    (`aggregates.refill`: the same per-row functions the handlers apply), then every report through the
-    service's own code (`mercator.analytics.reports`, a CEO's view, no HTTP) `--runs` times; beside it, DuckDB computing the same figures over the same facts loaded
-    in memory, in the same run. p50/p95 in ms.
+    (`refill`: the same per-row functions the handlers apply), then every report through the
+    service's own code (`mercator.analytics.reports`, a CEO's view, no HTTP) `--runs` times; beside it, DuckDB
+    computing the same figures over the same facts loaded in memory, in the same run. p50/p95 in ms.
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import func, select
 
-from mercator.analytics import aggregates, reports
+from mercator.analytics import reports
 from mercator.analytics.app import CONSUMERS, MIGRATIONS
 from mercator.analytics.domain import DEFAULT_STAGES, Period
+from mercator.analytics.refill import refill
 from mercator.analytics.settings import AnalyticsSettings
 from mercator.analytics.tables import AGGREGATES
 from mercator.common.auth import Caller
@@ -574,7 +575,7 @@ async def fill_aggregates(url: str) -> None:
     engine = make_engine(url)
     try:
         async with make_sessionmaker(engine)() as s:
-            await aggregates.refill(s)
+            await refill(s)
             await s.commit()
         async with engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -640,7 +641,7 @@ async def report_latency(sizes: dict[str, int], runs: int) -> None:
         print(f"    loaded into PostgreSQL in {time.perf_counter() - t:.0f} s")
         t = time.perf_counter()
         await fill_aggregates(url)
-        print(f"    aggregates filled by the projections' rules (aggregates.refill) in {time.perf_counter() - t:.0f} s")
+        print(f"    aggregates filled by the projections' rules (refill) in {time.perf_counter() - t:.0f} s")
         t = time.perf_counter()
         duck = await asyncio.to_thread(load_duckdb, folder)
         print(f"    loaded into DuckDB in {time.perf_counter() - t:.0f} s")

@@ -102,7 +102,7 @@ async def test_an_empty_install_is_filled_with_the_demo_company(tmp_path):
             # The demo fills an empty install only: asked again, it leaves the company as it is.
             again = await asyncio.to_thread(
                 subprocess.run,
-                [sys.executable, "-m", "mercator.analytics.demo", "--gateway", gateway],
+                [sys.executable, "-m", "mercator.demo", "--gateway", gateway],
                 env=env,
                 capture_output=True,
                 text=True,

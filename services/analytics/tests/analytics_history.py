@@ -7,11 +7,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import delete
+
+from mercator.analytics import tables
 from mercator.common.bus.consumer import Delivery, Handler
 from mercator.common.events import catalogue as ev
 from mercator.common.events.catalogue import EventPayload
 from mercator.common.events.envelope import Envelope
-from mercator.common.testing.api import caller
+from mercator.common.testing.api import auth, caller, client
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 T0 = NOW - timedelta(days=100)
@@ -97,7 +100,7 @@ def deal_history(
     )
     h.add(ev.DealOpened(**card, stage=path[0], status="open", lines=list(lines)), deal, 1)
     seq, at, stage = 1, opened, path[0]
-    for nxt, d in zip(path[1:], days):
+    for nxt, d in zip(path[1:], days, strict=False):
         seq += 1
         step = opened + timedelta(days=d)
         h.add(
@@ -445,3 +448,17 @@ REPORTS = [
     ("funnel", {}),
     ("forecast", {}),
 ]
+
+
+async def get(app, settings, who, name, **params):
+    async with client(app, auth(settings, who)) as api:
+        r = await api.get(f"/api/v1/reports/{name}", params=params)
+    assert r.status_code == 200, (name, r.text)
+    return r.json()
+
+
+async def drop_read_models(app) -> None:
+    async with app.state.runtime.sessionmaker() as s:
+        for name in tables.READ_MODELS:
+            await s.execute(delete(tables.Base.metadata.tables[name]))
+        await s.commit()

@@ -1,3 +1,4 @@
+import random
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -6,21 +7,20 @@ from pathlib import Path
 import pytest
 
 from mercator.analytics import consumers
-from mercator.analytics.app import MIGRATIONS, build_app
+from mercator.analytics.app import CONSUMERS, MIGRATIONS, build_app
 from mercator.analytics.settings import AnalyticsSettings
 from mercator.common.bus.consumer import Delivery
 from mercator.common.db import make_engine
 from mercator.common.events import catalogue as ev
 from mercator.common.events.catalogue import EventPayload
-from mercator.common.events.envelope import Envelope
-from mercator.common.testing.api import auth, caller, client, rolled_back_app
+from mercator.common.testing.api import caller, rolled_back_app
 
 NOW = datetime.now(UTC)
 
 # The tests' shared history (analytics_history) is a module beside them, not a fixture.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from analytics_history import hand_over  # noqa: E402
+from analytics_history import delivery, hand_over  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +49,46 @@ async def app(settings, analytics_engine):
         yield app
 
 
+# Every handler of every topic, by event type: what `feed` hands an event to.
+HANDLERS = {t: h for group in CONSUMERS.values() for t, h in group.items()}
+
+
+@pytest.fixture
+def feed(app):
+    async def feed(events) -> None:
+        """Each event the way the consumer hands it over, in its own transaction (no inbox: repeats reach the
+        handlers, which must shrug them off on their own)."""
+        for payload, subject, sequence in events:
+            async with app.state.runtime.uow() as uow:
+                await hand_over(HANDLERS[payload.type_name()], uow, [delivery(payload, subject, sequence)])
+                await uow.session.flush()
+                await uow.commit()
+
+    return feed
+
+
+@pytest.fixture
+def feed_in_batches(app):
+    async def feed_in_batches(events, rnd: random.Random, largest: int) -> None:
+        """The events cut into batches of 1 to `largest` in a row, each batch in one transaction with the events
+        of each type handed over together, as the consumer hands over a partition's batch of one topic. No
+        inbox: repeats reach the handlers, also within one batch."""
+        at = 0
+        while at < len(events):
+            size = rnd.randint(1, largest)
+            runs: dict[str, list[Delivery]] = {}
+            for payload, subject, sequence in events[at : at + size]:
+                runs.setdefault(payload.type_name(), []).append(delivery(payload, subject, sequence))
+            at += size
+            async with app.state.runtime.uow() as uow:
+                for type_name, deliveries in runs.items():
+                    await hand_over(HANDLERS[type_name], uow, deliveries)
+                await uow.session.flush()
+                await uow.commit()
+
+    return feed_in_batches
+
+
 @pytest.fixture
 def executive():
     # The report tests read the whole base; narrower slices are in test_visibility.
@@ -56,8 +96,8 @@ def executive():
 
 
 @pytest.fixture
-async def api(app, settings, executive):
-    async with client(app, auth(settings, executive)) as c:
+async def api(api_as, executive):
+    async with api_as(executive) as c:
         yield c
 
 
@@ -66,16 +106,8 @@ def deliver(app):
     """Hand one event to its projection handler the way the consumer does, in its own transaction."""
 
     async def deliver(payload: EventPayload, *, subject: uuid.UUID, sequence: int = 1) -> None:
-        envelope = Envelope(
-            type=payload.type_name(),
-            source="/mercator/contacts",
-            subject=str(subject),
-            sequence=sequence,
-            data=payload.model_dump(mode="json"),
-        )
-        delivery = Delivery(envelope, type(payload).model_validate(envelope.payload()))
         async with app.state.runtime.uow() as uow:
-            await hand_over(consumers.CONTACTS[envelope.type], uow, [delivery])
+            await hand_over(consumers.CONTACTS[payload.type_name()], uow, [delivery(payload, subject, sequence)])
             await uow.session.flush()
             await uow.commit()  # what the consumer does after writing the inbox row
 

@@ -27,14 +27,16 @@ from analytics_history import (
     History,
     company,
     deal_history,
+    drop_read_models,
+    get,
     line,
     sales_department,
 )
 from sqlalchemy import select
-from test_sales_reports import _drop_read_models, feed, feed_in_batches, get  # noqa: F401 - fixtures
 
-from mercator.analytics import aggregates, reports, tables
+from mercator.analytics import reports, tables
 from mercator.analytics.domain import Period
+from mercator.analytics.refill import refill
 from mercator.common.events import catalogue as ev
 
 pytestmark = pytest.mark.postgres
@@ -77,16 +79,14 @@ RUNS = {
     "forecast": lambda s, c, sc, f: reports.forecast(s, c, sc, facts=f),
     # Cutoffs on no card's day, and on the day of a card's last entry: before it, and at it exactly.
     **{
-        f"inactivity {days} days at {now}": (
-            lambda days, now: (
-                lambda s, c, sc, f: reports.inactivity(s, c, sc, days=days, low_share=0.5, now=now, facts=f)
-            )
-        )(days, now)
+        f"inactivity {days} days at {now}": lambda s, c, sc, f, days=days, now=now: reports.inactivity(
+            s, c, sc, days=days, low_share=0.5, now=now, facts=f
+        )
         for days, now in ((14, NOW), (2, NOW), (2, NOW + timedelta(minutes=30)), (30, NOW + timedelta(hours=1)))
     },
     "receivables": lambda s, c, sc, f: reports.receivables(s, c, sc, by="manager", today=TODAY, facts=f),
     **{
-        f"segments by {by}": (lambda by: lambda s, c, sc, f: reports.segments(s, c, sc, by=by, facts=f))(by)
+        f"segments by {by}": lambda s, c, sc, f, by=by: reports.segments(s, c, sc, by=by, facts=f)
         for by in ("region", "industry", "source")
     },
 }
@@ -195,7 +195,7 @@ async def test_shuffled_repeated_events_in_batches_keep_the_aggregates_and_refil
     in_order = await _cells(app)
     assert all(in_order.values()), in_order
     for seed, largest in ((5, 6), (6, 3 * len(events))):
-        await _drop_read_models(app)
+        await drop_read_models(app)
         rnd = random.Random(seed)
         shuffled = events + rnd.sample(events, len(events) // 2)
         rnd.shuffle(shuffled)
@@ -204,7 +204,7 @@ async def test_shuffled_repeated_events_in_batches_keep_the_aggregates_and_refil
         await _agree(app)
     # Rows stored without the handlers (the benchmark's bulk load) get their cells from the same rules.
     async with app.state.runtime.sessionmaker() as s:
-        await aggregates.refill(s)
+        await refill(s)
         await s.commit()
     assert await _cells(app) == in_order
 

@@ -26,12 +26,14 @@ from analytics_history import (
     WEB,
     History,
     company,
+    drop_read_models,
+    get,
     invoice,
 )
-from test_sales_reports import _drop_read_models, feed, feed_in_batches, get  # noqa: F401 - fixtures
 
-from mercator.analytics import aggregates, reports
+from mercator.analytics import reports
 from mercator.analytics.domain import Period
+from mercator.analytics.refill import refill
 from mercator.common.events import catalogue as ev
 
 pytestmark = pytest.mark.postgres
@@ -357,13 +359,11 @@ async def test_the_aggregates_the_facts_and_a_refill_give_the_same_money(app, fe
         "forecast": lambda s, sc, f: reports.forecast(s, CEO, sc, facts=f),
         "results": lambda s, sc, f: reports.results(s, CEO, sc, by="manager", period=Period.MONTH, facts=f),
         **{
-            f"volume by {by}": (
-                lambda by: lambda s, sc, f: reports.volume(s, CEO, sc, by=by, period=Period.MONTH, facts=f)
-            )(by)
+            f"volume by {by}": lambda s, sc, f, by=by: reports.volume(s, CEO, sc, by=by, period=Period.MONTH, facts=f)
             for by in VOLUME_SLICES
         },
         **{
-            f"segments by {by}": (lambda by: lambda s, sc, f: reports.segments(s, CEO, sc, by=by, facts=f))(by)
+            f"segments by {by}": lambda s, sc, f, by=by: reports.segments(s, CEO, sc, by=by, facts=f)
             for by in ("region", "industry", "source")
         },
     }
@@ -384,7 +384,7 @@ async def test_the_aggregates_the_facts_and_a_refill_give_the_same_money(app, fe
     assert sum(Decimal(r["open_amount"]) for r in before[("workload", 0)]["rows"]) == OPEN
     assert before[("forecast", 0)]["total"]["amount"] == money(OPEN)
     async with app.state.runtime.sessionmaker() as s:
-        await aggregates.refill(s)
+        await refill(s)
         await s.commit()
     assert await figures() == before
 
@@ -394,7 +394,7 @@ async def test_events_in_any_order_and_repeated_end_in_the_same_money(app, setti
     await feed(events)
     in_order = await slices(app, settings)
     for seed, largest in ((11, 1), (12, 5), (13, 3 * len(events))):
-        await _drop_read_models(app)
+        await drop_read_models(app)
         rnd = random.Random(seed)
         shuffled = events + rnd.sample(events, len(events) // 2)
         rnd.shuffle(shuffled)

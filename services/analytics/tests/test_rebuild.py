@@ -20,6 +20,7 @@ from mercator.common.bus import tables as bus
 from mercator.common.bus.kafka import ensure_topics, make_producer
 from mercator.common.events.envelope import Envelope
 from mercator.common.runtime import Runtime
+from mercator.common.testing import kit
 from mercator.common.testing.api import auth, client
 
 pytestmark = [pytest.mark.postgres]
@@ -119,26 +120,12 @@ async def test_the_read_models_are_dropped_and_rebuilt_from_the_topics(postgres,
 
 
 async def announced(app) -> list[dict]:
-    import json
-
-    async with app.state.runtime.sessionmaker() as s:
-        rows = (
-            (
-                await s.execute(
-                    select(bus.outbox.c.payload)
-                    .where(bus.outbox.c.type == "InactivityDetected")
-                    .order_by(bus.outbox.c.id)
-                )
-            )
-            .scalars()
-            .all()
-        )
-    return [json.loads(r) for r in rows]
+    return [p.data for p in await kit.published(app, "InactivityDetected")]
 
 
 async def detect(app, days=14, now=None) -> int:
     total = 0
-    async with app.state.runtime.uow() as uow:
+    async with jobs.step(app.state.runtime.uow()) as uow:
         total += await jobs.detect_inactivity(uow, days, now or datetime.now(UTC))
     return total
 

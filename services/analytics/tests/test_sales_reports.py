@@ -23,63 +23,12 @@ from analytics_history import (
     SALES,
     SHOW,
     TODAY,
-    delivery,
-    hand_over,
+    drop_read_models,
+    get,
     sales_department,
 )
-from sqlalchemy import delete
-
-from mercator.analytics import tables
-from mercator.analytics.app import CONSUMERS
-from mercator.common.bus.consumer import Delivery
-from mercator.common.testing.api import auth, client
 
 pytestmark = pytest.mark.postgres
-
-HANDLERS = {t: h for group in CONSUMERS.values() for t, h in group.items()}
-
-
-@pytest.fixture
-def feed(app):
-    async def feed(events) -> None:
-        """Each event the way the consumer hands it over, in its own transaction (no inbox: repeats reach the
-        handlers, which must shrug them off on their own)."""
-        for payload, subject, sequence in events:
-            async with app.state.runtime.uow() as uow:
-                await hand_over(HANDLERS[payload.type_name()], uow, [delivery(payload, subject, sequence)])
-                await uow.session.flush()
-                await uow.commit()
-
-    return feed
-
-
-@pytest.fixture
-def feed_in_batches(app):
-    async def feed_in_batches(events, rnd: random.Random, largest: int) -> None:
-        """The events cut into batches of 1 to `largest` in a row, each batch in one transaction with the events
-        of each type handed over together, as the consumer hands over a partition's batch of one topic. No
-        inbox: repeats reach the handlers, also within one batch."""
-        at = 0
-        while at < len(events):
-            size = rnd.randint(1, largest)
-            runs: dict[str, list[Delivery]] = {}
-            for payload, subject, sequence in events[at : at + size]:
-                runs.setdefault(payload.type_name(), []).append(delivery(payload, subject, sequence))
-            at += size
-            async with app.state.runtime.uow() as uow:
-                for type_name, deliveries in runs.items():
-                    await hand_over(HANDLERS[type_name], uow, deliveries)
-                await uow.session.flush()
-                await uow.commit()
-
-    return feed_in_batches
-
-
-async def get(app, settings, who, name, **params):
-    async with client(app, auth(settings, who)) as api:
-        r = await api.get(f"/api/v1/reports/{name}", params=params)
-    assert r.status_code == 200, (name, r.text)
-    return r.json()
 
 
 @pytest.fixture
@@ -295,8 +244,8 @@ async def test_each_caller_sees_their_own_slice(app, settings, base):
     assert row["participants"] == {"invited": 0, "attended": 1, "responded": 0} and row["deals"] == 2
 
 
-async def test_every_report_as_csv(app, settings, base):
-    async with client(app, auth(settings, CEO)) as api:
+async def test_every_report_as_csv(api_as, base):
+    async with api_as(CEO) as api:
         r = await api.get("/api/v1/reports/workload", params={"format": "csv"})
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(r.text)))
@@ -309,8 +258,8 @@ async def test_every_report_as_csv(app, settings, base):
             assert r.status_code == 200 and r.text.strip(), (name, r.text)
 
 
-async def test_bad_filters_are_refused_naming_the_field(app, settings, base):
-    async with client(app, auth(settings, CEO)) as api:
+async def test_bad_filters_are_refused_naming_the_field(api_as, base):
+    async with api_as(CEO) as api:
         for name, params, field in (
             ("funnel", {"from": "2026-01-01T00:00:00"}, "from"),
             ("funnel", {"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "to"),
@@ -325,22 +274,15 @@ async def test_bad_filters_are_refused_naming_the_field(app, settings, base):
             assert field in str(r.json()["errors"]), r.text
 
 
-async def test_support_has_no_reports(app, settings, base):
+async def test_support_has_no_reports(api_as, base):
     from mercator.common.testing.api import caller
 
-    async with client(app, auth(settings, caller("Инженер", roles=("support",)))) as api:
+    async with api_as(caller("Инженер", roles=("support",))) as api:
         assert (await api.get("/api/v1/reports/funnel")).status_code == 403
 
 
 async def _all_reports(app, settings) -> list:
     return [await get(app, settings, CEO, name, **params) for name, params in REPORTS]
-
-
-async def _drop_read_models(app) -> None:
-    async with app.state.runtime.sessionmaker() as s:
-        for name in tables.READ_MODELS:
-            await s.execute(delete(tables.Base.metadata.tables[name]))
-        await s.commit()
 
 
 async def test_the_same_history_shuffled_and_repeated_gives_the_same_reports(app, settings, feed):
@@ -349,7 +291,7 @@ async def test_the_same_history_shuffled_and_repeated_gives_the_same_reports(app
     in_order = await _all_reports(app, settings)
     assert in_order[-2]["won"] == 2  # the funnel saw the whole history
     for seed in (1, 2, 3):
-        await _drop_read_models(app)
+        await drop_read_models(app)
         shuffled = events + random.Random(seed).sample(events, len(events) // 2)
         random.Random(seed).shuffle(shuffled)
         await feed(shuffled)
@@ -366,7 +308,7 @@ async def test_the_same_history_shuffled_and_repeated_in_batches_gives_the_same_
     # Small batches, then batches as long as the whole history: every copy of an event and every event of a
     # deal or a card may share one batch with the others, in any order.
     for seed, largest in ((1, 8), (2, 20), (3, 3 * len(events)), (4, 3 * len(events))):
-        await _drop_read_models(app)
+        await drop_read_models(app)
         rnd = random.Random(seed)
         shuffled = events + rnd.sample(events, len(events) // 2) + (events if seed == 4 else [])
         rnd.shuffle(shuffled)

@@ -85,8 +85,8 @@ async def test_inactive_clients_are_the_callers_own_or_their_departments(app, se
     assert await silent(CEO) == ["anna1", "anna2", "boris", "head", "vera"]
 
 
-async def test_support_gets_no_reports(app, settings, base):
-    async with client(app, auth(settings, SUPPORT)) as api:
+async def test_support_gets_no_reports(api_as, base):
+    async with api_as(SUPPORT) as api:
         for path in ("client-base?by=region", "activity?by=kind", "inactive-clients"):
             r = await api.get(f"/api/v1/reports/{path}")
             assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"

@@ -276,7 +276,7 @@ class Launcher:
         if not (
             self.s.demo
             and "gateway" in self.services
-            and installed("analytics")
+            and installed("demo")
             and os.environ.get("MERCATOR_GATEWAY_ADMIN_EMAIL")
             and os.environ.get("MERCATOR_GATEWAY_ADMIN_PASSWORD")
         ):
@@ -287,7 +287,7 @@ class Launcher:
                 [
                     sys.executable,
                     "-m",
-                    "mercator.analytics.demo",
+                    "mercator.demo",
                     "--gateway",
                     self.url("gateway"),
                     "--scale",

@@ -28,18 +28,19 @@ def rebuild(settings: AnalyticsSettings) -> None:
 def refill(settings: AnalyticsSettings) -> None:
     """`python -m mercator.analytics refill`: compute the aggregates the reports read from the read models as
     they stand (after an upgrade that adds aggregates to read models already filled), in one transaction."""
-    from mercator.analytics import aggregates
+    from mercator.analytics import jobs
+    from mercator.analytics.refill import refill as refill_aggregates
     from mercator.common.db import make_engine, make_sessionmaker
     from mercator.common.migrate import upgrade
+    from mercator.common.uow import UnitOfWork
 
     upgrade(settings.database_url, MIGRATIONS)
 
     async def run() -> None:
         engine = make_engine(settings.database_url)
         try:
-            async with make_sessionmaker(engine)() as s:
-                await aggregates.refill(s)
-                await s.commit()
+            async with jobs.step(UnitOfWork(make_sessionmaker(engine), source="/mercator/analytics")) as uow:
+                await refill_aggregates(uow.session)
         finally:
             await engine.dispose()
 
@@ -53,4 +54,6 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["refill"]:
         refill(AnalyticsSettings())
     else:
-        main(AnalyticsSettings(), build_app, MIGRATIONS)
+        settings = AnalyticsSettings()
+        # main builds the app from the very settings it is given.
+        main(settings, lambda _: build_app(settings), MIGRATIONS)

@@ -5,8 +5,9 @@ A row of a read model (a deal, a client card) contributes to a few cells, and wh
 function of the row (`deal_cells`, `card_cells`). A batch knows each row it touched as loaded and as saved, so it
 adds the new contribution and takes the old one away. The rows themselves are order-tolerant and idempotent
 (`domain.current`), so the aggregates are too: a repeated event leaves the row, and so the cells, as they were;
-events in any order end in the same rows, and so in the same cells. `refill` computes the cells of rows stored
-some other way (the benchmark's bulk load, a restore) with the same functions.
+events in any order end in the same rows, and so in the same cells. When a row changes what others copy from it,
+`following` moves their contributions; the module `refill` computes the cells of rows stored some other way (the
+benchmark's bulk load, a restore) with the same functions.
 """
 
 from __future__ import annotations
@@ -14,36 +15,35 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import case, delete, func, select, text, update
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.analytics import bulk, domain
 from mercator.analytics.tables import (
-    AGGREGATES,
     Activities,
     Activity,
     Base,
-    Client,
     ClientCards,
     ClientSegments,
     ClientSilence,
     ClosedDeals,
-    Deal,
     DealDurations,
     DealDurationTotals,
     DealSegments,
     Funnel,
-    Invoice,
     OpenDeals,
     Receivables,
     StageTimes,
-    Transition,
 )
 
-_MEASURES = {
+# One contribution to an aggregate: (aggregate, key in `_KEYS` order, measures).
+Cell = tuple[type[Base], tuple[Any, ...], tuple[Any, ...]]
+
+_MEASURES: dict[type[Base], tuple[str, ...]] = {
     ClientSilence: ("clients",),
     Activities: ("entries",),
     Receivables: ("invoices", "outstanding"),
@@ -67,13 +67,13 @@ _OPEN, _WON, _LOST = (s.value for s in (domain.DealStatus.OPEN, domain.DealStatu
 ZERO = Decimal(0)
 
 
-def deal_cells(d: Mapping) -> list[tuple[type, tuple, tuple]]:
+def deal_cells(d: Mapping) -> list[Cell]:
     """What one deal row adds to the aggregates: (aggregate, key in `_KEYS` order, measures). A deal not yet
     tied to a client card (only a late event of it arrived) is in no report."""
     if d.get("company_id") is None:
         return []
     owner, dept, amount = d.get("owner_id"), d.get("department_id"), d.get("amount") or ZERO
-    cells = []
+    cells: list[Cell] = []
     status = d.get("status")
     if status == _OPEN:
         cells.append(
@@ -100,9 +100,11 @@ def deal_cells(d: Mapping) -> list[tuple[type, tuple, tuple]]:
                 (1, amount),
             )
         )
+    opened_at: datetime | None = d.get("opened_at")
+    closed_at: datetime | None = d.get("closed_at")
     span = (
-        domain.as_utc(d.get("closed_at")) - domain.as_utc(d.get("opened_at"))
-        if status in (_WON, _LOST) and d.get("opened_at") is not None and d.get("closed_at") is not None
+        domain.as_utc(closed_at) - domain.as_utc(opened_at)
+        if status in (_WON, _LOST) and opened_at is not None and closed_at is not None
         else None
     )
     if span is not None:
@@ -145,7 +147,7 @@ def stage_key(d: Mapping) -> tuple:
     return d.get("company_id") is not None, d.get("owner_id"), d.get("department_id")
 
 
-def stage_cells(d: Mapping, steps: Iterable[Mapping]) -> list[tuple[type, tuple, tuple]]:
+def stage_cells(d: Mapping, steps: Iterable[Mapping]) -> list[Cell]:
     """What a deal's steps add to the time in each stage: a step out of a stage that says how long the deal
     stood in it counts under the deal's manager and department, in the month of the step."""
     if d.get("company_id") is None:
@@ -161,44 +163,13 @@ def stage_cells(d: Mapping, steps: Iterable[Mapping]) -> list[tuple[type, tuple,
     ]
 
 
-async def follow_stages(session: AsyncSession, deals, new_steps: Iterable[Mapping], tally: Tally) -> None:
-    """The stage times of a batch of deal rows (`bulk.Rows`): the steps new in it count under each deal as saved;
-    a deal whose manager, department or card changed moves its earlier steps (read back) with it."""
-    fresh: dict = {}
-    for step in new_steps:
-        fresh.setdefault(step["deal_id"], []).append(step)
-    for deal_id, steps in fresh.items():
-        tally.add(stage_cells(vars(deals[deal_id]), steps))
-    moved = sorted(k for k, row in deals.items() if stage_key(deals.loaded[k]) != stage_key(vars(row)))
-    if not moved:
-        return
-    new = {(s["deal_id"], s["sequence"]) for steps in fresh.values() for s in steps}
-    t = Transition.__table__
-    earlier: dict = {}
-    for part in bulk.chunks(moved):
-        for step in (
-            await session.execute(
-                select(t.c.deal_id, t.c.sequence, t.c.at, t.c.from_stage, t.c.seconds_in_previous).where(
-                    bulk.among(session, t.c.deal_id, part),
-                    t.c.from_stage.is_not(None),
-                    t.c.seconds_in_previous.is_not(None),
-                )
-            )
-        ).mappings():
-            if (step["deal_id"], step["sequence"]) not in new:
-                earlier.setdefault(step["deal_id"], []).append(step)
-    for deal_id in moved:
-        steps = earlier.get(deal_id, ())
-        tally.change(stage_cells(deals.loaded[deal_id], steps), stage_cells(vars(deals[deal_id]), steps))
-
-
-def card_cells(c: Mapping) -> list[tuple[type, tuple, tuple]]:
+def card_cells(c: Mapping) -> list[Cell]:
     """What one client card adds: a placeholder (version 0) or a card merged into another is not in the base."""
     if not c.get("version"):
         return []
     in_base = c.get("merged_into_id") is None
     owner, dept, status = c.get("owner_id"), c.get("department_id"), c.get("status")
-    cells = []
+    cells: list[Cell] = []
     if in_base:
         last = domain.as_utc(c.get("last_activity_at"))
         created = domain.as_utc(c.get("created_at")) if last is None else None
@@ -239,7 +210,7 @@ CARD_COLUMNS = (
 )
 
 
-def entry_cells(card: Mapping, groups: Iterable[tuple]) -> list[tuple[type, tuple, tuple]]:
+def entry_cells(card: Mapping, groups: Iterable[tuple]) -> list[Cell]:
     """What a card's history entries add, `groups` being (month, author, how many entries not the system's):
     they count while the card is in the base, under its manager, department and status."""
     if not card.get("version") or card.get("merged_into_id") is not None:
@@ -261,77 +232,19 @@ def entry_key(card: Mapping) -> tuple:
     )
 
 
-def _entry_month(session: AsyncSession):
-    if session.bind.dialect.name == "postgresql":
+def entry_month(session: AsyncSession):
+    if bulk.on_postgres(session):
         return func.date_trunc("month", func.timezone("UTC", Activity.happened_at))
     return func.strftime("%Y-%m-01", Activity.happened_at)
 
 
-def _as_month(value) -> date:
+def as_month(value) -> date:
     if isinstance(value, str):
         return date.fromisoformat(value[:10])
     return value.date() if hasattr(value, "date") else value
 
 
-async def entry_groups(session: AsyncSession, company_ids: Iterable) -> dict:
-    """Per card, its history entries not the system's as (month, author, how many)."""
-    out: dict = {}
-    month = _entry_month(session)
-    for part in bulk.chunks(sorted(set(company_ids))):
-        result = await session.execute(
-            select(Activity.company_id, month, Activity.author_id, func.count())
-            .where(bulk.among(session, Activity.company_id, part), Activity.kind != "system")
-            .group_by(Activity.company_id, month, Activity.author_id)
-        )
-        for company_id, m, author, n in result.all():
-            out.setdefault(company_id, []).append((_as_month(m), author, n))
-    return out
-
-
-async def move_entries(session: AsyncSession, moves: dict, tally: Tally) -> None:
-    """`moves`: card -> (what it was, what it is now) as mappings; its entries move between the two."""
-    if not moves:
-        return
-    groups = await entry_groups(session, moves)
-    for company_id, (before, after) in moves.items():
-        tally.change(entry_cells(before, groups.get(company_id, ())), entry_cells(after, groups.get(company_id, ())))
-
-
-def blank_card(company_id) -> dict:
-    return {"company_id": company_id, "version": 0, "owner_version": 0, "activity_count": 0}
-
-
-async def client_keys(session: AsyncSession, company_ids: Iterable) -> dict:
-    """What deals copy from each client card (`CARD_KEYS`), the cards share-locked so that a card's change
-    waits for the batch that copies it, or the batch for the change; a card not projected yet is written
-    as its placeholder first, so there is a row to lock. Cards are locked before deals, in key order, by
-    every handler."""
-    c = Client.__table__
-    rows = await bulk.lock_rows(
-        session, c, [c.c.company_id, *(c.c[n] for n in CARD_KEYS.values())], company_ids, blank_card, share=True
-    )
-    return {k: {field: row[column] for field, column in CARD_KEYS.items()} for k, row in rows.items()}
-
-
-async def follow_cards(session: AsyncSession, cards: dict, tally: Tally) -> None:
-    """Copies the new segment keys of changed client cards (`cards`: company -> CARD_KEYS values) into their
-    deals, moving what the deals add to the aggregates."""
-    d = Deal.__table__
-    deal_ids = []
-    for part in bulk.chunks(sorted(cards)):
-        mine = bulk.among(session, d.c.company_id, part)
-        deal_ids += (await session.execute(select(d.c.deal_id).where(mine))).scalars().all()
-    if not deal_ids:
-        return
-    deals = await bulk.lock(session, Deal, deal_ids, lambda k: {"deal_id": k})
-    for deal_id, row in deals.items():
-        for field, value in cards[row.company_id].items():
-            setattr(row, field, value)
-        tally.change(deal_cells(deals.loaded[deal_id]), deal_cells(vars(row)))
-    await bulk.save(session, deals)
-
-
-def invoice_cells(i: Mapping) -> list[tuple[type, tuple, tuple]]:
+def invoice_cells(i: Mapping) -> list[Cell]:
     """What one invoice adds to the receivables while something of it is unpaid. The debt is the deal's
     manager's (and department's), else the client card's."""
     if i.get("total") is None or i.get("cancelled"):
@@ -350,43 +263,6 @@ CARD_OWNER = {"client_owner_id": "owner_id", "client_department_id": "department
 INVOICE_COLUMNS = ("total", "cancelled", "credited", "paid", "currency", "due_date", *DEAL_OWNER, *CARD_OWNER)
 
 
-async def owners(session: AsyncSession, model, keys: Iterable, blank) -> dict:
-    """The manager and department of each deal or client card named, share-locked (a placeholder written
-    first where there is none yet), so that a change of owner waits for the batch copying it, or the batch for
-    the change. Locked in the order every handler takes: cards, then deals, then invoices."""
-    table = model.__table__
-    [key] = table.primary_key.columns
-    rows = await bulk.lock_rows(
-        session,
-        table,
-        [key, table.c.owner_id, table.c.department_id],
-        (k for k in keys if k is not None),
-        blank,
-        share=True,
-    )
-    return {k: {"owner_id": row["owner_id"], "department_id": row["department_id"]} for k, row in rows.items()}
-
-
-async def follow_owners(session: AsyncSession, by, copies: dict, changed: dict, tally: Tally) -> None:
-    """Copies new owners (`changed`: deal or card -> {owner_id, department_id}) into the invoices whose `by`
-    column names them, moving what those invoices add to the receivables."""
-    if not changed:
-        return
-    i = Invoice.__table__
-    invoice_ids = []
-    for part in bulk.chunks(sorted(changed)):
-        theirs = bulk.among(session, i.c[by], part)
-        invoice_ids += (await session.execute(select(i.c.invoice_id).where(theirs))).scalars().all()
-    if not invoice_ids:
-        return
-    invoices = await bulk.lock(session, Invoice, invoice_ids, lambda k: {"invoice_id": k})
-    for invoice_id, row in invoices.items():
-        for field, column in copies.items():
-            setattr(row, field, changed[getattr(row, by)][column])
-        tally.change(invoice_cells(invoices.loaded[invoice_id]), invoice_cells(vars(row)))
-    await bulk.save(session, invoices)
-
-
 @functools.lru_cache(maxsize=1 << 16)  # a projection adds to the same cells over and over
 def _cell(key: tuple) -> str:
     return hashlib.md5(repr(tuple(None if v is None else str(v) for v in key)).encode()).hexdigest()
@@ -396,9 +272,9 @@ class Tally:
     """Changes to the aggregates gathered over a batch, written in one statement per aggregate."""
 
     def __init__(self):
-        self.cells: dict[type, dict[tuple, list]] = {model: {} for model in _MEASURES}
+        self.cells: dict[type[Base], dict[tuple, list]] = {model: {} for model in _MEASURES}
 
-    def add(self, cells: Iterable[tuple[type, tuple, tuple]], sign: int = 1) -> None:
+    def add(self, cells: Iterable[Cell], sign: int = 1) -> None:
         for model, key, measures in cells:
             held = self.cells[model].setdefault(key, [0] * len(measures))
             for i, m in enumerate(measures):
@@ -422,7 +298,11 @@ class Tally:
             measures, keys = _MEASURES[model], _KEYS[model]
             rows = sorted(
                 (
-                    {"cell": _cell(key), **dict(zip(keys, key)), **dict(zip(measures, values))}
+                    {
+                        "cell": _cell(key),
+                        **dict(zip(keys, key, strict=True)),
+                        **dict(zip(measures, values, strict=True)),
+                    }
                     for key, values in cells.items()
                     if any(values)
                 ),
@@ -440,135 +320,3 @@ class Tally:
                     ),
                     params,
                 )
-
-
-def reached_position():
-    """SQL for a transition's funnel position: the same map as `domain.FUNNEL_POSITIONS`."""
-    return case(domain.FUNNEL_POSITIONS, value=Transition.to_stage, else_=-1)
-
-
-async def refill(session: AsyncSession) -> None:
-    """Empties the aggregates and computes them again from the stored rows, with the rules the projections
-    use: for read models filled without the handlers (a bulk load), or to check them."""
-    for name in AGGREGATES:
-        await session.execute(delete(Base.metadata.tables[name]))
-    d, c, i = Deal.__table__, Client.__table__, Invoice.__table__
-    if session.bind.dialect.name == "postgresql":
-        await session.execute(text("SET LOCAL work_mem = '256MB'"))  # the joins below hash, not spill
-    # What rows copy from others, each table rewritten once: a deal's furthest step and its card's segments,
-    # an invoice's deal's and card's owners (the joins are outer: a row whose source is missing copies nothing).
-    steps = select(Transition.deal_id, func.max(reached_position()).label("p")).group_by(Transition.deal_id).subquery()
-    me = d.alias("me")
-    copied = (
-        select(me.c.deal_id, steps.c.p, *(c.c[column].label(field) for field, column in CARD_KEYS.items()))
-        .select_from(
-            me.outerjoin(steps, steps.c.deal_id == me.c.deal_id).outerjoin(c, c.c.company_id == me.c.company_id)
-        )
-        .subquery()
-    )
-    await session.execute(
-        update(d)
-        .where(d.c.deal_id == copied.c.deal_id)
-        .values(reached=copied.c.p, **{field: copied.c[field] for field in CARD_KEYS})
-    )
-    mine = i.alias("mine")
-    owners_of = (
-        select(
-            mine.c.invoice_id,
-            *(d.c[column].label(field) for field, column in DEAL_OWNER.items()),
-            *(c.c[column].label(field) for field, column in CARD_OWNER.items()),
-        )
-        .select_from(mine.outerjoin(d, d.c.deal_id == mine.c.deal_id).outerjoin(c, c.c.company_id == mine.c.company_id))
-        .subquery()
-    )
-    await session.execute(
-        update(i)
-        .where(i.c.invoice_id == owners_of.c.invoice_id)
-        .values({field: owners_of.c[field] for field in (*DEAL_OWNER, *CARD_OWNER)})
-    )
-    tally = Tally()
-    deal_columns = [
-        d.c[name]
-        for name in (
-            "company_id",
-            "owner_id",
-            "department_id",
-            "amount",
-            "status",
-            "stage",
-            "currency",
-            "expected_close_date",
-            "probability",
-            "closed_at",
-            "lost_reason",
-            "lost_at_stage",
-            "reached",
-            "opened_at",
-            "source_id",
-            *CARD_KEYS,
-        )
-    ]
-    for source, cells in (
-        (select(*deal_columns), deal_cells),
-        (select(*(c.c[n] for n in CARD_COLUMNS)), card_cells),
-        (select(*(i.c[n] for n in INVOICE_COLUMNS)), invoice_cells),
-    ):
-        result = await session.stream(source.execution_options(yield_per=20_000))
-        async for part in result.mappings().partitions():
-            for row in part:
-                tally.add(cells(row))
-    if session.bind.dialect.name == "postgresql":
-        # Summed in SQL per deal's key, month and stage: the rows are millions, the cells thousands.
-        month = func.date_trunc("month", func.timezone("UTC", Transition.at))
-        result = await session.stream(
-            select(
-                month,
-                d.c.owner_id,
-                d.c.department_id,
-                Transition.from_stage,
-                func.count(),
-                func.sum(Transition.seconds_in_previous),
-            )
-            .join(d, d.c.deal_id == Transition.deal_id)
-            .where(
-                d.c.company_id.is_not(None),
-                Transition.from_stage.is_not(None),
-                Transition.seconds_in_previous.is_not(None),
-            )
-            .group_by(month, d.c.owner_id, d.c.department_id, Transition.from_stage)
-        )
-        async for part in result.partitions():
-            for m, owner, dept, stage, n, total in part:
-                tally.add([(StageTimes, (_as_month(m), owner, dept, stage), (n, int(total)))])
-    else:
-        deal_keys = {
-            row["deal_id"]: row
-            for row in (
-                await session.execute(select(d.c.deal_id, d.c.company_id, d.c.owner_id, d.c.department_id))
-            ).mappings()
-        }
-        for step in (
-            await session.execute(
-                select(Transition.deal_id, Transition.at, Transition.from_stage, Transition.seconds_in_previous).where(
-                    Transition.from_stage.is_not(None), Transition.seconds_in_previous.is_not(None)
-                )
-            )
-        ).mappings():
-            if step["deal_id"] in deal_keys:
-                tally.add(stage_cells(deal_keys[step["deal_id"]], [step]))
-    cards = {
-        row["company_id"]: row
-        for row in (await session.execute(select(c.c.company_id, *(c.c[n] for n in CARD_COLUMNS)))).mappings()
-    }
-    month = _entry_month(session)
-    result = await session.stream(
-        select(Activity.company_id, month, Activity.author_id, func.count())
-        .where(Activity.kind != "system")
-        .group_by(Activity.company_id, month, Activity.author_id)
-        .execution_options(yield_per=50_000)
-    )
-    async for part in result.partitions():
-        for company_id, m, author, n in part:
-            if company_id in cards:
-                tally.add(entry_cells(cards[company_id], [(_as_month(m), author, n)]))
-    await tally.write(session)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from mercator.analytics import api, consumers, jobs, projections, reports_api
+from mercator.analytics import api, consumers, jobs
 from mercator.analytics.settings import AnalyticsSettings
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
@@ -14,10 +14,10 @@ from mercator.common.runtime import Runtime
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 # One consumer group per publishing service: analytics follows every business event.
 CONSUMERS = {
-    "contacts": {**consumers.CONTACTS, **projections.MARKETING},
-    "deals": projections.DEALS,
-    "billing": projections.BILLING,
-    "gateway": projections.GATEWAY,
+    "contacts": consumers.CONTACTS,
+    "deals": consumers.DEALS,
+    "billing": consumers.BILLING,
+    "gateway": consumers.GATEWAY,
 }
 
 
@@ -29,7 +29,7 @@ def build_app(settings: AnalyticsSettings | None = None, runtime: Runtime | None
     app = create_app(
         runtime,
         title="Mercator analytics",
-        routers=[api.router, reports_api.router],
+        routers=api.ROUTERS,
         description="Read models of the business events and the reports built on them.",
         export_skip=lambda path: path.startswith("/api/v1/reports/"),
     )

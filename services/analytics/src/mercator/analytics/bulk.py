@@ -13,10 +13,12 @@ server an execution per row and an IN list a new statement per length. SQLite (`
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import Table, any_, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +37,7 @@ class Row(SimpleNamespace):
 class Rows(dict):
     """Locked rows of one table by primary key, with what they held when loaded."""
 
-    def __init__(self, table: Table, loaded: dict[Hashable, dict]):
+    def __init__(self, table: Table, loaded: dict[Any, dict]):
         super().__init__({k: Row(**v) for k, v in loaded.items()})
         self.table = table
         self.loaded = loaded
@@ -60,15 +62,12 @@ def set_based(fn: Callable[[AsyncSession, list[Delivery]], Awaitable[None]]) -> 
 
 def insert(session: AsyncSession):
     """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL in tests and production, SQLite in `make run`)."""
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert
+    return postgresql.insert if on_postgres(session) else sqlite.insert
 
 
-def _postgres(session: AsyncSession) -> bool:
-    return session.bind.dialect.name == "postgresql"
+def on_postgres(session: AsyncSession) -> bool:
+    """PostgreSQL (tests and production) rather than SQLite (`make run`): a few statements differ."""
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def rows_of(session: AsyncSession, table: Table, rows: list[dict]):
@@ -76,16 +75,16 @@ def rows_of(session: AsyncSession, table: Table, rows: list[dict]):
     with: on PostgreSQL an INSERT ... SELECT FROM unnest(one array per column) and no parameters, elsewhere a
     plain INSERT and the rows (an executemany). Columns the rows leave out take their defaults either way."""
     ins = insert(session)
-    if not _postgres(session):
+    if not on_postgres(session):
         return ins(table), rows
     return insert_unnested(table, rows, ins), None
 
 
-def among(session: AsyncSession, column, keys: list):
+def among(session: AsyncSession, column, keys: Iterable[Any]):
     """`column IN keys`; on PostgreSQL `column = ANY(array)`, one statement whatever the number of keys."""
-    if _postgres(session):
+    if on_postgres(session):
         return column == any_(bindparam(None, list(keys), type_=ARRAY(column.type)))
-    return column.in_(keys)
+    return column.in_(list(keys))
 
 
 def chunks(values: list, size: int = _CHUNK) -> Iterable[list]:
@@ -98,7 +97,7 @@ def _key(table: Table):
     return key
 
 
-async def lock(session: AsyncSession, model, keys: Iterable[Hashable], blank: Callable[[Hashable], dict]) -> Rows:
+async def lock(session: AsyncSession, model, keys: Iterable[Any], blank: Callable[[Any], dict]) -> Rows:
     """Every row named by `keys`, locked: a missing one is written first as the placeholder `blank(key)` gives
     (something about it came before its creation), so a concurrent batch on another instance waits for this
     one instead of both inserting. Locked in key order, so two batches never wait on each other in a cycle."""
@@ -110,16 +109,16 @@ async def lock_rows(
     session: AsyncSession,
     table: Table,
     columns: list,
-    keys: Iterable[Hashable],
-    blank: Callable[[Hashable], dict],
+    keys: Iterable[Any],
+    blank: Callable[[Any], dict],
     *,
     share: bool = False,
-) -> dict[Hashable, dict]:
+) -> dict[Any, dict]:
     """`lock`'s work on chosen columns (`share`: a shared lock, for rows only read). Most rows exist: they are
     locked first, and only the missing ones written as placeholders and locked after."""
     key = _key(table)
     ordered = sorted(set(keys))
-    loaded: dict[Hashable, dict] = {}
+    loaded: dict[Any, dict] = {}
 
     async def load(wanted: list) -> None:
         for part in chunks(wanted):
@@ -129,7 +128,7 @@ async def lock_rows(
             names = list(result.keys())
             at = names.index(key.name)
             for row in result:
-                loaded[row[at]] = dict(zip(names, row))
+                loaded[row[at]] = dict(zip(names, row, strict=True))
 
     await load(ordered)
     missing = [k for k in ordered if k not in loaded]
@@ -147,7 +146,7 @@ async def save(session: AsyncSession, rows: Rows) -> None:
     changed = rows.changed()
     if not changed:
         return
-    if not _postgres(session):
+    if not on_postgres(session):
         stmt = insert(session)(table)
         await session.execute(
             stmt.on_conflict_do_update(
@@ -156,7 +155,7 @@ async def save(session: AsyncSession, rows: Rows) -> None:
             changed,
         )
         return
-    names = set()
+    names: set[str] = set()
     for row in changed:
         names.update(name for name, _ in row.items() - rows.loaded[row[key.name]].items())
     columns = [c for c in table.columns if c.name in names and not c.primary_key]
@@ -168,7 +167,7 @@ async def save(session: AsyncSession, rows: Rows) -> None:
     )
 
 
-async def add_new(session: AsyncSession, model, facts: dict[Hashable, dict], *, returning: bool = False) -> list:
+async def add_new(session: AsyncSession, model, facts: dict[Any, dict], *, returning: bool = False) -> list:
     """Facts that never change once written (a history entry, a transition, an allocation): a copy of one
     already stored adds nothing. `facts` holds one dict per key, the first copy of the batch. With `returning`,
     the keys of the facts that were new (a tuple for a key of several columns)."""

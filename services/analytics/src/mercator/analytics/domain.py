@@ -7,10 +7,12 @@ is written against the aggregate's `sequence`, never against arrival order.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import overload
 
 from mercator.common.errors import InvalidValue
 
@@ -109,6 +111,18 @@ def check_period(start: datetime | None, end: datetime | None) -> None:
         raise InvalidValue("empty_period", "`to` must be later than `from`", "to")
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+
+
+@overload
+def as_utc(value: None) -> None: ...
+
+
+@overload
+def as_utc(value: datetime | None) -> datetime | None: ...
+
+
 def as_utc(value: datetime | None) -> datetime | None:
     # The days and months of the reports are UTC's; an event's time may carry another offset.
     if value is None:
@@ -170,16 +184,15 @@ def weight(stage: str | None, probability: Decimal | None) -> Decimal:
     by the deal's events), else the default pipeline's, else nothing."""
     if probability is not None:
         return probability
-    return _DEFAULT_WEIGHTS.get(stage, Decimal(0))
+    return _DEFAULT_WEIGHTS.get(stage, Decimal(0)) if stage is not None else Decimal(0)
 
 
 def first_of_month(moment: datetime | date | None) -> date | None:
     """The month a moment falls in (UTC), as its first day: the time grain of the aggregates."""
     if moment is None:
         return None
-    if isinstance(moment, datetime):
-        moment = as_utc(moment).date()
-    return moment.replace(day=1)
+    day = as_utc(moment).date() if isinstance(moment, datetime) else moment
+    return day.replace(day=1)
 
 
 # --- report arithmetic --------------------------------------------------------------------
@@ -235,7 +248,7 @@ def period_key(moment: datetime | date, period: Period) -> str:
 
 def trend(values: list[Decimal]) -> list[float | None]:
     """Change of each period against the one before it, as a share (None for the first, or after nothing)."""
-    return [None] + [share(b - a, a) if a else None for a, b in zip(values, values[1:])]
+    return [None] + [share(b - a, a) if a else None for a, b in itertools.pairwise(values)]
 
 
 def below_team(count: int, team_mean: float | None, low_share: float) -> bool:

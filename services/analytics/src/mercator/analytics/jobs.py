@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select
 
 from mercator.analytics import domain, tables
 from mercator.analytics.settings import AnalyticsSettings
 from mercator.analytics.tables import Client, InactivityAlert
+from mercator.common import clock
 from mercator.common.bus import tables as bus
 from mercator.common.events import catalogue as ev
 from mercator.common.runtime import Runtime
@@ -22,9 +25,19 @@ log = logging.getLogger(__name__)
 BATCH = 500
 
 
+@asynccontextmanager
+async def step(uow: UnitOfWork) -> AsyncIterator[UnitOfWork]:
+    """One step of a job in one transaction: committed with the events it recorded when it returns, rolled back
+    when it raises. The only place analytics' jobs commit; what runs inside never does."""
+    async with uow:
+        yield uow
+        await uow.commit()
+
+
 async def detect_inactivity(uow: UnitOfWork, threshold_days: int, now: datetime) -> int:
     """One InactivityDetected per client card that crossed the threshold since it was last announced (a new
-    history entry starts a new silence). Returns how many were announced; the caller runs it until 0."""
+    history entry starts a new silence). Returns how many were announced; the caller runs it, each time in its own
+    `step`, until 0."""
     s = uow.session
     cutoff = now - timedelta(days=threshold_days)
     last = Client.last_activity_at
@@ -48,13 +61,16 @@ async def detect_inactivity(uow: UnitOfWork, threshold_days: int, now: datetime)
     for client, alert in rows:
         if not domain.crossed_inactivity(client.last_activity_at, client.created_at, now, threshold_days):
             continue
-        if domain.already_announced(alert and alert.last_activity_at, alert is not None, client.last_activity_at):
+        if domain.already_announced(
+            alert.last_activity_at if alert else None, alert is not None, client.last_activity_at
+        ):
             continue
         if alert is None:
             alert = InactivityAlert(company_id=client.company_id, sequence=0)
             s.add(alert)
         alert.last_activity_at, alert.detected_at, alert.sequence = client.last_activity_at, now, alert.sequence + 1
         since = domain.as_utc(client.last_activity_at) or domain.as_utc(client.created_at)
+        assert since is not None  # crossed_inactivity counts from one of the two
         uow.emit(
             ev.InactivityDetected(
                 company_id=client.company_id,
@@ -70,7 +86,6 @@ async def detect_inactivity(uow: UnitOfWork, threshold_days: int, now: datetime)
             sequence=alert.sequence,
         )
         announced += 1
-    await uow.commit()
     return announced
 
 
@@ -78,8 +93,8 @@ async def inactivity_watch(runtime: Runtime, settings: AnalyticsSettings) -> Non
     while True:
         try:
             while not runtime.quiesced:
-                async with runtime.uow() as uow:
-                    if not await detect_inactivity(uow, settings.inactivity_days, datetime.now(UTC)):
+                async with step(runtime.uow()) as uow:
+                    if not await detect_inactivity(uow, settings.inactivity_days, clock.now()):
                         break
         except Exception as exc:  # the next run tries again; each slice is one transaction
             log.warning("inactivity check failed: %r", exc)
@@ -90,11 +105,11 @@ async def rebuild(runtime: Runtime) -> int:
     """Drops every read model and the analytics inbox, then reads every topic again from the start through the
     same handlers. The service may keep running meanwhile: the handlers do not depend on order or repeats.
     The inactivity alerts stay, so a rebuild announces no silence twice. Returns the messages read."""
-    async with runtime.sessionmaker() as s:
+    async with step(runtime.uow()) as uow:
         for name in tables.READ_MODELS:
-            await s.execute(delete(tables.Base.metadata.tables[name]))
-        await s.execute(delete(bus.inbox).where(bus.inbox.c.consumer.in_([c.name for c in runtime.consumers])))
-        await s.commit()
+            await uow.session.execute(delete(tables.Base.metadata.tables[name]))
+        consumers = [c.name for c in runtime.consumers]
+        await uow.session.execute(delete(bus.inbox).where(bus.inbox.c.consumer.in_(consumers)))
     read = 0
     for consumer in runtime.consumers:
         read += await consumer.replay()

@@ -8,8 +8,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from typing import ClassVar
 
-from sqlalchemy import BigInteger, Boolean, Date, Index, Integer, Numeric, String, Uuid
+from sqlalchemy import BigInteger, Boolean, Date, Index, Integer, Numeric, String, Table, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercator.common.db import Base as CommonBase
@@ -19,6 +20,8 @@ from mercator.common.db import UtcDateTime, new_metadata
 class Base(CommonBase):
     __abstract__ = True
     metadata = new_metadata()
+    # Every read model maps one table (SQLAlchemy types it as any FromClause): the projections write to it.
+    __table__: ClassVar[Table]
 
 
 class Client(Base):

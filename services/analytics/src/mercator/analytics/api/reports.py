@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
@@ -14,11 +14,12 @@ from pydantic import BaseModel
 from mercator.analytics import domain, reports, schemas
 from mercator.analytics.domain import Period
 from mercator.analytics.settings import AnalyticsSettings
+from mercator.common import clock
 from mercator.common.http.deps import CurrentUser, RuntimeDep, SessionDep
 from mercator.common.http.export import spreadsheet_safe
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
-CSV = {
+CSV: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"text/csv": {"schema": {"type": "string"}}},
         "description": "The report; its rows as CSV when asked for",
@@ -72,7 +73,7 @@ def answer(request: Request, fmt: str | None, name: str, model: type[BaseModel],
 
 
 def _settings(runtime: RuntimeDep) -> AnalyticsSettings:
-    return runtime.settings
+    return cast(AnalyticsSettings, runtime.settings)
 
 
 SettingsDep = Annotated[AnalyticsSettings, Depends(_settings)]
@@ -108,7 +109,7 @@ async def inactivity(
             scope,
             days=days or settings.inactivity_days,
             low_share=low_share or settings.low_activity_share,
-            now=datetime.now(UTC),
+            now=clock.now(),
         ),
     )
 
@@ -129,7 +130,7 @@ async def receivables(
         format,
         "receivables",
         schemas.ReceivablesReport,
-        await reports.receivables(session, caller, scope, by=by, today=datetime.now(UTC).date()),
+        await reports.receivables(session, caller, scope, by=by, today=clock.now().date()),
     )
 
 
@@ -230,7 +231,7 @@ async def sales_volume(
     session: SessionDep,
     caller: CurrentUser,
     scope: ScopeDep,
-    by: Annotated[list[Literal[reports.VOLUME_DIMENSIONS]], Query(max_length=8)] = [],  # noqa: B006
+    by: Annotated[list[reports.Dimension], Query(max_length=8)] = [],  # noqa: B006
     period: Period = Period.MONTH,
     format: Format = None,
 ):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from mercator.analytics import schemas, service
+from mercator.analytics import reports, schemas
 from mercator.analytics.domain import ActivityBy, ClientBaseBy
+from mercator.common import clock
 from mercator.common.http.deps import CurrentUser, SessionDep
 from mercator.common.pagination import Page
 
@@ -28,7 +29,7 @@ async def client_base(
     """The client base sliced by region, industry, contact source, manager, status or department.
     Merged-away cards are not counted. Every report counts only the clients the caller sees: a manager
     their own, a head their department subtree; marketing, executives and admins the whole base."""
-    return await service.client_base(session, caller, by, status=status, owner_id=owner_id)
+    return await reports.client_base(session, caller, by, status=status, owner_id=owner_id)
 
 
 @router.get("/activity", response_model=schemas.ActivityReport)
@@ -40,7 +41,7 @@ async def activity(
     end: Annotated[datetime | None, Query(alias="to", description="RFC 3339, exclusive")] = None,
 ):
     """History entries (meetings, calls, letters, ...) logged in the period, by author, kind or client."""
-    return await service.activity(session, caller, by, start=start, end=end)
+    return await reports.activity(session, caller, by, start=start, end=end)
 
 
 @router.get("/inactive-clients", response_model=Page[schemas.InactiveClient])
@@ -53,7 +54,7 @@ async def inactive_clients(
     cursor: str | None = None,
 ):
     """Clients with no history entry in the last `days` days (or none ever), longest silence first."""
-    items, nxt = await service.inactive_clients(
-        session, caller, days=days, owner_id=owner_id, now=datetime.now(UTC), limit=limit, cursor=cursor
+    items, nxt = await reports.inactive_clients(
+        session, caller, days=days, owner_id=owner_id, now=clock.now(), limit=limit, cursor=cursor
     )
     return Page(items=items, next_cursor=nxt)
