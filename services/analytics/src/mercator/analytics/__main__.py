@@ -54,6 +54,4 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["refill"]:
         refill(AnalyticsSettings())
     else:
-        settings = AnalyticsSettings()
-        # main builds the app from the very settings it is given.
-        main(settings, lambda _: build_app(settings), MIGRATIONS)
+        main(AnalyticsSettings(), build_app, MIGRATIONS)
