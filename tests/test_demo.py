@@ -55,8 +55,15 @@ async def test_an_empty_install_is_filled_with_the_demo_company(tmp_path):
             async def caught_up():
                 # Every deal and every win in the read models, not merely the first ones: the reports below look at
                 # how they spread over the months (waiting for one win, a slow projection showed one month).
+                # The results by manager read the month aggregates, which follow the facts when each deal's events,
+                # one topic per type, have all arrived: they are waited for too.
                 funnel = (await api.get("/api/v1/reports/funnel")).json()
-                return funnel.get("first_contacts") == DEALS and funnel.get("won", 0) >= len(won)
+                by_manager = (await api.get("/api/v1/reports/results", params={"by": "manager"})).json()["rows"]
+                return (
+                    funnel.get("first_contacts") == DEALS
+                    and funnel.get("won", 0) >= len(won)
+                    and sum(r["won"] for r in by_manager) >= len(won)
+                )
 
             assert await until(caught_up, timeout=120, every=1), (await api.get("/api/v1/reports/funnel")).text
             workload = (await api.get("/api/v1/reports/workload")).json()["rows"]
