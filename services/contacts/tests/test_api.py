@@ -264,7 +264,7 @@ async def test_a_phone_syncs_many_history_entries_at_once_all_or_nothing(api, ap
     before = await outbox_types(app)
     bad = await api.post(
         "/api/v1/history/batch",
-        json={"entries": entries + [{"company_id": a["id"], "kind": "note", "summary": "x", "person_id": person}]},
+        json={"entries": [*entries, {"company_id": a["id"], "kind": "note", "summary": "x", "person_id": person}]},
     )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "entries[2].person_id"
     assert await outbox_types(app) == before

@@ -353,7 +353,7 @@ async def test_facts_about_a_merged_card_land_on_the_survivor(api, app, feed):
 
 async def test_a_fact_about_an_unknown_card_is_skipped_quietly(app, feed, caplog):
     ghost = uuid.uuid4()
-    with caplog.at_level(logging.INFO, logger="mercator.contacts.service"):
+    with caplog.at_level(logging.INFO, logger="mercator.contacts.history"):
         await feed(delivery(FACTS["DealWon"][0](ghost)))
         await feed(delivery(FACTS["InvoiceIssued"][0](ghost)))
     assert await system_entries(app, str(ghost)) == []

@@ -44,7 +44,7 @@ def test_a_mailing_goes_once_to_each_contact_person_with_an_e_mail():
     ]
     chosen = domain.mailing_recipients(K.MAILING, contacts)
     assert sorted(c.emails[0] for c in chosen) == ["ivan@a.ru", "shared@b.ru"]
-    with pytest.raises(domain.RuleViolation, match="no_recipients|e-mail"):
+    with pytest.raises(domain.RuleViolation, match=r"no_recipients|e-mail"):
         domain.mailing_recipients(K.MAILING, contacts[1:2])
     with pytest.raises(domain.RuleViolation) as e:
         domain.mailing_recipients(K.WEBINAR, contacts)

@@ -10,7 +10,7 @@ from datetime import datetime
 from mercator.common.bus.consumer import Delivery, Handler
 from mercator.common.events import catalogue as ev
 from mercator.common.uow import UnitOfWork
-from mercator.contacts import domain, service
+from mercator.contacts import domain, history
 from mercator.contacts.domain import day_start, money, system_entry
 
 # What a fact reads like in the history, and when it happened (None: the envelope's time).
@@ -21,7 +21,7 @@ def _tail(text: str | None, sep: str = ": ") -> str:
     return f"{sep}{text}" if text else ""
 
 
-def _on(describe: Describe, record=service.record_system_entry) -> Handler:
+def _on(describe: Describe, record=history.record_system_entry) -> Handler:
     async def handle(uow: UnitOfWork, d: Delivery) -> None:
         described = describe(d.payload)
         if described is None:
@@ -63,7 +63,7 @@ DEALS: dict[str, Handler] = {
     "DealStageChanged": _on(_stage_changed),
     "DealWon": _on(
         lambda p: ("Сделка выиграна" + (f": {money(p.amount, p.currency)}" if p.amount is not None else ""), p.won_at),
-        record=service.record_deal_won,
+        record=history.record_deal_won,
     ),
     "DealLost": _on(lambda p: (f"Сделка проиграна на этапе «{p.lost_at_stage}»{_tail(p.reason)}", p.lost_at)),
     "DealReopened": _on(lambda p: (f"Сделка возобновлена на этапе «{p.to_stage}»{_tail(p.comment)}", p.at)),
@@ -134,7 +134,7 @@ def _on_message(sent: bool) -> Handler:
                 p.deal_id,
             )
             kind = domain.ActivityKind.FAX if p.channel == "fax" else domain.ActivityKind.EMAIL
-            await service.record_system_entry(
+            await history.record_system_entry(
                 uow, p.company_id, entry, kind=kind, direction=domain.Direction.OUTBOUND, person_id=p.person_id
             )
         else:
@@ -146,7 +146,7 @@ def _on_message(sent: bool) -> Handler:
                 d.envelope.actor,
                 p.deal_id,
             )
-            await service.record_system_entry(uow, p.company_id, entry)
+            await history.record_system_entry(uow, p.company_id, entry)
 
     return handle
 

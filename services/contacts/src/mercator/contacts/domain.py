@@ -98,7 +98,7 @@ _FOREIGN_TAX_ID = re.compile(r"[A-Z0-9-]{4,20}")
 
 
 def _inn_check_digit(digits: str, weights: tuple[int, ...]) -> str:
-    return str(sum(int(d) * w for d, w in zip(digits, weights)) % 11 % 10)
+    return str(sum(int(d) * w for d, w in zip(digits, weights, strict=False)) % 11 % 10)
 
 
 def _is_valid_inn(inn: str) -> bool:

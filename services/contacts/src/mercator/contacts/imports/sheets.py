@@ -208,7 +208,7 @@ def _xlsx(data: bytes, limits: Limits | None) -> tuple[list[str], Iterator[list[
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except MemoryError:
-        raise  # past the reader's share: reading.py names it
+        raise  # past the reader's share: `imports.reading` names it
     except Exception as exc:  # openpyxl raises many kinds for a broken file
         raise BadFile(f"the XLSX file cannot be read: {exc}") from None
     rows = book.worksheets[0].iter_rows(values_only=True)
@@ -238,7 +238,7 @@ def mapped(
     dict for every row of a file."""
     if not any(cells):
         return None
-    by_header = dict(zip(header, cells))
+    by_header = dict(zip(header, cells, strict=False))
     values: dict[str, Any] = {}
     for column, field in columns.items():
         value = by_header.get(column, "")
