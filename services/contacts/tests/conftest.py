@@ -1,7 +1,7 @@
 import pytest
 
 from mercator.common.db import make_engine
-from mercator.common.testing.api import auth, caller, client, rolled_back_app
+from mercator.common.testing.api import rolled_back_app
 from mercator.contacts.app import MIGRATIONS, build_app
 from mercator.contacts.settings import ContactsSettings
 
@@ -30,14 +30,3 @@ def settings(contacts_db) -> ContactsSettings:
 async def app(settings, contacts_engine):
     async with rolled_back_app(settings, contacts_engine, build_app) as app:
         yield app
-
-
-@pytest.fixture
-def manager():
-    return caller("Анна Петрова")
-
-
-@pytest.fixture
-async def api(app, settings, manager):
-    async with client(app, auth(settings, manager)) as c:
-        yield c
