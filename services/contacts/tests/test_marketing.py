@@ -229,3 +229,15 @@ async def test_a_manager_sees_only_their_own_participants(api, mk, api_as):
     seen = (await api.get(f"/api/v1/marketing-events/{event['id']}/participants")).json()["items"]
     assert [p["company_name"] for p in seen] == ["Моя карточка"]
     assert (await api.get(f"/api/v1/marketing-events/{event['id']}")).json()["participants"]["invited"] == 1
+
+
+@pg
+async def test_a_status_a_participant_has_already_changes_nothing_and_answers_the_participant(api, mk, published):
+    c = await card(api, "Постоянство")
+    event = await new_event(mk)
+    base = f"/api/v1/marketing-events/{event['id']}/participants"
+    await mk.post(base, json={"company_ids": [c["id"]]})
+    r = await mk.patch(f"{base}/{c['id']}", json={"status": "invited"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "invited" and r.json()["company_name"] == "Постоянство"
+    assert await published("ParticipantStatusChanged") == []

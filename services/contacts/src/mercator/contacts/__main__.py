@@ -3,4 +3,5 @@ from mercator.contacts.app import MIGRATIONS, build_app
 from mercator.contacts.settings import ContactsSettings
 
 if __name__ == "__main__":
-    main(ContactsSettings(), build_app, MIGRATIONS)
+    settings = ContactsSettings()
+    main(settings, lambda _: build_app(settings), MIGRATIONS)

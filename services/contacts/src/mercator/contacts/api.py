@@ -134,7 +134,7 @@ async def find_duplicates(
     try:
         probe = schemas.CompanyCreate(name=name, tax_id=tax_id, phones=phone, emails=email)
     except ValidationError as exc:  # a bad phone or e-mail is the caller's 422 naming the parameter, not a 500
-        singular = {"phones": "phone", "emails": "email"}
+        singular: dict[int | str, int | str] = {"phones": "phone", "emails": "email"}
         raise RequestValidationError(
             [{**e, "loc": ("query", singular.get(e["loc"][0], e["loc"][0]), *e["loc"][1:])} for e in exc.errors()]
         ) from None

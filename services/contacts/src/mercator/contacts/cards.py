@@ -6,13 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import ColumnElement, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.auth import Caller
 from mercator.common.changes import apply_changes
 from mercator.common.clock import now
-from mercator.common.errors import BadReference
+from mercator.common.errors import BadReference, DomainError
 from mercator.common.pagination import keyset_page
 from mercator.common.uow import UnitOfWork
 from mercator.common.versions import check_version
@@ -52,7 +52,7 @@ async def likely_duplicates(
     # report needs (id, name, reasons, score), never the card, which stays 404 to them.
     # Pre-select with indexed lookups, then let the domain score the few candidates.
     contacts = [("phone", p) for p in phones] + [("email", e) for e in emails]
-    conditions = [Company.match_name.like(f"%{domain.candidate_name_prefix(name)}%")]
+    conditions: list[ColumnElement[bool]] = [Company.match_name.like(f"%{domain.candidate_name_prefix(name)}%")]
     if tax_id:
         conditions.append(Company.tax_id == tax_id)
     if contacts:
@@ -85,7 +85,7 @@ async def list_companies(
         if len(digits) >= 3 and len(digits) >= len(q.replace(" ", "")) // 2:
             try:
                 terms.append(domain.phone_digits(domain.normalise_phone(q)))
-            except domain.DomainError:
+            except DomainError:
                 terms.append(digits)
         stmt = stmt.where(or_(*(Company.search_text.contains(t, autoescape=True) for t in terms)))
     for name, value in filters.items():
@@ -201,7 +201,7 @@ async def _checked_changes(session: AsyncSession, company: Company, data: schema
 
 
 async def update_company(
-    uow: UnitOfWork, company_id: uuid.UUID, data: schemas.CompanyUpdate, expected_version: int, caller: Caller
+    uow: UnitOfWork, company_id: uuid.UUID, data: schemas.CompanyUpdate, expected_version: int | None, caller: Caller
 ) -> Company:
     company = await repository.get_company(uow.session, company_id, caller, write=True)
     check_version(company, expected_version, "client card")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from mercator.common.bus.consumer import Delivery, Handler
 from mercator.common.events import catalogue as ev
@@ -14,7 +15,7 @@ from mercator.contacts import domain, history
 from mercator.contacts.domain import day_start, money, system_entry
 
 # What a fact reads like in the history, and when it happened (None: the envelope's time).
-Describe = Callable[[ev.EventPayload], tuple[str, datetime | None] | None]
+Describe = Callable[[Any], tuple[str, datetime | None] | None]
 
 
 def _tail(text: str | None, sep: str = ": ") -> str:
@@ -27,7 +28,7 @@ def _on(describe: Describe, record=history.record_system_entry) -> Handler:
         if described is None:
             return
         summary, at = described
-        p = d.payload
+        p: Any = d.payload  # every fact handled here names its client card
         await record(
             uow,
             p.company_id,
@@ -121,7 +122,7 @@ def _on_message(sent: bool) -> Handler:
     one it finally could not send is a system note saying why."""
 
     async def handle(uow: UnitOfWork, d: Delivery) -> None:
-        p = d.payload
+        p: Any = d.payload  # a MessageSent or a MessageFailed
         if p.company_id is None:
             return  # a manager's reminder or digest: nothing of a client's
         if sent:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 import phonenumbers
 from rapidfuzz import fuzz
@@ -246,10 +247,11 @@ def _is_blank(value: object) -> bool:
     return isinstance(value, (list, tuple, set, dict)) and not value
 
 
-def merge_cards(survivor: dict, absorbed: dict) -> dict:
-    merged: dict = {}
+def merge_cards(survivor: dict[str, Any], absorbed: dict[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
     for key in [*survivor, *(k for k in absorbed if k not in survivor)]:
-        mine, theirs = survivor.get(key), absorbed.get(key)
+        mine: Any = survivor.get(key)
+        theirs: Any = absorbed.get(key)
         if key in _LIST_FIELDS:
             merged[key] = list(dict.fromkeys([*(mine or []), *(theirs or [])]))
         elif key == "notes":

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.auth import Caller
@@ -161,7 +161,7 @@ async def log_activities(
             latest[row["company_id"]] = row["happened_at"]
     for company_id, happened_at in latest.items():
         _moved_last_activity(companies[company_id], happened_at)
-    await insert_rows(uow.session, Activity.__table__, written)
+    await insert_rows(uow.session, cast(Table, Activity.__table__), written)
     return written
 
 

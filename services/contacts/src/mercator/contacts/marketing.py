@@ -144,7 +144,11 @@ _EVENT_FIELDS = (
 
 
 async def update_event(
-    uow: UnitOfWork, event_id: uuid.UUID, data: schemas.MarketingEventUpdate, expected_version: int, caller: Caller
+    uow: UnitOfWork,
+    event_id: uuid.UUID,
+    data: schemas.MarketingEventUpdate,
+    expected_version: int | None,
+    caller: Caller,
 ) -> MarketingEvent:
     event = await get_event(uow.session, event_id, caller, write=True)
     check_version(event, expected_version, "marketing event")
@@ -274,8 +278,8 @@ async def change_participant(
     s = uow.session
     event = await get_event(s, event_id, caller, write=True)
     participant = await s.get(Participant, (event.id, company_id), with_for_update=True)
-    company = participant and await s.get(Company, company_id)
-    if company is None or not sees(sight(caller, Kind.CARD), company):
+    company = await s.get(Company, company_id) if participant is not None else None
+    if participant is None or company is None or not sees(sight(caller, Kind.CARD), company):
         raise NotFound(f"client card {company_id} is not a participant of marketing event {event_id}")
     current = domain.ParticipantStatus(participant.status)
     if domain.check_participant_status(domain.MarketingEventKind(event.kind), current, data.status):
@@ -292,7 +296,7 @@ async def change_participant(
             subject=event.id,
             sequence=_next_sequence(event),
         )
-        return participant, company.name
+    return participant, company.name
 
 
 async def request_mailing(uow: UnitOfWork, event_id: uuid.UUID, data: schemas.MailingCreate, caller: Caller) -> Mailing:

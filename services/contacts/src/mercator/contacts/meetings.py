@@ -50,7 +50,7 @@ async def get_meeting(session: AsyncSession, meeting_id: uuid.UUID, caller: Call
     """A meeting they may not see answers like a missing one."""
     view = sight(caller, Kind.HISTORY, write=write)
     meeting = await session.get(Meeting, meeting_id)
-    company = meeting and await session.get(Company, meeting.company_id)
+    company = await session.get(Company, meeting.company_id) if meeting is not None else None
     if meeting is None or company is None or not repository.sees(view, company):
         raise NotFound(f"no meeting {meeting_id}")
     return meeting

@@ -67,7 +67,7 @@ async def update_person(
     company_id: uuid.UUID,
     person_id: uuid.UUID,
     data: schemas.PersonUpdate,
-    expected_version: int,
+    expected_version: int | None,
     caller: Caller,
 ) -> Person:
     company = await repository.get_company(uow.session, company_id, caller, write=True)

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from mercator.common.errors import DomainError
 from mercator.common.http.fields import Currency, DecimalText, Exact, Input
 from mercator.contacts import domain
 from mercator.contacts.domain import (
@@ -22,21 +23,21 @@ from mercator.contacts.domain import (
 def _phone(value: str) -> str:
     try:
         return domain.normalise_phone(value)
-    except domain.DomainError as exc:
+    except DomainError as exc:
         raise ValueError(exc.message) from None
 
 
 def _email(value: str) -> str:
     try:
         return domain.normalise_email(value)
-    except domain.DomainError as exc:
+    except DomainError as exc:
         raise ValueError(exc.message) from None
 
 
 def _tax_id(value: str | None) -> str | None:
     try:
         return domain.normalise_tax_id(value)
-    except domain.DomainError as exc:
+    except DomainError as exc:
         raise ValueError(exc.message) from None
 
 

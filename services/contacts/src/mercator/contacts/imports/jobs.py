@@ -126,7 +126,7 @@ async def start_job(uow: UnitOfWork, job_id: uuid.UUID, caller: Caller, reader: 
     columns = job.columns
     data = await uow.session.scalar(select(ImportFile.data).where(ImportFile.job_id == job_id))
     await uow.session.rollback()
-    read = await reader.read(data, columns, rows=False)
+    read = await reader.read(data or b"", columns, rows=False)
     job = await _own_job(uow.session, job_id, caller, lock=True)
     if job.status != "uploading":  # started meanwhile by another request
         raise BadReference(f"the import is {job.status} already", field="file")
@@ -158,7 +158,8 @@ async def rerun(uow: UnitOfWork, job_id: uuid.UUID, on_duplicate: str | None, ca
     )
     uow.session.add(job)
     await uow.session.flush()
-    uow.session.add(ImportFile(job_id=job.id, data=(await uow.session.get(ImportFile, dry.id)).data))
+    data = await uow.session.scalar(select(ImportFile.data).where(ImportFile.job_id == dry.id))
+    uow.session.add(ImportFile(job_id=job.id, data=data))
     await uow.session.flush()
     return job
 

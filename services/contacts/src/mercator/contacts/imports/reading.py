@@ -22,8 +22,10 @@ from mercator.common.errors import Unavailable
 from mercator.contacts.imports import sheets
 
 # The first start of a reader starts the fork server, which imports these once for every reader after it.
-_CONTEXT = multiprocessing.get_context(
-    "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+_CONTEXT: multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext = (
+    multiprocessing.get_context(  # type: ignore[assignment]
+        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    )
 )
 if hasattr(_CONTEXT, "set_forkserver_preload"):
     _CONTEXT.set_forkserver_preload(["mercator.contacts.imports.sheets", "openpyxl"])
@@ -162,8 +164,9 @@ def _work(
     try:
         read = sheets.read_file(data, columns, limits, rows=rows)
         del data
-        for start in range(0, len(read.rows or ()), _PARCEL):
-            sending.send(("rows", read.rows[start : start + _PARCEL]))
+        found = read.rows or []
+        for start in range(0, len(found), _PARCEL):
+            sending.send(("rows", found[start : start + _PARCEL]))
         sending.send(("read", replace(read, rows=None)))
     except sheets.BadFile as exc:
         sending.send(("refused", exc))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import httpx
 from pydantic import ValidationError
@@ -105,7 +106,7 @@ class RunState:
     def _card(self, row: sheets.Row) -> schemas.CompanyCreate:
         errors: list[dict] = []
         v = row.values
-        payload = {
+        payload: dict[str, Any] = {
             k: v[k]
             for k in ("name", "legal_name", "tax_id", "status", "phones", "emails", "address", "website", "notes")
             if k in v
@@ -125,12 +126,12 @@ class RunState:
                     "emails": v.get("person_emails", []),
                 }
             ]
+        card: schemas.CompanyCreate | None = None
         try:
             card = schemas.CompanyCreate.model_validate(payload)
         except ValidationError as exc:
             errors += errors_of(exc, row)
-            card = None
-        if errors:
+        if errors or card is None:
             raise Rejected(errors)
         return card
 
@@ -258,6 +259,7 @@ class RunState:
         outcome.outcome = "created"
         if self.dry_run:
             return
+        assert self.deals is not None, "a deals import runs with a client of the deals service"
         token = mint_token(self.settings, self.caller)
         try:
             answer = await self.deals.post(
@@ -341,7 +343,7 @@ async def duplicates_of(s: AsyncSession, cards: list[schemas.CompanyCreate]):
         if conditions
         else []
     )
-    by_key: dict[tuple[str, str], list[Company]] = {}
+    by_key: dict[tuple[str, str | None], list[Company]] = {}
     for c in rows:
         for key in [
             ("tax_id", c.tax_id),

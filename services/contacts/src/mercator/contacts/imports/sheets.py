@@ -151,12 +151,12 @@ def read_rows(data: bytes, limits: Limits | None = None) -> tuple[list[str], Ite
         text = _decode(data)
         reader = csv.reader(io.StringIO(text), delimiter=delimiter(text))
         try:
-            header = next(reader, None)
+            first = next(reader, None)
         except csv.Error as exc:
             raise BadFile(f"the file cannot be read as CSV: {exc}") from None
-        if not header:
+        if not first:
             raise BadFile("the file has no header row")
-        header, rows = [h.strip() for h in header], _csv_rows(reader)
+        header, rows = [h.strip() for h in first], _csv_rows(reader)
     return header, (_counted(rows, limits.max_rows) if limits else rows)
 
 
