@@ -10,7 +10,6 @@ from sqlalchemy import ColumnElement, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.auth import Caller
-from mercator.common.changes import apply_changes
 from mercator.common.clock import now
 from mercator.common.errors import BadReference, DomainError
 from mercator.common.pagination import keyset_page
@@ -21,20 +20,6 @@ from mercator.contacts import domain, events, persons, repository, schemas
 from mercator.contacts.tables import Company, CompanyContact, DictionaryEntry, Person
 
 _REFERENCES = (("region", "region_id"), ("industry", "industry_id"), ("source", "source_id"))
-_FIELDS = (
-    "name",
-    "legal_name",
-    "tax_id",
-    "status",
-    "region_id",
-    "industry_id",
-    "source_id",
-    "phones",
-    "emails",
-    "address",
-    "website",
-    "notes",
-)
 
 
 async def likely_duplicates(
@@ -182,58 +167,36 @@ async def add_companies(
     return made
 
 
-async def _checked_changes(session: AsyncSession, company: Company, data: schemas.CompanyUpdate) -> dict[str, Any]:
-    changes = {f: getattr(data, f) for f in data.model_fields_set if f in _FIELDS}
-    if "name" in changes and changes["name"] is None:
-        raise BadReference("a client card must have a name", field="name")
-    if "status" in changes:
-        if changes["status"] is None:
-            raise BadReference("a client card must have a status", field="status")
-        domain.check_status_change(domain.CompanyStatus(company.status), changes["status"])
-        changes["status"] = changes["status"].value
-    for kind, field in _REFERENCES:
-        if field in changes:
-            await repository.check_entry(session, kind, changes[field], field)
-    for field in ("phones", "emails"):
-        if field in changes:
-            changes[field] = repository.unique(changes[field])
-    return changes
-
-
 async def update_company(
     uow: UnitOfWork, company_id: uuid.UUID, data: schemas.CompanyUpdate, expected_version: int | None, caller: Caller
 ) -> Company:
-    company = await repository.get_company(uow.session, company_id, caller, write=True)
-    check_version(company, expected_version, "client card")
-    changed = apply_changes(company, await _checked_changes(uow.session, company, data))
-    if changed:
-        await repository.reindex(uow.session, company)
-        await events.company_updated(uow, company, changed)
+    cards = repository.Cards(uow.session)
+    card = await cards.get(company_id, caller, write=True)
+    check_version(card, expected_version, "client card")
+    changes = {f: getattr(data, f) for f in data.model_fields_set if f in domain.CARD_FIELDS}
+    card.change(changes)
+    for kind, field in _REFERENCES:
+        if field in changes:
+            await repository.check_entry(uow.session, kind, changes[field], field)
+    company = await cards.save(card)
+    await events.publish(uow, company, card)
     return company
 
 
 async def reassign_company(
     uow: UnitOfWork, company_id: uuid.UUID, data: schemas.Reassign, expected_version: int | None, caller: Caller
 ) -> Company:
-    company = await repository.get_company(uow.session, company_id, caller, write=True)
-    department_id = data.department_id if "department_id" in data.model_fields_set else company.department_id
+    cards = repository.Cards(uow.session)
+    card = await cards.get(company_id, caller, write=True)
+    department_id = data.department_id if "department_id" in data.model_fields_set else card.department_id
     # The new owner must be in the caller's sight too: a manager cannot give cards away, a head only
     # within their department subtree.
-    if not sight(caller, Kind.CARD, write=True).sees(data.owner_id, department_id, company.status):
+    if not sight(caller, Kind.CARD, write=True).sees(data.owner_id, department_id, card.status):
         raise NoAccess("handing a card to another manager is for the head of their department and admins")
-    if department_id != company.department_id and not may_file_under(caller, department_id):
+    if department_id != card.department_id and not may_file_under(caller, department_id):
         raise NoAccess("a card can be filed only under your own department or, for a head, the ones you head")
-    check_version(company, expected_version, "client card")
-    previous = company.owner_id
-    if apply_changes(company, {"owner_id": data.owner_id, "department_id": department_id}):
-        events.company_reassigned(uow, company, previous)
+    check_version(card, expected_version, "client card")
+    card.reassign(data.owner_id, department_id)
+    company = await cards.save(card)
+    await events.publish(uow, company, card)
     return company
-
-
-async def became_client(uow: UnitOfWork, company: Company) -> None:
-    """A won deal makes a prospect (or a former client) a client."""
-    if company.status == domain.CompanyStatus.CLIENT:
-        return
-    domain.check_status_change(domain.CompanyStatus(company.status), domain.CompanyStatus.CLIENT)
-    changed = apply_changes(company, {"status": domain.CompanyStatus.CLIENT.value})
-    await events.company_updated(uow, company, changed)

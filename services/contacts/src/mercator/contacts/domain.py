@@ -10,7 +10,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -19,7 +19,9 @@ from typing import Any
 import phonenumbers
 from rapidfuzz import fuzz
 
-from mercator.common.errors import DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
+from mercator.common import clock
+from mercator.common.changes import apply_changes
+from mercator.common.errors import BadReference, DomainError, InvalidValue, RuleViolation  # noqa: F401 - part of this API
 
 
 class CompanyStatus(StrEnum):
@@ -387,6 +389,155 @@ def check_status_change(current: CompanyStatus, new: CompanyStatus) -> None:
         raise RuleViolation(
             "status_change_not_allowed", "a former client can become a client again, not a prospect", "status"
         )
+
+
+# --- the client card (the aggregate its persons, history and meetings hang off) -------------------------------
+
+# What a PATCH of a card may change.
+CARD_FIELDS = (
+    "name",
+    "legal_name",
+    "tax_id",
+    "status",
+    "region_id",
+    "industry_id",
+    "source_id",
+    "phones",
+    "emails",
+    "address",
+    "website",
+    "notes",
+)
+# What a merge takes from both cards (the status and the owner stay the survivor's).
+_MERGED_FIELDS = (
+    "name",
+    "legal_name",
+    "tax_id",
+    "region_id",
+    "industry_id",
+    "source_id",
+    "department_id",
+    "phones",
+    "emails",
+    "address",
+    "website",
+    "notes",
+)
+# What an import's row may fill in where the card has nothing.
+_FILLED_FIELDS = ("legal_name", "tax_id", "region_id", "industry_id", "source_id", "address", "website", "notes")
+
+
+@dataclass(frozen=True)
+class CardChanged:
+    changed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CardReassigned:
+    previous_owner_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class CardMerged:
+    absorbed_id: uuid.UUID
+
+
+CardFact = CardChanged | CardReassigned | CardMerged
+
+
+def _unique(values: Iterable[str] | None) -> list[str]:
+    return list(dict.fromkeys(values or []))
+
+
+@dataclass
+class ClientCard:
+    """A client card. Every change of it is decided here and recorded in `events`, the facts the service
+    publishes; a change that changes nothing is no new version and no fact."""
+
+    id: uuid.UUID
+    name: str
+    status: str
+    owner_id: uuid.UUID
+    department_id: uuid.UUID | None
+    legal_name: str | None
+    tax_id: str | None
+    region_id: uuid.UUID | None
+    industry_id: uuid.UUID | None
+    source_id: uuid.UUID | None
+    phones: list[str]
+    emails: list[str]
+    address: str | None
+    website: str | None
+    notes: str | None
+    created_at: datetime
+    updated_at: datetime
+    last_activity_at: datetime | None
+    version: int
+    merged_into_id: uuid.UUID | None = None
+    events: list[CardFact] = field(default_factory=list, compare=False)
+
+    def change(self, changes: dict[str, Any]) -> list[str]:
+        """A PATCH: `changes` holds only fields of CARD_FIELDS. Returns the fields that changed."""
+        if "name" in changes and changes["name"] is None:
+            raise BadReference("a client card must have a name", field="name")
+        if "status" in changes:
+            if changes["status"] is None:
+                raise BadReference("a client card must have a status", field="status")
+            check_status_change(CompanyStatus(self.status), CompanyStatus(changes["status"]))
+            changes = {**changes, "status": CompanyStatus(changes["status"]).value}
+        for name in ("phones", "emails"):
+            if name in changes:
+                changes = {**changes, name: _unique(changes[name])}
+        changed = apply_changes(self, changes)
+        if changed:
+            self.events.append(CardChanged(tuple(changed)))
+        return changed
+
+    def reassign(self, owner_id: uuid.UUID, department_id: uuid.UUID | None) -> bool:
+        previous = self.owner_id
+        if not apply_changes(self, {"owner_id": owner_id, "department_id": department_id}):
+            return False
+        self.events.append(CardReassigned(previous))
+        return True
+
+    def become_client(self) -> None:
+        """A won deal makes a prospect (or a former client) a client."""
+        if self.status != CompanyStatus.CLIENT:
+            self.change({"status": CompanyStatus.CLIENT})
+
+    def note_activity(self, happened_at: datetime) -> None:
+        """The history has an entry of that time: the card's last activity never goes back."""
+        if self.last_activity_at is None or happened_at > self.last_activity_at:
+            self.last_activity_at = happened_at
+
+    def absorb(self, other: ClientCard) -> None:
+        """`other` is a duplicate of this card: its details fill this one's blanks, and it is merged away."""
+        if other.id == self.id:
+            raise BadReference("a client card cannot be merged into itself", field="absorbed_id")
+        merged = merge_cards(
+            {f: getattr(self, f) for f in _MERGED_FIELDS}, {f: getattr(other, f) for f in _MERGED_FIELDS}
+        )
+        for name in _MERGED_FIELDS:
+            setattr(self, name, merged[name])
+        if other.last_activity_at is not None:
+            self.note_activity(other.last_activity_at)
+        at = clock.now()
+        other.merged_into_id = self.id
+        other.version += 1
+        other.updated_at = self.updated_at = at
+        self.version += 1
+        self.events.append(CardMerged(other.id))
+
+    def fill_in(self, values: dict[str, Any], phones: Iterable[str], emails: Iterable[str]) -> list[str]:
+        """An import's row: it fills what the card lacks and adds its phones and e-mails; what the card
+        says stays."""
+        changes = {f: values[f] for f in _FILLED_FIELDS if values.get(f) is not None and getattr(self, f) in (None, "")}
+        changes["phones"] = _unique([*self.phones, *phones])
+        changes["emails"] = _unique([*self.emails, *emails])
+        changed = apply_changes(self, changes)
+        if changed:
+            self.events.append(CardChanged(tuple(changed)))
+        return changed
 
 
 # --- marketing events ------------------------------------------------------------------------

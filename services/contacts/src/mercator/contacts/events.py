@@ -8,7 +8,7 @@ from typing import Any
 
 from mercator.common.events import catalogue as ev
 from mercator.common.uow import UnitOfWork
-from mercator.contacts import repository
+from mercator.contacts import domain, repository
 from mercator.contacts.tables import Company, Meeting, Person
 
 
@@ -74,6 +74,22 @@ def company_merged(uow: UnitOfWork, survivor: Company, absorbed_id: uuid.UUID, m
         subject=survivor.id,
         sequence=survivor.version,
     )
+
+
+async def publish(
+    uow: UnitOfWork, company: Company, card: domain.ClientCard, moved: dict[str, int] | None = None
+) -> None:
+    """The facts the card recorded, as the catalogue's events (`company`: its row, saved); `moved`: what a
+    merge moved over."""
+    for fact in card.events:
+        if isinstance(fact, domain.CardChanged):
+            await company_updated(uow, company, list(fact.changed))
+        elif isinstance(fact, domain.CardReassigned):
+            company_reassigned(uow, company, fact.previous_owner_id)
+        else:
+            company_merged(uow, company, fact.absorbed_id, moved or {"persons": 0, "activities": 0, "meetings": 0})
+            await company_updated(uow, company, ["merged"])
+    card.events.clear()
 
 
 def _person(person: Person) -> dict[str, Any]:

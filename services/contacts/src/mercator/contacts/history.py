@@ -20,7 +20,7 @@ from mercator.common.ids import new_id
 from mercator.common.pagination import keyset_page
 from mercator.common.uow import UnitOfWork
 from mercator.common.visibility import Kind, sight
-from mercator.contacts import cards, domain, events, repository, schemas
+from mercator.contacts import domain, events, repository, schemas
 from mercator.contacts.tables import Activity, Company, Person
 
 log = logging.getLogger(__name__)
@@ -36,15 +36,9 @@ async def list_history(
     return await keyset_page(session, stmt, (Activity.happened_at, Activity.id), limit, cursor, descending=True)
 
 
-def _moved_last_activity(company: Company, happened_at: datetime) -> None:
-    last = company.last_activity_at
-    if last is None or happened_at > last:
-        company.last_activity_at = happened_at
-
-
 def write_entry(
     uow: UnitOfWork,
-    company: Company,
+    card: domain.ClientCard,
     *,
     kind: str,
     direction: str,
@@ -57,10 +51,11 @@ def write_entry(
     meeting_id: uuid.UUID | None = None,
     activity_id: uuid.UUID | None = None,
 ) -> Activity:
-    """A new entry of the card's history: written, the card's last activity moved, its event recorded."""
+    """A new entry of the card's history: written, its event recorded, and the card's last activity moved
+    (the caller saves the card)."""
     row = {
         "id": activity_id or new_id(),
-        "company_id": company.id,
+        "company_id": card.id,
         "kind": kind,
         "direction": direction,
         "subject": subject,
@@ -72,7 +67,7 @@ def write_entry(
         "meeting_id": meeting_id,
         "created_at": now(),
     }
-    _moved_last_activity(company, happened_at)
+    card.note_activity(happened_at)
     events.activity_logged(uow, row)
     activity = Activity(**row)
     uow.session.add(activity)
@@ -82,11 +77,12 @@ def write_entry(
 async def log_activity(
     uow: UnitOfWork, company_id: uuid.UUID, data: schemas.ActivityCreate, caller: Caller
 ) -> Activity:
-    company = await repository.get_company(uow.session, company_id, caller, kind=Kind.HISTORY, write=True)
-    await repository.check_person(uow.session, company.id, data.person_id, "person_id")
-    return write_entry(
+    cards = repository.Cards(uow.session)
+    card = await cards.get(company_id, caller, kind=Kind.HISTORY, write=True)
+    await repository.check_person(uow.session, card.id, data.person_id, "person_id")
+    activity = write_entry(
         uow,
-        company,
+        card,
         kind=data.kind.value,
         direction=data.direction.value,
         subject=data.subject,
@@ -96,6 +92,8 @@ async def log_activity(
         deal_id=data.deal_id,
         person_id=data.person_id,
     )
+    await cards.save(card)
+    return activity
 
 
 def _batch_rows(uow: UnitOfWork, entries: list[schemas.ActivityBatchEntry], caller: Caller) -> list[dict[str, Any]]:
@@ -155,29 +153,27 @@ async def log_activities(
     # before it overlaps other requests' writes.
     written = _batch_rows(uow, entries, caller)
     companies = await _batch_cards(uow.session, entries, caller)
-    latest: dict[uuid.UUID, datetime] = {}
+    cards = repository.Cards(uow.session)
+    touched = {company_id: cards.of(row) for company_id, row in companies.items()}
     for row in written:
-        if row["company_id"] not in latest or row["happened_at"] > latest[row["company_id"]]:
-            latest[row["company_id"]] = row["happened_at"]
-    for company_id, happened_at in latest.items():
-        _moved_last_activity(companies[company_id], happened_at)
+        touched[row["company_id"]].note_activity(row["happened_at"])
+    for card in touched.values():
+        await cards.save(card)
     await insert_rows(uow.session, cast(Table, Activity.__table__), written)
     return written
 
 
-async def record_system_entry(
+async def _record(
     uow: UnitOfWork,
+    cards: repository.Cards,
     company_id: uuid.UUID,
     entry: domain.SystemEntry,
-    *,
     kind: domain.ActivityKind = domain.ActivityKind.SYSTEM,
     direction: domain.Direction = domain.Direction.INTERNAL,
     person_id: uuid.UUID | None = None,
-) -> Company | None:
-    """Writes the entry once; returns its card, or None when the entry was skipped. Another service's
-    outgoing e-mail or fax is written as that kind of entry, outgoing, not as a system note."""
-    company = await repository.card_for_event(uow.session, company_id)
-    if company is None:
+) -> domain.ClientCard | None:
+    card = await cards.for_event(company_id)
+    if card is None:
         # Contacts owns the cards: an unknown id is the sender's bug, and failing here would only
         # send the event to the DLQ and hold nothing up. Say so and go on.
         log.info("history: no client card %s for %s %s; skipped", company_id, entry.subject, entry.id)
@@ -187,7 +183,7 @@ async def record_system_entry(
         return None
     write_entry(
         uow,
-        company,
+        card,
         kind=kind.value,
         direction=direction.value,
         subject=entry.subject,
@@ -198,12 +194,31 @@ async def record_system_entry(
         activity_id=entry.id,
         person_id=person_id,
     )
-    return company
+    return card
 
 
-async def record_deal_won(uow: UnitOfWork, company_id: uuid.UUID, entry: domain.SystemEntry) -> Company | None:
+async def record_system_entry(
+    uow: UnitOfWork,
+    company_id: uuid.UUID,
+    entry: domain.SystemEntry,
+    *,
+    kind: domain.ActivityKind = domain.ActivityKind.SYSTEM,
+    direction: domain.Direction = domain.Direction.INTERNAL,
+    person_id: uuid.UUID | None = None,
+) -> None:
+    """Writes the entry once (skipped for a card that is not there). Another service's outgoing e-mail or
+    fax is written as that kind of entry, outgoing, not as a system note."""
+    cards = repository.Cards(uow.session)
+    card = await _record(uow, cards, company_id, entry, kind, direction, person_id)
+    if card is not None:
+        await cards.save(card)
+
+
+async def record_deal_won(uow: UnitOfWork, company_id: uuid.UUID, entry: domain.SystemEntry) -> None:
     """The first won deal makes a prospect (or a former client) a client."""
-    company = await record_system_entry(uow, company_id, entry)
-    if company is not None:
-        await cards.became_client(uow, company)
-    return company
+    cards = repository.Cards(uow.session)
+    card = await _record(uow, cards, company_id, entry)
+    if card is not None:
+        card.become_client()
+        company = await cards.save(card)
+        await events.publish(uow, company, card)

@@ -133,13 +133,14 @@ async def complete_meeting(
     uow: UnitOfWork, meeting_id: uuid.UUID, data: schemas.MeetingComplete, caller: Caller
 ) -> tuple[Meeting, Activity]:
     meeting = await get_meeting(uow.session, meeting_id, caller, write=True)
-    company = await repository.get_company(uow.session, meeting.company_id, caller, kind=Kind.HISTORY, write=True)
+    cards = repository.Cards(uow.session)
+    card = await cards.get(meeting.company_id, caller, kind=Kind.HISTORY, write=True)
     model = _model(meeting)
     draft = model.complete(data.summary, happened_by_now(data.done_at, now(), "done_at"))
     person_ids = [uuid.UUID(p) for p in meeting.person_ids]
     activity = history.write_entry(
         uow,
-        company,
+        card,
         kind=draft.kind.value,
         direction=draft.direction.value,
         subject=meeting.subject,
@@ -152,6 +153,7 @@ async def complete_meeting(
     )
     meeting.activity_id = activity.id
     _save(meeting, model)
+    await cards.save(card)
     events.meeting_completed(uow, meeting, draft.happened_at)
     return meeting, activity
 

@@ -16,7 +16,7 @@ from mercator.common.errors import BadReference
 from mercator.common.uow import UnitOfWork
 from mercator.common.versions import check_version
 from mercator.contacts import events, repository, schemas
-from mercator.contacts.tables import Company, Person
+from mercator.contacts.tables import Person
 
 
 def new_person(company_id: uuid.UUID, data: schemas.PersonCreate, at: datetime) -> Person:
@@ -35,10 +35,10 @@ def new_person(company_id: uuid.UUID, data: schemas.PersonCreate, at: datetime) 
     )
 
 
-def add_to(uow: UnitOfWork, company: Company, persons: list[schemas.PersonCreate]) -> list[Person]:
+def add_to(uow: UnitOfWork, company_id: uuid.UUID, persons: list[schemas.PersonCreate]) -> list[Person]:
     """New persons of a card, with their events; the card is re-indexed by the caller."""
     at = now()
-    made = [new_person(company.id, p, at) for p in persons]
+    made = [new_person(company_id, p, at) for p in persons]
     uow.session.add_all(made)
     for person in made:
         events.person_added(uow, person)
@@ -53,7 +53,7 @@ async def list_persons(session: AsyncSession, company_id: uuid.UUID, caller: Cal
 
 async def add_person(uow: UnitOfWork, company_id: uuid.UUID, data: schemas.PersonCreate, caller: Caller) -> Person:
     company = await repository.get_company(uow.session, company_id, caller, write=True)
-    (person,) = add_to(uow, company, [data])
+    (person,) = add_to(uow, company.id, [data])
     await repository.reindex(uow.session, company)
     return person
 

@@ -47,7 +47,7 @@ async def get_company(
     return company
 
 
-async def card_for_event(session: AsyncSession, company_id: uuid.UUID) -> Company | None:
+async def row_for_event(session: AsyncSession, company_id: uuid.UUID) -> Company | None:
     """The live card an event about `company_id` belongs to (a merged card's survivor), locked so
     concurrent consumers cannot move last_activity_at backwards or lose a status change."""
     for _ in range(10):  # merges chain (A into B, B into C); the bound only guards against a cycle
@@ -56,6 +56,71 @@ async def card_for_event(session: AsyncSession, company_id: uuid.UUID) -> Compan
             return company
         company_id = company.merged_into_id
     return None
+
+
+# The state of a client card, as the aggregate and the row both name it.
+_STATE = (
+    "id",
+    "name",
+    "status",
+    "owner_id",
+    "department_id",
+    "legal_name",
+    "tax_id",
+    "region_id",
+    "industry_id",
+    "source_id",
+    "phones",
+    "emails",
+    "address",
+    "website",
+    "notes",
+    "created_at",
+    "updated_at",
+    "last_activity_at",
+    "version",
+    "merged_into_id",
+)
+# What the search index is made of: a change of any re-indexes the card.
+_INDEXED = ("name", "legal_name", "tax_id", "phones", "emails")
+
+
+class Cards:
+    """Client cards as aggregates (`domain.ClientCard`): loaded once, saved back to their rows in one place."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._rows: dict[uuid.UUID, Company] = {}
+
+    def of(self, row: Company) -> domain.ClientCard:
+        """The aggregate of a row loaded otherwise (a batch, a look-up by tax id)."""
+        self._rows[row.id] = row
+        state = {f: getattr(row, f) for f in _STATE}
+        return domain.ClientCard(**{**state, "phones": list(row.phones), "emails": list(row.emails)})
+
+    async def get(
+        self, company_id: uuid.UUID, caller: Caller, *, kind: Kind = Kind.CARD, write: bool = False
+    ) -> domain.ClientCard:
+        """The live card in the caller's sight (see `get_company`)."""
+        return self.of(await get_company(self.session, company_id, caller, kind=kind, write=write))
+
+    async def for_event(self, company_id: uuid.UUID) -> domain.ClientCard | None:
+        row = await row_for_event(self.session, company_id)
+        return None if row is None else self.of(row)
+
+    def row(self, card: domain.ClientCard) -> Company:
+        return self._rows[card.id]
+
+    async def save(self, card: domain.ClientCard, *, persons_changed: bool = False) -> Company:
+        """The card's state back into its row; re-indexed when what the index holds changed or its persons
+        did."""
+        row = self._rows[card.id]
+        changed = [f for f in _STATE if getattr(row, f) != getattr(card, f)]
+        for name in changed:
+            setattr(row, name, getattr(card, name))
+        if persons_changed or set(changed) & set(_INDEXED):
+            await reindex(self.session, row)
+        return row
 
 
 async def person_at(session: AsyncSession, company: Company, person_id: uuid.UUID) -> Person:

@@ -225,7 +225,7 @@ class RunState:
                 return
         outcome.outcome = "created"
         if not self.dry_run:
-            (made,) = persons.add_to(uow, company, [person])
+            (made,) = persons.add_to(uow, company.id, [person])
             await repository.reindex(s, company)
             outcome.record_id = made.id
 
@@ -306,9 +306,11 @@ class RunState:
             raise Rejected(errors_of(exc, row)) from None
         outcome.outcome = "created"
         if not self.dry_run:
+            repo = repository.Cards(uow.session)
+            card = repo.of(company)
             activity = history.write_entry(
                 uow,
-                company,
+                card,
                 kind=entry.kind.value,
                 direction=entry.direction.value,
                 subject=entry.subject,
@@ -316,6 +318,7 @@ class RunState:
                 happened_at=(entry.happened_at or now()).astimezone(UTC),
                 author_id=self.caller.user_id,
             )
+            await repo.save(card)
             outcome.record_id = activity.id
 
 
