@@ -39,6 +39,7 @@ from mercator.common.runtime import Runtime
 from mercator.common.testing.api import caller
 from mercator.contacts import domain
 from mercator.contacts.app import MIGRATIONS, build_app
+from mercator.contacts.domain import keys
 from mercator.contacts.imports import jobs, reading, run
 from mercator.contacts.settings import ContactsSettings
 
@@ -88,7 +89,7 @@ def client_list(rows: int) -> list[list[str]]:
             return "".join(rnd.choice(SYLLABLES) for _ in range(4)).capitalize()
 
         digits = f"{700000000 + i:09d}"
-        inn = digits + domain._inn_check_digit(digits, domain._INN10_WEIGHTS)
+        inn = digits + keys._inn_check_digit(digits, keys._INN10_WEIGHTS)
         if i % 100 == 50:
             inn = inn[:-1] + str((int(inn[-1]) + 1) % 10)
         out.append(

@@ -20,6 +20,7 @@ from mercator.common.runtime import Runtime
 from mercator.common.testing.api import auth, caller, client
 from mercator.contacts import domain
 from mercator.contacts.app import MIGRATIONS, build_app
+from mercator.contacts.domain import keys
 from mercator.contacts.imports import run, sheets
 from mercator.contacts.settings import ContactsSettings
 from mercator.contacts.tables import Company, ImportJob, ImportRow, Person
@@ -63,7 +64,7 @@ COLUMNS = {
 
 def inn(n: int) -> str:
     digits = f"{770000000 + n:09d}"
-    return digits + domain._inn_check_digit(digits, domain._INN10_WEIGHTS)
+    return digits + keys._inn_check_digit(digits, keys._INN10_WEIGHTS)
 
 
 def client_list(rows: int, seed: int = 7) -> tuple[list[list[str]], dict]:
