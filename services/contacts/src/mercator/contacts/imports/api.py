@@ -10,8 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from mercator.common.http.deps import CurrentUser, SessionDep, UowDep
 from mercator.common.pagination import Page
-from mercator.contacts import schemas
-from mercator.contacts.imports import jobs, mappings, reading
+from mercator.contacts.imports import jobs, mappings, reading, schemas
 from mercator.contacts.tables import ImportJob
 
 router = APIRouter(prefix="/api/v1", tags=["imports"])
