@@ -3,5 +3,4 @@ from mercator.contacts.app import MIGRATIONS, build_app
 from mercator.contacts.settings import ContactsSettings
 
 if __name__ == "__main__":
-    settings = ContactsSettings()
-    main(settings, lambda _: build_app(settings), MIGRATIONS)
+    main(ContactsSettings(), build_app, MIGRATIONS)
