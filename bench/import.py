@@ -37,8 +37,10 @@ import asyncpg
 from mercator.common.migrate import upgrade
 from mercator.common.runtime import Runtime
 from mercator.common.testing.api import caller
-from mercator.contacts import domain, importer
+from mercator.contacts import domain
 from mercator.contacts.app import MIGRATIONS, build_app
+from mercator.contacts.domain import keys
+from mercator.contacts.imports import jobs, reading, run
 from mercator.contacts.settings import ContactsSettings
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -87,7 +89,7 @@ def client_list(rows: int) -> list[list[str]]:
             return "".join(rnd.choice(SYLLABLES) for _ in range(4)).capitalize()
 
         digits = f"{700000000 + i:09d}"
-        inn = digits + domain._inn_check_digit(digits, domain._INN10_WEIGHTS)
+        inn = digits + keys._inn_check_digit(digits, keys._INN10_WEIGHTS)
         if i % 100 == 50:
             inn = inn[:-1] + str((int(inn[-1]) + 1) % 10)
         out.append(
@@ -138,7 +140,7 @@ async def through_the_import(url: str, data: bytes, batch: int) -> tuple[float, 
     try:
         started = time.perf_counter()
         async with runtime.uow() as uow:
-            job = await importer.open_job(
+            job = await jobs.open_job(
                 uow,
                 kind="companies",
                 dry_run=False,
@@ -148,15 +150,20 @@ async def through_the_import(url: str, data: bytes, batch: int) -> tuple[float, 
                 file_name="bench.csv",
                 caller=who,
             )
+            await uow.commit()
         for start in range(0, len(data), 900_000):  # in parts, as the API takes it
             async with runtime.uow() as uow:
-                await importer.add_part(uow, job.id, data[start : start + 900_000], who)
+                await jobs.add_part(
+                    uow, job.id, data[start : start + 900_000], who, max_bytes=settings.import_max_file_bytes
+                )
+                await uow.commit()
         async with runtime.uow() as uow:
-            await importer.start_job(uow, job.id, who)
-        await importer.run_job(runtime, job.id, batch=batch)
+            await jobs.start_job(uow, job.id, who, reading.of(runtime))
+            await uow.commit()
+        await run.run_job(runtime, job.id, batch=batch)
         seconds = time.perf_counter() - started
         async with runtime.sessionmaker() as s:
-            done = await importer.get_job(s, job.id, who)
+            done = await jobs.get_job(s, job.id, who)
         return seconds, done.counts
     finally:
         await runtime.engine.dispose()
@@ -196,7 +203,7 @@ async def one_bulk_insert(url: str, rows: list[list[str]]) -> tuple[float, int]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=importer.BATCH)
+    parser.add_argument("--batch", type=int, default=run.BATCH)
     args = parser.parse_args()
     rows = client_list(args.rows)
     buffer = io.StringIO()

@@ -1,43 +1,19 @@
 import pytest
 
-from mercator.common.db import make_engine
-from mercator.common.testing.api import auth, caller, client, rolled_back_app
+from mercator.common.testing import kit
+from mercator.common.testing.api import rolled_back_app
 from mercator.contacts.app import MIGRATIONS, build_app
 from mercator.contacts.settings import ContactsSettings
 
-
-@pytest.fixture(scope="session")
-async def contacts_db(postgres) -> str:
-    url = await postgres.migrated("contacts", MIGRATIONS)
-    return url
-
-
-@pytest.fixture(scope="session")
-async def contacts_engine(contacts_db):
-    engine = make_engine(contacts_db)
-    yield engine
-    await engine.dispose()
+contacts_db = kit.database("contacts", MIGRATIONS)
 
 
 @pytest.fixture
 def settings(contacts_db) -> ContactsSettings:
-    return ContactsSettings(
-        database_url=contacts_db, relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9"
-    )
+    return ContactsSettings(**kit.quiet(contacts_db.url))
 
 
 @pytest.fixture
-async def app(settings, contacts_engine):
-    async with rolled_back_app(settings, contacts_engine, build_app) as app:
+async def app(settings, contacts_db):
+    async with rolled_back_app(settings, contacts_db.engine, build_app) as app:
         yield app
-
-
-@pytest.fixture
-def manager():
-    return caller("Анна Петрова")
-
-
-@pytest.fixture
-async def api(app, settings, manager):
-    async with client(app, auth(settings, manager)) as c:
-        yield c

@@ -3,10 +3,8 @@
 import uuid
 
 import pytest
-from sqlalchemy import select
 
-from mercator.common.bus import tables
-from mercator.common.testing.api import auth, caller, client
+from mercator.common.testing.api import caller
 
 pytestmark = pytest.mark.postgres
 
@@ -16,11 +14,6 @@ async def region_id(api, name="Москва") -> str:
     return next(r["id"] for r in regions if r["name"] == name)
 
 
-async def outbox_types(app) -> list[str]:
-    async with app.state.runtime.sessionmaker() as s:
-        return list((await s.execute(select(tables.outbox.c.type).order_by(tables.outbox.c.id))).scalars())
-
-
 async def new_company(api, **fields) -> dict:
     body = {"name": "ООО «Ромашка»", **fields}
     r = await api.post("/api/v1/companies", json=body)
@@ -28,7 +21,7 @@ async def new_company(api, **fields) -> dict:
     return r.json()
 
 
-async def test_a_manager_opens_a_client_card_and_reads_it_back(api, app, manager):
+async def test_a_manager_opens_a_client_card_and_reads_it_back(api, app, manager, published):
     moscow = await region_id(api)
     r = await api.post(
         "/api/v1/companies",
@@ -55,7 +48,7 @@ async def test_a_manager_opens_a_client_card_and_reads_it_back(api, app, manager
     got = await api.get(r.headers["location"])
     assert got.status_code == 200
     assert got.json()["name"] == "ООО «Ромашка»"
-    assert await outbox_types(app) == ["CompanyCreated", "PersonAdded"]
+    assert [e.type for e in await published()] == ["CompanyCreated", "PersonAdded"]
 
 
 async def test_search_is_case_insensitive_in_cyrillic_and_finds_phone_email_and_tax_id(api):
@@ -77,15 +70,15 @@ async def test_search_is_case_insensitive_in_cyrillic_and_finds_phone_email_and_
     assert a["id"]
 
 
-async def test_lists_filter_and_page_in_a_stable_order(api, settings):
+async def test_lists_filter_and_page_in_a_stable_order(api, api_as):
     other = caller("Борис")
-    async with client(api._transport.app, auth(settings, other)) as api2:
+    async with api_as(other) as api2:
         for i in range(3):
             await new_company(api2, name=f"Борис-{i}")
     for i in range(5):
         await new_company(api, name=f"Компания {i}")
     # Both managers' cards in one list: a reader who sees everything (a manager sees only their own).
-    async with client(api._transport.app, auth(settings, caller("CEO", roles=("executive",)))) as ceo:
+    async with api_as(caller("CEO", roles=("executive",))) as ceo:
         seen, cursor = [], None
         while True:
             r = await ceo.get("/api/v1/companies", params={"limit": 2, **({"cursor": cursor} if cursor else {})})
@@ -114,7 +107,7 @@ async def test_likely_duplicates_are_reported_when_a_card_is_created(api):
     assert unrelated["likely_duplicates"] == []
 
 
-async def test_merging_two_cards_loses_no_history(api, app):
+async def test_merging_two_cards_loses_no_history(api, app, published):
     survivor = await new_company(api, name="Ромашка", phones=["+74951112233"])
     absorbed = await new_company(
         api, name="ООО Ромашка", website="romashka.ru", emails=["a@romashka.ru"], persons=[{"name": "Пётр"}]
@@ -135,7 +128,7 @@ async def test_merging_two_cards_loses_no_history(api, app):
     assert [p["name"] for p in persons] == ["Пётр"]
     gone = await api.get(f"/api/v1/companies/{absorbed['id']}")
     assert gone.status_code == 404 and survivor["id"] in gone.json()["detail"]
-    assert "CompanyMerged" in await outbox_types(app)
+    assert "CompanyMerged" in [e.type for e in await published()]
 
 
 async def test_two_managers_editing_one_card_cannot_overwrite_each_other(api):
@@ -172,7 +165,7 @@ async def test_history_entries_keep_last_activity_and_come_newest_first(api, app
     assert (await api.get(f"/api/v1/companies/{card['id']}")).json()["last_activity_at"].startswith("2026-11-03")
 
 
-async def test_a_completed_meeting_writes_its_history_entry(api, app):
+async def test_a_completed_meeting_writes_its_history_entry(api, app, published):
     card = await new_company(api, persons=[{"name": "Иван"}])
     person = card["persons"][0]["id"]
     r = await api.post(
@@ -199,7 +192,7 @@ async def test_a_completed_meeting_writes_its_history_entry(api, app):
     assert [h["summary"] for h in history] == ["обсудили потребности"]
     again = await api.post(f"/api/v1/meetings/{meeting['id']}/cancel", json={})
     assert again.status_code == 422 and again.json()["rule"] == "meeting_not_planned"
-    assert (await outbox_types(app))[-2:] == ["ActivityLogged", "MeetingCompleted"]
+    assert [e.type for e in await published()][-2:] == ["ActivityLogged", "MeetingCompleted"]
 
 
 async def test_a_cancelled_meeting_cannot_be_completed(api):
@@ -216,10 +209,10 @@ async def test_a_cancelled_meeting_cannot_be_completed(api):
     assert [x["id"] for x in listed["items"]] == [m["id"]]
 
 
-async def test_dictionaries_are_seeded_and_editable(api, app, settings):
+async def test_dictionaries_are_seeded_and_editable(api, api_as):
     sources = [s["name"] for s in (await api.get("/api/v1/contact-sources")).json()]
     assert "Реклама в журнале" in sources and "Выставка" in sources
-    async with client(app, auth(settings, caller("Ольга", roles=("head",)))) as head:  # edits are for heads
+    async with api_as(caller("Ольга", roles=("head",))) as head:  # edits are for heads
         r = await head.post("/api/v1/contact-sources", json={"name": "Вебинар"})
         assert r.status_code == 201
         dup = await head.post("/api/v1/contact-sources", json={"name": "вебинар"})
@@ -235,20 +228,20 @@ async def test_status_rule_former_client_never_becomes_prospect(api):
     assert r.status_code == 422 and r.json()["rule"] == "status_change_not_allowed"
 
 
-async def test_reassigning_a_card_records_who_owns_it(api, app, settings):
+async def test_reassigning_a_card_records_who_owns_it(api, published, api_as):
     dept = uuid.uuid4()
-    async with client(app, auth(settings, caller("Анна", department_id=dept))) as anna:
+    async with api_as(caller("Анна", department_id=dept)) as anna:
         card = await new_company(anna)  # filed under Anna's department
     assert card["department_id"] == str(dept)
     boris = uuid.uuid4()
     # Handing a card to another manager is for the head of its department (a manager gets 403).
-    async with client(app, auth(settings, caller("Ольга", roles=("head",), department_id=dept))) as head:
+    async with api_as(caller("Ольга", roles=("head",), department_id=dept)) as head:
         r = await head.post(f"/api/v1/companies/{card['id']}/reassign", json={"owner_id": str(boris)})
     assert r.status_code == 200 and r.json()["owner_id"] == str(boris)
-    assert (await outbox_types(app))[-1] == "CompanyReassigned"
+    assert (await published())[-1].type == "CompanyReassigned"
 
 
-async def test_a_phone_syncs_many_history_entries_at_once_all_or_nothing(api, app):
+async def test_a_phone_syncs_many_history_entries_at_once_all_or_nothing(api, app, published):
     a, b = await new_company(api, name="А"), await new_company(api, name="Б", persons=[{"name": "Иван"}])
     person = b["persons"][0]["id"]
     entries = [
@@ -261,16 +254,16 @@ async def test_a_phone_syncs_many_history_entries_at_once_all_or_nothing(api, ap
             "happened_at": "2026-11-21T10:00:00Z",
         },
     ]
-    before = await outbox_types(app)
+    before = [e.type for e in await published()]
     bad = await api.post(
         "/api/v1/history/batch",
-        json={"entries": entries + [{"company_id": a["id"], "kind": "note", "summary": "x", "person_id": person}]},
+        json={"entries": [*entries, {"company_id": a["id"], "kind": "note", "summary": "x", "person_id": person}]},
     )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "entries[2].person_id"
-    assert await outbox_types(app) == before
+    assert [e.type for e in await published()] == before
     r = await api.post("/api/v1/history/batch", json={"entries": entries})
     assert r.status_code == 201 and [i["summary"] for i in r.json()["items"]] == ["звонок", "встреча"]
-    assert (await outbox_types(app))[len(before) :] == ["ActivityLogged", "ActivityLogged"]
+    assert [e.type for e in await published()][len(before) :] == ["ActivityLogged", "ActivityLogged"]
     card = (await api.get(f"/api/v1/companies/{b['id']}")).json()
     assert card["last_activity_at"].startswith("2026-11-21")
     too_many = await api.post("/api/v1/history/batch", json={"entries": entries * 251})

@@ -1,7 +1,6 @@
 """Deal and billing facts in the client's history: the handlers fed directly with Delivery objects,
 against a real PostgreSQL; every test's writes are rolled back."""
 
-import json
 import logging
 import uuid
 from datetime import UTC, date, datetime
@@ -10,10 +9,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from mercator.common.bus import tables
 from mercator.common.bus.consumer import Delivery
 from mercator.common.events import Envelope
 from mercator.common.events import catalogue as ev
+from mercator.common.testing import kit
 from mercator.contacts import consumers
 from mercator.contacts.app import build_app
 from mercator.contacts.domain import SYSTEM_AUTHOR
@@ -242,9 +241,7 @@ def feed(app):
     """Runs a delivery through its real handler and commits as the consumer would."""
 
     async def run(d: Delivery) -> Delivery:
-        async with app.state.runtime.uow() as uow:
-            await HANDLERS[d.envelope.type](uow, d)
-            await uow.commit()
+        await kit.deliver(app.state.runtime, HANDLERS, d.envelope, d.payload)
         return d
 
     return run
@@ -267,16 +264,8 @@ async def system_entries(app, company_id) -> list[Activity]:
         )
 
 
-async def outbox(app, type_: str) -> list[dict]:
-    async with app.state.runtime.sessionmaker() as s:
-        rows = await s.execute(
-            select(tables.outbox.c.payload).where(tables.outbox.c.type == type_).order_by(tables.outbox.c.id)
-        )
-        return [json.loads(p) for p in rows.scalars()]
-
-
 @pytest.mark.parametrize("event_type", list(FACTS))
-async def test_each_fact_writes_one_system_entry(api, app, feed, manager, event_type):
+async def test_each_fact_writes_one_system_entry(api, app, feed, manager, event_type, published):
     company = await new_company(api)
     make, summary, when = FACTS[event_type]
     d = await feed(delivery(make(uuid.UUID(company)), actor=str(manager.user_id)))
@@ -284,18 +273,18 @@ async def test_each_fact_writes_one_system_entry(api, app, feed, manager, event_
     assert (entry.summary, entry.subject, entry.direction) == (summary, event_type, "internal")
     assert entry.deal_id == DEAL and entry.author_id == manager.user_id
     assert entry.happened_at == (when or d.envelope.time)
-    logged = (await outbox(app, "ActivityLogged"))[-1]
+    logged = (await published("ActivityLogged"))[-1].data
     assert logged["activity_id"] == str(entry.id) and logged["kind"] == "system"
 
 
-async def test_a_replayed_event_writes_nothing_more(api, app, feed):
+async def test_a_replayed_event_writes_nothing_more(api, app, feed, published):
     company = await new_company(api)
     d = delivery(FACTS["PaymentReceived"][0](uuid.UUID(company)), actor="billing-nightly-run")
     await feed(d)
     await feed(d)
     [entry] = await system_entries(app, company)
     assert entry.author_id == SYSTEM_AUTHOR  # an actor that is no user id
-    assert len(await outbox(app, "ActivityLogged")) == 1
+    assert len(await published("ActivityLogged")) == 1
     # A second payment is another fact, even when it looks the same: one entry per payment.
     await feed(delivery(d.payload))
     assert len(await system_entries(app, company)) == 2
@@ -317,20 +306,20 @@ async def test_last_activity_takes_the_latest_business_time_and_never_goes_back(
     assert len(await system_entries(app, company)) == 3
 
 
-async def test_the_first_won_deal_makes_a_prospect_a_client_and_a_second_changes_nothing(api, app, feed):
+async def test_the_first_won_deal_makes_a_prospect_a_client_and_a_second_changes_nothing(api, app, feed, published):
     company = await new_company(api)
     won = FACTS["DealWon"][0](uuid.UUID(company))
     await feed(delivery(won))
     r = await api.get(f"/api/v1/companies/{company}")
     assert r.json()["status"] == "client" and r.headers["etag"] == '"2"'
-    [updated] = await outbox(app, "CompanyUpdated")
+    [updated] = [e.data for e in await published("CompanyUpdated")]
     assert updated["changed"] == ["status"] and updated["status"] == "client"
     assert updated["last_activity_at"] is not None  # the snapshot carries the entry just written
 
     await feed(delivery(won.model_copy(update={"deal_id": uuid.uuid4()})))
     r = await api.get(f"/api/v1/companies/{company}")
     assert r.json()["status"] == "client" and r.headers["etag"] == '"2"'
-    assert len(await outbox(app, "CompanyUpdated")) == 1
+    assert len(await published("CompanyUpdated")) == 1
     assert len(await system_entries(app, company)) == 2  # the second win is still a fact of the history
 
 
@@ -351,13 +340,13 @@ async def test_facts_about_a_merged_card_land_on_the_survivor(api, app, feed):
     assert card["status"] == "client" and card["last_activity_at"].startswith("2026-12-03")
 
 
-async def test_a_fact_about_an_unknown_card_is_skipped_quietly(app, feed, caplog):
+async def test_a_fact_about_an_unknown_card_is_skipped_quietly(app, feed, caplog, published):
     ghost = uuid.uuid4()
-    with caplog.at_level(logging.INFO, logger="mercator.contacts.service"):
+    with caplog.at_level(logging.INFO, logger="mercator.contacts.history"):
         await feed(delivery(FACTS["DealWon"][0](ghost)))
         await feed(delivery(FACTS["InvoiceIssued"][0](ghost)))
     assert await system_entries(app, str(ghost)) == []
-    assert await outbox(app, "ActivityLogged") == [] and await outbox(app, "CompanyUpdated") == []
+    assert await published("ActivityLogged") == [] and await published("CompanyUpdated") == []
     assert sum(str(ghost) in r.getMessage() for r in caplog.records) == 2
 
 

@@ -7,7 +7,11 @@ from mercator.contacts.domain import (
     NAME_SIMILARITY_THRESHOLD,
     ActivityDraft,
     ActivityKind,
+    CardChanged,
     CardFingerprint,
+    CardMerged,
+    CardReassigned,
+    ClientCard,
     CompanyStatus,
     Direction,
     DomainError,
@@ -494,3 +498,78 @@ def test_former_client_cannot_become_prospect():
     with pytest.raises(RuleViolation) as caught:
         check_status_change(CompanyStatus.FORMER, CompanyStatus.PROSPECT)
     assert (caught.value.rule, caught.value.field) == ("status_change_not_allowed", "status")
+
+
+# --- the client card aggregate ------------------------------------------------------------------------------
+
+
+def client_card(**fields) -> ClientCard:
+    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    state = dict(
+        id=uuid.uuid4(),
+        name="ООО «Ромашка»",
+        status="prospect",
+        owner_id=uuid.uuid4(),
+        department_id=None,
+        legal_name=None,
+        tax_id=None,
+        region_id=None,
+        industry_id=None,
+        source_id=None,
+        phones=[],
+        emails=[],
+        address=None,
+        website=None,
+        notes=None,
+        created_at=at,
+        updated_at=at,
+        last_activity_at=None,
+        version=1,
+    )
+    return ClientCard(**{**state, **fields})
+
+
+def test_a_card_records_what_changed_and_a_change_to_the_same_values_is_no_fact():
+    card = client_card(phones=["+74951234567"])
+    assert card.change({"phones": ["+74951234567", "+74951234567"], "name": "ООО «Ромашка»"}) == []
+    assert card.version == 1 and card.events == []
+    assert card.change({"status": CompanyStatus.CLIENT, "website": "romashka.ru"}) == ["status", "website"]
+    assert card.status == "client" and card.version == 2
+    assert card.events == [CardChanged(("status", "website"))]
+
+
+def test_a_card_keeps_its_status_rule_and_needs_a_name():
+    with pytest.raises(RuleViolation):
+        client_card(status="former").change({"status": CompanyStatus.PROSPECT})
+    with pytest.raises(DomainError):
+        client_card().change({"name": None})
+    former = client_card(status="former")
+    former.become_client()
+    assert former.status == "client" and former.events == [CardChanged(("status",))]
+    former.become_client()  # a second win changes nothing
+    assert former.version == 2
+
+
+def test_absorbing_a_duplicate_fills_blanks_and_merges_the_other_card_away():
+    survivor = client_card(phones=["+74951234567"], last_activity_at=datetime(2026, 1, 1, tzinfo=UTC))
+    other = client_card(
+        name="Ромашка", tax_id="7707083893", phones=["+74957654321"], last_activity_at=datetime(2026, 3, 1, tzinfo=UTC)
+    )
+    survivor.absorb(other)
+    assert survivor.name == "ООО «Ромашка»" and survivor.tax_id == "7707083893"
+    assert survivor.phones == ["+74951234567", "+74957654321"]
+    assert survivor.last_activity_at == other.last_activity_at
+    assert other.merged_into_id == survivor.id and (survivor.version, other.version) == (2, 2)
+    assert survivor.events == [CardMerged(other.id)]
+    with pytest.raises(DomainError):
+        survivor.absorb(survivor)
+
+
+def test_reassigning_to_the_same_owner_is_no_fact_and_last_activity_never_goes_back():
+    card = client_card()
+    assert card.reassign(card.owner_id, None) is False and card.events == []
+    previous = card.owner_id
+    assert card.reassign(uuid.uuid4(), None) is True and card.events == [CardReassigned(previous)]
+    card.note_activity(datetime(2026, 5, 2, tzinfo=UTC))
+    card.note_activity(datetime(2026, 5, 1, tzinfo=UTC))
+    assert card.last_activity_at == datetime(2026, 5, 2, tzinfo=UTC)

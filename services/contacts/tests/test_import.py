@@ -18,8 +18,10 @@ from sqlalchemy import func, select
 from mercator.common.bus import tables
 from mercator.common.runtime import Runtime
 from mercator.common.testing.api import auth, caller, client
-from mercator.contacts import domain, importer, imports
+from mercator.contacts import domain
 from mercator.contacts.app import MIGRATIONS, build_app
+from mercator.contacts.domain import keys
+from mercator.contacts.imports import run, sheets
 from mercator.contacts.settings import ContactsSettings
 from mercator.contacts.tables import Company, ImportJob, ImportRow, Person
 
@@ -62,7 +64,7 @@ COLUMNS = {
 
 def inn(n: int) -> str:
     digits = f"{770000000 + n:09d}"
-    return digits + domain._inn_check_digit(digits, domain._INN10_WEIGHTS)
+    return digits + keys._inn_check_digit(digits, keys._INN10_WEIGHTS)
 
 
 def client_list(rows: int, seed: int = 7) -> tuple[list[list[str]], dict]:
@@ -159,28 +161,28 @@ async def count(app, what) -> int:
 def test_csv_in_windows_1251_with_semicolons_and_xlsx_read_alike():
     rows, _ = client_list(5)
     for data in (as_csv(rows), as_csv(rows, "cp1251", ";"), as_xlsx(rows)):
-        header, cells = imports.read_rows(data)
+        header, cells = sheets.read_rows(data)
         assert header == list(COLUMNS)
-        first = imports.mapped(2, header, next(cells), COLUMNS)
+        first = sheets.mapped(2, header, next(cells), COLUMNS)
         assert first.values["name"] == rows[1][0] and first.values["phones"] == [rows[1][2]]
         assert first.source["tax_id"] == "ИНН"
 
 
 def test_the_delimiter_is_the_one_the_header_line_has_most_of_outside_quotes():
-    assert imports.delimiter('"Name; full",ИНН,Телефон\nx;y;z;w;v\n') == ","
-    assert imports.delimiter("Название\tИНН\r\n1,2,3,4\n") == "\t"
-    assert imports.delimiter("Название;ИНН;Телефон") == ";"
-    assert imports.delimiter("Название") == ","
+    assert sheets.delimiter('"Name; full",ИНН,Телефон\nx;y;z;w;v\n') == ","
+    assert sheets.delimiter("Название\tИНН\r\n1,2,3,4\n") == "\t"
+    assert sheets.delimiter("Название;ИНН;Телефон") == ";"
+    assert sheets.delimiter("Название") == ","
 
 
 def test_a_mapping_must_fill_a_name_and_name_real_fields():
     with pytest.raises(domain.DomainError) as bad:
-        imports.check_mapping("companies", {"Название": "title"})
+        sheets.check_mapping("companies", {"Название": "title"})
     assert bad.value.field == "columns.Название"
     with pytest.raises(domain.DomainError):
-        imports.check_mapping("persons", {"ФИО": "name"})  # which card is the person at?
+        sheets.check_mapping("persons", {"ФИО": "name"})  # which card is the person at?
     with pytest.raises(domain.DomainError):
-        imports.check_mapping("companies", {"A": "name", "B": "name"})
+        sheets.check_mapping("companies", {"A": "name", "B": "name"})
 
 
 # --- through the API --------------------------------------------------------------------------------------------
@@ -198,7 +200,7 @@ async def test_ten_thousand_rows_dry_run_then_for_real(app, api):
     rows, expect = client_list(10_000)
     job = await upload(api, as_csv(rows), dry_run=True)  # ten parts of up to 1 MB
     assert job["total_rows"] == 10_000 and job["status"] == "queued"
-    await importer.run_job(app.state.runtime, uuid.UUID(job["id"]))
+    await run.run_job(app.state.runtime, uuid.UUID(job["id"]))
     dry = (await api.get(f"/api/v1/imports/{job['id']}")).json()
     assert dry["status"] == "done" and dry["done_rows"] == 10_000
     rejected = await every_row(api, job["id"], "rejected")
@@ -216,7 +218,7 @@ async def test_ten_thousand_rows_dry_run_then_for_real(app, api):
 
     real = await api.post(f"/api/v1/imports/{job['id']}/run", json={})
     assert real.status_code == 201
-    await importer.run_job(app.state.runtime, uuid.UUID(real.json()["id"]))
+    await run.run_job(app.state.runtime, uuid.UUID(real.json()["id"]))
     done = (await api.get(f"/api/v1/imports/{real.json()['id']}")).json()
     assert done["counts"] == dry["counts"]
     assert await count(app, Company) == 1 + dry["counts"]["created"]
@@ -256,7 +258,7 @@ async def test_xlsx_with_a_saved_mapping_and_merge_fills_the_card_already_there(
     )
     assert sent.status_code == 200, sent.text
     await api.post(f"/api/v1/imports/{opened['id']}/start")
-    await importer.run_job(app.state.runtime, uuid.UUID(opened["id"]))
+    await run.run_job(app.state.runtime, uuid.UUID(opened["id"]))
     merged_job = (await api.get(f"/api/v1/imports/{opened['id']}")).json()
     assert merged_job["counts"] == {"merged": 1, "created": 1}
     merged = (await api.get(f"/api/v1/companies/{there['id']}")).json()
@@ -285,7 +287,7 @@ async def test_persons_and_history_find_their_card_and_bad_requests_change_nothi
     ).json()
     await api.post(f"/api/v1/imports/{opened['id']}/file", content=people)
     await api.post(f"/api/v1/imports/{opened['id']}/start")
-    await importer.run_job(app.state.runtime, uuid.UUID(opened["id"]))
+    await run.run_job(app.state.runtime, uuid.UUID(opened["id"]))
     assert (await api.get(f"/api/v1/imports/{opened['id']}")).json()["counts"] == {
         "created": 1,
         "rejected": 1,
@@ -309,7 +311,7 @@ async def test_persons_and_history_find_their_card_and_bad_requests_change_nothi
     ).json()
     await api.post(f"/api/v1/imports/{opened['id']}/file", content=history)
     await api.post(f"/api/v1/imports/{opened['id']}/start")
-    await importer.run_job(app.state.runtime, uuid.UUID(opened["id"]))
+    await run.run_job(app.state.runtime, uuid.UUID(opened["id"]))
     rows = await every_row(api, opened["id"])
     assert [(r["row"], r["outcome"]) for r in rows] == [(2, "created"), (3, "rejected")]
     assert rows[1]["errors"][0]["column"] == "Вид"
@@ -339,7 +341,7 @@ async def test_a_queued_file_past_todays_limits_fails_its_job_with_the_reason_an
     rows, _ = client_list(20, seed=13)
     job = await upload(api, as_csv(rows))
     settings.import_max_rows = 10  # lowered after the file was taken
-    await importer.run_job(app.state.runtime, uuid.UUID(job["id"]))
+    await run.run_job(app.state.runtime, uuid.UUID(job["id"]))
     failed = (await api.get(f"/api/v1/imports/{job['id']}")).json()
     assert failed["status"] == "failed" and "more than 10 rows" in failed["error"]
     assert failed["done_rows"] == 0 and await count(app, Company) == 0
@@ -363,38 +365,38 @@ async def own_app(postgres, name: str):
 async def test_an_import_interrupted_halfway_resumes_without_creating_anything_twice(postgres, manager):
     """The run is cancelled mid-way (as a stop would), then resumed; every row ends with one outcome and one
     card."""
-    async with own_app(postgres, "contacts_import") as app:
-        async with client(app, auth(app.state.runtime.settings, manager)) as api:
-            await regions(app)
-            rows, expect = client_list(1_200, seed=11)
-            job = await upload(api, as_csv(rows))
-            job_id = uuid.UUID(job["id"])
-            task = asyncio.create_task(importer.run_job(app.state.runtime, job_id, batch=50))
-            while (await api.get(f"/api/v1/imports/{job_id}")).json()["done_rows"] < 600:
-                await asyncio.sleep(0.05)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            halfway = (await api.get(f"/api/v1/imports/{job_id}")).json()
-            assert halfway["status"] == "running" and 600 <= halfway["done_rows"] < 1_200
-            cards_then = await count(app, Company)
-            assert cards_then == halfway["counts"]["created"]
+    async with (
+        own_app(postgres, "contacts_import") as app,
+        client(app, auth(app.state.runtime.settings, manager)) as api,
+    ):
+        await regions(app)
+        rows, expect = client_list(1_200, seed=11)
+        job = await upload(api, as_csv(rows))
+        job_id = uuid.UUID(job["id"])
+        task = asyncio.create_task(run.run_job(app.state.runtime, job_id, batch=50))
+        while (await api.get(f"/api/v1/imports/{job_id}")).json()["done_rows"] < 600:
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        halfway = (await api.get(f"/api/v1/imports/{job_id}")).json()
+        assert halfway["status"] == "running" and 600 <= halfway["done_rows"] < 1_200
+        cards_then = await count(app, Company)
+        assert cards_then == halfway["counts"]["created"]
 
-            await importer.run_job(app.state.runtime, job_id, batch=50)  # what the runner does at start
-            done = (await api.get(f"/api/v1/imports/{job_id}")).json()
-            assert done["status"] == "done" and done["done_rows"] == 1_200
-            assert await count(app, ImportRow) == 1_200
-            assert done["counts"]["rejected"] == len(expect["bad"])
-            assert (
-                await count(app, Company)
-                == done["counts"]["created"]
-                == 1_200 - len(expect["bad"]) - len(expect["repeats"])
-            )
-            async with app.state.runtime.sessionmaker() as s:
-                doubles = (
-                    await s.execute(select(Company.tax_id).group_by(Company.tax_id).having(func.count() > 1))
-                ).all()
-            assert doubles == []
+        await run.run_job(app.state.runtime, job_id, batch=50)  # what the runner does at start
+        done = (await api.get(f"/api/v1/imports/{job_id}")).json()
+        assert done["status"] == "done" and done["done_rows"] == 1_200
+        assert await count(app, ImportRow) == 1_200
+        assert done["counts"]["rejected"] == len(expect["bad"])
+        assert (
+            await count(app, Company)
+            == done["counts"]["created"]
+            == 1_200 - len(expect["bad"]) - len(expect["repeats"])
+        )
+        async with app.state.runtime.sessionmaker() as s:
+            doubles = (await s.execute(select(Company.tax_id).group_by(Company.tax_id).having(func.count() > 1))).all()
+        assert doubles == []
 
 
 @pg
@@ -410,7 +412,7 @@ async def test_with_two_contacts_processes_only_one_runs_the_imports(postgres, m
             job.status = "done"
             await s.commit()
 
-    monkeypatch.setattr(importer, "run_job", run_job)
+    monkeypatch.setattr(run, "run_job", run_job)
     async with own_app(postgres, "contacts_two_runners") as first:
         second_settings = first.state.runtime.settings.model_copy()
         second = build_app(second_settings, Runtime(second_settings))
@@ -419,9 +421,7 @@ async def test_with_two_contacts_processes_only_one_runs_the_imports(postgres, m
                 await regions(first)
                 rows, _ = client_list(20, seed=5)
                 jobs = [uuid.UUID((await upload(api, as_csv(rows)))["id"]) for _ in range(3)]
-            runners = [
-                asyncio.create_task(importer.runner(app.state.runtime, poll_seconds=0.05)) for app in (first, second)
-            ]
+            runners = [asyncio.create_task(run.runner(app.state.runtime, poll_seconds=0.05)) for app in (first, second)]
             for _ in range(200):
                 if len({job for _, job in runs}) == 3:
                     break
@@ -438,9 +438,11 @@ async def test_with_two_contacts_processes_only_one_runs_the_imports(postgres, m
 
 @pg
 async def test_the_command_line_sends_the_file_follows_the_job_and_lists_rejected_rows(postgres, manager, tmp_path):
-    async with own_app(postgres, "contacts_cli") as app:
-        async with client(app, auth(app.state.runtime.settings, manager)) as api:
-            await command_line(app, api, tmp_path)
+    async with (
+        own_app(postgres, "contacts_cli") as app,
+        client(app, auth(app.state.runtime.settings, manager)) as api,
+    ):
+        await command_line(app, api, tmp_path)
 
 
 async def command_line(app, api, tmp_path):
@@ -462,7 +464,7 @@ async def command_line(app, api, tmp_path):
             async with app.state.runtime.sessionmaker() as s:
                 job_id = await s.scalar(select(ImportJob.id).where(ImportJob.status == "queued"))
             if job_id:
-                return await importer.run_job(app.state.runtime, job_id, batch=100)
+                return await run.run_job(app.state.runtime, job_id, batch=100)
             await asyncio.sleep(0.05)
 
     runner = asyncio.create_task(the_runner())
@@ -527,12 +529,12 @@ async def test_open_deals_go_through_the_deals_api_once_even_when_a_row_is_sent_
                 job_id = uuid.UUID(opened["id"])
 
                 to_deals.down = True  # deals unreachable: the job stops, resumable, and rejects nothing
-                await importer.run_job(contacts.state.runtime, job_id, deals=contacts.state.deals_http)
+                await run.run_job(contacts.state.runtime, job_id, deals=contacts.state.deals_http)
                 stopped = (await api.get(f"/api/v1/imports/{job_id}")).json()
                 assert stopped["status"] == "failed" and "deals cannot be reached" in stopped["error"]
                 to_deals.down = False
                 assert (await api.post(f"/api/v1/imports/{job_id}/resume")).json()["status"] == "queued"
-                await importer.run_job(contacts.state.runtime, job_id, deals=contacts.state.deals_http)
+                await run.run_job(contacts.state.runtime, job_id, deals=contacts.state.deals_http)
                 rows = await every_row(api, str(job_id))
                 assert [(r["row"], r["outcome"]) for r in rows] == [
                     (2, "created"),
@@ -554,7 +556,7 @@ async def test_open_deals_go_through_the_deals_api_once_even_when_a_row_is_sent_
                     job = await uow.session.get(ImportJob, job_id)
                     job.status, job.done_rows, job.counts = "running", 0, {}
                     await uow.commit()
-                await importer.run_job(contacts.state.runtime, job_id, deals=contacts.state.deals_http)
+                await run.run_job(contacts.state.runtime, job_id, deals=contacts.state.deals_http)
                 again = await every_row(api, str(job_id))
                 assert {r["row"]: r["record_id"] for r in again} == first
                 async with deals.state.runtime.sessionmaker() as s:

@@ -5,10 +5,8 @@ import uuid
 from datetime import date
 
 import pytest
-from sqlalchemy import select
 
-from mercator.common.bus import tables
-from mercator.common.testing.api import auth, caller, client
+from mercator.common.testing.api import caller
 from mercator.contacts import domain
 from mercator.contacts.domain import MarketingEventKind as K
 from mercator.contacts.domain import ParticipantStatus as P
@@ -44,7 +42,7 @@ def test_a_mailing_goes_once_to_each_contact_person_with_an_e_mail():
     ]
     chosen = domain.mailing_recipients(K.MAILING, contacts)
     assert sorted(c.emails[0] for c in chosen) == ["ivan@a.ru", "shared@b.ru"]
-    with pytest.raises(domain.RuleViolation, match="no_recipients|e-mail"):
+    with pytest.raises(domain.RuleViolation, match=r"no_recipients|e-mail"):
         domain.mailing_recipients(K.MAILING, contacts[1:2])
     with pytest.raises(domain.RuleViolation) as e:
         domain.mailing_recipients(K.WEBINAR, contacts)
@@ -62,21 +60,9 @@ def marketer():
 
 
 @pytest.fixture
-async def mk(app, settings, marketer):
-    async with client(app, auth(settings, marketer)) as c:
+async def mk(api_as, marketer):
+    async with api_as(marketer) as c:
         yield c
-
-
-async def outbox(app, *types: str) -> list[tuple[str, dict, dict]]:
-    async with app.state.runtime.sessionmaker() as s:
-        rows = (
-            await s.execute(
-                select(tables.outbox.c.type, tables.outbox.c.payload, tables.outbox.c.headers)
-                .where(tables.outbox.c.type.in_(types))
-                .order_by(tables.outbox.c.id)
-            )
-        ).all()
-    return [(t, json.loads(p), h) for t, p, h in rows]
 
 
 async def dictionary(api, path, name):
@@ -105,7 +91,7 @@ async def new_event(mk, **fields):
 
 
 @pg
-async def test_marketing_plans_an_event_and_edits_it_with_its_etag(mk, app, marketer):
+async def test_marketing_plans_an_event_and_edits_it_with_its_etag(mk, app, marketer, published):
     event = await new_event(mk)
     assert event["organiser_id"] == str(marketer.user_id)
     assert event["cost"] == "450000.00"
@@ -117,13 +103,13 @@ async def test_marketing_plans_an_event_and_edits_it_with_its_etag(mk, app, mark
     stale = await mk.patch(url, json={"name": "Другое"}, headers={"If-Match": '"1"'})
     assert stale.status_code == 412
     assert (await mk.get(url)).json()["name"] == "Выставка «Металлообработка-2026»"
-    sent = await outbox(app, "MarketingEventCreated", "MarketingEventUpdated")
-    assert [t for t, _, _ in sent] == ["MarketingEventCreated", "MarketingEventUpdated"]
-    assert sent[1][1]["changed"] == ["cost"] and sent[1][1]["cost"] == "500000.00"
+    sent = await published("MarketingEventCreated", "MarketingEventUpdated")
+    assert [e.type for e in sent] == ["MarketingEventCreated", "MarketingEventUpdated"]
+    assert sent[1].data["changed"] == ["cost"] and sent[1].data["cost"] == "500000.00"
 
 
 @pg
-async def test_bad_event_input_is_refused_naming_the_field_and_changes_nothing(mk, app):
+async def test_bad_event_input_is_refused_naming_the_field_and_changes_nothing(mk, app, published):
     for body, field in (
         (dict(ends_on="2026-05-01"), "ends_on"),
         (dict(cost="-1"), "cost"),
@@ -137,7 +123,7 @@ async def test_bad_event_input_is_refused_naming_the_field_and_changes_nothing(m
         assert r.headers["content-type"].startswith("application/problem+json")
         assert field in json.dumps(r.json()["errors"]), r.text
     assert (await mk.get("/api/v1/marketing-events")).json()["items"] == []
-    assert await outbox(app, "MarketingEventCreated") == []
+    assert await published("MarketingEventCreated") == []
 
 
 @pg
@@ -149,7 +135,7 @@ async def test_a_manager_reads_events_but_cannot_run_them(api, mk):
 
 
 @pg
-async def test_participants_by_hand_and_from_a_saved_filter_each_once(api, mk, app):
+async def test_participants_by_hand_and_from_a_saved_filter_each_once(api, mk, app, published):
     ural = await dictionary(api, "regions", "Москва")
     cards = [await card(api, f"Завод №{i}", region_id=ural if i < 3 else None) for i in range(5)]
     event = await new_event(mk)
@@ -163,10 +149,12 @@ async def test_participants_by_hand_and_from_a_saved_filter_each_once(api, mk, a
     assert got["audience_filter"] == {"region_id": ural}
     listed = (await mk.get(url)).json()["items"]
     assert sorted(p["company_name"] for p in listed) == ["Завод №0", "Завод №1", "Завод №2", "Завод №4"]
-    added = await outbox(app, "ParticipantAdded")
-    assert sorted(p["company_id"] for _, p, _ in added) == sorted(c["id"] for c in cards if c is not cards[3])
+    added = await published("ParticipantAdded")
+    assert sorted(p["company_id"] for p in (e.data for e in added)) == sorted(
+        c["id"] for c in cards if c is not cards[3]
+    )
     # One aggregate, one order: every event of it carries the next sequence.
-    seqs = [int(dict(h)["ce_sequence"]) for _, _, h in await outbox(app, "MarketingEventCreated", "ParticipantAdded")]
+    seqs = [int(e.headers["ce_sequence"]) for e in await published("MarketingEventCreated", "ParticipantAdded")]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
 
     missing = await mk.post(url, json={"company_ids": [str(uuid.uuid4())]})
@@ -176,7 +164,7 @@ async def test_participants_by_hand_and_from_a_saved_filter_each_once(api, mk, a
 
 
 @pg
-async def test_participant_status_changes_and_cannot_go_back(api, mk, app):
+async def test_participant_status_changes_and_cannot_go_back(api, mk, app, published):
     c = await card(api, "Прогресс")
     event = await new_event(mk)
     base = f"/api/v1/marketing-events/{event['id']}/participants"
@@ -185,14 +173,14 @@ async def test_participant_status_changes_and_cannot_go_back(api, mk, app):
     assert r.status_code == 200 and r.json()["status"] == "attended"
     back = await mk.patch(f"{base}/{c['id']}", json={"status": "invited"})
     assert back.status_code == 422 and back.json()["rule"] == "participant_status_back"
-    changed = await outbox(app, "ParticipantStatusChanged")
-    assert [(p["from_status"], p["to_status"]) for _, p, _ in changed] == [("invited", "attended")]
+    changed = await published("ParticipantStatusChanged")
+    assert [(p["from_status"], p["to_status"]) for p in (e.data for e in changed)] == [("invited", "attended")]
     stranger = await mk.patch(f"{base}/{uuid.uuid4()}", json={"status": "attended"})
     assert stranger.status_code == 404
 
 
 @pg
-async def test_a_mailing_is_requested_with_the_contact_persons_of_every_participant(api, mk, app):
+async def test_a_mailing_is_requested_with_the_contact_persons_of_every_participant(api, mk, app, published):
     a = await card(
         api,
         "Альфа",
@@ -212,7 +200,8 @@ async def test_a_mailing_is_requested_with_the_contact_persons_of_every_particip
     r = await mk.post(f"/api/v1/marketing-events/{event['id']}/mailings", json={})
     assert r.status_code == 202, r.text
     assert r.json()["recipients"] == 2
-    [(_, payload, _)] = await outbox(app, "MailingRequested")
+    [mailing] = await published("MailingRequested")
+    payload = mailing.data
     assert payload["offer"] == "Скидка 15% до конца мая"
     assert payload["template_id"] == event["template_id"]
     assert sorted((x["email"], x["company_id"]) for x in payload["recipients"]) == [
@@ -224,14 +213,14 @@ async def test_a_mailing_is_requested_with_the_contact_persons_of_every_particip
     await mk.post(f"/api/v1/marketing-events/{show['id']}/participants", json={"company_ids": [a["id"]]})
     r = await mk.post(f"/api/v1/marketing-events/{show['id']}/mailings", json={"offer": "x"})
     assert r.status_code == 422 and r.json()["rule"] == "not_a_mailing"
-    assert len(await outbox(app, "MailingRequested")) == 1
+    assert len(await published("MailingRequested")) == 1
 
 
 @pg
-async def test_a_manager_sees_only_their_own_participants(app, settings, api, mk):
+async def test_a_manager_sees_only_their_own_participants(api, mk, api_as):
     mine = await card(api, "Моя карточка")
     other = caller("Другой менеджер")
-    async with client(app, auth(settings, other)) as them:
+    async with api_as(other) as them:
         theirs = await card(them, "Чужая карточка")
     event = await new_event(mk)
     await mk.post(
@@ -240,3 +229,15 @@ async def test_a_manager_sees_only_their_own_participants(app, settings, api, mk
     seen = (await api.get(f"/api/v1/marketing-events/{event['id']}/participants")).json()["items"]
     assert [p["company_name"] for p in seen] == ["Моя карточка"]
     assert (await api.get(f"/api/v1/marketing-events/{event['id']}")).json()["participants"]["invited"] == 1
+
+
+@pg
+async def test_a_status_a_participant_has_already_changes_nothing_and_answers_the_participant(api, mk, published):
+    c = await card(api, "Постоянство")
+    event = await new_event(mk)
+    base = f"/api/v1/marketing-events/{event['id']}/participants"
+    await mk.post(base, json={"company_ids": [c["id"]]})
+    r = await mk.patch(f"{base}/{c['id']}", json={"status": "invited"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "invited" and r.json()["company_name"] == "Постоянство"
+    assert await published("ParticipantStatusChanged") == []

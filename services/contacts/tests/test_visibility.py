@@ -5,10 +5,8 @@ import uuid
 from contextlib import AsyncExitStack
 
 import pytest
-from sqlalchemy import func, select
 
-from mercator.common.bus import tables
-from mercator.common.testing.api import auth, caller, client
+from mercator.common.testing.api import caller
 
 pytestmark = pytest.mark.postgres
 
@@ -22,18 +20,12 @@ SUPPORT = caller("Инженер", roles=("support",))
 
 
 @pytest.fixture
-async def as_(app, settings):
+async def as_(api_as):
     """as_[WHO]: an API client with WHO's token."""
     async with AsyncExitStack() as stack:
         yield {
-            who: await stack.enter_async_context(client(app, auth(settings, who)))
-            for who in (ANNA, BORIS, HEAD, CEO, MARKETING, SUPPORT)
+            who: await stack.enter_async_context(api_as(who)) for who in (ANNA, BORIS, HEAD, CEO, MARKETING, SUPPORT)
         }
-
-
-async def outbox_count(app) -> int:
-    async with app.state.runtime.sessionmaker() as s:
-        return await s.scalar(select(func.count()).select_from(tables.outbox))
 
 
 async def card(api, name: str, **fields) -> dict:
@@ -48,13 +40,13 @@ async def names(api, **params) -> list[str]:
     return sorted(c["name"] for c in r.json()["items"])
 
 
-async def test_a_manager_cannot_see_list_change_log_on_schedule_on_or_merge_another_managers_card(as_, app):
+async def test_a_manager_cannot_see_list_change_log_on_schedule_on_or_merge_another_managers_card(as_, app, published):
     anna, boris = as_[ANNA], as_[BORIS]
     theirs = await card(boris, "Чужой клиент", tax_id="7707083893", persons=[{"name": "Иван"}])
     tid, pid = theirs["id"], theirs["persons"][0]["id"]
     meeting = (await boris.post(f"/api/v1/companies/{tid}/meetings", json={"starts_at": "2026-12-01T09:00:00Z"})).json()
     mine = await card(anna, "Свой клиент")
-    before = await outbox_count(app)
+    before = len(await published())
 
     for method, url, body in [
         ("GET", f"/api/v1/companies/{tid}", None),
@@ -109,7 +101,7 @@ async def test_a_manager_cannot_see_list_change_log_on_schedule_on_or_merge_anot
     assert (
         await anna.post("/api/v1/companies", json={"name": "Подарок", "owner_id": str(BORIS.user_id)})
     ).status_code == 403
-    assert await outbox_count(app) == before  # nothing changed anywhere
+    assert len(await published()) == before  # nothing changed anywhere
 
     got = (await boris.get(f"/api/v1/companies/{tid}")).json()
     assert (got["name"], got["version"], got["owner_id"]) == ("Чужой клиент", 1, str(BORIS.user_id))
@@ -174,10 +166,10 @@ async def test_a_head_sees_their_sub_departments_cards_but_not_another_departmen
     assert (await ceo.get(f"/api/v1/companies/{boriss['id']}/history")).status_code == 200
 
 
-async def test_marketing_reads_cards_but_changes_nothing(as_, app):
+async def test_marketing_reads_cards_but_changes_nothing(as_, app, published):
     annas = await card(as_[ANNA], "Клиент Анны")
     mkt = as_[MARKETING]
-    before = await outbox_count(app)
+    before = len(await published())
     assert await names(mkt) == ["Клиент Анны"]
     assert (await mkt.get(f"/api/v1/companies/{annas['id']}")).status_code == 200
     assert (await mkt.get(f"/api/v1/companies/{annas['id']}/persons")).status_code == 200
@@ -185,10 +177,10 @@ async def test_marketing_reads_cards_but_changes_nothing(as_, app):
     r = await mkt.patch(f"/api/v1/companies/{annas['id']}", json={"name": "Другое"}, headers={"If-Match": '"1"'})
     assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
     assert (await mkt.post(f"/api/v1/companies/{annas['id']}/persons", json={"name": "Пётр"})).status_code == 403
-    assert await outbox_count(app) == before
+    assert len(await published()) == before
 
 
-async def test_support_sees_clients_only_and_logs_their_history_but_edits_no_card(as_, app):
+async def test_support_sees_clients_only_and_logs_their_history_but_edits_no_card(as_, app, published):
     client_card = await card(as_[BORIS], "Купивший", status="client")
     prospect = await card(as_[ANNA], "Думающий")
     sup = as_[SUPPORT]
@@ -202,7 +194,7 @@ async def test_support_sees_clients_only_and_logs_their_history_but_edits_no_car
     assert [
         h["summary"] for h in (await sup.get(f"/api/v1/companies/{client_card['id']}/history")).json()["items"]
     ] == ["жалоба на доставку"]
-    before = await outbox_count(app)
+    before = len(await published())
     assert (
         await sup.post(f"/api/v1/companies/{prospect['id']}/history", json={"kind": "support", "summary": "?"})
     ).status_code == 404
@@ -210,7 +202,7 @@ async def test_support_sees_clients_only_and_logs_their_history_but_edits_no_car
         await sup.patch(f"/api/v1/companies/{client_card['id']}", json={"name": "Иначе"}, headers={"If-Match": '"1"'})
     ).status_code == 403
     assert (await sup.post("/api/v1/companies", json={"name": "Новый"})).status_code == 403
-    assert await outbox_count(app) == before
+    assert len(await published()) == before
 
 
 async def test_everyone_reads_the_dictionaries_heads_change_them(as_):

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from mercator.common.http.deps import CurrentUser, SessionDep, UowDep
 from mercator.common.pagination import Page
 from mercator.common.versions import etag, expected_version
-from mercator.contacts import domain, schemas, service
+from mercator.contacts import cards, dictionaries, domain, history, meetings, merging, persons, repository, schemas
 from mercator.contacts.tables import Activity, Company, Meeting, Person
 
 router = APIRouter(prefix="/api/v1")
@@ -51,7 +51,7 @@ def _company_public(c: Company, names: dict[uuid.UUID, str]) -> schemas.CompanyP
 
 async def _public(session, companies: list[Company]) -> list[schemas.CompanyPublic]:
     ids = {i for c in companies for i in (c.region_id, c.industry_id, c.source_id)}
-    names = await service.dictionary_names(session, ids)
+    names = await repository.dictionary_names(session, ids)
     return [_company_public(c, names) for c in companies]
 
 
@@ -74,7 +74,7 @@ def _meeting(m: Meeting) -> schemas.MeetingPublic:
 async def create_company(body: schemas.CompanyCreate, uow: UowDep, caller: CurrentUser, response: Response):
     """Open a client card. Likely duplicates (same tax id, phone, e-mail or a near-identical name) are
     reported in `likely_duplicates`; merge them with `POST /companies/{id}/merge`."""
-    company, persons, duplicates = await service.create_company(uow, body, caller)
+    company, persons, duplicates = await cards.add_company(uow, body, caller)
     public = (await _public(uow.session, [company]))[0]
     response.headers["Location"] = f"/api/v1/companies/{company.id}"
     response.headers["ETag"] = etag(company.version)
@@ -104,7 +104,7 @@ async def list_companies(
     source_id: uuid.UUID | None = None,
     status: domain.CompanyStatus | None = None,
 ):
-    items, nxt = await service.list_companies(
+    items, nxt = await cards.list_companies(
         session,
         caller,
         q=q,
@@ -134,11 +134,11 @@ async def find_duplicates(
     try:
         probe = schemas.CompanyCreate(name=name, tax_id=tax_id, phones=phone, emails=email)
     except ValidationError as exc:  # a bad phone or e-mail is the caller's 422 naming the parameter, not a 500
-        singular = {"phones": "phone", "emails": "email"}
+        singular: dict[int | str, int | str] = {"phones": "phone", "emails": "email"}
         raise RequestValidationError(
             [{**e, "loc": ("query", singular.get(e["loc"][0], e["loc"][0]), *e["loc"][1:])} for e in exc.errors()]
         ) from None
-    found = await service.likely_duplicates(session, caller, probe.name, probe.tax_id, probe.phones, probe.emails)
+    found = await cards.likely_duplicates(session, caller, probe.name, probe.tax_id, probe.phones, probe.emails)
     return [
         schemas.LikelyDuplicatePublic(
             company_id=d.company_id, name=d.name, reasons=list(d.reasons), score=round(d.score, 3)
@@ -149,7 +149,7 @@ async def find_duplicates(
 
 @router.get("/companies/{company_id}", response_model=schemas.CompanyPublic, tags=["companies"])
 async def get_company(company_id: uuid.UUID, session: SessionDep, caller: CurrentUser, response: Response):
-    company = await service.get_company(session, company_id, caller)
+    company = await repository.get_company(session, company_id, caller)
     response.headers["ETag"] = etag(company.version)
     return (await _public(session, [company]))[0]
 
@@ -164,7 +164,7 @@ async def update_company(
     if_match: IfMatch = None,
 ):
     """Change the fields sent. `If-Match` must carry the ETag you read: a stale one gets 412."""
-    company = await service.update_company(uow, company_id, body, expected_version(if_match), caller)
+    company = await cards.update_company(uow, company_id, body, expected_version(if_match), caller)
     response.headers["ETag"] = etag(company.version)
     return (await _public(uow.session, [company]))[0]
 
@@ -179,7 +179,7 @@ async def reassign_company(
     if_match: IfMatch = None,
 ):
     """Hand the client card to another manager."""
-    company = await service.reassign_company(uow, company_id, body, expected_version(if_match, required=False), caller)
+    company = await cards.reassign_company(uow, company_id, body, expected_version(if_match, required=False), caller)
     response.headers["ETag"] = etag(company.version)
     return (await _public(uow.session, [company]))[0]
 
@@ -194,7 +194,7 @@ async def merge_companies(
     if_match: IfMatch = None,
 ):
     """Merge a duplicate into this card: persons, history and meetings move here, blanks are filled."""
-    company = await service.merge_companies(
+    company = await merging.merge_companies(
         uow, company_id, body.absorbed_id, expected_version(if_match, required=False), caller
     )
     response.headers["ETag"] = etag(company.version)
@@ -206,14 +206,14 @@ async def merge_companies(
 
 @router.get("/companies/{company_id}/persons", response_model=list[schemas.PersonPublic], tags=["persons"])
 async def list_persons(company_id: uuid.UUID, session: SessionDep, caller: CurrentUser):
-    return [_person(p) for p in await service.list_persons(session, company_id, caller)]
+    return [_person(p) for p in await persons.list_persons(session, company_id, caller)]
 
 
 @router.post("/companies/{company_id}/persons", status_code=201, response_model=schemas.PersonPublic, tags=["persons"])
 async def add_person(
     company_id: uuid.UUID, body: schemas.PersonCreate, uow: UowDep, caller: CurrentUser, response: Response
 ):
-    person = await service.add_person(uow, company_id, body, caller)
+    person = await persons.add_person(uow, company_id, body, caller)
     response.headers["ETag"] = etag(person.version)
     response.headers["Location"] = f"/api/v1/companies/{company_id}/persons/{person.id}"
     return _person(person)
@@ -223,7 +223,7 @@ async def add_person(
 async def get_person(
     company_id: uuid.UUID, person_id: uuid.UUID, session: SessionDep, caller: CurrentUser, response: Response
 ):
-    person = await service.get_person(session, company_id, person_id, caller)
+    person = await persons.get_person(session, company_id, person_id, caller)
     response.headers["ETag"] = etag(person.version)
     return _person(person)
 
@@ -238,7 +238,7 @@ async def update_person(
     response: Response,
     if_match: IfMatch = None,
 ):
-    person = await service.update_person(uow, company_id, person_id, body, expected_version(if_match), caller)
+    person = await persons.update_person(uow, company_id, person_id, body, expected_version(if_match), caller)
     response.headers["ETag"] = etag(person.version)
     return _person(person)
 
@@ -256,7 +256,7 @@ async def list_history(
     kind: domain.ActivityKind | None = None,
 ):
     """The client's history, newest first."""
-    items, nxt = await service.list_history(
+    items, nxt = await history.list_history(
         session, company_id, caller, kind=kind.value if kind else None, limit=limit, cursor=cursor
     )
     return Page(items=[_activity(a) for a in items], next_cursor=nxt)
@@ -267,7 +267,7 @@ async def list_history(
 )
 async def log_activity(company_id: uuid.UUID, body: schemas.ActivityCreate, uow: UowDep, caller: CurrentUser):
     """Log a meeting, call, letter, fax, e-mail, note, demo or support contact with its summary."""
-    return _activity(await service.log_activity(uow, company_id, body, caller))
+    return _activity(await history.log_activity(uow, company_id, body, caller))
 
 
 @router.post("/history/batch", status_code=201, response_model=Page[schemas.ActivityPublic], tags=["history"])
@@ -275,7 +275,7 @@ async def log_activities(body: schemas.ActivityBatch, uow: UowDep, caller: Curre
     """Up to 500 history entries of any client cards at once (offline sync, imports): all or nothing."""
     # The rows as they are: the response model validates them once (a model per entry first was a tenth of
     # the service's CPU under history batches, bench/bus.py under py-spy).
-    return {"items": await service.log_activities(uow, body.entries, caller)}
+    return {"items": await history.log_activities(uow, body.entries, caller)}
 
 
 # --- meetings ----------------------------------------------------------------------------------
@@ -287,7 +287,7 @@ async def log_activities(body: schemas.ActivityBatch, uow: UowDep, caller: Curre
 async def schedule_meeting(
     company_id: uuid.UUID, body: schemas.MeetingCreate, uow: UowDep, caller: CurrentUser, response: Response
 ):
-    meeting = await service.schedule_meeting(uow, company_id, body, caller)
+    meeting = await meetings.schedule_meeting(uow, company_id, body, caller)
     response.headers["ETag"] = etag(meeting.version)
     response.headers["Location"] = f"/api/v1/meetings/{meeting.id}"
     return _meeting(meeting)
@@ -306,7 +306,7 @@ async def list_meetings(
     starts_to: Annotated[datetime | None, Query(alias="to")] = None,
 ):
     """A manager's calendar: meetings and calls by time."""
-    items, nxt = await service.list_meetings(
+    items, nxt = await meetings.list_meetings(
         session,
         caller,
         company_id=company_id,
@@ -322,7 +322,7 @@ async def list_meetings(
 
 @router.get("/meetings/{meeting_id}", response_model=schemas.MeetingPublic, tags=["meetings"])
 async def get_meeting(meeting_id: uuid.UUID, session: SessionDep, caller: CurrentUser, response: Response):
-    meeting = await service.get_meeting(session, meeting_id, caller)
+    meeting = await meetings.get_meeting(session, meeting_id, caller)
     response.headers["ETag"] = etag(meeting.version)
     return _meeting(meeting)
 
@@ -336,7 +336,7 @@ async def reschedule_meeting(
     response: Response,
     if_match: IfMatch = None,
 ):
-    meeting = await service.reschedule_meeting(
+    meeting = await meetings.reschedule_meeting(
         uow, meeting_id, body, expected_version(if_match, required=False), caller
     )
     response.headers["ETag"] = etag(meeting.version)
@@ -346,16 +346,16 @@ async def reschedule_meeting(
 @router.post("/meetings/{meeting_id}/complete", response_model=schemas.ActivityPublic, tags=["meetings"])
 async def complete_meeting(meeting_id: uuid.UUID, body: schemas.MeetingComplete, uow: UowDep, caller: CurrentUser):
     """Mark the meeting done; its summary becomes an entry of the client's history (returned)."""
-    _, activity = await service.complete_meeting(uow, meeting_id, body, caller)
+    _, activity = await meetings.complete_meeting(uow, meeting_id, body, caller)
     return _activity(activity)
 
 
 @router.post("/meetings/{meeting_id}/cancel", response_model=schemas.MeetingPublic, tags=["meetings"])
 async def cancel_meeting(meeting_id: uuid.UUID, body: schemas.MeetingCancel, uow: UowDep, caller: CurrentUser):
-    return _meeting(await service.cancel_meeting(uow, meeting_id, body, caller))
+    return _meeting(await meetings.cancel_meeting(uow, meeting_id, body, caller))
 
 
-# --- dictionaries (last: `/{kind}` must not shadow the routes above) ----------------------------------------------------------------------------
+# --- dictionaries (last: `/{kind}` must not shadow the routes above) ---------------------------------
 
 
 @router.get("/{kind}", response_model=list[schemas.DictionaryEntryPublic], tags=["dictionaries"])
@@ -363,7 +363,7 @@ async def list_dictionary(
     kind: DictionaryKind, session: SessionDep, caller: CurrentUser, include_inactive: bool = False
 ):
     """Regions, industries or contact sources (advertisement, exhibition, referral, ...)."""
-    return await service.list_dictionary(session, service.DICTIONARY_KINDS[kind], include_inactive, caller)
+    return await dictionaries.list_entries(session, dictionaries.KINDS[kind], include_inactive, caller)
 
 
 @router.post("/{kind}", status_code=201, response_model=schemas.DictionaryEntryPublic, tags=["dictionaries"])
@@ -371,7 +371,7 @@ async def add_dictionary_entry(
     kind: DictionaryKind, body: schemas.DictionaryEntryCreate, uow: UowDep, caller: CurrentUser
 ):
     """Heads of sales and admins only."""
-    return await service.add_dictionary_entry(uow, service.DICTIONARY_KINDS[kind], body, caller)
+    return await dictionaries.add_entry(uow, dictionaries.KINDS[kind], body, caller)
 
 
 @router.patch("/{kind}/{entry_id}", response_model=schemas.DictionaryEntryPublic, tags=["dictionaries"])
@@ -379,4 +379,4 @@ async def update_dictionary_entry(
     kind: DictionaryKind, entry_id: uuid.UUID, body: schemas.DictionaryEntryUpdate, uow: UowDep, caller: CurrentUser
 ):
     """Rename, reorder or retire (`active: false`) an entry; cards keep pointing at it. Heads and admins."""
-    return await service.update_dictionary_entry(uow, service.DICTIONARY_KINDS[kind], entry_id, body, caller)
+    return await dictionaries.update_entry(uow, dictionaries.KINDS[kind], entry_id, body, caller)

@@ -9,14 +9,9 @@ from fastapi import FastAPI
 
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
-from mercator.contacts import (
-    api,
-    consumers,
-    import_api,
-    importer,
-    marketing_api,
-    reading,
-)
+from mercator.contacts import api, consumers, marketing_api
+from mercator.contacts.imports import api as import_api
+from mercator.contacts.imports import reading, run
 from mercator.contacts.settings import ContactsSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
@@ -29,7 +24,7 @@ def build_app(
 ) -> FastAPI:
     settings = settings or ContactsSettings()
     runtime = runtime or Runtime(settings, consumers=consumers.CONSUMERS)
-    runtime.background.append(lambda: importer.runner(runtime, lambda: app.state.deals_http))
+    runtime.background.append(lambda: run.runner(runtime, lambda: app.state.deals_http))
     # Marketing and import routes first: `/api/v1/{dictionary}` would otherwise take them.
     app = create_app(
         runtime,

@@ -4,7 +4,7 @@
     mercator import clients.xlsx --kind companies --mapping "из 1С" --on-duplicate merge
     mercator import --resume 6f1c...        # go on with an interrupted import
 
-The job runs in the contacts service (see `mercator.contacts.importer`): this command sends the file in parts,
+The job runs in the contacts service (see `mercator.contacts.imports`): this command sends the file in parts,
 starts the job and follows it. Ctrl-C stops following, not the import; `--resume ID` follows it again (and
 queues it again if it had failed). The token is a bearer token of the person importing (`MERCATOR_TOKEN`).
 """
@@ -60,7 +60,7 @@ async def _mapping_id(api: httpx.AsyncClient, kind: str, name: str) -> str:
 
 
 async def send(api: httpx.AsyncClient, args, console: Console) -> str:
-    data = Path(args.file).read_bytes()
+    data = await asyncio.to_thread(Path(args.file).read_bytes)
     body = {
         "kind": args.kind,
         "dry_run": args.dry_run,

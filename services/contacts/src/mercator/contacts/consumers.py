@@ -6,28 +6,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from mercator.common.bus.consumer import Delivery, Handler
 from mercator.common.events import catalogue as ev
 from mercator.common.uow import UnitOfWork
-from mercator.contacts import domain, service
+from mercator.contacts import domain, history
 from mercator.contacts.domain import day_start, money, system_entry
 
 # What a fact reads like in the history, and when it happened (None: the envelope's time).
-Describe = Callable[[ev.EventPayload], tuple[str, datetime | None] | None]
+Describe = Callable[[Any], tuple[str, datetime | None] | None]
 
 
 def _tail(text: str | None, sep: str = ": ") -> str:
     return f"{sep}{text}" if text else ""
 
 
-def _on(describe: Describe, record=service.record_system_entry) -> Handler:
+def _on(describe: Describe, record=history.record_system_entry) -> Handler:
     async def handle(uow: UnitOfWork, d: Delivery) -> None:
         described = describe(d.payload)
         if described is None:
             return
         summary, at = described
-        p = d.payload
+        p: Any = d.payload  # every fact handled here names its client card
         await record(
             uow,
             p.company_id,
@@ -63,7 +64,7 @@ DEALS: dict[str, Handler] = {
     "DealStageChanged": _on(_stage_changed),
     "DealWon": _on(
         lambda p: ("Сделка выиграна" + (f": {money(p.amount, p.currency)}" if p.amount is not None else ""), p.won_at),
-        record=service.record_deal_won,
+        record=history.record_deal_won,
     ),
     "DealLost": _on(lambda p: (f"Сделка проиграна на этапе «{p.lost_at_stage}»{_tail(p.reason)}", p.lost_at)),
     "DealReopened": _on(lambda p: (f"Сделка возобновлена на этапе «{p.to_stage}»{_tail(p.comment)}", p.at)),
@@ -121,7 +122,7 @@ def _on_message(sent: bool) -> Handler:
     one it finally could not send is a system note saying why."""
 
     async def handle(uow: UnitOfWork, d: Delivery) -> None:
-        p = d.payload
+        p: Any = d.payload  # a MessageSent or a MessageFailed
         if p.company_id is None:
             return  # a manager's reminder or digest: nothing of a client's
         if sent:
@@ -134,7 +135,7 @@ def _on_message(sent: bool) -> Handler:
                 p.deal_id,
             )
             kind = domain.ActivityKind.FAX if p.channel == "fax" else domain.ActivityKind.EMAIL
-            await service.record_system_entry(
+            await history.record_system_entry(
                 uow, p.company_id, entry, kind=kind, direction=domain.Direction.OUTBOUND, person_id=p.person_id
             )
         else:
@@ -146,7 +147,7 @@ def _on_message(sent: bool) -> Handler:
                 d.envelope.actor,
                 p.deal_id,
             )
-            await service.record_system_entry(uow, p.company_id, entry)
+            await history.record_system_entry(uow, p.company_id, entry)
 
     return handle
 

@@ -12,14 +12,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercator.common.auth import Caller
-from mercator.common.errors import NotFound
+from mercator.common.changes import apply_changes
+from mercator.common.clock import now
+from mercator.common.errors import BadReference, NotFound
 from mercator.common.events import catalogue as ev
 from mercator.common.pagination import keyset_page
 from mercator.common.uow import UnitOfWork
 from mercator.common.versions import check_version
-from mercator.common.visibility import Kind, NoAccess, sight
+from mercator.common.visibility import Kind, NoAccess, Sight, sight
 from mercator.contacts import domain, schemas
-from mercator.contacts.service import UnknownReference, _seen_cards, _sees, now
+from mercator.contacts.repository import seen_cards, sees
 from mercator.contacts.tables import (
     Company,
     Mailing,
@@ -79,7 +81,7 @@ async def participant_counts(
         .where(Participant.event_id.in_(event_ids))
         .group_by(Participant.event_id, Participant.status)
     )
-    if seen := _seen_cards(sight(caller, Kind.CARD)):
+    if seen := seen_cards(sight(caller, Kind.CARD)):
         stmt = stmt.join(Company, Company.id == Participant.company_id).where(*seen)
     counts: dict[uuid.UUID, dict[str, int]] = {i: {s.value: 0 for s in domain.ParticipantStatus} for i in event_ids}
     for event_id, status, n in (await session.execute(stmt)).all():
@@ -125,7 +127,6 @@ async def create_event(uow: UnitOfWork, data: schemas.MarketingEventCreate, call
     )
     uow.session.add(event)
     uow.emit(ev.MarketingEventCreated(**_card(event)), subject=event.id, sequence=1)
-    await uow.commit()
     return event
 
 
@@ -143,29 +144,28 @@ _EVENT_FIELDS = (
 
 
 async def update_event(
-    uow: UnitOfWork, event_id: uuid.UUID, data: schemas.MarketingEventUpdate, expected_version: int, caller: Caller
+    uow: UnitOfWork,
+    event_id: uuid.UUID,
+    data: schemas.MarketingEventUpdate,
+    expected_version: int | None,
+    caller: Caller,
 ) -> MarketingEvent:
     event = await get_event(uow.session, event_id, caller, write=True)
     check_version(event, expected_version, "marketing event")
     changes = {f: getattr(data, f) for f in data.model_fields_set if f in _EVENT_FIELDS}
     for required in ("name", "starts_on", "currency", "organiser_id"):
         if required in changes and changes[required] is None:
-            raise UnknownReference(f"a marketing event must have its {required}", field=required)
+            raise BadReference(f"a marketing event must have its {required}", field=required)
     if "currency" in changes:
         changes["currency"] = changes["currency"].upper()
     domain.check_event_dates(changes.get("starts_on", event.starts_on), changes.get("ends_on", event.ends_on))
     domain.check_event_cost(changes.get("cost"))
-    changed = sorted(f for f, v in changes.items() if getattr(event, f) != v)
+    changed = sorted(apply_changes(event, changes))
     if not changed:
         return event
-    for field in changed:
-        setattr(event, field, changes[field])
-    event.version += 1
-    event.updated_at = now()
     uow.emit(
         ev.MarketingEventUpdated(**_card(event), changed=changed), subject=event.id, sequence=_next_sequence(event)
     )
-    await uow.commit()
     return event
 
 
@@ -176,7 +176,7 @@ async def list_participants(
     stmt = (
         select(Participant)
         .join(Company, Company.id == Participant.company_id)
-        .where(Participant.event_id == event_id, *_seen_cards(sight(caller, Kind.CARD)))
+        .where(Participant.event_id == event_id, *seen_cards(sight(caller, Kind.CARD)))
     )
     if status is not None:
         stmt = stmt.where(Participant.status == status)
@@ -195,6 +195,22 @@ async def list_participants(
     return [(p, names.get(p.company_id, "")) for p in page], nxt
 
 
+async def _cards_of_filter(s: AsyncSession, f: schemas.AudienceFilter, view: Sight) -> list[uuid.UUID]:
+    stmt = select(Company.id).where(Company.merged_into_id.is_(None), *seen_cards(view))
+    for column, value in (
+        (Company.region_id, f.region_id),
+        (Company.industry_id, f.industry_id),
+        (Company.source_id, f.source_id),
+        (Company.status, f.status.value if f.status else None),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    ids = list((await s.execute(stmt.order_by(Company.id).limit(MAX_FILTER_CARDS + 1))).scalars())
+    if len(ids) > MAX_FILTER_CARDS:
+        raise BadReference(f"the filter matches more than {MAX_FILTER_CARDS} client cards; narrow it", field="filter")
+    return ids
+
+
 async def add_participants(
     uow: UnitOfWork, event_id: uuid.UUID, data: schemas.ParticipantsAdd, caller: Caller
 ) -> tuple[int, int]:
@@ -205,7 +221,7 @@ async def add_participants(
     kind = domain.MarketingEventKind(event.kind)
     domain.check_participant_status(kind, None, data.status)
     if not data.company_ids and data.filter is None:
-        raise UnknownReference("name client cards in company_ids or give a filter", field="company_ids")
+        raise BadReference("name client cards in company_ids or give a filter", field="company_ids")
     view = sight(caller, Kind.CARD)
     wanted: dict[uuid.UUID, None] = {}
     if data.company_ids:
@@ -213,27 +229,12 @@ async def add_participants(
         found = {c.id: c for c in (await s.execute(select(Company).where(Company.id.in_(ids)))).scalars()}
         for i, company_id in enumerate(data.company_ids):
             c = found.get(company_id)
-            if c is None or c.merged_into_id is not None or not _sees(view, c):
-                raise UnknownReference(f"there is no client card {company_id}", field=f"company_ids[{i}]")
+            if c is None or c.merged_into_id is not None or not sees(view, c):
+                raise BadReference(f"there is no client card {company_id}", field=f"company_ids[{i}]")
             wanted[company_id] = None
     if data.filter is not None:
-        f = data.filter
-        stmt = select(Company.id).where(Company.merged_into_id.is_(None), *_seen_cards(view))
-        for column, value in (
-            (Company.region_id, f.region_id),
-            (Company.industry_id, f.industry_id),
-            (Company.source_id, f.source_id),
-            (Company.status, f.status.value if f.status else None),
-        ):
-            if value is not None:
-                stmt = stmt.where(column == value)
-        ids = list((await s.execute(stmt.order_by(Company.id).limit(MAX_FILTER_CARDS + 1))).scalars())
-        if len(ids) > MAX_FILTER_CARDS:
-            raise UnknownReference(
-                f"the filter matches more than {MAX_FILTER_CARDS} client cards; narrow it", field="filter"
-            )
-        wanted.update(dict.fromkeys(ids))
-        event.audience_filter = f.model_dump(mode="json", exclude_none=True)
+        wanted.update(dict.fromkeys(await _cards_of_filter(s, data.filter, view)))
+        event.audience_filter = data.filter.model_dump(mode="json", exclude_none=True)
     present = (
         set(
             (
@@ -268,7 +269,6 @@ async def add_participants(
             sequence=_next_sequence(event),
         )
     event.updated_at = at
-    await uow.commit()
     return len(added), len(present)
 
 
@@ -278,8 +278,8 @@ async def change_participant(
     s = uow.session
     event = await get_event(s, event_id, caller, write=True)
     participant = await s.get(Participant, (event.id, company_id), with_for_update=True)
-    company = participant and await s.get(Company, company_id)
-    if company is None or not _sees(sight(caller, Kind.CARD), company):
+    company = await s.get(Company, company_id) if participant is not None else None
+    if participant is None or company is None or not sees(sight(caller, Kind.CARD), company):
         raise NotFound(f"client card {company_id} is not a participant of marketing event {event_id}")
     current = domain.ParticipantStatus(participant.status)
     if domain.check_participant_status(domain.MarketingEventKind(event.kind), current, data.status):
@@ -296,7 +296,6 @@ async def change_participant(
             subject=event.id,
             sequence=_next_sequence(event),
         )
-        await uow.commit()
     return participant, company.name
 
 
@@ -323,7 +322,7 @@ async def request_mailing(uow: UnitOfWork, event_id: uuid.UUID, data: schemas.Ma
     template_id = data.template_id or event.template_id
     offer = data.offer if data.offer is not None else event.offer
     if template_id is None and not offer:
-        raise UnknownReference("a mailing needs a template or an offer to send", field="template_id")
+        raise BadReference("a mailing needs a template or an offer to send", field="template_id")
     at = now()
     mailing = Mailing(
         id=uuid.uuid4(),
@@ -353,5 +352,4 @@ async def request_mailing(uow: UnitOfWork, event_id: uuid.UUID, data: schemas.Ma
         subject=event.id,
         sequence=_next_sequence(event),
     )
-    await uow.commit()
     return mailing

@@ -11,7 +11,7 @@ class ContactsSettings(ServiceSettings):
     http_port: int = 8001
     # Open deals in an import go to the deals service's API (an Idempotency-Key per job and row).
     deals_url: str = "http://127.0.0.1:8002"
-    # What reading one import's file may cost (reading.py): it is read in a child process of its own, at most
+    # What reading one import's file may cost (imports.reading): it is read in a child process of its own, at most
     # `import_readers` at once. Over a limit the file is refused (422 naming the limit) and nothing is written.
     # The defaults take a client list of 100,000 rows (of seven columns: 16 MB as CSV; as XLSX, 6 MB that
     # unpack to 50 MB and are read in 8 s of CPU).

@@ -151,12 +151,12 @@ def read_rows(data: bytes, limits: Limits | None = None) -> tuple[list[str], Ite
         text = _decode(data)
         reader = csv.reader(io.StringIO(text), delimiter=delimiter(text))
         try:
-            header = next(reader, None)
+            first = next(reader, None)
         except csv.Error as exc:
             raise BadFile(f"the file cannot be read as CSV: {exc}") from None
-        if not header:
+        if not first:
             raise BadFile("the file has no header row")
-        header, rows = [h.strip() for h in header], _csv_rows(reader)
+        header, rows = [h.strip() for h in first], _csv_rows(reader)
     return header, (_counted(rows, limits.max_rows) if limits else rows)
 
 
@@ -208,7 +208,7 @@ def _xlsx(data: bytes, limits: Limits | None) -> tuple[list[str], Iterator[list[
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except MemoryError:
-        raise  # past the reader's share: reading.py names it
+        raise  # past the reader's share: `imports.reading` names it
     except Exception as exc:  # openpyxl raises many kinds for a broken file
         raise BadFile(f"the XLSX file cannot be read: {exc}") from None
     rows = book.worksheets[0].iter_rows(values_only=True)
@@ -238,7 +238,7 @@ def mapped(
     dict for every row of a file."""
     if not any(cells):
         return None
-    by_header = dict(zip(header, cells))
+    by_header = dict(zip(header, cells, strict=False))
     values: dict[str, Any] = {}
     for column, field in columns.items():
         value = by_header.get(column, "")

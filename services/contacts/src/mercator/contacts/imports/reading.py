@@ -19,14 +19,16 @@ import weakref
 from dataclasses import replace
 
 from mercator.common.errors import Unavailable
-from mercator.contacts import imports
+from mercator.contacts.imports import sheets
 
 # The first start of a reader starts the fork server, which imports these once for every reader after it.
-_CONTEXT = multiprocessing.get_context(
-    "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+_CONTEXT: multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext = (
+    multiprocessing.get_context(  # type: ignore[assignment]
+        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    )
 )
 if hasattr(_CONTEXT, "set_forkserver_preload"):
-    _CONTEXT.set_forkserver_preload(["mercator.contacts.imports", "openpyxl"])
+    _CONTEXT.set_forkserver_preload(["mercator.contacts.imports.sheets", "openpyxl"])
 # Rows go back in parcels: one pickle of a hundred thousand rows would hold the service's GIL for a second.
 _PARCEL = 2_000
 
@@ -40,11 +42,11 @@ class FileReader:
         self._working: set = set()
         self._closed = False
 
-    def limits(self) -> imports.Limits:
+    def limits(self) -> sheets.Limits:
         s = self.settings
-        return imports.Limits(s.import_max_rows, s.import_max_unpacked_bytes, s.import_max_compression_ratio)
+        return sheets.Limits(s.import_max_rows, s.import_max_unpacked_bytes, s.import_max_compression_ratio)
 
-    async def read(self, data: bytes, columns: dict[str, str], *, rows: bool) -> imports.Read:
+    async def read(self, data: bytes, columns: dict[str, str], *, rows: bool) -> sheets.Read:
         """The file's header and non-blank rows (with the rows themselves when `rows`); BadFile, or
         FileTooLarge naming the limit, when it cannot be read within its share."""
         async with self._slots:
@@ -52,7 +54,7 @@ class FileReader:
                 raise _stopping()
             return await self._read(data, columns, rows)
 
-    async def _read(self, data: bytes, columns: dict[str, str], rows: bool) -> imports.Read:
+    async def _read(self, data: bytes, columns: dict[str, str], rows: bool) -> sheets.Read:
         s = self.settings
         receiving, sending = _CONTEXT.Pipe(duplex=False)
         process = _CONTEXT.Process(
@@ -67,7 +69,7 @@ class FileReader:
             sending.close()
             if self._closed:  # stopped while it was starting
                 raise _stopping()
-            found: list[imports.Row] = []
+            found: list[sheets.Row] = []
             while True:
                 message = await asyncio.to_thread(_receive, receiving)
                 if message is None:
@@ -79,7 +81,7 @@ class FileReader:
                 elif what == "read":
                     return replace(value, rows=found if rows else None)
                 elif what == "memory":
-                    raise imports.FileTooLarge(
+                    raise sheets.FileTooLarge(
                         f"reading the file needed more than {_mb(s.import_memory_bytes)} of memory, an import's share"
                     )
                 else:
@@ -90,13 +92,13 @@ class FileReader:
             receiving.close()
             self._working.discard(process)
 
-    def _stopped(self, exitcode: int | None) -> imports.BadFile:
+    def _stopped(self, exitcode: int | None) -> sheets.BadFile:
         s = self.settings
         if exitcode == -signal.SIGXCPU:
-            return imports.FileTooLarge(
+            return sheets.FileTooLarge(
                 f"reading the file took more than {s.import_cpu_seconds:g} s of CPU, an import's share"
             )
-        return imports.FileTooLarge(
+        return sheets.FileTooLarge(
             f"reading the file was stopped (exit {exitcode}) past an import's share: "
             f"{s.import_cpu_seconds:g} s of CPU, {_mb(s.import_memory_bytes)} of memory"
         )
@@ -152,7 +154,7 @@ def _work(
     sending,
     data: bytes,
     columns: dict[str, str],
-    limits: imports.Limits,
+    limits: sheets.Limits,
     rows: bool,
     cpu_seconds: float,
     memory_bytes: int,
@@ -160,16 +162,17 @@ def _work(
     """In the child: read, send the rows in parcels, then what was read (or why not)."""
     _limit(cpu_seconds, memory_bytes)
     try:
-        read = imports.read_file(data, columns, limits, rows=rows)
+        read = sheets.read_file(data, columns, limits, rows=rows)
         del data
-        for start in range(0, len(read.rows or ()), _PARCEL):
-            sending.send(("rows", read.rows[start : start + _PARCEL]))
+        found = read.rows or []
+        for start in range(0, len(found), _PARCEL):
+            sending.send(("rows", found[start : start + _PARCEL]))
         sending.send(("read", replace(read, rows=None)))
-    except imports.BadFile as exc:
+    except sheets.BadFile as exc:
         sending.send(("refused", exc))
     except MemoryError:
         sending.send(("memory", None))
     except Exception as exc:
-        sending.send(("refused", imports.BadFile(f"the file cannot be read: {exc}"[:500])))
+        sending.send(("refused", sheets.BadFile(f"the file cannot be read: {exc}"[:500])))
     finally:
         sending.close()
