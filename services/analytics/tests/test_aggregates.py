@@ -306,3 +306,35 @@ async def test_deal_durations_give_the_exact_mean_and_the_median_of_whole_days(a
     assert anna["won"] == {"deals": 2, "mean_days": 11.4, "median_days": 11.0}
     assert anna["lost"] == {"deals": 1, "mean_days": 4.0, "median_days": 3.0}
     assert from_cells["stages"] == [{"stage": "interest", "exits": 3, "mean_days": 8.93}]
+
+
+async def test_a_step_from_before_the_win_read_after_it_leaves_the_deal_won(app, settings, feed):
+    """Billing's delivery fact can reach deals after the deal was won, dated before the win: deals splices it
+    into the kept path and publishes the step with the deal's next version. It is history, not the deal's stage
+    now: the deal stays won in every report."""
+    h = History()
+    company(h, C1, "Альфа", ANNA, MOSCOW, "Москва", EXHIBITION, "Выставка")
+    deal = uuid.uuid4()
+    deal_history(h, deal, C1, ANNA, opened=T0, path=["interest", "payment"], days=[2, 10], amount="5000", end="won")
+    h.add(
+        ev.DealStageChanged(
+            deal_id=deal,
+            company_id=C1,
+            owner_id=ANNA.user_id,
+            pipeline_id=uuid.UUID(int=1),
+            from_stage="payment",
+            to_stage="delivery",
+            at=T0 + timedelta(days=6),
+            seconds_in_previous=4 * 86400,
+            kind="automatic",
+        ),
+        deal,
+        99,
+    )
+    await feed(h.events)
+    results = await get(app, settings, CEO, "results", by="manager")
+    assert sum(r["won"] for r in results["rows"]) == 1, results
+    funnel = await get(app, settings, CEO, "funnel")
+    assert funnel["won"] == 1, funnel
+    workload = await get(app, settings, CEO, "workload")
+    assert not [r for r in workload["rows"] if r["by_stage"].get("delivery")], workload

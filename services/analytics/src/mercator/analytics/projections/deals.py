@@ -153,9 +153,21 @@ def stage_changed(deal, event: ev.DealStageChanged, seq: int, facts: _DealFacts)
         kind=event.kind,
     )
     status = domain.status_after(event.kind)
+    if status is domain.DealStatus.OPEN and _closed_after(deal, event.at):
+        # A step from before the close read after it (deals splices a late billing fact into the kept path and
+        # publishes it with the deal's next version): history, not the stage the deal is at now.
+        return
     _stage(deal, seq, event.to_stage, status, event.to_probability)
     if status is not domain.DealStatus.OPEN:
         _closed(deal, seq, event.at)
+
+
+def _closed_after(deal, at) -> bool:
+    return (
+        deal.status in (domain.DealStatus.WON.value, domain.DealStatus.LOST.value)
+        and deal.closed_at is not None
+        and utc(at) < utc(deal.closed_at)
+    )
 
 
 @_deals
