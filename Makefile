@@ -41,7 +41,7 @@ system:
 run: venv web
 	$(PY) -m mercator.common.devrun
 
-test: venv web
+test: venv web lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The gate: lint and format (ruff, ruff.toml) and types (mypy, mypy.ini: the domains strictly) over every
