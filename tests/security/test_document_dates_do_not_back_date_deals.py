@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from mercator.common.auth import Caller
 from mercator.common.bus import tables
-from mercator.common.events import catalogue as ev
 from mercator.common.testing.api import auth, billing_today, caller, client
 
 ANNA = caller("Анна Петрова")
@@ -21,35 +20,11 @@ ANNA = caller("Анна Петрова")
 
 @pytest.fixture
 async def billing(service_app, feed):
-    from mercator.billing import consumers
+    from mercator.billing.testing import announce_sale
 
     settings, runtime, app = await service_app("billing")
-    company, deal = uuid.uuid4(), uuid.uuid4()
-    await feed(
-        runtime,
-        consumers.CONTACTS,
-        ev.CompanyCreated(
-            company_id=company,
-            name="ООО «Клиент»",
-            status="prospect",
-            owner_id=ANNA.user_id,
-            created_at=datetime.now(UTC),
-        ),
-    )
-    await feed(
-        runtime,
-        consumers.DEALS,
-        ev.DealOpened(
-            deal_id=deal,
-            title="Поставка",
-            company_id=company,
-            owner_id=ANNA.user_id,
-            pipeline_id=uuid.uuid4(),
-            stage="commercial_proposal",
-            status="open",
-            currency="RUB",
-            opened_at=datetime.now(UTC) - timedelta(days=90),
-        ),
+    deal, company = await announce_sale(
+        runtime, ANNA, stage="commercial_proposal", title="Поставка", opened_at=datetime.now(UTC) - timedelta(days=90)
     )
 
     async def event_time(event_type: str) -> datetime:

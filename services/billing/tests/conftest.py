@@ -1,16 +1,13 @@
 import uuid
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from mercator.billing import consumers
 from mercator.billing.app import MIGRATIONS, build_app
 from mercator.billing.settings import BillingSettings
-from mercator.common.events import catalogue as ev
+from mercator.billing.testing import announce_sale
 from mercator.common.testing import kit
 from mercator.common.testing.api import rolled_back_app
-from mercator.common.testing.kit import feed
 
 billing_db = kit.database("billing", MIGRATIONS)
 
@@ -44,33 +41,6 @@ def deal_event(app, manager):
     """A deal as the deals service announced it (DealOpened through the real handler)."""
 
     async def opened(company_id: uuid.UUID | None = None) -> tuple[uuid.UUID, uuid.UUID]:
-        deal_id, company_id = uuid.uuid4(), company_id or uuid.uuid4()
-        await feed(
-            app,
-            consumers.CONTACTS,
-            ev.CompanyCreated(
-                company_id=company_id,
-                name="ООО «Клиент»",
-                status="prospect",
-                owner_id=manager.user_id,
-                created_at=datetime.now(UTC),
-            ),
-        )
-        await feed(
-            app,
-            consumers.DEALS,
-            ev.DealOpened(
-                deal_id=deal_id,
-                title="Внедрение",
-                company_id=company_id,
-                owner_id=manager.user_id,
-                pipeline_id=uuid.uuid4(),
-                stage="contract",
-                status="open",
-                currency="RUB",
-                opened_at=datetime.now(UTC),
-            ),
-        )
-        return deal_id, company_id
+        return await announce_sale(app, manager, company_id=company_id)
 
     return opened

@@ -3,19 +3,19 @@ a real PostgreSQL; what matches becomes a payment once however often the stateme
 for a person. Every test's writes are rolled back."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
-from mercator.billing import consumers, statements
+from mercator.billing import statements
 from mercator.billing.days import today
 from mercator.billing.tables import Payment
+from mercator.billing.testing import announce_sale
 from mercator.common.errors import InvalidValue
-from mercator.common.events import catalogue as ev
 from mercator.common.testing.api import caller
-from mercator.common.testing.kit import feed, published
+from mercator.common.testing.kit import published
 
 TODAY = today("Europe/Moscow")
 OURS = "40702810900000012345"
@@ -176,34 +176,7 @@ async def boss(api_as, executive):
 
 
 async def client_with_invoice(app, api, manager, amount="100000.00", tax_id=INN) -> tuple[uuid.UUID, dict]:
-    company_id, deal_id = uuid.uuid4(), uuid.uuid4()
-    await feed(
-        app,
-        consumers.CONTACTS,
-        ev.CompanyCreated(
-            company_id=company_id,
-            name="ООО «Ромашка»",
-            tax_id=tax_id,
-            status="prospect",
-            owner_id=manager.user_id,
-            created_at=datetime.now(UTC),
-        ),
-    )
-    await feed(
-        app,
-        consumers.DEALS,
-        ev.DealOpened(
-            deal_id=deal_id,
-            title="Внедрение",
-            company_id=company_id,
-            owner_id=manager.user_id,
-            pipeline_id=uuid.uuid4(),
-            stage="contract",
-            status="open",
-            currency="RUB",
-            opened_at=datetime.now(UTC),
-        ),
-    )
+    deal_id, company_id = await announce_sale(app, manager, tax_id=tax_id, client_name="ООО «Ромашка»")
     draft = await api.post(
         "/api/v1/invoices",
         json={

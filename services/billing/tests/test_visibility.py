@@ -5,7 +5,7 @@ marketing and support nothing. Against a real PostgreSQL; every test's writes ar
 
 import uuid
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -20,6 +20,7 @@ from mercator.billing.tables import (
     Invoice,
     Payment,
 )
+from mercator.billing.testing import announce_sale
 from mercator.common.events import catalogue as ev
 from mercator.common.testing.api import caller
 from mercator.common.testing.kit import feed, published
@@ -51,37 +52,9 @@ def sale(app):
     """A client card and a deal on it, as contacts and deals announced them (with their departments)."""
 
     async def announced(owner, department, card_owner=None, card_department=None) -> tuple[uuid.UUID, uuid.UUID]:
-        deal_id, company_id = uuid.uuid4(), uuid.uuid4()
-        card_owner = card_owner or owner
-        await feed(
-            app,
-            consumers.CONTACTS,
-            ev.CompanyCreated(
-                company_id=company_id,
-                name="ООО «Клиент»",
-                status="prospect",
-                owner_id=card_owner.user_id,
-                department_id=card_department if card_owner is not owner else department,
-                created_at=datetime.now(UTC),
-            ),
+        return await announce_sale(
+            app, owner, department_id=department, card_owner=card_owner, card_department_id=card_department
         )
-        await feed(
-            app,
-            consumers.DEALS,
-            ev.DealOpened(
-                deal_id=deal_id,
-                title="Поставка",
-                company_id=company_id,
-                owner_id=owner.user_id,
-                department_id=department,
-                pipeline_id=uuid.uuid4(),
-                stage="contract",
-                status="open",
-                currency="RUB",
-                opened_at=datetime.now(UTC),
-            ),
-        )
-        return deal_id, company_id
 
     return announced
 
