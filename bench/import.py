@@ -44,32 +44,7 @@ from mercator.contacts.imports import jobs, reading, run
 from mercator.contacts.settings import ContactsSettings
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-SYLLABLES = (
-    "ра",
-    "мо",
-    "ки",
-    "ве",
-    "ст",
-    "ло",
-    "ну",
-    "де",
-    "па",
-    "ри",
-    "ко",
-    "жа",
-    "фе",
-    "ты",
-    "бу",
-    "ше",
-    "гр",
-    "ол",
-    "ин",
-    "зо",
-    "ха",
-    "цу",
-    "че",
-    "мя",
-)
+SYLLABLES = "ра мо ки ве ст ло ну де па ри ко жа фе ты бу ше гр ол ин зо ха цу че мя".split()
 COLUMNS = {
     "Название": "name",
     "ИНН": "tax_id",

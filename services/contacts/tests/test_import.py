@@ -25,32 +25,7 @@ from mercator.contacts.imports import run, sheets
 from mercator.contacts.settings import ContactsSettings
 from mercator.contacts.tables import Company, ImportJob, ImportRow, Person
 
-SYLLABLES = (
-    "ра",
-    "мо",
-    "ки",
-    "ве",
-    "ст",
-    "ло",
-    "ну",
-    "де",
-    "па",
-    "ри",
-    "ко",
-    "жа",
-    "фе",
-    "ты",
-    "бу",
-    "ше",
-    "гр",
-    "ол",
-    "ин",
-    "зо",
-    "ха",
-    "цу",
-    "че",
-    "мя",
-)
+SYLLABLES = "ра мо ки ве ст ло ну де па ри ко жа фе ты бу ше гр ол ин зо ха цу че мя".split()
 COLUMNS = {
     "Название": "name",
     "ИНН": "tax_id",
