@@ -404,28 +404,13 @@ async def test_events_in_any_order_and_repeated_end_in_the_same_money(app, setti
 
 @pytest.mark.broker
 async def test_the_read_models_rebuilt_from_the_topics_give_the_same_money(postgres, tansu):
-    from test_rebuild import publish
+    from test_rebuild import on_topics
 
     from mercator.analytics import jobs
-    from mercator.analytics.app import CONSUMERS, MIGRATIONS, build_app
-    from mercator.analytics.settings import AnalyticsSettings
-    from mercator.common.runtime import Runtime
+    from mercator.analytics.app import build_app
 
-    url = await postgres.migrated("analytics_money", MIGRATIONS)
-    prefix = f"m{uuid.uuid4().hex[:8]}."
-    settings = AnalyticsSettings(
-        database_url=url,
-        kafka_bootstrap=tansu.bootstrap,
-        topic_prefix=prefix,
-        relay_enabled=False,
-        consumers_enabled=False,
-    )
-    published = await publish(tansu.bootstrap, prefix, six_deals().events)
-    runtime = Runtime(settings, consumers=CONSUMERS)
-    app = build_app(settings, runtime)
-    try:
+    async with on_topics(postgres, tansu, "analytics_money", six_deals().events) as (settings, runtime, published):
+        app = build_app(settings, runtime)
         assert await jobs.rebuild(runtime) == published
         found = await slices(app, settings)
         assert {name: sums for name, sums in found.items() if any(s != NOT_WON.get(name, WON) for s in sums)} == {}
-    finally:
-        await runtime.engine.dispose()

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -65,21 +67,33 @@ async def all_reports(app, settings) -> list:
         return out
 
 
-@pytest.mark.broker
-async def test_the_read_models_are_dropped_and_rebuilt_from_the_topics(postgres, tansu):
-    url = await postgres.migrated("analytics_rebuild", MIGRATIONS)
-    prefix = f"r{uuid.uuid4().hex[:8]}."
+@asynccontextmanager
+async def on_topics(postgres, tansu, name: str, events) -> AsyncIterator[tuple[AnalyticsSettings, Runtime, int]]:
+    """A fresh analytics database whose read models are still empty, and `events` published to topics of their
+    own, as the other services' relays would: (settings, runtime, messages published)."""
     settings = AnalyticsSettings(
-        database_url=url,
+        database_url=await postgres.migrated(name, MIGRATIONS),
         kafka_bootstrap=tansu.bootstrap,
-        topic_prefix=prefix,
+        topic_prefix=f"r{uuid.uuid4().hex[:8]}.",
         relay_enabled=False,
         consumers_enabled=False,
     )
-    published = await publish(tansu.bootstrap, prefix, sales_department().events)
+    published = await publish(tansu.bootstrap, settings.topic_prefix, events)
     runtime = Runtime(settings, consumers=CONSUMERS)
-    app = build_app(settings, runtime)
     try:
+        yield settings, runtime, published
+    finally:
+        await runtime.engine.dispose()
+
+
+@pytest.mark.broker
+async def test_the_read_models_are_dropped_and_rebuilt_from_the_topics(postgres, tansu):
+    async with on_topics(postgres, tansu, "analytics_rebuild", sales_department().events) as (
+        settings,
+        runtime,
+        published,
+    ):
+        app = build_app(settings, runtime)
         assert await jobs.rebuild(runtime) == published
         first = await all_reports(app, settings)
         funnel = first[[n for n, _ in REPORTS].index("funnel")]
@@ -95,9 +109,9 @@ async def test_the_read_models_are_dropped_and_rebuilt_from_the_topics(postgres,
         # The command an operator runs (the service may keep running: the projections take any order).
         env = {
             **os.environ,
-            "MERCATOR_ANALYTICS_DATABASE_URL": url,
+            "MERCATOR_ANALYTICS_DATABASE_URL": settings.database_url,
             "MERCATOR_ANALYTICS_KAFKA_BOOTSTRAP": tansu.bootstrap,
-            "MERCATOR_ANALYTICS_TOPIC_PREFIX": prefix,
+            "MERCATOR_ANALYTICS_TOPIC_PREFIX": settings.topic_prefix,
         }
         done = await asyncio.to_thread(
             subprocess.run,
@@ -112,8 +126,6 @@ async def test_the_read_models_are_dropped_and_rebuilt_from_the_topics(postgres,
         assert await all_reports(app, settings) == first
         async with runtime.sessionmaker() as s:  # every message went through the inbox once, none dead
             assert await s.scalar(select(bus.dead_letters.c.event_id).limit(1)) is None
-    finally:
-        await runtime.engine.dispose()
 
 
 # --- InactivityDetected ---------------------------------------------------------------------------
