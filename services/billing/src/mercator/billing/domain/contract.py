@@ -1,6 +1,3 @@
-# As strict as mypy.ini's section for the domains, which names this package but not its modules:
-# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls, disallow-any-generics
-# mypy: disallow-untyped-decorators, warn-return-any, strict-equality
 """The contract: a deal's amount and payment terms (due in N days, or a schedule of instalments)."""
 
 from __future__ import annotations

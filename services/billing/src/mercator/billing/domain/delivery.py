@@ -1,6 +1,3 @@
-# As strict as mypy.ini's section for the domains, which names this package but not its modules:
-# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls, disallow-any-generics
-# mypy: disallow-untyped-decorators, warn-return-any, strict-equality
 """The delivery: goods shipped under a waybill, then delivered."""
 
 from __future__ import annotations

@@ -1,6 +1,3 @@
-# As strict as mypy.ini's section for the domains, which names this package but not its modules:
-# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls, disallow-any-generics
-# mypy: disallow-untyped-decorators, warn-return-any, strict-equality
 """The invoice: a draft edited freely, issued under a number of its year, paid, credited, cancelled, overdue.
 What it decides is news is recorded in its `events`."""
 

@@ -1,6 +1,3 @@
-# mypy.ini holds `mercator.*.domain` to the strict rules, which leave out its submodules: the same rules here.
-# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls, disallow-any-generics
-# mypy: disallow-untyped-decorators, warn-return-any, no-implicit-reexport, strict-equality
 """History entries and meetings: what a client's history holds, how meetings are scheduled and done, and
 other services' facts as system entries."""
 

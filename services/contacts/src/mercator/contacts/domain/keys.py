@@ -1,6 +1,3 @@
-# mypy.ini holds `mercator.*.domain` to the strict rules, which leave out its submodules: the same rules here.
-# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls, disallow-any-generics
-# mypy: disallow-untyped-decorators, warn-return-any, no-implicit-reexport, strict-equality
 """Text keys of client cards: how names, phones, e-mails and tax ids are written down and compared, and
 which cards are likely one client."""
 

@@ -1,6 +1,3 @@
-# mypy.ini holds `mercator.*.domain` to the strict rules, which leave out its submodules: the same rules here.
-# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls, disallow-any-generics
-# mypy: disallow-untyped-decorators, warn-return-any, no-implicit-reexport, strict-equality
 """Marketing events: their dates and costs, who takes part and how, and whom a mailing goes to."""
 
 from __future__ import annotations

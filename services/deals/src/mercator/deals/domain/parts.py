@@ -1,8 +1,6 @@
 """The parts of a deal (lines, offers, transitions, proposals) and the facts a deal records about itself."""
 
 # mypy.ini's strict section names `mercator.*.domain`, the package, not its modules: they say the same here.
-# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls, disallow-any-generics
-# mypy: disallow-untyped-decorators, warn-return-any, no-implicit-reexport, strict-equality
 from __future__ import annotations
 
 import uuid

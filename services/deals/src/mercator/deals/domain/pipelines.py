@@ -1,8 +1,6 @@
 """Pipelines and their stages: the data a company edits, and the rules it must keep."""
 
 # mypy.ini's strict section names `mercator.*.domain`, the package, not its modules: they say the same here.
-# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls, disallow-any-generics
-# mypy: disallow-untyped-decorators, warn-return-any, no-implicit-reexport, strict-equality
 from __future__ import annotations
 
 import re
