@@ -6,11 +6,12 @@ import argparse
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import jwt
 
+from mercator.common import clock
 from mercator.common.settings import ServiceSettings
 
 
@@ -32,7 +33,7 @@ class InvalidToken(Exception):
 
 
 def mint_token(settings: ServiceSettings, caller: Caller, ttl: timedelta = timedelta(hours=12)) -> str:
-    now = datetime.now(UTC)
+    now = clock.now()
     claims = {
         "sub": str(caller.user_id),
         "name": caller.name,

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from mercator.common import clock
 from mercator.common.bus import tables
 from mercator.common.context import current_cause
 from mercator.common.db import insert_rows
@@ -79,7 +80,7 @@ class UnitOfWork:
         """`time`: when the fact happened (the CloudEvents `time`), if not now: history brought in."""
         cause = current_cause.get()
         envelope = Envelope(
-            time=time.astimezone(UTC) if time is not None else datetime.now(UTC),
+            time=time.astimezone(UTC) if time is not None else clock.now(),
             type=payload.type_name(),
             source=self.source,
             subject=str(subject),
@@ -106,7 +107,7 @@ class UnitOfWork:
         }  # pairs: JSON arrays in the column
 
     async def commit(self) -> None:
-        now = datetime.now(UTC)
+        now = clock.now()
         if self.events:
             # Only the events still in `events` (a use case may drop those of a step it undid).
             rows = [self._outbox_rows.get(e.id) or self._outbox_row(e) for e in self.events]

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import email
 import uuid
-from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 
+from mercator.common import clock
 from mercator.common.events import catalogue as ev
 from mercator.common.testing.broker import free_port
 
@@ -85,7 +85,7 @@ class World:
         self.head_email = "boss@mercator.example"
 
     def events(self) -> list[ev.EventPayload]:
-        now = datetime.now(UTC)
+        now = clock.now()
         m = self.manager
         return [
             ev.UserCreated(

@@ -18,7 +18,6 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from aiokafka import (
     AIOKafkaConsumer,
@@ -34,6 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
+from mercator.common import clock
 from mercator.common.bus import tables
 from mercator.common.bus.kafka import ensure_topics, make_producer
 from mercator.common.context import Cause, current_cause
@@ -323,7 +323,7 @@ class Consumer:
                     counted[d.envelope.type, "duplicate"] += 1
                 else:
                     firsts[d.envelope.id] = d
-            now = datetime.now(UTC)
+            now = clock.now()
             rows = [
                 {"consumer": self.name, "event_id": d.envelope.id, "type": d.envelope.type, "processed_at": now}
                 for d in firsts.values()
@@ -468,7 +468,7 @@ class Consumer:
                     payload=record.value or b"",
                     error=text.replace("\x00", "\ufffd"),
                     attempts=attempts,
-                    failed_at=datetime.now(UTC),
+                    failed_at=clock.now(),
                 )
             )
             if event_id is not None:
@@ -483,7 +483,7 @@ class Consumer:
                 if existing is None:
                     await uow.session.execute(
                         insert(tables.inbox).values(
-                            consumer=self.name, event_id=event_id, type=event_type, processed_at=datetime.now(UTC)
+                            consumer=self.name, event_id=event_id, type=event_type, processed_at=clock.now()
                         )
                     )
             await uow.commit()

@@ -15,13 +15,14 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import CursorResult, bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mercator.common import clock
 from mercator.common.bus import tables
 from mercator.common.bus.kafka import KeyPartitioner, ensure_topics, make_producer
 from mercator.common.bus.lock import RelayLock
@@ -247,7 +248,7 @@ class Relay:
         if failure is None and len(done) < len(rows):
             failure = RuntimeError(f"the broker answered for {len(done)} of {len(rows)} events")
         if done:
-            self._acked.append((datetime.now(UTC), done))
+            self._acked.append((clock.now(), done))
             if self._reader is not None:
                 if reads == self._reads:
                     self._sent_through = max(self._sent_through or 0, done[-1][0].id)
@@ -485,10 +486,10 @@ class Relay:
                 )
             ).one()
         self._metrics.outbox_backlog.set(count)
-        self._metrics.outbox_oldest_age.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0)
+        self._metrics.outbox_oldest_age.set((clock.now() - oldest).total_seconds() if oldest else 0)
 
     async def prune(self) -> int:
-        cutoff = datetime.now(UTC) - timedelta(hours=self.settings.outbox_retention_hours)
+        cutoff = clock.now() - timedelta(hours=self.settings.outbox_retention_hours)
         async with self._sm() as s:
             result = cast(CursorResult[Any], await s.execute(delete(outbox).where(outbox.c.published_at < cutoff)))
             await s.commit()
