@@ -10,9 +10,9 @@ from mercator.analytics import consumers
 from mercator.analytics.app import CONSUMERS, MIGRATIONS, build_app
 from mercator.analytics.settings import AnalyticsSettings
 from mercator.common.bus.consumer import Delivery
-from mercator.common.db import make_engine
 from mercator.common.events import catalogue as ev
 from mercator.common.events.catalogue import EventPayload
+from mercator.common.testing import kit
 from mercator.common.testing.api import caller, rolled_back_app
 
 NOW = datetime.now(UTC)
@@ -22,30 +22,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from analytics_history import delivery, hand_over  # noqa: E402
 
-
-@pytest.fixture(scope="session")
-async def analytics_db(postgres) -> str:
-    url = await postgres.migrated("analytics", MIGRATIONS)
-    return url
-
-
-@pytest.fixture(scope="session")
-async def analytics_engine(analytics_db):
-    engine = make_engine(analytics_db)
-    yield engine
-    await engine.dispose()
+analytics_db = kit.database("analytics", MIGRATIONS)
 
 
 @pytest.fixture
 def settings(analytics_db) -> AnalyticsSettings:
-    return AnalyticsSettings(
-        database_url=analytics_db, relay_enabled=False, consumers_enabled=False, kafka_bootstrap="127.0.0.1:9"
-    )
+    return AnalyticsSettings(**kit.quiet(analytics_db.url))
 
 
 @pytest.fixture
-async def app(settings, analytics_engine):
-    async with rolled_back_app(settings, analytics_engine, build_app) as app:
+async def app(settings, analytics_db):
+    async with rolled_back_app(settings, analytics_db.engine, build_app) as app:
         yield app
 
 

@@ -168,9 +168,9 @@ async def test_a_cancelled_meeting_stays_cancelled_when_its_scheduling_is_replay
     assert (await read(Meeting, meeting)).status == "cancelled"
 
 
-async def test_the_migrations_build_exactly_the_tables_the_code_uses(analytics_engine):
+async def test_the_migrations_build_exactly_the_tables_the_code_uses(analytics_db):
     def drift(conn):
         return compare_metadata(MigrationContext.configure(conn), [Base.metadata, bus_metadata])
 
-    async with analytics_engine.connect() as conn:
+    async with analytics_db.engine.connect() as conn:
         assert await conn.run_sync(drift) == []
