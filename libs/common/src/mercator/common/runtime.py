@@ -38,7 +38,9 @@ class Runtime:
             make_engine(settings.database_url, reader=True) if is_sqlite(settings.database_url) and shared else None
         )
         self._reader = make_sessionmaker(self._reader_engine) if self._reader_engine is not None else None
-        topics = [f"{settings.topic_prefix}{t}" for t in types_owned_by(settings.service_name)]
+        published = types_owned_by(settings.service_name)
+        self.metrics.publisher(published)
+        topics = [f"{settings.topic_prefix}{t}" for t in published]
         local = Relay(
             settings,
             lambda: self.sessionmaker(),
@@ -50,7 +52,8 @@ class Runtime:
         self.relay: Relay | RelayInProcess = local
         if settings.relay_process and settings.relay_enabled and shared:
             # In a child process (bus/relay_process.py); this one answers the backlog and prunes.
-            self.relay = RelayInProcess(settings, self.metrics, topics, local)
+            self.relay = child = RelayInProcess(settings, self.metrics, topics, local)
+            self.metrics.processes.watch("relay", lambda: child.pid)  # its memory and CPU on this /metrics
         self.consumers = [
             Consumer(
                 f"{settings.topic_prefix}{settings.service_name}.{name}", handlers, settings, self.uow, self.metrics

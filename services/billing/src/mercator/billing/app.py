@@ -43,6 +43,7 @@ def build_app(
 ) -> FastAPI:
     settings = settings or BillingSettings()
     runtime = runtime or Runtime(settings, consumers={"deals": consumers.DEALS, "contacts": consumers.CONTACTS})
+    runtime.metrics.task("overdue_sweep")
     runtime.background.append(lambda: overdue_sweep(runtime, settings))
     app = create_app(
         runtime,

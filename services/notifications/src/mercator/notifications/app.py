@@ -17,7 +17,7 @@ from mercator.common.clock import now
 from mercator.common.http.app import create_app
 from mercator.common.runtime import Runtime
 from mercator.notifications import api, consumers, digests, rendering, sending
-from mercator.notifications.domain import Outcome
+from mercator.notifications.domain import Channel, Outcome
 from mercator.notifications.settings import NotificationsSettings
 from mercator.notifications.transports import Outgoing, Transports
 
@@ -47,6 +47,10 @@ class Sender:
             registry=registry,
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        for channel in Channel:  # at zero from the start, so increase() sees the first failure
+            self.latency.labels(channel)
+            for outcome in ("sent", "retry", "failed"):
+                self.attempts.labels(channel, outcome)
 
     async def run_once(self) -> int:
         async with self.runtime.uow() as uow:

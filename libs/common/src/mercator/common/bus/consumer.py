@@ -107,6 +107,7 @@ class Consumer:
         self.settings = settings
         self._uow_factory = uow_factory
         self._metrics = metrics
+        metrics.consumer(name, handlers)
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq_producer: AIOKafkaProducer | None = None
         self._stopping = False
