@@ -260,6 +260,8 @@ def test_the_dashboard_is_valid_json_and_shows_what_ops_watches():
         "outbox_backlog",
         "events_dead_lettered_total",
         "events_published_total",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
     } <= used
     exprs = " ".join(e for _, e in dashboard_exprs())
     assert 'status=~"5.."' in exprs and 'type="MessageSent"' in exprs and 'type="MessageFailed"' in exprs
