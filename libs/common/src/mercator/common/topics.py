@@ -102,14 +102,7 @@ async def apply(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="mercator-topics", request_timeout_ms=30_000)
     await admin.start()
     try:
-        brokers = len((await admin.describe_cluster())["brokers"])
-        wanted_factor = max((t.replication_factor for t in topics), default=1)
-        if brokers < wanted_factor:
-            outcome.say(
-                f"replication factor {wanted_factor} clamped to {brokers}: "
-                f"the cluster at {bootstrap} has {brokers} broker{'s' if brokers != 1 else ''}"
-            )
-        topics = clamp(topics, brokers)
+        topics = await _within_the_cluster(admin, bootstrap, topics, outcome)
         # Listed first: a metadata request naming a topic that does not exist creates it on a
         # broker with auto-creation on (Tansu, Kafka's default), with the broker's defaults.
         listed = set(await admin.list_topics())
@@ -117,69 +110,8 @@ async def apply(
         existing = {
             t["topic"]: t for t in (await admin.describe_topics(named) if named else []) if t["error_code"] == 0
         }
-        missing = [t for t in topics if t.name not in existing]
-        for t in missing:
-            outcome.say(
-                f"create {t.name}: {t.partitions} partitions, replication factor {t.replication_factor}, "
-                + ", ".join(f"{k}={v}" for k, v in sorted(t.config.items()))
-            )
-        if missing and not dry_run:
-            response = await admin.create_topics(
-                [NewTopic(t.name, t.partitions, t.replication_factor, topic_configs=t.config) for t in missing]
-            )
-            for name, code, message in response.topic_errors:
-                if code:
-                    outcome.fail(f"create {name}: {for_code(code).__name__} {message or ''}".strip())
-        outcome.changed += len(missing)
-
-        present = [t for t in topics if t.name in existing]
-        current = await _configs(admin, [t.name for t in present]) if present else {}
-        grow: dict[str, NewPartitions] = {}
-        alter: list[TopicSpec] = []
-        for t in present:
-            have = len(existing[t.name]["partitions"])
-            factors = {len(p["replicas"]) for p in existing[t.name]["partitions"]}
-            if have < t.partitions:
-                outcome.say(f"{t.name}: partitions {have} -> {t.partitions}")
-                grow[t.name] = NewPartitions(t.partitions)
-            elif have > t.partitions:
-                outcome.say(
-                    f"{t.name}: has {have} partitions, more than the {t.partitions} asked; "
-                    "left as is (partitions cannot be removed)"
-                )
-            if factors and min(factors) < t.replication_factor:
-                outcome.fail(
-                    f"{t.name}: replication factor {min(factors)}, {t.replication_factor} wanted; "
-                    "raise it by a partition reassignment (kafka-reassign-partitions.sh)"
-                )
-            drift = {
-                k: (current.get(t.name, {}).get(k), v)
-                for k, v in t.config.items()
-                if current.get(t.name, {}).get(k) != v
-            }
-            if drift:
-                outcome.say(f"{t.name}: " + ", ".join(f"{k} {old} -> {new}" for k, (old, new) in sorted(drift.items())))
-                alter.append(t)
-        outcome.changed += len(grow) + len(alter)
-        if not dry_run:
-            for name, partitions in grow.items():
-                try:
-                    await admin.create_partitions({name: partitions})
-                except Exception as exc:
-                    outcome.fail(f"{name}: partitions not raised: {_why(exc)}")
-            if alter:
-                try:
-                    # AlterConfigs sets the whole managed set at once: the file is the truth.
-                    responses = await admin.alter_configs(
-                        [ConfigResource(ConfigResourceType.TOPIC, t.name, configs=t.config) for t in alter]
-                    )
-                    for response in responses:
-                        for code, message, _type, name in response.resources:
-                            if code:
-                                outcome.fail(f"{name}: configs not set: {for_code(code).__name__} {message or ''}")
-                except Exception as exc:
-                    for t in alter:
-                        outcome.fail(f"{t.name}: configs not set: {_why(exc)}")
+        await _create_missing(admin, [t for t in topics if t.name not in existing], dry_run, outcome)
+        await _bring_in_line(admin, [t for t in topics if t.name in existing], existing, dry_run, outcome)
         unchanged = len(topics) - outcome.changed
         verb = "would change" if dry_run else "changed"
         outcome.say(
@@ -189,6 +121,91 @@ async def apply(
         return outcome
     finally:
         await admin.close()
+
+
+async def _within_the_cluster(
+    admin: AIOKafkaAdminClient, bootstrap: str, topics: list[TopicSpec], outcome: Outcome
+) -> list[TopicSpec]:
+    """The topics with no replication factor above the number of brokers there are."""
+    brokers = len((await admin.describe_cluster())["brokers"])
+    wanted_factor = max((t.replication_factor for t in topics), default=1)
+    if brokers < wanted_factor:
+        outcome.say(
+            f"replication factor {wanted_factor} clamped to {brokers}: "
+            f"the cluster at {bootstrap} has {brokers} broker{'s' if brokers != 1 else ''}"
+        )
+    return clamp(topics, brokers)
+
+
+async def _create_missing(
+    admin: AIOKafkaAdminClient, missing: list[TopicSpec], dry_run: bool, outcome: Outcome
+) -> None:
+    for t in missing:
+        outcome.say(
+            f"create {t.name}: {t.partitions} partitions, replication factor {t.replication_factor}, "
+            + ", ".join(f"{k}={v}" for k, v in sorted(t.config.items()))
+        )
+    if missing and not dry_run:
+        response = await admin.create_topics(
+            [NewTopic(t.name, t.partitions, t.replication_factor, topic_configs=t.config) for t in missing]
+        )
+        for name, code, message in response.topic_errors:
+            if code:
+                outcome.fail(f"create {name}: {for_code(code).__name__} {message or ''}".strip())
+    outcome.changed += len(missing)
+
+
+async def _bring_in_line(
+    admin: AIOKafkaAdminClient, present: list[TopicSpec], existing: dict, dry_run: bool, outcome: Outcome
+) -> None:
+    """Topics that exist: more partitions where more are asked, their managed configs as the file says; what
+    cannot be changed in place (fewer partitions, a higher replication factor) is said, not done."""
+    current = await _configs(admin, [t.name for t in present]) if present else {}
+    grow: dict[str, NewPartitions] = {}
+    alter: list[TopicSpec] = []
+    for t in present:
+        have = len(existing[t.name]["partitions"])
+        factors = {len(p["replicas"]) for p in existing[t.name]["partitions"]}
+        if have < t.partitions:
+            outcome.say(f"{t.name}: partitions {have} -> {t.partitions}")
+            grow[t.name] = NewPartitions(t.partitions)
+        elif have > t.partitions:
+            outcome.say(
+                f"{t.name}: has {have} partitions, more than the {t.partitions} asked; "
+                "left as is (partitions cannot be removed)"
+            )
+        if factors and min(factors) < t.replication_factor:
+            outcome.fail(
+                f"{t.name}: replication factor {min(factors)}, {t.replication_factor} wanted; "
+                "raise it by a partition reassignment (kafka-reassign-partitions.sh)"
+            )
+        drift = {
+            k: (current.get(t.name, {}).get(k), v) for k, v in t.config.items() if current.get(t.name, {}).get(k) != v
+        }
+        if drift:
+            outcome.say(f"{t.name}: " + ", ".join(f"{k} {old} -> {new}" for k, (old, new) in sorted(drift.items())))
+            alter.append(t)
+    outcome.changed += len(grow) + len(alter)
+    if dry_run:
+        return
+    for name, partitions in grow.items():
+        try:
+            await admin.create_partitions({name: partitions})
+        except Exception as exc:
+            outcome.fail(f"{name}: partitions not raised: {_why(exc)}")
+    if alter:
+        try:
+            # AlterConfigs sets the whole managed set at once: the file is the truth.
+            responses = await admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, t.name, configs=t.config) for t in alter]
+            )
+            for response in responses:
+                for code, message, _type, name in response.resources:
+                    if code:
+                        outcome.fail(f"{name}: configs not set: {for_code(code).__name__} {message or ''}")
+        except Exception as exc:
+            for t in alter:
+                outcome.fail(f"{t.name}: configs not set: {_why(exc)}")
 
 
 async def _configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
