@@ -92,46 +92,33 @@ class EdgeMiddleware:
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:200] or str(uuid.uuid4())
-        rid_header = (b"x-request-id", request_id.encode("latin-1"))
         token = current_cause.set(Cause(correlation_id=request_id))
-        started = time.perf_counter()
-        status_holder = {"status": 500}
+        try:
+            await self._answer(scope, receive, send, headers, request_id)
+        finally:
+            current_cause.reset(token)
 
+    async def _answer(self, scope, receive, send, headers: dict, request_id: str) -> None:
+        started = time.perf_counter()
+        rid_header = (b"x-request-id", request_id.encode("latin-1"))
+        too_large = f"the body may be at most {self.max_body} bytes"
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
-            current_cause.reset(token)
-            return await send_problem(
-                send, 413, "Content too large", f"the body may be at most {self.max_body} bytes", [rid_header]
-            )
-
+            return await send_problem(send, 413, "Content too large", too_large, [rid_header])
+        body = b""
         if scope.get("method") in ("POST", "PUT", "PATCH"):
             # Read the body here, under the limit, so no handler ever sees a partial one.
-            chunks, size = [], 0
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    current_cause.reset(token)
-                    return
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > self.max_body:
-                    current_cause.reset(token)
-                    return await send_problem(
-                        send, 413, "Content too large", f"the body may be at most {self.max_body} bytes", [rid_header]
-                    )
-                chunks.append(chunk)
-                if not message.get("more_body"):
-                    break
-            body = b"".join(chunks)
-            receive = replay_body(body, receive)
-        else:
-            body = b""
+            read = await self._whole_body(receive)
+            if read is None:  # the client went away
+                return
+            if len(read) > self.max_body:
+                return await send_problem(send, 413, "Content too large", too_large, [rid_header])
+            body, receive = read, replay_body(read, receive)
         content_type = next((v for k, v in scope.get("headers", []) if k == b"content-type"), b"")
         # A file sent as bytes (a spreadsheet) has NULs of its own; only text bodies are checked.
         text_body = b"" if content_type.split(b";")[0].strip().lower() in BINARY_BODIES else body
         bad = nul_field(text_body, scope.get("query_string", b""))
         if bad is not None:
-            current_cause.reset(token)
             return await send_problem(
                 send,
                 422,
@@ -140,6 +127,7 @@ class EdgeMiddleware:
                 [rid_header],
                 errors=[{"field": bad, "message": "NUL characters are not allowed"}],
             )
+        status_holder = {"status": 500}
 
         async def send_with_id(message):
             if message["type"] == "http.response.start":
@@ -152,23 +140,32 @@ class EdgeMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            path = scope.get("path", "")
-            if path not in _SKIP_METRICS:
-                route = scope.get("route")
-                template = getattr(route, "path", None) or "unmatched"
-                method = scope.get("method", "")
-                elapsed = time.perf_counter() - started
-                self.metrics.http_requests.labels(method, template, str(status_holder["status"])).inc()
-                self.metrics.http_latency.labels(method, template).observe(elapsed)
-                # The access line: the route template, never the query (it may carry personal data).
-                log.info(
-                    "request",
-                    extra={
-                        "method": method,
-                        "route": template,
-                        "status": status_holder["status"],
-                        "duration_ms": round(elapsed * 1000, 1),
-                    },
-                )
+            self._record(scope, status_holder["status"], time.perf_counter() - started)
             current_request_id.reset(rid_token)
-            current_cause.reset(token)
+
+    async def _whole_body(self, receive) -> bytes | None:
+        """The body, read until it ends or passes the limit by a chunk; None when the client disconnected."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            chunks.append(chunk)
+            if size > self.max_body or not message.get("more_body"):
+                return b"".join(chunks)
+
+    def _record(self, scope, status: int, elapsed: float) -> None:
+        if scope.get("path", "") in _SKIP_METRICS:
+            return
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        method = scope.get("method", "")
+        self.metrics.http_requests.labels(method, template, str(status)).inc()
+        self.metrics.http_latency.labels(method, template).observe(elapsed)
+        # The access line: the route template, never the query (it may carry personal data).
+        log.info(
+            "request",
+            extra={"method": method, "route": template, "status": status, "duration_ms": round(elapsed * 1000, 1)},
+        )
