@@ -316,7 +316,6 @@ class Consumer:
 
     async def _apply(self, deliveries: list[tuple[ConsumerRecord, Delivery]]) -> None:
         async with self._uow_factory() as uow:
-            postgres = dialect_of(uow.session) == "postgresql"
             counted: Counter[tuple[str, str]] = Counter()
             firsts: dict[uuid.UUID, Delivery] = {}
             for _, d in deliveries:
@@ -324,78 +323,93 @@ class Consumer:
                     counted[d.envelope.type, "duplicate"] += 1
                 else:
                     firsts[d.envelope.id] = d
-            now = clock.now()
-            rows = [
-                {"consumer": self.name, "event_id": d.envelope.id, "type": d.envelope.type, "processed_at": now}
-                for d in firsts.values()
-            ]
-            if postgres:
-                # The inbox rows first, those already there left alone: what comes back is what is new, in one
-                # round trip. A copy being applied by another instance waits here for its commit, then is skipped.
-                new = set(
-                    (
-                        await uow.session.execute(
-                            _inbox_rows(rows).on_conflict_do_nothing().returning(tables.inbox.c.event_id)
-                        )
-                    ).scalars()
-                )
-            else:
-                seen = set(
-                    (
-                        await uow.session.execute(
-                            select(tables.inbox.c.event_id).where(
-                                tables.inbox.c.consumer == self.name, tables.inbox.c.event_id.in_(list(firsts))
-                            )
-                        )
-                    ).scalars()
-                )
-                new = set(firsts) - seen
-            fresh = [d for event_id, d in firsts.items() if event_id in new]
+            fresh, unwritten = await self._claim(uow, firsts)
+            applied = {d.envelope.id for d in fresh}
             for d in firsts.values():
-                if d.envelope.id not in new:
+                if d.envelope.id not in applied:
                     counted[d.envelope.type, "duplicate"] += 1
-            for group in _runs_of_one_type(fresh):
-                handler = self.handlers.get(group[0].envelope.type)
-                if handler is None:
-                    continue
-                if getattr(handler, "takes_batch", False):
-                    await handler(uow, group)  # type: ignore[arg-type]  # a batch handler (batch_handler)
-                    continue
-                for d in group:
-                    token = current_cause.set(
-                        Cause(
-                            correlation_id=d.envelope.correlation_id or str(d.envelope.id),
-                            causation_id=str(d.envelope.id),
-                            actor=d.envelope.actor,
-                        )
-                    )
-                    try:
-                        await handler(uow, d)
-                    finally:
-                        current_cause.reset(token)
+            await self._hand_over(uow, fresh)
             if fresh:
-                if not postgres:
-                    await uow.session.execute(insert(tables.inbox), [r for r in rows if r["event_id"] in new])
+                if unwritten:
+                    await uow.session.execute(insert(tables.inbox), unwritten)
                 await uow.commit()
             for d in fresh:
                 counted[d.envelope.type, "applied"] += 1
-            for (event_type, outcome), n in counted.items():
-                self._metrics.events_consumed.labels(self.name, event_type, outcome).inc(n)
-            if not log.isEnabledFor(logging.INFO):
-                return
-            for d in fresh:
-                # One line per applied event, so a request can be followed through every service.
-                log.info(
-                    "event applied",
-                    extra={
-                        "consumer": self.name,
-                        "event_type": d.envelope.type,
-                        "event_id": str(d.envelope.id),
-                        "subject": d.envelope.subject,
-                        "correlation_id": d.envelope.correlation_id or str(d.envelope.id),
-                        "causation_id": d.envelope.causation_id,
-                    },
+            self._report(counted, fresh)
+
+    async def _claim(self, uow: UnitOfWork, firsts: dict[uuid.UUID, Delivery]) -> tuple[list[Delivery], list[dict]]:
+        """The deliveries this consumer has not applied before, and their inbox rows still to write (on SQLite they
+        are written after the handlers, so the write lock is taken as late as the handlers take it)."""
+        now = clock.now()
+        rows = [
+            {"consumer": self.name, "event_id": d.envelope.id, "type": d.envelope.type, "processed_at": now}
+            for d in firsts.values()
+        ]
+        if dialect_of(uow.session) == "postgresql":
+            # The inbox rows first, those already there left alone: what comes back is what is new, in one
+            # round trip. A copy being applied by another instance waits here for its commit, then is skipped.
+            new = set(
+                (
+                    await uow.session.execute(
+                        _inbox_rows(rows).on_conflict_do_nothing().returning(tables.inbox.c.event_id)
+                    )
+                ).scalars()
+            )
+        else:
+            seen = set(
+                (
+                    await uow.session.execute(
+                        select(tables.inbox.c.event_id).where(
+                            tables.inbox.c.consumer == self.name, tables.inbox.c.event_id.in_(list(firsts))
+                        )
+                    )
+                ).scalars()
+            )
+            new = set(firsts) - seen
+            return [d for event_id, d in firsts.items() if event_id in new], [r for r in rows if r["event_id"] in new]
+        return [d for event_id, d in firsts.items() if event_id in new], []
+
+    async def _hand_over(self, uow: UnitOfWork, fresh: list[Delivery]) -> None:
+        """Each run of one event type to its handler: whole to a batch handler, else one by one, each under the
+        cause of its own event (so what a handler emits points at the event it reacts to)."""
+        for group in _runs_of_one_type(fresh):
+            handler = self.handlers.get(group[0].envelope.type)
+            if handler is None:
+                continue
+            if getattr(handler, "takes_batch", False):
+                await handler(uow, group)  # type: ignore[arg-type]  # a batch handler (batch_handler)
+                continue
+            for d in group:
+                token = current_cause.set(
+                    Cause(
+                        correlation_id=d.envelope.correlation_id or str(d.envelope.id),
+                        causation_id=str(d.envelope.id),
+                        actor=d.envelope.actor,
+                    )
                 )
+                try:
+                    await handler(uow, d)
+                finally:
+                    current_cause.reset(token)
+
+    def _report(self, counted: Counter[tuple[str, str]], fresh: list[Delivery]) -> None:
+        for (event_type, outcome), n in counted.items():
+            self._metrics.events_consumed.labels(self.name, event_type, outcome).inc(n)
+        if not log.isEnabledFor(logging.INFO):
+            return
+        for d in fresh:
+            # One line per applied event, so a request can be followed through every service.
+            log.info(
+                "event applied",
+                extra={
+                    "consumer": self.name,
+                    "event_type": d.envelope.type,
+                    "event_id": str(d.envelope.id),
+                    "subject": d.envelope.subject,
+                    "correlation_id": d.envelope.correlation_id or str(d.envelope.id),
+                    "causation_id": d.envelope.causation_id,
+                },
+            )
 
     async def _apply_with_retries(self, record: ConsumerRecord, delivery: Delivery) -> None:
         """A failing handler is tried `consumer_max_attempts` times; a database that is busy or away for a moment
