@@ -172,6 +172,7 @@ async def test_make_run_on_postgresql_keeps_each_service_in_a_database_of_its_ow
             await conn.close()
         assert name == "Клиент на PostgreSQL"
         assert list((tmp_path / "var").glob("*.db")) == []
+        assert f"/{prefix}_<service>  (PostgreSQL" in (tmp_path / "run.log").read_text()  # the banner says so
 
         launcher.send_signal(signal.SIGINT)
         assert launcher.wait(90) == 0

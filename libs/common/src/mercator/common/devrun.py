@@ -415,7 +415,7 @@ class Launcher:
             f"  broker       {self.s.host}:{self.s.broker_port}  (Tansu, in memory: forgets all when stopped)",
         ]
         if self.databases:
-            server = make_url(next(iter(self.databases.values()))).set(database=None)
+            server = make_url(next(iter(self.databases.values())))._replace(database=None)  # .set() cannot unset
             where = f"{server.render_as_string(hide_password=True)}/{self.s.postgres_prefix}_<service>"
             lines.append(f"  databases    {where}  (PostgreSQL, one per service)")
         lines += [f"  {n:<12} {self.url(n)}   API docs: {self.url(n)}/docs" for n in self.services]
