@@ -99,10 +99,14 @@ def postgres_databases(server: str, prefix: str, names: list[str]) -> dict[str, 
             conn = await asyncio.wait_for(asyncpg.connect(admin.render_as_string(hide_password=False)), 10)
             try:
                 have = {r[0] for r in await conn.fetch("SELECT datname FROM pg_database")}
-                missing = [db for db in dbs.values() if db not in have]
-                for db in missing:
-                    await conn.execute(f'CREATE DATABASE "{db}"')
-                return missing
+                made = []
+                for db in (db for db in dbs.values() if db not in have):
+                    try:
+                        await conn.execute(f'CREATE DATABASE "{db}"')
+                        made.append(db)
+                    except asyncpg.DuplicateDatabaseError:  # made meanwhile by another start: as good
+                        pass
+                return made
             finally:
                 await conn.close()
 
