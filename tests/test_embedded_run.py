@@ -5,6 +5,7 @@ import os
 import signal
 import socket
 import time
+import uuid
 
 import httpx
 import pytest
@@ -124,3 +125,87 @@ def test_sigkill_of_the_launcher_alone_takes_its_broker_and_services_with_it(tmp
             pids += [int(p) for p in pidfile.read_text().split()] if pidfile.exists() else []
             sigkill_pids([launcher.pid])
         sigkill_pids(pids)
+
+
+@pytest.mark.postgres
+async def test_make_run_on_postgresql_keeps_each_service_in_a_database_of_its_own(tmp_path, token, postgres):
+    import asyncpg
+
+    from mercator.common.devrun import SERVICES
+    from mercator.common.testing.plugin import PG_ADMIN_DSN
+
+    prefix = f"mercator_test_run_{uuid.uuid4().hex[:8]}"
+    ports = run_ports()
+    server = PG_ADMIN_DSN.rsplit("/", 1)[0]  # the server, without a database: the launcher picks its own
+    env = run_env(
+        tmp_path / "var",
+        ports,
+        MERCATOR_RUN_DEMO="false",
+        MERCATOR_RUN_POSTGRES=server,
+        MERCATOR_RUN_POSTGRES_PREFIX=prefix,
+    )
+    contacts = f"http://127.0.0.1:{ports['contacts']}"
+    analytics = f"http://127.0.0.1:{ports['analytics']}"
+    headers = {"Authorization": f"Bearer {token}"}
+    pidfile = tmp_path / "var" / "run.pids"
+    launcher = start_run(env, tmp_path / "run.log")
+    try:
+        await up(launcher, contacts, analytics)
+        async with httpx.AsyncClient(base_url=contacts, headers=headers, timeout=10) as api:
+            r = await api.post("/api/v1/companies", json={"name": "Клиент на PostgreSQL"})
+            assert r.status_code == 201, r.text
+            company = r.json()["id"]
+
+        async with httpx.AsyncClient(base_url=analytics, headers=headers, timeout=10) as reports:
+
+            async def counted():
+                base = (await reports.get("/api/v1/reports/client-base", params={"by": "status"})).json()
+                return base.get("total") == 1
+
+            assert await until(counted, timeout=60, every=0.5), "analytics never counted the client card"
+
+        # The card is in contacts' own PostgreSQL database, and no service made a SQLite file.
+        conn = await asyncpg.connect(f"{server}/{prefix}_contacts")
+        try:
+            name = await conn.fetchval("SELECT name FROM companies WHERE id::text = $1", company)
+        finally:
+            await conn.close()
+        assert name == "Клиент на PostgreSQL"
+        assert list((tmp_path / "var").glob("*.db")) == []
+        assert f"/{prefix}_<service>  (PostgreSQL" in (tmp_path / "run.log").read_text()  # the banner says so
+
+        launcher.send_signal(signal.SIGINT)
+        assert launcher.wait(90) == 0
+        assert not pidfile.exists()
+    finally:
+        if launcher.poll() is None:
+            pids = [int(p) for p in pidfile.read_text().split()] if pidfile.exists() else []
+            sigkill_pids([launcher.pid, *pids])
+            launcher.wait(10)
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            for service in SERVICES:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{prefix}_{service}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+def test_make_run_names_the_setting_when_the_postgresql_server_cannot_be_reached(tmp_path):
+    from mercator.common.testing.broker import free_port
+
+    ports = run_ports()
+    env = run_env(
+        tmp_path / "var",
+        ports,
+        MERCATOR_RUN_DEMO="false",
+        MERCATOR_RUN_POSTGRES=f"postgresql://postgres@127.0.0.1:{free_port()}",
+    )
+    launcher = start_run(env, tmp_path / "run.log")
+    try:
+        assert launcher.wait(60) == 1
+    finally:
+        if launcher.poll() is None:
+            sigkill_pids([launcher.pid])
+    out = (tmp_path / "run.log").read_text()
+    assert "cannot start: MERCATOR_RUN_POSTGRES=postgresql://postgres@127.0.0.1:" in out
+    assert all(port_free(port) for port in ports.values())  # nothing was started

@@ -41,3 +41,15 @@ def test_the_next_start_stops_what_a_killed_run_left_and_nothing_else(tmp_path, 
         for proc in (left, stranger):
             proc.kill()
             proc.wait()
+
+
+def test_the_postgresql_option_names_its_setting_when_the_server_is_not_there():
+    from mercator.common.devrun import postgres_databases
+    from mercator.common.testing.broker import free_port
+
+    with pytest.raises(Abort, match=r"MERCATOR_RUN_POSTGRES=postgresql://postgres@127\.0\.0\.1:\d+: cannot reach"):
+        postgres_databases(f"postgresql://postgres@127.0.0.1:{free_port()}", "mercator", ["contacts"])
+    with pytest.raises(Abort, match="MERCATOR_RUN_POSTGRES must be a postgresql:// URL"):
+        postgres_databases("sqlite:///var/x.db", "mercator", ["contacts"])
+    with pytest.raises(Abort, match="MERCATOR_RUN_POSTGRES_PREFIX"):
+        postgres_databases("postgresql://postgres@127.0.0.1:5432", 'x"; DROP', ["contacts"])

@@ -2,9 +2,11 @@
 
 Starts a Tansu broker (Kafka protocol, in memory) and every installed service as its own
 process with its own SQLite file under the data folder, waits until each answers, and prints
-where they are and a dev token. Ctrl-C (or SIGTERM) stops everything in an order that loses
-nothing: quiesce every service, wait until every outbox is published and every consumer has
-caught up, SIGTERM each service, and the broker last. A second Ctrl-C kills at once.
+where they are and a dev token. With MERCATOR_RUN_POSTGRES set, each service gets a database of its own
+on that PostgreSQL server instead (created when missing), SQLite staying the default.
+Ctrl-C (or SIGTERM) stops everything in an order that loses nothing: quiesce every service, wait until
+every outbox is published and every consumer has caught up, SIGTERM each service, and the broker
+last. A second Ctrl-C kills at once.
 
 Settings come from `MERCATOR_RUN_*` variables (see RunSettings). The child PIDs are kept in
 `<data_dir>/run.pids`, one per line, broker first, so a test can SIGKILL what is left.
@@ -17,12 +19,14 @@ command line a run starts), stops it, services first and the broker last, and sa
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import fcntl
 import importlib.util
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -36,6 +40,7 @@ from pathlib import Path
 
 import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from mercator.common.auth import Caller, mint_token
 from mercator.common.settings import ServiceSettings
@@ -67,6 +72,53 @@ class RunSettings(BaseSettings):
     # admin (MERCATOR_GATEWAY_ADMIN_EMAIL/_PASSWORD) and skips an install that has client cards already.
     demo: bool = True
     demo_scale: float = 1.0
+    # A PostgreSQL server to keep the services' data on instead of SQLite files, e.g.
+    # postgresql://postgres@127.0.0.1:5432: one database per service, `<postgres_prefix>_<service>`, created when
+    # missing (through the server's `postgres` database, or the one the URL names). Unset: SQLite under data_dir.
+    postgres: str | None = None
+    postgres_prefix: str = "mercator"  # another one lets two runs share a server
+
+
+def postgres_databases(server: str, prefix: str, names: list[str]) -> dict[str, str]:
+    """Each service's database URL (postgresql+asyncpg) on `server`, its database created when missing."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", prefix):
+        raise Abort(f"MERCATOR_RUN_POSTGRES_PREFIX={prefix!r}: lower-case letters, digits and _ only")
+    try:
+        url = make_url(server)
+    except Exception as exc:
+        raise Abort(f"MERCATOR_RUN_POSTGRES is not a database URL ({exc})") from None
+    if url.get_backend_name() != "postgresql":
+        raise Abort(f"MERCATOR_RUN_POSTGRES must be a postgresql:// URL, not {url.drivername}://")
+    dbs = {name: f"{prefix}_{name}" for name in names}
+    shown = url.render_as_string(hide_password=True)
+    try:
+        import asyncpg
+
+        async def create() -> list[str]:
+            admin = url.set(drivername="postgresql", database=url.database or "postgres")
+            conn = await asyncio.wait_for(asyncpg.connect(admin.render_as_string(hide_password=False)), 10)
+            try:
+                have = {r[0] for r in await conn.fetch("SELECT datname FROM pg_database")}
+                made = []
+                for db in (db for db in dbs.values() if db not in have):
+                    try:
+                        await conn.execute(f'CREATE DATABASE "{db}"')
+                        made.append(db)
+                    except asyncpg.DuplicateDatabaseError:  # made meanwhile by another start: as good
+                        pass
+                return made
+            finally:
+                await conn.close()
+
+        made = asyncio.run(create())
+    except Exception as exc:
+        raise Abort(f"MERCATOR_RUN_POSTGRES={shown}: cannot reach or prepare the PostgreSQL server ({exc!r})") from None
+    if made:
+        print(f"[run] created on {shown}: {', '.join(made)}", flush=True)
+    return {
+        name: url.set(drivername="postgresql+asyncpg", database=db).render_as_string(hide_password=False)
+        for name, db in dbs.items()
+    }
 
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -138,6 +190,7 @@ class Launcher:
         self.logs = self.data / "logs"
         self.broker: subprocess.Popen | None = None
         self.services: dict[str, subprocess.Popen] = {}
+        self.databases: dict[str, str] = {}  # each service's database URL, when not its SQLite file
         self.filler: subprocess.Popen | None = None  # `mercator demo`, while it fills an empty install
         self.signalled = False
         self.lock: int | None = None  # <data_dir>/run.lock, held while this launcher lives
@@ -275,6 +328,8 @@ class Launcher:
         except Exception as exc:
             raise Abort(f"no Tansu broker binary: {exc}") from exc
         self.sweep(broker_bin)
+        if self.s.postgres:
+            self.databases = postgres_databases(self.s.postgres, self.s.postgres_prefix, names)
         # Something already on a port would answer our readiness checks and fool us.
         ops_ports = [self.s.gateway_ops_port] if "gateway" in names else []
         for port in [self.s.broker_port] + [getattr(self.s, f"{n}_port") for n in names] + ops_ports:
@@ -303,7 +358,7 @@ class Launcher:
                 os.environ,
                 PYTHONUNBUFFERED="1",
                 **{
-                    p + "DATABASE_URL": f"sqlite+aiosqlite:///{self.data / f'{name}.db'}",
+                    p + "DATABASE_URL": self.databases.get(name) or f"sqlite+aiosqlite:///{self.data / f'{name}.db'}",
                     p + "HTTP_HOST": self.s.host,
                     p + "HTTP_PORT": str(getattr(self.s, f"{name}_port")),
                     p + "KAFKA_BOOTSTRAP": f"{self.s.host}:{self.s.broker_port}",
@@ -363,6 +418,10 @@ class Launcher:
             f"Mercator is running. Data: {self.data}   Logs: {self.logs}",
             f"  broker       {self.s.host}:{self.s.broker_port}  (Tansu, in memory: forgets all when stopped)",
         ]
+        if self.databases:
+            server = make_url(next(iter(self.databases.values())))._replace(database=None)  # .set() cannot unset
+            where = f"{server.render_as_string(hide_password=True)}/{self.s.postgres_prefix}_<service>"
+            lines.append(f"  databases    {where}  (PostgreSQL, one per service)")
         lines += [f"  {n:<12} {self.url(n)}   API docs: {self.url(n)}/docs" for n in self.services]
         if "gateway" in self.services:
             lines.append(f"  {'':<12} operations (probes, /metrics, /ops) on {self.ops_url('gateway')}, not public")
