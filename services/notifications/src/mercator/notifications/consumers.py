@@ -80,7 +80,9 @@ async def on_deal(uow: UnitOfWork, d: Delivery) -> None:
 
 async def on_stage(uow: UnitOfWork, d: Delivery) -> None:
     p = payload(d, ev.DealStageChanged)
-    await read_models.apply_deal_moved(uow.session, p.deal_id, stage=p.to_stage, at=p.at)
+    # A step into won or lost closes the deal already (DealWon, on a topic of its own, may come later).
+    status = p.kind if p.kind in ("won", "lost") else None
+    await read_models.apply_deal_moved(uow.session, p.deal_id, stage=p.to_stage, status=status, at=p.at)
 
 
 async def on_won(uow: UnitOfWork, d: Delivery) -> None:

@@ -111,6 +111,10 @@ async def apply_deal_moved(
     row = await session.get(DealView, deal_id)
     if row is None:
         return
+    if status is None and row.status in ("won", "lost") and at < row.changed_at:
+        # A step from before the close read after it (deals splices a late billing fact into the deal's past):
+        # history, not the stage the deal is at now.
+        return
     if stage:
         row.stage = stage
     if status:
