@@ -70,6 +70,21 @@ def line(product: uuid.UUID, total: str) -> ev.DealLinePayload:
     return ev.DealLinePayload(product_id=product, quantity=Decimal(1), unit_price=Decimal(total), total=Decimal(total))
 
 
+def product(h: History, kind, product_id, code: str, name: str, group_id, group_name: str, sequence: int = 1) -> None:
+    """A product of the catalogue as deals announces it (`kind`: ProductCreated or ProductUpdated)."""
+    payload = kind(
+        product_id=product_id,
+        code=code,
+        name=name,
+        group_id=group_id,
+        group_name=group_name,
+        unit="шт",
+        list_price=Decimal(1),
+        currency="RUB",
+    )
+    h.add(payload, product_id, sequence)
+
+
 def deal_history(
     h: History,
     deal: uuid.UUID,
@@ -241,60 +256,10 @@ def sales_department() -> History:
             who.user_id,
         )
     # A product renamed later: the newer name must stay whatever order the two come in.
-    h.add(
-        ev.ProductCreated(
-            product_id=LATHE,
-            code="L1",
-            name="Станок",
-            group_id=MACHINES,
-            group_name="Станки",
-            unit="шт",
-            list_price=Decimal(1),
-            currency="RUB",
-        ),
-        LATHE,
-        1,
-    )
-    h.add(
-        ev.ProductUpdated(
-            product_id=LATHE,
-            code="L1",
-            name="Токарный станок",
-            group_id=MACHINES,
-            group_name="Станки",
-            unit="шт",
-            list_price=Decimal(1),
-            currency="RUB",
-        ),
-        LATHE,
-        2,
-    )
-    h.add(
-        ev.ProductCreated(
-            product_id=REPAIR,
-            code="R1",
-            name="Ремонт",
-            group_id=SERVICE,
-            group_name="Сервис",
-            unit="шт",
-            list_price=Decimal(1),
-            currency="RUB",
-        ),
-        REPAIR,
-    )
-    h.add(
-        ev.ProductCreated(
-            product_id=UNSOLD,
-            code="U1",
-            name="Пресс",
-            group_id=MACHINES,
-            group_name="Станки",
-            unit="шт",
-            list_price=Decimal(1),
-            currency="RUB",
-        ),
-        UNSOLD,
-    )
+    product(h, ev.ProductCreated, LATHE, "L1", "Станок", MACHINES, "Станки", 1)
+    product(h, ev.ProductUpdated, LATHE, "L1", "Токарный станок", MACHINES, "Станки", 2)
+    product(h, ev.ProductCreated, REPAIR, "R1", "Ремонт", SERVICE, "Сервис")
+    product(h, ev.ProductCreated, UNSOLD, "U1", "Пресс", MACHINES, "Станки")
     company(h, C1, "Альфа", ANNA, MOSCOW, "Москва", EXHIBITION, "Выставка")
     company(h, C2, "Бета", ANNA, URAL, "Урал", WEB, "Сайт")
     company(h, C3, "Гамма", BORIS, MOSCOW, "Москва", WEB, "Сайт")

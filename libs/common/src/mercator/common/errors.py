@@ -21,10 +21,6 @@ class DomainError(Exception):
         # Advice for the caller that outlives the refusal (Retry-After, WWW-Authenticate).
         self.headers = headers
 
-    @property
-    def detail(self) -> str:
-        return self.message
-
 
 class InvalidValue(DomainError):
     """Input a schema cannot catch: a bad phone, a wrong tax id checksum. The rule is named first: it is required."""

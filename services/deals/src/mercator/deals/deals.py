@@ -60,7 +60,7 @@ async def open_deal(uow: UnitOfWork, data: schemas.DealCreate, caller: Caller, c
     try:
         pipeline = await repository.pipeline(s, data.pipeline_id or await repository.default_pipeline_id(s))
     except NotFound as exc:
-        raise BadReference(exc.detail, field="pipeline_id") from None
+        raise BadReference(exc.message, field="pipeline_id") from None
     lines = await _lines(s, data.lines)
     deal, _ = domain.Deal.open(
         uuid.uuid4(),

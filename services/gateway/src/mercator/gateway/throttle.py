@@ -19,10 +19,6 @@ from mercator.common.errors import TooManyRequests
 from mercator.gateway.settings import GatewaySettings
 
 
-class TooManyFailures(TooManyRequests):
-    """Too many failed sign-ins from one address or for one account."""
-
-
 def client_address(request: Request) -> str | None:
     """The address failures are counted by: the peer's (a header naming another would be the guesser's to set)."""
     return request.client.host if request.client else None
@@ -48,7 +44,7 @@ class SignInGuard:
                 stats = await self._limiter.get_window_stats(limit, key)
                 wait = max(wait, int(stats.reset_time - time.time()) + 1)
         if wait:
-            raise TooManyFailures(
+            raise TooManyRequests(
                 "too many failed sign-ins; try again later",
                 headers={"Retry-After": str(wait)},
                 rule="sign_in_throttled",

@@ -12,10 +12,6 @@ import httpx
 from mercator.common.errors import Unavailable
 
 
-class PeerUnavailable(Unavailable):
-    """The record's owner cannot be asked now."""
-
-
 class Peer:
     def __init__(self, name: str, http: httpx.AsyncClient, authorization: str | None):
         self.name = name
@@ -27,11 +23,11 @@ class Peer:
         try:
             answer = await self.http.get(path, headers={"Authorization": self.authorization or ""}, timeout=5)
         except httpx.HTTPError as exc:
-            raise PeerUnavailable(
+            raise Unavailable(
                 f"{self.name} cannot be asked right now; retry shortly", headers={"Retry-After": "5"}
             ) from exc
         if answer.status_code == 404:
             return None
         if answer.status_code != 200:
-            raise PeerUnavailable(f"{self.name} answered {answer.status_code}", headers={"Retry-After": "5"})
+            raise Unavailable(f"{self.name} answered {answer.status_code}", headers={"Retry-After": "5"})
         return answer.json()
